@@ -1,0 +1,52 @@
+//! Small CPU operations: halting, the QEMU exit port, control registers.
+
+use x86_64::instructions::{hlt, interrupts, port::Port};
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+use x86_64::registers::model_specific::{Efer, EferFlags};
+
+/// Stops this CPU for good: interrupts off, then `hlt` (an NMI can still wake
+/// it, hence the loop).
+pub fn halt_forever() -> ! {
+    interrupts::disable();
+    loop {
+        hlt();
+    }
+}
+
+/// Writes `value` to QEMU's `isa-debug-exit` port. Under QEMU this does not
+/// return; elsewhere the write is ignored and the CPU halts.
+pub fn exit_qemu(value: u32) -> ! {
+    let mut port = Port::<u32>::new(abi::debug_exit::PORT);
+    // SAFETY: the debug-exit port only ends the virtual machine; on hardware
+    // without the device the write goes nowhere.
+    unsafe { port.write(value) };
+    halt_forever()
+}
+
+/// Turns on the paging features the kernel relies on: no-execute pages
+/// (EFER.NXE, needed before any page table with bit 63 set is live), write
+/// protection in ring 0 (CR0.WP, so read-only user pages stay read-only when
+/// the kernel copies into them) and global pages (CR4.PGE).
+pub fn enable_paging_features() {
+    // SAFETY: setting NXE, WP and PGE changes no mapping and no pointer; the
+    // current page tables have no NX bits the CPU could suddenly honour wrongly,
+    // since our own tables are built for exactly these settings.
+    unsafe {
+        Efer::update(|flags| *flags |= EferFlags::NO_EXECUTE_ENABLE);
+        Cr0::update(|flags| *flags |= Cr0Flags::WRITE_PROTECT);
+        Cr4::update(|flags| *flags |= Cr4Flags::PAGE_GLOBAL);
+    }
+}
+
+/// Reads the time-stamp counter.
+pub fn read_tsc() -> u64 {
+    // SAFETY: RDTSC has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Waits for the next interrupt with interrupts enabled, then disables them
+/// again: the kernel is non-preemptible, so interrupts are only taken here.
+pub fn wait_for_interrupt() {
+    interrupts::enable_and_hlt();
+    interrupts::disable();
+}

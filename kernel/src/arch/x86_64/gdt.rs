@@ -1,0 +1,100 @@
+//! The GDT and TSS of the boot CPU.
+//!
+//! The segment order is fixed by SYSCALL/SYSRET (used from the IPC work on):
+//! STAR takes the kernel CS with SS = CS + 8, and SYSRET to 64-bit mode loads
+//! CS = STAR[63:48] + 16 and SS = STAR[63:48] + 8, so the user data segment
+//! must sit directly below the user code segment.
+
+use core::cell::UnsafeCell;
+
+use x86_64::VirtAddr;
+use x86_64::instructions::segmentation::{CS, DS, ES, FS, GS, SS, Segment};
+use x86_64::instructions::tables::load_tss;
+use x86_64::registers::segmentation::SegmentSelector;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable};
+use x86_64::structures::tss::TaskStateSegment;
+
+/// Kernel code selector (ring 0).
+pub const KERNEL_CODE: SegmentSelector = SegmentSelector(0x08);
+/// Kernel data/stack selector (ring 0).
+pub const KERNEL_DATA: SegmentSelector = SegmentSelector(0x10);
+/// User data/stack selector (ring 3, RPL 3).
+pub const USER_DATA: SegmentSelector = SegmentSelector(0x18 | 3);
+/// User code selector (ring 3, RPL 3).
+pub const USER_CODE: SegmentSelector = SegmentSelector(0x20 | 3);
+/// The TSS selector.
+pub const TSS: SegmentSelector = SegmentSelector(0x28);
+
+/// IST slot (1-based, as the IDT encodes it) of the double-fault stack.
+pub const DOUBLE_FAULT_IST: u8 = 1;
+/// IST slot of the NMI stack.
+pub const NMI_IST: u8 = 2;
+/// IST slot of the machine-check stack.
+pub const MACHINE_CHECK_IST: u8 = 3;
+
+const IST_STACK_SIZE: usize = 16 * 1024;
+
+#[repr(C, align(16))]
+struct Stack([u8; IST_STACK_SIZE]);
+
+/// The boot CPU's descriptor tables and exception stacks. Per-CPU from the
+/// start: a second CPU gets its own instance.
+struct CpuTables {
+    gdt: UnsafeCell<GlobalDescriptorTable>,
+    tss: UnsafeCell<TaskStateSegment>,
+    ist_stacks: UnsafeCell<[Stack; 3]>,
+}
+
+// SAFETY: each CPU touches only its own `CpuTables`, with interrupts disabled
+// (the kernel is non-preemptible), so there is never concurrent access.
+unsafe impl Sync for CpuTables {}
+
+static BOOT_CPU: CpuTables = CpuTables {
+    gdt: UnsafeCell::new(GlobalDescriptorTable::new()),
+    tss: UnsafeCell::new(TaskStateSegment::new()),
+    ist_stacks: UnsafeCell::new([const { Stack([0; IST_STACK_SIZE]) }; 3]),
+};
+
+/// Builds and loads the boot CPU's GDT and TSS and reloads every segment register.
+pub fn init() {
+    // SAFETY: called once, on the boot CPU, before anything else uses these
+    // tables; nothing else holds a reference to them yet.
+    let (gdt, tss, stacks) = unsafe {
+        (&mut *BOOT_CPU.gdt.get(), &mut *BOOT_CPU.tss.get(), &mut *BOOT_CPU.ist_stacks.get())
+    };
+    for (slot, stack) in stacks.iter_mut().enumerate() {
+        let top = VirtAddr::from_ptr(stack.0.as_ptr_range().end);
+        tss.interrupt_stack_table[slot] = top;
+    }
+    let kernel_code = gdt.append(Descriptor::kernel_code_segment());
+    let kernel_data = gdt.append(Descriptor::kernel_data_segment());
+    let user_data = gdt.append(Descriptor::user_data_segment());
+    let user_code = gdt.append(Descriptor::user_code_segment());
+    // SAFETY: the TSS is a static that lives (and stays put) forever.
+    let tss_selector = gdt.append(Descriptor::tss_segment(unsafe { &*BOOT_CPU.tss.get() }));
+    debug_assert_eq!(
+        (kernel_code, kernel_data, user_data, user_code, tss_selector),
+        (KERNEL_CODE, KERNEL_DATA, USER_DATA, USER_CODE, TSS)
+    );
+    // SAFETY: the GDT is a static; the selectors loaded next name the
+    // descriptors just appended, with the privilege levels they were built for.
+    unsafe {
+        gdt.load_unsafe();
+        CS::set_reg(KERNEL_CODE);
+        SS::set_reg(KERNEL_DATA);
+        DS::set_reg(KERNEL_DATA);
+        ES::set_reg(KERNEL_DATA);
+        FS::set_reg(SegmentSelector(0));
+        GS::set_reg(SegmentSelector(0));
+        load_tss(TSS);
+    }
+}
+
+/// Sets the stack the CPU switches to when an interrupt or exception arrives
+/// in ring 3 (TSS.RSP0).
+#[allow(dead_code)] // used once threads exist
+pub fn set_kernel_stack(top: VirtAddr) {
+    // SAFETY: the boot CPU's TSS is only touched by the boot CPU, with
+    // interrupts disabled; the CPU reads RSP0 only on a ring change.
+    unsafe { (*BOOT_CPU.tss.get()).privilege_stack_table[0] = top };
+}

@@ -1,0 +1,228 @@
+//! Trap entry: one 16-byte stub per vector pushes the vector number (and a
+//! zero where the CPU pushes no error code), then `trap_entry` saves every
+//! general-purpose register into a [`TrapFrame`] on the current stack and
+//! calls [`trap_dispatch`], the single safe Rust handler.
+//!
+//! `trap_dispatch` returns the frame to resume, so a later scheduler can
+//! switch threads by returning another thread's saved frame.
+
+use core::arch::global_asm;
+
+use super::lapic;
+
+/// Vector of the local APIC timer (above the remapped, masked PIC range 0x20-0x2f).
+pub const TIMER_VECTOR: u8 = 0x40;
+/// Vector of the local APIC's spurious interrupt (low nibble all ones, as
+/// older APICs require).
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+/// The registers saved on trap entry, in the order `trap_entry` pushes them,
+/// followed by what the stub and the CPU pushed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrapFrame {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    /// Pushed by the stub.
+    pub vector: u64,
+    /// Pushed by the CPU for vectors 8, 10-14, 17, 21, 29, 30; zero otherwise.
+    pub error_code: u64,
+    // The CPU's interrupt frame (always all five fields in 64-bit mode).
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+impl TrapFrame {
+    /// Whether the trap came from ring 3.
+    pub fn from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
+}
+
+// The stubs: `trap_stubs + 16 * vector` is the handler of `vector`.
+// Vectors 8, 10-14, 17, 21, 29 and 30 get an error code from the CPU (Intel
+// SDM vol. 3, table 6-1); the others push a zero so the frame has one shape.
+// On entry from ring 3 the user GS base is swapped out for the kernel's
+// (SWAPGS) so that per-CPU data is reachable; CS in the CPU frame tells which.
+global_asm!(
+    r#"
+    .section .text
+    .p2align 4
+    .global trap_stubs
+trap_stubs:
+    .set vector, 0
+    .rept 256
+    .p2align 4
+    .if (vector == 8) || (vector == 10) || (vector == 11) || (vector == 12) || (vector == 13) || (vector == 14) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
+    pushq $vector
+    .else
+    pushq $0
+    pushq $vector
+    .endif
+    jmp trap_entry
+    .set vector, vector + 1
+    .endr
+
+trap_entry:
+    testb $3, 24(%rsp)
+    jz 1f
+    swapgs
+1:
+    pushq %r15
+    pushq %r14
+    pushq %r13
+    pushq %r12
+    pushq %r11
+    pushq %r10
+    pushq %r9
+    pushq %r8
+    pushq %rbp
+    pushq %rdi
+    pushq %rsi
+    pushq %rdx
+    pushq %rcx
+    pushq %rbx
+    pushq %rax
+    movq %rsp, %rdi
+    cld
+    call {dispatch}
+    movq %rax, %rsp
+    popq %rax
+    popq %rbx
+    popq %rcx
+    popq %rdx
+    popq %rsi
+    popq %rdi
+    popq %rbp
+    popq %r8
+    popq %r9
+    popq %r10
+    popq %r11
+    popq %r12
+    popq %r13
+    popq %r14
+    popq %r15
+    testb $3, 24(%rsp)
+    jz 2f
+    swapgs
+2:
+    addq $16, %rsp
+    iretq
+    "#,
+    dispatch = sym trap_entry_dispatch,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    /// The first of the 256 trap stubs (each 16 bytes long).
+    pub safe static trap_stubs: [u8; 256 * 16];
+}
+
+/// The handler address of `vector`.
+pub fn stub_address(vector: u8) -> u64 {
+    trap_stubs.as_ptr() as u64 + 16 * u64::from(vector)
+}
+
+/// Called by `trap_entry` with the saved frame; returns the frame to resume.
+extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
+    // SAFETY: `trap_entry` passes a pointer to the frame it just pushed on
+    // the current stack; nothing else refers to it while we run.
+    let trap = unsafe { &mut *frame };
+    trap_dispatch(trap);
+    frame
+}
+
+/// Number of local APIC timer interrupts taken since boot.
+pub static TIMER_TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+fn trap_dispatch(frame: &mut TrapFrame) {
+    match frame.vector as u8 {
+        TIMER_VECTOR => {
+            TIMER_TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            lapic::end_of_interrupt();
+        }
+        SPURIOUS_VECTOR => {} // no EOI for spurious interrupts (SDM 11.9)
+        vector if vector < 32 => fatal_exception(frame),
+        vector => {
+            kprintln!("unexpected interrupt vector {vector:#x}");
+            lapic::end_of_interrupt();
+        }
+    }
+}
+
+/// The architectural name of an exception vector.
+fn exception_name(vector: u64) -> &'static str {
+    match vector {
+        0 => "divide error (#DE)",
+        1 => "debug (#DB)",
+        2 => "non-maskable interrupt",
+        3 => "breakpoint (#BP)",
+        4 => "overflow (#OF)",
+        5 => "bound range exceeded (#BR)",
+        6 => "invalid opcode (#UD)",
+        7 => "device not available (#NM)",
+        8 => "double fault (#DF)",
+        10 => "invalid TSS (#TS)",
+        11 => "segment not present (#NP)",
+        12 => "stack-segment fault (#SS)",
+        13 => "general protection (#GP)",
+        14 => "page fault (#PF)",
+        16 => "x87 floating-point error (#MF)",
+        17 => "alignment check (#AC)",
+        18 => "machine check (#MC)",
+        19 => "SIMD floating-point (#XM)",
+        20 => "virtualization (#VE)",
+        21 => "control protection (#CP)",
+        _ => "reserved exception",
+    }
+}
+
+/// Reports a CPU exception with every register and stops. (Exceptions from
+/// user space will end the faulting process instead, once processes exist.)
+fn fatal_exception(frame: &TrapFrame) -> ! {
+    let cr2 = x86_64::registers::control::Cr2::read_raw();
+    let f = frame;
+    panic!(
+        "CPU exception {} {}, error code {:#x}\n  rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x} cr2 {:#018x}\n  rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}\n  rsi {:#018x} rdi {:#018x} rbp {:#018x} r8  {:#018x}\n  r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}\n  r13 {:#018x} r14 {:#018x} r15 {:#018x}",
+        f.vector,
+        exception_name(f.vector),
+        f.error_code,
+        f.rip,
+        f.cs,
+        f.rflags,
+        f.rsp,
+        f.ss,
+        cr2,
+        f.rax,
+        f.rbx,
+        f.rcx,
+        f.rdx,
+        f.rsi,
+        f.rdi,
+        f.rbp,
+        f.r8,
+        f.r9,
+        f.r10,
+        f.r11,
+        f.r12,
+        f.r13,
+        f.r14,
+        f.r15,
+    );
+}

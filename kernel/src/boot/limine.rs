@@ -1,0 +1,137 @@
+//! Limine boot: the protocol requests and the 64-bit entry point.
+//!
+//! We ask for base revision 3. Limine 8.2 knows revisions 0-2 only and then
+//! boots us as revision 2 with `is_supported() == false`; the one difference
+//! that matters here is the RSDP response, which under revision 2 is a
+//! direct-map virtual address instead of a physical one (DESIGN §3).
+
+use kernel::boot_info::{BootInfo, BootPath, CommandLine, MemoryKind, MemoryMap, MemoryRegion};
+use kernel::phys::PhysRange;
+use limine::BaseRevision;
+use limine::memory_map::EntryType;
+use limine::request::{
+    ExecutableAddressRequest, ExecutableCmdlineRequest, HhdmRequest, MemoryMapRequest,
+    ModuleRequest, RequestsEndMarker, RequestsStartMarker, RsdpRequest, StackSizeRequest,
+};
+
+/// The revision we are written against.
+const REQUESTED_REVISION: u64 = 3;
+
+/// The boot stack Limine gives us; later we run on per-thread kernel stacks.
+const BOOT_STACK_SIZE: u64 = 64 * 1024;
+
+#[used]
+#[unsafe(link_section = ".requests_start_marker")]
+static REQUESTS_START: RequestsStartMarker = RequestsStartMarker::new();
+
+#[used]
+#[unsafe(link_section = ".requests")]
+static BASE_REVISION: BaseRevision = BaseRevision::with_revision(REQUESTED_REVISION);
+
+#[used]
+#[unsafe(link_section = ".requests")]
+static HHDM: HhdmRequest = HhdmRequest::new();
+
+#[used]
+#[unsafe(link_section = ".requests")]
+static MEMORY_MAP: MemoryMapRequest = MemoryMapRequest::new();
+
+#[used]
+#[unsafe(link_section = ".requests")]
+static MODULES: ModuleRequest = ModuleRequest::new();
+
+#[used]
+#[unsafe(link_section = ".requests")]
+static RSDP: RsdpRequest = RsdpRequest::new();
+
+#[used]
+#[unsafe(link_section = ".requests")]
+static EXECUTABLE_ADDRESS: ExecutableAddressRequest = ExecutableAddressRequest::new();
+
+#[used]
+#[unsafe(link_section = ".requests")]
+static EXECUTABLE_CMDLINE: ExecutableCmdlineRequest = ExecutableCmdlineRequest::new();
+
+#[used]
+#[unsafe(link_section = ".requests")]
+static STACK_SIZE: StackSizeRequest = StackSizeRequest::new().with_size(BOOT_STACK_SIZE);
+
+#[used]
+#[unsafe(link_section = ".requests_end_marker")]
+static REQUESTS_END: RequestsEndMarker = RequestsEndMarker::new();
+
+fn memory_kind(entry_type: EntryType) -> MemoryKind {
+    match entry_type {
+        EntryType::USABLE => MemoryKind::Usable,
+        EntryType::ACPI_RECLAIMABLE => MemoryKind::AcpiReclaimable,
+        EntryType::ACPI_NVS => MemoryKind::AcpiNvs,
+        EntryType::BAD_MEMORY => MemoryKind::BadMemory,
+        EntryType::BOOTLOADER_RECLAIMABLE => MemoryKind::BootloaderReclaimable,
+        EntryType::EXECUTABLE_AND_MODULES => MemoryKind::KernelAndModules,
+        EntryType::FRAMEBUFFER => MemoryKind::Framebuffer,
+        _ => MemoryKind::Reserved,
+    }
+}
+
+/// The ELF entry point when Limine boots us (64-bit, Limine's page tables,
+/// Limine's stack, interrupts off).
+#[unsafe(no_mangle)]
+extern "C" fn limine_entry() -> ! {
+    crate::console::init();
+    if !BASE_REVISION.is_valid() {
+        crate::start::fatal(format_args!("Limine did not accept the base revision tag"));
+    }
+    let base_revision = BASE_REVISION.loaded_revision().unwrap_or(REQUESTED_REVISION);
+    let Some(hhdm) = HHDM.get_response() else {
+        crate::start::fatal(format_args!("Limine gave no HHDM response"));
+    };
+    let direct_map_offset = hhdm.offset();
+
+    let mut memory_map = MemoryMap::new();
+    if let Some(response) = MEMORY_MAP.get_response() {
+        for entry in response.entries() {
+            memory_map.push(MemoryRegion {
+                range: PhysRange::from_start_len(entry.base, entry.length),
+                kind: memory_kind(entry.entry_type),
+            });
+        }
+    }
+
+    // Module addresses are direct-map pointers.
+    let boot_archive = MODULES.get_response().and_then(|r| r.modules().first()).map(|file| {
+        PhysRange::from_start_len((file.addr() as u64).wrapping_sub(direct_map_offset), file.size())
+    });
+
+    let rsdp = RSDP.get_response().map(|r| r.address() as u64).map(|address| {
+        // Under base revision < 3 the RSDP response is a direct-map address.
+        if address >= direct_map_offset { address - direct_map_offset } else { address }
+    });
+
+    let (virtual_start, virtual_end) = super::kernel_virtual_range();
+    let kernel_image = match EXECUTABLE_ADDRESS.get_response() {
+        Some(r) => PhysRange::from_start_len(
+            r.physical_base() + (virtual_start - r.virtual_base()),
+            virtual_end - virtual_start,
+        ),
+        None => crate::start::fatal(format_args!("Limine gave no executable address response")),
+    };
+
+    let command_line = EXECUTABLE_CMDLINE
+        .get_response()
+        .map(|r| CommandLine::new(r.cmdline().to_bytes()))
+        .unwrap_or_default();
+
+    let info = BootInfo {
+        path: BootPath::Limine {
+            base_revision,
+            requested_revision_supported: BASE_REVISION.is_supported(),
+        },
+        memory_map,
+        direct_map_offset,
+        kernel_image,
+        boot_archive,
+        rsdp,
+        command_line,
+    };
+    crate::start::kernel_main(&info)
+}

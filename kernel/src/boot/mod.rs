@@ -1,0 +1,16 @@
+//! The two boot paths. Each converts what its loader provides into one
+//! `BootInfo` and calls `start::kernel_main`; nothing past that point knows
+//! which path ran.
+pub mod limine;
+pub mod pvh;
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+/// The virtual range the kernel image occupies (from the linker script).
+pub fn kernel_virtual_range() -> (u64, u64) {
+    // SAFETY: only the addresses of the linker-defined symbols are taken.
+    unsafe { (&raw const __kernel_start as u64, &raw const __kernel_end as u64) }
+}

@@ -1,0 +1,147 @@
+//! Physical memory, the kernel page tables and the kernel heap, set up from
+//! `BootInfo` in that order.
+//!
+//! The frame allocator's logic is the portable `kernel::frame_allocator`;
+//! this module only gives it storage (a bitmap in the first free range that
+//! fits) and a lock.
+
+use core::alloc::Layout;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kernel::boot_info::BootInfo;
+use kernel::frame_allocator::FrameAllocator;
+use kernel::memory_map::{LOW_MEMORY_FLOOR, UsableRanges};
+use kernel::phys::{PAGE_SIZE, PhysRange};
+use talc::{OomHandler, Span, Talc, Talck};
+use x86_64::PhysAddr;
+use x86_64::structures::paging::{PhysFrame, Size4KiB};
+
+use crate::arch::x86_64::paging;
+
+/// The kernel heap's first arena; it grows on demand in steps of at least
+/// [`HEAP_GROWTH`].
+const INITIAL_HEAP: u64 = 2 * 1024 * 1024;
+const HEAP_GROWTH: u64 = 1024 * 1024;
+
+/// Where physical address 0 appears in the kernel's address space.
+static DIRECT_MAP_OFFSET: AtomicU64 = AtomicU64::new(0);
+
+static USABLE: spin::Once<UsableRanges> = spin::Once::new();
+
+/// The physical frame allocator, once `init` has run.
+pub static FRAMES: spin::Mutex<Option<FrameAllocator<'static>>> = spin::Mutex::new(None);
+
+/// Bytes claimed by the kernel heap so far.
+static HEAP_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Grows the heap with contiguous frames from the frame allocator.
+#[derive(Debug)]
+pub struct GrowFromFrames;
+
+impl OomHandler for GrowFromFrames {
+    fn handle_oom(talc: &mut Talc<Self>, layout: Layout) -> Result<(), ()> {
+        let bytes = (layout.size() as u64 + layout.align() as u64 + PAGE_SIZE)
+            .max(HEAP_GROWTH)
+            .next_multiple_of(PAGE_SIZE);
+        let physical = FRAMES
+            .lock()
+            .as_mut()
+            .and_then(|frames| frames.allocate_contiguous(bytes / PAGE_SIZE, PAGE_SIZE))
+            .ok_or(())?;
+        let base = direct_map(physical) as *mut u8;
+        // SAFETY: the frames were just taken from the allocator for the heap
+        // alone and are mapped (writable) by the direct map.
+        unsafe { talc.claim(Span::from_base_size(base, bytes as usize)) }?;
+        HEAP_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[global_allocator]
+static HEAP: Talck<spin::Mutex<()>, GrowFromFrames> = Talc::new(GrowFromFrames).lock();
+
+/// The virtual address of physical `address` in the direct map.
+pub fn direct_map(address: u64) -> u64 {
+    DIRECT_MAP_OFFSET.load(Ordering::Relaxed) + address
+}
+
+/// What `init` set up, for the boot banner.
+#[derive(Debug, Clone, Copy)]
+pub struct MemorySummary {
+    /// Free bytes handed to the frame allocator.
+    pub usable_bytes: u64,
+    /// Number of disjoint usable ranges.
+    pub usable_ranges: usize,
+    /// Frames still free after the page tables and the heap were set up.
+    pub free_frames: u64,
+    /// The kernel heap's size.
+    pub heap_bytes: u64,
+}
+
+/// Why memory could not be set up.
+#[derive(Debug)]
+pub enum MemoryError {
+    /// No usable range can hold the frame bitmap.
+    NoRoomForBitmap,
+    /// Building the page tables failed.
+    Paging(paging::PagingError),
+}
+
+/// A frame source for the `x86_64` crate's page-table code.
+struct GlobalFrames;
+
+// SAFETY: every frame returned comes from the allocator, unused by anyone else.
+unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for GlobalFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        let physical = FRAMES.lock().as_mut()?.allocate()?;
+        Some(PhysFrame::containing_address(PhysAddr::new(physical)))
+    }
+}
+
+/// Sets up the frame allocator, switches to the kernel's page tables and
+/// gives the heap its first arena.
+pub fn init(info: &BootInfo) -> Result<MemorySummary, MemoryError> {
+    DIRECT_MAP_OFFSET.store(info.direct_map_offset, Ordering::Relaxed);
+    let mut reserved = [info.kernel_image, PhysRange::default()];
+    if let Some(archive) = info.boot_archive {
+        reserved[1] = archive;
+    }
+    let mut usable = UsableRanges::compute(&info.memory_map, &reserved, LOW_MEMORY_FLOOR);
+    let usable_bytes = usable.total_bytes();
+    let bitmap_range = FrameAllocator::place_bitmap(&usable).ok_or(MemoryError::NoRoomForBitmap)?;
+    let words = FrameAllocator::bitmap_words_for(usable.ranges());
+    usable.exclude(bitmap_range);
+    let usable = USABLE.call_once(|| usable);
+    // SAFETY: `bitmap_range` was just removed from the usable set, so no frame
+    // allocation will ever hand it out; it is RAM mapped by the direct map, and
+    // big enough for `words` words (place_bitmap sized it).
+    let bitmap = unsafe {
+        core::slice::from_raw_parts_mut(direct_map(bitmap_range.start) as *mut u64, words)
+    };
+    *FRAMES.lock() = Some(FrameAllocator::new(bitmap, usable.ranges()));
+
+    let pml4 = paging::build_kernel_tables(info, &mut GlobalFrames).map_err(MemoryError::Paging)?;
+    // SAFETY: the tables map the kernel image, the direct map (which holds
+    // the boot stack of either path and every structure in use) as before.
+    unsafe { paging::activate(pml4) };
+
+    let heap = FRAMES
+        .lock()
+        .as_mut()
+        .and_then(|frames| frames.allocate_contiguous(INITIAL_HEAP / PAGE_SIZE, PAGE_SIZE));
+    if let Some(physical) = heap {
+        let base = direct_map(physical) as *mut u8;
+        // SAFETY: frames taken for the heap alone, mapped writable by the direct map.
+        if unsafe { HEAP.lock().claim(Span::from_base_size(base, INITIAL_HEAP as usize)) }.is_ok() {
+            HEAP_BYTES.fetch_add(INITIAL_HEAP, Ordering::Relaxed);
+        }
+    }
+
+    let free_frames = FRAMES.lock().as_ref().map_or(0, |f| f.free_frames());
+    Ok(MemorySummary {
+        usable_bytes,
+        usable_ranges: usable.ranges().len(),
+        free_frames,
+        heap_bytes: HEAP_BYTES.load(Ordering::Relaxed),
+    })
+}

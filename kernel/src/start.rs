@@ -1,0 +1,152 @@
+//! `kernel_main`: the boot sequence after either entry path, and the two
+//! ways the kernel stops (a verdict under test, a halt otherwise).
+
+use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use kernel::boot_info::{BootInfo, BootPath, MemoryKind};
+
+use crate::arch::x86_64::{cpu, gdt, idt, lapic, pic, trap};
+use crate::{acpi_tables, memory};
+
+/// Set from the `qemu-exit` command-line word: report verdicts through
+/// QEMU's debug-exit device instead of halting.
+static QEMU_EXIT: AtomicBool = AtomicBool::new(false);
+
+/// Timer frequency: the scheduler's preemption tick.
+const TIMER_HZ: u32 = 100;
+/// How many ticks the boot waits for to prove the timer runs.
+const BOOT_TICKS: u64 = 10;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Stops the kernel: under `qemu-exit`, QEMU exits with the verdict;
+/// otherwise the CPU halts.
+pub fn stop(success: bool) -> ! {
+    if QEMU_EXIT.load(Ordering::Relaxed) {
+        let value = if success { abi::debug_exit::SUCCESS } else { abi::debug_exit::FAILURE };
+        cpu::exit_qemu(value)
+    }
+    cpu::halt_forever()
+}
+
+/// Reports a condition the kernel cannot boot past, then stops with failure.
+pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
+    kprintln!("FATAL: {reason}");
+    stop(false)
+}
+
+/// The boot sequence shared by both boot paths.
+pub fn kernel_main(info: &BootInfo) -> ! {
+    QEMU_EXIT.store(info.command_line.has_word(image::cmdline::QEMU_EXIT), Ordering::Relaxed);
+    gdt::init();
+    idt::init();
+
+    kprintln!("hinge microkernel {}", env!("CARGO_PKG_VERSION"));
+    match info.path {
+        BootPath::Limine { base_revision, requested_revision_supported } => kprintln!(
+            "boot path: limine (base revision {base_revision}{})",
+            if requested_revision_supported { "" } else { ", requested revision unsupported" }
+        ),
+        BootPath::Pvh => kprintln!("boot path: pvh"),
+    }
+    kprintln!("command line: \"{}\"", info.command_line.as_str());
+    print_memory_map(info);
+
+    let summary = match memory::init(info) {
+        Ok(summary) => summary,
+        Err(error) => fatal(format_args!("memory setup failed: {error:?}")),
+    };
+    kprintln!(
+        "frames: {} MiB usable in {} ranges, {} frames free; kernel heap {} KiB",
+        summary.usable_bytes / MIB,
+        summary.usable_ranges,
+        summary.free_frames,
+        summary.heap_bytes / 1024
+    );
+
+    check_boot_archive(info);
+    pic::remap_and_mask();
+    lapic::init(info.direct_map_offset);
+    report_platform(info);
+
+    let timer = lapic::start_timer(TIMER_HZ);
+    while trap::TIMER_TICKS.load(Ordering::Relaxed) < BOOT_TICKS {
+        cpu::wait_for_interrupt();
+    }
+    kprintln!(
+        "lapic timer: {} Hz, {} counts per 10 ms ({}), {} ticks",
+        timer.hz,
+        timer.counts_per_10ms,
+        if timer.calibrated { "calibrated against the PIT" } else { "PIT silent, estimated" },
+        trap::TIMER_TICKS.load(Ordering::Relaxed)
+    );
+
+    kprintln!("ready");
+    if QEMU_EXIT.load(Ordering::Relaxed) {
+        stop(true);
+    }
+    loop {
+        cpu::wait_for_interrupt();
+    }
+}
+
+fn print_memory_map(info: &BootInfo) {
+    let map = &info.memory_map;
+    kprintln!(
+        "memory map: {} regions{}, {} MiB usable, top of RAM {:#x}",
+        map.regions().len(),
+        if map.dropped() > 0 { " (some dropped)" } else { "" },
+        map.total(MemoryKind::Usable) / MIB,
+        map.top_of(MemoryKind::Usable)
+    );
+    for region in map.regions() {
+        kprintln!("  [{:#014x}-{:#014x}) {:?}", region.range.start, region.range.end, region.kind);
+    }
+}
+
+/// Validates the boot archive; a missing or malformed one stops the boot
+/// with the reason, since nothing can run without it.
+fn check_boot_archive(info: &BootInfo) {
+    let Some(range) = info.boot_archive else {
+        fatal(format_args!("boot archive missing: the boot loader passed no module"));
+    };
+    // SAFETY: the archive's frames are reserved (never handed out) and mapped
+    // by the direct map; nothing writes them.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(memory::direct_map(range.start) as *const u8, range.len() as usize)
+    };
+    match image::BootArchive::parse(bytes) {
+        Ok(archive) => {
+            kprintln!(
+                "boot archive: {} bytes, {} entries",
+                archive.total_size(),
+                archive.entry_count()
+            );
+            for entry in archive.entries() {
+                kprintln!("  {} ({} bytes)", entry.name, entry.data.len());
+            }
+        }
+        Err(error) => {
+            kprintln!("boot archive rejected: {error}");
+            stop(false)
+        }
+    }
+}
+
+fn report_platform(info: &BootInfo) {
+    match acpi_tables::discover(info.rsdp) {
+        Ok(platform) => {
+            kprint!("hinge: acpi: {} processor(s), apic ids", platform.processors.len());
+            for processor in &platform.processors {
+                kprint!(" {}{}", processor.apic_id, if processor.usable { "" } else { " (off)" });
+            }
+            kprint!("; {} I/O APIC(s)", platform.io_apics.len());
+            for io in &platform.io_apics {
+                kprint!(" [id {} at {:#x}, gsi {}]", io.id, io.address, io.gsi_base);
+            }
+            kprint!("; local APIC at {:#x} (this CPU: id {})\n", platform.local_apic_address, lapic::id());
+        }
+        Err(error) => kprintln!("acpi: unavailable ({error:?}); continuing without it"),
+    }
+}
