@@ -20,6 +20,12 @@ const BOOT_TICKS: u64 = 10;
 
 const MIB: u64 = 1024 * 1024;
 
+/// Reads the stop behaviour from the command line; the boot paths call this
+/// first, so that even their own fatal errors end a test run promptly.
+pub fn configure_stop(command_line: &kernel::boot_info::CommandLine) {
+    QEMU_EXIT.store(command_line.has_word(image::cmdline::QEMU_EXIT), Ordering::Relaxed);
+}
+
 /// Stops the kernel: under `qemu-exit`, QEMU exits with the verdict;
 /// otherwise the CPU halts.
 pub fn stop(success: bool) -> ! {
@@ -38,7 +44,7 @@ pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
 
 /// The boot sequence shared by both boot paths.
 pub fn kernel_main(info: &BootInfo) -> ! {
-    QEMU_EXIT.store(info.command_line.has_word(image::cmdline::QEMU_EXIT), Ordering::Relaxed);
+    configure_stop(&info.command_line);
     gdt::init();
     idt::init();
 

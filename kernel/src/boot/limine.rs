@@ -10,12 +10,15 @@ use kernel::phys::PhysRange;
 use limine::BaseRevision;
 use limine::memory_map::EntryType;
 use limine::request::{
-    ExecutableAddressRequest, ExecutableCmdlineRequest, HhdmRequest, MemoryMapRequest,
+    ExecutableAddressRequest, ExecutableCmdlineRequest, ExecutableFileRequest, HhdmRequest, MemoryMapRequest,
     ModuleRequest, RequestsEndMarker, RequestsStartMarker, RsdpRequest, StackSizeRequest,
 };
 
 /// The revision we are written against.
 const REQUESTED_REVISION: u64 = 3;
+
+/// The revision Limine 8.x uses when it does not support ours.
+const LIMINE_8_REVISION: u64 = 2;
 
 /// The boot stack Limine gives us; later we run on per-thread kernel stacks.
 const BOOT_STACK_SIZE: u64 = 64 * 1024;
@@ -54,6 +57,10 @@ static EXECUTABLE_CMDLINE: ExecutableCmdlineRequest = ExecutableCmdlineRequest::
 
 #[used]
 #[unsafe(link_section = ".requests")]
+static EXECUTABLE_FILE: ExecutableFileRequest = ExecutableFileRequest::new();
+
+#[used]
+#[unsafe(link_section = ".requests")]
 static STACK_SIZE: StackSizeRequest = StackSizeRequest::new().with_size(BOOT_STACK_SIZE);
 
 #[used]
@@ -78,10 +85,22 @@ fn memory_kind(entry_type: EntryType) -> MemoryKind {
 #[unsafe(no_mangle)]
 extern "C" fn limine_entry() -> ! {
     crate::console::init();
-    if !BASE_REVISION.is_valid() {
-        crate::start::fatal(format_args!("Limine did not accept the base revision tag"));
-    }
-    let base_revision = BASE_REVISION.loaded_revision().unwrap_or(REQUESTED_REVISION);
+    // Limine 8.x answers only the executable-file request, whose file carries
+    // the command line; newer versions also answer the command-line request.
+    let command_line = match (EXECUTABLE_CMDLINE.get_response(), EXECUTABLE_FILE.get_response()) {
+        (Some(r), _) => CommandLine::new(r.cmdline().to_bytes()),
+        (None, Some(r)) => CommandLine::new(r.file().string().to_bytes()),
+        (None, None) => CommandLine::default(),
+    };
+    crate::start::configure_stop(&command_line);
+    // Newer Limine reports the revision it used; older ones (8.x) only clear
+    // the requested revision when they support it and otherwise boot us as
+    // their newest, revision 2.
+    let base_revision = match BASE_REVISION.loaded_revision() {
+        Some(revision) => revision,
+        None if BASE_REVISION.is_supported() => REQUESTED_REVISION,
+        None => LIMINE_8_REVISION,
+    };
     let Some(hhdm) = HHDM.get_response() else {
         crate::start::fatal(format_args!("Limine gave no HHDM response"));
     };
@@ -115,11 +134,6 @@ extern "C" fn limine_entry() -> ! {
         ),
         None => crate::start::fatal(format_args!("Limine gave no executable address response")),
     };
-
-    let command_line = EXECUTABLE_CMDLINE
-        .get_response()
-        .map(|r| CommandLine::new(r.cmdline().to_bytes()))
-        .unwrap_or_default();
 
     let info = BootInfo {
         path: BootPath::Limine {

@@ -109,6 +109,8 @@ pub extern "C" fn pvh_main(start_info_address: u64) -> ! {
         _ => CommandLine::default(),
     };
 
+    crate::start::configure_stop(&command_line);
+
     let (virtual_start, virtual_end) = super::kernel_virtual_range();
     let info = BootInfo {
         path: BootPath::Pvh,
