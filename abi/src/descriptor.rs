@@ -1,0 +1,122 @@
+//! Descriptors (a process's numbers for its references) and rights.
+
+/// A descriptor: an index into the calling process's descriptor table,
+/// carried in the low 32 bits of `arg1` (the upper 32 bits are reserved and
+/// must be zero). Descriptor 0 is the NULL target and is never allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Descriptor(pub u32);
+
+impl Descriptor {
+    /// The NULL target: kernel functions, and process-manager functions
+    /// routed to procman.
+    pub const NULL: Descriptor = Descriptor(0);
+
+    /// Whether this is the NULL target.
+    pub const fn is_null(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// The most descriptors one process may hold open at once; valid
+/// descriptors are `1..=MAX_DESCRIPTORS`.
+pub const MAX_DESCRIPTORS: u32 = 1024;
+
+/// The rights a reference carries. Bits outside [`Rights::ALL`] are
+/// reserved and must be zero wherever rights are passed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Rights(pub u32);
+
+impl Rights {
+    /// No rights.
+    pub const NONE: Rights = Rights(0);
+    /// SEND through this reference (to a door), or invoke kernel functions on
+    /// the object it names.
+    pub const SEND: Rights = Rights(1 << 0);
+    /// RECEIVE from the door: only the owner reference has it, and it can be
+    /// moved but never copied, so a door has exactly one owner.
+    pub const RECEIVE: Rights = Rights(1 << 1);
+    /// Pass the reference on in a message.
+    pub const TRANSFER: Rights = Rights(1 << 2);
+    /// Make a copy of the reference with DUPLICATE.
+    pub const DUPLICATE: Rights = Rights(1 << 3);
+    /// Signal an event.
+    pub const SIGNAL: Rights = Rights(1 << 4);
+    /// Wait on an event.
+    pub const WAIT: Rights = Rights(1 << 5);
+    /// Every defined right.
+    pub const ALL: Rights = Rights(0x3f);
+
+    /// Whether every right in `other` is in `self`.
+    pub const fn contains(self, other: Rights) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The union.
+    pub const fn union(self, other: Rights) -> Rights {
+        Rights(self.0 | other.0)
+    }
+
+    /// The intersection.
+    pub const fn intersection(self, other: Rights) -> Rights {
+        Rights(self.0 & other.0)
+    }
+
+    /// Whether a reserved bit is set.
+    pub const fn has_reserved_bits(self) -> bool {
+        self.0 & !Rights::ALL.0 != 0
+    }
+}
+
+/// The kinds of object a descriptor can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum ObjectKind {
+    /// A door (IPC object) of kind user: accepts USER_BASE functions.
+    UserDoor = 1,
+    /// A door of kind system: accepts SYSTEM_BASE functions.
+    SystemDoor = 2,
+    /// A counting event.
+    Event = 3,
+    /// A thread.
+    Thread = 4,
+    /// A process.
+    Process = 5,
+}
+
+impl ObjectKind {
+    /// The kind with this number.
+    pub const fn from_number(value: u32) -> Option<ObjectKind> {
+        match value {
+            1 => Some(ObjectKind::UserDoor),
+            2 => Some(ObjectKind::SystemDoor),
+            3 => Some(ObjectKind::Event),
+            4 => Some(ObjectKind::Thread),
+            5 => Some(ObjectKind::Process),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rights_algebra() {
+        let r = Rights::SEND.union(Rights::TRANSFER);
+        assert!(r.contains(Rights::SEND));
+        assert!(!r.contains(Rights::RECEIVE));
+        assert!(r.contains(Rights::NONE));
+        assert_eq!(
+            r.intersection(Rights::TRANSFER.union(Rights::WAIT)),
+            Rights::TRANSFER
+        );
+        assert!(!Rights::ALL.has_reserved_bits());
+        assert!(Rights(1 << 6).has_reserved_bits());
+        assert!(Descriptor::NULL.is_null() && !Descriptor(1).is_null());
+        for n in 1..=5 {
+            assert_eq!(ObjectKind::from_number(n).map(|k| k as u32), Some(n));
+        }
+        assert_eq!(ObjectKind::from_number(0), None);
+    }
+}

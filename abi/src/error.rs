@@ -1,0 +1,136 @@
+//! Every error the kernel reports, as one numbered, named, documented value.
+//!
+//! A failed trap returns `arg0 = -1` (`INVALID`), `arg1 = error number`,
+//! `arg2 = 0`, `arg3 = 0`. A server's error reply uses the same first two
+//! words (`msgRetVal = -1`, `msgErrno = n`) but always carries at least 8
+//! bytes of data, so `arg3`'s data size tells the two apart (ABI.md §5).
+//!
+//! Kernel errors are numbered 1-255. Servers' own error numbers start at
+//! [`FIRST_SERVER_ERROR`] so they never collide with these.
+
+/// The first error number servers may define for themselves.
+pub const FIRST_SERVER_ERROR: u32 = 0x1000;
+
+macro_rules! errors {
+    ($( $(#[doc = $doc:literal])* $name:ident = $value:literal, $label:literal, $text:literal; )*) => {
+        /// A kernel error. `as u32` gives the number carried in `arg1`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u32)]
+        pub enum Error {
+            $( $(#[doc = $doc])* $name = $value, )*
+        }
+
+        impl Error {
+            /// Every error, in numeric order.
+            pub const ALL: &'static [Error] = &[$(Error::$name),*];
+
+            /// The error with number `value`, if there is one.
+            pub const fn from_number(value: u32) -> Option<Error> {
+                match value {
+                    $( $value => Some(Error::$name), )*
+                    _ => None,
+                }
+            }
+
+            /// The error's stable name, as written in ABI.md (e.g. `BAD_DESCRIPTOR`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( Error::$name => $label, )*
+                }
+            }
+
+            /// A one-line, human-readable description.
+            pub const fn description(self) -> &'static str {
+                match self {
+                    $( Error::$name => $text, )*
+                }
+            }
+        }
+    };
+}
+
+errors! {
+    /// `arg0` is -1, or a kernel function number that does not exist.
+    InvalidFunction = 1, "INVALID_FUNCTION", "invalid or unknown function number";
+    /// A reserved bit in `arg0`, `arg1` or `arg3`, or a reserved field in a
+    /// request or descriptor slot, is not zero.
+    ReservedBits = 2, "RESERVED_BITS", "reserved bits are not zero";
+    /// The target or argument descriptor is not open in the caller's table.
+    BadDescriptor = 3, "BAD_DESCRIPTOR", "no such descriptor";
+    /// The descriptor names an object of the wrong kind for this operation.
+    WrongObjectType = 4, "WRONG_OBJECT_TYPE", "descriptor names the wrong kind of object";
+    /// The function number is outside the range the target accepts.
+    FunctionOutOfRange = 5, "FUNCTION_OUT_OF_RANGE", "function number not accepted by this target";
+    /// The descriptor lacks a right the operation needs.
+    MissingRight = 6, "MISSING_RIGHT", "descriptor lacks the required right";
+    /// `msgDataSize`, the padding and `msgDescN` slots do not fit in
+    /// `msgTotalSize`, or a size field is not allowed for this operation.
+    BadSizes = 7, "BAD_SIZES", "message sizes do not fit the buffer";
+    /// The buffer is not entirely mapped user memory with the access the
+    /// operation needs (null, kernel half, unmapped, or read-only where the
+    /// kernel must write).
+    BadBuffer = 8, "BAD_BUFFER", "message buffer is not accessible user memory";
+    /// RECEIVE on a descriptor that is not the owner reference of a door.
+    NotOwner = 9, "NOT_OWNER", "descriptor is not the owner reference of the object";
+    /// REPLY while this thread holds no received, unreplied message.
+    NothingToReply = 10, "NOTHING_TO_REPLY", "no received message is waiting for a reply";
+    /// The reply does not fit the sender's buffer; the sender stays blocked.
+    ReplyTooLarge = 11, "REPLY_TOO_LARGE", "reply does not fit the sender's buffer";
+    /// The message does not fit the receive buffer; it stays queued and
+    /// `arg3` carries its sizes.
+    ReceiveBufferTooSmall = 12, "RECEIVE_BUFFER_TOO_SMALL", "message does not fit the receive buffer";
+    /// The object's owner closed it or died while the call was queued or in service.
+    PeerDied = 13, "PEER_DIED", "the server or object went away";
+    /// The caller of the message being replied to was cancelled (it died).
+    CallerGone = 14, "CALLER_GONE", "the caller of this message is gone";
+    /// The server thread received another message without replying to this one.
+    Abandoned = 15, "ABANDONED", "the server received again without replying";
+    /// A descriptor slot has an unknown transfer mode.
+    BadSlot = 16, "BAD_SLOT", "malformed descriptor slot";
+    /// A descriptor slot grants rights its descriptor does not hold.
+    RightsExceeded = 17, "RIGHTS_EXCEEDED", "slot grants rights the sender does not hold";
+    /// A descriptor slot names a descriptor without the TRANSFER right, or
+    /// tries to copy a RECEIVE right (owner references can only be moved).
+    NotTransferable = 18, "NOT_TRANSFERABLE", "descriptor may not be transferred this way";
+    /// The receiving table has no room for the transferred descriptors.
+    TableFull = 19, "TABLE_FULL", "descriptor table is full";
+    /// The process reached its kernel-memory limit, or memory ran out.
+    OutOfMemory = 20, "OUT_OF_MEMORY", "kernel memory limit reached";
+    /// A kernel function's argument is out of range or inconsistent.
+    InvalidArgument = 21, "INVALID_ARGUMENT", "invalid argument";
+    /// The same descriptor appears in two slots of one message and one of
+    /// them moves it.
+    DuplicateSlot = 22, "DUPLICATE_SLOT", "descriptor moved twice in one message";
+    /// The caller is not privileged for this kernel function.
+    NotPermitted = 23, "NOT_PERMITTED", "operation not permitted";
+    /// An address range overlaps an existing mapping or leaves the user half.
+    BadAddressRange = 24, "BAD_ADDRESS_RANGE", "address range not available";
+    /// The operation would block and the caller asked not to.
+    WouldBlock = 25, "WOULD_BLOCK", "operation would block";
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.description())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_names_and_descriptions_are_distinct() {
+        for (i, a) in Error::ALL.iter().enumerate() {
+            assert_eq!(Error::from_number(*a as u32), Some(*a));
+            assert!((*a as u32) > 0 && (*a as u32) < FIRST_SERVER_ERROR);
+            for b in &Error::ALL[i + 1..] {
+                assert_ne!(*a as u32, *b as u32);
+                assert_ne!(a.name(), b.name());
+                assert_ne!(a.description(), b.description());
+            }
+        }
+        assert_eq!(Error::from_number(0), None);
+        assert_eq!(Error::from_number(FIRST_SERVER_ERROR), None);
+    }
+}

@@ -1,0 +1,190 @@
+//! Function numbers (`arg0` of SEND) and the ranges that route them.
+//!
+//! | range | meaning |
+//! | --- | --- |
+//! | `0x0000-0x03FF` | kernel functions, including RECEIVE, REPLY, REPLY_RECEIVE |
+//! | `0x0400-0x0FFF` | process-manager functions (NULL target -> procman) |
+//! | `0x1000-0x7FFF` | SYSTEM_BASE: the only numbers a *system* door accepts |
+//! | `0x8000-0x7FFFFFFF` | USER_BASE: the only numbers a *user* door accepts |
+//! | `-1` | INVALID: never accepted; the value of `arg0` on every error return |
+//! | other negatives | invalid as well |
+
+/// The function number of a call, as carried in the low 32 bits of `arg0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Function(pub i32);
+
+/// `-1`: never a valid function; `arg0` of every failed trap.
+pub const INVALID: Function = Function(-1);
+/// Waits for a message on an owned door.
+pub const RECEIVE: Function = Function(0x001);
+/// Answers the message this thread received.
+pub const REPLY: Function = Function(0x002);
+/// REPLY, then RECEIVE, in one trap.
+pub const REPLY_RECEIVE: Function = Function(0x003);
+
+/// First kernel function number.
+pub const KERNEL_BASE: i32 = 0x0000;
+/// First process-manager function number.
+pub const PROCESS_MANAGER_BASE: i32 = 0x0400;
+/// First number a system door accepts.
+pub const SYSTEM_BASE: i32 = 0x1000;
+/// First number a user door accepts.
+pub const USER_BASE: i32 = 0x8000;
+
+/// The range a function number falls in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionRange {
+    /// `0x0-0x3FF`: handled by the kernel.
+    Kernel,
+    /// `0x400-0xFFF`: handled by the process manager.
+    ProcessManager,
+    /// `0x1000-0x7FFF`: system doors.
+    System,
+    /// `0x8000+`: user doors.
+    User,
+    /// Negative numbers, `-1` included.
+    Invalid,
+}
+
+impl Function {
+    /// The range this number falls in.
+    pub const fn range(self) -> FunctionRange {
+        match self.0 {
+            i32::MIN..=-1 => FunctionRange::Invalid,
+            KERNEL_BASE..PROCESS_MANAGER_BASE => FunctionRange::Kernel,
+            PROCESS_MANAGER_BASE..SYSTEM_BASE => FunctionRange::ProcessManager,
+            SYSTEM_BASE..USER_BASE => FunctionRange::System,
+            USER_BASE..=i32::MAX => FunctionRange::User,
+        }
+    }
+
+    /// The kernel function this number names, if any.
+    pub const fn kernel_function(self) -> Option<KernelFunction> {
+        KernelFunction::from_number(self.0)
+    }
+}
+
+macro_rules! kernel_functions {
+    ($( $(#[doc = $doc:literal])* $name:ident = $value:literal, $label:literal; )*) => {
+        /// The kernel functions (range `0x0-0x3FF`). RECEIVE, REPLY and
+        /// REPLY_RECEIVE are listed here too: they are the trap's own operations.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(i32)]
+        pub enum KernelFunction {
+            $( $(#[doc = $doc])* $name = $value, )*
+        }
+
+        impl KernelFunction {
+            /// Every kernel function, in numeric order.
+            pub const ALL: &'static [KernelFunction] = &[$(KernelFunction::$name),*];
+
+            /// The kernel function with this number.
+            pub const fn from_number(value: i32) -> Option<KernelFunction> {
+                match value {
+                    $( $value => Some(KernelFunction::$name), )*
+                    _ => None,
+                }
+            }
+
+            /// The stable name used in ABI.md.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( KernelFunction::$name => $label, )*
+                }
+            }
+
+            /// The function number.
+            pub const fn function(self) -> Function {
+                Function(self as i32)
+            }
+        }
+    };
+}
+
+kernel_functions! {
+    /// Wait for a message on an owned door.
+    Receive = 0x001, "RECEIVE";
+    /// Answer the received message.
+    Reply = 0x002, "REPLY";
+    /// Answer, then wait for the next message.
+    ReplyReceive = 0x003, "REPLY_RECEIVE";
+    /// Close a descriptor (NULL target; `DescriptorRequest`).
+    Close = 0x010, "CLOSE";
+    /// Duplicate a descriptor with equal or fewer rights (NULL target;
+    /// `DescriptorRequest`; the copy comes back in reply slot 0).
+    Duplicate = 0x011, "DUPLICATE";
+    /// Describe a descriptor (NULL target; `DescriptorRequest` ->
+    /// `DescriptorInfo`).
+    DescriptorInfo = 0x012, "DESCRIPTOR_INFO";
+    /// Start a thread in the caller's process (NULL target;
+    /// `ThreadCreateRequest`; the thread's descriptor in reply slot 0).
+    ThreadCreate = 0x020, "THREAD_CREATE";
+    /// End the calling thread (NULL target; `ExitRequest`; no return).
+    ThreadExit = 0x021, "THREAD_EXIT";
+    /// End the calling process (NULL target; `ExitRequest`; no return).
+    ProcessExit = 0x022, "PROCESS_EXIT";
+    /// Give up the rest of the time slice (NULL target).
+    Yield = 0x023, "YIELD";
+    /// Map zeroed anonymous memory (NULL target; `MapRequest` -> `MapReply`).
+    MapAnonymous = 0x030, "MAP_ANONYMOUS";
+    /// Unmap a range (NULL target; `MapRequest`, protection ignored, must be 0).
+    Unmap = 0x031, "UNMAP";
+    /// Change the protection of a mapped range (NULL target; `MapRequest`).
+    Protect = 0x032, "PROTECT";
+    /// Create a counting event (NULL target; its descriptor in reply slot 0).
+    EventCreate = 0x040, "EVENT_CREATE";
+    /// Add one to an event's count, waking one waiter (event target, SIGNAL right).
+    EventSignal = 0x041, "EVENT_SIGNAL";
+    /// Wait until an event's count is positive, then take one (event
+    /// target, WAIT right; `msgRetVal` is the count left).
+    EventWait = 0x042, "EVENT_WAIT";
+    /// Write the message data to the kernel console (NULL target).
+    DebugWrite = 0x050, "DEBUG_WRITE";
+    /// End the machine with a test verdict (NULL target; `ExitRequest`;
+    /// privileged; only when the kernel was booted with `qemu-exit`).
+    DebugExit = 0x051, "DEBUG_EXIT";
+    /// Read kernel counters (NULL target -> `KernelCounters`).
+    Counters = 0x052, "COUNTERS";
+    /// Create a door (NULL target; `DoorCreateRequest`; privileged; reply
+    /// slot 0 holds the owner reference, slot 1 a client reference).
+    DoorCreate = 0x060, "DOOR_CREATE";
+    /// Start a program from the boot archive (NULL target; `SpawnRequest`
+    /// followed by the name; privileged; the message's descriptor slots
+    /// are transferred into the child as its descriptors 1..=n; reply slot
+    /// 0 holds the process descriptor).
+    Spawn = 0x070, "SPAWN";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_boundaries() {
+        assert_eq!(Function(-1).range(), FunctionRange::Invalid);
+        assert_eq!(Function(i32::MIN).range(), FunctionRange::Invalid);
+        assert_eq!(Function(0).range(), FunctionRange::Kernel);
+        assert_eq!(Function(0x3ff).range(), FunctionRange::Kernel);
+        assert_eq!(Function(0x400).range(), FunctionRange::ProcessManager);
+        assert_eq!(Function(0xfff).range(), FunctionRange::ProcessManager);
+        assert_eq!(Function(0x1000).range(), FunctionRange::System);
+        assert_eq!(Function(0x7fff).range(), FunctionRange::System);
+        assert_eq!(Function(0x8000).range(), FunctionRange::User);
+        assert_eq!(Function(i32::MAX).range(), FunctionRange::User);
+    }
+
+    #[test]
+    fn kernel_functions_are_kernel_range_and_round_trip() {
+        for f in KernelFunction::ALL {
+            assert_eq!(f.function().range(), FunctionRange::Kernel);
+            assert_eq!(KernelFunction::from_number(*f as i32), Some(*f));
+        }
+        assert_eq!(RECEIVE.kernel_function(), Some(KernelFunction::Receive));
+        assert_eq!(REPLY.kernel_function(), Some(KernelFunction::Reply));
+        assert_eq!(
+            REPLY_RECEIVE.kernel_function(),
+            Some(KernelFunction::ReplyReceive)
+        );
+        assert_eq!(Function(0).kernel_function(), None);
+    }
+}
