@@ -17,6 +17,7 @@ pub mod error;
 pub mod function;
 pub mod kcall;
 pub mod message;
+pub mod process;
 pub mod trap;
 
 pub use descriptor::{Descriptor, ObjectKind, Rights};
