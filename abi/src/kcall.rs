@@ -122,7 +122,9 @@ pub struct DoorCreateRequest {
 }
 
 /// SPAWN: followed in the data by `name_length` bytes of the boot-archive
-/// entry name.
+/// entry name, then `argument_length` argument bytes (see
+/// [`crate::process`]). The data size must be exactly
+/// `8 + name_length + argument_length`.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
 )]
@@ -130,8 +132,8 @@ pub struct DoorCreateRequest {
 pub struct SpawnRequest {
     /// Length of the name that follows.
     pub name_length: u32,
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// Length of the argument bytes after the name.
+    pub argument_length: u32,
 }
 
 /// COUNTERS' reply payload: what the kernel holds right now.
