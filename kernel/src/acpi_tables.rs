@@ -14,7 +14,11 @@ use crate::memory::direct_map;
 struct DirectMapHandler;
 
 impl AcpiHandler for DirectMapHandler {
-    unsafe fn map_physical_region<T>(&self, physical: usize, size: usize) -> PhysicalMapping<Self, T> {
+    unsafe fn map_physical_region<T>(
+        &self,
+        physical: usize,
+        size: usize,
+    ) -> PhysicalMapping<Self, T> {
         let virtual_address = direct_map(physical as u64) as *mut T;
         // The direct map never places anything at address 0.
         let pointer = NonNull::new(virtual_address).unwrap_or(NonNull::dangling());
@@ -66,6 +70,15 @@ pub enum DiscoveryError {
     Tables(acpi::AcpiError),
 }
 
+impl core::fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DiscoveryError::NoRsdp => write!(f, "no RSDP from the boot path or in low memory"),
+            DiscoveryError::Tables(error) => write!(f, "tables rejected: {error:?}"),
+        }
+    }
+}
+
 /// Finds the RSDP in the BIOS areas when the boot path gave none.
 fn scan_for_rsdp() -> Option<u64> {
     let bios_area = 0xe_0000u64;
@@ -81,7 +94,9 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, DiscoveryError> {
     // SAFETY: `rsdp` came from the boot path or from a checksummed signature.
     let tables = unsafe { AcpiTables::from_rsdp(DirectMapHandler, rsdp as usize) }
         .map_err(DiscoveryError::Tables)?;
-    let madt = tables.find_table::<Madt>().map_err(DiscoveryError::Tables)?;
+    let madt = tables
+        .find_table::<Madt>()
+        .map_err(DiscoveryError::Tables)?;
     let madt = madt.get();
     let mut platform = Platform {
         local_apic_address: u64::from(madt.local_apic_address),
@@ -98,16 +113,19 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, DiscoveryError> {
             }
             MadtEntry::LocalX2Apic(apic) => {
                 let flags = apic.flags;
-                platform
-                    .processors
-                    .push(Processor { apic_id: apic.x2apic_id, usable: flags & 0b11 != 0 })
+                platform.processors.push(Processor {
+                    apic_id: apic.x2apic_id,
+                    usable: flags & 0b11 != 0,
+                })
             }
             MadtEntry::IoApic(io) => platform.io_apics.push(IoApic {
                 id: io.io_apic_id,
                 address: io.io_apic_address,
                 gsi_base: io.global_system_interrupt_base,
             }),
-            MadtEntry::LocalApicAddressOverride(o) => platform.local_apic_address = o.local_apic_address,
+            MadtEntry::LocalApicAddressOverride(o) => {
+                platform.local_apic_address = o.local_apic_address
+            }
             _ => {}
         }
     }

@@ -96,9 +96,15 @@ impl Default for MemoryMap {
 impl MemoryMap {
     /// An empty map.
     pub const fn new() -> Self {
-        const EMPTY: MemoryRegion =
-            MemoryRegion { range: PhysRange { start: 0, end: 0 }, kind: MemoryKind::Reserved };
-        Self { regions: [EMPTY; MAX_MEMORY_REGIONS], len: 0, dropped: 0 }
+        const EMPTY: MemoryRegion = MemoryRegion {
+            range: PhysRange { start: 0, end: 0 },
+            kind: MemoryKind::Reserved,
+        };
+        Self {
+            regions: [EMPTY; MAX_MEMORY_REGIONS],
+            len: 0,
+            dropped: 0,
+        }
     }
 
     /// Records a region; empty regions are ignored (some loaders end their map
@@ -129,18 +135,29 @@ impl MemoryMap {
 
     /// The total number of bytes in regions of `kind`.
     pub fn total(&self, kind: MemoryKind) -> u64 {
-        self.regions().iter().filter(|r| r.kind == kind).map(|r| r.range.len()).sum()
+        self.regions()
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| r.range.len())
+            .sum()
     }
 
     /// Whether any RAM (anything but `Reserved`, which also covers MMIO holes)
     /// overlaps `range`: such pages are mapped cacheable, the rest uncached.
     pub fn holds_ram(&self, range: PhysRange) -> bool {
-        self.regions().iter().any(|r| r.kind != MemoryKind::Reserved && r.range.overlaps(&range))
+        self.regions()
+            .iter()
+            .any(|r| r.kind != MemoryKind::Reserved && r.range.overlaps(&range))
     }
 
     /// One past the highest address of any region of `kind`.
     pub fn top_of(&self, kind: MemoryKind) -> u64 {
-        self.regions().iter().filter(|r| r.kind == kind).map(|r| r.range.end).max().unwrap_or(0)
+        self.regions()
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| r.range.end)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -210,37 +227,61 @@ mod tests {
     #[test]
     fn memory_map_ignores_empty_regions_and_counts_overflow() {
         let mut map = MemoryMap::new();
-        let r = |s, e| MemoryRegion { range: PhysRange { start: s, end: e }, kind: MemoryKind::Usable };
+        let r = |s, e| MemoryRegion {
+            range: PhysRange { start: s, end: e },
+            kind: MemoryKind::Usable,
+        };
         map.push(r(0, 0));
         for i in 0..(MAX_MEMORY_REGIONS as u64 + 3) {
             map.push(r(i * 0x1000, (i + 1) * 0x1000));
         }
         assert_eq!(map.regions().len(), MAX_MEMORY_REGIONS);
         assert_eq!(map.dropped(), 3);
-        assert_eq!(map.total(MemoryKind::Usable), MAX_MEMORY_REGIONS as u64 * 0x1000);
-        assert_eq!(map.top_of(MemoryKind::Usable), MAX_MEMORY_REGIONS as u64 * 0x1000);
+        assert_eq!(
+            map.total(MemoryKind::Usable),
+            MAX_MEMORY_REGIONS as u64 * 0x1000
+        );
+        assert_eq!(
+            map.top_of(MemoryKind::Usable),
+            MAX_MEMORY_REGIONS as u64 * 0x1000
+        );
         assert_eq!(map.top_of(MemoryKind::AcpiNvs), 0);
     }
 
     #[test]
     fn ram_detection_ignores_reserved_holes() {
         let mut map = MemoryMap::new();
-        let region = |s, e, kind| MemoryRegion { range: PhysRange { start: s, end: e }, kind };
+        let region = |s, e, kind| MemoryRegion {
+            range: PhysRange { start: s, end: e },
+            kind,
+        };
         map.push(region(0x10_0000, 0x800_0000, MemoryKind::Usable));
         map.push(region(0xfeff_c000, 0xff00_0000, MemoryKind::Reserved));
         map.push(region(0x7fe_0000, 0x800_0000, MemoryKind::AcpiReclaimable));
-        let two_mib = |s: u64| PhysRange { start: s, end: s + 0x20_0000 };
+        let two_mib = |s: u64| PhysRange {
+            start: s,
+            end: s + 0x20_0000,
+        };
         assert!(map.holds_ram(two_mib(0)));
         assert!(map.holds_ram(two_mib(0x7e0_0000)));
         assert!(!map.holds_ram(two_mib(0x800_0000)));
-        assert!(!map.holds_ram(two_mib(0xfee0_0000)), "the local APIC page is uncached");
+        assert!(
+            !map.holds_ram(two_mib(0xfee0_0000)),
+            "the local APIC page is uncached"
+        );
         assert!(!map.holds_ram(two_mib(0xfec0_0000)));
     }
 
     #[test]
     fn command_line_stops_at_nul_capacity_and_bad_utf8() {
-        assert_eq!(CommandLine::new(b"qemu-exit foo\0bar").as_str(), "qemu-exit foo");
-        assert_eq!(CommandLine::new(&[b'a'; 400]).as_str().len(), MAX_COMMAND_LINE);
+        assert_eq!(
+            CommandLine::new(b"qemu-exit foo\0bar").as_str(),
+            "qemu-exit foo"
+        );
+        assert_eq!(
+            CommandLine::new(&[b'a'; 400]).as_str().len(),
+            MAX_COMMAND_LINE
+        );
         assert_eq!(CommandLine::new(b"ok \xff\xfe").as_str(), "ok ");
         // A multi-byte character cut by the capacity is dropped whole.
         let mut long = [b'a'; MAX_COMMAND_LINE + 1];

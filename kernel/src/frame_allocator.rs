@@ -57,8 +57,15 @@ impl<'a> FrameAllocator<'a> {
         let end = usable.last().map_or(0, |r| r.end);
         let frames = ((end - base) / PAGE_SIZE).min(bitmap.len() as u64 * 64);
         bitmap.fill(0);
-        let mut allocator =
-            Self { base, frames, bitmap, usable, free_frames: 0, managed_frames: 0, hint: 0 };
+        let mut allocator = Self {
+            base,
+            frames,
+            bitmap,
+            usable,
+            free_frames: 0,
+            managed_frames: 0,
+            hint: 0,
+        };
         for range in usable {
             let first = (range.start - base) / PAGE_SIZE;
             let last = ((range.end - base) / PAGE_SIZE).min(frames);
@@ -115,7 +122,7 @@ impl<'a> FrameAllocator<'a> {
         let mut frame = 0;
         while frame + count <= self.frames {
             let address = self.base + frame * PAGE_SIZE;
-            if address % align != 0 {
+            if !address.is_multiple_of(align) {
                 frame = (crate::phys::align_up(address, align) - self.base) / PAGE_SIZE;
                 continue;
             }
@@ -135,7 +142,7 @@ impl<'a> FrameAllocator<'a> {
 
     /// Returns a frame to the allocator.
     pub fn free(&mut self, address: u64) -> Result<(), FreeError> {
-        if address % PAGE_SIZE != 0 {
+        if !address.is_multiple_of(PAGE_SIZE) {
             return Err(FreeError::Unaligned);
         }
         let frame = match address.checked_sub(self.base) {
@@ -191,8 +198,14 @@ mod tests {
 
     fn ranges() -> Vec<PhysRange> {
         vec![
-            PhysRange { start: 0x10_0000, end: 0x10_5000 },
-            PhysRange { start: 0x20_0000, end: 0x20_3000 },
+            PhysRange {
+                start: 0x10_0000,
+                end: 0x10_5000,
+            },
+            PhysRange {
+                start: 0x20_0000,
+                end: 0x20_3000,
+            },
         ]
     }
 
@@ -204,7 +217,10 @@ mod tests {
         assert_eq!(allocator.managed_frames(), 8);
         let mut seen = BTreeSet::new();
         while let Some(frame) = allocator.allocate() {
-            assert!(usable.iter().any(|r| r.contains(frame)), "{frame:#x} is usable");
+            assert!(
+                usable.iter().any(|r| r.contains(frame)),
+                "{frame:#x} is usable"
+            );
             assert!(seen.insert(frame), "{frame:#x} handed out twice");
         }
         assert_eq!(seen.len(), 8);
@@ -232,9 +248,17 @@ mod tests {
         let mut bitmap = vec![0; FrameAllocator::bitmap_words_for(&usable)];
         let mut allocator = FrameAllocator::new(&mut bitmap, &usable);
         assert_eq!(allocator.allocate_contiguous(5, 0x1000), Some(0x10_0000));
-        assert_eq!(allocator.allocate_contiguous(4, 0x1000), None, "the gap breaks runs");
+        assert_eq!(
+            allocator.allocate_contiguous(4, 0x1000),
+            None,
+            "the gap breaks runs"
+        );
         assert_eq!(allocator.allocate_contiguous(2, 0x2000), Some(0x20_0000));
-        assert_eq!(allocator.allocate_contiguous(1, 0x3000), None, "alignment must be a power of two");
+        assert_eq!(
+            allocator.allocate_contiguous(1, 0x3000),
+            None,
+            "alignment must be a power of two"
+        );
         assert_eq!(allocator.allocate_contiguous(0, 0x1000), None);
         assert_eq!(allocator.free_frames(), 1);
     }

@@ -87,6 +87,15 @@ pub enum MemoryError {
     Paging(paging::PagingError),
 }
 
+impl core::fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MemoryError::NoRoomForBitmap => write!(f, "no usable range can hold the frame bitmap"),
+            MemoryError::Paging(error) => write!(f, "kernel page tables: {error}"),
+        }
+    }
+}
+
 /// A frame source for the `x86_64` crate's page-table code.
 struct GlobalFrames;
 
@@ -132,7 +141,12 @@ pub fn init(info: &BootInfo) -> Result<MemorySummary, MemoryError> {
     if let Some(physical) = heap {
         let base = direct_map(physical) as *mut u8;
         // SAFETY: frames taken for the heap alone, mapped writable by the direct map.
-        if unsafe { HEAP.lock().claim(Span::from_base_size(base, INITIAL_HEAP as usize)) }.is_ok() {
+        if unsafe {
+            HEAP.lock()
+                .claim(Span::from_base_size(base, INITIAL_HEAP as usize))
+        }
+        .is_ok()
+        {
             HEAP_BYTES.fetch_add(INITIAL_HEAP, Ordering::Relaxed);
         }
     }

@@ -29,13 +29,36 @@ impl UsableRanges {
     /// Computes the usable ranges of `map`, minus every `reserved` range and
     /// everything below `floor`.
     pub fn compute(map: &MemoryMap, reserved: &[PhysRange], floor: u64) -> Self {
-        let mut usable = Self { ranges: [PhysRange::default(); MAX_USABLE_RANGES], len: 0, dropped: 0 };
-        for region in map.regions().iter().filter(|r| r.kind == MemoryKind::Usable) {
-            let mut range = region.range.shrink_to_pages();
-            range.start = range.start.max(crate::phys::align_up(floor, crate::phys::PAGE_SIZE));
-            usable.add(range);
+        let mut usable = Self {
+            ranges: [PhysRange::default(); MAX_USABLE_RANGES],
+            len: 0,
+            dropped: 0,
+        };
+        // Merge first, align after: two touching usable regions may share a page.
+        for region in map
+            .regions()
+            .iter()
+            .filter(|r| r.kind == MemoryKind::Usable)
+        {
+            usable.add(region.range);
         }
-        for region in map.regions().iter().filter(|r| r.kind != MemoryKind::Usable) {
+        let floor = crate::phys::align_up(floor, crate::phys::PAGE_SIZE);
+        let mut i = 0;
+        while i < usable.len {
+            let mut range = usable.ranges[i].shrink_to_pages();
+            range.start = range.start.max(floor);
+            if range.is_empty() {
+                usable.delete(i);
+            } else {
+                usable.ranges[i] = range;
+                i += 1;
+            }
+        }
+        for region in map
+            .regions()
+            .iter()
+            .filter(|r| r.kind != MemoryKind::Usable)
+        {
             usable.exclude(region.range.grow_to_pages());
         }
         for hole in reserved {
@@ -76,7 +99,11 @@ impl UsableRanges {
                 i += 1;
             }
         }
-        let at = self.ranges().iter().position(|r| r.start > range.start).unwrap_or(self.len);
+        let at = self
+            .ranges()
+            .iter()
+            .position(|r| r.start > range.start)
+            .unwrap_or(self.len);
         self.insert(at, range);
     }
 
@@ -93,8 +120,14 @@ impl UsableRanges {
                 i += 1;
                 continue;
             }
-            let left = PhysRange { start: r.start, end: hole.start.max(r.start) };
-            let right = PhysRange { start: hole.end.min(r.end), end: r.end };
+            let left = PhysRange {
+                start: r.start,
+                end: hole.start.max(r.start),
+            };
+            let right = PhysRange {
+                start: hole.end.min(r.end),
+                end: r.end,
+            };
             match (left.is_empty(), right.is_empty()) {
                 (true, true) => self.delete(i),
                 (false, true) => {
@@ -153,7 +186,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn region(start: u64, end: u64, kind: MemoryKind) -> MemoryRegion {
-        MemoryRegion { range: PhysRange { start, end }, kind }
+        MemoryRegion {
+            range: PhysRange { start, end },
+            kind,
+        }
     }
 
     /// A typical QEMU e820 map (q35, 256 MiB), unsorted as microvm gives it.
@@ -170,15 +206,30 @@ mod tests {
 
     #[test]
     fn qemu_map_minus_kernel_and_archive() {
-        let kernel = PhysRange { start: 0x20_0000, end: 0x2f_3123 };
-        let archive = PhysRange { start: 0x7ff_0000, end: 0x800_0010 };
+        let kernel = PhysRange {
+            start: 0x20_0000,
+            end: 0x2f_3123,
+        };
+        let archive = PhysRange {
+            start: 0x7ff_0000,
+            end: 0x800_0010,
+        };
         let usable = UsableRanges::compute(&qemu_map(), &[kernel, archive], LOW_MEMORY_FLOOR);
         assert_eq!(
             usable.ranges(),
             &[
-                PhysRange { start: 0x10_0000, end: 0x20_0000 },
-                PhysRange { start: 0x2f_4000, end: 0x7ff_0000 },
-                PhysRange { start: 0x800_1000, end: 0x1000_0000 },
+                PhysRange {
+                    start: 0x10_0000,
+                    end: 0x20_0000
+                },
+                PhysRange {
+                    start: 0x2f_4000,
+                    end: 0x7ff_0000
+                },
+                PhysRange {
+                    start: 0x800_1000,
+                    end: 0x1000_0000
+                },
             ]
         );
     }
@@ -192,8 +243,14 @@ mod tests {
         assert_eq!(
             usable.ranges(),
             &[
-                PhysRange { start: 0x10_0000, end: 0x20_0000 },
-                PhysRange { start: 0x20_1000, end: 0x40_0000 },
+                PhysRange {
+                    start: 0x10_0000,
+                    end: 0x20_0000
+                },
+                PhysRange {
+                    start: 0x20_1000,
+                    end: 0x40_0000
+                },
             ]
         );
     }
@@ -205,7 +262,13 @@ mod tests {
         map.push(region(0x10_0000, 0x20_0000, MemoryKind::Usable));
         map.push(region(0x30_0000, 0x30_0800, MemoryKind::Usable));
         let usable = UsableRanges::compute(&map, &[], 0);
-        assert_eq!(usable.ranges(), &[PhysRange { start: 0x10_0000, end: 0x30_0000 }]);
+        assert_eq!(
+            usable.ranges(),
+            &[PhysRange {
+                start: 0x10_0000,
+                end: 0x30_0000
+            }]
+        );
     }
 
     #[test]
@@ -214,7 +277,10 @@ mod tests {
         map.push(region(0, 0x1000_0000, MemoryKind::Usable));
         // Punch more holes than the list can hold ranges.
         let holes: Vec<PhysRange> = (0..(MAX_USABLE_RANGES as u64 + 10))
-            .map(|i| PhysRange { start: (2 * i + 1) * PAGE_SIZE, end: (2 * i + 2) * PAGE_SIZE })
+            .map(|i| PhysRange {
+                start: (2 * i + 1) * PAGE_SIZE,
+                end: (2 * i + 2) * PAGE_SIZE,
+            })
             .collect();
         let usable = UsableRanges::compute(&map, &holes, 0);
         assert_eq!(usable.ranges().len(), MAX_USABLE_RANGES);

@@ -11,10 +11,9 @@ fn panic(info: &PanicInfo<'_>) -> ! {
             location.line(),
             info.message()
         )),
-        None => crate::console::write_fmt_panicking(format_args!(
-            "hinge: PANIC: {}\n",
-            info.message()
-        )),
+        None => {
+            crate::console::write_fmt_panicking(format_args!("hinge: PANIC: {}\n", info.message()))
+        }
     }
     crate::start::stop(false)
 }

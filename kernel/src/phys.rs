@@ -15,7 +15,10 @@ pub struct PhysRange {
 impl PhysRange {
     /// The range `[start, start + len)`, saturating at the top of the address space.
     pub const fn from_start_len(start: u64, len: u64) -> Self {
-        Self { start, end: start.saturating_add(len) }
+        Self {
+            start,
+            end: start.saturating_add(len),
+        }
     }
 
     /// The number of bytes in the range (0 when `end <= start`).
@@ -42,12 +45,19 @@ impl PhysRange {
     pub const fn shrink_to_pages(&self) -> Self {
         let start = align_up(self.start, PAGE_SIZE);
         let end = align_down(self.end, PAGE_SIZE);
-        if start >= end { Self { start, end: start } } else { Self { start, end } }
+        if start >= end {
+            Self { start, end: start }
+        } else {
+            Self { start, end }
+        }
     }
 
     /// The smallest page-aligned range holding this one.
     pub const fn grow_to_pages(&self) -> Self {
-        Self { start: align_down(self.start, PAGE_SIZE), end: align_up(self.end, PAGE_SIZE) }
+        Self {
+            start: align_down(self.start, PAGE_SIZE),
+            end: align_up(self.end, PAGE_SIZE),
+        }
     }
 }
 
@@ -71,10 +81,28 @@ mod tests {
 
     #[test]
     fn page_alignment_shrinks_and_grows() {
-        let r = PhysRange { start: 0x1001, end: 0x3fff };
-        assert_eq!(r.shrink_to_pages(), PhysRange { start: 0x2000, end: 0x3000 });
-        assert_eq!(r.grow_to_pages(), PhysRange { start: 0x1000, end: 0x4000 });
-        let tiny = PhysRange { start: 0x1001, end: 0x1fff };
+        let r = PhysRange {
+            start: 0x1001,
+            end: 0x3fff,
+        };
+        assert_eq!(
+            r.shrink_to_pages(),
+            PhysRange {
+                start: 0x2000,
+                end: 0x3000
+            }
+        );
+        assert_eq!(
+            r.grow_to_pages(),
+            PhysRange {
+                start: 0x1000,
+                end: 0x4000
+            }
+        );
+        let tiny = PhysRange {
+            start: 0x1001,
+            end: 0x1fff,
+        };
         assert!(tiny.shrink_to_pages().is_empty());
         assert_eq!(align_up(u64::MAX, PAGE_SIZE), 0xffff_ffff_ffff_f000);
     }

@@ -22,7 +22,9 @@ mod tests {
     fn rsdp_at(area: &mut [u8], at: usize) {
         area[at..at + 8].copy_from_slice(SIGNATURE);
         area[at + 9..at + 15].copy_from_slice(b"BOCHS ");
-        let sum = area[at..at + 20].iter().fold(0u8, |s, b| s.wrapping_add(*b));
+        let sum = area[at..at + 20]
+            .iter()
+            .fold(0u8, |s, b| s.wrapping_add(*b));
         area[at + 8] = 0u8.wrapping_sub(sum);
     }
 
@@ -34,7 +36,11 @@ mod tests {
         area[0x200 + 9] = 1;
         rsdp_at(&mut area, 0xf5a0);
         assert_eq!(find(&area), Some(0xf5a0));
-        assert_eq!(find(&area[..0xf5a0 + 19]), None, "a cut-off candidate is not read past the end");
+        assert_eq!(
+            find(&area[..0xf5a0 + 19]),
+            None,
+            "a cut-off candidate is not read past the end"
+        );
         assert_eq!(find(&[]), None);
     }
 }

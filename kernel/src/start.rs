@@ -23,14 +23,21 @@ const MIB: u64 = 1024 * 1024;
 /// Reads the stop behaviour from the command line; the boot paths call this
 /// first, so that even their own fatal errors end a test run promptly.
 pub fn configure_stop(command_line: &kernel::boot_info::CommandLine) {
-    QEMU_EXIT.store(command_line.has_word(image::cmdline::QEMU_EXIT), Ordering::Relaxed);
+    QEMU_EXIT.store(
+        command_line.has_word(image::cmdline::QEMU_EXIT),
+        Ordering::Relaxed,
+    );
 }
 
 /// Stops the kernel: under `qemu-exit`, QEMU exits with the verdict;
 /// otherwise the CPU halts.
 pub fn stop(success: bool) -> ! {
     if QEMU_EXIT.load(Ordering::Relaxed) {
-        let value = if success { abi::debug_exit::SUCCESS } else { abi::debug_exit::FAILURE };
+        let value = if success {
+            abi::debug_exit::SUCCESS
+        } else {
+            abi::debug_exit::FAILURE
+        };
         cpu::exit_qemu(value)
     }
     cpu::halt_forever()
@@ -50,9 +57,16 @@ pub fn kernel_main(info: &BootInfo) -> ! {
 
     kprintln!("hinge microkernel {}", env!("CARGO_PKG_VERSION"));
     match info.path {
-        BootPath::Limine { base_revision, requested_revision_supported } => kprintln!(
+        BootPath::Limine {
+            base_revision,
+            requested_revision_supported,
+        } => kprintln!(
             "boot path: limine (base revision {base_revision}{})",
-            if requested_revision_supported { "" } else { ", requested revision unsupported" }
+            if requested_revision_supported {
+                ""
+            } else {
+                ", requested revision unsupported"
+            }
         ),
         BootPath::Pvh => kprintln!("boot path: pvh"),
     }
@@ -61,7 +75,7 @@ pub fn kernel_main(info: &BootInfo) -> ! {
 
     let summary = match memory::init(info) {
         Ok(summary) => summary,
-        Err(error) => fatal(format_args!("memory setup failed: {error:?}")),
+        Err(error) => fatal(format_args!("memory setup failed: {error}")),
     };
     kprintln!(
         "frames: {} MiB usable in {} ranges, {} frames free; kernel heap {} KiB",
@@ -84,7 +98,11 @@ pub fn kernel_main(info: &BootInfo) -> ! {
         "lapic timer: {} Hz, {} counts per 10 ms ({}), {} ticks",
         timer.hz,
         timer.counts_per_10ms,
-        if timer.calibrated { "calibrated against the PIT" } else { "PIT silent, estimated" },
+        if timer.calibrated {
+            "calibrated against the PIT"
+        } else {
+            "PIT silent, estimated"
+        },
         trap::TIMER_TICKS.load(Ordering::Relaxed)
     );
 
@@ -102,12 +120,21 @@ fn print_memory_map(info: &BootInfo) {
     kprintln!(
         "memory map: {} regions{}, {} MiB usable, top of RAM {:#x}",
         map.regions().len(),
-        if map.dropped() > 0 { " (some dropped)" } else { "" },
+        if map.dropped() > 0 {
+            " (some dropped)"
+        } else {
+            ""
+        },
         map.total(MemoryKind::Usable) / MIB,
         map.top_of(MemoryKind::Usable)
     );
     for region in map.regions() {
-        kprintln!("  [{:#014x}-{:#014x}) {:?}", region.range.start, region.range.end, region.kind);
+        kprintln!(
+            "  [{:#014x}-{:#014x}) {:?}",
+            region.range.start,
+            region.range.end,
+            region.kind
+        );
     }
 }
 
@@ -115,12 +142,17 @@ fn print_memory_map(info: &BootInfo) {
 /// with the reason, since nothing can run without it.
 fn check_boot_archive(info: &BootInfo) {
     let Some(range) = info.boot_archive else {
-        fatal(format_args!("boot archive missing: the boot loader passed no module"));
+        fatal(format_args!(
+            "boot archive missing: the boot loader passed no module"
+        ));
     };
     // SAFETY: the archive's frames are reserved (never handed out) and mapped
     // by the direct map; nothing writes them.
     let bytes = unsafe {
-        core::slice::from_raw_parts(memory::direct_map(range.start) as *const u8, range.len() as usize)
+        core::slice::from_raw_parts(
+            memory::direct_map(range.start) as *const u8,
+            range.len() as usize,
+        )
     };
     match image::BootArchive::parse(bytes) {
         Ok(archive) => {
@@ -143,16 +175,27 @@ fn check_boot_archive(info: &BootInfo) {
 fn report_platform(info: &BootInfo) {
     match acpi_tables::discover(info.rsdp) {
         Ok(platform) => {
-            kprint!("hinge: acpi: {} processor(s), apic ids", platform.processors.len());
+            kprint!(
+                "hinge: acpi: {} processor(s), apic ids",
+                platform.processors.len()
+            );
             for processor in &platform.processors {
-                kprint!(" {}{}", processor.apic_id, if processor.usable { "" } else { " (off)" });
+                kprint!(
+                    " {}{}",
+                    processor.apic_id,
+                    if processor.usable { "" } else { " (off)" }
+                );
             }
             kprint!("; {} I/O APIC(s)", platform.io_apics.len());
             for io in &platform.io_apics {
                 kprint!(" [id {} at {:#x}, gsi {}]", io.id, io.address, io.gsi_base);
             }
-            kprint!("; local APIC at {:#x} (this CPU: id {})\n", platform.local_apic_address, lapic::id());
+            kprint!(
+                "; local APIC at {:#x} (this CPU: id {})\n",
+                platform.local_apic_address,
+                lapic::id()
+            );
         }
-        Err(error) => kprintln!("acpi: unavailable ({error:?}); continuing without it"),
+        Err(error) => kprintln!("acpi: unavailable ({error}); continuing without it"),
     }
 }

@@ -10,8 +10,9 @@ use kernel::phys::PhysRange;
 use limine::BaseRevision;
 use limine::memory_map::EntryType;
 use limine::request::{
-    ExecutableAddressRequest, ExecutableCmdlineRequest, ExecutableFileRequest, HhdmRequest, MemoryMapRequest,
-    ModuleRequest, RequestsEndMarker, RequestsStartMarker, RsdpRequest, StackSizeRequest,
+    ExecutableAddressRequest, ExecutableCmdlineRequest, ExecutableFileRequest, HhdmRequest,
+    MemoryMapRequest, ModuleRequest, RequestsEndMarker, RequestsStartMarker, RsdpRequest,
+    StackSizeRequest,
 };
 
 /// The revision we are written against.
@@ -87,7 +88,10 @@ extern "C" fn limine_entry() -> ! {
     crate::console::init();
     // Limine 8.x answers only the executable-file request, whose file carries
     // the command line; newer versions also answer the command-line request.
-    let command_line = match (EXECUTABLE_CMDLINE.get_response(), EXECUTABLE_FILE.get_response()) {
+    let command_line = match (
+        EXECUTABLE_CMDLINE.get_response(),
+        EXECUTABLE_FILE.get_response(),
+    ) {
         (Some(r), _) => CommandLine::new(r.cmdline().to_bytes()),
         (None, Some(r)) => CommandLine::new(r.file().string().to_bytes()),
         (None, None) => CommandLine::default(),
@@ -117,14 +121,27 @@ extern "C" fn limine_entry() -> ! {
     }
 
     // Module addresses are direct-map pointers.
-    let boot_archive = MODULES.get_response().and_then(|r| r.modules().first()).map(|file| {
-        PhysRange::from_start_len((file.addr() as u64).wrapping_sub(direct_map_offset), file.size())
-    });
+    let boot_archive = MODULES
+        .get_response()
+        .and_then(|r| r.modules().first())
+        .map(|file| {
+            PhysRange::from_start_len(
+                (file.addr() as u64).wrapping_sub(direct_map_offset),
+                file.size(),
+            )
+        });
 
-    let rsdp = RSDP.get_response().map(|r| r.address() as u64).map(|address| {
-        // Under base revision < 3 the RSDP response is a direct-map address.
-        if address >= direct_map_offset { address - direct_map_offset } else { address }
-    });
+    let rsdp = RSDP
+        .get_response()
+        .map(|r| r.address() as u64)
+        .map(|address| {
+            // Under base revision < 3 the RSDP response is a direct-map address.
+            if address >= direct_map_offset {
+                address - direct_map_offset
+            } else {
+                address
+            }
+        });
 
     let (virtual_start, virtual_end) = super::kernel_virtual_range();
     let kernel_image = match EXECUTABLE_ADDRESS.get_response() {

@@ -11,6 +11,9 @@ unsafe extern "C" {
 
 /// The virtual range the kernel image occupies (from the linker script).
 pub fn kernel_virtual_range() -> (u64, u64) {
-    // SAFETY: only the addresses of the linker-defined symbols are taken.
-    unsafe { (&raw const __kernel_start as u64, &raw const __kernel_end as u64) }
+    // Taking the address of an extern static is safe; only addresses are used.
+    (
+        &raw const __kernel_start as u64,
+        &raw const __kernel_end as u64,
+    )
 }

@@ -74,7 +74,9 @@ fn read<T: FromBytes + KnownLayout + Immutable>(address: u64) -> Option<T> {
 pub extern "C" fn pvh_main(start_info_address: u64) -> ! {
     crate::console::init();
     let Some(start) = read::<StartInfo>(start_info_address) else {
-        crate::start::fatal(format_args!("PVH start info at {start_info_address:#x} is unreadable"));
+        crate::start::fatal(format_args!(
+            "PVH start info at {start_info_address:#x} is unreadable"
+        ));
     };
     if start.magic != START_INFO_MAGIC || start.version < 1 {
         crate::start::fatal(format_args!(
@@ -104,7 +106,9 @@ pub extern "C" fn pvh_main(start_info_address: u64) -> ! {
         address if address < (1 << 32) - 256 => {
             // SAFETY: QEMU places the command line in low RAM; at most the
             // capacity is read and `CommandLine::new` stops at the NUL.
-            CommandLine::new(unsafe { physical_bytes(address, kernel::boot_info::MAX_COMMAND_LINE) })
+            CommandLine::new(unsafe {
+                physical_bytes(address, kernel::boot_info::MAX_COMMAND_LINE)
+            })
         }
         _ => CommandLine::default(),
     };

@@ -38,12 +38,6 @@ pub fn enable_paging_features() {
     }
 }
 
-/// Reads the time-stamp counter.
-pub fn read_tsc() -> u64 {
-    // SAFETY: RDTSC has no side effects.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
 /// Waits for the next interrupt with interrupts enabled, then disables them
 /// again: the kernel is non-preemptible, so interrupts are only taken here.
 pub fn wait_for_interrupt() {

@@ -60,7 +60,11 @@ pub fn init() {
     // SAFETY: called once, on the boot CPU, before anything else uses these
     // tables; nothing else holds a reference to them yet.
     let (gdt, tss, stacks) = unsafe {
-        (&mut *BOOT_CPU.gdt.get(), &mut *BOOT_CPU.tss.get(), &mut *BOOT_CPU.ist_stacks.get())
+        (
+            &mut *BOOT_CPU.gdt.get(),
+            &mut *BOOT_CPU.tss.get(),
+            &mut *BOOT_CPU.ist_stacks.get(),
+        )
     };
     for (slot, stack) in stacks.iter_mut().enumerate() {
         let top = VirtAddr::from_ptr(stack.0.as_ptr_range().end);

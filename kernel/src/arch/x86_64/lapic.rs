@@ -96,7 +96,11 @@ pub fn start_timer(hz: u32) -> TimerSetup {
     let initial = (u64::from(counts_per_10ms) * 100 / u64::from(hz.max(1))).max(1);
     write(REG_LVT_TIMER, LVT_TIMER_PERIODIC | u32::from(TIMER_VECTOR));
     write(REG_TIMER_INITIAL, initial.min(u64::from(u32::MAX)) as u32);
-    TimerSetup { counts_per_10ms, calibrated: measured.is_some(), hz }
+    TimerSetup {
+        counts_per_10ms,
+        calibrated: measured.is_some(),
+        hz,
+    }
 }
 
 /// Counts how far the APIC timer runs while PIT channel 2 counts down 10 ms.

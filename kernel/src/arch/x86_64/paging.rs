@@ -42,6 +42,15 @@ pub enum PagingError {
     Overlap(u64),
 }
 
+impl core::fmt::Display for PagingError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PagingError::OutOfFrames => write!(f, "out of physical frames"),
+            PagingError::Overlap(address) => write!(f, "page {address:#x} mapped twice"),
+        }
+    }
+}
+
 fn section(start: &u8, end: &u8) -> (u64, u64) {
     (start as *const u8 as u64, end as *const u8 as u64)
 }
@@ -79,7 +88,10 @@ pub fn build_kernel_tables(
             | PageTableFlags::WRITABLE
             | PageTableFlags::NO_EXECUTE
             | PageTableFlags::GLOBAL;
-        let range = kernel::phys::PhysRange { start: physical, end: physical + TWO_MIB };
+        let range = kernel::phys::PhysRange {
+            start: physical,
+            end: physical + TWO_MIB,
+        };
         if !info.memory_map.holds_ram(range) {
             flags |= PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH;
         }
@@ -96,7 +108,10 @@ pub fn build_kernel_tables(
     let sections = unsafe {
         [
             (section(&__text_start, &__text_end), PageTableFlags::empty()),
-            (section(&__rodata_start, &__rodata_end), PageTableFlags::NO_EXECUTE),
+            (
+                section(&__rodata_start, &__rodata_end),
+                PageTableFlags::NO_EXECUTE,
+            ),
             (
                 section(&__data_start, &__data_end),
                 PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE,
@@ -142,9 +157,6 @@ pub unsafe fn activate(pml4: PhysFrame) {
     cpu::enable_paging_features();
     // SAFETY: guaranteed by the caller; every address in use stays valid.
     unsafe {
-        x86_64::registers::control::Cr3::write(
-            pml4,
-            x86_64::registers::control::Cr3Flags::empty(),
-        )
+        x86_64::registers::control::Cr3::write(pml4, x86_64::registers::control::Cr3Flags::empty())
     };
 }

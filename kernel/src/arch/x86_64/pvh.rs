@@ -8,12 +8,13 @@
 //! The stub runs at its physical address (the kernel is linked at VMA
 //! 0xffffffff80000000 but loaded at LMA 0x200000), so every address it uses is
 //! written `symbol - VIRT_TO_PHYS`. It switches to long mode with static boot
-//! page tables that map:
-//!   - physical 0-4 GiB at virtual 0 (so the stub survives enabling paging)
-//!     and at the direct-map base 0xffff800000000000 (same tables, shared),
-//!   - physical 0x200000.. at 0xffffffff80000000 (the kernel image),
-//! all with 2 MiB pages (this machine's KVM offers no 1 GiB pages), then
-//! jumps to the higher half and calls `boot::pvh::pvh_main(start_info)`.
+//! page tables, all 2 MiB pages (this machine's KVM offers no 1 GiB pages):
+//!
+//! - physical 0-4 GiB at virtual 0 (so the stub survives enabling paging)
+//!   and at the direct-map base 0xffff800000000000 (same tables, shared);
+//! - physical 0x200000 and up at 0xffffffff80000000 (the kernel image).
+//!
+//! Then it jumps to the higher half and calls `boot::pvh::pvh_main(start_info)`.
 
 use core::arch::global_asm;
 

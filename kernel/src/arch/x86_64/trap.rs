@@ -50,7 +50,7 @@ pub struct TrapFrame {
 
 impl TrapFrame {
     /// Whether the trap came from ring 3.
-    pub fn from_user(&self) -> bool {
+    pub fn is_from_user_mode(&self) -> bool {
         self.cs & 3 == 3
     }
 }
@@ -199,9 +199,14 @@ fn fatal_exception(frame: &TrapFrame) -> ! {
     let cr2 = x86_64::registers::control::Cr2::read_raw();
     let f = frame;
     panic!(
-        "CPU exception {} {}, error code {:#x}\n  rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x} cr2 {:#018x}\n  rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}\n  rsi {:#018x} rdi {:#018x} rbp {:#018x} r8  {:#018x}\n  r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}\n  r13 {:#018x} r14 {:#018x} r15 {:#018x}",
+        "CPU exception {} {} in {} mode, error code {:#x}\n  rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x} cr2 {:#018x}\n  rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}\n  rsi {:#018x} rdi {:#018x} rbp {:#018x} r8  {:#018x}\n  r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}\n  r13 {:#018x} r14 {:#018x} r15 {:#018x}",
         f.vector,
         exception_name(f.vector),
+        if f.is_from_user_mode() {
+            "user"
+        } else {
+            "kernel"
+        },
         f.error_code,
         f.rip,
         f.cs,

@@ -1,0 +1,273 @@
+//! The command line of `cargo xtask`: subcommands and their options. Only
+//! parsing lives here; each subcommand's module does the work.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use regex::Regex;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Build, boot and test the hinge microkernel.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the kernel and the manifest's programs for x86_64-unknown-none.
+    Build,
+    /// Build, then write target/hinge/boot.archive (and target/hinge/hinge.iso
+    /// when Limine binaries are given).
+    Image(ImageArgs),
+    /// Build, image and boot in QEMU; the serial console is this terminal.
+    Run(RunArgs),
+    /// Boot via PVH under TCG, halted at the first instruction, and attach gdb.
+    Gdb(GdbArgs),
+    /// The CI command: dependencies, formatting, lints, host tests and QEMU boot tests.
+    Test(TestArgs),
+    // Reserved for later work: `bench` (IPC round trips against Linux
+    // baselines) and `conformance` (the in-guest ABI suite).
+}
+
+/// Where the Limine binaries are (a checkout of a Limine `v8.x-binary` branch).
+#[derive(Debug, Args)]
+pub struct LimineArgs {
+    /// A Limine binary checkout (limine-bios.sys, limine-*-cd.bin, BOOTX64.EFI, limine.c).
+    #[arg(long, env = "LIMINE_DIR", value_name = "DIR")]
+    pub limine_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    #[command(flatten)]
+    pub limine: LimineArgs,
+    /// Kernel command-line words to write into limine.conf.
+    #[arg(long, default_value = "", value_name = "WORDS")]
+    pub cmdline: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// How to boot [default: limine when Limine binaries are found, else pvh].
+    #[arg(long)]
+    pub boot: Option<BootPath>,
+    #[command(flatten)]
+    pub limine: LimineArgs,
+    /// The firmware for a Limine boot (UEFI uses OVMF).
+    #[arg(long, value_enum, default_value_t = Firmware::Bios)]
+    pub firmware: Firmware,
+    #[command(flatten)]
+    pub machine: MachineArgs,
+    /// Extra kernel command-line words (e.g. "qemu-exit").
+    #[arg(long, default_value = "", value_name = "WORDS")]
+    pub cmdline: String,
+    /// Pipe the serial console through xtask (no terminal takeover), which
+    /// enables --until and --timeout.
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: exit 0 as soon as a serial line matches REGEX.
+    #[arg(long, requires = "headless", value_name = "REGEX", value_parser = parse_regex)]
+    pub until: Option<Regex>,
+    /// With --headless: give up (non-zero exit, log printed) after SECS seconds.
+    #[arg(long, requires = "headless", value_name = "SECS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+}
+
+/// The virtual machine's shape.
+#[derive(Debug, Args)]
+pub struct MachineArgs {
+    /// The QEMU accelerator.
+    #[arg(long, value_enum, default_value_t = Accel::Auto)]
+    pub accel: Accel,
+    /// The number of CPUs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=255))]
+    pub smp: u32,
+    /// The guest's memory, in QEMU's syntax.
+    #[arg(long, default_value = "256M")]
+    pub memory: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GdbArgs {
+    /// Extra kernel command-line words.
+    #[arg(long, default_value = "", value_name = "WORDS")]
+    pub cmdline: String,
+    /// The guest's memory, in QEMU's syntax.
+    #[arg(long, default_value = "256M")]
+    pub memory: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The accelerator for the QEMU boot tests.
+    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
+    pub accel: Accel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BootPath {
+    /// A hybrid BIOS/UEFI ISO booted by Limine (the product's boot path).
+    Limine,
+    /// QEMU's direct PVH boot of the kernel ELF, the archive as initrd.
+    Pvh,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Firmware {
+    /// SeaBIOS (QEMU's default).
+    Bios,
+    /// OVMF, from Debian's `ovmf` package.
+    Uefi,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Accel {
+    /// TCG for now: the reference for tests.
+    Auto,
+    /// KVM with `-cpu host,-arch-capabilities` (needs /dev/kvm).
+    Kvm,
+    /// QEMU's software emulator.
+    Tcg,
+    /// TCG with `-icount shift=0`: one TSC tick per instruction, repeatable counts.
+    TcgIcount,
+}
+
+impl Accel {
+    /// The name as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Kvm => "kvm",
+            Self::Tcg => "tcg",
+            Self::TcgIcount => "tcg-icount",
+        }
+    }
+}
+
+fn parse_regex(text: &str) -> Result<Regex, regex::Error> {
+    Regex::new(text)
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("the timeout must be at least 1 second".to_owned()),
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(error) => Err(format!(
+            "{text:?} is not a whole number of seconds: {error}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied()))
+    }
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        match parse(args).map(|cli| cli.command) {
+            Ok(Command::Run(run)) => run,
+            other => panic!("expected a run command, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_defaults() {
+        let run = run_args(&["run"]);
+        assert_eq!(run.boot, None);
+        assert_eq!(run.firmware, Firmware::Bios);
+        assert_eq!(run.machine.accel, Accel::Auto);
+        assert_eq!(run.machine.smp, 1);
+        assert_eq!(run.machine.memory, "256M");
+        assert_eq!(run.cmdline, "");
+        assert!(!run.headless);
+        assert!(run.until.is_none() && run.timeout.is_none());
+    }
+
+    #[test]
+    fn run_accepts_every_option() {
+        let run = run_args(&[
+            "run",
+            "--boot",
+            "limine",
+            "--limine-dir",
+            "/opt/limine",
+            "--firmware",
+            "uefi",
+            "--accel",
+            "tcg-icount",
+            "--smp",
+            "2",
+            "--memory",
+            "1G",
+            "--cmdline",
+            "qemu-exit verbose",
+            "--headless",
+            "--until",
+            "hinge: ready",
+            "--timeout",
+            "30",
+        ]);
+        assert_eq!(run.boot, Some(BootPath::Limine));
+        assert_eq!(run.limine.limine_dir, Some(PathBuf::from("/opt/limine")));
+        assert_eq!(run.firmware, Firmware::Uefi);
+        assert_eq!(run.machine.accel, Accel::TcgIcount);
+        assert_eq!(run.machine.smp, 2);
+        assert_eq!(run.machine.memory, "1G");
+        assert_eq!(run.cmdline, "qemu-exit verbose");
+        assert!(run.headless);
+        assert!(
+            run.until
+                .is_some_and(|until| until.is_match("x hinge: ready"))
+        );
+        assert_eq!(run.timeout, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn until_and_timeout_need_headless() {
+        assert!(parse(&["run", "--until", "ready"]).is_err());
+        assert!(parse(&["run", "--timeout", "5"]).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&["run", "--headless", "--until", "("]).is_err());
+        assert!(parse(&["run", "--headless", "--timeout", "0"]).is_err());
+        assert!(parse(&["run", "--headless", "--timeout", "soon"]).is_err());
+        assert!(parse(&["run", "--smp", "0"]).is_err());
+        assert!(parse(&["run", "--accel", "hvf"]).is_err());
+        assert!(parse(&["run", "--boot", "grub"]).is_err());
+    }
+
+    #[test]
+    fn accelerator_names_are_their_command_line_spelling() {
+        for accel in Accel::value_variants() {
+            let spelled = accel
+                .to_possible_value()
+                .map(|value| value.get_name().to_owned());
+            assert_eq!(spelled.as_deref(), Some(accel.name()));
+        }
+    }
+
+    #[test]
+    fn test_defaults_to_tcg() {
+        match parse(&["test"]).map(|cli| cli.command) {
+            Ok(Command::Test(test)) => assert_eq!(test.accel, Accel::Tcg),
+            other => panic!("expected a test command, got {other:?}"),
+        }
+        match parse(&["test", "--accel", "kvm"]).map(|cli| cli.command) {
+            Ok(Command::Test(test)) => assert_eq!(test.accel, Accel::Kvm),
+            other => panic!("expected a test command, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! `cargo xtask test`, the CI command: every check the project has, each
+//! counted, closing with the one line `N passed, M failed`.
+//!
+//! Steps, in order (a failed step does not stop the later ones):
+//! 1. host dependencies: the Rust target and the Debian packages (1 test);
+//! 2. `cargo fmt --check`, host clippy, kernel clippy for the target (1 test each);
+//! 3. `cargo test --workspace --no-fail-fast` (every test it runs counts);
+//! 4. the kernel and boot-archive build (1 test);
+//! 5. the boot cases of [`BOOT_CASES`] under QEMU via PVH (1 test each).
+
+use crate::artifacts::{self, GUEST_TARGET, KERNEL_PACKAGE, Paths};
+use crate::cli::{Accel, TestArgs};
+use crate::deps::{self, HostPackage};
+use crate::exec::{self, Echo};
+use crate::qemu::{self, BootMedium, CapturedRun, QemuConfig, RunEnd, SerialSink, Verdict};
+use anyhow::Result;
+use image::cmdline;
+use regex::Regex;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// One boot of the kernel in QEMU and what it must show.
+#[derive(Debug)]
+struct BootCase {
+    name: &'static str,
+    archive: ArchiveDamage,
+    expected: Verdict,
+    /// Each must appear somewhere in the serial log.
+    log_must_contain: &'static [&'static str],
+}
+
+/// The QEMU boot tests. Each boots via PVH with the `qemu-exit` word, so the
+/// kernel ends QEMU with its verdict; add a case by adding a row.
+const BOOT_CASES: &[BootCase] = &[
+    BootCase {
+        name: "smoke",
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["hinge: ready", "boot path: pvh"],
+    },
+    BootCase {
+        name: "truncated boot archive",
+        archive: ArchiveDamage::TruncatedToHalf,
+        expected: Verdict::Failure,
+        log_must_contain: &["boot archive rejected: truncated"],
+    },
+    BootCase {
+        name: "boot archive with bad magic",
+        archive: ArchiveDamage::FirstByteChanged,
+        expected: Verdict::Failure,
+        log_must_contain: &["boot archive rejected: bad magic"],
+    },
+];
+
+/// How long one boot case may take before it counts as hung.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What is done to the boot archive before a boot case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ArchiveDamage {
+    Intact,
+    /// Only the first half of the bytes.
+    TruncatedToHalf,
+    /// The first magic byte changed (`H` becomes `h`).
+    FirstByteChanged,
+}
+
+impl ArchiveDamage {
+    /// The file-name label of a damaged copy.
+    fn label(self) -> Option<&'static str> {
+        match self {
+            Self::Intact => None,
+            Self::TruncatedToHalf => Some("truncated"),
+            Self::FirstByteChanged => Some("bad-magic"),
+        }
+    }
+
+    fn apply(self, archive: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Intact => archive.to_vec(),
+            Self::TruncatedToHalf => archive[..archive.len() / 2].to_vec(),
+            Self::FirstByteChanged => {
+                let mut damaged = archive.to_vec();
+                if let Some(first) = damaged.first_mut() {
+                    *first ^= 0x20;
+                }
+                damaged
+            }
+        }
+    }
+
+    /// The archive file to boot with: the real one, or a damaged copy written next to it.
+    fn prepare(self, paths: &Paths) -> Result<PathBuf> {
+        let intact = paths.boot_archive();
+        let Some(label) = self.label() else {
+            return Ok(intact);
+        };
+        let bytes = std::fs::read(&intact)?;
+        let damaged = paths.broken_archive(label);
+        artifacts::write_file(&damaged, &self.apply(&bytes))?;
+        Ok(damaged)
+    }
+}
+
+/// The running count, and the per-step lines.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn pass(&mut self, tests: u64, line: impl Display) {
+        self.passed += tests;
+        println!("ok   {line}");
+    }
+
+    fn fail(&mut self, tests: u64, line: impl Display, details: &str) {
+        self.failed += tests;
+        println!("FAIL {line}");
+        for detail in details.lines() {
+            println!("    {detail}");
+        }
+    }
+
+    /// A step that is one test: passes if `result` is `Ok`.
+    fn record(&mut self, line: impl Display, result: Result<()>) {
+        match result {
+            Ok(()) => self.pass(1, line),
+            Err(error) => self.fail(1, line, &format!("{error:#}")),
+        }
+    }
+}
+
+/// `cargo xtask test`.
+pub fn test_command(args: &TestArgs) -> Result<ExitCode> {
+    let paths = Paths::locate()?;
+    let mut tally = Tally::default();
+
+    let packages: Vec<_> = HostPackage::ALL
+        .iter()
+        .map(|package| package.apt_name())
+        .collect();
+    tally.record(
+        format!(
+            "host dependencies ({GUEST_TARGET}, {})",
+            packages.join(", ")
+        ),
+        deps::ensure_rust_target(&paths).and_then(|()| deps::ensure_packages(&HostPackage::ALL)),
+    );
+
+    let lint_steps: [(&str, &[&str]); 3] = [
+        // rustfmt colours its diff even into a pipe unless told not to.
+        (
+            "formatting",
+            &["fmt", "--all", "--check", "--", "--color=never"],
+        ),
+        (
+            "clippy (host)",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        (
+            "clippy (kernel, bare metal)",
+            &[
+                "clippy",
+                "--package",
+                KERNEL_PACKAGE,
+                "--target",
+                GUEST_TARGET,
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+    ];
+    for (name, cargo_args) in lint_steps {
+        let mut cargo = exec::cargo(&paths);
+        cargo.args(cargo_args);
+        let line = format!("{name} (cargo {})", cargo_args.join(" "));
+        tally.record(line, exec::run(&mut cargo, Echo::OnFailure));
+    }
+
+    run_host_tests(&paths, &mut tally);
+
+    let build = artifacts::build(&paths, Echo::OnFailure)
+        .and_then(|manifest| artifacts::write_boot_archive(&paths, &manifest));
+    let built = build.is_ok();
+    tally.record("kernel and boot archive build", build.map(|_| ()));
+
+    let accel_problem = qemu::check_accel(args.accel).err();
+    for case in BOOT_CASES {
+        let line = format!("boot: {} (pvh, {})", case.name, args.accel.name());
+        if !built {
+            tally.fail(
+                1,
+                line,
+                "not run: the kernel or the boot archive did not build",
+            );
+            continue;
+        }
+        if let Some(problem) = &accel_problem {
+            tally.fail(1, line, &format!("not run: {problem:#}"));
+            continue;
+        }
+        match run_boot_case(&paths, case, args.accel) {
+            Ok(run) => match judge(case, &run) {
+                Ok(()) => tally.pass(1, line),
+                Err(reason) => tally.fail(1, line, &format!("{reason}\n{}", run.log())),
+            },
+            Err(error) => tally.fail(1, line, &format!("{error:#}")),
+        }
+    }
+
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `cargo test --workspace`, each test it ran added to the tally. Without
+/// `--no-fail-fast` cargo would stop at the first failing test binary and
+/// leave the other crates' tests uncounted.
+fn run_host_tests(paths: &Paths, tally: &mut Tally) {
+    let mut cargo = exec::cargo(paths);
+    cargo.args(["test", "--workspace", "--no-fail-fast"]);
+    let output = match exec::capture(&mut cargo) {
+        Ok(output) => output,
+        Err(error) => return tally.fail(1, "host tests", &format!("{error:#}")),
+    };
+    let text = exec::combined_output(&output);
+    let counts = count_test_results(&text);
+    let line = format!("host tests ({})", tested_crates(&text).join(", "));
+    if output.status.success() && counts.failed == 0 {
+        tally.pass(counts.passed, format!("{line}: {} passed", counts.passed));
+    } else {
+        // A build failure runs no test at all; it still counts as one failure.
+        let failed = counts.failed.max(1);
+        tally.passed += counts.passed;
+        tally.fail(
+            failed,
+            format!("{line}: {failed} failed, {} passed", counts.passed),
+            &text,
+        );
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct TestCounts {
+    passed: u64,
+    failed: u64,
+}
+
+/// Sums the `test result: ok. N passed; M failed; ...` lines of cargo test's output.
+fn count_test_results(output: &str) -> TestCounts {
+    static RESULT: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r"test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed;").ok()
+    });
+    let mut counts = TestCounts::default();
+    let Some(result) = RESULT.as_ref() else {
+        return counts;
+    };
+    for captures in result.captures_iter(output) {
+        let number = |group| {
+            captures
+                .get(group)
+                .and_then(|m| m.as_str().parse::<u64>().ok())
+        };
+        counts.passed += number(1).unwrap_or(0);
+        counts.failed += number(2).unwrap_or(0);
+    }
+    counts
+}
+
+/// The crates whose unit tests or doc tests cargo ran, from its
+/// `Running unittests src/lib.rs (target/debug/deps/NAME-HASH)` and
+/// `Doc-tests NAME` lines.
+fn tested_crates(output: &str) -> Vec<String> {
+    let mut crates: Vec<String> = output
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if let Some(name) = line.strip_prefix("Doc-tests ") {
+                return Some(name.trim().to_owned());
+            }
+            let binary = line.strip_prefix("Running unittests ")?.rsplit_once('(')?.1;
+            let file = Path::new(binary.trim_end_matches(')'))
+                .file_name()?
+                .to_str()?;
+            Some(file.rsplit_once('-')?.0.to_owned())
+        })
+        .collect();
+    crates.sort();
+    crates.dedup();
+    crates
+}
+
+fn run_boot_case(paths: &Paths, case: &BootCase, accel: Accel) -> Result<CapturedRun> {
+    let config = QemuConfig {
+        medium: BootMedium::Pvh {
+            kernel: paths.kernel_elf(),
+            archive: case.archive.prepare(paths)?,
+            cmdline: cmdline::QEMU_EXIT.to_owned(),
+            bios: qemu::fast_pvh_firmware(accel),
+        },
+        accel,
+        smp: 1,
+        memory: "256M".to_owned(),
+        serial: SerialSink::Stdio,
+        wait_for_gdb: false,
+    };
+    qemu::run_captured(&config, None, Some(BOOT_TIMEOUT), false)
+}
+
+/// Whether a boot run is what the case expects; the reason if not.
+fn judge(case: &BootCase, run: &CapturedRun) -> Result<(), String> {
+    match &run.end {
+        RunEnd::Exited(verdict) if *verdict == case.expected => {}
+        RunEnd::Exited(verdict) => {
+            return Err(format!(
+                "expected: {}\ngot:      {}",
+                case.expected.describe(),
+                verdict.describe()
+            ));
+        }
+        RunEnd::TimedOut(limit) => return Err(format!("timed out after {} s", limit.as_secs())),
+        RunEnd::Matched(line) => return Err(format!("stopped early at {line:?}")),
+    }
+    let missing: Vec<String> = case
+        .log_must_contain
+        .iter()
+        .filter(|wanted| !run.serial.contains(**wanted))
+        .map(|wanted| format!("{wanted:?}"))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("the serial log lacks {}", missing.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ArchiveBuilder, ArchiveError, BootArchive};
+
+    const CARGO_TEST_OUTPUT: &str = "\
+   Compiling image v0.1.0 (/work/main/image)
+    Finished `test` profile [unoptimized + debuginfo] target(s) in 3.1s
+     Running unittests src/lib.rs (target/debug/deps/abi-0f1e2d3c4b5a6978)
+
+running 1 test
+test debug_exit::tests::verdicts ... ok
+
+test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+
+     Running unittests src/lib.rs (target/debug/deps/image-1234abcd1234abcd)
+test result: ok. 17 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+     Running tests/archive.rs (target/debug/deps/archive-5fefb2b6f3e545ac)
+test result: FAILED. 22 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.4s
+     Running unittests src/main.rs (target/debug/deps/xtask-99aa88bb77cc66dd)
+test result: ok. 30 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.2s
+   Doc-tests image
+test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+";
+
+    #[test]
+    fn sums_every_result_line() {
+        assert_eq!(
+            count_test_results(CARGO_TEST_OUTPUT),
+            TestCounts {
+                passed: 70,
+                failed: 2
+            }
+        );
+        assert_eq!(
+            count_test_results("error[E0308]: mismatched types"),
+            TestCounts::default()
+        );
+    }
+
+    #[test]
+    fn names_the_tested_crates() {
+        assert_eq!(tested_crates(CARGO_TEST_OUTPUT), ["abi", "image", "xtask"]);
+    }
+
+    fn finished(verdict: Verdict, serial: &str) -> CapturedRun {
+        CapturedRun {
+            end: RunEnd::Exited(verdict),
+            serial: serial.to_owned(),
+            stderr: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_boot_case_needs_its_verdict_and_every_log_line() {
+        let smoke = &BOOT_CASES[0];
+        let good_log = "hinge 0.1\nboot path: pvh\nhinge: ready\n";
+        assert_eq!(judge(smoke, &finished(Verdict::Success, good_log)), Ok(()));
+
+        let wrong_verdict = judge(smoke, &finished(Verdict::Failure, good_log));
+        assert!(wrong_verdict.is_err_and(|reason| reason.contains("status 35")));
+
+        let missing = judge(smoke, &finished(Verdict::Success, "hinge: ready\n"));
+        assert_eq!(
+            missing,
+            Err("the serial log lacks \"boot path: pvh\"".to_owned())
+        );
+
+        let hung = CapturedRun {
+            end: RunEnd::TimedOut(BOOT_TIMEOUT),
+            serial: good_log.to_owned(),
+            stderr: String::new(),
+        };
+        assert_eq!(judge(smoke, &hung), Err("timed out after 60 s".to_owned()));
+    }
+
+    #[test]
+    fn every_boot_case_has_a_name_and_expects_some_log() {
+        for case in BOOT_CASES {
+            assert!(!case.name.is_empty());
+            assert!(!case.log_must_contain.is_empty(), "{}", case.name);
+        }
+        assert_eq!(BOOT_CASES[0].expected, Verdict::of_exit_code(Some(33)));
+        assert_eq!(BOOT_CASES[1].expected, Verdict::of_exit_code(Some(35)));
+    }
+
+    #[test]
+    fn damaged_archives_fail_with_the_error_the_boot_case_expects() {
+        // The kernel prints "boot archive rejected: {error}", so the boot
+        // cases' expected lines must be how the parser words these errors.
+        let archive = ArchiveBuilder::new()
+            .add("system.toml", b"[system]\nname = \"hinge\"\n".as_slice())
+            .expect("valid name")
+            .build();
+        assert!(BootArchive::parse(&ArchiveDamage::Intact.apply(&archive)).is_ok());
+
+        let truncated = ArchiveDamage::TruncatedToHalf.apply(&archive);
+        let error = BootArchive::parse(&truncated).expect_err("truncated");
+        assert!(matches!(error, ArchiveError::Truncated { .. }));
+        let kernel_line = format!("boot archive rejected: {error}");
+        assert!(
+            kernel_line.starts_with(BOOT_CASES[1].log_must_contain[0]),
+            "{kernel_line}"
+        );
+
+        let bad_magic = ArchiveDamage::FirstByteChanged.apply(&archive);
+        let error = BootArchive::parse(&bad_magic).expect_err("bad magic");
+        assert!(matches!(error, ArchiveError::BadMagic { found } if &found == b"hINGEARC"));
+        let kernel_line = format!("boot archive rejected: {error}");
+        assert!(
+            kernel_line.starts_with(BOOT_CASES[2].log_must_contain[0]),
+            "{kernel_line}"
+        );
+    }
+}
