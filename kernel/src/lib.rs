@@ -9,8 +9,21 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
+extern crate alloc;
+
+pub mod arena;
 pub mod boot_info;
+pub mod descriptor_table;
 pub mod frame_allocator;
+pub mod ipc;
+pub mod kcall;
+pub mod lifecycle;
+pub mod machine;
 pub mod memory_map;
+pub mod object;
 pub mod phys;
+pub mod process;
 pub mod rsdp;
+pub mod scheduler;
+pub mod state;
+pub mod thread;

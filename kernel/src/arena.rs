@@ -1,0 +1,191 @@
+//! A generational arena: kernel objects, threads and processes live in
+//! slots addressed by (index, generation), so a stale id held anywhere
+//! (a queue, a blocked thread's state) can never reach a newer tenant of
+//! the same slot.
+
+use alloc::vec::Vec;
+use core::marker::PhantomData;
+
+/// A typed id into an [`Arena`].
+pub struct Id<T> {
+    index: u32,
+    generation: u32,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<T> Id<T> {
+    /// The slot index (stable while the entry lives).
+    pub const fn index(self) -> u32 {
+        self.index
+    }
+
+    /// The raw id as one number, for the arch layer's own tables and logs.
+    pub const fn to_raw(self) -> u64 {
+        (self.generation as u64) << 32 | self.index as u64
+    }
+}
+
+impl<T> Clone for Id<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Id<T> {}
+impl<T> PartialEq for Id<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index && self.generation == other.generation
+    }
+}
+impl<T> Eq for Id<T> {}
+impl<T> core::hash::Hash for Id<T> {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.to_raw().hash(state)
+    }
+}
+impl<T> core::fmt::Debug for Id<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "#{}.{}", self.index, self.generation)
+    }
+}
+
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// Slots of `T`, reused after removal with a bumped generation.
+pub struct Arena<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Default for Arena<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> core::fmt::Debug for Arena<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Arena({} live)", self.len)
+    }
+}
+
+impl<T> Arena<T> {
+    /// An empty arena.
+    pub const fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Stores `value` and returns its id.
+    pub fn insert(&mut self, value: T) -> Id<T> {
+        self.len += 1;
+        match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                slot.value = Some(value);
+                Id {
+                    index,
+                    generation: slot.generation,
+                    _marker: PhantomData,
+                }
+            }
+            None => {
+                let index = self.slots.len() as u32;
+                self.slots.push(Slot {
+                    generation: 0,
+                    value: Some(value),
+                });
+                Id {
+                    index,
+                    generation: 0,
+                    _marker: PhantomData,
+                }
+            }
+        }
+    }
+
+    /// Removes the entry, if `id` is still live.
+    pub fn remove(&mut self, id: Id<T>) -> Option<T> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation || slot.value.is_none() {
+            return None;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(id.index);
+        self.len -= 1;
+        slot.value.take()
+    }
+
+    /// The entry, if `id` is still live.
+    pub fn get(&self, id: Id<T>) -> Option<&T> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation == id.generation {
+            slot.value.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// The entry, if `id` is still live.
+    pub fn get_mut(&mut self, id: Id<T>) -> Option<&mut T> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation == id.generation {
+            slot.value.as_mut()
+        } else {
+            None
+        }
+    }
+
+    /// Whether `id` is live.
+    pub fn contains(&self, id: Id<T>) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Number of live entries.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no entry is live.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Ids of every live entry.
+    pub fn ids(&self) -> impl Iterator<Item = Id<T>> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.value.is_some())
+            .map(|(i, s)| Id {
+                index: i as u32,
+                generation: s.generation,
+                _marker: PhantomData,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_ids_never_reach_new_tenants() {
+        let mut arena = Arena::new();
+        let a = arena.insert("a");
+        assert_eq!(arena.remove(a), Some("a"));
+        let b = arena.insert("b");
+        assert_eq!(a.index(), b.index());
+        assert_eq!(arena.get(a), None);
+        assert_eq!(arena.remove(a), None);
+        assert_eq!(arena.get(b), Some(&"b"));
+        assert_eq!(arena.len(), 1);
+        assert_eq!(arena.ids().collect::<Vec<_>>(), vec![b]);
+    }
+}

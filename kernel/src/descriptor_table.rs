@@ -1,0 +1,260 @@
+//! A process's descriptor table: descriptor numbers to references (object,
+//! rights, cookie).
+//!
+//! Descriptor 0 is the NULL target and never allocated; new references take
+//! the lowest free number, as POSIX file descriptors do, so numbers stay
+//! small and predictable. Each installation gets a fresh generation, so the
+//! kernel can tell "the reference a caller used" from a later reference that
+//! reused its number (a reply's cookie must land on the former only).
+
+use abi::descriptor::MAX_DESCRIPTORS;
+use abi::{Descriptor, Error, Rights};
+use alloc::vec::Vec;
+
+use crate::object::ObjectId;
+
+/// One reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// The object referred to.
+    pub object: ObjectId,
+    /// What the holder may do with it.
+    pub rights: Rights,
+    /// Set by the door's server when it replies to a call made through this
+    /// reference; delivered to the server with every call. Starts at 0.
+    pub cookie: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    reference: Reference,
+    generation: u32,
+}
+
+/// The table.
+#[derive(Debug, Default)]
+pub struct DescriptorTable {
+    /// `entries[i]` is descriptor `i + 1`.
+    entries: Vec<Option<Entry>>,
+    open: usize,
+    next_generation: u32,
+}
+
+impl DescriptorTable {
+    /// An empty table.
+    pub const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            open: 0,
+            next_generation: 0,
+        }
+    }
+
+    /// Number of open descriptors.
+    pub const fn open(&self) -> usize {
+        self.open
+    }
+
+    /// How many more references fit.
+    pub const fn room(&self) -> usize {
+        MAX_DESCRIPTORS as usize - self.open
+    }
+
+    fn slot(descriptor: Descriptor) -> Option<usize> {
+        (descriptor.0 >= 1 && descriptor.0 <= MAX_DESCRIPTORS).then(|| descriptor.0 as usize - 1)
+    }
+
+    /// Installs `reference` at the lowest free descriptor.
+    pub fn install(&mut self, reference: Reference) -> Result<Descriptor, Error> {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let entry = Some(Entry {
+            reference,
+            generation,
+        });
+        let index = match self.entries.iter().position(Option::is_none) {
+            Some(index) => {
+                self.entries[index] = entry;
+                index
+            }
+            None if self.entries.len() < MAX_DESCRIPTORS as usize => {
+                self.entries.push(entry);
+                self.entries.len() - 1
+            }
+            None => return Err(Error::TableFull),
+        };
+        self.open += 1;
+        Ok(Descriptor(index as u32 + 1))
+    }
+
+    /// The reference behind `descriptor` (`BAD_DESCRIPTOR` if not open).
+    pub fn get(&self, descriptor: Descriptor) -> Result<&Reference, Error> {
+        Self::slot(descriptor)
+            .and_then(|i| self.entries.get(i))
+            .and_then(Option::as_ref)
+            .map(|e| &e.reference)
+            .ok_or(Error::BadDescriptor)
+    }
+
+    /// The generation of the reference behind `descriptor`.
+    pub fn generation(&self, descriptor: Descriptor) -> Result<u32, Error> {
+        Self::slot(descriptor)
+            .and_then(|i| self.entries.get(i))
+            .and_then(Option::as_ref)
+            .map(|e| e.generation)
+            .ok_or(Error::BadDescriptor)
+    }
+
+    /// Sets the cookie of the reference at `descriptor` if it is still the
+    /// installation `generation`; returns whether it was.
+    pub fn set_cookie(&mut self, descriptor: Descriptor, generation: u32, cookie: u64) -> bool {
+        match Self::slot(descriptor)
+            .and_then(|i| self.entries.get_mut(i))
+            .and_then(Option::as_mut)
+        {
+            Some(entry) if entry.generation == generation => {
+                entry.reference.cookie = cookie;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes and returns the reference at `descriptor`.
+    pub fn remove(&mut self, descriptor: Descriptor) -> Result<Reference, Error> {
+        let entry = Self::slot(descriptor)
+            .and_then(|i| self.entries.get_mut(i))
+            .and_then(Option::take)
+            .ok_or(Error::BadDescriptor)?;
+        self.open -= 1;
+        while self.entries.last().is_some_and(Option::is_none) {
+            self.entries.pop();
+        }
+        Ok(entry.reference)
+    }
+
+    /// Removes every reference (process exit).
+    pub fn drain(&mut self) -> Vec<Reference> {
+        let all = self
+            .entries
+            .drain(..)
+            .flatten()
+            .map(|e| e.reference)
+            .collect();
+        self.open = 0;
+        all
+    }
+
+    /// The descriptors numbers that the next `count` installations will take.
+    pub fn next_free(&self, count: usize) -> impl Iterator<Item = Descriptor> + '_ {
+        let holes = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_none())
+            .map(|(i, _)| i);
+        holes
+            .chain(self.entries.len()..MAX_DESCRIPTORS as usize)
+            .take(count)
+            .map(|i| Descriptor(i as u32 + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arena::Arena;
+    use crate::object::Object;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn object() -> ObjectId {
+        let mut arena: Arena<Object> = Arena::new();
+        arena.insert(Object::dummy())
+    }
+
+    fn reference(rights: u32) -> Reference {
+        Reference {
+            object: object(),
+            rights: Rights(rights),
+            cookie: 0,
+        }
+    }
+
+    #[test]
+    fn lowest_free_number_is_reused_and_zero_is_never_used() {
+        let mut table = DescriptorTable::new();
+        let a = table.install(reference(1)).unwrap_or_default();
+        let b = table.install(reference(2)).unwrap_or_default();
+        assert_eq!((a, b), (Descriptor(1), Descriptor(2)));
+        assert!(table.remove(a).is_ok());
+        assert_eq!(
+            table.next_free(2).collect::<Vec<_>>(),
+            vec![Descriptor(1), Descriptor(3)]
+        );
+        assert_eq!(table.install(reference(3)), Ok(Descriptor(1)));
+        assert_eq!(table.get(Descriptor::NULL), Err(Error::BadDescriptor));
+        assert_eq!(
+            table.get(Descriptor(MAX_DESCRIPTORS + 1)),
+            Err(Error::BadDescriptor)
+        );
+        assert_eq!(table.remove(Descriptor(9)), Err(Error::BadDescriptor));
+    }
+
+    #[test]
+    fn table_full_at_the_limit() {
+        let mut table = DescriptorTable::new();
+        for i in 1..=MAX_DESCRIPTORS {
+            assert_eq!(table.install(reference(0)), Ok(Descriptor(i)));
+        }
+        assert_eq!(table.room(), 0);
+        assert_eq!(table.install(reference(0)), Err(Error::TableFull));
+        assert_eq!(table.next_free(1).count(), 0);
+    }
+
+    #[test]
+    fn cookies_land_only_on_the_same_installation() {
+        let mut table = DescriptorTable::new();
+        let d = table.install(reference(1)).unwrap_or_default();
+        let generation = table.generation(d).unwrap_or_default();
+        assert!(table.set_cookie(d, generation, 42));
+        assert_eq!(table.get(d).map(|r| r.cookie), Ok(42));
+        assert!(table.remove(d).is_ok());
+        let again = table.install(reference(1)).unwrap_or_default();
+        assert_eq!(again, d);
+        assert!(
+            !table.set_cookie(d, generation, 7),
+            "a reused number is a new reference"
+        );
+        assert_eq!(table.get(d).map(|r| r.cookie), Ok(0));
+    }
+
+    proptest! {
+        /// Against a model map: install/remove agree on numbers, counts and contents.
+        #[test]
+        fn table_matches_model(ops in prop::collection::vec((any::<bool>(), 0u32..40), 0..300)) {
+            let mut table = DescriptorTable::new();
+            let mut model: BTreeMap<u32, u32> = BTreeMap::new();
+            for (install, n) in ops {
+                if install {
+                    let expected = (1..).find(|i| !model.contains_key(i)).unwrap_or(0);
+                    let predicted = table.next_free(1).next();
+                    let d = table.install(reference(n % 64));
+                    prop_assert_eq!(d, Ok(Descriptor(expected)));
+                    prop_assert_eq!(predicted, Some(Descriptor(expected)));
+                    model.insert(expected, n % 64);
+                } else {
+                    let result = table.remove(Descriptor(n));
+                    match model.remove(&n) {
+                        Some(rights) => prop_assert_eq!(result.map(|r| r.rights), Ok(Rights(rights))),
+                        None => prop_assert_eq!(result, Err(Error::BadDescriptor)),
+                    }
+                }
+                prop_assert_eq!(table.open(), model.len());
+                for (d, rights) in &model {
+                    prop_assert_eq!(table.get(Descriptor(*d)).map(|r| r.rights), Ok(Rights(*rights)));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,625 @@
+//! The four operations: SEND, RECEIVE, REPLY, REPLY_RECEIVE, and the
+//! message transfer between two address spaces that they share.
+//!
+//! Messages are copied at the rendezvous, never buffered in the kernel: a
+//! queued caller keeps its message in its own buffer until a server
+//! receives it, so a queued call costs the kernel no memory, and descriptors
+//! are checked and moved at the moment of delivery.
+
+use abi::function::FunctionRange;
+use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, SLOT_SIZE};
+use abi::trap::{ReceiveArgs, ReplyArgs, SendArgs};
+use abi::{Descriptor, Error, MessageLayout, MessageSizes, Rights, TransferMode, TrapArgs};
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::descriptor_table::Reference;
+use crate::machine::Machine;
+use crate::object::ObjectId;
+use crate::process::{DESCRIPTOR_COST, ProcessId};
+use crate::state::{Kernel, Outcome};
+use crate::thread::{CallRecord, Holding, ThreadId, ThreadState};
+
+/// Which side of a transfer a failure belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The side whose buffer and descriptors are read.
+    Source(Error),
+    /// The side whose buffer is written.
+    Destination(Error),
+}
+
+/// One end of a transfer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct End {
+    pub process: ProcessId,
+    pub buffer: u64,
+}
+
+/// What a completed transfer delivered.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Delivered {
+    /// Data size and descriptor count (total size 0).
+    pub sizes: MessageSizes,
+    /// msgRetVal and msgErrno as the data defines them.
+    pub ret_val: u32,
+    pub errno: u32,
+}
+
+impl Kernel {
+    /// SEND: kernel functions, process-manager routing, or a door call.
+    pub(crate) fn send(
+        &mut self,
+        machine: &mut impl Machine,
+        caller: ThreadId,
+        args: SendArgs,
+    ) -> Outcome {
+        let layout = args.sizes.layout()?;
+        match args.function.range() {
+            FunctionRange::Invalid => Err(Error::InvalidFunction),
+            FunctionRange::Kernel => self.kernel_function(machine, caller, args, layout),
+            FunctionRange::ProcessManager if args.target.is_null() => {
+                let door = self.process_manager_door.ok_or(Error::PeerDied)?;
+                self.call_door(machine, caller, args, layout, door, None)
+            }
+            _ if args.target.is_null() => Err(Error::FunctionOutOfRange),
+            _ => {
+                let process = self.process_of(caller)?;
+                let table = &self
+                    .processes
+                    .get(process)
+                    .ok_or(Error::InvalidArgument)?
+                    .table;
+                let reference = *table.get(args.target)?;
+                let generation = table.generation(args.target)?;
+                self.call_door(
+                    machine,
+                    caller,
+                    args,
+                    layout,
+                    reference.object,
+                    Some((reference, generation)),
+                )
+            }
+        }
+    }
+
+    fn call_door(
+        &mut self,
+        machine: &mut impl Machine,
+        caller: ThreadId,
+        args: SendArgs,
+        layout: MessageLayout,
+        door_id: ObjectId,
+        via: Option<(Reference, u32)>,
+    ) -> Outcome {
+        let process = self.process_of(caller)?;
+        let is_process_manager = self.process_manager == Some(process);
+        let door = self.door(door_id)?;
+        let accepted = match args.function.range() {
+            FunctionRange::System => door.system,
+            FunctionRange::User => !door.system,
+            FunctionRange::ProcessManager => is_process_manager || via.is_none(),
+            _ => false,
+        };
+        if !accepted {
+            return Err(Error::FunctionOutOfRange);
+        }
+        if let Some((reference, _)) = via
+            && !reference.rights.contains(Rights::SEND)
+        {
+            return Err(Error::MissingRight);
+        }
+        let space = self
+            .processes
+            .get(process)
+            .ok_or(Error::InvalidArgument)?
+            .space;
+        if layout.total_size > 0 {
+            machine.check_user(space, args.buffer, usize::from(layout.total_size), true)?;
+        }
+        let mut message = [0u8; MAX_TOTAL_SIZE as usize];
+        self.read_slots(machine, process, args.buffer, layout, &mut message)?;
+        if self.door(door_id)?.owner.is_none() {
+            return Err(Error::PeerDied);
+        }
+        let call = CallRecord {
+            function: args.function,
+            buffer: args.buffer,
+            sizes: args.sizes,
+            door: door_id,
+            via: if via.is_some() {
+                args.target
+            } else {
+                Descriptor::NULL
+            },
+            via_generation: via.map_or(0, |(_, g)| g),
+            cookie: via.map_or(0, |(r, _)| r.cookie),
+        };
+        while let Some(receiver) = self.door(door_id)?.receivers.pop_front() {
+            let Some(ThreadState::Receiving {
+                buffer, total_size, ..
+            }) = self.threads.get(receiver).map(|t| t.state)
+            else {
+                continue;
+            };
+            self.release(door_id);
+            let destination = End {
+                process: self.process_of(receiver)?,
+                buffer,
+            };
+            let source = End {
+                process,
+                buffer: args.buffer,
+            };
+            match self.transfer_message(machine, source, layout, destination, total_size) {
+                Ok(_) => {
+                    self.block(
+                        caller,
+                        ThreadState::AwaitingReply {
+                            call,
+                            server: receiver,
+                        },
+                    );
+                    if let Some(r) = self.threads.get_mut(receiver) {
+                        r.holding = Holding::Call {
+                            caller,
+                            door: door_id,
+                        };
+                    }
+                    let registers =
+                        TrapArgs::received(call.function, call.cookie, buffer, call.sizes);
+                    self.wake_for_handoff(receiver, registers);
+                    return Ok(None);
+                }
+                Err(Failure::Source(error)) => {
+                    self.retain(door_id);
+                    self.door(door_id)?.receivers.push_front(receiver);
+                    return Err(error);
+                }
+                Err(Failure::Destination(Error::ReceiveBufferTooSmall)) => {
+                    self.wake(receiver, TrapArgs::receive_too_small(call.sizes));
+                    break;
+                }
+                Err(Failure::Destination(error)) => self.wake(receiver, TrapArgs::error(error)),
+            }
+        }
+        self.retain(door_id);
+        self.door(door_id)?.senders.push_back(caller);
+        self.block(caller, ThreadState::Sending(call));
+        Ok(None)
+    }
+
+    /// RECEIVE.
+    pub(crate) fn receive(
+        &mut self,
+        machine: &mut impl Machine,
+        thread: ThreadId,
+        args: ReceiveArgs,
+    ) -> Outcome {
+        let process = self.process_of(thread)?;
+        let reference = *self
+            .processes
+            .get(process)
+            .ok_or(Error::InvalidArgument)?
+            .table
+            .get(args.door)?;
+        self.door(reference.object)?;
+        if !reference.rights.contains(Rights::RECEIVE) {
+            return Err(Error::NotOwner);
+        }
+        let space = self
+            .processes
+            .get(process)
+            .ok_or(Error::InvalidArgument)?
+            .space;
+        if args.total_size > 0 {
+            machine.check_user(space, args.buffer, usize::from(args.total_size), true)?;
+        }
+        self.abandon_held_message(thread);
+        self.receive_on(
+            machine,
+            thread,
+            reference.object,
+            args.buffer,
+            args.total_size,
+        )
+    }
+
+    /// A server thread that receives again without replying fails its caller.
+    fn abandon_held_message(&mut self, thread: ThreadId) {
+        let Some(t) = self.threads.get_mut(thread) else {
+            return;
+        };
+        let holding = core::mem::replace(&mut t.holding, Holding::Nothing);
+        if let Holding::Call { caller, .. } = holding {
+            self.wake(caller, TrapArgs::error(Error::Abandoned));
+        }
+    }
+
+    /// Takes the first deliverable queued call, or parks the thread.
+    pub(crate) fn receive_on(
+        &mut self,
+        machine: &mut impl Machine,
+        thread: ThreadId,
+        door_id: ObjectId,
+        buffer: u64,
+        total_size: u16,
+    ) -> Outcome {
+        let process = self.process_of(thread)?;
+        if self.door(door_id)?.owner != Some(process) {
+            return Err(if self.door(door_id)?.owner.is_none() {
+                Error::PeerDied
+            } else {
+                Error::NotOwner
+            });
+        }
+        while let Some(&sender) = self.door(door_id)?.senders.front() {
+            let Some(ThreadState::Sending(call)) = self.threads.get(sender).map(|t| t.state) else {
+                self.door(door_id)?.senders.pop_front();
+                continue;
+            };
+            let layout = call.sizes.layout()?;
+            let source = End {
+                process: self.process_of(sender)?,
+                buffer: call.buffer,
+            };
+            let destination = End { process, buffer };
+            match self.transfer_message(machine, source, layout, destination, total_size) {
+                Ok(_) => {
+                    self.door(door_id)?.senders.pop_front();
+                    self.release(door_id);
+                    if let Some(s) = self.threads.get_mut(sender) {
+                        s.state = ThreadState::AwaitingReply {
+                            call,
+                            server: thread,
+                        };
+                    }
+                    if let Some(t) = self.threads.get_mut(thread) {
+                        t.holding = Holding::Call {
+                            caller: sender,
+                            door: door_id,
+                        };
+                    }
+                    return Ok(Some(TrapArgs::received(
+                        call.function,
+                        call.cookie,
+                        buffer,
+                        call.sizes,
+                    )));
+                }
+                Err(Failure::Destination(Error::ReceiveBufferTooSmall)) => {
+                    return Ok(Some(TrapArgs::receive_too_small(call.sizes)));
+                }
+                Err(Failure::Destination(error)) => return Err(error),
+                Err(Failure::Source(error)) => {
+                    self.door(door_id)?.senders.pop_front();
+                    self.release(door_id);
+                    self.wake(sender, TrapArgs::error(error));
+                }
+            }
+        }
+        self.retain(door_id);
+        self.door(door_id)?.receivers.push_back(thread);
+        self.block(
+            thread,
+            ThreadState::Receiving {
+                door: door_id,
+                buffer,
+                total_size,
+            },
+        );
+        Ok(None)
+    }
+
+    /// REPLY.
+    pub(crate) fn reply(
+        &mut self,
+        machine: &mut impl Machine,
+        thread: ThreadId,
+        args: ReplyArgs,
+    ) -> Outcome {
+        let layout = args.sizes.layout()?;
+        let holding = self
+            .threads
+            .get(thread)
+            .map_or(Holding::Nothing, |t| t.holding);
+        let caller = match holding {
+            Holding::Nothing => return Err(Error::NothingToReply),
+            Holding::Cancelled { .. } => {
+                if let Some(t) = self.threads.get_mut(thread) {
+                    t.holding = Holding::Nothing;
+                }
+                return Err(Error::CallerGone);
+            }
+            Holding::Call { caller, .. } => caller,
+        };
+        let Some(ThreadState::AwaitingReply { call, .. }) =
+            self.threads.get(caller).map(|t| t.state)
+        else {
+            return Err(Error::CallerGone);
+        };
+        let process = self.process_of(thread)?;
+        let space = self
+            .processes
+            .get(process)
+            .ok_or(Error::InvalidArgument)?
+            .space;
+        if layout.total_size > 0 {
+            machine.check_user(space, args.buffer, usize::from(layout.total_size), false)?;
+        }
+        // seed 004: a reply larger than the sender's buffer fails back to the
+        // replier, and the sender stays blocked until a reply that fits.
+        if layout.used > call.sizes.total_size() {
+            return Err(Error::ReplyTooLarge);
+        }
+        let caller_process = self.process_of(caller)?;
+        let source = End {
+            process,
+            buffer: args.buffer,
+        };
+        let destination = End {
+            process: caller_process,
+            buffer: call.buffer,
+        };
+        let delivered = match self.transfer_message(
+            machine,
+            source,
+            layout,
+            destination,
+            call.sizes.total_size(),
+        ) {
+            Ok(delivered) => delivered,
+            Err(Failure::Source(error)) => return Err(error),
+            Err(Failure::Destination(error)) => {
+                if let Some(t) = self.threads.get_mut(thread) {
+                    t.holding = Holding::Nothing;
+                }
+                self.wake(caller, TrapArgs::error(error));
+                return Ok(Some(TrapArgs::default()));
+            }
+        };
+        if let Some(p) = self.processes.get_mut(caller_process) {
+            p.table
+                .set_cookie(call.via, call.via_generation, args.cookie);
+        }
+        if let Some(t) = self.threads.get_mut(thread) {
+            t.holding = Holding::Nothing;
+        }
+        let registers = TrapArgs::replied(delivered.ret_val, delivered.errno, delivered.sizes);
+        self.wake_for_handoff(caller, registers);
+        Ok(Some(TrapArgs::default()))
+    }
+
+    /// REPLY_RECEIVE: REPLY, then RECEIVE on the door the answered message
+    /// came through. CALLER_GONE from the reply is not an error here.
+    pub(crate) fn reply_receive(
+        &mut self,
+        machine: &mut impl Machine,
+        thread: ThreadId,
+        args: ReplyArgs,
+    ) -> Outcome {
+        let door = match self.threads.get(thread).map(|t| t.holding) {
+            Some(Holding::Call { door, .. } | Holding::Cancelled { door }) => door,
+            _ => return Err(Error::NothingToReply),
+        };
+        args.sizes.layout()?;
+        let process = self.process_of(thread)?;
+        let space = self
+            .processes
+            .get(process)
+            .ok_or(Error::InvalidArgument)?
+            .space;
+        let total_size = args.sizes.total_size();
+        if total_size > 0 {
+            machine.check_user(space, args.buffer, usize::from(total_size), true)?;
+        }
+        match self.reply(machine, thread, args) {
+            Ok(_) | Err(Error::CallerGone) => {}
+            Err(error) => return Err(error),
+        }
+        self.receive_on(machine, thread, door, args.buffer, total_size)
+    }
+
+    /// Reads and checks the slots of a message about to be sent, without
+    /// changing anything (the fail-fast check of SEND; delivery checks again).
+    fn read_slots(
+        &self,
+        machine: &impl Machine,
+        process: ProcessId,
+        buffer: u64,
+        layout: MessageLayout,
+        scratch: &mut [u8; MAX_TOTAL_SIZE as usize],
+    ) -> Result<(), Error> {
+        if layout.descriptor_count == 0 {
+            return Ok(());
+        }
+        let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+        let start = usize::from(layout.descriptor_offset);
+        let end = usize::from(layout.used);
+        machine.read_user(p.space, buffer + start as u64, &mut scratch[start..end])?;
+        self.check_slots(process, &scratch[start..end])
+    }
+
+    /// Checks every slot against the sending process's table.
+    pub(crate) fn check_slots(&self, process: ProcessId, slots: &[u8]) -> Result<(), Error> {
+        let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+        let count = slots.len() / usize::from(SLOT_SIZE);
+        for index in 0..count {
+            let slot = read_slot(slots, index)?;
+            let request = slot.request()?;
+            let reference = p.table.get(request.descriptor)?;
+            if !reference.rights.contains(Rights::TRANSFER) {
+                return Err(Error::NotTransferable);
+            }
+            if !reference.rights.contains(request.rights) {
+                return Err(Error::RightsExceeded);
+            }
+            let moves_ownership = reference.rights.contains(Rights::RECEIVE);
+            match request.mode {
+                TransferMode::Copy if request.rights.contains(Rights::RECEIVE) => {
+                    return Err(Error::NotTransferable);
+                }
+                TransferMode::Move
+                    if moves_ownership && !request.rights.contains(Rights::RECEIVE) =>
+                {
+                    return Err(Error::NotTransferable);
+                }
+                _ => {}
+            }
+            for other in 0..count {
+                if other != index {
+                    let o = read_slot(slots, other)?;
+                    if o.descriptor == slot.descriptor
+                        && (request.mode == TransferMode::Move
+                            || o.mode == TransferMode::Move as u32)
+                    {
+                        return Err(Error::DuplicateSlot);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies a message (data and descriptors) from `source` to
+    /// `destination`, all or nothing.
+    pub(crate) fn transfer_message(
+        &mut self,
+        machine: &mut impl Machine,
+        source: End,
+        layout: MessageLayout,
+        destination: End,
+        destination_total: u16,
+    ) -> Result<Delivered, Failure> {
+        if layout.used > destination_total {
+            return Err(Failure::Destination(Error::ReceiveBufferTooSmall));
+        }
+        let used = usize::from(layout.used);
+        let mut message = [0u8; MAX_TOTAL_SIZE as usize];
+        let source_space = self
+            .processes
+            .get(source.process)
+            .ok_or(Failure::Source(Error::PeerDied))?
+            .space;
+        let destination_space = self
+            .processes
+            .get(destination.process)
+            .ok_or(Failure::Destination(Error::PeerDied))?
+            .space;
+        machine
+            .read_user(source_space, source.buffer, &mut message[..used])
+            .map_err(Failure::Source)?;
+        let slots_at = usize::from(layout.descriptor_offset);
+        let count = usize::from(layout.descriptor_count);
+        self.check_slots(source.process, &message[slots_at..used])
+            .map_err(Failure::Source)?;
+        if count > 0 {
+            let d = self
+                .processes
+                .get(destination.process)
+                .ok_or(Failure::Destination(Error::PeerDied))?;
+            if d.table.room() < count {
+                return Err(Failure::Source(Error::TableFull));
+            }
+            let cost = DESCRIPTOR_COST * count as u64;
+            if d.charged.saturating_add(cost) > d.limit {
+                return Err(Failure::Source(Error::OutOfMemory));
+            }
+        }
+        if used > 0 {
+            machine
+                .check_user(destination_space, destination.buffer, used, true)
+                .map_err(Failure::Destination)?;
+        }
+        // Everything is checked: commit.
+        for index in 0..count {
+            let at = slots_at + index * usize::from(SLOT_SIZE);
+            let Ok(request) = read_slot(&message[slots_at..used], index).and_then(|s| s.request())
+            else {
+                continue;
+            };
+            let Ok(installed) =
+                self.transfer_reference(source.process, destination.process, request)
+            else {
+                continue;
+            };
+            let rewritten = DescriptorSlot {
+                descriptor: installed.0,
+                rights: request.rights.0,
+                mode: request.mode as u32,
+                reserved: 0,
+            };
+            message[at..at + usize::from(SLOT_SIZE)].copy_from_slice(rewritten.as_bytes());
+        }
+        if used > 0 {
+            // Cannot fail: checked above and nothing ran in between.
+            let _ = machine.write_user(destination_space, destination.buffer, &message[..used]);
+        }
+        let data = &message[..usize::from(layout.data_size)];
+        Ok(Delivered {
+            sizes: MessageSizes::new()
+                .with_data_size(layout.data_size)
+                .with_descriptor_count(layout.descriptor_count),
+            ret_val: abi::trap::ret_val_of(data),
+            errno: abi::trap::errno_of(data),
+        })
+    }
+
+    /// Moves or copies one checked reference between tables.
+    pub(crate) fn transfer_reference(
+        &mut self,
+        from: ProcessId,
+        to: ProcessId,
+        request: abi::message::SlotRequest,
+    ) -> Result<Descriptor, Error> {
+        let source = self.processes.get_mut(from).ok_or(Error::InvalidArgument)?;
+        let reference = match request.mode {
+            TransferMode::Move => {
+                let r = source.table.remove(request.descriptor)?;
+                source.uncharge(DESCRIPTOR_COST);
+                Reference {
+                    rights: request.rights,
+                    ..r
+                }
+            }
+            TransferMode::Copy => {
+                let r = *source.table.get(request.descriptor)?;
+                self.retain(r.object);
+                Reference {
+                    object: r.object,
+                    rights: request.rights,
+                    cookie: 0,
+                }
+            }
+        };
+        if request.mode == TransferMode::Move && reference.rights.contains(Rights::RECEIVE) {
+            self.hand_over_door(reference.object, from, to);
+        }
+        let destination = self.processes.get_mut(to).ok_or(Error::InvalidArgument)?;
+        destination.charged = destination.charged.saturating_add(DESCRIPTOR_COST);
+        destination.table.install(reference)
+    }
+
+    /// The owner reference of a door moved to another process: threads of the
+    /// old owner still waiting in RECEIVE on it fail with NOT_OWNER.
+    fn hand_over_door(&mut self, door_id: ObjectId, from: ProcessId, to: ProcessId) {
+        let Ok(door) = self.door(door_id) else { return };
+        door.owner = Some(to);
+        if from == to {
+            return;
+        }
+        let waiting: alloc::vec::Vec<ThreadId> = door.receivers.drain(..).collect();
+        for receiver in waiting {
+            self.release(door_id);
+            self.wake(receiver, TrapArgs::error(Error::NotOwner));
+        }
+    }
+}
+
+fn read_slot(slots: &[u8], index: usize) -> Result<DescriptorSlot, Error> {
+    let at = index * usize::from(SLOT_SIZE);
+    slots
+        .get(at..at + usize::from(SLOT_SIZE))
+        .and_then(|bytes| DescriptorSlot::read_from_bytes(bytes).ok())
+        .ok_or(Error::BadSizes)
+}

@@ -1,0 +1,272 @@
+//! Creating and ending processes and threads, and closing references.
+
+use abi::kcall::DEFAULT_PRIORITY;
+use abi::message::SLOT_SIZE;
+use abi::{Descriptor, Error, Rights, TrapArgs};
+
+use crate::descriptor_table::Reference;
+use crate::machine::{Machine, UserStart};
+use crate::object::{ObjectBody, ObjectId};
+use crate::process::{DESCRIPTOR_COST, Process, ProcessId};
+use crate::state::Kernel;
+use crate::thread::{Holding, THREAD_COST, Thread, ThreadId, ThreadState};
+
+/// Kernel memory a spawned process may be charged by default.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
+/// Kernel memory the first (privileged) process may be charged.
+pub const PRIVILEGED_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
+
+impl Kernel {
+    /// Starts the first process from the boot archive: privileged, no
+    /// descriptors, and it becomes the current thread.
+    pub fn spawn_initial(
+        &mut self,
+        machine: &mut impl Machine,
+        name: &[u8],
+    ) -> Result<ProcessId, Error> {
+        let (process, thread) = self.create_process(machine, name, &[], true, |_, _| Ok(0))?;
+        self.scheduler.remove(thread);
+        self.current = Some(thread);
+        self.reschedule();
+        Ok(process)
+    }
+
+    /// Creates a process running `name`, installs its initial descriptors
+    /// through `install` (which returns how many it installed) and makes its
+    /// first thread ready.
+    pub(crate) fn create_process(
+        &mut self,
+        machine: &mut impl Machine,
+        name: &[u8],
+        arguments: &[u8],
+        privileged: bool,
+        install: impl FnOnce(&mut Kernel, ProcessId) -> Result<u32, Error>,
+    ) -> Result<(ProcessId, ThreadId), Error> {
+        let space = machine.create_space()?;
+        let limit = if privileged {
+            PRIVILEGED_MEMORY_LIMIT
+        } else {
+            DEFAULT_MEMORY_LIMIT
+        };
+        let process = self
+            .processes
+            .insert(Process::new(space, privileged, limit));
+        let result = (|| {
+            let loaded = machine.load_program(space, name, arguments)?;
+            let p = self
+                .processes
+                .get_mut(process)
+                .ok_or(Error::InvalidArgument)?;
+            p.charge(loaded.memory_bytes)?;
+            let descriptors = install(self, process)?;
+            let start = UserStart {
+                arg2: u64::from(descriptors),
+                ..loaded.start
+            };
+            self.create_thread(machine, process, start, DEFAULT_PRIORITY as u8)
+        })();
+        match result {
+            Ok(thread) => Ok((process, thread)),
+            Err(error) => {
+                self.end_process(machine, process, u32::MAX);
+                self.exited.retain(|(p, _)| *p != process);
+                Err(error)
+            }
+        }
+    }
+
+    /// Creates a ready thread in `process`.
+    pub(crate) fn create_thread(
+        &mut self,
+        machine: &mut impl Machine,
+        process: ProcessId,
+        start: UserStart,
+        priority: u8,
+    ) -> Result<ThreadId, Error> {
+        let p = self
+            .processes
+            .get_mut(process)
+            .ok_or(Error::InvalidArgument)?;
+        p.charge(THREAD_COST)?;
+        let space = p.space;
+        let thread = self.threads.insert(Thread {
+            process,
+            priority,
+            state: ThreadState::Ready,
+            holding: Holding::Nothing,
+            resume: None,
+        });
+        if let Err(error) = machine.create_thread(thread, space, start) {
+            self.threads.remove(thread);
+            if let Some(p) = self.processes.get_mut(process) {
+                p.uncharge(THREAD_COST);
+            }
+            return Err(error);
+        }
+        if let Some(p) = self.processes.get_mut(process) {
+            p.threads.push(thread);
+        }
+        self.make_ready(thread);
+        Ok(thread)
+    }
+
+    /// Installs a new reference to `object` in `process` (charging it).
+    pub(crate) fn install_reference(
+        &mut self,
+        process: ProcessId,
+        object: ObjectId,
+        rights: Rights,
+    ) -> Result<Descriptor, Error> {
+        let p = self
+            .processes
+            .get_mut(process)
+            .ok_or(Error::InvalidArgument)?;
+        p.charge(DESCRIPTOR_COST)?;
+        match p.table.install(Reference {
+            object,
+            rights,
+            cookie: 0,
+        }) {
+            Ok(descriptor) => {
+                self.retain(object);
+                Ok(descriptor)
+            }
+            Err(error) => {
+                p.uncharge(DESCRIPTOR_COST);
+                Err(error)
+            }
+        }
+    }
+
+    /// Closes `descriptor` in `process`.
+    pub(crate) fn close(
+        &mut self,
+        process: ProcessId,
+        descriptor: Descriptor,
+    ) -> Result<(), Error> {
+        let p = self
+            .processes
+            .get_mut(process)
+            .ok_or(Error::InvalidArgument)?;
+        let reference = p.table.remove(descriptor)?;
+        p.uncharge(DESCRIPTOR_COST);
+        self.drop_reference(reference);
+        Ok(())
+    }
+
+    /// Lets go of a reference that left a table: closing an owner reference
+    /// kills the door, failing everyone queued or waiting on it.
+    pub(crate) fn drop_reference(&mut self, reference: Reference) {
+        if reference.rights.contains(Rights::RECEIVE)
+            && let Ok(door) = self.door(reference.object)
+        {
+            door.owner = None;
+            let senders: alloc::vec::Vec<ThreadId> = door.senders.drain(..).collect();
+            let receivers: alloc::vec::Vec<ThreadId> = door.receivers.drain(..).collect();
+            for thread in senders.into_iter().chain(receivers) {
+                self.release(reference.object);
+                self.wake(thread, TrapArgs::error(Error::PeerDied));
+            }
+            if self.process_manager_door == Some(reference.object) {
+                self.process_manager_door = None;
+            }
+        }
+        self.release(reference.object);
+    }
+
+    /// Ends one thread; the last thread's exit ends the process with `code`.
+    pub(crate) fn end_thread(&mut self, machine: &mut impl Machine, thread: ThreadId, code: u32) {
+        let Some(process) = self.threads.get(thread).map(|t| t.process) else {
+            return;
+        };
+        let last = self
+            .processes
+            .get(process)
+            .is_some_and(|p| p.threads.len() <= 1);
+        if last {
+            self.end_process(machine, process, code);
+            return;
+        }
+        self.cancel_thread(thread);
+        self.threads.remove(thread);
+        machine.destroy_thread(thread);
+        if let Some(p) = self.processes.get_mut(process) {
+            p.threads.retain(|t| *t != thread);
+            p.uncharge(THREAD_COST);
+        }
+    }
+
+    /// Ends a process: its threads stop, its calls are cancelled, its
+    /// references are closed and its memory is freed.
+    pub(crate) fn end_process(
+        &mut self,
+        machine: &mut impl Machine,
+        process: ProcessId,
+        code: u32,
+    ) {
+        let Some(p) = self.processes.get(process) else {
+            return;
+        };
+        let threads = p.threads.clone();
+        for thread in &threads {
+            self.cancel_thread(*thread);
+        }
+        for thread in threads {
+            self.threads.remove(thread);
+            machine.destroy_thread(thread);
+        }
+        let references = match self.processes.get_mut(process) {
+            Some(p) => p.table.drain(),
+            None => alloc::vec::Vec::new(),
+        };
+        for reference in references {
+            self.drop_reference(reference);
+        }
+        // Objects this process was charged for may outlive it (held by
+        // others); they keep no charge, since the process is gone.
+        if let Some(p) = self.processes.remove(process) {
+            machine.destroy_space(p.space);
+        }
+        if self.process_manager == Some(process) {
+            self.process_manager = None;
+        }
+        self.exited.push((process, code));
+    }
+
+    /// Installs the message's slots of a SPAWN into the child, in order, as
+    /// descriptors 1..=n. The slots were checked by the caller.
+    pub(crate) fn install_initial_descriptors(
+        &mut self,
+        parent: ProcessId,
+        child: ProcessId,
+        slots: &[u8],
+    ) -> Result<u32, Error> {
+        self.check_slots(parent, slots)?;
+        let count = slots.len() / usize::from(SLOT_SIZE);
+        for index in 0..count {
+            let at = index * usize::from(SLOT_SIZE);
+            let slot =
+                <abi::DescriptorSlot as zerocopy::FromBytes>::read_from_bytes(&slots[at..at + 16])
+                    .map_err(|_| Error::BadSizes)?;
+            self.transfer_reference(parent, child, slot.request()?)?;
+        }
+        Ok(count as u32)
+    }
+
+    /// Creates a handle object on a thread or process and a reference to it.
+    pub(crate) fn create_handle(
+        &mut self,
+        process: ProcessId,
+        body: ObjectBody,
+    ) -> Result<Descriptor, Error> {
+        let object = self.create_object(process, body)?;
+        match self.install_reference(process, object, Rights::TRANSFER.union(Rights::DUPLICATE)) {
+            Ok(descriptor) => Ok(descriptor),
+            Err(error) => {
+                self.retain(object);
+                self.release(object);
+                Err(error)
+            }
+        }
+    }
+}

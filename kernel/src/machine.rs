@@ -1,0 +1,101 @@
+//! What the portable kernel needs from the machine: user memory, address
+//! spaces, thread contexts, program loading and the console. The x86_64
+//! layer implements it with page tables; host tests implement it with
+//! plain maps.
+
+use abi::Error;
+
+use crate::process::SpaceId;
+use crate::thread::ThreadId;
+
+/// A thread's first user-mode registers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserStart {
+    /// Instruction pointer.
+    pub entry: u64,
+    /// Stack pointer.
+    pub stack_pointer: u64,
+    /// rdi.
+    pub arg0: u64,
+    /// rsi.
+    pub arg1: u64,
+    /// rdx.
+    pub arg2: u64,
+}
+
+/// A loaded program, ready for its first thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadedProgram {
+    /// Where the first thread starts (rdi/rsi set to the argument bytes; rdx
+    /// left for the kernel to fill with the descriptor count).
+    pub start: UserStart,
+    /// User memory the program occupies (charged to the process).
+    pub memory_bytes: u64,
+}
+
+/// Machine services.
+pub trait Machine {
+    /// Checks that `[address, address + length)` is mapped user memory,
+    /// writable when `write` (BAD_BUFFER otherwise).
+    fn check_user(
+        &self,
+        space: SpaceId,
+        address: u64,
+        length: usize,
+        write: bool,
+    ) -> Result<(), Error>;
+    /// Copies user memory out (BAD_BUFFER when any byte is not readable user memory).
+    fn read_user(&self, space: SpaceId, address: u64, buffer: &mut [u8]) -> Result<(), Error>;
+    /// Copies into user memory (BAD_BUFFER when any byte is not writable user memory).
+    fn write_user(&mut self, space: SpaceId, address: u64, data: &[u8]) -> Result<(), Error>;
+
+    /// Creates an empty user address space.
+    fn create_space(&mut self) -> Result<SpaceId, Error>;
+    /// Frees an address space and every user page in it.
+    fn destroy_space(&mut self, space: SpaceId);
+    /// Maps `length` bytes of zeroed memory at `address` (or where the machine
+    /// chooses when `None`); returns the address.
+    fn map_anonymous(
+        &mut self,
+        space: SpaceId,
+        address: Option<u64>,
+        length: u64,
+        protection: u32,
+    ) -> Result<u64, Error>;
+    /// Unmaps whatever is mapped in the range; returns the bytes freed.
+    fn unmap(&mut self, space: SpaceId, address: u64, length: u64) -> Result<u64, Error>;
+    /// Changes the protection of a fully mapped range.
+    fn protect(
+        &mut self,
+        space: SpaceId,
+        address: u64,
+        length: u64,
+        protection: u32,
+    ) -> Result<(), Error>;
+    /// Loads the boot-archive program `name` into `space` with `arguments`.
+    fn load_program(
+        &mut self,
+        space: SpaceId,
+        name: &[u8],
+        arguments: &[u8],
+    ) -> Result<LoadedProgram, Error>;
+
+    /// Prepares a thread context that will enter user mode at `start` in `space`.
+    fn create_thread(
+        &mut self,
+        thread: ThreadId,
+        space: SpaceId,
+        start: UserStart,
+    ) -> Result<(), Error>;
+    /// Frees a thread context (never the one currently executing the trap's
+    /// return path: the kernel defers that until it has switched away).
+    fn destroy_thread(&mut self, thread: ThreadId);
+
+    /// Writes to the kernel console.
+    fn console_write(&mut self, bytes: &[u8]);
+    /// Ends the machine with a verdict; NOT_PERMITTED when the kernel was not
+    /// booted for tests (then nothing happens).
+    fn debug_exit(&mut self, success: bool) -> Result<(), Error>;
+    /// Free physical frames.
+    fn free_frames(&self) -> u64;
+}

@@ -1,0 +1,124 @@
+//! Kernel objects that descriptors name: doors, events, and handles on
+//! threads and processes.
+//!
+//! An object lives while anything refers to it: each descriptor-table
+//! reference and each thread blocked on it holds one count. A door is *alive*
+//! while its owner reference (the one with RECEIVE) exists; once that is
+//! closed the door stays as a record that fails every call with PEER_DIED
+//! until its last reference goes.
+
+use abi::ObjectKind;
+use alloc::collections::VecDeque;
+
+use crate::arena::Id;
+use crate::process::ProcessId;
+use crate::thread::ThreadId;
+
+/// An object's id.
+pub type ObjectId = Id<Object>;
+
+/// A door: the IPC object of seed 004.
+#[derive(Debug)]
+pub struct Door {
+    /// System doors accept SYSTEM_BASE functions, user doors USER_BASE.
+    pub system: bool,
+    /// The security type procman assigned (stored, not interpreted).
+    pub security_type: u32,
+    /// The process holding the owner reference; `None` once it is closed
+    /// (the door is dead).
+    pub owner: Option<ProcessId>,
+    /// Callers waiting to be received, in arrival order.
+    pub senders: VecDeque<ThreadId>,
+    /// Server threads blocked in RECEIVE, longest waiting first.
+    pub receivers: VecDeque<ThreadId>,
+}
+
+impl Door {
+    /// A live door owned by `owner`.
+    pub fn new(owner: ProcessId, system: bool, security_type: u32) -> Self {
+        Door {
+            system,
+            security_type,
+            owner: Some(owner),
+            senders: VecDeque::new(),
+            receivers: VecDeque::new(),
+        }
+    }
+}
+
+/// A counting event.
+#[derive(Debug, Default)]
+pub struct Event {
+    /// Signals not yet consumed.
+    pub count: u32,
+    /// Threads blocked in EVENT_WAIT, longest waiting first.
+    pub waiters: VecDeque<ThreadId>,
+}
+
+/// What an object is.
+#[derive(Debug)]
+pub enum ObjectBody {
+    /// A door.
+    Door(Door),
+    /// An event.
+    Event(Event),
+    /// A handle on a thread.
+    Thread(ThreadId),
+    /// A handle on a process.
+    Process(ProcessId),
+}
+
+/// An object and its reference count.
+#[derive(Debug)]
+pub struct Object {
+    /// What it is.
+    pub body: ObjectBody,
+    /// Descriptor references plus threads blocked on it.
+    pub references: u32,
+    /// The process charged for the object's memory.
+    pub charged_to: ProcessId,
+}
+
+/// Kernel memory charged for one object.
+pub const OBJECT_COST: u64 = 128;
+
+impl Object {
+    /// The kind reported by DESCRIPTOR_INFO.
+    pub fn kind(&self) -> ObjectKind {
+        match &self.body {
+            ObjectBody::Door(door) if door.system => ObjectKind::SystemDoor,
+            ObjectBody::Door(_) => ObjectKind::UserDoor,
+            ObjectBody::Event(_) => ObjectKind::Event,
+            ObjectBody::Thread(_) => ObjectKind::Thread,
+            ObjectBody::Process(_) => ObjectKind::Process,
+        }
+    }
+
+    /// The door, if this is one.
+    pub fn door_mut(&mut self) -> Option<&mut Door> {
+        match &mut self.body {
+            ObjectBody::Door(door) => Some(door),
+            _ => None,
+        }
+    }
+
+    /// The event, if this is one.
+    pub fn event_mut(&mut self) -> Option<&mut Event> {
+        match &mut self.body {
+            ObjectBody::Event(event) => Some(event),
+            _ => None,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn dummy() -> Self {
+        let mut processes: crate::arena::Arena<crate::process::Process> =
+            crate::arena::Arena::new();
+        let owner = processes.insert(crate::process::Process::new(0, false, 0));
+        Object {
+            body: ObjectBody::Event(Event::default()),
+            references: 0,
+            charged_to: owner,
+        }
+    }
+}

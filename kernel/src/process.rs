@@ -1,0 +1,64 @@
+//! Processes: an address space, a descriptor table, threads, and the
+//! kernel memory charged to them.
+
+use abi::Error;
+use alloc::vec::Vec;
+
+use crate::arena::Id;
+use crate::descriptor_table::DescriptorTable;
+use crate::thread::ThreadId;
+
+/// A process's id.
+pub type ProcessId = Id<Process>;
+
+/// The arch layer's handle on an address space.
+pub type SpaceId = u64;
+
+/// Kernel memory charged per open descriptor.
+pub const DESCRIPTOR_COST: u64 = 32;
+
+/// A process.
+#[derive(Debug)]
+pub struct Process {
+    /// Its address space.
+    pub space: SpaceId,
+    /// Its references.
+    pub table: DescriptorTable,
+    /// Its live threads.
+    pub threads: Vec<ThreadId>,
+    /// May call the privileged kernel functions (DOOR_CREATE, SPAWN, DEBUG_EXIT).
+    pub privileged: bool,
+    /// Kernel memory charged, in bytes.
+    pub charged: u64,
+    /// The most kernel memory it may be charged.
+    pub limit: u64,
+}
+
+impl Process {
+    /// A process with an empty table and no threads.
+    pub fn new(space: SpaceId, privileged: bool, limit: u64) -> Self {
+        Self {
+            space,
+            table: DescriptorTable::new(),
+            threads: Vec::new(),
+            privileged,
+            charged: 0,
+            limit,
+        }
+    }
+
+    /// Charges `bytes`, or fails with OUT_OF_MEMORY past the limit.
+    pub fn charge(&mut self, bytes: u64) -> Result<(), Error> {
+        let total = self.charged.checked_add(bytes).ok_or(Error::OutOfMemory)?;
+        if total > self.limit {
+            return Err(Error::OutOfMemory);
+        }
+        self.charged = total;
+        Ok(())
+    }
+
+    /// Returns `bytes` of charge.
+    pub fn uncharge(&mut self, bytes: u64) {
+        self.charged = self.charged.saturating_sub(bytes);
+    }
+}

@@ -1,0 +1,104 @@
+//! Scheduling policy: fixed priorities, round-robin within a priority.
+//!
+//! The highest-priority ready thread runs; a timer tick moves the running
+//! thread behind the others of its priority. IPC bypasses this on purpose:
+//! a SEND to a waiting receiver and a reply to a waiting caller switch
+//! straight to the partner (the caller lends its time slice to the call).
+
+use alloc::collections::VecDeque;
+
+use crate::thread::ThreadId;
+
+/// Number of priority levels (0 lowest).
+pub const LEVELS: usize = abi::kcall::MAX_PRIORITY as usize + 1;
+
+/// The run queues.
+#[derive(Debug)]
+pub struct Scheduler {
+    queues: [VecDeque<ThreadId>; LEVELS],
+    /// Bit `p` set when queue `p` is non-empty.
+    occupied: u32,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scheduler {
+    /// Empty queues.
+    pub const fn new() -> Self {
+        Self {
+            queues: [const { VecDeque::new() }; LEVELS],
+            occupied: 0,
+        }
+    }
+
+    /// Makes `thread` ready at `priority`, behind the threads already there.
+    pub fn enqueue(&mut self, thread: ThreadId, priority: u8) {
+        let level = usize::from(priority).min(LEVELS - 1);
+        self.queues[level].push_back(thread);
+        self.occupied |= 1 << level;
+    }
+
+    /// Takes the next thread to run.
+    pub fn pick(&mut self) -> Option<ThreadId> {
+        let level = self.highest()?;
+        let thread = self.queues[level].pop_front();
+        if self.queues[level].is_empty() {
+            self.occupied &= !(1 << level);
+        }
+        thread
+    }
+
+    /// Whether a thread of at least `priority` is ready (so a tick should
+    /// preempt a running thread of that priority).
+    pub fn has_ready_at_or_above(&self, priority: u8) -> bool {
+        self.highest()
+            .is_some_and(|level| level >= usize::from(priority))
+    }
+
+    /// Removes `thread` wherever it is queued.
+    pub fn remove(&mut self, thread: ThreadId) {
+        for level in 0..LEVELS {
+            if let Some(at) = self.queues[level].iter().position(|t| *t == thread) {
+                self.queues[level].remove(at);
+                if self.queues[level].is_empty() {
+                    self.occupied &= !(1 << level);
+                }
+            }
+        }
+    }
+
+    fn highest(&self) -> Option<usize> {
+        (self.occupied != 0).then(|| 31 - self.occupied.leading_zeros() as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highest_priority_first_then_round_robin() {
+        let ids = crate::thread::test_ids(4);
+        let mut s = Scheduler::new();
+        s.enqueue(ids[0], 1);
+        s.enqueue(ids[1], 5);
+        s.enqueue(ids[3], 1);
+        assert!(s.has_ready_at_or_above(5));
+        assert!(!s.has_ready_at_or_above(6));
+        assert_eq!(s.pick(), Some(ids[1]));
+        assert_eq!(s.pick(), Some(ids[0]));
+        s.enqueue(ids[0], 1);
+        assert_eq!(s.pick(), Some(ids[3]), "round robin within a level");
+        assert_eq!(s.pick(), Some(ids[0]));
+        assert_eq!(s.pick(), None);
+        s.enqueue(ids[2], 40); // clamped to the top level
+        assert!(s.has_ready_at_or_above(31));
+        s.remove(ids[2]);
+        assert_eq!(s.pick(), None);
+        assert!(!s.has_ready_at_or_above(0));
+    }
+}

@@ -1,0 +1,304 @@
+//! The kernel's state and its one entry point for traps.
+//!
+//! [`Kernel`] owns every process, thread and object. The arch layer calls
+//! [`Kernel::trap`] with the current thread's four trap registers, then asks
+//! which thread runs next ([`Kernel::current`]) and which registers to give
+//! it ([`Kernel::take_resume`]). Nothing here blocks: a thread that must
+//! wait is parked in a state and another thread is chosen.
+//!
+//! Decode, then invoke: every operation validates everything it can before
+//! it changes any state, so a refused call leaves nothing half done.
+
+use abi::trap::Call;
+use abi::{Error, TrapArgs};
+use alloc::vec::Vec;
+
+use crate::arena::Arena;
+use crate::machine::Machine;
+use crate::object::{Object, ObjectBody, ObjectId};
+use crate::process::{Process, ProcessId};
+use crate::scheduler::Scheduler;
+use crate::thread::{Holding, Thread, ThreadId, ThreadState};
+
+/// What an operation asks of the trap's return.
+pub(crate) type Outcome = Result<Option<TrapArgs>, Error>;
+
+/// The kernel.
+#[derive(Debug, Default)]
+pub struct Kernel {
+    pub(crate) processes: Arena<Process>,
+    pub(crate) threads: Arena<Thread>,
+    pub(crate) objects: Arena<Object>,
+    pub(crate) scheduler: Scheduler,
+    /// The thread on the CPU.
+    pub(crate) current: Option<ThreadId>,
+    /// A thread to run next in preference to the run queues (IPC handoff).
+    pub(crate) handoff: Option<ThreadId>,
+    /// The process manager: the one process that may send process-manager
+    /// functions to doors.
+    pub(crate) process_manager: Option<ProcessId>,
+    /// The door NULL-target process-manager calls are routed to.
+    pub(crate) process_manager_door: Option<ObjectId>,
+    /// Processes that ended since the arch layer last asked, with their status.
+    pub(crate) exited: Vec<(ProcessId, u32)>,
+}
+
+impl Kernel {
+    /// An empty kernel.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The thread that runs when the trap returns (None: idle).
+    pub fn current(&self) -> Option<ThreadId> {
+        self.current
+    }
+
+    /// The registers to deliver to `thread` as it returns to user space.
+    pub fn take_resume(&mut self, thread: ThreadId) -> Option<TrapArgs> {
+        self.threads.get_mut(thread).and_then(|t| t.resume.take())
+    }
+
+    /// The address space `thread` runs in.
+    pub fn space_of(&self, thread: ThreadId) -> Option<crate::process::SpaceId> {
+        let process = self.threads.get(thread)?.process;
+        Some(self.processes.get(process)?.space)
+    }
+
+    /// Processes that ended since the last call, with their exit status.
+    pub fn take_exited(&mut self) -> Vec<(ProcessId, u32)> {
+        core::mem::take(&mut self.exited)
+    }
+
+    /// Live counts, for COUNTERS and leak checks.
+    pub fn counters(&self) -> abi::kcall::KernelCounters {
+        abi::kcall::KernelCounters {
+            processes: self.processes.len() as u64,
+            threads: self.threads.len() as u64,
+            objects: self.objects.len() as u64,
+            descriptors: self
+                .processes
+                .ids()
+                .filter_map(|p| self.processes.get(p))
+                .map(|p| p.table.open() as u64)
+                .sum(),
+            charged_bytes: self
+                .processes
+                .ids()
+                .filter_map(|p| self.processes.get(p))
+                .map(|p| p.charged)
+                .sum(),
+            free_frames: 0,
+        }
+    }
+
+    /// Handles a trap by the current thread.
+    pub fn trap(&mut self, machine: &mut impl Machine, args: TrapArgs) {
+        let Some(caller) = self.current else { return };
+        let outcome = match args.decode() {
+            Err(error) => Err(error),
+            Ok(Call::Send(send)) => self.send(machine, caller, send),
+            Ok(Call::Receive(receive)) => self.receive(machine, caller, receive),
+            Ok(Call::Reply(reply)) => self.reply(machine, caller, reply),
+            Ok(Call::ReplyReceive(reply)) => self.reply_receive(machine, caller, reply),
+        };
+        match outcome {
+            Ok(Some(registers)) => self.set_resume(caller, registers),
+            Ok(None) => {}
+            Err(error) => self.set_resume(caller, TrapArgs::error(error)),
+        }
+        self.reschedule();
+    }
+
+    /// A timer tick: the running thread yields to ready threads of its priority or above.
+    pub fn tick(&mut self) {
+        if let Some(thread) = self.current {
+            let priority = self.threads.get(thread).map_or(0, |t| t.priority);
+            if self.scheduler.has_ready_at_or_above(priority) {
+                self.make_ready(thread);
+                self.current = None;
+            }
+        }
+        self.reschedule();
+    }
+
+    /// The current thread faulted: its process ends (status `u32::MAX`).
+    pub fn fault(&mut self, machine: &mut impl Machine) {
+        if let Some(thread) = self.current
+            && let Some(process) = self.threads.get(thread).map(|t| t.process)
+        {
+            self.end_process(machine, process, u32::MAX);
+        }
+        self.reschedule();
+    }
+
+    // ----- helpers shared by the operations -----
+
+    pub(crate) fn set_resume(&mut self, thread: ThreadId, registers: TrapArgs) {
+        if let Some(t) = self.threads.get_mut(thread) {
+            t.resume = Some(registers);
+        }
+    }
+
+    /// Puts a thread at the back of its run queue.
+    pub(crate) fn make_ready(&mut self, thread: ThreadId) {
+        if let Some(t) = self.threads.get_mut(thread) {
+            t.state = ThreadState::Ready;
+            self.scheduler.enqueue(thread, t.priority);
+        }
+    }
+
+    /// Unblocks a thread with `registers` as its trap's return.
+    pub(crate) fn wake(&mut self, thread: ThreadId, registers: TrapArgs) {
+        self.set_resume(thread, registers);
+        self.make_ready(thread);
+    }
+
+    /// Unblocks a thread that should run as soon as the current one stops
+    /// (the partner of an IPC exchange).
+    pub(crate) fn wake_for_handoff(&mut self, thread: ThreadId, registers: TrapArgs) {
+        self.set_resume(thread, registers);
+        if let Some(previous) = self.handoff.replace(thread) {
+            self.make_ready(previous);
+        }
+        if let Some(t) = self.threads.get_mut(thread) {
+            t.state = ThreadState::Ready;
+        }
+    }
+
+    /// Parks the current thread in `state`.
+    pub(crate) fn block(&mut self, thread: ThreadId, state: ThreadState) {
+        if let Some(t) = self.threads.get_mut(thread) {
+            t.state = state;
+        }
+        if self.current == Some(thread) {
+            self.current = None;
+        }
+    }
+
+    /// Chooses the thread to run when the current one stopped.
+    pub(crate) fn reschedule(&mut self) {
+        if let Some(partner) = self.handoff.take() {
+            if self.current.is_some() {
+                self.make_ready(partner);
+            } else if self.threads.contains(partner) {
+                self.current = Some(partner);
+            }
+        }
+        if self.current.is_none() {
+            self.current = self.scheduler.pick();
+        }
+        if let Some(thread) = self.current
+            && let Some(t) = self.threads.get_mut(thread)
+        {
+            t.state = ThreadState::Running;
+        }
+    }
+
+    pub(crate) fn process_of(&self, thread: ThreadId) -> Result<ProcessId, Error> {
+        self.threads
+            .get(thread)
+            .map(|t| t.process)
+            .ok_or(Error::InvalidArgument)
+    }
+
+    /// Adds a reference to an object.
+    pub(crate) fn retain(&mut self, object: ObjectId) {
+        if let Some(o) = self.objects.get_mut(object) {
+            o.references += 1;
+        }
+    }
+
+    /// Drops a reference; the last one frees the object.
+    pub(crate) fn release(&mut self, object: ObjectId) {
+        let Some(o) = self.objects.get_mut(object) else {
+            return;
+        };
+        o.references = o.references.saturating_sub(1);
+        if o.references == 0
+            && let Some(o) = self.objects.remove(object)
+            && let Some(p) = self.processes.get_mut(o.charged_to)
+        {
+            p.uncharge(crate::object::OBJECT_COST);
+        }
+    }
+
+    /// The door behind `object` (WRONG_OBJECT_TYPE otherwise).
+    pub(crate) fn door(&mut self, object: ObjectId) -> Result<&mut crate::object::Door, Error> {
+        self.objects
+            .get_mut(object)
+            .and_then(Object::door_mut)
+            .ok_or(Error::WrongObjectType)
+    }
+
+    /// Creates an object charged to `process` (OUT_OF_MEMORY past its limit).
+    pub(crate) fn create_object(
+        &mut self,
+        process: ProcessId,
+        body: ObjectBody,
+    ) -> Result<ObjectId, Error> {
+        self.processes
+            .get_mut(process)
+            .ok_or(Error::InvalidArgument)?
+            .charge(crate::object::OBJECT_COST)?;
+        Ok(self.objects.insert(Object {
+            body,
+            references: 0,
+            charged_to: process,
+        }))
+    }
+
+    /// Ends whatever `thread` is blocked in, for its process's death.
+    pub(crate) fn cancel_thread(&mut self, thread: ThreadId) {
+        let Some(t) = self.threads.get(thread) else {
+            return;
+        };
+        let (state, holding) = (t.state, t.holding);
+        match state {
+            ThreadState::Ready => self.scheduler.remove(thread),
+            ThreadState::Running => {
+                if self.current == Some(thread) {
+                    self.current = None;
+                }
+            }
+            ThreadState::Sending(call) => {
+                if let Ok(door) = self.door(call.door) {
+                    door.senders.retain(|t| *t != thread);
+                }
+                self.release(call.door);
+            }
+            ThreadState::AwaitingReply { call, server } => {
+                if let Some(s) = self.threads.get_mut(server)
+                    && s.holding
+                        == (Holding::Call {
+                            caller: thread,
+                            door: call.door,
+                        })
+                {
+                    s.holding = Holding::Cancelled { door: call.door };
+                }
+            }
+            ThreadState::Receiving { door, .. } => {
+                if let Ok(d) = self.door(door) {
+                    d.receivers.retain(|t| *t != thread);
+                }
+                self.release(door);
+            }
+            ThreadState::Waiting { event, .. } => {
+                if let Some(e) = self.objects.get_mut(event).and_then(Object::event_mut) {
+                    e.waiters.retain(|t| *t != thread);
+                }
+                self.release(event);
+            }
+        }
+        if self.handoff == Some(thread) {
+            self.handoff = None;
+        }
+        if let Holding::Call { caller, .. } = holding {
+            self.wake(caller, TrapArgs::error(Error::PeerDied));
+        }
+        if let Some(t) = self.threads.get_mut(thread) {
+            t.holding = Holding::Nothing;
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Threads and the states the IPC engine moves them through.
+
+use abi::function::Function;
+use abi::{Descriptor, MessageSizes, TrapArgs};
+
+use crate::arena::Id;
+use crate::object::ObjectId;
+use crate::process::ProcessId;
+
+/// A thread's id.
+pub type ThreadId = Id<Thread>;
+
+/// Kernel memory charged per thread (its kernel stack and bookkeeping).
+pub const THREAD_COST: u64 = 20 * 1024;
+
+/// A call in flight: everything the kernel needs from the SEND to deliver
+/// the message and, later, the reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallRecord {
+    /// The function number.
+    pub function: Function,
+    /// The caller's buffer.
+    pub buffer: u64,
+    /// The caller's sizes (validated).
+    pub sizes: MessageSizes,
+    /// The door called.
+    pub door: ObjectId,
+    /// The caller's descriptor for the door, and its installation
+    /// generation, so the reply's cookie lands on that very reference.
+    pub via: Descriptor,
+    /// See `via`.
+    pub via_generation: u32,
+    /// The reference's cookie at the time of the call.
+    pub cookie: u64,
+}
+
+/// Where a thread is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Runnable, in a run queue.
+    Ready,
+    /// On the CPU.
+    Running,
+    /// Queued on a door, waiting to be received.
+    Sending(CallRecord),
+    /// Received by `server`, waiting for its reply.
+    AwaitingReply {
+        /// The call.
+        call: CallRecord,
+        /// The thread holding it.
+        server: ThreadId,
+    },
+    /// Blocked in RECEIVE.
+    Receiving {
+        /// The door.
+        door: ObjectId,
+        /// The receive buffer.
+        buffer: u64,
+        /// Its size.
+        total_size: u16,
+    },
+    /// Blocked in EVENT_WAIT.
+    Waiting {
+        /// The event.
+        event: ObjectId,
+        /// Where the kernel's reply goes when the event is signalled.
+        buffer: u64,
+    },
+}
+
+/// The message a server thread received and has not answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holding {
+    /// Nothing to answer.
+    Nothing,
+    /// The caller waits for the answer.
+    Call {
+        /// The waiting caller.
+        caller: ThreadId,
+        /// The door it came through (REPLY_RECEIVE receives there next).
+        door: ObjectId,
+    },
+    /// The caller died; the answer goes nowhere (CALLER_GONE).
+    Cancelled {
+        /// The door it came through.
+        door: ObjectId,
+    },
+}
+
+/// A thread.
+#[derive(Debug)]
+pub struct Thread {
+    /// Its process.
+    pub process: ProcessId,
+    /// 0 (lowest) to `abi::kcall::MAX_PRIORITY`.
+    pub priority: u8,
+    /// Where it is.
+    pub state: ThreadState,
+    /// The message it must answer.
+    pub holding: Holding,
+    /// Registers to deliver when it next returns to user space.
+    pub resume: Option<TrapArgs>,
+}
+
+/// `n` distinct thread ids, for tests of code that only compares ids.
+#[cfg(test)]
+pub(crate) fn test_ids(n: usize) -> alloc::vec::Vec<ThreadId> {
+    let mut processes: crate::arena::Arena<crate::process::Process> = crate::arena::Arena::new();
+    let process = processes.insert(crate::process::Process::new(0, false, 0));
+    let mut threads: crate::arena::Arena<Thread> = crate::arena::Arena::new();
+    (0..n)
+        .map(|_| {
+            threads.insert(Thread {
+                process,
+                priority: 0,
+                state: ThreadState::Ready,
+                holding: Holding::Nothing,
+                resume: None,
+            })
+        })
+        .collect()
+}
