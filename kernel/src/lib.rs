@@ -23,6 +23,7 @@ pub mod memory_map;
 pub mod object;
 pub mod phys;
 pub mod process;
+pub mod program;
 pub mod rsdp;
 pub mod scheduler;
 pub mod state;

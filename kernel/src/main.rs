@@ -28,6 +28,8 @@ mod memory;
 mod panic;
 #[cfg(target_os = "none")]
 mod start;
+#[cfg(target_os = "none")]
+mod system;
 
 #[cfg(not(target_os = "none"))]
 fn main() {}

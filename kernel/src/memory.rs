@@ -28,6 +28,14 @@ static DIRECT_MAP_OFFSET: AtomicU64 = AtomicU64::new(0);
 
 static USABLE: spin::Once<UsableRanges> = spin::Once::new();
 
+/// The kernel's PML4, whose upper half every address space shares.
+static KERNEL_PML4: spin::Once<PhysFrame> = spin::Once::new();
+
+/// The kernel's PML4 (after `init`).
+pub fn kernel_pml4() -> Option<PhysFrame> {
+    KERNEL_PML4.get().copied()
+}
+
 /// The physical frame allocator, once `init` has run.
 pub static FRAMES: spin::Mutex<Option<FrameAllocator<'static>>> = spin::Mutex::new(None);
 
@@ -59,6 +67,11 @@ impl OomHandler for GrowFromFrames {
 
 #[global_allocator]
 static HEAP: Talck<spin::Mutex<()>, GrowFromFrames> = Talc::new(GrowFromFrames).lock();
+
+/// Where physical address 0 appears in the kernel's address space.
+pub fn direct_map_offset() -> u64 {
+    DIRECT_MAP_OFFSET.load(Ordering::Relaxed)
+}
 
 /// The virtual address of physical `address` in the direct map.
 pub fn direct_map(address: u64) -> u64 {
@@ -133,6 +146,7 @@ pub fn init(info: &BootInfo) -> Result<MemorySummary, MemoryError> {
     // SAFETY: the tables map the kernel image, the direct map (which holds
     // the boot stack of either path and every structure in use) as before.
     unsafe { paging::activate(pml4) };
+    KERNEL_PML4.call_once(|| pml4);
 
     let heap = FRAMES
         .lock()

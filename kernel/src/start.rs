@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::boot_info::{BootInfo, BootPath, MemoryKind};
 
-use crate::arch::x86_64::{cpu, gdt, idt, lapic, pic, trap};
+use crate::arch::x86_64::{cpu, gdt, idt, lapic, pic, syscall, trap};
 use crate::{acpi_tables, memory};
 
 /// Set from the `qemu-exit` command-line word: report verdicts through
@@ -54,6 +54,7 @@ pub fn kernel_main(info: &BootInfo) -> ! {
     configure_stop(&info.command_line);
     gdt::init();
     idt::init();
+    syscall::init();
 
     kprintln!("hinge microkernel {}", env!("CARGO_PKG_VERSION"));
     match info.path {
@@ -85,7 +86,7 @@ pub fn kernel_main(info: &BootInfo) -> ! {
         summary.heap_bytes / 1024
     );
 
-    check_boot_archive(info);
+    let archive = check_boot_archive(info);
     pic::remap_and_mask();
     lapic::init(info.direct_map_offset);
     report_platform(info);
@@ -107,6 +108,17 @@ pub fn kernel_main(info: &BootInfo) -> ! {
     );
 
     kprintln!("ready");
+    match (archive.find("init"), memory::kernel_pml4()) {
+        (Some(_), Some(pml4)) => {
+            kprintln!("starting init");
+            if let Err(error) =
+                crate::system::start_user_space(pml4, archive, QEMU_EXIT.load(Ordering::Relaxed))
+            {
+                fatal(format_args!("init could not start: {error}"));
+            }
+        }
+        _ => kprintln!("no init program in the boot archive: nothing to run"),
+    }
     if QEMU_EXIT.load(Ordering::Relaxed) {
         stop(true);
     }
@@ -140,7 +152,7 @@ fn print_memory_map(info: &BootInfo) {
 
 /// Validates the boot archive; a missing or malformed one stops the boot
 /// with the reason, since nothing can run without it.
-fn check_boot_archive(info: &BootInfo) {
+fn check_boot_archive(info: &BootInfo) -> image::BootArchive<'static> {
     let Some(range) = info.boot_archive else {
         fatal(format_args!(
             "boot archive missing: the boot loader passed no module"
@@ -164,6 +176,7 @@ fn check_boot_archive(info: &BootInfo) {
             for entry in archive.entries() {
                 kprintln!("  {} ({} bytes)", entry.name, entry.data.len());
             }
+            archive
         }
         Err(error) => {
             kprintln!("boot archive rejected: {error}");

@@ -38,6 +38,14 @@ pub fn enable_paging_features() {
     }
 }
 
+/// The idle context's code: wait for interrupts forever, in ring 0 with
+/// interrupts enabled (the timer takes the CPU back to the scheduler).
+pub extern "C" fn idle_loop() -> ! {
+    loop {
+        interrupts::enable_and_hlt();
+    }
+}
+
 /// Waits for the next interrupt with interrupts enabled, then disables them
 /// again: the kernel is non-preemptible, so interrupts are only taken here.
 pub fn wait_for_interrupt() {

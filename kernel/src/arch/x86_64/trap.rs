@@ -9,6 +9,8 @@
 use core::arch::global_asm;
 
 use super::lapic;
+use super::syscall::SYSCALL_VECTOR;
+use crate::system::Event;
 
 /// Vector of the local APIC timer (above the remapped, masked PIC range 0x20-0x2f).
 pub const TIMER_VECTOR: u8 = 0x40;
@@ -81,9 +83,10 @@ trap_stubs:
 
 trap_entry:
     testb $3, 24(%rsp)
-    jz 1f
+    jz trap_save
     swapgs
-1:
+    .global trap_save
+trap_save:
     pushq %r15
     pushq %r14
     pushq %r13
@@ -102,6 +105,8 @@ trap_entry:
     movq %rsp, %rdi
     cld
     call {dispatch}
+    .global trap_restore
+trap_restore:
     movq %rax, %rsp
     popq %rax
     popq %rbx
@@ -143,20 +148,43 @@ pub fn stub_address(vector: u8) -> u64 {
 extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
     // SAFETY: `trap_entry` passes a pointer to the frame it just pushed on
     // the current stack; nothing else refers to it while we run.
-    let trap = unsafe { &mut *frame };
-    trap_dispatch(trap);
-    frame
+    let trap = unsafe { &*frame };
+    match trap.vector {
+        SYSCALL_VECTOR => crate::system::handle(frame, Event::Syscall(trap)),
+        vector if vector == u64::from(TIMER_VECTOR) => {
+            TIMER_TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            lapic::end_of_interrupt();
+            crate::system::handle(frame, Event::Tick)
+        }
+        vector if vector < 32 && trap.is_from_user_mode() && vector != 2 && vector != 18 => {
+            crate::system::handle(frame, Event::UserFault(trap))
+        }
+        _ => {
+            trap_dispatch(trap);
+            frame
+        }
+    }
+}
+
+unsafe extern "C" {
+    /// Restores `frame` (pointer in RAX) and returns from the trap.
+    fn trap_restore() -> !;
+}
+
+/// Leaves the boot stack for good: restores `frame` as if a trap returned to it.
+pub fn enter(frame: *mut TrapFrame) -> ! {
+    // SAFETY: `frame` is a complete saved context on its own kernel stack
+    // (see system::switch); `trap_restore` takes it in RAX and never returns.
+    unsafe {
+        core::arch::asm!("jmp {restore}", restore = sym trap_restore, in("rax") frame, options(noreturn))
+    }
 }
 
 /// Number of local APIC timer interrupts taken since boot.
 pub static TIMER_TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
-fn trap_dispatch(frame: &mut TrapFrame) {
+fn trap_dispatch(frame: &TrapFrame) {
     match frame.vector as u8 {
-        TIMER_VECTOR => {
-            TIMER_TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-            lapic::end_of_interrupt();
-        }
         SPURIOUS_VECTOR => {} // no EOI for spurious interrupts (SDM 11.9)
         vector if vector < 32 => fatal_exception(frame),
         vector => {
@@ -167,7 +195,7 @@ fn trap_dispatch(frame: &mut TrapFrame) {
 }
 
 /// The architectural name of an exception vector.
-fn exception_name(vector: u64) -> &'static str {
+pub fn exception_name(vector: u64) -> &'static str {
     match vector {
         0 => "divide error (#DE)",
         1 => "debug (#DB)",

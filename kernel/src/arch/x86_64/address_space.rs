@@ -1,0 +1,174 @@
+//! User address spaces: a PML4 whose upper half is the kernel's (the same
+//! PDPT pointers, so kernel mappings are shared) and whose lower half maps
+//! the process's 4 KiB user pages.
+
+use abi::Error;
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::mapper::{MappedFrame, TranslateResult};
+use x86_64::structures::paging::{
+    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB, Translate,
+};
+use x86_64::{PhysAddr, VirtAddr};
+
+use crate::memory::{FRAMES, direct_map, direct_map_offset};
+
+/// Allocates zeroed frames for page tables and user pages.
+pub struct ZeroedFrames;
+
+// SAFETY: frames come from the allocator (owned by no one) and are zeroed.
+unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for ZeroedFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        let physical = FRAMES.lock().as_mut()?.allocate()?;
+        // SAFETY: a fresh frame, reached through the direct map.
+        unsafe { core::ptr::write_bytes(direct_map(physical) as *mut u8, 0, 4096) };
+        Some(PhysFrame::containing_address(PhysAddr::new(physical)))
+    }
+}
+
+fn free_frame(frame: PhysFrame) {
+    if let Some(frames) = FRAMES.lock().as_mut() {
+        // A failure here would mean the frame was never ours; nothing to do.
+        let _ = frames.free(frame.start_address().as_u64());
+    }
+}
+
+/// The page table at physical `frame`, through the direct map.
+///
+/// # Safety
+/// `frame` must hold a page table owned by the caller's address space, with
+/// no other live reference to it.
+unsafe fn table(frame: PhysFrame) -> &'static mut PageTable {
+    // SAFETY: guaranteed by the caller; the direct map covers all RAM.
+    unsafe { &mut *(direct_map(frame.start_address().as_u64()) as *mut PageTable) }
+}
+
+/// One process's page tables.
+#[derive(Debug)]
+pub struct AddressSpace {
+    pml4: PhysFrame,
+}
+
+impl AddressSpace {
+    /// An empty user half over the kernel's upper half (`kernel_pml4`).
+    pub fn new(kernel_pml4: PhysFrame) -> Result<Self, Error> {
+        let pml4 = x86_64::structures::paging::FrameAllocator::allocate_frame(&mut ZeroedFrames)
+            .ok_or(Error::OutOfMemory)?;
+        // SAFETY: `pml4` is fresh; the kernel's PML4 is only read.
+        let (new, kernel) = unsafe { (table(pml4), table(kernel_pml4)) };
+        for slot in 256..512 {
+            new[slot] = kernel[slot].clone();
+        }
+        Ok(Self { pml4 })
+    }
+
+    /// The physical address of the PML4: the space's id and its CR3 value.
+    pub fn id(&self) -> u64 {
+        self.pml4.start_address().as_u64()
+    }
+
+    fn mapper(&self) -> OffsetPageTable<'static> {
+        // SAFETY: the PML4 is this space's; the direct map covers every table.
+        unsafe { OffsetPageTable::new(table(self.pml4), VirtAddr::new(direct_map_offset())) }
+    }
+
+    /// Maps one zeroed page at `address` (page-aligned, user half).
+    pub fn map_zeroed(&mut self, address: u64, flags: PageTableFlags) -> Result<PhysFrame, Error> {
+        let frame = x86_64::structures::paging::FrameAllocator::allocate_frame(&mut ZeroedFrames)
+            .ok_or(Error::OutOfMemory)?;
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+        let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        // SAFETY: a fresh frame into the user half of this space only.
+        match unsafe { self.mapper().map_to(page, frame, flags, &mut ZeroedFrames) } {
+            Ok(flush) => {
+                flush.flush();
+                Ok(frame)
+            }
+            Err(_) => {
+                free_frame(frame);
+                Err(Error::BadAddressRange)
+            }
+        }
+    }
+
+    /// Unmaps the page at `address` and frees its frame; whether one was mapped.
+    pub fn unmap(&mut self, address: u64) -> bool {
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+        match self.mapper().unmap(page) {
+            Ok((frame, flush)) => {
+                flush.flush();
+                free_frame(frame);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Changes the flags of the mapped page at `address`.
+    pub fn set_flags(&mut self, address: u64, flags: PageTableFlags) -> Result<(), Error> {
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+        let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        // SAFETY: only user pages of this space change permissions.
+        unsafe { self.mapper().update_flags(page, flags) }
+            .map(|flush| flush.flush())
+            .map_err(|_| Error::BadAddressRange)
+    }
+
+    /// The physical address behind a user virtual address, if it is mapped
+    /// user-accessible (and writable, when `write`).
+    pub fn translate(&self, address: u64, write: bool) -> Option<u64> {
+        if address >= abi::process::USER_END {
+            return None;
+        }
+        match self.mapper().translate(VirtAddr::new(address)) {
+            TranslateResult::Mapped {
+                frame: MappedFrame::Size4KiB(frame),
+                offset,
+                flags,
+            } => {
+                let allowed = flags.contains(PageTableFlags::USER_ACCESSIBLE)
+                    && (!write || flags.contains(PageTableFlags::WRITABLE));
+                allowed.then(|| frame.start_address().as_u64() + offset)
+            }
+            _ => None,
+        }
+    }
+
+    /// Switches this CPU to the space.
+    pub fn activate(&self) {
+        if Cr3::read().0 != self.pml4 {
+            // SAFETY: the upper half is the kernel's, so the kernel code, data
+            // and stacks stay mapped.
+            unsafe { Cr3::write(self.pml4, Cr3Flags::empty()) };
+        }
+    }
+
+    /// Frees every user page and lower-half table, then the PML4. The caller
+    /// must not be running on this space.
+    pub fn destroy(self) {
+        // SAFETY: the space is being dropped; its tables are ours alone.
+        let pml4 = unsafe { table(self.pml4) };
+        for entry in pml4.iter().take(256) {
+            if let Ok(pdpt) = entry.frame() {
+                free_table(pdpt, 3);
+            }
+        }
+        free_frame(self.pml4);
+    }
+}
+
+/// Frees a lower-half table at `level` (3 = PDPT, 2 = PD, 1 = PT) and
+/// everything it maps.
+fn free_table(frame: PhysFrame, level: u8) {
+    // SAFETY: a table of a space being destroyed.
+    let entries = unsafe { table(frame) };
+    for entry in entries.iter() {
+        if let Ok(child) = entry.frame() {
+            if level > 1 {
+                free_table(child, level - 1);
+            } else {
+                free_frame(child);
+            }
+        }
+    }
+    free_frame(frame);
+}

@@ -1,0 +1,102 @@
+//! The SYSCALL entry and the per-CPU block it needs.
+//!
+//! SYSCALL (Intel SDM vol. 2B) loads CS/SS from IA32_STAR, RIP from
+//! IA32_LSTAR, saves the user RIP in RCX and RFLAGS in R11, and clears the
+//! RFLAGS bits set in IA32_FMASK. It does not switch stacks: the stub swaps
+//! in the kernel GS base (SWAPGS), parks the user RSP in the per-CPU block,
+//! loads the current thread's kernel stack from it, and builds the same
+//! `TrapFrame` an interrupt would, so one exit path (`iretq`) and one
+//! context-switch mechanism serve both.
+
+use core::arch::global_asm;
+use core::cell::UnsafeCell;
+
+use x86_64::VirtAddr;
+use x86_64::registers::model_specific::{
+    Efer, EferFlags, GsBase, KernelGsBase, LStar, SFMask, Star,
+};
+use x86_64::registers::rflags::RFlags;
+
+use super::gdt;
+
+/// `TrapFrame::vector` of a frame built by the SYSCALL stub (no real vector is this large).
+pub const SYSCALL_VECTOR: u64 = 0x100;
+
+/// The per-CPU block GS points at in kernel mode. The stub uses the first two
+/// fields by offset, so their order is fixed.
+#[repr(C)]
+pub struct PerCpu {
+    /// Offset 0: the top of the current thread's kernel stack.
+    kernel_stack_top: UnsafeCell<u64>,
+    /// Offset 8: the user RSP during SYSCALL entry.
+    user_stack_scratch: UnsafeCell<u64>,
+}
+
+// SAFETY: each CPU touches only its own block, with interrupts disabled.
+unsafe impl Sync for PerCpu {}
+
+static BOOT_CPU: PerCpu = PerCpu {
+    kernel_stack_top: UnsafeCell::new(0),
+    user_stack_scratch: UnsafeCell::new(0),
+};
+
+/// Sets the kernel stack SYSCALL and ring-3 interrupts switch to.
+pub fn set_kernel_stack(top: u64) {
+    // SAFETY: only this CPU reads the block, and not concurrently: the kernel
+    // runs with interrupts disabled.
+    unsafe { *BOOT_CPU.kernel_stack_top.get() = top };
+    gdt::set_kernel_stack(VirtAddr::new(top));
+}
+
+/// Enables SYSCALL/SYSRET and points GS at the per-CPU block.
+pub fn init() {
+    let fmask = RFlags::INTERRUPT_FLAG // the kernel runs with interrupts off
+        | RFlags::TRAP_FLAG            // no single-stepping into the kernel
+        | RFlags::DIRECTION_FLAG       // the ABI wants DF clear
+        | RFlags::ALIGNMENT_CHECK      // no AC surprises on kernel accesses
+        | RFlags::NESTED_TASK; // IRETQ with NT set would #GP
+    // SAFETY: STAR's selectors are the GDT's (see gdt.rs for the SYSRET
+    // ordering); LSTAR is our stub; GS base is our per-CPU block while in the
+    // kernel, the user's (0) in KERNEL_GS_BASE until the first SWAPGS.
+    unsafe {
+        Star::write(
+            gdt::USER_CODE,
+            gdt::USER_DATA,
+            gdt::KERNEL_CODE,
+            gdt::KERNEL_DATA,
+        )
+        .unwrap_or_else(|_| panic!("GDT order does not suit SYSCALL/SYSRET"));
+        LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+        SFMask::write(fmask);
+        GsBase::write(VirtAddr::from_ptr(&BOOT_CPU));
+        KernelGsBase::write(VirtAddr::new(0));
+        Efer::update(|flags| *flags |= EferFlags::SYSTEM_CALL_EXTENSIONS);
+    }
+}
+
+unsafe extern "C" {
+    fn syscall_entry();
+}
+
+global_asm!(
+    r#"
+    .section .text
+    .global syscall_entry
+syscall_entry:
+    swapgs
+    movq %rsp, %gs:8
+    movq %gs:0, %rsp
+    pushq ${user_data}
+    pushq %gs:8
+    pushq %r11
+    pushq ${user_code}
+    pushq %rcx
+    pushq $0
+    pushq ${vector}
+    jmp trap_save
+    "#,
+    user_data = const gdt::USER_DATA.0 as u64,
+    user_code = const gdt::USER_CODE.0 as u64,
+    vector = const SYSCALL_VECTOR,
+    options(att_syntax)
+);

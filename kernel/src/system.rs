@@ -1,0 +1,568 @@
+//! The running system: the portable `Kernel` joined to this machine. It
+//! implements `Machine` with x86_64 address spaces and thread contexts,
+//! loads programs from the boot archive, and turns every trap into a call
+//! on the kernel followed by a switch to whatever thread runs next.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use abi::process::{USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
+use abi::{Error, TrapArgs};
+use kernel::machine::{LoadedProgram, Machine, UserStart};
+use kernel::process::SpaceId;
+use kernel::state::Kernel;
+use kernel::thread::ThreadId;
+use x86_64::structures::paging::{PageTableFlags, PhysFrame};
+
+use crate::arch::x86_64::address_space::AddressSpace;
+use crate::arch::x86_64::trap::TrapFrame;
+use crate::arch::x86_64::{gdt, syscall};
+use crate::memory;
+
+/// Each thread's kernel stack (traps and SYSCALLs run on it).
+const KERNEL_STACK_SIZE: usize = 32 * 1024;
+
+/// The user-mode RFLAGS of a new thread: IF plus the always-one bit 1.
+const USER_RFLAGS: u64 = 0x202;
+
+#[repr(C, align(16))]
+struct KernelStack([u8; KERNEL_STACK_SIZE]);
+
+/// A thread's machine state: its kernel stack and where its registers are saved.
+struct Context {
+    stack: Box<KernelStack>,
+    /// The space to run in (0: the kernel's own tables, for the idle context).
+    space: SpaceId,
+    /// The saved registers: at the top of the stack for user threads.
+    frame: *mut TrapFrame,
+}
+
+impl Context {
+    fn new(space: SpaceId, frame: TrapFrame) -> Self {
+        let mut stack = Box::new(KernelStack([0; KERNEL_STACK_SIZE]));
+        let top = stack.0.as_mut_ptr_range().end;
+        let frame_pointer = top.wrapping_sub(size_of::<TrapFrame>()) as *mut TrapFrame;
+        // SAFETY: the frame fits at the top of the freshly allocated stack,
+        // which is 16-byte aligned as is TrapFrame's size.
+        unsafe { frame_pointer.write(frame) };
+        Context {
+            stack,
+            space,
+            frame: frame_pointer,
+        }
+    }
+
+    fn stack_top(&self) -> u64 {
+        self.stack.0.as_ptr_range().end as u64
+    }
+}
+
+struct Space {
+    tables: AddressSpace,
+    /// Where MAP_ANONYMOUS looks for room next.
+    next_map: u64,
+}
+
+/// The machine side of the kernel.
+pub struct ArchMachine {
+    kernel_pml4: PhysFrame,
+    archive: image::BootArchive<'static>,
+    spaces: BTreeMap<SpaceId, Space>,
+    contexts: BTreeMap<u64, Context>,
+    /// Contexts of threads that ended while their stack was in use; freed
+    /// at the next trap, which runs on another stack.
+    retired: Vec<Context>,
+    qemu_exit: bool,
+}
+
+/// The kernel and its machine, behind one lock (taken only with interrupts off).
+pub struct System {
+    kernel: Kernel,
+    machine: ArchMachine,
+    idle: Context,
+    /// The context whose registers the current trap saved.
+    running: Option<ThreadId>,
+    /// The first process; its exit status is the system's verdict.
+    init: kernel::process::ProcessId,
+    init_status: Option<u32>,
+}
+
+// SAFETY: the raw frame pointers point into kernel stacks owned by the
+// system itself; it is only touched under SYSTEM's lock, with interrupts off.
+unsafe impl Send for System {}
+
+static SYSTEM: spin::Mutex<Option<System>> = spin::Mutex::new(None);
+
+fn page_flags(protection: u32) -> PageTableFlags {
+    let mut flags = PageTableFlags::empty();
+    if protection & abi::kcall::protection::WRITE != 0 {
+        flags |= PageTableFlags::WRITABLE;
+    }
+    if protection & abi::kcall::protection::EXECUTE == 0 {
+        flags |= PageTableFlags::NO_EXECUTE;
+    }
+    flags
+}
+
+impl ArchMachine {
+    fn space(&self, space: SpaceId) -> Result<&Space, Error> {
+        self.spaces.get(&space).ok_or(Error::BadBuffer)
+    }
+
+    fn space_mut(&mut self, space: SpaceId) -> Result<&mut Space, Error> {
+        self.spaces.get_mut(&space).ok_or(Error::InvalidArgument)
+    }
+
+    /// Calls `each(physical, offset, length)` for every page piece of a user range.
+    fn for_each_page(
+        &self,
+        space: SpaceId,
+        address: u64,
+        length: usize,
+        write: bool,
+        mut each: impl FnMut(u64, usize, usize),
+    ) -> Result<(), Error> {
+        let tables = &self.space(space)?.tables;
+        let mut done = 0usize;
+        while done < length {
+            let at = address.checked_add(done as u64).ok_or(Error::BadBuffer)?;
+            let chunk = (4096 - (at % 4096) as usize).min(length - done);
+            let physical = tables.translate(at, write).ok_or(Error::BadBuffer)?;
+            each(physical, done, chunk);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    fn map_range(
+        &mut self,
+        space: SpaceId,
+        address: u64,
+        length: u64,
+        flags: PageTableFlags,
+    ) -> Result<(), Error> {
+        let tables = &mut self.space_mut(space)?.tables;
+        let mut at = address;
+        while at < address + length {
+            if let Err(error) = tables.map_zeroed(at, flags) {
+                let mut undo = address;
+                while undo < at {
+                    tables.unmap(undo);
+                    undo += 4096;
+                }
+                return Err(error);
+            }
+            at += 4096;
+        }
+        Ok(())
+    }
+
+    fn range_is_free(&self, space: SpaceId, address: u64, length: u64) -> Result<bool, Error> {
+        let tables = &self.space(space)?.tables;
+        Ok((0..length / 4096).all(|i| tables.translate(address + i * 4096, false).is_none()))
+    }
+}
+
+impl Machine for ArchMachine {
+    fn check_user(
+        &self,
+        space: SpaceId,
+        address: u64,
+        length: usize,
+        write: bool,
+    ) -> Result<(), Error> {
+        self.for_each_page(space, address, length, write, |_, _, _| {})
+    }
+
+    fn read_user(&self, space: SpaceId, address: u64, buffer: &mut [u8]) -> Result<(), Error> {
+        self.for_each_page(
+            space,
+            address,
+            buffer.len(),
+            false,
+            |physical, offset, length| {
+                // SAFETY: `physical..+length` is a mapped user page piece, reached
+                // through the direct map; the destination is our own buffer.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        memory::direct_map(physical) as *const u8,
+                        buffer.as_mut_ptr().add(offset),
+                        length,
+                    )
+                }
+            },
+        )
+    }
+
+    fn write_user(&mut self, space: SpaceId, address: u64, data: &[u8]) -> Result<(), Error> {
+        self.for_each_page(
+            space,
+            address,
+            data.len(),
+            true,
+            |physical, offset, length| {
+                // SAFETY: as in read_user, in the other direction; the page is
+                // writable user memory.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        data.as_ptr().add(offset),
+                        memory::direct_map(physical) as *mut u8,
+                        length,
+                    )
+                }
+            },
+        )
+    }
+
+    fn create_space(&mut self) -> Result<SpaceId, Error> {
+        let tables = AddressSpace::new(self.kernel_pml4)?;
+        let id = tables.id();
+        self.spaces.insert(
+            id,
+            Space {
+                tables,
+                next_map: USER_MAP_BASE,
+            },
+        );
+        Ok(id)
+    }
+
+    fn destroy_space(&mut self, space: SpaceId) {
+        if let Some(space) = self.spaces.remove(&space) {
+            // We may be running on it: move to the kernel's own tables first.
+            // SAFETY: the kernel tables map everything the kernel uses.
+            unsafe { crate::arch::x86_64::paging::activate(self.kernel_pml4) };
+            space.tables.destroy();
+        }
+    }
+
+    fn map_anonymous(
+        &mut self,
+        space: SpaceId,
+        address: Option<u64>,
+        length: u64,
+        protection: u32,
+    ) -> Result<u64, Error> {
+        let flags = page_flags(protection);
+        let address = match address {
+            Some(address) => {
+                if !self.range_is_free(space, address, length)? {
+                    return Err(Error::BadAddressRange);
+                }
+                address
+            }
+            None => {
+                let mut candidate = self.space(space)?.next_map;
+                while !self.range_is_free(space, candidate, length)? {
+                    candidate += 4096;
+                    if candidate + length > abi::process::USER_STACK_TOP - USER_STACK_SIZE {
+                        return Err(Error::BadAddressRange);
+                    }
+                }
+                candidate
+            }
+        };
+        self.map_range(space, address, length, flags)?;
+        let s = self.space_mut(space)?;
+        if address >= s.next_map {
+            s.next_map = address + length + 4096; // a guard page between mappings
+        }
+        Ok(address)
+    }
+
+    fn unmap(&mut self, space: SpaceId, address: u64, length: u64) -> Result<u64, Error> {
+        let tables = &mut self.space_mut(space)?.tables;
+        let mut freed = 0;
+        for i in 0..length / 4096 {
+            if tables.unmap(address + i * 4096) {
+                freed += 4096;
+            }
+        }
+        Ok(freed)
+    }
+
+    fn protect(
+        &mut self,
+        space: SpaceId,
+        address: u64,
+        length: u64,
+        protection: u32,
+    ) -> Result<(), Error> {
+        if self.range_is_free(space, address, 4096)?
+            || !(0..length / 4096).all(|i| {
+                self.space(space)
+                    .is_ok_and(|s| s.tables.translate(address + i * 4096, false).is_some())
+            })
+        {
+            return Err(Error::BadAddressRange);
+        }
+        let flags = page_flags(protection);
+        let tables = &mut self.space_mut(space)?.tables;
+        for i in 0..length / 4096 {
+            tables.set_flags(address + i * 4096, flags)?;
+        }
+        Ok(())
+    }
+
+    fn load_program(
+        &mut self,
+        space: SpaceId,
+        name: &[u8],
+        arguments: &[u8],
+    ) -> Result<LoadedProgram, Error> {
+        let name = core::str::from_utf8(name).map_err(|_| Error::InvalidArgument)?;
+        let image = self.archive.find(name).ok_or(Error::InvalidArgument)?;
+        let plan = kernel::program::plan(image)?;
+        let mut memory_bytes = 0;
+        for segment in &plan.segments[..plan.segment_count] {
+            let first = segment.address & !0xfff;
+            let end = (segment.address + segment.memory_size).next_multiple_of(4096);
+            let mut flags = PageTableFlags::empty();
+            if segment.writable {
+                flags |= PageTableFlags::WRITABLE;
+            }
+            if !segment.executable {
+                flags |= PageTableFlags::NO_EXECUTE;
+            }
+            // Map writable first to copy the file bytes, then set the final flags.
+            self.map_range(space, first, end - first, PageTableFlags::WRITABLE)?;
+            let start = segment.file_offset as usize;
+            let bytes = image
+                .get(start..start + segment.file_size as usize)
+                .ok_or(Error::InvalidArgument)?;
+            self.write_user(space, segment.address, bytes)?;
+            let tables = &mut self.space_mut(space)?.tables;
+            let mut page = first;
+            while page < end {
+                tables.set_flags(page, flags)?;
+                page += 4096;
+            }
+            memory_bytes += end - first;
+        }
+        let stack_bottom = USER_STACK_TOP - USER_STACK_SIZE;
+        self.map_range(
+            space,
+            stack_bottom,
+            USER_STACK_SIZE,
+            PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE,
+        )?;
+        memory_bytes += USER_STACK_SIZE;
+        let arguments_at = (USER_STACK_TOP - arguments.len() as u64) & !0xf;
+        self.write_user(space, arguments_at, arguments)?;
+        Ok(LoadedProgram {
+            start: UserStart {
+                entry: plan.entry,
+                stack_pointer: arguments_at - 16,
+                arg0: arguments_at,
+                arg1: arguments.len() as u64,
+                arg2: 0,
+            },
+            memory_bytes,
+        })
+    }
+
+    fn create_thread(
+        &mut self,
+        thread: ThreadId,
+        space: SpaceId,
+        start: UserStart,
+    ) -> Result<(), Error> {
+        let frame = TrapFrame {
+            rip: start.entry,
+            cs: u64::from(gdt::USER_CODE.0),
+            rflags: USER_RFLAGS,
+            rsp: start.stack_pointer,
+            ss: u64::from(gdt::USER_DATA.0),
+            rdi: start.arg0,
+            rsi: start.arg1,
+            rdx: start.arg2,
+            ..TrapFrame::default()
+        };
+        self.contexts
+            .insert(thread.to_raw(), Context::new(space, frame));
+        Ok(())
+    }
+
+    fn destroy_thread(&mut self, thread: ThreadId) {
+        if let Some(context) = self.contexts.remove(&thread.to_raw()) {
+            self.retired.push(context);
+        }
+    }
+
+    fn console_write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.utf8_chunks() {
+            kprint!("{}", chunk.valid());
+            if !chunk.invalid().is_empty() {
+                kprint!("\u{fffd}");
+            }
+        }
+    }
+
+    fn debug_exit(&mut self, success: bool) -> Result<(), Error> {
+        if !self.qemu_exit {
+            return Err(Error::NotPermitted);
+        }
+        crate::start::stop(success)
+    }
+
+    fn free_frames(&self) -> u64 {
+        memory::FRAMES
+            .lock()
+            .as_ref()
+            .map_or(0, |f| f.free_frames())
+    }
+}
+
+/// The idle context: a ring-0 loop that waits for interrupts.
+fn idle_context() -> Context {
+    let frame = TrapFrame {
+        rip: crate::arch::x86_64::cpu::idle_loop as *const () as u64,
+        cs: u64::from(gdt::KERNEL_CODE.0),
+        rflags: USER_RFLAGS,
+        ss: u64::from(gdt::KERNEL_DATA.0),
+        ..TrapFrame::default()
+    };
+    let context = Context::new(0, frame);
+    // The loop runs on the same stack; its first frame is consumed by the
+    // IRETQ that starts it, so the stack may start right at the top.
+    // SAFETY: the frame was just written at the top of the idle stack.
+    unsafe { (*context.frame).rsp = context.stack_top() };
+    context
+}
+
+/// Starts user space with the archive's `init` program. Returns only if
+/// there is none (or it cannot start).
+pub fn start_user_space(
+    kernel_pml4: PhysFrame,
+    archive: image::BootArchive<'static>,
+    qemu_exit: bool,
+) -> Result<(), Error> {
+    let mut machine = ArchMachine {
+        kernel_pml4,
+        archive,
+        spaces: BTreeMap::new(),
+        contexts: BTreeMap::new(),
+        retired: Vec::new(),
+        qemu_exit,
+    };
+    let mut kernel = Kernel::new();
+    let init = kernel.spawn_initial(&mut machine, b"init")?;
+    let system = System {
+        kernel,
+        machine,
+        idle: idle_context(),
+        running: None,
+        init,
+        init_status: None,
+    };
+    *SYSTEM.lock() = Some(system);
+    let frame = {
+        let mut guard = SYSTEM.lock();
+        let Some(system) = guard.as_mut() else {
+            return Err(Error::InvalidArgument);
+        };
+        system.switch()
+    };
+    crate::arch::x86_64::trap::enter(frame)
+}
+
+impl System {
+    /// Picks the context to run, delivers its pending registers, switches
+    /// stacks and address space, and returns the frame to restore.
+    fn switch(&mut self) -> *mut TrapFrame {
+        let next = self.kernel.current();
+        self.running = next;
+        let context = match next.and_then(|t| self.machine.contexts.get(&t.to_raw())) {
+            Some(context) => context,
+            None => {
+                self.running = None;
+                &self.idle
+            }
+        };
+        if let Some(thread) = next
+            && let Some(registers) = self.kernel.take_resume(thread)
+        {
+            // SAFETY: the frame is this thread's saved registers, on its own
+            // stack, not in use by anyone while it is not running.
+            let frame = unsafe { &mut *context.frame };
+            frame.rax = registers.arg0;
+            frame.rdi = registers.arg1;
+            frame.rsi = registers.arg2;
+            frame.rdx = registers.arg3;
+        }
+        syscall::set_kernel_stack(context.stack_top());
+        match self.machine.spaces.get(&context.space) {
+            Some(space) => space.tables.activate(),
+            // SAFETY: the kernel's own tables map everything the idle loop touches.
+            None => unsafe { crate::arch::x86_64::paging::activate(self.machine.kernel_pml4) },
+        }
+        context.frame
+    }
+
+    /// Records where the interrupted context's registers were saved.
+    fn save(&mut self, frame: *mut TrapFrame) {
+        match self
+            .running
+            .and_then(|t| self.machine.contexts.get_mut(&t.to_raw()))
+        {
+            Some(context) => context.frame = frame,
+            None => self.idle.frame = frame,
+        }
+    }
+}
+
+/// What the trap dispatcher hands over.
+pub enum Event<'a> {
+    /// A SYSCALL from user mode.
+    Syscall(&'a TrapFrame),
+    /// The preemption timer.
+    Tick,
+    /// A CPU exception in user mode: the process ends.
+    UserFault(&'a TrapFrame),
+}
+
+/// Runs the kernel for one trap and returns the frame to resume.
+pub fn handle(frame: *mut TrapFrame, event: Event<'_>) -> *mut TrapFrame {
+    let mut guard = SYSTEM.lock();
+    let Some(system) = guard.as_mut() else {
+        return frame;
+    };
+    // Contexts retired by the previous trap are not the one we run on now.
+    system.machine.retired.clear();
+    system.save(frame);
+    match event {
+        Event::Syscall(f) => {
+            let args = TrapArgs {
+                arg0: f.rax,
+                arg1: f.rdi,
+                arg2: f.rsi,
+                arg3: f.rdx,
+            };
+            system.kernel.trap(&mut system.machine, args);
+        }
+        Event::Tick => system.kernel.tick(),
+        Event::UserFault(f) => {
+            kprintln!(
+                "user fault: {} at rip {:#x} (error code {:#x}, cr2 {:#x}); process ended",
+                crate::arch::x86_64::trap::exception_name(f.vector),
+                f.rip,
+                f.error_code,
+                x86_64::registers::control::Cr2::read_raw()
+            );
+            system.kernel.fault(&mut system.machine);
+        }
+    }
+    for (process, code) in system.kernel.take_exited() {
+        if process == system.init {
+            system.init_status = Some(code);
+        }
+    }
+    if system.kernel.counters().processes == 0 {
+        let status = system.init_status.unwrap_or(u32::MAX);
+        kprintln!("all processes have exited (init: status {status})");
+        drop(guard);
+        crate::start::stop(status == 0);
+    }
+    system.switch()
+}
