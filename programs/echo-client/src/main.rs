@@ -1,0 +1,204 @@
+//! The echo server's client: exercises every function of the echo protocol
+//! through its descriptor 1 (a client reference to the echo door, passed by
+//! init) and prints one line per check. Exits 0 when every check passed,
+//! 1 otherwise. It only calls; it must never need any privilege.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use abi::function::{Function, USER_BASE};
+use abi::{Descriptor, ObjectKind};
+use echo::{COUNT, ECHO, RETURN_DESCRIPTORS, UNKNOWN_FUNCTION};
+use userlib::{CallError, Event, Message, Startup, call, println};
+
+/// On the host the crate builds as an empty program.
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+userlib::entry!(run);
+
+fn run(mut startup: Startup) -> i32 {
+    let Some(door) = startup.take_descriptor(1) else {
+        println!("echo-client: started without the echo door (descriptor 1)");
+        return 1;
+    };
+    let door = door.descriptor();
+    let checks = [
+        echo_sizes(door),
+        count_calls(door),
+        return_an_event(door),
+        unknown_function(door),
+    ];
+    let failed = checks.iter().filter(|passed| !**passed).count();
+    if failed == 0 {
+        println!("echo-client: all checks passed");
+        0
+    } else {
+        println!("echo-client: {failed} of {} checks failed", checks.len());
+        1
+    }
+}
+
+/// ECHO with 0, 64 and 1024 bytes: the payload must come back unchanged.
+fn echo_sizes(door: Descriptor) -> bool {
+    let mut passed = true;
+    for size in [0usize, 64, 1024] {
+        let mut pattern = [0u8; 1024];
+        for (index, byte) in pattern.iter_mut().enumerate() {
+            *byte = (index as u8).wrapping_mul(31).wrapping_add(size as u8);
+        }
+        let sent = &pattern[..size];
+        let mut message = Message::new();
+        if message.push_data(sent).is_err() {
+            println!("echo-client: ECHO {size} bytes: FAILED (message does not fit)");
+            passed = false;
+            continue;
+        }
+        match call(door, ECHO, &mut message) {
+            Ok(reply) if reply.ret_val as usize == size && message.payload() == sent => {
+                println!("echo-client: ECHO {size} bytes: ok");
+            }
+            Ok(reply) => {
+                println!(
+                    "echo-client: ECHO {size} bytes: FAILED (value {}, {} bytes back, data {})",
+                    reply.value(),
+                    message.payload().len(),
+                    if message.payload() == sent {
+                        "equal"
+                    } else {
+                        "different"
+                    },
+                );
+                passed = false;
+            }
+            Err(error) => {
+                println!("echo-client: ECHO {size} bytes: FAILED ({error})");
+                passed = false;
+            }
+        }
+    }
+    passed
+}
+
+/// COUNT three times: each reply carries the cookie of our reference and
+/// the server adds one to it, so the values must go up by one per call.
+fn count_calls(door: Descriptor) -> bool {
+    let mut previous: Option<u64> = None;
+    for round in 1..=3 {
+        let mut message = Message::new();
+        let cookie = match call(door, COUNT, &mut message) {
+            Ok(_) => message.read_payload::<u64>(0),
+            Err(error) => {
+                println!("echo-client: COUNT call {round}: FAILED ({error})");
+                return false;
+            }
+        };
+        let Some(cookie) = cookie else {
+            println!("echo-client: COUNT call {round}: FAILED (no cookie in the reply)");
+            return false;
+        };
+        if previous.is_some_and(|previous| cookie != previous.wrapping_add(1)) {
+            println!(
+                "echo-client: COUNT call {round}: FAILED (cookie {cookie} after {previous:?})"
+            );
+            return false;
+        }
+        println!("echo-client: COUNT call {round}: cookie {cookie}: ok");
+        previous = Some(cookie);
+    }
+    true
+}
+
+/// RETURN_DESCRIPTORS with a copy of a new event: it must come back as an
+/// event reference to the same event (a signal through the returned
+/// descriptor is seen by a wait on ours).
+fn return_an_event(door: Descriptor) -> bool {
+    match round_trip_event(door) {
+        Ok(returned) => {
+            println!(
+                "echo-client: RETURN_DESCRIPTORS: event came back as descriptor {returned}: ok"
+            );
+            true
+        }
+        Err(reason) => {
+            println!("echo-client: RETURN_DESCRIPTORS: FAILED ({reason})");
+            false
+        }
+    }
+}
+
+/// What went wrong in [`round_trip_event`].
+#[derive(Debug)]
+enum RoundTripError {
+    Kernel(abi::Error),
+    Call(CallError),
+    Reply(&'static str),
+}
+
+impl core::fmt::Display for RoundTripError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RoundTripError::Kernel(error) => write!(f, "{error}"),
+            RoundTripError::Call(error) => write!(f, "{error}"),
+            RoundTripError::Reply(what) => f.write_str(what),
+        }
+    }
+}
+
+fn round_trip_event(door: Descriptor) -> Result<u32, RoundTripError> {
+    let event = Event::create().map_err(RoundTripError::Kernel)?;
+    // Copy it with every right we hold: TRANSFER lets the server move it
+    // back, SIGNAL lets us signal through the copy.
+    let rights = event
+        .descriptor()
+        .info()
+        .map_err(RoundTripError::Kernel)?
+        .rights;
+    let mut message = Message::new();
+    message
+        .push_copy(event.descriptor().descriptor(), rights)
+        .map_err(|_| RoundTripError::Reply("message does not fit"))?;
+    let reply = call(door, RETURN_DESCRIPTORS, &mut message).map_err(RoundTripError::Call)?;
+    if reply.ret_val != 1 || message.descriptor_count() != 1 {
+        return Err(RoundTripError::Reply(
+            "not exactly one descriptor came back",
+        ));
+    }
+    let returned = message
+        .take_descriptor(0)
+        .ok_or(RoundTripError::Reply("the reply slot is empty"))?;
+    let number = returned.descriptor().0;
+    let info = returned.info().map_err(RoundTripError::Kernel)?;
+    if info.kind != Some(ObjectKind::Event) {
+        return Err(RoundTripError::Reply(
+            "the returned descriptor is not an event",
+        ));
+    }
+    Event::from_descriptor(returned)
+        .signal()
+        .map_err(RoundTripError::Kernel)?;
+    // The count was 1, so this returns at once, with 0 left.
+    match event.wait().map_err(RoundTripError::Kernel)? {
+        0 => Ok(number),
+        _ => Err(RoundTripError::Reply("the event count is wrong")),
+    }
+}
+
+/// A function the server does not know: an error reply with UNKNOWN_FUNCTION.
+fn unknown_function(door: Descriptor) -> bool {
+    let function = Function(USER_BASE + 0x7f);
+    match call(door, function, &mut Message::new()) {
+        Err(CallError::Server(UNKNOWN_FUNCTION)) => {
+            println!(
+                "echo-client: unknown function {:#x}: error reply {UNKNOWN_FUNCTION:#x}: ok",
+                function.0
+            );
+            true
+        }
+        other => {
+            println!(
+                "echo-client: unknown function {:#x}: FAILED (expected error reply {UNKNOWN_FUNCTION:#x}, got {other:?})",
+                function.0
+            );
+            false
+        }
+    }
+}

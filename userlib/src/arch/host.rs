@@ -1,0 +1,32 @@
+//! Host stand-ins for the guest's assembly: there is no kernel on the
+//! host, so every trap fails with `INVALID_FUNCTION` (unit tests install a
+//! scripted fake kernel instead, see `fake_kernel`).
+
+use abi::TrapArgs;
+
+/// The host's trap: the fake kernel under `cargo test`, a failure otherwise.
+///
+/// # Safety
+/// The same contract as the guest's trap (the fake kernel reads and writes
+/// the buffer the registers describe).
+pub(crate) unsafe fn trap(args: TrapArgs) -> TrapArgs {
+    #[cfg(test)]
+    {
+        crate::fake_kernel::trap(args)
+    }
+    #[cfg(not(test))]
+    {
+        let _ = args;
+        TrapArgs::error(abi::Error::InvalidFunction)
+    }
+}
+
+/// The host has no process to fault.
+pub(crate) fn abort() -> ! {
+    panic!("userlib: abort (no kernel on the host)")
+}
+
+/// No thread entry on the host.
+pub(crate) fn thread_entry_address() -> u64 {
+    0
+}

@@ -1,0 +1,13 @@
+//! The machine-dependent part of the runtime: the trap, the entry points
+//! and `abort`. The guest uses `x86_64`; the host gets stand-ins so that the
+//! portable code above builds and tests there.
+
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+mod x86_64;
+#[cfg(all(target_arch = "x86_64", target_os = "none"))]
+pub(crate) use x86_64::{abort, thread_entry_address, trap};
+
+#[cfg(not(target_os = "none"))]
+mod host;
+#[cfg(not(target_os = "none"))]
+pub(crate) use host::{abort, thread_entry_address, trap};

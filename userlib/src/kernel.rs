@@ -1,0 +1,521 @@
+//! One function per kernel function (`abi::KernelFunction`, range
+//! `0x0-0x3FF`) but the three trap operations (see [`crate::ipc`]).
+//!
+//! A kernel function is an ordinary SEND to the NULL target (or, for
+//! EVENT_SIGNAL and EVENT_WAIT, to the event): the request struct
+//! (`abi::kcall`) is the message data; on success the kernel replies like a
+//! server, msgRetVal, msgErrno (0), then the reply struct at
+//! `REPLY_PAYLOAD_OFFSET`, and new descriptors in the reply's slots; on
+//! failure the trap returns the kernel error. Each call here uses a small
+//! stack buffer big enough for its request and its reply.
+
+use abi::function::KernelFunction;
+use abi::kcall::{
+    DescriptorRequest, DoorCreateRequest, ExitRequest, KernelCounters, MapReply, MapRequest,
+    SpawnRequest, ThreadCreateRequest,
+};
+use abi::{Descriptor, DescriptorSlot, Error, ObjectKind, Rights};
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::arch;
+use crate::descriptor::OwnedDescriptor;
+use crate::ipc;
+use crate::message::{CAPACITY, Message};
+
+/// Reported when a kernel reply is shorter than its documented layout
+/// (a kernel bug): the reply's sizes do not fit what was asked.
+const SHORT_REPLY: Error = Error::BadSizes;
+
+/// The buffer of a kernel call with a fixed-size request and reply: the
+/// largest (COUNTERS: 8 + 48 bytes) fits.
+const SMALL: usize = 64;
+
+/// Sends `message` as kernel function `function` to `target`; on success
+/// the message holds the reply and the result is msgRetVal.
+fn kernel_call<B: AsRef<[u8]> + AsMut<[u8]>>(
+    function: KernelFunction,
+    target: Descriptor,
+    message: &mut Message<B>,
+) -> Result<u32, Error> {
+    let sizes = message.sizes();
+    let reply = ipc::send(function.function(), target, message.buffer_mut(), sizes)?;
+    message.set_arrived(reply.sizes).map_err(|_| SHORT_REPLY)?;
+    Ok(reply.ret_val)
+}
+
+/// A kernel call whose request is `request` (possibly empty), in a small
+/// stack buffer; `read` takes what it needs from the reply.
+fn small_call<T>(
+    function: KernelFunction,
+    target: Descriptor,
+    request: &[u8],
+    read: impl FnOnce(u32, &mut Message<&mut [u8]>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut buffer = [0u8; SMALL];
+    let mut message = Message::over(&mut buffer[..]);
+    message.push_data(request).map_err(|_| Error::BadSizes)?;
+    let ret_val = kernel_call(function, target, &mut message)?;
+    let result = read(ret_val, &mut message);
+    // Descriptors nobody asked for would otherwise leak.
+    message.discard();
+    result
+}
+
+/// The reply struct at the payload offset.
+fn payload<T: FromBytes>(message: &Message<&mut [u8]>) -> Result<T, Error> {
+    message.read_payload(0).ok_or(SHORT_REPLY)
+}
+
+/// The descriptor in reply slot `index`.
+fn reply_descriptor(
+    message: &mut Message<&mut [u8]>,
+    index: usize,
+) -> Result<OwnedDescriptor, Error> {
+    message.take_descriptor(index).ok_or(SHORT_REPLY)
+}
+
+/// CLOSE: removes `descriptor` from this process's table. Closing a
+/// door's owner reference ends the door.
+pub fn close(descriptor: Descriptor) -> Result<(), Error> {
+    let request = DescriptorRequest {
+        descriptor: descriptor.0,
+        rights: 0,
+    };
+    small_call(
+        KernelFunction::Close,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// DUPLICATE: a new descriptor for the object `descriptor` names, with
+/// `rights` (a subset of its rights).
+pub fn duplicate(descriptor: Descriptor, rights: Rights) -> Result<OwnedDescriptor, Error> {
+    let request = DescriptorRequest {
+        descriptor: descriptor.0,
+        rights: rights.0,
+    };
+    small_call(
+        KernelFunction::Duplicate,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, reply| reply_descriptor(reply, 0),
+    )
+}
+
+/// What DESCRIPTOR_INFO tells about a descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DescriptorInfo {
+    /// The kind of object it names (`None`: a kind this userlib does not know).
+    pub kind: Option<ObjectKind>,
+    /// The rights the reference holds.
+    pub rights: Rights,
+}
+
+/// DESCRIPTOR_INFO: the kind of object `descriptor` names and its rights.
+pub fn descriptor_info(descriptor: Descriptor) -> Result<DescriptorInfo, Error> {
+    let request = DescriptorRequest {
+        descriptor: descriptor.0,
+        rights: 0,
+    };
+    small_call(
+        KernelFunction::DescriptorInfo,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, reply| {
+            let info: abi::kcall::DescriptorInfo = payload(reply)?;
+            Ok(DescriptorInfo {
+                kind: ObjectKind::from_number(info.kind),
+                rights: Rights(info.rights),
+            })
+        },
+    )
+}
+
+/// THREAD_CREATE: starts a thread in this process at `entry` with
+/// `rsp = stack_top` (16-byte aligned) and `rdi = argument`, at `priority`
+/// (at most the caller's). Most code wants [`crate::spawn_thread`].
+pub fn thread_create(
+    entry: u64,
+    stack_top: u64,
+    argument: u64,
+    priority: u32,
+) -> Result<OwnedDescriptor, Error> {
+    let request = ThreadCreateRequest {
+        entry,
+        stack_top,
+        argument,
+        priority,
+        reserved: 0,
+    };
+    small_call(
+        KernelFunction::ThreadCreate,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, reply| reply_descriptor(reply, 0),
+    )
+}
+
+/// Sends an exit request that does not return; if the kernel refuses it,
+/// the process faults instead, so these never return either way.
+fn exit(function: KernelFunction, code: u32) -> ! {
+    let request = ExitRequest { code, reserved: 0 };
+    let _ = small_call(
+        function,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    );
+    arch::abort()
+}
+
+/// THREAD_EXIT: ends the calling thread (the last thread's exit ends the
+/// process with `code`).
+pub fn thread_exit(code: u32) -> ! {
+    exit(KernelFunction::ThreadExit, code)
+}
+
+/// PROCESS_EXIT: ends the calling process with `code`.
+pub fn process_exit(code: u32) -> ! {
+    exit(KernelFunction::ProcessExit, code)
+}
+
+/// YIELD: gives up the rest of the time slice.
+pub fn yield_now() -> Result<(), Error> {
+    small_call(KernelFunction::Yield, Descriptor::NULL, &[], |_, _| Ok(()))
+}
+
+/// MAP_ANONYMOUS: maps `length` bytes (a non-zero multiple of 4096) of
+/// zeroed memory with `protection` (`abi::kcall::protection` bits) at
+/// `address`, or where the kernel chooses if `address` is 0; returns where.
+pub fn map_anonymous(address: u64, length: u64, protection: u32) -> Result<u64, Error> {
+    let request = MapRequest {
+        address,
+        length,
+        protection,
+        reserved: 0,
+    };
+    small_call(
+        KernelFunction::MapAnonymous,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, reply| payload::<MapReply>(reply).map(|mapped| mapped.address),
+    )
+}
+
+/// UNMAP: unmaps `length` bytes at `address` (both page-aligned).
+pub fn unmap(address: u64, length: u64) -> Result<(), Error> {
+    let request = MapRequest {
+        address,
+        length,
+        protection: 0,
+        reserved: 0,
+    };
+    small_call(
+        KernelFunction::Unmap,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// PROTECT: changes the protection of a mapped range.
+pub fn protect(address: u64, length: u64, protection: u32) -> Result<(), Error> {
+    let request = MapRequest {
+        address,
+        length,
+        protection,
+        reserved: 0,
+    };
+    small_call(
+        KernelFunction::Protect,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// EVENT_CREATE: a new counting event (count 0). Most code wants
+/// [`crate::Event::create`].
+pub fn event_create() -> Result<OwnedDescriptor, Error> {
+    small_call(
+        KernelFunction::EventCreate,
+        Descriptor::NULL,
+        &[],
+        |_, reply| reply_descriptor(reply, 0),
+    )
+}
+
+/// EVENT_SIGNAL: adds one to the event's count, waking one waiter.
+pub fn event_signal(event: Descriptor) -> Result<(), Error> {
+    small_call(KernelFunction::EventSignal, event, &[], |_, _| Ok(()))
+}
+
+/// EVENT_WAIT: waits until the event's count is positive and takes one;
+/// returns the count left.
+pub fn event_wait(event: Descriptor) -> Result<u32, Error> {
+    small_call(KernelFunction::EventWait, event, &[], |ret_val, _| {
+        Ok(ret_val)
+    })
+}
+
+/// The bytes one DEBUG_WRITE of [`debug_write`] carries.
+const DEBUG_CHUNK: usize = 512;
+
+/// DEBUG_WRITE: writes `text` to the kernel console, in pieces of
+/// 512 bytes (each copied into a writable buffer that also takes the reply).
+pub fn debug_write(text: &[u8]) -> Result<(), Error> {
+    let mut buffer = [0u8; DEBUG_CHUNK];
+    for piece in text.chunks(DEBUG_CHUNK) {
+        buffer[..piece.len()].copy_from_slice(piece);
+        debug_write_in(&mut buffer, piece.len())?;
+    }
+    Ok(())
+}
+
+/// DEBUG_WRITE of the first `length` bytes of `buffer`, whose whole length
+/// (at least 8, for the reply) is the message's total size.
+pub fn debug_write_in(buffer: &mut [u8], length: usize) -> Result<(), Error> {
+    let mut message = Message::over(buffer);
+    message
+        .set_data_size(u16::try_from(length).map_err(|_| Error::BadSizes)?)
+        .map_err(|_| Error::BadSizes)?;
+    kernel_call(KernelFunction::DebugWrite, Descriptor::NULL, &mut message).map(|_| ())
+}
+
+/// DEBUG_EXIT: ends the machine with a test verdict (0 = success);
+/// privileged, and only when the kernel was booted with `qemu-exit`.
+/// Returns only the error that refused it.
+pub fn debug_exit(code: u32) -> Error {
+    let request = ExitRequest { code, reserved: 0 };
+    match small_call(
+        KernelFunction::DebugExit,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    ) {
+        Ok(()) => Error::InvalidFunction,
+        Err(error) => error,
+    }
+}
+
+/// COUNTERS: what the kernel holds right now.
+pub fn counters() -> Result<KernelCounters, Error> {
+    small_call(
+        KernelFunction::Counters,
+        Descriptor::NULL,
+        &[],
+        |_, reply| payload(reply),
+    )
+}
+
+/// The kind of door DOOR_CREATE makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DoorKind {
+    /// Accepts USER_BASE functions.
+    User,
+    /// Accepts SYSTEM_BASE functions.
+    System,
+}
+
+/// The two references DOOR_CREATE returns.
+#[derive(Debug)]
+pub struct Door {
+    /// The owner reference: RECEIVE on it; can be moved, never copied.
+    pub owner: OwnedDescriptor,
+    /// A client reference: SEND through it.
+    pub client: OwnedDescriptor,
+}
+
+/// DOOR_CREATE (privileged): a new door of `kind` with `security_type`.
+pub fn door_create(kind: DoorKind, security_type: u32) -> Result<Door, Error> {
+    let request = DoorCreateRequest {
+        system: u32::from(kind == DoorKind::System),
+        security_type,
+    };
+    small_call(
+        KernelFunction::DoorCreate,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, reply| {
+            let owner = reply_descriptor(reply, 0)?;
+            let client = reply_descriptor(reply, 1)?;
+            Ok(Door { owner, client })
+        },
+    )
+}
+
+/// SPAWN (privileged): starts the boot-archive program `name` with
+/// `arguments` (at most `abi::process::MAX_ARGUMENT_BYTES`); the
+/// `descriptors` slots are transferred into the child as its descriptors
+/// `1..=n`, in order. Returns the child's process descriptor.
+///
+/// Descriptors moved by the slots leave this process only if SPAWN
+/// succeeds.
+pub fn spawn(
+    name: &str,
+    arguments: &[u8],
+    descriptors: &[DescriptorSlot],
+) -> Result<OwnedDescriptor, Error> {
+    let request = SpawnRequest {
+        name_length: u32::try_from(name.len()).map_err(|_| Error::InvalidArgument)?,
+        argument_length: u32::try_from(arguments.len()).map_err(|_| Error::InvalidArgument)?,
+    };
+    let mut buffer = [0u8; CAPACITY];
+    let mut message = Message::over(&mut buffer[..]);
+    let built = (|| {
+        message
+            .push(&request)?
+            .push_data(name.as_bytes())?
+            .push_data(arguments)?;
+        for slot in descriptors {
+            message.push_descriptor(*slot)?;
+        }
+        Ok::<_, crate::MessageError>(())
+    })();
+    built.map_err(|_| Error::BadSizes)?;
+    kernel_call(KernelFunction::Spawn, Descriptor::NULL, &mut message)?;
+    let process = reply_descriptor(&mut message, 0);
+    message.discard();
+    process
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_kernel::{self, FakeCall};
+    use abi::message::MessageSizes;
+
+    #[test]
+    fn map_anonymous_sends_its_request_and_reads_the_address() {
+        let result = fake_kernel::run(
+            |call: &mut FakeCall| {
+                assert_eq!(call.function(), KernelFunction::MapAnonymous.function());
+                assert_eq!(call.target(), Descriptor::NULL);
+                let request = MapRequest::read_from_bytes(call.data());
+                assert_eq!(
+                    request.ok(),
+                    Some(MapRequest {
+                        address: 0,
+                        length: 0x40000,
+                        protection: 3,
+                        reserved: 0
+                    })
+                );
+                call.reply_ok(
+                    MapReply {
+                        address: 0x1000_0000_0000,
+                    }
+                    .as_bytes(),
+                    &[],
+                )
+            },
+            || map_anonymous(0, 0x40000, 3),
+        );
+        assert_eq!(result, Ok(0x1000_0000_0000));
+    }
+
+    #[test]
+    fn door_create_takes_both_reply_slots() {
+        let result = fake_kernel::run(
+            |call: &mut FakeCall| {
+                assert_eq!(
+                    call.data(),
+                    DoorCreateRequest {
+                        system: 0,
+                        security_type: 7
+                    }
+                    .as_bytes()
+                );
+                call.reply_ok(
+                    &[],
+                    &[
+                        DescriptorSlot::copy(Descriptor(5), Rights::ALL),
+                        DescriptorSlot::copy(Descriptor(6), Rights::SEND),
+                    ],
+                )
+            },
+            || {
+                door_create(DoorKind::User, 7)
+                    .map(|door| (door.owner.into_raw(), door.client.into_raw()))
+            },
+        );
+        assert_eq!(result, Ok((Descriptor(5), Descriptor(6))));
+    }
+
+    #[test]
+    fn spawn_lays_out_name_arguments_and_slots() {
+        let result = fake_kernel::run(
+            |call: &mut FakeCall| {
+                assert_eq!(call.sizes().data_size(), 8 + 4 + 3);
+                assert_eq!(
+                    &call.data()[..8],
+                    SpawnRequest {
+                        name_length: 4,
+                        argument_length: 3
+                    }
+                    .as_bytes()
+                );
+                assert_eq!(&call.data()[8..], b"echoabc");
+                assert_eq!(
+                    call.slots(),
+                    [DescriptorSlot::moving(Descriptor(2), Rights::SEND)]
+                );
+                call.reply_ok(
+                    &[],
+                    &[DescriptorSlot::copy(Descriptor(8), Rights::TRANSFER)],
+                )
+            },
+            || {
+                spawn(
+                    "echo",
+                    b"abc",
+                    &[DescriptorSlot::moving(Descriptor(2), Rights::SEND)],
+                )
+                .map(OwnedDescriptor::into_raw)
+            },
+        );
+        assert_eq!(result, Ok(Descriptor(8)));
+    }
+
+    #[test]
+    fn kernel_errors_and_short_replies_are_errors() {
+        let refused = fake_kernel::run(
+            |_: &mut FakeCall| abi::TrapArgs::error(Error::NotPermitted),
+            || door_create(DoorKind::System, 0).map(|_| ()),
+        );
+        assert_eq!(refused, Err(Error::NotPermitted));
+        let short = fake_kernel::run(|call: &mut FakeCall| call.reply_ok(&[], &[]), counters);
+        assert_eq!(short, Err(SHORT_REPLY));
+    }
+
+    #[test]
+    fn event_wait_returns_the_count_left_and_targets_the_event() {
+        let left = fake_kernel::run(
+            |call: &mut FakeCall| {
+                assert_eq!(call.target(), Descriptor(12));
+                assert_eq!(call.sizes().data_size(), 0);
+                call.write_reply(&[3, 0, 0, 0, 0, 0, 0, 0], &[]);
+                abi::TrapArgs::replied(3, 0, MessageSizes::new().with_data_size(8))
+            },
+            || event_wait(Descriptor(12)),
+        );
+        assert_eq!(left, Ok(3));
+    }
+
+    #[test]
+    fn debug_write_splits_long_text() {
+        let seen = std::rc::Rc::new(core::cell::RefCell::new(alloc::vec::Vec::new()));
+        let record = seen.clone();
+        let result = fake_kernel::run(
+            move |call: &mut FakeCall| {
+                record.borrow_mut().push(call.data().len());
+                call.reply_ok(&[], &[])
+            },
+            || debug_write(&[b'x'; 1100]),
+        );
+        assert_eq!(result, Ok(()));
+        assert_eq!(*seen.borrow(), [512, 512, 76]);
+    }
+}
