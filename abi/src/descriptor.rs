@@ -46,6 +46,17 @@ impl Rights {
     /// Every defined right.
     pub const ALL: Rights = Rights(0x3f);
 
+    /// The rights of a door's owner reference as DOOR_CREATE returns it.
+    pub const DOOR_OWNER: Rights = Rights(Rights::RECEIVE.0 | Rights::TRANSFER.0);
+    /// The rights of a new client reference to a door.
+    pub const DOOR_CLIENT: Rights =
+        Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
+    /// The rights of a new event reference.
+    pub const EVENT: Rights =
+        Rights(Rights::SIGNAL.0 | Rights::WAIT.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
+    /// The rights of a new thread or process handle.
+    pub const HANDLE: Rights = Rights(Rights::TRANSFER.0 | Rights::DUPLICATE.0);
+
     /// Whether every right in `other` is in `self`.
     pub const fn contains(self, other: Rights) -> bool {
         self.0 & other.0 == other.0

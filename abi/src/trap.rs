@@ -222,6 +222,10 @@ impl TrapArgs {
     }
 }
 
+/// `arg2` of a failed REPLY_RECEIVE whose reply half was delivered (only the
+/// receive half failed); a failed REPLY_RECEIVE with `arg2 = 0` did nothing.
+pub const REPLY_DELIVERED: u64 = 1;
+
 /// msgRetVal: the first 32-bit word of the reply data if it has at least 4
 /// bytes, else 0.
 pub fn ret_val_of(reply_data: &[u8]) -> u32 {

@@ -6,6 +6,23 @@
 /// (see `abi::debug_exit`) and QEMU exits, instead of idling after boot.
 pub const QEMU_EXIT: &str = "qemu-exit";
 
+/// `init=NAME` names the boot-archive program the kernel starts first
+/// (default [`DEFAULT_INIT`]); tests boot the same archive with their own runner.
+pub const INIT_KEY: &str = "init";
+
+/// The first program when the command line names none.
+pub const DEFAULT_INIT: &str = "init";
+
+/// The value of the last `key=value` word of `cmdline`, if any.
+pub fn value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
+    cmdline
+        .split_ascii_whitespace()
+        .rev()
+        .filter_map(|word| word.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
 /// Whether `word` is one of the whitespace-separated words of `cmdline`.
 pub fn has_word(cmdline: &str, word: &str) -> bool {
     cmdline
@@ -24,6 +41,15 @@ mod tests {
         assert!(!has_word("qemu-exit-later", QEMU_EXIT));
         assert!(!has_word("no-qemu-exit", QEMU_EXIT));
         assert!(!has_word("", QEMU_EXIT));
+    }
+
+    #[test]
+    fn values_are_found_by_key_and_the_last_wins() {
+        assert_eq!(value("qemu-exit init=ipc-test", INIT_KEY), Some("ipc-test"));
+        assert_eq!(value("init=a init=b", INIT_KEY), Some("b"));
+        assert_eq!(value("initial=x", INIT_KEY), None);
+        assert_eq!(value("init=", INIT_KEY), Some(""));
+        assert_eq!(value("", INIT_KEY), None);
     }
 
     #[test]

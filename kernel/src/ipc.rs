@@ -12,6 +12,8 @@ use abi::trap::{ReceiveArgs, ReplyArgs, SendArgs};
 use abi::{Descriptor, Error, MessageLayout, MessageSizes, Rights, TransferMode, TrapArgs};
 use zerocopy::{FromBytes, IntoBytes};
 
+use abi::trap::REPLY_DELIVERED;
+
 use crate::descriptor_table::Reference;
 use crate::machine::Machine;
 use crate::object::ObjectId;
@@ -417,7 +419,14 @@ impl Kernel {
             Ok(_) | Err(Error::CallerGone) => {}
             Err(error) => return Err(error),
         }
-        self.receive_on(machine, thread, door, args.buffer, total_size)
+        // The answer is out; if the receive half fails, arg2 = 1 says so.
+        match self.receive_on(machine, thread, door, args.buffer, total_size) {
+            Err(error) => Ok(Some(TrapArgs {
+                arg2: REPLY_DELIVERED,
+                ..TrapArgs::error(error)
+            })),
+            outcome => outcome,
+        }
     }
 
     /// Reads and checks the slots of a message about to be sent, without

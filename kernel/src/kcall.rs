@@ -207,7 +207,7 @@ impl Kernel {
                 let thread = self.create_thread(machine, process, start, r.priority as u8)?;
                 match self.create_handle(process, ObjectBody::Thread(thread)) {
                     Ok(descriptor) => {
-                        let rights = Rights::TRANSFER.union(Rights::DUPLICATE);
+                        let rights = Rights::HANDLE;
                         let reply = KernelReply {
                             payload: &[],
                             descriptors: &[(descriptor, rights)],
@@ -302,11 +302,11 @@ impl Kernel {
                 let descriptor = self.create_referenced(
                     process,
                     ObjectBody::Event(Event::default()),
-                    event_rights(),
+                    Rights::EVENT,
                 )?;
                 let reply = KernelReply {
                     payload: &[],
-                    descriptors: &[(descriptor, event_rights())],
+                    descriptors: &[(descriptor, Rights::EVENT)],
                 };
                 self.kernel_reply(machine, space, args.buffer, 0, reply)
             }
@@ -377,7 +377,7 @@ impl Kernel {
                     return Err(Error::TableFull);
                 }
                 let door = Door::new(process, r.system == 1, r.security_type);
-                let owner_rights = owner_rights();
+                let owner_rights = Rights::DOOR_OWNER;
                 let owner =
                     self.create_referenced(process, ObjectBody::Door(door), owner_rights)?;
                 let object = self
@@ -386,7 +386,7 @@ impl Kernel {
                     .and_then(|p| p.table.get(owner).ok())
                     .map(|r| r.object);
                 let client = match object {
-                    Some(object) => self.install_reference(process, object, client_rights()),
+                    Some(object) => self.install_reference(process, object, Rights::DOOR_CLIENT),
                     None => Err(Error::InvalidArgument),
                 };
                 let client = match client {
@@ -398,7 +398,7 @@ impl Kernel {
                 };
                 let reply = KernelReply {
                     payload: &[],
-                    descriptors: &[(owner, owner_rights), (client, client_rights())],
+                    descriptors: &[(owner, owner_rights), (client, Rights::DOOR_CLIENT)],
                 };
                 self.kernel_reply(machine, space, args.buffer, 0, reply)
             }
@@ -436,7 +436,7 @@ impl Kernel {
                         kernel.install_initial_descriptors(process, child, slots)
                     })?;
                 let descriptor = self.create_handle(process, ObjectBody::Process(child))?;
-                let rights = Rights::TRANSFER.union(Rights::DUPLICATE);
+                let rights = Rights::HANDLE;
                 let reply = KernelReply {
                     payload: &[],
                     descriptors: &[(descriptor, rights)],
@@ -549,19 +549,4 @@ impl Kernel {
         self.block(caller, ThreadState::Waiting { event, buffer });
         Ok(None)
     }
-}
-
-/// Rights of a door's owner reference.
-pub const fn owner_rights() -> Rights {
-    Rights(Rights::RECEIVE.0 | Rights::TRANSFER.0)
-}
-
-/// Rights of a new client reference to a door.
-pub const fn client_rights() -> Rights {
-    Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0)
-}
-
-/// Rights of a new event reference.
-pub const fn event_rights() -> Rights {
-    Rights(Rights::SIGNAL.0 | Rights::WAIT.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0)
 }

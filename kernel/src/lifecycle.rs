@@ -260,7 +260,7 @@ impl Kernel {
         body: ObjectBody,
     ) -> Result<Descriptor, Error> {
         let object = self.create_object(process, body)?;
-        match self.install_reference(process, object, Rights::TRANSFER.union(Rights::DUPLICATE)) {
+        match self.install_reference(process, object, Rights::HANDLE) {
             Ok(descriptor) => Ok(descriptor),
             Err(error) => {
                 self.retain(object);

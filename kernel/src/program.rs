@@ -115,7 +115,7 @@ mod tests {
     use super::*;
 
     /// A minimal ELF64 x86_64 executable with the given (vaddr, memsz, filesz, flags) segments.
-    fn elf(entry: u64, segments: &[(u64, u64, u64, u32)]) -> Vec<u8> {
+    fn elf(entry: u64, segments: &[SegmentSpec]) -> Vec<u8> {
         let phoff = 64u64;
         let data_at = phoff + 56 * segments.len() as u64;
         let mut out = vec![0u8; data_at as usize];
@@ -145,6 +145,9 @@ mod tests {
         out
     }
 
+    /// (vaddr, memsz, filesz, flags) of one segment.
+    type SegmentSpec = (u64, u64, u64, u32);
+
     const RX: u32 = 5;
     const RW: u32 = 6;
     const RWX: u32 = 7;
@@ -168,7 +171,7 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_run_safely() {
-        let cases: [(u64, &[(u64, u64, u64, u32)]); 6] = [
+        let cases: [(u64, &[SegmentSpec]); 6] = [
             (0x40_1000, &[(0x40_1000, 0x1000, 0x1000, RWX)]), // W+X
             (0x1000, &[(0x1000, 0x1000, 0x1000, RX)]),        // below the image base
             (0x40_1000, &[(0x7fff_ffff_f000, 0x2000, 0, RX)]), // past the user half

@@ -108,16 +108,17 @@ pub fn kernel_main(info: &BootInfo) -> ! {
     );
 
     kprintln!("ready");
-    match (archive.find("init"), memory::kernel_pml4()) {
+    let init = image::cmdline::value(info.command_line.as_str(), image::cmdline::INIT_KEY)
+        .unwrap_or(image::cmdline::DEFAULT_INIT);
+    match (archive.find(init), memory::kernel_pml4()) {
         (Some(_), Some(pml4)) => {
-            kprintln!("starting init");
-            if let Err(error) =
-                crate::system::start_user_space(pml4, archive, QEMU_EXIT.load(Ordering::Relaxed))
-            {
-                fatal(format_args!("init could not start: {error}"));
+            kprintln!("starting {init}");
+            let qemu_exit = QEMU_EXIT.load(Ordering::Relaxed);
+            if let Err(error) = crate::system::start_user_space(pml4, archive, init, qemu_exit) {
+                fatal(format_args!("{init} could not start: {error}"));
             }
         }
-        _ => kprintln!("no init program in the boot archive: nothing to run"),
+        _ => kprintln!("no program {init:?} in the boot archive: nothing to run"),
     }
     if QEMU_EXIT.load(Ordering::Relaxed) {
         stop(true);

@@ -436,6 +436,7 @@ fn idle_context() -> Context {
 pub fn start_user_space(
     kernel_pml4: PhysFrame,
     archive: image::BootArchive<'static>,
+    init: &str,
     qemu_exit: bool,
 ) -> Result<(), Error> {
     let mut machine = ArchMachine {
@@ -447,7 +448,7 @@ pub fn start_user_space(
         qemu_exit,
     };
     let mut kernel = Kernel::new();
-    let init = kernel.spawn_initial(&mut machine, b"init")?;
+    let init = kernel.spawn_initial(&mut machine, init.as_bytes())?;
     let system = System {
         kernel,
         machine,
