@@ -7,9 +7,10 @@
 //! are checked and moved at the moment of delivery.
 
 use abi::function::FunctionRange;
-use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, SLOT_SIZE};
+use abi::message::{DescriptorSlot, SLOT_SIZE};
 use abi::trap::{ReceiveArgs, ReplyArgs, SendArgs};
 use abi::{Descriptor, Error, MessageLayout, MessageSizes, Rights, TransferMode, TrapArgs};
+use alloc::vec::Vec;
 use zerocopy::{FromBytes, IntoBytes};
 
 use abi::trap::REPLY_DELIVERED;
@@ -119,8 +120,14 @@ impl Kernel {
         if layout.total_size > 0 {
             machine.check_user(space, args.buffer, usize::from(layout.total_size), true)?;
         }
-        let mut message = [0u8; MAX_TOTAL_SIZE as usize];
-        self.read_slots(machine, process, args.buffer, layout, &mut message)?;
+        if layout.descriptor_count > 0 {
+            let mut slots = core::mem::take(&mut self.slot_scratch);
+            let checked = self
+                .read_slots(machine, space, args.buffer, layout, &mut slots)
+                .and_then(|()| self.check_slots(process, &slots));
+            self.slot_scratch = slots;
+            checked?;
+        }
         if self.door(door_id)?.owner.is_none() {
             return Err(Error::PeerDied);
         }
@@ -179,8 +186,8 @@ impl Kernel {
                     return Err(error);
                 }
                 Err(Failure::Destination(Error::ReceiveBufferTooSmall)) => {
+                    // This receiver learns the size; another may fit.
                     self.wake(receiver, TrapArgs::receive_too_small(call.sizes));
-                    break;
                 }
                 Err(Failure::Destination(error)) => self.wake(receiver, TrapArgs::error(error)),
             }
@@ -429,32 +436,33 @@ impl Kernel {
         }
     }
 
-    /// Reads and checks the slots of a message about to be sent, without
-    /// changing anything (the fail-fast check of SEND; delivery checks again).
-    fn read_slots(
+    /// Reads a message's slots from user memory into `out`.
+    pub(crate) fn read_slots(
         &self,
         machine: &impl Machine,
-        process: ProcessId,
+        space: crate::process::SpaceId,
         buffer: u64,
         layout: MessageLayout,
-        scratch: &mut [u8; MAX_TOTAL_SIZE as usize],
+        out: &mut Vec<DescriptorSlot>,
     ) -> Result<(), Error> {
-        if layout.descriptor_count == 0 {
-            return Ok(());
+        out.clear();
+        let mut raw = [0u8; SLOT_SIZE as usize];
+        for index in 0..u64::from(layout.descriptor_count) {
+            let at = buffer + u64::from(layout.descriptor_offset) + index * u64::from(SLOT_SIZE);
+            machine.read_user(space, at, &mut raw)?;
+            out.push(DescriptorSlot::read_from_bytes(&raw).map_err(|_| Error::BadSizes)?);
         }
-        let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
-        let start = usize::from(layout.descriptor_offset);
-        let end = usize::from(layout.used);
-        machine.read_user(p.space, buffer + start as u64, &mut scratch[start..end])?;
-        self.check_slots(process, &scratch[start..end])
+        Ok(())
     }
 
-    /// Checks every slot against the sending process's table.
-    pub(crate) fn check_slots(&self, process: ProcessId, slots: &[u8]) -> Result<(), Error> {
+    /// Checks every slot against the sending process's table, changing nothing.
+    pub(crate) fn check_slots(
+        &self,
+        process: ProcessId,
+        slots: &[DescriptorSlot],
+    ) -> Result<(), Error> {
         let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
-        let count = slots.len() / usize::from(SLOT_SIZE);
-        for index in 0..count {
-            let slot = read_slot(slots, index)?;
+        for (index, slot) in slots.iter().enumerate() {
             let request = slot.request()?;
             let reference = p.table.get(request.descriptor)?;
             if !reference.rights.contains(Rights::TRANSFER) {
@@ -475,23 +483,22 @@ impl Kernel {
                 }
                 _ => {}
             }
-            for other in 0..count {
-                if other != index {
-                    let o = read_slot(slots, other)?;
-                    if o.descriptor == slot.descriptor
-                        && (request.mode == TransferMode::Move
-                            || o.mode == TransferMode::Move as u32)
-                    {
-                        return Err(Error::DuplicateSlot);
-                    }
-                }
+            let moved_twice = slots.iter().enumerate().any(|(other, o)| {
+                other != index
+                    && o.descriptor == slot.descriptor
+                    && (request.mode == TransferMode::Move || o.mode == TransferMode::Move as u32)
+            });
+            if moved_twice {
+                return Err(Error::DuplicateSlot);
             }
         }
         Ok(())
     }
 
     /// Copies a message (data and descriptors) from `source` to
-    /// `destination`, all or nothing.
+    /// `destination`, all or nothing: everything is checked before the first
+    /// byte moves. The data goes straight from one address space to the
+    /// other; only the slots pass through the kernel.
     pub(crate) fn transfer_message(
         &mut self,
         machine: &mut impl Machine,
@@ -504,7 +511,7 @@ impl Kernel {
             return Err(Failure::Destination(Error::ReceiveBufferTooSmall));
         }
         let used = usize::from(layout.used);
-        let mut message = [0u8; MAX_TOTAL_SIZE as usize];
+        let count = usize::from(layout.descriptor_count);
         let source_space = self
             .processes
             .get(source.process)
@@ -515,36 +522,42 @@ impl Kernel {
             .get(destination.process)
             .ok_or(Failure::Destination(Error::PeerDied))?
             .space;
-        machine
-            .read_user(source_space, source.buffer, &mut message[..used])
-            .map_err(Failure::Source)?;
-        let slots_at = usize::from(layout.descriptor_offset);
-        let count = usize::from(layout.descriptor_count);
-        self.check_slots(source.process, &message[slots_at..used])
-            .map_err(Failure::Source)?;
-        if count > 0 {
-            let d = self
-                .processes
-                .get(destination.process)
-                .ok_or(Failure::Destination(Error::PeerDied))?;
-            if d.table.room() < count {
-                return Err(Failure::Source(Error::TableFull));
-            }
-            let cost = DESCRIPTOR_COST * count as u64;
-            if d.charged.saturating_add(cost) > d.limit {
-                return Err(Failure::Source(Error::OutOfMemory));
-            }
-        }
         if used > 0 {
             machine
-                .check_user(destination_space, destination.buffer, used, true)
-                .map_err(Failure::Destination)?;
+                .check_user(source_space, source.buffer, used, false)
+                .map_err(Failure::Source)?;
         }
-        // Everything is checked: commit.
-        for index in 0..count {
-            let at = slots_at + index * usize::from(SLOT_SIZE);
-            let Ok(request) = read_slot(&message[slots_at..used], index).and_then(|s| s.request())
-            else {
+        let mut slots = core::mem::take(&mut self.slot_scratch);
+        let checked = self.check_transfer(
+            machine,
+            source,
+            source_space,
+            layout,
+            destination.process,
+            &mut slots,
+        );
+        if let Err(failure) = checked {
+            self.slot_scratch = slots;
+            return Err(failure);
+        }
+        if used > 0
+            && let Err(error) =
+                machine.check_user(destination_space, destination.buffer, used, true)
+        {
+            self.slot_scratch = slots;
+            return Err(Failure::Destination(error));
+        }
+        // Everything is checked: commit. The copies cannot fail now.
+        let head_size = usize::from(layout.descriptor_offset);
+        let _ = machine.copy_between(
+            source_space,
+            source.buffer,
+            destination_space,
+            destination.buffer,
+            head_size,
+        );
+        for (index, slot) in slots.iter().enumerate() {
+            let Ok(request) = slot.request() else {
                 continue;
             };
             let Ok(installed) =
@@ -558,20 +571,55 @@ impl Kernel {
                 mode: request.mode as u32,
                 reserved: 0,
             };
-            message[at..at + usize::from(SLOT_SIZE)].copy_from_slice(rewritten.as_bytes());
+            let at = destination.buffer
+                + u64::from(layout.descriptor_offset)
+                + (index * usize::from(SLOT_SIZE)) as u64;
+            let _ = machine.write_user(destination_space, at, rewritten.as_bytes());
         }
-        if used > 0 {
-            // Cannot fail: checked above and nothing ran in between.
-            let _ = machine.write_user(destination_space, destination.buffer, &message[..used]);
-        }
-        let data = &message[..usize::from(layout.data_size)];
+        self.slot_scratch = slots;
+        let mut head = [0u8; 8];
+        let head_length = usize::from(layout.data_size).min(8);
+        let _ = machine.read_user(source_space, source.buffer, &mut head[..head_length]);
+        let data = &head[..head_length];
         Ok(Delivered {
             sizes: MessageSizes::new()
                 .with_data_size(layout.data_size)
-                .with_descriptor_count(layout.descriptor_count),
+                .with_descriptor_count(count as u8),
             ret_val: abi::trap::ret_val_of(data),
             errno: abi::trap::errno_of(data),
         })
+    }
+
+    /// The checks of a transfer's descriptors: the slots are valid for the
+    /// source, and the destination has room and memory for them.
+    fn check_transfer(
+        &self,
+        machine: &impl Machine,
+        source: End,
+        source_space: crate::process::SpaceId,
+        layout: MessageLayout,
+        destination: ProcessId,
+        slots: &mut Vec<DescriptorSlot>,
+    ) -> Result<(), Failure> {
+        self.read_slots(machine, source_space, source.buffer, layout, slots)
+            .map_err(Failure::Source)?;
+        if slots.is_empty() {
+            return Ok(());
+        }
+        self.check_slots(source.process, slots)
+            .map_err(Failure::Source)?;
+        let d = self
+            .processes
+            .get(destination)
+            .ok_or(Failure::Destination(Error::PeerDied))?;
+        if d.table.room() < slots.len() {
+            return Err(Failure::Source(Error::TableFull));
+        }
+        let cost = DESCRIPTOR_COST * slots.len() as u64;
+        if d.charged.saturating_add(cost) > d.limit {
+            return Err(Failure::Source(Error::OutOfMemory));
+        }
+        Ok(())
     }
 
     /// Moves or copies one checked reference between tables.
@@ -623,12 +671,4 @@ impl Kernel {
             self.wake(receiver, TrapArgs::error(Error::NotOwner));
         }
     }
-}
-
-fn read_slot(slots: &[u8], index: usize) -> Result<DescriptorSlot, Error> {
-    let at = index * usize::from(SLOT_SIZE);
-    slots
-        .get(at..at + usize::from(SLOT_SIZE))
-        .and_then(|bytes| DescriptorSlot::read_from_bytes(bytes).ok())
-        .ok_or(Error::BadSizes)
 }

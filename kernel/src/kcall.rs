@@ -10,7 +10,7 @@ use abi::kcall::{
     DescriptorInfo, DescriptorRequest, DoorCreateRequest, ExitRequest, MAX_PRIORITY, MapReply,
     MapRequest, REPLY_PAYLOAD_OFFSET, SpawnRequest, ThreadCreateRequest, protection,
 };
-use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, descriptor_offset, message_extent};
+use abi::message::{DescriptorSlot, descriptor_offset, message_extent};
 use abi::process::{MAX_ARGUMENT_BYTES, USER_END};
 use abi::trap::SendArgs;
 use abi::{Descriptor, Error, KernelFunction, MessageLayout, MessageSizes, Rights, TrapArgs};
@@ -21,6 +21,12 @@ use crate::object::{Door, Event, ObjectBody, ObjectId};
 use crate::process::ProcessId;
 use crate::state::{Kernel, Outcome};
 use crate::thread::{ThreadId, ThreadState};
+
+/// Requests up to this size are read onto the stack.
+const SMALL_REQUEST: usize = 64;
+
+/// The largest kernel reply: header, the biggest payload, two slots.
+const LARGEST_REPLY: usize = 128;
 
 /// A kernel reply being assembled: payload bytes and new descriptors.
 struct KernelReply<'a> {
@@ -94,10 +100,19 @@ impl Kernel {
         if layout.total_size > 0 {
             machine.check_user(space, args.buffer, usize::from(layout.total_size), true)?;
         }
-        let mut message = [0u8; MAX_TOTAL_SIZE as usize];
-        let used = usize::from(layout.used);
-        machine.read_user(space, args.buffer, &mut message[..used])?;
-        let data = &message[..usize::from(layout.data_size)];
+        // Fixed requests are small; only DEBUG_WRITE and SPAWN carry more,
+        // and those go to the heap rather than zeroing a page per call.
+        let mut small = [0u8; SMALL_REQUEST];
+        let mut large = alloc::vec::Vec::new();
+        let data_size = usize::from(layout.data_size);
+        let data: &mut [u8] = if data_size <= SMALL_REQUEST {
+            &mut small[..data_size]
+        } else {
+            large.resize(data_size, 0);
+            &mut large
+        };
+        machine.read_user(space, args.buffer, data)?;
+        let data: &[u8] = data;
         let privileged = self.processes.get(process).is_some_and(|p| p.privileged);
 
         // The reply must fit before anything happens.
@@ -419,8 +434,9 @@ impl Kernel {
                 }
                 let name = &data[8..name_end];
                 let arguments = &data[name_end..end];
-                let slots = &message[usize::from(layout.descriptor_offset)..used];
-                self.check_slots(process, slots)?;
+                let mut slots = alloc::vec::Vec::new();
+                self.read_slots(machine, space, args.buffer, layout, &mut slots)?;
+                self.check_slots(process, &slots)?;
                 if self
                     .processes
                     .get(process)
@@ -428,12 +444,10 @@ impl Kernel {
                 {
                     return Err(Error::TableFull);
                 }
-                let mut copy = [0u8; MAX_TOTAL_SIZE as usize];
-                copy[..slots.len()].copy_from_slice(slots);
-                let slots = &copy[..slots.len()];
+                let (name, arguments) = (name.to_vec(), arguments.to_vec());
                 let (child, _) =
-                    self.create_process(machine, name, arguments, false, |kernel, child| {
-                        kernel.install_initial_descriptors(process, child, slots)
+                    self.create_process(machine, &name, &arguments, false, |kernel, child| {
+                        kernel.install_initial_descriptors(process, child, &slots)
                     })?;
                 let descriptor = self.create_handle(process, ObjectBody::Process(child))?;
                 let rights = Rights::HANDLE;
@@ -476,7 +490,7 @@ impl Kernel {
         reply: KernelReply<'_>,
     ) -> Outcome {
         let data_size = REPLY_PAYLOAD_OFFSET + reply.payload.len();
-        let mut bytes = [0u8; MAX_TOTAL_SIZE as usize];
+        let mut bytes = [0u8; LARGEST_REPLY];
         bytes[..4].copy_from_slice(&ret_val.to_le_bytes());
         bytes[REPLY_PAYLOAD_OFFSET..data_size].copy_from_slice(reply.payload);
         let slots_at = usize::from(descriptor_offset(data_size as u16));

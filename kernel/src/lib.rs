@@ -16,6 +16,8 @@ pub mod boot_info;
 pub mod descriptor_table;
 pub mod frame_allocator;
 pub mod ipc;
+#[cfg(test)]
+mod ipc_tests;
 pub mod kcall;
 pub mod lifecycle;
 pub mod machine;

@@ -1,7 +1,6 @@
 //! Creating and ending processes and threads, and closing references.
 
 use abi::kcall::DEFAULT_PRIORITY;
-use abi::message::SLOT_SIZE;
 use abi::{Descriptor, Error, Rights, TrapArgs};
 
 use crate::descriptor_table::Reference;
@@ -234,23 +233,18 @@ impl Kernel {
     }
 
     /// Installs the message's slots of a SPAWN into the child, in order, as
-    /// descriptors 1..=n. The slots were checked by the caller.
+    /// descriptors 1..=n.
     pub(crate) fn install_initial_descriptors(
         &mut self,
         parent: ProcessId,
         child: ProcessId,
-        slots: &[u8],
+        slots: &[abi::DescriptorSlot],
     ) -> Result<u32, Error> {
         self.check_slots(parent, slots)?;
-        let count = slots.len() / usize::from(SLOT_SIZE);
-        for index in 0..count {
-            let at = index * usize::from(SLOT_SIZE);
-            let slot =
-                <abi::DescriptorSlot as zerocopy::FromBytes>::read_from_bytes(&slots[at..at + 16])
-                    .map_err(|_| Error::BadSizes)?;
+        for slot in slots {
             self.transfer_reference(parent, child, slot.request()?)?;
         }
-        Ok(count as u32)
+        Ok(slots.len() as u32)
     }
 
     /// Creates a handle object on a thread or process and a reference to it.

@@ -49,6 +49,29 @@ pub trait Machine {
     /// Copies into user memory (BAD_BUFFER when any byte is not writable user memory).
     fn write_user(&mut self, space: SpaceId, address: u64, data: &[u8]) -> Result<(), Error>;
 
+    /// Copies `length` bytes from one user range to another (possibly in
+    /// another space). Both ranges must have been checked; this may copy
+    /// part of the bytes before it fails. The default bounces through a
+    /// small buffer; the arch layer copies page to page.
+    fn copy_between(
+        &mut self,
+        from_space: SpaceId,
+        from: u64,
+        to_space: SpaceId,
+        to: u64,
+        length: usize,
+    ) -> Result<(), Error> {
+        let mut bounce = [0u8; 256];
+        let mut done = 0;
+        while done < length {
+            let chunk = (length - done).min(bounce.len());
+            self.read_user(from_space, from + done as u64, &mut bounce[..chunk])?;
+            self.write_user(to_space, to + done as u64, &bounce[..chunk])?;
+            done += chunk;
+        }
+        Ok(())
+    }
+
     /// Creates an empty user address space.
     fn create_space(&mut self) -> Result<SpaceId, Error>;
     /// Frees an address space and every user page in it.
@@ -87,8 +110,9 @@ pub trait Machine {
         space: SpaceId,
         start: UserStart,
     ) -> Result<(), Error>;
-    /// Frees a thread context (never the one currently executing the trap's
-    /// return path: the kernel defers that until it has switched away).
+    /// Frees a thread context. This may be the thread whose trap is being
+    /// handled (THREAD_EXIT, PROCESS_EXIT, a fault): the machine must keep
+    /// that context's stack until it has switched away from it.
     fn destroy_thread(&mut self, thread: ThreadId);
 
     /// Writes to the kernel console.

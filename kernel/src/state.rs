@@ -41,6 +41,8 @@ pub struct Kernel {
     pub(crate) process_manager_door: Option<ObjectId>,
     /// Processes that ended since the arch layer last asked, with their status.
     pub(crate) exited: Vec<(ProcessId, u32)>,
+    /// Reused for the descriptor slots of each transfer (no allocation per message).
+    pub(crate) slot_scratch: Vec<abi::DescriptorSlot>,
 }
 
 impl Kernel {
@@ -68,6 +70,11 @@ impl Kernel {
     /// Processes that ended since the last call, with their exit status.
     pub fn take_exited(&mut self) -> Vec<(ProcessId, u32)> {
         core::mem::take(&mut self.exited)
+    }
+
+    /// The number of live processes.
+    pub fn process_count(&self) -> usize {
+        self.processes.len()
     }
 
     /// Live counts, for COUNTERS and leak checks.

@@ -38,9 +38,24 @@ struct Context {
     frame: *mut TrapFrame,
 }
 
+/// A zeroed kernel stack, allocated directly on the heap: `Box::new` of the
+/// array could build it on the current (kernel) stack first, which is no
+/// bigger than the array.
+fn new_kernel_stack() -> Box<KernelStack> {
+    let layout = core::alloc::Layout::new::<KernelStack>();
+    // SAFETY: the layout is non-zero; a null result is handled below.
+    let pointer = unsafe { alloc::alloc::alloc_zeroed(layout) } as *mut KernelStack;
+    if pointer.is_null() {
+        alloc::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: the memory is a zeroed, properly aligned KernelStack (all-zero
+    // bytes are a valid array) allocated with the global allocator.
+    unsafe { Box::from_raw(pointer) }
+}
+
 impl Context {
     fn new(space: SpaceId, frame: TrapFrame) -> Self {
-        let mut stack = Box::new(KernelStack([0; KERNEL_STACK_SIZE]));
+        let mut stack = new_kernel_stack();
         let top = stack.0.as_mut_ptr_range().end;
         let frame_pointer = top.wrapping_sub(size_of::<TrapFrame>()) as *mut TrapFrame;
         // SAFETY: the frame fits at the top of the freshly allocated stack,
@@ -213,6 +228,40 @@ impl Machine for ArchMachine {
                 }
             },
         )
+    }
+
+    fn copy_between(
+        &mut self,
+        from_space: SpaceId,
+        from: u64,
+        to_space: SpaceId,
+        to: u64,
+        length: usize,
+    ) -> Result<(), Error> {
+        let source = &self.space(from_space)?.tables;
+        let destination = &self.space(to_space)?.tables;
+        let mut done = 0usize;
+        while done < length {
+            let (s, d) = (from + done as u64, to + done as u64);
+            let chunk = (4096 - (s % 4096) as usize)
+                .min(4096 - (d % 4096) as usize)
+                .min(length - done);
+            let s = source.translate(s, false).ok_or(Error::BadBuffer)?;
+            let d = destination.translate(d, true).ok_or(Error::BadBuffer)?;
+            // SAFETY: both pieces are mapped user memory (translated just now),
+            // reached through the direct map; distinct pages or the same bytes
+            // (copy_within semantics are not needed: a message never overlaps
+            // its destination, and if it did, `copy` handles it).
+            unsafe {
+                core::ptr::copy(
+                    memory::direct_map(s) as *const u8,
+                    memory::direct_map(d) as *mut u8,
+                    chunk,
+                )
+            };
+            done += chunk;
+        }
+        Ok(())
     }
 
     fn create_space(&mut self) -> Result<SpaceId, Error> {
@@ -559,7 +608,7 @@ pub fn handle(frame: *mut TrapFrame, event: Event<'_>) -> *mut TrapFrame {
             system.init_status = Some(code);
         }
     }
-    if system.kernel.counters().processes == 0 {
+    if system.kernel.process_count() == 0 {
         let status = system.init_status.unwrap_or(u32::MAX);
         kprintln!("all processes have exited (init: status {status})");
         drop(guard);
