@@ -255,6 +255,10 @@ impl Kernel {
         total_size: u16,
     ) -> Outcome {
         let process = self.process_of(thread)?;
+        // The door may have been freed while its message was in service.
+        if !self.objects.contains(door_id) {
+            return Err(Error::PeerDied);
+        }
         if self.door(door_id)?.owner != Some(process) {
             return Err(if self.door(door_id)?.owner.is_none() {
                 Error::PeerDied
@@ -407,11 +411,11 @@ impl Kernel {
         thread: ThreadId,
         args: ReplyArgs,
     ) -> Outcome {
+        args.sizes.layout()?;
         let door = match self.threads.get(thread).map(|t| t.holding) {
             Some(Holding::Call { door, .. } | Holding::Cancelled { door }) => door,
             _ => return Err(Error::NothingToReply),
         };
-        args.sizes.layout()?;
         let process = self.process_of(thread)?;
         let space = self
             .processes
@@ -426,11 +430,15 @@ impl Kernel {
             Ok(_) | Err(Error::CallerGone) => {}
             Err(error) => return Err(error),
         }
-        // The answer is out; if the receive half fails, arg2 = 1 says so.
+        // The held message is done with; if the receive half fails, arg2 = 1 says so.
         match self.receive_on(machine, thread, door, args.buffer, total_size) {
             Err(error) => Ok(Some(TrapArgs {
                 arg2: REPLY_DELIVERED,
                 ..TrapArgs::error(error)
+            })),
+            Ok(Some(registers)) if registers.value() == -1 => Ok(Some(TrapArgs {
+                arg2: REPLY_DELIVERED,
+                ..registers
             })),
             outcome => outcome,
         }

@@ -185,11 +185,22 @@ impl Kernel {
 
     /// Chooses the thread to run when the current one stopped.
     pub(crate) fn reschedule(&mut self) {
-        if let Some(partner) = self.handoff.take() {
-            if self.current.is_some() {
-                self.make_ready(partner);
-            } else if self.threads.contains(partner) {
-                self.current = Some(partner);
+        if let Some(partner) = self.handoff.take()
+            && let Some(partner_priority) = self.threads.get(partner).map(|t| t.priority)
+        {
+            match self.current {
+                None => self.current = Some(partner),
+                // A partner that outranks the running thread takes the CPU.
+                Some(running)
+                    if self
+                        .threads
+                        .get(running)
+                        .is_some_and(|t| t.priority < partner_priority) =>
+                {
+                    self.make_ready(running);
+                    self.current = Some(partner);
+                }
+                Some(_) => self.make_ready(partner),
             }
         }
         if self.current.is_none() {

@@ -18,6 +18,7 @@ use x86_64::registers::model_specific::{
 use x86_64::registers::rflags::RFlags;
 
 use super::gdt;
+use super::trap::TrapFrame;
 
 /// `TrapFrame::vector` of a frame built by the SYSCALL stub (no real vector is this large).
 pub const SYSCALL_VECTOR: u64 = 0x100;
@@ -76,6 +77,37 @@ pub fn init() {
 
 unsafe extern "C" {
     fn syscall_entry();
+}
+
+/// RFLAGS bits a user thread may hold (CF PF AF ZF SF TF DF OF AC ID and the
+/// reserved bit 1); IF is always set on return to user mode.
+const USER_RFLAGS_MASK: u64 = 0x0025_0dd7;
+
+/// Completes a SYSCALL that a hypervisor left unprivileged.
+///
+/// This machine's nested KVM (PVM) executes a guest user's SYSCALL without
+/// the switch to ring 0: RCX and R11 get the return RIP and RFLAGS, FMASK is
+/// applied and RIP becomes LSTAR, but CPL stays 3, so the first instruction
+/// of `syscall_entry` faults as a user-mode fetch of a supervisor page. That
+/// fault frame holds every user register, so the call is finished here: the
+/// frame is turned into the one the stub would have built (return to RCX
+/// with the flags from R11) and handled as a system call. A user program
+/// that jumps to LSTAR on purpose gains nothing a SYSCALL would not give it.
+pub fn completes_unprivileged_syscall(frame: &mut TrapFrame) -> bool {
+    const PAGE_FAULT: u64 = 14;
+    // Present, user mode, instruction fetch.
+    const USER_FETCH_OF_SUPERVISOR_PAGE: u64 = 0b1_0101;
+    let is_it = frame.vector == PAGE_FAULT
+        && frame.is_from_user_mode()
+        && frame.rip == syscall_entry as *const () as u64
+        && frame.error_code & USER_FETCH_OF_SUPERVISOR_PAGE == USER_FETCH_OF_SUPERVISOR_PAGE;
+    if is_it {
+        frame.vector = SYSCALL_VECTOR;
+        frame.error_code = 0;
+        frame.rip = frame.rcx;
+        frame.rflags = (frame.r11 & USER_RFLAGS_MASK) | RFlags::INTERRUPT_FLAG.bits();
+    }
+    is_it
 }
 
 global_asm!(

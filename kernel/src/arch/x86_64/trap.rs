@@ -9,7 +9,7 @@
 use core::arch::global_asm;
 
 use super::lapic;
-use super::syscall::SYSCALL_VECTOR;
+use super::syscall::{self, SYSCALL_VECTOR};
 use crate::system::Event;
 
 /// Vector of the local APIC timer (above the remapped, masked PIC range 0x20-0x2f).
@@ -148,6 +148,11 @@ pub fn stub_address(vector: u8) -> u64 {
 extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
     // SAFETY: `trap_entry` passes a pointer to the frame it just pushed on
     // the current stack; nothing else refers to it while we run.
+    if syscall::completes_unprivileged_syscall(unsafe { &mut *frame }) {
+        // SAFETY: as above.
+        return crate::system::handle(frame, Event::Syscall(unsafe { &*frame }));
+    }
+    // SAFETY: as above.
     let trap = unsafe { &*frame };
     match trap.vector {
         SYSCALL_VECTOR => crate::system::handle(frame, Event::Syscall(trap)),
