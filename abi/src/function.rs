@@ -153,6 +153,19 @@ kernel_functions! {
     /// are transferred into the child as its descriptors 1..=n; reply slot
     /// 0 holds the process descriptor).
     Spawn = 0x070, "SPAWN";
+    /// Set the cookie a process's process-manager calls carry (process-handle
+    /// target; `CookieRequest`; privileged).
+    ProcessSetCookie = 0x071, "PROCESS_SET_COOKIE";
+    /// Become the process manager: NULL-target process-manager calls from
+    /// then on go to the door whose owner reference is named (NULL target;
+    /// `DescriptorRequest`; privileged).
+    ManagerRegister = 0x072, "MANAGER_REGISTER";
+    /// Read a file of the boot archive (NULL target; `ArchiveReadRequest`
+    /// followed by the name; privileged; `ArchiveReadReply` then the bytes).
+    ArchiveRead = 0x073, "ARCHIVE_READ";
+    /// Delivered by the kernel to the process manager's door when a process
+    /// ends (`ProcessExitNotice`); never sent (INVALID_FUNCTION).
+    ProcessExited = 0x080, "PROCESS_EXITED";
 }
 
 #[cfg(test)]

@@ -136,6 +136,55 @@ pub struct SpawnRequest {
     pub argument_length: u32,
 }
 
+/// PROCESS_SET_COOKIE.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct CookieRequest {
+    /// The cookie the process's NULL-target process-manager calls will carry.
+    pub cookie: u64,
+}
+
+/// ARCHIVE_READ: followed in the data by `name_length` bytes of the name.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ArchiveReadRequest {
+    /// Where in the file to start.
+    pub offset: u64,
+    /// Length of the name that follows.
+    pub name_length: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// ARCHIVE_READ's reply payload, followed by the bytes read (as many as fit
+/// the caller's buffer after it, and no more than the file has).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ArchiveReadReply {
+    /// The file's whole size.
+    pub size: u64,
+}
+
+/// The data of a PROCESS_EXITED notice.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ProcessExitNotice {
+    /// The ended process's process-manager cookie (PROCESS_SET_COOKIE).
+    pub cookie: u64,
+    /// Its exit status (`u32::MAX` when it faulted).
+    pub status: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
 /// COUNTERS' reply payload: what the kernel holds right now.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,

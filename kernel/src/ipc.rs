@@ -16,6 +16,9 @@ use zerocopy::{FromBytes, IntoBytes};
 use abi::trap::REPLY_DELIVERED;
 
 use crate::descriptor_table::Reference;
+
+/// Notices kept for a process manager that does not receive them.
+const MAX_NOTICES: usize = 4096;
 use crate::machine::Machine;
 use crate::object::ObjectId;
 use crate::process::{DESCRIPTOR_COST, ProcessId};
@@ -142,7 +145,11 @@ impl Kernel {
                 Descriptor::NULL
             },
             via_generation: via.map_or(0, |(_, g)| g),
-            cookie: via.map_or(0, |(r, _)| r.cookie),
+            cookie: match via {
+                Some((reference, _)) => reference.cookie,
+                // Routed to procman: the cookie procman gave the process.
+                None => self.processes.get(process).map_or(0, |p| p.manager_cookie),
+            },
         };
         while let Some(receiver) = self.door(door_id)?.receivers.pop_front() {
             let Some(ThreadState::Receiving {
@@ -266,6 +273,9 @@ impl Kernel {
                 Error::NotOwner
             });
         }
+        if let Some(notice) = self.door(door_id)?.notices.front().copied() {
+            return self.receive_notice(machine, thread, door_id, notice, buffer, total_size);
+        }
         while let Some(&sender) = self.door(door_id)?.senders.front() {
             let Some(ThreadState::Sending(call)) = self.threads.get(sender).map(|t| t.state) else {
                 self.door(door_id)?.senders.pop_front();
@@ -324,6 +334,79 @@ impl Kernel {
         Ok(None)
     }
 
+    /// Hands the oldest kernel notice of the door to a receiving thread.
+    fn receive_notice(
+        &mut self,
+        machine: &mut impl Machine,
+        thread: ThreadId,
+        door_id: ObjectId,
+        notice: abi::kcall::ProcessExitNotice,
+        buffer: u64,
+        total_size: u16,
+    ) -> Outcome {
+        let size = size_of::<abi::kcall::ProcessExitNotice>() as u16;
+        let sizes = MessageSizes::new()
+            .with_total_size(size)
+            .with_data_size(size);
+        if total_size < size {
+            return Ok(Some(TrapArgs::receive_too_small(sizes)));
+        }
+        let process = self.process_of(thread)?;
+        let space = self
+            .processes
+            .get(process)
+            .ok_or(Error::InvalidArgument)?
+            .space;
+        machine.write_user(space, buffer, notice.as_bytes())?;
+        self.door(door_id)?.notices.pop_front();
+        if let Some(t) = self.threads.get_mut(thread) {
+            t.holding = Holding::Notice { door: door_id };
+        }
+        let function = abi::KernelFunction::ProcessExited.function();
+        Ok(Some(TrapArgs::received(function, 0, buffer, sizes)))
+    }
+
+    /// Queues a kernel notice on the process manager's door and hands it to
+    /// a waiting receiver at once if there is one.
+    pub(crate) fn post_notice(
+        &mut self,
+        machine: &mut impl Machine,
+        notice: abi::kcall::ProcessExitNotice,
+    ) {
+        let Some(door_id) = self.process_manager_door else {
+            return;
+        };
+        let Ok(door) = self.door(door_id) else { return };
+        if door.notices.len() >= MAX_NOTICES {
+            return; // procman is not receiving; the oldest notices stay
+        }
+        door.notices.push_back(notice);
+        while let Some(receiver) = self
+            .door(door_id)
+            .ok()
+            .and_then(|d| d.receivers.pop_front())
+        {
+            let Some(ThreadState::Receiving {
+                buffer, total_size, ..
+            }) = self.threads.get(receiver).map(|t| t.state)
+            else {
+                continue;
+            };
+            self.release(door_id);
+            match self.receive_notice(machine, receiver, door_id, notice, buffer, total_size) {
+                Ok(Some(registers)) => {
+                    let delivered = registers.value() != -1;
+                    self.wake(receiver, registers);
+                    if delivered {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(error) => self.wake(receiver, TrapArgs::error(error)),
+            }
+        }
+    }
+
     /// REPLY.
     pub(crate) fn reply(
         &mut self,
@@ -343,6 +426,13 @@ impl Kernel {
                     t.holding = Holding::Nothing;
                 }
                 return Err(Error::CallerGone);
+            }
+            Holding::Notice { .. } => {
+                // Kernel notices take no answer; the reply is discarded.
+                if let Some(t) = self.threads.get_mut(thread) {
+                    t.holding = Holding::Nothing;
+                }
+                return Ok(Some(TrapArgs::default()));
             }
             Holding::Call { caller, .. } => caller,
         };
@@ -391,9 +481,14 @@ impl Kernel {
                 return Ok(Some(TrapArgs::default()));
             }
         };
+        let routed_to_manager = call.via.is_null() && self.process_manager_door == Some(call.door);
         if let Some(p) = self.processes.get_mut(caller_process) {
-            p.table
-                .set_cookie(call.via, call.via_generation, args.cookie);
+            if routed_to_manager {
+                p.manager_cookie = args.cookie;
+            } else {
+                p.table
+                    .set_cookie(call.via, call.via_generation, args.cookie);
+            }
         }
         if let Some(t) = self.threads.get_mut(thread) {
             t.holding = Holding::Nothing;
@@ -413,7 +508,9 @@ impl Kernel {
     ) -> Outcome {
         args.sizes.layout()?;
         let door = match self.threads.get(thread).map(|t| t.holding) {
-            Some(Holding::Call { door, .. } | Holding::Cancelled { door }) => door,
+            Some(
+                Holding::Call { door, .. } | Holding::Cancelled { door } | Holding::Notice { door },
+            ) => door,
             _ => return Err(Error::NothingToReply),
         };
         let process = self.process_of(thread)?;

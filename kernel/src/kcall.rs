@@ -7,8 +7,9 @@
 //! payload at `REPLY_PAYLOAD_OFFSET`, new descriptors in the reply slots.
 
 use abi::kcall::{
-    DescriptorInfo, DescriptorRequest, DoorCreateRequest, ExitRequest, MAX_PRIORITY, MapReply,
-    MapRequest, REPLY_PAYLOAD_OFFSET, SpawnRequest, ThreadCreateRequest, protection,
+    ArchiveReadReply, ArchiveReadRequest, CookieRequest, DescriptorInfo, DescriptorRequest,
+    DoorCreateRequest, ExitRequest, MAX_PRIORITY, MapReply, MapRequest, REPLY_PAYLOAD_OFFSET,
+    SpawnRequest, ThreadCreateRequest, protection,
 };
 use abi::message::{DescriptorSlot, descriptor_offset, message_extent};
 use abi::process::{MAX_ARGUMENT_BYTES, USER_END};
@@ -83,7 +84,9 @@ impl Kernel {
             .ok_or(Error::InvalidFunction)?;
         let targets_object = matches!(
             function,
-            KernelFunction::EventSignal | KernelFunction::EventWait
+            KernelFunction::EventSignal
+                | KernelFunction::EventWait
+                | KernelFunction::ProcessSetCookie
         );
         if args.target.is_null() == targets_object {
             return Err(Error::FunctionOutOfRange);
@@ -125,6 +128,7 @@ impl Kernel {
             | KernelFunction::EventCreate
             | KernelFunction::Spawn => (0, 1),
             KernelFunction::DoorCreate => (0, 2),
+            KernelFunction::ArchiveRead => (size_of::<ArchiveReadReply>(), 0),
             _ => (0, 0),
         };
         if reply_extent(payload_size, reply_slots) > layout.total_size {
@@ -417,6 +421,66 @@ impl Kernel {
                 };
                 self.kernel_reply(machine, space, args.buffer, 0, reply)
             }
+            KernelFunction::ProcessExited => Err(Error::InvalidFunction),
+            KernelFunction::ProcessSetCookie => {
+                let r: CookieRequest = request(data)?;
+                if !privileged {
+                    return Err(Error::NotPermitted);
+                }
+                let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+                let reference = *p.table.get(args.target)?;
+                let target = match self.objects.get(reference.object).map(|o| &o.body) {
+                    Some(ObjectBody::Process(target)) => *target,
+                    _ => return Err(Error::WrongObjectType),
+                };
+                let target = self.processes.get_mut(target).ok_or(Error::PeerDied)?;
+                target.manager_cookie = r.cookie;
+                self.kernel_reply(machine, space, args.buffer, 0, NO_REPLY)
+            }
+            KernelFunction::ManagerRegister => {
+                let r: DescriptorRequest = request(data)?;
+                if r.rights != 0 {
+                    return Err(Error::ReservedBits);
+                }
+                if !privileged {
+                    return Err(Error::NotPermitted);
+                }
+                let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+                let reference = *p.table.get(Descriptor(r.descriptor))?;
+                self.door(reference.object)?;
+                if !reference.rights.contains(Rights::RECEIVE) {
+                    return Err(Error::NotOwner);
+                }
+                self.process_manager = Some(process);
+                self.process_manager_door = Some(reference.object);
+                self.kernel_reply(machine, space, args.buffer, 0, NO_REPLY)
+            }
+            KernelFunction::ArchiveRead => {
+                if !privileged {
+                    return Err(Error::NotPermitted);
+                }
+                let header: ArchiveReadRequest = ArchiveReadRequest::read_from_prefix(data)
+                    .map(|(r, _)| r)
+                    .map_err(|_| Error::BadSizes)?;
+                let name_end =
+                    size_of::<ArchiveReadRequest>().saturating_add(header.name_length as usize);
+                if name_end != data.len() || header.reserved != 0 {
+                    return Err(if header.reserved != 0 {
+                        Error::ReservedBits
+                    } else {
+                        Error::BadSizes
+                    });
+                }
+                let name = data[size_of::<ArchiveReadRequest>()..name_end].to_vec();
+                self.archive_read(
+                    machine,
+                    space,
+                    args.buffer,
+                    layout.total_size,
+                    &name,
+                    header.offset,
+                )
+            }
             KernelFunction::Spawn => {
                 if !privileged {
                     return Err(Error::NotPermitted);
@@ -458,6 +522,40 @@ impl Kernel {
                 self.kernel_reply(machine, space, args.buffer, 0, reply)
             }
         }
+    }
+
+    /// ARCHIVE_READ: the reply header, then as much of the file from
+    /// `offset` as fits the caller's buffer.
+    fn archive_read(
+        &mut self,
+        machine: &mut impl Machine,
+        space: crate::process::SpaceId,
+        buffer: u64,
+        total_size: u16,
+        name: &[u8],
+        offset: u64,
+    ) -> Outcome {
+        let header_end = REPLY_PAYLOAD_OFFSET + size_of::<ArchiveReadReply>();
+        let room = usize::from(total_size).saturating_sub(header_end);
+        let mut chunk = [0u8; 256];
+        let mut copied = 0usize;
+        let mut size = machine.read_archive(name, offset, &mut [])?.0;
+        while copied < room {
+            let want = (room - copied).min(chunk.len());
+            let (file_size, got) =
+                machine.read_archive(name, offset + copied as u64, &mut chunk[..want])?;
+            size = file_size;
+            if got == 0 {
+                break;
+            }
+            machine.write_user(space, buffer + (header_end + copied) as u64, &chunk[..got])?;
+            copied += got;
+        }
+        let mut head = [0u8; 16];
+        head[REPLY_PAYLOAD_OFFSET..].copy_from_slice(&size.to_le_bytes());
+        machine.write_user(space, buffer, &head)?;
+        let sizes = MessageSizes::new().with_data_size((header_end + copied) as u16);
+        Ok(Some(TrapArgs::replied(0, 0, sizes)))
     }
 
     /// Creates an object and the caller's first reference to it.

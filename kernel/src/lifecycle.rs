@@ -206,6 +206,7 @@ impl Kernel {
         let Some(p) = self.processes.get(process) else {
             return;
         };
+        let manager_cookie = p.manager_cookie;
         let threads = p.threads.clone();
         for thread in &threads {
             self.cancel_thread(*thread);
@@ -228,6 +229,13 @@ impl Kernel {
         }
         if self.process_manager == Some(process) {
             self.process_manager = None;
+        } else {
+            let notice = abi::kcall::ProcessExitNotice {
+                cookie: manager_cookie,
+                status: code,
+                reserved: 0,
+            };
+            self.post_notice(machine, notice);
         }
         self.exited.push((process, code));
     }

@@ -103,6 +103,16 @@ pub trait Machine {
         arguments: &[u8],
     ) -> Result<LoadedProgram, Error>;
 
+    /// Reads from the boot-archive file `name` at `offset` into `buffer`;
+    /// returns the file's size and the bytes read (INVALID_ARGUMENT when
+    /// there is no such file).
+    fn read_archive(
+        &self,
+        name: &[u8],
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<(u64, usize), Error>;
+
     /// Prepares a thread context that will enter user mode at `start` in `space`.
     fn create_thread(
         &mut self,

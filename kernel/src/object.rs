@@ -31,6 +31,8 @@ pub struct Door {
     pub senders: VecDeque<ThreadId>,
     /// Server threads blocked in RECEIVE, longest waiting first.
     pub receivers: VecDeque<ThreadId>,
+    /// Kernel notices waiting to be received (the process manager's door only).
+    pub notices: VecDeque<abi::kcall::ProcessExitNotice>,
 }
 
 impl Door {
@@ -42,6 +44,7 @@ impl Door {
             owner: Some(owner),
             senders: VecDeque::new(),
             receivers: VecDeque::new(),
+            notices: VecDeque::new(),
         }
     }
 }

@@ -32,6 +32,10 @@ pub struct Process {
     pub charged: u64,
     /// The most kernel memory it may be charged.
     pub limit: u64,
+    /// Delivered with its NULL-target process-manager calls; set by the
+    /// process manager (PROCESS_SET_COOKIE, or its reply to such a call), so
+    /// procman knows who calls without trusting the caller.
+    pub manager_cookie: u64,
 }
 
 impl Process {
@@ -44,6 +48,7 @@ impl Process {
             privileged,
             charged: 0,
             limit,
+            manager_cookie: 0,
         }
     }
 

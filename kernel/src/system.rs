@@ -411,6 +411,22 @@ impl Machine for ArchMachine {
         })
     }
 
+    fn read_archive(
+        &self,
+        name: &[u8],
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<(u64, usize), Error> {
+        let name = core::str::from_utf8(name).map_err(|_| Error::InvalidArgument)?;
+        let file = self.archive.find(name).ok_or(Error::InvalidArgument)?;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(file.len());
+        let count = buffer.len().min(file.len() - start);
+        buffer[..count].copy_from_slice(&file[start..start + count]);
+        Ok((file.len() as u64, count))
+    }
+
     fn create_thread(
         &mut self,
         thread: ThreadId,

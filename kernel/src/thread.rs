@@ -85,6 +85,11 @@ pub enum Holding {
         /// The door it came through.
         door: ObjectId,
     },
+    /// A kernel notice: any reply is accepted and discarded.
+    Notice {
+        /// The door it came through.
+        door: ObjectId,
+    },
 }
 
 /// A thread.
