@@ -471,7 +471,7 @@ impl World {
     fn new() -> Self {
         let mut m = FakeMachine::new();
         let mut k = Kernel::new();
-        let init = match k.spawn_initial(&mut m, b"init") {
+        let init = match k.spawn_initial(&mut m, b"init", &[]) {
             Ok(p) => p,
             Err(e) => panic!("spawn_initial: {e}"),
         };

@@ -17,13 +17,16 @@ pub const PRIVILEGED_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
 
 impl Kernel {
     /// Starts the first process from the boot archive: privileged, no
-    /// descriptors, and it becomes the current thread.
+    /// descriptors, `arguments` as its argument bytes (the kernel passes its
+    /// command line), and it becomes the current thread.
     pub fn spawn_initial(
         &mut self,
         machine: &mut impl Machine,
         name: &[u8],
+        arguments: &[u8],
     ) -> Result<ProcessId, Error> {
-        let (process, thread) = self.create_process(machine, name, &[], true, |_, _| Ok(0))?;
+        let (process, thread) =
+            self.create_process(machine, name, arguments, true, |_, _| Ok(0))?;
         self.scheduler.remove(thread);
         self.current = Some(thread);
         self.reschedule();

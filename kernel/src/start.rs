@@ -114,7 +114,13 @@ pub fn kernel_main(info: &BootInfo) -> ! {
         (Some(_), Some(pml4)) => {
             kprintln!("starting {init}");
             let qemu_exit = QEMU_EXIT.load(Ordering::Relaxed);
-            if let Err(error) = crate::system::start_user_space(pml4, archive, init, qemu_exit) {
+            if let Err(error) = crate::system::start_user_space(
+                pml4,
+                archive,
+                init,
+                info.command_line.as_str(),
+                qemu_exit,
+            ) {
                 fatal(format_args!("{init} could not start: {error}"));
             }
         }

@@ -502,6 +502,7 @@ pub fn start_user_space(
     kernel_pml4: PhysFrame,
     archive: image::BootArchive<'static>,
     init: &str,
+    command_line: &str,
     qemu_exit: bool,
 ) -> Result<(), Error> {
     let mut machine = ArchMachine {
@@ -513,7 +514,7 @@ pub fn start_user_space(
         qemu_exit,
     };
     let mut kernel = Kernel::new();
-    let init = kernel.spawn_initial(&mut machine, init.as_bytes())?;
+    let init = kernel.spawn_initial(&mut machine, init.as_bytes(), command_line.as_bytes())?;
     let system = System {
         kernel,
         machine,
