@@ -18,6 +18,7 @@ pub mod function;
 pub mod kcall;
 pub mod message;
 pub mod process;
+pub mod procman;
 pub mod trap;
 
 pub use descriptor::{Descriptor, ObjectKind, Rights};

@@ -11,7 +11,7 @@ pub const QEMU_EXIT: &str = "qemu-exit";
 pub const INIT_KEY: &str = "init";
 
 /// The first program when the command line names none.
-pub const DEFAULT_INIT: &str = "init";
+pub const DEFAULT_INIT: &str = "procman";
 
 /// The value of the last `key=value` word of `cmdline`, if any.
 pub fn value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {

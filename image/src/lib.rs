@@ -5,7 +5,8 @@
 //! parser and the Limine configuration.
 //!
 //! The `no_std` part is what the kernel and procman link: it validates an
-//! archive completely and never panics, whatever bytes it is given. This crate
+//! archive, or the compiled security policy procman enforces
+//! ([`policy`]), completely and never panics, whatever bytes it is given. This crate
 //! must never trust an archive it did not validate, never allocate in its
 //! `no_std` part, and never contain `unsafe` code: the on-disk layout is read
 //! through `zerocopy`.
@@ -23,6 +24,7 @@
 pub mod cmdline;
 mod error;
 pub mod format;
+pub mod policy;
 mod reader;
 
 #[cfg(feature = "std")]
@@ -37,8 +39,13 @@ pub use builder::{ArchiveBuilder, BuildError};
 pub use error::ArchiveError;
 pub use format::NameError;
 #[cfg(feature = "std")]
-pub use manifest::{Manifest, ManifestError, Program};
+pub use manifest::{Domain, Manifest, ManifestError, Program};
+pub use policy::{CompiledPolicy, DomainPolicy, PolicyError, ProgramPolicy};
 pub use reader::{ArchiveEntry, BootArchive, Entries};
 
 /// The archive entry that holds the system manifest (`image/system.toml`).
 pub const MANIFEST_ENTRY: &str = "system.toml";
+
+/// The archive entry that holds the compiled security policy
+/// (`policy::compile` of the manifest; read with [`CompiledPolicy::parse`]).
+pub const POLICY_ENTRY: &str = "system.policy";

@@ -1,26 +1,56 @@
 //! The system manifest, `image/system.toml`: which programs the boot image
-//! carries and how procman starts them. It travels inside the boot archive as
-//! [`MANIFEST_ENTRY`], so procman reads exactly the text
-//! that was checked here.
+//! carries, how procman starts them, and the security policy procman
+//! enforces (seed 004, "IPC basic model": who may create IPC objects and
+//! *system* IPC objects, under which names, of which security types, and
+//! which types each domain may open). It travels inside the boot archive
+//! twice: as text ([`MANIFEST_ENTRY`], for humans) and compiled
+//! ([`POLICY_ENTRY`], see [`crate::policy`]), which is
+//! what procman reads.
 //!
 //! Parsing happens in two steps: `toml` and `serde` decode the text into the
 //! raw tables (unknown keys are refused), then [`Manifest::parse`] checks the
-//! rules that span several values (valid, unique archive names). Every error
-//! names the line it is about. Security-policy tables will join as further
-//! fields of [`Manifest`].
+//! rules that span several values. Every error names the line it is about.
+//!
+//! The rules:
+//! - `[system] name` is non-empty; `types` are non-empty and unique, at most
+//!   [`MAX_TYPES`]; a type's number is its index in `types` plus one.
+//! - `[[domain]]` names are non-empty and unique, at most [`MAX_DOMAINS`];
+//!   `create_system_objects = true` needs `create_objects = true` (seed 004
+//!   checks both); every `register` prefix starts with `/`, at most
+//!   [`MAX_PREFIXES_PER_DOMAIN`] of them; every `create_types` and
+//!   `open_types` entry is a type of `[system] types`; every `spawn` entry is
+//!   a program's name; no list names the same thing twice.
+//! - `[[program]]` names are valid archive entry names, unique, not one of
+//!   the manifest's own entry names, at most [`MAX_PROGRAMS`]; `package` is
+//!   non-empty; `domain` is a `[[domain]]`'s name; no argument contains a NUL
+//!   byte (the compiled form ends each argument with one).
 
-use crate::MANIFEST_ENTRY;
 use crate::format::{self, NameError};
+use crate::{MANIFEST_ENTRY, POLICY_ENTRY};
 use serde::Deserialize;
 use std::fmt;
 use std::ops::Range;
 use toml::Spanned;
+
+/// The most security types a manifest may declare (type numbers are 1..=255).
+pub const MAX_TYPES: usize = 255;
+/// The most security domains a manifest may declare.
+pub const MAX_DOMAINS: usize = 64;
+/// The most programs a manifest may list.
+pub const MAX_PROGRAMS: usize = 255;
+/// The most name prefixes one domain may register.
+pub const MAX_PREFIXES_PER_DOMAIN: usize = 255;
+/// The longest manifest text accepted, so that every offset of the compiled
+/// form fits its 32-bit field.
+pub const MAX_TEXT_SIZE: usize = 16 << 20;
 
 /// A parsed and checked system manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
     /// The `[system]` table.
     pub system: System,
+    /// The `[[domain]]` tables, in file order (a domain's index is its place here).
+    pub domains: Vec<Domain>,
     /// The `[[program]]` tables, in file order.
     pub programs: Vec<Program>,
 }
@@ -30,6 +60,27 @@ pub struct Manifest {
 pub struct System {
     /// The system's name (`name = "hinge"`).
     pub name: String,
+    /// The security types of IPC objects; type number = index + 1.
+    pub types: Vec<String>,
+}
+
+/// One `[[domain]]` table: a security domain and what its processes may do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Domain {
+    /// The domain's name, which `[[program]] domain` refers to.
+    pub name: String,
+    /// May create IPC objects at all.
+    pub create_objects: bool,
+    /// May create *system* IPC objects (`SYSTEM_BASE` functions).
+    pub create_system_objects: bool,
+    /// Name prefixes it may register: a name must start with one of them.
+    pub register: Vec<String>,
+    /// Security types it may give the objects it creates.
+    pub create_types: Vec<String>,
+    /// Security types of the objects it may open.
+    pub open_types: Vec<String>,
+    /// Programs (by archive name) it may ask procman to spawn.
+    pub spawn: Vec<String>,
 }
 
 /// One `[[program]]` table: a user program that the boot archive carries.
@@ -43,6 +94,29 @@ pub struct Program {
     pub args: Vec<String>,
     /// The security domain procman runs it in.
     pub domain: String,
+    /// Whether procman starts it at boot (`start = true`; default false).
+    pub start: bool,
+}
+
+impl Manifest {
+    /// The number of security type `name` (its index in `[system] types`
+    /// plus one), if it is declared.
+    pub fn type_number(&self, name: &str) -> Option<u32> {
+        let index = self.system.types.iter().position(|t| t == name)?;
+        u32::try_from(index + 1).ok()
+    }
+
+    /// The index of domain `name`, if it is declared.
+    pub fn domain_index(&self, name: &str) -> Option<usize> {
+        self.domains.iter().position(|domain| domain.name == name)
+    }
+
+    /// The index of program `name`, if it is listed.
+    pub fn program_index(&self, name: &str) -> Option<usize> {
+        self.programs
+            .iter()
+            .position(|program| program.name == name)
+    }
 }
 
 /// Where a manifest error is, 1-based.
@@ -79,56 +153,255 @@ impl std::error::Error for ManifestError {}
 impl Manifest {
     /// Parses and checks the text of a system manifest.
     pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        if text.len() > MAX_TEXT_SIZE {
+            return Err(ManifestError {
+                location: None,
+                reason: format!(
+                    "the manifest is {} bytes long, more than the {MAX_TEXT_SIZE} allowed",
+                    text.len()
+                ),
+            });
+        }
         let raw: RawManifest = toml::from_str(text).map_err(|error| ManifestError {
             location: error.span().map(|span| location_of(text, span.start)),
             reason: error.message().trim_end().to_owned(),
         })?;
-        let at = |span: Range<usize>, reason: String| ManifestError {
-            location: Some(location_of(text, span.start)),
+        Checker { text }.check(raw)
+    }
+}
+
+/// Turns the raw tables into a [`Manifest`], checking every rule; its errors
+/// carry the line of the value they are about.
+struct Checker<'t> {
+    text: &'t str,
+}
+
+impl Checker<'_> {
+    fn error(&self, span: Range<usize>, reason: String) -> ManifestError {
+        ManifestError {
+            location: Some(location_of(self.text, span.start)),
             reason,
-        };
+        }
+    }
+
+    fn check(&self, raw: RawManifest) -> Result<Manifest, ManifestError> {
+        let system = self.check_system(raw.system)?;
+
+        let mut domains: Vec<Domain> = Vec::with_capacity(raw.domain.len());
+        // The spawn lists are checked once every program is known.
+        let mut spawn_lists = Vec::with_capacity(raw.domain.len());
+        for domain in raw.domain {
+            let name_span = domain.name.span();
+            if domains.len() == MAX_DOMAINS {
+                return Err(self.error(
+                    name_span,
+                    format!("more than {MAX_DOMAINS} domains are declared"),
+                ));
+            }
+            let (checked, spawn) = self.check_domain(domain, &system.types)?;
+            if domains.iter().any(|earlier| earlier.name == checked.name) {
+                return Err(self.error(
+                    name_span,
+                    format!("domain name {:?} is used twice", checked.name),
+                ));
+            }
+            domains.push(checked);
+            spawn_lists.push(spawn);
+        }
 
         let mut programs: Vec<Program> = Vec::with_capacity(raw.program.len());
         for program in raw.program {
             let name_span = program.name.span();
-            let name = program.name.into_inner();
-            if let Err(reason) = format::validate_name(&name) {
-                return Err(at(name_span, invalid_name(&name, reason)));
-            }
-            if name == MANIFEST_ENTRY {
-                return Err(at(
+            if programs.len() == MAX_PROGRAMS {
+                return Err(self.error(
                     name_span,
-                    format!("program name {name:?} is reserved for the manifest itself"),
+                    format!("more than {MAX_PROGRAMS} programs are listed"),
                 ));
             }
-            if programs.iter().any(|earlier| earlier.name == name) {
-                return Err(at(
+            let checked = self.check_program(program, &domains)?;
+            if programs.iter().any(|earlier| earlier.name == checked.name) {
+                return Err(self.error(
                     name_span,
-                    format!("program name {name:?} is used twice"),
+                    format!("program name {:?} is used twice", checked.name),
                 ));
             }
-            let package_span = program.package.span();
-            let package = program.package.into_inner();
-            if package.is_empty() {
-                return Err(at(package_span, "program package is empty".to_owned()));
-            }
-            programs.push(Program {
-                name,
-                package,
-                args: program.args,
-                domain: program.domain,
-            });
+            programs.push(checked);
         }
 
-        let system_name_span = raw.system.name.span();
-        let system_name = raw.system.name.into_inner();
-        if system_name.is_empty() {
-            return Err(at(system_name_span, "system name is empty".to_owned()));
+        for (domain, spawn) in domains.iter_mut().zip(spawn_lists) {
+            domain.spawn = self.check_list(spawn, "spawn", |entry| {
+                if programs.iter().any(|program| program.name == entry) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "spawn names {entry:?}, which is not a [[program]] of this manifest"
+                    ))
+                }
+            })?;
         }
-        Ok(Self {
-            system: System { name: system_name },
+
+        Ok(Manifest {
+            system,
+            domains,
             programs,
         })
+    }
+
+    fn check_system(&self, raw: RawSystem) -> Result<System, ManifestError> {
+        let name_span = raw.name.span();
+        let name = raw.name.into_inner();
+        if name.is_empty() {
+            return Err(self.error(name_span, "system name is empty".to_owned()));
+        }
+        if raw.types.len() > MAX_TYPES {
+            let span = raw.types[MAX_TYPES].span();
+            return Err(self.error(
+                span,
+                format!("more than {MAX_TYPES} security types are declared"),
+            ));
+        }
+        let types = self.check_list(raw.types, "types", |entry| {
+            if entry.is_empty() {
+                Err("a security type's name is empty".to_owned())
+            } else {
+                Ok(())
+            }
+        })?;
+        Ok(System { name, types })
+    }
+
+    /// Checks one domain; its `spawn` list comes back unchecked.
+    fn check_domain(
+        &self,
+        raw: RawDomain,
+        types: &[String],
+    ) -> Result<(Domain, Vec<Spanned<String>>), ManifestError> {
+        let name_span = raw.name.span();
+        let name = raw.name.into_inner();
+        if name.is_empty() {
+            return Err(self.error(name_span, "domain name is empty".to_owned()));
+        }
+        let create_system_objects = match raw.create_system_objects {
+            Some(flag) if *flag.get_ref() && !raw.create_objects => {
+                return Err(self.error(
+                    flag.span(),
+                    format!(
+                        "domain {name:?} has create_system_objects = true but not \
+                         create_objects = true (a system object is an IPC object too)"
+                    ),
+                ));
+            }
+            Some(flag) => flag.into_inner(),
+            None => false,
+        };
+        if raw.register.len() > MAX_PREFIXES_PER_DOMAIN {
+            let span = raw.register[MAX_PREFIXES_PER_DOMAIN].span();
+            return Err(self.error(
+                span,
+                format!("domain {name:?} registers more than {MAX_PREFIXES_PER_DOMAIN} prefixes"),
+            ));
+        }
+        let register = self.check_list(raw.register, "register", |prefix| {
+            if prefix.starts_with('/') {
+                Ok(())
+            } else {
+                Err(format!(
+                    "register prefix {prefix:?} does not start with '/'"
+                ))
+            }
+        })?;
+        let known_type = |field: &str| {
+            let field = field.to_owned();
+            move |entry: &str| {
+                if types.iter().any(|t| t == entry) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{field} names {entry:?}, which is not one of [system] types"
+                    ))
+                }
+            }
+        };
+        let create_types =
+            self.check_list(raw.create_types, "create_types", known_type("create_types"))?;
+        let open_types = self.check_list(raw.open_types, "open_types", known_type("open_types"))?;
+        Ok((
+            Domain {
+                name,
+                create_objects: raw.create_objects,
+                create_system_objects,
+                register,
+                create_types,
+                open_types,
+                spawn: Vec::new(),
+            },
+            raw.spawn,
+        ))
+    }
+
+    fn check_program(&self, raw: RawProgram, domains: &[Domain]) -> Result<Program, ManifestError> {
+        let name_span = raw.name.span();
+        let name = raw.name.into_inner();
+        if let Err(reason) = format::validate_name(&name) {
+            return Err(self.error(name_span, invalid_name(&name, reason)));
+        }
+        if name == MANIFEST_ENTRY || name == POLICY_ENTRY {
+            return Err(self.error(
+                name_span,
+                format!("program name {name:?} is reserved for the manifest itself"),
+            ));
+        }
+        let package_span = raw.package.span();
+        let package = raw.package.into_inner();
+        if package.is_empty() {
+            return Err(self.error(package_span, "program package is empty".to_owned()));
+        }
+        let domain_span = raw.domain.span();
+        let domain = raw.domain.into_inner();
+        if !domains.iter().any(|known| known.name == domain) {
+            return Err(self.error(
+                domain_span,
+                format!("program {name:?} is in domain {domain:?}, which is not a [[domain]]"),
+            ));
+        }
+        let mut args = Vec::with_capacity(raw.args.len());
+        for arg in raw.args {
+            if arg.get_ref().contains('\0') {
+                return Err(self.error(
+                    arg.span(),
+                    format!("an argument of program {name:?} contains a NUL byte"),
+                ));
+            }
+            args.push(arg.into_inner());
+        }
+        Ok(Program {
+            name,
+            package,
+            args,
+            domain,
+            start: raw.start,
+        })
+    }
+
+    /// Checks each entry of list `field` with `rule`, and that no entry
+    /// appears twice; the error points at the offending entry.
+    fn check_list(
+        &self,
+        list: Vec<Spanned<String>>,
+        field: &str,
+        rule: impl Fn(&str) -> Result<(), String>,
+    ) -> Result<Vec<String>, ManifestError> {
+        let mut checked: Vec<String> = Vec::with_capacity(list.len());
+        for entry in list {
+            let span = entry.span();
+            let entry = entry.into_inner();
+            rule(&entry).map_err(|reason| self.error(span.clone(), reason))?;
+            if checked.contains(&entry) {
+                return Err(self.error(span, format!("{field} lists {entry:?} twice")));
+            }
+            checked.push(entry);
+        }
+        Ok(checked)
     }
 }
 
@@ -156,6 +429,8 @@ fn location_of(text: &str, offset: usize) -> Location {
 struct RawManifest {
     system: RawSystem,
     #[serde(default)]
+    domain: Vec<RawDomain>,
+    #[serde(default)]
     program: Vec<RawProgram>,
 }
 
@@ -163,6 +438,26 @@ struct RawManifest {
 #[serde(deny_unknown_fields)]
 struct RawSystem {
     name: Spanned<String>,
+    #[serde(default)]
+    types: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomain {
+    name: Spanned<String>,
+    #[serde(default)]
+    create_objects: bool,
+    #[serde(default)]
+    create_system_objects: Option<Spanned<bool>>,
+    #[serde(default)]
+    register: Vec<Spanned<String>>,
+    #[serde(default)]
+    create_types: Vec<Spanned<String>>,
+    #[serde(default)]
+    open_types: Vec<Spanned<String>>,
+    #[serde(default)]
+    spawn: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -171,120 +466,11 @@ struct RawProgram {
     name: Spanned<String>,
     package: Spanned<String>,
     #[serde(default)]
-    args: Vec<String>,
-    domain: String,
+    args: Vec<Spanned<String>>,
+    domain: Spanned<String>,
+    #[serde(default)]
+    start: bool,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn error_of(text: &str) -> ManifestError {
-        Manifest::parse(text).expect_err("the manifest is malformed")
-    }
-
-    #[test]
-    fn the_committed_manifest_parses() {
-        let manifest = Manifest::parse(include_str!("../system.toml")).expect("system.toml");
-        assert_eq!(manifest.system.name, "hinge");
-    }
-
-    #[test]
-    fn parses_programs_with_default_args() {
-        let manifest = Manifest::parse(
-            r#"
-[system]
-name = "test"
-
-[[program]]
-name = "echo"
-package = "echo-server"
-domain = "servers"
-
-[[program]]
-name = "shell"
-package = "shell"
-args = ["-i", "--quiet"]
-domain = "users"
-"#,
-        )
-        .expect("well-formed");
-        assert_eq!(
-            manifest.programs,
-            [
-                Program {
-                    name: "echo".into(),
-                    package: "echo-server".into(),
-                    args: vec![],
-                    domain: "servers".into(),
-                },
-                Program {
-                    name: "shell".into(),
-                    package: "shell".into(),
-                    args: vec!["-i".into(), "--quiet".into()],
-                    domain: "users".into(),
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn a_syntax_error_names_its_line() {
-        let error = error_of("[system]\nname = \"hinge\"\n\n[[program]\nname = \"x\"\n");
-        assert_eq!(error.location.map(|l| l.line), Some(4), "{error}");
-        assert!(error.to_string().starts_with("line 4, column "), "{error}");
-    }
-
-    #[test]
-    fn an_unknown_key_is_refused_on_its_line() {
-        let error = error_of("[system]\nname = \"hinge\"\ncolour = \"blue\"\n");
-        assert_eq!(error.location.map(|l| l.line), Some(3), "{error}");
-        assert!(error.reason.contains("colour"), "{error}");
-    }
-
-    #[test]
-    fn a_missing_key_is_reported() {
-        let error =
-            error_of("[system]\nname = \"hinge\"\n[[program]]\nname = \"x\"\ndomain = \"d\"\n");
-        assert!(error.reason.contains("package"), "{error}");
-    }
-
-    #[test]
-    fn a_wrong_type_names_its_line() {
-        let error = error_of("[system]\nname = 7\n");
-        assert_eq!(error.location.map(|l| l.line), Some(2), "{error}");
-    }
-
-    #[test]
-    fn duplicate_program_names_are_refused_at_the_second() {
-        let program = "[[program]]\nname = \"x\"\npackage = \"p\"\ndomain = \"d\"\n";
-        let error = error_of(&format!("[system]\nname = \"hinge\"\n{program}{program}"));
-        assert_eq!(
-            error.location,
-            Some(Location { line: 8, column: 8 }),
-            "{error}"
-        );
-        assert!(error.reason.contains("used twice"), "{error}");
-    }
-
-    #[test]
-    fn program_names_must_be_archive_names() {
-        let long = "x".repeat(format::NAME_CAPACITY + 1);
-        let error = error_of(&format!(
-            "[system]\nname = \"hinge\"\n[[program]]\nname = \"{long}\"\npackage = \"p\"\ndomain = \"d\"\n"
-        ));
-        assert_eq!(error.location.map(|l| l.line), Some(4), "{error}");
-        let error = error_of(
-            "[system]\nname = \"hinge\"\n[[program]]\nname = \"system.toml\"\npackage = \"p\"\ndomain = \"d\"\n",
-        );
-        assert!(error.reason.contains("reserved"), "{error}");
-    }
-
-    #[test]
-    fn locations_count_lines_and_characters() {
-        assert_eq!(location_of("ab\ncé\nx", 0), Location { line: 1, column: 1 });
-        assert_eq!(location_of("ab\ncé\nx", 3), Location { line: 2, column: 1 });
-        assert_eq!(location_of("ab\ncé\nx", 7), Location { line: 3, column: 1 });
-        assert_eq!(location_of("ab\ncé\nx", 6), Location { line: 2, column: 3 });
-    }
-}
+mod tests;

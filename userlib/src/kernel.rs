@@ -11,8 +11,8 @@
 
 use abi::function::KernelFunction;
 use abi::kcall::{
-    DescriptorRequest, DoorCreateRequest, ExitRequest, KernelCounters, MapReply, MapRequest,
-    SpawnRequest, ThreadCreateRequest,
+    ArchiveReadReply, ArchiveReadRequest, CookieRequest, DescriptorRequest, DoorCreateRequest,
+    ExitRequest, KernelCounters, MapReply, MapRequest, SpawnRequest, ThreadCreateRequest,
 };
 use abi::{Descriptor, DescriptorSlot, Error, ObjectKind, Rights};
 use zerocopy::{FromBytes, IntoBytes};
@@ -379,6 +379,79 @@ pub fn spawn(
     let process = reply_descriptor(&mut message, 0);
     message.discard();
     process
+}
+
+/// PROCESS_SET_COOKIE (privileged): the cookie `process`'s NULL-target
+/// process-manager calls will carry.
+pub fn process_set_cookie(process: Descriptor, cookie: u64) -> Result<(), Error> {
+    let request = CookieRequest { cookie };
+    small_call(
+        KernelFunction::ProcessSetCookie,
+        process,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// MANAGER_REGISTER (privileged): become the process manager, serving the
+/// door whose owner reference is `door`.
+pub fn manager_register(door: Descriptor) -> Result<(), Error> {
+    let request = DescriptorRequest {
+        descriptor: door.0,
+        rights: 0,
+    };
+    small_call(
+        KernelFunction::ManagerRegister,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// ARCHIVE_READ (privileged): reads boot-archive file `name` from `offset`
+/// into `out`; returns the file's size and the bytes read.
+pub fn archive_read(name: &str, offset: u64, out: &mut [u8]) -> Result<(u64, usize), Error> {
+    let request = ArchiveReadRequest {
+        offset,
+        name_length: u32::try_from(name.len()).map_err(|_| Error::InvalidArgument)?,
+        reserved: 0,
+    };
+    let mut buffer = [0u8; CAPACITY];
+    let mut message = Message::over(&mut buffer[..]);
+    message
+        .push(&request)
+        .and_then(|m| m.push_data(name.as_bytes()))
+        .map_err(|_| Error::BadSizes)?;
+    // Let the kernel fill the whole buffer.
+    let sizes = message.sizes().with_total_size(CAPACITY as u16);
+    let reply = ipc::send(
+        KernelFunction::ArchiveRead.function(),
+        Descriptor::NULL,
+        message.buffer_mut(),
+        sizes,
+    )?;
+    message.set_arrived(reply.sizes).map_err(|_| SHORT_REPLY)?;
+    let header: ArchiveReadReply = message.read_payload(0).ok_or(SHORT_REPLY)?;
+    let bytes = message
+        .payload()
+        .get(size_of::<ArchiveReadReply>()..)
+        .unwrap_or(&[]);
+    let count = bytes.len().min(out.len());
+    out[..count].copy_from_slice(&bytes[..count]);
+    Ok((header.size, count))
+}
+
+/// Reads a whole boot-archive file (privileged).
+pub fn archive_read_all(name: &str) -> Result<alloc::vec::Vec<u8>, Error> {
+    let mut contents = alloc::vec::Vec::new();
+    let mut chunk = [0u8; CAPACITY];
+    loop {
+        let (size, count) = archive_read(name, contents.len() as u64, &mut chunk)?;
+        contents.extend_from_slice(&chunk[..count]);
+        if count == 0 || contents.len() as u64 >= size {
+            return Ok(contents);
+        }
+    }
 }
 
 #[cfg(test)]

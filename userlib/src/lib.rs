@@ -40,6 +40,7 @@ pub mod message;
 #[cfg(target_os = "none")]
 mod panic;
 pub mod print;
+pub mod procman;
 pub mod runtime;
 pub mod server;
 pub mod thread;

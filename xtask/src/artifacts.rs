@@ -13,7 +13,7 @@ use crate::cli::ImageArgs;
 use crate::exec::Echo;
 use crate::{deps, exec, limine};
 use anyhow::{Context, Result};
-use image::{ArchiveBuilder, MANIFEST_ENTRY, Manifest};
+use image::{ArchiveBuilder, MANIFEST_ENTRY, Manifest, POLICY_ENTRY};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -155,10 +155,12 @@ pub fn build(paths: &Paths, echo: Echo) -> Result<SystemManifest> {
     Ok(manifest)
 }
 
-/// Packs the manifest text and each program's ELF (under its manifest name)
-/// into [`Paths::boot_archive`].
+/// Packs the manifest text, its compiled policy (what procman reads) and
+/// each program's ELF (under its manifest name) into [`Paths::boot_archive`].
 pub fn write_boot_archive(paths: &Paths, manifest: &SystemManifest) -> Result<PathBuf> {
-    let mut archive = ArchiveBuilder::new().add(MANIFEST_ENTRY, manifest.text.as_bytes())?;
+    let mut archive = ArchiveBuilder::new()
+        .add(MANIFEST_ENTRY, manifest.text.as_bytes())?
+        .add(POLICY_ENTRY, image::policy::compile(&manifest.parsed))?;
     for program in &manifest.parsed.programs {
         let elf_path = paths.guest_elf(&program.package);
         let elf = std::fs::read(&elf_path).with_context(|| {

@@ -10,6 +10,12 @@
 use abi::error::FIRST_SERVER_ERROR;
 use abi::function::{Function, USER_BASE};
 
+/// The name the echo server registers with procman.
+pub const NAME: &str = "/srv/echo";
+
+/// The security type of the echo door (its number in the manifest's `types`).
+pub const SECURITY_TYPE: u32 = 1;
+
 /// Request: any data, no descriptors. Reply: msgRetVal = the data's
 /// length, payload = the same data (so the caller's buffer needs 8 bytes
 /// more than the data). Descriptors sent along are closed.

@@ -2,10 +2,10 @@
 //!
 //! A server is a [`Server`] implementation (one `handle` for every call)
 //! handed to [`serve`], which receives calls on the server's door and sends
-//! the replies. This one starts with the owner reference of its door as
-//! descriptor 1 (init passes it) and answers the echo protocol (`echo`'s
-//! `lib.rs`: ECHO, COUNT, RETURN_DESCRIPTORS). It never exits unless its
-//! door fails.
+//! the replies. This one asks procman for a door registered as `/srv/echo`
+//! (or, when a test starts it with one, serves the owner reference it finds
+//! as descriptor 1) and answers the echo protocol (`echo`'s `lib.rs`: ECHO,
+//! COUNT, RETURN_DESCRIPTORS). It never exits unless its door fails.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use abi::Rights;
@@ -65,9 +65,22 @@ impl Server for Echo {
 }
 
 fn run(mut startup: Startup) -> i32 {
-    let Some(door) = startup.take_descriptor(1) else {
-        println!("echo: started without a door (descriptor 1)");
-        return 1;
+    let door = match startup.take_descriptor(1) {
+        Some(door) => door,
+        // Started by procman: create the door and register its name.
+        None => match userlib::procman::create_object(Some(echo::NAME), false, echo::SECURITY_TYPE)
+        {
+            Ok(object) => {
+                // Callers open the name; our own client reference is not needed.
+                drop(object.client);
+                println!("echo: registered {}", echo::NAME);
+                object.owner
+            }
+            Err(error) => {
+                println!("echo: cannot register {}: {error}", echo::NAME);
+                return 1;
+            }
+        },
     };
     println!("echo: serving door descriptor {}", door.descriptor().0);
     // `serve` returns only when the door cannot be received from any more.

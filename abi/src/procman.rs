@@ -1,0 +1,206 @@
+//! The process manager's protocol: functions `0x400-0xFFF`, sent to the NULL
+//! target (the kernel routes them to procman's door, with the caller's
+//! manager cookie so procman knows who asks).
+//!
+//! Requests are the message data (a fixed header, then the variable bytes it
+//! announces); replies follow the usual convention: msgRetVal, msgErrno, the
+//! payload at offset 8, descriptors in the reply slots. A refusal is an error
+//! reply (`msgRetVal = -1`, `msgErrno` = a [`ProcmanError`] number, or an
+//! [`crate::Error`] number when a kernel call procman made for the caller
+//! failed).
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::function::Function;
+
+/// Create a door (optionally named); slot 0 of the reply is its owner
+/// reference, moved to the caller. `CreateObjectRequest` + name.
+pub const CREATE_OBJECT: Function = Function(0x400);
+/// Open a name; slot 0 of the reply is a client reference. `NameRequest` + name.
+pub const OPEN: Function = Function(0x401);
+/// Remove a name the caller registered. `NameRequest` + name.
+pub const UNLINK: Function = Function(0x402);
+/// List a directory: `NameRequest` + directory (`/` for the root) ->
+/// `ListReply` then the entries' names, each followed by `\n`.
+pub const LIST: Function = Function(0x403);
+/// Start a program of the boot archive: `SpawnProgramRequest` + name +
+/// argument bytes; the request's descriptor slots become the child's
+/// descriptors 1..=n. -> `ProcessReply`.
+pub const SPAWN: Function = Function(0x404);
+/// Learn whether a process ended: `WaitRequest` -> `WaitReply`; while it
+/// runs, slot 0 of the reply is an event signalled when it ends.
+pub const WAIT: Function = Function(0x405);
+
+/// CREATE_OBJECT flag: a system door (SYSTEM_BASE functions) instead of a user door.
+pub const CREATE_SYSTEM: u32 = 1 << 0;
+
+/// CREATE_OBJECT.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct CreateObjectRequest {
+    /// [`CREATE_SYSTEM`] or 0.
+    pub flags: u32,
+    /// The security type (its number in the manifest's `types`, from 1).
+    pub security_type: u32,
+    /// Length of the name that follows (0: an anonymous object).
+    pub name_length: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// OPEN, UNLINK, LIST.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct NameRequest {
+    /// Length of the name that follows.
+    pub name_length: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// LIST's reply payload, followed by the names.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ListReply {
+    /// Entries in the directory.
+    pub count: u32,
+    /// 1 when not every name fit the caller's buffer.
+    pub truncated: u32,
+}
+
+/// SPAWN.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct SpawnProgramRequest {
+    /// Length of the program name that follows.
+    pub name_length: u32,
+    /// Length of the argument bytes after the name.
+    pub argument_length: u32,
+}
+
+/// SPAWN's reply payload.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ProcessReply {
+    /// The process id procman gave the child.
+    pub pid: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// WAIT.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct WaitRequest {
+    /// The process.
+    pub pid: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// WAIT's reply payload.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct WaitReply {
+    /// 1 when the process has ended (then `status` is its exit status).
+    pub exited: u32,
+    /// The exit status (`u32::MAX` when it faulted).
+    pub status: u32,
+}
+
+macro_rules! procman_errors {
+    ($( $(#[doc = $doc:literal])* $name:ident = $value:literal, $label:literal; )*) => {
+        /// Procman's refusals, numbered from 0x1100 (within the server range).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u32)]
+        pub enum ProcmanError {
+            $( $(#[doc = $doc])* $name = $value, )*
+        }
+
+        impl ProcmanError {
+            /// Every error, in numeric order.
+            pub const ALL: &'static [ProcmanError] = &[$(ProcmanError::$name),*];
+
+            /// The error with this number.
+            pub const fn from_number(value: u32) -> Option<ProcmanError> {
+                match value {
+                    $( $value => Some(ProcmanError::$name), )*
+                    _ => None,
+                }
+            }
+
+            /// The stable name used in ABI.md.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( ProcmanError::$name => $label, )*
+                }
+            }
+        }
+    };
+}
+
+procman_errors! {
+    /// The request's sizes or fields are malformed.
+    BadRequest = 0x1100, "PM_BAD_REQUEST";
+    /// The caller is not a process procman started.
+    UnknownCaller = 0x1101, "PM_UNKNOWN_CALLER";
+    /// The caller's domain may not create IPC objects.
+    CreateDenied = 0x1102, "PM_CREATE_DENIED";
+    /// The caller's domain may not create system objects.
+    SystemObjectDenied = 0x1103, "PM_SYSTEM_OBJECT_DENIED";
+    /// The caller's domain may not register this name (no allowed prefix).
+    NameDenied = 0x1104, "PM_NAME_DENIED";
+    /// The name is taken.
+    NameExists = 0x1105, "PM_NAME_EXISTS";
+    /// The caller's domain may not create objects of this security type.
+    TypeDenied = 0x1106, "PM_TYPE_DENIED";
+    /// A malformed name (not absolute, empty component, not UTF-8, too long).
+    BadName = 0x1107, "PM_BAD_NAME";
+    /// No such name.
+    NoSuchName = 0x1108, "PM_NO_SUCH_NAME";
+    /// The caller's domain may not open objects of this security type.
+    OpenDenied = 0x1109, "PM_OPEN_DENIED";
+    /// Only the process that registered a name may unlink it.
+    NotNameOwner = 0x110A, "PM_NOT_NAME_OWNER";
+    /// The caller's domain may not spawn this program.
+    SpawnDenied = 0x110B, "PM_SPAWN_DENIED";
+    /// No such program in the manifest.
+    NoSuchProgram = 0x110C, "PM_NO_SUCH_PROGRAM";
+    /// No such process.
+    NoSuchProcess = 0x110D, "PM_NO_SUCH_PROCESS";
+    /// An unknown process-manager function.
+    UnknownFunction = 0x110E, "PM_UNKNOWN_FUNCTION";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_distinct_and_in_the_server_range() {
+        for (i, e) in ProcmanError::ALL.iter().enumerate() {
+            assert!(*e as u32 >= crate::error::FIRST_SERVER_ERROR);
+            assert_eq!(ProcmanError::from_number(*e as u32), Some(*e));
+            for other in &ProcmanError::ALL[i + 1..] {
+                assert_ne!(e.name(), other.name());
+            }
+        }
+        for f in [CREATE_OBJECT, OPEN, UNLINK, LIST, SPAWN, WAIT] {
+            assert_eq!(f.range(), crate::FunctionRange::ProcessManager);
+        }
+    }
+}

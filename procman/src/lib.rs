@@ -1,0 +1,17 @@
+//! The process manager's logic: the name namespace, the security policy and
+//! the table of processes it started. Everything here is plain data and
+//! decisions, tested on the host; `main.rs` is the server that applies them
+//! through kernel calls.
+//!
+//! procman owns every name and every security decision (seed 004, "IPC basic
+//! model"). This library must never make a kernel call and must never trust
+//! what a caller says about itself: callers are known by the cookie procman
+//! gave their process.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod namespace;
+pub mod policy;
+pub mod processes;

@@ -1,0 +1,264 @@
+//! The name namespace: absolute, `/`-separated names (`/srv/echo`) mapped to
+//! procman's own client reference of the object, QNX-style. Directories are
+//! implied by the names under them.
+
+use abi::procman::ProcmanError;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// The longest name procman accepts, in bytes.
+pub const MAX_NAME: usize = 128;
+
+/// What a name stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameEntry {
+    /// procman's client reference to the object (a descriptor in procman's table).
+    pub descriptor: u32,
+    /// The process that registered the name; its death removes the name.
+    pub owner: u32,
+    /// The object's security type.
+    pub security_type: u32,
+    /// Whether it is a system object.
+    pub system: bool,
+}
+
+/// Checks a name: absolute, at most [`MAX_NAME`] bytes, no empty, `.` or
+/// `..` component, no trailing `/`, no NUL.
+pub fn check_name(name: &str) -> Result<(), ProcmanError> {
+    let valid = name.len() <= MAX_NAME
+        && name.starts_with('/')
+        && name.len() > 1
+        && !name.contains('\0')
+        && name[1..]
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..");
+    if valid {
+        Ok(())
+    } else {
+        Err(ProcmanError::BadName)
+    }
+}
+
+/// The namespace.
+#[derive(Debug, Default)]
+pub struct Namespace {
+    entries: BTreeMap<String, NameEntry>,
+}
+
+impl Namespace {
+    /// An empty namespace.
+    pub const fn new() -> Self {
+        Self {
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no names.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether `name` exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    /// Registers `name` (checked, and not taken: the policy checks that first).
+    pub fn insert(&mut self, name: &str, entry: NameEntry) -> Result<(), ProcmanError> {
+        check_name(name)?;
+        if self.entries.contains_key(name) {
+            return Err(ProcmanError::NameExists);
+        }
+        self.entries.insert(String::from(name), entry);
+        Ok(())
+    }
+
+    /// Looks `name` up.
+    pub fn lookup(&self, name: &str) -> Result<&NameEntry, ProcmanError> {
+        check_name(name)?;
+        self.entries.get(name).ok_or(ProcmanError::NoSuchName)
+    }
+
+    /// Removes `name` on behalf of process `caller`, who must have registered it.
+    pub fn unlink(&mut self, name: &str, caller: u32) -> Result<NameEntry, ProcmanError> {
+        let entry = *self.lookup(name)?;
+        if entry.owner != caller {
+            return Err(ProcmanError::NotNameOwner);
+        }
+        self.entries.remove(name);
+        Ok(entry)
+    }
+
+    /// Removes every name `owner` registered (it ended) and returns them.
+    pub fn remove_owned_by(&mut self, owner: u32) -> Vec<NameEntry> {
+        let names: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.owner == owner)
+            .map(|(n, _)| n.clone())
+            .collect();
+        names
+            .iter()
+            .filter_map(|name| self.entries.remove(name))
+            .collect()
+    }
+
+    /// The entries directly inside `directory` (`/` for the root): names, and
+    /// subdirectories with a trailing `/`, sorted, each once.
+    pub fn list(&self, directory: &str) -> Result<Vec<String>, ProcmanError> {
+        if directory != "/" {
+            check_name(directory)?;
+        }
+        let prefix = if directory == "/" {
+            String::from("/")
+        } else {
+            alloc::format!("{directory}/")
+        };
+        let mut out: Vec<String> = Vec::new();
+        for name in self
+            .entries
+            .keys()
+            .filter(|n| n.starts_with(prefix.as_str()))
+        {
+            let rest = &name[prefix.len()..];
+            let child = match rest.split_once('/') {
+                Some((dir, _)) => alloc::format!("{dir}/"),
+                None => String::from(rest),
+            };
+            if out.last() != Some(&child) {
+                out.push(child);
+            }
+        }
+        if out.is_empty() && directory != "/" && !self.entries.contains_key(directory) {
+            return Err(ProcmanError::NoSuchName);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(owner: u32) -> NameEntry {
+        NameEntry {
+            descriptor: 7,
+            owner,
+            security_type: 1,
+            system: false,
+        }
+    }
+
+    #[test]
+    fn names_must_be_absolute_clean_paths() {
+        for good in ["/a", "/srv/echo", "/dev/tty0", "/sock/5000"] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        let too_long = alloc::format!("/{}", "x".repeat(MAX_NAME));
+        for bad in [
+            "",
+            "/",
+            "srv/echo",
+            "/srv/",
+            "/srv//echo",
+            "/./a",
+            "/a/..",
+            "/a\0b",
+            too_long.as_str(),
+        ] {
+            assert_eq!(check_name(bad), Err(ProcmanError::BadName), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn insert_lookup_unlink_and_ownership() {
+        let mut ns = Namespace::new();
+        assert_eq!(ns.insert("/srv/echo", entry(1)), Ok(()));
+        assert_eq!(
+            ns.insert("/srv/echo", entry(2)),
+            Err(ProcmanError::NameExists)
+        );
+        assert_eq!(ns.lookup("/srv/echo").map(|e| e.owner), Ok(1));
+        assert_eq!(ns.lookup("/srv/other"), Err(ProcmanError::NoSuchName));
+        assert_eq!(ns.unlink("/srv/echo", 2), Err(ProcmanError::NotNameOwner));
+        assert_eq!(ns.unlink("/srv/echo", 1).map(|e| e.owner), Ok(1));
+        assert!(ns.is_empty());
+    }
+
+    #[test]
+    fn the_dead_leave_nothing_behind() {
+        let mut ns = Namespace::new();
+        for (name, owner) in [("/srv/a", 1), ("/srv/b", 2), ("/dev/c", 1)] {
+            assert_eq!(ns.insert(name, entry(owner)), Ok(()));
+        }
+        assert_eq!(ns.remove_owned_by(1).len(), 2);
+        assert_eq!(ns.len(), 1);
+        assert!(ns.contains("/srv/b"));
+    }
+
+    #[test]
+    fn listing_shows_children_and_subdirectories_once() {
+        let mut ns = Namespace::new();
+        for name in ["/srv/echo", "/srv/net/tcp", "/srv/net/udp", "/dev/tty0"] {
+            assert_eq!(ns.insert(name, entry(1)), Ok(()));
+        }
+        assert_eq!(
+            ns.list("/"),
+            Ok(vec![String::from("dev/"), String::from("srv/")])
+        );
+        assert_eq!(
+            ns.list("/srv"),
+            Ok(vec![String::from("echo"), String::from("net/")])
+        );
+        assert_eq!(
+            ns.list("/srv/net"),
+            Ok(vec![String::from("tcp"), String::from("udp")])
+        );
+        assert_eq!(ns.list("/nothing"), Err(ProcmanError::NoSuchName));
+        assert_eq!(ns.list("bad"), Err(ProcmanError::BadName));
+    }
+
+    proptest! {
+        /// Whatever sequence of inserts, unlinks and deaths: lookups agree with
+        /// a model map, and a dead owner's names are gone.
+        #[test]
+        fn namespace_matches_model(ops in prop::collection::vec((0u8..3, 0usize..6, 1u32..4), 0..100)) {
+            let names = ["/a", "/a/b", "/srv/x", "/srv/y/z", "/dev/t", "/q"];
+            let mut ns = Namespace::new();
+            let mut model: BTreeMap<&str, u32> = BTreeMap::new();
+            for (op, n, owner) in ops {
+                let name = names[n];
+                match op {
+                    0 => {
+                        let expected = if model.contains_key(name) { Err(ProcmanError::NameExists) } else { Ok(()) };
+                        prop_assert_eq!(ns.insert(name, entry(owner)), expected);
+                        model.entry(name).or_insert(owner);
+                    }
+                    1 => {
+                        let expected = match model.get(name) {
+                            None => Err(ProcmanError::NoSuchName),
+                            Some(o) if *o != owner => Err(ProcmanError::NotNameOwner),
+                            Some(_) => Ok(()),
+                        };
+                        prop_assert_eq!(ns.unlink(name, owner).map(|_| ()), expected);
+                        if expected.is_ok() { model.remove(name); }
+                    }
+                    _ => {
+                        ns.remove_owned_by(owner);
+                        model.retain(|_, o| *o != owner);
+                    }
+                }
+                for name in names {
+                    prop_assert_eq!(ns.lookup(name).ok().map(|e| e.owner), model.get(name).copied());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The processes procman started: their ids, domains, kernel handles and,
+//! once they end, their exit status until someone collects it.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+/// Ended processes whose status is kept for WAIT; the oldest go first.
+pub const MAX_ZOMBIES: usize = 256;
+
+/// What procman knows of one process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessRecord {
+    /// Index of its program in the policy.
+    pub program: usize,
+    /// Index of its domain in the policy.
+    pub domain: usize,
+    /// procman's handle on it (a descriptor), while it runs.
+    pub handle: Option<u32>,
+    /// Its exit status, once it ended.
+    pub status: Option<u32>,
+    /// Events (procman's descriptors) to signal when it ends.
+    pub waiters: Vec<u32>,
+}
+
+/// The table, keyed by process id (never reused while procman runs).
+#[derive(Debug, Default)]
+pub struct ProcessTable {
+    next_pid: u32,
+    records: BTreeMap<u32, ProcessRecord>,
+    /// Ended processes, oldest first.
+    zombies: Vec<u32>,
+}
+
+impl ProcessTable {
+    /// An empty table; the first id is 1.
+    pub const fn new() -> Self {
+        Self {
+            next_pid: 1,
+            records: BTreeMap::new(),
+            zombies: Vec::new(),
+        }
+    }
+
+    /// Records a new running process and returns its id.
+    pub fn add(&mut self, program: usize, domain: usize, handle: u32) -> u32 {
+        let pid = self.next_pid;
+        self.next_pid = self.next_pid.wrapping_add(1).max(1);
+        self.records.insert(
+            pid,
+            ProcessRecord {
+                program,
+                domain,
+                handle: Some(handle),
+                status: None,
+                waiters: Vec::new(),
+            },
+        );
+        pid
+    }
+
+    /// The record of `pid`.
+    pub fn get(&self, pid: u32) -> Option<&ProcessRecord> {
+        self.records.get(&pid)
+    }
+
+    /// The record of `pid`, to change.
+    pub fn get_mut(&mut self, pid: u32) -> Option<&mut ProcessRecord> {
+        self.records.get_mut(&pid)
+    }
+
+    /// Running processes.
+    pub fn running(&self) -> usize {
+        self.records.values().filter(|r| r.status.is_none()).count()
+    }
+
+    /// Marks `pid` ended with `status`. Returns the handle and waiter events
+    /// to close (and signal), and the ids of zombies dropped to stay within
+    /// [`MAX_ZOMBIES`].
+    pub fn exited(&mut self, pid: u32, status: u32) -> Option<(Option<u32>, Vec<u32>)> {
+        let record = self.records.get_mut(&pid)?;
+        if record.status.is_some() {
+            return None;
+        }
+        record.status = Some(status);
+        let handle = record.handle.take();
+        let waiters = core::mem::take(&mut record.waiters);
+        self.zombies.push(pid);
+        while self.zombies.len() > MAX_ZOMBIES {
+            let oldest = self.zombies.remove(0);
+            self.records.remove(&oldest);
+        }
+        Some((handle, waiters))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_exits_hand_back_what_to_close() {
+        let mut table = ProcessTable::new();
+        let a = table.add(0, 1, 10);
+        let b = table.add(1, 2, 11);
+        assert_ne!(a, b);
+        if let Some(r) = table.get_mut(a) {
+            r.waiters.push(30);
+        }
+        assert_eq!(table.running(), 2);
+        assert_eq!(table.exited(a, 3), Some((Some(10), vec![30])));
+        assert_eq!(table.exited(a, 4), None, "a process ends once");
+        assert_eq!(table.get(a).and_then(|r| r.status), Some(3));
+        assert_eq!(table.running(), 1);
+        assert_eq!(table.exited(99, 0), None);
+    }
+
+    #[test]
+    fn zombies_are_bounded() {
+        let mut table = ProcessTable::new();
+        let first = table.add(0, 0, 1);
+        assert!(table.exited(first, 0).is_some());
+        for i in 0..MAX_ZOMBIES as u32 {
+            let pid = table.add(0, 0, i);
+            assert!(table.exited(pid, 0).is_some());
+        }
+        assert_eq!(table.get(first), None, "the oldest zombie was dropped");
+        assert_eq!(table.records.len(), MAX_ZOMBIES);
+    }
+}
