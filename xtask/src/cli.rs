@@ -27,8 +27,11 @@ pub enum Command {
     Gdb(GdbArgs),
     /// The CI command: dependencies, formatting, lints, host tests and QEMU boot tests.
     Test(TestArgs),
-    // Reserved for later work: `bench` (IPC round trips against Linux
-    // baselines) and `conformance` (the in-guest ABI suite).
+    /// Time IPC round trips in the guest (RDTSC, booted as `init=ipc-bench`)
+    /// and pipe, socketpair and futex ping-pongs on this Linux host; print
+    /// both and their ratios.
+    Bench(BenchArgs),
+    // Reserved for later work: `conformance` (the in-guest ABI suite).
 }
 
 /// Where the Limine binaries are (a checkout of a Limine `v8.x-binary` branch).
@@ -104,6 +107,23 @@ pub struct TestArgs {
     /// The accelerator for the QEMU boot tests.
     #[arg(long, value_enum, default_value_t = Accel::Tcg)]
     pub accel: Accel,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The QEMU accelerator: tcg-icount counts instructions (exact and
+    /// repeatable), kvm counts cycles; auto and tcg count the host's cycles
+    /// spent emulating, which mean little.
+    #[arg(long, value_enum, default_value_t = Accel::TcgIcount)]
+    pub accel: Accel,
+    /// Also write every row as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Measured round trips per row, in the guest and on Linux (each row
+    /// warms up with 1,000 more first).
+    #[arg(long, default_value_t = 10_000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=ipc_bench::MAX_ITERATIONS as i64))]
+    pub iterations: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -257,6 +277,38 @@ mod tests {
                 .map(|value| value.get_name().to_owned());
             assert_eq!(spelled.as_deref(), Some(accel.name()));
         }
+    }
+
+    #[test]
+    fn bench_defaults_to_icount_and_ten_thousand_iterations() {
+        match parse(&["bench"]).map(|cli| cli.command) {
+            Ok(Command::Bench(bench)) => {
+                assert_eq!(bench.accel, Accel::TcgIcount);
+                assert_eq!(bench.json, None);
+                assert_eq!(bench.iterations, 10_000);
+            }
+            other => panic!("expected a bench command, got {other:?}"),
+        }
+        match parse(&[
+            "bench",
+            "--accel",
+            "kvm",
+            "--json",
+            "out.json",
+            "--iterations",
+            "500",
+        ])
+        .map(|cli| cli.command)
+        {
+            Ok(Command::Bench(bench)) => {
+                assert_eq!(bench.accel, Accel::Kvm);
+                assert_eq!(bench.json, Some(PathBuf::from("out.json")));
+                assert_eq!(bench.iterations, 500);
+            }
+            other => panic!("expected a bench command, got {other:?}"),
+        }
+        assert!(parse(&["bench", "--iterations", "0"]).is_err());
+        assert!(parse(&["bench", "--iterations", "lots"]).is_err());
     }
 
     #[test]

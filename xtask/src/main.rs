@@ -11,6 +11,7 @@
 //! cargo target directory.
 
 mod artifacts;
+mod bench;
 mod cli;
 mod deps;
 mod exec;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Command::Run(args) => qemu::run_command(&args),
         Command::Gdb(args) => gdb::gdb_command(&args),
         Command::Test(args) => test::test_command(&args),
+        Command::Bench(args) => bench::bench_command(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");

@@ -26,10 +26,41 @@ use std::time::Duration;
 #[derive(Debug)]
 struct BootCase {
     name: &'static str,
+    /// Kernel command-line words before `qemu-exit` (e.g. `init=NAME`).
+    cmdline: &'static str,
     archive: ArchiveDamage,
     expected: Verdict,
     /// Each must appear somewhere in the serial log.
     log_must_contain: &'static [&'static str],
+    /// Each regex must match a line of the serial log (`^...$`: a whole line).
+    log_must_match: &'static [&'static str],
+    /// How long the boot may take before it counts as hung.
+    timeout: BootTimeout,
+}
+
+/// A boot case's time limit per accelerator.
+#[derive(Clone, Copy, Debug)]
+struct BootTimeout {
+    /// TCG (the reference, and `auto`) and TCG with icount.
+    tcg: Duration,
+    /// This machine kind's nested KVM, whose traps are far slower than TCG's.
+    kvm: Duration,
+}
+
+impl BootTimeout {
+    const fn both(limit: Duration) -> Self {
+        BootTimeout {
+            tcg: limit,
+            kvm: limit,
+        }
+    }
+
+    fn for_accel(self, accel: Accel) -> Duration {
+        match accel {
+            Accel::Kvm => self.kvm,
+            Accel::Auto | Accel::Tcg | Accel::TcgIcount => self.tcg,
+        }
+    }
 }
 
 /// The QEMU boot tests. Each boots via PVH with the `qemu-exit` word, so the
@@ -37,26 +68,54 @@ struct BootCase {
 const BOOT_CASES: &[BootCase] = &[
     BootCase {
         name: "smoke",
+        cmdline: "",
         archive: ArchiveDamage::Intact,
         expected: Verdict::Success,
         log_must_contain: &["hinge: ready", "boot path: pvh"],
+        log_must_match: &[],
+        timeout: BootTimeout::both(BOOT_TIMEOUT),
     },
     BootCase {
         name: "truncated boot archive",
+        cmdline: "",
         archive: ArchiveDamage::TruncatedToHalf,
         expected: Verdict::Failure,
         log_must_contain: &["boot archive rejected: truncated"],
+        log_must_match: &[],
+        timeout: BootTimeout::both(BOOT_TIMEOUT),
     },
     BootCase {
         name: "boot archive with bad magic",
+        cmdline: "",
         archive: ArchiveDamage::FirstByteChanged,
         expected: Verdict::Failure,
         log_must_contain: &["boot archive rejected: bad magic"],
+        log_must_match: &[],
+        timeout: BootTimeout::both(BOOT_TIMEOUT),
+    },
+    // programs/ipc-test as the first process: every IPC operation, kernel
+    // function and error path, then 100,000 random traps from ipc-fuzz.
+    BootCase {
+        name: "in-guest IPC test (init=ipc-test)",
+        cmdline: "init=ipc-test",
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["starting ipc-test"],
+        log_must_match: &[r"^ipc-test: \d+ passed, 0 failed$"],
+        timeout: IPC_TEST_TIMEOUT,
     },
 ];
 
 /// How long one boot case may take before it counts as hung.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The IPC test's limit: it takes about 1.5 s under TCG (measured
+/// 2026-11: 1.2-1.4 s for the whole boot), but some 100 s under this
+/// machine kind's nested KVM, where each trap costs about 0.75 ms.
+const IPC_TEST_TIMEOUT: BootTimeout = BootTimeout {
+    tcg: Duration::from_secs(60),
+    kvm: Duration::from_secs(300),
+};
 
 /// What is done to the boot archive before a boot case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,11 +366,16 @@ fn tested_crates(output: &str) -> Vec<String> {
 }
 
 fn run_boot_case(paths: &Paths, case: &BootCase, accel: Accel) -> Result<CapturedRun> {
+    let words = if case.cmdline.is_empty() {
+        cmdline::QEMU_EXIT.to_owned()
+    } else {
+        format!("{} {}", case.cmdline, cmdline::QEMU_EXIT)
+    };
     let config = QemuConfig {
         medium: BootMedium::Pvh {
             kernel: paths.kernel_elf(),
             archive: case.archive.prepare(paths)?,
-            cmdline: cmdline::QEMU_EXIT.to_owned(),
+            cmdline: words,
             bios: qemu::fast_pvh_firmware(accel),
         },
         accel,
@@ -320,7 +384,7 @@ fn run_boot_case(paths: &Paths, case: &BootCase, accel: Accel) -> Result<Capture
         serial: SerialSink::Stdio,
         wait_for_gdb: false,
     };
-    qemu::run_captured(&config, None, Some(BOOT_TIMEOUT), false)
+    qemu::run_captured(&config, None, Some(case.timeout.for_accel(accel)), false)
 }
 
 /// Whether a boot run is what the case expects; the reason if not.
@@ -337,12 +401,20 @@ fn judge(case: &BootCase, run: &CapturedRun) -> Result<(), String> {
         RunEnd::TimedOut(limit) => return Err(format!("timed out after {} s", limit.as_secs())),
         RunEnd::Matched(line) => return Err(format!("stopped early at {line:?}")),
     }
-    let missing: Vec<String> = case
+    let mut missing: Vec<String> = case
         .log_must_contain
         .iter()
         .filter(|wanted| !run.serial.contains(**wanted))
         .map(|wanted| format!("{wanted:?}"))
         .collect();
+    for pattern in case.log_must_match {
+        // Lines end in "\r\n" on the serial port.
+        let lines = || run.serial.lines().map(str::trim_end);
+        let matched = Regex::new(pattern).is_ok_and(|line| lines().any(|text| line.is_match(text)));
+        if !matched {
+            missing.push(format!("a line matching {pattern:?}"));
+        }
+    }
     if missing.is_empty() {
         Ok(())
     } else {
@@ -424,6 +496,27 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
             stderr: String::new(),
         };
         assert_eq!(judge(smoke, &hung), Err("timed out after 60 s".to_owned()));
+    }
+
+    #[test]
+    fn the_ipc_test_case_wants_its_closing_line_with_nothing_failed() {
+        let case = BOOT_CASES
+            .iter()
+            .find(|case| case.cmdline == "init=ipc-test")
+            .expect("the ipc-test boot case");
+        let log = |closing: &str| {
+            format!("hinge: starting ipc-test\nok   a check\n{closing}\r\nhinge: end\n")
+        };
+        let run = |closing: &str| judge(case, &finished(Verdict::Success, &log(closing)));
+        assert_eq!(run("ipc-test: 76 passed, 0 failed"), Ok(()));
+        assert!(run("ipc-test: 66 passed, 10 failed").is_err());
+        assert!(run("ipc-test: 76 passed, 0 failed, 1 lost").is_err());
+        assert!(run("FAIL x: expected ipc-test: 76 passed, 0 failed").is_err());
+        let failed = judge(
+            case,
+            &finished(Verdict::Failure, &log("ipc-test: 75 passed, 1 failed")),
+        );
+        assert!(failed.is_err_and(|reason| reason.contains("status 35")));
     }
 
     #[test]

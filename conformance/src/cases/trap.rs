@@ -1,0 +1,313 @@
+//! MSG-TRAP: the trap itself (ABI.md §1): the reserved upper halves of the
+//! 32-bit fields on entry, the registers and flags a trap preserves, and
+//! that `syscall` is the only way in (§9 D12).
+
+use alloc::format;
+
+use abi::Error;
+use abi::function::{RECEIVE, REPLY, REPLY_RECEIVE};
+use userlib::kernel::DoorKind;
+
+use super::kit::{self, MAX, USER_CALL, error, finished, queued, receive};
+use crate::arch;
+use crate::case::Case;
+use crate::expect::{Expect, sizes};
+use crate::peer::fault;
+use crate::raw::{Buffer, function_bits};
+
+const HIGH: u64 = 1 << 32;
+
+/// The cases.
+pub static CASES: &[Case] = &[
+    Case {
+        id: "MSG-TRAP-001",
+        rule: "-1 is 0x00000000FFFFFFFF: a sign-extended -1 in arg0 is RESERVED_BITS, not INVALID_FUNCTION",
+        section: "1",
+        decisions: &[],
+        expect: Expect::error("SEND", Error::ReservedBits),
+        run: |context| {
+            let registers = kit::send_raw(u64::MAX, 0, 0, &[])?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-002",
+        rule: "SEND: a set bit in arg0's upper half is RESERVED_BITS",
+        section: "1",
+        decisions: &[],
+        expect: Expect::error("SEND", Error::ReservedBits),
+        run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
+            let registers = kit::send_raw(
+                function_bits(USER_CALL) | HIGH,
+                u64::from(client.0),
+                sizes(16, 0, 0),
+                &[],
+            )?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-003",
+        rule: "SEND: arg1's upper half is reserved (descriptors are 32 bits): a set bit there is RESERVED_BITS",
+        section: "1.4",
+        decisions: &["D4"],
+        expect: Expect::error("SEND", Error::ReservedBits),
+        run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
+            let registers = kit::send_raw(
+                function_bits(USER_CALL),
+                u64::from(client.0) | 1 << 63,
+                sizes(16, 0, 0),
+                &[],
+            )?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-004",
+        rule: "SEND: bit 32 of arg3 (the reserved half of the sizes) is RESERVED_BITS",
+        section: "1.1",
+        decisions: &[],
+        expect: Expect::error("SEND", Error::ReservedBits),
+        run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
+            let registers = kit::send_raw(
+                function_bits(USER_CALL),
+                u64::from(client.0),
+                sizes(16, 0, 0) | HIGH,
+                &[],
+            )?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-005",
+        rule: "SEND: bit 63 of arg3 is RESERVED_BITS",
+        section: "1.1",
+        decisions: &[],
+        expect: Expect::error("SEND", Error::ReservedBits),
+        run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
+            let registers = kit::send_raw(
+                function_bits(USER_CALL),
+                u64::from(client.0),
+                sizes(16, 0, 0) | 1 << 63,
+                &[],
+            )?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-006",
+        rule: "RECEIVE: a set bit in arg0's upper half is RESERVED_BITS (not BAD_DESCRIPTOR for the NULL descriptor)",
+        section: "1",
+        decisions: &[],
+        expect: Expect::error("RECEIVE", Error::ReservedBits),
+        run: |context| {
+            let mut buffer = Buffer::filled(0);
+            let registers = buffer.trap(0, function_bits(RECEIVE) | HIGH, 0, sizes(64, 0, 0))?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-007",
+        rule: "RECEIVE: arg1's upper half is reserved: the owner reference with bit 32 set is RESERVED_BITS",
+        section: "1.4",
+        decisions: &["D4"],
+        expect: Expect::error("RECEIVE", Error::ReservedBits),
+        run: |context| {
+            let door = context.user_door()?;
+            // A kernel that ignored the bit would deliver this instead of waiting.
+            let _pending = queued(context, door.client, b"x", 16)?;
+            let mut buffer = Buffer::filled(0);
+            let registers = buffer.trap(
+                0,
+                function_bits(RECEIVE),
+                u64::from(door.owner.0) | HIGH,
+                sizes(64, 0, 0),
+            )?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-008",
+        rule: "RECEIVE: a set bit in arg3's upper half is RESERVED_BITS",
+        section: "1.1",
+        decisions: &[],
+        expect: Expect::error("RECEIVE", Error::ReservedBits),
+        run: |context| {
+            let door = context.user_door()?;
+            let _pending = queued(context, door.client, b"x", 16)?;
+            let mut buffer = Buffer::filled(0);
+            let registers = buffer.trap(
+                0,
+                function_bits(RECEIVE),
+                u64::from(door.owner.0),
+                sizes(64, 0, 0) | HIGH,
+            )?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-009",
+        rule: "REPLY: a set bit in arg0's upper half is RESERVED_BITS (checked before NOTHING_TO_REPLY)",
+        section: "1",
+        decisions: &[],
+        expect: Expect::error("REPLY", Error::ReservedBits),
+        run: |context| {
+            let mut buffer = Buffer::filled(0);
+            let registers = buffer.trap(0, function_bits(REPLY) | HIGH, 0, 0)?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-010",
+        rule: "REPLY: a set bit in arg3's upper half is RESERVED_BITS (checked before NOTHING_TO_REPLY)",
+        section: "4.3",
+        decisions: &[],
+        expect: Expect::error("REPLY", Error::ReservedBits),
+        run: |context| {
+            let mut buffer = Buffer::filled(0);
+            let registers = buffer.trap(0, function_bits(REPLY), 0, HIGH)?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-011",
+        rule: "REPLY_RECEIVE: a set bit in arg3's upper half is RESERVED_BITS (checked before NOTHING_TO_REPLY)",
+        section: "4.4",
+        decisions: &[],
+        expect: Expect::error("REPLY_RECEIVE", Error::ReservedBits),
+        run: |context| {
+            let mut buffer = Buffer::filled(0);
+            let registers = buffer.trap(
+                0,
+                function_bits(REPLY_RECEIVE),
+                0,
+                sizes(64, 0, 0) | 1 << 40,
+            )?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-012",
+        rule: "REPLY_RECEIVE: a set bit in arg0's upper half is RESERVED_BITS",
+        section: "1",
+        decisions: &[],
+        expect: Expect::error("REPLY_RECEIVE", Error::ReservedBits),
+        run: |context| {
+            let mut buffer = Buffer::filled(0);
+            let registers = buffer.trap(
+                0,
+                function_bits(REPLY_RECEIVE) | 1 << 48,
+                0,
+                sizes(64, 0, 0),
+            )?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-013",
+        rule: "REPLY: arg1 is the whole 64-bit cookie, not a 32-bit field: 0xFFFFFFFFFFFFFFFF is accepted and REPLY returns zeros",
+        section: "4.3",
+        decisions: &["D8"],
+        expect: Expect::reply_done("REPLY"),
+        run: |context| {
+            let door = context.user_door()?;
+            let call = queued(context, door.client, b"", 0)?;
+            let (served, mut buffer) = receive(door.owner, MAX)?;
+            context.check_registers(
+                "RECEIVE",
+                &served.received,
+                &abi::TrapArgs::received(USER_CALL, 0, served.msg_ptr, abi::MessageSizes::new()),
+            );
+            let registers = buffer.reply(u64::MAX, 0)?;
+            let call = finished(context, &call, "the caller")?;
+            context.check_registers(
+                "the caller's SEND",
+                &call.registers,
+                &kit::replied(0, 0, 0, 0),
+            );
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-014",
+        rule: "a trap preserves every register but rcx and r11 (rbx, rbp, r8-r10, r12-r15) and the stack pointer",
+        section: "1",
+        decisions: &[],
+        expect: Expect::error("SEND of function -1", Error::InvalidFunction),
+        run: |context| {
+            let probe = arch::register_probe(true);
+            for ((name, pattern), after) in
+                arch::PRESERVED.iter().zip(arch::PATTERNS).zip(probe.after)
+            {
+                if after != pattern {
+                    context.fail(format!(
+                        "{name} expected {pattern:#x} after the trap, got {after:#x}"
+                    ));
+                }
+            }
+            context.check(
+                probe.stack[0] == probe.stack[1] && probe.stack[0] != 0,
+                &format!(
+                    "rsp changed across the trap: {:#x} -> {:#x}",
+                    probe.stack[0], probe.stack[1]
+                ),
+            );
+            Ok(context.observe(probe.result))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-015",
+        rule: "a trap preserves the flags a user may set (CF PF AF ZF SF DF OF), both set and clear",
+        section: "1",
+        decisions: &[],
+        expect: Expect::error("SEND of function -1", Error::InvalidFunction),
+        run: |context| {
+            let set = arch::register_probe(true);
+            let clear = arch::register_probe(false);
+            let (want_set, want_clear) = (arch::USER_FLAGS, 0);
+            context.check(
+                set.flags & arch::USER_FLAGS == want_set,
+                &format!(
+                    "with CF PF AF ZF SF DF OF set before the trap, RFLAGS after is {:#x}",
+                    set.flags
+                ),
+            );
+            context.check(
+                clear.flags & arch::USER_FLAGS == want_clear,
+                &format!(
+                    "with them clear before the trap, RFLAGS after is {:#x}",
+                    clear.flags
+                ),
+            );
+            context.check_registers(
+                "the second probe's SEND",
+                &clear.result,
+                &error(Error::InvalidFunction),
+            );
+            Ok(context.observe(set.result))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-016",
+        rule: "syscall is the only way in: a process executing int 0x80 takes a CPU exception and ends (its held call fails with PEER_DIED)",
+        section: "9",
+        decisions: &["D12"],
+        expect: Expect::error("the control call held by the peer", Error::PeerDied),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            let registers = peer.fault(fault::INT_80)?;
+            context.settle();
+            let again = kit::send(USER_CALL, peer.control, &[], &[], 0)?;
+            context.check_registers(
+                "a later call to the peer's control door",
+                &again.registers,
+                &error(Error::PeerDied),
+            );
+            Ok(context.observe(registers))
+        },
+    },
+];

@@ -1,0 +1,392 @@
+//! [`Context`]: what a case builds on, and cleans up after it.
+//!
+//! A case runs on its own thread of the runner (the first, privileged
+//! process). Its fixtures: doors (live, or dead: the owner reference closed,
+//! so that a SEND that passes every check before step 11 of ABI.md §4.1
+//! fails with PEER_DIED instead of waiting), events, duplicates, threads of
+//! the runner ([`Job`]), the [`TestPages`] (read-only, writable-then-
+//! unmapped), and peers (`conformance-peer` processes). Whatever a case
+//! opens through the context is closed, unmapped or ended when the case is
+//! over, so that every case starts from the same state.
+//!
+//! [`Context::settle`] waits until every other thread of the system is
+//! blocked: after it, a job that has not finished is blocked, which is how a
+//! case checks that a caller "stays blocked" without a clock.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use abi::kcall::protection;
+use abi::{Descriptor, DescriptorSlot, Error, MessageSizes, Rights, TrapArgs};
+use spin::Mutex;
+use userlib::OwnedDescriptor;
+use userlib::kernel::{self, DescriptorInfo, DoorKind};
+
+use crate::expect::Observed;
+use crate::peer::{self, Peer};
+
+/// Why a case could not be set up (a fixture failed): the case fails with
+/// this reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failed(pub String);
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Failed(format!("a kernel function failed: {}", error.name()))
+    }
+}
+
+/// The stack of a job thread.
+const JOB_STACK: usize = 32 * 1024;
+
+/// `arg0=... arg1=... (NAME) arg2=... arg3=...`.
+pub fn describe_registers(registers: &TrapArgs) -> String {
+    let mut text = format!("arg0={:#x} arg1={:#x}", registers.arg0, registers.arg1);
+    if registers.arg0 == 0xffff_ffff
+        && let Some(error) = u32::try_from(registers.arg1)
+            .ok()
+            .and_then(Error::from_number)
+    {
+        text.push_str(&format!(" ({})", error.name()));
+    }
+    text.push_str(&format!(
+        " arg2={:#x} arg3={:#x}",
+        registers.arg2, registers.arg3
+    ));
+    text
+}
+
+/// A door's two references.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Door {
+    /// The owner reference (RECEIVE | TRANSFER).
+    pub owner: Descriptor,
+    /// A client reference (SEND | TRANSFER | DUPLICATE).
+    pub client: Descriptor,
+}
+
+/// A closure running on a thread of the runner; its value once it returns.
+#[derive(Debug)]
+pub struct Job<T> {
+    slot: Arc<Mutex<Option<T>>>,
+}
+
+impl<T> Job<T> {
+    /// The value, if the job finished (after [`Context::settle`], `None`
+    /// means the job is blocked).
+    pub fn take(&self) -> Option<T> {
+        self.slot.lock().take()
+    }
+
+    /// Whether it finished.
+    pub fn finished(&self) -> bool {
+        self.slot.lock().is_some()
+    }
+}
+
+/// Three pages at an address the kernel chose: `read_only` (mapped READ,
+/// filled before), `writable` (READ | WRITE) and `unmapped` right after it.
+/// Rust code never references them: they are reached through the kernel
+/// (msgPtr) and [`TestPages::write`] / [`TestPages::read`] only.
+#[derive(Clone, Copy, Debug)]
+pub struct TestPages {
+    /// A page mapped READ only.
+    pub read_only: u64,
+    /// A page mapped READ | WRITE, followed by `unmapped`.
+    pub writable: u64,
+    /// A page that is not mapped.
+    pub unmapped: u64,
+}
+
+const PAGE: u64 = 4096;
+
+impl TestPages {
+    /// Copies `bytes` to `address`, which must lie (with its length) in the
+    /// writable page; returns whether it did.
+    pub fn write(&self, address: u64, bytes: &[u8]) -> bool {
+        let end = address.saturating_add(bytes.len() as u64);
+        if address < self.writable || end > self.writable + PAGE {
+            return false;
+        }
+        let place = core::ptr::with_exposed_provenance_mut::<u8>(address as usize);
+        // SAFETY: the range lies in the writable test page (checked), which
+        // is mapped READ | WRITE while the case runs and which no Rust
+        // reference covers, so nothing else observes the write.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), place, bytes.len()) };
+        true
+    }
+
+    /// The `length` bytes at `address`, which must lie in the writable or
+    /// the read-only page.
+    pub fn read(&self, address: u64, length: usize) -> Option<Vec<u8>> {
+        let end = address.saturating_add(length as u64);
+        let inside = |page: u64| address >= page && end <= page + PAGE;
+        if !inside(self.writable) && !inside(self.read_only) {
+            return None;
+        }
+        let place = core::ptr::with_exposed_provenance::<u8>(address as usize);
+        let mut bytes = alloc::vec![0u8; length];
+        // SAFETY: the range lies in one of the two mapped test pages
+        // (checked), readable while the case runs, and no Rust reference
+        // covers them.
+        unsafe { core::ptr::copy_nonoverlapping(place, bytes.as_mut_ptr(), length) };
+        Some(bytes)
+    }
+}
+
+/// A case's fixtures and the checks it made along the way.
+#[derive(Debug, Default)]
+pub struct Context {
+    problems: Vec<String>,
+    vars: Vec<(&'static str, u64)>,
+    descriptors: Vec<Descriptor>,
+    peers: Vec<Peer>,
+    mappings: Vec<(u64, u64)>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The failed checks so far.
+    pub fn take_problems(&mut self) -> Vec<String> {
+        core::mem::take(&mut self.problems)
+    }
+
+    /// Records a failed check unless `ok`.
+    pub fn check(&mut self, ok: bool, what: &str) {
+        if !ok {
+            self.problems.push(String::from(what));
+        }
+    }
+
+    /// Records a failed check with this text.
+    pub fn fail(&mut self, what: String) {
+        self.problems.push(what);
+    }
+
+    /// Checks a trap's registers exactly.
+    pub fn check_registers(&mut self, what: &str, actual: &TrapArgs, expected: &TrapArgs) {
+        if actual != expected {
+            self.problems.push(format!(
+                "{what}: expected {}, got {}",
+                describe_registers(expected),
+                describe_registers(actual)
+            ));
+        }
+    }
+
+    /// Binds `$name` for the expectation.
+    pub fn bind(&mut self, name: &'static str, value: u64) {
+        self.vars.push((name, value));
+    }
+
+    /// An observation of registers alone.
+    pub fn observe(&self, registers: TrapArgs) -> Observed {
+        Observed {
+            registers,
+            vars: self.vars.clone(),
+            ..Observed::default()
+        }
+    }
+
+    /// An observation of registers, msgPtr and buffer bytes.
+    pub fn observe_buffer(&self, registers: TrapArgs, msg_ptr: u64, buffer: Vec<u8>) -> Observed {
+        Observed {
+            registers,
+            msg_ptr,
+            buffer,
+            vars: self.vars.clone(),
+        }
+    }
+
+    /// Remembers `descriptor` to close it when the case ends.
+    pub fn adopt(&mut self, descriptor: Descriptor) -> Descriptor {
+        self.descriptors.push(descriptor);
+        descriptor
+    }
+
+    /// Forgets `descriptor` (it was moved away or closed by the case).
+    pub fn forget(&mut self, descriptor: Descriptor) {
+        self.descriptors.retain(|d| *d != descriptor);
+    }
+
+    /// A new door of `kind` (DOOR_CREATE).
+    pub fn door(&mut self, kind: DoorKind) -> Result<Door, Failed> {
+        let door = kernel::door_create(kind, 0)?;
+        let owner = self.adopt(door.owner.into_raw());
+        let client = self.adopt(door.client.into_raw());
+        Ok(Door { owner, client })
+    }
+
+    /// A user door.
+    pub fn user_door(&mut self) -> Result<Door, Failed> {
+        self.door(DoorKind::User)
+    }
+
+    /// A client reference to a door of `kind` whose owner reference is
+    /// already closed: every SEND that passes ABI.md §4.1 steps 1-10 fails
+    /// with PEER_DIED (step 11) instead of waiting for a server.
+    pub fn dead_door(&mut self, kind: DoorKind) -> Result<Descriptor, Failed> {
+        let door = self.door(kind)?;
+        self.close(door.owner)?;
+        Ok(door.client)
+    }
+
+    /// A new event (EVENT_CREATE).
+    pub fn event(&mut self) -> Result<Descriptor, Failed> {
+        let event = kernel::event_create()?;
+        Ok(self.adopt(event.into_raw()))
+    }
+
+    /// A DUPLICATE of `descriptor` with `rights`.
+    pub fn duplicate(
+        &mut self,
+        descriptor: Descriptor,
+        rights: Rights,
+    ) -> Result<Descriptor, Failed> {
+        let copy = kernel::duplicate(descriptor, rights)?;
+        Ok(self.adopt(copy.into_raw()))
+    }
+
+    /// CLOSEs `descriptor`.
+    pub fn close(&mut self, descriptor: Descriptor) -> Result<(), Failed> {
+        self.forget(descriptor);
+        kernel::close(descriptor)?;
+        Ok(())
+    }
+
+    /// DESCRIPTOR_INFO of `descriptor`.
+    pub fn info(&self, descriptor: Descriptor) -> Result<DescriptorInfo, Error> {
+        kernel::descriptor_info(descriptor)
+    }
+
+    /// The `count` lowest free descriptor numbers of the runner's table, in
+    /// order, found by opening `count` events and closing them (ABI.md
+    /// §1.4: a new reference takes the lowest free number).
+    pub fn lowest_free(&mut self, count: usize) -> Result<Vec<u32>, Failed> {
+        let mut events = Vec::with_capacity(count);
+        for _ in 0..count {
+            events.push(kernel::event_create()?);
+        }
+        let numbers = events.iter().map(|event| event.descriptor().0).collect();
+        drop(events);
+        Ok(numbers)
+    }
+
+    /// Runs `work` on a new thread of the runner.
+    pub fn job<T, F>(&mut self, work: F) -> Result<Job<T>, Failed>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let slot = Arc::new(Mutex::new(None));
+        let result = slot.clone();
+        let thread = userlib::spawn_thread(
+            move || {
+                let value = work();
+                *result.lock() = Some(value);
+            },
+            JOB_STACK,
+        )?;
+        // The handle is not needed: the thread runs on without it.
+        drop(thread);
+        Ok(Job { slot })
+    }
+
+    /// Waits until every other thread in the system is blocked.
+    pub fn settle(&mut self) {
+        crate::runner::settle();
+    }
+
+    /// Maps the three [`TestPages`]; the read-only page holds
+    /// `read_only_content` (then zeros).
+    pub fn test_pages(&mut self, read_only_content: &[u8]) -> Result<TestPages, Failed> {
+        let base = kernel::map_anonymous(0, 3 * PAGE, protection::READ | protection::WRITE)?;
+        self.mappings.push((base, 3 * PAGE));
+        let pages = TestPages {
+            read_only: base,
+            writable: base + PAGE,
+            unmapped: base + 2 * PAGE,
+        };
+        if read_only_content.len() as u64 > PAGE {
+            return Err(Failed(String::from("read-only content larger than a page")));
+        }
+        let place = core::ptr::with_exposed_provenance_mut::<u8>(base as usize);
+        // SAFETY: the first page was just mapped READ | WRITE for the test
+        // alone, and no Rust reference covers it.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                read_only_content.as_ptr(),
+                place,
+                read_only_content.len(),
+            )
+        };
+        kernel::protect(base, PAGE, protection::READ)?;
+        kernel::unmap(pages.unmapped, PAGE)?;
+        Ok(pages)
+    }
+
+    /// UNMAPs a range (of the test pages).
+    pub fn unmap(&mut self, address: u64, length: u64) -> Result<(), Failed> {
+        kernel::unmap(address, length)?;
+        Ok(())
+    }
+
+    /// Starts a peer whose descriptors 2, 3, ... are `initial` (descriptor 1
+    /// is its control door).
+    pub fn peer(&mut self, initial: &[DescriptorSlot]) -> Result<Peer, Failed> {
+        let door = kernel::door_create(DoorKind::User, 0)?;
+        let owner = door.owner.into_raw();
+        let mut slots = Vec::with_capacity(initial.len() + 1);
+        slots.push(DescriptorSlot::moving(owner, Rights::DOOR_OWNER));
+        slots.extend_from_slice(initial);
+        let spawned = kernel::spawn(peer::PROGRAM, &[], &slots);
+        let process = match spawned {
+            Ok(process) => process,
+            Err(error) => {
+                // The move did not happen: the owner reference is still ours.
+                let _ = OwnedDescriptor::from_raw(owner);
+                return Err(Failed(format!(
+                    "SPAWN {} failed: {}",
+                    peer::PROGRAM,
+                    error.name()
+                )));
+            }
+        };
+        let peer = Peer {
+            control: self.adopt(door.client.into_raw()),
+            process: self.adopt(process.into_raw()),
+        };
+        self.peers.push(Peer {
+            control: peer.control,
+            process: peer.process,
+        });
+        Ok(peer)
+    }
+
+    /// Ends what the case left behind: peers exit, descriptors close,
+    /// mappings go; then waits until the system is idle again.
+    pub fn finish(&mut self) {
+        for peer in core::mem::take(&mut self.peers) {
+            let _ = peer.exit();
+        }
+        for descriptor in core::mem::take(&mut self.descriptors).into_iter().rev() {
+            let _ = kernel::close(descriptor);
+        }
+        for (address, length) in core::mem::take(&mut self.mappings) {
+            let _ = kernel::unmap(address, length);
+        }
+        self.settle();
+    }
+}
+
+/// The data size and descriptor count of a completed SEND's `arg3`.
+pub fn reply_sizes(registers: &TrapArgs) -> (u16, u8) {
+    let sizes = MessageSizes::from_bits(registers.arg3);
+    (sizes.data_size(), sizes.descriptor_count())
+}

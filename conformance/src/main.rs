@@ -1,0 +1,31 @@
+//! The conformance runner: the first process of a boot with
+//! `init=conformance qemu-exit`. It runs every case of the table (see the
+//! `conformance` library and README.md), prints one line per case and
+//! `N passed, M failed`, then ends the machine through DEBUG_EXIT: 0 when
+//! every case passed, 1 otherwise.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+
+use conformance::Case;
+use userlib::{Startup, kernel, println};
+
+/// On the host the crate builds as an empty program.
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+userlib::entry!(run);
+
+fn run(_startup: Startup) -> i32 {
+    let cases: Vec<&'static Case> = conformance::cases::all().collect();
+    let (_, failed) = conformance::runner::run_all(&cases);
+    let code = u32::from(failed != 0);
+    let refused = kernel::debug_exit(code);
+    println!(
+        "conformance: DEBUG_EXIT refused ({}); boot with qemu-exit",
+        refused.name()
+    );
+    code as i32
+}

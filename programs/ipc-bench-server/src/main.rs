@@ -1,0 +1,83 @@
+//! ipc-bench-server: the server half of `ipc-bench`'s round trips.
+//!
+//! It starts with the owner reference of the bench door as descriptor 1
+//! (ipc-bench moves it in) and answers every call with the message it
+//! received: same data size (the bytes are still in the buffer, so they go
+//! back unchanged), same descriptor count, every descriptor slot turned
+//! into a MOVE, so a descriptor that arrived goes straight back to the
+//! caller and this process's table never grows. The loop is the raw trap
+//! (`userlib::ipc::reply_receive`), not `userlib::serve`, so a measured
+//! round trip is the kernel's path plus a handful of user instructions.
+//!
+//! Its buffer is one page-aligned 4095-byte buffer (the largest message),
+//! so a 4000-byte message never straddles a page.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+extern crate alloc;
+
+use abi::message::{MAX_TOTAL_SIZE, SLOT_SIZE, descriptor_offset};
+use abi::{MessageSizes, TransferMode};
+use alloc::boxed::Box;
+use userlib::ipc::{self, Received};
+use userlib::{Startup, println};
+
+/// On the host the crate builds as an empty program.
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+userlib::entry!(run);
+
+/// One page, page-aligned.
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
+
+/// The offset of a slot's `mode` field (`abi::DescriptorSlot`).
+const SLOT_MODE_OFFSET: usize = 8;
+
+fn run(mut startup: Startup) -> i32 {
+    let Some(door) = startup.take_descriptor(1) else {
+        println!("ipc-bench-server: started without a door (descriptor 1)");
+        return 1;
+    };
+    let door = door.descriptor();
+    let mut page = Box::new(Page([0; 4096]));
+    let buffer = &mut page.0[..usize::from(MAX_TOTAL_SIZE)];
+    let mut received = match ipc::receive(door, buffer) {
+        Ok(received) => received,
+        Err(error) => {
+            println!("ipc-bench-server: RECEIVE failed: {error}");
+            return 1;
+        }
+    };
+    loop {
+        let sizes = echo_sizes(buffer, received);
+        received = match ipc::reply_receive(0, buffer, sizes) {
+            Ok(received) => received,
+            // The client ends the machine with DEBUG_EXIT; the door dying
+            // first (it exited instead) ends us here.
+            Err(error) => {
+                println!("ipc-bench-server: REPLY_RECEIVE failed: {error}");
+                return 1;
+            }
+        };
+    }
+}
+
+/// Prepares the reply to `received`, which lies in `buffer`: the same data
+/// and every slot sent back by MOVE. Returns the reply's sizes, the whole
+/// buffer being the next receive buffer.
+fn echo_sizes(buffer: &mut [u8], received: Received) -> MessageSizes {
+    let data_size = received.sizes.data_size();
+    let count = received.sizes.descriptor_count();
+    let first = usize::from(descriptor_offset(data_size));
+    for index in 0..usize::from(count) {
+        let at = first + index * usize::from(SLOT_SIZE) + SLOT_MODE_OFFSET;
+        if let Some(mode) = buffer.get_mut(at..at + 4) {
+            mode.copy_from_slice(&(TransferMode::Move as u32).to_le_bytes());
+        }
+    }
+    MessageSizes::new()
+        .with_total_size(MAX_TOTAL_SIZE)
+        .with_data_size(data_size)
+        .with_descriptor_count(count)
+}

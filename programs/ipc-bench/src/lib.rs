@@ -1,0 +1,133 @@
+//! What the guest bench (`src/main.rs`) and `cargo xtask bench` share: the
+//! kernel command-line word that sets the iteration count, the shape of
+//! the lines the bench prints, and the percentiles both sides compute (the
+//! xtask uses the same ones for its Linux baselines). Plain `no_std` code,
+//! tested on the host.
+//!
+//! A row line, one per measured row:
+//!
+//! ```text
+//! bench: name=roundtrip-64 payload=64 descriptors=0 iterations=10000 median=M p10=A p90=B
+//! ```
+//!
+//! then `bench: done` (or `bench: error REASON` on a failure).
+#![no_std]
+
+/// The kernel command-line word `bench-iterations=N`: the first process
+/// gets the kernel command line as its argument bytes.
+pub const ITERATIONS_KEY: &str = "bench-iterations";
+
+/// Measured calls per row without [`ITERATIONS_KEY`].
+pub const DEFAULT_ITERATIONS: usize = 10_000;
+
+/// The most measured calls per row (the samples of a row stay in memory).
+pub const MAX_ITERATIONS: usize = 1_000_000;
+
+/// Unmeasured calls before each row's measured ones.
+pub const WARM_UP: usize = 1_000;
+
+/// What every line of the bench starts with.
+pub const LINE_PREFIX: &str = "bench: ";
+
+/// The last line of a run that measured every row (after [`LINE_PREFIX`]).
+pub const DONE: &str = "done";
+
+/// The start of the line that reports a failure (after [`LINE_PREFIX`]).
+pub const ERROR: &str = "error";
+
+/// Why the iteration count on the command line was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadIterations;
+
+impl core::fmt::Display for BadIterations {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{ITERATIONS_KEY} must be a whole number from 1 to {MAX_ITERATIONS}"
+        )
+    }
+}
+
+/// The iteration count a kernel command line asks for (the last
+/// `bench-iterations=N` word), [`DEFAULT_ITERATIONS`] without one.
+pub fn iterations(command_line: &str) -> Result<usize, BadIterations> {
+    match image::cmdline::value(command_line, ITERATIONS_KEY) {
+        None => Ok(DEFAULT_ITERATIONS),
+        Some(text) => match text.parse::<usize>() {
+            Ok(count) if (1..=MAX_ITERATIONS).contains(&count) => Ok(count),
+            _ => Err(BadIterations),
+        },
+    }
+}
+
+/// Nearest-rank percentiles of one row's samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Percentiles {
+    pub median: u64,
+    pub p10: u64,
+    pub p90: u64,
+}
+
+impl Percentiles {
+    /// The percentiles of `sorted` (ascending); zeros if it is empty. The
+    /// p-th percentile is the smallest sample with at least p% of the
+    /// samples at or below it.
+    pub fn of_sorted(sorted: &[u64]) -> Self {
+        let rank = |percent: usize| {
+            let index = (percent * sorted.len()).div_ceil(100).saturating_sub(1);
+            sorted.get(index).copied().unwrap_or(0)
+        };
+        Percentiles {
+            median: rank(50),
+            p10: rank(10),
+            p90: rank(90),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_iteration_count_comes_from_the_command_line() {
+        assert_eq!(
+            iterations("init=ipc-bench qemu-exit"),
+            Ok(DEFAULT_ITERATIONS)
+        );
+        assert_eq!(iterations("bench-iterations=500 qemu-exit"), Ok(500));
+        assert_eq!(
+            iterations("bench-iterations=5 bench-iterations=7"),
+            Ok(7),
+            "the last word wins"
+        );
+        assert_eq!(iterations("bench-iterations=0"), Err(BadIterations));
+        assert_eq!(iterations("bench-iterations=many"), Err(BadIterations));
+        assert_eq!(iterations("bench-iterations=1000001"), Err(BadIterations));
+        assert_eq!(iterations("xbench-iterations=3"), Ok(DEFAULT_ITERATIONS));
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let samples: [u64; 100] = core::array::from_fn(|index| index as u64 + 1);
+        assert_eq!(
+            Percentiles::of_sorted(&samples),
+            Percentiles {
+                median: 50,
+                p10: 10,
+                p90: 90
+            }
+        );
+        assert_eq!(
+            Percentiles::of_sorted(&[7]),
+            Percentiles {
+                median: 7,
+                p10: 7,
+                p90: 7
+            }
+        );
+        assert_eq!(Percentiles::of_sorted(&[]).median, 0);
+        let even = [1, 2, 3, 4];
+        assert_eq!(Percentiles::of_sorted(&even).median, 2);
+    }
+}

@@ -1,0 +1,622 @@
+//! ipc-test-helper: the other processes of the in-guest IPC test. Its
+//! argument bytes name its [`role`](ipc_test_helper::role) (the protocol of
+//! each is in `lib.rs`). It is always spawned by `ipc-test`, unprivileged,
+//! and (but for `call-then-die`) serves a door whose owner reference is its
+//! descriptor 1. The servers use raw RECEIVE / REPLY / REPLY_RECEIVE traps
+//! rather than userlib's server loop, so that they can report exactly what
+//! the kernel handed them.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+
+use abi::function::Function;
+use abi::kcall::{
+    DescriptorInfo, DescriptorRequest, DoorCreateRequest, ExitRequest, REPLY_PAYLOAD_OFFSET,
+    SpawnRequest, protection,
+};
+use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, message_extent};
+use abi::trap::REPLY_DELIVERED;
+use abi::{Descriptor, Error, KernelFunction, MessageSizes, Rights, TrapArgs};
+use ipc_test_helper::raw::{self, Buffer};
+use ipc_test_helper::{
+    ArrivedSlot, BAD_REQUEST, COOKIE, COUNT_ARRIVED, DOOMED_CALL, FORWARD, FaultReport, GIVE_BACK,
+    INSPECT, INSPECTED_SLOTS, Inspection, KEEP, PROGRAM, ProbeReport, RELAY, REPLY_BYTES, REPORT,
+    Registers, RelayReport, ReplyBytesRequest, SignalReport, UNKNOWN_FUNCTION, VIA_RECEIVE,
+    VIA_REPLY_RECEIVE, fault_step, pattern_byte, reply_mode, role,
+};
+use userlib::{Message, Startup, kernel, println};
+use zerocopy::IntoBytes;
+
+/// On the host the crate builds as an empty program.
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+userlib::entry!(run);
+
+/// The door every serving role serves: its owner reference.
+const DOOR: Descriptor = Descriptor(1);
+/// The second initial descriptor (what it is depends on the role).
+const SECOND: Descriptor = Descriptor(2);
+
+fn run(startup: Startup) -> i32 {
+    let role = core::str::from_utf8(startup.arguments).unwrap_or("");
+    let needed = match role {
+        role::RELAY | role::FAULT | role::CALL_THEN_DIE => 2,
+        _ => 1,
+    };
+    if startup.descriptors < needed {
+        println!(
+            "{PROGRAM} ({role}): started with {} descriptors, needs {needed}",
+            startup.descriptors
+        );
+        return 2;
+    }
+    match role {
+        role::SERVER => serve(role, &mut Server),
+        role::RELAY => serve(role, &mut relay),
+        role::SIGNALLER => serve(role, &mut Signaller::default()),
+        role::PROBE => {
+            let report = probe();
+            serve(role, &mut |call: &Call<'_>| match call.function() {
+                REPORT => Answer::ok(0, report.as_bytes()),
+                _ => Answer::error(UNKNOWN_FUNCTION),
+            })
+        }
+        role::FAULT => fault(),
+        role::EXIT_ON_CALL => {
+            let mut buffer = Buffer::new();
+            let _ = raw::receive(DOOR, &mut buffer, MAX_TOTAL_SIZE);
+            kernel::process_exit(0)
+        }
+        role::EXIT_WHEN_QUEUED => {
+            // Total size 0: any call with data is too big, so this returns
+            // as soon as one is queued, and leaves it queued.
+            let mut buffer = Buffer::new();
+            let result = raw::receive(DOOR, &mut buffer, 0);
+            let queued =
+                result.arg0 == 0xffff_ffff && result.arg1 == Error::ReceiveBufferTooSmall as u64;
+            kernel::process_exit(u32::from(!queued))
+        }
+        role::CALL_THEN_DIE => call_then_die(),
+        _ => {
+            println!("{PROGRAM}: unknown role {role:?}");
+            2
+        }
+    }
+}
+
+/// One received call, as the server loop hands it to a handler.
+struct Call<'a> {
+    /// What RECEIVE or REPLY_RECEIVE returned.
+    registers: TrapArgs,
+    /// [`VIA_RECEIVE`] or [`VIA_REPLY_RECEIVE`].
+    via: u64,
+    /// The msgPtr the call was received into.
+    address: u64,
+    /// What the last REPLY returned.
+    last_reply: TrapArgs,
+    buffer: &'a Buffer,
+}
+
+impl Call<'_> {
+    fn function(&self) -> Function {
+        Function(self.registers.arg0 as u32 as i32)
+    }
+
+    fn cookie(&self) -> u64 {
+        self.registers.arg1
+    }
+
+    fn sizes(&self) -> MessageSizes {
+        MessageSizes::from_bits(self.registers.arg3)
+    }
+
+    fn data(&self) -> &[u8] {
+        let size = usize::from(self.sizes().data_size());
+        self.buffer.bytes().get(..size).unwrap_or_default()
+    }
+
+    fn slot_count(&self) -> usize {
+        usize::from(self.sizes().descriptor_count())
+    }
+
+    fn slot(&self, index: usize) -> Option<DescriptorSlot> {
+        if index >= self.slot_count() {
+            return None;
+        }
+        self.buffer.slot(self.sizes().data_size(), index)
+    }
+
+    /// Closes every descriptor that arrived, but slot `keep`.
+    fn close_arrived(&self, keep: Option<usize>) {
+        for index in (0..self.slot_count()).filter(|index| Some(*index) != keep) {
+            if let Some(slot) = self.slot(index) {
+                let _ = kernel::close(Descriptor(slot.descriptor));
+            }
+        }
+    }
+}
+
+/// A handler's answer to one call.
+struct Answer {
+    /// The reply data (header included).
+    data: Vec<u8>,
+    /// The reply's slots.
+    slots: Vec<DescriptorSlot>,
+    /// The cookie to store (None: the one the call arrived with).
+    cookie: Option<u64>,
+    /// A [`reply_mode`].
+    mode: u16,
+    /// Sent as is even if it does not fit the caller's buffer (the kernel
+    /// must then refuse it with REPLY_TOO_LARGE).
+    exact: bool,
+}
+
+impl Answer {
+    /// msgRetVal `value`, msgErrno 0, then `payload`.
+    fn ok(value: u32, payload: &[u8]) -> Self {
+        let mut data = Vec::with_capacity(REPLY_PAYLOAD_OFFSET + payload.len());
+        data.extend_from_slice(&value.to_le_bytes());
+        data.extend_from_slice(&0u32.to_le_bytes());
+        data.extend_from_slice(payload);
+        Answer {
+            data,
+            slots: Vec::new(),
+            cookie: None,
+            mode: reply_mode::REPLY_RECEIVE,
+            exact: false,
+        }
+    }
+
+    /// An error reply: msgRetVal -1, msgErrno `errno`.
+    fn error(errno: u32) -> Self {
+        let mut answer = Answer::ok(u32::MAX, &[]);
+        answer.data[4..8].copy_from_slice(&errno.to_le_bytes());
+        answer
+    }
+}
+
+/// Something that answers calls.
+trait Handler {
+    fn handle(&mut self, call: &Call<'_>) -> Answer;
+}
+
+impl<F: FnMut(&Call<'_>) -> Answer> Handler for F {
+    fn handle(&mut self, call: &Call<'_>) -> Answer {
+        self(call)
+    }
+}
+
+/// The raw server loop on [`DOOR`]: RECEIVE, then for each call the
+/// handler's answer by REPLY_RECEIVE (or REPLY and RECEIVE). Returns when
+/// receiving fails (the door is gone).
+fn serve(role: &str, handler: &mut impl Handler) -> i32 {
+    let mut buffer = Buffer::new();
+    let mut last_reply = TrapArgs::default();
+    let mut via = VIA_RECEIVE;
+    let mut result = raw::receive(DOOR, &mut buffer, MAX_TOTAL_SIZE);
+    loop {
+        if result.arg0 == 0xffff_ffff {
+            println!("{PROGRAM} ({role}): receive failed: {}", describe(result));
+            return 1;
+        }
+        let address = buffer.address();
+        let call = Call {
+            registers: result,
+            via,
+            address,
+            last_reply,
+            buffer: &buffer,
+        };
+        let budget = call.sizes().total_size();
+        let cookie = call.cookie();
+        let mut answer = handler.handle(&call);
+        let extent = u16::try_from(answer.data.len())
+            .ok()
+            .and_then(|size| u8::try_from(answer.slots.len()).ok().map(|n| (size, n)))
+            .filter(|&(size, n)| size <= MAX_TOTAL_SIZE && message_extent(size, n) <= budget);
+        if extent.is_none() && !answer.exact {
+            // The caller left no room for this answer: an empty reply.
+            close_slots(&answer.slots);
+            answer.data.clear();
+            answer.slots.clear();
+        }
+        let arg3 = write_message(&mut buffer, &answer.data, &answer.slots);
+        let cookie = answer.cookie.unwrap_or(cookie);
+        if answer.mode == reply_mode::REPLY_THEN_RECEIVE {
+            let replied = raw::reply(cookie, &mut buffer, arg3);
+            if replied.arg0 == 0xffff_ffff {
+                fail_caller(cookie, replied.arg1, budget, &answer.slots, &mut buffer);
+            } else {
+                last_reply = replied;
+            }
+            result = raw::receive(DOOR, &mut buffer, MAX_TOTAL_SIZE);
+            via = VIA_RECEIVE;
+            continue;
+        }
+        let next = raw::reply_receive(cookie, &mut buffer, arg3);
+        if next.arg0 != 0xffff_ffff {
+            result = next;
+            via = VIA_REPLY_RECEIVE;
+        } else if next.arg2 == REPLY_DELIVERED {
+            println!("{PROGRAM} ({role}): receive failed: {}", describe(next));
+            return 1;
+        } else {
+            fail_caller(cookie, next.arg1, budget, &answer.slots, &mut buffer);
+            result = raw::receive(DOOR, &mut buffer, MAX_TOTAL_SIZE);
+            via = VIA_RECEIVE;
+        }
+    }
+}
+
+/// After a reply the kernel refused (the caller still waits): an error
+/// reply carrying the error, or an empty one if even that does not fit.
+fn fail_caller(
+    cookie: u64,
+    error: u64,
+    budget: u16,
+    slots: &[DescriptorSlot],
+    buffer: &mut Buffer,
+) {
+    close_slots(slots);
+    let answer = Answer::error(u32::try_from(error).unwrap_or(u32::MAX));
+    let data: &[u8] = if usize::from(budget) >= answer.data.len() {
+        &answer.data
+    } else {
+        &[]
+    };
+    let arg3 = write_message(buffer, data, &[]);
+    let _ = raw::reply(cookie, buffer, arg3);
+}
+
+/// Writes a message into `buffer`; returns its `arg3` (the whole buffer
+/// as total size).
+fn write_message(buffer: &mut Buffer, data: &[u8], slots: &[DescriptorSlot]) -> u64 {
+    let size = u16::try_from(data.len()).unwrap_or(MAX_TOTAL_SIZE);
+    buffer.put(0, data);
+    for (index, slot) in slots.iter().enumerate() {
+        buffer.put_slot(size, index, *slot);
+    }
+    raw::sizes(
+        MAX_TOTAL_SIZE,
+        size,
+        u8::try_from(slots.len()).unwrap_or(u8::MAX),
+    )
+}
+
+/// Closes the descriptors an answer that is not sent would have moved.
+fn close_slots(slots: &[DescriptorSlot]) {
+    for slot in slots {
+        let _ = kernel::close(Descriptor(slot.descriptor));
+    }
+}
+
+/// A short text for a failed trap's registers.
+fn describe(result: TrapArgs) -> &'static str {
+    u32::try_from(result.arg1)
+        .ok()
+        .and_then(Error::from_number)
+        .map_or("unknown error", Error::name)
+}
+
+/// A slot as it arrived, with DESCRIPTOR_INFO of its descriptor.
+fn arrived(slot: DescriptorSlot) -> ArrivedSlot {
+    let mut buffer = Buffer::new();
+    let request = DescriptorRequest {
+        descriptor: slot.descriptor,
+        rights: 0,
+    };
+    let result = raw::kernel(
+        KernelFunction::DescriptorInfo,
+        Descriptor::NULL,
+        request.as_bytes(),
+        64,
+        &mut buffer,
+    );
+    if !raw::completed(&result) {
+        return ArrivedSlot {
+            slot,
+            info_error: result.arg1 as u32,
+            ..ArrivedSlot::default()
+        };
+    }
+    let info: DescriptorInfo = buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
+    ArrivedSlot {
+        slot,
+        kind: info.kind,
+        rights: info.rights,
+        info_error: 0,
+        reserved: 0,
+    }
+}
+
+/// The `server` role: it keeps no state between calls (cookies live in
+/// the callers' references).
+struct Server;
+
+impl Handler for Server {
+    fn handle(&mut self, call: &Call<'_>) -> Answer {
+        match call.function() {
+            REPLY_BYTES => {
+                call.close_arrived(None);
+                let Some(request) = call.buffer.get::<ReplyBytesRequest>(0) else {
+                    return Answer::error(BAD_REQUEST);
+                };
+                if call.data().len() != size_of::<ReplyBytesRequest>() {
+                    return Answer::error(BAD_REQUEST);
+                }
+                let length = usize::from(request.length.min(MAX_TOTAL_SIZE));
+                Answer {
+                    data: (0..length).map(pattern_byte).collect(),
+                    slots: Vec::new(),
+                    cookie: None,
+                    mode: request.mode,
+                    exact: true,
+                }
+            }
+            INSPECT => {
+                let mut inspection = Inspection {
+                    received: Registers::from(call.registers),
+                    buffer: call.address,
+                    via: call.via,
+                    last_reply: Registers::from(call.last_reply),
+                    slot_count: call.slot_count() as u64,
+                    ..Inspection::default()
+                };
+                let data = call.data();
+                let prefix = data.len().min(inspection.data_prefix.len());
+                inspection.data_prefix[..prefix].copy_from_slice(&data[..prefix]);
+                for index in 0..INSPECTED_SLOTS {
+                    if let Some(slot) = call.slot(index) {
+                        inspection.slots[index] = arrived(slot);
+                    }
+                }
+                call.close_arrived(None);
+                Answer::ok(0, inspection.as_bytes())
+            }
+            COOKIE => {
+                call.close_arrived(None);
+                let Some(new) = call.buffer.get::<u64>(0).filter(|_| call.data().len() == 8) else {
+                    return Answer::error(BAD_REQUEST);
+                };
+                let mut answer = Answer::ok(0, call.cookie().as_bytes());
+                answer.cookie = Some(new);
+                answer
+            }
+            KEEP => {
+                call.close_arrived(None);
+                Answer::ok(call.slot_count() as u32, &[])
+            }
+            COUNT_ARRIVED => {
+                let mut cookies = Vec::new();
+                for index in 0..call.slot_count() {
+                    let cookie = call.slot(index).map_or(u64::MAX, |slot| {
+                        let mut message = Message::new();
+                        let target = Descriptor(slot.descriptor);
+                        match userlib::call(target, echo::COUNT, &mut message) {
+                            Ok(_) => message.read_payload::<u64>(0).unwrap_or(u64::MAX),
+                            Err(_) => u64::MAX,
+                        }
+                    });
+                    cookies.push(cookie);
+                }
+                call.close_arrived(None);
+                Answer::ok(call.slot_count() as u32, cookies.as_bytes())
+            }
+            _ => {
+                call.close_arrived(None);
+                Answer::error(UNKNOWN_FUNCTION)
+            }
+        }
+    }
+}
+
+/// The `relay` role (process B): RELAY moves the event on to the
+/// signaller (descriptor 2) and reports what each side saw.
+fn relay(call: &Call<'_>) -> Answer {
+    if call.function() != RELAY {
+        call.close_arrived(None);
+        return Answer::error(UNKNOWN_FUNCTION);
+    }
+    let Some(slot) = call.slot(0) else {
+        return Answer::error(BAD_REQUEST);
+    };
+    call.close_arrived(Some(0));
+    let arrived = arrived(slot);
+    let mut buffer = Buffer::new();
+    let moving = DescriptorSlot::moving(Descriptor(slot.descriptor), Rights(slot.rights));
+    buffer.put_slot(0, 0, moving);
+    let forward = raw::send(
+        FORWARD,
+        SECOND,
+        &mut buffer,
+        raw::sizes(MAX_TOTAL_SIZE, 0, 1),
+    );
+    let signaller: SignalReport = buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
+    let close = DescriptorRequest {
+        descriptor: slot.descriptor,
+        rights: 0,
+    };
+    let close_after_move = raw::kernel(
+        KernelFunction::Close,
+        Descriptor::NULL,
+        close.as_bytes(),
+        64,
+        &mut buffer,
+    );
+    let report = RelayReport {
+        arrived,
+        forward: Registers::from(forward),
+        close_after_move: Registers::from(close_after_move),
+        signaller,
+    };
+    Answer::ok(0, report.as_bytes())
+}
+
+/// The `signaller` role (process C): keeps the event FORWARD brings and
+/// signals it; GIVE_BACK moves it to the caller.
+#[derive(Default)]
+struct Signaller {
+    event: Option<Descriptor>,
+}
+
+impl Handler for Signaller {
+    fn handle(&mut self, call: &Call<'_>) -> Answer {
+        match call.function() {
+            FORWARD => {
+                let Some(slot) = call.slot(0) else {
+                    return Answer::error(BAD_REQUEST);
+                };
+                call.close_arrived(Some(0));
+                let arrived = arrived(slot);
+                let event = Descriptor(slot.descriptor);
+                let mut buffer = Buffer::new();
+                let signal = raw::kernel(KernelFunction::EventSignal, event, &[], 64, &mut buffer);
+                if let Some(previous) = self.event.replace(event) {
+                    let _ = kernel::close(previous);
+                }
+                let report = SignalReport {
+                    arrived,
+                    signal: Registers::from(signal),
+                };
+                Answer::ok(0, report.as_bytes())
+            }
+            GIVE_BACK => {
+                call.close_arrived(None);
+                let Some(event) = self.event.take() else {
+                    return Answer::error(BAD_REQUEST);
+                };
+                let mut answer = Answer::ok(0, &[]);
+                answer
+                    .slots
+                    .push(DescriptorSlot::moving(event, Rights::SIGNAL));
+                answer
+            }
+            _ => {
+                call.close_arrived(None);
+                Answer::error(UNKNOWN_FUNCTION)
+            }
+        }
+    }
+}
+
+/// The `probe` role's attempts at the privileged kernel functions.
+fn probe() -> ProbeReport {
+    let mut buffer = Buffer::new();
+    let door = DoorCreateRequest {
+        system: 0,
+        security_type: 0,
+    };
+    let door_create = raw::kernel(
+        KernelFunction::DoorCreate,
+        Descriptor::NULL,
+        door.as_bytes(),
+        64,
+        &mut buffer,
+    );
+    let mut request = Vec::new();
+    let header = SpawnRequest {
+        name_length: PROGRAM.len() as u32,
+        argument_length: role::EXIT_ON_CALL.len() as u32,
+    };
+    request.extend_from_slice(header.as_bytes());
+    request.extend_from_slice(PROGRAM.as_bytes());
+    request.extend_from_slice(role::EXIT_ON_CALL.as_bytes());
+    let spawn = raw::kernel(
+        KernelFunction::Spawn,
+        Descriptor::NULL,
+        &request,
+        64,
+        &mut buffer,
+    );
+    let exit = ExitRequest {
+        code: 1,
+        reserved: 0,
+    };
+    let debug_exit = raw::kernel(
+        KernelFunction::DebugExit,
+        Descriptor::NULL,
+        exit.as_bytes(),
+        64,
+        &mut buffer,
+    );
+    ProbeReport {
+        door_create: Registers::from(door_create),
+        spawn: Registers::from(spawn),
+        debug_exit: Registers::from(debug_exit),
+    }
+}
+
+/// The `fault` role: see `role::FAULT`. Returns only if the process
+/// survived a step it should not have, after telling the caller which.
+fn fault() -> i32 {
+    let mut buffer = Buffer::new();
+    let received = raw::receive(DOOR, &mut buffer, MAX_TOTAL_SIZE);
+    if received.arg0 == 0xffff_ffff {
+        return 1;
+    }
+    let report = match write_to_read_only_page() {
+        Ok(()) => FaultReport {
+            step: fault_step::SURVIVED,
+            error: 0,
+        },
+        Err(report) => report,
+    };
+    let answer = Answer::ok(0, report.as_bytes());
+    let arg3 = write_message(&mut buffer, &answer.data, &[]);
+    let _ = raw::reply(received.arg1, &mut buffer, arg3);
+    1
+}
+
+fn write_to_read_only_page() -> Result<(), FaultReport> {
+    let failed = |step: u32| {
+        move |error: Error| FaultReport {
+            step,
+            error: error as u32,
+        }
+    };
+    let address = kernel::map_anonymous(0, 4096, protection::READ | protection::WRITE)
+        .map_err(failed(fault_step::MAP))?;
+    let page = core::ptr::with_exposed_provenance_mut::<u8>(address as usize);
+    // SAFETY: MAP_ANONYMOUS just mapped this page readable and writable for
+    // this function alone; nothing else refers to it.
+    unsafe { page.write_volatile(0x5a) };
+    kernel::protect(address, 4096, protection::READ).map_err(failed(fault_step::PROTECT))?;
+    // SAFETY: the page is still mapped (now read-only); reading is allowed.
+    let back = unsafe { page.read_volatile() };
+    if back != 0x5a {
+        return Err(FaultReport {
+            step: fault_step::READ_BACK,
+            error: u32::from(back),
+        });
+    }
+    kernel::event_signal(SECOND).map_err(failed(fault_step::SIGNAL))?;
+    // SAFETY: the page is mapped and this process owns it; the kernel has
+    // made it read-only, so this write is meant to fault and end the
+    // process (ABI.md §7), which the test observes.
+    unsafe { page.write_volatile(0xa5) };
+    Ok(())
+}
+
+/// The `call-then-die` role: a second thread calls the test's door
+/// (descriptor 1); this thread exits the process on the first call on its
+/// own door (descriptor 2), while that call is still waiting.
+fn call_then_die() -> i32 {
+    let caller = userlib::spawn_thread(
+        || {
+            let mut buffer = Buffer::new();
+            buffer.put(0, &u64::MAX);
+            let _ = raw::send(DOOMED_CALL, DOOR, &mut buffer, raw::sizes(64, 8, 0));
+        },
+        userlib::thread::DEFAULT_STACK_SIZE,
+    );
+    if let Err(error) = caller {
+        println!("{PROGRAM} (call-then-die): no second thread: {error}");
+        return 1;
+    }
+    let mut buffer = Buffer::new();
+    let _ = raw::receive(SECOND, &mut buffer, MAX_TOTAL_SIZE);
+    kernel::process_exit(0)
+}

@@ -1,0 +1,277 @@
+//! Area 5: death. A server that exits fails the calls it had queued or in
+//! service with PEER_DIED; a waiting receiver learns that its door died or
+//! changed hands; a client that dies cancels its call, so the server's
+//! REPLY gets CALLER_GONE (which REPLY_RECEIVE ignores) and a queued call
+//! of the dead client is never delivered.
+
+use alloc::format;
+
+use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
+use abi::{Error, Rights, TrapArgs};
+use ipc_test_helper::raw::{self, Buffer};
+use ipc_test_helper::{DOOMED_CALL, INSPECT, role};
+use userlib::OwnedDescriptor;
+use userlib::kernel::{self, DoorKind};
+
+use crate::check::{Check, Failure, Outcome, Setup, expect_error, expect_registers};
+use crate::fixture::{
+    Fixture, SCRATCH_CALL, ScratchDoor, spawn_caller, spawn_helper, spawn_worker,
+};
+
+/// The checks of this area, in order.
+pub const CHECKS: &[Check] = &[
+    Check {
+        name: "PEER_DIED: the server process exits while serving the call",
+        run: exit_in_service,
+    },
+    Check {
+        name: "PEER_DIED: the server process exits while the call is queued",
+        run: exit_while_queued,
+    },
+    Check {
+        name: "PEER_DIED: a thread waiting in RECEIVE when the owner reference is closed",
+        run: receiver_sees_the_door_die,
+    },
+    Check {
+        name: "NOT_OWNER: a thread waiting in RECEIVE when the owner reference moves to another process",
+        run: receiver_loses_the_door,
+    },
+    Check {
+        name: "CALLER_GONE: REPLY to a caller whose process exited; the message is dropped",
+        run: caller_gone,
+    },
+    Check {
+        name: "CALLER_GONE: REPLY_RECEIVE ignores it and receives the next call",
+        run: reply_receive_after_caller_gone,
+    },
+    Check {
+        name: "a queued call of a process that exited is cancelled, never delivered",
+        run: dead_client_call_cancelled,
+    },
+];
+
+fn exit_in_service(_: &mut Fixture) -> Outcome {
+    let helper = spawn_helper(role::EXIT_ON_CALL, &[])?;
+    let mut buffer = Buffer::new();
+    buffer.put(0, b"last words");
+    let result = raw::send(INSPECT, helper.client(), &mut buffer, raw::sizes(64, 10, 0));
+    expect_error(
+        "the call the helper received before exiting",
+        result,
+        Error::PeerDied,
+    )
+}
+
+fn exit_while_queued(_: &mut Fixture) -> Outcome {
+    let helper = spawn_helper(role::EXIT_WHEN_QUEUED, &[])?;
+    let mut buffer = Buffer::new();
+    buffer.put(0, b"queued");
+    let result = raw::send(INSPECT, helper.client(), &mut buffer, raw::sizes(64, 6, 0));
+    expect_error(
+        "the call queued when the helper exited",
+        result,
+        Error::PeerDied,
+    )
+}
+
+/// Runs `scenario` until the worker it starts was really waiting in
+/// RECEIVE when the door changed (the worker runs when the test yields; a
+/// timer tick at the wrong moment can reorder that, which shows as
+/// BAD_DESCRIPTOR: the worker came too late). At most three tries.
+fn with_waiting_receiver<T>(
+    mut scenario: impl FnMut() -> Result<(TrapArgs, T), Failure>,
+) -> Result<(TrapArgs, T), Failure> {
+    let mut outcome = scenario()?;
+    for _ in 0..2 {
+        if outcome.0 != TrapArgs::error(Error::BadDescriptor) {
+            break;
+        }
+        outcome = scenario()?;
+    }
+    Ok(outcome)
+}
+
+fn receiver_sees_the_door_die(_: &mut Fixture) -> Outcome {
+    let (result, ()) = with_waiting_receiver(|| {
+        let mut door = ScratchDoor::new()?;
+        let owner = door.owner();
+        let receiver = spawn_worker(move || {
+            let mut buffer = Buffer::new();
+            raw::receive(owner, &mut buffer, MAX_TOTAL_SIZE)
+        })?;
+        kernel::yield_now().setup("YIELD")?;
+        door.close_owner()?;
+        Ok((receiver.join()?, ()))
+    })?;
+    expect_error("the waiting RECEIVE", result, Error::PeerDied)
+}
+
+fn receiver_loses_the_door(_: &mut Fixture) -> Outcome {
+    let (result, last) = with_waiting_receiver(|| {
+        let mut door = ScratchDoor::new()?;
+        let owner = door.owner();
+        let receiver = spawn_worker(move || {
+            let mut buffer = Buffer::new();
+            raw::receive(owner, &mut buffer, MAX_TOTAL_SIZE)
+        })?;
+        kernel::yield_now().setup("YIELD")?;
+        let _process = kernel::spawn(
+            ipc_test_helper::PROGRAM,
+            role::EXIT_ON_CALL.as_bytes(),
+            &[DescriptorSlot::moving(owner, Rights::DOOR_OWNER)],
+        )
+        .setup("SPAWN with the owner reference")?;
+        door.owner_moved();
+        let result = receiver.join()?;
+        // The helper now serves the door: a call ends it.
+        let mut buffer = Buffer::new();
+        let last = raw::send(INSPECT, door.client(), &mut buffer, raw::sizes(64, 0, 0));
+        Ok((result, last))
+    })?;
+    expect_error("the waiting RECEIVE", result, Error::NotOwner)?;
+    expect_error(
+        "a call on the door, now the helper's (it exits)",
+        last,
+        Error::PeerDied,
+    )
+}
+
+/// A `call-then-die` helper: its second thread calls `door`; returns a
+/// client reference to the helper's own door (a call there makes it
+/// exit) and its process handle.
+fn doomed_caller(door: &ScratchDoor) -> Result<(OwnedDescriptor, OwnedDescriptor), Failure> {
+    let own = kernel::door_create(DoorKind::User, 0).setup("DOOR_CREATE")?;
+    let process = kernel::spawn(
+        ipc_test_helper::PROGRAM,
+        role::CALL_THEN_DIE.as_bytes(),
+        &[
+            DescriptorSlot::copy(door.client(), Rights::DOOR_CLIENT),
+            DescriptorSlot::moving(own.owner.descriptor(), Rights::DOOR_OWNER),
+        ],
+    )
+    .setup("SPAWN of call-then-die")?;
+    let _ = own.owner.into_raw();
+    Ok((own.client, process))
+}
+
+/// Makes the `call-then-die` helper exit (a call on its door).
+fn end(helper: &OwnedDescriptor) -> Outcome {
+    let mut buffer = Buffer::new();
+    let result = raw::send(
+        INSPECT,
+        helper.descriptor(),
+        &mut buffer,
+        raw::sizes(64, 0, 0),
+    );
+    expect_error(
+        "the call that makes the helper exit",
+        result,
+        Error::PeerDied,
+    )
+}
+
+/// The doomed call as RECEIVE returns it.
+fn doomed(buffer: &mut Buffer) -> TrapArgs {
+    TrapArgs {
+        arg0: raw::function_bits(DOOMED_CALL),
+        arg1: 0,
+        arg2: buffer.address(),
+        arg3: raw::sizes(64, 8, 0),
+    }
+}
+
+fn caller_gone(_: &mut Fixture) -> Outcome {
+    let door = ScratchDoor::new()?;
+    let (helper, _process) = doomed_caller(&door)?;
+    let mut buffer = Buffer::new();
+    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+    expect_registers(
+        "RECEIVE of the helper's call",
+        received,
+        doomed(&mut buffer),
+    )?;
+    end(&helper)?;
+    expect_error(
+        "REPLY to the dead helper's call",
+        raw::reply(0, &mut buffer, raw::sizes(8, 8, 0)),
+        Error::CallerGone,
+    )?;
+    expect_error(
+        "a second REPLY",
+        raw::reply(0, &mut buffer, raw::sizes(8, 8, 0)),
+        Error::NothingToReply,
+    )
+}
+
+fn reply_receive_after_caller_gone(_: &mut Fixture) -> Outcome {
+    let door = ScratchDoor::new()?;
+    let (helper, _process) = doomed_caller(&door)?;
+    let mut buffer = Buffer::new();
+    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+    expect_registers(
+        "RECEIVE of the helper's call",
+        received,
+        doomed(&mut buffer),
+    )?;
+    end(&helper)?;
+    let caller = spawn_caller(door.client(), SCRATCH_CALL, &[8; 8], 64)?;
+    let next = raw::reply_receive(0, &mut buffer, raw::sizes(MAX_TOTAL_SIZE, 8, 0));
+    let expected = TrapArgs {
+        arg0: raw::function_bits(SCRATCH_CALL),
+        arg1: 0,
+        arg2: buffer.address(),
+        arg3: raw::sizes(64, 8, 0),
+    };
+    expect_registers(
+        "REPLY_RECEIVE to the dead helper's call (receives the next call)",
+        next,
+        expected,
+    )?;
+    expect_registers(
+        "REPLY to the next call",
+        raw::reply(0, &mut buffer, raw::sizes(0, 0, 0)),
+        TrapArgs::default(),
+    )?;
+    let (result, _) = caller.join()?;
+    expect_registers("the next caller's result", result, raw::replied(0, 0, 0, 0))
+}
+
+fn dead_client_call_cancelled(_: &mut Fixture) -> Outcome {
+    let door = ScratchDoor::new()?;
+    let (helper, _process) = doomed_caller(&door)?;
+    let mut buffer = Buffer::new();
+    // Size 0: returns (RECEIVE_BUFFER_TOO_SMALL) as soon as the call is queued.
+    let queued = raw::receive(door.owner(), &mut buffer, 0);
+    expect_registers(
+        "RECEIVE of 0 bytes with the helper's call queued",
+        queued,
+        TrapArgs {
+            arg3: raw::sizes(64, 8, 0),
+            ..TrapArgs::error(Error::ReceiveBufferTooSmall)
+        },
+    )?;
+    end(&helper)?;
+    let caller = spawn_caller(door.client(), SCRATCH_CALL, &[9; 8], 64)?;
+    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+    let expected = TrapArgs {
+        arg0: raw::function_bits(SCRATCH_CALL),
+        arg1: 0,
+        arg2: buffer.address(),
+        arg3: raw::sizes(64, 8, 0),
+    };
+    expect_registers(
+        format!(
+            "the RECEIVE after the helper died (not its call {:#x})",
+            DOOMED_CALL.0
+        ),
+        received,
+        expected,
+    )?;
+    expect_registers(
+        "REPLY to the live call",
+        raw::reply(0, &mut buffer, raw::sizes(0, 0, 0)),
+        TrapArgs::default(),
+    )?;
+    let (result, _) = caller.join()?;
+    expect_registers("the live caller's result", result, raw::replied(0, 0, 0, 0))
+}

@@ -1,0 +1,403 @@
+//! Area 2: descriptors between three processes. The test (A) COPYs an
+//! event with reduced rights to the relay (B), which MOVEs it on to the
+//! signaller (C), which signals it; C then MOVEs it back to A with the
+//! SIGNAL right only. A checks the rights each side saw, that B's table
+//! lost the moved descriptor while A's kept the copied one, and that C's
+//! signal reaches A's EVENT_WAIT.
+
+use abi::kcall::{DescriptorInfo, REPLY_PAYLOAD_OFFSET};
+use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
+use abi::{Descriptor, Error, KernelFunction, ObjectKind, Rights, TransferMode, TrapArgs};
+use ipc_test_helper::raw::{self, Buffer};
+use ipc_test_helper::{
+    ArrivedSlot, GIVE_BACK, INSPECT, Inspection, KEEP, RELAY, RelayReport, SignalReport, role,
+};
+use userlib::OwnedDescriptor;
+
+use crate::check::{
+    Check, Failure, Outcome, Registers, Setup, Sizes, ensure, expect_eq, expect_error,
+    expect_registers,
+};
+use crate::fixture::{
+    Fixture, descriptor_request, duplicate, event, expect_info, info, kcall, spawn_helper,
+};
+
+/// The checks of this area, in order.
+pub const CHECKS: &[Check] = &[
+    Check {
+        name: "transfer: a COPY leaves the sender's descriptor in place (A)",
+        run: copy_keeps_the_sender_descriptor,
+    },
+    Check {
+        name: "transfer: B receives the COPY with the rights A granted (slot and DESCRIPTOR_INFO)",
+        run: relay_sees_the_granted_rights,
+    },
+    Check {
+        name: "transfer: a MOVE takes the descriptor out of the sender's table (CLOSE in B -> BAD_DESCRIPTOR)",
+        run: move_empties_the_relay_slot,
+    },
+    Check {
+        name: "transfer: C receives the MOVE with the rights B granted",
+        run: signaller_sees_the_moved_event,
+    },
+    Check {
+        name: "transfer: the event comes back to A attenuated to SIGNAL (no WAIT through it)",
+        run: event_comes_back_attenuated,
+    },
+    Check {
+        name: "transfer: C's EVENT_SIGNAL is seen by EVENT_WAIT in A",
+        run: signal_reaches_the_sender,
+    },
+    Check {
+        name: "transfer: a MOVE out of A leaves A's table (CLOSE -> BAD_DESCRIPTOR)",
+        run: move_out_of_the_test,
+    },
+    Check {
+        name: "transfer: one descriptor COPY'd in two slots after 5 data bytes arrives twice",
+        run: copied_twice,
+    },
+];
+
+/// The rights A grants B.
+const GRANTED: Rights = Rights(Rights::SIGNAL.0 | Rights::TRANSFER.0);
+
+/// What the exchange produced, for the checks to examine.
+#[derive(Debug)]
+pub struct RelayOutcome {
+    /// A's SEND of RELAY to B.
+    relay: TrapArgs,
+    /// B's report (with C's inside).
+    report: RelayReport,
+    /// DESCRIPTOR_INFO of A's event after the COPY went out.
+    after_copy: (TrapArgs, Option<DescriptorInfo>),
+    /// A's SEND of GIVE_BACK to C.
+    give_back: TrapArgs,
+    /// The slot the event came back in.
+    returned_slot: Option<DescriptorSlot>,
+    /// DESCRIPTOR_INFO of the returned event.
+    returned_info: (TrapArgs, Option<DescriptorInfo>),
+    /// EVENT_SIGNAL through the returned event, EVENT_WAIT on A's event
+    /// twice (the second only if the first left a count).
+    own_signal: TrapArgs,
+    first_wait: TrapArgs,
+    second_wait: Option<TrapArgs>,
+    /// EVENT_WAIT through the returned event (after another signal, so a
+    /// kernel that wrongly allows it does not block).
+    wait_through_returned: TrapArgs,
+    _keep: [OwnedDescriptor; 5],
+    _returned: Option<OwnedDescriptor>,
+}
+
+/// Runs the exchange (once; the checks share it).
+fn exchange() -> Result<RelayOutcome, Failure> {
+    let signaller = spawn_helper(role::SIGNALLER, &[])?;
+    let relay = spawn_helper(
+        role::RELAY,
+        &[DescriptorSlot::copy(
+            signaller.client(),
+            Rights::DOOR_CLIENT,
+        )],
+    )?;
+    let event = event()?;
+
+    let mut buffer = Buffer::new();
+    buffer.put_slot(0, 0, DescriptorSlot::copy(event.descriptor(), GRANTED));
+    let sent = raw::send(
+        RELAY,
+        relay.client(),
+        &mut buffer,
+        raw::sizes(MAX_TOTAL_SIZE, 0, 1),
+    );
+    let report: RelayReport = buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
+    let after_copy = info(event.descriptor());
+
+    let mut buffer = Buffer::new();
+    let give_back = raw::send(
+        GIVE_BACK,
+        signaller.client(),
+        &mut buffer,
+        raw::sizes(MAX_TOTAL_SIZE, 0, 0),
+    );
+    let returned_slot = (give_back.arg3 == raw::sizes(0, 8, 1))
+        .then(|| buffer.slot(8, 0))
+        .flatten();
+    let returned =
+        returned_slot.and_then(|slot| OwnedDescriptor::from_raw(Descriptor(slot.descriptor)));
+    let returned_number = returned
+        .as_ref()
+        .map_or(Descriptor::NULL, OwnedDescriptor::descriptor);
+    let returned_info = info(returned_number);
+
+    let (own_signal, _) = kcall(KernelFunction::EventSignal, returned_number, &[], 64);
+    let (first_wait, _) = kcall(KernelFunction::EventWait, event.descriptor(), &[], 64);
+    let second_wait = (first_wait == raw::replied(1, 0, 8, 0))
+        .then(|| kcall(KernelFunction::EventWait, event.descriptor(), &[], 64).0);
+    let _ = kcall(KernelFunction::EventSignal, returned_number, &[], 64);
+    let (wait_through_returned, _) = kcall(KernelFunction::EventWait, returned_number, &[], 64);
+    if wait_through_returned == TrapArgs::error(Error::MissingRight) {
+        // Take back the count the extra signal left.
+        let _ = kcall(KernelFunction::EventWait, event.descriptor(), &[], 64);
+    }
+    Ok(RelayOutcome {
+        relay: sent,
+        report,
+        after_copy,
+        give_back,
+        returned_slot,
+        returned_info,
+        own_signal,
+        first_wait,
+        second_wait,
+        wait_through_returned,
+        _keep: [
+            event,
+            relay.client,
+            relay.process,
+            signaller.client,
+            signaller.process,
+        ],
+        _returned: returned,
+    })
+}
+
+/// The shared exchange.
+fn outcome(fixture: &mut Fixture) -> Result<&RelayOutcome, Failure> {
+    fixture
+        .relay
+        .get_or_insert_with(exchange)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// An arrived slot names a descriptor of `kind` with exactly `rights`, in `mode`.
+fn expect_arrived(
+    what: &str,
+    arrived: &ArrivedSlot,
+    mode: TransferMode,
+    kind: ObjectKind,
+    rights: Rights,
+) -> Outcome {
+    ensure(
+        what,
+        arrived.slot.descriptor != 0,
+        "a descriptor in the delivered slot",
+        "descriptor 0",
+    )?;
+    let slot = DescriptorSlot {
+        descriptor: arrived.slot.descriptor,
+        rights: rights.0,
+        mode: mode as u32,
+        reserved: 0,
+    };
+    expect_eq(
+        alloc::format!("{what}: the delivered slot"),
+        arrived.slot,
+        slot,
+    )?;
+    expect_eq(
+        alloc::format!("{what}: DESCRIPTOR_INFO (kind, rights, error)"),
+        (arrived.kind, arrived.rights, arrived.info_error),
+        (kind as u32, rights.0, 0),
+    )
+}
+
+fn copy_keeps_the_sender_descriptor(fixture: &mut Fixture) -> Outcome {
+    let outcome = outcome(fixture)?;
+    expect_registers(
+        "A's SEND of RELAY",
+        outcome.relay,
+        raw::replied(
+            0,
+            0,
+            (REPLY_PAYLOAD_OFFSET + size_of::<RelayReport>()) as u16,
+            0,
+        ),
+    )?;
+    expect_registers(
+        "DESCRIPTOR_INFO of A's event after the COPY",
+        outcome.after_copy.0,
+        raw::replied(0, 0, 16, 0),
+    )?;
+    expect_eq(
+        "A's event after the COPY (kind, rights)",
+        outcome.after_copy.1.map(|i| (i.kind, i.rights)),
+        Some((ObjectKind::Event as u32, Rights::EVENT.0)),
+    )
+}
+
+fn relay_sees_the_granted_rights(fixture: &mut Fixture) -> Outcome {
+    let outcome = outcome(fixture)?;
+    expect_arrived(
+        "the event in B",
+        &outcome.report.arrived,
+        TransferMode::Copy,
+        ObjectKind::Event,
+        GRANTED,
+    )
+}
+
+fn move_empties_the_relay_slot(fixture: &mut Fixture) -> Outcome {
+    let outcome = outcome(fixture)?;
+    expect_registers(
+        "B's SEND of FORWARD (a MOVE) to C",
+        outcome.report.forward.into(),
+        raw::replied(
+            0,
+            0,
+            (REPLY_PAYLOAD_OFFSET + size_of::<SignalReport>()) as u16,
+            0,
+        ),
+    )?;
+    expect_error(
+        "B's CLOSE of the descriptor it moved",
+        outcome.report.close_after_move.into(),
+        Error::BadDescriptor,
+    )
+}
+
+fn signaller_sees_the_moved_event(fixture: &mut Fixture) -> Outcome {
+    let outcome = outcome(fixture)?;
+    expect_arrived(
+        "the event in C",
+        &outcome.report.signaller.arrived,
+        TransferMode::Move,
+        ObjectKind::Event,
+        GRANTED,
+    )
+}
+
+fn event_comes_back_attenuated(fixture: &mut Fixture) -> Outcome {
+    let outcome = outcome(fixture)?;
+    expect_registers(
+        "A's SEND of GIVE_BACK to C",
+        outcome.give_back,
+        raw::replied(0, 0, 8, 1),
+    )?;
+    let slot = outcome.returned_slot.setup("the reply slot")?;
+    expect_eq(
+        "the reply slot (rights, mode, reserved)",
+        (slot.rights, slot.mode, slot.reserved),
+        (Rights::SIGNAL.0, TransferMode::Move as u32, 0),
+    )?;
+    expect_registers(
+        "DESCRIPTOR_INFO of the returned event",
+        outcome.returned_info.0,
+        raw::replied(0, 0, 16, 0),
+    )?;
+    expect_eq(
+        "the returned event (kind, rights)",
+        outcome.returned_info.1.map(|i| (i.kind, i.rights)),
+        Some((ObjectKind::Event as u32, Rights::SIGNAL.0)),
+    )?;
+    expect_error(
+        "EVENT_WAIT through the returned event",
+        outcome.wait_through_returned,
+        Error::MissingRight,
+    )
+}
+
+fn signal_reaches_the_sender(fixture: &mut Fixture) -> Outcome {
+    let outcome = outcome(fixture)?;
+    expect_registers(
+        "C's EVENT_SIGNAL",
+        outcome.report.signaller.signal.into(),
+        raw::replied(0, 0, 8, 0),
+    )?;
+    expect_registers(
+        "A's EVENT_SIGNAL through the returned event",
+        outcome.own_signal,
+        raw::replied(0, 0, 8, 0),
+    )?;
+    expect_registers(
+        "A's first EVENT_WAIT (C's and A's signals: one left)",
+        outcome.first_wait,
+        raw::replied(1, 0, 8, 0),
+    )?;
+    expect_eq(
+        "A's second EVENT_WAIT (none left)",
+        outcome.second_wait.map(Registers),
+        Some(Registers(raw::replied(0, 0, 8, 0))),
+    )
+}
+
+fn move_out_of_the_test(fixture: &mut Fixture) -> Outcome {
+    let server = fixture.server()?;
+    let event = event()?;
+    let moved = duplicate(event.descriptor(), Rights::EVENT)?.into_raw();
+    let mut buffer = Buffer::new();
+    buffer.put_slot(0, 0, DescriptorSlot::moving(moved, Rights::EVENT));
+    let result = raw::send(KEEP, server, &mut buffer, raw::sizes(64, 0, 1));
+    expect_registers("SEND of KEEP with a MOVE", result, raw::replied(1, 0, 8, 0))?;
+    let (result, _) = kcall(
+        KernelFunction::Close,
+        Descriptor::NULL,
+        &descriptor_request(moved, 0),
+        64,
+    );
+    expect_error(
+        "CLOSE of the moved descriptor",
+        result,
+        Error::BadDescriptor,
+    )?;
+    expect_info(
+        "the event itself",
+        event.descriptor(),
+        ObjectKind::Event,
+        Rights::EVENT,
+    )
+}
+
+fn copied_twice(fixture: &mut Fixture) -> Outcome {
+    let server = fixture.server()?;
+    let event = event()?;
+    let mut buffer = Buffer::new();
+    buffer.put(0, b"five!");
+    buffer.put_slot(
+        5,
+        0,
+        DescriptorSlot::copy(event.descriptor(), Rights::SIGNAL),
+    );
+    buffer.put_slot(5, 1, DescriptorSlot::copy(event.descriptor(), Rights::WAIT));
+    let result = raw::send(INSPECT, server, &mut buffer, raw::sizes(512, 5, 2));
+    expect_registers(
+        "INSPECT with two COPY slots of one event",
+        result,
+        raw::replied(
+            0,
+            0,
+            (REPLY_PAYLOAD_OFFSET + size_of::<Inspection>()) as u16,
+            0,
+        ),
+    )?;
+    let inspection: Inspection = buffer.get(REPLY_PAYLOAD_OFFSET).setup("the inspection")?;
+    expect_eq(
+        "the sender's sizes as received",
+        Sizes(inspection.received.arg3),
+        Sizes(raw::sizes(512, 5, 2)),
+    )?;
+    expect_arrived(
+        "the first slot",
+        &inspection.slots[0],
+        TransferMode::Copy,
+        ObjectKind::Event,
+        Rights::SIGNAL,
+    )?;
+    expect_arrived(
+        "the second slot",
+        &inspection.slots[1],
+        TransferMode::Copy,
+        ObjectKind::Event,
+        Rights::WAIT,
+    )?;
+    ensure(
+        "the two delivered descriptors",
+        inspection.slots[0].slot.descriptor != inspection.slots[1].slot.descriptor,
+        "two different descriptors",
+        alloc::format!("both {}", inspection.slots[0].slot.descriptor),
+    )?;
+    expect_eq(
+        "the data before the slots",
+        &inspection.data_prefix[..5],
+        b"five!",
+    )
+}

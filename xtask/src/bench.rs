@@ -1,0 +1,581 @@
+//! `cargo xtask bench`: IPC round trips timed inside the guest, next to
+//! Linux ping-pongs timed on this host in the same run (DESIGN §7).
+//!
+//! The guest side is the `ipc-bench` program (`programs/ipc-bench`), booted
+//! via PVH as the first process with `init=ipc-bench qemu-exit
+//! bench-iterations=N` (the first process gets the kernel command line as
+//! its arguments) and its partner `ipc-bench-server`. It prints one line
+//! per row in the format its library (`ipc_bench`) defines,
+//!
+//! ```text
+//! bench: name=roundtrip-64 payload=64 descriptors=0 iterations=10000 median=5176 p10=5176 p90=5176
+//! ```
+//!
+//! then `bench: done`, and ends QEMU with DEBUG_EXIT(0).
+//!
+//! The Linux side ([`linux`]) forks a partner process and times pipe,
+//! socketpair and futex ping-pongs the same way (RDTSC around each round
+//! trip, the same warm-up, the same percentiles).
+//!
+//! Units: the guest's TSC counts instructions under `--accel tcg-icount`
+//! (`-icount shift=0`: exact and repeatable, the path length) and cycles
+//! under KVM; Linux rows are always host TSC cycles. Ratios are guest
+//! median over Linux median for rows that do the same thing.
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod linux;
+
+/// Stand-in where the baselines cannot run.
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+mod linux {
+    /// Always an error: the baselines need Linux on x86_64.
+    pub fn baselines(_iterations: usize, _warm_up: usize) -> anyhow::Result<Vec<super::Row>> {
+        anyhow::bail!("the Linux baselines need an x86_64 Linux host")
+    }
+}
+
+use crate::artifacts::{self, Paths};
+use crate::cli::{Accel, BenchArgs};
+use crate::deps::{self, HostPackage};
+use crate::exec::Echo;
+use crate::qemu::{self, BootMedium, CapturedRun, QemuConfig, RunEnd, SerialSink, Verdict};
+use anyhow::{Context, Result, bail};
+use image::cmdline;
+use ipc_bench::{DONE, ERROR, ITERATIONS_KEY, LINE_PREFIX, Percentiles, WARM_UP};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The boot-archive name of the guest bench program.
+const GUEST_PROGRAM: &str = "ipc-bench";
+
+/// The row the path-length target is about, and the target (instructions
+/// under tcg-icount, kernel and user together).
+const TARGET_ROW: &str = "roundtrip-64";
+const TARGET_INSTRUCTIONS: u64 = 2_000;
+
+/// Which side of the comparison a row was measured on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum System {
+    Guest,
+    Linux,
+}
+
+/// What a row's numbers count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// Guest TSC ticks under `-icount shift=0`: one per instruction.
+    Instructions,
+    /// TSC ticks of the CPU (the host's, or the guest's under KVM).
+    Cycles,
+}
+
+impl Unit {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Instructions => "instructions",
+            Self::Cycles => "cycles",
+        }
+    }
+}
+
+/// One measured row, as printed and as written to the JSON file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub system: System,
+    pub payload_bytes: u32,
+    pub descriptors: u32,
+    pub unit: Unit,
+    pub median: u64,
+    pub p10: u64,
+    pub p90: u64,
+    pub iterations: u64,
+}
+
+/// The JSON file: the accelerator and every row.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    accel: &'a str,
+    rows: &'a [Row],
+}
+
+/// The percentiles of a row's samples, as the guest computes them.
+pub fn percentiles(mut samples: Vec<u64>) -> Percentiles {
+    samples.sort_unstable();
+    Percentiles::of_sorted(&samples)
+}
+
+/// `cargo xtask bench`.
+pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
+    let paths = Paths::locate()?;
+    let accel = effective(args.accel);
+    qemu::check_accel(accel)?;
+    deps::ensure_packages(&[HostPackage::Qemu])?;
+    let iterations = args.iterations as usize;
+
+    eprintln!("bench: building the kernel and the programs");
+    let manifest = artifacts::build(&paths, Echo::OnFailure)?;
+    if !manifest
+        .parsed
+        .programs
+        .iter()
+        .any(|program| program.name == GUEST_PROGRAM)
+    {
+        bail!(
+            "{} has no [[program]] named {GUEST_PROGRAM:?}",
+            paths.manifest().display()
+        );
+    }
+    let archive = artifacts::write_boot_archive(&paths, &manifest)?;
+
+    let config = QemuConfig {
+        medium: BootMedium::Pvh {
+            kernel: paths.kernel_elf(),
+            archive,
+            cmdline: guest_cmdline(iterations),
+            bios: qemu::fast_pvh_firmware(accel),
+        },
+        accel,
+        smp: 1,
+        memory: "256M".to_owned(),
+        serial: SerialSink::Stdio,
+        wait_for_gdb: false,
+    };
+    eprintln!("bench: booting {GUEST_PROGRAM} under {}", accel.name());
+    let run = qemu::run_captured(&config, None, Some(guest_timeout(iterations)), false)?;
+    // A failed guest still gets the Linux baselines printed, then fails the command.
+    let (mut rows, guest_failure) = match guest_rows(&run, unit_of(accel)) {
+        Ok(rows) => (rows, None),
+        Err(error) => (Vec::new(), Some(error)),
+    };
+    if let Some(error) = &guest_failure {
+        eprintln!("error: {error:#}");
+    }
+
+    eprintln!("bench: Linux baselines on this host");
+    rows.extend(linux::baselines(iterations, WARM_UP)?);
+
+    print!("{}", render(accel, &rows));
+    if guest_failure.is_some() {
+        eprintln!("bench: no guest rows (see the error above); no JSON written");
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(path) = &args.json {
+        let report = Report {
+            accel: accel.name(),
+            rows: &rows,
+        };
+        let mut text = serde_json::to_string_pretty(&report).context("encoding the JSON report")?;
+        text.push('\n');
+        artifacts::write_file(path, text.as_bytes())?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `auto` means TCG, as everywhere in xtask.
+fn effective(accel: Accel) -> Accel {
+    match accel {
+        Accel::Auto => Accel::Tcg,
+        other => other,
+    }
+}
+
+fn unit_of(accel: Accel) -> Unit {
+    match accel {
+        Accel::TcgIcount => Unit::Instructions,
+        Accel::Kvm | Accel::Tcg | Accel::Auto => Unit::Cycles,
+    }
+}
+
+/// The kernel command line: the bench as the first process, verdict to
+/// QEMU, and the iteration count for the bench.
+fn guest_cmdline(iterations: usize) -> String {
+    format!(
+        "{}={GUEST_PROGRAM} {} {ITERATIONS_KEY}={iterations}",
+        cmdline::INIT_KEY,
+        cmdline::QEMU_EXIT
+    )
+}
+
+/// Generous: 10,000 iterations take a few seconds under tcg-icount.
+fn guest_timeout(iterations: usize) -> Duration {
+    Duration::from_secs(120 + iterations as u64 / 100)
+}
+
+/// The rows of a finished guest run; an error (with the serial log) unless
+/// the guest reported success, printed `bench: done` and at least one row.
+fn guest_rows(run: &CapturedRun, unit: Unit) -> Result<Vec<Row>> {
+    let failure = |reason: String| -> anyhow::Error {
+        anyhow::anyhow!(
+            "the guest bench failed: {reason}\n--- serial log ---\n{}",
+            run.log()
+        )
+    };
+    match &run.end {
+        RunEnd::Exited(Verdict::Success) => {}
+        RunEnd::Exited(verdict) => return Err(failure(verdict.describe())),
+        RunEnd::TimedOut(limit) => {
+            return Err(failure(format!("timed out after {} s", limit.as_secs())));
+        }
+        RunEnd::Matched(line) => return Err(failure(format!("stopped at {line:?}"))),
+    }
+    let rows =
+        parse_guest_lines(&run.serial, unit).map_err(|error| failure(format!("{error:#}")))?;
+    if rows.is_empty() {
+        return Err(failure("it printed no row".to_owned()));
+    }
+    Ok(rows)
+}
+
+/// The rows in the guest's serial output; an error for a `bench: error`
+/// line, a malformed row, or a missing `bench: done`.
+fn parse_guest_lines(serial: &str, unit: Unit) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut done = false;
+    for line in serial.lines() {
+        let Some(at) = line.find(LINE_PREFIX) else {
+            continue;
+        };
+        let text = line[at + LINE_PREFIX.len()..].trim();
+        if text == DONE {
+            done = true;
+        } else if text.starts_with("name=") {
+            rows.push(parse_guest_row(text, unit).with_context(|| format!("in {line:?}"))?);
+        } else if text.starts_with(ERROR) {
+            bail!("the guest reported: {text}");
+        }
+    }
+    if !done {
+        bail!("the guest never printed \"{LINE_PREFIX}{DONE}\"");
+    }
+    Ok(rows)
+}
+
+/// One `name=... payload=... ...` row.
+fn parse_guest_row(text: &str, unit: Unit) -> Result<Row> {
+    let field = |key: &str| -> Result<&str> {
+        text.split_ascii_whitespace()
+            .filter_map(|word| word.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, value)| value)
+            .with_context(|| format!("no {key}="))
+    };
+    let number = |key: &str| -> Result<u64> {
+        let value = field(key)?;
+        value
+            .parse()
+            .with_context(|| format!("{key}={value} is not a number"))
+    };
+    Ok(Row {
+        name: field("name")?.to_owned(),
+        system: System::Guest,
+        payload_bytes: u32::try_from(number("payload")?).context("payload too large")?,
+        descriptors: u32::try_from(number("descriptors")?).context("descriptors too large")?,
+        unit,
+        median: number("median")?,
+        p10: number("p10")?,
+        p90: number("p90")?,
+        iterations: number("iterations")?,
+    })
+}
+
+/// What a row measures, for pairing guest rows with Linux rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// The cheapest trap: guest `trap-null`, Linux `syscall-*`.
+    Trap,
+    /// A request and a reply of this many bytes between two processes,
+    /// no descriptors; 0 stands for the smallest message there is (a pipe
+    /// cannot carry an empty one, so its 1-byte row counts as 0).
+    Message(u32),
+}
+
+fn kind_of(row: &Row) -> Option<Kind> {
+    match row.system {
+        System::Guest if row.name.starts_with("trap-") => Some(Kind::Trap),
+        System::Guest if row.name.starts_with("roundtrip-") && row.descriptors == 0 => {
+            Some(Kind::Message(row.payload_bytes))
+        }
+        System::Guest => None,
+        System::Linux if row.name.starts_with("syscall-") => Some(Kind::Trap),
+        System::Linux if row.payload_bytes <= 1 => Some(Kind::Message(0)),
+        System::Linux => Some(Kind::Message(row.payload_bytes)),
+    }
+}
+
+/// Every (guest, Linux) pair that measures the same kind of thing.
+fn comparisons(rows: &[Row]) -> Vec<(&Row, &Row)> {
+    let guests = rows.iter().filter(|row| row.system == System::Guest);
+    guests
+        .flat_map(|guest| {
+            rows.iter()
+                .filter(move |linux| {
+                    linux.system == System::Linux
+                        && kind_of(guest).is_some()
+                        && kind_of(guest) == kind_of(linux)
+                })
+                .map(move |linux| (guest, linux))
+        })
+        .collect()
+}
+
+/// The report: every row, the ratios and, under tcg-icount, the target.
+fn render(accel: Accel, rows: &[Row]) -> String {
+    let mut out = String::new();
+    let iterations = rows.first().map_or(0, |row| row.iterations);
+    let _ = writeln!(
+        out,
+        "\nIPC round trips, {iterations} measured after {WARM_UP} warm-up each: guest under {} \
+         ({}), Linux on this host (cycles, both processes on one CPU)\n",
+        accel.name(),
+        unit_of(accel).name()
+    );
+    let header = [
+        "system", "name", "bytes", "desc", "unit", "median", "p10", "p90",
+    ];
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|row| {
+            [
+                match row.system {
+                    System::Guest => "guest".to_owned(),
+                    System::Linux => "linux".to_owned(),
+                },
+                row.name.clone(),
+                row.payload_bytes.to_string(),
+                row.descriptors.to_string(),
+                row.unit.name().to_owned(),
+                row.median.to_string(),
+                row.p10.to_string(),
+                row.p90.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for line in &cells {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    // Text columns left-aligned, numbers right-aligned.
+    let text_columns = [0, 1, 4];
+    let mut push_line = |line: &[String]| {
+        let mut text = String::new();
+        for (column, (cell, width)) in line.iter().zip(widths).enumerate() {
+            if column > 0 {
+                text.push_str("  ");
+            }
+            if text_columns.contains(&column) {
+                let _ = write!(text, "{cell:<width$}");
+            } else {
+                let _ = write!(text, "{cell:>width$}");
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    push_line(&header.map(str::to_owned));
+    for line in &cells {
+        push_line(line);
+    }
+
+    let pairs = comparisons(rows);
+    if !pairs.is_empty() {
+        let unit_note = match unit_of(accel) {
+            Unit::Instructions => {
+                " (guest instructions per Linux cycle: a path-length ratio, not a speed ratio)"
+            }
+            Unit::Cycles => "",
+        };
+        let _ = writeln!(out, "\nratios, guest median / linux median{unit_note}:");
+        let width = pairs
+            .iter()
+            .map(|(guest, linux)| guest.name.len() + linux.name.len() + 3)
+            .max()
+            .unwrap_or(0);
+        for (guest, linux) in pairs {
+            let label = format!("{} / {}", guest.name, linux.name);
+            let _ = writeln!(
+                out,
+                "  {label:<width$}  {}",
+                ratio(guest.median, linux.median)
+            );
+        }
+    }
+    if unit_of(accel) == Unit::Instructions
+        && let Some(row) = rows
+            .iter()
+            .find(|row| row.system == System::Guest && row.name == TARGET_ROW)
+    {
+        let verdict = if row.median <= TARGET_INSTRUCTIONS {
+            "met"
+        } else {
+            "not met"
+        };
+        let _ = writeln!(
+            out,
+            "\ntarget: {TARGET_ROW} at most {TARGET_INSTRUCTIONS} instructions: {verdict} (median {})",
+            row.median
+        );
+    }
+    out
+}
+
+fn ratio(guest: u64, linux: u64) -> String {
+    if linux == 0 {
+        return "-".to_owned();
+    }
+    format!("{:.2}", guest as f64 / linux as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERIAL: &str = "\
+hinge: starting ipc-bench
+bench: name=rdtsc-empty payload=0 descriptors=0 iterations=100 median=3 p10=3 p90=3
+bench: name=trap-null payload=0 descriptors=0 iterations=100 median=560 p10=560 p90=561
+bench: name=roundtrip-0 payload=0 descriptors=0 iterations=100 median=3260 p10=3260 p90=3300
+bench: name=roundtrip-64 payload=64 descriptors=0 iterations=100 median=5176 p10=5100 p90=5200
+bench: name=roundtrip-desc payload=0 descriptors=1 iterations=100 median=6161 p10=6161 p90=6161
+bench: done
+";
+
+    fn linux(name: &str, payload_bytes: u32, median: u64) -> Row {
+        Row {
+            name: name.to_owned(),
+            system: System::Linux,
+            payload_bytes,
+            descriptors: 0,
+            unit: Unit::Cycles,
+            median,
+            p10: median,
+            p90: median,
+            iterations: 100,
+        }
+    }
+
+    #[test]
+    fn percentiles_sort_first() {
+        let samples: Vec<u64> = (1..=100).rev().collect();
+        assert_eq!(
+            percentiles(samples),
+            Percentiles {
+                median: 50,
+                p10: 10,
+                p90: 90
+            }
+        );
+        // 10,000 samples: the median is the 5,000th smallest.
+        let stats = percentiles((0..10_000).collect());
+        assert_eq!((stats.p10, stats.median, stats.p90), (999, 4_999, 8_999));
+    }
+
+    #[test]
+    fn guest_lines_become_rows() {
+        let rows = parse_guest_lines(SERIAL, Unit::Instructions).expect("rows");
+        assert_eq!(rows.len(), 5);
+        assert_eq!(
+            rows[3],
+            Row {
+                name: "roundtrip-64".to_owned(),
+                system: System::Guest,
+                payload_bytes: 64,
+                descriptors: 0,
+                unit: Unit::Instructions,
+                median: 5176,
+                p10: 5100,
+                p90: 5200,
+                iterations: 100,
+            }
+        );
+        assert_eq!(rows[4].descriptors, 1);
+    }
+
+    #[test]
+    fn a_guest_run_must_finish_and_rows_must_be_whole() {
+        let unfinished = SERIAL.replace("bench: done\n", "");
+        assert!(parse_guest_lines(&unfinished, Unit::Cycles).is_err());
+        let failed = format!("{SERIAL}bench: error roundtrip-64: SEND failed: PEER_DIED\n");
+        let error = parse_guest_lines(&failed, Unit::Cycles).expect_err("error line");
+        assert!(format!("{error:#}").contains("PEER_DIED"));
+        let broken = "bench: name=x payload=0 descriptors=0 iterations=1 median=a p10=1 p90=1\nbench: done\n";
+        assert!(parse_guest_lines(broken, Unit::Cycles).is_err());
+        let missing = "bench: name=x payload=0 iterations=1 median=1 p10=1 p90=1\nbench: done\n";
+        assert!(parse_guest_lines(missing, Unit::Cycles).is_err());
+    }
+
+    #[test]
+    fn rows_pair_with_the_linux_rows_that_do_the_same() {
+        let mut rows = parse_guest_lines(SERIAL, Unit::Instructions).expect("rows");
+        rows.extend([
+            linux("pipe-1", 1, 10_000),
+            linux("pipe-64", 64, 11_000),
+            linux("socketpair-0", 0, 12_000),
+            linux("futex-0", 0, 8_000),
+            linux("syscall-getppid", 0, 200),
+        ]);
+        let pairs: Vec<(&str, &str)> = comparisons(&rows)
+            .into_iter()
+            .map(|(guest, linux)| (guest.name.as_str(), linux.name.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("trap-null", "syscall-getppid"),
+                ("roundtrip-0", "pipe-1"),
+                ("roundtrip-0", "socketpair-0"),
+                ("roundtrip-0", "futex-0"),
+                ("roundtrip-64", "pipe-64"),
+            ]
+        );
+        let text = render(Accel::TcgIcount, &rows);
+        assert!(text.contains("roundtrip-64 / pipe-64"), "{text}");
+        assert!(text.contains("0.47"), "{text}");
+        assert!(
+            text.contains("target: roundtrip-64 at most 2000 instructions: not met (median 5176)")
+        );
+        assert!(!render(Accel::Kvm, &rows).contains("target:"));
+    }
+
+    #[test]
+    fn the_json_report_has_the_documented_shape() {
+        let rows = [linux("pipe-64", 64, 11_000)];
+        let report = Report {
+            accel: "kvm",
+            rows: &rows,
+        };
+        let value = serde_json::to_value(&report).expect("json");
+        assert_eq!(value["accel"], "kvm");
+        let row = &value["rows"][0];
+        assert_eq!(row["name"], "pipe-64");
+        assert_eq!(row["system"], "linux");
+        assert_eq!(row["payload_bytes"], 64);
+        assert_eq!(row["descriptors"], 0);
+        assert_eq!(row["unit"], "cycles");
+        assert_eq!(row["median"], 11_000);
+        assert_eq!(row["p10"], 11_000);
+        assert_eq!(row["p90"], 11_000);
+        assert_eq!(row["iterations"], 100);
+        assert_eq!(row.as_object().map(|fields| fields.len()), Some(9));
+    }
+
+    #[test]
+    fn the_guest_is_booted_as_the_first_process_with_a_verdict_and_the_count() {
+        let line = guest_cmdline(1234);
+        assert_eq!(
+            cmdline::value(&line, cmdline::INIT_KEY),
+            Some(GUEST_PROGRAM)
+        );
+        assert!(cmdline::has_word(&line, cmdline::QEMU_EXIT));
+        assert_eq!(ipc_bench::iterations(&line), Ok(1234));
+        assert_eq!(unit_of(Accel::TcgIcount), Unit::Instructions);
+        assert_eq!(unit_of(effective(Accel::Auto)), Unit::Cycles);
+    }
+}
