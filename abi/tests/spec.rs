@@ -22,3 +22,14 @@ fn every_kernel_function_is_documented_with_its_number() {
         assert!(documented, "ABI.md lacks {name} ({number}) on one line");
     }
 }
+
+#[test]
+fn every_procman_error_is_documented_with_its_number() {
+    for error in abi::procman::ProcmanError::ALL {
+        let row = format!("| 0x{:04X} | {} |", *error as u32, error.name());
+        assert!(
+            SPEC.contains(&row),
+            "ABI.md lacks the procman error row `{row}`"
+        );
+    }
+}

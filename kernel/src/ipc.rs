@@ -303,9 +303,10 @@ impl Kernel {
                             door: door_id,
                         };
                     }
+                    let cookie = self.delivery_cookie(sender, &call);
                     return Ok(Some(TrapArgs::received(
                         call.function,
-                        call.cookie,
+                        cookie,
                         buffer,
                         call.sizes,
                     )));
@@ -332,6 +333,31 @@ impl Kernel {
             },
         );
         Ok(None)
+    }
+
+    /// The cookie a queued call delivers: the one its reference (or, for a
+    /// call routed to procman, its process) holds now, since a reply or
+    /// PROCESS_SET_COOKIE may have changed it while the call waited.
+    fn delivery_cookie(&self, sender: ThreadId, call: &CallRecord) -> u64 {
+        let Some(process) = self
+            .threads
+            .get(sender)
+            .and_then(|t| self.processes.get(t.process))
+        else {
+            return call.cookie;
+        };
+        if call.via.is_null() {
+            return process.manager_cookie;
+        }
+        match (
+            process.table.get(call.via),
+            process.table.generation(call.via),
+        ) {
+            (Ok(reference), Ok(generation)) if generation == call.via_generation => {
+                reference.cookie
+            }
+            _ => call.cookie,
+        }
     }
 
     /// Hands the oldest kernel notice of the door to a receiving thread.
