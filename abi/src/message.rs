@@ -3,6 +3,7 @@
 //! ```text
 //! msgPtr                          +0  message data (msgDataSize bytes)
 //!                                     padding up to the next multiple of 8
+//!                                     (only when msgDescN > 0)
 //! msgPtr + descriptor_offset          msgDescN descriptor slots, 16 bytes each
 //!                                     space reserved for the reply
 //! msgPtr + msgTotalSize               end of the buffer (at most 4095 bytes)
@@ -63,8 +64,14 @@ pub const fn descriptor_offset(data_size: u16) -> u16 {
 }
 
 /// The bytes a message with this much data and this many slots occupies.
+/// The padding before the slots exists only when there are slots, so a
+/// message without descriptors may use the whole buffer for data.
 pub const fn message_extent(data_size: u16, descriptor_count: u8) -> u16 {
-    descriptor_offset(data_size) + descriptor_count as u16 * SLOT_SIZE
+    if descriptor_count == 0 {
+        data_size
+    } else {
+        descriptor_offset(data_size) + descriptor_count as u16 * SLOT_SIZE
+    }
 }
 
 impl MessageSizes {
@@ -268,7 +275,8 @@ mod tests {
                 let data = (bits >> 8) & 0xfff;
                 let count = bits & 0xff;
                 let total = (bits >> 20) & 0xfff;
-                data.div_ceil(8) * 8 + count * 16 <= total
+                let extent = if count == 0 { data } else { data.div_ceil(8) * 8 + count * 16 };
+                extent <= total
             };
             match sizes.layout() {
                 Ok(l) => {

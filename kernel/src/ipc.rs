@@ -19,7 +19,7 @@ use crate::descriptor_table::Reference;
 
 /// Notices kept for a process manager that does not receive them.
 const MAX_NOTICES: usize = 4096;
-use crate::machine::Machine;
+use crate::machine::{CopyFault, Machine};
 use crate::object::ObjectId;
 use crate::process::{DESCRIPTOR_COST, ProcessId};
 use crate::state::{Kernel, Outcome};
@@ -238,6 +238,7 @@ impl Kernel {
             reference.object,
             args.buffer,
             args.total_size,
+            false,
         )
     }
 
@@ -260,6 +261,7 @@ impl Kernel {
         door_id: ObjectId,
         buffer: u64,
         total_size: u16,
+        after_reply: bool,
     ) -> Outcome {
         let process = self.process_of(thread)?;
         // The door may have been freed while its message was in service.
@@ -330,6 +332,7 @@ impl Kernel {
                 door: door_id,
                 buffer,
                 total_size,
+                after_reply,
             },
         );
         Ok(None)
@@ -554,7 +557,7 @@ impl Kernel {
             Err(error) => return Err(error),
         }
         // The held message is done with; if the receive half fails, arg2 = 1 says so.
-        match self.receive_on(machine, thread, door, args.buffer, total_size) {
+        match self.receive_on(machine, thread, door, args.buffer, total_size, true) {
             Err(error) => Ok(Some(TrapArgs {
                 arg2: REPLY_DELIVERED,
                 ..TrapArgs::error(error)
@@ -641,7 +644,6 @@ impl Kernel {
         if layout.used > destination_total {
             return Err(Failure::Destination(Error::ReceiveBufferTooSmall));
         }
-        let used = usize::from(layout.used);
         let count = usize::from(layout.descriptor_count);
         let source_space = self
             .processes
@@ -653,13 +655,9 @@ impl Kernel {
             .get(destination.process)
             .ok_or(Failure::Destination(Error::PeerDied))?
             .space;
-        if used > 0 {
-            machine
-                .check_user(source_space, source.buffer, used, false)
-                .map_err(Failure::Source)?;
-        }
+        let slots_at = u64::from(layout.descriptor_offset);
         let mut slots = core::mem::take(&mut self.slot_scratch);
-        let checked = self.check_transfer(
+        let mut checked = self.check_transfer(
             machine,
             source,
             source_space,
@@ -667,26 +665,45 @@ impl Kernel {
             destination.process,
             &mut slots,
         );
+        if checked.is_ok() && count > 0 {
+            let slots_length = count * usize::from(SLOT_SIZE);
+            checked = machine
+                .check_user(
+                    destination_space,
+                    destination.buffer + slots_at,
+                    slots_length,
+                    true,
+                )
+                .map_err(Failure::Destination);
+        }
+        // The data (and the padding) goes straight across; a fault on either
+        // side stops the transfer before any descriptor moves.
+        let mut head = [0u8; 8];
+        let head_size = if count > 0 {
+            usize::from(layout.descriptor_offset)
+        } else {
+            usize::from(layout.data_size)
+        };
+        if checked.is_ok() && head_size > 0 {
+            checked = machine
+                .copy_between(
+                    source_space,
+                    source.buffer,
+                    destination_space,
+                    destination.buffer,
+                    head_size,
+                    &mut head,
+                )
+                .map_err(|fault| match fault {
+                    CopyFault::Source => Failure::Source(Error::BadBuffer),
+                    CopyFault::Destination => Failure::Destination(Error::BadBuffer),
+                });
+        }
         if let Err(failure) = checked {
             self.slot_scratch = slots;
             return Err(failure);
         }
-        if used > 0
-            && let Err(error) =
-                machine.check_user(destination_space, destination.buffer, used, true)
-        {
-            self.slot_scratch = slots;
-            return Err(Failure::Destination(error));
-        }
-        // Everything is checked: commit. The copies cannot fail now.
-        let head_size = usize::from(layout.descriptor_offset);
-        let _ = machine.copy_between(
-            source_space,
-            source.buffer,
-            destination_space,
-            destination.buffer,
-            head_size,
-        );
+        // Everything is checked and the data is across: move the descriptors.
         for (index, slot) in slots.iter().enumerate() {
             let Ok(request) = slot.request() else {
                 continue;
@@ -702,15 +719,12 @@ impl Kernel {
                 mode: request.mode as u32,
                 reserved: 0,
             };
-            let at = destination.buffer
-                + u64::from(layout.descriptor_offset)
-                + (index * usize::from(SLOT_SIZE)) as u64;
+            let at = destination.buffer + slots_at + (index * usize::from(SLOT_SIZE)) as u64;
+            // Cannot fail: the slot area was checked writable just above.
             let _ = machine.write_user(destination_space, at, rewritten.as_bytes());
         }
         self.slot_scratch = slots;
-        let mut head = [0u8; 8];
         let head_length = usize::from(layout.data_size).min(8);
-        let _ = machine.read_user(source_space, source.buffer, &mut head[..head_length]);
         let data = &head[..head_length];
         Ok(Delivered {
             sizes: MessageSizes::new()

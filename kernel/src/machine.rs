@@ -8,6 +8,15 @@ use abi::Error;
 use crate::process::SpaceId;
 use crate::thread::ThreadId;
 
+/// The side of a copy between address spaces that was not accessible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyFault {
+    /// The range copied from.
+    Source,
+    /// The range copied to.
+    Destination,
+}
+
 /// A thread's first user-mode registers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UserStart {
@@ -50,9 +59,11 @@ pub trait Machine {
     fn write_user(&mut self, space: SpaceId, address: u64, data: &[u8]) -> Result<(), Error>;
 
     /// Copies `length` bytes from one user range to another (possibly in
-    /// another space). Both ranges must have been checked; this may copy
-    /// part of the bytes before it fails. The default bounces through a
-    /// small buffer; the arch layer copies page to page.
+    /// another space), page by page, and puts the first (up to) 8 bytes in
+    /// `head` too (msgRetVal and msgErrno come from there). On a fault it
+    /// says which side was not accessible; bytes before the fault may have
+    /// been copied. The default bounces through a small buffer; the arch
+    /// layer copies page to page.
     fn copy_between(
         &mut self,
         from_space: SpaceId,
@@ -60,13 +71,20 @@ pub trait Machine {
         to_space: SpaceId,
         to: u64,
         length: usize,
-    ) -> Result<(), Error> {
+        head: &mut [u8; 8],
+    ) -> Result<(), CopyFault> {
         let mut bounce = [0u8; 256];
         let mut done = 0;
         while done < length {
             let chunk = (length - done).min(bounce.len());
-            self.read_user(from_space, from + done as u64, &mut bounce[..chunk])?;
-            self.write_user(to_space, to + done as u64, &bounce[..chunk])?;
+            self.read_user(from_space, from + done as u64, &mut bounce[..chunk])
+                .map_err(|_| CopyFault::Source)?;
+            if done == 0 {
+                let n = chunk.min(8);
+                head[..n].copy_from_slice(&bounce[..n]);
+            }
+            self.write_user(to_space, to + done as u64, &bounce[..chunk])
+                .map_err(|_| CopyFault::Destination)?;
             done += chunk;
         }
         Ok(())

@@ -143,8 +143,10 @@ pub fn init(info: &BootInfo) -> Result<MemorySummary, MemoryError> {
     *FRAMES.lock() = Some(FrameAllocator::new(bitmap, usable.ranges()));
 
     let pml4 = paging::build_kernel_tables(info, &mut GlobalFrames).map_err(MemoryError::Paging)?;
+    crate::arch::x86_64::cpu::enable_paging_features();
     // SAFETY: the tables map the kernel image, the direct map (which holds
-    // the boot stack of either path and every structure in use) as before.
+    // the boot stack of either path and every structure in use) as before,
+    // and the paging features they rely on were just enabled.
     unsafe { paging::activate(pml4) };
     KERNEL_PML4.call_once(|| pml4);
 

@@ -155,8 +155,20 @@ impl Kernel {
         }
     }
 
-    /// Unblocks a thread with `registers` as its trap's return.
-    pub(crate) fn wake(&mut self, thread: ThreadId, registers: TrapArgs) {
+    /// Unblocks a thread with `registers` as its trap's return. A thread
+    /// failed in the receive half of a REPLY_RECEIVE learns that its reply
+    /// half was done (ABI.md §4.4).
+    pub(crate) fn wake(&mut self, thread: ThreadId, mut registers: TrapArgs) {
+        let after_reply = matches!(
+            self.threads.get(thread).map(|t| t.state),
+            Some(ThreadState::Receiving {
+                after_reply: true,
+                ..
+            })
+        );
+        if after_reply && registers.value() == -1 {
+            registers.arg2 = abi::trap::REPLY_DELIVERED;
+        }
         self.set_resume(thread, registers);
         self.make_ready(thread);
     }

@@ -4,12 +4,11 @@
 //! on the kernel followed by a switch to whatever thread runs next.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use abi::process::{USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
 use abi::{Error, TrapArgs};
-use kernel::machine::{LoadedProgram, Machine, UserStart};
+use kernel::machine::{CopyFault, LoadedProgram, Machine, UserStart};
 use kernel::process::SpaceId;
 use kernel::state::Kernel;
 use kernel::thread::ThreadId;
@@ -83,8 +82,10 @@ struct Space {
 pub struct ArchMachine {
     kernel_pml4: PhysFrame,
     archive: image::BootArchive<'static>,
-    spaces: BTreeMap<SpaceId, Space>,
-    contexts: BTreeMap<u64, Context>,
+    /// Address spaces; a space's id is its index + 1 (0 is the kernel's own).
+    spaces: Vec<Option<Space>>,
+    /// Thread contexts by the thread's arena index, with its full id.
+    contexts: Vec<Option<(u64, Context)>>,
     /// Contexts of threads that ended while their stack was in use; freed
     /// at the next trap, which runs on another stack.
     retired: Vec<Context>,
@@ -122,11 +123,40 @@ fn page_flags(protection: u32) -> PageTableFlags {
 
 impl ArchMachine {
     fn space(&self, space: SpaceId) -> Result<&Space, Error> {
-        self.spaces.get(&space).ok_or(Error::BadBuffer)
+        let index = usize::try_from(space)
+            .ok()
+            .and_then(|s| s.checked_sub(1))
+            .ok_or(Error::BadBuffer)?;
+        self.spaces
+            .get(index)
+            .and_then(Option::as_ref)
+            .ok_or(Error::BadBuffer)
     }
 
     fn space_mut(&mut self, space: SpaceId) -> Result<&mut Space, Error> {
-        self.spaces.get_mut(&space).ok_or(Error::InvalidArgument)
+        let index = usize::try_from(space)
+            .ok()
+            .and_then(|s| s.checked_sub(1))
+            .ok_or(Error::InvalidArgument)?;
+        self.spaces
+            .get_mut(index)
+            .and_then(Option::as_mut)
+            .ok_or(Error::InvalidArgument)
+    }
+
+    /// The context of `thread`, if it has one.
+    fn context(&self, thread: ThreadId) -> Option<&Context> {
+        match self.contexts.get(thread.index() as usize) {
+            Some(Some((raw, context))) if *raw == thread.to_raw() => Some(context),
+            _ => None,
+        }
+    }
+
+    fn context_mut(&mut self, thread: ThreadId) -> Option<&mut Context> {
+        match self.contexts.get_mut(thread.index() as usize) {
+            Some(Some((raw, context))) if *raw == thread.to_raw() => Some(context),
+            _ => None,
+        }
     }
 
     /// Calls `each(physical, offset, length)` for every page piece of a user range.
@@ -237,28 +267,40 @@ impl Machine for ArchMachine {
         to_space: SpaceId,
         to: u64,
         length: usize,
-    ) -> Result<(), Error> {
-        let source = &self.space(from_space)?.tables;
-        let destination = &self.space(to_space)?.tables;
+        head: &mut [u8; 8],
+    ) -> Result<(), CopyFault> {
+        let source = &self
+            .space(from_space)
+            .map_err(|_| CopyFault::Source)?
+            .tables;
+        let destination = &self
+            .space(to_space)
+            .map_err(|_| CopyFault::Destination)?
+            .tables;
         let mut done = 0usize;
         while done < length {
             let (s, d) = (from + done as u64, to + done as u64);
             let chunk = (4096 - (s % 4096) as usize)
                 .min(4096 - (d % 4096) as usize)
                 .min(length - done);
-            let s = source.translate(s, false).ok_or(Error::BadBuffer)?;
-            let d = destination.translate(d, true).ok_or(Error::BadBuffer)?;
-            // SAFETY: both pieces are mapped user memory (translated just now),
-            // reached through the direct map; distinct pages or the same bytes
-            // (copy_within semantics are not needed: a message never overlaps
-            // its destination, and if it did, `copy` handles it).
-            unsafe {
-                core::ptr::copy(
-                    memory::direct_map(s) as *const u8,
-                    memory::direct_map(d) as *mut u8,
-                    chunk,
-                )
-            };
+            let s = source.translate(s, false).ok_or(CopyFault::Source)?;
+            let d = destination
+                .translate(d, true)
+                .ok_or(CopyFault::Destination)?;
+            let (s, d) = (
+                memory::direct_map(s) as *const u8,
+                memory::direct_map(d) as *mut u8,
+            );
+            if done == 0 {
+                let n = chunk.min(head.len());
+                // SAFETY: `s` points at `chunk` readable bytes (translated just
+                // now, through the direct map) and `n <= chunk`.
+                unsafe { core::ptr::copy_nonoverlapping(s, head.as_mut_ptr(), n) };
+            }
+            // SAFETY: both pieces are mapped user memory of `chunk` bytes,
+            // reached through the direct map; `copy` allows them to overlap
+            // (a process sending to itself).
+            unsafe { core::ptr::copy(s, d, chunk) };
             done += chunk;
         }
         Ok(())
@@ -266,19 +308,29 @@ impl Machine for ArchMachine {
 
     fn create_space(&mut self) -> Result<SpaceId, Error> {
         let tables = AddressSpace::new(self.kernel_pml4)?;
-        let id = tables.id();
-        self.spaces.insert(
-            id,
-            Space {
-                tables,
-                next_map: USER_MAP_BASE,
-            },
-        );
-        Ok(id)
+        let space = Some(Space {
+            tables,
+            next_map: USER_MAP_BASE,
+        });
+        let index = match self.spaces.iter().position(Option::is_none) {
+            Some(index) => {
+                self.spaces[index] = space;
+                index
+            }
+            None => {
+                self.spaces.push(space);
+                self.spaces.len() - 1
+            }
+        };
+        Ok(index as SpaceId + 1)
     }
 
     fn destroy_space(&mut self, space: SpaceId) {
-        if let Some(space) = self.spaces.remove(&space) {
+        let index = usize::try_from(space).ok().and_then(|s| s.checked_sub(1));
+        if let Some(space) = index
+            .and_then(|i| self.spaces.get_mut(i))
+            .and_then(Option::take)
+        {
             // We may be running on it: move to the kernel's own tables first.
             // SAFETY: the kernel tables map everything the kernel uses.
             unsafe { crate::arch::x86_64::paging::activate(self.kernel_pml4) };
@@ -444,13 +496,25 @@ impl Machine for ArchMachine {
             rdx: start.arg2,
             ..TrapFrame::default()
         };
-        self.contexts
-            .insert(thread.to_raw(), Context::new(space, frame));
+        let index = thread.index() as usize;
+        if self.contexts.len() <= index {
+            self.contexts.resize_with(index + 1, || None);
+        }
+        let previous = self.contexts[index].replace((thread.to_raw(), Context::new(space, frame)));
+        if let Some((_, context)) = previous {
+            self.retired.push(context);
+        }
         Ok(())
     }
 
     fn destroy_thread(&mut self, thread: ThreadId) {
-        if let Some(context) = self.contexts.remove(&thread.to_raw()) {
+        let slot = self.contexts.get_mut(thread.index() as usize);
+        if let Some(slot) = slot
+            && slot
+                .as_ref()
+                .is_some_and(|(raw, _)| *raw == thread.to_raw())
+            && let Some((_, context)) = slot.take()
+        {
             self.retired.push(context);
         }
     }
@@ -508,8 +572,8 @@ pub fn start_user_space(
     let mut machine = ArchMachine {
         kernel_pml4,
         archive,
-        spaces: BTreeMap::new(),
-        contexts: BTreeMap::new(),
+        spaces: Vec::new(),
+        contexts: Vec::new(),
         retired: Vec::new(),
         qemu_exit,
     };
@@ -540,7 +604,7 @@ impl System {
     fn switch(&mut self) -> *mut TrapFrame {
         let next = self.kernel.current();
         self.running = next;
-        let context = match next.and_then(|t| self.machine.contexts.get(&t.to_raw())) {
+        let context = match next.and_then(|t| self.machine.context(t)) {
             Some(context) => context,
             None => {
                 self.running = None;
@@ -559,20 +623,17 @@ impl System {
             frame.rdx = registers.arg3;
         }
         syscall::set_kernel_stack(context.stack_top());
-        match self.machine.spaces.get(&context.space) {
-            Some(space) => space.tables.activate(),
+        match self.machine.space(context.space) {
+            Ok(space) => space.tables.activate(),
             // SAFETY: the kernel's own tables map everything the idle loop touches.
-            None => unsafe { crate::arch::x86_64::paging::activate(self.machine.kernel_pml4) },
+            Err(_) => unsafe { crate::arch::x86_64::paging::activate(self.machine.kernel_pml4) },
         }
         context.frame
     }
 
     /// Records where the interrupted context's registers were saved.
     fn save(&mut self, frame: *mut TrapFrame) {
-        match self
-            .running
-            .and_then(|t| self.machine.contexts.get_mut(&t.to_raw()))
-        {
+        match self.running.and_then(|t| self.machine.context_mut(t)) {
             Some(context) => context.frame = frame,
             None => self.idle.frame = frame,
         }

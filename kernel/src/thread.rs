@@ -58,6 +58,9 @@ pub enum ThreadState {
         buffer: u64,
         /// Its size.
         total_size: u16,
+        /// It got here through REPLY_RECEIVE, whose reply half is done: a
+        /// failure of the receive half says so with `REPLY_DELIVERED`.
+        after_reply: bool,
     },
     /// Blocked in EVENT_WAIT.
     Waiting {

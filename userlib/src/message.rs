@@ -212,10 +212,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Message<B> {
         let new_slots = usize::from(descriptor_offset(size));
         let slot_bytes = usize::from(self.descriptor_count) * usize::from(SLOT_SIZE);
         let new_size = usize::from(size);
-        let buffer = self.buffer_mut();
-        buffer.copy_within(old_slots..old_slots + slot_bytes, new_slots);
-        // Padding is zero so that no stale byte travels with the message.
-        buffer[new_size..new_slots].fill(0);
+        // Without slots there is no padding (ABI.md D13), so nothing moves.
+        if slot_bytes > 0 {
+            let buffer = self.buffer_mut();
+            buffer.copy_within(old_slots..old_slots + slot_bytes, new_slots);
+            // Padding is zero so that no stale byte travels with the message.
+            buffer[new_size..new_slots].fill(0);
+        }
         self.data_size = size;
         self.arrived = false;
         Ok(self)
@@ -414,7 +417,9 @@ mod tests {
         let mut message = Message::over(&mut buffer[..]);
         assert!(message.set_data_size(7).is_ok());
         assert_eq!(message.data(), b"written");
-        assert_eq!(&message.buffer()[7..8], &[0]);
+        // No slots, so no padding (ABI.md D13): the byte after the data stays.
+        assert_eq!(&message.buffer()[7..8], b" ");
+        assert_eq!(message.extent(), 7);
         assert_eq!(message.sizes().total_size(), 24);
     }
 

@@ -4,9 +4,8 @@
 
 use abi::Error;
 use x86_64::registers::control::{Cr3, Cr3Flags};
-use x86_64::structures::paging::mapper::{MappedFrame, TranslateResult};
 use x86_64::structures::paging::{
-    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB, Translate,
+    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
 };
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -61,11 +60,6 @@ impl AddressSpace {
         Ok(Self { pml4 })
     }
 
-    /// The physical address of the PML4: the space's id and its CR3 value.
-    pub fn id(&self) -> u64 {
-        self.pml4.start_address().as_u64()
-    }
-
     fn mapper(&self) -> OffsetPageTable<'static> {
         // SAFETY: the PML4 is this space's; the direct map covers every table.
         unsafe { OffsetPageTable::new(table(self.pml4), VirtAddr::new(direct_map_offset())) }
@@ -115,22 +109,37 @@ impl AddressSpace {
 
     /// The physical address behind a user virtual address, if it is mapped
     /// user-accessible (and writable, when `write`).
+    ///
+    /// A plain four-level walk: this runs for every page of every message,
+    /// so it reads the entries directly instead of going through the
+    /// `x86_64` crate's generic translator. A user access needs the U/S bit
+    /// at every level, and a write the R/W bit at every level (CR0.WP is
+    /// set, so the kernel honours them too: Intel SDM vol. 3, 4.6). The user
+    /// half never holds huge pages, so a PS bit means "not user memory".
     pub fn translate(&self, address: u64, write: bool) -> Option<u64> {
+        const PRESENT: u64 = 1 << 0;
+        const WRITABLE: u64 = 1 << 1;
+        const USER: u64 = 1 << 2;
+        const HUGE: u64 = 1 << 7;
+        const FRAME: u64 = 0x000f_ffff_ffff_f000;
         if address >= abi::process::USER_END {
             return None;
         }
-        match self.mapper().translate(VirtAddr::new(address)) {
-            TranslateResult::Mapped {
-                frame: MappedFrame::Size4KiB(frame),
-                offset,
-                flags,
-            } => {
-                let allowed = flags.contains(PageTableFlags::USER_ACCESSIBLE)
-                    && (!write || flags.contains(PageTableFlags::WRITABLE));
-                allowed.then(|| frame.start_address().as_u64() + offset)
+        let required = PRESENT | USER | if write { WRITABLE } else { 0 };
+        let mut table = self.pml4.start_address().as_u64();
+        for level in (0..4u32).rev() {
+            let index = (address >> (12 + 9 * level)) & 0x1ff;
+            // SAFETY: `table` is a page table of this space (the PML4, or a
+            // frame a present entry of it points to), reached through the
+            // direct map; entries are 8-byte aligned.
+            let entry =
+                unsafe { core::ptr::read((direct_map(table) as *const u64).add(index as usize)) };
+            if entry & required != required || (level > 0 && entry & HUGE != 0) {
+                return None;
             }
-            _ => None,
+            table = entry & FRAME;
         }
+        Some(table + (address & 0xfff))
     }
 
     /// Switches this CPU to the space.

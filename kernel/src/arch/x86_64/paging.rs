@@ -18,8 +18,6 @@ use x86_64::structures::paging::{
 };
 use x86_64::{PhysAddr, VirtAddr};
 
-use super::cpu;
-
 const KERNEL_VMA: u64 = 0xffff_ffff_8000_0000;
 const TWO_MIB: u64 = 2 * 1024 * 1024;
 const FOUR_GIB: u64 = 4 * 1024 * 1024 * 1024;
@@ -147,16 +145,18 @@ pub fn build_kernel_tables(
     Ok(pml4_frame)
 }
 
-/// Switches this CPU to the kernel tables.
+/// Switches this CPU to the kernel tables (a no-op when already there).
 ///
 /// # Safety
 /// `pml4` must come from [`build_kernel_tables`] for this boot: it maps the
 /// kernel image, the current stack (in the image or the direct map) and the
-/// direct map exactly as the tables being replaced did.
+/// direct map exactly as the tables being replaced did. The paging features
+/// those tables rely on (NX, WP, global pages) must already be on:
+/// [`super::cpu::enable_paging_features`], once at boot.
 pub unsafe fn activate(pml4: PhysFrame) {
-    cpu::enable_paging_features();
-    // SAFETY: guaranteed by the caller; every address in use stays valid.
-    unsafe {
-        x86_64::registers::control::Cr3::write(pml4, x86_64::registers::control::Cr3Flags::empty())
-    };
+    use x86_64::registers::control::{Cr3, Cr3Flags};
+    if Cr3::read().0 != pml4 {
+        // SAFETY: guaranteed by the caller; every address in use stays valid.
+        unsafe { Cr3::write(pml4, Cr3Flags::empty()) };
+    }
 }
