@@ -87,7 +87,12 @@ impl TrapArgs {
         }
         let function = Function(self.arg0 as u32 as i32);
         let sizes = MessageSizes::from_bits(self.arg3);
-        match function.kernel_function() {
+        // Only three numbers are not SENDs; look no further for the rest.
+        let operation = match function.0 {
+            1..=3 => function.kernel_function(),
+            _ => None,
+        };
+        match operation {
             Some(KernelFunction::Receive) => {
                 if self.arg1 & HIGH_HALF != 0 {
                     return Err(Error::ReservedBits);

@@ -261,12 +261,14 @@ impl Step {
     }
 }
 
-/// A message's bytes (data, zero padding, slots) and its `arg3` with `total`.
+/// A message's bytes (data; with slots, zero padding and the slots) and its
+/// `arg3` with `total`.
 pub fn message(data: &[u8], slots: &[DescriptorSlot], total: u16) -> (Vec<u8>, u64) {
     let data_size = data.len() as u16;
-    let offset = usize::from(abi::message::descriptor_offset(data_size));
     let mut bytes = data.to_vec();
-    bytes.resize(offset, 0);
+    if !slots.is_empty() {
+        bytes.resize(usize::from(abi::message::descriptor_offset(data_size)), 0);
+    }
     for slot in slots {
         bytes.extend_from_slice(slot.as_bytes());
     }
@@ -313,14 +315,17 @@ pub fn decode_script(bytes: &[u8]) -> Option<Script<'_>> {
     Some((header.job, steps))
 }
 
-/// Results' bytes: a `u32` count (padded to 8), then each header and its
-/// snapshot, cut so that the whole fits `capacity` bytes.
+/// Results' bytes: a `u64` count, then each header and its snapshot
+/// (padded to 8). Every header fits; the snapshots are cut, in order, so
+/// that the whole is at most `capacity` bytes.
 pub fn encode_results(results: &[StepResult], capacity: usize) -> Vec<u8> {
+    let headers = 8 + results.len() * size_of::<ResultHeader>();
+    let mut room = capacity.saturating_sub(headers) & !7;
     let mut bytes = Vec::new();
     bytes.extend_from_slice(&(results.len() as u64).to_le_bytes());
     for result in results {
-        let room = capacity.saturating_sub(bytes.len() + size_of::<ResultHeader>());
-        let length = result.snapshot.len().min(room & !7);
+        let length = result.snapshot.len().min(room);
+        room -= pad8(length);
         let header = ResultHeader {
             arg0: result.registers.arg0,
             arg1: result.registers.arg1,
@@ -534,8 +539,8 @@ mod tests {
                 snapshot: alloc::vec![9; 4000],
             },
         ];
-        let bytes = encode_results(&results, 4087);
-        assert!(bytes.len() <= 4087);
+        let bytes = encode_results(&results, 4080);
+        assert!(bytes.len() <= 4080);
         let decoded = decode_results(&bytes).unwrap_or_default();
         assert_eq!(decoded[0], results[0]);
         assert_eq!(decoded[1].msg_ptr, 0x2000);

@@ -45,6 +45,11 @@ static SETTLE_REQUESTED: AtomicBool = AtomicBool::new(false);
 static SETTLE_EVENT: AtomicU32 = AtomicU32::new(0);
 /// The event the runner waits on while a case runs.
 static CASE_EVENT: AtomicU32 = AtomicU32::new(0);
+/// The event a case's thread waits on before it starts: the runner signals
+/// it once it has closed the thread's handle, so that the handle's number is
+/// free again before the case opens anything (a case predicts descriptor
+/// numbers: "the lowest free").
+static START_EVENT: AtomicU32 = AtomicU32::new(0);
 /// `(case index << 2) | phase`.
 static STATE: AtomicU64 = AtomicU64::new(IDLE);
 
@@ -143,6 +148,7 @@ fn run_one(index: usize, case: &'static Case) -> Verdict {
     STATE.store(state(index, RUNNING), Ordering::Release);
     let thread = userlib::spawn_thread(
         move || {
+            let _ = kernel::event_wait(Descriptor(START_EVENT.load(Ordering::Acquire)));
             let mut context = Context::new();
             let outcome = (case.run)(&mut context);
             context.finish();
@@ -163,7 +169,10 @@ fn run_one(index: usize, case: &'static Case) -> Verdict {
         CASE_STACK,
     );
     match thread {
-        Ok(thread) => drop(thread),
+        Ok(thread) => {
+            drop(thread);
+            let _ = kernel::event_signal(Descriptor(START_EVENT.load(Ordering::Acquire)));
+        }
         Err(error) => {
             STATE.store(IDLE, Ordering::Release);
             return Verdict::Fail(alloc::vec![alloc::format!(
@@ -188,13 +197,18 @@ fn run_one(index: usize, case: &'static Case) -> Verdict {
 
 /// Runs every case; returns (passed, failed).
 pub fn run_all(cases: &[&'static Case]) -> (usize, usize) {
-    let events = (kernel::event_create(), kernel::event_create());
-    let (Ok(settle_event), Ok(case_event)) = events else {
+    let events = (
+        kernel::event_create(),
+        kernel::event_create(),
+        kernel::event_create(),
+    );
+    let (Ok(settle_event), Ok(case_event), Ok(start_event)) = events else {
         println!("conformance: cannot create the runner's events");
         return (0, cases.len());
     };
     SETTLE_EVENT.store(settle_event.into_raw().0, Ordering::Release);
     CASE_EVENT.store(case_event.into_raw().0, Ordering::Release);
+    START_EVENT.store(start_event.into_raw().0, Ordering::Release);
     if let Err(error) = start_sentinel() {
         println!(
             "conformance: cannot start the sentinel thread: {}",

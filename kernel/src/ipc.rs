@@ -443,6 +443,18 @@ impl Kernel {
         thread: ThreadId,
         args: ReplyArgs,
     ) -> Outcome {
+        self.answer(machine, thread, args, false)
+    }
+
+    /// REPLY's work; `buffer_checked` when REPLY_RECEIVE already checked the
+    /// whole buffer (writable, so readable too).
+    fn answer(
+        &mut self,
+        machine: &mut impl Machine,
+        thread: ThreadId,
+        args: ReplyArgs,
+        buffer_checked: bool,
+    ) -> Outcome {
         let layout = args.sizes.layout()?;
         let holding = self
             .threads
@@ -476,7 +488,7 @@ impl Kernel {
             .get(process)
             .ok_or(Error::InvalidArgument)?
             .space;
-        if layout.total_size > 0 {
+        if layout.total_size > 0 && !buffer_checked {
             machine.check_user(space, args.buffer, usize::from(layout.total_size), false)?;
         }
         // seed 004: a reply larger than the sender's buffer fails back to the
@@ -552,7 +564,7 @@ impl Kernel {
         if total_size > 0 {
             machine.check_user(space, args.buffer, usize::from(total_size), true)?;
         }
-        match self.reply(machine, thread, args) {
+        match self.answer(machine, thread, args, true) {
             Ok(_) | Err(Error::CallerGone) => {}
             Err(error) => return Err(error),
         }
@@ -657,14 +669,19 @@ impl Kernel {
             .space;
         let slots_at = u64::from(layout.descriptor_offset);
         let mut slots = core::mem::take(&mut self.slot_scratch);
-        let mut checked = self.check_transfer(
-            machine,
-            source,
-            source_space,
-            layout,
-            destination.process,
-            &mut slots,
-        );
+        slots.clear();
+        let mut checked = if count > 0 {
+            self.check_transfer(
+                machine,
+                source,
+                source_space,
+                layout,
+                destination.process,
+                &mut slots,
+            )
+        } else {
+            Ok(())
+        };
         if checked.is_ok() && count > 0 {
             let slots_length = count * usize::from(SLOT_SIZE);
             checked = machine

@@ -145,7 +145,15 @@ pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
         serial: SerialSink::Stdio,
         wait_for_gdb: false,
     };
-    eprintln!("bench: booting {GUEST_PROGRAM} under {}", accel.name());
+    eprintln!(
+        "bench: booting {GUEST_PROGRAM} under {}{}",
+        accel.name(),
+        if accel == Accel::Kvm {
+            " (minutes under a nested KVM)"
+        } else {
+            ""
+        }
+    );
     let run = qemu::run_captured(&config, None, Some(guest_timeout(iterations)), false)?;
     // A failed guest still gets the Linux baselines printed, then fails the command.
     let (mut rows, guest_failure) = match guest_rows(&run, unit_of(accel)) {
@@ -202,9 +210,11 @@ fn guest_cmdline(iterations: usize) -> String {
     )
 }
 
-/// Generous: 10,000 iterations take a few seconds under tcg-icount.
+/// Generous: 10,000 iterations take a few seconds under tcg-icount, but
+/// about 200 s under this machine kind's nested KVM, where every trap and
+/// address-space switch costs hundreds of thousands of cycles.
 fn guest_timeout(iterations: usize) -> Duration {
-    Duration::from_secs(120 + iterations as u64 / 100)
+    Duration::from_secs(120) + Duration::from_millis(50) * iterations as u32
 }
 
 /// The rows of a finished guest run; an error (with the serial log) unless

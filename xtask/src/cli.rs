@@ -31,7 +31,9 @@ pub enum Command {
     /// and pipe, socketpair and futex ping-pongs on this Linux host; print
     /// both and their ratios.
     Bench(BenchArgs),
-    // Reserved for later work: `conformance` (the in-guest ABI suite).
+    /// Boot the ABI conformance suite (`init=conformance`): one line per
+    /// case, then `N passed, M failed`.
+    Conformance(ConformanceArgs),
 }
 
 /// Where the Limine binaries are (a checkout of a Limine `v8.x-binary` branch).
@@ -124,6 +126,28 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=ipc_bench::MAX_ITERATIONS as i64))]
     pub iterations: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    /// Show, count and judge only the cases whose ID matches REGEX (the
+    /// guest still runs every case).
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub filter: Option<Regex>,
+    /// Also write every case of the table, with its status, as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// How to boot.
+    #[arg(long, value_enum, default_value_t = BootPath::Pvh)]
+    pub boot: BootPath,
+    #[command(flatten)]
+    pub limine: LimineArgs,
+    /// The QEMU accelerator.
+    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
+    pub accel: Accel,
+    /// Stop QEMU after SECS seconds [default: 300, 900 under KVM].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -309,6 +333,45 @@ mod tests {
         }
         assert!(parse(&["bench", "--iterations", "0"]).is_err());
         assert!(parse(&["bench", "--iterations", "lots"]).is_err());
+    }
+
+    #[test]
+    fn conformance_defaults_and_options() {
+        match parse(&["conformance"]).map(|cli| cli.command) {
+            Ok(Command::Conformance(suite)) => {
+                assert!(suite.filter.is_none() && suite.json.is_none() && suite.timeout.is_none());
+                assert_eq!((suite.boot, suite.accel), (BootPath::Pvh, Accel::Tcg));
+            }
+            other => panic!("expected a conformance command, got {other:?}"),
+        }
+        match parse(&[
+            "conformance",
+            "--filter",
+            "MSG-SIZE-",
+            "--json",
+            "c.json",
+            "--boot",
+            "limine",
+            "--accel",
+            "kvm",
+            "--timeout",
+            "60",
+        ])
+        .map(|cli| cli.command)
+        {
+            Ok(Command::Conformance(suite)) => {
+                assert!(
+                    suite
+                        .filter
+                        .is_some_and(|f| f.is_match("MSG-SIZE-007") && !f.is_match("MSG-SLOT-001"))
+                );
+                assert_eq!(suite.json, Some(PathBuf::from("c.json")));
+                assert_eq!((suite.boot, suite.accel), (BootPath::Limine, Accel::Kvm));
+                assert_eq!(suite.timeout, Some(Duration::from_secs(60)));
+            }
+            other => panic!("expected a conformance command, got {other:?}"),
+        }
+        assert!(parse(&["conformance", "--filter", "("]).is_err());
     }
 
     #[test]

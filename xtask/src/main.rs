@@ -13,6 +13,7 @@
 mod artifacts;
 mod bench;
 mod cli;
+mod conformance;
 mod deps;
 mod exec;
 mod gdb;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Command::Gdb(args) => gdb::gdb_command(&args),
         Command::Test(args) => test::test_command(&args),
         Command::Bench(args) => bench::bench_command(&args),
+        Command::Conformance(args) => conformance::conformance_command(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");

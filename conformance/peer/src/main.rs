@@ -38,8 +38,10 @@ userlib::entry!(run);
 const CONTROL: Descriptor = Descriptor(1);
 /// A job thread's stack.
 const JOB_STACK: usize = 32 * 1024;
-/// The reply budget of a control call (the runner offers a whole buffer).
-const REPLY_ROOM: usize = PAGE_SIZE - 1 - REPLY_PAYLOAD_OFFSET;
+/// The room for a control reply's payload: the runner offers 4095 bytes,
+/// and a reply's extent is its data rounded up to 8, so at most 4088 bytes
+/// of data, 8 of them msgRetVal and msgErrno.
+const REPLY_ROOM: usize = PAGE_SIZE - 8 - REPLY_PAYLOAD_OFFSET;
 
 /// A job slot.
 #[derive(Debug, Default)]
@@ -236,7 +238,7 @@ fn reply(buffer: &mut Buffer, cookie: u64, answer: &Answer) {
     data.extend_from_slice(&answer.ret_val.to_le_bytes());
     data.extend_from_slice(&answer.errno.to_le_bytes());
     data.extend_from_slice(&answer.payload);
-    data.truncate(PAGE_SIZE - 8);
+    data.truncate(REPLY_PAYLOAD_OFFSET + REPLY_ROOM);
     buffer.put(0, &data);
     let length = data.len() as u16;
     let _ = buffer.reply(

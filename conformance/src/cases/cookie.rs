@@ -341,4 +341,28 @@ pub static CASES: &[Case] = &[
             Ok(context.observe_buffer(call.registers, call.msg_ptr, call.bytes))
         },
     },
+    Case {
+        id: "MSG-COOKIE-013",
+        rule: "RECEIVE delivers the cookie the reference holds when the call is received: a call queued before a reply changed it carries the new one",
+        section: "5",
+        decisions: &[],
+        expect: Expect::received(
+            "the second call's RECEIVE",
+            USER_BASE,
+            COOKIE,
+            sizes(16, 0, 0),
+        ),
+        run: |context| {
+            let door = context.user_door()?;
+            let first = queued(context, door.client, &[], 16)?;
+            let (_, mut buffer) = receive(door.owner, MAX)?;
+            let second = queued(context, door.client, &[], 16)?;
+            kit::reply(&mut buffer, &Answer::cookie(COOKIE))?;
+            let _ = finished(context, &first, "the first caller")?;
+            let (served, mut next) = receive(door.owner, MAX)?;
+            kit::reply(&mut next, &Answer::default())?;
+            let _ = finished(context, &second, "the second caller")?;
+            Ok(context.observe_buffer(served.received, served.msg_ptr, alloc::vec::Vec::new()))
+        },
+    },
 ];

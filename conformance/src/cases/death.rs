@@ -262,7 +262,7 @@ pub static CASES: &[Case] = &[
                 return Ok(context.observe(call?.registers));
             }
             context.fail(alloc::string::String::from(
-                "the caller was still blocked after the owner reference was closed; it returned only when the held message was answered",
+                "the caller was still blocked after the owner reference was closed (it returned only when the held message was answered)",
             ));
             kit::reply(&mut buffer, &Answer::data(b"late"))?;
             let call = finished(context, &call, "the caller")?;

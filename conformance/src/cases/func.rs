@@ -26,6 +26,14 @@ fn refuse(context: &Context, arg0: u64, target: Descriptor) -> Outcome {
     Ok(context.observe(registers))
 }
 
+/// `function` sent by a peer (never the process manager, unlike the
+/// runner, which may register as one) through a copy of `target`.
+fn from_peer(context: &mut Context, function: i32, target: Descriptor) -> Outcome {
+    let peer = context.peer(&[abi::DescriptorSlot::copy(target, Rights::SEND)])?;
+    let result = peer.trap(crate::peer::Step::send(Function(function), 2, &[], &[], 16))?;
+    Ok(context.observe(result.registers))
+}
+
 /// A descriptor number that was just closed.
 fn closed(context: &mut Context) -> Result<Descriptor, crate::context::Failed> {
     let event = context.event()?;
@@ -255,24 +263,24 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-FUNC-018",
-        rule: "a process-manager number (0x400) to a user door, from a process that is not procman, is FUNCTION_OUT_OF_RANGE",
+        rule: "a process-manager number (0x400) to a user door, from a process that is not the process manager, is FUNCTION_OUT_OF_RANGE",
         section: "2",
         decisions: &["D6"],
-        expect: Expect::error("SEND", Error::FunctionOutOfRange),
+        expect: Expect::error("the peer's SEND", Error::FunctionOutOfRange),
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
-            refuse(context, function_bits(PROCESS_MANAGER_BASE), client)
+            from_peer(context, PROCESS_MANAGER_BASE, client)
         },
     },
     Case {
         id: "MSG-FUNC-019",
-        rule: "the last process-manager number (0xFFF) to a system door, from a process that is not procman, is FUNCTION_OUT_OF_RANGE",
+        rule: "the last process-manager number (0xFFF) to a system door, from a process that is not the process manager, is FUNCTION_OUT_OF_RANGE",
         section: "2",
         decisions: &["D6"],
-        expect: Expect::error("SEND", Error::FunctionOutOfRange),
+        expect: Expect::error("the peer's SEND", Error::FunctionOutOfRange),
         run: |context| {
             let client = context.dead_door(DoorKind::System)?;
-            refuse(context, function_bits(SYSTEM_BASE - 1), client)
+            from_peer(context, SYSTEM_BASE - 1, client)
         },
     },
     Case {

@@ -223,23 +223,23 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-RECV-012",
-        rule: "a 5-byte message occupies 8 bytes (its padding): a receive buffer of 7 is RECEIVE_BUFFER_TOO_SMALL",
-        section: "1.2",
+        rule: "a 5-byte message does not fit a receive buffer of 4: RECEIVE_BUFFER_TOO_SMALL with its sizes",
+        section: "4.2",
         decisions: &["D3"],
         expect: Expect::error("RECEIVE", Error::ReceiveBufferTooSmall).with_arg3(sizes(16, 5, 0)),
-        run: |context| too_small(context, b"abcde", 16, 7),
+        run: |context| too_small(context, b"abcde", 16, 4),
     },
     Case {
         id: "MSG-RECV-013",
-        rule: "a receive buffer of exactly the extent (8 for 5 bytes) is enough; nothing past it is written",
+        rule: "a receive buffer of exactly the extent (5 for 5 bytes without slots: no padding) is enough; nothing past it is written",
         section: "1.2",
-        decisions: &[],
+        decisions: &["D13"],
         expect: Expect::received("RECEIVE", USER_BASE, 0, sizes(16, 5, 0)).with_buffer(&[
             (0, Field::Bytes(b"abcde")),
             (
-                8,
+                5,
                 Field::Fill {
-                    length: 56,
+                    length: 59,
                     byte: UNTOUCHED,
                 },
             ),
@@ -247,7 +247,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let door = context.user_door()?;
             let call = queued(context, door.client, b"abcde", 16)?;
-            let (served, mut buffer) = receive(door.owner, 8)?;
+            let (served, mut buffer) = receive(door.owner, 5)?;
             kit::reply(&mut buffer, &Answer::default())?;
             let _ = finished(context, &call, "the caller")?;
             Ok(context.observe_buffer(served.received, served.msg_ptr, served.bytes))
@@ -370,9 +370,9 @@ pub static CASES: &[Case] = &[
         expect: Expect::received("RECEIVE", USER_BASE, 0, sizes(MAX, 4, 0)).with_buffer(&[
             (0, Field::Bytes(b"four")),
             (
-                8,
+                4,
                 Field::Fill {
-                    length: 56,
+                    length: 60,
                     byte: UNTOUCHED,
                 },
             ),
@@ -407,6 +407,41 @@ pub static CASES: &[Case] = &[
                 64,
             )?;
             Ok(context.observe(call.registers))
+        },
+    },
+    Case {
+        id: "MSG-RECV-021",
+        rule: "with a slot the padding counts: 5 bytes of data, 3 of padding and a slot occupy 24, so a receive buffer of 23 is RECEIVE_BUFFER_TOO_SMALL",
+        section: "4.2",
+        decisions: &["D3", "D13"],
+        expect: Expect::error("RECEIVE", Error::ReceiveBufferTooSmall).with_arg3(sizes(64, 5, 1)),
+        run: |context| {
+            let door = context.user_door()?;
+            let event = context.event()?;
+            let call = kit::caller(
+                context,
+                USER_CALL,
+                door.client,
+                b"abcde",
+                &[DescriptorSlot::copy(event, Rights::SIGNAL)],
+                64,
+            )?;
+            context.settle();
+            let (small, _) = receive(door.owner, 23)?;
+            let (served, mut buffer) = receive(door.owner, 24)?;
+            context.check(
+                served.received.arg0 != 0xffff_ffff,
+                "a RECEIVE of 24 bytes did not get the message",
+            );
+            if let Some(number) = served.bytes.get(8..12) {
+                let copy = u32::from_le_bytes([number[0], number[1], number[2], number[3]]);
+                if copy != 0 {
+                    context.adopt(Descriptor(copy));
+                }
+            }
+            kit::reply(&mut buffer, &Answer::default())?;
+            let _ = finished(context, &call, "the caller")?;
+            Ok(context.observe(small.received))
         },
     },
 ];

@@ -255,14 +255,20 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-REPLY-011",
-        rule: "the reply's padding counts: 9 bytes of reply data occupy 16, too large for a caller's total of 15",
+        rule: "a reply's padding counts when it carries a slot: 1 byte of data and a slot occupy 24, too large for a caller's total of 23",
         section: "4.3",
-        decisions: &["D1"],
+        decisions: &["D1", "D13"],
         expect: Expect::error("REPLY", Error::ReplyTooLarge),
         run: |context| {
-            let (call, mut buffer) = hold(context, 15)?;
-            let registers = kit::reply(&mut buffer, &Answer::data(&[3; 9]))?;
-            let _ = then_answer(context, &call, &mut buffer, &Answer::data(&[3; 8]))?;
+            let (call, mut buffer) = hold(context, 23)?;
+            let event = context.event()?;
+            let answer = Answer {
+                cookie: 0,
+                data: alloc::vec![3],
+                slots: alloc::vec![DescriptorSlot::copy(event, Rights::SIGNAL)],
+            };
+            let registers = kit::reply(&mut buffer, &answer)?;
+            let _ = then_answer(context, &call, &mut buffer, &Answer::data(&[3; 23]))?;
             Ok(context.observe(registers))
         },
     },
@@ -273,9 +279,9 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("REPLY", Error::BadDescriptor),
         run: |context| {
+            let (call, mut buffer) = hold(context, 64)?;
             let gone = context.event()?;
             context.close(gone)?;
-            let (call, mut buffer) = hold(context, 64)?;
             let answer = Answer {
                 cookie: 0,
                 data: alloc::vec::Vec::new(),

@@ -95,9 +95,12 @@ pub static CASES: &[Case] = &[
         expect: Expect::received("REPLY_RECEIVE", USER_BASE, 0, sizes(32, 5, 0))
             .with_buffer(&[(0, Field::Bytes(b"later"))]),
         run: |context| {
-            let (door, first, buffer) = hold(context, 64)?;
+            let door = context.user_door()?;
+            let first = queued(context, door.client, b"first", 64)?;
+            let owner = door.owner;
+            // One thread both holds the first call and REPLY_RECEIVEs.
             let server = context.job(move || {
-                let mut buffer = buffer;
+                let (_, mut buffer) = receive(owner, MAX)?;
                 let registers = reply_receive(&mut buffer, 0, b"", MAX)?;
                 let snapshot = buffer.snapshot(64);
                 let _ = kit::reply(&mut buffer, &Answer::default());

@@ -130,17 +130,33 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SIZE-007",
-        rule: "the padding counts even without descriptors: 41 bytes of data need align8(41) = 48, so a total of 47 is BAD_SIZES",
+        rule: "without descriptors there is no padding: 41 bytes of data fit a total of 41 and the receiver's bytes from 41 on are untouched",
         section: "1.2",
-        decisions: &[],
-        expect: Expect::error("SEND", Error::BadSizes),
-        run: |context| refuse(context, sizes(47, 41, 0), &[]),
+        decisions: &["D13"],
+        expect: Expect::received("the server's RECEIVE", USER_BASE, 0, sizes(41, 41, 0))
+            .with_buffer(&[
+                (
+                    0,
+                    Field::Pattern {
+                        length: 41,
+                        seed: 7,
+                    },
+                ),
+                (
+                    41,
+                    Field::Fill {
+                        length: 23,
+                        byte: UNTOUCHED,
+                    },
+                ),
+            ]),
+        run: |context| deliver(context, 0, &pattern(7, 41), sizes(41, 41, 0)),
     },
     Case {
         id: "MSG-SIZE-008",
-        rule: "41 bytes of data in a total of 48 are delivered; the receiver's bytes past the extent (48) are untouched",
+        rule: "41 bytes of data in a total of 48 are delivered; the receiver's bytes past the extent (41, no padding without slots) are untouched",
         section: "1.2",
-        decisions: &[],
+        decisions: &["D13"],
         expect: Expect::received("the server's RECEIVE", USER_BASE, 0, sizes(48, 41, 0))
             .with_buffer(&[
                 (
@@ -151,7 +167,7 @@ pub static CASES: &[Case] = &[
                     },
                 ),
                 (
-                    48,
+                    41,
                     Field::Fill {
                         length: 64,
                         byte: UNTOUCHED,
@@ -233,7 +249,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SIZE-011",
-        rule: "the largest message data, 4088 bytes in a total of 4095, is delivered whole",
+        rule: "4088 bytes of data in a total of 4095 are delivered whole",
         section: "1.1",
         decisions: &[],
         expect: Expect::received("the server's RECEIVE", USER_BASE, 0, sizes(4095, 4088, 0))
@@ -257,19 +273,35 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SIZE-012",
-        rule: "4095 bytes of data in a total of 4095 is BAD_SIZES: align8(4095) = 4096 exceeds the total",
+        rule: "the largest message: 4095 bytes of data in a total of 4095 are delivered whole (no padding without descriptors)",
         section: "1.2",
-        decisions: &[],
-        expect: Expect::error("SEND", Error::BadSizes),
-        run: |context| refuse(context, sizes(MAX, MAX, 0), &[]),
+        decisions: &["D13"],
+        expect: Expect::received("the server's RECEIVE", USER_BASE, 0, sizes(4095, 4095, 0))
+            .with_buffer(&[
+                (
+                    0,
+                    Field::Pattern {
+                        length: 4095,
+                        seed: 12,
+                    },
+                ),
+                (
+                    4095,
+                    Field::Fill {
+                        length: 1,
+                        byte: UNTOUCHED,
+                    },
+                ),
+            ]),
+        run: |context| deliver(context, 0, &pattern(12, 4095), sizes(MAX, MAX, 0)),
     },
     Case {
         id: "MSG-SIZE-013",
-        rule: "4089 bytes of data in a total of 4095 is BAD_SIZES (padding to 4096)",
+        rule: "4095 bytes of data in a total of 4094 is BAD_SIZES (one over, at the top of the range)",
         section: "1.2",
-        decisions: &[],
+        decisions: &["D13"],
         expect: Expect::error("SEND", Error::BadSizes),
-        run: |context| refuse(context, sizes(MAX, 4089, 0), &[]),
+        run: |context| refuse(context, sizes(4094, MAX, 0), &[]),
     },
     Case {
         id: "MSG-SIZE-014",
@@ -307,23 +339,16 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SIZE-017",
-        rule: "the extent, padding included, is copied: the sender's 3 padding bytes after 5 bytes of data arrive as they were",
+        rule: "without descriptors the extent is the data alone: the sender's bytes right after 5 bytes of data do not travel",
         section: "4.1",
-        decisions: &[],
+        decisions: &["D13"],
         expect: Expect::received("the server's RECEIVE", USER_BASE, 0, sizes(32, 5, 0))
             .with_buffer(&[
                 (0, Field::Bytes(b"hinge")),
                 (
                     5,
                     Field::Fill {
-                        length: 3,
-                        byte: SENDER_FILL,
-                    },
-                ),
-                (
-                    8,
-                    Field::Fill {
-                        length: 32,
+                        length: 35,
                         byte: UNTOUCHED,
                     },
                 ),
@@ -363,13 +388,58 @@ pub static CASES: &[Case] = &[
             .with_buffer(&[
                 (0, Field::Bytes(b"aligned")),
                 (
-                    8,
+                    7,
                     Field::Fill {
-                        length: 24,
+                        length: 25,
                         byte: UNTOUCHED,
                     },
                 ),
             ]),
         run: |context| deliver(context, 3, b"aligned", sizes(32, 7, 0)),
+    },
+    Case {
+        id: "MSG-SIZE-020",
+        rule: "with descriptors the padding is part of the extent: the sender's 3 padding bytes after 5 bytes of data arrive as they were, the slot at offset 8",
+        section: "1.2",
+        decisions: &["D13"],
+        expect: Expect::received("the peer's RECEIVE", USER_BASE, 0, sizes(64, 5, 1)).with_buffer(
+            &[
+                (0, Field::Bytes(b"hinge")),
+                (
+                    5,
+                    Field::Fill {
+                        length: 3,
+                        byte: SENDER_FILL,
+                    },
+                ),
+                (
+                    8,
+                    Field::Slot {
+                        descriptor: crate::Value::Is(kit::PEER_FREE as u64),
+                        rights: Rights::SIGNAL.0,
+                        mode: Some(0),
+                    },
+                ),
+                (
+                    24,
+                    Field::Fill {
+                        length: 40,
+                        byte: UNTOUCHED,
+                    },
+                ),
+            ],
+        ),
+        run: |context| {
+            let event = context.event()?;
+            let peer = kit::peer_door(context)?;
+            kit::peer_serves(&peer, MAX)?;
+            context.settle();
+            let mut buffer = Buffer::filled(SENDER_FILL);
+            buffer.put(0, b"hinge");
+            buffer.put_slot(8, DescriptorSlot::copy(event, Rights::SIGNAL));
+            let call = buffer.send(kit::USER_CALL, peer.client, sizes(64, 5, 1))?;
+            context.check_registers("the SEND", &call, &kit::replied(0, 0, 0, 0));
+            kit::peer_received(context, &peer.peer)
+        },
     },
 ];

@@ -20,9 +20,10 @@ use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed};
 use crate::expect::{Expect, Field, Value, function_bits, sizes};
 
-/// SEND with `slots` (no data) to a dead user door.
-fn refuse(context: &mut Context, slots: &[DescriptorSlot]) -> Outcome {
-    let client = context.dead_door(DoorKind::User)?;
+/// SEND with `slots` (no data) to `client`, a dead user door's (made first
+/// in each case, so that a descriptor the case closes afterwards is not
+/// reused by the door).
+fn refuse(context: &mut Context, client: Descriptor, slots: &[DescriptorSlot]) -> Outcome {
     let call = kit::send(USER_CALL, client, &[], slots, 64)?;
     Ok(context.observe(call.registers))
 }
@@ -56,9 +57,11 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::ReservedBits),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
             refuse(
                 context,
+                client,
                 &[DescriptorSlot {
                     reserved: 1,
                     ..DescriptorSlot::copy(event, Rights::SIGNAL)
@@ -73,8 +76,13 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::ReservedBits),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
-            refuse(context, &[DescriptorSlot::copy(event, Rights(1 << 6))])
+            refuse(
+                context,
+                client,
+                &[DescriptorSlot::copy(event, Rights(1 << 6))],
+            )
         },
     },
     Case {
@@ -84,9 +92,11 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::BadSlot),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
             refuse(
                 context,
+                client,
                 &[DescriptorSlot {
                     mode: 2,
                     ..DescriptorSlot::copy(event, Rights::SIGNAL)
@@ -101,9 +111,14 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::BadDescriptor),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
             context.close(event)?;
-            refuse(context, &[DescriptorSlot::copy(event, Rights::SIGNAL)])
+            refuse(
+                context,
+                client,
+                &[DescriptorSlot::copy(event, Rights::SIGNAL)],
+            )
         },
     },
     Case {
@@ -113,8 +128,10 @@ pub static CASES: &[Case] = &[
         decisions: &["D4"],
         expect: Expect::error("SEND", Error::BadDescriptor),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             refuse(
                 context,
+                client,
                 &[DescriptorSlot::copy(Descriptor::NULL, Rights::NONE)],
             )
         },
@@ -126,8 +143,13 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::NotTransferable),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = event_with(context, Rights::SIGNAL.union(Rights::WAIT))?;
-            refuse(context, &[DescriptorSlot::copy(event, Rights::SIGNAL)])
+            refuse(
+                context,
+                client,
+                &[DescriptorSlot::copy(event, Rights::SIGNAL)],
+            )
         },
     },
     Case {
@@ -137,8 +159,13 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::RightsExceeded),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
-            refuse(context, &[DescriptorSlot::copy(event, Rights::SEND)])
+            refuse(
+                context,
+                client,
+                &[DescriptorSlot::copy(event, Rights::SEND)],
+            )
         },
     },
     Case {
@@ -148,9 +175,11 @@ pub static CASES: &[Case] = &[
         decisions: &["D11"],
         expect: Expect::error("SEND", Error::NotTransferable),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let door = context.user_door()?;
             refuse(
                 context,
+                client,
                 &[DescriptorSlot::copy(door.owner, Rights::DOOR_OWNER)],
             )
         },
@@ -162,9 +191,11 @@ pub static CASES: &[Case] = &[
         decisions: &["D11"],
         expect: Expect::error("SEND", Error::NotTransferable),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let door = context.user_door()?;
             refuse(
                 context,
+                client,
                 &[DescriptorSlot::moving(door.owner, Rights::TRANSFER)],
             )
         },
@@ -211,9 +242,11 @@ pub static CASES: &[Case] = &[
         decisions: &["D9"],
         expect: Expect::error("SEND", Error::DuplicateSlot),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
             refuse(
                 context,
+                client,
                 &[
                     DescriptorSlot::moving(event, Rights::EVENT),
                     DescriptorSlot::copy(event, Rights::SIGNAL),
@@ -228,9 +261,10 @@ pub static CASES: &[Case] = &[
         decisions: &["D9"],
         expect: Expect::error("SEND", Error::DuplicateSlot),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
             let slot = DescriptorSlot::moving(event, Rights::EVENT);
-            let observed = refuse(context, &[slot, slot]);
+            let observed = refuse(context, client, &[slot, slot]);
             context.check(
                 info(event).is_ok(),
                 "the sender lost the descriptor of the refused slots",
@@ -245,9 +279,11 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::ReservedBits),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
             refuse(
                 context,
+                client,
                 &[DescriptorSlot {
                     descriptor: event.0,
                     rights: 0,
@@ -264,10 +300,12 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::BadSlot),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
             context.close(event)?;
             refuse(
                 context,
+                client,
                 &[DescriptorSlot {
                     mode: 2,
                     ..DescriptorSlot::copy(event, Rights::NONE)
@@ -282,8 +320,13 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::NotTransferable),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = event_with(context, Rights::SIGNAL)?;
-            refuse(context, &[DescriptorSlot::copy(event, Rights::SEND)])
+            refuse(
+                context,
+                client,
+                &[DescriptorSlot::copy(event, Rights::SEND)],
+            )
         },
     },
     Case {
@@ -317,11 +360,13 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::BadDescriptor),
         run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
             let gone = context.event()?;
             context.close(gone)?;
             let observed = refuse(
                 context,
+                client,
                 &[
                     DescriptorSlot::moving(event, Rights::EVENT),
                     DescriptorSlot::copy(gone, Rights::SIGNAL),

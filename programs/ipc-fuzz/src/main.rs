@@ -30,7 +30,12 @@
 //!
 //! Replies that bring in descriptors above the fodder range are closed at
 //! once, so the table stays small; descriptors that land in the fodder
-//! range become fodder.
+//! range become fodder. Every 512 traps the fuzzer looks at its fodder
+//! again: left alone it drifts to events (door references get closed or
+//! moved away, EVENT_CREATE and DUPLICATE fill the holes), so when fewer
+//! than two door references are left it adds a DUPLICATE of descriptor 9.
+//! These housekeeping calls are ordinary userlib calls, not counted as
+//! random traps.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use abi::function::{Function, PROCESS_MANAGER_BASE, SYSTEM_BASE, USER_BASE};

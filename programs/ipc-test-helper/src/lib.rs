@@ -15,9 +15,9 @@
 
 pub mod raw;
 
+use abi::TrapArgs;
 use abi::function::{Function, USER_BASE};
 use abi::message::DescriptorSlot;
-use abi::{Error, TrapArgs};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The program's name in the boot archive.
@@ -278,11 +278,6 @@ pub struct FaultReport {
     pub step: u32,
     /// Its error number (or the unexpected byte read back).
     pub error: u32,
-}
-
-/// The error number of a kernel error, as the reports carry them.
-pub const fn error_number(error: Error) -> u32 {
-    error as u32
 }
 
 #[cfg(test)]

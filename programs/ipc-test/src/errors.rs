@@ -20,7 +20,7 @@ use zerocopy::IntoBytes;
 use crate::check::{Check, Outcome, Setup, ensure, expect_eq, expect_error, expect_registers};
 use crate::fixture::{
     Fixture, PAGE, QueuedCall, SCRATCH_CALL, ScratchDoor, descriptor_request, duplicate, event,
-    info, kcall, spawn_caller, spawn_helper, spawn_server,
+    info, kcall, spawn_caller, spawn_helper, spawn_server, spawn_worker,
 };
 
 /// The checks of this area, in order.
@@ -124,6 +124,10 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "TABLE_FULL: DUPLICATE and EVENT_CREATE in a full table",
         run: table_full,
+    },
+    Check {
+        name: "TABLE_FULL: a message the receiver's full table cannot take fails its sender, who keeps the descriptor (D10)",
+        run: table_full_at_delivery,
     },
 ];
 
@@ -1156,29 +1160,117 @@ fn abandoned(_: &mut Fixture) -> Outcome {
 
 fn table_full(_: &mut Fixture) -> Outcome {
     let event = event()?;
-    let mut copies = Vec::new();
-    let error = loop {
-        match kernel::duplicate(event.descriptor(), Rights::SIGNAL) {
-            Ok(copy) => copies.push(copy),
-            Err(error) => break error,
-        }
-        if copies.len() > MAX_DESCRIPTORS as usize {
-            break Error::InvalidArgument;
-        }
-    };
-    let full = (
-        error,
-        info(Descriptor(MAX_DESCRIPTORS))
-            .1
-            .map(|i: DescriptorInfo| i.kind),
-        kcall(KernelFunction::EventCreate, Descriptor::NULL, &[], 64).0,
-    );
+    // fill_table fails unless a DUPLICATE ends in TABLE_FULL.
+    let copies = fill_table(event.descriptor())?;
+    let last = info(Descriptor(MAX_DESCRIPTORS))
+        .1
+        .map(|i: DescriptorInfo| i.kind);
+    let created = kcall(KernelFunction::EventCreate, Descriptor::NULL, &[], 64).0;
     drop(copies);
-    expect_eq("the DUPLICATE that found no room", full.0, Error::TableFull)?;
     expect_eq(
         "DESCRIPTOR_INFO of descriptor 1024 in the full table (kind)",
-        full.1,
+        last,
         Some(abi::ObjectKind::Event as u32),
     )?;
-    expect_error("EVENT_CREATE in the full table", full.2, Error::TableFull)
+    expect_error("EVENT_CREATE in the full table", created, Error::TableFull)
+}
+
+/// DUPLICATEs `descriptor` until the table is full; returns the copies.
+fn fill_table(descriptor: Descriptor) -> Result<Vec<OwnedDescriptor>, crate::check::Failure> {
+    let mut copies = Vec::new();
+    loop {
+        match kernel::duplicate(descriptor, Rights::SIGNAL) {
+            Ok(copy) => copies.push(copy),
+            Err(Error::TableFull) => return Ok(copies),
+            Err(error) => {
+                return Err(crate::check::Failure::new(
+                    "DUPLICATE",
+                    "TABLE_FULL at last",
+                    error,
+                ));
+            }
+        }
+        if copies.len() > MAX_DESCRIPTORS as usize {
+            return Err(crate::check::Failure::new(
+                "DUPLICATE",
+                "TABLE_FULL at last",
+                "more copies than a table holds",
+            ));
+        }
+    }
+}
+
+fn table_full_at_delivery(_: &mut Fixture) -> Outcome {
+    let door = ScratchDoor::new()?;
+    // The relay MOVEs what it gets to its descriptor 2: our door.
+    let relay = spawn_helper(
+        role::RELAY,
+        &[DescriptorSlot::copy(door.client(), Rights::DOOR_CLIENT)],
+    )?;
+    let (event, go) = (event()?, event()?);
+    let (go_number, event_number) = (go.descriptor(), event.descriptor());
+    let (relay_client, client) = (relay.client(), door.client());
+    // A worker waits for our table to be full, then has the relay send us
+    // an event, then calls us plainly so that our RECEIVE ends.
+    let worker = spawn_worker(move || {
+        let mut buffer = Buffer::new();
+        let _ = raw::kernel(KernelFunction::EventWait, go_number, &[], 64, &mut buffer);
+        let granted = Rights(Rights::SIGNAL.0 | Rights::TRANSFER.0);
+        let mut buffer = Buffer::new();
+        buffer.put_slot(0, 0, DescriptorSlot::copy(event_number, granted));
+        let relayed = raw::send(
+            ipc_test_helper::RELAY,
+            relay_client,
+            &mut buffer,
+            raw::sizes(MAX_TOTAL_SIZE, 0, 1),
+        );
+        let report: ipc_test_helper::RelayReport =
+            buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
+        let mut call = Buffer::new();
+        let released = raw::send(SCRATCH_CALL, client, &mut call, raw::sizes(64, 0, 0));
+        (relayed, report, released)
+    })?;
+    let copies = fill_table(event.descriptor())?;
+    let signalled = kernel::event_signal(go_number);
+    let mut buffer = Buffer::new();
+    let received = if signalled.is_ok() {
+        raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE)
+    } else {
+        TrapArgs::default()
+    };
+    let replied = raw::reply(0, &mut buffer, raw::sizes(0, 0, 0));
+    drop(copies);
+    signalled.setup("EVENT_SIGNAL")?;
+    let (relayed, report, released) = worker.join()?;
+    expect_registers(
+        "the worker's RELAY",
+        relayed,
+        raw::replied(
+            0,
+            0,
+            (REPLY_PAYLOAD_OFFSET + size_of::<ipc_test_helper::RelayReport>()) as u16,
+            0,
+        ),
+    )?;
+    expect_error(
+        "the relay's FORWARD (a MOVE) into our full table",
+        report.forward.into(),
+        Error::TableFull,
+    )?;
+    expect_registers(
+        "the relay's CLOSE of the descriptor it failed to move (it kept it)",
+        report.close_after_move.into(),
+        raw::replied(0, 0, 8, 0),
+    )?;
+    expect_eq(
+        "what our RECEIVE got (the plain call, not the FORWARD)",
+        received.arg0,
+        raw::function_bits(SCRATCH_CALL),
+    )?;
+    expect_registers("our REPLY", replied, TrapArgs::default())?;
+    expect_registers(
+        "the worker's plain call",
+        released,
+        raw::replied(0, 0, 0, 0),
+    )
 }

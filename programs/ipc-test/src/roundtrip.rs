@@ -17,7 +17,9 @@ use ipc_test_helper::{
 };
 use userlib::{Message, OwnedDescriptor};
 
-use crate::check::{Check, Outcome, Setup, expect_eq, expect_error, expect_registers};
+use crate::check::{
+    Check, Failure, Outcome, Registers, Setup, expect_eq, expect_error, expect_registers,
+};
 use crate::fixture::{Fixture, SCRATCH_CALL, ScratchDoor, duplicate, spawn_caller, spawn_worker};
 
 /// The checks of this area, in order.
@@ -61,8 +63,8 @@ pub const CHECKS: &[Check] = &[
         run: reply_receive_too_small,
     },
     Check {
-        name: "REPLY_RECEIVE: a receive half woken by the door's death returns arg2 = 1",
-        run: reply_receive_woken_by_death,
+        name: "REPLY_RECEIVE: a waiting receive half that fails (door died, owner moved, message too big) returns arg2 = 1",
+        run: reply_receive_woken,
     },
     Check {
         name: "cookies: a new reference starts at 0 and a reply sets all 64 bits",
@@ -75,6 +77,10 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "cookies: a COPY'd reference starts at 0, a MOVE'd one keeps its cookie",
         run: cookies_travel,
+    },
+    Check {
+        name: "cookies: REPLY stores into the reference called through, not a new one that reuses its number",
+        run: cookie_follows_the_reference,
     },
 ];
 
@@ -345,15 +351,27 @@ fn reply_receive_too_small(_: &mut Fixture) -> Outcome {
     )
 }
 
-fn reply_receive_woken_by_death(_: &mut Fixture) -> Outcome {
+/// How the receive half of a waiting REPLY_RECEIVE is made to fail.
+#[derive(Clone, Copy, Debug)]
+enum Wakeup {
+    /// The owner reference is closed: PEER_DIED.
+    DoorDies,
+    /// The owner reference moves to another process: NOT_OWNER.
+    OwnerMoves,
+    /// A message too big for the 16-byte buffer arrives: RECEIVE_BUFFER_TOO_SMALL.
+    BigMessage,
+}
+
+/// A worker of the test serves one call of ours with REPLY_RECEIVE (16
+/// bytes), then its receive half waits until `wakeup` ends it. Returns
+/// what that REPLY_RECEIVE returned and what ABI.md §4.4 says it must.
+fn woken_reply_receive(wakeup: Wakeup) -> Result<(TrapArgs, TrapArgs), Failure> {
     let mut door = ScratchDoor::new()?;
     let owner = door.owner();
-    // The worker serves: it receives our call, answers it with
-    // REPLY_RECEIVE and waits in the receive half until the door dies.
     let server = spawn_worker(move || {
         let mut buffer = Buffer::new();
         let received = raw::receive(owner, &mut buffer, MAX_TOTAL_SIZE);
-        let waited = raw::reply_receive(0, &mut buffer, raw::sizes(64, 0, 0));
+        let waited = raw::reply_receive(0, &mut buffer, raw::sizes(16, 0, 0));
         (received, waited)
     })?;
     let mut buffer = Buffer::new();
@@ -368,21 +386,90 @@ fn reply_receive_woken_by_death(_: &mut Fixture) -> Outcome {
         called,
         raw::replied(0, 0, 0, 0),
     )?;
-    door.close_owner()?;
+    // The worker now waits in the receive half.
+    let (error, sizes) = match wakeup {
+        Wakeup::DoorDies => {
+            door.close_owner()?;
+            (Error::PeerDied, 0)
+        }
+        Wakeup::OwnerMoves => {
+            let helper = userlib::kernel::spawn(
+                ipc_test_helper::PROGRAM,
+                ipc_test_helper::role::EXIT_ON_CALL.as_bytes(),
+                &[DescriptorSlot::moving(owner, Rights::DOOR_OWNER)],
+            )
+            .setup("SPAWN with the owner reference")?;
+            door.owner_moved();
+            drop(helper);
+            (Error::NotOwner, 0)
+        }
+        Wakeup::BigMessage => {
+            let big = spawn_caller(door.client(), SCRATCH_CALL, &[4; 100], 200)?;
+            // Wait for the worker, then serve the big call it left queued.
+            let outcome = server.join()?;
+            let received = raw::receive(owner, &mut buffer, MAX_TOTAL_SIZE);
+            let replied = raw::reply(0, &mut buffer, raw::sizes(0, 0, 0));
+            expect_eq(
+                "RECEIVE of the big call",
+                received.arg0,
+                raw::function_bits(SCRATCH_CALL),
+            )?;
+            expect_registers("REPLY to it", replied, TrapArgs::default())?;
+            big.join()?;
+            let expected = TrapArgs {
+                arg2: REPLY_DELIVERED,
+                arg3: raw::sizes(200, 100, 0),
+                ..TrapArgs::error(Error::ReceiveBufferTooSmall)
+            };
+            expect_eq(
+                "the worker's RECEIVE",
+                outcome.0.arg0,
+                raw::function_bits(SCRATCH_CALL),
+            )?;
+            return Ok((outcome.1, expected));
+        }
+    };
     let (received, waited) = server.join()?;
+    if matches!(wakeup, Wakeup::OwnerMoves) {
+        // The helper serves the door now: a call ends it.
+        let _ = raw::send(INSPECT, door.client(), &mut buffer, raw::sizes(64, 0, 0));
+    }
     expect_eq(
         "the worker's RECEIVE",
         received.arg0,
         raw::function_bits(SCRATCH_CALL),
     )?;
-    expect_registers(
-        "the worker's REPLY_RECEIVE after the door died",
-        waited,
-        TrapArgs {
-            arg2: REPLY_DELIVERED,
-            ..TrapArgs::error(Error::PeerDied)
-        },
-    )
+    let expected = TrapArgs {
+        arg2: REPLY_DELIVERED,
+        arg3: sizes,
+        ..TrapArgs::error(error)
+    };
+    Ok((waited, expected))
+}
+
+fn reply_receive_woken(_: &mut Fixture) -> Outcome {
+    let mut wrong = Vec::new();
+    for wakeup in [Wakeup::DoorDies, Wakeup::OwnerMoves, Wakeup::BigMessage] {
+        let (got, expected) = woken_reply_receive(wakeup)?;
+        if got != expected {
+            wrong.push((wakeup, Registers(expected), Registers(got)));
+        }
+    }
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let list = |pick: fn(&(Wakeup, Registers, Registers)) -> Registers| {
+        wrong
+            .iter()
+            .map(|entry| format!("{:?} {}", entry.0, pick(entry)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    Err(Failure::new(
+        "the waiting REPLY_RECEIVE's return",
+        list(|entry| entry.1),
+        list(|entry| entry.2),
+    ))
 }
 
 /// COOKIE through `reference`: returns the cookie the call arrived with
@@ -484,5 +571,54 @@ fn cookies_travel(fixture: &mut Fixture) -> Outcome {
         "the cookie of the reference that was copied",
         message.read_payload::<u64>(0),
         Some(3),
+    )
+}
+
+fn cookie_follows_the_reference(_: &mut Fixture) -> Outcome {
+    let door = ScratchDoor::new()?;
+    let first = duplicate(door.client(), Rights::DOOR_CLIENT)?.into_raw();
+    let caller = spawn_caller(first, SCRATCH_CALL, &[1; 8], 64)?;
+    let mut buffer = Buffer::new();
+    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+    expect_eq(
+        "RECEIVE of the call",
+        received.arg0,
+        raw::function_bits(SCRATCH_CALL),
+    )?;
+    // While the call is served, its reference is closed and a new one
+    // takes its number.
+    userlib::kernel::close(first).setup("CLOSE of the caller's reference")?;
+    let mut spares = Vec::new();
+    let reused = loop {
+        let copy = duplicate(door.client(), Rights::DOOR_CLIENT)?;
+        if copy.descriptor() == first {
+            break copy;
+        }
+        if spares.len() > 1024 {
+            return Err(Failure::new(
+                "DUPLICATE",
+                "the closed number again",
+                "other numbers",
+            ));
+        }
+        spares.push(copy);
+    };
+    drop(spares);
+    expect_registers(
+        "REPLY with a cookie",
+        raw::reply(0xc00c_1e00_0000_0001, &mut buffer, raw::sizes(0, 0, 0)),
+        TrapArgs::default(),
+    )?;
+    let (result, _) = caller.join()?;
+    expect_registers("the caller's result", result, raw::replied(0, 0, 0, 0))?;
+    let second = spawn_caller(reused.descriptor(), SCRATCH_CALL, &[2; 8], 64)?;
+    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+    let replied = raw::reply(0, &mut buffer, raw::sizes(0, 0, 0));
+    second.join()?;
+    expect_registers("REPLY to the second call", replied, TrapArgs::default())?;
+    expect_eq(
+        "the cookie of the new reference with the old number",
+        received.arg1,
+        0,
     )
 }

@@ -242,7 +242,8 @@ impl Transport {
             }
         })?;
         if sent != length {
-            return Err(io::Error::other("short send"));
+            // Not io::Error::other: the forked partner must not allocate.
+            return Err(io::ErrorKind::WriteZero.into());
         }
         Ok(())
     }
@@ -259,7 +260,7 @@ impl Transport {
             }
         })?;
         if received != length {
-            return Err(io::Error::other("short or long receive"));
+            return Err(io::ErrorKind::InvalidData.into());
         }
         Ok(())
     }
