@@ -515,13 +515,17 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
     #[test]
     fn a_boot_case_needs_its_verdict_and_every_log_line() {
         let smoke = &BOOT_CASES[0];
-        let good_log = "hinge 0.1\nboot path: pvh\nhinge: ready\n";
+        let good_log = "hinge 0.1\nboot path: pvh\nhinge: ready\nhinge: starting procman\n\
+                        echo: registered /srv/echo\necho-client: all checks passed\n";
         assert_eq!(judge(smoke, &finished(Verdict::Success, good_log)), Ok(()));
 
         let wrong_verdict = judge(smoke, &finished(Verdict::Failure, good_log));
         assert!(wrong_verdict.is_err_and(|reason| reason.contains("status 35")));
 
-        let missing = judge(smoke, &finished(Verdict::Success, "hinge: ready\n"));
+        let missing = judge(
+            smoke,
+            &finished(Verdict::Success, &good_log.replace("boot path: pvh\n", "")),
+        );
         assert_eq!(
             missing,
             Err("the serial log lacks \"boot path: pvh\"".to_owned())

@@ -287,8 +287,13 @@ fn reply_receive_door_dead(_: &mut Fixture) -> Outcome {
             ..TrapArgs::error(Error::PeerDied)
         },
     )?;
+    // Closing the owner reference failed the call in service (ABI.md §4.1).
     let (result, _) = caller.join()?;
-    expect_registers("the caller's result", result, raw::replied(0, 0, 0, 0))
+    expect_registers(
+        "the caller's result",
+        result,
+        TrapArgs::error(Error::PeerDied),
+    )
 }
 
 fn reply_receive_too_small(_: &mut Fixture) -> Outcome {
