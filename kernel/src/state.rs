@@ -72,6 +72,11 @@ impl Kernel {
         core::mem::take(&mut self.exited)
     }
 
+    /// Whether a process ended since the last [`Kernel::take_exited`].
+    pub fn has_exited(&self) -> bool {
+        !self.exited.is_empty()
+    }
+
     /// The number of live processes.
     pub fn process_count(&self) -> usize {
         self.processes.len()
@@ -176,12 +181,13 @@ impl Kernel {
     /// Unblocks a thread that should run as soon as the current one stops
     /// (the partner of an IPC exchange).
     pub(crate) fn wake_for_handoff(&mut self, thread: ThreadId, registers: TrapArgs) {
-        self.set_resume(thread, registers);
+        let Some(t) = self.threads.get_mut(thread) else {
+            return;
+        };
+        t.resume = Some(registers);
+        t.state = ThreadState::Ready;
         if let Some(previous) = self.handoff.replace(thread) {
             self.make_ready(previous);
-        }
-        if let Some(t) = self.threads.get_mut(thread) {
-            t.state = ThreadState::Ready;
         }
     }
 
@@ -201,7 +207,14 @@ impl Kernel {
             && let Some(partner_priority) = self.threads.get(partner).map(|t| t.priority)
         {
             match self.current {
-                None => self.current = Some(partner),
+                // The common IPC case: the partner takes the CPU at once.
+                None => {
+                    self.current = Some(partner);
+                    if let Some(t) = self.threads.get_mut(partner) {
+                        t.state = ThreadState::Running;
+                    }
+                    return;
+                }
                 // A partner that outranks the running thread takes the CPU.
                 Some(running)
                     if self

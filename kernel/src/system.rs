@@ -217,6 +217,14 @@ impl Machine for ArchMachine {
         length: usize,
         write: bool,
     ) -> Result<(), Error> {
+        // Most messages lie in one page: one walk, no loop.
+        if length > 0 && (address & 0xfff) + length as u64 <= 4096 {
+            let tables = &self.space(space)?.tables;
+            return tables
+                .translate(address, write)
+                .map(|_| ())
+                .ok_or(Error::BadBuffer);
+        }
         self.for_each_page(space, address, length, write, |_, _, _| {})
     }
 
@@ -292,10 +300,14 @@ impl Machine for ArchMachine {
                 memory::direct_map(d) as *mut u8,
             );
             if done == 0 {
-                let n = chunk.min(head.len());
-                // SAFETY: `s` points at `chunk` readable bytes (translated just
-                // now, through the direct map) and `n <= chunk`.
-                unsafe { core::ptr::copy_nonoverlapping(s, head.as_mut_ptr(), n) };
+                if chunk >= 8 {
+                    // SAFETY: `s` points at `chunk >= 8` readable bytes
+                    // (translated just now, through the direct map).
+                    *head = unsafe { core::ptr::read_unaligned(s as *const [u8; 8]) };
+                } else {
+                    // SAFETY: as above, with `chunk` bytes.
+                    unsafe { core::ptr::copy_nonoverlapping(s, head.as_mut_ptr(), chunk) };
+                }
             }
             // SAFETY: both pieces are mapped user memory of `chunk` bytes,
             // reached through the direct map; `copy` allows them to overlap
@@ -681,9 +693,11 @@ pub fn handle(frame: *mut TrapFrame, event: Event<'_>) -> *mut TrapFrame {
             system.kernel.fault(&mut system.machine);
         }
     }
-    for (process, code) in system.kernel.take_exited() {
-        if process == system.init {
-            system.init_status = Some(code);
+    if system.kernel.has_exited() {
+        for (process, code) in system.kernel.take_exited() {
+            if process == system.init {
+                system.init_status = Some(code);
+            }
         }
     }
     if system.kernel.process_count() == 0 {

@@ -114,27 +114,32 @@ impl AddressSpace {
     /// so it reads the entries directly instead of going through the
     /// `x86_64` crate's generic translator. A user access needs the U/S bit
     /// at every level, and a write the R/W bit at every level (CR0.WP is
-    /// set, so the kernel honours them too: Intel SDM vol. 3, 4.6). The user
-    /// half never holds huge pages, so a PS bit means "not user memory".
+    /// set, so the kernel honours them too: Intel SDM vol. 3, 4.6).
     pub fn translate(&self, address: u64, write: bool) -> Option<u64> {
         const PRESENT: u64 = 1 << 0;
         const WRITABLE: u64 = 1 << 1;
         const USER: u64 = 1 << 2;
-        const HUGE: u64 = 1 << 7;
         const FRAME: u64 = 0x000f_ffff_ffff_f000;
         if address >= abi::process::USER_END {
             return None;
         }
-        let required = PRESENT | USER | if write { WRITABLE } else { 0 };
+        let required = if write {
+            PRESENT | USER | WRITABLE
+        } else {
+            PRESENT | USER
+        };
+        let offset = crate::memory::direct_map_offset();
         let mut table = self.pml4.start_address().as_u64();
-        for level in (0..4u32).rev() {
-            let index = (address >> (12 + 9 * level)) & 0x1ff;
+        for shift in [39u32, 30, 21, 12] {
+            let index = (address >> shift) & 0x1ff;
             // SAFETY: `table` is a page table of this space (the PML4, or a
             // frame a present entry of it points to), reached through the
-            // direct map; entries are 8-byte aligned.
+            // direct map; entries are 8-byte aligned. The user half holds
+            // only 4 KiB pages (map_zeroed never makes huge ones), so every
+            // present entry above the last level points to a table.
             let entry =
-                unsafe { core::ptr::read((direct_map(table) as *const u64).add(index as usize)) };
-            if entry & required != required || (level > 0 && entry & HUGE != 0) {
+                unsafe { core::ptr::read(((offset + table) as *const u64).add(index as usize)) };
+            if entry & required != required {
                 return None;
             }
             table = entry & FRAME;
