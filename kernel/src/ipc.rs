@@ -38,7 +38,22 @@ pub(crate) enum Failure {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct End {
     pub process: ProcessId,
+    pub space: crate::process::SpaceId,
     pub buffer: u64,
+}
+
+impl Delivered {
+    /// What a message of `layout` whose first bytes are `head` delivers.
+    fn of(layout: MessageLayout, head: &[u8; 8]) -> Self {
+        let data = &head[..usize::from(layout.data_size).min(8)];
+        Delivered {
+            sizes: MessageSizes::new()
+                .with_data_size(layout.data_size)
+                .with_descriptor_count(layout.descriptor_count),
+            ret_val: abi::trap::ret_val_of(data),
+            errno: abi::trap::errno_of(data),
+        }
+    }
 }
 
 /// What a completed transfer delivered.
@@ -99,6 +114,8 @@ impl Kernel {
         via: Option<(Reference, u32)>,
     ) -> Outcome {
         let process = self.process_of(caller)?;
+        let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+        let (space, manager_cookie) = (p.space, p.manager_cookie);
         let is_process_manager = self.process_manager == Some(process);
         let door = self.door(door_id)?;
         let accepted = match args.function.range() {
@@ -107,6 +124,7 @@ impl Kernel {
             FunctionRange::ProcessManager => is_process_manager || via.is_none(),
             _ => false,
         };
+        let alive = door.owner.is_some();
         if !accepted {
             return Err(Error::FunctionOutOfRange);
         }
@@ -115,11 +133,6 @@ impl Kernel {
         {
             return Err(Error::MissingRight);
         }
-        let space = self
-            .processes
-            .get(process)
-            .ok_or(Error::InvalidArgument)?
-            .space;
         if layout.total_size > 0 {
             machine.check_user(space, args.buffer, usize::from(layout.total_size), true)?;
         }
@@ -131,7 +144,7 @@ impl Kernel {
             self.slot_scratch = slots;
             checked?;
         }
-        if self.door(door_id)?.owner.is_none() {
+        if !alive {
             return Err(Error::PeerDied);
         }
         let call = CallRecord {
@@ -145,46 +158,62 @@ impl Kernel {
                 Descriptor::NULL
             },
             via_generation: via.map_or(0, |(_, g)| g),
-            cookie: match via {
-                Some((reference, _)) => reference.cookie,
-                // Routed to procman: the cookie procman gave the process.
-                None => self.processes.get(process).map_or(0, |p| p.manager_cookie),
-            },
+            // Routed to procman: the cookie procman gave the process.
+            cookie: via.map_or(manager_cookie, |(reference, _)| reference.cookie),
         };
-        while let Some(receiver) = self.door(door_id)?.receivers.pop_front() {
-            let Some(ThreadState::Receiving {
+        let source = End {
+            process,
+            space,
+            buffer: args.buffer,
+        };
+        // Take the longest-waiting receiver; its blocked reference on the
+        // door goes with it (the owner's keeps the door alive).
+        while let Some(object) = self.objects.get_mut(door_id)
+            && let Some(receiver) = object.door_mut().and_then(|d| d.receivers.pop_front())
+        {
+            object.references = object.references.saturating_sub(1);
+            let Some(r) = self.threads.get(receiver) else {
+                continue;
+            };
+            let ThreadState::Receiving {
                 buffer, total_size, ..
-            }) = self.threads.get(receiver).map(|t| t.state)
+            } = r.state
             else {
                 continue;
             };
-            self.release(door_id);
-            let destination = End {
-                process: self.process_of(receiver)?,
-                buffer,
+            let receiver_process = r.process;
+            let Some(receiver_space) = self.processes.get(receiver_process).map(|p| p.space) else {
+                continue;
             };
-            let source = End {
-                process,
-                buffer: args.buffer,
+            let destination = End {
+                process: receiver_process,
+                space: receiver_space,
+                buffer,
             };
             match self.transfer_message(machine, source, layout, destination, total_size) {
                 Ok(_) => {
-                    self.block(
-                        caller,
-                        ThreadState::AwaitingReply {
+                    if let Some(c) = self.threads.get_mut(caller) {
+                        c.state = ThreadState::AwaitingReply {
                             call,
                             server: receiver,
-                        },
-                    );
+                        };
+                    }
+                    // The receiver takes the CPU straight away (the caller
+                    // lends it its time slice).
                     if let Some(r) = self.threads.get_mut(receiver) {
                         r.holding = Holding::Call {
                             caller,
                             door: door_id,
                         };
+                        r.resume = Some(TrapArgs::received(
+                            call.function,
+                            call.cookie,
+                            buffer,
+                            call.sizes,
+                        ));
+                        r.state = ThreadState::Running;
                     }
-                    let registers =
-                        TrapArgs::received(call.function, call.cookie, buffer, call.sizes);
-                    self.wake_for_handoff(receiver, registers);
+                    self.current = Some(receiver);
                     return Ok(None);
                 }
                 Err(Failure::Source(error)) => {
@@ -265,30 +294,45 @@ impl Kernel {
     ) -> Outcome {
         let process = self.process_of(thread)?;
         // The door may have been freed while its message was in service.
-        if !self.objects.contains(door_id) {
+        let Some(object) = self.objects.get_mut(door_id) else {
             return Err(Error::PeerDied);
+        };
+        let door = object.door_mut().ok_or(Error::WrongObjectType)?;
+        match door.owner {
+            None => return Err(Error::PeerDied),
+            Some(owner) if owner != process => return Err(Error::NotOwner),
+            Some(_) => {}
         }
-        if self.door(door_id)?.owner != Some(process) {
-            return Err(if self.door(door_id)?.owner.is_none() {
-                Error::PeerDied
-            } else {
-                Error::NotOwner
-            });
-        }
-        if let Some(notice) = self.door(door_id)?.notices.front().copied() {
+        if let Some(notice) = door.notices.front().copied() {
             return self.receive_notice(machine, thread, door_id, notice, buffer, total_size);
         }
+        let space = self
+            .processes
+            .get(process)
+            .ok_or(Error::InvalidArgument)?
+            .space;
         while let Some(&sender) = self.door(door_id)?.senders.front() {
             let Some(ThreadState::Sending(call)) = self.threads.get(sender).map(|t| t.state) else {
                 self.door(door_id)?.senders.pop_front();
                 continue;
             };
             let layout = call.sizes.layout()?;
+            let sender_process = self.process_of(sender)?;
+            let sender_space = self
+                .processes
+                .get(sender_process)
+                .ok_or(Error::InvalidArgument)?
+                .space;
             let source = End {
-                process: self.process_of(sender)?,
+                process: sender_process,
+                space: sender_space,
                 buffer: call.buffer,
             };
-            let destination = End { process, buffer };
+            let destination = End {
+                process,
+                space,
+                buffer,
+            };
             match self.transfer_message(machine, source, layout, destination, total_size) {
                 Ok(_) => {
                     self.door(door_id)?.senders.pop_front();
@@ -497,12 +541,19 @@ impl Kernel {
             return Err(Error::ReplyTooLarge);
         }
         let caller_process = self.process_of(caller)?;
+        let caller_space = self
+            .processes
+            .get(caller_process)
+            .ok_or(Error::InvalidArgument)?
+            .space;
         let source = End {
             process,
+            space,
             buffer: args.buffer,
         };
         let destination = End {
             process: caller_process,
+            space: caller_space,
             buffer: call.buffer,
         };
         let delivered = match self.transfer_message(
@@ -657,16 +708,28 @@ impl Kernel {
             return Err(Failure::Destination(Error::ReceiveBufferTooSmall));
         }
         let count = usize::from(layout.descriptor_count);
-        let source_space = self
-            .processes
-            .get(source.process)
-            .ok_or(Failure::Source(Error::PeerDied))?
-            .space;
-        let destination_space = self
-            .processes
-            .get(destination.process)
-            .ok_or(Failure::Destination(Error::PeerDied))?
-            .space;
+        let (source_space, destination_space) = (source.space, destination.space);
+        if count == 0 {
+            // The common case: data only, one pass, nothing else to check.
+            let mut head = [0u8; 8];
+            if layout.data_size > 0 {
+                let length = usize::from(layout.data_size);
+                machine
+                    .copy_between(
+                        source_space,
+                        source.buffer,
+                        destination_space,
+                        destination.buffer,
+                        length,
+                        &mut head,
+                    )
+                    .map_err(|fault| match fault {
+                        CopyFault::Source => Failure::Source(Error::BadBuffer),
+                        CopyFault::Destination => Failure::Destination(Error::BadBuffer),
+                    })?;
+            }
+            return Ok(Delivered::of(layout, &head));
+        }
         let slots_at = u64::from(layout.descriptor_offset);
         let mut slots = core::mem::take(&mut self.slot_scratch);
         slots.clear();
@@ -741,15 +804,7 @@ impl Kernel {
             let _ = machine.write_user(destination_space, at, rewritten.as_bytes());
         }
         self.slot_scratch = slots;
-        let head_length = usize::from(layout.data_size).min(8);
-        let data = &head[..head_length];
-        Ok(Delivered {
-            sizes: MessageSizes::new()
-                .with_data_size(layout.data_size)
-                .with_descriptor_count(count as u8),
-            ret_val: abi::trap::ret_val_of(data),
-            errno: abi::trap::errno_of(data),
-        })
+        Ok(Delivered::of(layout, &head))
     }
 
     /// The checks of a transfer's descriptors: the slots are valid for the

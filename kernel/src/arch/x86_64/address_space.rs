@@ -2,6 +2,8 @@
 //! PDPT pointers, so kernel mappings are shared) and whose lower half maps
 //! the process's 4 KiB user pages.
 
+use core::cell::Cell;
+
 use abi::Error;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::{
@@ -45,6 +47,13 @@ unsafe fn table(frame: PhysFrame) -> &'static mut PageTable {
 #[derive(Debug)]
 pub struct AddressSpace {
     pml4: PhysFrame,
+    /// The last two translations (a software TLB): IPC touches the same
+    /// buffer pages call after call, and a hit skips the four-level walk.
+    /// Each is a virtual page (bit 0 set when every level allows writes; 0
+    /// when empty, as page 0 is never mapped) and its frame. Every change to
+    /// this space's mappings goes through `&mut self` methods, which empty it.
+    recent_pages: [Cell<u64>; 2],
+    recent_frames: [Cell<u64>; 2],
 }
 
 impl AddressSpace {
@@ -57,7 +66,11 @@ impl AddressSpace {
         for slot in 256..512 {
             new[slot] = kernel[slot].clone();
         }
-        Ok(Self { pml4 })
+        Ok(Self {
+            pml4,
+            recent_pages: [Cell::new(0), Cell::new(0)],
+            recent_frames: [Cell::new(0), Cell::new(0)],
+        })
     }
 
     fn mapper(&self) -> OffsetPageTable<'static> {
@@ -67,6 +80,7 @@ impl AddressSpace {
 
     /// Maps one zeroed page at `address` (page-aligned, user half).
     pub fn map_zeroed(&mut self, address: u64, flags: PageTableFlags) -> Result<PhysFrame, Error> {
+        self.forget_translations();
         let frame = x86_64::structures::paging::FrameAllocator::allocate_frame(&mut ZeroedFrames)
             .ok_or(Error::OutOfMemory)?;
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
@@ -86,6 +100,7 @@ impl AddressSpace {
 
     /// Unmaps the page at `address` and frees its frame; whether one was mapped.
     pub fn unmap(&mut self, address: u64) -> bool {
+        self.forget_translations();
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
         match self.mapper().unmap(page) {
             Ok((frame, flush)) => {
@@ -99,6 +114,7 @@ impl AddressSpace {
 
     /// Changes the flags of the mapped page at `address`.
     pub fn set_flags(&mut self, address: u64, flags: PageTableFlags) -> Result<(), Error> {
+        self.forget_translations();
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
         // SAFETY: only user pages of this space change permissions.
@@ -123,6 +139,14 @@ impl AddressSpace {
         if address >= abi::process::USER_END {
             return None;
         }
+        let page = address & !0xfff;
+        for slot in 0..2 {
+            let cached = self.recent_pages[slot].get();
+            if cached & !1 == page && page != 0 && (cached & 1 == 1 || !write) {
+                return Some(self.recent_frames[slot].get() + (address & 0xfff));
+            }
+        }
+        let mut writable = WRITABLE;
         let required = if write {
             PRESENT | USER | WRITABLE
         } else {
@@ -142,14 +166,26 @@ impl AddressSpace {
             if entry & required != required {
                 return None;
             }
+            writable &= entry;
             table = entry & FRAME;
         }
+        self.recent_pages[1].set(self.recent_pages[0].get());
+        self.recent_frames[1].set(self.recent_frames[0].get());
+        self.recent_pages[0].set(page | u64::from(writable != 0));
+        self.recent_frames[0].set(table);
         Some(table + (address & 0xfff))
+    }
+
+    /// Empties the translation cache (a mapping of this space changed).
+    fn forget_translations(&mut self) {
+        for slot in &self.recent_pages {
+            slot.set(0);
+        }
     }
 
     /// Switches this CPU to the space.
     pub fn activate(&self) {
-        if Cr3::read().0 != self.pml4 {
+        if Cr3::read_raw().0 != self.pml4 {
             // SAFETY: the upper half is the kernel's, so the kernel code, data
             // and stacks stay mapped.
             unsafe { Cr3::write(self.pml4, Cr3Flags::empty()) };
