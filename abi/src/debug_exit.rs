@@ -1,5 +1,5 @@
 //! The QEMU `isa-debug-exit` convention through which the kernel (and, via a
-//! privileged kernel function, the conformance runner) reports a test verdict.
+//! machine-control capability, the conformance runner) reports a test verdict.
 //!
 //! QEMU exits with status `(value << 1) | 1` when `value` is written to the
 //! device's port, so no verdict can be confused with QEMU's own status 0 or 1.

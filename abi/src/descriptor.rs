@@ -56,6 +56,9 @@ impl Rights {
         Rights(Rights::SIGNAL.0 | Rights::WAIT.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
     /// The rights of a new thread or process handle.
     pub const HANDLE: Rights = Rights(Rights::TRANSFER.0 | Rights::DUPLICATE.0);
+    /// The rights of the kernel capabilities the first process starts with.
+    pub const CAPABILITY: Rights =
+        Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
 
     /// Whether every right in `other` is in `self`.
     pub const fn contains(self, other: Rights) -> bool {
@@ -92,6 +95,14 @@ pub enum ObjectKind {
     Thread = 4,
     /// A process.
     Process = 5,
+    /// The capability to create doors and processes and to become the
+    /// process manager (DOOR_CREATE, SPAWN, MANAGER_REGISTER).
+    ProcessControl = 6,
+    /// The capability to read the boot archive (ARCHIVE_READ).
+    BootArchive = 7,
+    /// The capability to control the machine (DEBUG_EXIT; physical memory
+    /// and interrupts later).
+    MachineControl = 8,
 }
 
 impl ObjectKind {
@@ -103,6 +114,9 @@ impl ObjectKind {
             3 => Some(ObjectKind::Event),
             4 => Some(ObjectKind::Thread),
             5 => Some(ObjectKind::Process),
+            6 => Some(ObjectKind::ProcessControl),
+            7 => Some(ObjectKind::BootArchive),
+            8 => Some(ObjectKind::MachineControl),
             _ => None,
         }
     }
@@ -125,7 +139,7 @@ mod tests {
         assert!(!Rights::ALL.has_reserved_bits());
         assert!(Rights(1 << 6).has_reserved_bits());
         assert!(Descriptor::NULL.is_null() && !Descriptor(1).is_null());
-        for n in 1..=5 {
+        for n in 1..=8 {
             assert_eq!(ObjectKind::from_number(n).map(|k| k as u32), Some(n));
         }
         assert_eq!(ObjectKind::from_number(0), None);

@@ -101,7 +101,8 @@ errors! {
     /// The same descriptor appears in two slots of one message and one of
     /// them moves it.
     DuplicateSlot = 22, "DUPLICATE_SLOT", "descriptor moved twice in one message";
-    /// The caller is not privileged for this kernel function.
+    /// The kernel refuses the operation in this configuration (DEBUG_EXIT
+    /// without `qemu-exit` on the command line).
     NotPermitted = 23, "NOT_PERMITTED", "operation not permitted";
     /// An address range overlaps an existing mapping or leaves the user half.
     BadAddressRange = 24, "BAD_ADDRESS_RANGE", "address range not available";

@@ -140,28 +140,30 @@ kernel_functions! {
     EventWait = 0x042, "EVENT_WAIT";
     /// Write the message data to the kernel console (NULL target).
     DebugWrite = 0x050, "DEBUG_WRITE";
-    /// End the machine with a test verdict (NULL target; `ExitRequest`;
-    /// privileged; only when the kernel was booted with `qemu-exit`).
+    /// End the machine with a test verdict (machine-control capability
+    /// target; `ExitRequest`; only when the kernel was booted with `qemu-exit`).
     DebugExit = 0x051, "DEBUG_EXIT";
     /// Read kernel counters (NULL target -> `KernelCounters`).
     Counters = 0x052, "COUNTERS";
-    /// Create a door (NULL target; `DoorCreateRequest`; privileged; reply
-    /// slot 0 holds the owner reference, slot 1 a client reference).
+    /// Create a door (process-control capability target;
+    /// `DoorCreateRequest`; reply slot 0 holds the owner reference, slot 1 a
+    /// client reference).
     DoorCreate = 0x060, "DOOR_CREATE";
-    /// Start a program from the boot archive (NULL target; `SpawnRequest`
-    /// followed by the name; privileged; the message's descriptor slots
-    /// are transferred into the child as its descriptors 1..=n; reply slot
-    /// 0 holds the process descriptor).
+    /// Start a program from the boot archive (process-control capability
+    /// target; `SpawnRequest` followed by the name and the arguments; the
+    /// message's descriptor slots are transferred into the child as its
+    /// descriptors 1..=n; reply slot 0 holds the process descriptor).
     Spawn = 0x070, "SPAWN";
     /// Set the cookie a process's process-manager calls carry (process-handle
-    /// target; `CookieRequest`; privileged).
+    /// target; `CookieRequest`).
     ProcessSetCookie = 0x071, "PROCESS_SET_COOKIE";
     /// Become the process manager: NULL-target process-manager calls from
-    /// then on go to the door whose owner reference is named (NULL target;
-    /// `DescriptorRequest`; privileged).
+    /// then on go to the door whose owner reference is named
+    /// (process-control capability target; `DescriptorRequest`).
     ManagerRegister = 0x072, "MANAGER_REGISTER";
-    /// Read a file of the boot archive (NULL target; `ArchiveReadRequest`
-    /// followed by the name; privileged; `ArchiveReadReply` then the bytes).
+    /// Read a file of the boot archive (boot-archive capability target;
+    /// `ArchiveReadRequest` followed by the name; `ArchiveReadReply` then
+    /// the bytes).
     ArchiveRead = 0x073, "ARCHIVE_READ";
     /// Delivered by the kernel to the process manager's door when a process
     /// ends (`ProcessExitNotice`); never sent (INVALID_FUNCTION).

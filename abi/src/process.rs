@@ -15,6 +15,10 @@
 //! | rsp | 16-byte aligned, below the arguments |
 //!
 //! Every other general-purpose register is zero, RFLAGS has only IF set.
+//!
+//! The first process (the one the kernel starts) gets the kernel command
+//! line as its argument bytes and three capabilities as its descriptors:
+//! [`FIRST_PROCESS_CONTROL`], [`FIRST_BOOT_ARCHIVE`], [`FIRST_MACHINE_CONTROL`].
 
 /// The lowest address a program may be linked at.
 pub const USER_IMAGE_BASE: u64 = 0x40_0000;
@@ -29,3 +33,13 @@ pub const USER_STACK_SIZE: u64 = 256 * 1024;
 pub const MAX_ARGUMENT_BYTES: usize = 1024;
 /// Where MAP_ANONYMOUS places memory when the caller lets the kernel choose.
 pub const USER_MAP_BASE: u64 = 0x0000_1000_0000_0000;
+
+/// The first process's process-control capability (DOOR_CREATE, SPAWN,
+/// MANAGER_REGISTER are sent to it).
+pub const FIRST_PROCESS_CONTROL: crate::Descriptor = crate::Descriptor(1);
+/// The first process's boot-archive capability (ARCHIVE_READ).
+pub const FIRST_BOOT_ARCHIVE: crate::Descriptor = crate::Descriptor(2);
+/// The first process's machine-control capability (DEBUG_EXIT).
+pub const FIRST_MACHINE_CONTROL: crate::Descriptor = crate::Descriptor(3);
+/// How many descriptors the first process starts with.
+pub const FIRST_PROCESS_DESCRIPTORS: u32 = 3;

@@ -1,9 +1,11 @@
 //! [`Context`]: what a case builds on, and cleans up after it.
 //!
-//! A case runs on its own thread of the runner (the first, privileged
-//! process). Its fixtures: doors (live, or dead: the owner reference closed,
-//! so that a SEND that passes every check before step 11 of ABI.md §4.1
-//! fails with PEER_DIED instead of waiting), events, duplicates, threads of
+//! A case runs on its own thread of the runner (the first process, which
+//! holds the three kernel capabilities as its descriptors 1-3, ABI.md §7;
+//! userlib's DOOR_CREATE and SPAWN send to its process-control
+//! capability). Its fixtures: doors (live, or dead: the owner reference
+//! closed, so that a SEND that passes every check before step 11 of ABI.md
+//! §4.1 fails with PEER_DIED instead of waiting), events, duplicates, threads of
 //! the runner ([`Job`]), the [`TestPages`] (read-only, writable-then-
 //! unmapped), and peers (`conformance-peer` processes). Whatever a case
 //! opens through the context is closed, unmapped or ended when the case is

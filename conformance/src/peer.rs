@@ -7,8 +7,11 @@
 //! door* moved in as descriptor 1, then the case's own descriptors as 2, 3,
 //! ... (in slot order), so the peer's table is known exactly: it opens
 //! nothing else that outlives a command (a job's thread handle is closed at
-//! once). The peer's main thread serves the control door; each command is
-//! one call:
+//! once). It holds no kernel capability unless a case passes one among its
+//! descriptors (ABI.md §6: a process without one has nothing to send
+//! DOOR_CREATE, SPAWN, MANAGER_REGISTER, ARCHIVE_READ or DEBUG_EXIT to).
+//! The peer's main thread serves the control door; each command is one
+//! call:
 //!
 //! | command | request | reply |
 //! | --- | --- | --- |

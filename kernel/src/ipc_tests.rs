@@ -50,6 +50,11 @@ const PROGRAM_BYTES: u64 = PAGE + DATA_PAGES * PAGE + USER_STACK_SIZE;
 const UNMAPPED: u64 = 0x0700_0000;
 const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 const FREE_FRAMES: u64 = 4242;
+/// The first process's capabilities (abi::process).
+const CAP_PROCESS: Descriptor = abi::process::FIRST_PROCESS_CONTROL;
+const CAP_ARCHIVE: Descriptor = abi::process::FIRST_BOOT_ARCHIVE;
+const CAP_MACHINE: Descriptor = abi::process::FIRST_MACHINE_CONTROL;
+
 const PROGRAMS: [&[u8]; 4] = [b"init", b"server", b"client", b"worker"];
 /// The one file of the fake boot archive besides the programs.
 const ARCHIVE_MANIFEST: &[u8] = b"[system]\nname = \"fake\"\n# padding to make offsets matter\n";
@@ -458,7 +463,7 @@ struct Child {
     handle: Descriptor,
 }
 
-/// The kernel, the fake machine, and the first (privileged) process.
+/// The kernel, the fake machine, and the first process (holding the capabilities).
 #[derive(Debug)]
 struct World {
     k: Kernel,
@@ -722,7 +727,7 @@ impl World {
         let reply = self.kcall_ok(
             t,
             KernelFunction::DoorCreate,
-            Descriptor::NULL,
+            CAP_PROCESS,
             request.as_bytes(),
         );
         assert_eq!(reply.slots.len(), 2);
@@ -870,7 +875,7 @@ impl World {
         let regs = self.kcall_msg(
             t,
             KernelFunction::Spawn,
-            Descriptor::NULL,
+            CAP_PROCESS,
             msg(KBUF, &data, KTOTAL).slots(slots),
         );
         if let Some(e) = regs.kernel_error() {
@@ -1888,11 +1893,27 @@ fn accepted(f: &mut Fixture, function: i32) -> bool {
             true
         }
         Some(regs) => {
-            assert_eq!(
-                regs,
-                TrapArgs::error(Error::FunctionOutOfRange),
-                "{function:#x}"
-            );
+            // A function that must go to a kernel object of another kind is
+            // WRONG_OBJECT_TYPE; anything else the door refuses.
+            let wrong_kind = KernelFunction::from_number(function).is_some_and(|f| {
+                matches!(
+                    f,
+                    KernelFunction::EventSignal
+                        | KernelFunction::EventWait
+                        | KernelFunction::ProcessSetCookie
+                        | KernelFunction::DoorCreate
+                        | KernelFunction::Spawn
+                        | KernelFunction::ManagerRegister
+                        | KernelFunction::ArchiveRead
+                        | KernelFunction::DebugExit
+                )
+            });
+            let expected = if wrong_kind {
+                Error::WrongObjectType
+            } else {
+                Error::FunctionOutOfRange
+            };
+            assert_eq!(regs, TrapArgs::error(expected), "{function:#x}");
             false
         }
     }
@@ -3194,7 +3215,9 @@ fn memory_past_the_process_limit_is_out_of_memory() {
 }
 
 #[test]
-fn privileged_functions_are_not_permitted_to_others() {
+fn capability_functions_need_the_capability() {
+    // The client's descriptor 1 is its door reference, not a capability;
+    // sending to NULL is sending to no capability at all.
     let mut f = fixture(false, 1);
     let c = f.c(0);
     let door = DoorCreateRequest {
@@ -3202,13 +3225,8 @@ fn privileged_functions_are_not_permitted_to_others() {
         security_type: 0,
     };
     assert_eq!(
-        f.w.kcall(
-            c,
-            KernelFunction::DoorCreate,
-            Descriptor::NULL,
-            door.as_bytes()
-        ),
-        TrapArgs::error(Error::NotPermitted)
+        f.w.kcall(c, KernelFunction::DoorCreate, CAP_PROCESS, door.as_bytes()),
+        TrapArgs::error(Error::WrongObjectType)
     );
     let mut spawn = SpawnRequest {
         name_length: 6,
@@ -3218,32 +3236,25 @@ fn privileged_functions_are_not_permitted_to_others() {
     .to_vec();
     spawn.extend_from_slice(b"client");
     assert_eq!(
-        f.w.kcall(c, KernelFunction::Spawn, Descriptor::NULL, &spawn),
-        TrapArgs::error(Error::NotPermitted)
+        f.w.kcall(c, KernelFunction::Spawn, CAP_PROCESS, &spawn),
+        TrapArgs::error(Error::WrongObjectType)
     );
     let exit = ExitRequest {
         code: 0,
         reserved: 0,
     };
     assert_eq!(
-        f.w.kcall(
-            c,
-            KernelFunction::DebugExit,
-            Descriptor::NULL,
-            exit.as_bytes()
-        ),
-        TrapArgs::error(Error::NotPermitted)
+        f.w.kcall(c, KernelFunction::DebugExit, CAP_MACHINE, exit.as_bytes()),
+        TrapArgs::error(Error::BadDescriptor)
     );
+    let null =
+        f.w.kcall(c, KernelFunction::DebugExit, Descriptor::NULL, &[0; 8]);
+    assert_eq!(null, TrapArgs::error(Error::FunctionOutOfRange));
     assert!(f.w.m.verdicts.is_empty());
-    // The privileged process may.
+    // The capability holder may.
     let t = f.w.init_thread;
     assert_eq!(
-        Some(f.w.kcall(
-            t,
-            KernelFunction::DebugExit,
-            Descriptor::NULL,
-            exit.as_bytes()
-        )),
+        Some(f.w.kcall(t, KernelFunction::DebugExit, CAP_MACHINE, exit.as_bytes())),
         kernel_ok(0, 0, 0)
     );
     let fail = ExitRequest {
@@ -3251,23 +3262,13 @@ fn privileged_functions_are_not_permitted_to_others() {
         reserved: 0,
     };
     assert_eq!(
-        Some(f.w.kcall(
-            t,
-            KernelFunction::DebugExit,
-            Descriptor::NULL,
-            fail.as_bytes()
-        )),
+        Some(f.w.kcall(t, KernelFunction::DebugExit, CAP_MACHINE, fail.as_bytes())),
         kernel_ok(0, 0, 0)
     );
     assert_eq!(f.w.m.verdicts, vec![true, false]);
     f.w.m.debug_exit_refused = true;
     assert_eq!(
-        f.w.kcall(
-            t,
-            KernelFunction::DebugExit,
-            Descriptor::NULL,
-            exit.as_bytes()
-        ),
+        f.w.kcall(t, KernelFunction::DebugExit, CAP_MACHINE, exit.as_bytes()),
         TrapArgs::error(Error::NotPermitted)
     );
     let bad_kind = DoorCreateRequest {
@@ -3278,7 +3279,7 @@ fn privileged_functions_are_not_permitted_to_others() {
         f.w.kcall(
             t,
             KernelFunction::DoorCreate,
-            Descriptor::NULL,
+            CAP_PROCESS,
             bad_kind.as_bytes()
         ),
         TrapArgs::error(Error::InvalidArgument)
@@ -3338,8 +3339,13 @@ fn a_kernel_reply_that_does_not_fit_the_buffer_is_bad_sizes() {
         (KernelFunction::Yield, &[], 7),
     ];
     for (kf, data, total) in cases {
+        let target = if kf == KernelFunction::DoorCreate {
+            CAP_PROCESS
+        } else {
+            Descriptor::NULL
+        };
         assert_eq!(
-            w.kcall_msg(t, kf, Descriptor::NULL, msg(KBUF, data, total)),
+            w.kcall_msg(t, kf, target, msg(KBUF, data, total)),
             TrapArgs::error(Error::BadSizes),
             "{kf:?}"
         );
@@ -3348,7 +3354,12 @@ fn a_kernel_reply_that_does_not_fit_the_buffer_is_bad_sizes() {
     assert_eq!(w.k.counters().objects, objects);
     // One byte more and they fit.
     for (kf, data, total) in cases {
-        let regs = w.kcall_msg(t, kf, Descriptor::NULL, msg(KBUF, data, total + 1));
+        let target = if kf == KernelFunction::DoorCreate {
+            CAP_PROCESS
+        } else {
+            Descriptor::NULL
+        };
+        let regs = w.kcall_msg(t, kf, target, msg(KBUF, data, total + 1));
         assert_eq!(regs.kernel_error(), None, "{kf:?}");
     }
     w.assert_invariants();
@@ -3571,9 +3582,13 @@ fn spawn_passes_arguments_and_descriptors_and_checks_its_request() {
         Some(ObjectBody::Door(d)) if d.owner == Some(child.process)
     ));
     assert!(
-        !w.k.processes
-            .get(child.process)
-            .is_some_and(|p| p.privileged)
+        !(1..=64).any(|d| matches!(
+            w.reference(child.process, Descriptor(d))
+                .and_then(|r| w.k.objects.get(r.object))
+                .map(|o| &o.body),
+            Some(ObjectBody::Capability(_))
+        )),
+        "a spawned process holds no capability unless given one"
     );
 
     // An unknown program: nothing is created and nothing moves.
@@ -3614,7 +3629,7 @@ fn spawn_passes_arguments_and_descriptors_and_checks_its_request() {
         vec![6, 0, 0],
     ] {
         assert_eq!(
-            w.kcall(t, KernelFunction::Spawn, Descriptor::NULL, &data),
+            w.kcall(t, KernelFunction::Spawn, CAP_PROCESS, &data),
             TrapArgs::error(Error::BadSizes),
             "{data:?}"
         );
@@ -3625,7 +3640,7 @@ fn spawn_passes_arguments_and_descriptors_and_checks_its_request() {
     let regs = w.kcall_msg(
         t,
         KernelFunction::Spawn,
-        Descriptor::NULL,
+        CAP_PROCESS,
         msg(DATA + 0x4000, &data, 2048),
     );
     assert_eq!(regs, TrapArgs::error(Error::InvalidArgument));
@@ -4673,10 +4688,10 @@ fn random_world() -> World {
     let (a_owner, a_client) = w.door_create(init, false);
     let (b_owner, b_client) = w.door_create(init, true);
     let e = w.event_create(init);
-    // Op::InitSpawn relies on these numbers.
+    // Op::InitSpawn relies on these numbers (after init's three capabilities).
     assert_eq!(
         (a_client, b_client, e),
-        (Descriptor(2), Descriptor(4), Descriptor(5))
+        (Descriptor(5), Descriptor(7), Descriptor(8))
     );
     let server = w.spawn_ok(
         b"server",
@@ -4894,11 +4909,11 @@ fn apply(w: &mut World, op: &Op) {
         Op::InitSpawn { mask } => {
             let t = w.init_thread;
             if w.runnable(t) {
-                // Init's own references: A client 2, B client 4, the event 5.
+                // Init's own references: A client 5, B client 7, the event 8.
                 let candidates = [
-                    DescriptorSlot::copy(Descriptor(2), Rights::DOOR_CLIENT),
-                    DescriptorSlot::copy(Descriptor(4), Rights::DOOR_CLIENT),
-                    DescriptorSlot::copy(Descriptor(5), Rights::EVENT),
+                    DescriptorSlot::copy(Descriptor(5), Rights::DOOR_CLIENT),
+                    DescriptorSlot::copy(Descriptor(7), Rights::DOOR_CLIENT),
+                    DescriptorSlot::copy(Descriptor(8), Rights::EVENT),
                 ];
                 let slots: Vec<DescriptorSlot> = candidates
                     .iter()
@@ -4925,7 +4940,7 @@ fn apply(w: &mut World, op: &Op) {
                 trap(
                     w,
                     t,
-                    TrapArgs::send(KernelFunction::Spawn.function(), Descriptor::NULL, buf, s),
+                    TrapArgs::send(KernelFunction::Spawn.function(), CAP_PROCESS, buf, s),
                 );
             }
         }
@@ -4981,7 +4996,7 @@ fn register_manager(w: &mut World) -> Descriptor {
     w.kcall_ok(
         w.init_thread,
         KernelFunction::ManagerRegister,
-        Descriptor::NULL,
+        CAP_PROCESS,
         request.as_bytes(),
     );
     owner
@@ -5034,7 +5049,7 @@ fn process_manager_calls_carry_the_cookie_procman_set_and_its_reply_updates_it()
 }
 
 #[test]
-fn only_privileged_processes_register_a_manager_or_set_cookies() {
+fn only_capability_holders_register_a_manager_or_read_the_archive() {
     let mut w = World::new();
     let owner = register_manager(&mut w);
     let child = w.spawn_ok(b"client", &[]);
@@ -5045,17 +5060,25 @@ fn only_privileged_processes_register_a_manager_or_set_cookies() {
     let regs = w.kcall(
         child.thread,
         KernelFunction::ManagerRegister,
-        Descriptor::NULL,
+        CAP_PROCESS,
         request.as_bytes(),
     );
-    assert_eq!(regs, TrapArgs::error(Error::NotPermitted));
+    assert_eq!(
+        regs,
+        TrapArgs::error(Error::BadDescriptor),
+        "the child holds no capability"
+    );
     let regs = w.kcall(
         child.thread,
         KernelFunction::ArchiveRead,
-        Descriptor::NULL,
+        CAP_ARCHIVE,
         &[0; 16],
     );
-    assert_eq!(regs, TrapArgs::error(Error::NotPermitted));
+    assert_eq!(
+        regs,
+        TrapArgs::error(Error::BadDescriptor),
+        "the child holds no capability"
+    );
     // A client reference cannot become the manager's door.
     let (_, client) = w.door_create(w.init_thread, false);
     let request = DescriptorRequest {
@@ -5065,7 +5088,7 @@ fn only_privileged_processes_register_a_manager_or_set_cookies() {
     let regs = w.kcall(
         w.init_thread,
         KernelFunction::ManagerRegister,
-        Descriptor::NULL,
+        CAP_PROCESS,
         request.as_bytes(),
     );
     assert_eq!(regs, TrapArgs::error(Error::NotOwner));
@@ -5168,7 +5191,7 @@ fn archive_read_returns_the_size_and_what_fits_from_the_offset() {
     let regs = w.kcall_msg(
         w.init_thread,
         KernelFunction::ArchiveRead,
-        Descriptor::NULL,
+        CAP_ARCHIVE,
         msg(KBUF, &request, 40),
     );
     let sizes = MessageSizes::new().with_data_size(40);
@@ -5191,7 +5214,7 @@ fn archive_read_returns_the_size_and_what_fits_from_the_offset() {
     let regs = w.kcall_msg(
         w.init_thread,
         KernelFunction::ArchiveRead,
-        Descriptor::NULL,
+        CAP_ARCHIVE,
         msg(KBUF, &past, 64),
     );
     assert_eq!(
@@ -5210,7 +5233,7 @@ fn archive_read_returns_the_size_and_what_fits_from_the_offset() {
     let regs = w.kcall_msg(
         w.init_thread,
         KernelFunction::ArchiveRead,
-        Descriptor::NULL,
+        CAP_ARCHIVE,
         msg(KBUF, &missing, 64),
     );
     assert_eq!(regs, TrapArgs::error(Error::InvalidArgument));

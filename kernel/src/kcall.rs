@@ -14,7 +14,9 @@ use abi::kcall::{
 use abi::message::{DescriptorSlot, descriptor_offset, message_extent};
 use abi::process::{MAX_ARGUMENT_BYTES, USER_END};
 use abi::trap::SendArgs;
-use abi::{Descriptor, Error, KernelFunction, MessageLayout, MessageSizes, Rights, TrapArgs};
+use abi::{
+    Descriptor, Error, KernelFunction, MessageLayout, MessageSizes, ObjectKind, Rights, TrapArgs,
+};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::machine::{Machine, UserStart};
@@ -22,6 +24,20 @@ use crate::object::{Door, Event, ObjectBody, ObjectId};
 use crate::process::ProcessId;
 use crate::state::{Kernel, Outcome};
 use crate::thread::{ThreadId, ThreadState};
+
+/// The kind of object a kernel function is sent to; `None` for the NULL target.
+fn required_target(function: KernelFunction) -> Option<ObjectKind> {
+    match function {
+        KernelFunction::EventSignal | KernelFunction::EventWait => Some(ObjectKind::Event),
+        KernelFunction::ProcessSetCookie => Some(ObjectKind::Process),
+        KernelFunction::DoorCreate | KernelFunction::Spawn | KernelFunction::ManagerRegister => {
+            Some(ObjectKind::ProcessControl)
+        }
+        KernelFunction::ArchiveRead => Some(ObjectKind::BootArchive),
+        KernelFunction::DebugExit => Some(ObjectKind::MachineControl),
+        _ => None,
+    }
+}
 
 /// Requests up to this size are read onto the stack.
 const SMALL_REQUEST: usize = 64;
@@ -82,19 +98,33 @@ impl Kernel {
             .function
             .kernel_function()
             .ok_or(Error::InvalidFunction)?;
-        let targets_object = matches!(
-            function,
-            KernelFunction::EventSignal
-                | KernelFunction::EventWait
-                | KernelFunction::ProcessSetCookie
-        );
-        if args.target.is_null() == targets_object {
-            return Err(Error::FunctionOutOfRange);
-        }
+        let process = self.process_of(caller)?;
+        // Which object the function is sent to; the capability targets are
+        // the authority ("privilege" is holding one).
+        let target = match (required_target(function), args.target.is_null()) {
+            (None, true) => None,
+            (None, false) | (Some(_), true) => return Err(Error::FunctionOutOfRange),
+            (Some(kind), false) => {
+                let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+                let reference = *p.table.get(args.target)?;
+                let object = self
+                    .objects
+                    .get(reference.object)
+                    .ok_or(Error::BadDescriptor)?;
+                if object.kind() != kind {
+                    return Err(Error::WrongObjectType);
+                }
+                if matches!(object.body, ObjectBody::Capability(_))
+                    && !reference.rights.contains(Rights::SEND)
+                {
+                    return Err(Error::MissingRight);
+                }
+                Some(reference)
+            }
+        };
         if function != KernelFunction::Spawn && layout.descriptor_count != 0 {
             return Err(Error::BadSizes);
         }
-        let process = self.process_of(caller)?;
         let space = self
             .processes
             .get(process)
@@ -116,7 +146,6 @@ impl Kernel {
         };
         machine.read_user(space, args.buffer, data)?;
         let data: &[u8] = data;
-        let privileged = self.processes.get(process).is_some_and(|p| p.privileged);
 
         // The reply must fit before anything happens.
         let (payload_size, reply_slots) = match function {
@@ -363,9 +392,6 @@ impl Kernel {
                 if r.reserved != 0 {
                     return Err(Error::ReservedBits);
                 }
-                if !privileged {
-                    return Err(Error::NotPermitted);
-                }
                 machine.debug_exit(r.code == 0)?;
                 self.kernel_reply(machine, space, args.buffer, 0, NO_REPLY)
             }
@@ -385,9 +411,6 @@ impl Kernel {
             }
             KernelFunction::DoorCreate => {
                 let r: DoorCreateRequest = request(data)?;
-                if !privileged {
-                    return Err(Error::NotPermitted);
-                }
                 if r.system > 1 {
                     return Err(Error::InvalidArgument);
                 }
@@ -424,12 +447,8 @@ impl Kernel {
             KernelFunction::ProcessExited => Err(Error::InvalidFunction),
             KernelFunction::ProcessSetCookie => {
                 let r: CookieRequest = request(data)?;
-                if !privileged {
-                    return Err(Error::NotPermitted);
-                }
-                let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
-                let reference = *p.table.get(args.target)?;
-                let target = match self.objects.get(reference.object).map(|o| &o.body) {
+                let handle = target.ok_or(Error::FunctionOutOfRange)?;
+                let target = match self.objects.get(handle.object).map(|o| &o.body) {
                     Some(ObjectBody::Process(target)) => *target,
                     _ => return Err(Error::WrongObjectType),
                 };
@@ -442,9 +461,6 @@ impl Kernel {
                 if r.rights != 0 {
                     return Err(Error::ReservedBits);
                 }
-                if !privileged {
-                    return Err(Error::NotPermitted);
-                }
                 let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
                 let reference = *p.table.get(Descriptor(r.descriptor))?;
                 self.door(reference.object)?;
@@ -456,9 +472,6 @@ impl Kernel {
                 self.kernel_reply(machine, space, args.buffer, 0, NO_REPLY)
             }
             KernelFunction::ArchiveRead => {
-                if !privileged {
-                    return Err(Error::NotPermitted);
-                }
                 let header: ArchiveReadRequest = ArchiveReadRequest::read_from_prefix(data)
                     .map(|(r, _)| r)
                     .map_err(|_| Error::BadSizes)?;
@@ -482,9 +495,6 @@ impl Kernel {
                 )
             }
             KernelFunction::Spawn => {
-                if !privileged {
-                    return Err(Error::NotPermitted);
-                }
                 let header: SpawnRequest = SpawnRequest::read_from_prefix(data)
                     .map(|(r, _)| r)
                     .map_err(|_| Error::BadSizes)?;
@@ -509,10 +519,13 @@ impl Kernel {
                     return Err(Error::TableFull);
                 }
                 let (name, arguments) = (name.to_vec(), arguments.to_vec());
-                let (child, _) =
-                    self.create_process(machine, &name, &arguments, false, |kernel, child| {
-                        kernel.install_initial_descriptors(process, child, &slots)
-                    })?;
+                let (child, _) = self.create_process(
+                    machine,
+                    &name,
+                    &arguments,
+                    crate::lifecycle::DEFAULT_MEMORY_LIMIT,
+                    |kernel, child| kernel.install_initial_descriptors(process, child, &slots),
+                )?;
                 let descriptor = self.create_handle(process, ObjectBody::Process(child))?;
                 let rights = Rights::HANDLE;
                 let reply = KernelReply {

@@ -5,28 +5,49 @@ use abi::{Descriptor, Error, Rights, TrapArgs};
 
 use crate::descriptor_table::Reference;
 use crate::machine::{Machine, UserStart};
-use crate::object::{ObjectBody, ObjectId};
+use crate::object::{Capability, ObjectBody, ObjectId};
 use crate::process::{DESCRIPTOR_COST, Process, ProcessId};
 use crate::state::Kernel;
 use crate::thread::{Holding, THREAD_COST, Thread, ThreadId, ThreadState};
 
 /// Kernel memory a spawned process may be charged by default.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
-/// Kernel memory the first (privileged) process may be charged.
-pub const PRIVILEGED_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
+/// Kernel memory the first process may be charged.
+pub const FIRST_PROCESS_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
 
 impl Kernel {
-    /// Starts the first process from the boot archive: privileged, no
-    /// descriptors, `arguments` as its argument bytes (the kernel passes its
-    /// command line), and it becomes the current thread.
+    /// Starts the first process from the boot archive, with `arguments` as
+    /// its argument bytes (the kernel passes its command line) and the three
+    /// kernel capabilities as its descriptors 1-3 (`abi::process`); it
+    /// becomes the current thread. Everything else it may pass on.
     pub fn spawn_initial(
         &mut self,
         machine: &mut impl Machine,
         name: &[u8],
         arguments: &[u8],
     ) -> Result<ProcessId, Error> {
-        let (process, thread) =
-            self.create_process(machine, name, arguments, true, |_, _| Ok(0))?;
+        let install = |kernel: &mut Kernel, process: ProcessId| {
+            for capability in [
+                Capability::ProcessControl,
+                Capability::BootArchive,
+                Capability::MachineControl,
+            ] {
+                let object = kernel.create_object(process, ObjectBody::Capability(capability))?;
+                if let Err(error) = kernel.install_reference(process, object, Rights::CAPABILITY) {
+                    kernel.retain(object);
+                    kernel.release(object);
+                    return Err(error);
+                }
+            }
+            Ok(abi::process::FIRST_PROCESS_DESCRIPTORS)
+        };
+        let (process, thread) = self.create_process(
+            machine,
+            name,
+            arguments,
+            FIRST_PROCESS_MEMORY_LIMIT,
+            install,
+        )?;
         self.scheduler.remove(thread);
         self.current = Some(thread);
         self.reschedule();
@@ -41,18 +62,11 @@ impl Kernel {
         machine: &mut impl Machine,
         name: &[u8],
         arguments: &[u8],
-        privileged: bool,
+        limit: u64,
         install: impl FnOnce(&mut Kernel, ProcessId) -> Result<u32, Error>,
     ) -> Result<(ProcessId, ThreadId), Error> {
         let space = machine.create_space()?;
-        let limit = if privileged {
-            PRIVILEGED_MEMORY_LIMIT
-        } else {
-            DEFAULT_MEMORY_LIMIT
-        };
-        let process = self
-            .processes
-            .insert(Process::new(space, privileged, limit));
+        let process = self.processes.insert(Process::new(space, limit));
         let result = (|| {
             let loaded = machine.load_program(space, name, arguments)?;
             let p = self

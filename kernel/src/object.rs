@@ -69,6 +69,19 @@ pub enum ObjectBody {
     Thread(ThreadId),
     /// A handle on a process.
     Process(ProcessId),
+    /// A kernel capability (the first process's authority, which it may pass on).
+    Capability(Capability),
+}
+
+/// The kernel capabilities: what used to be "privileged" is holding one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capability {
+    /// DOOR_CREATE, SPAWN, MANAGER_REGISTER.
+    ProcessControl,
+    /// ARCHIVE_READ.
+    BootArchive,
+    /// DEBUG_EXIT (physical memory and interrupts later).
+    MachineControl,
 }
 
 /// An object and its reference count.
@@ -94,6 +107,9 @@ impl Object {
             ObjectBody::Event(_) => ObjectKind::Event,
             ObjectBody::Thread(_) => ObjectKind::Thread,
             ObjectBody::Process(_) => ObjectKind::Process,
+            ObjectBody::Capability(Capability::ProcessControl) => ObjectKind::ProcessControl,
+            ObjectBody::Capability(Capability::BootArchive) => ObjectKind::BootArchive,
+            ObjectBody::Capability(Capability::MachineControl) => ObjectKind::MachineControl,
         }
     }
 
@@ -117,7 +133,7 @@ impl Object {
     pub(crate) fn dummy() -> Self {
         let mut processes: crate::arena::Arena<crate::process::Process> =
             crate::arena::Arena::new();
-        let owner = processes.insert(crate::process::Process::new(0, false, 0));
+        let owner = processes.insert(crate::process::Process::new(0, 0));
         Object {
             body: ObjectBody::Event(Event::default()),
             references: 0,

@@ -26,8 +26,6 @@ pub struct Process {
     pub table: DescriptorTable,
     /// Its live threads.
     pub threads: Vec<ThreadId>,
-    /// May call the privileged kernel functions (DOOR_CREATE, SPAWN, DEBUG_EXIT).
-    pub privileged: bool,
     /// Kernel memory charged, in bytes.
     pub charged: u64,
     /// The most kernel memory it may be charged.
@@ -40,12 +38,11 @@ pub struct Process {
 
 impl Process {
     /// A process with an empty table and no threads.
-    pub fn new(space: SpaceId, privileged: bool, limit: u64) -> Self {
+    pub fn new(space: SpaceId, limit: u64) -> Self {
         Self {
             space,
             table: DescriptorTable::new(),
             threads: Vec::new(),
-            privileged,
             charged: 0,
             limit,
             manager_cookie: 0,

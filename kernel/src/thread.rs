@@ -114,7 +114,7 @@ pub struct Thread {
 #[cfg(test)]
 pub(crate) fn test_ids(n: usize) -> alloc::vec::Vec<ThreadId> {
     let mut processes: crate::arena::Arena<crate::process::Process> = crate::arena::Arena::new();
-    let process = processes.insert(crate::process::Process::new(0, false, 0));
+    let process = processes.insert(crate::process::Process::new(0, 0));
     let mut threads: crate::arena::Arena<Thread> = crate::arena::Arena::new();
     (0..n)
         .map(|_| {

@@ -285,13 +285,14 @@ pub fn debug_write_in(buffer: &mut [u8], length: usize) -> Result<(), Error> {
 }
 
 /// DEBUG_EXIT: ends the machine with a test verdict (0 = success);
-/// privileged, and only when the kernel was booted with `qemu-exit`.
+/// needs the machine-control capability, and works only when the kernel
+/// was booted with `qemu-exit`.
 /// Returns only the error that refused it.
 pub fn debug_exit(code: u32) -> Error {
     let request = ExitRequest { code, reserved: 0 };
     match small_call(
         KernelFunction::DebugExit,
-        Descriptor::NULL,
+        crate::capability::of(ObjectKind::MachineControl),
         request.as_bytes(),
         |_, _| Ok(()),
     ) {
@@ -328,7 +329,7 @@ pub struct Door {
     pub client: OwnedDescriptor,
 }
 
-/// DOOR_CREATE (privileged): a new door of `kind` with `security_type`.
+/// DOOR_CREATE (sent to this process's process-control capability): a new door of `kind` with `security_type`.
 pub fn door_create(kind: DoorKind, security_type: u32) -> Result<Door, Error> {
     let request = DoorCreateRequest {
         system: u32::from(kind == DoorKind::System),
@@ -336,7 +337,7 @@ pub fn door_create(kind: DoorKind, security_type: u32) -> Result<Door, Error> {
     };
     small_call(
         KernelFunction::DoorCreate,
-        Descriptor::NULL,
+        crate::capability::of(ObjectKind::ProcessControl),
         request.as_bytes(),
         |_, reply| {
             let owner = reply_descriptor(reply, 0)?;
@@ -346,7 +347,7 @@ pub fn door_create(kind: DoorKind, security_type: u32) -> Result<Door, Error> {
     )
 }
 
-/// SPAWN (privileged): starts the boot-archive program `name` with
+/// SPAWN (sent to this process's process-control capability): starts the boot-archive program `name` with
 /// `arguments` (at most `abi::process::MAX_ARGUMENT_BYTES`); the
 /// `descriptors` slots are transferred into the child as its descriptors
 /// `1..=n`, in order. Returns the child's process descriptor.
@@ -375,13 +376,17 @@ pub fn spawn(
         Ok::<_, crate::MessageError>(())
     })();
     built.map_err(|_| Error::BadSizes)?;
-    kernel_call(KernelFunction::Spawn, Descriptor::NULL, &mut message)?;
+    kernel_call(
+        KernelFunction::Spawn,
+        crate::capability::of(ObjectKind::ProcessControl),
+        &mut message,
+    )?;
     let process = reply_descriptor(&mut message, 0);
     message.discard();
     process
 }
 
-/// PROCESS_SET_COOKIE (privileged): the cookie `process`'s NULL-target
+/// PROCESS_SET_COOKIE (on a process handle): the cookie `process`'s NULL-target
 /// process-manager calls will carry.
 pub fn process_set_cookie(process: Descriptor, cookie: u64) -> Result<(), Error> {
     let request = CookieRequest { cookie };
@@ -393,7 +398,7 @@ pub fn process_set_cookie(process: Descriptor, cookie: u64) -> Result<(), Error>
     )
 }
 
-/// MANAGER_REGISTER (privileged): become the process manager, serving the
+/// MANAGER_REGISTER (sent to this process's process-control capability): become the process manager, serving the
 /// door whose owner reference is `door`.
 pub fn manager_register(door: Descriptor) -> Result<(), Error> {
     let request = DescriptorRequest {
@@ -402,13 +407,13 @@ pub fn manager_register(door: Descriptor) -> Result<(), Error> {
     };
     small_call(
         KernelFunction::ManagerRegister,
-        Descriptor::NULL,
+        crate::capability::of(ObjectKind::ProcessControl),
         request.as_bytes(),
         |_, _| Ok(()),
     )
 }
 
-/// ARCHIVE_READ (privileged): reads boot-archive file `name` from `offset`
+/// ARCHIVE_READ (sent to this process's boot-archive capability): reads boot-archive file `name` from `offset`
 /// into `out`; returns the file's size and the bytes read.
 pub fn archive_read(name: &str, offset: u64, out: &mut [u8]) -> Result<(u64, usize), Error> {
     let request = ArchiveReadRequest {
@@ -426,7 +431,7 @@ pub fn archive_read(name: &str, offset: u64, out: &mut [u8]) -> Result<(u64, usi
     let sizes = message.sizes().with_total_size(CAPACITY as u16);
     let reply = ipc::send(
         KernelFunction::ArchiveRead.function(),
-        Descriptor::NULL,
+        crate::capability::of(ObjectKind::BootArchive),
         message.buffer_mut(),
         sizes,
     )?;
@@ -441,7 +446,7 @@ pub fn archive_read(name: &str, offset: u64, out: &mut [u8]) -> Result<(u64, usi
     Ok((header.size, count))
 }
 
-/// Reads a whole boot-archive file (privileged).
+/// Reads a whole boot-archive file (needs the boot-archive capability).
 pub fn archive_read_all(name: &str) -> Result<alloc::vec::Vec<u8>, Error> {
     let mut contents = alloc::vec::Vec::new();
     let mut chunk = [0u8; CAPACITY];

@@ -29,6 +29,7 @@ extern crate alloc;
 pub use abi;
 
 mod arch;
+pub mod capability;
 pub mod client;
 pub mod descriptor;
 pub mod event;

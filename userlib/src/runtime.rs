@@ -92,6 +92,7 @@ pub(crate) extern "C" fn start(arguments: *const u8, length: usize, descriptors:
         unsafe { core::slice::from_raw_parts(arguments, length) }
     };
     let startup = Startup::new(arguments, u32::try_from(descriptors).unwrap_or(0));
+    crate::capability::find(startup.descriptors);
     let code = __userlib_main(startup);
     crate::kernel::process_exit(code as u32)
 }

@@ -10,7 +10,7 @@
 //! 6. the ABI conformance suite under QEMU via PVH (each case is 1 test,
 //!    see `crate::conformance`).
 
-use crate::artifacts::{self, GUEST_TARGET, KERNEL_PACKAGE, Paths};
+use crate::artifacts::{self, GUEST_TARGET, KERNEL_PACKAGE, Paths, SystemManifest};
 use crate::cli::{Accel, TestArgs};
 use crate::deps::{self, HostPackage};
 use crate::exec::{self, Echo};
@@ -276,6 +276,21 @@ pub fn test_command(args: &TestArgs) -> Result<ExitCode> {
         cargo.args(cargo_args);
         let line = format!("{name} (cargo {})", cargo_args.join(" "));
         tally.record(line, exec::run(&mut cargo, Echo::OnFailure));
+    }
+    // The user programs are linted as they are built: for the guest target.
+    match SystemManifest::load(&paths) {
+        Ok(manifest) => {
+            let mut cargo_args = vec!["clippy", "--target", GUEST_TARGET, "--package", "userlib"];
+            for package in manifest.program_packages() {
+                cargo_args.extend(["--package", package]);
+            }
+            cargo_args.extend(["--", "-D", "warnings"]);
+            let mut cargo = exec::cargo(&paths);
+            cargo.args(&cargo_args);
+            let line = "clippy (user programs, bare metal)".to_owned();
+            tally.record(line, exec::run(&mut cargo, Echo::OnFailure));
+        }
+        Err(error) => tally.record("clippy (user programs, bare metal)".to_owned(), Err(error)),
     }
 
     run_host_tests(&paths, &mut tally);

@@ -170,7 +170,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-FUNC-009",
-        rule: "CLOSE sent to an event descriptor is FUNCTION_OUT_OF_RANGE (only the event functions take an object)",
+        rule: "CLOSE sent to an event descriptor is FUNCTION_OUT_OF_RANGE (CLOSE takes the NULL target; only the event, process and capability functions take an object)",
         section: "6",
         decisions: &["D5"],
         expect: Expect::error("SEND", Error::FunctionOutOfRange),

@@ -1,17 +1,25 @@
-//! MSG-KCALL: kernel functions as messages (ABI.md §1.5, §6, §9 D5): the
-//! request's exact size, a buffer that must hold the reply, slots only for
-//! SPAWN, reserved request fields, the reply's layout (msgRetVal, msgErrno,
-//! payload at 8, new descriptors in slots), the rights of new references,
-//! and the privileged functions refused to other processes.
+//! MSG-KCALL: kernel functions as messages (ABI.md §1.5, §6, §7, §9 D5):
+//! the request's exact size, a buffer that must hold the reply, slots only
+//! for SPAWN, reserved request fields, the reply's layout (msgRetVal,
+//! msgErrno, payload at 8, new descriptors in slots), the rights of new
+//! references, and the kernel capabilities (ABI.md §6 "Targets" and
+//! "Capabilities, not privilege", §7): the first process's descriptors 1-3,
+//! the capability functions sent to them, to the NULL target, to objects
+//! of other kinds and through references without SEND, a process that
+//! holds none, and a capability passed on to another process.
 
-use abi::kcall::{DescriptorRequest, DoorCreateRequest, ExitRequest, SpawnRequest};
-use abi::{Descriptor, DescriptorSlot, Error, KernelFunction, ObjectKind, Rights};
+use abi::kcall::{
+    ArchiveReadRequest, CookieRequest, DescriptorRequest, DoorCreateRequest, ExitRequest,
+    SpawnRequest,
+};
+use abi::process::{FIRST_BOOT_ARCHIVE, FIRST_MACHINE_CONTROL, FIRST_PROCESS_CONTROL};
+use abi::{Descriptor, DescriptorSlot, Error, KernelFunction, ObjectKind, Rights, TrapArgs};
 use zerocopy::IntoBytes;
 
 use super::kit::{self, SENDER_FILL, info, replied};
 use crate::case::{Case, Outcome};
-use crate::context::Context;
-use crate::expect::{Expect, Field, Value};
+use crate::context::{Context, Failed};
+use crate::expect::{Expect, Field, Value, function_bits, sizes};
 use crate::peer::Step;
 
 /// `function` to `target` with `request` as the data, in a buffer of `total`.
@@ -59,12 +67,90 @@ const PROCESS_INFO: [u8; 16] = info_reply(ObjectKind::Process, Rights::HANDLE);
 const THREAD_INFO: [u8; 16] = info_reply(ObjectKind::Thread, Rights::HANDLE);
 const SYSTEM_INFO: [u8; 16] = info_reply(ObjectKind::SystemDoor, Rights::DOOR_CLIENT);
 const PEER_CLIENT_INFO: [u8; 16] = info_reply(ObjectKind::UserDoor, Rights::SEND);
+const PROCESS_CONTROL_INFO: [u8; 16] = info_reply(ObjectKind::ProcessControl, Rights::CAPABILITY);
+const BOOT_ARCHIVE_INFO: [u8; 16] = info_reply(ObjectKind::BootArchive, Rights::CAPABILITY);
+const MACHINE_CONTROL_INFO: [u8; 16] = info_reply(ObjectKind::MachineControl, Rights::CAPABILITY);
 
-/// A privileged kernel function tried by an unprivileged peer.
-fn unprivileged(context: &mut Context, function: KernelFunction, request: &[u8]) -> Outcome {
+/// The first bytes of every program in the boot archive (ABI.md §7: a
+/// static ELF64 executable): the ELF magic, class 2 (64-bit), data 1
+/// (little-endian).
+const ELF64_LE: [u8; 6] = [0x7f, b'E', b'L', b'F', 2, 1];
+
+/// DOOR_CREATE's request for a user door.
+const USER_DOOR: DoorCreateRequest = DoorCreateRequest {
+    system: 0,
+    security_type: 0,
+};
+
+/// DEBUG_EXIT's request with a failure code: should a kernel wrongly carry
+/// it out, the run ends with a failure.
+const EXIT_FAILURE: ExitRequest = ExitRequest {
+    code: 1,
+    reserved: 0,
+};
+
+/// A capability function sent by the peer, which holds no capability (its
+/// descriptors: 1 its control door's owner reference, nothing else), to
+/// its descriptor `target` (0: the NULL target).
+fn from_peer(
+    context: &mut Context,
+    function: KernelFunction,
+    target: u32,
+    request: &[u8],
+) -> Outcome {
     let peer = context.peer(&[])?;
-    let result = peer.trap(Step::send(function.function(), 0, request, &[], 64))?;
+    let result = peer.trap(Step::send(function.function(), target, request, &[], 64))?;
     Ok(context.observe(result.registers))
+}
+
+/// ARCHIVE_READ's request for `name` from `offset`, the name after it.
+fn archive_request(name: &str, offset: u64) -> alloc::vec::Vec<u8> {
+    let mut request = alloc::vec::Vec::from(
+        ArchiveReadRequest {
+            offset,
+            name_length: name.len() as u32,
+            reserved: 0,
+        }
+        .as_bytes(),
+    );
+    request.extend_from_slice(name.as_bytes());
+    request
+}
+
+/// SPAWN's request for the peer program, no arguments.
+fn spawn_request() -> alloc::vec::Vec<u8> {
+    let name = crate::peer::PROGRAM.as_bytes();
+    let mut request = alloc::vec::Vec::from(
+        SpawnRequest {
+            name_length: name.len() as u32,
+            argument_length: 0,
+        }
+        .as_bytes(),
+    );
+    request.extend_from_slice(name);
+    request
+}
+
+/// A descriptor number of the runner that was just closed.
+fn closed(context: &mut Context) -> Result<Descriptor, Failed> {
+    let event = context.event()?;
+    context.close(event)?;
+    Ok(event)
+}
+
+/// The lowest free descriptor of the runner before and after `call`: a
+/// refused capability function must create nothing.
+fn creates_nothing(context: &mut Context, call: impl FnOnce(&Context) -> Outcome) -> Outcome {
+    let before = context.lowest_free(1)?;
+    let observed = call(&*context);
+    let after = context.lowest_free(1)?;
+    context.check(
+        before == after,
+        &alloc::format!(
+            "the lowest free descriptor moved from {before:?} to {after:?}: something was created"
+        ),
+    );
+    observed
 }
 
 /// The cases.
@@ -211,15 +297,11 @@ pub static CASES: &[Case] = &[
         ]),
         run: |context| {
             let free = context.lowest_free(2)?;
-            let request = DoorCreateRequest {
-                system: 0,
-                security_type: 0,
-            };
             let observed = kcall(
                 context,
                 KernelFunction::DoorCreate,
-                Descriptor::NULL,
-                request.as_bytes(),
+                FIRST_PROCESS_CONTROL,
+                USER_DOOR.as_bytes(),
                 &[],
                 64,
             );
@@ -238,22 +320,16 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("DOOR_CREATE", Error::BadSizes),
         run: |context| {
-            let before = context.lowest_free(1)?;
-            let request = DoorCreateRequest {
-                system: 0,
-                security_type: 0,
-            };
-            let observed = kcall(
-                context,
-                KernelFunction::DoorCreate,
-                Descriptor::NULL,
-                request.as_bytes(),
-                &[],
-                39,
-            )?;
-            let after = context.lowest_free(1)?;
-            context.check(before == after, &alloc::format!("the lowest free descriptor moved from {before:?} to {after:?}: something was created"));
-            Ok(observed)
+            creates_nothing(context, |context| {
+                kcall(
+                    context,
+                    KernelFunction::DoorCreate,
+                    FIRST_PROCESS_CONTROL,
+                    USER_DOOR.as_bytes(),
+                    &[],
+                    39,
+                )
+            })
         },
     },
     Case {
@@ -416,56 +492,32 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-KCALL-014",
-        rule: "DOOR_CREATE from an unprivileged process is NOT_PERMITTED",
+        rule: "DOOR_CREATE from a process that holds no process-control capability (the peer), sent to the NULL target, is FUNCTION_OUT_OF_RANGE",
         section: "6",
         decisions: &[],
-        expect: Expect::error("the peer's DOOR_CREATE", Error::NotPermitted),
-        run: |context| {
-            unprivileged(
-                context,
-                KernelFunction::DoorCreate,
-                DoorCreateRequest {
-                    system: 0,
-                    security_type: 0,
-                }
-                .as_bytes(),
-            )
-        },
+        expect: Expect::error("the peer's DOOR_CREATE", Error::FunctionOutOfRange),
+        run: |context| from_peer(context, KernelFunction::DoorCreate, 0, USER_DOOR.as_bytes()),
     },
     Case {
         id: "MSG-KCALL-015",
-        rule: "SPAWN from an unprivileged process is NOT_PERMITTED",
+        rule: "SPAWN from a process that holds no process-control capability (the peer), sent to its descriptor 1 (a door's owner reference), is WRONG_OBJECT_TYPE",
         section: "6",
         decisions: &[],
-        expect: Expect::error("the peer's SPAWN", Error::NotPermitted),
-        run: |context| {
-            let name = crate::peer::PROGRAM.as_bytes();
-            let mut request = alloc::vec::Vec::from(
-                SpawnRequest {
-                    name_length: name.len() as u32,
-                    argument_length: 0,
-                }
-                .as_bytes(),
-            );
-            request.extend_from_slice(name);
-            unprivileged(context, KernelFunction::Spawn, &request)
-        },
+        expect: Expect::error("the peer's SPAWN", Error::WrongObjectType),
+        run: |context| from_peer(context, KernelFunction::Spawn, 1, &spawn_request()),
     },
     Case {
         id: "MSG-KCALL-016",
-        rule: "DEBUG_EXIT from an unprivileged process is NOT_PERMITTED",
+        rule: "DEBUG_EXIT from a process that holds no machine-control capability (the peer), sent to the NULL target, is FUNCTION_OUT_OF_RANGE",
         section: "6",
         decisions: &[],
-        expect: Expect::error("the peer's DEBUG_EXIT", Error::NotPermitted),
+        expect: Expect::error("the peer's DEBUG_EXIT", Error::FunctionOutOfRange),
         run: |context| {
-            unprivileged(
+            from_peer(
                 context,
                 KernelFunction::DebugExit,
-                ExitRequest {
-                    code: 1,
-                    reserved: 0,
-                }
-                .as_bytes(),
+                0,
+                EXIT_FAILURE.as_bytes(),
             )
         },
     },
@@ -575,6 +627,354 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let door = context.door(userlib::kernel::DoorKind::System)?;
             describe(context, door.client)
+        },
+    },
+    Case {
+        id: "MSG-KCALL-023",
+        rule: "the first process's descriptor 1 is its process-control capability: DESCRIPTOR_INFO says kind 6 with CAPABILITY = SEND | TRANSFER | DUPLICATE",
+        section: "7",
+        decisions: &[],
+        expect: Expect::replied("DESCRIPTOR_INFO of descriptor 1", 0, 0, 16, 0)
+            .with_buffer(&[(0, Field::Bytes(&PROCESS_CONTROL_INFO))]),
+        run: |context| describe(context, FIRST_PROCESS_CONTROL),
+    },
+    Case {
+        id: "MSG-KCALL-024",
+        rule: "the first process's descriptor 2 is its boot-archive capability: DESCRIPTOR_INFO says kind 7 with CAPABILITY = SEND | TRANSFER | DUPLICATE",
+        section: "7",
+        decisions: &[],
+        expect: Expect::replied("DESCRIPTOR_INFO of descriptor 2", 0, 0, 16, 0)
+            .with_buffer(&[(0, Field::Bytes(&BOOT_ARCHIVE_INFO))]),
+        run: |context| describe(context, FIRST_BOOT_ARCHIVE),
+    },
+    Case {
+        id: "MSG-KCALL-025",
+        rule: "the first process's descriptor 3 is its machine-control capability: DESCRIPTOR_INFO says kind 8 with CAPABILITY = SEND | TRANSFER | DUPLICATE",
+        section: "7",
+        decisions: &[],
+        expect: Expect::replied("DESCRIPTOR_INFO of descriptor 3", 0, 0, 16, 0)
+            .with_buffer(&[(0, Field::Bytes(&MACHINE_CONTROL_INFO))]),
+        run: |context| describe(context, FIRST_MACHINE_CONTROL),
+    },
+    Case {
+        id: "MSG-KCALL-026",
+        rule: "DOOR_CREATE sent to the NULL target is FUNCTION_OUT_OF_RANGE even from the first process, which holds the process-control capability, and creates nothing",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("DOOR_CREATE", Error::FunctionOutOfRange),
+        run: |context| {
+            creates_nothing(context, |context| {
+                kcall(
+                    context,
+                    KernelFunction::DoorCreate,
+                    Descriptor::NULL,
+                    USER_DOOR.as_bytes(),
+                    &[],
+                    64,
+                )
+            })
+        },
+    },
+    Case {
+        id: "MSG-KCALL-027",
+        rule: "a capability function sent to an object of another kind is WRONG_OBJECT_TYPE: DOOR_CREATE to an event, and nothing is created",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("DOOR_CREATE", Error::WrongObjectType),
+        run: |context| {
+            let event = context.event()?;
+            creates_nothing(context, move |context| {
+                kcall(
+                    context,
+                    KernelFunction::DoorCreate,
+                    event,
+                    USER_DOOR.as_bytes(),
+                    &[],
+                    64,
+                )
+            })
+        },
+    },
+    Case {
+        id: "MSG-KCALL-028",
+        rule: "a capability of another kind is the wrong object: ARCHIVE_READ sent to the process-control capability is WRONG_OBJECT_TYPE",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("ARCHIVE_READ", Error::WrongObjectType),
+        run: |context| {
+            kcall(
+                context,
+                KernelFunction::ArchiveRead,
+                FIRST_PROCESS_CONTROL,
+                &archive_request(crate::peer::PROGRAM, 0),
+                &[],
+                64,
+            )
+        },
+    },
+    Case {
+        id: "MSG-KCALL-029",
+        rule: "DEBUG_EXIT sent to the boot-archive capability is WRONG_OBJECT_TYPE, checked before the request (its reserved field is set: a kernel that went on would answer RESERVED_BITS)",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("DEBUG_EXIT", Error::WrongObjectType),
+        run: |context| {
+            let request = ExitRequest {
+                code: 1,
+                reserved: 1,
+            };
+            kcall(
+                context,
+                KernelFunction::DebugExit,
+                FIRST_BOOT_ARCHIVE,
+                request.as_bytes(),
+                &[],
+                64,
+            )
+        },
+    },
+    Case {
+        id: "MSG-KCALL-030",
+        rule: "PROCESS_SET_COOKIE, a process function, sent to the process-control capability is WRONG_OBJECT_TYPE (it takes a process handle)",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("PROCESS_SET_COOKIE", Error::WrongObjectType),
+        run: |context| {
+            kcall(
+                context,
+                KernelFunction::ProcessSetCookie,
+                FIRST_PROCESS_CONTROL,
+                CookieRequest { cookie: 1 }.as_bytes(),
+                &[],
+                64,
+            )
+        },
+    },
+    Case {
+        id: "MSG-KCALL-031",
+        rule: "DOOR_CREATE through a DUPLICATE of the process-control capability without SEND (TRANSFER | DUPLICATE) is MISSING_RIGHT, and creates nothing",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("DOOR_CREATE", Error::MissingRight),
+        run: |context| {
+            let reduced = context.duplicate(
+                FIRST_PROCESS_CONTROL,
+                Rights::TRANSFER.union(Rights::DUPLICATE),
+            )?;
+            creates_nothing(context, move |context| {
+                kcall(
+                    context,
+                    KernelFunction::DoorCreate,
+                    reduced,
+                    USER_DOOR.as_bytes(),
+                    &[],
+                    64,
+                )
+            })
+        },
+    },
+    Case {
+        id: "MSG-KCALL-032",
+        rule: "a capability can be passed on: the peer, given a DUPLICATE of the process-control capability as its descriptor 2, creates a door with DOOR_CREATE sent to it (owner and client at its lowest free numbers, 3 and 4)",
+        section: "6",
+        decisions: &[],
+        expect: Expect::replied("the peer's DOOR_CREATE", 0, 0, 8, 2).with_buffer(&[
+            (0, Field::Bytes(&[0; 8])),
+            (
+                8,
+                Field::Slot {
+                    descriptor: Value::Is(3),
+                    rights: Rights::DOOR_OWNER.0,
+                    mode: None,
+                },
+            ),
+            (
+                24,
+                Field::Slot {
+                    descriptor: Value::Is(4),
+                    rights: Rights::DOOR_CLIENT.0,
+                    mode: None,
+                },
+            ),
+            (
+                40,
+                Field::Fill {
+                    length: 24,
+                    byte: 0,
+                },
+            ),
+        ]),
+        run: |context| {
+            let copy = context.duplicate(FIRST_PROCESS_CONTROL, Rights::CAPABILITY)?;
+            let peer = context.peer(&[DescriptorSlot::copy(copy, Rights::CAPABILITY)])?;
+            let result = peer.trap(Step::send(
+                KernelFunction::DoorCreate.function(),
+                2,
+                USER_DOOR.as_bytes(),
+                &[],
+                64,
+            ))?;
+            Ok(context.observe_buffer(result.registers, result.msg_ptr, result.snapshot))
+        },
+    },
+    Case {
+        id: "MSG-KCALL-033",
+        rule: "a capability passed in a message keeps its kind and the rights granted: the peer's DESCRIPTOR_INFO of its COPY of the process-control capability (descriptor 2) says kind 6, SEND | TRANSFER | DUPLICATE",
+        section: "1.5",
+        decisions: &[],
+        expect: Expect::replied(
+            "the peer's DESCRIPTOR_INFO of its descriptor 2",
+            0,
+            0,
+            16,
+            0,
+        )
+        .with_buffer(&[(0, Field::Bytes(&PROCESS_CONTROL_INFO))]),
+        run: |context| {
+            let peer = context.peer(&[DescriptorSlot::copy(
+                FIRST_PROCESS_CONTROL,
+                Rights::CAPABILITY,
+            )])?;
+            let request = DescriptorRequest {
+                descriptor: 2,
+                rights: 0,
+            };
+            let result = peer.trap(Step::send(
+                KernelFunction::DescriptorInfo.function(),
+                0,
+                request.as_bytes(),
+                &[],
+                64,
+            ))?;
+            Ok(context.observe_buffer(result.registers, result.msg_ptr, result.snapshot))
+        },
+    },
+    Case {
+        id: "MSG-KCALL-034",
+        rule: "ARCHIVE_READ from a process that holds no boot-archive capability (the peer), sent to the NULL target, is FUNCTION_OUT_OF_RANGE",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("the peer's ARCHIVE_READ", Error::FunctionOutOfRange),
+        run: |context| {
+            from_peer(
+                context,
+                KernelFunction::ArchiveRead,
+                0,
+                &archive_request(crate::peer::PROGRAM, 0),
+            )
+        },
+    },
+    Case {
+        id: "MSG-KCALL-035",
+        rule: "MANAGER_REGISTER from a process that holds no process-control capability (the peer), sent to the owner reference it names (its descriptor 1), is WRONG_OBJECT_TYPE",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("the peer's MANAGER_REGISTER", Error::WrongObjectType),
+        run: |context| {
+            let request = DescriptorRequest {
+                descriptor: 1,
+                rights: 0,
+            };
+            from_peer(
+                context,
+                KernelFunction::ManagerRegister,
+                1,
+                request.as_bytes(),
+            )
+        },
+    },
+    Case {
+        id: "MSG-KCALL-036",
+        rule: "DEBUG_EXIT from a process that holds no machine-control capability (the peer), sent to a descriptor it does not have open (1000), is BAD_DESCRIPTOR",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("the peer's DEBUG_EXIT", Error::BadDescriptor),
+        run: |context| {
+            from_peer(
+                context,
+                KernelFunction::DebugExit,
+                1000,
+                EXIT_FAILURE.as_bytes(),
+            )
+        },
+    },
+    Case {
+        id: "MSG-KCALL-037",
+        rule: "the target checks come before the buffer's: ARCHIVE_READ to a closed descriptor with a null msgPtr is BAD_DESCRIPTOR, not BAD_BUFFER",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("ARCHIVE_READ", Error::BadDescriptor),
+        run: |context| {
+            let gone = closed(context)?;
+            let request = archive_request(crate::peer::PROGRAM, 0);
+            let args = TrapArgs {
+                arg0: function_bits(KernelFunction::ArchiveRead as i32),
+                arg1: u64::from(gone.0),
+                arg2: 0,
+                arg3: sizes(64, request.len() as u16, 0),
+            };
+            // SAFETY: msgPtr is null: no memory of ours can be touched.
+            let registers = unsafe { crate::raw::trap_at(args) };
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-KCALL-038",
+        rule: "PROCESS_SET_COOKIE sent to the NULL target is FUNCTION_OUT_OF_RANGE (it takes a process handle)",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("PROCESS_SET_COOKIE", Error::FunctionOutOfRange),
+        run: |context| {
+            kcall(
+                context,
+                KernelFunction::ProcessSetCookie,
+                Descriptor::NULL,
+                CookieRequest { cookie: 1 }.as_bytes(),
+                &[],
+                64,
+            )
+        },
+    },
+    Case {
+        id: "MSG-KCALL-039",
+        rule: "ARCHIVE_READ sent to the boot-archive capability replies msgRetVal 0, msgErrno 0, the file's size, then its bytes from the offset as far as the buffer holds (conformance-peer from 0 in 64 bytes: 48 bytes, an ELF64 little-endian header)",
+        section: "6",
+        decisions: &[],
+        expect: Expect::replied("ARCHIVE_READ", 0, 0, 64, 0).with_buffer(&[
+            (0, Field::Bytes(&[0; 8])),
+            (8, Field::Quad(Value::Var("size"))),
+            (16, Field::Bytes(&ELF64_LE)),
+        ]),
+        run: |context| {
+            let name = crate::peer::PROGRAM;
+            let read = kit::send(
+                KernelFunction::ArchiveRead.function(),
+                FIRST_BOOT_ARCHIVE,
+                &archive_request(name, 0),
+                &[],
+                64,
+            )?;
+            // `size` is the file's size: reading from one byte before it
+            // yields that one byte, from it nothing.
+            let size = read.bytes.get(8..16).map_or(0, |bytes| {
+                u64::from_le_bytes(core::array::from_fn(|index| bytes[index]))
+            });
+            context.bind("size", size);
+            for (offset, bytes) in [(size.saturating_sub(1), 1u16), (size, 0)] {
+                let tail = kit::send(
+                    KernelFunction::ArchiveRead.function(),
+                    FIRST_BOOT_ARCHIVE,
+                    &archive_request(name, offset),
+                    &[],
+                    64,
+                )?;
+                context.check_registers(
+                    &alloc::format!("ARCHIVE_READ from offset {offset} of {size}"),
+                    &tail.registers,
+                    &replied(0, 0, 16 + bytes, 0),
+                );
+            }
+            Ok(context.observe_buffer(read.registers, read.msg_ptr, read.bytes))
         },
     },
 ];

@@ -9,12 +9,14 @@
 //! manager for the length of one case (MANAGER_REGISTER on a door of its
 //! own, which the case closes again at its end, so the routing stops) and
 //! check what §6.1 promises: the caller's manager cookie in arg1, cookies
-//! set by PROCESS_SET_COOKIE and by procman's replies, the manager sending
+//! set by PROCESS_SET_COOKIE (which takes a process handle and needs no
+//! capability, ABI.md §6) and by procman's replies, the manager sending
 //! process-manager numbers to doors, and PROCESS_EXITED notices.
 
 use abi::function::{Function, PROCESS_MANAGER_BASE, SYSTEM_BASE};
 use abi::kcall::{CookieRequest, DescriptorRequest, ProcessExitNotice};
-use abi::{Descriptor, Error, KernelFunction, TrapArgs};
+use abi::process::FIRST_PROCESS_CONTROL;
+use abi::{DescriptorSlot, Error, KernelFunction, Rights, TrapArgs};
 use zerocopy::IntoBytes;
 
 use super::kit::{self, Answer, MAX, finished, receive, replied, server};
@@ -23,8 +25,9 @@ use crate::context::{Context, Door, Failed};
 use crate::expect::{Expect, Field, function_bits, sizes};
 use crate::peer::{Peer, Step};
 
-/// A door the runner registers as the process manager's (MANAGER_REGISTER);
-/// closing its owner reference (at the end of the case) ends the routing.
+/// A door the runner registers as the process manager's (MANAGER_REGISTER,
+/// sent to the runner's process-control capability, ABI.md §6); closing its
+/// owner reference (at the end of the case) ends the routing.
 fn manager(context: &mut Context) -> Result<Door, Failed> {
     let door = context.user_door()?;
     let request = DescriptorRequest {
@@ -33,7 +36,7 @@ fn manager(context: &mut Context) -> Result<Door, Failed> {
     };
     let call = kit::send(
         KernelFunction::ManagerRegister.function(),
-        Descriptor::NULL,
+        FIRST_PROCESS_CONTROL,
         request.as_bytes(),
         &[],
         64,
@@ -124,7 +127,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-PROCMAN-003",
-        rule: "with no process manager registered, an unprivileged process's process-manager call to the NULL target is PEER_DIED",
+        rule: "with no process manager registered, a process-manager call to the NULL target from a process that holds no capability (the peer) is PEER_DIED",
         section: "4.1",
         decisions: &["D6"],
         expect: Expect::error("the peer's SEND", Error::PeerDied),
@@ -283,6 +286,40 @@ pub static CASES: &[Case] = &[
                 &[],
             )?;
             Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-PROCMAN-012",
+        rule: "PROCESS_SET_COOKIE needs no capability: a peer holding none, given a copy of another peer's process handle, sets that peer's manager cookie, which its routed calls then carry",
+        section: "6.1",
+        decisions: &["D6"],
+        expect: Expect::received(
+            "the manager's RECEIVE",
+            PROCESS_MANAGER_BASE,
+            MANAGER_COOKIE,
+            sizes(64, 5, 0),
+        ),
+        run: |context| {
+            let caller = context.peer(&[])?;
+            // The setter: 1 its control door, 2 a copy of the caller's handle.
+            let setter = context.peer(&[DescriptorSlot::copy(caller.process, Rights::HANDLE)])?;
+            let door = manager(context)?;
+            let request = CookieRequest {
+                cookie: MANAGER_COOKIE,
+            };
+            let set = setter.trap(Step::send(
+                KernelFunction::ProcessSetCookie.function(),
+                2,
+                request.as_bytes(),
+                &[],
+                64,
+            ))?;
+            context.check_registers(
+                "the setter's PROCESS_SET_COOKIE",
+                &set.registers,
+                &replied(0, 0, 8, 0),
+            );
+            routed_call(context, &door, &caller, 0, Answer::default())
         },
     },
 ];

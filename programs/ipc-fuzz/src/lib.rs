@@ -12,6 +12,13 @@
 //! of [`REPORT`] (made right after the SPAWN and queued until then) gets a
 //! [`FuzzReport`]. The fuzzer then exits, which kills the lifeline door, so
 //! a second call on it returns PEER_DIED once the fuzzer is gone.
+//!
+//! The fuzzer holds no kernel capability (ABI.md §6): none of its
+//! descriptors is one, and nothing it calls hands one out. So every
+//! capability function it sends with well-formed registers (DOOR_CREATE,
+//! SPAWN, MANAGER_REGISTER, ARCHIVE_READ, DEBUG_EXIT) must be refused by its
+//! target: FUNCTION_OUT_OF_RANGE for the NULL target, BAD_DESCRIPTOR or
+//! WRONG_OBJECT_TYPE for a descriptor ([`FuzzReport::capability_traps`]).
 #![no_std]
 
 use abi::Descriptor;
@@ -72,6 +79,13 @@ pub struct FuzzReport {
     /// [`ECHO_KERNEL_ERROR`] / [`ECHO_WRONG_ANSWER`] in the upper half with
     /// the error number or msgRetVal in the lower half.
     pub echo_check: u64,
+    /// Random traps of a capability function with well-formed registers
+    /// (upper halves clear, sizes within the total), each of which the
+    /// target checks must refuse (see the crate documentation).
+    pub capability_traps: u64,
+    /// Of those, the ones that were not refused that way (also counted in
+    /// [`FuzzReport::violations`], and the first of all violations is kept).
+    pub capability_violations: u64,
 }
 
 impl Default for FuzzReport {
@@ -85,6 +99,8 @@ impl Default for FuzzReport {
             first_violation_result: [0; 4],
             closed_arrivals: 0,
             echo_check: 0,
+            capability_traps: 0,
+            capability_violations: 0,
         }
     }
 }
@@ -104,7 +120,7 @@ mod tests {
     fn the_report_fits_a_message() {
         assert_eq!(
             size_of::<FuzzReport>(),
-            8 * (2 + COUNTED_ERRORS + 1 + 8 + 2)
+            8 * (2 + COUNTED_ERRORS + 1 + 8 + 2 + 2)
         );
         assert!(size_of::<FuzzReport>() + 8 < usize::from(abi::message::MAX_TOTAL_SIZE));
         assert_eq!(size_of::<FuzzArguments>(), 16);

@@ -1,5 +1,5 @@
-//! ipc-fuzz: makes many traps with random registers from an unprivileged
-//! process and counts what each returned; the kernel must answer every one
+//! ipc-fuzz: makes many traps with random registers from a process that
+//! holds no kernel capability and counts what each returned; the kernel must answer every one
 //! with a result or an error, never a panic, a hang or damage to another
 //! process. The protocol with `ipc-test` (arguments, initial descriptors,
 //! report) is in `lib.rs`.
@@ -36,12 +36,22 @@
 //! than two door references are left it adds a DUPLICATE of descriptor 9.
 //! These housekeeping calls are ordinary userlib calls, not counted as
 //! random traps.
+//!
+//! The capability functions (DOOR_CREATE, SPAWN, MANAGER_REGISTER,
+//! ARCHIVE_READ, DEBUG_EXIT) and PROCESS_SET_COOKIE take an object, not the
+//! NULL target (ABI.md §6); the fuzzer sends them to the NULL target a third
+//! of the time and to its descriptors otherwise. Holding no capability, it
+//! must see each of the capability functions refused by the target checks,
+//! which come before the request and buffer checks: a result other than
+//! FUNCTION_OUT_OF_RANGE (NULL) or BAD_DESCRIPTOR / WRONG_OBJECT_TYPE (a
+//! descriptor) for one with well-formed registers counts as a violation.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use abi::function::{Function, PROCESS_MANAGER_BASE, SYSTEM_BASE, USER_BASE};
 use abi::kcall::{
-    DescriptorRequest, DoorCreateRequest, ExitRequest, KernelCounters, MapReply, MapRequest,
-    REPLY_PAYLOAD_OFFSET, SpawnRequest, protection,
+    ArchiveReadReply, ArchiveReadRequest, CookieRequest, DescriptorRequest, DoorCreateRequest,
+    ExitRequest, KernelCounters, MapReply, MapRequest, REPLY_PAYLOAD_OFFSET, SpawnRequest,
+    protection,
 };
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, SLOT_SIZE, descriptor_offset, message_extent};
 use abi::process::{USER_END, USER_IMAGE_BASE, USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
@@ -85,6 +95,19 @@ const CALLED: &[KernelFunction] = &[
     KernelFunction::Counters,
     KernelFunction::DoorCreate,
     KernelFunction::Spawn,
+    KernelFunction::ProcessSetCookie,
+    KernelFunction::ManagerRegister,
+    KernelFunction::ArchiveRead,
+];
+
+/// The kernel functions sent to a kernel capability (ABI.md §6), which the
+/// fuzzer does not hold.
+const CAPABILITY_FUNCTIONS: &[KernelFunction] = &[
+    KernelFunction::DoorCreate,
+    KernelFunction::Spawn,
+    KernelFunction::ManagerRegister,
+    KernelFunction::ArchiveRead,
+    KernelFunction::DebugExit,
 ];
 
 /// Every this many traps the fuzzer looks at its fodder again (the random
@@ -342,6 +365,21 @@ impl Fuzzer {
         );
         let trap_operation = receives || operation == Some(KernelFunction::Reply);
         let upper_clear = result.arg0 >> 32 == 0 && result.arg3 >> 32 == 0;
+        let capability_refused = capability_trap(args).map(|null| {
+            self.report.capability_traps += 1;
+            let expected: &[Error] = if null {
+                &[Error::FunctionOutOfRange]
+            } else {
+                &[Error::BadDescriptor, Error::WrongObjectType]
+            };
+            kernel_error
+                && expected
+                    .iter()
+                    .any(|error| result == TrapArgs::error(*error))
+        });
+        if capability_refused == Some(false) {
+            self.report.capability_violations += 1;
+        }
         let conforms = if kernel_error {
             let number = result.arg1;
             self.report.errors[(number as usize).min(COUNTED_ERRORS - 1)] += 1;
@@ -358,7 +396,7 @@ impl Fuzzer {
             self.close_arrivals(args, result);
             !trap_operation && upper_clear && result.arg2 == 0 && sizes.total_size() == 0
         };
-        if !conforms {
+        if !conforms || capability_refused == Some(false) {
             if self.report.violations == 0 {
                 self.report.first_violation_entry = [args.arg0, args.arg1, args.arg2, args.arg3];
                 self.report.first_violation_result =
@@ -407,6 +445,8 @@ impl Fuzzer {
             _ if self.rng.chance(2) => u64::from(self.descriptor()) | (self.rng.next() << 32),
             // Most kernel functions take the NULL target.
             Some(f) if takes_null(f) && self.rng.chance(85) => 0,
+            // The others take an object; the NULL target is refused.
+            Some(f) if !takes_null(f) && self.rng.chance(33) => 0,
             // Door calls mostly go to the references that can SEND (or
             // to the dead door).
             None if arg0 >> 32 == 0
@@ -586,6 +626,41 @@ impl Fuzzer {
                 slots = self.rng.below(3) as u8;
                 (8 + name.len() + arguments, 8 + 16)
             }
+            KernelFunction::ProcessSetCookie => {
+                let r = CookieRequest {
+                    cookie: self.rng.next(),
+                };
+                request[..8].copy_from_slice(r.as_bytes());
+                (8, 8)
+            }
+            KernelFunction::ManagerRegister => {
+                let r = DescriptorRequest {
+                    descriptor: self.descriptor(),
+                    rights: if self.rng.chance(95) {
+                        0
+                    } else {
+                        self.rights()
+                    },
+                };
+                request[..8].copy_from_slice(r.as_bytes());
+                (8, 8)
+            }
+            KernelFunction::ArchiveRead => {
+                let names: [&[u8]; 4] = [b"ipc-fuzz", b"echo", b"nope", b""];
+                let name = self.rng.pick(&names);
+                let r = ArchiveReadRequest {
+                    offset: if self.rng.chance(80) {
+                        self.rng.below(1 << 16)
+                    } else {
+                        self.rng.next()
+                    },
+                    name_length: name.len() as u32,
+                    reserved: if self.rng.chance(95) { 0 } else { 1 },
+                };
+                request[..16].copy_from_slice(r.as_bytes());
+                request[16..16 + name.len()].copy_from_slice(name);
+                (16 + name.len(), 8 + size_of::<ArchiveReadReply>() + 64)
+            }
             KernelFunction::Counters => (0, 8 + size_of::<KernelCounters>()),
             _ => (0, 8),
         };
@@ -690,17 +765,33 @@ impl Fuzzer {
     }
 }
 
-/// Whether `function` is called on the NULL target (all but the event
-/// functions and the three trap operations).
+/// Whether `function` is called on the NULL target (ABI.md §6: all but the
+/// event functions, PROCESS_SET_COOKIE, the capability functions and the
+/// three trap operations).
 fn takes_null(function: KernelFunction) -> bool {
     !matches!(
         function,
         KernelFunction::EventSignal
             | KernelFunction::EventWait
+            | KernelFunction::ProcessSetCookie
             | KernelFunction::Receive
             | KernelFunction::Reply
             | KernelFunction::ReplyReceive
-    )
+    ) && !CAPABILITY_FUNCTIONS.contains(&function)
+}
+
+/// For a trap of a capability function whose registers pass ABI.md §4.1
+/// steps 1 and 2 (upper halves of arg0, arg1 and arg3 clear, the sizes
+/// within the total): whether its target is NULL. The target checks come
+/// next (§6), so the fuzzer, which holds no capability, must be refused by
+/// them. `None` for any other trap.
+fn capability_trap(args: TrapArgs) -> Option<bool> {
+    let capability = args.arg0 >> 32 == 0
+        && Function(args.arg0 as u32 as i32)
+            .kernel_function()
+            .is_some_and(|function| CAPABILITY_FUNCTIONS.contains(&function));
+    let well_formed = args.arg1 >> 32 == 0 && MessageSizes::from_bits(args.arg3).layout().is_ok();
+    (capability && well_formed).then_some(args.arg1 == 0)
 }
 
 /// Keeps descriptors 9 and 10 (the kept echo reference and the lifeline)

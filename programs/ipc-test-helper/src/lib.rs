@@ -10,7 +10,9 @@
 //! msgErrno, then the payload at offset 8), except [`REPLY_BYTES`], whose
 //! reply is exactly the bytes asked for.
 //!
-//! The helpers are unprivileged: SPAWN makes every child so.
+//! The helpers hold no kernel capability (ABI.md §6) unless the test passes
+//! one among their descriptors: SPAWN gives a child only what its slots
+//! carry.
 #![no_std]
 
 pub mod raw;
@@ -35,9 +37,14 @@ pub mod role {
     /// Process C of the three-process transfer: serves [`super::FORWARD`]
     /// and [`super::GIVE_BACK`] on descriptor 1.
     pub const SIGNALLER: &str = "signaller";
-    /// Tries DOOR_CREATE, SPAWN and DEBUG_EXIT (an unprivileged process
-    /// must get NOT_PERMITTED), then answers [`super::REPORT`] on
-    /// descriptor 1 with a [`super::ProbeReport`].
+    /// Tries the capability functions (ABI.md §6) without holding the
+    /// capability: DOOR_CREATE, SPAWN, DEBUG_EXIT, ARCHIVE_READ and
+    /// MANAGER_REGISTER to the NULL target, DOOR_CREATE and DEBUG_EXIT to
+    /// descriptor 1 (its door's owner reference), SPAWN to
+    /// [`super::NOT_HELD`]; and, when it was started with a descriptor 2
+    /// (a process-control capability the test passed on), DOOR_CREATE
+    /// sent to that. Then answers [`super::REPORT`] on descriptor 1 with a
+    /// [`super::ProbeReport`].
     pub const PROBE: &str = "probe";
     /// On the first call on descriptor 1: maps a page, makes it read-only,
     /// signals the event that is descriptor 2 and writes to the page, which
@@ -237,19 +244,39 @@ pub struct RelayReport {
     pub signaller: SignalReport,
 }
 
-/// [`REPORT`]'s reply payload: the registers each privileged kernel
-/// function returned to the unprivileged probe.
+/// A descriptor number the probe never holds (its table has 1, maybe 2,
+/// and the two the delegated DOOR_CREATE adds).
+pub const NOT_HELD: u32 = 1000;
+
+/// [`REPORT`]'s reply payload: the registers each capability function
+/// returned to the probe, which holds no capability of its own.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
 )]
 #[repr(C)]
 pub struct ProbeReport {
-    /// DOOR_CREATE of a user door.
+    /// DOOR_CREATE of a user door, to the NULL target.
     pub door_create: Registers,
-    /// SPAWN of this very program.
+    /// SPAWN of this very program, to the NULL target.
     pub spawn: Registers,
-    /// DEBUG_EXIT with a failure code.
+    /// DEBUG_EXIT with a failure code, to the NULL target.
     pub debug_exit: Registers,
+    /// ARCHIVE_READ of this very program, to the NULL target.
+    pub archive_read: Registers,
+    /// MANAGER_REGISTER of its door, to the NULL target.
+    pub manager_register: Registers,
+    /// DOOR_CREATE of a user door, to descriptor 1 (a door's owner reference).
+    pub door_create_to_door: Registers,
+    /// DEBUG_EXIT with a failure code, to descriptor 1.
+    pub debug_exit_to_door: Registers,
+    /// SPAWN of this very program, to [`NOT_HELD`].
+    pub spawn_to_unopened: Registers,
+    /// DOOR_CREATE of a user door, to descriptor 2 when the probe was
+    /// started with one (all zero otherwise).
+    pub delegated_door_create: Registers,
+    /// That DOOR_CREATE's reply slots, as they came back (the probe then
+    /// closes both descriptors).
+    pub delegated_slots: [DescriptorSlot; 2],
 }
 
 /// The steps of [`role::FAULT`].
@@ -290,7 +317,7 @@ mod tests {
         assert_eq!(size_of::<ArrivedSlot>(), 32);
         assert_eq!(size_of::<Inspection>(), 32 + 16 + 32 + 16 + 8 + 64);
         assert_eq!(size_of::<RelayReport>(), 32 + 32 + 32 + 64);
-        assert_eq!(size_of::<ProbeReport>(), 96);
+        assert_eq!(size_of::<ProbeReport>(), 9 * 32 + 2 * 16);
     }
 
     #[test]

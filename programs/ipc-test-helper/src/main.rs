@@ -1,7 +1,8 @@
 //! ipc-test-helper: the other processes of the in-guest IPC test. Its
 //! argument bytes name its [`role`](ipc_test_helper::role) (the protocol of
-//! each is in `lib.rs`). It is always spawned by `ipc-test`, unprivileged,
-//! and (but for `call-then-die`) serves a door whose owner reference is its
+//! each is in `lib.rs`). It is always spawned by `ipc-test`, holds no kernel
+//! capability unless the test passes one (the probe's descriptor 2), and
+//! (but for `call-then-die`) serves a door whose owner reference is its
 //! descriptor 1. The servers use raw RECEIVE / REPLY / REPLY_RECEIVE traps
 //! rather than userlib's server loop, so that they can report exactly what
 //! the kernel handed them.
@@ -13,8 +14,8 @@ use alloc::vec::Vec;
 
 use abi::function::Function;
 use abi::kcall::{
-    DescriptorInfo, DescriptorRequest, DoorCreateRequest, ExitRequest, REPLY_PAYLOAD_OFFSET,
-    SpawnRequest, protection,
+    ArchiveReadRequest, DescriptorInfo, DescriptorRequest, DoorCreateRequest, ExitRequest,
+    REPLY_PAYLOAD_OFFSET, SpawnRequest, protection,
 };
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, message_extent};
 use abi::trap::REPLY_DELIVERED;
@@ -22,8 +23,8 @@ use abi::{Descriptor, Error, KernelFunction, MessageSizes, Rights, TrapArgs};
 use ipc_test_helper::raw::{self, Buffer};
 use ipc_test_helper::{
     ArrivedSlot, BAD_REQUEST, COOKIE, COUNT_ARRIVED, DOOMED_CALL, FORWARD, FaultReport, GIVE_BACK,
-    INSPECT, INSPECTED_SLOTS, Inspection, KEEP, PROGRAM, ProbeReport, RELAY, REPLY_BYTES, REPORT,
-    Registers, RelayReport, ReplyBytesRequest, SignalReport, UNKNOWN_FUNCTION, VIA_RECEIVE,
+    INSPECT, INSPECTED_SLOTS, Inspection, KEEP, NOT_HELD, PROGRAM, ProbeReport, RELAY, REPLY_BYTES,
+    REPORT, Registers, RelayReport, ReplyBytesRequest, SignalReport, UNKNOWN_FUNCTION, VIA_RECEIVE,
     VIA_REPLY_RECEIVE, fault_step, pattern_byte, reply_mode, role,
 };
 use userlib::{Message, Startup, kernel, println};
@@ -58,7 +59,7 @@ fn run(startup: Startup) -> i32 {
         role::RELAY => serve(role, &mut relay),
         role::SIGNALLER => serve(role, &mut Signaller::default()),
         role::PROBE => {
-            let report = probe();
+            let report = probe(startup.descriptors >= 2);
             serve(role, &mut |call: &Call<'_>| match call.function() {
                 REPORT => Answer::ok(0, report.as_bytes()),
                 _ => Answer::error(UNKNOWN_FUNCTION),
@@ -502,51 +503,74 @@ impl Handler for Signaller {
     }
 }
 
-/// The `probe` role's attempts at the privileged kernel functions.
-fn probe() -> ProbeReport {
+/// The `probe` role's attempts at the capability functions (see
+/// `role::PROBE`): `delegated` when the test passed a capability on as
+/// descriptor 2.
+fn probe(delegated: bool) -> ProbeReport {
     let mut buffer = Buffer::new();
+    let mut call = |function: KernelFunction, target: Descriptor, request: &[u8]| {
+        Registers::from(raw::kernel(function, target, request, 64, &mut buffer))
+    };
     let door = DoorCreateRequest {
         system: 0,
         security_type: 0,
     };
-    let door_create = raw::kernel(
-        KernelFunction::DoorCreate,
-        Descriptor::NULL,
-        door.as_bytes(),
-        64,
-        &mut buffer,
-    );
-    let mut request = Vec::new();
+    let mut spawn = Vec::new();
     let header = SpawnRequest {
         name_length: PROGRAM.len() as u32,
         argument_length: role::EXIT_ON_CALL.len() as u32,
     };
-    request.extend_from_slice(header.as_bytes());
-    request.extend_from_slice(PROGRAM.as_bytes());
-    request.extend_from_slice(role::EXIT_ON_CALL.as_bytes());
-    let spawn = raw::kernel(
-        KernelFunction::Spawn,
-        Descriptor::NULL,
-        &request,
-        64,
-        &mut buffer,
-    );
+    spawn.extend_from_slice(header.as_bytes());
+    spawn.extend_from_slice(PROGRAM.as_bytes());
+    spawn.extend_from_slice(role::EXIT_ON_CALL.as_bytes());
     let exit = ExitRequest {
         code: 1,
         reserved: 0,
     };
-    let debug_exit = raw::kernel(
-        KernelFunction::DebugExit,
-        Descriptor::NULL,
-        exit.as_bytes(),
-        64,
-        &mut buffer,
-    );
-    ProbeReport {
-        door_create: Registers::from(door_create),
-        spawn: Registers::from(spawn),
-        debug_exit: Registers::from(debug_exit),
+    let mut archive = Vec::new();
+    let read = ArchiveReadRequest {
+        offset: 0,
+        name_length: PROGRAM.len() as u32,
+        reserved: 0,
+    };
+    archive.extend_from_slice(read.as_bytes());
+    archive.extend_from_slice(PROGRAM.as_bytes());
+    let register = DescriptorRequest {
+        descriptor: DOOR.0,
+        rights: 0,
+    };
+    let null = Descriptor::NULL;
+    let mut report = ProbeReport {
+        door_create: call(KernelFunction::DoorCreate, null, door.as_bytes()),
+        spawn: call(KernelFunction::Spawn, null, &spawn),
+        debug_exit: call(KernelFunction::DebugExit, null, exit.as_bytes()),
+        archive_read: call(KernelFunction::ArchiveRead, null, &archive),
+        manager_register: call(KernelFunction::ManagerRegister, null, register.as_bytes()),
+        door_create_to_door: call(KernelFunction::DoorCreate, DOOR, door.as_bytes()),
+        debug_exit_to_door: call(KernelFunction::DebugExit, DOOR, exit.as_bytes()),
+        spawn_to_unopened: call(KernelFunction::Spawn, Descriptor(NOT_HELD), &spawn),
+        ..ProbeReport::default()
+    };
+    if delegated {
+        let mut buffer = Buffer::new();
+        let result = raw::kernel(
+            KernelFunction::DoorCreate,
+            SECOND,
+            door.as_bytes(),
+            64,
+            &mut buffer,
+        );
+        report.delegated_door_create = Registers::from(result);
+        if raw::completed(&result) {
+            for (index, place) in report.delegated_slots.iter_mut().enumerate() {
+                if let Some(slot) = buffer.slot(REPLY_PAYLOAD_OFFSET as u16, index) {
+                    *place = slot;
+                    let _ = kernel::close(Descriptor(slot.descriptor));
+                }
+            }
+        }
     }
+    report
 }
 
 /// The `fault` role: see `role::FAULT`. Returns only if the process

@@ -8,9 +8,13 @@ use alloc::vec::Vec;
 
 use abi::descriptor::MAX_DESCRIPTORS;
 use abi::function::{Function, PROCESS_MANAGER_BASE, SYSTEM_BASE, USER_BASE};
-use abi::kcall::{DescriptorInfo, ExitRequest, MapRequest, REPLY_PAYLOAD_OFFSET, protection};
+use abi::kcall::{
+    ArchiveReadRequest, CookieRequest, DescriptorInfo, DoorCreateRequest, ExitRequest, MapRequest,
+    REPLY_PAYLOAD_OFFSET, SpawnRequest, protection,
+};
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
-use abi::{Descriptor, Error, KernelFunction, Rights, TrapArgs};
+use abi::process::{FIRST_BOOT_ARCHIVE, FIRST_MACHINE_CONTROL, FIRST_PROCESS_CONTROL};
+use abi::{Descriptor, Error, KernelFunction, Rights, TransferMode, TrapArgs};
 use ipc_test_helper::raw::{self, Buffer};
 use ipc_test_helper::{INSPECT, KEEP, ProbeReport, REPORT, role};
 use userlib::OwnedDescriptor;
@@ -26,11 +30,11 @@ use crate::fixture::{
 /// The checks of this area, in order.
 pub const CHECKS: &[Check] = &[
     Check {
-        name: "BAD_DESCRIPTOR: SEND, RECEIVE, DESCRIPTOR_INFO and EVENT_SIGNAL on descriptors that are not open",
+        name: "BAD_DESCRIPTOR: SEND, RECEIVE, DESCRIPTOR_INFO, EVENT_SIGNAL and DOOR_CREATE on descriptors that are not open",
         run: bad_descriptor,
     },
     Check {
-        name: "WRONG_OBJECT_TYPE: door functions on events and handles, RECEIVE on an event, event functions on a door",
+        name: "WRONG_OBJECT_TYPE: door functions on events and handles, RECEIVE on an event, event functions on a door, capability functions on other objects and capabilities",
         run: wrong_object_type,
     },
     Check {
@@ -38,7 +42,7 @@ pub const CHECKS: &[Check] = &[
         run: out_of_range_on_doors,
     },
     Check {
-        name: "FUNCTION_OUT_OF_RANGE: kernel numbers on an object, door numbers and event functions on NULL",
+        name: "FUNCTION_OUT_OF_RANGE: kernel numbers on an object, door numbers and event, process and capability functions on NULL",
         run: out_of_range_kernel,
     },
     Check {
@@ -98,12 +102,12 @@ pub const CHECKS: &[Check] = &[
         run: bad_slot,
     },
     Check {
-        name: "MISSING_RIGHT: SEND, EVENT_SIGNAL, EVENT_WAIT and DUPLICATE without their right",
+        name: "MISSING_RIGHT: SEND, EVENT_SIGNAL, EVENT_WAIT, DUPLICATE and DOOR_CREATE (a capability without SEND) without their right",
         run: missing_right,
     },
     Check {
-        name: "NOT_PERMITTED: DOOR_CREATE, SPAWN and DEBUG_EXIT from an unprivileged process",
-        run: not_permitted,
+        name: "no capability: a process holding none gets FUNCTION_OUT_OF_RANGE (NULL), WRONG_OBJECT_TYPE (its door), BAD_DESCRIPTOR (not open); a capability passed on lets it DOOR_CREATE",
+        run: no_capability,
     },
     Check {
         name: "PEER_DIED: SEND to a door whose owner reference was closed (after the buffer check)",
@@ -168,6 +172,70 @@ fn registers(arg0: u64, arg1: u64, arg3: u64) -> TrapArgs {
     raw::trap(arg0, arg1, &mut buffer, arg3)
 }
 
+/// Requests for the capability functions that fail on their own even if a
+/// kernel wrongly got past the target checks (ABI.md §6: those come
+/// first), so that no check here creates, registers or ends anything.
+mod doomed {
+    use super::*;
+
+    /// DOOR_CREATE of kind 2: INVALID_ARGUMENT.
+    pub fn door_create() -> Vec<u8> {
+        DoorCreateRequest {
+            system: 2,
+            security_type: 0,
+        }
+        .as_bytes()
+        .to_vec()
+    }
+
+    /// SPAWN of a program not in the boot archive: INVALID_ARGUMENT.
+    pub fn spawn() -> Vec<u8> {
+        let name = b"no-such-program";
+        let mut request = SpawnRequest {
+            name_length: name.len() as u32,
+            argument_length: 0,
+        }
+        .as_bytes()
+        .to_vec();
+        request.extend_from_slice(name);
+        request
+    }
+
+    /// ARCHIVE_READ of a file not in the boot archive: INVALID_ARGUMENT.
+    pub fn archive_read() -> Vec<u8> {
+        let name = b"no-such-file";
+        let mut request = ArchiveReadRequest {
+            offset: 0,
+            name_length: name.len() as u32,
+            reserved: 0,
+        }
+        .as_bytes()
+        .to_vec();
+        request.extend_from_slice(name);
+        request
+    }
+
+    /// DEBUG_EXIT with its reserved field set: RESERVED_BITS.
+    pub fn debug_exit() -> Vec<u8> {
+        ExitRequest {
+            code: 1,
+            reserved: 1,
+        }
+        .as_bytes()
+        .to_vec()
+    }
+
+    /// MANAGER_REGISTER of descriptor 0: BAD_DESCRIPTOR.
+    pub fn manager_register() -> Vec<u8> {
+        descriptor_request(Descriptor::NULL, 0).to_vec()
+    }
+
+    /// PROCESS_SET_COOKIE (any cookie).
+    pub fn process_set_cookie() -> Vec<u8> {
+        CookieRequest { cookie: 1 }.as_bytes().to_vec()
+    }
+}
+
 fn bad_descriptor(fixture: &mut Fixture) -> Outcome {
     let _ = fixture;
     for target in [1000, MAX_DESCRIPTORS + 1, u32::MAX] {
@@ -205,6 +273,28 @@ fn bad_descriptor(fixture: &mut Fixture) -> Outcome {
         "EVENT_SIGNAL on a closed descriptor",
         kcall(KernelFunction::EventSignal, number, &[], 64).0,
         Error::BadDescriptor,
+    )?;
+    expect_error(
+        "DOOR_CREATE on a closed descriptor",
+        kcall(
+            KernelFunction::DoorCreate,
+            number,
+            &doomed::door_create(),
+            64,
+        )
+        .0,
+        Error::BadDescriptor,
+    )?;
+    // The target checks come before the buffer's (ABI.md §6).
+    expect_error(
+        "ARCHIVE_READ on a closed descriptor, with a null buffer",
+        at(
+            raw::function_bits(KernelFunction::ArchiveRead.function()),
+            u64::from(number.0),
+            0,
+            raw::sizes(64, doomed::archive_read().len() as u16, 0),
+        ),
+        Error::BadDescriptor,
     )
 }
 
@@ -237,7 +327,60 @@ fn wrong_object_type(fixture: &mut Fixture) -> Outcome {
         "EVENT_WAIT on a process handle",
         kcall(KernelFunction::EventWait, process, &[], 64).0,
         Error::WrongObjectType,
-    )
+    )?;
+    // Capability functions (ABI.md §6) on objects of another kind.
+    let cases: [(&str, KernelFunction, Descriptor, Vec<u8>); 7] = [
+        (
+            "DOOR_CREATE on an event",
+            KernelFunction::DoorCreate,
+            event.descriptor(),
+            doomed::door_create(),
+        ),
+        (
+            "SPAWN on a door",
+            KernelFunction::Spawn,
+            server,
+            doomed::spawn(),
+        ),
+        (
+            "MANAGER_REGISTER on a process handle",
+            KernelFunction::ManagerRegister,
+            process,
+            doomed::manager_register(),
+        ),
+        (
+            "ARCHIVE_READ on the process-control capability",
+            KernelFunction::ArchiveRead,
+            FIRST_PROCESS_CONTROL,
+            doomed::archive_read(),
+        ),
+        (
+            "DEBUG_EXIT on the boot-archive capability",
+            KernelFunction::DebugExit,
+            FIRST_BOOT_ARCHIVE,
+            doomed::debug_exit(),
+        ),
+        (
+            "DOOR_CREATE on the machine-control capability",
+            KernelFunction::DoorCreate,
+            FIRST_MACHINE_CONTROL,
+            doomed::door_create(),
+        ),
+        (
+            "PROCESS_SET_COOKIE on the process-control capability",
+            KernelFunction::ProcessSetCookie,
+            FIRST_PROCESS_CONTROL,
+            doomed::process_set_cookie(),
+        ),
+    ];
+    for (what, function, target, request) in cases {
+        expect_error(
+            what,
+            kcall(function, target, &request, 64).0,
+            Error::WrongObjectType,
+        )?;
+    }
+    Ok(())
 }
 
 fn out_of_range_on_doors(fixture: &mut Fixture) -> Outcome {
@@ -311,7 +454,46 @@ fn out_of_range_kernel(fixture: &mut Fixture) -> Outcome {
         "EVENT_WAIT to NULL",
         kcall(KernelFunction::EventWait, Descriptor::NULL, &[], 64).0,
         Error::FunctionOutOfRange,
-    )
+    )?;
+    // The capability functions and PROCESS_SET_COOKIE take an object
+    // (ABI.md §6): NULL is out of range for them, although this process
+    // (the first) holds every capability.
+    let cases: [(&str, KernelFunction, Vec<u8>); 6] = [
+        (
+            "DOOR_CREATE",
+            KernelFunction::DoorCreate,
+            doomed::door_create(),
+        ),
+        ("SPAWN", KernelFunction::Spawn, doomed::spawn()),
+        (
+            "MANAGER_REGISTER",
+            KernelFunction::ManagerRegister,
+            doomed::manager_register(),
+        ),
+        (
+            "ARCHIVE_READ",
+            KernelFunction::ArchiveRead,
+            doomed::archive_read(),
+        ),
+        (
+            "DEBUG_EXIT",
+            KernelFunction::DebugExit,
+            doomed::debug_exit(),
+        ),
+        (
+            "PROCESS_SET_COOKIE",
+            KernelFunction::ProcessSetCookie,
+            doomed::process_set_cookie(),
+        ),
+    ];
+    for (what, function, request) in cases {
+        expect_error(
+            format!("{what} to NULL"),
+            kcall(function, Descriptor::NULL, &request, 64).0,
+            Error::FunctionOutOfRange,
+        )?;
+    }
+    Ok(())
 }
 
 fn invalid_function(fixture: &mut Fixture) -> Outcome {
@@ -473,7 +655,7 @@ fn reserved_fields(fixture: &mut Fixture) -> Outcome {
             .to_vec(),
         ),
         (
-            "DEBUG_EXIT (failure code) with its reserved field",
+            "DEBUG_EXIT (failure code) with its reserved field, to the machine-control capability",
             KernelFunction::DebugExit,
             ExitRequest {
                 code: 1,
@@ -484,9 +666,13 @@ fn reserved_fields(fixture: &mut Fixture) -> Outcome {
         ),
     ];
     for (what, function, request) in requests {
+        let target = match function {
+            KernelFunction::DebugExit => FIRST_MACHINE_CONTROL,
+            _ => Descriptor::NULL,
+        };
         expect_error(
             what,
-            kcall(function, Descriptor::NULL, &request, 64).0,
+            kcall(function, target, &request, 64).0,
             Error::ReservedBits,
         )?;
     }
@@ -1006,11 +1192,37 @@ fn missing_right(fixture: &mut Fixture) -> Outcome {
         )
         .0,
         Error::MissingRight,
+    )?;
+    let no_send_capability = duplicate(
+        FIRST_PROCESS_CONTROL,
+        Rights(Rights::TRANSFER.0 | Rights::DUPLICATE.0),
+    )?;
+    expect_error(
+        "DOOR_CREATE through the process-control capability without SEND",
+        kcall(
+            KernelFunction::DoorCreate,
+            no_send_capability.descriptor(),
+            &doomed::door_create(),
+            64,
+        )
+        .0,
+        Error::MissingRight,
     )
 }
 
-fn not_permitted(_: &mut Fixture) -> Outcome {
-    let probe = spawn_helper(role::PROBE, &[])?;
+/// The probe's report (`delegated`: a DUPLICATE of our process-control
+/// capability passed on as its descriptor 2).
+fn probe_report(delegated: bool) -> Result<ProbeReport, crate::check::Failure> {
+    let capability = if delegated {
+        Some(duplicate(FIRST_PROCESS_CONTROL, Rights::CAPABILITY)?)
+    } else {
+        None
+    };
+    let more: Vec<DescriptorSlot> = capability
+        .iter()
+        .map(|copy| DescriptorSlot::copy(copy.descriptor(), Rights::CAPABILITY))
+        .collect();
+    let probe = spawn_helper(role::PROBE, &more)?;
     let mut buffer = Buffer::new();
     let result = raw::send(REPORT, probe.client(), &mut buffer, raw::sizes(512, 0, 0));
     expect_registers(
@@ -1023,21 +1235,84 @@ fn not_permitted(_: &mut Fixture) -> Outcome {
             0,
         ),
     )?;
-    let report: ProbeReport = buffer.get(REPLY_PAYLOAD_OFFSET).setup("the report")?;
-    expect_error(
-        "DOOR_CREATE in the probe",
-        report.door_create.into(),
-        Error::NotPermitted,
+    buffer.get(REPLY_PAYLOAD_OFFSET).setup("the report")
+}
+
+/// The refusals every probe must report: without a capability as the
+/// target there is nothing to send these functions to (ABI.md §6).
+fn expect_refusals(whose: &str, report: &ProbeReport) -> Outcome {
+    let cases = [
+        (
+            "DOOR_CREATE to NULL",
+            report.door_create,
+            Error::FunctionOutOfRange,
+        ),
+        ("SPAWN to NULL", report.spawn, Error::FunctionOutOfRange),
+        (
+            "DEBUG_EXIT to NULL",
+            report.debug_exit,
+            Error::FunctionOutOfRange,
+        ),
+        (
+            "ARCHIVE_READ to NULL",
+            report.archive_read,
+            Error::FunctionOutOfRange,
+        ),
+        (
+            "MANAGER_REGISTER to NULL",
+            report.manager_register,
+            Error::FunctionOutOfRange,
+        ),
+        (
+            "DOOR_CREATE to its door",
+            report.door_create_to_door,
+            Error::WrongObjectType,
+        ),
+        (
+            "DEBUG_EXIT to its door",
+            report.debug_exit_to_door,
+            Error::WrongObjectType,
+        ),
+        (
+            "SPAWN to a descriptor it does not hold",
+            report.spawn_to_unopened,
+            Error::BadDescriptor,
+        ),
+    ];
+    for (what, registers, error) in cases {
+        expect_error(format!("{what}, in {whose}"), registers.into(), error)?;
+    }
+    Ok(())
+}
+
+fn no_capability(_: &mut Fixture) -> Outcome {
+    let alone = probe_report(false)?;
+    expect_refusals("the probe without a capability", &alone)?;
+    expect_registers(
+        "the probe without a capability: its delegated DOOR_CREATE (not tried: no descriptor 2)",
+        alone.delegated_door_create.into(),
+        TrapArgs::default(),
     )?;
-    expect_error(
-        "SPAWN in the probe",
-        report.spawn.into(),
-        Error::NotPermitted,
+    // A capability passed on works for its new holder (ABI.md §6); the
+    // NULL target and other objects still do not.
+    let given = probe_report(true)?;
+    expect_refusals("the probe given the process-control capability", &given)?;
+    expect_registers(
+        "the given probe's DOOR_CREATE through its descriptor 2",
+        given.delegated_door_create.into(),
+        raw::replied(0, 0, 8, 2),
     )?;
-    expect_error(
-        "DEBUG_EXIT in the probe",
-        report.debug_exit.into(),
-        Error::NotPermitted,
+    // Its table: 1 its door, 2 the capability; new references take the
+    // lowest free numbers (ABI.md §1.4).
+    expect_eq(
+        "the given probe's new references (descriptor, rights, mode)",
+        given
+            .delegated_slots
+            .map(|slot| (slot.descriptor, slot.rights, slot.mode)),
+        [
+            (3, Rights::DOOR_OWNER.0, TransferMode::Copy as u32),
+            (4, Rights::DOOR_CLIENT.0, TransferMode::Copy as u32),
+        ],
     )
 }
 

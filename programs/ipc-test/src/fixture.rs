@@ -24,6 +24,8 @@ use crate::transfer::RelayOutcome;
 /// The state shared by the checks; helpers start when a check first needs them.
 #[derive(Default)]
 pub struct Fixture {
+    /// How many descriptors this process started with (rdx at entry).
+    pub initial_descriptors: u32,
     server: Option<Spawned>,
     echo: Option<Spawned>,
     /// The three-process transfer, made once, examined by several checks.

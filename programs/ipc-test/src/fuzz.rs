@@ -1,7 +1,8 @@
-//! Area 6: the fuzzer. `ipc-fuzz` (unprivileged) makes at least 100,000
-//! traps with random registers against an echo server of the test's own,
-//! then reports its counts over its lifeline door and exits (see
-//! `ipc-fuzz`'s `lib.rs`). The test checks the report, that echo still
+//! Area 6: the fuzzer. `ipc-fuzz` (it holds no kernel capability) makes at
+//! least 100,000 traps with random registers against an echo server of the
+//! test's own, then reports its counts over its lifeline door and exits
+//! (see `ipc-fuzz`'s `lib.rs`). The test checks the report (every
+//! capability function refused by its target, ABI.md §6), that echo still
 //! answers, and that COUNTERS are back where they were once the fuzzer is
 //! gone: nothing it did left objects, descriptors or threads behind.
 
@@ -31,6 +32,10 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "fuzz: every random trap's result followed the return conventions (ABI.md §3)",
         run: conventions_kept,
+    },
+    Check {
+        name: "fuzz: every well-formed capability function the fuzzer sent (it holds no capability) was refused by its target: FUNCTION_OUT_OF_RANGE, BAD_DESCRIPTOR, WRONG_OBJECT_TYPE",
+        run: capabilities_refused,
     },
     Check {
         name: "fuzz: the fuzzer's own ECHO call after the random traps was answered",
@@ -198,7 +203,11 @@ fn summary(report: &FuzzReport) -> String {
         let name = Error::from_number(number as u32).map_or("unknown", Error::name);
         let _ = write!(line, ", {name} {count}");
     }
-    let _ = write!(line, "; {} arrivals closed", report.closed_arrivals);
+    let _ = write!(
+        line,
+        "; {} arrivals closed; {} capability-function traps, {} not refused by their target",
+        report.closed_arrivals, report.capability_traps, report.capability_violations
+    );
     line
 }
 
@@ -239,6 +248,25 @@ fn conventions_kept(fixture: &mut Fixture) -> Outcome {
             registers(report.first_violation_entry),
             registers(report.first_violation_result)
         ),
+    )
+}
+
+/// At least this many of the random traps send a capability function
+/// with well-formed registers (about one in ten do).
+const CAPABILITY_TRAPS: u64 = 1000;
+
+fn capabilities_refused(fixture: &mut Fixture) -> Outcome {
+    let report = report(fixture)?;
+    ensure(
+        "well-formed capability-function traps",
+        report.capability_traps >= CAPABILITY_TRAPS,
+        "at least 1000",
+        report.capability_traps,
+    )?;
+    expect_eq(
+        "capability-function traps not refused by their target (ABI.md §6)",
+        report.capability_violations,
+        0,
     )
 }
 

@@ -1,6 +1,7 @@
 //! Area 4: the kernel functions (ABI.md §6), each with its reply's exact
-//! registers: descriptors, threads, memory, events, counters, doors and
-//! SPAWN.
+//! registers: descriptors, threads, memory, events, counters, doors, SPAWN
+//! and ARCHIVE_READ. DOOR_CREATE, SPAWN and ARCHIVE_READ go to the kernel
+//! capabilities this process, the first, starts with (ABI.md §7).
 
 use alloc::format;
 use alloc::sync::Arc;
@@ -8,11 +9,14 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use abi::kcall::{
-    DEFAULT_PRIORITY, DoorCreateRequest, KernelCounters, MapRequest, REPLY_PAYLOAD_OFFSET,
-    SpawnRequest, ThreadCreateRequest, protection,
+    ArchiveReadRequest, DEFAULT_PRIORITY, DoorCreateRequest, KernelCounters, MapRequest,
+    REPLY_PAYLOAD_OFFSET, SpawnRequest, ThreadCreateRequest, protection,
 };
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
-use abi::process::{MAX_ARGUMENT_BYTES, USER_END, USER_IMAGE_BASE};
+use abi::process::{
+    FIRST_BOOT_ARCHIVE, FIRST_MACHINE_CONTROL, FIRST_PROCESS_CONTROL, FIRST_PROCESS_DESCRIPTORS,
+    MAX_ARGUMENT_BYTES, USER_END, USER_IMAGE_BASE,
+};
 use abi::{Descriptor, Error, KernelFunction, ObjectKind, Rights, TransferMode, TrapArgs};
 use ipc_test_helper::raw::{self, Buffer};
 use ipc_test_helper::{FaultReport, REPLY_BYTES, ReplyBytesRequest, fault_step, role};
@@ -39,7 +43,7 @@ pub const CHECKS: &[Check] = &[
         run: duplicate_reference,
     },
     Check {
-        name: "DESCRIPTOR_INFO: kind and rights of user and system doors, events, process and thread handles",
+        name: "DESCRIPTOR_INFO: kind and rights of the first process's capabilities (1-3), user and system doors, events, process and thread handles",
         run: descriptor_kinds,
     },
     Check {
@@ -97,6 +101,10 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "SPAWN: a process handle in reply slot 0; unknown program, non-ELF, too many argument bytes -> INVALID_ARGUMENT",
         run: spawn,
+    },
+    Check {
+        name: "ARCHIVE_READ: the file's size and its bytes from the offset, as many as the buffer holds; no such file -> INVALID_ARGUMENT",
+        run: archive_read,
     },
 ];
 
@@ -217,6 +225,31 @@ fn duplicate_reference(_: &mut Fixture) -> Outcome {
 }
 
 fn descriptor_kinds(fixture: &mut Fixture) -> Outcome {
+    // ABI.md §7: the first process starts with its three capabilities.
+    expect_eq(
+        "the first process's initial descriptor count (rdx at entry)",
+        fixture.initial_descriptors,
+        FIRST_PROCESS_DESCRIPTORS,
+    )?;
+    for (what, descriptor, kind) in [
+        (
+            "descriptor 1 (process control)",
+            FIRST_PROCESS_CONTROL,
+            ObjectKind::ProcessControl,
+        ),
+        (
+            "descriptor 2 (boot archive)",
+            FIRST_BOOT_ARCHIVE,
+            ObjectKind::BootArchive,
+        ),
+        (
+            "descriptor 3 (machine control)",
+            FIRST_MACHINE_CONTROL,
+            ObjectKind::MachineControl,
+        ),
+    ] {
+        expect_info(what, descriptor, kind, Rights::CAPABILITY)?;
+    }
     let process = fixture.server_process()?;
     let door = ScratchDoor::new()?;
     expect_info(
@@ -851,7 +884,7 @@ fn door_create(_: &mut Fixture) -> Outcome {
         };
         let (result, buffer) = kcall(
             KernelFunction::DoorCreate,
-            Descriptor::NULL,
+            FIRST_PROCESS_CONTROL,
             request.as_bytes(),
             64,
         );
@@ -901,7 +934,7 @@ fn door_create(_: &mut Fixture) -> Outcome {
         "DOOR_CREATE of kind 2",
         kcall(
             KernelFunction::DoorCreate,
-            Descriptor::NULL,
+            FIRST_PROCESS_CONTROL,
             request.as_bytes(),
             64,
         )
@@ -936,7 +969,7 @@ fn spawn(_: &mut Fixture) -> Outcome {
     );
     let result = raw::send(
         KernelFunction::Spawn.function(),
-        Descriptor::NULL,
+        FIRST_PROCESS_CONTROL,
         &mut buffer,
         raw::sizes(MAX_TOTAL_SIZE, data, 1),
     );
@@ -984,7 +1017,7 @@ fn spawn(_: &mut Fixture) -> Outcome {
     for (what, request) in cases {
         let (result, buffer) = kcall(
             KernelFunction::Spawn,
-            Descriptor::NULL,
+            FIRST_PROCESS_CONTROL,
             &request,
             MAX_TOTAL_SIZE,
         );
@@ -996,4 +1029,91 @@ fn spawn(_: &mut Fixture) -> Outcome {
         expect_error(format!("SPAWN of {what}"), result, Error::InvalidArgument)?;
     }
     Ok(())
+}
+
+/// ARCHIVE_READ's request: header, name.
+fn archive_request(name: &str, offset: u64) -> Vec<u8> {
+    let header = ArchiveReadRequest {
+        offset,
+        name_length: name.len() as u32,
+        reserved: 0,
+    };
+    let mut request = Vec::new();
+    request.extend_from_slice(header.as_bytes());
+    request.extend_from_slice(name.as_bytes());
+    request
+}
+
+fn archive_read(_: &mut Fixture) -> Outcome {
+    let name = ipc_test_helper::PROGRAM;
+    let read = |offset: u64, total: u16| {
+        kcall(
+            KernelFunction::ArchiveRead,
+            FIRST_BOOT_ARCHIVE,
+            &archive_request(name, offset),
+            total,
+        )
+    };
+    // The reply: msgRetVal, msgErrno, the file's size, then the bytes.
+    let header = REPLY_PAYLOAD_OFFSET + 8;
+    let (result, first) = read(0, 64);
+    expect_registers(
+        "ARCHIVE_READ of the helper from 0 into 64 bytes",
+        result,
+        raw::replied(0, 0, 64, 0),
+    )?;
+    expect_eq(
+        "msgRetVal and msgErrno in the buffer",
+        first.get::<[u32; 2]>(0),
+        Some([0, 0]),
+    )?;
+    // A program is an ELF64 executable (ABI.md §7): magic, class 2, data 1.
+    expect_eq(
+        "the first bytes of the file",
+        &first.bytes()[header..header + 6],
+        &[0x7f, b'E', b'L', b'F', 2, 1][..],
+    )?;
+    let size: u64 = first.get(REPLY_PAYLOAD_OFFSET).setup("the size")?;
+    ensure(
+        "the file's size",
+        size > 48,
+        "more than the 48 bytes read",
+        size,
+    )?;
+    // The request (16 + 15 bytes) must fit the buffer too: 40 bytes leave
+    // room for 24 of the file.
+    let (result, middle) = read(5, 40);
+    expect_registers(
+        "ARCHIVE_READ from offset 5 into 40 bytes",
+        result,
+        raw::replied(0, 0, 40, 0),
+    )?;
+    expect_eq(
+        "the 24 bytes from offset 5",
+        &middle.bytes()[header..header + 24],
+        &first.bytes()[header + 5..header + 29],
+    )?;
+    let (result, _) = read(size - 1, 64);
+    expect_registers(
+        "ARCHIVE_READ from the last byte",
+        result,
+        raw::replied(0, 0, header as u16 + 1, 0),
+    )?;
+    let (result, _) = read(size, 64);
+    expect_registers(
+        "ARCHIVE_READ from the end",
+        result,
+        raw::replied(0, 0, header as u16, 0),
+    )?;
+    expect_error(
+        "ARCHIVE_READ of a file not in the boot archive",
+        kcall(
+            KernelFunction::ArchiveRead,
+            FIRST_BOOT_ARCHIVE,
+            &archive_request("no-such-file", 0),
+            64,
+        )
+        .0,
+        Error::InvalidArgument,
+    )
 }

@@ -14,6 +14,12 @@
 //! trap layer (`ipc_test_helper::raw`); [`fixture`] holds what the checks
 //! share. A check that waits on a helper only ever *calls* it, so a helper
 //! that dies fails the call (PEER_DIED) instead of hanging the test.
+//!
+//! As the first process it starts with the three kernel capabilities as
+//! its descriptors 1-3 (ABI.md §7, `abi::process::FIRST_*`), so its own
+//! references start at 4; its raw DOOR_CREATE, SPAWN, ARCHIVE_READ and
+//! DEBUG_EXIT traps are sent to them, and its helpers hold none unless a
+//! check passes one on.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -48,10 +54,11 @@ const AREAS: &[&[Check]] = &[
     fuzz::CHECKS,
 ];
 
-fn run(_startup: Startup) -> i32 {
+fn run(startup: Startup) -> i32 {
     let total: usize = AREAS.iter().map(|area| area.len()).sum();
     println!("ipc-test: {total} checks");
     let mut fixture = Fixture::new();
+    fixture.initial_descriptors = startup.descriptors;
     let (mut passed, mut failed) = (0u32, 0u32);
     for check in AREAS.iter().flat_map(|area| area.iter()) {
         match (check.run)(&mut fixture) {
@@ -70,8 +77,8 @@ fn run(_startup: Startup) -> i32 {
     }
     println!("ipc-test: {passed} passed, {failed} failed");
     let code = u32::from(failed != 0);
-    // Returns only if refused (not booted with qemu-exit, or not the
-    // first process).
+    // Returns only if refused (not booted with qemu-exit, or without the
+    // machine-control capability the first process starts with).
     let refused = kernel::debug_exit(code);
     println!("ipc-test: DEBUG_EXIT refused: {refused}");
     code as i32
