@@ -31,7 +31,6 @@
 
 extern crate alloc;
 
-pub mod arch;
 pub mod case;
 pub mod cases;
 pub mod context;

@@ -105,10 +105,12 @@ pub(crate) extern "C" fn sentinel_main(_argument: u64) -> ! {
 /// Starts the sentinel at priority 0.
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 fn start_sentinel() -> Result<(), abi::Error> {
-    use abi::kcall::protection;
-    let stack = kernel::map_anonymous(0, SENTINEL_STACK, protection::READ | protection::WRITE)?;
-    let thread =
-        kernel::thread_create(crate::arch::sentinel_entry(), stack + SENTINEL_STACK, 0, 0)?;
+    // A raw thread: its start takes nothing from the heap (see sentinel_main).
+    static SENTINEL: userlib::thread::RawEntry = userlib::thread::RawEntry {
+        function: sentinel_main,
+        argument: 0,
+    };
+    let thread = userlib::thread::spawn_raw(&SENTINEL, SENTINEL_STACK, 0)?;
     drop(thread);
     Ok(())
 }

@@ -41,6 +41,7 @@ pub mod message;
 #[cfg(target_os = "none")]
 mod panic;
 pub mod print;
+pub mod probe;
 pub mod procman;
 pub mod runtime;
 pub mod server;

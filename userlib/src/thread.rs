@@ -81,3 +81,40 @@ pub(crate) extern "C" fn thread_main(argument: u64) -> ! {
     entry();
     kernel::thread_exit(0)
 }
+
+/// A thread entry that needs no heap: `function(argument)` in a new thread.
+#[derive(Debug)]
+pub struct RawEntry {
+    /// What the thread runs; it must never return.
+    pub function: extern "C" fn(u64) -> !,
+    /// Its argument.
+    pub argument: u64,
+}
+
+/// Starts a thread at `priority` running `entry` on a fresh stack of
+/// `stack_size` bytes, without allocating from the heap in either thread
+/// (for a low-priority thread that must never hold the heap's lock).
+pub fn spawn_raw(
+    entry: &'static RawEntry,
+    stack_size: u64,
+    priority: u32,
+) -> Result<OwnedDescriptor, Error> {
+    let length = stack_size
+        .max(PAGE)
+        .checked_next_multiple_of(PAGE)
+        .ok_or(Error::InvalidArgument)?;
+    let base = kernel::map_anonymous(0, length, protection::READ | protection::WRITE)?;
+    let argument = core::ptr::from_ref(entry).expose_provenance() as u64;
+    match kernel::thread_create(
+        arch::raw_thread_entry_address(),
+        base + length,
+        argument,
+        priority,
+    ) {
+        Ok(thread) => Ok(thread),
+        Err(error) => {
+            let _ = kernel::unmap(base, length);
+            Err(error)
+        }
+    }
+}

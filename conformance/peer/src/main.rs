@@ -273,9 +273,9 @@ fn run(_startup: Startup) -> i32 {
                 kernel::process_exit(word(&data).unwrap_or(0));
             }
             command::FAULT => match word(&data) {
-                Some(fault::INVALID_OPCODE) => conformance::arch::invalid_opcode(),
+                Some(fault::INVALID_OPCODE) => userlib::probe::invalid_opcode(),
                 Some(fault::INT_80) => {
-                    conformance::arch::software_interrupt();
+                    userlib::probe::software_interrupt();
                     Answer::value(1)
                 }
                 _ => Answer::error(BAD_COMMAND),

@@ -9,11 +9,11 @@ use abi::function::{RECEIVE, REPLY, REPLY_RECEIVE};
 use userlib::kernel::DoorKind;
 
 use super::kit::{self, MAX, USER_CALL, error, finished, queued, receive};
-use crate::arch;
 use crate::case::Case;
 use crate::expect::{Expect, sizes};
 use crate::peer::fault;
 use crate::raw::{Buffer, function_bits};
+use userlib::probe as arch;
 
 const HIGH: u64 = 1 << 32;
 

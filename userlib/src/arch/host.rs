@@ -30,3 +30,21 @@ pub(crate) fn abort() -> ! {
 pub(crate) fn thread_entry_address() -> u64 {
     0
 }
+
+/// No raw thread entry on the host.
+pub(crate) fn raw_thread_entry_address() -> u64 {
+    0
+}
+
+/// Host stand-in: nothing to probe.
+pub(crate) fn register_probe(_set_flags: bool) -> crate::probe::RegisterProbe {
+    crate::probe::RegisterProbe::default()
+}
+
+/// Host stand-in.
+pub(crate) fn software_interrupt() {}
+
+/// Host stand-in.
+pub(crate) fn invalid_opcode() -> ! {
+    abort()
+}

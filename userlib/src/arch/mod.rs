@@ -5,9 +5,15 @@
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 mod x86_64;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
-pub(crate) use x86_64::{abort, thread_entry_address, trap};
+pub(crate) use x86_64::{
+    abort, invalid_opcode, raw_thread_entry_address, register_probe, software_interrupt,
+    thread_entry_address, trap,
+};
 
 #[cfg(not(target_os = "none"))]
 mod host;
 #[cfg(not(target_os = "none"))]
-pub(crate) use host::{abort, thread_entry_address, trap};
+pub(crate) use host::{
+    abort, invalid_opcode, raw_thread_entry_address, register_probe, software_interrupt,
+    thread_entry_address, trap,
+};

@@ -1,5 +1,6 @@
 //! Every line of assembly in userlib: the process entry `_start`, the
-//! thread entry, the trap (a wrapper of `abi::trap::invoke`) and `abort`.
+//! thread entries, the trap (a wrapper of `abi::trap::invoke`), `abort`,
+//! and the machine probes test suites use (`crate::probe`).
 //!
 //! SysV x86_64 rule these stubs keep: a function is entered with
 //! `rsp + 8` a multiple of 16 (the `call` pushed an 8-byte return address
@@ -57,13 +58,140 @@ core::arch::global_asm!(
     "    ud2",
     ".size userlib_thread_start, . - userlib_thread_start",
     ".popsection",
+    "",
+    ".pushsection .text.userlib_raw_thread_start, \"ax\", @progbits",
+    ".global userlib_raw_thread_start",
+    ".type userlib_raw_thread_start, @function",
+    "userlib_raw_thread_start:",
+    "    xor ebp, ebp",
+    "    and rsp, -16",
+    "    mov rax, [rdi]",
+    "    mov rdi, [rdi + 8]",
+    "    call rax",
+    "    ud2",
+    ".size userlib_raw_thread_start, . - userlib_raw_thread_start",
+    ".popsection",
     start = sym crate::runtime::start,
     thread = sym crate::thread::thread_main,
 );
 
+// `userlib_raw_thread_start`: rdi points at a `thread::RawEntry`
+// (function, argument); the stub calls `function(argument)` without
+// touching the heap, for threads that must not allocate.
+
 unsafe extern "C" {
     /// The thread entry stub above; never called from Rust, only named.
     fn userlib_thread_start() -> !;
+    /// The raw thread entry stub above; only named.
+    fn userlib_raw_thread_start() -> !;
+}
+
+/// The address THREAD_CREATE should start a raw thread at.
+pub(crate) fn raw_thread_entry_address() -> u64 {
+    (userlib_raw_thread_start as *const ()).expose_provenance() as u64
+}
+
+/// Loads [`PATTERNS`] and, with `set_flags`, the [`crate::probe::USER_FLAGS`] (else clears
+/// them), then traps with `arg0 = -1` (INVALID_FUNCTION: no memory is
+/// touched) and records what came back.
+pub(crate) fn register_probe(set_flags: bool) -> crate::probe::RegisterProbe {
+    let mut out = [0u64; 12];
+    let (mut rax, mut rdi, mut rsi, mut rdx) = (0xffff_ffffu64, 0u64, 0u64, 0u64);
+    let flags: u64 = if set_flags {
+        crate::probe::USER_FLAGS | 0x2
+    } else {
+        0x2
+    };
+    // SAFETY: the block saves and restores rbx and rbp itself (LLVM
+    // reserves them), declares every other register it changes, leaves DF
+    // clear (cld) before Rust code runs again, keeps the stack balanced, and
+    // writes only `out` (through rcx). The trap touches no memory (arg0 = -1
+    // fails before any buffer is looked at).
+    unsafe {
+        core::arch::asm!(
+            "push rbx",
+            "push rbp",
+            "push rcx",
+            "mov [rcx + 80], rsp",
+            "push r8",
+            "popfq",
+            "movabs rbx, {p0}",
+            "movabs rbp, {p1}",
+            "movabs r8, {p2}",
+            "movabs r9, {p3}",
+            "movabs r10, {p4}",
+            "movabs r12, {p5}",
+            "movabs r13, {p6}",
+            "movabs r14, {p7}",
+            "movabs r15, {p8}",
+            "syscall",
+            "pushfq",
+            "cld",
+            "mov rcx, [rsp + 8]",
+            "pop qword ptr [rcx + 72]",
+            "mov [rcx + 88], rsp",
+            "mov [rcx], rbx",
+            "mov [rcx + 8], rbp",
+            "mov [rcx + 16], r8",
+            "mov [rcx + 24], r9",
+            "mov [rcx + 32], r10",
+            "mov [rcx + 40], r12",
+            "mov [rcx + 48], r13",
+            "mov [rcx + 56], r14",
+            "mov [rcx + 64], r15",
+            "add rsp, 8",
+            "pop rbp",
+            "pop rbx",
+            p0 = const crate::probe::PATTERNS[0],
+            p1 = const crate::probe::PATTERNS[1],
+            p2 = const crate::probe::PATTERNS[2],
+            p3 = const crate::probe::PATTERNS[3],
+            p4 = const crate::probe::PATTERNS[4],
+            p5 = const crate::probe::PATTERNS[5],
+            p6 = const crate::probe::PATTERNS[6],
+            p7 = const crate::probe::PATTERNS[7],
+            p8 = const crate::probe::PATTERNS[8],
+            inout("rcx") out.as_mut_ptr() => _,
+            inout("r8") flags => _,
+            inout("rax") rax,
+            inout("rdi") rdi,
+            inout("rsi") rsi,
+            inout("rdx") rdx,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("r13") _,
+            out("r14") _,
+            out("r15") _,
+        );
+    }
+    let mut after = [0u64; 9];
+    after.copy_from_slice(&out[..9]);
+    crate::probe::RegisterProbe {
+        after,
+        flags: out[9],
+        stack: [out[10], out[11]],
+        result: TrapArgs {
+            arg0: rax,
+            arg1: rdi,
+            arg2: rsi,
+            arg3: rdx,
+        },
+    }
+}
+
+/// `int 0x80`: a software interrupt (not a way into this kernel).
+pub(crate) fn software_interrupt() {
+    // SAFETY: a software interrupt touches no memory of ours; if a kernel
+    // handled it and returned, it may have changed any caller-saved
+    // register, which `clobber_abi` declares.
+    unsafe { core::arch::asm!("int 0x80", clobber_abi("C")) }
+}
+
+/// `ud2`: an invalid-opcode exception.
+pub(crate) fn invalid_opcode() -> ! {
+    abort()
 }
 
 /// The address THREAD_CREATE should start a userlib thread at.

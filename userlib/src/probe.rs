@@ -1,0 +1,56 @@
+//! Machine probes for test suites (the conformance suite): what a message
+//! cannot express. Which registers and flags a trap preserves (ABI.md §1),
+//! a software interrupt (not a way into the kernel, §9 D12) and a CPU
+//! exception on demand (§7). Programs other than tests have no use for them.
+
+use abi::TrapArgs;
+
+/// The registers a trap must preserve, in [`RegisterProbe::after`] order.
+pub const PRESERVED: [&str; 9] = ["rbx", "rbp", "r8", "r9", "r10", "r12", "r13", "r14", "r15"];
+
+/// The values the probe loads into [`PRESERVED`] before the trap.
+pub const PATTERNS: [u64; 9] = [
+    0x0b0b_0b0b_1234_5678,
+    0x0505_0505_8765_4321,
+    0x0808_0808_a5a5_a5a5,
+    0x0909_0909_5a5a_5a5a,
+    0x1010_1010_f0f0_f0f0,
+    0x1212_1212_0f0f_0f0f,
+    0x1313_1313_cccc_cccc,
+    0x1414_1414_3333_3333,
+    0x1515_1515_9999_9999,
+];
+
+/// The RFLAGS bits a user program may set and the trap must preserve:
+/// CF, PF, AF, ZF, SF, DF, OF.
+pub const USER_FLAGS: u64 = 0x0cd5;
+
+/// What one probe saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegisterProbe {
+    /// [`PRESERVED`] after the trap.
+    pub after: [u64; 9],
+    /// RFLAGS after the trap.
+    pub flags: u64,
+    /// rsp just before and just after the trap.
+    pub stack: [u64; 2],
+    /// The trap's result registers.
+    pub result: TrapArgs,
+}
+
+/// Loads [`PATTERNS`] and, with `set_flags`, the [`USER_FLAGS`] (else clears
+/// them), then traps with `arg0 = -1` (INVALID_FUNCTION: no memory is
+/// touched) and records what came back. On the host: all zeros.
+pub fn register_probe(set_flags: bool) -> RegisterProbe {
+    crate::arch::register_probe(set_flags)
+}
+
+/// `int 0x80`; returns only if a kernel let it through.
+pub fn software_interrupt() {
+    crate::arch::software_interrupt()
+}
+
+/// `ud2`: an invalid-opcode exception, which ends the process.
+pub fn invalid_opcode() -> ! {
+    crate::arch::invalid_opcode()
+}
