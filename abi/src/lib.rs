@@ -10,6 +10,7 @@
 //! and it must build with `no_std` on the host and on `x86_64-unknown-none`.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
 
 pub mod debug_exit;
 pub mod descriptor;

@@ -8,6 +8,7 @@
 //! machine state into the typed values these modules take.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 
 extern crate alloc;
 

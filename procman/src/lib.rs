@@ -9,6 +9,7 @@
 //! gave their process.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 
 extern crate alloc;
 

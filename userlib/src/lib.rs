@@ -23,6 +23,7 @@
 //! message logic is tested with `cargo test -p userlib`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
 
 extern crate alloc;
 

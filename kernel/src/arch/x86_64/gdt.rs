@@ -96,7 +96,6 @@ pub fn init() {
 
 /// Sets the stack the CPU switches to when an interrupt or exception arrives
 /// in ring 3 (TSS.RSP0).
-#[allow(dead_code)] // used once threads exist
 pub fn set_kernel_stack(top: VirtAddr) {
     // SAFETY: the boot CPU's TSS is only touched by the boot CPU, with
     // interrupts disabled; the CPU reads RSP0 only on a ring change.
