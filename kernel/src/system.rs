@@ -191,11 +191,7 @@ impl ArchMachine {
         let mut at = address;
         while at < address + length {
             if let Err(error) = tables.map_zeroed(at, flags) {
-                let mut undo = address;
-                while undo < at {
-                    tables.unmap(undo);
-                    undo += 4096;
-                }
+                tables.unmap_range(address, at);
                 return Err(error);
             }
             at += 4096;
@@ -203,9 +199,35 @@ impl ArchMachine {
         Ok(())
     }
 
-    fn range_is_free(&self, space: SpaceId, address: u64, length: u64) -> Result<bool, Error> {
+    /// The lowest address from `from` up where `length` bytes are free
+    /// with a free guard page either side, below the stack. Each miss jumps
+    /// past the mapped page in the way, so the search costs what is mapped,
+    /// not the distance covered.
+    fn find_free(&self, space: SpaceId, from: u64, length: u64) -> Result<Option<u64>, Error> {
         let tables = &self.space(space)?.tables;
-        Ok((0..length / 4096).all(|i| tables.translate(address + i * 4096, false).is_none()))
+        let limit = USER_STACK_TOP - USER_STACK_SIZE;
+        let mut candidate = from.max(USER_MAP_BASE);
+        loop {
+            let Some(end) = candidate
+                .checked_add(length + 4096)
+                .filter(|&end| end <= limit)
+            else {
+                return Ok(None);
+            };
+            match tables.first_mapped(candidate - 4096, end) {
+                None => return Ok(Some(candidate)),
+                Some(mapped) => candidate = mapped + 2 * 4096,
+            }
+        }
+    }
+
+    fn range_is_free(&self, space: SpaceId, address: u64, length: u64) -> Result<bool, Error> {
+        let end = address.checked_add(length).ok_or(Error::BadAddressRange)?;
+        Ok(self
+            .space(space)?
+            .tables
+            .first_mapped(address, end)
+            .is_none())
     }
 }
 
@@ -358,41 +380,30 @@ impl Machine for ArchMachine {
         protection: u32,
     ) -> Result<u64, Error> {
         let flags = page_flags(protection);
-        let address = match address {
-            Some(address) => {
-                if !self.range_is_free(space, address, length)? {
-                    return Err(Error::BadAddressRange);
-                }
-                address
-            }
-            None => {
-                let mut candidate = self.space(space)?.next_map;
-                while !self.range_is_free(space, candidate, length)? {
-                    candidate += 4096;
-                    if candidate + length > abi::process::USER_STACK_TOP - USER_STACK_SIZE {
-                        return Err(Error::BadAddressRange);
-                    }
-                }
-                candidate
-            }
+        let Some(address) = address else {
+            // Search from the hint, then once more from the bottom: fixed
+            // mappings and unmaps leave holes the hint has moved past.
+            let hint = self.space(space)?.next_map;
+            let address = match self.find_free(space, hint, length)? {
+                Some(address) => address,
+                None => self
+                    .find_free(space, USER_MAP_BASE, length)?
+                    .ok_or(Error::BadAddressRange)?,
+            };
+            self.map_range(space, address, length, flags)?;
+            self.space_mut(space)?.next_map = address + length + 4096;
+            return Ok(address);
         };
-        self.map_range(space, address, length, flags)?;
-        let s = self.space_mut(space)?;
-        if address >= s.next_map {
-            s.next_map = address + length + 4096; // a guard page between mappings
+        if !self.range_is_free(space, address, length)? {
+            return Err(Error::BadAddressRange);
         }
+        self.map_range(space, address, length, flags)?;
         Ok(address)
     }
 
     fn unmap(&mut self, space: SpaceId, address: u64, length: u64) -> Result<u64, Error> {
-        let tables = &mut self.space_mut(space)?.tables;
-        let mut freed = 0;
-        for i in 0..length / 4096 {
-            if tables.unmap(address + i * 4096) {
-                freed += 4096;
-            }
-        }
-        Ok(freed)
+        let end = address.checked_add(length).ok_or(Error::BadAddressRange)?;
+        Ok(self.space_mut(space)?.tables.unmap_range(address, end))
     }
 
     fn protect(

@@ -71,6 +71,10 @@ pub const CHECKS: &[Check] = &[
         run: unmap,
     },
     Check {
+        name: "UNMAP of 48 TiB holding 17 scattered pages returns at once and frees their frames and page tables",
+        run: unmap_far_range,
+    },
+    Check {
         name: "PROTECT: read-only pages keep their bytes and are refused as buffers until made writable again",
         run: protect,
     },
@@ -596,6 +600,47 @@ fn unmap(_: &mut Fixture) -> Outcome {
     }
     let _ = kernel::unmap(TEST_REGION, 2 * PAGE);
     outcome
+}
+
+/// Far from everything else in the user half: an UNMAP from [`TEST_REGION`]
+/// to here spans 2^35 pages, which a kernel walking addresses rather than
+/// page tables would not finish.
+const FAR_REGION: u64 = 0x0000_6000_0000_0000;
+
+fn unmap_far_range(_: &mut Fixture) -> Outcome {
+    const GIB: u64 = 1 << 30;
+    let before = read_counters()?.free_frames;
+    // Pages a GiB apart each need a page table of their own, the far one a
+    // whole path of tables.
+    for index in 0..16 {
+        let address = TEST_REGION + index * GIB;
+        kernel::map_anonymous(address, PAGE, RW).setup("MAP_ANONYMOUS")?;
+        poke(address, 1);
+    }
+    kernel::map_anonymous(FAR_REGION, PAGE, RW).setup("MAP_ANONYMOUS far")?;
+    poke(FAR_REGION, 1);
+    expect_done(
+        "UNMAP from the first page to past the far one",
+        kcall(
+            KernelFunction::Unmap,
+            Descriptor::NULL,
+            &map_request(TEST_REGION, FAR_REGION + PAGE - TEST_REGION, 0),
+            64,
+        )
+        .0,
+    )?;
+    for address in [TEST_REGION, TEST_REGION + 15 * GIB, FAR_REGION] {
+        expect_error(
+            format!("DESCRIPTOR_INFO with its buffer at {address:#x}, unmapped"),
+            at(KernelFunction::DescriptorInfo, 8, address, 64),
+            Error::BadBuffer,
+        )?;
+    }
+    expect_eq(
+        "free frames after mapping 17 pages and unmapping them (their page tables too)",
+        read_counters()?.free_frames,
+        before,
+    )
 }
 
 fn protect(_: &mut Fixture) -> Outcome {

@@ -98,18 +98,30 @@ impl AddressSpace {
         }
     }
 
-    /// Unmaps the page at `address` and frees its frame; whether one was mapped.
-    pub fn unmap(&mut self, address: u64) -> bool {
+    /// Unmaps every page in `[start, end)` (page-aligned, user half), frees
+    /// their frames and any page table left empty; the bytes freed.
+    ///
+    /// Walks the tables rather than the addresses, so the cost follows what
+    /// is mapped, not the length asked for: unmapping the whole user half
+    /// of a small process is as cheap as unmapping what it holds. Freeing
+    /// emptied tables keeps a map/unmap loop over fresh addresses from
+    /// piling up page tables no charge accounts for.
+    pub fn unmap_range(&mut self, start: u64, end: u64) -> u64 {
         self.forget_translations();
-        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
-        match self.mapper().unmap(page) {
-            Ok((frame, flush)) => {
-                flush.flush();
-                free_frame(frame);
-                true
-            }
-            Err(_) => false,
+        let (freed, _) = unmap_in(self.pml4, 4, 0, start, end.min(abi::process::USER_END));
+        if freed != 0 && Cr3::read_raw().0 == self.pml4 {
+            // One full flush (user pages are not global) also drops the
+            // paging-structure caches for the tables just freed.
+            // SAFETY: reloading the active PML4 changes no mapping.
+            unsafe { Cr3::write(self.pml4, Cr3Flags::empty()) };
         }
+        freed
+    }
+
+    /// The lowest mapped page in `[start, end)` (user half), if any; like
+    /// [`AddressSpace::unmap_range`] it skips absent tables whole.
+    pub fn first_mapped(&self, start: u64, end: u64) -> Option<u64> {
+        first_present(self.pml4, 4, 0, start, end.min(abi::process::USER_END))
     }
 
     /// Changes the flags of the mapped page at `address`.
@@ -204,6 +216,75 @@ impl AddressSpace {
         }
         free_frame(self.pml4);
     }
+}
+
+/// The bytes of address space one entry of a table at `level` covers
+/// (4 = PML4 ... 1 = page table).
+fn entry_span(level: u8) -> u64 {
+    1 << (12 + 9 * (u32::from(level) - 1))
+}
+
+/// The entries of the table at `level` (based at `base`) that cover part of
+/// `[start, end)`: their indices and base addresses.
+fn entries_within(
+    level: u8,
+    base: u64,
+    start: u64,
+    end: u64,
+) -> impl Iterator<Item = (usize, u64)> {
+    let span = entry_span(level);
+    let first = (start.saturating_sub(base) / span).min(512) as usize;
+    (first..512)
+        .map(move |index| (index, base + index as u64 * span))
+        .take_while(move |&(_, at)| at < end)
+}
+
+/// See [`AddressSpace::first_mapped`]; `frame` is a table at `level`
+/// covering addresses from `base`.
+fn first_present(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -> Option<u64> {
+    // SAFETY: a table of the caller's space, only read here.
+    let entries = unsafe { table(frame) };
+    for (index, at) in entries_within(level, base, start, end) {
+        let Ok(child) = entries[index].frame() else {
+            continue;
+        };
+        if level == 1 {
+            return Some(at);
+        }
+        if let Some(found) = first_present(child, level - 1, at, start, end) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// See [`AddressSpace::unmap_range`]: the bytes freed under the table
+/// `frame` at `level` (covering addresses from `base`), and whether the
+/// table is now empty. The caller flushes the TLB.
+fn unmap_in(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -> (u64, bool) {
+    // SAFETY: a table of the caller's space, which it holds exclusively.
+    let entries = unsafe { table(frame) };
+    let mut freed = 0;
+    for (index, at) in entries_within(level, base, start, end) {
+        let Ok(child) = entries[index].frame() else {
+            continue;
+        };
+        if level == 1 {
+            free_frame(child);
+            freed += 4096;
+            entries[index].set_unused();
+        } else {
+            let (below, empty) = unmap_in(child, level - 1, at, start, end);
+            freed += below;
+            if empty {
+                entries[index].set_unused();
+                free_frame(child);
+            }
+        }
+    }
+    // The PML4 is never freed here, and its upper half is the kernel's.
+    let empty = level < 4 && entries.iter().all(|entry| entry.is_unused());
+    (freed, empty)
 }
 
 /// Frees a lower-half table at `level` (3 = PDPT, 2 = PD, 1 = PT) and
