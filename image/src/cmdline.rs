@@ -13,6 +13,14 @@ pub const INIT_KEY: &str = "init";
 /// The first program when the command line names none.
 pub const DEFAULT_INIT: &str = "procman";
 
+/// `selftest=NAME` runs one of the kernel's boot self-tests after `ready`
+/// instead of starting user space (the boot tests use them).
+pub const SELFTEST_KEY: &str = "selftest";
+
+/// The self-test that overflows a kernel stack on purpose: it must end in
+/// a reported double fault from the guard page, never in corruption.
+pub const SELFTEST_KERNEL_STACK_OVERFLOW: &str = "kernel-stack-overflow";
+
 /// The value of the last `key=value` word of `cmdline`, if any.
 pub fn value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline

@@ -305,12 +305,7 @@ impl Machine for FakeMachine {
             b"system.toml" => ARCHIVE_MANIFEST,
             _ => return Err(Error::InvalidArgument),
         };
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(file.len());
-        let count = buffer.len().min(file.len() - start);
-        buffer[..count].copy_from_slice(&file[start..start + count]);
-        Ok((file.len() as u64, count))
+        Ok(crate::machine::read_file_window(file, offset, buffer))
     }
 
     fn load_program(

@@ -151,3 +151,33 @@ pub trait Machine {
     /// Free physical frames.
     fn free_frames(&self) -> u64;
 }
+
+/// What ARCHIVE_READ answers for `file`: its size, and how many of its
+/// bytes from `offset` were copied into `buffer` (none from past the end).
+pub fn read_file_window(file: &[u8], offset: u64, buffer: &mut [u8]) -> (u64, usize) {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(file.len());
+    let count = buffer.len().min(file.len() - start);
+    buffer[..count].copy_from_slice(&file[start..start + count]);
+    (file.len() as u64, count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_file_window;
+
+    #[test]
+    fn a_file_window_stops_at_the_end_of_the_file_and_of_the_buffer() {
+        let file = b"0123456789";
+        let mut buffer = [0u8; 4];
+        assert_eq!(read_file_window(file, 0, &mut buffer), (10, 4));
+        assert_eq!(&buffer, b"0123");
+        assert_eq!(read_file_window(file, 8, &mut buffer), (10, 2));
+        assert_eq!(&buffer[..2], b"89");
+        for past in [10, 11, u64::MAX] {
+            assert_eq!(read_file_window(file, past, &mut buffer), (10, 0));
+        }
+        assert_eq!(read_file_window(b"", 0, &mut buffer), (0, 0));
+    }
+}

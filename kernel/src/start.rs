@@ -108,6 +108,10 @@ pub fn kernel_main(info: &BootInfo) -> ! {
     );
 
     kprintln!("ready");
+    let selftest = image::cmdline::value(info.command_line.as_str(), image::cmdline::SELFTEST_KEY);
+    if selftest == Some(image::cmdline::SELFTEST_KERNEL_STACK_OVERFLOW) {
+        crate::arch::x86_64::kernel_stack::overflow_one();
+    }
     let init = image::cmdline::value(info.command_line.as_str(), image::cmdline::INIT_KEY)
         .unwrap_or(image::cmdline::DEFAULT_INIT);
     match (archive.find(init), memory::kernel_pml4()) {

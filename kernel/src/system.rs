@@ -3,7 +3,6 @@
 //! loads programs from the boot archive, and turns every trap into a call
 //! on the kernel followed by a switch to whatever thread runs next.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use abi::process::{USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
@@ -15,60 +14,40 @@ use kernel::thread::ThreadId;
 use x86_64::structures::paging::{PageTableFlags, PhysFrame};
 
 use crate::arch::x86_64::address_space::AddressSpace;
+use crate::arch::x86_64::kernel_stack::KernelStack;
 use crate::arch::x86_64::trap::TrapFrame;
 use crate::arch::x86_64::{gdt, syscall};
 use crate::memory;
 
-/// Each thread's kernel stack (traps and SYSCALLs run on it).
-const KERNEL_STACK_SIZE: usize = 32 * 1024;
-
 /// The user-mode RFLAGS of a new thread: IF plus the always-one bit 1.
 const USER_RFLAGS: u64 = 0x202;
 
-#[repr(C, align(16))]
-struct KernelStack([u8; KERNEL_STACK_SIZE]);
-
-/// A thread's machine state: its kernel stack and where its registers are saved.
+/// A thread's machine state: its kernel stack (traps and SYSCALLs run on
+/// it) and where its registers are saved.
 struct Context {
-    stack: Box<KernelStack>,
+    stack: KernelStack,
     /// The space to run in (0: the kernel's own tables, for the idle context).
     space: SpaceId,
     /// The saved registers: at the top of the stack for user threads.
     frame: *mut TrapFrame,
 }
 
-/// A zeroed kernel stack, allocated directly on the heap: `Box::new` of the
-/// array could build it on the current (kernel) stack first, which is no
-/// bigger than the array.
-fn new_kernel_stack() -> Box<KernelStack> {
-    let layout = core::alloc::Layout::new::<KernelStack>();
-    // SAFETY: the layout is non-zero; a null result is handled below.
-    let pointer = unsafe { alloc::alloc::alloc_zeroed(layout) } as *mut KernelStack;
-    if pointer.is_null() {
-        alloc::alloc::handle_alloc_error(layout);
-    }
-    // SAFETY: the memory is a zeroed, properly aligned KernelStack (all-zero
-    // bytes are a valid array) allocated with the global allocator.
-    unsafe { Box::from_raw(pointer) }
-}
-
 impl Context {
-    fn new(space: SpaceId, frame: TrapFrame) -> Self {
-        let mut stack = new_kernel_stack();
-        let top = stack.0.as_mut_ptr_range().end;
-        let frame_pointer = top.wrapping_sub(size_of::<TrapFrame>()) as *mut TrapFrame;
-        // SAFETY: the frame fits at the top of the freshly allocated stack,
-        // which is 16-byte aligned as is TrapFrame's size.
+    fn new(space: SpaceId, frame: TrapFrame) -> Result<Self, Error> {
+        let stack = KernelStack::allocate()?;
+        let frame_pointer = (stack.top() - size_of::<TrapFrame>() as u64) as *mut TrapFrame;
+        // SAFETY: the frame fits at the top of the freshly mapped stack,
+        // which is page-aligned, as is TrapFrame's size to 16 bytes.
         unsafe { frame_pointer.write(frame) };
-        Context {
+        Ok(Context {
             stack,
             space,
             frame: frame_pointer,
-        }
+        })
     }
 
     fn stack_top(&self) -> u64 {
-        self.stack.0.as_ptr_range().end as u64
+        self.stack.top()
     }
 }
 
@@ -494,12 +473,7 @@ impl Machine for ArchMachine {
     ) -> Result<(u64, usize), Error> {
         let name = core::str::from_utf8(name).map_err(|_| Error::InvalidArgument)?;
         let file = self.archive.find(name).ok_or(Error::InvalidArgument)?;
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(file.len());
-        let count = buffer.len().min(file.len() - start);
-        buffer[..count].copy_from_slice(&file[start..start + count]);
-        Ok((file.len() as u64, count))
+        Ok(kernel::machine::read_file_window(file, offset, buffer))
     }
 
     fn create_thread(
@@ -523,7 +497,8 @@ impl Machine for ArchMachine {
         if self.contexts.len() <= index {
             self.contexts.resize_with(index + 1, || None);
         }
-        let previous = self.contexts[index].replace((thread.to_raw(), Context::new(space, frame)));
+        let context = Context::new(space, frame)?;
+        let previous = self.contexts[index].replace((thread.to_raw(), context));
         if let Some((_, context)) = previous {
             self.retired.push(context);
         }
@@ -567,7 +542,7 @@ impl Machine for ArchMachine {
 }
 
 /// The idle context: a ring-0 loop that waits for interrupts.
-fn idle_context() -> Context {
+fn idle_context() -> Result<Context, Error> {
     let frame = TrapFrame {
         rip: crate::arch::x86_64::cpu::idle_loop as *const () as u64,
         cs: u64::from(gdt::KERNEL_CODE.0),
@@ -575,12 +550,12 @@ fn idle_context() -> Context {
         ss: u64::from(gdt::KERNEL_DATA.0),
         ..TrapFrame::default()
     };
-    let context = Context::new(0, frame);
+    let context = Context::new(0, frame)?;
     // The loop runs on the same stack; its first frame is consumed by the
     // IRETQ that starts it, so the stack may start right at the top.
     // SAFETY: the frame was just written at the top of the idle stack.
     unsafe { (*context.frame).rsp = context.stack_top() };
-    context
+    Ok(context)
 }
 
 /// Starts user space with the archive's `init` program. Returns only if
@@ -605,7 +580,7 @@ pub fn start_user_space(
     let system = System {
         kernel,
         machine,
-        idle: idle_context(),
+        idle: idle_context()?,
         running: None,
         init,
         init_status: None,

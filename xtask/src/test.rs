@@ -106,6 +106,20 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_match: &[],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
     },
+    // A kernel stack overflow runs into the guard page below the stack:
+    // reported as a double fault, not silent corruption.
+    BootCase {
+        name: "kernel stack overflow hits its guard page (selftest=kernel-stack-overflow)",
+        cmdline: "selftest=kernel-stack-overflow",
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Failure,
+        log_must_contain: &["self-test: overflowing the kernel stack"],
+        log_must_match: &[
+            r"CPU exception 8 double fault \(#DF\) in kernel mode",
+            r"kernel stack overflow: cr2 0x[0-9a-f]+ is a guard page below the stack of slot \d+$",
+        ],
+        timeout: BootTimeout::both(BOOT_TIMEOUT),
+    },
     // programs/ipc-test as the first process: every IPC operation, kernel
     // function and error path, then 100,000 random traps from ipc-fuzz.
     BootCase {

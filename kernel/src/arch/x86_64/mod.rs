@@ -4,6 +4,7 @@ pub mod address_space;
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
+pub mod kernel_stack;
 pub mod lapic;
 pub mod paging;
 pub mod pic;

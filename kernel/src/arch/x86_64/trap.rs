@@ -226,10 +226,18 @@ pub fn exception_name(vector: u64) -> &'static str {
     }
 }
 
-/// Reports a CPU exception with every register and stops. (Exceptions from
-/// user space will end the faulting process instead, once processes exist.)
+/// Reports a CPU exception with every register and stops: a kernel bug, or
+/// an NMI or machine check. (A user-mode exception ends the faulting
+/// process instead; see the dispatch above.)
 fn fatal_exception(frame: &TrapFrame) -> ! {
     let cr2 = x86_64::registers::control::Cr2::read_raw();
+    if let Some(slot) =
+        super::kernel_stack::guard_slot(cr2).filter(|_| matches!(frame.vector, 8 | 14))
+    {
+        kprintln!(
+            "kernel stack overflow: cr2 {cr2:#x} is a guard page below the stack of slot {slot}"
+        );
+    }
     let f = frame;
     panic!(
         "CPU exception {} {} in {} mode, error code {:#x}\n  rip {:#018x} cs {:#x} rflags {:#x} rsp {:#018x} ss {:#x} cr2 {:#018x}\n  rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}\n  rsi {:#018x} rdi {:#018x} rbp {:#018x} r8  {:#018x}\n  r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}\n  r13 {:#018x} r14 {:#018x} r15 {:#018x}",

@@ -1,0 +1,173 @@
+//! Thread kernel stacks, each in its own slot of a reserved upper-half
+//! region with unmapped pages below it: a kernel stack overflow faults on
+//! the guard (the CPU then takes the double fault on its IST stack and
+//! reports it) instead of silently overwriting the heap. Stacks are mapped
+//! from single frames, so creating a thread never needs contiguous memory,
+//! and running out of frames is an error for the caller, not a halt.
+//!
+//! The region sits in PML4 slot 510, whose PDPT `paging` made at boot, so
+//! its mappings appear in every address space at once.
+
+use abi::Error;
+use alloc::vec::Vec;
+use x86_64::VirtAddr;
+use x86_64::structures::paging::{
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, Size4KiB,
+};
+
+use crate::arch::x86_64::address_space::ZeroedFrames;
+use crate::memory::{FRAMES, direct_map, direct_map_offset, kernel_pml4};
+
+/// The bytes of one kernel stack.
+pub const STACK_BYTES: u64 = 32 * 1024;
+/// One slot: the stack at its top, the rest (32 KiB) never mapped.
+const SLOT_BYTES: u64 = 64 * 1024;
+/// The region: PML4 slot 510, below the kernel image's slot 511 and far
+/// above the direct map (which would need 127 TiB of RAM to reach it).
+const REGION_BASE: u64 = 0xffff_ff00_0000_0000;
+/// Slots in the region's 512 GiB.
+const SLOTS: u32 = ((512u64 << 30) / SLOT_BYTES) as u32;
+
+/// Slot numbers returned by dropped stacks, and the next never-used one.
+static SLOT_POOL: spin::Mutex<(Vec<u32>, u32)> = spin::Mutex::new((Vec::new(), 0));
+
+fn take_slot() -> Result<u32, Error> {
+    let mut pool = SLOT_POOL.lock();
+    if let Some(slot) = pool.0.pop() {
+        return Ok(slot);
+    }
+    if pool.1 == SLOTS {
+        return Err(Error::OutOfMemory);
+    }
+    // Reserve room first, so returning the slot later cannot fail.
+    pool.0.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+    pool.1 += 1;
+    Ok(pool.1 - 1)
+}
+
+fn return_slot(slot: u32) {
+    // `take_slot` reserved room for every slot handed out.
+    SLOT_POOL.lock().0.push(slot);
+}
+
+/// The kernel's page tables, for changes in the stack region only.
+fn kernel_mapper() -> Option<OffsetPageTable<'static>> {
+    let pml4 = kernel_pml4()?;
+    // SAFETY: the kernel PML4 is reached through the direct map; only the
+    // stack region's lower tables change through it (its PML4 entry exists
+    // from boot), under the system lock, on the only CPU.
+    let table = unsafe { &mut *(direct_map(pml4.start_address().as_u64()) as *mut PageTable) };
+    // SAFETY: all physical memory is mapped at the direct-map offset.
+    Some(unsafe { OffsetPageTable::new(table, VirtAddr::new(direct_map_offset())) })
+}
+
+/// One thread's kernel stack; dropping it unmaps it and frees its frames.
+#[derive(Debug)]
+pub struct KernelStack {
+    slot: u32,
+}
+
+impl KernelStack {
+    /// Maps a fresh stack, or OUT_OF_MEMORY when frames or slots run out.
+    pub fn allocate() -> Result<Self, Error> {
+        let stack = KernelStack { slot: take_slot()? };
+        let mut mapper = kernel_mapper().ok_or(Error::OutOfMemory)?;
+        let flags = PageTableFlags::PRESENT
+            | PageTableFlags::WRITABLE
+            | PageTableFlags::NO_EXECUTE
+            | PageTableFlags::GLOBAL;
+        for page in stack.pages() {
+            let frame = ZeroedFrames.allocate_frame().ok_or(Error::OutOfMemory)?;
+            // SAFETY: a fresh frame at an address of this stack's slot,
+            // which nothing else maps; dropping `stack` on an error below
+            // unmaps what was mapped so far.
+            match unsafe { mapper.map_to(page, frame, flags, &mut ZeroedFrames) } {
+                Ok(flush) => flush.flush(),
+                Err(_) => {
+                    free_frame(frame.start_address().as_u64());
+                    return Err(Error::OutOfMemory);
+                }
+            }
+        }
+        Ok(stack)
+    }
+
+    /// The address just past the stack (the initial stack pointer).
+    pub fn top(&self) -> u64 {
+        REGION_BASE + (u64::from(self.slot) + 1) * SLOT_BYTES
+    }
+
+    fn pages(&self) -> impl Iterator<Item = Page<Size4KiB>> {
+        let bottom = self.top() - STACK_BYTES;
+        (0..STACK_BYTES / 4096)
+            .map(move |index| Page::containing_address(VirtAddr::new(bottom + index * 4096)))
+    }
+}
+
+/// The slot whose guard pages hold `address`, if it is in one: a fault
+/// there is a kernel stack overflow.
+pub fn guard_slot(address: u64) -> Option<u64> {
+    let offset = address.checked_sub(REGION_BASE)?;
+    let slot = offset / SLOT_BYTES;
+    (slot < u64::from(SLOTS) && offset % SLOT_BYTES < SLOT_BYTES - STACK_BYTES).then_some(slot)
+}
+
+fn free_frame(physical: u64) {
+    if let Some(frames) = FRAMES.lock().as_mut() {
+        // A failure would mean the frame was never ours; nothing to do.
+        let _ = frames.free(physical);
+    }
+}
+
+impl Drop for KernelStack {
+    fn drop(&mut self) {
+        if let Some(mut mapper) = kernel_mapper() {
+            for page in self.pages() {
+                // Pages a failed `allocate` never mapped are skipped.
+                if let Ok((frame, flush)) = mapper.unmap(page) {
+                    // INVLPG drops the global entry in this CPU's TLB.
+                    flush.flush();
+                    free_frame(frame.start_address().as_u64());
+                }
+            }
+        }
+        return_slot(self.slot);
+    }
+}
+
+/// The `selftest=kernel-stack-overflow` boot test: recurses on a fresh
+/// kernel stack until it runs into the guard below it. The page fault
+/// cannot push its frame there, so the CPU raises a double fault, which
+/// runs on its IST stack and reports (a fatal kernel error, as it must be).
+pub fn overflow_one() -> ! {
+    let Ok(stack) = KernelStack::allocate() else {
+        crate::start::fatal(format_args!("self-test: no kernel stack"));
+    };
+    kprintln!(
+        "self-test: overflowing the kernel stack {:#x}..{:#x}",
+        stack.top() - STACK_BYTES,
+        stack.top()
+    );
+    let top = stack.top();
+    core::mem::forget(stack);
+    // SAFETY: moves to a mapped, unused kernel stack and never returns to
+    // the old one; the recursion below ends in a fault by design.
+    unsafe {
+        core::arch::asm!(
+            "mov rsp, {top}",
+            "call {recurse}",
+            "ud2",
+            top = in(reg) top,
+            recurse = sym recurse,
+            options(noreturn)
+        )
+    }
+}
+
+/// Uses 512 bytes of stack a level, forever.
+#[allow(unconditional_recursion, reason = "it must run into the guard page")]
+extern "C" fn recurse() -> u64 {
+    let mut frame = [0u8; 512];
+    core::hint::black_box(&mut frame);
+    recurse().wrapping_add(u64::from(core::hint::black_box(frame)[0]))
+}
