@@ -3,6 +3,7 @@
 //! (a queue, a blocked thread's state) can never reach a newer tenant of
 //! the same slot.
 
+use abi::Error;
 use alloc::vec::Vec;
 use core::marker::PhantomData;
 
@@ -82,32 +83,36 @@ impl<T> Arena<T> {
         }
     }
 
-    /// Stores `value` and returns its id.
-    pub fn insert(&mut self, value: T) -> Id<T> {
-        self.len += 1;
-        match self.free.pop() {
-            Some(index) => {
-                let slot = &mut self.slots[index as usize];
-                slot.value = Some(value);
-                Id {
-                    index,
-                    generation: slot.generation,
-                    _marker: PhantomData,
-                }
-            }
-            None => {
-                let index = self.slots.len() as u32;
-                self.slots.push(Slot {
-                    generation: 0,
-                    value: Some(value),
-                });
-                Id {
-                    index,
-                    generation: 0,
-                    _marker: PhantomData,
-                }
-            }
+    /// Stores `value` and returns its id; OUT_OF_MEMORY when the kernel
+    /// heap cannot grow (then nothing changes). Room for the slot's later
+    /// removal is reserved here too, so [`Arena::remove`] never allocates.
+    pub fn insert(&mut self, value: T) -> Result<Id<T>, Error> {
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.value = Some(value);
+            self.len += 1;
+            return Ok(Id {
+                index,
+                generation: slot.generation,
+                _marker: PhantomData,
+            });
         }
+        let index = u32::try_from(self.slots.len()).map_err(|_| Error::OutOfMemory)?;
+        self.slots.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+        let needed = self.slots.len() + 1 - self.free.len();
+        self.free
+            .try_reserve(needed)
+            .map_err(|_| Error::OutOfMemory)?;
+        self.slots.push(Slot {
+            generation: 0,
+            value: Some(value),
+        });
+        self.len += 1;
+        Ok(Id {
+            index,
+            generation: 0,
+            _marker: PhantomData,
+        })
     }
 
     /// Removes the entry, if `id` is still live.
@@ -178,14 +183,30 @@ mod tests {
     #[test]
     fn stale_ids_never_reach_new_tenants() {
         let mut arena = Arena::new();
-        let a = arena.insert("a");
+        let a = arena.insert("a").expect("a test arena has room");
         assert_eq!(arena.remove(a), Some("a"));
-        let b = arena.insert("b");
+        let b = arena.insert("b").expect("a test arena has room");
         assert_eq!(a.index(), b.index());
         assert_eq!(arena.get(a), None);
         assert_eq!(arena.remove(a), None);
         assert_eq!(arena.get(b), Some(&"b"));
         assert_eq!(arena.len(), 1);
         assert_eq!(arena.ids().collect::<Vec<_>>(), vec![b]);
+    }
+
+    #[test]
+    fn removal_never_needs_to_allocate() {
+        let mut arena = Arena::new();
+        let ids: Vec<_> = (0..100)
+            .map(|n| arena.insert(n).expect("a test arena has room"))
+            .collect();
+        // Room for every slot's index in the free list was reserved on insert.
+        assert!(arena.free.capacity() >= arena.slots.len());
+        let capacity = arena.free.capacity();
+        for id in ids {
+            assert!(arena.remove(id).is_some());
+        }
+        assert_eq!(arena.free.capacity(), capacity);
+        assert_eq!(arena.len(), 0);
     }
 }

@@ -78,6 +78,9 @@ impl DescriptorTable {
                 index
             }
             None if self.entries.len() < MAX_DESCRIPTORS as usize => {
+                self.entries
+                    .try_reserve(1)
+                    .map_err(|_| Error::OutOfMemory)?;
                 self.entries.push(entry);
                 self.entries.len() - 1
             }
@@ -170,7 +173,9 @@ mod tests {
 
     fn object() -> ObjectId {
         let mut arena: Arena<Object> = Arena::new();
-        arena.insert(Object::dummy())
+        arena
+            .insert(Object::dummy())
+            .expect("a test arena has room")
     }
 
     fn reference(rights: u32) -> Reference {

@@ -66,7 +66,13 @@ impl Kernel {
         install: impl FnOnce(&mut Kernel, ProcessId) -> Result<u32, Error>,
     ) -> Result<(ProcessId, ThreadId), Error> {
         let space = machine.create_space()?;
-        let process = self.processes.insert(Process::new(space, limit));
+        let process = match self.processes.insert(Process::new(space, limit)) {
+            Ok(process) => process,
+            Err(error) => {
+                machine.destroy_space(space);
+                return Err(error);
+            }
+        };
         let result = (|| {
             let loaded = machine.load_program(space, name, arguments)?;
             let p = self
@@ -103,22 +109,36 @@ impl Kernel {
             .processes
             .get_mut(process)
             .ok_or(Error::InvalidArgument)?;
+        // Room in the process's thread list first, so nothing below has
+        // to be undone for it.
+        p.threads.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
         p.charge(THREAD_COST)?;
         let space = p.space;
-        let thread = self.threads.insert(Thread {
-            process,
-            priority,
-            state: ThreadState::Ready,
-            holding: Holding::Nothing,
-            resume: None,
-        });
-        if let Err(error) = machine.create_thread(thread, space, start) {
-            self.threads.remove(thread);
-            if let Some(p) = self.processes.get_mut(process) {
-                p.uncharge(THREAD_COST);
+        let created = self
+            .threads
+            .insert(Thread {
+                process,
+                priority,
+                state: ThreadState::Ready,
+                holding: Holding::Nothing,
+                resume: None,
+            })
+            .and_then(|thread| match machine.create_thread(thread, space, start) {
+                Ok(()) => Ok(thread),
+                Err(error) => {
+                    self.threads.remove(thread);
+                    Err(error)
+                }
+            });
+        let thread = match created {
+            Ok(thread) => thread,
+            Err(error) => {
+                if let Some(p) = self.processes.get_mut(process) {
+                    p.uncharge(THREAD_COST);
+                }
+                return Err(error);
             }
-            return Err(error);
-        }
+        };
         if let Some(p) = self.processes.get_mut(process) {
             p.threads.push(thread);
         }

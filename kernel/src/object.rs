@@ -133,7 +133,9 @@ impl Object {
     pub(crate) fn dummy() -> Self {
         let mut processes: crate::arena::Arena<crate::process::Process> =
             crate::arena::Arena::new();
-        let owner = processes.insert(crate::process::Process::new(0, 0));
+        let owner = processes
+            .insert(crate::process::Process::new(0, 0))
+            .expect("a test arena has room");
         Object {
             body: ObjectBody::Event(Event::default()),
             references: 0,

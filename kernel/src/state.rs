@@ -284,11 +284,17 @@ impl Kernel {
             .get_mut(process)
             .ok_or(Error::InvalidArgument)?
             .charge(crate::object::OBJECT_COST)?;
-        Ok(self.objects.insert(Object {
+        let inserted = self.objects.insert(Object {
             body,
             references: 0,
             charged_to: process,
-        }))
+        });
+        if inserted.is_err()
+            && let Some(p) = self.processes.get_mut(process)
+        {
+            p.uncharge(crate::object::OBJECT_COST);
+        }
+        inserted
     }
 
     /// Ends whatever `thread` is blocked in, for its process's death.

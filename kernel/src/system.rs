@@ -320,6 +320,7 @@ impl Machine for ArchMachine {
     }
 
     fn create_space(&mut self) -> Result<SpaceId, Error> {
+        self.spaces.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
         let tables = AddressSpace::new(self.kernel_pml4)?;
         let space = Some(Space {
             tables,
@@ -495,6 +496,9 @@ impl Machine for ArchMachine {
         };
         let index = thread.index() as usize;
         if self.contexts.len() <= index {
+            self.contexts
+                .try_reserve(index + 1 - self.contexts.len())
+                .map_err(|_| Error::OutOfMemory)?;
             self.contexts.resize_with(index + 1, || None);
         }
         let context = Context::new(space, frame)?;

@@ -114,17 +114,21 @@ pub struct Thread {
 #[cfg(test)]
 pub(crate) fn test_ids(n: usize) -> alloc::vec::Vec<ThreadId> {
     let mut processes: crate::arena::Arena<crate::process::Process> = crate::arena::Arena::new();
-    let process = processes.insert(crate::process::Process::new(0, 0));
+    let process = processes
+        .insert(crate::process::Process::new(0, 0))
+        .expect("a test arena has room");
     let mut threads: crate::arena::Arena<Thread> = crate::arena::Arena::new();
     (0..n)
         .map(|_| {
-            threads.insert(Thread {
-                process,
-                priority: 0,
-                state: ThreadState::Ready,
-                holding: Holding::Nothing,
-                resume: None,
-            })
+            threads
+                .insert(Thread {
+                    process,
+                    priority: 0,
+                    state: ThreadState::Ready,
+                    holding: Holding::Nothing,
+                    resume: None,
+                })
+                .expect("a test arena has room")
         })
         .collect()
 }
