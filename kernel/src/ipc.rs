@@ -18,7 +18,7 @@ use abi::trap::REPLY_DELIVERED;
 use crate::descriptor_table::Reference;
 
 /// Notices kept for a process manager that does not receive them.
-const MAX_NOTICES: usize = 4096;
+pub(crate) const MAX_NOTICES: usize = 4096;
 use crate::machine::{CopyFault, Machine};
 use crate::object::ObjectId;
 use crate::process::{DESCRIPTOR_COST, ProcessId};
@@ -643,6 +643,8 @@ impl Kernel {
         out: &mut Vec<DescriptorSlot>,
     ) -> Result<(), Error> {
         out.clear();
+        out.try_reserve(usize::from(layout.descriptor_count))
+            .map_err(|_| Error::OutOfMemory)?;
         let mut raw = [0u8; SLOT_SIZE as usize];
         for index in 0..u64::from(layout.descriptor_count) {
             let at = buffer + u64::from(layout.descriptor_offset) + index * u64::from(SLOT_SIZE);

@@ -141,6 +141,9 @@ impl Kernel {
         let data: &mut [u8] = if data_size <= SMALL_REQUEST {
             &mut small[..data_size]
         } else {
+            large
+                .try_reserve_exact(data_size)
+                .map_err(|_| Error::OutOfMemory)?;
             large.resize(data_size, 0);
             &mut large
         };
@@ -467,6 +470,12 @@ impl Kernel {
                 if !reference.rights.contains(Rights::RECEIVE) {
                     return Err(Error::NotOwner);
                 }
+                // Room for every notice it may have to hold, so an exit is
+                // never lost to a failed allocation.
+                self.door(reference.object)?
+                    .notices
+                    .try_reserve(crate::ipc::MAX_NOTICES)
+                    .map_err(|_| Error::OutOfMemory)?;
                 self.process_manager = Some(process);
                 self.process_manager_door = Some(reference.object);
                 self.kernel_reply(machine, space, args.buffer, 0, NO_REPLY)

@@ -74,6 +74,11 @@ impl Kernel {
             }
         };
         let result = (|| {
+            // Room for this process's exit entry, so ending never allocates.
+            let live = self.processes.len();
+            self.exited
+                .try_reserve(live)
+                .map_err(|_| Error::OutOfMemory)?;
             let loaded = machine.load_program(space, name, arguments)?;
             let p = self
                 .processes

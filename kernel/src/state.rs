@@ -67,12 +67,24 @@ impl Kernel {
         Some(self.processes.get(process)?.space)
     }
 
-    /// Processes that ended since the last call, with their exit status.
-    pub fn take_exited(&mut self) -> Vec<(ProcessId, u32)> {
+    /// The longest-waiting process that ended and has not been taken yet,
+    /// with its exit status. (The list keeps its capacity: room for every
+    /// live process's entry is reserved when the process is created.)
+    pub fn pop_exited(&mut self) -> Option<(ProcessId, u32)> {
+        if self.exited.is_empty() {
+            None
+        } else {
+            Some(self.exited.remove(0))
+        }
+    }
+
+    /// Every process that ended and has not been taken yet.
+    #[cfg(test)]
+    pub(crate) fn take_exited(&mut self) -> Vec<(ProcessId, u32)> {
         core::mem::take(&mut self.exited)
     }
 
-    /// Whether a process ended since the last [`Kernel::take_exited`].
+    /// Whether a process ended and has not been taken yet.
     pub fn has_exited(&self) -> bool {
         !self.exited.is_empty()
     }

@@ -501,6 +501,11 @@ impl Machine for ArchMachine {
                 .map_err(|_| Error::OutOfMemory)?;
             self.contexts.resize_with(index + 1, || None);
         }
+        // Room to retire every context within one trap (a process's death
+        // ends all its threads), so destroy_thread never allocates.
+        self.retired
+            .try_reserve(self.contexts.len())
+            .map_err(|_| Error::OutOfMemory)?;
         let context = Context::new(space, frame)?;
         let previous = self.contexts[index].replace((thread.to_raw(), context));
         if let Some((_, context)) = previous {
@@ -683,11 +688,9 @@ pub fn handle(frame: *mut TrapFrame, event: Event<'_>) -> *mut TrapFrame {
             system.kernel.fault(&mut system.machine);
         }
     }
-    if system.kernel.has_exited() {
-        for (process, code) in system.kernel.take_exited() {
-            if process == system.init {
-                system.init_status = Some(code);
-            }
+    while let Some((process, code)) = system.kernel.pop_exited() {
+        if process == system.init {
+            system.init_status = Some(code);
         }
     }
     if system.kernel.process_count() == 0 {
