@@ -136,16 +136,14 @@ impl DescriptorTable {
         Ok(entry.reference)
     }
 
-    /// Removes every reference (process exit).
-    pub fn drain(&mut self) -> Vec<Reference> {
-        let all = self
-            .entries
-            .drain(..)
+    /// Removes every reference (process exit), without allocating: the
+    /// table's own storage is handed over.
+    pub fn drain(&mut self) -> impl Iterator<Item = Reference> + use<> {
+        self.open = 0;
+        core::mem::take(&mut self.entries)
+            .into_iter()
             .flatten()
             .map(|e| e.reference)
-            .collect();
-        self.open = 0;
-        all
     }
 
     /// The descriptors numbers that the next `count` installations will take.

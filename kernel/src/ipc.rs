@@ -8,22 +8,32 @@
 
 use abi::function::FunctionRange;
 use abi::message::{DescriptorSlot, SLOT_SIZE};
+use abi::trap::REPLY_DELIVERED;
 use abi::trap::{ReceiveArgs, ReplyArgs, SendArgs};
 use abi::{Descriptor, Error, MessageLayout, MessageSizes, Rights, TransferMode, TrapArgs};
 use alloc::vec::Vec;
 use zerocopy::{FromBytes, IntoBytes};
 
-use abi::trap::REPLY_DELIVERED;
-
 use crate::descriptor_table::Reference;
-
-/// Notices kept for a process manager that does not receive them.
-pub(crate) const MAX_NOTICES: usize = 4096;
 use crate::machine::{CopyFault, Machine};
 use crate::object::ObjectId;
 use crate::process::{DESCRIPTOR_COST, ProcessId};
 use crate::state::{Kernel, Outcome};
 use crate::thread::{CallRecord, Holding, ThreadId, ThreadState};
+
+/// Notices kept for a process manager that does not receive them.
+pub(crate) const MAX_NOTICES: usize = 4096;
+
+/// Makes sure one more entry fits in `queue` without allocating later
+/// (OUT_OF_MEMORY when it cannot grow). Inline, and only a comparison when
+/// there is room: threads block on doors on every call.
+#[inline(always)]
+pub(crate) fn room_for_one<T>(queue: &mut alloc::collections::VecDeque<T>) -> Result<(), Error> {
+    if queue.len() < queue.capacity() {
+        return Ok(());
+    }
+    queue.try_reserve(1).map_err(|_| Error::OutOfMemory)
+}
 
 /// Which side of a transfer a failure belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,6 +238,7 @@ impl Kernel {
                 Err(Failure::Destination(error)) => self.wake(receiver, TrapArgs::error(error)),
             }
         }
+        room_for_one(&mut self.door(door_id)?.senders)?;
         self.retain(door_id);
         self.door(door_id)?.senders.push_back(caller);
         self.block(caller, ThreadState::Sending(call));
@@ -368,6 +379,7 @@ impl Kernel {
                 }
             }
         }
+        room_for_one(&mut self.door(door_id)?.receivers)?;
         self.retain(door_id);
         self.door(door_id)?.receivers.push_back(thread);
         self.block(
@@ -643,8 +655,10 @@ impl Kernel {
         out: &mut Vec<DescriptorSlot>,
     ) -> Result<(), Error> {
         out.clear();
-        out.try_reserve(usize::from(layout.descriptor_count))
-            .map_err(|_| Error::OutOfMemory)?;
+        let count = usize::from(layout.descriptor_count);
+        if out.capacity() < count {
+            out.try_reserve(count).map_err(|_| Error::OutOfMemory)?;
+        }
         let mut raw = [0u8; SLOT_SIZE as usize];
         for index in 0..u64::from(layout.descriptor_count) {
             let at = buffer + u64::from(layout.descriptor_offset) + index * u64::from(SLOT_SIZE);

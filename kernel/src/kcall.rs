@@ -678,6 +678,7 @@ impl Kernel {
             let remaining = e.count;
             return self.kernel_reply(machine, space, buffer, remaining, NO_REPLY);
         }
+        crate::ipc::room_for_one(&mut e.waiters)?;
         e.waiters.push_back(caller);
         self.retain(event);
         self.block(caller, ThreadState::Waiting { event, buffer });

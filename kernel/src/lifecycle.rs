@@ -119,22 +119,28 @@ impl Kernel {
         p.threads.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
         p.charge(THREAD_COST)?;
         let space = p.space;
-        let created = self
-            .threads
-            .insert(Thread {
-                process,
-                priority,
-                state: ThreadState::Ready,
-                holding: Holding::Nothing,
-                resume: None,
-            })
-            .and_then(|thread| match machine.create_thread(thread, space, start) {
-                Ok(()) => Ok(thread),
-                Err(error) => {
-                    self.threads.remove(thread);
-                    Err(error)
-                }
-            });
+        let created = self.scheduler.admit(priority).and_then(|()| {
+            let created = self
+                .threads
+                .insert(Thread {
+                    process,
+                    priority,
+                    state: ThreadState::Ready,
+                    holding: Holding::Nothing,
+                    resume: None,
+                })
+                .and_then(|thread| match machine.create_thread(thread, space, start) {
+                    Ok(()) => Ok(thread),
+                    Err(error) => {
+                        self.threads.remove(thread);
+                        Err(error)
+                    }
+                });
+            if created.is_err() {
+                self.scheduler.dismiss(priority);
+            }
+            created
+        });
         let thread = match created {
             Ok(thread) => thread,
             Err(error) => {
@@ -249,7 +255,9 @@ impl Kernel {
             return;
         }
         self.cancel_thread(thread);
-        self.threads.remove(thread);
+        if let Some(t) = self.threads.remove(thread) {
+            self.scheduler.dismiss(t.priority);
+        }
         machine.destroy_thread(thread);
         if let Some(p) = self.processes.get_mut(process) {
             p.threads.retain(|t| *t != thread);
@@ -265,23 +273,23 @@ impl Kernel {
         process: ProcessId,
         code: u32,
     ) {
-        let Some(p) = self.processes.get(process) else {
+        let Some(p) = self.processes.get_mut(process) else {
             return;
         };
         let manager_cookie = p.manager_cookie;
-        let threads = p.threads.clone();
+        // Taken, not copied: ending a process must not allocate.
+        let threads = core::mem::take(&mut p.threads);
         for thread in &threads {
             self.cancel_thread(*thread);
         }
         for thread in threads {
-            self.threads.remove(thread);
+            if let Some(t) = self.threads.remove(thread) {
+                self.scheduler.dismiss(t.priority);
+            }
             machine.destroy_thread(thread);
         }
-        let references = match self.processes.get_mut(process) {
-            Some(p) => p.table.drain(),
-            None => alloc::vec::Vec::new(),
-        };
-        for reference in references {
+        let references = self.processes.get_mut(process).map(|p| p.table.drain());
+        for reference in references.into_iter().flatten() {
             self.drop_reference(reference);
         }
         // Objects this process was charged for may outlive it (held by

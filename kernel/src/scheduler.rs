@@ -5,6 +5,7 @@
 //! a SEND to a waiting receiver and a reply to a waiting caller switch
 //! straight to the partner (the caller lends its time slice to the call).
 
+use abi::Error;
 use alloc::collections::VecDeque;
 
 use crate::thread::ThreadId;
@@ -18,6 +19,8 @@ pub struct Scheduler {
     queues: [VecDeque<ThreadId>; LEVELS],
     /// Bit `p` set when queue `p` is non-empty.
     occupied: u32,
+    /// Threads admitted at each level: its queue has room for them all.
+    admitted: [usize; LEVELS],
 }
 
 impl Default for Scheduler {
@@ -32,7 +35,28 @@ impl Scheduler {
         Self {
             queues: [const { VecDeque::new() }; LEVELS],
             occupied: 0,
+            admitted: [0; LEVELS],
         }
+    }
+
+    /// Makes room for one more thread at `priority` (when it is created),
+    /// so that [`Scheduler::enqueue`] of admitted threads never allocates;
+    /// OUT_OF_MEMORY when the heap cannot grow.
+    pub fn admit(&mut self, priority: u8) -> Result<(), Error> {
+        let level = usize::from(priority).min(LEVELS - 1);
+        let needed = self.admitted[level] + 1;
+        let queue = &mut self.queues[level];
+        queue
+            .try_reserve(needed.saturating_sub(queue.len()))
+            .map_err(|_| Error::OutOfMemory)?;
+        self.admitted[level] = needed;
+        Ok(())
+    }
+
+    /// Gives back what [`Scheduler::admit`] reserved (the thread is gone).
+    pub fn dismiss(&mut self, priority: u8) {
+        let level = usize::from(priority).min(LEVELS - 1);
+        self.admitted[level] = self.admitted[level].saturating_sub(1);
     }
 
     /// Makes `thread` ready at `priority`, behind the threads already there.
@@ -100,5 +124,24 @@ mod tests {
         s.remove(ids[2]);
         assert_eq!(s.pick(), None);
         assert!(!s.has_ready_at_or_above(0));
+    }
+
+    #[test]
+    fn admitted_threads_enqueue_without_allocating() {
+        let ids = crate::thread::test_ids(10);
+        let mut s = Scheduler::new();
+        for _ in &ids {
+            s.admit(3).expect("the test heap has room");
+        }
+        let capacity = s.queues[3].capacity();
+        assert!(capacity >= ids.len());
+        for id in &ids {
+            s.enqueue(*id, 3);
+        }
+        assert_eq!(s.queues[3].capacity(), capacity);
+        for _ in &ids {
+            s.dismiss(3);
+        }
+        assert_eq!(s.admitted[3], 0);
     }
 }
