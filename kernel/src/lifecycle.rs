@@ -65,6 +65,12 @@ impl Kernel {
         limit: u64,
         install: impl FnOnce(&mut Kernel, ProcessId) -> Result<u32, Error>,
     ) -> Result<(ProcessId, ThreadId), Error> {
+        // Room for this process's exit entry (and every live one's) before
+        // anything exists, so ending it, even on the failure path below,
+        // never allocates.
+        self.exited
+            .try_reserve(self.processes.len() + 1)
+            .map_err(|_| Error::OutOfMemory)?;
         let space = machine.create_space()?;
         let process = match self.processes.insert(Process::new(space, limit)) {
             Ok(process) => process,
@@ -74,11 +80,6 @@ impl Kernel {
             }
         };
         let result = (|| {
-            // Room for this process's exit entry, so ending never allocates.
-            let live = self.processes.len();
-            self.exited
-                .try_reserve(live)
-                .map_err(|_| Error::OutOfMemory)?;
             let loaded = machine.load_program(space, name, arguments)?;
             let p = self
                 .processes
