@@ -90,6 +90,15 @@ impl DescriptorTable {
         Ok(Descriptor(index as u32 + 1))
     }
 
+    /// Makes sure `count` more references can be installed without
+    /// allocating (OUT_OF_MEMORY when the heap cannot grow), so a transfer
+    /// checked beforehand cannot fail halfway.
+    pub fn reserve(&mut self, count: usize) -> Result<(), Error> {
+        self.entries
+            .try_reserve(count)
+            .map_err(|_| Error::OutOfMemory)
+    }
+
     /// The reference behind `descriptor` (`BAD_DESCRIPTOR` if not open).
     pub fn get(&self, descriptor: Descriptor) -> Result<&Reference, Error> {
         Self::slot(descriptor)
@@ -99,12 +108,14 @@ impl DescriptorTable {
             .ok_or(Error::BadDescriptor)
     }
 
-    /// The generation of the reference behind `descriptor`.
-    pub fn generation(&self, descriptor: Descriptor) -> Result<u32, Error> {
+    /// The reference behind `descriptor` and the generation of its
+    /// installation (for [`DescriptorTable::set_cookie`] later), in one
+    /// lookup.
+    pub fn get_with_generation(&self, descriptor: Descriptor) -> Result<(Reference, u32), Error> {
         Self::slot(descriptor)
             .and_then(|i| self.entries.get(i))
             .and_then(Option::as_ref)
-            .map(|e| e.generation)
+            .map(|e| (e.reference, e.generation))
             .ok_or(Error::BadDescriptor)
     }
 
@@ -219,7 +230,7 @@ mod tests {
     fn cookies_land_only_on_the_same_installation() {
         let mut table = DescriptorTable::new();
         let d = table.install(reference(1)).unwrap_or_default();
-        let generation = table.generation(d).unwrap_or_default();
+        let generation = table.get_with_generation(d).map_or(u32::MAX, |(_, g)| g);
         assert!(table.set_cookie(d, generation, 42));
         assert_eq!(table.get(d).map(|r| r.cookie), Ok(42));
         assert!(table.remove(d).is_ok());

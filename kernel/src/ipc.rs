@@ -35,6 +35,35 @@ pub(crate) fn room_for_one<T>(queue: &mut alloc::collections::VecDeque<T>) -> Re
     queue.try_reserve(1).map_err(|_| Error::OutOfMemory)
 }
 
+/// Copies the first `length` bytes of a message from `source` to
+/// `destination`, putting (up to) the first 8 in `head`; a fault is the
+/// side's BAD_BUFFER.
+#[inline(always)]
+fn copy_data(
+    machine: &mut impl Machine,
+    source: End,
+    destination: End,
+    length: u16,
+    head: &mut [u8; 8],
+) -> Result<(), Failure> {
+    if length == 0 {
+        return Ok(());
+    }
+    machine
+        .copy_between(
+            source.space,
+            source.buffer,
+            destination.space,
+            destination.buffer,
+            usize::from(length),
+            head,
+        )
+        .map_err(|fault| match fault {
+            CopyFault::Source => Failure::Source(Error::BadBuffer),
+            CopyFault::Destination => Failure::Destination(Error::BadBuffer),
+        })
+}
+
 /// Which side of a transfer a failure belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Failure {
@@ -52,6 +81,16 @@ pub(crate) struct End {
     pub buffer: u64,
 }
 
+/// What a completed transfer delivered.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Delivered {
+    /// Data size and descriptor count (total size 0).
+    pub sizes: MessageSizes,
+    /// msgRetVal and msgErrno as the data defines them.
+    pub ret_val: u32,
+    pub errno: u32,
+}
+
 impl Delivered {
     /// What a message of `layout` whose first bytes are `head` delivers.
     fn of(layout: MessageLayout, head: &[u8; 8]) -> Self {
@@ -64,16 +103,6 @@ impl Delivered {
             errno: abi::trap::errno_of(data),
         }
     }
-}
-
-/// What a completed transfer delivered.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Delivered {
-    /// Data size and descriptor count (total size 0).
-    pub sizes: MessageSizes,
-    /// msgRetVal and msgErrno as the data defines them.
-    pub ret_val: u32,
-    pub errno: u32,
 }
 
 impl Kernel {
@@ -95,13 +124,8 @@ impl Kernel {
             _ if args.target.is_null() => Err(Error::FunctionOutOfRange),
             _ => {
                 let process = self.process_of(caller)?;
-                let table = &self
-                    .processes
-                    .get(process)
-                    .ok_or(Error::InvalidArgument)?
-                    .table;
-                let reference = *table.get(args.target)?;
-                let generation = table.generation(args.target)?;
+                let table = &self.process(process)?.table;
+                let (reference, generation) = table.get_with_generation(args.target)?;
                 self.call_door(
                     machine,
                     caller,
@@ -124,7 +148,7 @@ impl Kernel {
         via: Option<(Reference, u32)>,
     ) -> Outcome {
         let process = self.process_of(caller)?;
-        let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+        let p = self.process(process)?;
         let (space, manager_cookie) = (p.space, p.manager_cookie);
         let is_process_manager = self.process_manager == Some(process);
         let door = self.door(door_id)?;
@@ -253,21 +277,12 @@ impl Kernel {
         args: ReceiveArgs,
     ) -> Outcome {
         let process = self.process_of(thread)?;
-        let reference = *self
-            .processes
-            .get(process)
-            .ok_or(Error::InvalidArgument)?
-            .table
-            .get(args.door)?;
+        let reference = *self.process(process)?.table.get(args.door)?;
         self.door(reference.object)?;
         if !reference.rights.contains(Rights::RECEIVE) {
             return Err(Error::NotOwner);
         }
-        let space = self
-            .processes
-            .get(process)
-            .ok_or(Error::InvalidArgument)?
-            .space;
+        let space = self.process(process)?.space;
         if args.total_size > 0 {
             machine.check_user(space, args.buffer, usize::from(args.total_size), true)?;
         }
@@ -317,11 +332,7 @@ impl Kernel {
         if let Some(notice) = door.notices.front().copied() {
             return self.receive_notice(machine, thread, door_id, notice, buffer, total_size);
         }
-        let space = self
-            .processes
-            .get(process)
-            .ok_or(Error::InvalidArgument)?
-            .space;
+        let space = self.process(process)?.space;
         while let Some(&sender) = self.door(door_id)?.senders.front() {
             let Some(ThreadState::Sending(call)) = self.threads.get(sender).map(|t| t.state) else {
                 self.door(door_id)?.senders.pop_front();
@@ -329,11 +340,7 @@ impl Kernel {
             };
             let layout = call.sizes.layout()?;
             let sender_process = self.process_of(sender)?;
-            let sender_space = self
-                .processes
-                .get(sender_process)
-                .ok_or(Error::InvalidArgument)?
-                .space;
+            let sender_space = self.process(sender_process)?.space;
             let source = End {
                 process: sender_process,
                 space: sender_space,
@@ -408,13 +415,8 @@ impl Kernel {
         if call.via.is_null() {
             return process.manager_cookie;
         }
-        match (
-            process.table.get(call.via),
-            process.table.generation(call.via),
-        ) {
-            (Ok(reference), Ok(generation)) if generation == call.via_generation => {
-                reference.cookie
-            }
+        match process.table.get_with_generation(call.via) {
+            Ok((reference, generation)) if generation == call.via_generation => reference.cookie,
             _ => call.cookie,
         }
     }
@@ -437,11 +439,7 @@ impl Kernel {
             return Ok(Some(TrapArgs::receive_too_small(sizes)));
         }
         let process = self.process_of(thread)?;
-        let space = self
-            .processes
-            .get(process)
-            .ok_or(Error::InvalidArgument)?
-            .space;
+        let space = self.process(process)?.space;
         machine.write_user(space, buffer, notice.as_bytes())?;
         self.door(door_id)?.notices.pop_front();
         if let Some(t) = self.threads.get_mut(thread) {
@@ -539,11 +537,7 @@ impl Kernel {
             return Err(Error::CallerGone);
         };
         let process = self.process_of(thread)?;
-        let space = self
-            .processes
-            .get(process)
-            .ok_or(Error::InvalidArgument)?
-            .space;
+        let space = self.process(process)?.space;
         if layout.total_size > 0 && !buffer_checked {
             machine.check_user(space, args.buffer, usize::from(layout.total_size), false)?;
         }
@@ -553,11 +547,7 @@ impl Kernel {
             return Err(Error::ReplyTooLarge);
         }
         let caller_process = self.process_of(caller)?;
-        let caller_space = self
-            .processes
-            .get(caller_process)
-            .ok_or(Error::InvalidArgument)?
-            .space;
+        let caller_space = self.process(caller_process)?.space;
         let source = End {
             process,
             space,
@@ -618,11 +608,7 @@ impl Kernel {
             _ => return Err(Error::NothingToReply),
         };
         let process = self.process_of(thread)?;
-        let space = self
-            .processes
-            .get(process)
-            .ok_or(Error::InvalidArgument)?
-            .space;
+        let space = self.process(process)?.space;
         let total_size = args.sizes.total_size();
         if total_size > 0 {
             machine.check_user(space, args.buffer, usize::from(total_size), true)?;
@@ -674,7 +660,7 @@ impl Kernel {
         process: ProcessId,
         slots: &[DescriptorSlot],
     ) -> Result<(), Error> {
-        let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+        let p = self.process(process)?;
         for (index, slot) in slots.iter().enumerate() {
             let request = slot.request()?;
             let reference = p.table.get(request.descriptor)?;
@@ -723,78 +709,27 @@ impl Kernel {
         if layout.used > destination_total {
             return Err(Failure::Destination(Error::ReceiveBufferTooSmall));
         }
-        let count = usize::from(layout.descriptor_count);
-        let (source_space, destination_space) = (source.space, destination.space);
-        if count == 0 {
+        let mut head = [0u8; 8];
+        if layout.descriptor_count == 0 {
             // The common case: data only, one pass, nothing else to check.
-            let mut head = [0u8; 8];
-            if layout.data_size > 0 {
-                let length = usize::from(layout.data_size);
-                machine
-                    .copy_between(
-                        source_space,
-                        source.buffer,
-                        destination_space,
-                        destination.buffer,
-                        length,
-                        &mut head,
-                    )
-                    .map_err(|fault| match fault {
-                        CopyFault::Source => Failure::Source(Error::BadBuffer),
-                        CopyFault::Destination => Failure::Destination(Error::BadBuffer),
-                    })?;
-            }
+            copy_data(machine, source, destination, layout.data_size, &mut head)?;
             return Ok(Delivered::of(layout, &head));
         }
         let slots_at = u64::from(layout.descriptor_offset);
         let mut slots = core::mem::take(&mut self.slot_scratch);
-        slots.clear();
-        let mut checked = if count > 0 {
-            self.check_transfer(
-                machine,
-                source,
-                source_space,
-                layout,
-                destination.process,
-                &mut slots,
-            )
-        } else {
-            Ok(())
-        };
-        if checked.is_ok() && count > 0 {
-            let slots_length = count * usize::from(SLOT_SIZE);
-            checked = machine
-                .check_user(
-                    destination_space,
-                    destination.buffer + slots_at,
-                    slots_length,
-                    true,
-                )
-                .map_err(Failure::Destination);
-        }
-        // The data (and the padding) goes straight across; a fault on either
-        // side stops the transfer before any descriptor moves.
-        let mut head = [0u8; 8];
-        let head_size = if count > 0 {
-            usize::from(layout.descriptor_offset)
-        } else {
-            usize::from(layout.data_size)
-        };
-        if checked.is_ok() && head_size > 0 {
-            checked = machine
-                .copy_between(
-                    source_space,
-                    source.buffer,
-                    destination_space,
-                    destination.buffer,
-                    head_size,
+        // The data and the padding go straight across after the checks; a
+        // fault on either side stops the transfer before any descriptor moves.
+        let checked = self
+            .check_transfer(machine, source, layout, destination, &mut slots)
+            .and_then(|()| {
+                copy_data(
+                    machine,
+                    source,
+                    destination,
+                    layout.descriptor_offset,
                     &mut head,
                 )
-                .map_err(|fault| match fault {
-                    CopyFault::Source => Failure::Source(Error::BadBuffer),
-                    CopyFault::Destination => Failure::Destination(Error::BadBuffer),
-                });
-        }
+            });
         if let Err(failure) = checked {
             self.slot_scratch = slots;
             return Err(failure);
@@ -816,34 +751,33 @@ impl Kernel {
                 reserved: 0,
             };
             let at = destination.buffer + slots_at + (index * usize::from(SLOT_SIZE)) as u64;
-            // Cannot fail: the slot area was checked writable just above.
-            let _ = machine.write_user(destination_space, at, rewritten.as_bytes());
+            // Cannot fail: the slot area was checked writable.
+            let _ = machine.write_user(destination.space, at, rewritten.as_bytes());
         }
         self.slot_scratch = slots;
         Ok(Delivered::of(layout, &head))
     }
 
-    /// The checks of a transfer's descriptors: the slots are valid for the
-    /// source, and the destination has room and memory for them.
+    /// The checks of a transfer's descriptors, which change nothing a
+    /// failure would have to undo: the slots are valid for the source, the
+    /// destination has room, memory and heap for them, and its slot area is
+    /// writable. After this, [`Kernel::transfer_reference`] of each slot
+    /// cannot fail.
     fn check_transfer(
-        &self,
+        &mut self,
         machine: &impl Machine,
         source: End,
-        source_space: crate::process::SpaceId,
         layout: MessageLayout,
-        destination: ProcessId,
+        destination: End,
         slots: &mut Vec<DescriptorSlot>,
     ) -> Result<(), Failure> {
-        self.read_slots(machine, source_space, source.buffer, layout, slots)
+        self.read_slots(machine, source.space, source.buffer, layout, slots)
             .map_err(Failure::Source)?;
-        if slots.is_empty() {
-            return Ok(());
-        }
         self.check_slots(source.process, slots)
             .map_err(Failure::Source)?;
         let d = self
             .processes
-            .get(destination)
+            .get_mut(destination.process)
             .ok_or(Failure::Destination(Error::PeerDied))?;
         if d.table.room() < slots.len() {
             return Err(Failure::Source(Error::TableFull));
@@ -852,7 +786,12 @@ impl Kernel {
         if d.charged.saturating_add(cost) > d.limit {
             return Err(Failure::Source(Error::OutOfMemory));
         }
-        Ok(())
+        d.table.reserve(slots.len()).map_err(Failure::Source)?;
+        let slots_length = slots.len() * usize::from(SLOT_SIZE);
+        let slots_at = destination.buffer + u64::from(layout.descriptor_offset);
+        machine
+            .check_user(destination.space, slots_at, slots_length, true)
+            .map_err(Failure::Destination)
     }
 
     /// Moves or copies one checked reference between tables.
@@ -862,7 +801,7 @@ impl Kernel {
         to: ProcessId,
         request: abi::message::SlotRequest,
     ) -> Result<Descriptor, Error> {
-        let source = self.processes.get_mut(from).ok_or(Error::InvalidArgument)?;
+        let source = self.process_mut(from)?;
         let reference = match request.mode {
             TransferMode::Move => {
                 let r = source.table.remove(request.descriptor)?;
@@ -885,7 +824,7 @@ impl Kernel {
         if request.mode == TransferMode::Move && reference.rights.contains(Rights::RECEIVE) {
             self.hand_over_door(reference.object, from, to);
         }
-        let destination = self.processes.get_mut(to).ok_or(Error::InvalidArgument)?;
+        let destination = self.process_mut(to)?;
         destination.charged = destination.charged.saturating_add(DESCRIPTOR_COST);
         destination.table.install(reference)
     }
@@ -898,7 +837,7 @@ impl Kernel {
         if from == to {
             return;
         }
-        let waiting: alloc::vec::Vec<ThreadId> = door.receivers.drain(..).collect();
+        let waiting = core::mem::take(&mut door.receivers);
         for receiver in waiting {
             self.release(door_id);
             self.wake(receiver, TrapArgs::error(Error::NotOwner));

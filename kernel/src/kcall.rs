@@ -105,7 +105,7 @@ impl Kernel {
             (None, true) => None,
             (None, false) | (Some(_), true) => return Err(Error::FunctionOutOfRange),
             (Some(kind), false) => {
-                let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+                let p = self.process(process)?;
                 let reference = *p.table.get(args.target)?;
                 let object = self
                     .objects
@@ -125,11 +125,7 @@ impl Kernel {
         if function != KernelFunction::Spawn && layout.descriptor_count != 0 {
             return Err(Error::BadSizes);
         }
-        let space = self
-            .processes
-            .get(process)
-            .ok_or(Error::InvalidArgument)?
-            .space;
+        let space = self.process(process)?.space;
         if layout.total_size > 0 {
             machine.check_user(space, args.buffer, usize::from(layout.total_size), true)?;
         }
@@ -185,7 +181,7 @@ impl Kernel {
                 if rights.has_reserved_bits() {
                     return Err(Error::ReservedBits);
                 }
-                let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+                let p = self.process(process)?;
                 let reference = *p.table.get(Descriptor(r.descriptor))?;
                 if !reference.rights.contains(Rights::DUPLICATE) {
                     return Err(Error::MissingRight);
@@ -208,7 +204,7 @@ impl Kernel {
                 if r.rights != 0 {
                     return Err(Error::ReservedBits);
                 }
-                let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+                let p = self.process(process)?;
                 let reference = *p.table.get(Descriptor(r.descriptor))?;
                 let kind = self
                     .objects
@@ -303,10 +299,7 @@ impl Kernel {
                 let r: MapRequest = request(data)?;
                 check_protection(r.protection, r.reserved)?;
                 check_range(r.address, r.length)?;
-                let p = self
-                    .processes
-                    .get_mut(process)
-                    .ok_or(Error::InvalidArgument)?;
+                let p = self.process_mut(process)?;
                 p.charge(r.length)?;
                 let at = (r.address != 0).then_some(r.address);
                 match machine.map_anonymous(space, at, r.length, r.protection) {
@@ -365,7 +358,7 @@ impl Kernel {
                 if !data.is_empty() {
                     return Err(Error::BadSizes);
                 }
-                let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+                let p = self.process(process)?;
                 let reference = *p.table.get(args.target)?;
                 let needed = if function == KernelFunction::EventSignal {
                     Rights::SIGNAL
@@ -417,7 +410,7 @@ impl Kernel {
                 if r.system > 1 {
                     return Err(Error::InvalidArgument);
                 }
-                let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+                let p = self.process(process)?;
                 if p.table.room() < 2 {
                     return Err(Error::TableFull);
                 }
@@ -464,7 +457,7 @@ impl Kernel {
                 if r.rights != 0 {
                     return Err(Error::ReservedBits);
                 }
-                let p = self.processes.get(process).ok_or(Error::InvalidArgument)?;
+                let p = self.process(process)?;
                 let reference = *p.table.get(Descriptor(r.descriptor))?;
                 self.door(reference.object)?;
                 if !reference.rights.contains(Rights::RECEIVE) {
@@ -493,13 +486,13 @@ impl Kernel {
                         Error::BadSizes
                     });
                 }
-                let name = data[size_of::<ArchiveReadRequest>()..name_end].to_vec();
+                let name = &data[size_of::<ArchiveReadRequest>()..name_end];
                 self.archive_read(
                     machine,
                     space,
                     args.buffer,
                     layout.total_size,
-                    &name,
+                    name,
                     header.offset,
                 )
             }
@@ -527,11 +520,10 @@ impl Kernel {
                 {
                     return Err(Error::TableFull);
                 }
-                let (name, arguments) = (name.to_vec(), arguments.to_vec());
                 let (child, _) = self.create_process(
                     machine,
-                    &name,
-                    &arguments,
+                    name,
+                    arguments,
                     crate::lifecycle::DEFAULT_MEMORY_LIMIT,
                     |kernel, child| kernel.install_initial_descriptors(process, child, &slots),
                 )?;

@@ -81,10 +81,7 @@ impl Kernel {
         };
         let result = (|| {
             let loaded = machine.load_program(space, name, arguments)?;
-            let p = self
-                .processes
-                .get_mut(process)
-                .ok_or(Error::InvalidArgument)?;
+            let p = self.process_mut(process)?;
             p.charge(loaded.memory_bytes)?;
             let descriptors = install(self, process)?;
             let start = UserStart {
@@ -111,10 +108,7 @@ impl Kernel {
         start: UserStart,
         priority: u8,
     ) -> Result<ThreadId, Error> {
-        let p = self
-            .processes
-            .get_mut(process)
-            .ok_or(Error::InvalidArgument)?;
+        let p = self.process_mut(process)?;
         // Room in the process's thread list first, so nothing below has
         // to be undone for it.
         p.threads.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
@@ -165,10 +159,7 @@ impl Kernel {
         object: ObjectId,
         rights: Rights,
     ) -> Result<Descriptor, Error> {
-        let p = self
-            .processes
-            .get_mut(process)
-            .ok_or(Error::InvalidArgument)?;
+        let p = self.process_mut(process)?;
         p.charge(DESCRIPTOR_COST)?;
         match p.table.install(Reference {
             object,
@@ -192,10 +183,7 @@ impl Kernel {
         process: ProcessId,
         descriptor: Descriptor,
     ) -> Result<(), Error> {
-        let p = self
-            .processes
-            .get_mut(process)
-            .ok_or(Error::InvalidArgument)?;
+        let p = self.process_mut(process)?;
         let reference = p.table.remove(descriptor)?;
         p.uncharge(DESCRIPTOR_COST);
         self.drop_reference(reference);
@@ -209,8 +197,8 @@ impl Kernel {
             && let Ok(door) = self.door(reference.object)
         {
             door.owner = None;
-            let senders: alloc::vec::Vec<ThreadId> = door.senders.drain(..).collect();
-            let receivers: alloc::vec::Vec<ThreadId> = door.receivers.drain(..).collect();
+            let senders = core::mem::take(&mut door.senders);
+            let receivers = core::mem::take(&mut door.receivers);
             for thread in senders.into_iter().chain(receivers) {
                 self.release(reference.object);
                 self.wake(thread, TrapArgs::error(Error::PeerDied));
@@ -320,6 +308,8 @@ impl Kernel {
         slots: &[abi::DescriptorSlot],
     ) -> Result<u32, Error> {
         self.check_slots(parent, slots)?;
+        // Heap room first: a moved reference must never be lost halfway.
+        self.process_mut(child)?.table.reserve(slots.len())?;
         for slot in slots {
             self.transfer_reference(parent, child, slot.request()?)?;
         }

@@ -257,6 +257,19 @@ impl Kernel {
             .ok_or(Error::InvalidArgument)
     }
 
+    /// The live process `process` (INVALID_ARGUMENT: it is gone, which a
+    /// caller's own process never is while it runs).
+    pub(crate) fn process(&self, process: ProcessId) -> Result<&Process, Error> {
+        self.processes.get(process).ok_or(Error::InvalidArgument)
+    }
+
+    /// The live process `process`, to change it.
+    pub(crate) fn process_mut(&mut self, process: ProcessId) -> Result<&mut Process, Error> {
+        self.processes
+            .get_mut(process)
+            .ok_or(Error::InvalidArgument)
+    }
+
     /// Adds a reference to an object.
     pub(crate) fn retain(&mut self, object: ObjectId) {
         if let Some(o) = self.objects.get_mut(object) {
@@ -292,9 +305,7 @@ impl Kernel {
         process: ProcessId,
         body: ObjectBody,
     ) -> Result<ObjectId, Error> {
-        self.processes
-            .get_mut(process)
-            .ok_or(Error::InvalidArgument)?
+        self.process_mut(process)?
             .charge(crate::object::OBJECT_COST)?;
         let inserted = self.objects.insert(Object {
             body,
