@@ -8,6 +8,8 @@
 //! - `hinge/hinge.iso`, `hinge/iso-root/`: the Limine ISO and its staging tree
 //! - `hinge/limine-tool/limine`: the Limine host tool, compiled from the checkout's `limine.c`
 //! - `hinge/broken-*.archive`: deliberately damaged archives for the boot tests
+//! - `hinge/gdb-serial.log`: the serial console during `cargo xtask gdb`
+//! - `hinge/ovmf-vars.fd`: a fresh copy of OVMF's variable store for a UEFI boot
 
 use crate::cli::ImageArgs;
 use crate::exec::Echo;

@@ -27,7 +27,7 @@ use image::cmdline;
 use regex::Regex;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -176,12 +176,7 @@ pub fn boot_suite(
     }
     let archive = artifacts::write_boot_archive(paths, &manifest)?;
     let medium = match boot {
-        BootPath::Pvh => BootMedium::Pvh {
-            kernel: paths.kernel_elf(),
-            archive,
-            cmdline: guest_cmdline(),
-            bios: qemu::fast_pvh_firmware(accel),
-        },
+        BootPath::Pvh => pvh_medium(paths, archive, accel),
         BootPath::Limine => {
             let dir = limine_dir.with_context(|| {
                 format!(
@@ -197,6 +192,20 @@ pub fn boot_suite(
             }
         }
     };
+    run_suite(medium, accel, timeout)
+}
+
+/// The suite booted via PVH from an archive already written.
+fn pvh_medium(paths: &Paths, archive: PathBuf, accel: Accel) -> BootMedium {
+    BootMedium::Pvh {
+        kernel: paths.kernel_elf(),
+        archive,
+        cmdline: guest_cmdline(),
+        bios: qemu::fast_pvh_firmware(accel),
+    }
+}
+
+fn run_suite(medium: BootMedium, accel: Accel, timeout: Duration) -> Result<CapturedRun> {
     let config = QemuConfig {
         medium,
         accel,
@@ -206,6 +215,37 @@ pub fn boot_suite(
         wait_for_gdb: false,
     };
     qemu::run_captured(&config, None, Some(timeout), false)
+}
+
+/// What a run says beyond its case lines; a clean run has no problems.
+fn run_problems(
+    run: &CapturedRun,
+    lines: &GuestLines,
+    failed: usize,
+    filtered: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !lines.unknown.is_empty() {
+        problems.push(format!(
+            "the guest printed IDs the table lacks (stale build?): {}",
+            lines.unknown.join(", ")
+        ));
+    }
+    if lines.summary.is_none() {
+        problems.push(format!(
+            "the guest never printed its closing line ({}); the log follows:\n{}",
+            describe_end(&run.end),
+            run.log()
+        ));
+    }
+    // A filtered run is judged on its selected cases only.
+    if !filtered && (run.end == RunEnd::Exited(Verdict::Success)) != (failed == 0) {
+        problems.push(format!(
+            "the guest's verdict ({}) disagrees with its case lines",
+            describe_end(&run.end)
+        ));
+    }
+    problems
 }
 
 /// One case in the JSON report.
@@ -284,19 +324,10 @@ pub fn conformance_command(args: &ConformanceArgs) -> Result<ExitCode> {
             }
         }
     }
-    if !lines.unknown.is_empty() {
-        eprintln!(
-            "conformance: the guest printed IDs the table lacks (stale build?): {}",
-            lines.unknown.join(", ")
-        );
-    }
     let verdict = describe_end(&run.end);
-    let finished = lines.summary.is_some();
-    if !finished {
-        eprintln!(
-            "conformance: the guest never printed its closing line ({verdict}); the log follows:\n{}",
-            run.log()
-        );
+    let problems = run_problems(&run, &lines, failed, args.filter.is_some());
+    for problem in &problems {
+        eprintln!("conformance: {problem}");
     }
     if let Some(filter) = &args.filter {
         println!(
@@ -340,15 +371,7 @@ pub fn conformance_command(args: &ConformanceArgs) -> Result<ExitCode> {
         artifacts::write_file(path, text.as_bytes())?;
         eprintln!("conformance: wrote {}", path.display());
     }
-    let guest_agrees =
-        args.filter.is_some() || (run.end == RunEnd::Exited(Verdict::Success)) == (failed == 0);
-    if !guest_agrees {
-        eprintln!(
-            "conformance: the guest's verdict ({}) disagrees with its case lines",
-            describe_end(&run.end)
-        );
-    }
-    Ok(if failed == 0 && finished && guest_agrees {
+    Ok(if failed == 0 && problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -381,21 +404,27 @@ pub struct StepOutcome {
     pub details: String,
 }
 
-/// Boots the suite via PVH under `accel` and counts its cases (all failed,
-/// not run, when the kernel or the archive did not `build`).
-pub fn test_step(paths: &Paths, accel: Accel, built: bool) -> StepOutcome {
+/// Boots the suite via PVH under `accel` from the boot `archive` the test's
+/// build step wrote (`None`: it did not build, and every case fails, not
+/// run) and counts its cases; a run that ends unclean (no closing line, a
+/// guest verdict that disagrees with the case lines, unknown IDs) counts
+/// one failure more.
+pub fn test_step(paths: &Paths, accel: Accel, archive: Option<PathBuf>) -> StepOutcome {
     let cases: Vec<&'static Case> = ::conformance::cases::all().collect();
     let line = format!(
         "conformance suite (pvh, {}, {} cases)",
         accel.name(),
         cases.len()
     );
-    let booted = if built {
-        boot_suite(paths, BootPath::Pvh, None, accel, default_timeout(accel))
-    } else {
-        Err(anyhow::anyhow!(
+    let booted = match archive {
+        Some(archive) => run_suite(
+            pvh_medium(paths, archive, accel),
+            accel,
+            default_timeout(accel),
+        ),
+        None => Err(anyhow::anyhow!(
             "the kernel or the boot archive did not build"
-        ))
+        )),
     };
     let run = match booted {
         Ok(run) => run,
@@ -420,15 +449,14 @@ pub fn test_step(paths: &Paths, accel: Accel, built: bool) -> StepOutcome {
             }
         }
     }
-    if lines.summary.is_none() {
-        details.push_str(&format!(
-            "the guest never printed its closing line:\n{}",
-            run.log()
-        ));
+    let problems = run_problems(&run, &lines, failed, false);
+    if !problems.is_empty() {
+        failed += 1;
+        details.push_str(&problems.join("\n"));
     }
     StepOutcome {
-        passed,
-        failed,
+        passed: passed as u64,
+        failed: failed as u64,
         line: format!("{line}: {passed} passed, {failed} failed"),
         details,
     }
