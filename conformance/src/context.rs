@@ -333,6 +333,16 @@ impl Context {
         Ok(pages)
     }
 
+    /// `count` fresh READ | WRITE pages, unmapped when the case ends; their
+    /// first address. Like the test pages, Rust code reaches them only
+    /// through raw pointers and the kernel.
+    pub fn map_pages(&mut self, count: u64) -> Result<u64, Failed> {
+        let length = count * PAGE;
+        let base = kernel::map_anonymous(0, length, protection::READ | protection::WRITE)?;
+        self.mappings.push((base, length));
+        Ok(base)
+    }
+
     /// UNMAPs a range (of the test pages).
     pub fn unmap(&mut self, address: u64, length: u64) -> Result<(), Failed> {
         kernel::unmap(address, length)?;

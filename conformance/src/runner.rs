@@ -4,10 +4,10 @@
 //! Output (the host's `cargo xtask conformance` parses it):
 //!
 //! ```text
-//! conformance: 266 cases
+//! conformance: 267 cases
 //! ok   MSG-SIZE-001 §1.2 a buffer of total size 0 is never touched ...
 //! FAIL MSG-SIZE-002 §1.2 ... -- SEND: arg1 expected 0x7 (BAD_SIZES), got 0xd (PEER_DIED)
-//! 265 passed, 1 failed
+//! 266 passed, 1 failed
 //! ```
 //!
 //! No case can stop the run. The runner keeps a *sentinel* thread at

@@ -3126,6 +3126,18 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         TrapArgs::error(Error::ReservedBits),
         "UNMAP takes no protection"
     );
+    // Mapped memory is always readable: no protection without READ.
+    for kf in [KernelFunction::MapAnonymous, KernelFunction::Protect] {
+        for bits in [0, protection::WRITE, protection::EXECUTE] {
+            let before = f.w.charged(cp);
+            assert_eq!(
+                map(&mut f, kf, map_request(at, PAGE, bits)),
+                TrapArgs::error(Error::InvalidArgument),
+                "{kf:?} with protection {bits:#x}"
+            );
+            assert_eq!(f.w.charged(cp), before);
+        }
+    }
     // Mapping over existing memory fails and charges nothing.
     let before = f.w.charged(cp);
     assert_eq!(

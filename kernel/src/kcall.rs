@@ -85,6 +85,17 @@ fn check_protection(bits: u32, reserved: u32) -> Result<(), Error> {
     Ok(())
 }
 
+/// The protection of memory being mapped: defined bits only, and READ,
+/// since x86_64 page tables cannot express a present page that is not
+/// readable (ABI.md §6, "Memory").
+fn check_map_protection(bits: u32, reserved: u32) -> Result<(), Error> {
+    check_protection(bits, reserved)?;
+    if bits & protection::READ == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(())
+}
+
 impl Kernel {
     /// Runs kernel function `args.function` for `caller`.
     pub(crate) fn kernel_function(
@@ -297,7 +308,7 @@ impl Kernel {
             }
             KernelFunction::MapAnonymous => {
                 let r: MapRequest = request(data)?;
-                check_protection(r.protection, r.reserved)?;
+                check_map_protection(r.protection, r.reserved)?;
                 check_range(r.address, r.length)?;
                 let p = self.process_mut(process)?;
                 p.charge(r.length)?;
@@ -334,7 +345,7 @@ impl Kernel {
             }
             KernelFunction::Protect => {
                 let r: MapRequest = request(data)?;
-                check_protection(r.protection, r.reserved)?;
+                check_map_protection(r.protection, r.reserved)?;
                 check_range(r.address, r.length)?;
                 machine.protect(space, r.address, r.length, r.protection)?;
                 self.kernel_reply(machine, space, args.buffer, 0, NO_REPLY)

@@ -109,14 +109,40 @@ impl core::fmt::Display for MemoryError {
     }
 }
 
-/// A frame source for the `x86_64` crate's page-table code.
-struct GlobalFrames;
+/// Frames straight from the allocator, not zeroed: for page tables (the
+/// `x86_64` crate zeroes each table it creates) and kernel stacks.
+#[derive(Debug)]
+pub struct Frames;
 
 // SAFETY: every frame returned comes from the allocator, unused by anyone else.
-unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for GlobalFrames {
+unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for Frames {
     fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
         let physical = FRAMES.lock().as_mut()?.allocate()?;
         Some(PhysFrame::containing_address(PhysAddr::new(physical)))
+    }
+}
+
+/// Zeroed frames: for user pages and new PML4s, whose old contents must
+/// not show.
+#[derive(Debug)]
+pub struct ZeroedFrames;
+
+// SAFETY: as for `Frames`; the frame is zeroed before it is handed out.
+unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for ZeroedFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        let frame = Frames.allocate_frame()?;
+        let physical = frame.start_address().as_u64();
+        // SAFETY: a fresh frame, reached through the direct map.
+        unsafe { core::ptr::write_bytes(direct_map(physical) as *mut u8, 0, 4096) };
+        Some(frame)
+    }
+}
+
+/// Gives `frame` back to the allocator.
+pub fn free_frame(frame: PhysFrame) {
+    if let Some(frames) = FRAMES.lock().as_mut() {
+        // A failure would mean the frame was never ours; nothing to do.
+        let _ = frames.free(frame.start_address().as_u64());
     }
 }
 
@@ -142,7 +168,7 @@ pub fn init(info: &BootInfo) -> Result<MemorySummary, MemoryError> {
     };
     *FRAMES.lock() = Some(FrameAllocator::new(bitmap, usable.ranges()));
 
-    let pml4 = paging::build_kernel_tables(info, &mut GlobalFrames).map_err(MemoryError::Paging)?;
+    let pml4 = paging::build_kernel_tables(info, &mut Frames).map_err(MemoryError::Paging)?;
     crate::arch::x86_64::cpu::enable_paging_features();
     // SAFETY: the tables map the kernel image, the direct map (which holds
     // the boot stack of either path and every structure in use) as before,

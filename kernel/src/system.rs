@@ -300,15 +300,17 @@ impl Machine for ArchMachine {
                 memory::direct_map(s) as *const u8,
                 memory::direct_map(d) as *mut u8,
             );
-            if done == 0 {
-                if chunk >= 8 {
-                    // SAFETY: `s` points at `chunk >= 8` readable bytes
-                    // (translated just now, through the direct map).
-                    *head = unsafe { core::ptr::read_unaligned(s as *const [u8; 8]) };
-                } else {
-                    // SAFETY: as above, with `chunk` bytes.
-                    unsafe { core::ptr::copy_nonoverlapping(s, head.as_mut_ptr(), chunk) };
-                }
+            // The first 8 bytes (msgRetVal, msgErrno) may span two pieces
+            // when either buffer starts near the end of a page.
+            if done == 0 && chunk >= 8 {
+                // SAFETY: `s` points at `chunk >= 8` readable bytes
+                // (translated just now, through the direct map).
+                *head = unsafe { core::ptr::read_unaligned(s as *const [u8; 8]) };
+            } else if done < 8 {
+                let count = chunk.min(8 - done);
+                // SAFETY: `s` points at `chunk >= count` readable bytes, and
+                // `head[done..done + count]` is in bounds (done + count <= 8).
+                unsafe { core::ptr::copy_nonoverlapping(s, head.as_mut_ptr().add(done), count) };
             }
             // SAFETY: both pieces are mapped user memory of `chunk` bytes,
             // reached through the direct map; `copy` allows them to overlap

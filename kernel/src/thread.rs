@@ -10,8 +10,12 @@ use crate::process::ProcessId;
 /// A thread's id.
 pub type ThreadId = Id<Thread>;
 
-/// Kernel memory charged per thread (its kernel stack and bookkeeping).
-pub const THREAD_COST: u64 = 20 * 1024;
+/// Each thread's kernel stack (the arch layer maps it; traps run on it).
+pub const KERNEL_STACK_BYTES: u64 = 32 * 1024;
+
+/// Kernel memory charged per thread: its kernel stack, and a page for its
+/// bookkeeping and the page tables its stack needs.
+pub const THREAD_COST: u64 = KERNEL_STACK_BYTES + 4096;
 
 /// A call in flight: everything the kernel needs from the SEND to deliver
 /// the message and, later, the reply.

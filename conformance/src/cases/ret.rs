@@ -5,7 +5,8 @@
 use super::kit::{self, Answer, MAX};
 use crate::case::{Case, Outcome};
 use crate::context::Context;
-use crate::expect::{Expect, Field, pattern};
+use crate::expect::{Expect, Field, function_bits, pattern};
+use abi::TrapArgs;
 
 /// A call in a buffer of `total` answered with `reply`; the caller's SEND.
 fn answered(context: &mut Context, reply: &[u8], total: u16) -> Outcome {
@@ -19,6 +20,32 @@ fn answered(context: &mut Context, reply: &[u8], total: u16) -> Outcome {
         Answer::data(reply),
     )?;
     Ok(context.observe_buffer(call.registers, call.msg_ptr, call.bytes))
+}
+
+/// A call whose buffer starts 4 bytes before a page boundary (both pages
+/// mapped), answered with `reply`: the reply's first two words land on two
+/// pages, and arg0 and arg1 must still be both of them.
+fn answered_across_pages(context: &mut Context, reply: &[u8]) -> Outcome {
+    let door = context.user_door()?;
+    let base = context.map_pages(2)?;
+    let at = base + 4096 - 4;
+    let server = kit::server(context, door.owner, MAX, Some(Answer::data(reply)))?;
+    context.settle();
+    let (bytes, arg3) = crate::peer::message(b"q", &[], 64);
+    let place = core::ptr::with_exposed_provenance_mut::<u8>(at as usize);
+    // SAFETY: `at..at + 64` lies in the two pages just mapped READ | WRITE
+    // for this case, which no Rust reference covers.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), place, bytes.len()) };
+    let args = TrapArgs {
+        arg0: function_bits(kit::USER_CALL.0),
+        arg1: u64::from(door.client.0),
+        arg2: at,
+        arg3,
+    };
+    // SAFETY: the kernel may touch `at..at + 64`: the case's own pages.
+    let registers = unsafe { crate::raw::trap_at(args) };
+    kit::finished(context, &server, "the server")?;
+    Ok(context.observe(registers))
 }
 
 const fn word(seed: u8, at: usize) -> u32 {
@@ -133,5 +160,13 @@ pub static CASES: &[Case] = &[
             },
         )]),
         run: |context| answered(context, &kit::pattern(33, 4088), MAX),
+    },
+    Case {
+        id: "MSG-RET-012",
+        rule: "a caller's buffer may start anywhere: 4 bytes before a page boundary, an 8-byte reply still gives msgRetVal and msgErrno from both pages",
+        section: "3",
+        decisions: &[],
+        expect: Expect::replied("SEND", 0x0403_0201, 0x0807_0605, 8, 0),
+        run: |context| answered_across_pages(context, EIGHT),
     },
 ];

@@ -63,7 +63,7 @@ pub const CHECKS: &[Check] = &[
         run: map_anonymous,
     },
     Check {
-        name: "MAP_ANONYMOUS: overlap, kernel half, past the user half -> BAD_ADDRESS_RANGE; unaligned, zero length -> INVALID_ARGUMENT",
+        name: "MAP_ANONYMOUS: overlap, kernel half, past the user half -> BAD_ADDRESS_RANGE; unaligned, zero length, no READ (also PROTECT) -> INVALID_ARGUMENT",
         run: map_anonymous_errors,
     },
     Check {
@@ -539,6 +539,37 @@ fn map_anonymous_errors(_: &mut Fixture) -> Outcome {
             let _ = kernel::unmap(mapped, length.next_multiple_of(PAGE));
         }
         outcome = outcome.and(expect_error(format!("MAP_ANONYMOUS {what}"), result, error));
+    }
+    // x86_64 cannot map a page that is not readable: protection needs READ.
+    for (function, bits) in [
+        (KernelFunction::MapAnonymous, 0),
+        (KernelFunction::MapAnonymous, protection::WRITE),
+        (KernelFunction::MapAnonymous, protection::EXECUTE),
+        (KernelFunction::Protect, 0),
+        (KernelFunction::Protect, protection::WRITE),
+    ] {
+        let address = if function == KernelFunction::Protect {
+            TEST_REGION
+        } else {
+            0
+        };
+        let (result, buffer) = kcall(
+            function,
+            Descriptor::NULL,
+            &map_request(address, PAGE, bits),
+            64,
+        );
+        if function == KernelFunction::MapAnonymous
+            && raw::completed(&result)
+            && let Some(mapped) = buffer.get::<u64>(REPLY_PAYLOAD_OFFSET)
+        {
+            let _ = kernel::unmap(mapped, PAGE);
+        }
+        outcome = outcome.and(expect_error(
+            format!("{function:?} with protection {bits:#x}"),
+            result,
+            Error::InvalidArgument,
+        ));
     }
     let _ = kernel::unmap(TEST_REGION, PAGE);
     outcome

@@ -5,33 +5,13 @@
 use core::cell::Cell;
 
 use abi::Error;
+use x86_64::VirtAddr;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::{
     Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
 };
-use x86_64::{PhysAddr, VirtAddr};
 
-use crate::memory::{FRAMES, direct_map, direct_map_offset};
-
-/// Allocates zeroed frames for page tables and user pages.
-pub struct ZeroedFrames;
-
-// SAFETY: frames come from the allocator (owned by no one) and are zeroed.
-unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for ZeroedFrames {
-    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
-        let physical = FRAMES.lock().as_mut()?.allocate()?;
-        // SAFETY: a fresh frame, reached through the direct map.
-        unsafe { core::ptr::write_bytes(direct_map(physical) as *mut u8, 0, 4096) };
-        Some(PhysFrame::containing_address(PhysAddr::new(physical)))
-    }
-}
-
-fn free_frame(frame: PhysFrame) {
-    if let Some(frames) = FRAMES.lock().as_mut() {
-        // A failure here would mean the frame was never ours; nothing to do.
-        let _ = frames.free(frame.start_address().as_u64());
-    }
-}
+use crate::memory::{Frames, ZeroedFrames, direct_map, direct_map_offset, free_frame};
 
 /// The page table at physical `frame`, through the direct map.
 ///
@@ -86,9 +66,11 @@ impl AddressSpace {
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
         // SAFETY: a fresh frame into the user half of this space only.
-        match unsafe { self.mapper().map_to(page, frame, flags, &mut ZeroedFrames) } {
+        match unsafe { self.mapper().map_to(page, frame, flags, &mut Frames) } {
             Ok(flush) => {
-                flush.flush();
+                // The page was not present, and the CPU caches no
+                // not-present entry (Intel SDM 4.10.4.3): nothing to flush.
+                flush.ignore();
                 Ok(frame)
             }
             Err(_) => {
@@ -207,13 +189,9 @@ impl AddressSpace {
     /// Frees every user page and lower-half table, then the PML4. The caller
     /// must not be running on this space.
     pub fn destroy(self) {
-        // SAFETY: the space is being dropped; its tables are ours alone.
-        let pml4 = unsafe { table(self.pml4) };
-        for entry in pml4.iter().take(256) {
-            if let Ok(pdpt) = entry.frame() {
-                free_table(pdpt, 3);
-            }
-        }
+        // The caller is not on this space, so no TLB entry of it is live
+        // (user pages are not global).
+        unmap_in(self.pml4, 4, 0, 0, abi::process::USER_END);
         free_frame(self.pml4);
     }
 }
@@ -285,21 +263,4 @@ fn unmap_in(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -> (u6
     // The PML4 is never freed here, and its upper half is the kernel's.
     let empty = level < 4 && entries.iter().all(|entry| entry.is_unused());
     (freed, empty)
-}
-
-/// Frees a lower-half table at `level` (3 = PDPT, 2 = PD, 1 = PT) and
-/// everything it maps.
-fn free_table(frame: PhysFrame, level: u8) {
-    // SAFETY: a table of a space being destroyed.
-    let entries = unsafe { table(frame) };
-    for entry in entries.iter() {
-        if let Ok(child) = entry.frame() {
-            if level > 1 {
-                free_table(child, level - 1);
-            } else {
-                free_frame(child);
-            }
-        }
-    }
-    free_frame(frame);
 }

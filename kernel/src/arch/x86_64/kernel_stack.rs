@@ -15,11 +15,10 @@ use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, Size4KiB,
 };
 
-use crate::arch::x86_64::address_space::ZeroedFrames;
-use crate::memory::{FRAMES, direct_map, direct_map_offset, kernel_pml4};
+use crate::memory::{Frames, direct_map, direct_map_offset, free_frame, kernel_pml4};
 
 /// The bytes of one kernel stack.
-pub const STACK_BYTES: u64 = 32 * 1024;
+pub const STACK_BYTES: u64 = kernel::thread::KERNEL_STACK_BYTES;
 /// One slot: the stack at its top, the rest (32 KiB) never mapped.
 const SLOT_BYTES: u64 = 64 * 1024;
 /// The region: PML4 slot 510, below the kernel image's slot 511 and far
@@ -77,14 +76,16 @@ impl KernelStack {
             | PageTableFlags::NO_EXECUTE
             | PageTableFlags::GLOBAL;
         for page in stack.pages() {
-            let frame = ZeroedFrames.allocate_frame().ok_or(Error::OutOfMemory)?;
+            // Not zeroed: a stack's old contents are never read.
+            let frame = Frames.allocate_frame().ok_or(Error::OutOfMemory)?;
             // SAFETY: a fresh frame at an address of this stack's slot,
             // which nothing else maps; dropping `stack` on an error below
             // unmaps what was mapped so far.
-            match unsafe { mapper.map_to(page, frame, flags, &mut ZeroedFrames) } {
-                Ok(flush) => flush.flush(),
+            match unsafe { mapper.map_to(page, frame, flags, &mut Frames) } {
+                // Not present before, so not cached (Intel SDM 4.10.4.3).
+                Ok(flush) => flush.ignore(),
                 Err(_) => {
-                    free_frame(frame.start_address().as_u64());
+                    free_frame(frame);
                     return Err(Error::OutOfMemory);
                 }
             }
@@ -112,13 +113,6 @@ pub fn guard_slot(address: u64) -> Option<u64> {
     (slot < u64::from(SLOTS) && offset % SLOT_BYTES < SLOT_BYTES - STACK_BYTES).then_some(slot)
 }
 
-fn free_frame(physical: u64) {
-    if let Some(frames) = FRAMES.lock().as_mut() {
-        // A failure would mean the frame was never ours; nothing to do.
-        let _ = frames.free(physical);
-    }
-}
-
 impl Drop for KernelStack {
     fn drop(&mut self) {
         if let Some(mut mapper) = kernel_mapper() {
@@ -127,7 +121,7 @@ impl Drop for KernelStack {
                 if let Ok((frame, flush)) = mapper.unmap(page) {
                     // INVLPG drops the global entry in this CPU's TLB.
                     flush.flush();
-                    free_frame(frame.start_address().as_u64());
+                    free_frame(frame);
                 }
             }
         }

@@ -92,7 +92,10 @@ const USER_RFLAGS_MASK: u64 = 0x0025_0dd7;
 /// fault frame holds every user register, so the call is finished here: the
 /// frame is turned into the one the stub would have built (return to RCX
 /// with the flags from R11) and handled as a system call. A user program
-/// that jumps to LSTAR on purpose gains nothing a SYSCALL would not give it.
+/// that jumps to LSTAR on purpose gains nothing a SYSCALL would not give it,
+/// as long as the return address is a user address: a real SYSCALL always
+/// sets RCX to one, while a jump sets any RCX, and IRETQ to a non-canonical
+/// RIP would fault in ring 0. Such a frame is left a user fault.
 pub fn completes_unprivileged_syscall(frame: &mut TrapFrame) -> bool {
     const PAGE_FAULT: u64 = 14;
     // Present, user mode, instruction fetch.
@@ -100,7 +103,8 @@ pub fn completes_unprivileged_syscall(frame: &mut TrapFrame) -> bool {
     let is_it = frame.vector == PAGE_FAULT
         && frame.is_from_user_mode()
         && frame.rip == syscall_entry as *const () as u64
-        && frame.error_code & USER_FETCH_OF_SUPERVISOR_PAGE == USER_FETCH_OF_SUPERVISOR_PAGE;
+        && frame.error_code & USER_FETCH_OF_SUPERVISOR_PAGE == USER_FETCH_OF_SUPERVISOR_PAGE
+        && frame.rcx < abi::process::USER_END;
     if is_it {
         frame.vector = SYSCALL_VECTOR;
         frame.error_code = 0;

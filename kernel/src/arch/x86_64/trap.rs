@@ -148,11 +148,6 @@ pub fn stub_address(vector: u8) -> u64 {
 extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
     // SAFETY: `trap_entry` passes a pointer to the frame it just pushed on
     // the current stack; nothing else refers to it while we run.
-    if syscall::completes_unprivileged_syscall(unsafe { &mut *frame }) {
-        // SAFETY: as above.
-        return crate::system::handle(frame, Event::Syscall(unsafe { &*frame }));
-    }
-    // SAFETY: as above.
     let trap = unsafe { &*frame };
     match trap.vector {
         SYSCALL_VECTOR => crate::system::handle(frame, Event::Syscall(trap)),
@@ -162,7 +157,14 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
             crate::system::handle(frame, Event::Tick)
         }
         vector if vector < 32 && trap.is_from_user_mode() && vector != 2 && vector != 18 => {
-            crate::system::handle(frame, Event::UserFault(trap))
+            // Only a user fault can be an unprivileged SYSCALL (see there).
+            // SAFETY: as above; `trap` is not used past this point.
+            if syscall::completes_unprivileged_syscall(unsafe { &mut *frame }) {
+                // SAFETY: as above.
+                return crate::system::handle(frame, Event::Syscall(unsafe { &*frame }));
+            }
+            // SAFETY: as above.
+            crate::system::handle(frame, Event::UserFault(unsafe { &*frame }))
         }
         _ => {
             trap_dispatch(trap);
