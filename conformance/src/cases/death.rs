@@ -5,7 +5,7 @@
 //! queued or held. Nothing blocks forever because a peer died.
 
 use abi::function::USER_BASE;
-use abi::{DescriptorSlot, Error, Rights, TrapArgs};
+use abi::{DescriptorSlot, Error, KernelFunction, Rights, TrapArgs};
 
 use super::kit::{
     self, Answer, MAX, PEER_DOOR, USER_CALL, error, finished, peer_door, queued, receive,
@@ -18,27 +18,43 @@ use crate::raw::Buffer;
 
 /// A call to a peer's door that the peer's job 0 holds (received, not
 /// answered) when `hold` is true, or that stays queued; then `end` ends the
-/// peer; the caller's SEND.
+/// peer; the caller's SEND. A holding job then waits on an event nobody
+/// signals, so its thread is alive (and the call unanswered) until `end`:
+/// the caller must fail because the process ended, not because the thread
+/// holding its call did.
 fn server_ends(
     context: &mut Context,
     hold: bool,
     end: fn(&crate::peer::Peer) -> Result<(), Failed>,
 ) -> Outcome {
-    let peer = peer_door(context)?;
+    let door = context.user_door()?;
+    let event = context.adopt(userlib::kernel::event_create()?.into_raw());
+    let peer = context.peer(&[
+        DescriptorSlot::moving(door.owner, Rights::DOOR_OWNER),
+        DescriptorSlot::copy(event, Rights::EVENT),
+    ])?;
+    context.forget(door.owner);
     if hold {
-        peer.peer.start(0, &[Step::receive(PEER_DOOR, MAX, 0)])?;
+        let wait = KernelFunction::EventWait.function();
+        peer.start(
+            0,
+            &[
+                Step::receive(PEER_DOOR, MAX, 0),
+                Step::send(wait, PEER_DOOR + 1, &[], &[], 16),
+            ],
+        )?;
         context.settle();
     }
-    let call = kit::caller(context, USER_CALL, peer.client, b"doomed", &[], 64)?;
+    let call = kit::caller(context, USER_CALL, door.client, b"doomed", &[], 64)?;
     context.settle();
     if hold {
-        let results = peer.peer.join(0)?;
         context.check(
-            results.is_some(),
-            "the peer did not receive the call before it ended",
+            peer.join(0)?.is_none(),
+            "the peer's job was not still holding the call (waiting on its event)",
         );
+        context.check(!call.finished(), "the call ended before the server did");
     }
-    end(&peer.peer)?;
+    end(&peer)?;
     let call = finished(context, &call, "the caller")?;
     Ok(context.observe(call.registers))
 }

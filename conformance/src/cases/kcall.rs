@@ -138,16 +138,28 @@ fn closed(context: &mut Context) -> Result<Descriptor, Failed> {
     Ok(event)
 }
 
-/// The lowest free descriptor of the runner before and after `call`: a
-/// refused capability function must create nothing.
+/// The lowest free descriptor of the runner and the kernel's counts of
+/// objects and descriptors before and after `call`: a refused capability
+/// function must create nothing, not even an object no table holds.
 fn creates_nothing(context: &mut Context, call: impl FnOnce(&Context) -> Outcome) -> Outcome {
     let before = context.lowest_free(1)?;
+    let counted_before = userlib::kernel::counters()?;
     let observed = call(&*context);
+    let counted_after = userlib::kernel::counters()?;
     let after = context.lowest_free(1)?;
     context.check(
         before == after,
         &alloc::format!(
             "the lowest free descriptor moved from {before:?} to {after:?}: something was created"
+        ),
+    );
+    let counts = |c: &abi::kcall::KernelCounters| (c.objects, c.descriptors);
+    context.check(
+        counts(&counted_before) == counts(&counted_after),
+        &alloc::format!(
+            "the kernel's (objects, descriptors) went from {:?} to {:?}: something was created",
+            counts(&counted_before),
+            counts(&counted_after)
         ),
     );
     observed
@@ -960,6 +972,35 @@ pub static CASES: &[Case] = &[
                 u64::from_le_bytes(core::array::from_fn(|index| bytes[index]))
             });
             context.bind("size", size);
+            // And it is the real size: the linker puts the section header
+            // table last, so the ELF header (read whole here) says where
+            // the file ends.
+            let header = kit::send(
+                KernelFunction::ArchiveRead.function(),
+                FIRST_BOOT_ARCHIVE,
+                &archive_request(name, 0),
+                &[],
+                16 + 64,
+            )?;
+            let field = |at: usize, width: usize| {
+                header
+                    .bytes
+                    .get(16 + at..16 + at + width)
+                    .map_or(0, |bytes| {
+                        bytes
+                            .iter()
+                            .rev()
+                            .fold(0u64, |value, byte| value << 8 | u64::from(*byte))
+                    })
+            };
+            // e_shoff, e_shentsize, e_shnum (ELF64).
+            let end = field(0x28, 8) + field(0x3a, 2) * field(0x3c, 2);
+            context.check(
+                end == size,
+                &alloc::format!(
+                    "the size ARCHIVE_READ gave ({size}) is not where the ELF's section headers end ({end})"
+                ),
+            );
             for (offset, bytes) in [(size.saturating_sub(1), 1u16), (size, 0)] {
                 let tail = kit::send(
                     KernelFunction::ArchiveRead.function(),

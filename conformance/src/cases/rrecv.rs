@@ -165,7 +165,12 @@ pub static CASES: &[Case] = &[
                 &done,
                 &TrapArgs::default(),
             );
-            let _ = finished(context, &first, "the caller")?;
+            let answered = finished(context, &first, "the caller")?;
+            context.check_registers(
+                "the caller's SEND (answered by the later REPLY)",
+                &answered.registers,
+                &kit::replied(u32::from_le_bytes(*b"held"), 0, 4, 0),
+            );
             Ok(context.observe(registers))
         },
     },
@@ -179,7 +184,12 @@ pub static CASES: &[Case] = &[
             let (door, first, mut buffer) = hold(context, 64)?;
             context.close(door.owner)?;
             let registers = reply_receive(&mut buffer, 0, b"bye", MAX)?;
-            let _ = finished(context, &first, "the caller")?;
+            let caller = finished(context, &first, "the caller")?;
+            context.check_registers(
+                "the caller's SEND (its door died while the call was held)",
+                &caller.registers,
+                &kit::error(Error::PeerDied),
+            );
             Ok(context.observe(registers))
         },
     },
