@@ -79,6 +79,8 @@ struct Page {
 #[derive(Debug, Default)]
 struct FakeMachine {
     spaces: BTreeMap<SpaceId, BTreeMap<u64, Page>>,
+    /// Where each space's next kernel-placed mapping is searched from.
+    hints: BTreeMap<SpaceId, u64>,
     next_space: SpaceId,
     contexts: HashMap<ThreadId, (SpaceId, UserStart)>,
     console: Vec<u8>,
@@ -249,16 +251,15 @@ impl Machine for FakeMachine {
                 at
             }
             None => {
-                let mut at = USER_MAP_BASE;
-                loop {
-                    if at.checked_add(length).is_none_or(|end| end > USER_END) {
-                        return Err(Error::BadAddressRange);
-                    }
-                    if self.range_is_free(space, at, length) {
-                        break at;
-                    }
-                    at += PAGE;
-                }
+                let map = self.spaces.get(&space).ok_or(Error::InvalidArgument)?;
+                let hint = self.hints.get(&space).copied().unwrap_or(USER_MAP_BASE);
+                let at = crate::placement::place(hint, length, |start, end| {
+                    map.range(start..end).next().map(|(page, _)| *page)
+                })
+                .ok_or(Error::BadAddressRange)?;
+                self.hints
+                    .insert(space, crate::placement::next_hint(at, length));
+                at
             }
         };
         self.insert_pages(space, at, length, protection)?;

@@ -25,6 +25,7 @@ pub mod machine;
 pub mod memory_map;
 pub mod object;
 pub mod phys;
+pub mod placement;
 pub mod process;
 pub mod program;
 pub mod rsdp;

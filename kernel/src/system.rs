@@ -178,28 +178,6 @@ impl ArchMachine {
         Ok(())
     }
 
-    /// The lowest address from `from` up where `length` bytes are free
-    /// with a free guard page either side, below the stack. Each miss jumps
-    /// past the mapped page in the way, so the search costs what is mapped,
-    /// not the distance covered.
-    fn find_free(&self, space: SpaceId, from: u64, length: u64) -> Result<Option<u64>, Error> {
-        let tables = &self.space(space)?.tables;
-        let limit = USER_STACK_TOP - USER_STACK_SIZE;
-        let mut candidate = from.max(USER_MAP_BASE);
-        loop {
-            let Some(end) = candidate
-                .checked_add(length + 4096)
-                .filter(|&end| end <= limit)
-            else {
-                return Ok(None);
-            };
-            match tables.first_mapped(candidate - 4096, end) {
-                None => return Ok(Some(candidate)),
-                Some(mapped) => candidate = mapped + 2 * 4096,
-            }
-        }
-    }
-
     fn range_is_free(&self, space: SpaceId, address: u64, length: u64) -> Result<bool, Error> {
         let end = address.checked_add(length).ok_or(Error::BadAddressRange)?;
         Ok(self
@@ -363,17 +341,13 @@ impl Machine for ArchMachine {
     ) -> Result<u64, Error> {
         let flags = page_flags(protection);
         let Some(address) = address else {
-            // Search from the hint, then once more from the bottom: fixed
-            // mappings and unmaps leave holes the hint has moved past.
-            let hint = self.space(space)?.next_map;
-            let address = match self.find_free(space, hint, length)? {
-                Some(address) => address,
-                None => self
-                    .find_free(space, USER_MAP_BASE, length)?
-                    .ok_or(Error::BadAddressRange)?,
-            };
+            let s = self.space(space)?;
+            let address = kernel::placement::place(s.next_map, length, |start, end| {
+                s.tables.first_mapped(start, end)
+            })
+            .ok_or(Error::BadAddressRange)?;
             self.map_range(space, address, length, flags)?;
-            self.space_mut(space)?.next_map = address + length + 4096;
+            self.space_mut(space)?.next_map = kernel::placement::next_hint(address, length);
             return Ok(address);
         };
         if !self.range_is_free(space, address, length)? {
