@@ -1,9 +1,10 @@
 //! Every error the kernel reports, as one numbered, named, documented value.
 //!
 //! A failed trap returns `arg0 = -1` (`INVALID`), `arg1 = error number`,
-//! `arg2 = 0`, `arg3 = 0`. A server's error reply uses the same first two
-//! words (`msgRetVal = -1`, `msgErrno = n`) but always carries at least 8
-//! bytes of data, so `arg3`'s data size tells the two apart (ABI.md §5).
+//! and data size 0 in `arg3` (ABI.md §3 lists the two exceptions' arg2 and
+//! arg3). A server's error reply uses the same first two words
+//! (`msgRetVal = -1`, `msgErrno = n`) but always carries at least 8 bytes
+//! of data, so `arg3`'s data size tells the two apart (ABI.md §3).
 //!
 //! Kernel errors are numbered 1-255. Servers' own error numbers start at
 //! [`FIRST_SERVER_ERROR`] so they never collide with these.

@@ -18,8 +18,24 @@ pub struct ProcessRecord {
     pub handle: Option<u32>,
     /// Its exit status, once it ended.
     pub status: Option<u32>,
-    /// Events (procman's descriptors) to signal when it ends.
-    pub waiters: Vec<u32>,
+    /// Its exit event (procman's descriptor), made at the first WAIT and
+    /// shared by every later one, so waiting costs procman one descriptor
+    /// per watched process however often it is asked.
+    pub exit_event: Option<u32>,
+    /// WAIT replies that handed out the event: it is signalled once for
+    /// each when the process ends.
+    pub waits: u32,
+}
+
+/// What a process's end leaves procman to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// The handle to close.
+    pub handle: Option<u32>,
+    /// The exit event to signal `waits` times, then close.
+    pub exit_event: Option<u32>,
+    /// How many waiters hold the event.
+    pub waits: u32,
 }
 
 /// The table, keyed by process id (never reused while procman runs).
@@ -52,7 +68,8 @@ impl ProcessTable {
                 domain,
                 handle: Some(handle),
                 status: None,
-                waiters: Vec::new(),
+                exit_event: None,
+                waits: 0,
             },
         );
         pid
@@ -73,23 +90,26 @@ impl ProcessTable {
         self.records.values().filter(|r| r.status.is_none()).count()
     }
 
-    /// Marks `pid` ended with `status`. Returns the handle and waiter events
-    /// to close (and signal), and the ids of zombies dropped to stay within
-    /// [`MAX_ZOMBIES`].
-    pub fn exited(&mut self, pid: u32, status: u32) -> Option<(Option<u32>, Vec<u32>)> {
+    /// Marks `pid` ended with `status` (keeping at most [`MAX_ZOMBIES`]
+    /// ended records); what is left to close and signal, or `None` when it
+    /// is unknown or already ended.
+    pub fn exited(&mut self, pid: u32, status: u32) -> Option<Ended> {
         let record = self.records.get_mut(&pid)?;
         if record.status.is_some() {
             return None;
         }
         record.status = Some(status);
-        let handle = record.handle.take();
-        let waiters = core::mem::take(&mut record.waiters);
+        let ended = Ended {
+            handle: record.handle.take(),
+            exit_event: record.exit_event.take(),
+            waits: core::mem::take(&mut record.waits),
+        };
         self.zombies.push(pid);
         while self.zombies.len() > MAX_ZOMBIES {
             let oldest = self.zombies.remove(0);
             self.records.remove(&oldest);
         }
-        Some((handle, waiters))
+        Some(ended)
     }
 }
 
@@ -104,10 +124,18 @@ mod tests {
         let b = table.add(1, 2, 11);
         assert_ne!(a, b);
         if let Some(r) = table.get_mut(a) {
-            r.waiters.push(30);
+            r.exit_event = Some(30);
+            r.waits = 2;
         }
         assert_eq!(table.running(), 2);
-        assert_eq!(table.exited(a, 3), Some((Some(10), vec![30])));
+        assert_eq!(
+            table.exited(a, 3),
+            Some(Ended {
+                handle: Some(10),
+                exit_event: Some(30),
+                waits: 2
+            })
+        );
         assert_eq!(table.exited(a, 4), None, "a process ends once");
         assert_eq!(table.get(a).and_then(|r| r.status), Some(3));
         assert_eq!(table.running(), 1);

@@ -60,25 +60,29 @@ impl Procman {
             .ok_or(error(ProcmanError::NoSuchProgram))?;
         let arguments = arguments.unwrap_or(&entry.arguments);
         let handle = kernel::spawn(&entry.name, arguments, descriptors).map_err(kernel_error)?;
-        let domain = entry.domain;
-        let pid = self.processes.add(program, domain, handle.descriptor().0);
-        if let Err(e) = kernel::process_set_cookie(handle.descriptor(), u64::from(pid)) {
-            println!("procman: cannot set the cookie of process {pid}: {e}");
-        }
         // The table keeps the handle's number; it is closed when the process ends.
-        let _ = handle.into_raw();
+        let handle = handle.into_raw();
+        let pid = self.processes.add(program, entry.domain, handle.0);
+        if let Err(e) = kernel::process_set_cookie(handle, u64::from(pid)) {
+            // PEER_DIED: it ended before its cookie was set, so its exit
+            // notice named no one; its status is unknown (-1).
+            println!("procman: process {pid} ended before its cookie was set: {e}");
+            self.ended(pid, u32::MAX);
+        }
         Ok(pid)
     }
 
     /// A process ended: free what it held here, wake its waiters, and end
     /// the system if it was the one the command line named.
     fn ended(&mut self, pid: u32, status: u32) {
-        if let Some((handle, waiters)) = self.processes.exited(pid, status) {
-            if let Some(handle) = handle {
+        if let Some(ended) = self.processes.exited(pid, status) {
+            if let Some(handle) = ended.handle {
                 let _ = kernel::close(Descriptor(handle));
             }
-            for event in waiters {
-                let _ = kernel::event_signal(Descriptor(event));
+            if let Some(event) = ended.exit_event {
+                for _ in 0..ended.waits {
+                    let _ = kernel::event_signal(Descriptor(event));
+                }
                 let _ = kernel::close(Descriptor(event));
             }
         }
@@ -283,23 +287,27 @@ impl Procman {
             reply
                 .push(&WaitReply { exited: 1, status })
                 .map_err(|_| error(ProcmanError::BadRequest))?;
-            return Ok(status);
+            // The status is in the reply; msgRetVal stays 0, since a status
+            // of -1 (a fault) would read as an error reply.
+            return Ok(0);
         }
-        let event = kernel::event_create().map_err(kernel_error)?;
+        // One exit event per watched process, shared by its waiters.
+        let event = match record.exit_event {
+            Some(event) => Descriptor(event),
+            None => kernel::event_create().map_err(kernel_error)?.into_raw(),
+        };
+        if let Some(record) = self.processes.get_mut(header.pid) {
+            record.exit_event = Some(event.0);
+        }
         reply
             .push(&WaitReply {
                 exited: 0,
                 status: 0,
             })
-            .and_then(|m| {
-                m.push_copy(
-                    event.descriptor(),
-                    Rights(Rights::WAIT.0 | Rights::TRANSFER.0),
-                )
-            })
+            .and_then(|m| m.push_copy(event, Rights(Rights::WAIT.0 | Rights::TRANSFER.0)))
             .map_err(|_| error(ProcmanError::BadRequest))?;
         if let Some(record) = self.processes.get_mut(header.pid) {
-            record.waiters.push(event.into_raw().0);
+            record.waits = record.waits.saturating_add(1);
         }
         Ok(0)
     }

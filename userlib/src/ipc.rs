@@ -59,13 +59,16 @@ pub enum ReceiveError {
     BufferTooSmall(MessageSizes),
     /// Any other error.
     Kernel(Error),
+    /// REPLY_RECEIVE delivered its reply (arg2 = `REPLY_DELIVERED`), then
+    /// its receive half failed with this error.
+    AfterReply(Error),
 }
 
 impl From<ReceiveError> for Error {
     fn from(error: ReceiveError) -> Error {
         match error {
             ReceiveError::BufferTooSmall(_) => Error::ReceiveBufferTooSmall,
-            ReceiveError::Kernel(error) => error,
+            ReceiveError::Kernel(error) | ReceiveError::AfterReply(error) => error,
         }
     }
 }
@@ -81,6 +84,7 @@ impl core::fmt::Display for ReceiveError {
                 sizes.descriptor_count()
             ),
             ReceiveError::Kernel(error) => write!(f, "{error}"),
+            ReceiveError::AfterReply(error) => write!(f, "{error} (after the reply was delivered)"),
         }
     }
 }
@@ -189,9 +193,9 @@ pub fn reply(cookie: u64, buffer: &mut [u8], sizes: MessageSizes) -> Result<(), 
 /// message came through.
 ///
 /// If the reply fails (except CALLER_GONE, which the kernel ignores) the
-/// trap returns that error and receives nothing; an error can also come
-/// from the receive, after a reply that succeeded. The registers do not say
-/// which half failed (see [`crate::server::serve`] for how the loop copes).
+/// trap returns that error ([`ReceiveError::Kernel`]) and receives nothing;
+/// an error of the receive, after a reply that was delivered, is
+/// [`ReceiveError::AfterReply`] (or [`ReceiveError::BufferTooSmall`]).
 pub fn reply_receive(
     cookie: u64,
     buffer: &mut [u8],
@@ -210,6 +214,7 @@ pub fn decode_received(result: TrapArgs) -> Result<Received, ReceiveError> {
             Error::ReceiveBufferTooSmall => {
                 ReceiveError::BufferTooSmall(MessageSizes::from_bits(result.arg3))
             }
+            error if result.arg2 == abi::trap::REPLY_DELIVERED => ReceiveError::AfterReply(error),
             error => ReceiveError::Kernel(error),
         });
     }

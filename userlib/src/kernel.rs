@@ -1,8 +1,9 @@
 //! One function per kernel function (`abi::KernelFunction`, range
 //! `0x0-0x3FF`) but the three trap operations (see [`crate::ipc`]).
 //!
-//! A kernel function is an ordinary SEND to the NULL target (or, for
-//! EVENT_SIGNAL and EVENT_WAIT, to the event): the request struct
+//! A kernel function is an ordinary SEND to the NULL target or to the
+//! object it acts on (an event, a process handle, a kernel capability:
+//! ABI.md §6 "Targets"): the request struct
 //! (`abi::kcall`) is the message data; on success the kernel replies like a
 //! server, msgRetVal, msgErrno (0), then the reply struct at
 //! `REPLY_PAYLOAD_OFFSET`, and new descriptors in the reply's slots; on

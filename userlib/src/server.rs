@@ -15,11 +15,11 @@
 
 use abi::function::Function;
 use abi::kcall::REPLY_PAYLOAD_OFFSET;
-use abi::{DescriptorSlot, Error, MessageSizes};
+use abi::{Descriptor, DescriptorSlot, Error, MessageSizes, TransferMode};
 use zerocopy::FromBytes;
 
 use crate::descriptor::OwnedDescriptor;
-use crate::ipc::{self, Received, capacity_of};
+use crate::ipc::{self, ReceiveError, Received, capacity_of};
 use crate::message::{Message, MessageBuffer};
 use crate::println;
 use crate::runtime::program_name;
@@ -156,12 +156,13 @@ impl<'a> Request<'a> {
 /// owner reference, ...), with that error.
 ///
 /// When a reply fails (the ABI's REPLY_RECEIVE does not receive then, and
-/// the caller stays blocked), the loop logs the error, answers the caller
-/// with an error reply whose msgErrno is that `abi::Error`'s number (if the
-/// caller's buffer has room for one) and RECEIVEs again. The registers do
-/// not say whether REPLY_RECEIVE failed in its reply or in its receive; in
-/// the second case the error reply finds nothing to answer and the RECEIVE
-/// meets the same error, which ends the loop.
+/// the caller stays blocked), the loop closes the descriptors the reply
+/// would have moved (they were the handler's to give away), logs the error,
+/// answers the caller with an error reply whose msgErrno is that
+/// `abi::Error`'s number (if the caller's buffer has room for one) and
+/// RECEIVEs again. When the reply went out and the receive half failed
+/// (arg2 = `REPLY_DELIVERED`), it RECEIVEs again at once, which meets the
+/// same error and ends the loop.
 pub fn serve<S: Server + ?Sized>(door: &OwnedDescriptor, server: &mut S) -> Error {
     let mut first = MessageBuffer::new();
     let mut second = MessageBuffer::new();
@@ -179,8 +180,8 @@ pub fn serve<S: Server + ?Sized>(door: &OwnedDescriptor, server: &mut S) -> Erro
                 core::mem::swap(&mut request_buffer, &mut reply_buffer);
                 Ok(received)
             }
-            Err(error) => {
-                let error = Error::from(error);
+            Err(ReceiveError::Kernel(error)) => {
+                close_moved(reply_buffer, sizes);
                 println!(
                     "{}: reply to function {:#x} failed: {}",
                     program_name(),
@@ -188,6 +189,9 @@ pub fn serve<S: Server + ?Sized>(door: &OwnedDescriptor, server: &mut S) -> Erro
                     error
                 );
                 fail_caller(cookie, received, error, reply_buffer);
+                ipc::receive(door.descriptor(), request_buffer)
+            }
+            Err(ReceiveError::AfterReply(_) | ReceiveError::BufferTooSmall(_)) => {
                 ipc::receive(door.descriptor(), request_buffer)
             }
         };
@@ -243,6 +247,24 @@ fn answer<S: Server + ?Sized>(
 fn write_header(header: &mut [u8], ret_val: u32, errno: u32) {
     header[..4].copy_from_slice(&ret_val.to_le_bytes());
     header[4..8].copy_from_slice(&errno.to_le_bytes());
+}
+
+/// After a failed reply: closes the descriptors its slots would have moved,
+/// which stayed in this process's table.
+fn close_moved(buffer: &[u8], sizes: MessageSizes) {
+    let first = usize::from(abi::message::descriptor_offset(sizes.data_size()));
+    for index in 0..usize::from(sizes.descriptor_count()) {
+        let at = first + index * usize::from(abi::message::SLOT_SIZE);
+        let slot = buffer
+            .get(at..)
+            .and_then(|bytes| DescriptorSlot::read_from_prefix(bytes).ok())
+            .map(|(slot, _)| slot);
+        if let Some(slot) = slot
+            && slot.mode == TransferMode::Move as u32
+        {
+            drop(OwnedDescriptor::from_raw(Descriptor(slot.descriptor)));
+        }
+    }
 }
 
 /// After a failed reply: an error reply carrying the error, so the caller
@@ -452,5 +474,77 @@ mod tests {
         assert_eq!(log[1].2, 41);
         assert_eq!(log[1].1.total_size(), 4095);
         assert_eq!(log[0].2, 4);
+    }
+
+    #[test]
+    fn a_failed_reply_closes_what_it_would_have_moved_and_a_delivered_one_does_not() {
+        type Log = Rc<RefCell<Vec<(i32, Vec<u8>)>>>;
+        let log: Log = Rc::default();
+        let record = log.clone();
+        let mut step = 0;
+        let error = fake_kernel::run(
+            move |call: &mut FakeCall| {
+                if call.function() == abi::KernelFunction::DebugWrite.function() {
+                    return call.reply_ok(&[], &[]);
+                }
+                step += 1;
+                record
+                    .borrow_mut()
+                    .push((call.function().0, call.data().to_vec()));
+                let arrived =
+                    DescriptorSlot::copy(Descriptor(6), Rights::SEND.union(Rights::TRANSFER));
+                match (step, call.function()) {
+                    (1, RECEIVE) => {
+                        let sizes = call.write_reply(&[], &[arrived]).with_total_size(64);
+                        TrapArgs::received(Function(0x8002), 1, call.args.arg2, sizes)
+                    }
+                    (2, REPLY_RECEIVE) => {
+                        // The handler moves descriptor 6 back; the reply fails.
+                        let slots = call.slots();
+                        assert_eq!(slots.len(), 1);
+                        assert_eq!(slots[0].mode, TransferMode::Move as u32);
+                        TrapArgs::error(Error::NotTransferable)
+                    }
+                    // CLOSE of 6, then the error reply to the caller.
+                    (3, f) if f == abi::KernelFunction::Close.function() => call.reply_ok(&[], &[]),
+                    (4, REPLY) => TrapArgs::default(),
+                    (5, RECEIVE) => call.deliver(Function(0x8000), 2, b"ok", 64),
+                    // Delivered, then the receive half fails: no error reply.
+                    (6, REPLY_RECEIVE) => TrapArgs {
+                        arg2: abi::trap::REPLY_DELIVERED,
+                        ..TrapArgs::error(Error::PeerDied)
+                    },
+                    (7, RECEIVE) => TrapArgs::error(Error::PeerDied),
+                    other => panic!("unexpected trap {other:?}"),
+                }
+            },
+            || {
+                let door = OwnedDescriptor::from_raw(Descriptor(4));
+                let error = door.as_ref().map(|door| serve(door, &mut handler));
+                let _ = door.map(OwnedDescriptor::into_raw);
+                error
+            },
+        );
+        assert_eq!(error, Some(Error::PeerDied));
+        let log = log.borrow();
+        let functions: Vec<i32> = log.iter().map(|(f, _)| *f).collect();
+        let close = abi::KernelFunction::Close.function().0;
+        assert_eq!(
+            functions,
+            [
+                RECEIVE.0,
+                REPLY_RECEIVE.0,
+                close,
+                REPLY.0,
+                RECEIVE.0,
+                REPLY_RECEIVE.0,
+                RECEIVE.0
+            ]
+        );
+        assert_eq!(
+            log[2].1.get(..4),
+            Some(&6u32.to_le_bytes()[..]),
+            "CLOSE names 6"
+        );
     }
 }
