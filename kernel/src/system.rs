@@ -89,6 +89,23 @@ unsafe impl Send for System {}
 
 static SYSTEM: spin::Mutex<Option<System>> = spin::Mutex::new(None);
 
+/// The first (up to) 8 bytes of a message at `from`, page by page: the
+/// rare case of [`Machine::copy_between`] where they span two pieces.
+#[cold]
+fn read_head(
+    tables: &AddressSpace,
+    from: u64,
+    length: usize,
+    head: &mut [u8; 8],
+) -> Result<(), ()> {
+    for (index, byte) in head.iter_mut().enumerate().take(length.min(8)) {
+        let physical = tables.translate(from + index as u64, false).ok_or(())?;
+        // SAFETY: a mapped, readable user byte, through the direct map.
+        *byte = unsafe { core::ptr::read(memory::direct_map(physical) as *const u8) };
+    }
+    Ok(())
+}
+
 fn page_flags(protection: u32) -> PageTableFlags {
     let mut flags = PageTableFlags::empty();
     if protection & abi::kcall::protection::WRITE != 0 {
@@ -247,6 +264,7 @@ impl Machine for ArchMachine {
         )
     }
 
+    #[inline(always)]
     fn copy_between(
         &mut self,
         from_space: SpaceId,
@@ -278,17 +296,15 @@ impl Machine for ArchMachine {
                 memory::direct_map(s) as *const u8,
                 memory::direct_map(d) as *mut u8,
             );
-            // The first 8 bytes (msgRetVal, msgErrno) may span two pieces
-            // when either buffer starts near the end of a page.
-            if done == 0 && chunk >= 8 {
-                // SAFETY: `s` points at `chunk >= 8` readable bytes
-                // (translated just now, through the direct map).
-                *head = unsafe { core::ptr::read_unaligned(s as *const [u8; 8]) };
-            } else if done < 8 {
-                let count = chunk.min(8 - done);
-                // SAFETY: `s` points at `chunk >= count` readable bytes, and
-                // `head[done..done + count]` is in bounds (done + count <= 8).
-                unsafe { core::ptr::copy_nonoverlapping(s, head.as_mut_ptr().add(done), count) };
+            if done == 0 {
+                if chunk >= 8 {
+                    // SAFETY: `s` points at `chunk >= 8` readable bytes
+                    // (translated just now, through the direct map).
+                    *head = unsafe { core::ptr::read_unaligned(s as *const [u8; 8]) };
+                } else {
+                    // The first 8 bytes span two pages of either buffer.
+                    read_head(source, from, length, head).map_err(|_| CopyFault::Source)?;
+                }
             }
             // SAFETY: both pieces are mapped user memory of `chunk` bytes,
             // reached through the direct map; `copy` allows them to overlap
