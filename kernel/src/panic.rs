@@ -15,5 +15,5 @@ fn panic(info: &PanicInfo<'_>) -> ! {
             crate::console::write_fmt_panicking(format_args!("hinge: PANIC: {}\n", info.message()))
         }
     }
-    crate::start::stop(false)
+    crate::arch::x86_64::cpu::stop(false)
 }

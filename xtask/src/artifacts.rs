@@ -25,6 +25,9 @@ pub const GUEST_TARGET: &str = "x86_64-unknown-none";
 /// The cargo package (and binary) of the kernel.
 pub const KERNEL_PACKAGE: &str = "kernel";
 
+/// The kernel's portable core, linted for the guest target beside the kernel.
+pub const KERNEL_CORE_PACKAGE: &str = "kernel-core";
+
 /// Where the workspace and its artifacts are.
 #[derive(Clone, Debug)]
 pub struct Paths {

@@ -11,7 +11,9 @@
 //! 6. the ABI conformance suite under QEMU via PVH (each case is 1 test,
 //!    see `crate::conformance`).
 
-use crate::artifacts::{self, GUEST_TARGET, KERNEL_PACKAGE, Paths, SystemManifest};
+use crate::artifacts::{
+    self, GUEST_TARGET, KERNEL_CORE_PACKAGE, KERNEL_PACKAGE, Paths, SystemManifest,
+};
 use crate::cli::{Accel, TestArgs};
 use crate::deps::{self, HostPackage};
 use crate::exec::{self, Echo};
@@ -278,6 +280,8 @@ pub fn test_command(args: &TestArgs) -> Result<ExitCode> {
                 "clippy",
                 "--package",
                 KERNEL_PACKAGE,
+                "--package",
+                KERNEL_CORE_PACKAGE,
                 "--target",
                 GUEST_TARGET,
                 "--",

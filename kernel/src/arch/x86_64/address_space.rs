@@ -11,7 +11,7 @@ use x86_64::structures::paging::{
     Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
 };
 
-use crate::memory::{Frames, ZeroedFrames, direct_map, direct_map_offset, free_frame};
+use super::memory::{Frames, ZeroedFrames, direct_map, direct_map_offset, free_frame};
 
 /// The page table at physical `frame`, through the direct map.
 ///
@@ -146,7 +146,7 @@ impl AddressSpace {
         } else {
             PRESENT | USER
         };
-        let offset = crate::memory::direct_map_offset();
+        let offset = super::memory::direct_map_offset();
         let mut table = self.pml4.start_address().as_u64();
         for shift in [39u32, 30, 21, 12] {
             let index = (address >> shift) & 0x1ff;

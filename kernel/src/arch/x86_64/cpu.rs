@@ -1,4 +1,8 @@
-//! Small CPU operations: halting, the QEMU exit port, control registers.
+//! Small CPU operations: halting, the QEMU exit port, control registers,
+//! and the two ways the kernel stops (a verdict under test, a halt otherwise).
+
+use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use x86_64::instructions::{hlt, interrupts, port::Port};
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
@@ -51,4 +55,42 @@ pub extern "C" fn idle_loop() -> ! {
 pub fn wait_for_interrupt() {
     interrupts::enable_and_hlt();
     interrupts::disable();
+}
+
+/// Set from the `qemu-exit` command-line word: report verdicts through
+/// QEMU's debug-exit device instead of halting.
+static QEMU_EXIT: AtomicBool = AtomicBool::new(false);
+
+/// Reads the stop behaviour from the command line; the boot paths call this
+/// first, so that even their own fatal errors end a test run promptly.
+pub fn configure_stop(command_line: &kernel_core::boot_info::CommandLine) {
+    QEMU_EXIT.store(
+        command_line.has_word(image::cmdline::QEMU_EXIT),
+        Ordering::Relaxed,
+    );
+}
+
+/// Stops the kernel: under `qemu-exit`, QEMU exits with the verdict;
+/// otherwise the CPU halts.
+pub fn stop(success: bool) -> ! {
+    if QEMU_EXIT.load(Ordering::Relaxed) {
+        let value = if success {
+            abi::debug_exit::SUCCESS
+        } else {
+            abi::debug_exit::FAILURE
+        };
+        exit_qemu(value)
+    }
+    halt_forever()
+}
+
+/// Reports a condition the kernel cannot boot past, then stops with failure.
+pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
+    kprintln!("FATAL: {reason}");
+    stop(false)
+}
+
+/// Whether the command line asked for verdicts through QEMU's exit device.
+pub fn qemu_exit() -> bool {
+    QEMU_EXIT.load(Ordering::Relaxed)
 }

@@ -15,10 +15,10 @@ use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, Size4KiB,
 };
 
-use crate::memory::{Frames, direct_map, direct_map_offset, free_frame, kernel_pml4};
+use super::memory::{Frames, direct_map, direct_map_offset, free_frame, kernel_pml4};
 
 /// The bytes of one kernel stack.
-pub const STACK_BYTES: u64 = kernel::thread::KERNEL_STACK_BYTES;
+pub const STACK_BYTES: u64 = kernel_core::thread::KERNEL_STACK_BYTES;
 /// One slot: the stack at its top, the rest (32 KiB) never mapped.
 const SLOT_BYTES: u64 = 64 * 1024;
 /// The region: PML4 slot 510, below the kernel image's slot 511 and far
@@ -135,7 +135,7 @@ impl Drop for KernelStack {
 /// runs on its IST stack and reports (a fatal kernel error, as it must be).
 pub fn overflow_one() -> ! {
     let Ok(stack) = KernelStack::allocate() else {
-        crate::start::fatal(format_args!("self-test: no kernel stack"));
+        super::cpu::fatal(format_args!("self-test: no kernel stack"));
     };
     kprintln!(
         "self-test: overflowing the kernel stack {:#x}..{:#x}",

@@ -11,7 +11,7 @@
 //! Every upper-half PML4 slot gets its PDPT now, so later kernel mappings
 //! appear in every address space that copied these slots.
 
-use kernel::boot_info::BootInfo;
+use kernel_core::boot_info::BootInfo;
 use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size2MiB,
     Size4KiB,
@@ -75,7 +75,7 @@ pub fn build_kernel_tables(
         .memory_map
         .regions()
         .iter()
-        .filter(|r| r.kind != kernel::boot_info::MemoryKind::Reserved)
+        .filter(|r| r.kind != kernel_core::boot_info::MemoryKind::Reserved)
         .map(|r| r.range.end)
         .max()
         .unwrap_or(0)
@@ -86,7 +86,7 @@ pub fn build_kernel_tables(
             | PageTableFlags::WRITABLE
             | PageTableFlags::NO_EXECUTE
             | PageTableFlags::GLOBAL;
-        let range = kernel::phys::PhysRange {
+        let range = kernel_core::phys::PhysRange {
             start: physical,
             end: physical + TWO_MIB,
         };

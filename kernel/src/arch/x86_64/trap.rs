@@ -10,7 +10,7 @@ use core::arch::global_asm;
 
 use super::lapic;
 use super::syscall::{self, SYSCALL_VECTOR};
-use crate::system::Event;
+use super::system::Event;
 
 /// Vector of the local APIC timer (above the remapped, masked PIC range 0x20-0x2f).
 pub const TIMER_VECTOR: u8 = 0x40;
@@ -150,21 +150,21 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
     // the current stack; nothing else refers to it while we run.
     let trap = unsafe { &*frame };
     match trap.vector {
-        SYSCALL_VECTOR => crate::system::handle(frame, Event::Syscall(trap)),
+        SYSCALL_VECTOR => super::system::handle(frame, Event::Syscall(trap)),
         vector if vector == u64::from(TIMER_VECTOR) => {
             TIMER_TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
             lapic::end_of_interrupt();
-            crate::system::handle(frame, Event::Tick)
+            super::system::handle(frame, Event::Tick)
         }
         vector if vector < 32 && trap.is_from_user_mode() && vector != 2 && vector != 18 => {
             // Only a user fault can be an unprivileged SYSCALL (see there).
             // SAFETY: as above; `trap` is not used past this point.
             if syscall::completes_unprivileged_syscall(unsafe { &mut *frame }) {
                 // SAFETY: as above.
-                return crate::system::handle(frame, Event::Syscall(unsafe { &*frame }));
+                return super::system::handle(frame, Event::Syscall(unsafe { &*frame }));
             }
             // SAFETY: as above.
-            crate::system::handle(frame, Event::UserFault(unsafe { &*frame }))
+            super::system::handle(frame, Event::UserFault(unsafe { &*frame }))
         }
         _ => {
             trap_dispatch(trap);

@@ -15,10 +15,10 @@ use alloc::vec::Vec;
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::descriptor_table::Reference;
+use crate::kernel::{Kernel, Outcome};
 use crate::machine::{CopyFault, Machine};
 use crate::object::ObjectId;
 use crate::process::{DESCRIPTOR_COST, ProcessId};
-use crate::state::{Kernel, Outcome};
 use crate::thread::{CallRecord, Holding, ThreadId, ThreadState};
 
 /// Notices kept for a process manager that does not receive them.

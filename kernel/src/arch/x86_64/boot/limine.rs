@@ -5,8 +5,10 @@
 //! that matters here is the RSDP response, which under revision 2 is a
 //! direct-map virtual address instead of a physical one (DESIGN §3).
 
-use kernel::boot_info::{BootInfo, BootPath, CommandLine, MemoryKind, MemoryMap, MemoryRegion};
-use kernel::phys::PhysRange;
+use kernel_core::boot_info::{
+    BootInfo, BootPath, CommandLine, MemoryKind, MemoryMap, MemoryRegion,
+};
+use kernel_core::phys::PhysRange;
 use limine::BaseRevision;
 use limine::memory_map::EntryType;
 use limine::request::{
@@ -96,7 +98,7 @@ extern "C" fn limine_entry() -> ! {
         (None, Some(r)) => CommandLine::new(r.file().string().to_bytes()),
         (None, None) => CommandLine::default(),
     };
-    crate::start::configure_stop(&command_line);
+    crate::arch::x86_64::cpu::configure_stop(&command_line);
     // Newer Limine reports the revision it used; older ones (8.x) only clear
     // the requested revision when they support it and otherwise boot us as
     // their newest, revision 2.
@@ -106,7 +108,7 @@ extern "C" fn limine_entry() -> ! {
         None => LIMINE_8_REVISION,
     };
     let Some(hhdm) = HHDM.get_response() else {
-        crate::start::fatal(format_args!("Limine gave no HHDM response"));
+        crate::arch::x86_64::cpu::fatal(format_args!("Limine gave no HHDM response"));
     };
     let direct_map_offset = hhdm.offset();
 
@@ -149,7 +151,9 @@ extern "C" fn limine_entry() -> ! {
             r.physical_base() + (virtual_start - r.virtual_base()),
             virtual_end - virtual_start,
         ),
-        None => crate::start::fatal(format_args!("Limine gave no executable address response")),
+        None => crate::arch::x86_64::cpu::fatal(format_args!(
+            "Limine gave no executable address response"
+        )),
     };
 
     let info = BootInfo {
@@ -164,5 +168,5 @@ extern "C" fn limine_entry() -> ! {
         rsdp,
         command_line,
     };
-    crate::start::kernel_main(&info)
+    crate::boot::kernel_main(&info)
 }

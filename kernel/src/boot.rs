@@ -1,17 +1,16 @@
-//! `kernel_main`: the boot sequence after either entry path, and the two
-//! ways the kernel stops (a verdict under test, a halt otherwise).
+//! `kernel_main`: the boot sequence after either entry path (the loader
+//! entries in `arch::x86_64::boot` call it once, with the `BootInfo` they
+//! built): the banner, memory, the boot archive, interrupts and the timer,
+//! then the first user program.
 
-use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::Ordering;
 
-use kernel::boot_info::{BootInfo, BootPath, MemoryKind};
+use kernel_core::boot_info::{BootInfo, BootPath, MemoryKind};
 
-use crate::arch::x86_64::{cpu, gdt, idt, lapic, pic, syscall, trap};
-use crate::{acpi_tables, memory};
-
-/// Set from the `qemu-exit` command-line word: report verdicts through
-/// QEMU's debug-exit device instead of halting.
-static QEMU_EXIT: AtomicBool = AtomicBool::new(false);
+use crate::arch::x86_64::cpu::{self, fatal, stop};
+use crate::arch::x86_64::{
+    acpi, gdt, idt, kernel_stack, lapic, memory, pic, syscall, system, trap,
+};
 
 /// Timer frequency: the scheduler's preemption tick.
 const TIMER_HZ: u32 = 100;
@@ -20,38 +19,9 @@ const BOOT_TICKS: u64 = 10;
 
 const MIB: u64 = 1024 * 1024;
 
-/// Reads the stop behaviour from the command line; the boot paths call this
-/// first, so that even their own fatal errors end a test run promptly.
-pub fn configure_stop(command_line: &kernel::boot_info::CommandLine) {
-    QEMU_EXIT.store(
-        command_line.has_word(image::cmdline::QEMU_EXIT),
-        Ordering::Relaxed,
-    );
-}
-
-/// Stops the kernel: under `qemu-exit`, QEMU exits with the verdict;
-/// otherwise the CPU halts.
-pub fn stop(success: bool) -> ! {
-    if QEMU_EXIT.load(Ordering::Relaxed) {
-        let value = if success {
-            abi::debug_exit::SUCCESS
-        } else {
-            abi::debug_exit::FAILURE
-        };
-        cpu::exit_qemu(value)
-    }
-    cpu::halt_forever()
-}
-
-/// Reports a condition the kernel cannot boot past, then stops with failure.
-pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
-    kprintln!("FATAL: {reason}");
-    stop(false)
-}
-
 /// The boot sequence shared by both boot paths.
 pub fn kernel_main(info: &BootInfo) -> ! {
-    configure_stop(&info.command_line);
+    cpu::configure_stop(&info.command_line);
     gdt::init();
     idt::init();
     syscall::init();
@@ -110,27 +80,23 @@ pub fn kernel_main(info: &BootInfo) -> ! {
     kprintln!("ready");
     let selftest = image::cmdline::value(info.command_line.as_str(), image::cmdline::SELFTEST_KEY);
     if selftest == Some(image::cmdline::SELFTEST_KERNEL_STACK_OVERFLOW) {
-        crate::arch::x86_64::kernel_stack::overflow_one();
+        kernel_stack::overflow_one();
     }
     let init = image::cmdline::value(info.command_line.as_str(), image::cmdline::INIT_KEY)
         .unwrap_or(image::cmdline::DEFAULT_INIT);
     match (archive.find(init), memory::kernel_pml4()) {
         (Some(_), Some(pml4)) => {
             kprintln!("starting {init}");
-            let qemu_exit = QEMU_EXIT.load(Ordering::Relaxed);
-            if let Err(error) = crate::system::start_user_space(
-                pml4,
-                archive,
-                init,
-                info.command_line.as_str(),
-                qemu_exit,
-            ) {
+            let qemu_exit = cpu::qemu_exit();
+            if let Err(error) =
+                system::start_user_space(pml4, archive, init, info.command_line.as_str(), qemu_exit)
+            {
                 fatal(format_args!("{init} could not start: {error}"));
             }
         }
         _ => kprintln!("no program {init:?} in the boot archive: nothing to run"),
     }
-    if QEMU_EXIT.load(Ordering::Relaxed) {
+    if cpu::qemu_exit() {
         stop(true);
     }
     loop {
@@ -164,18 +130,10 @@ fn print_memory_map(info: &BootInfo) {
 /// Validates the boot archive; a missing or malformed one stops the boot
 /// with the reason, since nothing can run without it.
 fn check_boot_archive(info: &BootInfo) -> image::BootArchive<'static> {
-    let Some(range) = info.boot_archive else {
+    let Some(bytes) = memory::boot_archive_bytes(info) else {
         fatal(format_args!(
             "boot archive missing: the boot loader passed no module"
         ));
-    };
-    // SAFETY: the archive's frames are reserved (never handed out) and mapped
-    // by the direct map; nothing writes them.
-    let bytes = unsafe {
-        core::slice::from_raw_parts(
-            memory::direct_map(range.start) as *const u8,
-            range.len() as usize,
-        )
     };
     match image::BootArchive::parse(bytes) {
         Ok(archive) => {
@@ -197,7 +155,7 @@ fn check_boot_archive(info: &BootInfo) -> image::BootArchive<'static> {
 }
 
 fn report_platform(info: &BootInfo) {
-    match acpi_tables::discover(info.rsdp) {
+    match acpi::discover(info.rsdp) {
         Ok(platform) => {
             kprint!(
                 "hinge: acpi: {} processor(s), apic ids",

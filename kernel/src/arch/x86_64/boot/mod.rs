@@ -1,8 +1,10 @@
 //! The two boot paths. Each converts what its loader provides into one
-//! `BootInfo` and calls `start::kernel_main`; nothing past that point knows
-//! which path ran.
+//! `BootInfo` and calls `crate::boot::kernel_main` (the only call out of
+//! `arch` into the rest of the binary); nothing past that point knows which
+//! path ran.
 pub mod limine;
 pub mod pvh;
+pub mod pvh_entry;
 
 unsafe extern "C" {
     static __kernel_start: u8;

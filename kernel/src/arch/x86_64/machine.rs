@@ -1,35 +1,33 @@
-//! The running system: the portable `Kernel` joined to this machine. It
-//! implements `Machine` with x86_64 address spaces and thread contexts,
-//! loads programs from the boot archive, and turns every trap into a call
-//! on the kernel followed by a switch to whatever thread runs next.
+//! [`X86Machine`]: the [`Machine`] the portable kernel runs on, made of
+//! x86_64 address spaces, thread contexts on kernel stacks, and the boot
+//! archive. It moves bytes and page-table entries as the core asks; every
+//! decision about them is the core's.
 
 use alloc::vec::Vec;
 
+use abi::Error;
 use abi::process::{USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
-use abi::{Error, TrapArgs};
-use kernel::machine::{CopyFault, LoadedProgram, Machine, UserStart};
-use kernel::process::SpaceId;
-use kernel::state::Kernel;
-use kernel::thread::ThreadId;
+use kernel_core::machine::{CopyFault, LoadedProgram, Machine, UserStart};
+use kernel_core::process::SpaceId;
+use kernel_core::thread::ThreadId;
 use x86_64::structures::paging::{PageTableFlags, PhysFrame};
 
-use crate::arch::x86_64::address_space::AddressSpace;
-use crate::arch::x86_64::kernel_stack::KernelStack;
-use crate::arch::x86_64::trap::TrapFrame;
-use crate::arch::x86_64::{gdt, syscall};
-use crate::memory;
+use super::address_space::AddressSpace;
+use super::kernel_stack::KernelStack;
+use super::trap::TrapFrame;
+use super::{cpu, gdt, memory, paging};
 
 /// The user-mode RFLAGS of a new thread: IF plus the always-one bit 1.
 const USER_RFLAGS: u64 = 0x202;
 
 /// A thread's machine state: its kernel stack (traps and SYSCALLs run on
 /// it) and where its registers are saved.
-struct Context {
+pub(super) struct Context {
     stack: KernelStack,
     /// The space to run in (0: the kernel's own tables, for the idle context).
-    space: SpaceId,
+    pub(super) space: SpaceId,
     /// The saved registers: at the top of the stack for user threads.
-    frame: *mut TrapFrame,
+    pub(super) frame: *mut TrapFrame,
 }
 
 impl Context {
@@ -46,7 +44,7 @@ impl Context {
         })
     }
 
-    fn stack_top(&self) -> u64 {
+    pub(super) fn stack_top(&self) -> u64 {
         self.stack.top()
     }
 }
@@ -58,7 +56,7 @@ struct Space {
 }
 
 /// The machine side of the kernel.
-pub struct ArchMachine {
+pub(super) struct X86Machine {
     kernel_pml4: PhysFrame,
     archive: image::BootArchive<'static>,
     /// Address spaces; a space's id is its index + 1 (0 is the kernel's own).
@@ -71,23 +69,40 @@ pub struct ArchMachine {
     qemu_exit: bool,
 }
 
-/// The kernel and its machine, behind one lock (taken only with interrupts off).
-pub struct System {
-    kernel: Kernel,
-    machine: ArchMachine,
-    idle: Context,
-    /// The context whose registers the current trap saved.
-    running: Option<ThreadId>,
-    /// The first process; its exit status is the system's verdict.
-    init: kernel::process::ProcessId,
-    init_status: Option<u32>,
+impl X86Machine {
+    /// A machine with no address spaces or threads yet.
+    pub(super) fn new(
+        kernel_pml4: PhysFrame,
+        archive: image::BootArchive<'static>,
+        qemu_exit: bool,
+    ) -> Self {
+        X86Machine {
+            kernel_pml4,
+            archive,
+            spaces: Vec::new(),
+            contexts: Vec::new(),
+            retired: Vec::new(),
+            qemu_exit,
+        }
+    }
+
+    /// Frees the contexts retired during the previous trap: this trap runs
+    /// on another stack.
+    pub(super) fn free_retired(&mut self) {
+        self.retired.clear();
+    }
+
+    /// Loads the page tables of `space`, or the kernel's own for the idle
+    /// context (space 0).
+    #[inline]
+    pub(super) fn activate(&self, space: SpaceId) {
+        match self.space(space) {
+            Ok(space) => space.tables.activate(),
+            // SAFETY: the kernel's own tables map everything the idle loop touches.
+            Err(_) => unsafe { paging::activate(self.kernel_pml4) },
+        }
+    }
 }
-
-// SAFETY: the raw frame pointers point into kernel stacks owned by the
-// system itself; it is only touched under SYSTEM's lock, with interrupts off.
-unsafe impl Send for System {}
-
-static SYSTEM: spin::Mutex<Option<System>> = spin::Mutex::new(None);
 
 /// The first (up to) 8 bytes of a message at `from`, page by page: the
 /// rare case of [`Machine::copy_between`] where they span two pieces.
@@ -117,7 +132,7 @@ fn page_flags(protection: u32) -> PageTableFlags {
     flags
 }
 
-impl ArchMachine {
+impl X86Machine {
     fn space(&self, space: SpaceId) -> Result<&Space, Error> {
         let index = usize::try_from(space)
             .ok()
@@ -141,14 +156,14 @@ impl ArchMachine {
     }
 
     /// The context of `thread`, if it has one.
-    fn context(&self, thread: ThreadId) -> Option<&Context> {
+    pub(super) fn context(&self, thread: ThreadId) -> Option<&Context> {
         match self.contexts.get(thread.index() as usize) {
             Some(Some((raw, context))) if *raw == thread.to_raw() => Some(context),
             _ => None,
         }
     }
 
-    fn context_mut(&mut self, thread: ThreadId) -> Option<&mut Context> {
+    pub(super) fn context_mut(&mut self, thread: ThreadId) -> Option<&mut Context> {
         match self.contexts.get_mut(thread.index() as usize) {
             Some(Some((raw, context))) if *raw == thread.to_raw() => Some(context),
             _ => None,
@@ -205,7 +220,7 @@ impl ArchMachine {
     }
 }
 
-impl Machine for ArchMachine {
+impl Machine for X86Machine {
     fn check_user(
         &self,
         space: SpaceId,
@@ -343,7 +358,7 @@ impl Machine for ArchMachine {
         {
             // We may be running on it: move to the kernel's own tables first.
             // SAFETY: the kernel tables map everything the kernel uses.
-            unsafe { crate::arch::x86_64::paging::activate(self.kernel_pml4) };
+            unsafe { paging::activate(self.kernel_pml4) };
             space.tables.destroy();
         }
     }
@@ -358,12 +373,12 @@ impl Machine for ArchMachine {
         let flags = page_flags(protection);
         let Some(address) = address else {
             let s = self.space(space)?;
-            let address = kernel::placement::place(s.next_map, length, |start, end| {
+            let address = kernel_core::placement::place(s.next_map, length, |start, end| {
                 s.tables.first_mapped(start, end)
             })
             .ok_or(Error::BadAddressRange)?;
             self.map_range(space, address, length, flags)?;
-            self.space_mut(space)?.next_map = kernel::placement::next_hint(address, length);
+            self.space_mut(space)?.next_map = kernel_core::placement::next_hint(address, length);
             return Ok(address);
         };
         if !self.range_is_free(space, address, length)? {
@@ -409,7 +424,7 @@ impl Machine for ArchMachine {
     ) -> Result<LoadedProgram, Error> {
         let name = core::str::from_utf8(name).map_err(|_| Error::InvalidArgument)?;
         let image = self.archive.find(name).ok_or(Error::InvalidArgument)?;
-        let plan = kernel::program::plan(image)?;
+        let plan = kernel_core::program::plan(image)?;
         let mut memory_bytes = 0;
         for segment in &plan.segments[..plan.segment_count] {
             let first = segment.address & !0xfff;
@@ -466,7 +481,7 @@ impl Machine for ArchMachine {
     ) -> Result<(u64, usize), Error> {
         let name = core::str::from_utf8(name).map_err(|_| Error::InvalidArgument)?;
         let file = self.archive.find(name).ok_or(Error::InvalidArgument)?;
-        Ok(kernel::machine::read_file_window(file, offset, buffer))
+        Ok(kernel_core::machine::read_file_window(file, offset, buffer))
     }
 
     fn create_thread(
@@ -531,7 +546,7 @@ impl Machine for ArchMachine {
         if !self.qemu_exit {
             return Err(Error::NotPermitted);
         }
-        crate::start::stop(success)
+        cpu::stop(success)
     }
 
     fn free_frames(&self) -> u64 {
@@ -543,9 +558,9 @@ impl Machine for ArchMachine {
 }
 
 /// The idle context: a ring-0 loop that waits for interrupts.
-fn idle_context() -> Result<Context, Error> {
+pub(super) fn idle_context() -> Result<Context, Error> {
     let frame = TrapFrame {
-        rip: crate::arch::x86_64::cpu::idle_loop as *const () as u64,
+        rip: cpu::idle_loop as *const () as u64,
         cs: u64::from(gdt::KERNEL_CODE.0),
         rflags: USER_RFLAGS,
         ss: u64::from(gdt::KERNEL_DATA.0),
@@ -557,139 +572,4 @@ fn idle_context() -> Result<Context, Error> {
     // SAFETY: the frame was just written at the top of the idle stack.
     unsafe { (*context.frame).rsp = context.stack_top() };
     Ok(context)
-}
-
-/// Starts user space with the archive's `init` program. Returns only if
-/// there is none (or it cannot start).
-pub fn start_user_space(
-    kernel_pml4: PhysFrame,
-    archive: image::BootArchive<'static>,
-    init: &str,
-    command_line: &str,
-    qemu_exit: bool,
-) -> Result<(), Error> {
-    let mut machine = ArchMachine {
-        kernel_pml4,
-        archive,
-        spaces: Vec::new(),
-        contexts: Vec::new(),
-        retired: Vec::new(),
-        qemu_exit,
-    };
-    let mut kernel = Kernel::new();
-    let init = kernel.spawn_initial(&mut machine, init.as_bytes(), command_line.as_bytes())?;
-    let system = System {
-        kernel,
-        machine,
-        idle: idle_context()?,
-        running: None,
-        init,
-        init_status: None,
-    };
-    *SYSTEM.lock() = Some(system);
-    let frame = {
-        let mut guard = SYSTEM.lock();
-        let Some(system) = guard.as_mut() else {
-            return Err(Error::InvalidArgument);
-        };
-        system.switch()
-    };
-    crate::arch::x86_64::trap::enter(frame)
-}
-
-impl System {
-    /// Picks the context to run, delivers its pending registers, switches
-    /// stacks and address space, and returns the frame to restore.
-    fn switch(&mut self) -> *mut TrapFrame {
-        let next = self.kernel.current();
-        self.running = next;
-        let context = match next.and_then(|t| self.machine.context(t)) {
-            Some(context) => context,
-            None => {
-                self.running = None;
-                &self.idle
-            }
-        };
-        if let Some(thread) = next
-            && let Some(registers) = self.kernel.take_resume(thread)
-        {
-            // SAFETY: the frame is this thread's saved registers, on its own
-            // stack, not in use by anyone while it is not running.
-            let frame = unsafe { &mut *context.frame };
-            frame.rax = registers.arg0;
-            frame.rdi = registers.arg1;
-            frame.rsi = registers.arg2;
-            frame.rdx = registers.arg3;
-        }
-        syscall::set_kernel_stack(context.stack_top());
-        match self.machine.space(context.space) {
-            Ok(space) => space.tables.activate(),
-            // SAFETY: the kernel's own tables map everything the idle loop touches.
-            Err(_) => unsafe { crate::arch::x86_64::paging::activate(self.machine.kernel_pml4) },
-        }
-        context.frame
-    }
-
-    /// Records where the interrupted context's registers were saved.
-    fn save(&mut self, frame: *mut TrapFrame) {
-        match self.running.and_then(|t| self.machine.context_mut(t)) {
-            Some(context) => context.frame = frame,
-            None => self.idle.frame = frame,
-        }
-    }
-}
-
-/// What the trap dispatcher hands over.
-pub enum Event<'a> {
-    /// A SYSCALL from user mode.
-    Syscall(&'a TrapFrame),
-    /// The preemption timer.
-    Tick,
-    /// A CPU exception in user mode: the process ends.
-    UserFault(&'a TrapFrame),
-}
-
-/// Runs the kernel for one trap and returns the frame to resume.
-pub fn handle(frame: *mut TrapFrame, event: Event<'_>) -> *mut TrapFrame {
-    let mut guard = SYSTEM.lock();
-    let Some(system) = guard.as_mut() else {
-        return frame;
-    };
-    // Contexts retired by the previous trap are not the one we run on now.
-    system.machine.retired.clear();
-    system.save(frame);
-    match event {
-        Event::Syscall(f) => {
-            let args = TrapArgs {
-                arg0: f.rax,
-                arg1: f.rdi,
-                arg2: f.rsi,
-                arg3: f.rdx,
-            };
-            system.kernel.trap(&mut system.machine, args);
-        }
-        Event::Tick => system.kernel.tick(),
-        Event::UserFault(f) => {
-            kprintln!(
-                "user fault: {} at rip {:#x} (error code {:#x}, cr2 {:#x}); process ended",
-                crate::arch::x86_64::trap::exception_name(f.vector),
-                f.rip,
-                f.error_code,
-                x86_64::registers::control::Cr2::read_raw()
-            );
-            system.kernel.fault(&mut system.machine);
-        }
-    }
-    while let Some((process, code)) = system.kernel.pop_exited() {
-        if process == system.init {
-            system.init_status = Some(code);
-        }
-    }
-    if system.kernel.process_count() == 0 {
-        let status = system.init_status.unwrap_or(u32::MAX);
-        kprintln!("all processes have exited (init: status {status})");
-        drop(guard);
-        crate::start::stop(status == 0);
-    }
-    system.switch()
 }

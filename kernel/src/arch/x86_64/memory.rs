@@ -1,22 +1,22 @@
 //! Physical memory, the kernel page tables and the kernel heap, set up from
 //! `BootInfo` in that order.
 //!
-//! The frame allocator's logic is the portable `kernel::frame_allocator`;
+//! The frame allocator's logic is the portable `kernel_core::frame_allocator`;
 //! this module only gives it storage (a bitmap in the first free range that
 //! fits) and a lock.
 
 use core::alloc::Layout;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel::boot_info::BootInfo;
-use kernel::frame_allocator::FrameAllocator;
-use kernel::memory_map::{LOW_MEMORY_FLOOR, UsableRanges};
-use kernel::phys::{PAGE_SIZE, PhysRange};
+use kernel_core::boot_info::BootInfo;
+use kernel_core::frame_allocator::FrameAllocator;
+use kernel_core::memory_map::{LOW_MEMORY_FLOOR, UsableRanges};
+use kernel_core::phys::{PAGE_SIZE, PhysRange};
 use talc::{OomHandler, Span, Talc, Talck};
 use x86_64::PhysAddr;
 use x86_64::structures::paging::{PhysFrame, Size4KiB};
 
-use crate::arch::x86_64::paging;
+use super::paging;
 
 /// The kernel heap's first arena; it grows on demand in steps of at least
 /// [`HEAP_GROWTH`].
@@ -76,6 +76,18 @@ pub fn direct_map_offset() -> u64 {
 /// The virtual address of physical `address` in the direct map.
 pub fn direct_map(address: u64) -> u64 {
     DIRECT_MAP_OFFSET.load(Ordering::Relaxed) + address
+}
+
+/// The boot archive's bytes, read through the direct map (after `init`,
+/// which reserves the archive's frames: they are never handed out, and
+/// nothing writes them).
+pub fn boot_archive_bytes(info: &BootInfo) -> Option<&'static [u8]> {
+    let range = info.boot_archive?;
+    // SAFETY: `init` reserved the archive's frames (never handed out) and
+    // the direct map maps them for the kernel's lifetime; nothing writes them.
+    Some(unsafe {
+        core::slice::from_raw_parts(direct_map(range.start) as *const u8, range.len() as usize)
+    })
 }
 
 /// What `init` set up, for the boot banner.
@@ -169,7 +181,7 @@ pub fn init(info: &BootInfo) -> Result<MemorySummary, MemoryError> {
     *FRAMES.lock() = Some(FrameAllocator::new(bitmap, usable.ranges()));
 
     let pml4 = paging::build_kernel_tables(info, &mut Frames).map_err(MemoryError::Paging)?;
-    crate::arch::x86_64::cpu::enable_paging_features();
+    super::cpu::enable_paging_features();
     // SAFETY: the tables map the kernel image, the direct map (which holds
     // the boot stack of either path and every structure in use) as before,
     // and the paging features they rely on were just enabled.

@@ -5,11 +5,13 @@
 //! archive are reserved through `BootInfo` and everything else we need is
 //! copied out here, before the frame allocator exists.
 
-use kernel::boot_info::{BootInfo, BootPath, CommandLine, MemoryKind, MemoryMap, MemoryRegion};
-use kernel::phys::PhysRange;
+use kernel_core::boot_info::{
+    BootInfo, BootPath, CommandLine, MemoryKind, MemoryMap, MemoryRegion,
+};
+use kernel_core::phys::PhysRange;
 use zerocopy::{FromBytes, Immutable, KnownLayout};
 
-use crate::arch::x86_64::pvh::PVH_DIRECT_MAP_OFFSET;
+use super::pvh_entry::PVH_DIRECT_MAP_OFFSET;
 
 /// `hvm_start_info.magic` ("xEn3" with the 0x80 bit of 'E' set).
 const START_INFO_MAGIC: u32 = 0x336e_c578;
@@ -74,12 +76,12 @@ fn read<T: FromBytes + KnownLayout + Immutable>(address: u64) -> Option<T> {
 pub extern "C" fn pvh_main(start_info_address: u64) -> ! {
     crate::console::init();
     let Some(start) = read::<StartInfo>(start_info_address) else {
-        crate::start::fatal(format_args!(
+        crate::arch::x86_64::cpu::fatal(format_args!(
             "PVH start info at {start_info_address:#x} is unreadable"
         ));
     };
     if start.magic != START_INFO_MAGIC || start.version < 1 {
-        crate::start::fatal(format_args!(
+        crate::arch::x86_64::cpu::fatal(format_args!(
             "PVH start info has magic {:#x} version {} (want {START_INFO_MAGIC:#x}, version >= 1)",
             start.magic, start.version
         ));
@@ -107,13 +109,13 @@ pub extern "C" fn pvh_main(start_info_address: u64) -> ! {
             // SAFETY: QEMU places the command line in low RAM; at most the
             // capacity is read and `CommandLine::new` stops at the NUL.
             CommandLine::new(unsafe {
-                physical_bytes(address, kernel::boot_info::MAX_COMMAND_LINE)
+                physical_bytes(address, kernel_core::boot_info::MAX_COMMAND_LINE)
             })
         }
         _ => CommandLine::default(),
     };
 
-    crate::start::configure_stop(&command_line);
+    crate::arch::x86_64::cpu::configure_stop(&command_line);
 
     let (virtual_start, virtual_end) = super::kernel_virtual_range();
     let info = BootInfo {
@@ -125,5 +127,5 @@ pub extern "C" fn pvh_main(start_info_address: u64) -> ! {
         rsdp: (start.rsdp_paddr != 0).then_some(start.rsdp_paddr),
         command_line,
     };
-    crate::start::kernel_main(&info)
+    crate::boot::kernel_main(&info)
 }

@@ -14,7 +14,7 @@
 //!   and at the direct-map base 0xffff800000000000 (same tables, shared);
 //! - physical 0x200000 and up at 0xffffffff80000000 (the kernel image).
 //!
-//! Then it jumps to the higher half and calls `boot::pvh::pvh_main(start_info)`.
+//! Then it jumps to the higher half and calls `arch::x86_64::boot::pvh::pvh_main(start_info)`.
 
 use core::arch::global_asm;
 
@@ -133,6 +133,6 @@ pvh_boot_stack_top:
 
     .section .text
     "#,
-    pvh_main = sym crate::boot::pvh::pvh_main,
+    pvh_main = sym super::pvh::pvh_main,
     options(att_syntax)
 );

@@ -4,10 +4,10 @@ use abi::kcall::DEFAULT_PRIORITY;
 use abi::{Descriptor, Error, Rights, TrapArgs};
 
 use crate::descriptor_table::Reference;
+use crate::kernel::Kernel;
 use crate::machine::{Machine, UserStart};
 use crate::object::{Capability, ObjectBody, ObjectId};
 use crate::process::{DESCRIPTOR_COST, Process, ProcessId};
-use crate::state::Kernel;
 use crate::thread::{Holding, THREAD_COST, Thread, ThreadId, ThreadState};
 
 /// Kernel memory a spawned process may be charged by default.

@@ -7,7 +7,7 @@ use core::ptr::NonNull;
 use acpi::madt::{Madt, MadtEntry};
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
-use crate::memory::direct_map;
+use super::memory::direct_map;
 
 /// Maps ACPI tables by pointing into the direct map (which covers them).
 #[derive(Clone, Copy, Debug)]
@@ -85,7 +85,7 @@ fn scan_for_rsdp() -> Option<u64> {
     // SAFETY: the direct map covers low memory; the BIOS area is read-only ROM
     // or RAM that nothing writes.
     let area = unsafe { core::slice::from_raw_parts(direct_map(bios_area) as *const u8, 0x2_0000) };
-    kernel::rsdp::find(area).map(|offset| bios_area + offset as u64)
+    kernel_core::rsdp::find(area).map(|offset| bios_area + offset as u64)
 }
 
 /// Reads the MADT, starting from `rsdp` (or a scan of low memory).

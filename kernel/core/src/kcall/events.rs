@@ -1,0 +1,115 @@
+//! Kernel functions on events: EVENT_CREATE, EVENT_SIGNAL and EVENT_WAIT.
+//! An event counts signals nobody waited for and wakes its waiters in the
+//! order they came; the count remaining is the wait's msgRetVal.
+
+use abi::{Error, Rights, TrapArgs};
+
+use super::{Call, KernelReply, NO_REPLY};
+use crate::kernel::{Kernel, Outcome};
+use crate::machine::Machine;
+use crate::object::{Event, ObjectBody, ObjectId};
+use crate::process::SpaceId;
+use crate::thread::{ThreadId, ThreadState};
+
+/// EVENT_CREATE: a new event with a count of zero, and a reference with
+/// every event right.
+pub(super) fn create(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
+    call.no_request()?;
+    let descriptor = kernel.create_referenced(
+        call.process,
+        ObjectBody::Event(Event::default()),
+        Rights::EVENT,
+    )?;
+    kernel.reply_to(
+        machine,
+        call,
+        KernelReply::descriptors(&[(descriptor, Rights::EVENT)]),
+    )
+}
+
+/// The target event, if the caller's reference carries `needed`.
+fn target_event(kernel: &mut Kernel, call: &Call<'_>, needed: Rights) -> Result<ObjectId, Error> {
+    call.no_request()?;
+    let reference = call.target()?;
+    kernel
+        .objects
+        .get_mut(reference.object)
+        .and_then(|o| o.event_mut())
+        .ok_or(Error::WrongObjectType)?;
+    if !reference.rights.contains(needed) {
+        return Err(Error::MissingRight);
+    }
+    Ok(reference.object)
+}
+
+/// EVENT_SIGNAL: wakes the longest waiter, or counts the signal.
+pub(super) fn signal(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
+    let event = target_event(kernel, call, Rights::SIGNAL)?;
+    kernel.signal_event(machine, event)?;
+    kernel.reply_to(machine, call, NO_REPLY)
+}
+
+/// EVENT_WAIT: takes a counted signal, or blocks until one comes.
+pub(super) fn wait(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
+    let event = target_event(kernel, call, Rights::WAIT)?;
+    kernel.wait_event(machine, call.caller, call.space, call.buffer, event)
+}
+
+impl Kernel {
+    /// Wakes `event`'s longest waiter with its reply, or counts the signal.
+    fn signal_event(&mut self, machine: &mut impl Machine, event: ObjectId) -> Result<(), Error> {
+        let e = self
+            .objects
+            .get_mut(event)
+            .and_then(|o| o.event_mut())
+            .ok_or(Error::WrongObjectType)?;
+        match e.waiters.pop_front() {
+            Some(waiter) => {
+                let remaining = e.count;
+                self.release(event);
+                let space = self.space_of(waiter);
+                let buffer = match self.threads.get(waiter).map(|t| t.state) {
+                    Some(ThreadState::Waiting { buffer, .. }) => buffer,
+                    _ => 0,
+                };
+                let registers = match space {
+                    Some(space) => self.kernel_reply(machine, space, buffer, remaining, NO_REPLY),
+                    None => Ok(None),
+                };
+                match registers {
+                    Ok(Some(registers)) => self.wake(waiter, registers),
+                    Ok(None) => {}
+                    Err(error) => self.wake(waiter, TrapArgs::error(error)),
+                }
+            }
+            None => e.count = e.count.saturating_add(1),
+        }
+        Ok(())
+    }
+
+    /// Takes one counted signal of `event` for `caller`, or parks it.
+    fn wait_event(
+        &mut self,
+        machine: &mut impl Machine,
+        caller: ThreadId,
+        space: SpaceId,
+        buffer: u64,
+        event: ObjectId,
+    ) -> Outcome {
+        let e = self
+            .objects
+            .get_mut(event)
+            .and_then(|o| o.event_mut())
+            .ok_or(Error::WrongObjectType)?;
+        if e.count > 0 {
+            e.count -= 1;
+            let remaining = e.count;
+            return self.kernel_reply(machine, space, buffer, remaining, NO_REPLY);
+        }
+        crate::ipc::room_for_one(&mut e.waiters)?;
+        e.waiters.push_back(caller);
+        self.retain(event);
+        self.block(caller, ThreadState::Waiting { event, buffer });
+        Ok(None)
+    }
+}

@@ -1,0 +1,93 @@
+//! Kernel functions on the caller's address space: MAP_ANONYMOUS, UNMAP and
+//! PROTECT. Ranges and protections are checked here; the page tables are
+//! the machine's business.
+
+use abi::Error;
+use abi::kcall::{MapReply, MapRequest, protection};
+use abi::process::USER_END;
+use zerocopy::IntoBytes;
+
+use super::{Call, KernelReply, NO_REPLY};
+use crate::kernel::{Kernel, Outcome};
+use crate::machine::Machine;
+use crate::phys::PAGE_SIZE;
+
+/// A page-aligned, non-empty range inside user space.
+fn check_range(address: u64, length: u64) -> Result<(), Error> {
+    let aligned = address.is_multiple_of(PAGE_SIZE) && length.is_multiple_of(PAGE_SIZE);
+    let end = address.checked_add(length).ok_or(Error::BadAddressRange)?;
+    if !aligned || length == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if end > USER_END {
+        return Err(Error::BadAddressRange);
+    }
+    Ok(())
+}
+
+fn check_protection(bits: u32, reserved: u32) -> Result<(), Error> {
+    if reserved != 0 || bits & !protection::ALL != 0 {
+        return Err(Error::ReservedBits);
+    }
+    Ok(())
+}
+
+/// The protection of memory being mapped: defined bits only, and READ,
+/// since x86_64 page tables cannot express a present page that is not
+/// readable (ABI.md §6, "Memory").
+fn check_map_protection(bits: u32, reserved: u32) -> Result<(), Error> {
+    check_protection(bits, reserved)?;
+    if bits & protection::READ == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(())
+}
+
+/// MAP_ANONYMOUS: zeroed private memory, charged to the caller first.
+pub(super) fn map_anonymous(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    let r: MapRequest = call.request()?;
+    check_map_protection(r.protection, r.reserved)?;
+    check_range(r.address, r.length)?;
+    kernel.process_mut(call.process)?.charge(r.length)?;
+    let at = (r.address != 0).then_some(r.address);
+    match machine.map_anonymous(call.space, at, r.length, r.protection) {
+        Ok(address) => {
+            let reply = MapReply { address };
+            kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
+        }
+        Err(error) => {
+            if let Some(p) = kernel.processes.get_mut(call.process) {
+                p.uncharge(r.length);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// UNMAP: frees whatever is mapped in the range and uncharges it.
+pub(super) fn unmap(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
+    let r: MapRequest = call.request()?;
+    check_protection(r.protection, r.reserved)?;
+    if r.protection != 0 {
+        return Err(Error::ReservedBits);
+    }
+    check_range(r.address, r.length)?;
+    let freed = machine.unmap(call.space, r.address, r.length)?;
+    if let Some(p) = kernel.processes.get_mut(call.process) {
+        p.uncharge(freed);
+    }
+    kernel.reply_to(machine, call, NO_REPLY)
+}
+
+/// PROTECT: new protection for a wholly mapped range.
+pub(super) fn protect(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
+    let r: MapRequest = call.request()?;
+    check_map_protection(r.protection, r.reserved)?;
+    check_range(r.address, r.length)?;
+    machine.protect(call.space, r.address, r.length, r.protection)?;
+    kernel.reply_to(machine, call, NO_REPLY)
+}

@@ -1,0 +1,386 @@
+//! The fake machine: address spaces as maps of 4 KiB pages, a boot archive
+//! of four named programs, and the constants every test shares.
+
+use std::collections::{BTreeMap, HashMap};
+
+use abi::kcall::protection;
+use abi::process::{
+    MAX_ARGUMENT_BYTES, USER_END, USER_IMAGE_BASE, USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP,
+};
+use abi::{Descriptor, Error};
+
+use crate::machine::{LoadedProgram, Machine, UserStart};
+use crate::process::SpaceId;
+use crate::thread::ThreadId;
+
+pub(super) const PAGE: u64 = 4096;
+/// One read-only, executable page holding the program's name.
+pub(super) const IMAGE: u64 = USER_IMAGE_BASE;
+/// A writable data region every program gets; test buffers live here.
+pub(super) const DATA: u64 = 0x0100_0000;
+pub(super) const DATA_PAGES: u64 = 16;
+pub(super) const DATA_END: u64 = DATA + DATA_PAGES * PAGE;
+pub(super) const STACK_BOTTOM: u64 = USER_STACK_TOP - USER_STACK_SIZE;
+/// Bytes `load_program` maps (and the kernel charges) per program.
+pub(super) const PROGRAM_BYTES: u64 = PAGE + DATA_PAGES * PAGE + USER_STACK_SIZE;
+/// A user address nothing is ever mapped at.
+pub(super) const UNMAPPED: u64 = 0x0700_0000;
+pub(super) const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
+pub(super) const FREE_FRAMES: u64 = 4242;
+/// The first process's capabilities (abi::process).
+pub(super) const CAP_PROCESS: Descriptor = abi::process::FIRST_PROCESS_CONTROL;
+pub(super) const CAP_ARCHIVE: Descriptor = abi::process::FIRST_BOOT_ARCHIVE;
+pub(super) const CAP_MACHINE: Descriptor = abi::process::FIRST_MACHINE_CONTROL;
+
+pub(super) const PROGRAMS: [&[u8]; 4] = [b"init", b"server", b"client", b"worker"];
+/// The one file of the fake boot archive besides the programs.
+pub(super) const ARCHIVE_MANIFEST: &[u8] =
+    b"[system]\nname = \"fake\"\n# padding to make offsets matter\n";
+
+/// Send buffer, receive buffer and kernel-call buffer of the harness.
+pub(super) const SBUF: u64 = DATA;
+pub(super) const RBUF: u64 = DATA + 0x1000;
+pub(super) const KBUF: u64 = DATA + 0x2000;
+pub(super) const KTOTAL: u16 = 1024;
+
+pub(super) const USER_FN: i32 = 0x8000;
+pub(super) const SYSTEM_FN: i32 = 0x1000;
+
+#[derive(Debug)]
+pub(super) struct Page {
+    pub(super) protection: u32,
+    /// Allocated on first write; reads as zeros before.
+    pub(super) bytes: Option<Box<[u8; PAGE as usize]>>,
+}
+
+/// Address spaces as maps of pages, thread contexts, console and verdicts.
+#[derive(Debug, Default)]
+pub(super) struct FakeMachine {
+    pub(super) spaces: BTreeMap<SpaceId, BTreeMap<u64, Page>>,
+    /// Where each space's next kernel-placed mapping is searched from.
+    pub(super) hints: BTreeMap<SpaceId, u64>,
+    pub(super) next_space: SpaceId,
+    pub(super) contexts: HashMap<ThreadId, (SpaceId, UserStart)>,
+    pub(super) console: Vec<u8>,
+    pub(super) verdicts: Vec<bool>,
+    /// `debug_exit` answers NOT_PERMITTED (the kernel was not booted for tests).
+    pub(super) debug_exit_refused: bool,
+    /// Contract violations (double destroy, unknown space, ...).
+    pub(super) anomalies: Vec<String>,
+}
+
+/// Page addresses covering `[address, address + length)`.
+pub(super) fn pages_of(address: u64, length: u64) -> impl Iterator<Item = u64> {
+    let first = address & !(PAGE - 1);
+    let end = address.saturating_add(length);
+    (first..end).step_by(PAGE as usize)
+}
+
+impl FakeMachine {
+    pub(super) fn new() -> Self {
+        Self {
+            next_space: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The rule of `Machine::check_user`: a non-empty range must lie in the
+    /// user half above page 0 and be mapped, readable, and writable for `write`.
+    pub(super) fn access(
+        &self,
+        space: SpaceId,
+        address: u64,
+        length: u64,
+        write: bool,
+    ) -> Result<(), Error> {
+        if length == 0 {
+            return Ok(());
+        }
+        let end = address.checked_add(length).ok_or(Error::BadBuffer)?;
+        if address < PAGE || end > USER_END {
+            return Err(Error::BadBuffer);
+        }
+        let map = self.spaces.get(&space).ok_or(Error::BadBuffer)?;
+        for page in pages_of(address, length) {
+            let ok = map.get(&page).is_some_and(|p| {
+                p.protection & protection::ALL != 0
+                    && (!write || p.protection & protection::WRITE != 0)
+            });
+            if !ok {
+                return Err(Error::BadBuffer);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads mapped memory regardless of protection.
+    pub(super) fn copy_out(
+        &self,
+        space: SpaceId,
+        address: u64,
+        buffer: &mut [u8],
+    ) -> Result<(), Error> {
+        let map = self.spaces.get(&space).ok_or(Error::BadBuffer)?;
+        for (i, byte) in buffer.iter_mut().enumerate() {
+            let at = address.checked_add(i as u64).ok_or(Error::BadBuffer)?;
+            let page = map.get(&(at & !(PAGE - 1))).ok_or(Error::BadBuffer)?;
+            *byte = page.bytes.as_ref().map_or(0, |b| b[(at % PAGE) as usize]);
+        }
+        Ok(())
+    }
+
+    /// Writes mapped memory regardless of protection.
+    pub(super) fn copy_in(
+        &mut self,
+        space: SpaceId,
+        address: u64,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let map = self.spaces.get_mut(&space).ok_or(Error::BadBuffer)?;
+        for (i, byte) in data.iter().enumerate() {
+            let at = address.checked_add(i as u64).ok_or(Error::BadBuffer)?;
+            let page = map.get_mut(&(at & !(PAGE - 1))).ok_or(Error::BadBuffer)?;
+            page.bytes
+                .get_or_insert_with(|| Box::new([0; PAGE as usize]))[(at % PAGE) as usize] = *byte;
+        }
+        Ok(())
+    }
+
+    pub(super) fn range_is_free(&self, space: SpaceId, address: u64, length: u64) -> bool {
+        self.spaces
+            .get(&space)
+            .is_some_and(|map| map.range(address..address + length).next().is_none())
+    }
+
+    pub(super) fn insert_pages(
+        &mut self,
+        space: SpaceId,
+        address: u64,
+        length: u64,
+        protection: u32,
+    ) -> Result<(), Error> {
+        let map = self.spaces.get_mut(&space).ok_or(Error::InvalidArgument)?;
+        for page in pages_of(address, length) {
+            map.insert(
+                page,
+                Page {
+                    protection,
+                    bytes: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn mapped_bytes(&self, space: SpaceId) -> u64 {
+        self.spaces
+            .get(&space)
+            .map_or(0, |map| map.len() as u64 * PAGE)
+    }
+
+    pub(super) fn page_protection(&self, space: SpaceId, address: u64) -> Option<u32> {
+        self.spaces
+            .get(&space)
+            .and_then(|map| map.get(&(address & !(PAGE - 1))))
+            .map(|p| p.protection)
+    }
+}
+
+impl Machine for FakeMachine {
+    fn check_user(
+        &self,
+        space: SpaceId,
+        address: u64,
+        length: usize,
+        write: bool,
+    ) -> Result<(), Error> {
+        self.access(space, address, length as u64, write)
+    }
+
+    fn read_user(&self, space: SpaceId, address: u64, buffer: &mut [u8]) -> Result<(), Error> {
+        self.access(space, address, buffer.len() as u64, false)?;
+        self.copy_out(space, address, buffer)
+    }
+
+    fn write_user(&mut self, space: SpaceId, address: u64, data: &[u8]) -> Result<(), Error> {
+        self.access(space, address, data.len() as u64, true)?;
+        self.copy_in(space, address, data)
+    }
+
+    fn create_space(&mut self) -> Result<SpaceId, Error> {
+        let space = self.next_space;
+        self.next_space += 1;
+        self.spaces.insert(space, BTreeMap::new());
+        Ok(space)
+    }
+
+    fn destroy_space(&mut self, space: SpaceId) {
+        if self.spaces.remove(&space).is_none() {
+            self.anomalies
+                .push(format!("destroy_space({space}) of an unknown space"));
+        }
+    }
+
+    fn map_anonymous(
+        &mut self,
+        space: SpaceId,
+        address: Option<u64>,
+        length: u64,
+        protection: u32,
+    ) -> Result<u64, Error> {
+        if !self.spaces.contains_key(&space) {
+            return Err(Error::InvalidArgument);
+        }
+        if length == 0 || !length.is_multiple_of(PAGE) {
+            return Err(Error::InvalidArgument);
+        }
+        let at = match address {
+            Some(at) => {
+                let fits = at.is_multiple_of(PAGE)
+                    && at >= PAGE
+                    && at.checked_add(length).is_some_and(|end| end <= USER_END);
+                if !fits || !self.range_is_free(space, at, length) {
+                    return Err(Error::BadAddressRange);
+                }
+                at
+            }
+            None => {
+                let map = self.spaces.get(&space).ok_or(Error::InvalidArgument)?;
+                let hint = self.hints.get(&space).copied().unwrap_or(USER_MAP_BASE);
+                let at = crate::placement::place(hint, length, |start, end| {
+                    map.range(start..end).next().map(|(page, _)| *page)
+                })
+                .ok_or(Error::BadAddressRange)?;
+                self.hints
+                    .insert(space, crate::placement::next_hint(at, length));
+                at
+            }
+        };
+        self.insert_pages(space, at, length, protection)?;
+        Ok(at)
+    }
+
+    fn unmap(&mut self, space: SpaceId, address: u64, length: u64) -> Result<u64, Error> {
+        let map = self.spaces.get_mut(&space).ok_or(Error::InvalidArgument)?;
+        let mut freed = 0;
+        for page in pages_of(address, length) {
+            if map.remove(&page).is_some() {
+                freed += PAGE;
+            }
+        }
+        Ok(freed)
+    }
+
+    fn protect(
+        &mut self,
+        space: SpaceId,
+        address: u64,
+        length: u64,
+        protection: u32,
+    ) -> Result<(), Error> {
+        let map = self.spaces.get_mut(&space).ok_or(Error::InvalidArgument)?;
+        if pages_of(address, length).any(|page| !map.contains_key(&page)) {
+            return Err(Error::BadAddressRange);
+        }
+        for page in pages_of(address, length) {
+            if let Some(p) = map.get_mut(&page) {
+                p.protection = protection;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_archive(
+        &self,
+        name: &[u8],
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<(u64, usize), Error> {
+        let file: &[u8] = match name {
+            b"system.toml" => ARCHIVE_MANIFEST,
+            _ => return Err(Error::InvalidArgument),
+        };
+        Ok(crate::machine::read_file_window(file, offset, buffer))
+    }
+
+    fn load_program(
+        &mut self,
+        space: SpaceId,
+        name: &[u8],
+        arguments: &[u8],
+    ) -> Result<LoadedProgram, Error> {
+        if !PROGRAMS.contains(&name) || arguments.len() > MAX_ARGUMENT_BYTES {
+            return Err(Error::InvalidArgument);
+        }
+        if !self.spaces.get(&space).is_some_and(BTreeMap::is_empty) {
+            self.anomalies
+                .push(format!("load_program into a used or unknown space {space}"));
+            return Err(Error::InvalidArgument);
+        }
+        self.insert_pages(space, IMAGE, PAGE, protection::READ | protection::EXECUTE)?;
+        self.copy_in(space, IMAGE, name)?;
+        self.insert_pages(
+            space,
+            DATA,
+            DATA_PAGES * PAGE,
+            protection::READ | protection::WRITE,
+        )?;
+        self.insert_pages(
+            space,
+            STACK_BOTTOM,
+            USER_STACK_SIZE,
+            protection::READ | protection::WRITE,
+        )?;
+        let arguments_at = (USER_STACK_TOP - arguments.len() as u64) & !15;
+        self.copy_in(space, arguments_at, arguments)?;
+        Ok(LoadedProgram {
+            start: UserStart {
+                entry: IMAGE,
+                stack_pointer: arguments_at - 16,
+                arg0: arguments_at,
+                arg1: arguments.len() as u64,
+                arg2: 0,
+            },
+            memory_bytes: PROGRAM_BYTES,
+        })
+    }
+
+    fn create_thread(
+        &mut self,
+        thread: ThreadId,
+        space: SpaceId,
+        start: UserStart,
+    ) -> Result<(), Error> {
+        if !self.spaces.contains_key(&space) {
+            return Err(Error::InvalidArgument);
+        }
+        if self.contexts.insert(thread, (space, start)).is_some() {
+            self.anomalies
+                .push(format!("create_thread({thread:?}) twice"));
+        }
+        Ok(())
+    }
+
+    fn destroy_thread(&mut self, thread: ThreadId) {
+        if self.contexts.remove(&thread).is_none() {
+            self.anomalies
+                .push(format!("destroy_thread({thread:?}) of an unknown context"));
+        }
+    }
+
+    fn console_write(&mut self, bytes: &[u8]) {
+        self.console.extend_from_slice(bytes);
+    }
+
+    fn debug_exit(&mut self, success: bool) -> Result<(), Error> {
+        if self.debug_exit_refused {
+            return Err(Error::NotPermitted);
+        }
+        self.verdicts.push(success);
+        Ok(())
+    }
+
+    fn free_frames(&self) -> u64 {
+        FREE_FRAMES
+    }
+}

@@ -1,0 +1,157 @@
+//! The running system: the portable [`Kernel`] joined to this machine
+//! ([`X86Machine`]) behind one lock. The trap path enters here once
+//! ([`handle`]): the saved registers become a call on the kernel, and the
+//! thread the kernel picks next is switched to; nothing in the trap path
+//! calls out of `arch` except into `kernel_core`.
+
+use abi::{Error, TrapArgs};
+use kernel_core::kernel::Kernel;
+use kernel_core::process::ProcessId;
+use kernel_core::thread::ThreadId;
+use x86_64::structures::paging::PhysFrame;
+
+use super::machine::{Context, X86Machine, idle_context};
+use super::trap::TrapFrame;
+use super::{cpu, syscall};
+
+/// The kernel and its machine, behind one lock (taken only with interrupts off).
+pub struct System {
+    kernel: Kernel,
+    machine: X86Machine,
+    idle: Context,
+    /// The context whose registers the current trap saved.
+    running: Option<ThreadId>,
+    /// The first process; its exit status is the system's verdict.
+    init: ProcessId,
+    init_status: Option<u32>,
+}
+
+// SAFETY: the raw frame pointers point into kernel stacks owned by the
+// system itself; it is only touched under SYSTEM's lock, with interrupts off.
+unsafe impl Send for System {}
+
+static SYSTEM: spin::Mutex<Option<System>> = spin::Mutex::new(None);
+
+/// Starts user space with the archive's `init` program. Returns only if
+/// there is none (or it cannot start).
+pub fn start_user_space(
+    kernel_pml4: PhysFrame,
+    archive: image::BootArchive<'static>,
+    init: &str,
+    command_line: &str,
+    qemu_exit: bool,
+) -> Result<(), Error> {
+    let mut machine = X86Machine::new(kernel_pml4, archive, qemu_exit);
+    let mut kernel = Kernel::new();
+    let init = kernel.spawn_initial(&mut machine, init.as_bytes(), command_line.as_bytes())?;
+    let system = System {
+        kernel,
+        machine,
+        idle: idle_context()?,
+        running: None,
+        init,
+        init_status: None,
+    };
+    *SYSTEM.lock() = Some(system);
+    let frame = {
+        let mut guard = SYSTEM.lock();
+        let Some(system) = guard.as_mut() else {
+            return Err(Error::InvalidArgument);
+        };
+        system.switch()
+    };
+    super::trap::enter(frame)
+}
+
+impl System {
+    /// Picks the context to run, delivers its pending registers, switches
+    /// stacks and address space, and returns the frame to restore.
+    fn switch(&mut self) -> *mut TrapFrame {
+        let next = self.kernel.current();
+        self.running = next;
+        let context = match next.and_then(|t| self.machine.context(t)) {
+            Some(context) => context,
+            None => {
+                self.running = None;
+                &self.idle
+            }
+        };
+        if let Some(thread) = next
+            && let Some(registers) = self.kernel.take_resume(thread)
+        {
+            // SAFETY: the frame is this thread's saved registers, on its own
+            // stack, not in use by anyone while it is not running.
+            let frame = unsafe { &mut *context.frame };
+            frame.rax = registers.arg0;
+            frame.rdi = registers.arg1;
+            frame.rsi = registers.arg2;
+            frame.rdx = registers.arg3;
+        }
+        syscall::set_kernel_stack(context.stack_top());
+        self.machine.activate(context.space);
+        context.frame
+    }
+
+    /// Records where the interrupted context's registers were saved.
+    fn save(&mut self, frame: *mut TrapFrame) {
+        match self.running.and_then(|t| self.machine.context_mut(t)) {
+            Some(context) => context.frame = frame,
+            None => self.idle.frame = frame,
+        }
+    }
+}
+
+/// What the trap dispatcher hands over.
+pub enum Event<'a> {
+    /// A SYSCALL from user mode.
+    Syscall(&'a TrapFrame),
+    /// The preemption timer.
+    Tick,
+    /// A CPU exception in user mode: the process ends.
+    UserFault(&'a TrapFrame),
+}
+
+/// Runs the kernel for one trap and returns the frame to resume.
+pub fn handle(frame: *mut TrapFrame, event: Event<'_>) -> *mut TrapFrame {
+    let mut guard = SYSTEM.lock();
+    let Some(system) = guard.as_mut() else {
+        return frame;
+    };
+    // Contexts retired by the previous trap are not the one we run on now.
+    system.machine.free_retired();
+    system.save(frame);
+    match event {
+        Event::Syscall(f) => {
+            let args = TrapArgs {
+                arg0: f.rax,
+                arg1: f.rdi,
+                arg2: f.rsi,
+                arg3: f.rdx,
+            };
+            system.kernel.trap(&mut system.machine, args);
+        }
+        Event::Tick => system.kernel.tick(),
+        Event::UserFault(f) => {
+            kprintln!(
+                "user fault: {} at rip {:#x} (error code {:#x}, cr2 {:#x}); process ended",
+                super::trap::exception_name(f.vector),
+                f.rip,
+                f.error_code,
+                x86_64::registers::control::Cr2::read_raw()
+            );
+            system.kernel.fault(&mut system.machine);
+        }
+    }
+    while let Some((process, code)) = system.kernel.pop_exited() {
+        if process == system.init {
+            system.init_status = Some(code);
+        }
+    }
+    if system.kernel.process_count() == 0 {
+        let status = system.init_status.unwrap_or(u32::MAX);
+        kprintln!("all processes have exited (init: status {status})");
+        drop(guard);
+        cpu::stop(status == 0);
+    }
+    system.switch()
+}
