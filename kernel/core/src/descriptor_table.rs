@@ -28,7 +28,7 @@ pub struct Reference {
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     reference: Reference,
-    generation: u32,
+    generation: u64,
 }
 
 /// The table.
@@ -37,7 +37,11 @@ pub struct DescriptorTable {
     /// `entries[i]` is descriptor `i + 1`.
     entries: Vec<Option<Entry>>,
     open: usize,
-    next_generation: u32,
+    /// The next installation's generation. 64 bits never wrap (a table
+    /// installing a reference every nanosecond would take 584 years), so a
+    /// generation names one installation for the table's whole life: a
+    /// reply's cookie can never land on a later reference at the same number.
+    next_generation: u64,
 }
 
 impl DescriptorTable {
@@ -67,7 +71,7 @@ impl DescriptorTable {
     /// Installs `reference` at the lowest free descriptor.
     pub fn install(&mut self, reference: Reference) -> Result<Descriptor, Error> {
         let generation = self.next_generation;
-        self.next_generation = self.next_generation.wrapping_add(1);
+        self.next_generation = self.next_generation.saturating_add(1);
         let entry = Some(Entry {
             reference,
             generation,
@@ -111,7 +115,7 @@ impl DescriptorTable {
     /// The reference behind `descriptor` and the generation of its
     /// installation (for [`DescriptorTable::set_cookie`] later), in one
     /// lookup.
-    pub fn get_with_generation(&self, descriptor: Descriptor) -> Result<(Reference, u32), Error> {
+    pub fn get_with_generation(&self, descriptor: Descriptor) -> Result<(Reference, u64), Error> {
         Self::slot(descriptor)
             .and_then(|i| self.entries.get(i))
             .and_then(Option::as_ref)
@@ -120,13 +124,20 @@ impl DescriptorTable {
     }
 
     /// Sets the cookie of the reference at `descriptor` if it is still the
-    /// installation `generation`; returns whether it was.
-    pub fn set_cookie(&mut self, descriptor: Descriptor, generation: u32, cookie: u64) -> bool {
+    /// installation `generation` of a reference to `object`; returns whether
+    /// it was.
+    pub fn set_cookie(
+        &mut self,
+        descriptor: Descriptor,
+        generation: u64,
+        object: ObjectId,
+        cookie: u64,
+    ) -> bool {
         match Self::slot(descriptor)
             .and_then(|i| self.entries.get_mut(i))
             .and_then(Option::as_mut)
         {
-            Some(entry) if entry.generation == generation => {
+            Some(entry) if entry.generation == generation && entry.reference.object == object => {
                 entry.reference.cookie = cookie;
                 true
             }
@@ -187,6 +198,15 @@ mod tests {
             .expect("a test arena has room")
     }
 
+    /// An object other than [`object`]'s.
+    fn other_object() -> ObjectId {
+        let mut arena: Arena<Object> = Arena::new();
+        let _first = arena.insert(Object::dummy());
+        arena
+            .insert(Object::dummy())
+            .expect("a test arena has room")
+    }
+
     fn reference(rights: u32) -> Reference {
         Reference {
             object: object(),
@@ -230,17 +250,50 @@ mod tests {
     fn cookies_land_only_on_the_same_installation() {
         let mut table = DescriptorTable::new();
         let d = table.install(reference(1)).unwrap_or_default();
-        let generation = table.get_with_generation(d).map_or(u32::MAX, |(_, g)| g);
-        assert!(table.set_cookie(d, generation, 42));
+        let generation = table.get_with_generation(d).map_or(u64::MAX, |(_, g)| g);
+        assert!(table.set_cookie(d, generation, object(), 42));
         assert_eq!(table.get(d).map(|r| r.cookie), Ok(42));
         assert!(table.remove(d).is_ok());
         let again = table.install(reference(1)).unwrap_or_default();
         assert_eq!(again, d);
         assert!(
-            !table.set_cookie(d, generation, 7),
+            !table.set_cookie(d, generation, object(), 7),
             "a reused number is a new reference"
         );
         assert_eq!(table.get(d).map(|r| r.cookie), Ok(0));
+    }
+
+    /// Issue 15, finding 1: with 32-bit generations, 2^32 installations
+    /// later the same number and generation came back, and a late reply's
+    /// cookie landed on a reference to another door.
+    #[test]
+    fn generations_do_not_repeat_past_32_bits() {
+        let mut table = DescriptorTable::new();
+        table.next_generation = u64::from(u32::MAX);
+        let d = table.install(reference(1)).unwrap_or_default();
+        let generation = table.get_with_generation(d).map_or(0, |(_, g)| g);
+        assert!(table.remove(d).is_ok());
+        // As if 2^32 installations happened in between.
+        table.next_generation = generation + (1 << 32);
+        let again = table.install(reference(2)).unwrap_or_default();
+        assert_eq!(again, d);
+        let later = table.get_with_generation(again).map_or(0, |(_, g)| g);
+        assert_eq!(later as u32, generation as u32, "32 bits would repeat");
+        assert_ne!(later, generation, "a generation names one installation");
+        assert!(!table.set_cookie(d, generation, object(), 7));
+        assert_eq!(table.get(d).map(|r| r.cookie), Ok(0));
+    }
+
+    /// A cookie lands only on a reference to the object it was meant for,
+    /// even with a matching generation.
+    #[test]
+    fn cookies_land_only_on_a_reference_to_the_same_object() {
+        let mut table = DescriptorTable::new();
+        let d = table.install(reference(1)).unwrap_or_default();
+        let generation = table.get_with_generation(d).map_or(0, |(_, g)| g);
+        assert!(!table.set_cookie(d, generation, other_object(), 7));
+        assert!(table.set_cookie(d, generation, object(), 8));
+        assert_eq!(table.get(d).map(|r| r.cookie), Ok(8));
     }
 
     proptest! {

@@ -145,7 +145,7 @@ impl Kernel {
         args: SendArgs,
         layout: MessageLayout,
         door_id: ObjectId,
-        via: Option<(Reference, u32)>,
+        via: Option<(Reference, u64)>,
     ) -> Outcome {
         let process = self.process_of(caller)?;
         let p = self.process(process)?;
@@ -416,7 +416,11 @@ impl Kernel {
             return process.manager_cookie;
         }
         match process.table.get_with_generation(call.via) {
-            Ok((reference, generation)) if generation == call.via_generation => reference.cookie,
+            Ok((reference, generation))
+                if generation == call.via_generation && reference.object == call.door =>
+            {
+                reference.cookie
+            }
             _ => call.cookie,
         }
     }
@@ -581,7 +585,7 @@ impl Kernel {
                 p.manager_cookie = args.cookie;
             } else {
                 p.table
-                    .set_cookie(call.via, call.via_generation, args.cookie);
+                    .set_cookie(call.via, call.via_generation, call.door, args.cookie);
             }
         }
         if let Some(t) = self.threads.get_mut(thread) {

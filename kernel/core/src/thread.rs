@@ -33,7 +33,7 @@ pub struct CallRecord {
     /// generation, so the reply's cookie lands on that very reference.
     pub via: Descriptor,
     /// See `via`.
-    pub via_generation: u32,
+    pub via_generation: u64,
     /// The reference's cookie at the time of the call.
     pub cookie: u64,
 }

@@ -11,7 +11,7 @@ use kernel_core::thread::ThreadId;
 use x86_64::structures::paging::PhysFrame;
 
 use super::machine::{Context, X86Machine, idle_context};
-use super::trap::TrapFrame;
+use super::trap::{TrapFrame, UserFault};
 use super::{cpu, syscall};
 
 /// The kernel and its machine, behind one lock (taken only with interrupts off).
@@ -101,18 +101,19 @@ impl System {
     }
 }
 
-/// What the trap dispatcher hands over.
-pub enum Event<'a> {
-    /// A SYSCALL from user mode.
-    Syscall(&'a TrapFrame),
+/// What the trap dispatcher hands over: values read from the saved frame,
+/// never a reference to it (the switch below may rewrite that frame).
+pub enum Event {
+    /// A SYSCALL from user mode, with its four argument registers.
+    Syscall(TrapArgs),
     /// The preemption timer.
     Tick,
     /// A CPU exception in user mode: the process ends.
-    UserFault(&'a TrapFrame),
+    UserFault(UserFault),
 }
 
 /// Runs the kernel for one trap and returns the frame to resume.
-pub fn handle(frame: *mut TrapFrame, event: Event<'_>) -> *mut TrapFrame {
+pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
     let mut guard = SYSTEM.lock();
     let Some(system) = guard.as_mut() else {
         return frame;
@@ -121,15 +122,7 @@ pub fn handle(frame: *mut TrapFrame, event: Event<'_>) -> *mut TrapFrame {
     system.machine.free_retired();
     system.save(frame);
     match event {
-        Event::Syscall(f) => {
-            let args = TrapArgs {
-                arg0: f.rax,
-                arg1: f.rdi,
-                arg2: f.rsi,
-                arg3: f.rdx,
-            };
-            system.kernel.trap(&mut system.machine, args);
-        }
+        Event::Syscall(args) => system.kernel.trap(&mut system.machine, args),
         Event::Tick => system.kernel.tick(),
         Event::UserFault(f) => {
             kprintln!(

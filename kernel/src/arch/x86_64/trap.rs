@@ -10,7 +10,7 @@ use core::arch::global_asm;
 
 use super::lapic;
 use super::syscall::{self, SYSCALL_VECTOR};
-use super::system::Event;
+use super::system::{self, Event};
 
 /// Vector of the local APIC timer (above the remapped, masked PIC range 0x20-0x2f).
 pub const TIMER_VECTOR: u8 = 0x40;
@@ -145,32 +145,70 @@ pub fn stub_address(vector: u8) -> u64 {
 }
 
 /// Called by `trap_entry` with the saved frame; returns the frame to resume.
+///
+/// The frame is touched only through short-lived borrows that end before
+/// [`system::handle`] runs: it reads the frame into values, and the system
+/// later writes the registers of whichever thread resumes (possibly this
+/// very frame) through its own pointer. No reference to the frame is alive
+/// across that write.
 extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
     // SAFETY: `trap_entry` passes a pointer to the frame it just pushed on
-    // the current stack; nothing else refers to it while we run.
-    let trap = unsafe { &*frame };
-    match trap.vector {
-        SYSCALL_VECTOR => super::system::handle(frame, Event::Syscall(trap)),
+    // the current stack; nothing else refers to it while this borrow lives
+    // (it ends before `system::handle` is called).
+    let (vector, from_user) = unsafe { ((*frame).vector, (*frame).is_from_user_mode()) };
+    let event = match vector {
+        SYSCALL_VECTOR => Event::Syscall(syscall_arguments(frame)),
         vector if vector == u64::from(TIMER_VECTOR) => {
             TIMER_TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
             lapic::end_of_interrupt();
-            super::system::handle(frame, Event::Tick)
+            Event::Tick
         }
-        vector if vector < 32 && trap.is_from_user_mode() && vector != 2 && vector != 18 => {
+        vector if vector < 32 && from_user && vector != 2 && vector != 18 => {
             // Only a user fault can be an unprivileged SYSCALL (see there).
-            // SAFETY: as above; `trap` is not used past this point.
+            // SAFETY: as above; the borrow ends with the call.
             if syscall::completes_unprivileged_syscall(unsafe { &mut *frame }) {
-                // SAFETY: as above.
-                return super::system::handle(frame, Event::Syscall(unsafe { &*frame }));
+                Event::Syscall(syscall_arguments(frame))
+            } else {
+                // SAFETY: as above; the fields are copied out.
+                let f = unsafe { &*frame };
+                Event::UserFault(UserFault {
+                    vector: f.vector,
+                    rip: f.rip,
+                    error_code: f.error_code,
+                })
             }
-            // SAFETY: as above.
-            super::system::handle(frame, Event::UserFault(unsafe { &*frame }))
         }
         _ => {
-            trap_dispatch(trap);
-            frame
+            // SAFETY: as above; the borrow ends with the call.
+            trap_dispatch(unsafe { &*frame });
+            return frame;
         }
+    };
+    system::handle(frame, event)
+}
+
+/// The four trap registers of a SYSCALL frame, copied out.
+fn syscall_arguments(frame: *const TrapFrame) -> abi::TrapArgs {
+    // SAFETY: `frame` is the trap's saved frame (see `trap_entry_dispatch`);
+    // the borrow ends when the registers are copied.
+    let f = unsafe { &*frame };
+    abi::TrapArgs {
+        arg0: f.rax,
+        arg1: f.rdi,
+        arg2: f.rsi,
+        arg3: f.rdx,
     }
+}
+
+/// What a user-mode exception reports before its process ends.
+#[derive(Debug, Clone, Copy)]
+pub struct UserFault {
+    /// The exception vector.
+    pub vector: u64,
+    /// Where it happened.
+    pub rip: u64,
+    /// The CPU's error code (0 for vectors without one).
+    pub error_code: u64,
 }
 
 unsafe extern "C" {
