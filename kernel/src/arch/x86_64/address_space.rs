@@ -107,10 +107,19 @@ impl AddressSpace {
     }
 
     /// Changes the flags of the mapped page at `address`.
+    ///
+    /// A write needs R/W at every level (Intel SDM vol. 3, 4.6), and the
+    /// tables above a page keep the flags of the first page mapped under
+    /// them: making a page writable first lets writes through its parents.
+    /// A writable parent grants nothing by itself; each page's own entry
+    /// still decides.
     pub fn set_flags(&mut self, address: u64, flags: PageTableFlags) -> Result<(), Error> {
         self.forget_translations();
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        if flags.contains(PageTableFlags::WRITABLE) {
+            self.allow_writes_above(address);
+        }
         // SAFETY: only user pages of this space change permissions.
         unsafe { self.mapper().update_flags(page, flags) }
             .map(|flush| flush.flush())
@@ -168,6 +177,25 @@ impl AddressSpace {
         self.recent_pages[0].set(page | u64::from(writable != 0));
         self.recent_frames[0].set(table);
         Some(table + (address & 0xfff))
+    }
+
+    /// Sets R/W in the PML4, PDPT and PD entries above `address` (present
+    /// ones; an absent level ends the walk). The caller flushes the page,
+    /// which also drops the paging-structure caches for it (SDM 4.10.4.1).
+    fn allow_writes_above(&mut self, address: u64) {
+        let mut frame = self.pml4;
+        for shift in [39u32, 30, 21] {
+            let index = ((address >> shift) & 0x1ff) as usize;
+            // SAFETY: a table of this space, which `&mut self` holds
+            // exclusively; the user half has no huge pages, so a present
+            // entry above the last level points to a table.
+            let entry = unsafe { &mut table(frame)[index] };
+            let Ok(next) = entry.frame() else {
+                return;
+            };
+            entry.set_flags(entry.flags() | PageTableFlags::WRITABLE);
+            frame = next;
+        }
     }
 
     /// Empties the translation cache (a mapping of this space changed).
