@@ -2,6 +2,7 @@
 //! carrying the numbers that show what was wrong.
 
 use crate::format::{FILE_ALIGNMENT, HEADER_SIZE, MAGIC, NameError, VERSION};
+use crate::header;
 use core::fmt;
 
 /// The reason [`BootArchive::parse`](crate::BootArchive::parse) refused its input.
@@ -96,21 +97,12 @@ pub enum ArchiveError {
 impl fmt::Display for ArchiveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::TooShortForHeader { available } => write!(
-                f,
-                "too short: a header needs {HEADER_SIZE} bytes but only {available} are present"
-            ),
-            Self::BadMagic { found } => write!(
-                f,
-                "bad magic (expected \"{}\", found \"{}\")",
-                MAGIC.escape_ascii(),
-                found.escape_ascii()
-            ),
+            Self::TooShortForHeader { available } => {
+                header::write_too_short(f, "header", HEADER_SIZE, available)
+            }
+            Self::BadMagic { found } => header::write_bad_magic(f, &MAGIC, &found),
             Self::UnsupportedVersion { found } => {
-                write!(
-                    f,
-                    "unsupported version {found} (this reader knows version {VERSION})"
-                )
+                header::write_unsupported_version(f, "version", found, VERSION)
             }
             Self::ReservedNotZero { found } => {
                 write!(f, "reserved header field is {found:#x}, must be 0")

@@ -24,6 +24,7 @@
 pub mod cmdline;
 mod error;
 pub mod format;
+mod header;
 pub mod policy;
 mod reader;
 

@@ -1,7 +1,8 @@
-//! The process manager's logic: the name namespace, the security policy and
-//! the table of processes it started. Everything here is plain data and
-//! decisions, tested on the host; `main.rs` is the server that applies them
-//! through kernel calls.
+//! The process manager's logic: the name namespace, the security checks
+//! (asked of the compiled policy, which `image` reads in place) and the table
+//! of processes it started. Everything here is plain data and decisions,
+//! tested on the host; `main.rs` is the server that applies them through
+//! kernel calls.
 //!
 //! procman owns every name and every security decision (seed 004, "IPC basic
 //! model"). This library must never make a kernel call and must never trust

@@ -7,8 +7,9 @@ use abi::procman::{
 };
 use abi::{Descriptor, DescriptorSlot, KernelFunction, Rights};
 use alloc::vec::Vec;
+use image::{CompiledPolicy, ProgramPolicy};
 use procman::namespace::{NameEntry, Namespace};
-use procman::policy::{CreateRequest, Policy};
+use procman::policy::{self, CreateRequest};
 use procman::processes::ProcessTable;
 use userlib::kernel::{self, DoorKind};
 use userlib::message::Message;
@@ -18,9 +19,10 @@ use zerocopy::FromBytes;
 
 extern crate alloc;
 
-/// What procman holds.
-struct Procman {
-    policy: Policy,
+/// What procman holds; `'p` is the life of the compiled policy's bytes,
+/// which `main` keeps for as long as procman serves.
+struct Procman<'p> {
+    policy: CompiledPolicy<'p>,
     namespace: Namespace,
     processes: ProcessTable,
     /// The process whose exit status ends the system (`run=NAME`).
@@ -45,24 +47,22 @@ fn text(bytes: &[u8]) -> Result<&str, ProcmanError> {
     core::str::from_utf8(bytes).map_err(|_| ProcmanError::BadName)
 }
 
-impl Procman {
-    /// Starts `program` (an index into the policy) with `descriptors` and records it.
+impl<'p> Procman<'p> {
+    /// Starts `program` with `descriptors` (and its manifest arguments unless
+    /// `arguments` are given) and records it.
     fn start(
         &mut self,
-        program: usize,
+        program: ProgramPolicy<'p>,
         arguments: Option<&[u8]>,
         descriptors: &[DescriptorSlot],
     ) -> Result<u32, Response> {
-        let entry = self
-            .policy
-            .programs
-            .get(program)
-            .ok_or(error(ProcmanError::NoSuchProgram))?;
-        let arguments = arguments.unwrap_or(&entry.arguments);
-        let handle = kernel::spawn(&entry.name, arguments, descriptors).map_err(kernel_error)?;
+        let arguments = arguments.unwrap_or(program.arguments());
+        let handle = kernel::spawn(program.name(), arguments, descriptors).map_err(kernel_error)?;
         // The table keeps the handle's number; it is closed when the process ends.
         let handle = handle.into_raw();
-        let pid = self.processes.add(program, entry.domain, handle.0);
+        let pid = self
+            .processes
+            .add(program.index(), program.domain_index(), handle.0);
         if let Err(e) = kernel::process_set_cookie(handle, u64::from(pid)) {
             // PEER_DIED: it ended before its cookie was set, so its exit
             // notice named no one; its status is unknown (-1).
@@ -129,9 +129,7 @@ impl Procman {
             name,
             security_type: header.security_type,
         };
-        self.policy
-            .check_create(domain, create, &self.namespace)
-            .map_err(error)?;
+        policy::check_create(&self.policy, domain, create, &self.namespace).map_err(error)?;
         let kind = if system {
             DoorKind::System
         } else {
@@ -173,9 +171,7 @@ impl Procman {
         let (_, domain) = self.caller_domain(request)?;
         let name = self.name_of(request)?;
         let entry = *self.namespace.lookup(name).map_err(error)?;
-        self.policy
-            .check_open(domain, entry.security_type)
-            .map_err(error)?;
+        policy::check_open(&self.policy, domain, entry.security_type).map_err(error)?;
         reply
             .push_copy(Descriptor(entry.descriptor), Rights::DOOR_CLIENT)
             .map_err(|_| error(ProcmanError::BadRequest))?;
@@ -243,7 +239,7 @@ impl Procman {
         }
         let name = text(&rest[..name_end]).map_err(|_| error(ProcmanError::NoSuchProgram))?;
         let arguments: Vec<u8> = rest[name_end..].to_vec();
-        let program = self.policy.check_spawn(domain, name).map_err(error)?;
+        let program = policy::check_spawn(&self.policy, domain, name).map_err(error)?;
         // The caller's descriptors arrived in procman's table; move them on.
         let mut slots = Vec::new();
         for index in 0..request.descriptor_count() {
@@ -313,7 +309,7 @@ impl Procman {
     }
 }
 
-impl Server for Procman {
+impl Server for Procman<'_> {
     fn handle(&mut self, request: &mut Request<'_>, reply: &mut Message<&mut [u8]>) -> Response {
         let function = request.function();
         if function == KernelFunction::ProcessExited.function() {
@@ -353,7 +349,12 @@ pub fn main(startup: Startup) -> i32 {
         println!("procman: cannot register as the process manager: {e}");
         return 1;
     }
-    let policy = match crate::server::load_policy() {
+    // The policy is read in place: `bytes` outlive the serving loop below.
+    let Ok(bytes) = kernel::archive_read_all(image::POLICY_ENTRY) else {
+        println!("procman: the system policy is unusable: the boot archive has no system.policy");
+        return 1;
+    };
+    let policy = match CompiledPolicy::parse(&bytes) {
         Ok(policy) => policy,
         Err(reason) => {
             println!("procman: the system policy is unusable: {reason}");
@@ -368,17 +369,15 @@ pub fn main(startup: Startup) -> i32 {
     };
     let command_line = core::str::from_utf8(startup.arguments).unwrap_or("");
     let run = image::cmdline::value(command_line, "run");
-    for index in 0..procman.policy.programs.len() {
-        let program = &procman.policy.programs[index];
-        let wanted = program.start || run == Some(program.name.as_str());
-        if !wanted {
+    for program in policy.programs() {
+        let name = program.name();
+        if !program.starts_at_boot() && run != Some(name) {
             continue;
         }
-        let name = program.name.clone();
-        match procman.start(index, None, &[]) {
+        match procman.start(program, None, &[]) {
             Ok(pid) => {
                 println!("procman: started {name} as process {pid}");
-                if run == Some(name.as_str()) {
+                if run == Some(name) {
                     procman.verdict = Some(pid);
                 }
             }
@@ -394,11 +393,4 @@ pub fn main(startup: Startup) -> i32 {
     let error = serve(&door.owner, &mut procman);
     println!("procman: serving stopped: {error}");
     1
-}
-
-/// Reads and converts the compiled policy from the boot archive.
-fn load_policy() -> Result<Policy, &'static str> {
-    let bytes = kernel::archive_read_all(image::POLICY_ENTRY)
-        .map_err(|_| "the boot archive has no system.policy")?;
-    procman::policy::Policy::from_compiled(&bytes)
 }

@@ -3,6 +3,7 @@
 
 use super::format::{HEADER_SIZE, MAGIC, MAX_DOMAINS, VERSION};
 use crate::format::NameError;
+use crate::header;
 use core::fmt;
 
 /// Which record a [`PolicyError`] is about.
@@ -211,20 +212,13 @@ pub enum PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::TooShortForHeader { available } => write!(
-                f,
-                "too short: a policy header needs {HEADER_SIZE} bytes but only {available} are present"
-            ),
-            Self::BadMagic { found } => write!(
-                f,
-                "bad magic (expected \"{}\", found \"{}\")",
-                MAGIC.escape_ascii(),
-                found.escape_ascii()
-            ),
-            Self::UnsupportedVersion { found } => write!(
-                f,
-                "unsupported policy version {found} (this reader knows version {VERSION})"
-            ),
+            Self::TooShortForHeader { available } => {
+                header::write_too_short(f, "policy header", HEADER_SIZE, available)
+            }
+            Self::BadMagic { found } => header::write_bad_magic(f, &MAGIC, &found),
+            Self::UnsupportedVersion { found } => {
+                header::write_unsupported_version(f, "policy version", found, VERSION)
+            }
             Self::SizeMismatch {
                 declared,
                 available,
