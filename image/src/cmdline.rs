@@ -21,6 +21,14 @@ pub const SELFTEST_KEY: &str = "selftest";
 /// a reported double fault from the guard page, never in corruption.
 pub const SELFTEST_KERNEL_STACK_OVERFLOW: &str = "kernel-stack-overflow";
 
+/// The self-test that reads a user page by its user address from the
+/// kernel: SMAP must stop it with a kernel-mode page fault.
+pub const SELFTEST_KERNEL_READS_USER_MEMORY: &str = "kernel-reads-user-memory";
+
+/// The self-test that calls into a user page from the kernel: SMEP must
+/// stop it with a kernel-mode page fault.
+pub const SELFTEST_KERNEL_EXECUTES_USER_MEMORY: &str = "kernel-executes-user-memory";
+
 /// The value of the last `key=value` word of `cmdline`, if any.
 pub fn value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline

@@ -9,7 +9,7 @@ use kernel_core::boot_info::{BootInfo, BootPath, MemoryKind};
 
 use crate::arch::x86_64::cpu::{self, fatal, stop};
 use crate::arch::x86_64::{
-    acpi, gdt, idt, kernel_stack, lapic, memory, pic, syscall, system, trap,
+    acpi, gdt, idt, kernel_stack, lapic, memory, pic, selftest, syscall, system, trap,
 };
 
 /// Timer frequency: the scheduler's preemption tick.
@@ -48,6 +48,13 @@ pub fn kernel_main(info: &BootInfo) -> ! {
         Ok(summary) => summary,
         Err(error) => fatal(format_args!("memory setup failed: {error}")),
     };
+    let protections = cpu::enable_user_memory_protections();
+    kprintln!(
+        "user memory protections: smep {}, smap {}, umip {}",
+        on_off(protections.smep),
+        on_off(protections.smap),
+        on_off(protections.umip)
+    );
     kprintln!(
         "frames: {} MiB usable in {} ranges, {} frames free; kernel heap {} KiB",
         summary.usable_bytes / MIB,
@@ -79,8 +86,16 @@ pub fn kernel_main(info: &BootInfo) -> ! {
 
     kprintln!("ready");
     let selftest = image::cmdline::value(info.command_line.as_str(), image::cmdline::SELFTEST_KEY);
-    if selftest == Some(image::cmdline::SELFTEST_KERNEL_STACK_OVERFLOW) {
-        kernel_stack::overflow_one();
+    match selftest {
+        Some(image::cmdline::SELFTEST_KERNEL_STACK_OVERFLOW) => kernel_stack::overflow_one(),
+        Some(image::cmdline::SELFTEST_KERNEL_READS_USER_MEMORY) => {
+            selftest::kernel_reads_user_memory()
+        }
+        Some(image::cmdline::SELFTEST_KERNEL_EXECUTES_USER_MEMORY) => {
+            selftest::kernel_executes_user_memory()
+        }
+        Some(other) => kprintln!("no self-test {other:?}; booting normally"),
+        None => {}
     }
     let init = image::cmdline::value(info.command_line.as_str(), image::cmdline::INIT_KEY)
         .unwrap_or(image::cmdline::DEFAULT_INIT);
@@ -180,4 +195,8 @@ fn report_platform(info: &BootInfo) {
         }
         Err(error) => kprintln!("acpi: unavailable ({error}); continuing without it"),
     }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off (the CPU lacks it)" }
 }

@@ -187,7 +187,10 @@ pub fn arguments(config: &QemuConfig) -> Vec<OsString> {
     match effective_accel(config.accel) {
         Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host,-arch-capabilities"]),
         Accel::TcgIcount => push(&["-accel", "tcg", "-icount", "shift=0"]),
-        Accel::Tcg | Accel::Auto => push(&["-accel", "tcg"]),
+        // `max`: every feature TCG emulates, SMEP, SMAP and UMIP among them,
+        // so the kernel's protections are on in tests as on current hardware
+        // (the default qemu64 model has none of them).
+        Accel::Tcg | Accel::Auto => push(&["-accel", "tcg", "-cpu", "max"]),
     }
     match &config.serial {
         SerialSink::Stdio => push(&["-serial", "stdio"]),
@@ -608,6 +611,8 @@ mod tests {
             "none",
             "-accel",
             "tcg",
+            "-cpu",
+            "max",
             "-serial",
             "stdio",
             "-device",
@@ -624,7 +629,10 @@ mod tests {
 
     #[test]
     fn accelerators_have_their_options() {
-        assert!(has_sequence(&words(&pvh(Accel::Tcg)), &["-accel", "tcg"]));
+        assert!(has_sequence(
+            &words(&pvh(Accel::Tcg)),
+            &["-accel", "tcg", "-cpu", "max"]
+        ));
         assert!(has_sequence(
             &words(&pvh(Accel::TcgIcount)),
             &["-accel", "tcg", "-icount", "shift=0"]

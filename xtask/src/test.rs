@@ -123,6 +123,33 @@ const BOOT_CASES: &[BootCase] = &[
         ],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
     },
+    // SMAP and SMEP (issue 15, finding 9): the kernel reading or executing a
+    // user page by its user address must fault in kernel mode. The CPU
+    // models used (TCG `max`, KVM `host`) have both.
+    BootCase {
+        name: "SMAP stops the kernel reading user memory (selftest=kernel-reads-user-memory)",
+        cmdline: "selftest=kernel-reads-user-memory",
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Failure,
+        log_must_contain: &[
+            "user memory protections: smep on, smap on",
+            "self-test: the kernel reads user memory at",
+        ],
+        log_must_match: &[r"CPU exception 14 page fault \(#PF\) in kernel mode, error code 0x1$"],
+        timeout: BootTimeout::both(BOOT_TIMEOUT),
+    },
+    BootCase {
+        name: "SMEP stops the kernel executing user memory (selftest=kernel-executes-user-memory)",
+        cmdline: "selftest=kernel-executes-user-memory",
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Failure,
+        log_must_contain: &[
+            "user memory protections: smep on, smap on",
+            "self-test: the kernel executes user memory at",
+        ],
+        log_must_match: &[r"CPU exception 14 page fault \(#PF\) in kernel mode, error code 0x11$"],
+        timeout: BootTimeout::both(BOOT_TIMEOUT),
+    },
     // programs/ipc-test as the first process: every IPC operation, kernel
     // function and error path, then 100,000 random traps from ipc-fuzz.
     BootCase {

@@ -42,6 +42,51 @@ pub fn enable_paging_features() {
     }
 }
 
+/// The protections against the kernel touching user memory that this CPU
+/// has, as [`enable_user_memory_protections`] turned them on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserMemoryProtections {
+    /// SMEP: the kernel cannot execute user pages.
+    pub smep: bool,
+    /// SMAP: the kernel cannot read or write user pages by their user
+    /// addresses (it reaches user memory only through the direct map).
+    pub smap: bool,
+    /// UMIP: user code cannot read the descriptor-table registers (SGDT,
+    /// SIDT, SLDT, SMSW, STR), which would reveal kernel addresses.
+    pub umip: bool,
+}
+
+/// Whether SMAP is on; the trap entry reads it to clear RFLAGS.AC on
+/// entries from user mode (a user program may set AC, and an interrupt
+/// does not clear it; SYSCALL clears it through FMASK).
+#[unsafe(no_mangle)]
+pub static SMAP_ENABLED: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// Turns on SMEP, SMAP and UMIP where CPUID leaf 7 reports them (Intel SDM
+/// vol. 3, 4.6 and 2.5). The kernel never dereferences a user address, so
+/// they cost nothing and turn a kernel bug that would follow a user pointer
+/// into a fault instead of an exploit.
+pub fn enable_user_memory_protections() -> UserMemoryProtections {
+    // CPUID leaf 7 subleaf 0: EBX bit 7 SMEP, bit 20 SMAP; ECX bit 2 UMIP.
+    let leaf7 = core::arch::x86_64::__cpuid_count(7, 0);
+    let have = UserMemoryProtections {
+        smep: leaf7.ebx & (1 << 7) != 0,
+        smap: leaf7.ebx & (1 << 20) != 0,
+        umip: leaf7.ecx & (1 << 2) != 0,
+    };
+    let mut wanted = Cr4Flags::empty();
+    wanted.set(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION, have.smep);
+    wanted.set(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION, have.smap);
+    wanted.set(Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION, have.umip);
+    // The flag first, so no entry from user mode runs with SMAP on and AC set.
+    SMAP_ENABLED.store(u8::from(have.smap), Ordering::Relaxed);
+    // SAFETY: the kernel executes no user page, reaches user memory only
+    // through the direct map and runs with RFLAGS.AC clear, so none of these
+    // changes what the kernel can do; the CPU reports each bit as supported.
+    unsafe { Cr4::update(|flags| *flags |= wanted) };
+    have
+}
+
 /// The idle context's code: wait for interrupts forever, in ring 0 with
 /// interrupts enabled (the timer takes the CPU back to the scheduler).
 pub extern "C" fn idle_loop() -> ! {

@@ -19,6 +19,7 @@ pub mod machine;
 pub mod memory;
 pub mod paging;
 pub mod pic;
+pub mod selftest;
 pub mod serial;
 pub mod syscall;
 pub mod system;
