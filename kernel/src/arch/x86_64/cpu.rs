@@ -56,12 +56,6 @@ pub struct UserMemoryProtections {
     pub umip: bool,
 }
 
-/// Whether SMAP is on; the trap entry reads it to clear RFLAGS.AC on
-/// entries from user mode (a user program may set AC, and an interrupt
-/// does not clear it; SYSCALL clears it through FMASK).
-#[unsafe(no_mangle)]
-pub static SMAP_ENABLED: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
-
 /// Turns on SMEP, SMAP and UMIP where CPUID leaf 7 reports them (Intel SDM
 /// vol. 3, 4.6 and 2.5). The kernel never dereferences a user address, so
 /// they cost nothing and turn a kernel bug that would follow a user pointer
@@ -78,10 +72,9 @@ pub fn enable_user_memory_protections() -> UserMemoryProtections {
     wanted.set(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION, have.smep);
     wanted.set(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION, have.smap);
     wanted.set(Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION, have.umip);
-    // The flag first, so no entry from user mode runs with SMAP on and AC set.
-    SMAP_ENABLED.store(u8::from(have.smap), Ordering::Relaxed);
     // SAFETY: the kernel executes no user page, reaches user memory only
-    // through the direct map and runs with RFLAGS.AC clear, so none of these
+    // through the direct map and runs with RFLAGS.AC clear (SYSCALL's FMASK
+    // and the trap entry clear it), so none of these
     // changes what the kernel can do; the CPU reports each bit as supported.
     unsafe { Cr4::update(|flags| *flags |= wanted) };
     have

@@ -62,9 +62,10 @@ impl TrapFrame {
 // SDM vol. 3, table 6-1); the others push a zero so the frame has one shape.
 // On entry from ring 3 the user GS base is swapped out for the kernel's
 // (SWAPGS) so that per-CPU data is reachable; CS in the CPU frame tells which.
-// With SMAP on, an entry from ring 3 also clears RFLAGS.AC (CLAC), which user
-// code may have set and interrupt delivery keeps (SDM vol. 3, 6.12.1.3):
-// with AC set, SMAP would not apply. (CLAC exists only where SMAP does.)
+// An entry from ring 3 also clears RFLAGS.AC (bit 18), which user code may
+// have set and interrupt delivery keeps (SDM vol. 3, 6.12.1.3): with AC set,
+// SMAP would not apply. PUSHFQ/POPFQ rather than CLAC: CLAC is #UD without
+// SMAP, and this machine's nested KVM (PVM) cannot emulate it.
 global_asm!(
     r#"
     .section .text
@@ -88,9 +89,9 @@ trap_entry:
     testb $3, 24(%rsp)
     jz trap_save
     swapgs
-    testb $1, SMAP_ENABLED(%rip)
-    jz trap_save
-    clac
+    pushfq
+    andl $~0x40000, (%rsp)
+    popfq
     .global trap_save
 trap_save:
     pushq %r15
