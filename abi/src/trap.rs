@@ -267,39 +267,6 @@ fn word(data: &[u8], at: usize) -> u32 {
     }
 }
 
-/// Executes the trap (user space only).
-///
-/// # Safety
-/// The kernel reads and writes the buffer `arg2`/`arg3` describe; the caller
-/// must own that memory for the duration of the call, and the call may
-/// transfer descriptors into or out of the process.
-#[cfg(all(target_arch = "x86_64", target_os = "none"))]
-#[inline(always)]
-pub unsafe fn invoke(args: TrapArgs) -> TrapArgs {
-    let (mut arg0, mut arg1, mut arg2, mut arg3) = (args.arg0, args.arg1, args.arg2, args.arg3);
-    // SAFETY: the kernel's SYSCALL contract: it clobbers rcx and r11, writes
-    // the four argument registers and preserves everything else, including
-    // the stack; the memory it touches is the buffer the caller vouched for.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inout("rax") arg0,
-            inout("rdi") arg1,
-            inout("rsi") arg2,
-            inout("rdx") arg3,
-            out("rcx") _,
-            out("r11") _,
-            options(nostack),
-        );
-    }
-    TrapArgs {
-        arg0,
-        arg1,
-        arg2,
-        arg3,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
