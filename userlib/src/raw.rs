@@ -330,12 +330,14 @@ pub fn slot_offset(data_size: u16, index: usize) -> usize {
 /// fixed address, and the kernel keeps an unmapped guard page beside every
 /// mapping it places (ABI.md §6), so no kernel-chosen mapping lands in a
 /// hole between two of their mapped pages.
+///
+/// Copies are volatile, byte by byte: the kernel writes these pages while
+/// other threads' traps run, and a test that copies from two threads at
+/// once gets the bytes in some order, as it would from the kernel.
 #[derive(Debug)]
 pub struct RawPages {
     base: u64,
     length: u64,
-    /// Not `Sync`: two threads copying in at once would race.
-    _not_sync: core::marker::PhantomData<core::cell::Cell<()>>,
 }
 
 impl RawPages {
@@ -351,11 +353,7 @@ impl RawPages {
             .checked_mul(PAGE_BYTES)
             .ok_or(Error::InvalidArgument)?;
         let base = kernel::map_anonymous(address, length, protection::READ | protection::WRITE)?;
-        Ok(RawPages {
-            base,
-            length,
-            _not_sync: core::marker::PhantomData,
-        })
+        Ok(RawPages { base, length })
     }
 
     /// The first address.
@@ -394,8 +392,7 @@ impl RawPages {
                 let pointer = core::ptr::with_exposed_provenance_mut::<u8>(at as usize);
                 // SAFETY: `at` lies in these pages, which no Rust reference
                 // covers (so nothing observes the write but the kernel and
-                // these copies) and which `self` keeps reserved; the type is
-                // not `Sync`, so no other thread copies at the same time.
+                // these volatile copies) and which `self` keeps reserved.
                 unsafe { pointer.write_volatile(*byte) };
             }
         }

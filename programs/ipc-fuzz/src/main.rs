@@ -561,10 +561,8 @@ impl Fuzzer {
                 } else {
                     0
                 };
-                let r = DescriptorRequest {
-                    descriptor: self.descriptor(),
-                    rights,
-                };
+                let r =
+                    DescriptorRequest::new(abi::Descriptor(self.descriptor()), abi::Rights(rights));
                 request[..8].copy_from_slice(r.as_bytes());
                 let reply = match function {
                     KernelFunction::DescriptorInfo => 16,
@@ -584,32 +582,30 @@ impl Fuzzer {
                 } else {
                     self.rng.next() >> self.rng.below(64)
                 };
-                let r = MapRequest {
+                let r = MapRequest::new(
                     address,
                     length,
-                    protection: if self.rng.chance(90) {
+                    if self.rng.chance(90) {
                         self.rng.below(u64::from(protection::ALL) + 1) as u32
                     } else {
                         self.rng.next() as u32
                     },
-                    reserved: if self.rng.chance(95) { 0 } else { 1 },
-                };
+                )
+                .with_reserved(if self.rng.chance(95) { 0 } else { 1 });
                 request[..24].copy_from_slice(r.as_bytes());
                 (24, 8 + size_of::<MapReply>())
             }
             KernelFunction::DebugExit => {
-                let r = ExitRequest {
-                    code: self.rng.next() as u32,
-                    reserved: if self.rng.chance(90) { 0 } else { 1 },
-                };
+                let r = ExitRequest::new(self.rng.next() as u32)
+                    .with_reserved(if self.rng.chance(90) { 0 } else { 1 });
                 request[..8].copy_from_slice(r.as_bytes());
                 (8, 8)
             }
             KernelFunction::DoorCreate => {
-                let r = DoorCreateRequest {
-                    system: self.rng.below(3) as u32,
-                    security_type: self.rng.next() as u32,
-                };
+                let r = DoorCreateRequest::with_kind_number(
+                    self.rng.below(3) as u32,
+                    self.rng.next() as u32,
+                );
                 request[..8].copy_from_slice(r.as_bytes());
                 (8, 8 + 32)
             }
@@ -617,46 +613,41 @@ impl Fuzzer {
                 let names: [&[u8]; 4] = [b"ipc-fuzz", b"echo", b"nope", b""];
                 let name = self.rng.pick(&names);
                 let arguments = self.rng.below(16) as usize;
-                let r = SpawnRequest {
-                    name_length: name.len() as u32,
-                    argument_length: arguments as u32,
-                };
+                let r = SpawnRequest::with_lengths(name.len() as u32, arguments as u32);
                 request[..8].copy_from_slice(r.as_bytes());
                 request[8..8 + name.len()].copy_from_slice(name);
                 slots = self.rng.below(3) as u8;
                 (8 + name.len() + arguments, 8 + 16)
             }
             KernelFunction::ProcessSetCookie => {
-                let r = CookieRequest {
-                    cookie: self.rng.next(),
-                };
+                let r = CookieRequest::new(self.rng.next());
                 request[..8].copy_from_slice(r.as_bytes());
                 (8, 8)
             }
             KernelFunction::ManagerRegister => {
-                let r = DescriptorRequest {
-                    descriptor: self.descriptor(),
-                    rights: if self.rng.chance(95) {
+                let r = DescriptorRequest::new(
+                    abi::Descriptor(self.descriptor()),
+                    abi::Rights(if self.rng.chance(95) {
                         0
                     } else {
                         self.rights()
-                    },
-                };
+                    }),
+                );
                 request[..8].copy_from_slice(r.as_bytes());
                 (8, 8)
             }
             KernelFunction::ArchiveRead => {
                 let names: [&[u8]; 4] = [b"ipc-fuzz", b"echo", b"nope", b""];
                 let name = self.rng.pick(&names);
-                let r = ArchiveReadRequest {
-                    offset: if self.rng.chance(80) {
+                let r = ArchiveReadRequest::with_name_length(
+                    name.len() as u32,
+                    if self.rng.chance(80) {
                         self.rng.below(1 << 16)
                     } else {
                         self.rng.next()
                     },
-                    name_length: name.len() as u32,
-                    reserved: if self.rng.chance(95) { 0 } else { 1 },
-                };
+                )
+                .with_reserved(if self.rng.chance(95) { 0 } else { 1 });
                 request[..16].copy_from_slice(r.as_bytes());
                 request[16..16 + name.len()].copy_from_slice(name);
                 (16 + name.len(), 8 + size_of::<ArchiveReadReply>() + 64)

@@ -305,10 +305,7 @@ fn describe(result: TrapArgs) -> &'static str {
 /// A slot as it arrived, with DESCRIPTOR_INFO of its descriptor.
 fn arrived(slot: DescriptorSlot) -> ArrivedSlot {
     let mut buffer = Buffer::new();
-    let request = DescriptorRequest {
-        descriptor: slot.descriptor,
-        rights: 0,
-    };
+    let request = DescriptorRequest::new(abi::Descriptor(slot.descriptor), abi::Rights::NONE);
     let result = raw::kernel(
         KernelFunction::DescriptorInfo,
         Descriptor::NULL,
@@ -436,10 +433,7 @@ fn relay(call: &Call<'_>) -> Answer {
         raw::sizes(MAX_TOTAL_SIZE, 0, 1),
     );
     let signaller: SignalReport = buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
-    let close = DescriptorRequest {
-        descriptor: slot.descriptor,
-        rights: 0,
-    };
+    let close = DescriptorRequest::new(abi::Descriptor(slot.descriptor), abi::Rights::NONE);
     let close_after_move = raw::kernel(
         KernelFunction::Close,
         Descriptor::NULL,
@@ -511,34 +505,18 @@ fn probe(delegated: bool) -> ProbeReport {
     let mut call = |function: KernelFunction, target: Descriptor, request: &[u8]| {
         Registers::from(raw::kernel(function, target, request, 64, &mut buffer))
     };
-    let door = DoorCreateRequest {
-        system: 0,
-        security_type: 0,
-    };
+    let door = DoorCreateRequest::new(false, 0);
     let mut spawn = Vec::new();
-    let header = SpawnRequest {
-        name_length: PROGRAM.len() as u32,
-        argument_length: role::EXIT_ON_CALL.len() as u32,
-    };
+    let header = SpawnRequest::with_lengths(PROGRAM.len() as u32, role::EXIT_ON_CALL.len() as u32);
     spawn.extend_from_slice(header.as_bytes());
     spawn.extend_from_slice(PROGRAM.as_bytes());
     spawn.extend_from_slice(role::EXIT_ON_CALL.as_bytes());
-    let exit = ExitRequest {
-        code: 1,
-        reserved: 0,
-    };
+    let exit = ExitRequest::new(1);
     let mut archive = Vec::new();
-    let read = ArchiveReadRequest {
-        offset: 0,
-        name_length: PROGRAM.len() as u32,
-        reserved: 0,
-    };
+    let read = ArchiveReadRequest::with_name_length(PROGRAM.len() as u32, 0);
     archive.extend_from_slice(read.as_bytes());
     archive.extend_from_slice(PROGRAM.as_bytes());
-    let register = DescriptorRequest {
-        descriptor: DOOR.0,
-        rights: 0,
-    };
+    let register = DescriptorRequest::new(DOOR, abi::Rights::NONE);
     let null = Descriptor::NULL;
     let mut report = ProbeReport {
         door_create: call(KernelFunction::DoorCreate, null, door.as_bytes()),

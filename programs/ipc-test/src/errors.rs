@@ -180,23 +180,17 @@ mod doomed {
 
     /// DOOR_CREATE of kind 2: INVALID_ARGUMENT.
     pub fn door_create() -> Vec<u8> {
-        DoorCreateRequest {
-            system: 2,
-            security_type: 0,
-        }
-        .as_bytes()
-        .to_vec()
+        DoorCreateRequest::with_kind_number(2, 0)
+            .as_bytes()
+            .to_vec()
     }
 
     /// SPAWN of a program not in the boot archive: INVALID_ARGUMENT.
     pub fn spawn() -> Vec<u8> {
         let name = b"no-such-program";
-        let mut request = SpawnRequest {
-            name_length: name.len() as u32,
-            argument_length: 0,
-        }
-        .as_bytes()
-        .to_vec();
+        let mut request = SpawnRequest::with_lengths(name.len() as u32, 0)
+            .as_bytes()
+            .to_vec();
         request.extend_from_slice(name);
         request
     }
@@ -204,25 +198,16 @@ mod doomed {
     /// ARCHIVE_READ of a file not in the boot archive: INVALID_ARGUMENT.
     pub fn archive_read() -> Vec<u8> {
         let name = b"no-such-file";
-        let mut request = ArchiveReadRequest {
-            offset: 0,
-            name_length: name.len() as u32,
-            reserved: 0,
-        }
-        .as_bytes()
-        .to_vec();
+        let mut request = ArchiveReadRequest::with_name_length(name.len() as u32, 0)
+            .as_bytes()
+            .to_vec();
         request.extend_from_slice(name);
         request
     }
 
     /// DEBUG_EXIT with its reserved field set: RESERVED_BITS.
     pub fn debug_exit() -> Vec<u8> {
-        ExitRequest {
-            code: 1,
-            reserved: 1,
-        }
-        .as_bytes()
-        .to_vec()
+        ExitRequest::new(1).with_reserved(1).as_bytes().to_vec()
     }
 
     /// MANAGER_REGISTER of descriptor 0: BAD_DESCRIPTOR.
@@ -232,7 +217,7 @@ mod doomed {
 
     /// PROCESS_SET_COOKIE (any cookie).
     pub fn process_set_cookie() -> Vec<u8> {
-        CookieRequest { cookie: 1 }.as_bytes().to_vec()
+        CookieRequest::new(1).as_bytes().to_vec()
     }
 }
 
@@ -633,36 +618,22 @@ fn reserved_fields(fixture: &mut Fixture) -> Outcome {
         (
             "MAP_ANONYMOUS with its reserved field",
             KernelFunction::MapAnonymous,
-            MapRequest {
-                address: 0,
-                length: PAGE,
-                protection: protection::READ | protection::WRITE,
-                reserved: 1,
-            }
-            .as_bytes()
-            .to_vec(),
+            MapRequest::new(0, PAGE, protection::READ | protection::WRITE)
+                .with_reserved(1)
+                .as_bytes()
+                .to_vec(),
         ),
         (
             "MAP_ANONYMOUS with protection bit 3",
             KernelFunction::MapAnonymous,
-            MapRequest {
-                address: 0,
-                length: PAGE,
-                protection: protection::READ | 1 << 3,
-                reserved: 0,
-            }
-            .as_bytes()
-            .to_vec(),
+            MapRequest::new(0, PAGE, protection::READ | 1 << 3)
+                .as_bytes()
+                .to_vec(),
         ),
         (
             "DEBUG_EXIT (failure code) with its reserved field, to the machine-control capability",
             KernelFunction::DebugExit,
-            ExitRequest {
-                code: 1,
-                reserved: 1,
-            }
-            .as_bytes()
-            .to_vec(),
+            ExitRequest::new(1).with_reserved(1).as_bytes().to_vec(),
         ),
     ];
     for (what, function, request) in requests {

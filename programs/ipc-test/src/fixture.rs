@@ -156,13 +156,7 @@ pub fn kcall(
 /// The bytes of a `DescriptorRequest`.
 pub fn descriptor_request(descriptor: Descriptor, rights: u32) -> [u8; 8] {
     let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(
-        DescriptorRequest {
-            descriptor: descriptor.0,
-            rights,
-        }
-        .as_bytes(),
-    );
+    bytes.copy_from_slice(DescriptorRequest::new(descriptor, abi::Rights(rights)).as_bytes());
     bytes
 }
 

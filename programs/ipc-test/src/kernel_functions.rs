@@ -118,15 +118,7 @@ const TEST_REGION: u64 = 0x0000_3000_0000_0000;
 /// The bytes of a `MapRequest`.
 fn map_request(address: u64, length: u64, protection: u32) -> [u8; 24] {
     let mut bytes = [0u8; 24];
-    bytes.copy_from_slice(
-        MapRequest {
-            address,
-            length,
-            protection,
-            reserved: 0,
-        }
-        .as_bytes(),
-    );
+    bytes.copy_from_slice(MapRequest::new(address, length, protection).as_bytes());
     bytes
 }
 
@@ -353,12 +345,8 @@ fn thread_create_errors(_: &mut Fixture) -> Outcome {
     let stack = kernel::map_anonymous(0, 4 * PAGE, RW).setup("MAP_ANONYMOUS of a stack")?;
     let top = stack + 4 * PAGE;
     let entry = (parked as *const ()).expose_provenance() as u64;
-    let request = |entry: u64, stack_top: u64, priority: u32| ThreadCreateRequest {
-        entry,
-        stack_top,
-        argument: 0,
-        priority,
-        reserved: 0,
+    let request = |entry: u64, stack_top: u64, priority: u32| {
+        ThreadCreateRequest::new(entry, stack_top, 0, priority)
     };
     let cases = [
         ("priority 32", request(entry, top, 32)),
@@ -954,10 +942,7 @@ fn debug_write(_: &mut Fixture) -> Outcome {
 
 fn door_create(_: &mut Fixture) -> Outcome {
     for (system, kind) in [(0, ObjectKind::UserDoor), (1, ObjectKind::SystemDoor)] {
-        let request = DoorCreateRequest {
-            system,
-            security_type: 7,
-        };
+        let request = DoorCreateRequest::with_kind_number(system, 7);
         let (result, buffer) = kcall(
             KernelFunction::DoorCreate,
             FIRST_PROCESS_CONTROL,
@@ -1002,10 +987,7 @@ fn door_create(_: &mut Fixture) -> Outcome {
             Rights::DOOR_CLIENT,
         )?;
     }
-    let request = DoorCreateRequest {
-        system: 2,
-        security_type: 0,
-    };
+    let request = DoorCreateRequest::with_kind_number(2, 0);
     expect_error(
         "DOOR_CREATE of kind 2",
         kcall(
@@ -1021,10 +1003,7 @@ fn door_create(_: &mut Fixture) -> Outcome {
 
 /// SPAWN's request: header, name, arguments.
 fn spawn_request(name: &str, arguments: &[u8]) -> Vec<u8> {
-    let header = SpawnRequest {
-        name_length: name.len() as u32,
-        argument_length: arguments.len() as u32,
-    };
+    let header = SpawnRequest::with_lengths(name.len() as u32, arguments.len() as u32);
     let mut request = Vec::new();
     request.extend_from_slice(header.as_bytes());
     request.extend_from_slice(name.as_bytes());
@@ -1109,11 +1088,7 @@ fn spawn(_: &mut Fixture) -> Outcome {
 
 /// ARCHIVE_READ's request: header, name.
 fn archive_request(name: &str, offset: u64) -> Vec<u8> {
-    let header = ArchiveReadRequest {
-        offset,
-        name_length: name.len() as u32,
-        reserved: 0,
-    };
+    let header = ArchiveReadRequest::with_name_length(name.len() as u32, offset);
     let mut request = Vec::new();
     request.extend_from_slice(header.as_bytes());
     request.extend_from_slice(name.as_bytes());
