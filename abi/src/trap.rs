@@ -235,6 +235,12 @@ impl TrapArgs {
         self.arg0 as u32 as i32
     }
 
+    /// Whether these return registers are a failed trap (`arg0 = -1` with
+    /// no reply data), not a completed SEND whose reply says -1.
+    pub fn is_kernel_failure(&self) -> bool {
+        self.value() == -1 && MessageSizes::from_bits(self.arg3).data_size() == 0
+    }
+
     /// The error of a failed trap: `Some` when `arg0` is -1, `arg3`'s data
     /// size is 0, and `arg1` names a kernel error.
     pub fn kernel_error(&self) -> Option<Error> {

@@ -97,10 +97,8 @@ pub struct Expect {
     pub buffer: &'static [(u16, Field)],
 }
 
-/// `arg3` with these sizes (ABI.md §1.1), via `abi::MessageSizes`.
-pub const fn sizes(total: u16, data: u16, count: u8) -> u64 {
-    MessageSizes::of(total, data, count).into_bits()
-}
+/// `arg3` with these sizes (ABI.md §1.1).
+pub use abi::message::sizes;
 
 /// `arg0` for a function number: its 32 bits, the upper half zero.
 pub const fn function_bits(function: i32) -> u64 {

@@ -263,7 +263,17 @@ impl Buffer {
         Ok(unsafe { arch::trap(args) })
     }
 
-    /// A trap from offset 0, which always fits the page.
+    /// A trap with `arg2` = this buffer's address: it always fits the page.
+    pub fn trap_from_start(&mut self, arg0: u64, arg1: u64, arg3: u64) -> TrapArgs {
+        self.trap_here(TrapArgs {
+            arg0,
+            arg1,
+            arg2: 0,
+            arg3,
+        })
+    }
+
+    /// A trap from offset 0 (`args.arg2` is replaced), which always fits the page.
     fn trap_here(&mut self, args: TrapArgs) -> TrapArgs {
         let args = TrapArgs {
             arg2: self.address(),
@@ -338,6 +348,8 @@ pub fn slot_offset(data_size: u16, index: usize) -> usize {
 pub struct RawPages {
     base: u64,
     length: u64,
+    /// Whether dropping them unmaps them (not for claimed ranges).
+    owned: bool,
 }
 
 impl RawPages {
@@ -353,7 +365,28 @@ impl RawPages {
             .checked_mul(PAGE_BYTES)
             .ok_or(Error::InvalidArgument)?;
         let base = kernel::map_anonymous(address, length, protection::READ | protection::WRITE)?;
-        Ok(RawPages { base, length })
+        Ok(RawPages {
+            base,
+            length,
+            owned: true,
+        })
+    }
+
+    /// A range outside the memory Rust code uses ([`is_foreign`]), mapped
+    /// or not, by whatever means (a test of MAP_ANONYMOUS itself), to copy
+    /// into and out of; dropping it unmaps nothing.
+    pub fn claim(base: u64, length: u64) -> Result<Self, Refused> {
+        if !is_foreign(base, length) {
+            return Err(Refused {
+                address: base,
+                length,
+            });
+        }
+        Ok(RawPages {
+            base,
+            length,
+            owned: false,
+        })
     }
 
     /// The first address.
@@ -445,7 +478,9 @@ impl RawPages {
 
 impl Drop for RawPages {
     fn drop(&mut self) {
-        let _ = kernel::unmap(self.base, self.length);
+        if self.owned {
+            let _ = kernel::unmap(self.base, self.length);
+        }
     }
 }
 
