@@ -47,6 +47,11 @@ pub enum FunctionRange {
 }
 
 impl Function {
+    /// `arg0` for this function: its 32 bits, the upper half zero.
+    pub const fn bits(self) -> u64 {
+        self.0 as u32 as u64
+    }
+
     /// The range this number falls in.
     pub const fn range(self) -> FunctionRange {
         match self.0 {

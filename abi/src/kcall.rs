@@ -9,6 +9,8 @@
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::descriptor::{Descriptor, Rights};
+
 /// Offset of a kernel reply's payload: after msgRetVal and msgErrno.
 pub const REPLY_PAYLOAD_OFFSET: usize = 8;
 
@@ -91,7 +93,7 @@ pub mod protection {
 pub struct MapRequest {
     /// Page-aligned user address; for MAP_ANONYMOUS, 0 lets the kernel choose.
     pub address: u64,
-    /// Bytes, a non-zero multiple of 4096.
+    /// Bytes, a non-zero multiple of [`crate::PAGE_SIZE`].
     pub length: u64,
     /// [`protection`] bits (UNMAP: zero).
     pub protection: u32,
@@ -205,6 +207,193 @@ pub struct KernelCounters {
     pub free_frames: u64,
 }
 
+/// A length field of a request: the length of `bytes`, or `u32::MAX`
+/// (which no kernel check accepts) for a slice longer than a message.
+pub(crate) fn length_of(bytes: &[u8]) -> u32 {
+    u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+}
+
+/// Writes `header`, then each of `tails`, at the start of `out`; the bytes
+/// written, or `None` (and `out` unspecified) when they do not fit.
+pub(crate) fn encode_into(header: &[u8], tails: &[&[u8]], out: &mut [u8]) -> Option<usize> {
+    let mut at = 0;
+    for part in core::iter::once(header).chain(tails.iter().copied()) {
+        let end = at + part.len();
+        out.get_mut(at..end)?.copy_from_slice(part);
+        at = end;
+    }
+    Some(at)
+}
+
+impl DescriptorRequest {
+    /// A request naming `descriptor`, with `rights` (zero but for DUPLICATE).
+    pub const fn new(descriptor: Descriptor, rights: Rights) -> Self {
+        DescriptorRequest {
+            descriptor: descriptor.0,
+            rights: rights.0,
+        }
+    }
+}
+
+/// CLOSE's request.
+pub const fn close(descriptor: Descriptor) -> DescriptorRequest {
+    DescriptorRequest::new(descriptor, Rights::NONE)
+}
+
+/// DUPLICATE's request: a copy of `descriptor` with `rights`.
+pub const fn duplicate(descriptor: Descriptor, rights: Rights) -> DescriptorRequest {
+    DescriptorRequest::new(descriptor, rights)
+}
+
+/// DESCRIPTOR_INFO's request.
+pub const fn descriptor_info(descriptor: Descriptor) -> DescriptorRequest {
+    DescriptorRequest::new(descriptor, Rights::NONE)
+}
+
+/// MANAGER_REGISTER's request: the owner reference of procman's door.
+pub const fn manager_register(door: Descriptor) -> DescriptorRequest {
+    DescriptorRequest::new(door, Rights::NONE)
+}
+
+impl ThreadCreateRequest {
+    /// A thread starting at `entry` with `stack_top`, `argument` in rdi,
+    /// at `priority`.
+    pub const fn new(entry: u64, stack_top: u64, argument: u64, priority: u32) -> Self {
+        ThreadCreateRequest {
+            entry,
+            stack_top,
+            argument,
+            priority,
+            reserved: 0,
+        }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        ThreadCreateRequest { reserved, ..self }
+    }
+}
+
+impl ExitRequest {
+    /// THREAD_EXIT, PROCESS_EXIT or DEBUG_EXIT with `code`.
+    pub const fn new(code: u32) -> Self {
+        ExitRequest { code, reserved: 0 }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        ExitRequest { reserved, ..self }
+    }
+}
+
+impl MapRequest {
+    /// A range of `length` bytes at `address` with `protection` bits.
+    pub const fn new(address: u64, length: u64, protection: u32) -> Self {
+        MapRequest {
+            address,
+            length,
+            protection,
+            reserved: 0,
+        }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        MapRequest { reserved, ..self }
+    }
+}
+
+/// MAP_ANONYMOUS's request (`address` 0: the kernel chooses).
+pub const fn map_anonymous(address: u64, length: u64, protection: u32) -> MapRequest {
+    MapRequest::new(address, length, protection)
+}
+
+/// UNMAP's request.
+pub const fn unmap(address: u64, length: u64) -> MapRequest {
+    MapRequest::new(address, length, 0)
+}
+
+/// PROTECT's request.
+pub const fn protect(address: u64, length: u64, protection: u32) -> MapRequest {
+    MapRequest::new(address, length, protection)
+}
+
+impl DoorCreateRequest {
+    /// A user door (or, with `system`, a system door) of `security_type`.
+    pub const fn new(system: bool, security_type: u32) -> Self {
+        Self::with_kind_number(system as u32, security_type)
+    }
+
+    /// A request whose kind field is `system`, any number (0 and 1 are the
+    /// defined ones; others make a malformed request).
+    pub const fn with_kind_number(system: u32, security_type: u32) -> Self {
+        DoorCreateRequest {
+            system,
+            security_type,
+        }
+    }
+}
+
+impl CookieRequest {
+    /// PROCESS_SET_COOKIE's request.
+    pub const fn new(cookie: u64) -> Self {
+        CookieRequest { cookie }
+    }
+}
+
+impl SpawnRequest {
+    /// The header announcing `name` and `arguments`.
+    pub fn new(name: &[u8], arguments: &[u8]) -> Self {
+        Self::with_lengths(length_of(name), length_of(arguments))
+    }
+
+    /// A header announcing these lengths, whatever follows it (a request
+    /// whose lengths disagree with its data size is malformed).
+    pub const fn with_lengths(name_length: u32, argument_length: u32) -> Self {
+        SpawnRequest {
+            name_length,
+            argument_length,
+        }
+    }
+
+    /// Writes the whole request data, header, `name`, then `arguments`,
+    /// into `out`; its length, or `None` when it does not fit.
+    pub fn encode(name: &[u8], arguments: &[u8], out: &mut [u8]) -> Option<usize> {
+        encode_into(
+            Self::new(name, arguments).as_bytes(),
+            &[name, arguments],
+            out,
+        )
+    }
+}
+
+impl ArchiveReadRequest {
+    /// The header reading `name` from `offset`.
+    pub fn new(name: &[u8], offset: u64) -> Self {
+        Self::with_name_length(length_of(name), offset)
+    }
+
+    /// A header announcing `name_length` bytes of name, whatever follows it.
+    pub const fn with_name_length(name_length: u32, offset: u64) -> Self {
+        ArchiveReadRequest {
+            offset,
+            name_length,
+            reserved: 0,
+        }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        ArchiveReadRequest { reserved, ..self }
+    }
+
+    /// Writes the whole request data, header then `name`, into `out`; its
+    /// length, or `None` when it does not fit.
+    pub fn encode(name: &[u8], offset: u64, out: &mut [u8]) -> Option<usize> {
+        encode_into(Self::new(name, offset).as_bytes(), &[name], out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +404,75 @@ mod tests {
         assert_eq!(core::mem::size_of::<ThreadCreateRequest>(), 32);
         assert_eq!(core::mem::size_of::<MapRequest>(), 24);
         assert_eq!(core::mem::size_of::<KernelCounters>(), 48);
+    }
+
+    #[test]
+    fn constructors_fill_every_field() {
+        assert_eq!(
+            duplicate(Descriptor(7), Rights::SEND),
+            DescriptorRequest {
+                descriptor: 7,
+                rights: 1
+            }
+        );
+        assert_eq!(close(Descriptor(3)).rights, 0);
+        assert_eq!(
+            unmap(0x1000, 0x2000),
+            MapRequest {
+                address: 0x1000,
+                length: 0x2000,
+                protection: 0,
+                reserved: 0
+            }
+        );
+        assert_eq!(DoorCreateRequest::new(true, 9).system, 1);
+        assert_eq!(ExitRequest::new(4).with_reserved(1).reserved, 1);
+    }
+
+    #[test]
+    fn variable_requests_are_header_then_bytes() {
+        let mut out = [0u8; 32];
+        let length = SpawnRequest::encode(b"echo", b"ab", &mut out);
+        assert_eq!(length, Some(14));
+        assert_eq!(&out[..14], b"\x04\0\0\0\x02\0\0\0echoab");
+        assert_eq!(SpawnRequest::encode(b"echo", b"ab", &mut out[..13]), None);
+        let length = ArchiveReadRequest::encode(b"init", 5, &mut out);
+        assert_eq!(length, Some(20));
+        assert_eq!(&out[..20], b"\x05\0\0\0\0\0\0\0\x04\0\0\0\0\0\0\0init");
+    }
+
+    proptest::proptest! {
+        /// Every encoder's bytes decode back to the typed values it was given.
+        #[test]
+        fn encoders_round_trip(
+            a in proptest::prelude::any::<u64>(),
+            b in proptest::prelude::any::<u64>(),
+            c in proptest::prelude::any::<u64>(),
+            d in proptest::prelude::any::<u32>(),
+            name in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            arguments in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            let request = DescriptorRequest::read_from_bytes(duplicate(Descriptor(d), Rights(d)).as_bytes()).ok();
+            proptest::prop_assert_eq!(request.map(|r| (r.descriptor, r.rights)), Some((d, d)));
+            let request = ThreadCreateRequest::read_from_bytes(ThreadCreateRequest::new(a, b, c, d).as_bytes()).ok();
+            proptest::prop_assert_eq!(request.map(|r| (r.entry, r.stack_top, r.argument, r.priority, r.reserved)), Some((a, b, c, d, 0)));
+            let request = MapRequest::read_from_bytes(protect(a, b, d).as_bytes()).ok();
+            proptest::prop_assert_eq!(request.map(|r| (r.address, r.length, r.protection, r.reserved)), Some((a, b, d, 0)));
+            let request = CookieRequest::read_from_bytes(CookieRequest::new(a).as_bytes()).ok();
+            proptest::prop_assert_eq!(request.map(|r| r.cookie), Some(a));
+            let mut out = [0u8; 96];
+            let length = SpawnRequest::encode(&name, &arguments, &mut out);
+            proptest::prop_assert_eq!(length, Some(8 + name.len() + arguments.len()));
+            let header = SpawnRequest::read_from_prefix(&out).ok().map(|(h, _)| h).unwrap_or_default();
+            proptest::prop_assert_eq!(header.name_length as usize, name.len());
+            proptest::prop_assert_eq!(header.argument_length as usize, arguments.len());
+            proptest::prop_assert_eq!(&out[8..8 + name.len()], &name[..]);
+            proptest::prop_assert_eq!(&out[8 + name.len()..8 + name.len() + arguments.len()], &arguments[..]);
+            let length = ArchiveReadRequest::encode(&name, a, &mut out);
+            proptest::prop_assert_eq!(length, Some(16 + name.len()));
+            let header = ArchiveReadRequest::read_from_prefix(&out).ok().map(|(h, _)| h).unwrap_or_default();
+            proptest::prop_assert_eq!((header.offset, header.name_length as usize, header.reserved), (a, name.len(), 0));
+            proptest::prop_assert_eq!(&out[16..16 + name.len()], &name[..]);
+        }
     }
 }

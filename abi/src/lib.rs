@@ -26,4 +26,5 @@ pub use descriptor::{Descriptor, ObjectKind, Rights};
 pub use error::Error;
 pub use function::{Function, FunctionRange, KernelFunction};
 pub use message::{DescriptorSlot, MessageLayout, MessageSizes, TransferMode};
+pub use process::{PAGE_BYTES, PAGE_SIZE};
 pub use trap::TrapArgs;

@@ -74,7 +74,23 @@ pub const fn message_extent(data_size: u16, descriptor_count: u8) -> u16 {
     }
 }
 
+/// `arg3` with these sizes, each cut to its field's width: the register
+/// value of [`MessageSizes::of`].
+pub const fn sizes(total_size: u16, data_size: u16, descriptor_count: u8) -> u64 {
+    MessageSizes::of(total_size, data_size, descriptor_count).into_bits()
+}
+
 impl MessageSizes {
+    /// Sizes from their three fields, each cut to its field's width (a
+    /// value above 4095 keeps its low 12 bits): for tests that build sizes
+    /// the kernel must refuse, and for constants.
+    pub const fn of(total_size: u16, data_size: u16, descriptor_count: u8) -> Self {
+        Self::new()
+            .with_total_size(total_size & MAX_TOTAL_SIZE)
+            .with_data_size(data_size & MAX_TOTAL_SIZE)
+            .with_descriptor_count(descriptor_count)
+    }
+
     /// Sizes from their three fields. Fails with `BAD_SIZES` when a value
     /// does not fit its field (data and total are 12 bits).
     pub fn from_fields(

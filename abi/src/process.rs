@@ -20,6 +20,12 @@
 //! line as its argument bytes and three capabilities as its descriptors:
 //! [`FIRST_PROCESS_CONTROL`], [`FIRST_BOOT_ARCHIVE`], [`FIRST_MACHINE_CONTROL`].
 
+/// The size of a page, the unit of MAP_ANONYMOUS, UNMAP and PROTECT and
+/// of every mapping the kernel makes for a process.
+pub const PAGE_SIZE: usize = 4096;
+/// [`PAGE_SIZE`] as an address difference.
+pub const PAGE_BYTES: u64 = PAGE_SIZE as u64;
+
 /// The lowest address a program may be linked at.
 pub const USER_IMAGE_BASE: u64 = 0x40_0000;
 /// One past the highest user address (the lower half of the 48-bit space,

@@ -122,6 +122,66 @@ pub struct WaitReply {
     pub status: u32,
 }
 
+impl CreateObjectRequest {
+    /// CREATE_OBJECT's header: a user door (with `system`, a system door)
+    /// of `security_type`, registered as `name` (empty: anonymous).
+    pub fn new(system: bool, security_type: u32, name: &[u8]) -> Self {
+        CreateObjectRequest {
+            flags: if system { CREATE_SYSTEM } else { 0 },
+            security_type,
+            name_length: crate::kcall::length_of(name),
+            reserved: 0,
+        }
+    }
+
+    /// Writes the whole request data, header then `name`, into `out`; its
+    /// length, or `None` when it does not fit.
+    pub fn encode(system: bool, security_type: u32, name: &[u8], out: &mut [u8]) -> Option<usize> {
+        let header = Self::new(system, security_type, name);
+        crate::kcall::encode_into(header.as_bytes(), &[name], out)
+    }
+}
+
+impl NameRequest {
+    /// OPEN's, UNLINK's or LIST's header for `name`.
+    pub fn new(name: &[u8]) -> Self {
+        NameRequest {
+            name_length: crate::kcall::length_of(name),
+            reserved: 0,
+        }
+    }
+
+    /// Writes the whole request data, header then `name`, into `out`; its
+    /// length, or `None` when it does not fit.
+    pub fn encode(name: &[u8], out: &mut [u8]) -> Option<usize> {
+        crate::kcall::encode_into(Self::new(name).as_bytes(), &[name], out)
+    }
+}
+
+impl SpawnProgramRequest {
+    /// SPAWN's header for `program` and `arguments`.
+    pub fn new(program: &[u8], arguments: &[u8]) -> Self {
+        SpawnProgramRequest {
+            name_length: crate::kcall::length_of(program),
+            argument_length: crate::kcall::length_of(arguments),
+        }
+    }
+
+    /// Writes the whole request data, header, `program`, then `arguments`,
+    /// into `out`; its length, or `None` when it does not fit.
+    pub fn encode(program: &[u8], arguments: &[u8], out: &mut [u8]) -> Option<usize> {
+        let header = Self::new(program, arguments);
+        crate::kcall::encode_into(header.as_bytes(), &[program, arguments], out)
+    }
+}
+
+impl WaitRequest {
+    /// WAIT's request for process `pid`.
+    pub const fn new(pid: u32) -> Self {
+        WaitRequest { pid, reserved: 0 }
+    }
+}
+
 macro_rules! procman_errors {
     ($( $(#[doc = $doc:literal])* $name:ident = $value:literal, $label:literal; )*) => {
         /// Procman's refusals, numbered from 0x1100 (within the server range).
@@ -202,5 +262,32 @@ mod tests {
         for f in [CREATE_OBJECT, OPEN, UNLINK, LIST, SPAWN, WAIT] {
             assert_eq!(f.range(), crate::FunctionRange::ProcessManager);
         }
+    }
+
+    #[test]
+    fn encoders_round_trip() {
+        let mut out = [0u8; 64];
+        let length = CreateObjectRequest::encode(true, 3, b"/svc/x", &mut out);
+        assert_eq!(length, Some(22));
+        let header = CreateObjectRequest::read_from_prefix(&out).map(|(h, _)| h);
+        assert_eq!(
+            header.ok(),
+            Some(CreateObjectRequest {
+                flags: CREATE_SYSTEM,
+                security_type: 3,
+                name_length: 6,
+                reserved: 0
+            })
+        );
+        assert_eq!(&out[16..22], b"/svc/x");
+        assert_eq!(NameRequest::encode(b"/a", &mut out), Some(10));
+        assert_eq!(&out[..10], b"\x02\0\0\0\0\0\0\0/a");
+        assert_eq!(SpawnProgramRequest::encode(b"p", b"xy", &mut out), Some(11));
+        assert_eq!(&out[..11], b"\x01\0\0\0\x02\0\0\0pxy");
+        assert_eq!(
+            SpawnProgramRequest::encode(b"p", b"xy", &mut out[..10]),
+            None
+        );
+        assert_eq!(WaitRequest::new(9).as_bytes(), b"\x09\0\0\0\0\0\0\0");
     }
 }

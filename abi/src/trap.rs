@@ -131,40 +131,49 @@ impl TrapArgs {
     }
 
     /// Encodes SEND's entry registers.
-    pub fn send(function: Function, target: Descriptor, buffer: u64, sizes: MessageSizes) -> Self {
+    pub const fn send(
+        function: Function,
+        target: Descriptor,
+        buffer: u64,
+        sizes: MessageSizes,
+    ) -> Self {
         TrapArgs {
-            arg0: u64::from(function.0 as u32),
-            arg1: u64::from(target.0),
+            arg0: function.bits(),
+            arg1: target.0 as u64,
             arg2: buffer,
             arg3: sizes.into_bits(),
         }
     }
 
     /// Encodes RECEIVE's entry registers.
-    pub fn receive(door: Descriptor, buffer: u64, total_size: u16) -> Self {
-        let sizes =
-            MessageSizes::new().with_total_size(total_size & crate::message::MAX_TOTAL_SIZE);
+    pub const fn receive(door: Descriptor, buffer: u64, total_size: u16) -> Self {
+        let sizes = MessageSizes::of(total_size, 0, 0);
         TrapArgs {
-            arg0: u64::from(crate::function::RECEIVE.0 as u32),
-            arg1: u64::from(door.0),
+            arg0: crate::function::RECEIVE.bits(),
+            arg1: door.0 as u64,
             arg2: buffer,
             arg3: sizes.into_bits(),
         }
     }
 
     /// Encodes REPLY's (or, with `and_receive`, REPLY_RECEIVE's) entry registers.
-    pub fn reply(cookie: u64, buffer: u64, sizes: MessageSizes, and_receive: bool) -> Self {
+    pub const fn reply(cookie: u64, buffer: u64, sizes: MessageSizes, and_receive: bool) -> Self {
         let function = if and_receive {
             crate::function::REPLY_RECEIVE
         } else {
             crate::function::REPLY
         };
         TrapArgs {
-            arg0: u64::from(function.0 as u32),
+            arg0: function.bits(),
             arg1: cookie,
             arg2: buffer,
             arg3: sizes.into_bits(),
         }
+    }
+
+    /// Encodes REPLY_RECEIVE's entry registers.
+    pub const fn reply_receive(cookie: u64, buffer: u64, sizes: MessageSizes) -> Self {
+        Self::reply(cookie, buffer, sizes, true)
     }
 
     /// The return registers of a failed trap: -1, the error, zeros.
@@ -179,7 +188,7 @@ impl TrapArgs {
 
     /// The return registers of RECEIVE_BUFFER_TOO_SMALL: like [`Self::error`]
     /// but `arg3` carries the waiting message's sizes.
-    pub fn receive_too_small(sender_sizes: MessageSizes) -> Self {
+    pub const fn receive_too_small(sender_sizes: MessageSizes) -> Self {
         TrapArgs {
             arg3: sender_sizes.into_bits(),
             ..Self::error(Error::ReceiveBufferTooSmall)
@@ -187,14 +196,14 @@ impl TrapArgs {
     }
 
     /// The return registers of a successful RECEIVE.
-    pub fn received(
+    pub const fn received(
         function: Function,
         cookie: u64,
         buffer: u64,
         sender_sizes: MessageSizes,
     ) -> Self {
         TrapArgs {
-            arg0: u64::from(function.0 as u32),
+            arg0: function.bits(),
             arg1: cookie,
             arg2: buffer,
             arg3: sender_sizes.into_bits(),
@@ -203,18 +212,33 @@ impl TrapArgs {
 
     /// The return registers of a completed SEND: msgRetVal, msgErrno, 0, and
     /// the reply's data size and descriptor count (total size 0).
-    pub fn replied(ret_val: u32, errno: u32, reply_sizes: MessageSizes) -> Self {
+    pub const fn replied(ret_val: u32, errno: u32, reply_sizes: MessageSizes) -> Self {
         TrapArgs {
-            arg0: u64::from(ret_val),
-            arg1: u64::from(errno),
+            arg0: ret_val as u64,
+            arg1: errno as u64,
             arg2: 0,
             arg3: reply_sizes.with_total_size(0).into_bits(),
         }
     }
 
+    /// [`Self::replied`] with the reply's data size and descriptor count.
+    pub const fn completed(ret_val: u32, errno: u32, data_size: u16, descriptor_count: u8) -> Self {
+        Self::replied(
+            ret_val,
+            errno,
+            MessageSizes::of(0, data_size, descriptor_count),
+        )
+    }
+
     /// `arg0` as a signed 32-bit value (-1 on failure).
     pub const fn value(&self) -> i32 {
         self.arg0 as u32 as i32
+    }
+
+    /// Whether these return registers are a failed trap (`arg0 = -1` with
+    /// no reply data), not a completed SEND whose reply says -1.
+    pub fn is_kernel_failure(&self) -> bool {
+        self.value() == -1 && MessageSizes::from_bits(self.arg3).data_size() == 0
     }
 
     /// The error of a failed trap: `Some` when `arg0` is -1, `arg3`'s data
@@ -246,39 +270,6 @@ fn word(data: &[u8], at: usize) -> u32 {
     match data.get(at..at + 4) {
         Some(bytes) => u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
         None => 0,
-    }
-}
-
-/// Executes the trap (user space only).
-///
-/// # Safety
-/// The kernel reads and writes the buffer `arg2`/`arg3` describe; the caller
-/// must own that memory for the duration of the call, and the call may
-/// transfer descriptors into or out of the process.
-#[cfg(all(target_arch = "x86_64", target_os = "none"))]
-#[inline(always)]
-pub unsafe fn invoke(args: TrapArgs) -> TrapArgs {
-    let (mut arg0, mut arg1, mut arg2, mut arg3) = (args.arg0, args.arg1, args.arg2, args.arg3);
-    // SAFETY: the kernel's SYSCALL contract: it clobbers rcx and r11, writes
-    // the four argument registers and preserves everything else, including
-    // the stack; the memory it touches is the buffer the caller vouched for.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inout("rax") arg0,
-            inout("rdi") arg1,
-            inout("rsi") arg2,
-            inout("rdx") arg3,
-            out("rcx") _,
-            out("r11") _,
-            options(nostack),
-        );
-    }
-    TrapArgs {
-        arg0,
-        arg1,
-        arg2,
-        arg3,
     }
 }
 

@@ -25,6 +25,7 @@ use abi::{Descriptor, DescriptorSlot, Error, MessageSizes, Rights, TrapArgs};
 use spin::Mutex;
 use userlib::OwnedDescriptor;
 use userlib::kernel::{self, DescriptorInfo, DoorKind};
+use userlib::raw::{RawPages, Refused};
 
 use crate::expect::Observed;
 use crate::peer::{self, Peer};
@@ -33,6 +34,12 @@ use crate::peer::{self, Peer};
 /// this reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failed(pub String);
+
+impl From<Refused> for Failed {
+    fn from(refused: Refused) -> Self {
+        Failed(format!("not trapped: {refused}"))
+    }
+}
 
 impl From<Error> for Failed {
     fn from(error: Error) -> Self {
@@ -90,10 +97,12 @@ impl<T> Job<T> {
 
 /// Three pages at an address the kernel chose: `read_only` (mapped READ,
 /// filled before), `writable` (READ | WRITE) and `unmapped` right after it.
-/// Rust code never references them: they are reached through the kernel
-/// (msgPtr) and [`TestPages::write`] / [`TestPages::read`] only.
-#[derive(Clone, Copy, Debug)]
+/// Rust code never references them: they are userlib's [`RawPages`],
+/// reached through the kernel (msgPtr) and copies only. The context keeps
+/// them mapped until the case is over.
+#[derive(Clone, Debug)]
 pub struct TestPages {
+    pages: Arc<RawPages>,
     /// A page mapped READ only.
     pub read_only: u64,
     /// A page mapped READ | WRITE, followed by `unmapped`.
@@ -102,22 +111,12 @@ pub struct TestPages {
     pub unmapped: u64,
 }
 
-const PAGE: u64 = 4096;
-
 impl TestPages {
     /// Copies `bytes` to `address`, which must lie (with its length) in the
     /// writable page; returns whether it did.
     pub fn write(&self, address: u64, bytes: &[u8]) -> bool {
         let end = address.saturating_add(bytes.len() as u64);
-        if address < self.writable || end > self.writable + PAGE {
-            return false;
-        }
-        let place = core::ptr::with_exposed_provenance_mut::<u8>(address as usize);
-        // SAFETY: the range lies in the writable test page (checked), which
-        // is mapped READ | WRITE while the case runs and which no Rust
-        // reference covers, so nothing else observes the write.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), place, bytes.len()) };
-        true
+        address >= self.writable && end <= self.writable + PAGE && self.pages.write(address, bytes)
     }
 
     /// The `length` bytes at `address`, which must lie in the writable or
@@ -128,15 +127,22 @@ impl TestPages {
         if !inside(self.writable) && !inside(self.read_only) {
             return None;
         }
-        let place = core::ptr::with_exposed_provenance::<u8>(address as usize);
-        let mut bytes = alloc::vec![0u8; length];
-        // SAFETY: the range lies in one of the two mapped test pages
-        // (checked), readable while the case runs, and no Rust reference
-        // covers them.
-        unsafe { core::ptr::copy_nonoverlapping(place, bytes.as_mut_ptr(), length) };
-        Some(bytes)
+        self.pages.snapshot(address, length)
+    }
+
+    /// UNMAPs a range of the test pages.
+    pub fn unmap(&self, address: u64, length: u64) -> Result<(), Failed> {
+        Ok(self.pages.unmap(address, length)?)
+    }
+
+    /// A trap whose buffer may lie in the test pages (or outside the
+    /// memory Rust code uses).
+    pub fn trap(&self, args: TrapArgs) -> Result<TrapArgs, Failed> {
+        Ok(self.pages.trap(args)?)
     }
 }
+
+const PAGE: u64 = abi::PAGE_BYTES;
 
 /// A case's fixtures and the checks it made along the way.
 #[derive(Debug, Default)]
@@ -145,7 +151,7 @@ pub struct Context {
     vars: Vec<(&'static str, u64)>,
     descriptors: Vec<Descriptor>,
     peers: Vec<Peer>,
-    mappings: Vec<(u64, u64)>,
+    mappings: Vec<Arc<RawPages>>,
 }
 
 impl Context {
@@ -308,45 +314,29 @@ impl Context {
     /// Maps the three [`TestPages`]; the read-only page holds
     /// `read_only_content` (then zeros).
     pub fn test_pages(&mut self, read_only_content: &[u8]) -> Result<TestPages, Failed> {
-        let base = kernel::map_anonymous(0, 3 * PAGE, protection::READ | protection::WRITE)?;
-        self.mappings.push((base, 3 * PAGE));
-        let pages = TestPages {
-            read_only: base,
-            writable: base + PAGE,
-            unmapped: base + 2 * PAGE,
-        };
         if read_only_content.len() as u64 > PAGE {
             return Err(Failed(String::from("read-only content larger than a page")));
         }
-        let place = core::ptr::with_exposed_provenance_mut::<u8>(base as usize);
-        // SAFETY: the first page was just mapped READ | WRITE for the test
-        // alone, and no Rust reference covers it.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                read_only_content.as_ptr(),
-                place,
-                read_only_content.len(),
-            )
-        };
-        kernel::protect(base, PAGE, protection::READ)?;
-        kernel::unmap(pages.unmapped, PAGE)?;
+        let pages = self.map_pages(3)?;
+        let base = pages.base();
+        pages.write(base, read_only_content);
+        pages.protect(base, PAGE, protection::READ)?;
+        pages.unmap(base + 2 * PAGE, PAGE)?;
+        Ok(TestPages {
+            pages,
+            read_only: base,
+            writable: base + PAGE,
+            unmapped: base + 2 * PAGE,
+        })
+    }
+
+    /// `count` fresh READ | WRITE pages, unmapped when the case ends. Like
+    /// the test pages, Rust code reaches them only through copies and the
+    /// kernel.
+    pub fn map_pages(&mut self, count: u64) -> Result<Arc<RawPages>, Failed> {
+        let pages = Arc::new(RawPages::map(count)?);
+        self.mappings.push(pages.clone());
         Ok(pages)
-    }
-
-    /// `count` fresh READ | WRITE pages, unmapped when the case ends; their
-    /// first address. Like the test pages, Rust code reaches them only
-    /// through raw pointers and the kernel.
-    pub fn map_pages(&mut self, count: u64) -> Result<u64, Failed> {
-        let length = count * PAGE;
-        let base = kernel::map_anonymous(0, length, protection::READ | protection::WRITE)?;
-        self.mappings.push((base, length));
-        Ok(base)
-    }
-
-    /// UNMAPs a range (of the test pages).
-    pub fn unmap(&mut self, address: u64, length: u64) -> Result<(), Failed> {
-        kernel::unmap(address, length)?;
-        Ok(())
     }
 
     /// Starts a peer whose descriptors 2, 3, ... are `initial` (descriptor 1
@@ -390,9 +380,8 @@ impl Context {
         for descriptor in core::mem::take(&mut self.descriptors).into_iter().rev() {
             let _ = kernel::close(descriptor);
         }
-        for (address, length) in core::mem::take(&mut self.mappings) {
-            let _ = kernel::unmap(address, length);
-        }
+        // Dropping the last reference unmaps them.
+        self.mappings.clear();
         self.settle();
     }
 }

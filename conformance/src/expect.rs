@@ -97,18 +97,12 @@ pub struct Expect {
     pub buffer: &'static [(u16, Field)],
 }
 
-/// `arg3` with these sizes (ABI.md §1.1), via `abi::MessageSizes`.
-pub const fn sizes(total: u16, data: u16, count: u8) -> u64 {
-    MessageSizes::new()
-        .with_total_size(total)
-        .with_data_size(data)
-        .with_descriptor_count(count)
-        .into_bits()
-}
+/// `arg3` with these sizes (ABI.md §1.1).
+pub use abi::message::sizes;
 
 /// `arg0` for a function number: its 32 bits, the upper half zero.
 pub const fn function_bits(function: i32) -> u64 {
-    function as u32 as u64
+    abi::Function(function).bits()
 }
 
 /// Byte `index` of the test pattern with `seed`.

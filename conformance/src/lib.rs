@@ -7,8 +7,6 @@
 //! - [`cases::CASES`], the table (one module per area, see `README.md`);
 //! - [`expect`], the language of expectations and the judge that compares an
 //!   observation with one, bit for bit;
-//! - [`raw`], traps with any four registers (no decoding between the kernel
-//!   and the check);
 //! - [`context`], the fixtures a case builds on (doors, events, threads of
 //!   the runner, test pages, peers) and [`runner`], which runs every case on
 //!   its own thread, detects a case that can never finish, prints one line
@@ -36,7 +34,6 @@ pub mod cases;
 pub mod context;
 pub mod expect;
 pub mod peer;
-pub mod raw;
 pub mod runner;
 
 pub use case::{Case, Outcome};

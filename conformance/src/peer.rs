@@ -41,7 +41,8 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::context::Failed;
 use crate::expect::sizes;
-use crate::raw::{Buffer, PAGE_SIZE};
+use abi::PAGE_SIZE;
+use userlib::raw::Buffer;
 
 /// The peer's entry name in the boot archive.
 pub const PROGRAM: &str = "conformance-peer";
@@ -200,7 +201,7 @@ impl Step {
     /// the buffer is filled with `fill` first and fully reported.
     pub fn receive(door: u32, total: u16, fill: u8) -> Self {
         Step::in_buffer(
-            crate::raw::function_bits(abi::function::RECEIVE),
+            abi::function::RECEIVE.bits(),
             u64::from(door),
             0,
             sizes(total, 0, 0),
@@ -219,27 +220,16 @@ impl Step {
         total: u16,
     ) -> Self {
         let (bytes, arg3) = message(data, slots, total);
-        Step::in_buffer(
-            crate::raw::function_bits(function),
-            u64::from(target),
-            0,
-            arg3,
-        )
-        .writing(0, &bytes)
-        .snapshot(usize::from(total))
+        Step::in_buffer(function.bits(), u64::from(target), 0, arg3)
+            .writing(0, &bytes)
+            .snapshot(usize::from(total))
     }
 
     /// REPLY with `data` and `slots` (the reply's total = its extent), storing `cookie`.
     pub fn reply(cookie: u64, data: &[u8], slots: &[DescriptorSlot]) -> Self {
         let extent = abi::message::message_extent(data.len() as u16, slots.len() as u8);
         let (bytes, arg3) = message(data, slots, extent);
-        Step::in_buffer(
-            crate::raw::function_bits(abi::function::REPLY),
-            cookie,
-            0,
-            arg3,
-        )
-        .writing(0, &bytes)
+        Step::in_buffer(abi::function::REPLY.bits(), cookie, 0, arg3).writing(0, &bytes)
     }
 
     /// The same, with the buffer filled with `byte` first.
@@ -396,7 +386,7 @@ impl Peer {
         let total = (PAGE_SIZE - 1) as u16;
         let (bytes, arg3) = message(data, slots, total);
         buffer.put(0, &bytes);
-        let registers = buffer.send(function, self.control, arg3)?;
+        let registers = buffer.send(function, self.control, arg3);
         if registers.kernel_error().is_some() {
             return Err(Failed(format!(
                 "the peer's control call {:#x} failed: {}",
@@ -496,7 +486,7 @@ impl Peer {
     pub fn fault(&self, kind: u32) -> Result<TrapArgs, Failed> {
         let mut buffer = Buffer::filled(0);
         buffer.put(0, &kind.to_le_bytes());
-        buffer.send(command::FAULT, self.control, sizes(64, 4, 0))
+        Ok(buffer.send(command::FAULT, self.control, sizes(64, 4, 0)))
     }
 }
 

@@ -11,7 +11,7 @@ use crate::kernel;
 
 /// The least the heap grows by.
 const GROWTH: usize = 256 * 1024;
-const PAGE: usize = 4096;
+const PAGE: usize = abi::PAGE_SIZE;
 
 /// Maps more memory when talc runs out; remembers the last arena so that
 /// memory the kernel places right above it extends it instead of starting
@@ -33,6 +33,7 @@ impl OomHandler for MapOnDemand {
             .next_multiple_of(PAGE);
         let address = kernel::map_anonymous(0, bytes as u64, protection::READ | protection::WRITE)
             .map_err(|_| ())?;
+        crate::raw::note_rust_memory(address, bytes as u64);
         let base = core::ptr::with_exposed_provenance_mut::<u8>(address as usize);
         let fresh = Span::from_base_size(base, bytes);
         if let Some((last_base, last_acme)) = talc.oom_handler.last.get_base_acme()

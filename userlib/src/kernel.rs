@@ -12,8 +12,8 @@
 
 use abi::function::KernelFunction;
 use abi::kcall::{
-    ArchiveReadReply, ArchiveReadRequest, CookieRequest, DescriptorRequest, DoorCreateRequest,
-    ExitRequest, KernelCounters, MapReply, MapRequest, SpawnRequest, ThreadCreateRequest,
+    self, ArchiveReadReply, ArchiveReadRequest, CookieRequest, DoorCreateRequest, ExitRequest,
+    KernelCounters, MapReply, SpawnRequest, ThreadCreateRequest,
 };
 use abi::{Descriptor, DescriptorSlot, Error, ObjectKind, Rights};
 use zerocopy::{FromBytes, IntoBytes};
@@ -78,10 +78,7 @@ fn reply_descriptor(
 /// CLOSE: removes `descriptor` from this process's table. Closing a
 /// door's owner reference ends the door.
 pub fn close(descriptor: Descriptor) -> Result<(), Error> {
-    let request = DescriptorRequest {
-        descriptor: descriptor.0,
-        rights: 0,
-    };
+    let request = kcall::close(descriptor);
     small_call(
         KernelFunction::Close,
         Descriptor::NULL,
@@ -93,10 +90,7 @@ pub fn close(descriptor: Descriptor) -> Result<(), Error> {
 /// DUPLICATE: a new descriptor for the object `descriptor` names, with
 /// `rights` (a subset of its rights).
 pub fn duplicate(descriptor: Descriptor, rights: Rights) -> Result<OwnedDescriptor, Error> {
-    let request = DescriptorRequest {
-        descriptor: descriptor.0,
-        rights: rights.0,
-    };
+    let request = kcall::duplicate(descriptor, rights);
     small_call(
         KernelFunction::Duplicate,
         Descriptor::NULL,
@@ -116,10 +110,7 @@ pub struct DescriptorInfo {
 
 /// DESCRIPTOR_INFO: the kind of object `descriptor` names and its rights.
 pub fn descriptor_info(descriptor: Descriptor) -> Result<DescriptorInfo, Error> {
-    let request = DescriptorRequest {
-        descriptor: descriptor.0,
-        rights: 0,
-    };
+    let request = kcall::descriptor_info(descriptor);
     small_call(
         KernelFunction::DescriptorInfo,
         Descriptor::NULL,
@@ -143,13 +134,7 @@ pub fn thread_create(
     argument: u64,
     priority: u32,
 ) -> Result<OwnedDescriptor, Error> {
-    let request = ThreadCreateRequest {
-        entry,
-        stack_top,
-        argument,
-        priority,
-        reserved: 0,
-    };
+    let request = ThreadCreateRequest::new(entry, stack_top, argument, priority);
     small_call(
         KernelFunction::ThreadCreate,
         Descriptor::NULL,
@@ -161,7 +146,7 @@ pub fn thread_create(
 /// Sends an exit request that does not return; if the kernel refuses it,
 /// the process faults instead, so these never return either way.
 fn exit(function: KernelFunction, code: u32) -> ! {
-    let request = ExitRequest { code, reserved: 0 };
+    let request = ExitRequest::new(code);
     let _ = small_call(
         function,
         Descriptor::NULL,
@@ -187,16 +172,11 @@ pub fn yield_now() -> Result<(), Error> {
     small_call(KernelFunction::Yield, Descriptor::NULL, &[], |_, _| Ok(()))
 }
 
-/// MAP_ANONYMOUS: maps `length` bytes (a non-zero multiple of 4096) of
+/// MAP_ANONYMOUS: maps `length` bytes (a non-zero multiple of `abi::PAGE_SIZE`) of
 /// zeroed memory with `protection` (`abi::kcall::protection` bits) at
 /// `address`, or where the kernel chooses if `address` is 0; returns where.
 pub fn map_anonymous(address: u64, length: u64, protection: u32) -> Result<u64, Error> {
-    let request = MapRequest {
-        address,
-        length,
-        protection,
-        reserved: 0,
-    };
+    let request = kcall::map_anonymous(address, length, protection);
     small_call(
         KernelFunction::MapAnonymous,
         Descriptor::NULL,
@@ -207,12 +187,7 @@ pub fn map_anonymous(address: u64, length: u64, protection: u32) -> Result<u64, 
 
 /// UNMAP: unmaps `length` bytes at `address` (both page-aligned).
 pub fn unmap(address: u64, length: u64) -> Result<(), Error> {
-    let request = MapRequest {
-        address,
-        length,
-        protection: 0,
-        reserved: 0,
-    };
+    let request = kcall::unmap(address, length);
     small_call(
         KernelFunction::Unmap,
         Descriptor::NULL,
@@ -223,12 +198,7 @@ pub fn unmap(address: u64, length: u64) -> Result<(), Error> {
 
 /// PROTECT: changes the protection of a mapped range.
 pub fn protect(address: u64, length: u64, protection: u32) -> Result<(), Error> {
-    let request = MapRequest {
-        address,
-        length,
-        protection,
-        reserved: 0,
-    };
+    let request = kcall::protect(address, length, protection);
     small_call(
         KernelFunction::Protect,
         Descriptor::NULL,
@@ -290,7 +260,7 @@ pub fn debug_write_in(buffer: &mut [u8], length: usize) -> Result<(), Error> {
 /// was booted with `qemu-exit`.
 /// Returns only the error that refused it.
 pub fn debug_exit(code: u32) -> Error {
-    let request = ExitRequest { code, reserved: 0 };
+    let request = ExitRequest::new(code);
     match small_call(
         KernelFunction::DebugExit,
         crate::capability::of(ObjectKind::MachineControl),
@@ -332,10 +302,7 @@ pub struct Door {
 
 /// DOOR_CREATE (sent to this process's process-control capability): a new door of `kind` with `security_type`.
 pub fn door_create(kind: DoorKind, security_type: u32) -> Result<Door, Error> {
-    let request = DoorCreateRequest {
-        system: u32::from(kind == DoorKind::System),
-        security_type,
-    };
+    let request = DoorCreateRequest::new(kind == DoorKind::System, security_type);
     small_call(
         KernelFunction::DoorCreate,
         crate::capability::of(ObjectKind::ProcessControl),
@@ -360,10 +327,7 @@ pub fn spawn(
     arguments: &[u8],
     descriptors: &[DescriptorSlot],
 ) -> Result<OwnedDescriptor, Error> {
-    let request = SpawnRequest {
-        name_length: u32::try_from(name.len()).map_err(|_| Error::InvalidArgument)?,
-        argument_length: u32::try_from(arguments.len()).map_err(|_| Error::InvalidArgument)?,
-    };
+    let request = SpawnRequest::new(name.as_bytes(), arguments);
     let mut buffer = [0u8; CAPACITY];
     let mut message = Message::over(&mut buffer[..]);
     let built = (|| {
@@ -390,7 +354,7 @@ pub fn spawn(
 /// PROCESS_SET_COOKIE (on a process handle): the cookie `process`'s NULL-target
 /// process-manager calls will carry.
 pub fn process_set_cookie(process: Descriptor, cookie: u64) -> Result<(), Error> {
-    let request = CookieRequest { cookie };
+    let request = CookieRequest::new(cookie);
     small_call(
         KernelFunction::ProcessSetCookie,
         process,
@@ -402,10 +366,7 @@ pub fn process_set_cookie(process: Descriptor, cookie: u64) -> Result<(), Error>
 /// MANAGER_REGISTER (sent to this process's process-control capability): become the process manager, serving the
 /// door whose owner reference is `door`.
 pub fn manager_register(door: Descriptor) -> Result<(), Error> {
-    let request = DescriptorRequest {
-        descriptor: door.0,
-        rights: 0,
-    };
+    let request = kcall::manager_register(door);
     small_call(
         KernelFunction::ManagerRegister,
         crate::capability::of(ObjectKind::ProcessControl),
@@ -417,11 +378,7 @@ pub fn manager_register(door: Descriptor) -> Result<(), Error> {
 /// ARCHIVE_READ (sent to this process's boot-archive capability): reads boot-archive file `name` from `offset`
 /// into `out`; returns the file's size and the bytes read.
 pub fn archive_read(name: &str, offset: u64, out: &mut [u8]) -> Result<(u64, usize), Error> {
-    let request = ArchiveReadRequest {
-        offset,
-        name_length: u32::try_from(name.len()).map_err(|_| Error::InvalidArgument)?,
-        reserved: 0,
-    };
+    let request = ArchiveReadRequest::new(name.as_bytes(), offset);
     let mut buffer = [0u8; CAPACITY];
     let mut message = Message::over(&mut buffer[..]);
     message
@@ -472,16 +429,8 @@ mod tests {
             |call: &mut FakeCall| {
                 assert_eq!(call.function(), KernelFunction::MapAnonymous.function());
                 assert_eq!(call.target(), Descriptor::NULL);
-                let request = MapRequest::read_from_bytes(call.data());
-                assert_eq!(
-                    request.ok(),
-                    Some(MapRequest {
-                        address: 0,
-                        length: 0x40000,
-                        protection: 3,
-                        reserved: 0
-                    })
-                );
+                let request = abi::kcall::MapRequest::read_from_bytes(call.data());
+                assert_eq!(request.ok(), Some(kcall::map_anonymous(0, 0x40000, 3)));
                 call.reply_ok(
                     MapReply {
                         address: 0x1000_0000_0000,
@@ -499,14 +448,7 @@ mod tests {
     fn door_create_takes_both_reply_slots() {
         let result = fake_kernel::run(
             |call: &mut FakeCall| {
-                assert_eq!(
-                    call.data(),
-                    DoorCreateRequest {
-                        system: 0,
-                        security_type: 7
-                    }
-                    .as_bytes()
-                );
+                assert_eq!(call.data(), DoorCreateRequest::new(false, 7).as_bytes());
                 call.reply_ok(
                     &[],
                     &[
@@ -530,11 +472,7 @@ mod tests {
                 assert_eq!(call.sizes().data_size(), 8 + 4 + 3);
                 assert_eq!(
                     &call.data()[..8],
-                    SpawnRequest {
-                        name_length: 4,
-                        argument_length: 3
-                    }
-                    .as_bytes()
+                    SpawnRequest::new(b"echo", b"abc").as_bytes()
                 );
                 assert_eq!(&call.data()[8..], b"echoabc");
                 assert_eq!(

@@ -3,16 +3,15 @@
 //! It owns the process start-up (`_start`, [`Startup`], [`entry!`]), the
 //! heap (a `talc` global allocator that grows with MAP_ANONYMOUS), the panic
 //! handler, [`print!`]/[`println!`] through DEBUG_WRITE, and the typed layer
-//! over the four trap operations: [`ipc`] (the raw operations with checked
-//! buffers), [`kernel`] (one function per kernel function), owning
+//! over the four trap operations: [`ipc`] (the operations with checked
+//! buffers), [`raw`] (the one raw trap layer, for test suites), [`kernel`] (one function per kernel function), owning
 //! descriptors ([`OwnedDescriptor`]), message buffers ([`Message`]), client
 //! calls ([`call`]), the server loop ([`serve`]), [`Event`]s and threads
 //! ([`spawn_thread`]).
 //!
 //! It must never restate the ABI: every number, layout and register
 //! encoding comes from `abi` (re-exported as [`abi`]). It must never contain
-//! inline assembly outside `arch/x86_64.rs` (the trap itself is
-//! `abi::trap::invoke`), never hold `unsafe` outside small functions that
+//! inline assembly outside `arch/x86_64.rs` (the trap itself included), never hold `unsafe` outside small functions that
 //! say why they are sound, and never leave a program blocked on an error it
 //! could report: failures come back as `abi::Error` or [`CallError`].
 //!
@@ -44,6 +43,7 @@ mod panic;
 pub mod print;
 pub mod probe;
 pub mod procman;
+pub mod raw;
 pub mod runtime;
 pub mod server;
 pub mod thread;

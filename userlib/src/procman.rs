@@ -3,8 +3,8 @@
 //! kernel routes it to procman, which knows the caller by its cookie.
 
 use abi::procman::{
-    CREATE_OBJECT, CREATE_SYSTEM, CreateObjectRequest, LIST, ListReply, NameRequest, OPEN,
-    ProcessReply, SPAWN, SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
+    CREATE_OBJECT, CreateObjectRequest, LIST, ListReply, NameRequest, OPEN, ProcessReply, SPAWN,
+    SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
 };
 use abi::{Descriptor, DescriptorSlot, Error};
 use alloc::string::String;
@@ -45,12 +45,8 @@ pub fn create_object(
     security_type: u32,
 ) -> Result<Object, CallError> {
     let name = name.unwrap_or("").as_bytes();
-    let request = CreateObjectRequest {
-        flags: if system { CREATE_SYSTEM } else { 0 },
-        security_type,
-        name_length: length(name)?,
-        reserved: 0,
-    };
+    length(name)?;
+    let request = CreateObjectRequest::new(system, security_type, name);
     let mut message = Message::new();
     message
         .push(&request)
@@ -64,10 +60,8 @@ pub fn create_object(
 }
 
 fn name_call(function: abi::Function, name: &str) -> Result<Message, CallError> {
-    let request = NameRequest {
-        name_length: length(name.as_bytes())?,
-        reserved: 0,
-    };
+    length(name.as_bytes())?;
+    let request = NameRequest::new(name.as_bytes());
     let mut message = Message::new();
     message
         .push(&request)
@@ -115,10 +109,9 @@ pub fn spawn(
     arguments: &[u8],
     descriptors: &[DescriptorSlot],
 ) -> Result<u32, CallError> {
-    let request = SpawnProgramRequest {
-        name_length: length(program.as_bytes())?,
-        argument_length: length(arguments)?,
-    };
+    length(program.as_bytes())?;
+    length(arguments)?;
+    let request = SpawnProgramRequest::new(program.as_bytes(), arguments);
     let mut message = Message::new();
     message
         .push(&request)
@@ -138,7 +131,7 @@ pub fn spawn(
 /// WAIT: blocks until process `pid` ends and returns its exit status.
 pub fn wait(pid: u32) -> Result<u32, CallError> {
     loop {
-        let request = WaitRequest { pid, reserved: 0 };
+        let request = WaitRequest::new(pid);
         let mut message = Message::new();
         message.push(&request).map_err(overflow)?;
         call(Descriptor::NULL, WAIT, &mut message)?;

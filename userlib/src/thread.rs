@@ -13,7 +13,7 @@ use crate::kernel;
 /// A stack size that suits most threads.
 pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
 
-const PAGE: u64 = 4096;
+const PAGE: u64 = abi::PAGE_BYTES;
 
 /// What a new thread runs; boxed twice so that one thin pointer (the
 /// thread's argument register) carries it.
@@ -38,6 +38,7 @@ pub fn spawn_thread<F: FnOnce() + Send + 'static>(
     let base = kernel::map_anonymous(0, length + PAGE, protection::READ | protection::WRITE)?;
     // The guard page; a kernel that cannot unmap part of a mapping leaves
     // it mapped, which costs only the fault on overflow.
+    crate::raw::note_rust_memory(base, length + PAGE);
     let _ = kernel::unmap(base, PAGE);
     let stack_top = base + PAGE + length;
     let entry: Box<Entry> = Box::new(Box::new(entry));
@@ -104,6 +105,7 @@ pub fn spawn_raw(
         .checked_next_multiple_of(PAGE)
         .ok_or(Error::InvalidArgument)?;
     let base = kernel::map_anonymous(0, length, protection::READ | protection::WRITE)?;
+    crate::raw::note_rust_memory(base, length);
     let argument = core::ptr::from_ref(entry).expose_provenance() as u64;
     match kernel::thread_create(
         arch::raw_thread_entry_address(),

@@ -16,6 +16,7 @@ extern crate alloc;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use abi::PAGE_SIZE;
 use abi::kcall::REPLY_PAYLOAD_OFFSET;
 use abi::message::descriptor_offset;
 use abi::{Descriptor, Error, MessageSizes, Rights, TrapArgs};
@@ -24,8 +25,8 @@ use conformance::peer::{
     self, ARG2_IN_BUFFER, BAD_COMMAND, FILL, JOB_DONE, JOB_IDLE, JOB_RUNNING, JOBS, StepHeader,
     StepResult, command, fault,
 };
-use conformance::raw::{Buffer, PAGE_SIZE};
 use spin::Mutex;
+use userlib::raw::Buffer;
 use userlib::{Startup, kernel};
 
 /// On the host the crate builds as an empty program.
@@ -87,9 +88,9 @@ fn run_step(buffer: &mut Buffer, step: &StepHeader, write: &[u8]) -> StepResult 
     buffer.put(step.write_at as usize, write);
     let offset = step.arg2 as usize;
     let registers = if step.flags & ARG2_IN_BUFFER != 0 {
-        buffer.trap(offset, step.arg0, step.arg1, step.arg3)
+        buffer.trap(offset, step.arg0, step.arg1, step.arg3).ok()
     } else {
-        Err(conformance::Failed(alloc::string::String::new()))
+        None
     };
     StepResult {
         // Registers no kernel returns (upper halves set): the step was refused here.
@@ -251,10 +252,7 @@ fn run(_startup: Startup) -> i32 {
     let jobs: Jobs = core::array::from_fn(|_| Arc::new(Mutex::new(Job::Idle)));
     let mut buffer = Buffer::filled(0);
     loop {
-        let received = match buffer.receive(CONTROL, (PAGE_SIZE - 1) as u16) {
-            Ok(registers) => registers,
-            Err(_) => return 1,
-        };
+        let received = buffer.receive(CONTROL, (PAGE_SIZE - 1) as u16);
         if received.arg0 == 0xffff_ffff {
             // The control door is gone (or broken): nothing more to serve.
             return 2;

@@ -11,12 +11,13 @@ use super::kit::{self, Answer, CallJob, MAX, USER_CALL, finished, queued, receiv
 use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed, TestPages};
 use crate::expect::{Expect, Field, function_bits, sizes};
-use crate::raw::{self, Buffer};
+use userlib::raw::{self, Buffer};
 
 const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 
-/// A SEND of 16 bytes (no data) at `pointer` to a dead user door.
-fn send_at(context: &mut Context, pointer: u64) -> Outcome {
+/// A SEND of 16 bytes (no data) at `pointer` (in `pages`, if given) to a
+/// dead user door.
+fn send_at(context: &mut Context, pages: Option<&TestPages>, pointer: u64) -> Outcome {
     let client = context.dead_door(DoorKind::User)?;
     let args = TrapArgs {
         arg0: function_bits(USER_BASE),
@@ -24,9 +25,11 @@ fn send_at(context: &mut Context, pointer: u64) -> Outcome {
         arg2: pointer,
         arg3: sizes(16, 0, 0),
     };
-    // SAFETY: every pointer these cases pass is null, in the kernel half,
-    // non-canonical, program text, or in the test pages.
-    Ok(context.observe(unsafe { raw::trap_at(args) }))
+    let registers = match pages {
+        Some(pages) => pages.trap(args)?,
+        None => raw::trap_at(args, None)?,
+    };
+    Ok(context.observe(registers))
 }
 
 /// A RECEIVE offering 16 bytes at `pointer`, with a message queued (so a
@@ -42,8 +45,7 @@ fn receive_at(context: &mut Context, pointer: impl FnOnce(&TestPages) -> u64) ->
         arg2: pointer(&pages),
         arg3: sizes(16, 0, 0),
     };
-    // SAFETY: the pointer is null, in the kernel half or in the test pages.
-    let registers = unsafe { raw::trap_at(args) };
+    let registers = pages.trap(args)?;
     let (served, mut buffer) = receive(door.owner, MAX)?;
     context.check(
         served.bytes.get(..10) == Some(&b"still here"[..]),
@@ -106,8 +108,7 @@ fn reply_at(
         arg2: pointer(&pages),
         arg3: sizes(8, 8, 0),
     };
-    // SAFETY: the pointer is null or in the test pages.
-    let registers = unsafe { raw::trap_at(args) };
+    let registers = pages.trap(args)?;
     release(context, &call, &mut buffer)?;
     Ok(context.observe(registers))
 }
@@ -120,7 +121,7 @@ pub static CASES: &[Case] = &[
         section: "1.2",
         decisions: &[],
         expect: Expect::error("SEND", Error::BadBuffer),
-        run: |context| send_at(context, 0),
+        run: |context| send_at(context, None, 0),
     },
     Case {
         id: "MSG-BUF-002",
@@ -128,7 +129,7 @@ pub static CASES: &[Case] = &[
         section: "1.2",
         decisions: &[],
         expect: Expect::error("SEND", Error::BadBuffer),
-        run: |context| send_at(context, KERNEL_HALF),
+        run: |context| send_at(context, None, KERNEL_HALF),
     },
     Case {
         id: "MSG-BUF-003",
@@ -138,7 +139,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("SEND", Error::BadBuffer),
         run: |context| {
             let pages = context.test_pages(&[])?;
-            send_at(context, pages.unmapped)
+            send_at(context, Some(&pages), pages.unmapped)
         },
     },
     Case {
@@ -149,7 +150,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("SEND", Error::BadBuffer),
         run: |context| {
             let pages = context.test_pages(&[0; 16])?;
-            send_at(context, pages.read_only)
+            send_at(context, Some(&pages), pages.read_only)
         },
     },
     Case {
@@ -160,7 +161,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("SEND", Error::BadBuffer),
         run: |context| {
             let pages = context.test_pages(&[])?;
-            send_at(context, pages.unmapped - 8)
+            send_at(context, Some(&pages), pages.unmapped - 8)
         },
     },
     Case {
@@ -180,8 +181,7 @@ pub static CASES: &[Case] = &[
                 arg2: at,
                 arg3: sizes(16, 8, 0),
             };
-            // SAFETY: the buffer is in the test pages.
-            Ok(context.observe(unsafe { raw::trap_at(args) }))
+            Ok(context.observe(pages.trap(args)?))
         },
     },
     Case {
@@ -191,9 +191,10 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("SEND", Error::BadBuffer),
         run: |context| {
-            let code = (send_at as fn(&mut Context, u64) -> Outcome as *const ())
+            let code = (send_at as fn(&mut Context, Option<&TestPages>, u64) -> Outcome
+                as *const ())
                 .expose_provenance() as u64;
-            send_at(context, code & !0xf)
+            send_at(context, None, code & !0xf)
         },
     },
     Case {
@@ -202,7 +203,7 @@ pub static CASES: &[Case] = &[
         section: "1.2",
         decisions: &[],
         expect: Expect::error("SEND", Error::BadBuffer),
-        run: |context| send_at(context, 0x0000_8000_0000_0000),
+        run: |context| send_at(context, None, 0x0000_8000_0000_0000),
     },
     Case {
         id: "MSG-BUF-009",
@@ -224,8 +225,7 @@ pub static CASES: &[Case] = &[
                 arg2: at,
                 arg3: sizes(16, 4, 0),
             };
-            // SAFETY: the buffer is the last 16 bytes of the writable test page.
-            let registers = unsafe { raw::trap_at(args) };
+            let registers = pages.trap(args)?;
             let served = finished(context, &server, "the server")?;
             context.check_registers("the caller's SEND", &registers, &kit::replied(0, 0, 0, 0));
             Ok(context.observe_buffer(served.received, served.msg_ptr, served.bytes))
@@ -237,7 +237,7 @@ pub static CASES: &[Case] = &[
         section: "1.2",
         decisions: &[],
         expect: Expect::error("SEND", Error::BadBuffer),
-        run: |context| send_at(context, 0x0000_7fff_ffff_fff8),
+        run: |context| send_at(context, None, 0x0000_7fff_ffff_fff8),
     },
     Case {
         id: "MSG-BUF-011",
@@ -310,8 +310,7 @@ pub static CASES: &[Case] = &[
                 arg2: pages.read_only,
                 arg3: sizes(16, 15, 0),
             };
-            // SAFETY: the reply buffer is the read-only test page.
-            let registers = unsafe { raw::trap_at(args) };
+            let registers = pages.trap(args)?;
             let call = finished(context, &call, "the caller")?;
             context.check_registers(
                 "the caller's SEND",
@@ -358,6 +357,7 @@ pub static CASES: &[Case] = &[
             let at = pages.writable;
             pages.write(at, b"soon gone");
             let client = door.client;
+            let held = pages.clone();
             let call = context.job(move || {
                 let args = TrapArgs {
                     arg0: function_bits(USER_BASE),
@@ -365,8 +365,7 @@ pub static CASES: &[Case] = &[
                     arg2: at,
                     arg3: sizes(64, 9, 0),
                 };
-                // SAFETY: the buffer is the writable test page.
-                unsafe { raw::trap_at(args) }
+                held.trap(args)
             })?;
             context.settle();
             let (served, mut buffer) = receive(door.owner, MAX)?;
@@ -374,11 +373,11 @@ pub static CASES: &[Case] = &[
                 served.bytes.get(..9) == Some(&b"soon gone"[..]),
                 "the server did not receive the caller's message",
             );
-            context.unmap(at, 4096)?;
+            pages.unmap(at, abi::PAGE_BYTES)?;
             let _ = kit::reply(&mut buffer, &Answer::data(b"too late"))?;
             context.settle();
             match call.take() {
-                Some(registers) => Ok(context.observe(registers)),
+                Some(registers) => Ok(context.observe(registers?)),
                 None => Err(Failed(alloc::string::String::from(
                     "the caller is still blocked after the reply",
                 ))),
@@ -397,6 +396,7 @@ pub static CASES: &[Case] = &[
             let at = pages.writable;
             pages.write(at, b"first");
             let client = door.client;
+            let held = pages.clone();
             let first = context.job(move || {
                 let args = TrapArgs {
                     arg0: function_bits(USER_BASE),
@@ -404,11 +404,10 @@ pub static CASES: &[Case] = &[
                     arg2: at,
                     arg3: sizes(64, 5, 0),
                 };
-                // SAFETY: the buffer is the writable test page.
-                unsafe { raw::trap_at(args) }
+                held.trap(args)
             })?;
             context.settle();
-            context.unmap(at, 4096)?;
+            pages.unmap(at, abi::PAGE_BYTES)?;
             let second = queued(context, door.client, b"second", 64)?;
             let (served, mut buffer) = receive(door.owner, MAX)?;
             context.check(
@@ -418,7 +417,7 @@ pub static CASES: &[Case] = &[
             kit::reply(&mut buffer, &Answer::default())?;
             let _ = finished(context, &second, "the second caller")?;
             match first.take() {
-                Some(registers) => Ok(context.observe(registers)),
+                Some(registers) => Ok(context.observe(registers?)),
                 None => Err(Failed(alloc::string::String::from(
                     "the first caller is still blocked",
                 ))),

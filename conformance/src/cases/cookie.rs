@@ -233,7 +233,7 @@ pub static CASES: &[Case] = &[
             let (_, mut buffer) = receive(door.owner, MAX)?;
             let second = kit::caller(context, USER_CALL, other, &[], &[], 16)?;
             context.settle();
-            let next = buffer.reply_receive(COOKIE, sizes(MAX, 0, 0))?;
+            let next = buffer.reply_receive(COOKIE, sizes(MAX, 0, 0));
             context.check(
                 next.arg0 == u64::from(USER_BASE as u32),
                 "REPLY_RECEIVE did not receive the second call",
@@ -327,10 +327,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let door = context.user_door()?;
             exchange(context, door.owner, door.client, u64::MAX)?;
-            let request = DescriptorRequest {
-                descriptor: door.client.0,
-                rights: 0,
-            };
+            let request = DescriptorRequest::new(door.client, abi::Rights::NONE);
             let call = kit::send(
                 KernelFunction::DescriptorInfo.function(),
                 Descriptor::NULL,

@@ -14,7 +14,7 @@ use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed};
 use crate::expect::{Expect, Field, sizes};
 use crate::peer::{Step, fault};
-use crate::raw::Buffer;
+use userlib::raw::Buffer;
 
 /// A call to a peer's door that the peer's job 0 holds (received, not
 /// answered) when `hold` is true, or that stays queued; then `end` ends the
@@ -218,7 +218,7 @@ pub static CASES: &[Case] = &[
             peer.exit()?;
             context.settle();
             let next = queued(context, door.client, b"next", 64)?;
-            let registers = buffer.reply_receive(0, sizes(MAX, 0, 0))?;
+            let registers = buffer.reply_receive(0, sizes(MAX, 0, 0));
             let observed = context.observe_buffer(registers, buffer.address(), buffer.snapshot(64));
             if registers.arg0 != 0xffff_ffff {
                 kit::reply(&mut buffer, &Answer::default())?;

@@ -18,7 +18,6 @@ use super::kit::{self, Answer, MAX, SENDER_FILL, server};
 use crate::case::{Case, Outcome};
 use crate::context::Context;
 use crate::expect::{Expect, Field, function_bits, sizes};
-use crate::raw;
 
 /// SEND `arg0` to `target` with no data in a 16-byte buffer.
 fn refuse(context: &Context, arg0: u64, target: Descriptor) -> Outcome {
@@ -44,10 +43,10 @@ fn closed(context: &mut Context) -> Result<Descriptor, crate::context::Failed> {
 /// A kernel function that names descriptor 1024 (never open in the runner),
 /// so that a kernel running it anyway fails with BAD_DESCRIPTOR.
 fn kernel_request(context: &Context, function: KernelFunction, target: Descriptor) -> Outcome {
-    let request = DescriptorRequest {
-        descriptor: abi::descriptor::MAX_DESCRIPTORS,
-        rights: 0,
-    };
+    let request = DescriptorRequest::new(
+        abi::Descriptor(abi::descriptor::MAX_DESCRIPTORS),
+        abi::Rights::NONE,
+    );
     let registers = kit::send_raw(
         function_bits(function as i32),
         u64::from(target.0),
@@ -461,8 +460,7 @@ pub static CASES: &[Case] = &[
                 arg2: 0,
                 arg3: sizes(16, 0, 0),
             };
-            // SAFETY: msgPtr is null: no memory of ours can be touched.
-            let registers = unsafe { raw::trap_at(args) };
+            let registers = userlib::raw::trap_at(args, None)?;
             Ok(context.observe(registers))
         },
     },

@@ -37,10 +37,7 @@ fn kcall(
 
 /// DESCRIPTOR_INFO of `descriptor` in a buffer of 64.
 fn describe(context: &Context, descriptor: Descriptor) -> Outcome {
-    let request = DescriptorRequest {
-        descriptor: descriptor.0,
-        rights: 0,
-    };
+    let request = DescriptorRequest::new(descriptor, abi::Rights::NONE);
     kcall(
         context,
         KernelFunction::DescriptorInfo,
@@ -77,17 +74,11 @@ const MACHINE_CONTROL_INFO: [u8; 16] = info_reply(ObjectKind::MachineControl, Ri
 const ELF64_LE: [u8; 6] = [0x7f, b'E', b'L', b'F', 2, 1];
 
 /// DOOR_CREATE's request for a user door.
-const USER_DOOR: DoorCreateRequest = DoorCreateRequest {
-    system: 0,
-    security_type: 0,
-};
+const USER_DOOR: DoorCreateRequest = DoorCreateRequest::new(false, 0);
 
 /// DEBUG_EXIT's request with a failure code: should a kernel wrongly carry
 /// it out, the run ends with a failure.
-const EXIT_FAILURE: ExitRequest = ExitRequest {
-    code: 1,
-    reserved: 0,
-};
+const EXIT_FAILURE: ExitRequest = ExitRequest::new(1);
 
 /// A capability function sent by the peer, which holds no capability (its
 /// descriptors: 1 its control door's owner reference, nothing else), to
@@ -106,12 +97,7 @@ fn from_peer(
 /// ARCHIVE_READ's request for `name` from `offset`, the name after it.
 fn archive_request(name: &str, offset: u64) -> alloc::vec::Vec<u8> {
     let mut request = alloc::vec::Vec::from(
-        ArchiveReadRequest {
-            offset,
-            name_length: name.len() as u32,
-            reserved: 0,
-        }
-        .as_bytes(),
+        ArchiveReadRequest::with_name_length(name.len() as u32, offset).as_bytes(),
     );
     request.extend_from_slice(name.as_bytes());
     request
@@ -120,13 +106,8 @@ fn archive_request(name: &str, offset: u64) -> alloc::vec::Vec<u8> {
 /// SPAWN's request for the peer program, no arguments.
 fn spawn_request() -> alloc::vec::Vec<u8> {
     let name = crate::peer::PROGRAM.as_bytes();
-    let mut request = alloc::vec::Vec::from(
-        SpawnRequest {
-            name_length: name.len() as u32,
-            argument_length: 0,
-        }
-        .as_bytes(),
-    );
+    let mut request =
+        alloc::vec::Vec::from(SpawnRequest::with_lengths(name.len() as u32, 0).as_bytes());
     request.extend_from_slice(name);
     request
 }
@@ -214,11 +195,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let door = context.user_door()?;
             let mut request = alloc::vec::Vec::from(
-                DescriptorRequest {
-                    descriptor: door.client.0,
-                    rights: 0,
-                }
-                .as_bytes(),
+                DescriptorRequest::new(door.client, abi::Rights::NONE).as_bytes(),
             );
             request.extend_from_slice(&[0; 4]);
             kcall(
@@ -239,10 +216,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("DESCRIPTOR_INFO", Error::BadSizes),
         run: |context| {
             let door = context.user_door()?;
-            let request = DescriptorRequest {
-                descriptor: door.client.0,
-                rights: 0,
-            };
+            let request = DescriptorRequest::new(door.client, abi::Rights::NONE);
             kcall(
                 context,
                 KernelFunction::DescriptorInfo,
@@ -262,10 +236,7 @@ pub static CASES: &[Case] = &[
             .with_buffer(&[(0, Field::Bytes(&CLIENT_INFO))]),
         run: |context| {
             let door = context.user_door()?;
-            let request = DescriptorRequest {
-                descriptor: door.client.0,
-                rights: 0,
-            };
+            let request = DescriptorRequest::new(door.client, abi::Rights::NONE);
             kcall(
                 context,
                 KernelFunction::DescriptorInfo,
@@ -352,10 +323,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("CLOSE", Error::BadSizes),
         run: |context| {
             let event = context.event()?;
-            let request = DescriptorRequest {
-                descriptor: event.0,
-                rights: 0,
-            };
+            let request = DescriptorRequest::new(event, abi::Rights::NONE);
             let observed = kcall(
                 context,
                 KernelFunction::Close,
@@ -379,10 +347,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("CLOSE", Error::ReservedBits),
         run: |context| {
             let event = context.event()?;
-            let request = DescriptorRequest {
-                descriptor: event.0,
-                rights: 1,
-            };
+            let request = DescriptorRequest::new(event, abi::Rights(1));
             let observed = kcall(
                 context,
                 KernelFunction::Close,
@@ -417,10 +382,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let door = context.user_door()?;
             let free = context.lowest_free(1)?;
-            let request = DescriptorRequest {
-                descriptor: door.client.0,
-                rights: Rights::SEND.0,
-            };
+            let request = DescriptorRequest::new(door.client, Rights::SEND);
             let observed = kcall(
                 context,
                 KernelFunction::Duplicate,
@@ -450,10 +412,8 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("DUPLICATE", Error::RightsExceeded),
         run: |context| {
             let door = context.user_door()?;
-            let request = DescriptorRequest {
-                descriptor: door.client.0,
-                rights: Rights::DOOR_CLIENT.union(Rights::SIGNAL).0,
-            };
+            let request =
+                DescriptorRequest::new(door.client, Rights::DOOR_CLIENT.union(Rights::SIGNAL));
             kcall(
                 context,
                 KernelFunction::Duplicate,
@@ -472,10 +432,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("DUPLICATE", Error::ReservedBits),
         run: |context| {
             let door = context.user_door()?;
-            let request = DescriptorRequest {
-                descriptor: door.client.0,
-                rights: 1 << 31,
-            };
+            let request = DescriptorRequest::new(door.client, abi::Rights(1 << 31));
             kcall(
                 context,
                 KernelFunction::Duplicate,
@@ -562,10 +519,7 @@ pub static CASES: &[Case] = &[
                 second == Ok(expected),
                 &alloc::format!("the peer's descriptor 2: {second:?}"),
             );
-            let request = DescriptorRequest {
-                descriptor: 3,
-                rights: 0,
-            };
+            let request = DescriptorRequest::new(abi::Descriptor(3), abi::Rights::NONE);
             let result = peer.trap(Step::send(
                 KernelFunction::DescriptorInfo.function(),
                 0,
@@ -583,12 +537,7 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("YIELD", Error::BadSizes),
         run: |context| {
-            let registers = kit::send_raw(
-                crate::raw::function_bits(KernelFunction::Yield.function()),
-                0,
-                0,
-                &[],
-            )?;
+            let registers = kit::send_raw(KernelFunction::Yield.function().bits(), 0, 0, &[])?;
             Ok(context.observe(registers))
         },
     },
@@ -731,10 +680,7 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("DEBUG_EXIT", Error::WrongObjectType),
         run: |context| {
-            let request = ExitRequest {
-                code: 1,
-                reserved: 1,
-            };
+            let request = ExitRequest::new(1).with_reserved(1);
             kcall(
                 context,
                 KernelFunction::DebugExit,
@@ -756,7 +702,7 @@ pub static CASES: &[Case] = &[
                 context,
                 KernelFunction::ProcessSetCookie,
                 FIRST_PROCESS_CONTROL,
-                CookieRequest { cookie: 1 }.as_bytes(),
+                CookieRequest::new(1).as_bytes(),
                 &[],
                 64,
             )
@@ -847,10 +793,7 @@ pub static CASES: &[Case] = &[
                 FIRST_PROCESS_CONTROL,
                 Rights::CAPABILITY,
             )])?;
-            let request = DescriptorRequest {
-                descriptor: 2,
-                rights: 0,
-            };
+            let request = DescriptorRequest::new(abi::Descriptor(2), abi::Rights::NONE);
             let result = peer.trap(Step::send(
                 KernelFunction::DescriptorInfo.function(),
                 0,
@@ -883,10 +826,7 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("the peer's MANAGER_REGISTER", Error::WrongObjectType),
         run: |context| {
-            let request = DescriptorRequest {
-                descriptor: 1,
-                rights: 0,
-            };
+            let request = DescriptorRequest::new(abi::Descriptor(1), abi::Rights::NONE);
             from_peer(
                 context,
                 KernelFunction::ManagerRegister,
@@ -925,8 +865,7 @@ pub static CASES: &[Case] = &[
                 arg2: 0,
                 arg3: sizes(64, request.len() as u16, 0),
             };
-            // SAFETY: msgPtr is null: no memory of ours can be touched.
-            let registers = unsafe { crate::raw::trap_at(args) };
+            let registers = userlib::raw::trap_at(args, None)?;
             Ok(context.observe(registers))
         },
     },
@@ -941,7 +880,7 @@ pub static CASES: &[Case] = &[
                 context,
                 KernelFunction::ProcessSetCookie,
                 Descriptor::NULL,
-                CookieRequest { cookie: 1 }.as_bytes(),
+                CookieRequest::new(1).as_bytes(),
                 &[],
                 64,
             )

@@ -8,9 +8,8 @@ use abi::function::{Function, SYSTEM_BASE, USER_BASE};
 use abi::{Descriptor, DescriptorSlot, TrapArgs};
 
 use crate::context::{Context, Failed, Job};
-use crate::expect::sizes;
 use crate::peer::message;
-use crate::raw::Buffer;
+use userlib::raw::Buffer;
 
 /// The user function the cases call user doors with (USER_BASE).
 pub const USER_CALL: Function = Function(USER_BASE);
@@ -46,11 +45,11 @@ pub fn send(
     let mut buffer = Buffer::filled(SENDER_FILL);
     let (bytes, arg3) = message(data, slots, total);
     buffer.put(0, &bytes);
-    let registers = buffer.send(function, target, arg3)?;
+    let registers = buffer.send(function, target, arg3);
     Ok(Call {
         registers,
         msg_ptr: buffer.address(),
-        bytes: buffer.snapshot(crate::raw::PAGE_SIZE),
+        bytes: buffer.snapshot(abi::PAGE_SIZE),
     })
 }
 
@@ -59,7 +58,7 @@ pub fn send(
 pub fn send_raw(arg0: u64, arg1: u64, arg3: u64, content: &[u8]) -> Result<TrapArgs, Failed> {
     let mut buffer = Buffer::filled(SENDER_FILL);
     buffer.put(0, content);
-    buffer.trap(0, arg0, arg1, arg3)
+    Ok(buffer.trap(0, arg0, arg1, arg3)?)
 }
 
 /// A caller on a thread of the runner.
@@ -126,11 +125,11 @@ impl Answer {
 /// [`UNTOUCHED`], offering `total`.
 pub fn receive(owner: Descriptor, total: u16) -> Result<(Served, Buffer), Failed> {
     let mut buffer = Buffer::filled(UNTOUCHED);
-    let received = buffer.receive(owner, total)?;
+    let received = buffer.receive(owner, total);
     let served = Served {
         received,
         msg_ptr: buffer.address(),
-        bytes: buffer.snapshot(crate::raw::PAGE_SIZE),
+        bytes: buffer.snapshot(abi::PAGE_SIZE),
         replied: None,
     };
     Ok((served, buffer))
@@ -141,7 +140,7 @@ pub fn reply(buffer: &mut Buffer, answer: &Answer) -> Result<TrapArgs, Failed> {
     let extent = abi::message::message_extent(answer.data.len() as u16, answer.slots.len() as u8);
     let (bytes, arg3) = message(&answer.data, &answer.slots, extent);
     buffer.put(0, &bytes);
-    buffer.reply(answer.cookie, arg3)
+    Ok(buffer.reply(answer.cookie, arg3))
 }
 
 /// A server on a new thread of the runner: RECEIVE on `owner` offering
@@ -213,12 +212,7 @@ pub const fn error(error: abi::Error) -> TrapArgs {
 
 /// The registers of a completed SEND.
 pub const fn replied(ret_val: u32, errno: u32, data: u16, count: u8) -> TrapArgs {
-    TrapArgs {
-        arg0: ret_val as u64,
-        arg1: errno as u64,
-        arg2: 0,
-        arg3: sizes(0, data, count),
-    }
+    TrapArgs::completed(ret_val, errno, data, count)
 }
 
 /// `count` bytes of the test pattern with `seed`.
@@ -300,10 +294,8 @@ pub fn peer_info(
     descriptor: u32,
 ) -> Result<Result<(u32, u32), TrapArgs>, Failed> {
     use zerocopy::IntoBytes;
-    let request = abi::kcall::DescriptorRequest {
-        descriptor,
-        rights: 0,
-    };
+    let request =
+        abi::kcall::DescriptorRequest::new(abi::Descriptor(descriptor), abi::Rights::NONE);
     let step = crate::peer::Step::send(
         abi::KernelFunction::DescriptorInfo.function(),
         0,

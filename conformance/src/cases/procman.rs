@@ -30,10 +30,7 @@ use crate::peer::{Peer, Step};
 /// owner reference (at the end of the case) ends the routing.
 fn manager(context: &mut Context) -> Result<Door, Failed> {
     let door = context.user_door()?;
-    let request = DescriptorRequest {
-        descriptor: door.owner.0,
-        rights: 0,
-    };
+    let request = DescriptorRequest::new(door.owner, abi::Rights::NONE);
     let call = kit::send(
         KernelFunction::ManagerRegister.function(),
         FIRST_PROCESS_CONTROL,
@@ -52,7 +49,7 @@ fn manager(context: &mut Context) -> Result<Door, Failed> {
 
 /// PROCESS_SET_COOKIE on the peer's process handle.
 fn set_cookie(context: &mut Context, peer: &Peer, cookie: u64) -> Result<(), Failed> {
-    let request = CookieRequest { cookie };
+    let request = CookieRequest::new(cookie);
     let call = kit::send(
         KernelFunction::ProcessSetCookie.function(),
         peer.process,
@@ -304,9 +301,7 @@ pub static CASES: &[Case] = &[
             // The setter: 1 its control door, 2 a copy of the caller's handle.
             let setter = context.peer(&[DescriptorSlot::copy(caller.process, Rights::HANDLE)])?;
             let door = manager(context)?;
-            let request = CookieRequest {
-                cookie: MANAGER_COOKIE,
-            };
+            let request = CookieRequest::new(MANAGER_COOKIE);
             let set = setter.trap(Step::send(
                 KernelFunction::ProcessSetCookie.function(),
                 2,

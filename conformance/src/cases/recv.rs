@@ -15,7 +15,7 @@ use crate::case::{Case, Outcome};
 use crate::context::{Context, Door, Failed};
 use crate::expect::{Expect, Field, function_bits, sizes};
 use crate::peer::Step;
-use crate::raw::{self, Buffer};
+use userlib::raw::Buffer;
 
 /// RECEIVE with `arg1` and `arg3` into a fresh buffer while a message is
 /// queued on a door; the queued call is answered afterwards.
@@ -268,8 +268,7 @@ pub static CASES: &[Case] = &[
                 arg2: 0,
                 arg3: 0,
             };
-            // SAFETY: msgPtr is null and the total 0: no memory is touched.
-            let registers = unsafe { raw::trap_at(args) };
+            let registers = userlib::raw::trap_at(args, None)?;
             let mut buffer = Buffer::filled(0);
             let answered = kit::reply(&mut buffer, &Answer::default())?;
             context.check_registers("the REPLY", &answered, &TrapArgs::default());
@@ -395,10 +394,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             use zerocopy::IntoBytes;
             let door = context.user_door()?;
-            let request = abi::kcall::DescriptorRequest {
-                descriptor: door.owner.0,
-                rights: Rights::DOOR_OWNER.0,
-            };
+            let request = abi::kcall::DescriptorRequest::new(door.owner, Rights::DOOR_OWNER);
             let call = kit::send(
                 abi::KernelFunction::Duplicate.function(),
                 Descriptor::NULL,

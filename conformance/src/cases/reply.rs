@@ -14,7 +14,7 @@ use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed};
 use crate::expect::{Expect, Field, Value, function_bits, sizes};
 use crate::peer::Step;
-use crate::raw::Buffer;
+use userlib::raw::Buffer;
 
 /// A call of "ping" in a buffer of `total`, held by this thread.
 fn hold(context: &mut Context, total: u16) -> Result<(CallJob, Buffer), Failed> {
@@ -36,7 +36,7 @@ fn reply_raw(
     arg3: u64,
 ) -> Result<TrapArgs, Failed> {
     buffer.put(0, bytes);
-    buffer.trap(0, function_bits(REPLY.0), cookie, arg3)
+    Ok(buffer.trap(0, function_bits(REPLY.0), cookie, arg3)?)
 }
 
 /// The caller must still be blocked; then `answer` reaches it.
@@ -86,7 +86,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("REPLY", Error::NothingToReply),
         run: |context| {
             let mut buffer = Buffer::filled(0);
-            let registers = buffer.reply(0, sizes(8, 8, 0))?;
+            let registers = buffer.reply(0, sizes(8, 8, 0));
             Ok(context.observe(registers))
         },
     },
@@ -175,7 +175,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("REPLY", Error::BadSizes),
         run: |context| {
             let mut buffer = Buffer::filled(0);
-            let registers = buffer.reply(0, sizes(8, 16, 0))?;
+            let registers = buffer.reply(0, sizes(8, 16, 0));
             Ok(context.observe(registers))
         },
     },
@@ -387,8 +387,7 @@ pub static CASES: &[Case] = &[
                 arg2: 0,
                 arg3: 0,
             };
-            // SAFETY: total size 0 at a null msgPtr: no memory is touched.
-            let registers = unsafe { crate::raw::trap_at(args) };
+            let registers = userlib::raw::trap_at(args, None)?;
             context.check_registers("the REPLY", &registers, &TrapArgs::default());
             let call = finished(context, &call, "the caller")?;
             Ok(context.observe_buffer(call.registers, call.msg_ptr, call.bytes))

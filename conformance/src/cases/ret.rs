@@ -27,23 +27,19 @@ fn answered(context: &mut Context, reply: &[u8], total: u16) -> Outcome {
 /// pages, and arg0 and arg1 must still be both of them.
 fn answered_across_pages(context: &mut Context, reply: &[u8]) -> Outcome {
     let door = context.user_door()?;
-    let base = context.map_pages(2)?;
-    let at = base + 4096 - 4;
+    let pages = context.map_pages(2)?;
+    let at = pages.base() + abi::PAGE_BYTES - 4;
     let server = kit::server(context, door.owner, MAX, Some(Answer::data(reply)))?;
     context.settle();
     let (bytes, arg3) = crate::peer::message(b"q", &[], 64);
-    let place = core::ptr::with_exposed_provenance_mut::<u8>(at as usize);
-    // SAFETY: `at..at + 64` lies in the two pages just mapped READ | WRITE
-    // for this case, which no Rust reference covers.
-    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), place, bytes.len()) };
+    pages.write(at, &bytes);
     let args = TrapArgs {
         arg0: function_bits(kit::USER_CALL.0),
         arg1: u64::from(door.client.0),
         arg2: at,
         arg3,
     };
-    // SAFETY: the kernel may touch `at..at + 64`: the case's own pages.
-    let registers = unsafe { crate::raw::trap_at(args) };
+    let registers = pages.trap(args)?;
     kit::finished(context, &server, "the server")?;
     Ok(context.observe(registers))
 }

@@ -12,7 +12,7 @@ use super::kit::{self, Answer, MAX, SENDER_FILL, UNTOUCHED, finished, pattern, s
 use crate::case::{Case, Outcome};
 use crate::context::Context;
 use crate::expect::{Expect, Field, function_bits, sizes};
-use crate::raw::{self, Buffer};
+use userlib::raw::{self, Buffer};
 
 /// SEND with `arg3` and `content` to a dead user door (a size error comes
 /// before step 11's PEER_DIED).
@@ -53,9 +53,8 @@ fn empty_at(context: &mut Context, pointer: u64) -> Outcome {
         arg2: pointer,
         arg3: 0,
     };
-    // SAFETY: total size 0: the kernel touches no memory at msgPtr, and
-    // msgPtr is null or in the kernel half anyway, never memory of ours.
-    let registers = unsafe { raw::trap_at(args) };
+    // Total size 0: the kernel touches no memory at msgPtr.
+    let registers = raw::trap_at(args, None)?;
     let served = finished(context, &server, "the server")?;
     let expected = TrapArgs::received(kit::USER_CALL, 0, served.msg_ptr, abi::MessageSizes::new());
     context.check_registers("the server's RECEIVE", &served.received, &expected);
@@ -437,7 +436,7 @@ pub static CASES: &[Case] = &[
             let mut buffer = Buffer::filled(SENDER_FILL);
             buffer.put(0, b"hinge");
             buffer.put_slot(8, DescriptorSlot::copy(event, Rights::SIGNAL));
-            let call = buffer.send(kit::USER_CALL, peer.client, sizes(64, 5, 1))?;
+            let call = buffer.send(kit::USER_CALL, peer.client, sizes(64, 5, 1));
             context.check_registers("the SEND", &call, &kit::replied(0, 0, 0, 0));
             kit::peer_received(context, &peer.peer)
         },

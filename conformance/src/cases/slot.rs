@@ -349,8 +349,7 @@ pub static CASES: &[Case] = &[
                 arg2: pages.read_only,
                 arg3: sizes(16, 0, 1),
             };
-            // SAFETY: the buffer is the read-only test page.
-            Ok(context.observe(unsafe { crate::raw::trap_at(args) }))
+            Ok(context.observe(pages.trap(args)?))
         },
     },
     Case {
@@ -744,10 +743,7 @@ pub static CASES: &[Case] = &[
                 DescriptorSlot::moving(door.owner, Rights::DOOR_OWNER),
             ])?;
             context.forget(door.owner);
-            let close = abi::kcall::DescriptorRequest {
-                descriptor: 2,
-                rights: 0,
-            };
+            let close = abi::kcall::DescriptorRequest::new(abi::Descriptor(2), abi::Rights::NONE);
             let closed = peer.trap(Step::send(
                 abi::KernelFunction::Close.function(),
                 0,

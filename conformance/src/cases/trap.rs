@@ -12,8 +12,8 @@ use super::kit::{self, MAX, USER_CALL, error, finished, queued, receive};
 use crate::case::Case;
 use crate::expect::{Expect, sizes};
 use crate::peer::fault;
-use crate::raw::{Buffer, function_bits};
 use userlib::probe as arch;
+use userlib::raw::Buffer;
 
 const HIGH: u64 = 1 << 32;
 
@@ -39,7 +39,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let registers = kit::send_raw(
-                function_bits(USER_CALL) | HIGH,
+                USER_CALL.bits() | HIGH,
                 u64::from(client.0),
                 sizes(16, 0, 0),
                 &[],
@@ -56,7 +56,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let registers = kit::send_raw(
-                function_bits(USER_CALL),
+                USER_CALL.bits(),
                 u64::from(client.0) | 1 << 63,
                 sizes(16, 0, 0),
                 &[],
@@ -73,7 +73,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let registers = kit::send_raw(
-                function_bits(USER_CALL),
+                USER_CALL.bits(),
                 u64::from(client.0),
                 sizes(16, 0, 0) | HIGH,
                 &[],
@@ -90,7 +90,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let registers = kit::send_raw(
-                function_bits(USER_CALL),
+                USER_CALL.bits(),
                 u64::from(client.0),
                 sizes(16, 0, 0) | 1 << 63,
                 &[],
@@ -106,7 +106,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("RECEIVE", Error::ReservedBits),
         run: |context| {
             let mut buffer = Buffer::filled(0);
-            let registers = buffer.trap(0, function_bits(RECEIVE) | HIGH, 0, sizes(64, 0, 0))?;
+            let registers = buffer.trap(0, RECEIVE.bits() | HIGH, 0, sizes(64, 0, 0))?;
             Ok(context.observe(registers))
         },
     },
@@ -123,7 +123,7 @@ pub static CASES: &[Case] = &[
             let mut buffer = Buffer::filled(0);
             let registers = buffer.trap(
                 0,
-                function_bits(RECEIVE),
+                RECEIVE.bits(),
                 u64::from(door.owner.0) | HIGH,
                 sizes(64, 0, 0),
             )?;
@@ -142,7 +142,7 @@ pub static CASES: &[Case] = &[
             let mut buffer = Buffer::filled(0);
             let registers = buffer.trap(
                 0,
-                function_bits(RECEIVE),
+                RECEIVE.bits(),
                 u64::from(door.owner.0),
                 sizes(64, 0, 0) | HIGH,
             )?;
@@ -157,7 +157,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("REPLY", Error::ReservedBits),
         run: |context| {
             let mut buffer = Buffer::filled(0);
-            let registers = buffer.trap(0, function_bits(REPLY) | HIGH, 0, 0)?;
+            let registers = buffer.trap(0, REPLY.bits() | HIGH, 0, 0)?;
             Ok(context.observe(registers))
         },
     },
@@ -169,7 +169,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("REPLY", Error::ReservedBits),
         run: |context| {
             let mut buffer = Buffer::filled(0);
-            let registers = buffer.trap(0, function_bits(REPLY), 0, HIGH)?;
+            let registers = buffer.trap(0, REPLY.bits(), 0, HIGH)?;
             Ok(context.observe(registers))
         },
     },
@@ -181,12 +181,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("REPLY_RECEIVE", Error::ReservedBits),
         run: |context| {
             let mut buffer = Buffer::filled(0);
-            let registers = buffer.trap(
-                0,
-                function_bits(REPLY_RECEIVE),
-                0,
-                sizes(64, 0, 0) | 1 << 40,
-            )?;
+            let registers = buffer.trap(0, REPLY_RECEIVE.bits(), 0, sizes(64, 0, 0) | 1 << 40)?;
             Ok(context.observe(registers))
         },
     },
@@ -198,12 +193,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("REPLY_RECEIVE", Error::ReservedBits),
         run: |context| {
             let mut buffer = Buffer::filled(0);
-            let registers = buffer.trap(
-                0,
-                function_bits(REPLY_RECEIVE) | 1 << 48,
-                0,
-                sizes(64, 0, 0),
-            )?;
+            let registers = buffer.trap(0, REPLY_RECEIVE.bits() | 1 << 48, 0, sizes(64, 0, 0))?;
             Ok(context.observe(registers))
         },
     },
@@ -222,7 +212,7 @@ pub static CASES: &[Case] = &[
                 &served.received,
                 &abi::TrapArgs::received(USER_CALL, 0, served.msg_ptr, abi::MessageSizes::new()),
             );
-            let registers = buffer.reply(u64::MAX, 0)?;
+            let registers = buffer.reply(u64::MAX, 0);
             let call = finished(context, &call, "the caller")?;
             context.check_registers(
                 "the caller's SEND",

@@ -17,7 +17,6 @@ extern crate alloc;
 
 use abi::message::{MAX_TOTAL_SIZE, SLOT_SIZE, descriptor_offset};
 use abi::{MessageSizes, TransferMode};
-use alloc::boxed::Box;
 use userlib::ipc::{self, Received};
 use userlib::{Startup, println};
 
@@ -26,10 +25,6 @@ use userlib::{Startup, println};
 fn main() {}
 
 userlib::entry!(run);
-
-/// One page, page-aligned.
-#[repr(C, align(4096))]
-struct Page([u8; 4096]);
 
 /// The offset of a slot's `mode` field (`abi::DescriptorSlot`).
 const SLOT_MODE_OFFSET: usize = 8;
@@ -40,8 +35,8 @@ fn run(mut startup: Startup) -> i32 {
         return 1;
     };
     let door = door.descriptor();
-    let mut page = Box::new(Page([0; 4096]));
-    let buffer = &mut page.0[..usize::from(MAX_TOTAL_SIZE)];
+    let mut page = userlib::raw::Buffer::new();
+    let buffer = &mut page.bytes_mut()[..usize::from(MAX_TOTAL_SIZE)];
     let mut received = match ipc::receive(door, buffer) {
         Ok(received) => received,
         Err(error) => {

@@ -34,7 +34,6 @@ extern crate alloc;
 use abi::function::{Function, USER_BASE};
 use abi::message::SLOT_SIZE;
 use abi::{Descriptor, DescriptorSlot, Error, MessageSizes, ObjectKind, Rights};
-use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -65,16 +64,10 @@ const PAYLOADS: [u16; 4] = [0, 64, 1024, 4000];
 /// The security type of the bench door (only stored by the kernel).
 const DOOR_SECURITY_TYPE: u32 = 0;
 
-/// One page, page-aligned, so a 4000-byte message never straddles a page.
-#[repr(C, align(4096))]
-struct Page([u8; 4096]);
-
 /// The time-stamp counter.
 #[inline(always)]
 fn tsc() -> u64 {
-    // SAFETY: RDTSC only reads the time-stamp counter; the kernel leaves
-    // CR4.TSD clear, so it is allowed in ring 3.
-    unsafe { core::arch::x86_64::_rdtsc() }
+    userlib::raw::timestamp()
 }
 
 /// How one row is measured.
@@ -131,8 +124,9 @@ fn bench(arguments: &[u8]) -> Result<(), String> {
     };
     let (door, _server) = start_server().map_err(|error| format!("starting {SERVER}: {error}"))?;
     let door = door.descriptor();
-    let mut page = Box::new(Page([0; 4096]));
-    let buffer = &mut page.0[..];
+    // One page, page-aligned, so a 4000-byte message never straddles a page.
+    let mut page = userlib::raw::Buffer::new();
+    let buffer = page.bytes_mut();
 
     let empty = bench.measure(|| {
         let start = tsc();

@@ -55,12 +55,15 @@ use abi::kcall::{
 };
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, SLOT_SIZE, descriptor_offset, message_extent};
 use abi::process::{USER_END, USER_IMAGE_BASE, USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
-use abi::{Descriptor, Error, KernelFunction, MessageSizes, ObjectKind, Rights, TrapArgs};
+use abi::{
+    Descriptor, Error, KernelFunction, MessageSizes, ObjectKind, PAGE_BYTES, PAGE_SIZE, Rights,
+    TrapArgs,
+};
 use ipc_fuzz::{
     COUNTED_ERRORS, ECHO, ECHO_ANSWERED, ECHO_KERNEL_ERROR, ECHO_WRONG_ANSWER, FuzzArguments,
     FuzzReport, INITIAL_DESCRIPTORS, LAST_FODDER, LIFELINE, PROGRAM, REPORT,
 };
-use ipc_test_helper::raw::{self, Buffer};
+use userlib::raw::{self, Buffer, RawPages};
 use userlib::{Message, Startup, kernel, println};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -117,12 +120,14 @@ const REFRESH_EVERY: u64 = 512;
 /// Where the arena lies: far from everything else, followed by unmapped memory.
 const ARENA_BASE: u64 = 0x0000_2000_0000_0000;
 /// The arena's size: room for a whole 4095-byte buffer at many offsets.
-const ARENA_SIZE: u64 = 4 * 4096;
+const ARENA_PAGES: u64 = 4;
+/// The arena's size in bytes.
+const ARENA_SIZE: u64 = ARENA_PAGES * PAGE_BYTES;
 /// Where MAP_ANONYMOUS requests with an address aim.
 const MAP_PLAYGROUND: u64 = 0x0000_3000_0000_0000;
 
 /// Never written by this program; the kernel must refuse it as a buffer.
-static READ_ONLY: [u8; 4096] = [0x5a; 4096];
+static READ_ONLY: [u8; PAGE_SIZE] = [0x5a; PAGE_SIZE];
 
 fn run(startup: Startup) -> i32 {
     let Some(arguments) = FuzzArguments::read_from_bytes(startup.arguments).ok() else {
@@ -182,18 +187,18 @@ fn check_echo() -> u64 {
 /// Waits for `ipc-test`'s REPORT call on the lifeline and answers it.
 fn answer_the_lifeline(report: &FuzzReport) -> i32 {
     let mut buffer = Buffer::new();
-    let received = raw::receive(LIFELINE, &mut buffer, MAX_TOTAL_SIZE);
-    if received.arg0 != raw::function_bits(REPORT) {
+    let received = buffer.receive(LIFELINE, MAX_TOTAL_SIZE);
+    if received.arg0 != REPORT.bits() {
         println!(
             "{PROGRAM}: the lifeline brought {:#x}/{:#x}, not REPORT",
             received.arg0, received.arg1
         );
         return 1;
     }
-    buffer.put(0, &[0u32, 0u32]);
-    buffer.put(REPLY_PAYLOAD_OFFSET, report);
+    buffer.put_value(0, &[0u32, 0u32]);
+    buffer.put_value(REPLY_PAYLOAD_OFFSET, report);
     let size = (REPLY_PAYLOAD_OFFSET + size_of::<FuzzReport>()) as u16;
-    let replied = raw::reply(received.arg1, &mut buffer, raw::sizes(size, size, 0));
+    let replied = buffer.reply(received.arg1, abi::message::sizes(size, size, 0));
     if replied != TrapArgs::default() {
         println!("{PROGRAM}: the report's REPLY returned {:#x?}", replied);
         return 1;
@@ -237,57 +242,42 @@ impl Rng {
     }
 }
 
-/// The pages the random buffers mostly point into. The fuzzer writes them
-/// only through raw pointers, and the kernel writes replies into them.
+/// The pages the random buffers mostly point into: userlib's [`RawPages`]
+/// at a fixed address, written only through copies, and by the kernel's
+/// replies.
 struct Arena {
+    pages: RawPages,
     base: u64,
 }
 
 impl Arena {
     fn map() -> Result<Self, Error> {
-        let base =
-            kernel::map_anonymous(ARENA_BASE, ARENA_SIZE, protection::READ | protection::WRITE)?;
-        Ok(Arena { base })
+        let pages = RawPages::map_at(ARENA_BASE, ARENA_PAGES)?;
+        Ok(Arena {
+            base: pages.base(),
+            pages,
+        })
     }
 
     fn end(&self) -> u64 {
-        self.base + ARENA_SIZE
+        self.pages.end()
     }
 
     fn contains(&self, address: u64, length: u64) -> bool {
-        address >= self.base
-            && address
-                .checked_add(length)
-                .is_some_and(|end| end <= self.end())
+        self.pages.contains(address, length)
     }
 
     /// Writes the part of `bytes` at `address` that lies in the arena.
     fn write(&self, address: u64, bytes: &[u8]) {
-        for (index, byte) in bytes.iter().enumerate() {
-            let at = address.wrapping_add(index as u64);
-            if self.contains(at, 1) {
-                let pointer = core::ptr::with_exposed_provenance_mut::<u8>(at as usize);
-                // SAFETY: `at` lies in the arena, mapped readable and writable
-                // by `map` for the fuzzer's buffers only, and reached only
-                // through raw pointers (no reference to it exists).
-                unsafe { pointer.write_volatile(*byte) };
-            }
-        }
+        self.pages.write_clipped(address, bytes);
     }
 
     /// Reads the `u32` at `address`, if it lies in the arena.
     fn read_u32(&self, address: u64) -> Option<u32> {
-        if !self.contains(address, 4) {
-            return None;
-        }
         let mut bytes = [0u8; 4];
-        for (index, byte) in bytes.iter_mut().enumerate() {
-            let pointer =
-                core::ptr::with_exposed_provenance::<u8>((address + index as u64) as usize);
-            // SAFETY: as in `write`: arena memory, only ever accessed raw.
-            *byte = unsafe { pointer.read_volatile() };
-        }
-        Some(u32::from_le_bytes(bytes))
+        self.pages
+            .read(address, &mut bytes)
+            .then(|| u32::from_le_bytes(bytes))
     }
 }
 
@@ -342,13 +332,14 @@ impl Fuzzer {
     /// Makes one random trap and records its result.
     fn one_trap(&mut self) {
         let args = self.random_trap();
-        // SAFETY: `random_trap` only lets `arg2` name the arena (this
-        // program's own scratch pages, accessed through raw pointers only),
-        // READ_ONLY (which the kernel must refuse to write; nothing reads
-        // it), or addresses outside this program's image, stack and heap
-        // (null, low, kernel-half, non-canonical, or random ones moved away
-        // from them), where no memory Rust uses can lie.
-        let result = unsafe { raw::trap_at(args) };
+        // `random_trap` only lets `arg2` name the arena, READ_ONLY (which
+        // the kernel must refuse to write), or addresses outside this
+        // program's image, stack and heap (null, low, kernel-half,
+        // non-canonical, or random ones moved away from them); userlib
+        // checks it again, and a trap it refuses is not counted.
+        let Ok(result) = raw::trap_at(args, Some(&self.arena.pages)) else {
+            return;
+        };
         self.report.calls += 1;
         self.record(args, result);
     }
@@ -470,7 +461,7 @@ impl Fuzzer {
             Some(KernelFunction::Receive) if self.rng.chance(60) => (0, 0),
             _ => (data, count),
         };
-        let mut arg3 = raw::sizes(total, data, count);
+        let mut arg3 = abi::message::sizes(total, data, count);
         if self.rng.chance(2) {
             arg3 |= self.rng.next() << 32;
         }
@@ -534,15 +525,17 @@ impl Fuzzer {
     fn buffer(&mut self) -> u64 {
         let arena = &self.arena;
         match self.rng.below(100) {
-            0..70 => arena.base + self.rng.below(ARENA_SIZE - 4096),
-            70..78 => arena.end() - 1 - self.rng.below(4096),
+            0..70 => arena.base + self.rng.below(ARENA_SIZE - PAGE_BYTES),
+            70..78 => arena.end() - 1 - self.rng.below(PAGE_BYTES),
             78..82 => 0,
             82..85 => self.rng.below(USER_IMAGE_BASE),
             85..88 => 0xffff_8000_0000_0000 | self.rng.next(),
             88..91 => 0x0000_8000_0000_0000 + self.rng.below(1 << 40),
             91..95 => READ_ONLY.as_ptr().expose_provenance() as u64 + self.rng.below(2048),
             _ => match self.rng.next() {
-                address if is_own_memory(address) => arena.base + (address % (ARENA_SIZE - 4096)),
+                address if is_own_memory(address) => {
+                    arena.base + (address % (ARENA_SIZE - PAGE_BYTES))
+                }
                 address => address,
             },
         }
@@ -561,10 +554,8 @@ impl Fuzzer {
                 } else {
                     0
                 };
-                let r = DescriptorRequest {
-                    descriptor: self.descriptor(),
-                    rights,
-                };
+                let r =
+                    DescriptorRequest::new(abi::Descriptor(self.descriptor()), abi::Rights(rights));
                 request[..8].copy_from_slice(r.as_bytes());
                 let reply = match function {
                     KernelFunction::DescriptorInfo => 16,
@@ -576,40 +567,38 @@ impl Fuzzer {
             KernelFunction::MapAnonymous => {
                 let address = match self.rng.below(10) {
                     0..6 => 0,
-                    6..9 => MAP_PLAYGROUND + self.rng.below(64) * 4096,
+                    6..9 => MAP_PLAYGROUND + self.rng.below(64) * PAGE_BYTES,
                     _ => self.rng.next(),
                 };
                 let length = if self.rng.chance(85) {
-                    (1 + self.rng.below(4)) * 4096
+                    (1 + self.rng.below(4)) * PAGE_BYTES
                 } else {
                     self.rng.next() >> self.rng.below(64)
                 };
-                let r = MapRequest {
+                let r = MapRequest::new(
                     address,
                     length,
-                    protection: if self.rng.chance(90) {
+                    if self.rng.chance(90) {
                         self.rng.below(u64::from(protection::ALL) + 1) as u32
                     } else {
                         self.rng.next() as u32
                     },
-                    reserved: if self.rng.chance(95) { 0 } else { 1 },
-                };
+                )
+                .with_reserved(if self.rng.chance(95) { 0 } else { 1 });
                 request[..24].copy_from_slice(r.as_bytes());
                 (24, 8 + size_of::<MapReply>())
             }
             KernelFunction::DebugExit => {
-                let r = ExitRequest {
-                    code: self.rng.next() as u32,
-                    reserved: if self.rng.chance(90) { 0 } else { 1 },
-                };
+                let r = ExitRequest::new(self.rng.next() as u32)
+                    .with_reserved(if self.rng.chance(90) { 0 } else { 1 });
                 request[..8].copy_from_slice(r.as_bytes());
                 (8, 8)
             }
             KernelFunction::DoorCreate => {
-                let r = DoorCreateRequest {
-                    system: self.rng.below(3) as u32,
-                    security_type: self.rng.next() as u32,
-                };
+                let r = DoorCreateRequest::with_kind_number(
+                    self.rng.below(3) as u32,
+                    self.rng.next() as u32,
+                );
                 request[..8].copy_from_slice(r.as_bytes());
                 (8, 8 + 32)
             }
@@ -617,46 +606,41 @@ impl Fuzzer {
                 let names: [&[u8]; 4] = [b"ipc-fuzz", b"echo", b"nope", b""];
                 let name = self.rng.pick(&names);
                 let arguments = self.rng.below(16) as usize;
-                let r = SpawnRequest {
-                    name_length: name.len() as u32,
-                    argument_length: arguments as u32,
-                };
+                let r = SpawnRequest::with_lengths(name.len() as u32, arguments as u32);
                 request[..8].copy_from_slice(r.as_bytes());
                 request[8..8 + name.len()].copy_from_slice(name);
                 slots = self.rng.below(3) as u8;
                 (8 + name.len() + arguments, 8 + 16)
             }
             KernelFunction::ProcessSetCookie => {
-                let r = CookieRequest {
-                    cookie: self.rng.next(),
-                };
+                let r = CookieRequest::new(self.rng.next());
                 request[..8].copy_from_slice(r.as_bytes());
                 (8, 8)
             }
             KernelFunction::ManagerRegister => {
-                let r = DescriptorRequest {
-                    descriptor: self.descriptor(),
-                    rights: if self.rng.chance(95) {
+                let r = DescriptorRequest::new(
+                    abi::Descriptor(self.descriptor()),
+                    abi::Rights(if self.rng.chance(95) {
                         0
                     } else {
                         self.rights()
-                    },
-                };
+                    }),
+                );
                 request[..8].copy_from_slice(r.as_bytes());
                 (8, 8)
             }
             KernelFunction::ArchiveRead => {
                 let names: [&[u8]; 4] = [b"ipc-fuzz", b"echo", b"nope", b""];
                 let name = self.rng.pick(&names);
-                let r = ArchiveReadRequest {
-                    offset: if self.rng.chance(80) {
+                let r = ArchiveReadRequest::with_name_length(
+                    name.len() as u32,
+                    if self.rng.chance(80) {
                         self.rng.below(1 << 16)
                     } else {
                         self.rng.next()
                     },
-                    name_length: name.len() as u32,
-                    reserved: if self.rng.chance(95) { 0 } else { 1 },
-                };
+                )
+                .with_reserved(if self.rng.chance(95) { 0 } else { 1 });
                 request[..16].copy_from_slice(r.as_bytes());
                 request[16..16 + name.len()].copy_from_slice(name);
                 (16 + name.len(), 8 + size_of::<ArchiveReadReply>() + 64)
@@ -718,7 +702,7 @@ impl Fuzzer {
         if !self.arena.contains(buffer, 1) {
             return;
         }
-        let returns = function == raw::function_bits(echo::RETURN_DESCRIPTORS);
+        let returns = function == echo::RETURN_DESCRIPTORS.bits();
         let first = buffer + u64::from(descriptor_offset(data));
         for index in 0..u64::from(count.min(8)) {
             let mut rights = if self.rng.chance(90) {

@@ -1,6 +1,6 @@
 //! The protocol between `ipc-test` and its helper processes (the
-//! `ipc-test-helper` program, `src/main.rs`), and the raw trap layer both
-//! use ([`raw`]).
+//! `ipc-test-helper` program, `src/main.rs`); both trap through userlib's
+//! raw layer (`userlib::raw`).
 //!
 //! `ipc-test` SPAWNs `ipc-test-helper` with the name of a [`role`] as its
 //! argument bytes. Every role but [`role::CALL_THEN_DIE`] serves a door
@@ -14,8 +14,6 @@
 //! one among their descriptors: SPAWN gives a child only what its slots
 //! carry.
 #![no_std]
-
-pub mod raw;
 
 use abi::TrapArgs;
 use abi::function::{Function, USER_BASE};

@@ -20,13 +20,13 @@ use abi::kcall::{
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, message_extent};
 use abi::trap::REPLY_DELIVERED;
 use abi::{Descriptor, Error, KernelFunction, MessageSizes, Rights, TrapArgs};
-use ipc_test_helper::raw::{self, Buffer};
 use ipc_test_helper::{
     ArrivedSlot, BAD_REQUEST, COOKIE, COUNT_ARRIVED, DOOMED_CALL, FORWARD, FaultReport, GIVE_BACK,
     INSPECT, INSPECTED_SLOTS, Inspection, KEEP, NOT_HELD, PROGRAM, ProbeReport, RELAY, REPLY_BYTES,
     REPORT, Registers, RelayReport, ReplyBytesRequest, SignalReport, UNKNOWN_FUNCTION, VIA_RECEIVE,
     VIA_REPLY_RECEIVE, fault_step, pattern_byte, reply_mode, role,
 };
+use userlib::raw::{Buffer, RawPages};
 use userlib::{Message, Startup, kernel, println};
 use zerocopy::IntoBytes;
 
@@ -68,14 +68,14 @@ fn run(startup: Startup) -> i32 {
         role::FAULT => fault(),
         role::EXIT_ON_CALL => {
             let mut buffer = Buffer::new();
-            let _ = raw::receive(DOOR, &mut buffer, MAX_TOTAL_SIZE);
+            let _ = buffer.receive(DOOR, MAX_TOTAL_SIZE);
             kernel::process_exit(0)
         }
         role::EXIT_WHEN_QUEUED => {
             // Total size 0: any call with data is too big, so this returns
             // as soon as one is queued, and leaves it queued.
             let mut buffer = Buffer::new();
-            let result = raw::receive(DOOR, &mut buffer, 0);
+            let result = buffer.receive(DOOR, 0);
             let queued =
                 result.arg0 == 0xffff_ffff && result.arg1 == Error::ReceiveBufferTooSmall as u64;
             kernel::process_exit(u32::from(!queued))
@@ -197,7 +197,7 @@ fn serve(role: &str, handler: &mut impl Handler) -> i32 {
     let mut buffer = Buffer::new();
     let mut last_reply = TrapArgs::default();
     let mut via = VIA_RECEIVE;
-    let mut result = raw::receive(DOOR, &mut buffer, MAX_TOTAL_SIZE);
+    let mut result = buffer.receive(DOOR, MAX_TOTAL_SIZE);
     loop {
         if result.arg0 == 0xffff_ffff {
             println!("{PROGRAM} ({role}): receive failed: {}", describe(result));
@@ -227,17 +227,17 @@ fn serve(role: &str, handler: &mut impl Handler) -> i32 {
         let arg3 = write_message(&mut buffer, &answer.data, &answer.slots);
         let cookie = answer.cookie.unwrap_or(cookie);
         if answer.mode == reply_mode::REPLY_THEN_RECEIVE {
-            let replied = raw::reply(cookie, &mut buffer, arg3);
+            let replied = buffer.reply(cookie, arg3);
             if replied.arg0 == 0xffff_ffff {
                 fail_caller(cookie, replied.arg1, budget, &answer.slots, &mut buffer);
             } else {
                 last_reply = replied;
             }
-            result = raw::receive(DOOR, &mut buffer, MAX_TOTAL_SIZE);
+            result = buffer.receive(DOOR, MAX_TOTAL_SIZE);
             via = VIA_RECEIVE;
             continue;
         }
-        let next = raw::reply_receive(cookie, &mut buffer, arg3);
+        let next = buffer.reply_receive(cookie, arg3);
         if next.arg0 != 0xffff_ffff {
             result = next;
             via = VIA_REPLY_RECEIVE;
@@ -246,7 +246,7 @@ fn serve(role: &str, handler: &mut impl Handler) -> i32 {
             return 1;
         } else {
             fail_caller(cookie, next.arg1, budget, &answer.slots, &mut buffer);
-            result = raw::receive(DOOR, &mut buffer, MAX_TOTAL_SIZE);
+            result = buffer.receive(DOOR, MAX_TOTAL_SIZE);
             via = VIA_RECEIVE;
         }
     }
@@ -269,18 +269,18 @@ fn fail_caller(
         &[]
     };
     let arg3 = write_message(buffer, data, &[]);
-    let _ = raw::reply(cookie, buffer, arg3);
+    let _ = buffer.reply(cookie, arg3);
 }
 
 /// Writes a message into `buffer`; returns its `arg3` (the whole buffer
 /// as total size).
 fn write_message(buffer: &mut Buffer, data: &[u8], slots: &[DescriptorSlot]) -> u64 {
     let size = u16::try_from(data.len()).unwrap_or(MAX_TOTAL_SIZE);
-    buffer.put(0, data);
+    buffer.put_value(0, data);
     for (index, slot) in slots.iter().enumerate() {
-        buffer.put_slot(size, index, *slot);
+        buffer.put_slot_of(size, index, *slot);
     }
-    raw::sizes(
+    abi::message::sizes(
         MAX_TOTAL_SIZE,
         size,
         u8::try_from(slots.len()).unwrap_or(u8::MAX),
@@ -305,18 +305,14 @@ fn describe(result: TrapArgs) -> &'static str {
 /// A slot as it arrived, with DESCRIPTOR_INFO of its descriptor.
 fn arrived(slot: DescriptorSlot) -> ArrivedSlot {
     let mut buffer = Buffer::new();
-    let request = DescriptorRequest {
-        descriptor: slot.descriptor,
-        rights: 0,
-    };
-    let result = raw::kernel(
+    let request = DescriptorRequest::new(abi::Descriptor(slot.descriptor), abi::Rights::NONE);
+    let result = buffer.kernel_call(
         KernelFunction::DescriptorInfo,
         Descriptor::NULL,
         request.as_bytes(),
         64,
-        &mut buffer,
     );
-    if !raw::completed(&result) {
+    if result.is_kernel_failure() {
         return ArrivedSlot {
             slot,
             info_error: result.arg1 as u32,
@@ -428,24 +424,15 @@ fn relay(call: &Call<'_>) -> Answer {
     let arrived = arrived(slot);
     let mut buffer = Buffer::new();
     let moving = DescriptorSlot::moving(Descriptor(slot.descriptor), Rights(slot.rights));
-    buffer.put_slot(0, 0, moving);
-    let forward = raw::send(
-        FORWARD,
-        SECOND,
-        &mut buffer,
-        raw::sizes(MAX_TOTAL_SIZE, 0, 1),
-    );
+    buffer.put_slot_of(0, 0, moving);
+    let forward = buffer.send(FORWARD, SECOND, abi::message::sizes(MAX_TOTAL_SIZE, 0, 1));
     let signaller: SignalReport = buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
-    let close = DescriptorRequest {
-        descriptor: slot.descriptor,
-        rights: 0,
-    };
-    let close_after_move = raw::kernel(
+    let close = DescriptorRequest::new(abi::Descriptor(slot.descriptor), abi::Rights::NONE);
+    let close_after_move = buffer.kernel_call(
         KernelFunction::Close,
         Descriptor::NULL,
         close.as_bytes(),
         64,
-        &mut buffer,
     );
     let report = RelayReport {
         arrived,
@@ -474,7 +461,7 @@ impl Handler for Signaller {
                 let arrived = arrived(slot);
                 let event = Descriptor(slot.descriptor);
                 let mut buffer = Buffer::new();
-                let signal = raw::kernel(KernelFunction::EventSignal, event, &[], 64, &mut buffer);
+                let signal = buffer.kernel_call(KernelFunction::EventSignal, event, &[], 64);
                 if let Some(previous) = self.event.replace(event) {
                     let _ = kernel::close(previous);
                 }
@@ -509,36 +496,20 @@ impl Handler for Signaller {
 fn probe(delegated: bool) -> ProbeReport {
     let mut buffer = Buffer::new();
     let mut call = |function: KernelFunction, target: Descriptor, request: &[u8]| {
-        Registers::from(raw::kernel(function, target, request, 64, &mut buffer))
+        Registers::from(buffer.kernel_call(function, target, request, 64))
     };
-    let door = DoorCreateRequest {
-        system: 0,
-        security_type: 0,
-    };
+    let door = DoorCreateRequest::new(false, 0);
     let mut spawn = Vec::new();
-    let header = SpawnRequest {
-        name_length: PROGRAM.len() as u32,
-        argument_length: role::EXIT_ON_CALL.len() as u32,
-    };
+    let header = SpawnRequest::with_lengths(PROGRAM.len() as u32, role::EXIT_ON_CALL.len() as u32);
     spawn.extend_from_slice(header.as_bytes());
     spawn.extend_from_slice(PROGRAM.as_bytes());
     spawn.extend_from_slice(role::EXIT_ON_CALL.as_bytes());
-    let exit = ExitRequest {
-        code: 1,
-        reserved: 0,
-    };
+    let exit = ExitRequest::new(1);
     let mut archive = Vec::new();
-    let read = ArchiveReadRequest {
-        offset: 0,
-        name_length: PROGRAM.len() as u32,
-        reserved: 0,
-    };
+    let read = ArchiveReadRequest::with_name_length(PROGRAM.len() as u32, 0);
     archive.extend_from_slice(read.as_bytes());
     archive.extend_from_slice(PROGRAM.as_bytes());
-    let register = DescriptorRequest {
-        descriptor: DOOR.0,
-        rights: 0,
-    };
+    let register = DescriptorRequest::new(DOOR, abi::Rights::NONE);
     let null = Descriptor::NULL;
     let mut report = ProbeReport {
         door_create: call(KernelFunction::DoorCreate, null, door.as_bytes()),
@@ -553,15 +524,9 @@ fn probe(delegated: bool) -> ProbeReport {
     };
     if delegated {
         let mut buffer = Buffer::new();
-        let result = raw::kernel(
-            KernelFunction::DoorCreate,
-            SECOND,
-            door.as_bytes(),
-            64,
-            &mut buffer,
-        );
+        let result = buffer.kernel_call(KernelFunction::DoorCreate, SECOND, door.as_bytes(), 64);
         report.delegated_door_create = Registers::from(result);
-        if raw::completed(&result) {
+        if !result.is_kernel_failure() {
             for (index, place) in report.delegated_slots.iter_mut().enumerate() {
                 if let Some(slot) = buffer.slot(REPLY_PAYLOAD_OFFSET as u16, index) {
                     *place = slot;
@@ -577,7 +542,7 @@ fn probe(delegated: bool) -> ProbeReport {
 /// survived a step it should not have, after telling the caller which.
 fn fault() -> i32 {
     let mut buffer = Buffer::new();
-    let received = raw::receive(DOOR, &mut buffer, MAX_TOTAL_SIZE);
+    let received = buffer.receive(DOOR, MAX_TOTAL_SIZE);
     if received.arg0 == 0xffff_ffff {
         return 1;
     }
@@ -590,7 +555,7 @@ fn fault() -> i32 {
     };
     let answer = Answer::ok(0, report.as_bytes());
     let arg3 = write_message(&mut buffer, &answer.data, &[]);
-    let _ = raw::reply(received.arg1, &mut buffer, arg3);
+    let _ = buffer.reply(received.arg1, arg3);
     1
 }
 
@@ -601,26 +566,23 @@ fn write_to_read_only_page() -> Result<(), FaultReport> {
             error: error as u32,
         }
     };
-    let address = kernel::map_anonymous(0, 4096, protection::READ | protection::WRITE)
-        .map_err(failed(fault_step::MAP))?;
-    let page = core::ptr::with_exposed_provenance_mut::<u8>(address as usize);
-    // SAFETY: MAP_ANONYMOUS just mapped this page readable and writable for
-    // this function alone; nothing else refers to it.
-    unsafe { page.write_volatile(0x5a) };
-    kernel::protect(address, 4096, protection::READ).map_err(failed(fault_step::PROTECT))?;
-    // SAFETY: the page is still mapped (now read-only); reading is allowed.
-    let back = unsafe { page.read_volatile() };
-    if back != 0x5a {
+    let page = RawPages::map(1).map_err(failed(fault_step::MAP))?;
+    let address = page.base();
+    page.write(address, &[0x5a]);
+    page.protect(address, abi::PAGE_BYTES, protection::READ)
+        .map_err(failed(fault_step::PROTECT))?;
+    let mut back = [0u8];
+    page.read(address, &mut back);
+    if back[0] != 0x5a {
         return Err(FaultReport {
             step: fault_step::READ_BACK,
-            error: u32::from(back),
+            error: u32::from(back[0]),
         });
     }
     kernel::event_signal(SECOND).map_err(failed(fault_step::SIGNAL))?;
-    // SAFETY: the page is mapped and this process owns it; the kernel has
-    // made it read-only, so this write is meant to fault and end the
+    // The page is read-only now: this write is meant to fault and end the
     // process (ABI.md §7), which the test observes.
-    unsafe { page.write_volatile(0xa5) };
+    page.write(address, &[0xa5]);
     Ok(())
 }
 
@@ -631,8 +593,8 @@ fn call_then_die() -> i32 {
     let caller = userlib::spawn_thread(
         || {
             let mut buffer = Buffer::new();
-            buffer.put(0, &u64::MAX);
-            let _ = raw::send(DOOMED_CALL, DOOR, &mut buffer, raw::sizes(64, 8, 0));
+            buffer.put_value(0, &u64::MAX);
+            let _ = buffer.send(DOOMED_CALL, DOOR, abi::message::sizes(64, 8, 0));
         },
         userlib::thread::DEFAULT_STACK_SIZE,
     );
@@ -641,6 +603,6 @@ fn call_then_die() -> i32 {
         return 1;
     }
     let mut buffer = Buffer::new();
-    let _ = raw::receive(SECOND, &mut buffer, MAX_TOTAL_SIZE);
+    let _ = buffer.receive(SECOND, MAX_TOTAL_SIZE);
     kernel::process_exit(0)
 }

@@ -8,10 +8,10 @@ use alloc::format;
 
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
 use abi::{Error, Rights, TrapArgs};
-use ipc_test_helper::raw::{self, Buffer};
 use ipc_test_helper::{DOOMED_CALL, INSPECT, role};
 use userlib::OwnedDescriptor;
 use userlib::kernel::{self, DoorKind};
+use userlib::raw::Buffer;
 
 use crate::check::{Check, Failure, Outcome, Setup, expect_error, expect_registers};
 use crate::fixture::{
@@ -53,8 +53,8 @@ pub const CHECKS: &[Check] = &[
 fn exit_in_service(_: &mut Fixture) -> Outcome {
     let helper = spawn_helper(role::EXIT_ON_CALL, &[])?;
     let mut buffer = Buffer::new();
-    buffer.put(0, b"last words");
-    let result = raw::send(INSPECT, helper.client(), &mut buffer, raw::sizes(64, 10, 0));
+    buffer.put_value(0, b"last words");
+    let result = buffer.send(INSPECT, helper.client(), abi::message::sizes(64, 10, 0));
     expect_error(
         "the call the helper received before exiting",
         result,
@@ -65,8 +65,8 @@ fn exit_in_service(_: &mut Fixture) -> Outcome {
 fn exit_while_queued(_: &mut Fixture) -> Outcome {
     let helper = spawn_helper(role::EXIT_WHEN_QUEUED, &[])?;
     let mut buffer = Buffer::new();
-    buffer.put(0, b"queued");
-    let result = raw::send(INSPECT, helper.client(), &mut buffer, raw::sizes(64, 6, 0));
+    buffer.put_value(0, b"queued");
+    let result = buffer.send(INSPECT, helper.client(), abi::message::sizes(64, 6, 0));
     expect_error(
         "the call queued when the helper exited",
         result,
@@ -97,7 +97,7 @@ fn receiver_sees_the_door_die(_: &mut Fixture) -> Outcome {
         let owner = door.owner();
         let receiver = spawn_worker(move || {
             let mut buffer = Buffer::new();
-            raw::receive(owner, &mut buffer, MAX_TOTAL_SIZE)
+            buffer.receive(owner, MAX_TOTAL_SIZE)
         })?;
         kernel::yield_now().setup("YIELD")?;
         door.close_owner()?;
@@ -112,7 +112,7 @@ fn receiver_loses_the_door(_: &mut Fixture) -> Outcome {
         let owner = door.owner();
         let receiver = spawn_worker(move || {
             let mut buffer = Buffer::new();
-            raw::receive(owner, &mut buffer, MAX_TOTAL_SIZE)
+            buffer.receive(owner, MAX_TOTAL_SIZE)
         })?;
         kernel::yield_now().setup("YIELD")?;
         let _process = kernel::spawn(
@@ -125,7 +125,7 @@ fn receiver_loses_the_door(_: &mut Fixture) -> Outcome {
         let result = receiver.join()?;
         // The helper now serves the door: a call ends it.
         let mut buffer = Buffer::new();
-        let last = raw::send(INSPECT, door.client(), &mut buffer, raw::sizes(64, 0, 0));
+        let last = buffer.send(INSPECT, door.client(), abi::message::sizes(64, 0, 0));
         Ok((result, last))
     })?;
     expect_error("the waiting RECEIVE", result, Error::NotOwner)?;
@@ -157,12 +157,7 @@ fn doomed_caller(door: &ScratchDoor) -> Result<(OwnedDescriptor, OwnedDescriptor
 /// Makes the `call-then-die` helper exit (a call on its door).
 fn end(helper: &OwnedDescriptor) -> Outcome {
     let mut buffer = Buffer::new();
-    let result = raw::send(
-        INSPECT,
-        helper.descriptor(),
-        &mut buffer,
-        raw::sizes(64, 0, 0),
-    );
+    let result = buffer.send(INSPECT, helper.descriptor(), abi::message::sizes(64, 0, 0));
     expect_error(
         "the call that makes the helper exit",
         result,
@@ -173,10 +168,10 @@ fn end(helper: &OwnedDescriptor) -> Outcome {
 /// The doomed call as RECEIVE returns it.
 fn doomed(buffer: &mut Buffer) -> TrapArgs {
     TrapArgs {
-        arg0: raw::function_bits(DOOMED_CALL),
+        arg0: DOOMED_CALL.bits(),
         arg1: 0,
         arg2: buffer.address(),
-        arg3: raw::sizes(64, 8, 0),
+        arg3: abi::message::sizes(64, 8, 0),
     }
 }
 
@@ -184,7 +179,7 @@ fn caller_gone(_: &mut Fixture) -> Outcome {
     let door = ScratchDoor::new()?;
     let (helper, _process) = doomed_caller(&door)?;
     let mut buffer = Buffer::new();
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
     expect_registers(
         "RECEIVE of the helper's call",
         received,
@@ -193,12 +188,12 @@ fn caller_gone(_: &mut Fixture) -> Outcome {
     end(&helper)?;
     expect_error(
         "REPLY to the dead helper's call",
-        raw::reply(0, &mut buffer, raw::sizes(8, 8, 0)),
+        buffer.reply(0, abi::message::sizes(8, 8, 0)),
         Error::CallerGone,
     )?;
     expect_error(
         "a second REPLY",
-        raw::reply(0, &mut buffer, raw::sizes(8, 8, 0)),
+        buffer.reply(0, abi::message::sizes(8, 8, 0)),
         Error::NothingToReply,
     )
 }
@@ -207,7 +202,7 @@ fn reply_receive_after_caller_gone(_: &mut Fixture) -> Outcome {
     let door = ScratchDoor::new()?;
     let (helper, _process) = doomed_caller(&door)?;
     let mut buffer = Buffer::new();
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
     expect_registers(
         "RECEIVE of the helper's call",
         received,
@@ -215,12 +210,12 @@ fn reply_receive_after_caller_gone(_: &mut Fixture) -> Outcome {
     )?;
     end(&helper)?;
     let caller = spawn_caller(door.client(), SCRATCH_CALL, &[8; 8], 64)?;
-    let next = raw::reply_receive(0, &mut buffer, raw::sizes(MAX_TOTAL_SIZE, 8, 0));
+    let next = buffer.reply_receive(0, abi::message::sizes(MAX_TOTAL_SIZE, 8, 0));
     let expected = TrapArgs {
-        arg0: raw::function_bits(SCRATCH_CALL),
+        arg0: SCRATCH_CALL.bits(),
         arg1: 0,
         arg2: buffer.address(),
-        arg3: raw::sizes(64, 8, 0),
+        arg3: abi::message::sizes(64, 8, 0),
     };
     expect_registers(
         "REPLY_RECEIVE to the dead helper's call (receives the next call)",
@@ -229,11 +224,15 @@ fn reply_receive_after_caller_gone(_: &mut Fixture) -> Outcome {
     )?;
     expect_registers(
         "REPLY to the next call",
-        raw::reply(0, &mut buffer, raw::sizes(0, 0, 0)),
+        buffer.reply(0, abi::message::sizes(0, 0, 0)),
         TrapArgs::default(),
     )?;
     let (result, _) = caller.join()?;
-    expect_registers("the next caller's result", result, raw::replied(0, 0, 0, 0))
+    expect_registers(
+        "the next caller's result",
+        result,
+        TrapArgs::completed(0, 0, 0, 0),
+    )
 }
 
 fn dead_client_call_cancelled(_: &mut Fixture) -> Outcome {
@@ -241,23 +240,23 @@ fn dead_client_call_cancelled(_: &mut Fixture) -> Outcome {
     let (helper, _process) = doomed_caller(&door)?;
     let mut buffer = Buffer::new();
     // Size 0: returns (RECEIVE_BUFFER_TOO_SMALL) as soon as the call is queued.
-    let queued = raw::receive(door.owner(), &mut buffer, 0);
+    let queued = buffer.receive(door.owner(), 0);
     expect_registers(
         "RECEIVE of 0 bytes with the helper's call queued",
         queued,
         TrapArgs {
-            arg3: raw::sizes(64, 8, 0),
+            arg3: abi::message::sizes(64, 8, 0),
             ..TrapArgs::error(Error::ReceiveBufferTooSmall)
         },
     )?;
     end(&helper)?;
     let caller = spawn_caller(door.client(), SCRATCH_CALL, &[9; 8], 64)?;
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
     let expected = TrapArgs {
-        arg0: raw::function_bits(SCRATCH_CALL),
+        arg0: SCRATCH_CALL.bits(),
         arg1: 0,
         arg2: buffer.address(),
-        arg3: raw::sizes(64, 8, 0),
+        arg3: abi::message::sizes(64, 8, 0),
     };
     expect_registers(
         format!(
@@ -269,9 +268,13 @@ fn dead_client_call_cancelled(_: &mut Fixture) -> Outcome {
     )?;
     expect_registers(
         "REPLY to the live call",
-        raw::reply(0, &mut buffer, raw::sizes(0, 0, 0)),
+        buffer.reply(0, abi::message::sizes(0, 0, 0)),
         TrapArgs::default(),
     )?;
     let (result, _) = caller.join()?;
-    expect_registers("the live caller's result", result, raw::replied(0, 0, 0, 0))
+    expect_registers(
+        "the live caller's result",
+        result,
+        TrapArgs::completed(0, 0, 0, 0),
+    )
 }

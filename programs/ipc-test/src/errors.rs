@@ -15,10 +15,10 @@ use abi::kcall::{
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
 use abi::process::{FIRST_BOOT_ARCHIVE, FIRST_MACHINE_CONTROL, FIRST_PROCESS_CONTROL};
 use abi::{Descriptor, Error, KernelFunction, Rights, TransferMode, TrapArgs};
-use ipc_test_helper::raw::{self, Buffer};
 use ipc_test_helper::{INSPECT, KEEP, ProbeReport, REPORT, role};
 use userlib::OwnedDescriptor;
 use userlib::kernel::{self, DoorKind};
+use userlib::raw::{self, Buffer, RawPages};
 use zerocopy::IntoBytes;
 
 use crate::check::{Check, Outcome, Setup, ensure, expect_eq, expect_error, expect_registers};
@@ -142,12 +142,11 @@ const UNSERVED: Function = Function(USER_BASE + 0x7f);
 /// A SEND of `function` to `target` with `data`, a buffer of `total`.
 fn send(function: Function, target: Descriptor, data: &[u8], total: u16) -> TrapArgs {
     let mut buffer = Buffer::new();
-    buffer.put(0, data);
-    raw::send(
+    buffer.put_value(0, data);
+    buffer.send(
         function,
         target,
-        &mut buffer,
-        raw::sizes(total, data.len() as u16, 0),
+        abi::message::sizes(total, data.len() as u16, 0),
     )
 }
 
@@ -155,13 +154,12 @@ fn send(function: Function, target: Descriptor, data: &[u8], total: u16) -> Trap
 fn send_slots(function: Function, target: Descriptor, slots: &[DescriptorSlot]) -> TrapArgs {
     let mut buffer = Buffer::new();
     for (index, slot) in slots.iter().enumerate() {
-        buffer.put_slot(0, index, *slot);
+        buffer.put_slot_of(0, index, *slot);
     }
-    raw::send(
+    buffer.send(
         function,
         target,
-        &mut buffer,
-        raw::sizes(512, 0, slots.len() as u8),
+        abi::message::sizes(512, 0, slots.len() as u8),
     )
 }
 
@@ -169,7 +167,7 @@ fn send_slots(function: Function, target: Descriptor, slots: &[DescriptorSlot]) 
 /// call is refused before the buffer is looked at.
 fn registers(arg0: u64, arg1: u64, arg3: u64) -> TrapArgs {
     let mut buffer = Buffer::new();
-    raw::trap(arg0, arg1, &mut buffer, arg3)
+    buffer.trap_from_start(arg0, arg1, arg3)
 }
 
 /// Requests for the capability functions that fail on their own even if a
@@ -180,23 +178,17 @@ mod doomed {
 
     /// DOOR_CREATE of kind 2: INVALID_ARGUMENT.
     pub fn door_create() -> Vec<u8> {
-        DoorCreateRequest {
-            system: 2,
-            security_type: 0,
-        }
-        .as_bytes()
-        .to_vec()
+        DoorCreateRequest::with_kind_number(2, 0)
+            .as_bytes()
+            .to_vec()
     }
 
     /// SPAWN of a program not in the boot archive: INVALID_ARGUMENT.
     pub fn spawn() -> Vec<u8> {
         let name = b"no-such-program";
-        let mut request = SpawnRequest {
-            name_length: name.len() as u32,
-            argument_length: 0,
-        }
-        .as_bytes()
-        .to_vec();
+        let mut request = SpawnRequest::with_lengths(name.len() as u32, 0)
+            .as_bytes()
+            .to_vec();
         request.extend_from_slice(name);
         request
     }
@@ -204,25 +196,16 @@ mod doomed {
     /// ARCHIVE_READ of a file not in the boot archive: INVALID_ARGUMENT.
     pub fn archive_read() -> Vec<u8> {
         let name = b"no-such-file";
-        let mut request = ArchiveReadRequest {
-            offset: 0,
-            name_length: name.len() as u32,
-            reserved: 0,
-        }
-        .as_bytes()
-        .to_vec();
+        let mut request = ArchiveReadRequest::with_name_length(name.len() as u32, 0)
+            .as_bytes()
+            .to_vec();
         request.extend_from_slice(name);
         request
     }
 
     /// DEBUG_EXIT with its reserved field set: RESERVED_BITS.
     pub fn debug_exit() -> Vec<u8> {
-        ExitRequest {
-            code: 1,
-            reserved: 1,
-        }
-        .as_bytes()
-        .to_vec()
+        ExitRequest::new(1).with_reserved(1).as_bytes().to_vec()
     }
 
     /// MANAGER_REGISTER of descriptor 0: BAD_DESCRIPTOR.
@@ -232,7 +215,7 @@ mod doomed {
 
     /// PROCESS_SET_COOKIE (any cookie).
     pub fn process_set_cookie() -> Vec<u8> {
-        CookieRequest { cookie: 1 }.as_bytes().to_vec()
+        CookieRequest::new(1).as_bytes().to_vec()
     }
 }
 
@@ -256,7 +239,7 @@ fn bad_descriptor(fixture: &mut Fixture) -> Outcome {
     let mut buffer = Buffer::new();
     expect_error(
         "RECEIVE on a closed descriptor",
-        raw::receive(number, &mut buffer, 64),
+        buffer.receive(number, 64),
         Error::BadDescriptor,
     )?;
     expect_error(
@@ -289,10 +272,10 @@ fn bad_descriptor(fixture: &mut Fixture) -> Outcome {
     expect_error(
         "ARCHIVE_READ on a closed descriptor, with a null buffer",
         at(
-            raw::function_bits(KernelFunction::ArchiveRead.function()),
+            KernelFunction::ArchiveRead.function().bits(),
             u64::from(number.0),
             0,
-            raw::sizes(64, doomed::archive_read().len() as u16, 0),
+            abi::message::sizes(64, doomed::archive_read().len() as u16, 0),
         ),
         Error::BadDescriptor,
     )
@@ -315,7 +298,7 @@ fn wrong_object_type(fixture: &mut Fixture) -> Outcome {
     let mut buffer = Buffer::new();
     expect_error(
         "RECEIVE on an event",
-        raw::receive(event.descriptor(), &mut buffer, 64),
+        buffer.receive(event.descriptor(), 64),
         Error::WrongObjectType,
     )?;
     expect_error(
@@ -502,14 +485,14 @@ fn invalid_function(fixture: &mut Fixture) -> Outcome {
         for arg0 in [0xffff_ffff_u64, 0x8000_0000, 0xffff_fffe, 0x8000_8000] {
             expect_error(
                 format!("arg0 {arg0:#x} to descriptor {}", target.0),
-                registers(arg0, u64::from(target.0), raw::sizes(64, 0, 0)),
+                registers(arg0, u64::from(target.0), abi::message::sizes(64, 0, 0)),
                 Error::InvalidFunction,
             )?;
         }
         for arg0 in [0x000_u64, 0x004, 0x013, 0x024, 0x3ff] {
             expect_error(
                 format!("unused kernel number {arg0:#x} to descriptor {}", target.0),
-                registers(arg0, u64::from(target.0), raw::sizes(64, 0, 0)),
+                registers(arg0, u64::from(target.0), abi::message::sizes(64, 0, 0)),
                 Error::InvalidFunction,
             )?;
         }
@@ -519,9 +502,9 @@ fn invalid_function(fixture: &mut Fixture) -> Outcome {
 
 fn reserved_register_bits(fixture: &mut Fixture) -> Outcome {
     let server = fixture.server()?;
-    let user = raw::function_bits(UNSERVED);
-    let counters = raw::function_bits(KernelFunction::Counters.function());
-    let ok_sizes = raw::sizes(64, 0, 0);
+    let user = UNSERVED.bits();
+    let counters = KernelFunction::Counters.function().bits();
+    let ok_sizes = abi::message::sizes(64, 0, 0);
     let cases: [(&str, u64, u64, u64); 6] = [
         ("arg0 = -1 sign-extended", u64::MAX, 0, ok_sizes),
         (
@@ -552,33 +535,33 @@ fn reserved_register_bits(fixture: &mut Fixture) -> Outcome {
             "COUNTERS arg3 with bit 32",
             counters,
             0,
-            raw::sizes(64, 0, 0) | 1 << 32,
+            abi::message::sizes(64, 0, 0) | 1 << 32,
         ),
     ];
     for (what, arg0, arg1, arg3) in cases {
         expect_error(what, registers(arg0, arg1, arg3), Error::ReservedBits)?;
     }
-    let reply = raw::function_bits(abi::function::REPLY);
-    let reply_receive = raw::function_bits(abi::function::REPLY_RECEIVE);
+    let reply = abi::function::REPLY.bits();
+    let reply_receive = abi::function::REPLY_RECEIVE.bits();
     expect_error(
         "REPLY arg3 with bit 32 (nothing held)",
-        registers(reply, 0, raw::sizes(8, 0, 0) | 1 << 32),
+        registers(reply, 0, abi::message::sizes(8, 0, 0) | 1 << 32),
         Error::ReservedBits,
     )?;
     expect_error(
         "REPLY_RECEIVE arg3 with bit 63 (nothing held)",
-        registers(reply_receive, 0, raw::sizes(8, 0, 0) | 1 << 63),
+        registers(reply_receive, 0, abi::message::sizes(8, 0, 0) | 1 << 63),
         Error::ReservedBits,
     )?;
     let mut queued = QueuedCall::new()?;
     let owner = u64::from(queued.door.owner().0);
-    let receive = raw::function_bits(abi::function::RECEIVE);
+    let receive = abi::function::RECEIVE.bits();
     let result = queued.trap_expecting_failure(|buffer| {
-        raw::trap(receive, owner | 1 << 63, buffer, raw::sizes(64, 0, 0))
+        buffer.trap_from_start(receive, owner | 1 << 63, abi::message::sizes(64, 0, 0))
     });
     expect_error("RECEIVE arg1 with bit 63", result, Error::ReservedBits)?;
     let result = queued.trap_expecting_failure(|buffer| {
-        raw::trap(receive, owner, buffer, raw::sizes(64, 0, 0) | 1 << 32)
+        buffer.trap_from_start(receive, owner, abi::message::sizes(64, 0, 0) | 1 << 32)
     });
     expect_error("RECEIVE arg3 with bit 32", result, Error::ReservedBits)?;
     queued.finish()
@@ -633,36 +616,22 @@ fn reserved_fields(fixture: &mut Fixture) -> Outcome {
         (
             "MAP_ANONYMOUS with its reserved field",
             KernelFunction::MapAnonymous,
-            MapRequest {
-                address: 0,
-                length: PAGE,
-                protection: protection::READ | protection::WRITE,
-                reserved: 1,
-            }
-            .as_bytes()
-            .to_vec(),
+            MapRequest::new(0, PAGE, protection::READ | protection::WRITE)
+                .with_reserved(1)
+                .as_bytes()
+                .to_vec(),
         ),
         (
             "MAP_ANONYMOUS with protection bit 3",
             KernelFunction::MapAnonymous,
-            MapRequest {
-                address: 0,
-                length: PAGE,
-                protection: protection::READ | 1 << 3,
-                reserved: 0,
-            }
-            .as_bytes()
-            .to_vec(),
+            MapRequest::new(0, PAGE, protection::READ | 1 << 3)
+                .as_bytes()
+                .to_vec(),
         ),
         (
             "DEBUG_EXIT (failure code) with its reserved field, to the machine-control capability",
             KernelFunction::DebugExit,
-            ExitRequest {
-                code: 1,
-                reserved: 1,
-            }
-            .as_bytes()
-            .to_vec(),
+            ExitRequest::new(1).with_reserved(1).as_bytes().to_vec(),
         ),
     ];
     for (what, function, request) in requests {
@@ -681,22 +650,22 @@ fn reserved_fields(fixture: &mut Fixture) -> Outcome {
 
 fn bad_message_sizes(fixture: &mut Fixture) -> Outcome {
     let server = fixture.server()?;
-    let user = raw::function_bits(UNSERVED);
+    let user = UNSERVED.bits();
     let target = u64::from(server.0);
     let cases = [
-        ("data 16 in a total of 8", raw::sizes(8, 16, 0)),
+        ("data 16 in a total of 8", abi::message::sizes(8, 16, 0)),
         (
             "data 9 and a slot (32 bytes) in a total of 24",
-            raw::sizes(24, 9, 1),
+            abi::message::sizes(24, 9, 1),
         ),
         (
             "data 4095 and a slot in a total of 4095",
-            raw::sizes(4095, 4095, 1),
+            abi::message::sizes(4095, 4095, 1),
         ),
-        ("data 1 in a total of 0", raw::sizes(0, 1, 0)),
+        ("data 1 in a total of 0", abi::message::sizes(0, 1, 0)),
         (
             "data 4000 and 7 slots in a total of 4095",
-            raw::sizes(4095, 4000, 7),
+            abi::message::sizes(4095, 4000, 7),
         ),
     ];
     for (what, arg3) in cases {
@@ -706,35 +675,33 @@ fn bad_message_sizes(fixture: &mut Fixture) -> Outcome {
             Error::BadSizes,
         )?;
     }
-    let reply = raw::function_bits(abi::function::REPLY);
-    let reply_receive = raw::function_bits(abi::function::REPLY_RECEIVE);
+    let reply = abi::function::REPLY.bits();
+    let reply_receive = abi::function::REPLY_RECEIVE.bits();
     expect_error(
         "REPLY: data 16 in a total of 8 (nothing held)",
-        registers(reply, 0, raw::sizes(8, 16, 0)),
+        registers(reply, 0, abi::message::sizes(8, 16, 0)),
         Error::BadSizes,
     )?;
     expect_error(
         "REPLY_RECEIVE: data 16 in a total of 8 (nothing held)",
-        registers(reply_receive, 0, raw::sizes(8, 16, 0)),
+        registers(reply_receive, 0, abi::message::sizes(8, 16, 0)),
         Error::BadSizes,
     )?;
     let mut queued = QueuedCall::new()?;
     let owner = queued.door.owner();
     let result = queued.trap_expecting_failure(|buffer| {
-        raw::trap(
-            raw::function_bits(abi::function::RECEIVE),
+        buffer.trap_from_start(
+            abi::function::RECEIVE.bits(),
             u64::from(owner.0),
-            buffer,
-            raw::sizes(64, 1, 0),
+            abi::message::sizes(64, 1, 0),
         )
     });
     expect_error("RECEIVE with a data size", result, Error::BadSizes)?;
     let result = queued.trap_expecting_failure(|buffer| {
-        raw::trap(
-            raw::function_bits(abi::function::RECEIVE),
+        buffer.trap_from_start(
+            abi::function::RECEIVE.bits(),
             u64::from(owner.0),
-            buffer,
-            raw::sizes(64, 0, 1),
+            abi::message::sizes(64, 0, 1),
         )
     });
     expect_error("RECEIVE with a descriptor count", result, Error::BadSizes)?;
@@ -786,63 +753,78 @@ fn bad_kernel_sizes(_: &mut Fixture) -> Outcome {
         )?;
     }
     let mut buffer = Buffer::new();
-    buffer.put(0, &request);
-    buffer.put_slot(
+    buffer.put_value(0, &request);
+    buffer.put_slot_of(
         8,
         0,
         DescriptorSlot::copy(event.descriptor(), Rights::SIGNAL),
     );
     expect_error(
         "CLOSE with a descriptor slot",
-        raw::send(
+        buffer.send(
             KernelFunction::Close.function(),
             Descriptor::NULL,
-            &mut buffer,
-            raw::sizes(64, 8, 1),
+            abi::message::sizes(64, 8, 1),
         ),
         Error::BadSizes,
     )
 }
 
-/// Three pages for buffer checks: writable, read-only, unmapped.
+/// Three pages for buffer checks: writable, read-only, unmapped
+/// (userlib's [`RawPages`]: no Rust reference covers them).
 struct Pages {
+    raw: RawPages,
     base: u64,
 }
 
 impl Pages {
     fn new() -> Result<Self, crate::check::Failure> {
-        let base = kernel::map_anonymous(0, 3 * PAGE, protection::READ | protection::WRITE)
-            .setup("MAP_ANONYMOUS of 3 pages")?;
-        kernel::protect(base + PAGE, PAGE, protection::READ).setup("PROTECT to READ")?;
-        kernel::unmap(base + 2 * PAGE, PAGE).setup("UNMAP of the third page")?;
-        Ok(Pages { base })
+        let raw = RawPages::map(3).setup("MAP_ANONYMOUS of 3 pages")?;
+        let base = raw.base();
+        raw.protect(base + PAGE, PAGE, protection::READ)
+            .setup("PROTECT to READ")?;
+        raw.unmap(base + 2 * PAGE, PAGE)
+            .setup("UNMAP of the third page")?;
+        Ok(Pages { raw, base })
+    }
+
+    /// A trap whose buffer is `address`, in these pages or outside the
+    /// memory Rust code uses.
+    fn at(&self, arg0: u64, arg1: u64, address: u64, arg3: u64) -> TrapArgs {
+        trap_in(Some(&self.raw), arg0, arg1, address, arg3)
     }
 }
 
-impl Drop for Pages {
-    fn drop(&mut self) {
-        let _ = kernel::unmap(self.base, 3 * PAGE);
-    }
-}
+/// What a refused raw trap stands in for: registers no kernel returns,
+/// which no check accepts.
+const NOT_TRAPPED: TrapArgs = TrapArgs {
+    arg0: u64::MAX,
+    arg1: u64::MAX,
+    arg2: u64::MAX,
+    arg3: u64::MAX,
+};
 
-/// A trap whose buffer is `address`.
-fn at(arg0: u64, arg1: u64, address: u64, arg3: u64) -> TrapArgs {
+/// A trap whose buffer is `address`: in `pages`, or outside the memory
+/// Rust code uses (null, the kernel half, non-canonical).
+fn trap_in(pages: Option<&RawPages>, arg0: u64, arg1: u64, address: u64, arg3: u64) -> TrapArgs {
     let args = TrapArgs {
         arg0,
         arg1,
         arg2: address,
         arg3,
     };
-    // SAFETY: every address the checks pass is null, in the kernel half,
-    // non-canonical, or in pages a check mapped for this and reaches only
-    // through the kernel: no memory that Rust code uses.
-    unsafe { raw::trap_at(args) }
+    raw::trap_at(args, pages).unwrap_or(NOT_TRAPPED)
+}
+
+/// A trap whose buffer is `address`, outside the memory Rust code uses.
+fn at(arg0: u64, arg1: u64, address: u64, arg3: u64) -> TrapArgs {
+    trap_in(None, arg0, arg1, address, arg3)
 }
 
 fn bad_buffer(fixture: &mut Fixture) -> Outcome {
     let server = fixture.server()?;
     let pages = Pages::new()?;
-    let inspect = raw::function_bits(INSPECT);
+    let inspect = INSPECT.bits();
     let target = u64::from(server.0);
     let cases = [
         ("null", 0),
@@ -866,53 +848,60 @@ fn bad_buffer(fixture: &mut Fixture) -> Outcome {
     for (what, address) in cases {
         expect_error(
             format!("SEND with a 64-byte buffer at {what} ({address:#x})"),
-            at(inspect, target, address, raw::sizes(64, 0, 0)),
+            pages.at(inspect, target, address, abi::message::sizes(64, 0, 0)),
             Error::BadBuffer,
         )?;
     }
-    let info = raw::function_bits(KernelFunction::DescriptorInfo.function());
+    let info = KernelFunction::DescriptorInfo.function().bits();
     expect_error(
         "DESCRIPTOR_INFO with a null buffer",
-        at(info, 0, 0, raw::sizes(64, 8, 0)),
+        pages.at(info, 0, 0, abi::message::sizes(64, 8, 0)),
         Error::BadBuffer,
     )?;
     expect_error(
         "DESCRIPTOR_INFO with a read-only buffer",
-        at(info, 0, pages.base + PAGE, raw::sizes(64, 8, 0)),
+        pages.at(info, 0, pages.base + PAGE, abi::message::sizes(64, 8, 0)),
         Error::BadBuffer,
     )?;
     // The control: the last 32 bytes of the writable page are fine (the
     // helper's INSPECT reply does not fit 32 bytes, so it answers empty).
     expect_registers(
         "SEND with a 32-byte buffer at the end of the writable page",
-        at(
+        pages.at(
             inspect,
             target,
             pages.base + PAGE - 32,
-            raw::sizes(32, 0, 0),
+            abi::message::sizes(32, 0, 0),
         ),
-        raw::replied(0, 0, 0, 0),
+        TrapArgs::completed(0, 0, 0, 0),
     )?;
     let mut queued = QueuedCall::new()?;
     let owner = u64::from(queued.door.owner().0);
-    let receive = raw::function_bits(abi::function::RECEIVE);
+    let receive = abi::function::RECEIVE.bits();
     let read_only = pages.base + PAGE;
-    let result =
-        queued.trap_expecting_failure(|_| at(receive, owner, read_only, raw::sizes(64, 0, 0)));
+    let result = queued.trap_expecting_failure(|_| {
+        pages.at(receive, owner, read_only, abi::message::sizes(64, 0, 0))
+    });
     expect_error("RECEIVE into a read-only page", result, Error::BadBuffer)?;
-    let result = queued.trap_expecting_failure(|_| at(receive, owner, 0, raw::sizes(64, 0, 0)));
+    let result = queued
+        .trap_expecting_failure(|_| pages.at(receive, owner, 0, abi::message::sizes(64, 0, 0)));
     expect_error("RECEIVE into null", result, Error::BadBuffer)?;
     queued.finish()
 }
 
 fn empty_buffer_untouched(fixture: &mut Fixture) -> Outcome {
     let server = fixture.server()?;
-    let inspect = raw::function_bits(INSPECT);
+    let inspect = INSPECT.bits();
     for (what, address) in [("null", 0), ("the kernel half", 0xffff_8000_0000_0000)] {
         expect_registers(
             format!("INSPECT with total 0 at {what} (the helper answers empty)"),
-            at(inspect, u64::from(server.0), address, raw::sizes(0, 0, 0)),
-            raw::replied(0, 0, 0, 0),
+            at(
+                inspect,
+                u64::from(server.0),
+                address,
+                abi::message::sizes(0, 0, 0),
+            ),
+            TrapArgs::completed(0, 0, 0, 0),
         )?;
     }
     Ok(())
@@ -921,7 +910,7 @@ fn empty_buffer_untouched(fixture: &mut Fixture) -> Outcome {
 fn not_owner(_: &mut Fixture) -> Outcome {
     let mut queued = QueuedCall::new()?;
     let client = queued.door.client();
-    let result = queued.trap_expecting_failure(|buffer| raw::receive(client, buffer, 64));
+    let result = queued.trap_expecting_failure(|buffer| buffer.receive(client, 64));
     expect_error("RECEIVE on a client reference", result, Error::NotOwner)?;
     queued.finish()
 }
@@ -930,34 +919,34 @@ fn nothing_to_reply(_: &mut Fixture) -> Outcome {
     let mut buffer = Buffer::new();
     expect_error(
         "REPLY with nothing held",
-        raw::reply(0, &mut buffer, raw::sizes(8, 8, 0)),
+        buffer.reply(0, abi::message::sizes(8, 8, 0)),
         Error::NothingToReply,
     )?;
     expect_error(
         "REPLY_RECEIVE with nothing held",
-        raw::reply_receive(0, &mut buffer, raw::sizes(64, 8, 0)),
+        buffer.reply_receive(0, abi::message::sizes(64, 8, 0)),
         Error::NothingToReply,
     )?;
     let door = ScratchDoor::new()?;
     let caller = spawn_caller(door.client(), SCRATCH_CALL, &[5; 8], 64)?;
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
-    expect_eq(
-        "RECEIVE of the call",
-        received.arg0,
-        raw::function_bits(SCRATCH_CALL),
-    )?;
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
+    expect_eq("RECEIVE of the call", received.arg0, SCRATCH_CALL.bits())?;
     expect_registers(
         "the first REPLY",
-        raw::reply(0, &mut buffer, raw::sizes(8, 0, 0)),
+        buffer.reply(0, abi::message::sizes(8, 0, 0)),
         TrapArgs::default(),
     )?;
     expect_error(
         "a second REPLY",
-        raw::reply(0, &mut buffer, raw::sizes(8, 0, 0)),
+        buffer.reply(0, abi::message::sizes(8, 0, 0)),
         Error::NothingToReply,
     )?;
     let (result, _) = caller.join()?;
-    expect_registers("the caller's result", result, raw::replied(0, 0, 0, 0))
+    expect_registers(
+        "the caller's result",
+        result,
+        TrapArgs::completed(0, 0, 0, 0),
+    )
 }
 
 fn read_only_reply(_: &mut Fixture) -> Outcome {
@@ -965,34 +954,39 @@ fn read_only_reply(_: &mut Fixture) -> Outcome {
     let door = ScratchDoor::new()?;
     let caller = spawn_caller(door.client(), SCRATCH_CALL, &[6; 8], 64)?;
     let mut buffer = Buffer::new();
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
-    expect_eq(
-        "RECEIVE of the call",
-        received.arg0,
-        raw::function_bits(SCRATCH_CALL),
-    )?;
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
+    expect_eq("RECEIVE of the call", received.arg0, SCRATCH_CALL.bits())?;
     let read_only = pages.base + PAGE;
-    let reply_receive = raw::function_bits(abi::function::REPLY_RECEIVE);
-    let reply = raw::function_bits(abi::function::REPLY);
+    let reply_receive = abi::function::REPLY_RECEIVE.bits();
+    let reply = abi::function::REPLY.bits();
     expect_error(
         "REPLY_RECEIVE from (and into) a read-only page",
-        at(reply_receive, 0, read_only, raw::sizes(64, 8, 0)),
+        pages.at(reply_receive, 0, read_only, abi::message::sizes(64, 8, 0)),
         Error::BadBuffer,
     )?;
     expect_error(
         "REPLY from an unmapped page",
-        at(reply, 0, pages.base + 2 * PAGE, raw::sizes(64, 8, 0)),
+        pages.at(
+            reply,
+            0,
+            pages.base + 2 * PAGE,
+            abi::message::sizes(64, 8, 0),
+        ),
         Error::BadBuffer,
     )?;
     // Still held: a REPLY from the read-only page (zeros: the page was
     // zeroed before PROTECT) answers it.
     expect_registers(
         "REPLY of 8 bytes from a read-only page",
-        at(reply, 0, read_only, raw::sizes(64, 8, 0)),
+        pages.at(reply, 0, read_only, abi::message::sizes(64, 8, 0)),
         TrapArgs::default(),
     )?;
     let (result, _) = caller.join()?;
-    expect_registers("the caller's result", result, raw::replied(0, 0, 8, 0))
+    expect_registers(
+        "the caller's result",
+        result,
+        TrapArgs::completed(0, 0, 8, 0),
+    )
 }
 
 fn rights_exceeded(fixture: &mut Fixture) -> Outcome {
@@ -1078,7 +1072,7 @@ fn not_transferable(fixture: &mut Fixture) -> Outcome {
     ];
     for (what, slot) in cases {
         let result = send_slots(KEEP, server, &[slot]);
-        if raw::completed(&result) {
+        if !result.is_kernel_failure() {
             door.owner_moved();
         }
         expect_error(what, result, Error::NotTransferable)?;
@@ -1116,7 +1110,7 @@ fn duplicate_slot(fixture: &mut Fixture) -> Outcome {
     ];
     for (what, slots) in cases {
         let result = send_slots(KEEP, server, &slots);
-        if raw::completed(&result) {
+        if !result.is_kernel_failure() {
             let _ = OwnedDescriptor::into_raw(copy);
             return expect_error(what, result, Error::DuplicateSlot);
         }
@@ -1132,7 +1126,7 @@ fn duplicate_slot(fixture: &mut Fixture) -> Outcome {
                 DescriptorSlot::copy(d, Rights::WAIT),
             ],
         ),
-        raw::replied(2, 0, 8, 0),
+        TrapArgs::completed(2, 0, 8, 0),
     )?;
     crate::fixture::expect_info(
         "the descriptor after all that",
@@ -1224,11 +1218,11 @@ fn probe_report(delegated: bool) -> Result<ProbeReport, crate::check::Failure> {
         .collect();
     let probe = spawn_helper(role::PROBE, &more)?;
     let mut buffer = Buffer::new();
-    let result = raw::send(REPORT, probe.client(), &mut buffer, raw::sizes(512, 0, 0));
+    let result = buffer.send(REPORT, probe.client(), abi::message::sizes(512, 0, 0));
     expect_registers(
         "the probe's REPORT",
         result,
-        raw::replied(
+        TrapArgs::completed(
             0,
             0,
             (REPLY_PAYLOAD_OFFSET + size_of::<ProbeReport>()) as u16,
@@ -1300,7 +1294,7 @@ fn no_capability(_: &mut Fixture) -> Outcome {
     expect_registers(
         "the given probe's DOOR_CREATE through its descriptor 2",
         given.delegated_door_create.into(),
-        raw::replied(0, 0, 8, 2),
+        TrapArgs::completed(0, 0, 8, 2),
     )?;
     // Its table: 1 its door, 2 the capability; new references take the
     // lowest free numbers (ABI.md §1.4).
@@ -1327,10 +1321,10 @@ fn peer_died_at_send(_: &mut Fixture) -> Outcome {
     expect_error(
         "SEND to the dead door with a null buffer",
         at(
-            raw::function_bits(UNSERVED),
+            UNSERVED.bits(),
             u64::from(door.client().0),
             0,
-            raw::sizes(64, 0, 0),
+            abi::message::sizes(64, 0, 0),
         ),
         Error::BadBuffer,
     )
@@ -1349,11 +1343,11 @@ fn too_small_while_waiting(_: &mut Fixture) -> Outcome {
     let caller = spawn_caller(door.client(), SCRATCH_CALL, &[9; 100], 200)?;
     let mut buffer = Buffer::new();
     // Nothing is queued yet: this waits, and the call wakes it.
-    let result = raw::receive(door.owner(), &mut buffer, 16);
+    let result = buffer.receive(door.owner(), 16);
     expect_registers(
         "RECEIVE of 16 bytes",
         result,
-        too_small(raw::sizes(200, 100, 0)),
+        too_small(abi::message::sizes(200, 100, 0)),
     )?;
     serve_the_big_call(&door, caller)
 }
@@ -1363,11 +1357,11 @@ fn too_small_when_queued(_: &mut Fixture) -> Outcome {
     let caller = spawn_caller(door.client(), SCRATCH_CALL, &[9; 100], 200)?;
     kernel::yield_now().setup("YIELD")?;
     let mut buffer = Buffer::new();
-    let result = raw::receive(door.owner(), &mut buffer, 99);
+    let result = buffer.receive(door.owner(), 99);
     expect_registers(
         "RECEIVE of 99 bytes",
         result,
-        too_small(raw::sizes(200, 100, 0)),
+        too_small(abi::message::sizes(200, 100, 0)),
     )?;
     serve_the_big_call(&door, caller)
 }
@@ -1378,22 +1372,26 @@ fn serve_the_big_call(
     caller: crate::fixture::Worker<crate::fixture::Called>,
 ) -> Outcome {
     let mut buffer = Buffer::new();
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
     let expected = TrapArgs {
-        arg0: raw::function_bits(SCRATCH_CALL),
+        arg0: SCRATCH_CALL.bits(),
         arg1: 0,
         arg2: buffer.address(),
-        arg3: raw::sizes(200, 100, 0),
+        arg3: abi::message::sizes(200, 100, 0),
     };
     expect_registers("the RECEIVE that follows (4095 bytes)", received, expected)?;
     expect_eq("the data received", &buffer.bytes()[..100], &[9; 100][..])?;
     expect_registers(
         "REPLY",
-        raw::reply(0, &mut buffer, raw::sizes(0, 0, 0)),
+        buffer.reply(0, abi::message::sizes(0, 0, 0)),
         TrapArgs::default(),
     )?;
     let (result, _) = caller.join()?;
-    expect_registers("the caller's result", result, raw::replied(0, 0, 0, 0))
+    expect_registers(
+        "the caller's result",
+        result,
+        TrapArgs::completed(0, 0, 0, 0),
+    )
 }
 
 fn abandoned(_: &mut Fixture) -> Outcome {
@@ -1405,12 +1403,12 @@ fn abandoned(_: &mut Fixture) -> Outcome {
         spawn_caller(door.client(), second, &[2; 8], 64)?,
     ];
     let mut buffer = Buffer::new();
-    let held = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
-    let next = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
-    let replied = raw::reply(0, &mut buffer, raw::sizes(0, 0, 0));
+    let held = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
+    let next = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
+    let replied = buffer.reply(0, abi::message::sizes(0, 0, 0));
     let [one, two] = callers;
     let (one, two) = (one.join()?.0, two.join()?.0);
-    let (abandoned, answered) = if held.arg0 == raw::function_bits(first) {
+    let (abandoned, answered) = if held.arg0 == first.bits() {
         (one, two)
     } else {
         (two, one)
@@ -1420,7 +1418,7 @@ fn abandoned(_: &mut Fixture) -> Outcome {
         held.arg0 != next.arg0
             && [held.arg0, next.arg0]
                 .iter()
-                .all(|f| *f == raw::function_bits(first) || *f == raw::function_bits(second)),
+                .all(|f| *f == first.bits() || *f == second.bits()),
         "both calls, one after the other",
         format!("{:#x} then {:#x}", held.arg0, next.arg0),
     )?;
@@ -1429,7 +1427,7 @@ fn abandoned(_: &mut Fixture) -> Outcome {
     expect_registers(
         "the second caller's result",
         answered,
-        raw::replied(0, 0, 0, 0),
+        TrapArgs::completed(0, 0, 0, 0),
     )
 }
 
@@ -1489,38 +1487,37 @@ fn table_full_at_delivery(_: &mut Fixture) -> Outcome {
     // an event, then calls us plainly so that our RECEIVE ends.
     let worker = spawn_worker(move || {
         let mut buffer = Buffer::new();
-        let _ = raw::kernel(KernelFunction::EventWait, go_number, &[], 64, &mut buffer);
+        let _ = buffer.kernel_call(KernelFunction::EventWait, go_number, &[], 64);
         let granted = Rights(Rights::SIGNAL.0 | Rights::TRANSFER.0);
         let mut buffer = Buffer::new();
-        buffer.put_slot(0, 0, DescriptorSlot::copy(event_number, granted));
-        let relayed = raw::send(
+        buffer.put_slot_of(0, 0, DescriptorSlot::copy(event_number, granted));
+        let relayed = buffer.send(
             ipc_test_helper::RELAY,
             relay_client,
-            &mut buffer,
-            raw::sizes(MAX_TOTAL_SIZE, 0, 1),
+            abi::message::sizes(MAX_TOTAL_SIZE, 0, 1),
         );
         let report: ipc_test_helper::RelayReport =
             buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
         let mut call = Buffer::new();
-        let released = raw::send(SCRATCH_CALL, client, &mut call, raw::sizes(64, 0, 0));
+        let released = call.send(SCRATCH_CALL, client, abi::message::sizes(64, 0, 0));
         (relayed, report, released)
     })?;
     let copies = fill_table(event.descriptor())?;
     let signalled = kernel::event_signal(go_number);
     let mut buffer = Buffer::new();
     let received = if signalled.is_ok() {
-        raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE)
+        buffer.receive(door.owner(), MAX_TOTAL_SIZE)
     } else {
         TrapArgs::default()
     };
-    let replied = raw::reply(0, &mut buffer, raw::sizes(0, 0, 0));
+    let replied = buffer.reply(0, abi::message::sizes(0, 0, 0));
     drop(copies);
     signalled.setup("EVENT_SIGNAL")?;
     let (relayed, report, released) = worker.join()?;
     expect_registers(
         "the worker's RELAY",
         relayed,
-        raw::replied(
+        TrapArgs::completed(
             0,
             0,
             (REPLY_PAYLOAD_OFFSET + size_of::<ipc_test_helper::RelayReport>()) as u16,
@@ -1535,17 +1532,17 @@ fn table_full_at_delivery(_: &mut Fixture) -> Outcome {
     expect_registers(
         "the relay's CLOSE of the descriptor it failed to move (it kept it)",
         report.close_after_move.into(),
-        raw::replied(0, 0, 8, 0),
+        TrapArgs::completed(0, 0, 8, 0),
     )?;
     expect_eq(
         "what our RECEIVE got (the plain call, not the FORWARD)",
         received.arg0,
-        raw::function_bits(SCRATCH_CALL),
+        SCRATCH_CALL.bits(),
     )?;
     expect_registers("our REPLY", replied, TrapArgs::default())?;
     expect_registers(
         "the worker's plain call",
         released,
-        raw::replied(0, 0, 0, 0),
+        TrapArgs::completed(0, 0, 0, 0),
     )
 }

@@ -10,10 +10,10 @@ use abi::function::{Function, USER_BASE};
 use abi::kcall::{DescriptorInfo, DescriptorRequest, REPLY_PAYLOAD_OFFSET};
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
 use abi::{Descriptor, Error, KernelFunction, ObjectKind, Rights, TrapArgs};
-use ipc_test_helper::raw::{self, Buffer};
 use ipc_test_helper::role;
 use spin::Mutex;
 use userlib::kernel::{self, DoorKind};
+use userlib::raw::Buffer;
 use userlib::{OwnedDescriptor, println};
 use zerocopy::IntoBytes;
 
@@ -149,20 +149,14 @@ pub fn kcall(
     total: u16,
 ) -> (TrapArgs, Box<Buffer>) {
     let mut buffer = Box::new(Buffer::new());
-    let result = raw::kernel(function, target, request, total, &mut buffer);
+    let result = buffer.kernel_call(function, target, request, total);
     (result, buffer)
 }
 
 /// The bytes of a `DescriptorRequest`.
 pub fn descriptor_request(descriptor: Descriptor, rights: u32) -> [u8; 8] {
     let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(
-        DescriptorRequest {
-            descriptor: descriptor.0,
-            rights,
-        }
-        .as_bytes(),
-    );
+    bytes.copy_from_slice(DescriptorRequest::new(descriptor, abi::Rights(rights)).as_bytes());
     bytes
 }
 
@@ -174,7 +168,7 @@ pub fn info(descriptor: Descriptor) -> (TrapArgs, Option<DescriptorInfo>) {
         &descriptor_request(descriptor, 0),
         64,
     );
-    let payload = raw::completed(&result)
+    let payload = (!result.is_kernel_failure())
         .then(|| buffer.get::<DescriptorInfo>(REPLY_PAYLOAD_OFFSET))
         .flatten();
     (result, payload)
@@ -191,7 +185,7 @@ pub fn expect_info(
     expect_registers(
         format!("DESCRIPTOR_INFO of {what}"),
         result,
-        raw::replied(0, 0, 16, 0),
+        TrapArgs::completed(0, 0, 16, 0),
     )?;
     let expected = DescriptorInfo {
         kind: kind as u32,
@@ -218,8 +212,8 @@ pub fn event() -> Result<OwnedDescriptor, Failure> {
 /// (NOTHING_TO_REPLY, ignored, when it holds none).
 pub fn release_held() {
     let mut buffer = Buffer::new();
-    buffer.put(0, &[u32::MAX, Error::Abandoned as u32]);
-    let _ = raw::reply(0, &mut buffer, raw::sizes(8, 8, 0));
+    buffer.put_value(0, &[u32::MAX, Error::Abandoned as u32]);
+    let _ = buffer.reply(0, abi::message::sizes(8, 8, 0));
 }
 
 /// A door of the test's own, for checks where the test is the server.
@@ -350,15 +344,10 @@ pub fn spawn_caller(
     total: u16,
 ) -> Result<Worker<Called>, Failure> {
     let mut buffer = Box::new(Buffer::new());
-    buffer.put(0, data);
+    buffer.put_value(0, data);
     let data_size = u16::try_from(data.len()).unwrap_or(MAX_TOTAL_SIZE);
     spawn_worker(move || {
-        let result = raw::send(
-            function,
-            target,
-            &mut buffer,
-            raw::sizes(total, data_size, 0),
-        );
+        let result = buffer.send(function, target, abi::message::sizes(total, data_size, 0));
         (result, buffer)
     })
 }
@@ -411,15 +400,15 @@ impl QueuedCall {
     pub fn finish(mut self) -> Outcome {
         if !self.taken {
             let mut buffer = Buffer::new();
-            let received = raw::receive(self.door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+            let received = buffer.receive(self.door.owner(), MAX_TOTAL_SIZE);
             let expected = TrapArgs {
-                arg0: raw::function_bits(SCRATCH_CALL),
+                arg0: SCRATCH_CALL.bits(),
                 arg1: 0,
                 arg2: buffer.address(),
-                arg3: raw::sizes(64, 8, 0),
+                arg3: abi::message::sizes(64, 8, 0),
             };
             expect_registers("RECEIVE of the queued call", received, expected)?;
-            let replied = raw::reply(0, &mut buffer, raw::sizes(0, 0, 0));
+            let replied = buffer.reply(0, abi::message::sizes(0, 0, 0));
             expect_registers("REPLY to the queued call", replied, TrapArgs::default())?;
         }
         let caller = self.caller.take().setup("the queued caller")?;
@@ -430,7 +419,7 @@ impl QueuedCall {
         expect_registers(
             "the queued caller's result",
             result,
-            raw::replied(0, 0, 0, 0),
+            TrapArgs::completed(0, 0, 0, 0),
         )
     }
 }
@@ -456,4 +445,4 @@ pub fn yield_until(tries: u32, condition: impl Fn() -> bool) -> bool {
 }
 
 /// The page size.
-pub const PAGE: u64 = 4096;
+pub const PAGE: u64 = abi::PAGE_BYTES;

@@ -15,8 +15,8 @@ use abi::kcall::{KernelCounters, REPLY_PAYLOAD_OFFSET};
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
 use abi::{Error, KernelFunction, Rights, TrapArgs};
 use ipc_fuzz::{ECHO_ANSWERED, FuzzArguments, FuzzReport, INITIAL_DESCRIPTORS, REPORT};
-use ipc_test_helper::raw::{self, Buffer};
 use userlib::kernel::{self, DoorKind};
+use userlib::raw::Buffer;
 use userlib::{CallError, Message, println};
 use zerocopy::IntoBytes;
 
@@ -78,7 +78,7 @@ pub struct FuzzOutcome {
 
 fn counters() -> Result<KernelCounters, Failure> {
     let (result, buffer) = kcall(KernelFunction::Counters, abi::Descriptor::NULL, &[], 64);
-    if !raw::completed(&result) {
+    if result.is_kernel_failure() {
         return Err(Failure::new("COUNTERS", "a reply", Registers(result)));
     }
     buffer.get(REPLY_PAYLOAD_OFFSET).setup("the counters")
@@ -123,20 +123,18 @@ fn run(fixture: &mut Fixture) -> Result<FuzzOutcome, Failure> {
             .setup("SPAWN of ipc-fuzz")?;
         let _ = lifeline.owner.into_raw();
         let mut buffer = Buffer::new();
-        let report_call = raw::send(
+        let report_call = buffer.send(
             REPORT,
             lifeline.client.descriptor(),
-            &mut buffer,
-            raw::sizes(MAX_TOTAL_SIZE, 0, 0),
+            abi::message::sizes(MAX_TOTAL_SIZE, 0, 0),
         );
-        let report = raw::completed(&report_call)
+        let report = (!report_call.is_kernel_failure())
             .then(|| buffer.get::<FuzzReport>(REPLY_PAYLOAD_OFFSET))
             .flatten();
-        let second_call = raw::send(
+        let second_call = buffer.send(
             REPORT,
             lifeline.client.descriptor(),
-            &mut buffer,
-            raw::sizes(MAX_TOTAL_SIZE, 0, 0),
+            abi::message::sizes(MAX_TOTAL_SIZE, 0, 0),
         );
         drop((event, dead.client, lifeline.client, process));
         (report_call, report, second_call)
@@ -180,7 +178,7 @@ fn report(fixture: &mut Fixture) -> Result<FuzzReport, Failure> {
     crate::check::expect_registers(
         "the REPORT call on the lifeline",
         outcome.report_call,
-        raw::replied(0, 0, size, 0),
+        TrapArgs::completed(0, 0, size, 0),
     )?;
     outcome.report.setup("the report")
 }

@@ -18,9 +18,9 @@ use abi::process::{
     MAX_ARGUMENT_BYTES, USER_END, USER_IMAGE_BASE,
 };
 use abi::{Descriptor, Error, KernelFunction, ObjectKind, Rights, TransferMode, TrapArgs};
-use ipc_test_helper::raw::{self, Buffer};
 use ipc_test_helper::{FaultReport, REPLY_BYTES, ReplyBytesRequest, fault_step, role};
 use userlib::kernel::{self, DoorKind};
+use userlib::raw::{self, Buffer, RawPages};
 use userlib::{Message, OwnedDescriptor};
 use zerocopy::IntoBytes;
 
@@ -118,15 +118,7 @@ const TEST_REGION: u64 = 0x0000_3000_0000_0000;
 /// The bytes of a `MapRequest`.
 fn map_request(address: u64, length: u64, protection: u32) -> [u8; 24] {
     let mut bytes = [0u8; 24];
-    bytes.copy_from_slice(
-        MapRequest {
-            address,
-            length,
-            protection,
-            reserved: 0,
-        }
-        .as_bytes(),
-    );
+    bytes.copy_from_slice(MapRequest::new(address, length, protection).as_bytes());
     bytes
 }
 
@@ -134,36 +126,42 @@ const RW: u32 = protection::READ | protection::WRITE;
 
 /// A raw kernel call with an empty-payload reply: `replied(0, 0, 8, 0)`.
 fn expect_done(what: &str, result: TrapArgs) -> Outcome {
-    expect_registers(what, result, raw::replied(0, 0, 8, 0))
+    expect_registers(what, result, TrapArgs::completed(0, 0, 8, 0))
 }
 
-/// Reads a byte of test memory.
-fn peek(address: u64) -> u8 {
-    let pointer = core::ptr::with_exposed_provenance::<u8>(address as usize);
-    // SAFETY: the checks only peek at pages they mapped readable for the
-    // test and reach through raw pointers alone.
-    unsafe { pointer.read_volatile() }
+/// Reads a byte of test memory (mapped readable by the check, outside the
+/// memory Rust code uses); `None` when it is not such memory.
+fn peek(address: u64) -> Option<u8> {
+    let mut byte = [0u8];
+    let pages = RawPages::claim(address, 1).ok()?;
+    pages.read(address, &mut byte).then_some(byte[0])
 }
 
-/// Writes a byte of test memory.
-fn poke(address: u64, value: u8) {
-    let pointer = core::ptr::with_exposed_provenance_mut::<u8>(address as usize);
-    // SAFETY: the checks only poke pages they mapped writable for the test
-    // and reach through raw pointers alone.
-    unsafe { pointer.write_volatile(value) }
+/// Writes a byte of test memory (mapped writable by the check); whether it
+/// is test memory.
+fn poke(address: u64, value: u8) -> bool {
+    RawPages::claim(address, 1).is_ok_and(|pages| pages.write(address, &[value]))
 }
+
+/// What a refused raw trap stands in for: registers no kernel returns.
+const NOT_TRAPPED: TrapArgs = TrapArgs {
+    arg0: u64::MAX,
+    arg1: u64::MAX,
+    arg2: u64::MAX,
+    arg3: u64::MAX,
+};
 
 /// A SEND whose buffer is at `address` (test memory, or not memory at all).
 fn at(function: KernelFunction, request_size: u16, address: u64, total: u16) -> TrapArgs {
     let args = TrapArgs {
-        arg0: raw::function_bits(function.function()),
+        arg0: function.function().bits(),
         arg1: 0,
         arg2: address,
-        arg3: raw::sizes(total, request_size, 0),
+        arg3: abi::message::sizes(total, request_size, 0),
     };
-    // SAFETY: the checks pass pages they mapped for the test (reached only
-    // through raw pointers) or unmapped ones.
-    unsafe { raw::trap_at(args) }
+    // The test region lies outside the memory Rust code uses; a refusal
+    // returns registers no kernel returns, which no check accepts.
+    raw::trap_at(args, None).unwrap_or(NOT_TRAPPED)
 }
 
 fn close(_: &mut Fixture) -> Outcome {
@@ -204,7 +202,7 @@ fn duplicate_reference(_: &mut Fixture) -> Outcome {
         &descriptor_request(first.descriptor(), rights.0),
         64,
     );
-    expect_registers("DUPLICATE", result, raw::replied(0, 0, 8, 1))?;
+    expect_registers("DUPLICATE", result, TrapArgs::completed(0, 0, 8, 1))?;
     let slot = buffer.slot(8, 0).setup("the reply slot")?;
     let copy = OwnedDescriptor::from_raw(Descriptor(slot.descriptor)).setup("the copy")?;
     expect_eq(
@@ -222,7 +220,7 @@ fn duplicate_reference(_: &mut Fixture) -> Outcome {
     expect_registers(
         "EVENT_WAIT on the original after a signal through the copy",
         kcall(KernelFunction::EventWait, first.descriptor(), &[], 64).0,
-        raw::replied(0, 0, 8, 0),
+        TrapArgs::completed(0, 0, 8, 0),
     )?;
     drop(third);
     Ok(())
@@ -308,14 +306,14 @@ fn thread_does_ipc(fixture: &mut Fixture) -> Outcome {
     let echo = fixture.echo()?;
     let worker = spawn_worker(move || {
         let mut buffer = Buffer::new();
-        buffer.put(
+        buffer.put_value(
             0,
             &ReplyBytesRequest {
                 length: 8,
                 mode: ipc_test_helper::reply_mode::REPLY_RECEIVE,
             },
         );
-        let helper = raw::send(REPLY_BYTES, server, &mut buffer, raw::sizes(64, 4, 0));
+        let helper = buffer.send(REPLY_BYTES, server, abi::message::sizes(64, 4, 0));
         let mut message = Message::new();
         let echoed = message
             .push_data(b"from a second thread")
@@ -333,7 +331,7 @@ fn thread_does_ipc(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "the thread's call of the helper",
         helper,
-        raw::replied(word(0), word(4), 8, 0),
+        TrapArgs::completed(word(0), word(4), 8, 0),
     )?;
     expect_eq(
         "the thread's ECHO (msgRetVal, same data)",
@@ -353,12 +351,8 @@ fn thread_create_errors(_: &mut Fixture) -> Outcome {
     let stack = kernel::map_anonymous(0, 4 * PAGE, RW).setup("MAP_ANONYMOUS of a stack")?;
     let top = stack + 4 * PAGE;
     let entry = (parked as *const ()).expose_provenance() as u64;
-    let request = |entry: u64, stack_top: u64, priority: u32| ThreadCreateRequest {
-        entry,
-        stack_top,
-        argument: 0,
-        priority,
-        reserved: 0,
+    let request = |entry: u64, stack_top: u64, priority: u32| {
+        ThreadCreateRequest::new(entry, stack_top, 0, priority)
     };
     let cases = [
         ("priority 32", request(entry, top, 32)),
@@ -391,7 +385,7 @@ fn thread_create_errors(_: &mut Fixture) -> Outcome {
             request.as_bytes(),
             64,
         );
-        let created = raw::completed(&result);
+        let created = !result.is_kernel_failure();
         if created && let Some(slot) = buffer.slot(8, 0) {
             drop(OwnedDescriptor::from_raw(Descriptor(slot.descriptor)));
         }
@@ -443,7 +437,7 @@ fn map_anonymous(_: &mut Fixture) -> Outcome {
     expect_registers(
         "MAP_ANONYMOUS of 2 pages",
         result,
-        raw::replied(0, 0, 16, 0),
+        TrapArgs::completed(0, 0, 16, 0),
     )?;
     let address: u64 = buffer.get(REPLY_PAYLOAD_OFFSET).setup("the address")?;
     ensure(
@@ -454,13 +448,13 @@ fn map_anonymous(_: &mut Fixture) -> Outcome {
         "a page-aligned user address",
         format!("{address:#x}"),
     )?;
-    let zeroed = (0..2 * PAGE).all(|offset| peek(address + offset) == 0);
+    let zeroed = (0..2 * PAGE).all(|offset| peek(address + offset) == Some(0));
     for offset in (0..2 * PAGE).step_by(511) {
         poke(address + offset, offset as u8 | 1);
     }
     let kept = (0..2 * PAGE)
         .step_by(511)
-        .all(|offset| peek(address + offset) == offset as u8 | 1);
+        .all(|offset| peek(address + offset) == Some(offset as u8 | 1));
     kernel::unmap(address, 2 * PAGE).setup("UNMAP")?;
     expect_eq(
         "the new memory (zeroed, keeps what is written)",
@@ -478,7 +472,7 @@ fn map_anonymous(_: &mut Fixture) -> Outcome {
     expect_registers(
         "MAP_ANONYMOUS at a given address",
         result,
-        raw::replied(0, 0, 16, 0),
+        TrapArgs::completed(0, 0, 16, 0),
     )?;
     expect_eq("where it mapped", placed, Some(TEST_REGION))
 }
@@ -533,7 +527,7 @@ fn map_anonymous_errors(_: &mut Fixture) -> Outcome {
             &map_request(address, length, RW),
             64,
         );
-        if raw::completed(&result)
+        if !result.is_kernel_failure()
             && let Some(mapped) = buffer.get::<u64>(REPLY_PAYLOAD_OFFSET)
         {
             let _ = kernel::unmap(mapped, length.next_multiple_of(PAGE));
@@ -560,7 +554,7 @@ fn map_anonymous_errors(_: &mut Fixture) -> Outcome {
             64,
         );
         if function == KernelFunction::MapAnonymous
-            && raw::completed(&result)
+            && !result.is_kernel_failure()
             && let Some(mapped) = buffer.get::<u64>(REPLY_PAYLOAD_OFFSET)
         {
             let _ = kernel::unmap(mapped, PAGE);
@@ -691,7 +685,7 @@ fn protect(_: &mut Fixture) -> Outcome {
         expect_eq(
             "the byte written before PROTECT",
             peek(TEST_REGION + 100),
-            0x42,
+            Some(0x42),
         )?;
         expect_error(
             "DESCRIPTOR_INFO with its buffer in the read-only page",
@@ -715,12 +709,12 @@ fn protect(_: &mut Fixture) -> Outcome {
         expect_registers(
             "DESCRIPTOR_INFO with its buffer in the page made writable again",
             at(KernelFunction::DescriptorInfo, 8, TEST_REGION + 200, 64),
-            raw::replied(0, 0, 16, 0),
+            TrapArgs::completed(0, 0, 16, 0),
         )?;
         expect_eq(
             "the kind the kernel wrote there",
             peek(TEST_REGION + 200 + REPLY_PAYLOAD_OFFSET as u64),
-            ObjectKind::Event as u8,
+            Some(ObjectKind::Event as u8),
         )?;
         expect_error(
             "PROTECT of an unmapped page",
@@ -756,13 +750,12 @@ fn write_to_read_only_faults(_: &mut Fixture) -> Outcome {
         &[DescriptorSlot::copy(event.descriptor(), Rights::EVENT)],
     )?;
     let mut buffer = Buffer::new();
-    let result = raw::send(
+    let result = buffer.send(
         ipc_test_helper::INSPECT,
         helper.client(),
-        &mut buffer,
-        raw::sizes(64, 0, 0),
+        abi::message::sizes(64, 0, 0),
     );
-    if raw::completed(&result) {
+    if !result.is_kernel_failure() {
         let report: FaultReport = buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
         let step = match report.step {
             fault_step::MAP => "MAP_ANONYMOUS failed",
@@ -782,22 +775,21 @@ fn write_to_read_only_faults(_: &mut Fixture) -> Outcome {
     // Its signal (just before the write) and ours: one left after a wait.
     kernel::event_signal(event.descriptor()).setup("EVENT_SIGNAL")?;
     let waited = kcall(KernelFunction::EventWait, event.descriptor(), &[], 64).0;
-    if waited == raw::replied(1, 0, 8, 0) {
+    if waited == TrapArgs::completed(1, 0, 8, 0) {
         let _ = kernel::event_wait(event.descriptor());
     }
     expect_registers(
         "EVENT_WAIT after the helper's and our signal",
         waited,
-        raw::replied(1, 0, 8, 0),
+        TrapArgs::completed(1, 0, 8, 0),
     )?;
     let mut buffer = Buffer::new();
     expect_error(
         "a second call on the dead helper's door",
-        raw::send(
+        buffer.send(
             ipc_test_helper::INSPECT,
             helper.client(),
-            &mut buffer,
-            raw::sizes(64, 0, 0),
+            abi::message::sizes(64, 0, 0),
         ),
         Error::PeerDied,
     )
@@ -805,7 +797,7 @@ fn write_to_read_only_faults(_: &mut Fixture) -> Outcome {
 
 fn event_counts(_: &mut Fixture) -> Outcome {
     let (result, buffer) = kcall(KernelFunction::EventCreate, Descriptor::NULL, &[], 64);
-    expect_registers("EVENT_CREATE", result, raw::replied(0, 0, 8, 1))?;
+    expect_registers("EVENT_CREATE", result, TrapArgs::completed(0, 0, 8, 1))?;
     let slot = buffer.slot(8, 0).setup("the reply slot")?;
     let event = OwnedDescriptor::from_raw(Descriptor(slot.descriptor)).setup("the event")?;
     expect_eq(
@@ -823,12 +815,12 @@ fn event_counts(_: &mut Fixture) -> Outcome {
     expect_registers(
         "the first EVENT_WAIT (one left)",
         kcall(KernelFunction::EventWait, number, &[], 64).0,
-        raw::replied(1, 0, 8, 0),
+        TrapArgs::completed(1, 0, 8, 0),
     )?;
     expect_registers(
         "the second EVENT_WAIT (none left)",
         kcall(KernelFunction::EventWait, number, &[], 64).0,
-        raw::replied(0, 0, 8, 0),
+        TrapArgs::completed(0, 0, 8, 0),
     )?;
     expect_error(
         "EVENT_SIGNAL with data",
@@ -846,7 +838,7 @@ fn event_waiters(_: &mut Fixture) -> Outcome {
     let waiter = |order: Arc<AtomicU32>| {
         move || {
             let mut buffer = Buffer::new();
-            let result = raw::kernel(KernelFunction::EventWait, number, &[], 64, &mut buffer);
+            let result = buffer.kernel_call(KernelFunction::EventWait, number, &[], 64);
             (result, order.fetch_add(1, Ordering::SeqCst) + 1)
         }
     };
@@ -871,12 +863,12 @@ fn event_waiters(_: &mut Fixture) -> Outcome {
     expect_registers(
         "the first waiter's EVENT_WAIT",
         first_result,
-        raw::replied(0, 0, 8, 0),
+        TrapArgs::completed(0, 0, 8, 0),
     )?;
     expect_registers(
         "the second waiter's EVENT_WAIT",
         second_result,
-        raw::replied(0, 0, 8, 0),
+        TrapArgs::completed(0, 0, 8, 0),
     )?;
     expect_eq(
         "the order the waiters were woken in",
@@ -891,7 +883,7 @@ fn read_counters() -> Result<KernelCounters, Failure> {
     expect_registers(
         "COUNTERS",
         result,
-        raw::replied(
+        TrapArgs::completed(
             0,
             0,
             (REPLY_PAYLOAD_OFFSET + size_of::<KernelCounters>()) as u16,
@@ -954,10 +946,7 @@ fn debug_write(_: &mut Fixture) -> Outcome {
 
 fn door_create(_: &mut Fixture) -> Outcome {
     for (system, kind) in [(0, ObjectKind::UserDoor), (1, ObjectKind::SystemDoor)] {
-        let request = DoorCreateRequest {
-            system,
-            security_type: 7,
-        };
+        let request = DoorCreateRequest::with_kind_number(system, 7);
         let (result, buffer) = kcall(
             KernelFunction::DoorCreate,
             FIRST_PROCESS_CONTROL,
@@ -967,7 +956,7 @@ fn door_create(_: &mut Fixture) -> Outcome {
         expect_registers(
             format!("DOOR_CREATE (system = {system})"),
             result,
-            raw::replied(0, 0, 8, 2),
+            TrapArgs::completed(0, 0, 8, 2),
         )?;
         let slots: Vec<DescriptorSlot> = (0..2).filter_map(|i| buffer.slot(8, i)).collect();
         let owned: Vec<OwnedDescriptor> = slots
@@ -1002,10 +991,7 @@ fn door_create(_: &mut Fixture) -> Outcome {
             Rights::DOOR_CLIENT,
         )?;
     }
-    let request = DoorCreateRequest {
-        system: 2,
-        security_type: 0,
-    };
+    let request = DoorCreateRequest::with_kind_number(2, 0);
     expect_error(
         "DOOR_CREATE of kind 2",
         kcall(
@@ -1021,10 +1007,7 @@ fn door_create(_: &mut Fixture) -> Outcome {
 
 /// SPAWN's request: header, name, arguments.
 fn spawn_request(name: &str, arguments: &[u8]) -> Vec<u8> {
-    let header = SpawnRequest {
-        name_length: name.len() as u32,
-        argument_length: arguments.len() as u32,
-    };
+    let header = SpawnRequest::with_lengths(name.len() as u32, arguments.len() as u32);
     let mut request = Vec::new();
     request.extend_from_slice(header.as_bytes());
     request.extend_from_slice(name.as_bytes());
@@ -1036,20 +1019,19 @@ fn spawn(_: &mut Fixture) -> Outcome {
     let door = kernel::door_create(DoorKind::User, 0).setup("DOOR_CREATE")?;
     let mut buffer = Buffer::new();
     let request = spawn_request(ipc_test_helper::PROGRAM, role::EXIT_ON_CALL.as_bytes());
-    buffer.put(0, &request[..]);
+    buffer.put_value(0, &request[..]);
     let data = request.len() as u16;
-    buffer.put_slot(
+    buffer.put_slot_of(
         data,
         0,
         DescriptorSlot::moving(door.owner.descriptor(), Rights::DOOR_OWNER),
     );
-    let result = raw::send(
+    let result = buffer.send(
         KernelFunction::Spawn.function(),
         FIRST_PROCESS_CONTROL,
-        &mut buffer,
-        raw::sizes(MAX_TOTAL_SIZE, data, 1),
+        abi::message::sizes(MAX_TOTAL_SIZE, data, 1),
     );
-    expect_registers("SPAWN of a helper", result, raw::replied(0, 0, 8, 1))?;
+    expect_registers("SPAWN of a helper", result, TrapArgs::completed(0, 0, 8, 1))?;
     let _ = door.owner.into_raw();
     let slot = buffer.slot(8, 0).setup("the reply slot")?;
     let process = OwnedDescriptor::from_raw(Descriptor(slot.descriptor)).setup("the process")?;
@@ -1067,11 +1049,10 @@ fn spawn(_: &mut Fixture) -> Outcome {
     let mut call = Buffer::new();
     expect_error(
         "a call on the child's door (it exits on the first call)",
-        raw::send(
+        call.send(
             REPLY_BYTES,
             door.client.descriptor(),
-            &mut call,
-            raw::sizes(64, 0, 0),
+            abi::message::sizes(64, 0, 0),
         ),
         Error::PeerDied,
     )?;
@@ -1097,7 +1078,7 @@ fn spawn(_: &mut Fixture) -> Outcome {
             &request,
             MAX_TOTAL_SIZE,
         );
-        if raw::completed(&result)
+        if !result.is_kernel_failure()
             && let Some(slot) = buffer.slot(8, 0)
         {
             drop(OwnedDescriptor::from_raw(Descriptor(slot.descriptor)));
@@ -1109,11 +1090,7 @@ fn spawn(_: &mut Fixture) -> Outcome {
 
 /// ARCHIVE_READ's request: header, name.
 fn archive_request(name: &str, offset: u64) -> Vec<u8> {
-    let header = ArchiveReadRequest {
-        offset,
-        name_length: name.len() as u32,
-        reserved: 0,
-    };
+    let header = ArchiveReadRequest::with_name_length(name.len() as u32, offset);
     let mut request = Vec::new();
     request.extend_from_slice(header.as_bytes());
     request.extend_from_slice(name.as_bytes());
@@ -1136,7 +1113,7 @@ fn archive_read(_: &mut Fixture) -> Outcome {
     expect_registers(
         "ARCHIVE_READ of the helper from 0 into 64 bytes",
         result,
-        raw::replied(0, 0, 64, 0),
+        TrapArgs::completed(0, 0, 64, 0),
     )?;
     expect_eq(
         "msgRetVal and msgErrno in the buffer",
@@ -1162,7 +1139,7 @@ fn archive_read(_: &mut Fixture) -> Outcome {
     expect_registers(
         "ARCHIVE_READ from offset 5 into 40 bytes",
         result,
-        raw::replied(0, 0, 40, 0),
+        TrapArgs::completed(0, 0, 40, 0),
     )?;
     expect_eq(
         "the 24 bytes from offset 5",
@@ -1173,13 +1150,13 @@ fn archive_read(_: &mut Fixture) -> Outcome {
     expect_registers(
         "ARCHIVE_READ from the last byte",
         result,
-        raw::replied(0, 0, header as u16 + 1, 0),
+        TrapArgs::completed(0, 0, header as u16 + 1, 0),
     )?;
     let (result, _) = read(size, 64);
     expect_registers(
         "ARCHIVE_READ from the end",
         result,
-        raw::replied(0, 0, header as u16, 0),
+        TrapArgs::completed(0, 0, header as u16, 0),
     )?;
     expect_error(
         "ARCHIVE_READ of a file not in the boot archive",

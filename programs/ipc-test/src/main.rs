@@ -11,7 +11,7 @@
 //! (descriptors between three processes), [`errors`] (every error a user
 //! program can provoke), [`kernel_functions`], [`death`] (processes that
 //! exit mid-call) and [`fuzz`]. Register-exact checks go through the raw
-//! trap layer (`ipc_test_helper::raw`); [`fixture`] holds what the checks
+//! trap layer (`userlib::raw`); [`fixture`] holds what the checks
 //! share. A check that waits on a helper only ever *calls* it, so a helper
 //! that dies fails the call (PEER_DIED) instead of hanging the test.
 //!

@@ -10,11 +10,11 @@ use abi::kcall::REPLY_PAYLOAD_OFFSET;
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
 use abi::trap::REPLY_DELIVERED;
 use abi::{Descriptor, Error, Rights, TrapArgs};
-use ipc_test_helper::raw::{self, Buffer};
 use ipc_test_helper::{
     COOKIE, COUNT_ARRIVED, INSPECT, Inspection, REPLY_BYTES, ReplyBytesRequest, VIA_RECEIVE,
     VIA_REPLY_RECEIVE, pattern_byte, reply_mode,
 };
+use userlib::raw::Buffer;
 use userlib::{Message, OwnedDescriptor};
 
 use crate::check::{
@@ -104,20 +104,19 @@ fn pattern_word(length: u16, at: usize) -> u32 {
 /// Asks the helper for a reply of `length` pattern bytes, answered in `mode`.
 fn reply_bytes(server: Descriptor, length: u16, mode: u16, total: u16) -> (TrapArgs, Buffer) {
     let mut buffer = Buffer::new();
-    buffer.put(0, &ReplyBytesRequest { length, mode });
-    let result = raw::send(REPLY_BYTES, server, &mut buffer, raw::sizes(total, 4, 0));
+    buffer.put_value(0, &ReplyBytesRequest { length, mode });
+    let result = buffer.send(REPLY_BYTES, server, abi::message::sizes(total, 4, 0));
     (result, buffer)
 }
 
 /// INSPECT with `data`: the registers and the inspection.
 fn inspect(server: Descriptor, data: &[u8], total: u16) -> (TrapArgs, Inspection) {
     let mut buffer = Buffer::new();
-    buffer.put(0, data);
-    let result = raw::send(
+    buffer.put_value(0, data);
+    let result = buffer.send(
         INSPECT,
         server,
-        &mut buffer,
-        raw::sizes(total, data.len() as u16, 0),
+        abi::message::sizes(total, data.len() as u16, 0),
     );
     let inspection = buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
     (result, inspection)
@@ -132,13 +131,13 @@ fn receive_registers(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "the INSPECT reply",
         result,
-        raw::replied(0, 0, INSPECTION_REPLY, 0),
+        TrapArgs::completed(0, 0, INSPECTION_REPLY, 0),
     )?;
     let expected = TrapArgs {
-        arg0: raw::function_bits(INSPECT),
+        arg0: INSPECT.bits(),
         arg1: 0,
         arg2: inspection.buffer,
-        arg3: raw::sizes(200, data.len() as u16, 0),
+        arg3: abi::message::sizes(200, data.len() as u16, 0),
     };
     expect_registers(
         "RECEIVE's registers in the server",
@@ -157,7 +156,8 @@ fn reply_lengths(fixture: &mut Fixture, lengths: &[u16]) -> Outcome {
     for &length in lengths {
         let (result, buffer) =
             reply_bytes(server, length, reply_mode::REPLY_RECEIVE, MAX_TOTAL_SIZE);
-        let expected = raw::replied(pattern_word(length, 0), pattern_word(length, 4), length, 0);
+        let expected =
+            TrapArgs::completed(pattern_word(length, 0), pattern_word(length, 4), length, 0);
         expect_registers(format!("a reply of {length} bytes"), result, expected)?;
         let pattern: Vec<u8> = (0..usize::from(length)).map(pattern_byte).collect();
         expect_eq(
@@ -175,10 +175,14 @@ fn reply_returns_zeros(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "a reply sent with REPLY",
         result,
-        raw::replied(pattern_word(4, 0), 0, 4, 0),
+        TrapArgs::completed(pattern_word(4, 0), 0, 4, 0),
     )?;
     let (result, inspection) = inspect(server, &[], MAX_TOTAL_SIZE);
-    expect_registers("INSPECT", result, raw::replied(0, 0, INSPECTION_REPLY, 0))?;
+    expect_registers(
+        "INSPECT",
+        result,
+        TrapArgs::completed(0, 0, INSPECTION_REPLY, 0),
+    )?;
     expect_registers(
         "what the server's REPLY returned",
         inspection.last_reply.into(),
@@ -197,20 +201,24 @@ fn reply_receive_receives(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "a reply sent with REPLY_RECEIVE",
         result,
-        raw::replied(pattern_word(8, 0), pattern_word(8, 4), 8, 0),
+        TrapArgs::completed(pattern_word(8, 0), pattern_word(8, 4), 8, 0),
     )?;
     let (result, inspection) = inspect(server, b"next", 300);
-    expect_registers("INSPECT", result, raw::replied(0, 0, INSPECTION_REPLY, 0))?;
+    expect_registers(
+        "INSPECT",
+        result,
+        TrapArgs::completed(0, 0, INSPECTION_REPLY, 0),
+    )?;
     expect_eq(
         "how the next call arrived (1: REPLY_RECEIVE)",
         inspection.via,
         VIA_REPLY_RECEIVE,
     )?;
     let expected = TrapArgs {
-        arg0: raw::function_bits(INSPECT),
+        arg0: INSPECT.bits(),
         arg1: inspection.received.arg1,
         arg2: inspection.buffer,
-        arg3: raw::sizes(300, 4, 0),
+        arg3: abi::message::sizes(300, 4, 0),
     };
     expect_registers(
         "REPLY_RECEIVE's registers in the server",
@@ -227,28 +235,24 @@ fn reply_too_large(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "a 32-byte reply to a 16-byte buffer (then the helper's error reply)",
         result,
-        raw::replied(u32::MAX, Error::ReplyTooLarge as u32, 8, 0),
+        TrapArgs::completed(u32::MAX, Error::ReplyTooLarge as u32, 8, 0),
     )?;
     // The same from inside the test, with the replier's registers.
     let door = ScratchDoor::new()?;
     let caller = spawn_caller(door.client(), SCRATCH_CALL, &[1; 8], 16)?;
     let mut buffer = Buffer::new();
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
-    expect_eq(
-        "RECEIVE of the call",
-        received.arg0,
-        raw::function_bits(SCRATCH_CALL),
-    )?;
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
+    expect_eq("RECEIVE of the call", received.arg0, SCRATCH_CALL.bits())?;
     for (index, byte) in buffer.bytes_mut()[..32].iter_mut().enumerate() {
         *byte = pattern_byte(index);
     }
-    let too_large = raw::reply(0, &mut buffer, raw::sizes(32, 32, 0));
+    let too_large = buffer.reply(0, abi::message::sizes(32, 32, 0));
     expect_error(
         "REPLY of 32 bytes to a 16-byte buffer",
         too_large,
         Error::ReplyTooLarge,
     )?;
-    let fits = raw::reply(0, &mut buffer, raw::sizes(16, 16, 0));
+    let fits = buffer.reply(0, abi::message::sizes(16, 16, 0));
     expect_registers(
         "the REPLY of 16 bytes that follows",
         fits,
@@ -258,7 +262,7 @@ fn reply_too_large(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "the caller's result",
         result,
-        raw::replied(pattern_word(16, 0), pattern_word(16, 4), 16, 0),
+        TrapArgs::completed(pattern_word(16, 0), pattern_word(16, 4), 16, 0),
     )?;
     expect_eq(
         "the caller's reply bytes",
@@ -271,14 +275,10 @@ fn reply_receive_door_dead(_: &mut Fixture) -> Outcome {
     let mut door = ScratchDoor::new()?;
     let caller = spawn_caller(door.client(), SCRATCH_CALL, &[2; 8], 64)?;
     let mut buffer = Buffer::new();
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
-    expect_eq(
-        "RECEIVE of the call",
-        received.arg0,
-        raw::function_bits(SCRATCH_CALL),
-    )?;
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
+    expect_eq("RECEIVE of the call", received.arg0, SCRATCH_CALL.bits())?;
     door.close_owner()?;
-    let result = raw::reply_receive(0, &mut buffer, raw::sizes(64, 0, 0));
+    let result = buffer.reply_receive(0, abi::message::sizes(64, 0, 0));
     expect_registers(
         "REPLY_RECEIVE on a door whose owner reference was closed",
         result,
@@ -300,11 +300,11 @@ fn reply_receive_too_small(_: &mut Fixture) -> Outcome {
     let door = ScratchDoor::new()?;
     let small = spawn_caller(door.client(), SCRATCH_CALL, &[3; 8], 64)?;
     let mut buffer = Buffer::new();
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
     expect_eq(
         "RECEIVE of the first call",
         received.arg0,
-        raw::function_bits(SCRATCH_CALL),
+        SCRATCH_CALL.bits(),
     )?;
     let big = spawn_caller(door.client(), Function(SCRATCH_CALL.0 + 1), &[4; 100], 200)?;
     // A second thread of ours RECEIVEs with size 0: it returns
@@ -313,23 +313,23 @@ fn reply_receive_too_small(_: &mut Fixture) -> Outcome {
     let owner = door.owner();
     let watcher = spawn_worker(move || {
         let mut buffer = Buffer::new();
-        raw::receive(owner, &mut buffer, 0)
+        buffer.receive(owner, 0)
     })?;
     let queued = watcher.join()?;
     expect_registers(
         "the other thread's RECEIVE of 0 bytes",
         queued,
         TrapArgs {
-            arg3: raw::sizes(200, 100, 0),
+            arg3: abi::message::sizes(200, 100, 0),
             ..TrapArgs::error(Error::ReceiveBufferTooSmall)
         },
     )?;
-    let result = raw::reply_receive(0, &mut buffer, raw::sizes(16, 0, 0));
+    let result = buffer.reply_receive(0, abi::message::sizes(16, 0, 0));
     let expected = TrapArgs {
         arg0: 0xffff_ffff,
         arg1: Error::ReceiveBufferTooSmall as u64,
         arg2: REPLY_DELIVERED,
-        arg3: raw::sizes(200, 100, 0),
+        arg3: abi::message::sizes(200, 100, 0),
     };
     let outcome = expect_registers(
         "REPLY_RECEIVE (16 bytes) with a 100-byte message queued",
@@ -337,22 +337,26 @@ fn reply_receive_too_small(_: &mut Fixture) -> Outcome {
         expected,
     );
     // Whatever it returned, the big call is still queued: serve it.
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
-    let replied = raw::reply(0, &mut buffer, raw::sizes(0, 0, 0));
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
+    let replied = buffer.reply(0, abi::message::sizes(0, 0, 0));
     outcome?;
     expect_eq(
         "RECEIVE of the second call",
         received.arg0,
-        raw::function_bits(Function(SCRATCH_CALL.0 + 1)),
+        (Function(SCRATCH_CALL.0 + 1)).bits(),
     )?;
     expect_registers("REPLY to it", replied, TrapArgs::default())?;
     let (first, _) = small.join()?;
-    expect_registers("the first caller's result", first, raw::replied(0, 0, 0, 0))?;
+    expect_registers(
+        "the first caller's result",
+        first,
+        TrapArgs::completed(0, 0, 0, 0),
+    )?;
     let (second, _) = big.join()?;
     expect_registers(
         "the second caller's result",
         second,
-        raw::replied(0, 0, 0, 0),
+        TrapArgs::completed(0, 0, 0, 0),
     )
 }
 
@@ -375,21 +379,16 @@ fn woken_reply_receive(wakeup: Wakeup) -> Result<(TrapArgs, TrapArgs), Failure> 
     let owner = door.owner();
     let server = spawn_worker(move || {
         let mut buffer = Buffer::new();
-        let received = raw::receive(owner, &mut buffer, MAX_TOTAL_SIZE);
-        let waited = raw::reply_receive(0, &mut buffer, raw::sizes(16, 0, 0));
+        let received = buffer.receive(owner, MAX_TOTAL_SIZE);
+        let waited = buffer.reply_receive(0, abi::message::sizes(16, 0, 0));
         (received, waited)
     })?;
     let mut buffer = Buffer::new();
-    let called = raw::send(
-        SCRATCH_CALL,
-        door.client(),
-        &mut buffer,
-        raw::sizes(64, 0, 0),
-    );
+    let called = buffer.send(SCRATCH_CALL, door.client(), abi::message::sizes(64, 0, 0));
     expect_registers(
         "our call, answered by REPLY_RECEIVE",
         called,
-        raw::replied(0, 0, 0, 0),
+        TrapArgs::completed(0, 0, 0, 0),
     )?;
     // The worker now waits in the receive half.
     let (error, sizes) = match wakeup {
@@ -412,38 +411,30 @@ fn woken_reply_receive(wakeup: Wakeup) -> Result<(TrapArgs, TrapArgs), Failure> 
             let big = spawn_caller(door.client(), SCRATCH_CALL, &[4; 100], 200)?;
             // Wait for the worker, then serve the big call it left queued.
             let outcome = server.join()?;
-            let received = raw::receive(owner, &mut buffer, MAX_TOTAL_SIZE);
-            let replied = raw::reply(0, &mut buffer, raw::sizes(0, 0, 0));
+            let received = buffer.receive(owner, MAX_TOTAL_SIZE);
+            let replied = buffer.reply(0, abi::message::sizes(0, 0, 0));
             expect_eq(
                 "RECEIVE of the big call",
                 received.arg0,
-                raw::function_bits(SCRATCH_CALL),
+                SCRATCH_CALL.bits(),
             )?;
             expect_registers("REPLY to it", replied, TrapArgs::default())?;
             big.join()?;
             let expected = TrapArgs {
                 arg2: REPLY_DELIVERED,
-                arg3: raw::sizes(200, 100, 0),
+                arg3: abi::message::sizes(200, 100, 0),
                 ..TrapArgs::error(Error::ReceiveBufferTooSmall)
             };
-            expect_eq(
-                "the worker's RECEIVE",
-                outcome.0.arg0,
-                raw::function_bits(SCRATCH_CALL),
-            )?;
+            expect_eq("the worker's RECEIVE", outcome.0.arg0, SCRATCH_CALL.bits())?;
             return Ok((outcome.1, expected));
         }
     };
     let (received, waited) = server.join()?;
     if matches!(wakeup, Wakeup::OwnerMoves) {
         // The helper serves the door now: a call ends it.
-        let _ = raw::send(INSPECT, door.client(), &mut buffer, raw::sizes(64, 0, 0));
+        let _ = buffer.send(INSPECT, door.client(), abi::message::sizes(64, 0, 0));
     }
-    expect_eq(
-        "the worker's RECEIVE",
-        received.arg0,
-        raw::function_bits(SCRATCH_CALL),
-    )?;
+    expect_eq("the worker's RECEIVE", received.arg0, SCRATCH_CALL.bits())?;
     let expected = TrapArgs {
         arg2: REPLY_DELIVERED,
         arg3: sizes,
@@ -481,9 +472,9 @@ fn reply_receive_woken(_: &mut Fixture) -> Outcome {
 /// and stores `new`.
 fn swap_cookie(reference: Descriptor, new: u64) -> Result<u64, crate::check::Failure> {
     let mut buffer = Buffer::new();
-    buffer.put(0, &new);
-    let result = raw::send(COOKIE, reference, &mut buffer, raw::sizes(64, 8, 0));
-    expect_registers("COOKIE", result, raw::replied(0, 0, 16, 0))?;
+    buffer.put_value(0, &new);
+    let result = buffer.send(COOKIE, reference, abi::message::sizes(64, 8, 0));
+    expect_registers("COOKIE", result, TrapArgs::completed(0, 0, 16, 0))?;
     buffer
         .get(REPLY_PAYLOAD_OFFSET)
         .setup("the cookie in the reply")
@@ -555,14 +546,18 @@ fn cookies_travel(fixture: &mut Fixture) -> Outcome {
     count(moved.descriptor(), 5)?;
     let moved = OwnedDescriptor::into_raw(moved);
     let mut buffer = Buffer::new();
-    buffer.put_slot(
+    buffer.put_slot_of(
         0,
         0,
         DescriptorSlot::copy(copied.descriptor(), Rights::DOOR_CLIENT),
     );
-    buffer.put_slot(0, 1, DescriptorSlot::moving(moved, Rights::DOOR_CLIENT));
-    let result = raw::send(COUNT_ARRIVED, server, &mut buffer, raw::sizes(256, 0, 2));
-    expect_registers("COUNT_ARRIVED", result, raw::replied(2, 0, 8 + 16, 0))?;
+    buffer.put_slot_of(0, 1, DescriptorSlot::moving(moved, Rights::DOOR_CLIENT));
+    let result = buffer.send(COUNT_ARRIVED, server, abi::message::sizes(256, 0, 2));
+    expect_registers(
+        "COUNT_ARRIVED",
+        result,
+        TrapArgs::completed(2, 0, 8 + 16, 0),
+    )?;
     let cookies: [u64; 2] = buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
     expect_eq(
         "the cookies the helper's copy (cookie 3 here) and moved reference (cookie 5) showed",
@@ -584,12 +579,8 @@ fn cookie_follows_the_reference(_: &mut Fixture) -> Outcome {
     let first = duplicate(door.client(), Rights::DOOR_CLIENT)?.into_raw();
     let caller = spawn_caller(first, SCRATCH_CALL, &[1; 8], 64)?;
     let mut buffer = Buffer::new();
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
-    expect_eq(
-        "RECEIVE of the call",
-        received.arg0,
-        raw::function_bits(SCRATCH_CALL),
-    )?;
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
+    expect_eq("RECEIVE of the call", received.arg0, SCRATCH_CALL.bits())?;
     // While the call is served, its reference is closed and a new one
     // takes its number.
     userlib::kernel::close(first).setup("CLOSE of the caller's reference")?;
@@ -611,14 +602,18 @@ fn cookie_follows_the_reference(_: &mut Fixture) -> Outcome {
     drop(spares);
     expect_registers(
         "REPLY with a cookie",
-        raw::reply(0xc00c_1e00_0000_0001, &mut buffer, raw::sizes(0, 0, 0)),
+        buffer.reply(0xc00c_1e00_0000_0001, abi::message::sizes(0, 0, 0)),
         TrapArgs::default(),
     )?;
     let (result, _) = caller.join()?;
-    expect_registers("the caller's result", result, raw::replied(0, 0, 0, 0))?;
+    expect_registers(
+        "the caller's result",
+        result,
+        TrapArgs::completed(0, 0, 0, 0),
+    )?;
     let second = spawn_caller(reused.descriptor(), SCRATCH_CALL, &[2; 8], 64)?;
-    let received = raw::receive(door.owner(), &mut buffer, MAX_TOTAL_SIZE);
-    let replied = raw::reply(0, &mut buffer, raw::sizes(0, 0, 0));
+    let received = buffer.receive(door.owner(), MAX_TOTAL_SIZE);
+    let replied = buffer.reply(0, abi::message::sizes(0, 0, 0));
     second.join()?;
     expect_registers("REPLY to the second call", replied, TrapArgs::default())?;
     expect_eq(

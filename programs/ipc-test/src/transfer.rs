@@ -8,11 +8,11 @@
 use abi::kcall::{DescriptorInfo, REPLY_PAYLOAD_OFFSET};
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
 use abi::{Descriptor, Error, KernelFunction, ObjectKind, Rights, TransferMode, TrapArgs};
-use ipc_test_helper::raw::{self, Buffer};
 use ipc_test_helper::{
     ArrivedSlot, GIVE_BACK, INSPECT, Inspection, KEEP, RELAY, RelayReport, SignalReport, role,
 };
 use userlib::OwnedDescriptor;
+use userlib::raw::Buffer;
 
 use crate::check::{
     Check, Failure, Outcome, Registers, Setup, Sizes, ensure, expect_eq, expect_error,
@@ -101,24 +101,22 @@ fn exchange() -> Result<RelayOutcome, Failure> {
     let event = event()?;
 
     let mut buffer = Buffer::new();
-    buffer.put_slot(0, 0, DescriptorSlot::copy(event.descriptor(), GRANTED));
-    let sent = raw::send(
+    buffer.put_slot_of(0, 0, DescriptorSlot::copy(event.descriptor(), GRANTED));
+    let sent = buffer.send(
         RELAY,
         relay.client(),
-        &mut buffer,
-        raw::sizes(MAX_TOTAL_SIZE, 0, 1),
+        abi::message::sizes(MAX_TOTAL_SIZE, 0, 1),
     );
     let report: RelayReport = buffer.get(REPLY_PAYLOAD_OFFSET).unwrap_or_default();
     let after_copy = info(event.descriptor());
 
     let mut buffer = Buffer::new();
-    let give_back = raw::send(
+    let give_back = buffer.send(
         GIVE_BACK,
         signaller.client(),
-        &mut buffer,
-        raw::sizes(MAX_TOTAL_SIZE, 0, 0),
+        abi::message::sizes(MAX_TOTAL_SIZE, 0, 0),
     );
-    let returned_slot = (give_back.arg3 == raw::sizes(0, 8, 1))
+    let returned_slot = (give_back.arg3 == abi::message::sizes(0, 8, 1))
         .then(|| buffer.slot(8, 0))
         .flatten();
     let returned =
@@ -130,7 +128,7 @@ fn exchange() -> Result<RelayOutcome, Failure> {
 
     let (own_signal, _) = kcall(KernelFunction::EventSignal, returned_number, &[], 64);
     let (first_wait, _) = kcall(KernelFunction::EventWait, event.descriptor(), &[], 64);
-    let second_wait = (first_wait == raw::replied(1, 0, 8, 0))
+    let second_wait = (first_wait == TrapArgs::completed(1, 0, 8, 0))
         .then(|| kcall(KernelFunction::EventWait, event.descriptor(), &[], 64).0);
     let _ = kcall(KernelFunction::EventSignal, returned_number, &[], 64);
     let (wait_through_returned, _) = kcall(KernelFunction::EventWait, returned_number, &[], 64);
@@ -206,7 +204,7 @@ fn copy_keeps_the_sender_descriptor(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "A's SEND of RELAY",
         outcome.relay,
-        raw::replied(
+        TrapArgs::completed(
             0,
             0,
             (REPLY_PAYLOAD_OFFSET + size_of::<RelayReport>()) as u16,
@@ -216,7 +214,7 @@ fn copy_keeps_the_sender_descriptor(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "DESCRIPTOR_INFO of A's event after the COPY",
         outcome.after_copy.0,
-        raw::replied(0, 0, 16, 0),
+        TrapArgs::completed(0, 0, 16, 0),
     )?;
     expect_eq(
         "A's event after the COPY (kind, rights)",
@@ -241,7 +239,7 @@ fn move_empties_the_relay_slot(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "B's SEND of FORWARD (a MOVE) to C",
         outcome.report.forward.into(),
-        raw::replied(
+        TrapArgs::completed(
             0,
             0,
             (REPLY_PAYLOAD_OFFSET + size_of::<SignalReport>()) as u16,
@@ -271,7 +269,7 @@ fn event_comes_back_attenuated(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "A's SEND of GIVE_BACK to C",
         outcome.give_back,
-        raw::replied(0, 0, 8, 1),
+        TrapArgs::completed(0, 0, 8, 1),
     )?;
     let slot = outcome.returned_slot.setup("the reply slot")?;
     expect_eq(
@@ -282,7 +280,7 @@ fn event_comes_back_attenuated(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "DESCRIPTOR_INFO of the returned event",
         outcome.returned_info.0,
-        raw::replied(0, 0, 16, 0),
+        TrapArgs::completed(0, 0, 16, 0),
     )?;
     expect_eq(
         "the returned event (kind, rights)",
@@ -301,22 +299,22 @@ fn signal_reaches_the_sender(fixture: &mut Fixture) -> Outcome {
     expect_registers(
         "C's EVENT_SIGNAL",
         outcome.report.signaller.signal.into(),
-        raw::replied(0, 0, 8, 0),
+        TrapArgs::completed(0, 0, 8, 0),
     )?;
     expect_registers(
         "A's EVENT_SIGNAL through the returned event",
         outcome.own_signal,
-        raw::replied(0, 0, 8, 0),
+        TrapArgs::completed(0, 0, 8, 0),
     )?;
     expect_registers(
         "A's first EVENT_WAIT (C's and A's signals: one left)",
         outcome.first_wait,
-        raw::replied(1, 0, 8, 0),
+        TrapArgs::completed(1, 0, 8, 0),
     )?;
     expect_eq(
         "A's second EVENT_WAIT (none left)",
         outcome.second_wait.map(Registers),
-        Some(Registers(raw::replied(0, 0, 8, 0))),
+        Some(Registers(TrapArgs::completed(0, 0, 8, 0))),
     )
 }
 
@@ -325,9 +323,13 @@ fn move_out_of_the_test(fixture: &mut Fixture) -> Outcome {
     let event = event()?;
     let moved = duplicate(event.descriptor(), Rights::EVENT)?.into_raw();
     let mut buffer = Buffer::new();
-    buffer.put_slot(0, 0, DescriptorSlot::moving(moved, Rights::EVENT));
-    let result = raw::send(KEEP, server, &mut buffer, raw::sizes(64, 0, 1));
-    expect_registers("SEND of KEEP with a MOVE", result, raw::replied(1, 0, 8, 0))?;
+    buffer.put_slot_of(0, 0, DescriptorSlot::moving(moved, Rights::EVENT));
+    let result = buffer.send(KEEP, server, abi::message::sizes(64, 0, 1));
+    expect_registers(
+        "SEND of KEEP with a MOVE",
+        result,
+        TrapArgs::completed(1, 0, 8, 0),
+    )?;
     let (result, _) = kcall(
         KernelFunction::Close,
         Descriptor::NULL,
@@ -351,18 +353,18 @@ fn copied_twice(fixture: &mut Fixture) -> Outcome {
     let server = fixture.server()?;
     let event = event()?;
     let mut buffer = Buffer::new();
-    buffer.put(0, b"five!");
-    buffer.put_slot(
+    buffer.put_value(0, b"five!");
+    buffer.put_slot_of(
         5,
         0,
         DescriptorSlot::copy(event.descriptor(), Rights::SIGNAL),
     );
-    buffer.put_slot(5, 1, DescriptorSlot::copy(event.descriptor(), Rights::WAIT));
-    let result = raw::send(INSPECT, server, &mut buffer, raw::sizes(512, 5, 2));
+    buffer.put_slot_of(5, 1, DescriptorSlot::copy(event.descriptor(), Rights::WAIT));
+    let result = buffer.send(INSPECT, server, abi::message::sizes(512, 5, 2));
     expect_registers(
         "INSPECT with two COPY slots of one event",
         result,
-        raw::replied(
+        TrapArgs::completed(
             0,
             0,
             (REPLY_PAYLOAD_OFFSET + size_of::<Inspection>()) as u16,
@@ -373,7 +375,7 @@ fn copied_twice(fixture: &mut Fixture) -> Outcome {
     expect_eq(
         "the sender's sizes as received",
         Sizes(inspection.received.arg3),
-        Sizes(raw::sizes(512, 5, 2)),
+        Sizes(abi::message::sizes(512, 5, 2)),
     )?;
     expect_arrived(
         "the first slot",

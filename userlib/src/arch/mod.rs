@@ -1,5 +1,5 @@
-//! The machine-dependent part of the runtime: the trap, the entry points
-//! and `abort`. The guest uses `x86_64`; the host gets stand-ins so that the
+//! The machine-dependent part of the runtime, and the only place with
+//! assembly: the trap, the entry points, `abort` and the probes. The guest uses `x86_64`; the host gets stand-ins so that the
 //! portable code above builds and tests there.
 
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
@@ -7,7 +7,7 @@ mod x86_64;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub(crate) use x86_64::{
     abort, invalid_opcode, raw_thread_entry_address, register_probe, software_interrupt,
-    thread_entry_address, trap,
+    thread_entry_address, timestamp, trap, writable_image,
 };
 
 #[cfg(not(target_os = "none"))]
@@ -15,5 +15,5 @@ mod host;
 #[cfg(not(target_os = "none"))]
 pub(crate) use host::{
     abort, invalid_opcode, raw_thread_entry_address, register_probe, software_interrupt,
-    thread_entry_address, trap,
+    thread_entry_address, timestamp, trap, writable_image,
 };

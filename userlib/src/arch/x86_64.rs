@@ -1,6 +1,8 @@
-//! Every line of assembly in userlib: the process entry `_start`, the
-//! thread entries, the trap (a wrapper of `abi::trap::invoke`), `abort`,
-//! and the machine probes test suites use (`crate::probe`).
+//! Every line of assembly in userlib, and so in every user program: the
+//! process entry `_start`, the thread entries, the trap (`syscall`),
+//! `abort`, the bounds of the image's writable segment (for
+//! `crate::raw`'s checks), and the machine probes test suites use
+//! (`crate::probe`, the time-stamp counter).
 //!
 //! SysV x86_64 rule these stubs keep: a function is entered with
 //! `rsp + 8` a multiple of 16 (the `call` pushed an 8-byte return address
@@ -10,16 +12,62 @@
 
 use abi::TrapArgs;
 
-/// Executes the trap.
+/// Executes the trap: one `syscall` with arg0-arg3 in rax, rdi, rsi, rdx
+/// (abi::trap); the results come back in the same four registers.
 ///
 /// # Safety
-/// As [`abi::trap::invoke`]: the buffer that `args.arg2`/`args.arg3`
-/// describe must be memory the caller owns (readable and writable) for the
-/// whole call.
+/// The kernel reads and writes the buffer `args.arg2`/`args.arg3`
+/// describe: it must be memory the caller owns (readable and writable) for
+/// the whole call, or memory no Rust code uses; the call may transfer
+/// descriptors into or out of the process.
 #[inline(always)]
 pub(crate) unsafe fn trap(args: TrapArgs) -> TrapArgs {
-    // SAFETY: the caller upholds `invoke`'s contract (this function's own).
-    unsafe { abi::trap::invoke(args) }
+    let (mut arg0, mut arg1, mut arg2, mut arg3) = (args.arg0, args.arg1, args.arg2, args.arg3);
+    // SAFETY: the kernel's SYSCALL contract: it clobbers rcx and r11 (the
+    // instruction stores RIP and RFLAGS there), writes the four argument
+    // registers and preserves everything else, including the stack; the
+    // memory it touches is the buffer the caller vouched for.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inout("rax") arg0,
+            inout("rdi") arg1,
+            inout("rsi") arg2,
+            inout("rdx") arg3,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    TrapArgs {
+        arg0,
+        arg1,
+        arg2,
+        arg3,
+    }
+}
+
+unsafe extern "C" {
+    /// The first byte of the image's writable segment (`link.ld`).
+    static __userlib_data_start: u8;
+    /// One past its last byte.
+    static __userlib_data_end: u8;
+}
+
+/// The image's writable segment (`.data`, `.bss`): the only part of the
+/// image the kernel could write through a msgPtr.
+pub(crate) fn writable_image() -> core::ops::Range<u64> {
+    let start = (&raw const __userlib_data_start).expose_provenance() as u64;
+    let end = (&raw const __userlib_data_end).expose_provenance() as u64;
+    start..end
+}
+
+/// The time-stamp counter.
+#[inline(always)]
+pub(crate) fn timestamp() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter; the kernel leaves
+    // CR4.TSD clear, so it is allowed in ring 3.
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
 /// Ends the process from a state where no kernel call is possible:
