@@ -184,6 +184,8 @@ procman_errors! {
     NoSuchProcess = 0x110D, "PM_NO_SUCH_PROCESS";
     /// An unknown process-manager function.
     UnknownFunction = 0x110E, "PM_UNKNOWN_FUNCTION";
+    /// The caller already has as many names as one process may (16, ABI.md §7a).
+    TooManyObjects = 0x110F, "PM_TOO_MANY_OBJECTS";
 }
 
 #[cfg(test)]

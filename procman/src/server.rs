@@ -128,6 +128,7 @@ impl<'p> Procman<'p> {
             system,
             name,
             security_type: header.security_type,
+            caller: pid,
         };
         policy::check_create(&self.policy, domain, create, &self.namespace).map_err(error)?;
         let kind = if system {
