@@ -1,6 +1,7 @@
 //! The processes procman started: their ids, domains, kernel handles and,
 //! once they end, their exit status until someone collects it.
 
+use abi::procman::ProcmanError;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
@@ -36,6 +37,17 @@ pub struct Ended {
     pub exit_event: Option<u32>,
     /// How many waiters hold the event.
     pub waits: u32,
+}
+
+/// What a WAIT finds, before procman acts on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitPlan {
+    /// The process ended with this status.
+    Ended(u32),
+    /// Hand out this exit event (procman's descriptor) again.
+    Watching(u32),
+    /// Make an exit event, hand it out and [`ProcessTable::record_wait`] it.
+    NewWatch,
 }
 
 /// The table, keyed by process id (never reused while procman runs).
@@ -83,6 +95,31 @@ impl ProcessTable {
     /// The record of `pid`, to change.
     pub fn get_mut(&mut self, pid: u32) -> Option<&mut ProcessRecord> {
         self.records.get_mut(&pid)
+    }
+
+    /// What WAIT by process `waiter` for process `pid` finds; nothing
+    /// changes until [`ProcessTable::record_wait`].
+    pub fn plan_wait(&self, _waiter: u32, pid: u32) -> Result<WaitPlan, ProcmanError> {
+        let record = self.records.get(&pid).ok_or(ProcmanError::NoSuchProcess)?;
+        Ok(match (record.status, record.exit_event) {
+            (Some(status), _) => WaitPlan::Ended(status),
+            (None, Some(event)) => WaitPlan::Watching(event),
+            (None, None) => WaitPlan::NewWatch,
+        })
+    }
+
+    /// Records that a WAIT by `waiter` for `pid` handed out `event` (the one
+    /// [`ProcessTable::plan_wait`] named, or a new one): it is signalled for
+    /// that WAIT when `pid` ends.
+    pub fn record_wait(&mut self, _waiter: u32, pid: u32, event: u32) -> Result<(), ProcmanError> {
+        let record = self
+            .records
+            .get_mut(&pid)
+            .filter(|r| r.status.is_none())
+            .ok_or(ProcmanError::NoSuchProcess)?;
+        record.exit_event = Some(event);
+        record.waits = record.waits.saturating_add(1);
+        Ok(())
     }
 
     /// Running processes.
