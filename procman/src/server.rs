@@ -72,17 +72,22 @@ impl<'p> Procman<'p> {
         Ok(pid)
     }
 
-    /// A process ended: free what it held here, wake its waiters, and end
-    /// the system if it was the one the command line named.
+    /// A process ended: free what it held here (its names, its watches of
+    /// others), wake its waiters, and end the system if it was the one the
+    /// command line named.
     fn ended(&mut self, pid: u32, status: u32) {
         if let Some(ended) = self.processes.exited(pid, status) {
             if let Some(handle) = ended.handle {
                 let _ = kernel::close(Descriptor(handle));
             }
-            if let Some(event) = ended.exit_event {
-                for _ in 0..ended.waits {
-                    let _ = kernel::event_signal(Descriptor(event));
+            // Each waiter's own event, once for each WAIT that handed it out.
+            for watch in ended.watches {
+                for _ in 0..watch.waits {
+                    let _ = kernel::event_signal(Descriptor(watch.event));
                 }
+                let _ = kernel::close(Descriptor(watch.event));
+            }
+            for event in ended.abandoned {
                 let _ = kernel::close(Descriptor(event));
             }
         }
@@ -289,6 +294,7 @@ impl<'p> Procman<'p> {
                 // of -1 (a fault) would read as an error reply.
                 return Ok(0);
             }
+            // The caller's own event: no other process is ever given it.
             WaitPlan::Watching(event) => Descriptor(event),
             WaitPlan::NewWatch => kernel::event_create().map_err(kernel_error)?.into_raw(),
         };
