@@ -28,7 +28,8 @@ pub const LIST: Function = Function(0x403);
 /// descriptors 1..=n. -> `ProcessReply`.
 pub const SPAWN: Function = Function(0x404);
 /// Learn whether a process ended: `WaitRequest` -> `WaitReply`; while it
-/// runs, slot 0 of the reply is an event signalled when it ends.
+/// runs, slot 0 of the reply is the caller's own event for it (no other
+/// process is given it), signalled when it ends.
 pub const WAIT: Function = Function(0x405);
 
 /// CREATE_OBJECT flag: a system door (SYSTEM_BASE functions) instead of a user door.
@@ -244,6 +245,11 @@ procman_errors! {
     NoSuchProcess = 0x110D, "PM_NO_SUCH_PROCESS";
     /// An unknown process-manager function.
     UnknownFunction = 0x110E, "PM_UNKNOWN_FUNCTION";
+    /// The caller already has as many names as one process may (16, ABI.md §7a).
+    TooManyObjects = 0x110F, "PM_TOO_MANY_OBJECTS";
+    /// The caller already waits for as many running processes as one
+    /// process may (16, ABI.md §7a).
+    TooManyWaits = 0x1110, "PM_TOO_MANY_WAITS";
 }
 
 #[cfg(test)]

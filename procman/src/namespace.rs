@@ -10,6 +10,11 @@ use alloc::vec::Vec;
 /// The longest name procman accepts, in bytes.
 pub const MAX_NAME: usize = 128;
 
+/// The most names one process may have registered at once. Each costs
+/// procman a descriptor (its client reference) and an entry here, so without
+/// a bound one process could fill procman's table for everyone.
+pub const MAX_NAMES_PER_PROCESS: usize = 16;
+
 /// What a name stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NameEntry {
@@ -44,6 +49,8 @@ pub fn check_name(name: &str) -> Result<(), ProcmanError> {
 #[derive(Debug, Default)]
 pub struct Namespace {
     entries: BTreeMap<String, NameEntry>,
+    /// How many names each owner has (owners with none are absent).
+    owned: BTreeMap<u32, usize>,
 }
 
 impl Namespace {
@@ -51,6 +58,17 @@ impl Namespace {
     pub const fn new() -> Self {
         Self {
             entries: BTreeMap::new(),
+            owned: BTreeMap::new(),
+        }
+    }
+
+    /// Forgets one of `owner`'s names in the count.
+    fn release(&mut self, owner: u32) {
+        if let Some(count) = self.owned.get_mut(&owner) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.owned.remove(&owner);
+            }
         }
     }
 
@@ -69,13 +87,32 @@ impl Namespace {
         self.entries.contains_key(name)
     }
 
-    /// Registers `name` (checked, and not taken: the policy checks that first).
+    /// How many names `owner` has registered.
+    pub fn owned_by(&self, owner: u32) -> usize {
+        self.owned.get(&owner).copied().unwrap_or(0)
+    }
+
+    /// Whether `owner` may register one more name (under
+    /// [`MAX_NAMES_PER_PROCESS`]).
+    pub fn may_register(&self, owner: u32) -> Result<(), ProcmanError> {
+        if self.owned_by(owner) < MAX_NAMES_PER_PROCESS {
+            Ok(())
+        } else {
+            Err(ProcmanError::TooManyObjects)
+        }
+    }
+
+    /// Registers `name` for `entry.owner` (checked, not taken, within the
+    /// owner's quota: the policy checks all three first). A refusal changes
+    /// nothing.
     pub fn insert(&mut self, name: &str, entry: NameEntry) -> Result<(), ProcmanError> {
         check_name(name)?;
         if self.entries.contains_key(name) {
             return Err(ProcmanError::NameExists);
         }
+        self.may_register(entry.owner)?;
         self.entries.insert(String::from(name), entry);
+        *self.owned.entry(entry.owner).or_insert(0) += 1;
         Ok(())
     }
 
@@ -92,6 +129,7 @@ impl Namespace {
             return Err(ProcmanError::NotNameOwner);
         }
         self.entries.remove(name);
+        self.release(caller);
         Ok(entry)
     }
 
@@ -103,6 +141,7 @@ impl Namespace {
             .filter(|(_, e)| e.owner == owner)
             .map(|(n, _)| n.clone())
             .collect();
+        self.owned.remove(&owner);
         names
             .iter()
             .filter_map(|name| self.entries.remove(name))
@@ -204,6 +243,36 @@ mod tests {
     }
 
     #[test]
+    fn names_per_process_are_bounded_and_released_with_them() {
+        let mut ns = Namespace::new();
+        let name = |i: usize| alloc::format!("/srv/n{i}");
+        for i in 0..MAX_NAMES_PER_PROCESS {
+            assert_eq!(ns.insert(&name(i), entry(1)), Ok(()));
+        }
+        // The next is refused and changes nothing; others are not affected.
+        assert_eq!(ns.may_register(1), Err(ProcmanError::TooManyObjects));
+        assert_eq!(
+            ns.insert("/srv/over", entry(1)),
+            Err(ProcmanError::TooManyObjects)
+        );
+        assert!(!ns.contains("/srv/over"));
+        assert_eq!(ns.len(), MAX_NAMES_PER_PROCESS);
+        assert_eq!(ns.may_register(2), Ok(()));
+        assert_eq!(ns.insert("/srv/other", entry(2)), Ok(()));
+        // UNLINK gives one back.
+        assert_eq!(ns.unlink(&name(0), 1).map(|e| e.owner), Ok(1));
+        assert_eq!(ns.insert("/srv/over", entry(1)), Ok(()));
+        assert_eq!(
+            ns.insert("/srv/again", entry(1)),
+            Err(ProcmanError::TooManyObjects)
+        );
+        // The owner's end gives back all of them.
+        assert_eq!(ns.remove_owned_by(1).len(), MAX_NAMES_PER_PROCESS);
+        assert_eq!(ns.may_register(1), Ok(()));
+        assert_eq!(ns.insert("/srv/again", entry(1)), Ok(()));
+    }
+
+    #[test]
     fn listing_shows_children_and_subdirectories_once() {
         let mut ns = Namespace::new();
         for name in ["/srv/echo", "/srv/net/tcp", "/srv/net/udp", "/dev/tty0"] {
@@ -257,6 +326,9 @@ mod tests {
                 }
                 for name in names {
                     prop_assert_eq!(ns.lookup(name).ok().map(|e| e.owner), model.get(name).copied());
+                }
+                for owner in 1u32..4 {
+                    prop_assert_eq!(ns.owned_by(owner), model.values().filter(|o| **o == owner).count());
                 }
             }
         }

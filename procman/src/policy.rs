@@ -19,6 +19,8 @@ pub struct CreateRequest<'a> {
     pub name: Option<&'a str>,
     /// The security type asked for.
     pub security_type: u32,
+    /// The asking process; a name counts against its quota.
+    pub caller: u32,
 }
 
 /// Domain `index` of `policy` (the domain procman recorded for a caller's
@@ -32,7 +34,9 @@ pub fn domain<'p>(
 
 /// The checks of seed 004, in its order: the domain may create IPC objects;
 /// may create a system object if one is asked for; may register the name;
-/// the name is free; the security type is one it may give.
+/// the name is free; the security type is one it may give. Then ours: a
+/// name must fit the caller's quota ([`crate::namespace::MAX_NAMES_PER_PROCESS`]); anonymous
+/// objects leave nothing in procman, so they have none.
 pub fn check_create(
     policy: &CompiledPolicy<'_>,
     domain_index: usize,
@@ -57,6 +61,9 @@ pub fn check_create(
     }
     if !domain.may_create_type(request.security_type) {
         return Err(ProcmanError::TypeDenied);
+    }
+    if request.name.is_some() {
+        namespace.may_register(request.caller)?;
     }
     Ok(())
 }
@@ -93,10 +100,10 @@ pub fn check_spawn<'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::namespace::NameEntry;
+    use crate::namespace::{MAX_NAMES_PER_PROCESS, NameEntry};
     use ProcmanError::{
-        BadName, CreateDenied, NameDenied, NameExists, SystemObjectDenied, TypeDenied,
-        UnknownCaller,
+        BadName, CreateDenied, NameDenied, NameExists, SystemObjectDenied, TooManyObjects,
+        TypeDenied, UnknownCaller,
     };
 
     /// Types: 1 = echo, 2 = console. Domains: 0 servers, 1 users, 2 system.
@@ -150,11 +157,23 @@ domain = "users"
         CompiledPolicy::parse(bytes).expect("compile writes valid policies")
     }
 
+    /// The process that asks in the tests; [`FULL`] has no quota left.
+    const CALLER: u32 = 1;
+    const FULL: u32 = 9;
+
     fn create(system: bool, name: Option<&str>, security_type: u32) -> CreateRequest<'_> {
         CreateRequest {
             system,
             name,
             security_type,
+            caller: CALLER,
+        }
+    }
+
+    fn create_by_full(name: Option<&str>, security_type: u32) -> CreateRequest<'_> {
+        CreateRequest {
+            caller: FULL,
+            ..create(false, name, security_type)
         }
     }
 
@@ -165,11 +184,14 @@ domain = "users"
         let mut ns = Namespace::new();
         let entry = NameEntry {
             descriptor: 3,
-            owner: 9,
+            owner: FULL,
             security_type: 1,
             system: false,
         };
         assert_eq!(ns.insert("/srv/taken", entry), Ok(()));
+        for i in 1..MAX_NAMES_PER_PROCESS {
+            assert_eq!(ns.insert(&format!("/srv/full{i}"), entry), Ok(()));
+        }
         // Each request fails the first check it does not pass, in order.
         let cases = [
             (1, create(true, Some("/x"), 9), Err(CreateDenied)),
@@ -183,6 +205,11 @@ domain = "users"
             (0, create(false, None, 1), Ok(())),
             (2, create(true, Some("/dev/tty0"), 2), Ok(())),
             (7, create(false, None, 1), Err(UnknownCaller)),
+            // The quota comes last, and only names count against it.
+            (0, create_by_full(Some("/srv/taken"), 1), Err(NameExists)),
+            (0, create_by_full(Some("/srv/new"), 2), Err(TypeDenied)),
+            (0, create_by_full(Some("/srv/new"), 1), Err(TooManyObjects)),
+            (0, create_by_full(None, 1), Ok(())),
         ];
         for (domain, request, expected) in cases {
             assert_eq!(

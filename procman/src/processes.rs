@@ -1,11 +1,36 @@
-//! The processes procman started: their ids, domains, kernel handles and,
-//! once they end, their exit status until someone collects it.
+//! The processes procman started: their ids, domains, kernel handles,
+//! who waits for them and, once they end, their exit status until someone
+//! collects it.
+//!
+//! A waiter is a process, and each one that WAITs for a running process gets
+//! an exit event of its own (kqueue's one registration per watcher and
+//! target, rather than one shared object). Events count, and EVENT_WAIT
+//! takes a signal: with one event shared by all waiters, one of them could
+//! take the others' wake-ups. Repeated WAITs by the same waiter hand out its
+//! event again, so they cost procman nothing new; how many processes one
+//! waiter watches at once is bounded.
 
+use abi::procman::ProcmanError;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 /// Ended processes whose status is kept for WAIT; the oldest go first.
 pub const MAX_ZOMBIES: usize = 256;
+
+/// The most running processes one process may watch (WAIT for) at once:
+/// each watch holds one of procman's descriptors until the watched process
+/// or the waiter ends.
+pub const MAX_WATCHES_PER_PROCESS: usize = 16;
+
+/// One process's watch of a running process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watch {
+    /// The exit event (procman's descriptor; the waiter holds copies).
+    pub event: u32,
+    /// WAIT replies that handed the event out: it is signalled once for
+    /// each, so every thread of the waiter that waits on one wakes.
+    pub waits: u32,
+}
 
 /// What procman knows of one process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,24 +43,32 @@ pub struct ProcessRecord {
     pub handle: Option<u32>,
     /// Its exit status, once it ended.
     pub status: Option<u32>,
-    /// Its exit event (procman's descriptor), made at the first WAIT and
-    /// shared by every later one, so waiting costs procman one descriptor
-    /// per watched process however often it is asked.
-    pub exit_event: Option<u32>,
-    /// WAIT replies that handed out the event: it is signalled once for
-    /// each when the process ends.
-    pub waits: u32,
+    /// Its waiters' watches, by waiter process id (empty once it ended).
+    pub watchers: BTreeMap<u32, Watch>,
 }
 
 /// What a process's end leaves procman to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ended {
     /// The handle to close.
     pub handle: Option<u32>,
-    /// The exit event to signal `waits` times, then close.
-    pub exit_event: Option<u32>,
-    /// How many waiters hold the event.
-    pub waits: u32,
+    /// Its waiters' watches: signal each event `waits` times, then close it.
+    pub watches: Vec<Watch>,
+    /// The events of the watches it held on processes still running: close
+    /// them (no one is left to wake).
+    pub abandoned: Vec<u32>,
+}
+
+/// What a WAIT finds, before procman acts on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitPlan {
+    /// The process ended with this status.
+    Ended(u32),
+    /// The waiter watches it already: hand out its event again.
+    Watching(u32),
+    /// The waiter may watch it: make an event, hand it out and
+    /// [`ProcessTable::record_wait`] it.
+    NewWatch,
 }
 
 /// The table, keyed by process id (never reused while procman runs).
@@ -68,8 +101,7 @@ impl ProcessTable {
                 domain,
                 handle: Some(handle),
                 status: None,
-                exit_event: None,
-                waits: 0,
+                watchers: BTreeMap::new(),
             },
         );
         pid
@@ -85,24 +117,85 @@ impl ProcessTable {
         self.records.get_mut(&pid)
     }
 
+    /// How many running processes `waiter` watches.
+    pub fn watches_of(&self, waiter: u32) -> usize {
+        self.records
+            .values()
+            .filter(|r| r.watchers.contains_key(&waiter))
+            .count()
+    }
+
+    /// What WAIT by process `waiter` for process `pid` finds; nothing
+    /// changes until [`ProcessTable::record_wait`]. A new watch past
+    /// [`MAX_WATCHES_PER_PROCESS`] is refused.
+    pub fn plan_wait(&self, waiter: u32, pid: u32) -> Result<WaitPlan, ProcmanError> {
+        let record = self.records.get(&pid).ok_or(ProcmanError::NoSuchProcess)?;
+        if let Some(status) = record.status {
+            return Ok(WaitPlan::Ended(status));
+        }
+        if let Some(watch) = record.watchers.get(&waiter) {
+            return Ok(WaitPlan::Watching(watch.event));
+        }
+        if self.watches_of(waiter) >= MAX_WATCHES_PER_PROCESS {
+            return Err(ProcmanError::TooManyWaits);
+        }
+        Ok(WaitPlan::NewWatch)
+    }
+
+    /// Records that a WAIT by `waiter` for `pid` handed out `event`: the
+    /// waiter's own (counted once more) or, when [`ProcessTable::plan_wait`]
+    /// said [`WaitPlan::NewWatch`], a new one. It is checked again; a
+    /// refusal changes nothing.
+    pub fn record_wait(&mut self, waiter: u32, pid: u32, event: u32) -> Result<(), ProcmanError> {
+        let plan = self.plan_wait(waiter, pid)?;
+        let record = self
+            .records
+            .get_mut(&pid)
+            .ok_or(ProcmanError::NoSuchProcess)?;
+        match plan {
+            WaitPlan::Ended(_) => Err(ProcmanError::NoSuchProcess),
+            WaitPlan::Watching(own) if own != event => Err(ProcmanError::BadRequest),
+            WaitPlan::Watching(_) => {
+                if let Some(watch) = record.watchers.get_mut(&waiter) {
+                    watch.waits = watch.waits.saturating_add(1);
+                }
+                Ok(())
+            }
+            WaitPlan::NewWatch => {
+                record.watchers.insert(waiter, Watch { event, waits: 1 });
+                Ok(())
+            }
+        }
+    }
+
     /// Running processes.
     pub fn running(&self) -> usize {
         self.records.values().filter(|r| r.status.is_none()).count()
     }
 
     /// Marks `pid` ended with `status` (keeping at most [`MAX_ZOMBIES`]
-    /// ended records); what is left to close and signal, or `None` when it
-    /// is unknown or already ended.
+    /// ended records) and ends its watches, both ways; what is left to close
+    /// and signal, or `None` when it is unknown or already ended.
     pub fn exited(&mut self, pid: u32, status: u32) -> Option<Ended> {
         let record = self.records.get_mut(&pid)?;
         if record.status.is_some() {
             return None;
         }
         record.status = Some(status);
+        let handle = record.handle.take();
+        let watches = core::mem::take(&mut record.watchers)
+            .into_values()
+            .collect();
+        let abandoned = self
+            .records
+            .values_mut()
+            .filter_map(|r| r.watchers.remove(&pid))
+            .map(|watch| watch.event)
+            .collect();
         let ended = Ended {
-            handle: record.handle.take(),
-            exit_event: record.exit_event.take(),
-            waits: core::mem::take(&mut record.waits),
+            handle,
+            watches,
+            abandoned,
         };
         self.zombies.push(pid);
         while self.zombies.len() > MAX_ZOMBIES {
@@ -116,6 +209,7 @@ impl ProcessTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn ids_are_unique_and_exits_hand_back_what_to_close() {
@@ -123,23 +217,190 @@ mod tests {
         let a = table.add(0, 1, 10);
         let b = table.add(1, 2, 11);
         assert_ne!(a, b);
-        if let Some(r) = table.get_mut(a) {
-            r.exit_event = Some(30);
-            r.waits = 2;
-        }
+        assert_eq!(table.record_wait(b, a, 30), Ok(()));
+        assert_eq!(table.record_wait(b, a, 30), Ok(()));
         assert_eq!(table.running(), 2);
         assert_eq!(
             table.exited(a, 3),
             Some(Ended {
                 handle: Some(10),
-                exit_event: Some(30),
-                waits: 2
+                watches: vec![Watch {
+                    event: 30,
+                    waits: 2
+                }],
+                abandoned: vec![],
             })
         );
         assert_eq!(table.exited(a, 4), None, "a process ends once");
         assert_eq!(table.get(a).and_then(|r| r.status), Some(3));
         assert_eq!(table.running(), 1);
         assert_eq!(table.exited(99, 0), None);
+    }
+
+    #[test]
+    fn each_waiter_has_its_own_event_and_a_bound() {
+        let mut table = ProcessTable::new();
+        let watched = table.add(0, 0, 10);
+        let (a, b) = (table.add(0, 0, 11), table.add(0, 0, 12));
+        assert_eq!(table.plan_wait(a, watched), Ok(WaitPlan::NewWatch));
+        assert_eq!(table.record_wait(a, watched, 30), Ok(()));
+        // Another waiter never gets a's event: it could take a's wake-up.
+        assert_eq!(table.plan_wait(b, watched), Ok(WaitPlan::NewWatch));
+        assert_eq!(table.record_wait(b, watched, 31), Ok(()));
+        // A waiter's repeated WAITs cost nothing new: its own event again.
+        for _ in 0..1000 {
+            assert_eq!(table.plan_wait(a, watched), Ok(WaitPlan::Watching(30)));
+            assert_eq!(table.record_wait(a, watched, 30), Ok(()));
+        }
+        assert_eq!(table.plan_wait(b, watched), Ok(WaitPlan::Watching(31)));
+
+        // One waiter watches at most MAX_WATCHES_PER_PROCESS processes.
+        let mut others = Vec::new();
+        for i in 1..MAX_WATCHES_PER_PROCESS as u32 {
+            let pid = table.add(0, 0, 100 + i);
+            assert_eq!(table.plan_wait(a, pid), Ok(WaitPlan::NewWatch));
+            assert_eq!(table.record_wait(a, pid, 200 + i), Ok(()));
+            others.push(pid);
+        }
+        let one_more = table.add(0, 0, 99);
+        assert_eq!(
+            table.plan_wait(a, one_more),
+            Err(ProcmanError::TooManyWaits)
+        );
+        assert_eq!(
+            table.record_wait(a, one_more, 299),
+            Err(ProcmanError::TooManyWaits),
+            "recording checks the bound too"
+        );
+        // Those it watches already are still fine, and others are not limited.
+        assert_eq!(table.plan_wait(a, watched), Ok(WaitPlan::Watching(30)));
+        assert_eq!(table.plan_wait(b, one_more), Ok(WaitPlan::NewWatch));
+        // A watched process's end frees a place.
+        assert!(table.exited(others[0], 0).is_some());
+        assert_eq!(table.plan_wait(a, others[0]), Ok(WaitPlan::Ended(0)));
+        assert_eq!(table.plan_wait(a, one_more), Ok(WaitPlan::NewWatch));
+    }
+
+    #[test]
+    fn an_end_wakes_each_waiter_as_often_as_it_asked_and_frees_its_own_watches() {
+        let mut table = ProcessTable::new();
+        let (x, y, a, b) = (
+            table.add(0, 0, 1),
+            table.add(0, 0, 2),
+            table.add(0, 0, 3),
+            table.add(0, 0, 4),
+        );
+        for (waiter, watched, event) in [(a, x, 30), (a, x, 30), (a, x, 30), (b, x, 31)] {
+            assert_eq!(table.record_wait(waiter, watched, event), Ok(()));
+        }
+        assert_eq!(table.record_wait(a, y, 32), Ok(()));
+        assert_eq!(
+            table.record_wait(y, y, 33),
+            Ok(()),
+            "a process may watch itself"
+        );
+        assert_eq!(
+            table.record_wait(a, x, 99),
+            Err(ProcmanError::BadRequest),
+            "a watch keeps its event"
+        );
+        let ended = table.exited(x, 5).expect("x runs");
+        assert_eq!(
+            ended.watches,
+            [
+                Watch {
+                    event: 30,
+                    waits: 3
+                },
+                Watch {
+                    event: 31,
+                    waits: 1
+                }
+            ]
+        );
+        assert_eq!(ended.abandoned, []);
+        assert_eq!(table.watches_of(a), 1);
+        // a's end: its watch of y goes (its event is closed, not signalled).
+        let ended = table.exited(a, 0).expect("a runs");
+        assert_eq!((ended.watches, ended.abandoned), (vec![], vec![32]));
+        assert_eq!(table.watches_of(a), 0);
+        // y's watch of itself is handed back once, as a watch.
+        let ended = table.exited(y, 0).expect("y runs");
+        assert_eq!(
+            (ended.watches, ended.abandoned),
+            (
+                vec![Watch {
+                    event: 33,
+                    waits: 1
+                }],
+                vec![]
+            )
+        );
+        assert_eq!(
+            table.record_wait(b, x, 31),
+            Err(ProcmanError::NoSuchProcess)
+        );
+    }
+
+    proptest! {
+        /// Whatever WAITs and ends: a waiter is only ever handed its own
+        /// event, watches stay within the bound, and every event procman
+        /// made comes back exactly once, to be closed, when the watched
+        /// process or the waiter ends.
+        #[test]
+        fn watches_are_private_bounded_and_never_leak(
+            // Few waiters and rare ends, so waiters reach the bound.
+            ops in prop::collection::vec((0u8..32, 0usize..3, 0usize..20), 0..300)
+        ) {
+            let mut table = ProcessTable::new();
+            let pids: Vec<u32> = (0..20).map(|i| table.add(0, 0, i)).collect();
+            let mut given: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+            let mut closed: Vec<u32> = Vec::new();
+            let mut next_event = 1000;
+            for (op, i, j) in ops {
+                let (waiter, watched) = (pids[i], pids[j]);
+                if op != 0 {
+                    let waiter_runs = table.get(waiter).is_some_and(|r| r.status.is_none());
+                    if !waiter_runs {
+                        continue; // procman refuses dead callers before this
+                    }
+                    match table.plan_wait(waiter, watched) {
+                        Ok(WaitPlan::NewWatch) => {
+                            prop_assert!(!given.contains_key(&(waiter, watched)));
+                            next_event += 1;
+                            prop_assert_eq!(table.record_wait(waiter, watched, next_event), Ok(()));
+                            given.insert((waiter, watched), next_event);
+                        }
+                        Ok(WaitPlan::Watching(event)) => {
+                            prop_assert_eq!(given.get(&(waiter, watched)), Some(&event));
+                            prop_assert_eq!(table.record_wait(waiter, watched, event), Ok(()));
+                        }
+                        Ok(WaitPlan::Ended(_)) => {}
+                        Err(e) => {
+                            prop_assert_eq!(e, ProcmanError::TooManyWaits);
+                            prop_assert_eq!(table.watches_of(waiter), MAX_WATCHES_PER_PROCESS);
+                        }
+                    }
+                } else if let Some(ended) = table.exited(watched, 0) {
+                    closed.extend(ended.watches.iter().map(|w| w.event));
+                    closed.extend(ended.abandoned);
+                    given.retain(|(w, t), _| *w != watched && *t != watched);
+                }
+                for pid in &pids {
+                    prop_assert!(table.watches_of(*pid) <= MAX_WATCHES_PER_PROCESS);
+                }
+            }
+            // Everything ends: every event made is closed exactly once.
+            for pid in &pids {
+                if let Some(ended) = table.exited(*pid, 0) {
+                    closed.extend(ended.watches.iter().map(|w| w.event));
+                    closed.extend(ended.abandoned);
+                }
+            }
+            closed.sort_unstable();
+            let made: Vec<u32> = (1001..=next_event).collect();
+            prop_assert_eq!(closed, made);
+        }
     }
 
     #[test]

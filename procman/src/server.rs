@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use image::{CompiledPolicy, ProgramPolicy};
 use procman::namespace::{NameEntry, Namespace};
 use procman::policy::{self, CreateRequest};
-use procman::processes::ProcessTable;
+use procman::processes::{ProcessTable, WaitPlan};
 use userlib::kernel::{self, DoorKind};
 use userlib::message::Message;
 use userlib::server::{Request, Response, Server, serve};
@@ -72,17 +72,22 @@ impl<'p> Procman<'p> {
         Ok(pid)
     }
 
-    /// A process ended: free what it held here, wake its waiters, and end
-    /// the system if it was the one the command line named.
+    /// A process ended: free what it held here (its names, its watches of
+    /// others), wake its waiters, and end the system if it was the one the
+    /// command line named.
     fn ended(&mut self, pid: u32, status: u32) {
         if let Some(ended) = self.processes.exited(pid, status) {
             if let Some(handle) = ended.handle {
                 let _ = kernel::close(Descriptor(handle));
             }
-            if let Some(event) = ended.exit_event {
-                for _ in 0..ended.waits {
-                    let _ = kernel::event_signal(Descriptor(event));
+            // Each waiter's own event, once for each WAIT that handed it out.
+            for watch in ended.watches {
+                for _ in 0..watch.waits {
+                    let _ = kernel::event_signal(Descriptor(watch.event));
                 }
+                let _ = kernel::close(Descriptor(watch.event));
+            }
+            for event in ended.abandoned {
                 let _ = kernel::close(Descriptor(event));
             }
         }
@@ -128,6 +133,7 @@ impl<'p> Procman<'p> {
             system,
             name,
             security_type: header.security_type,
+            caller: pid,
         };
         policy::check_create(&self.policy, domain, create, &self.namespace).map_err(error)?;
         let kind = if system {
@@ -269,42 +275,46 @@ impl<'p> Procman<'p> {
         request: &Request<'_>,
         reply: &mut Message<&mut [u8]>,
     ) -> Result<u32, Response> {
-        self.caller_domain(request)?;
+        let (waiter, _) = self.caller_domain(request)?;
         let (header, rest): (WaitRequest, _) =
             split(request.data()).ok_or(error(ProcmanError::BadRequest))?;
         if header.reserved != 0 || !rest.is_empty() {
             return Err(error(ProcmanError::BadRequest));
         }
-        let record = self
+        let plan = self
             .processes
-            .get(header.pid)
-            .ok_or(error(ProcmanError::NoSuchProcess))?;
-        if let Some(status) = record.status {
-            reply
-                .push(&WaitReply { exited: 1, status })
-                .map_err(|_| error(ProcmanError::BadRequest))?;
-            // The status is in the reply; msgRetVal stays 0, since a status
-            // of -1 (a fault) would read as an error reply.
-            return Ok(0);
-        }
-        // One exit event per watched process, shared by its waiters.
-        let event = match record.exit_event {
-            Some(event) => Descriptor(event),
-            None => kernel::event_create().map_err(kernel_error)?.into_raw(),
+            .plan_wait(waiter, header.pid)
+            .map_err(error)?;
+        let event = match plan {
+            WaitPlan::Ended(status) => {
+                reply
+                    .push(&WaitReply { exited: 1, status })
+                    .map_err(|_| error(ProcmanError::BadRequest))?;
+                // The status is in the reply; msgRetVal stays 0, since a status
+                // of -1 (a fault) would read as an error reply.
+                return Ok(0);
+            }
+            // The caller's own event: no other process is ever given it.
+            WaitPlan::Watching(event) => Descriptor(event),
+            WaitPlan::NewWatch => kernel::event_create().map_err(kernel_error)?.into_raw(),
         };
-        if let Some(record) = self.processes.get_mut(header.pid) {
-            record.exit_event = Some(event.0);
-        }
+        // A refusal from here on closes the event if it was made for it.
+        let refuse = |e: ProcmanError| {
+            if plan == WaitPlan::NewWatch {
+                let _ = kernel::close(event);
+            }
+            error(e)
+        };
         reply
             .push(&WaitReply {
                 exited: 0,
                 status: 0,
             })
             .and_then(|m| m.push_copy(event, Rights(Rights::WAIT.0 | Rights::TRANSFER.0)))
-            .map_err(|_| error(ProcmanError::BadRequest))?;
-        if let Some(record) = self.processes.get_mut(header.pid) {
-            record.waits = record.waits.saturating_add(1);
-        }
+            .map_err(|_| refuse(ProcmanError::BadRequest))?;
+        self.processes
+            .record_wait(waiter, header.pid, event.0)
+            .map_err(refuse)?;
         Ok(0)
     }
 }
