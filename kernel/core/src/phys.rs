@@ -1,7 +1,7 @@
 //! Physical address ranges and page arithmetic.
 
 /// The size of the smallest page frame (4 KiB).
-pub const PAGE_SIZE: u64 = 4096;
+pub const PAGE_SIZE: u64 = abi::PAGE_BYTES;
 
 /// A half-open range `[start, end)` of physical addresses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]

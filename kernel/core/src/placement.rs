@@ -7,7 +7,7 @@
 
 use abi::process::{USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
 
-const PAGE: u64 = 4096;
+const PAGE: u64 = crate::phys::PAGE_SIZE;
 
 /// The end of the map area: the stack lies above it.
 pub const MAP_AREA_END: u64 = USER_STACK_TOP - USER_STACK_SIZE;

@@ -15,7 +15,7 @@ pub const KERNEL_STACK_BYTES: u64 = 32 * 1024;
 
 /// Kernel memory charged per thread: its kernel stack, and a page for its
 /// bookkeeping and the page tables its stack needs.
-pub const THREAD_COST: u64 = KERNEL_STACK_BYTES + 4096;
+pub const THREAD_COST: u64 = KERNEL_STACK_BYTES + crate::phys::PAGE_SIZE;
 
 /// A call in flight: everything the kernel needs from the SEND to deliver
 /// the message and, later, the reply.

@@ -95,10 +95,10 @@ fn receiver_sees_the_door_die(_: &mut Fixture) -> Outcome {
     let (result, ()) = with_waiting_receiver(|| {
         let mut door = ScratchDoor::new()?;
         let owner = door.owner();
-        let receiver = spawn_worker(move || {
-            let mut buffer = Buffer::new();
-            buffer.receive(owner, MAX_TOTAL_SIZE)
-        })?;
+        // Made here: a worker that allocated before its trap could be
+        // held up on the heap lock or a MAP_ANONYMOUS and lose its turn.
+        let mut buffer = Buffer::new();
+        let receiver = spawn_worker(move || buffer.receive(owner, MAX_TOTAL_SIZE))?;
         kernel::yield_now().setup("YIELD")?;
         door.close_owner()?;
         Ok((receiver.join()?, ()))
@@ -110,10 +110,10 @@ fn receiver_loses_the_door(_: &mut Fixture) -> Outcome {
     let (result, last) = with_waiting_receiver(|| {
         let mut door = ScratchDoor::new()?;
         let owner = door.owner();
-        let receiver = spawn_worker(move || {
-            let mut buffer = Buffer::new();
-            buffer.receive(owner, MAX_TOTAL_SIZE)
-        })?;
+        // Made here: a worker that allocated before its trap could be
+        // held up on the heap lock or a MAP_ANONYMOUS and lose its turn.
+        let mut buffer = Buffer::new();
+        let receiver = spawn_worker(move || buffer.receive(owner, MAX_TOTAL_SIZE))?;
         kernel::yield_now().setup("YIELD")?;
         let _process = kernel::spawn(
             ipc_test_helper::PROGRAM,

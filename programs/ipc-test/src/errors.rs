@@ -1485,8 +1485,10 @@ fn table_full_at_delivery(_: &mut Fixture) -> Outcome {
     let (relay_client, client) = (relay.client(), door.client());
     // A worker waits for our table to be full, then has the relay send us
     // an event, then calls us plainly so that our RECEIVE ends.
+    // Made here: a worker that allocated before its trap could be
+    // held up on the heap lock or a MAP_ANONYMOUS and lose its turn.
+    let mut buffer = Buffer::new();
     let worker = spawn_worker(move || {
-        let mut buffer = Buffer::new();
         let _ = buffer.kernel_call(KernelFunction::EventWait, go_number, &[], 64);
         let granted = Rights(Rights::SIGNAL.0 | Rights::TRANSFER.0);
         let mut buffer = Buffer::new();

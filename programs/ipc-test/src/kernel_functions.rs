@@ -304,8 +304,10 @@ fn descriptor_kinds(fixture: &mut Fixture) -> Outcome {
 fn thread_does_ipc(fixture: &mut Fixture) -> Outcome {
     let server = fixture.server()?;
     let echo = fixture.echo()?;
+    // Made here: a worker that allocated before its trap could be
+    // held up on the heap lock or a MAP_ANONYMOUS and lose its turn.
+    let mut buffer = Buffer::new();
     let worker = spawn_worker(move || {
-        let mut buffer = Buffer::new();
         buffer.put_value(
             0,
             &ReplyBytesRequest {
@@ -833,17 +835,17 @@ fn event_waiters(_: &mut Fixture) -> Outcome {
     let event = event()?;
     let number = event.descriptor();
     let order = Arc::new(AtomicU32::new(0));
-    // No heap use before the wait: it could trap (MAP_ANONYMOUS) and give
-    // a timer tick a chance to reorder the waiters.
-    let waiter = |order: Arc<AtomicU32>| {
+    // No heap use in a waiter before its wait (each gets its buffer made
+    // here): an allocation could trap (MAP_ANONYMOUS) or wait for the heap
+    // lock, and give a timer tick a chance to reorder the waiters.
+    let waiter = |order: Arc<AtomicU32>, mut buffer: Buffer| {
         move || {
-            let mut buffer = Buffer::new();
             let result = buffer.kernel_call(KernelFunction::EventWait, number, &[], 64);
             (result, order.fetch_add(1, Ordering::SeqCst) + 1)
         }
     };
-    let first = spawn_worker(waiter(Arc::clone(&order)))?;
-    let second = spawn_worker(waiter(Arc::clone(&order)))?;
+    let first = spawn_worker(waiter(Arc::clone(&order), Buffer::new()))?;
+    let second = spawn_worker(waiter(Arc::clone(&order), Buffer::new()))?;
     // Both run until they block in EVENT_WAIT, the first one first.
     kernel::yield_now().setup("YIELD")?;
     let woken_early = order.load(Ordering::SeqCst);

@@ -311,10 +311,10 @@ fn reply_receive_too_small(_: &mut Fixture) -> Outcome {
     // RECEIVE_BUFFER_TOO_SMALL once the 100-byte call is queued (and
     // leaves it queued), so the REPLY_RECEIVE below meets it at once.
     let owner = door.owner();
-    let watcher = spawn_worker(move || {
-        let mut buffer = Buffer::new();
-        buffer.receive(owner, 0)
-    })?;
+    // Made here: a worker that allocated before its trap could be
+    // held up on the heap lock or a MAP_ANONYMOUS and lose its turn.
+    let mut watcher_buffer = Buffer::new();
+    let watcher = spawn_worker(move || watcher_buffer.receive(owner, 0))?;
     let queued = watcher.join()?;
     expect_registers(
         "the other thread's RECEIVE of 0 bytes",
@@ -377,8 +377,10 @@ enum Wakeup {
 fn woken_reply_receive(wakeup: Wakeup) -> Result<(TrapArgs, TrapArgs), Failure> {
     let mut door = ScratchDoor::new()?;
     let owner = door.owner();
+    // Made here: a worker that allocated before its trap could be
+    // held up on the heap lock or a MAP_ANONYMOUS and lose its turn.
+    let mut buffer = Buffer::new();
     let server = spawn_worker(move || {
-        let mut buffer = Buffer::new();
         let received = buffer.receive(owner, MAX_TOTAL_SIZE);
         let waited = buffer.reply_receive(0, abi::message::sizes(16, 0, 0));
         (received, waited)

@@ -277,7 +277,7 @@ fn unmap_in(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -> (u6
         };
         if level == 1 {
             free_frame(child);
-            freed += 4096;
+            freed += abi::PAGE_BYTES;
             entries[index].set_unused();
         } else {
             let (below, empty) = unmap_in(child, level - 1, at, start, end);

@@ -100,8 +100,9 @@ impl KernelStack {
 
     fn pages(&self) -> impl Iterator<Item = Page<Size4KiB>> {
         let bottom = self.top() - STACK_BYTES;
-        (0..STACK_BYTES / 4096)
-            .map(move |index| Page::containing_address(VirtAddr::new(bottom + index * 4096)))
+        (0..STACK_BYTES / abi::PAGE_BYTES).map(move |index| {
+            Page::containing_address(VirtAddr::new(bottom + index * abi::PAGE_BYTES))
+        })
     }
 }
 

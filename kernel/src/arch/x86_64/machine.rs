@@ -5,8 +5,8 @@
 
 use alloc::vec::Vec;
 
-use abi::Error;
 use abi::process::{USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
+use abi::{Error, PAGE_BYTES, PAGE_SIZE};
 use kernel_core::machine::{CopyFault, LoadedProgram, Machine, UserStart};
 use kernel_core::process::SpaceId;
 use kernel_core::thread::ThreadId;
@@ -183,7 +183,7 @@ impl X86Machine {
         let mut done = 0usize;
         while done < length {
             let at = address.checked_add(done as u64).ok_or(Error::BadBuffer)?;
-            let chunk = (4096 - (at % 4096) as usize).min(length - done);
+            let chunk = (PAGE_SIZE - (at % PAGE_BYTES) as usize).min(length - done);
             let physical = tables.translate(at, write).ok_or(Error::BadBuffer)?;
             each(physical, done, chunk);
             done += chunk;
@@ -205,7 +205,7 @@ impl X86Machine {
                 tables.unmap_range(address, at);
                 return Err(error);
             }
-            at += 4096;
+            at += PAGE_BYTES;
         }
         Ok(())
     }
@@ -229,7 +229,7 @@ impl Machine for X86Machine {
         write: bool,
     ) -> Result<(), Error> {
         // Most messages lie in one page: one walk, no loop.
-        if length > 0 && (address & 0xfff) + length as u64 <= 4096 {
+        if length > 0 && address % PAGE_BYTES + length as u64 <= PAGE_BYTES {
             let tables = &self.space(space)?.tables;
             return tables
                 .translate(address, write)
@@ -300,8 +300,8 @@ impl Machine for X86Machine {
         let mut done = 0usize;
         while done < length {
             let (s, d) = (from + done as u64, to + done as u64);
-            let chunk = (4096 - (s % 4096) as usize)
-                .min(4096 - (d % 4096) as usize)
+            let chunk = (PAGE_SIZE - (s % PAGE_BYTES) as usize)
+                .min(PAGE_SIZE - (d % PAGE_BYTES) as usize)
                 .min(length - done);
             let s = source.translate(s, false).ok_or(CopyFault::Source)?;
             let d = destination
@@ -400,18 +400,21 @@ impl Machine for X86Machine {
         length: u64,
         protection: u32,
     ) -> Result<(), Error> {
-        if self.range_is_free(space, address, 4096)?
-            || !(0..length / 4096).all(|i| {
-                self.space(space)
-                    .is_ok_and(|s| s.tables.translate(address + i * 4096, false).is_some())
+        if self.range_is_free(space, address, PAGE_BYTES)?
+            || !(0..length / PAGE_BYTES).all(|i| {
+                self.space(space).is_ok_and(|s| {
+                    s.tables
+                        .translate(address + i * PAGE_BYTES, false)
+                        .is_some()
+                })
             })
         {
             return Err(Error::BadAddressRange);
         }
         let flags = page_flags(protection);
         let tables = &mut self.space_mut(space)?.tables;
-        for i in 0..length / 4096 {
-            tables.set_flags(address + i * 4096, flags)?;
+        for i in 0..length / PAGE_BYTES {
+            tables.set_flags(address + i * PAGE_BYTES, flags)?;
         }
         Ok(())
     }
@@ -427,8 +430,8 @@ impl Machine for X86Machine {
         let plan = kernel_core::program::plan(image)?;
         let mut memory_bytes = 0;
         for segment in &plan.segments[..plan.segment_count] {
-            let first = segment.address & !0xfff;
-            let end = (segment.address + segment.memory_size).next_multiple_of(4096);
+            let first = segment.address & !(PAGE_BYTES - 1);
+            let end = (segment.address + segment.memory_size).next_multiple_of(PAGE_BYTES);
             let mut flags = PageTableFlags::empty();
             if segment.writable {
                 flags |= PageTableFlags::WRITABLE;
@@ -447,7 +450,7 @@ impl Machine for X86Machine {
             let mut page = first;
             while page < end {
                 tables.set_flags(page, flags)?;
-                page += 4096;
+                page += PAGE_BYTES;
             }
             memory_bytes += end - first;
         }

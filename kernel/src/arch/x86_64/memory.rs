@@ -145,7 +145,7 @@ unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for ZeroedFrame
         let frame = Frames.allocate_frame()?;
         let physical = frame.start_address().as_u64();
         // SAFETY: a fresh frame, reached through the direct map.
-        unsafe { core::ptr::write_bytes(direct_map(physical) as *mut u8, 0, 4096) };
+        unsafe { core::ptr::write_bytes(direct_map(physical) as *mut u8, 0, PAGE_SIZE as usize) };
         Some(frame)
     }
 }

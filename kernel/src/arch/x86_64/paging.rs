@@ -118,7 +118,7 @@ pub fn build_kernel_tables(
     };
     for ((start, end), extra) in sections {
         let flags = PageTableFlags::PRESENT | PageTableFlags::GLOBAL | extra;
-        let mut virtual_address = start & !0xfff;
+        let mut virtual_address = start & !(abi::PAGE_BYTES - 1);
         while virtual_address < end {
             let physical = info.kernel_image.start + (virtual_address - KERNEL_VMA);
             let page = Page::<Size4KiB>::containing_address(VirtAddr::new(virtual_address));
@@ -128,7 +128,7 @@ pub fn build_kernel_tables(
             unsafe { mapper.map_to(page, frame, flags, frames) }
                 .map_err(|_| PagingError::Overlap(virtual_address))?
                 .ignore();
-            virtual_address += 4096;
+            virtual_address += abi::PAGE_BYTES;
         }
     }
 
