@@ -54,8 +54,10 @@ impl Rights {
     /// The rights of a new event reference.
     pub const EVENT: Rights =
         Rights(Rights::SIGNAL.0 | Rights::WAIT.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
-    /// The rights of a new thread or process handle.
-    pub const HANDLE: Rights = Rights(Rights::TRANSFER.0 | Rights::DUPLICATE.0);
+    /// The rights of a new thread or process handle. SEND is what kernel
+    /// functions on the handle (PROCESS_SET_COOKIE) need, so a holder can
+    /// pass the handle on without the power to use it.
+    pub const HANDLE: Rights = Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
     /// The rights of the kernel capabilities the first process starts with.
     pub const CAPABILITY: Rights =
         Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);

@@ -555,7 +555,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-KCALL-020",
-        rule: "a process handle (SPAWN's reply) holds HANDLE = TRANSFER | DUPLICATE",
+        rule: "a process handle (SPAWN's reply) holds HANDLE = SEND | TRANSFER | DUPLICATE",
         section: "1.5",
         decisions: &[],
         expect: Expect::replied("DESCRIPTOR_INFO", 0, 0, 16, 0)
@@ -567,7 +567,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-KCALL-021",
-        rule: "a thread handle (THREAD_CREATE's reply) holds HANDLE = TRANSFER | DUPLICATE",
+        rule: "a thread handle (THREAD_CREATE's reply) holds HANDLE = SEND | TRANSFER | DUPLICATE",
         section: "1.5",
         decisions: &[],
         expect: Expect::replied("DESCRIPTOR_INFO", 0, 0, 16, 0)

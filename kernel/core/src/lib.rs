@@ -30,6 +30,7 @@ pub mod lifecycle;
 pub mod machine;
 pub mod memory_map;
 pub mod object;
+pub mod page_tables;
 pub mod phys;
 pub mod placement;
 pub mod process;

@@ -38,8 +38,19 @@ pub struct LoadedProgram {
     /// Where the first thread starts (rdi/rsi set to the argument bytes; rdx
     /// left for the kernel to fill with the descriptor count).
     pub start: UserStart,
-    /// User memory the program occupies (charged to the process).
+    /// User memory the program occupies, page tables included (charged to
+    /// the process).
     pub memory_bytes: u64,
+}
+
+/// What MAP_ANONYMOUS made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapped {
+    /// Where the memory was mapped.
+    pub address: u64,
+    /// Bytes of page tables the mapping allocated (at most
+    /// [`crate::page_tables::bound`] of the range).
+    pub table_bytes: u64,
 }
 
 /// Machine services.
@@ -95,15 +106,17 @@ pub trait Machine {
     /// Frees an address space and every user page in it.
     fn destroy_space(&mut self, space: SpaceId);
     /// Maps `length` bytes of zeroed memory at `address` (or where the machine
-    /// chooses when `None`); returns the address.
+    /// chooses when `None`); returns the address and the page-table bytes it
+    /// allocated. A failure leaves no page of the range mapped.
     fn map_anonymous(
         &mut self,
         space: SpaceId,
         address: Option<u64>,
         length: u64,
         protection: u32,
-    ) -> Result<u64, Error>;
-    /// Unmaps whatever is mapped in the range; returns the bytes freed.
+    ) -> Result<Mapped, Error>;
+    /// Unmaps whatever is mapped in the range and frees the page tables left
+    /// empty; returns the bytes freed, pages and tables.
     fn unmap(&mut self, space: SpaceId, address: u64, length: u64) -> Result<u64, Error>;
     /// Changes the protection of a fully mapped range.
     fn protect(

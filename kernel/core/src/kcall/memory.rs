@@ -10,6 +10,7 @@ use zerocopy::IntoBytes;
 use super::{Call, KernelReply, NO_REPLY};
 use crate::kernel::{Kernel, Outcome};
 use crate::machine::Machine;
+use crate::page_tables;
 use crate::phys::PAGE_SIZE;
 
 /// A page-aligned, non-empty range inside user space.
@@ -43,7 +44,9 @@ fn check_map_protection(bits: u32, reserved: u32) -> Result<(), Error> {
     Ok(())
 }
 
-/// MAP_ANONYMOUS: zeroed private memory, charged to the caller first.
+/// MAP_ANONYMOUS: zeroed private memory, charged to the caller first with
+/// the most page tables it can need; what the tables did not take is given
+/// back once it is mapped.
 pub(super) fn map_anonymous(
     kernel: &mut Kernel,
     machine: &mut impl Machine,
@@ -52,20 +55,22 @@ pub(super) fn map_anonymous(
     let r: MapRequest = call.request()?;
     check_map_protection(r.protection, r.reserved)?;
     check_range(r.address, r.length)?;
-    kernel.process_mut(call.process)?.charge(r.length)?;
     let at = (r.address != 0).then_some(r.address);
-    match machine.map_anonymous(call.space, at, r.length, r.protection) {
-        Ok(address) => {
-            let reply = MapReply { address };
-            kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
-        }
-        Err(error) => {
-            if let Some(p) = kernel.processes.get_mut(call.process) {
-                p.uncharge(r.length);
-            }
-            Err(error)
-        }
+    let tables = page_tables::bound(at, r.length);
+    let charge = r.length.checked_add(tables).ok_or(Error::OutOfMemory)?;
+    kernel.process_mut(call.process)?.charge(charge)?;
+    let mapped = machine.map_anonymous(call.space, at, r.length, r.protection);
+    let unused = match mapped {
+        Ok(mapped) => tables.saturating_sub(mapped.table_bytes),
+        Err(_) => charge,
+    };
+    if let Some(p) = kernel.processes.get_mut(call.process) {
+        p.uncharge(unused);
     }
+    let reply = MapReply {
+        address: mapped?.address,
+    };
+    kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
 }
 
 /// UNMAP: frees whatever is mapped in the range and uncharges it.

@@ -175,8 +175,12 @@ impl Kernel {
                 if object.kind() != kind {
                     return Err(Error::WrongObjectType);
                 }
-                if matches!(object.body, ObjectBody::Capability(_))
-                    && !reference.rights.contains(Rights::SEND)
+                // SEND is the right to invoke kernel functions on a
+                // capability or a handle; events check SIGNAL and WAIT.
+                if matches!(
+                    object.body,
+                    ObjectBody::Capability(_) | ObjectBody::Process(_)
+                ) && !reference.rights.contains(Rights::SEND)
                 {
                     return Err(Error::MissingRight);
                 }

@@ -477,7 +477,8 @@ fn a_receiver_over_its_memory_limit_makes_the_sender_out_of_memory() {
     let mut f = fixture(false, 1);
     let (s, c, sp) = (f.s(), f.c(0), f.sp());
     let limit = crate::lifecycle::DEFAULT_MEMORY_LIMIT;
-    let pages = (limit - f.w.charged(sp)) / PAGE;
+    let room = limit - f.w.charged(sp);
+    let pages = (room - crate::page_tables::bound(None, room)) / PAGE;
     let request = map_request(0, pages * PAGE, protection::READ);
     let regs = f.w.kcall(
         s,

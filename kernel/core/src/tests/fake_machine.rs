@@ -9,7 +9,7 @@ use abi::process::{
 };
 use abi::{Descriptor, Error};
 
-use crate::machine::{LoadedProgram, Machine, UserStart};
+use crate::machine::{LoadedProgram, Machine, Mapped, UserStart};
 use crate::process::SpaceId;
 use crate::thread::ThreadId;
 
@@ -21,8 +21,15 @@ pub(super) const DATA: u64 = 0x0100_0000;
 pub(super) const DATA_PAGES: u64 = 16;
 pub(super) const DATA_END: u64 = DATA + DATA_PAGES * PAGE;
 pub(super) const STACK_BOTTOM: u64 = USER_STACK_TOP - USER_STACK_SIZE;
-/// Bytes `load_program` maps (and the kernel charges) per program.
-pub(super) const PROGRAM_BYTES: u64 = PAGE + DATA_PAGES * PAGE + USER_STACK_SIZE;
+/// Page tables under a program's pages: a page table each for the image,
+/// the data and the stack (three 2 MiB regions), a directory for the image
+/// with the data and one for the stack (two 1 GiB regions), and a
+/// directory-pointer table for each of those (two 512 GiB regions).
+pub(super) const PROGRAM_TABLES: u64 = 3 + 2 + 2;
+/// Bytes `load_program` maps (and the kernel charges) per program, page
+/// tables included.
+pub(super) const PROGRAM_BYTES: u64 =
+    PAGE + DATA_PAGES * PAGE + USER_STACK_SIZE + PROGRAM_TABLES * PAGE;
 /// A user address nothing is ever mapped at.
 pub(super) const UNMAPPED: u64 = 0x0700_0000;
 pub(super) const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
@@ -172,10 +179,21 @@ impl FakeMachine {
         Ok(())
     }
 
+    /// The bytes of pages and page tables mapped in `space` (what the
+    /// kernel must have charged for them).
     pub(super) fn mapped_bytes(&self, space: SpaceId) -> u64 {
         self.spaces
             .get(&space)
             .map_or(0, |map| map.len() as u64 * PAGE)
+            + self.table_bytes(space)
+    }
+
+    /// The page tables a real machine would hold for `space`'s pages (the
+    /// x86_64 shape, emptied tables freed).
+    pub(super) fn table_bytes(&self, space: SpaceId) -> u64 {
+        self.spaces
+            .get(&space)
+            .map_or(0, |map| crate::page_tables::occupied(map.keys().copied()))
     }
 
     pub(super) fn page_protection(&self, space: SpaceId, address: u64) -> Option<u32> {
@@ -227,7 +245,7 @@ impl Machine for FakeMachine {
         address: Option<u64>,
         length: u64,
         protection: u32,
-    ) -> Result<u64, Error> {
+    ) -> Result<Mapped, Error> {
         if !self.spaces.contains_key(&space) {
             return Err(Error::InvalidArgument);
         }
@@ -256,19 +274,26 @@ impl Machine for FakeMachine {
                 at
             }
         };
+        let tables_before = self.table_bytes(space);
         self.insert_pages(space, at, length, protection)?;
-        Ok(at)
+        Ok(Mapped {
+            address: at,
+            table_bytes: self.table_bytes(space) - tables_before,
+        })
     }
 
     fn unmap(&mut self, space: SpaceId, address: u64, length: u64) -> Result<u64, Error> {
+        let tables_before = self.table_bytes(space);
         let map = self.spaces.get_mut(&space).ok_or(Error::InvalidArgument)?;
-        let mut freed = 0;
-        for page in pages_of(address, length) {
-            if map.remove(&page).is_some() {
-                freed += PAGE;
-            }
+        // What is mapped in the range, not every address of it: an UNMAP
+        // may cover terabytes.
+        let end = address.saturating_add(length);
+        let pages: Vec<u64> = map.range(address..end).map(|(page, _)| *page).collect();
+        for page in &pages {
+            map.remove(page);
         }
-        Ok(freed)
+        let freed = pages.len() as u64 * PAGE;
+        Ok(freed + tables_before - self.table_bytes(space))
     }
 
     fn protect(
@@ -341,7 +366,7 @@ impl Machine for FakeMachine {
                 arg1: arguments.len() as u64,
                 arg2: 0,
             },
-            memory_bytes: PROGRAM_BYTES,
+            memory_bytes: self.mapped_bytes(space),
         })
     }
 

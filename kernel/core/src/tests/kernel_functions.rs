@@ -152,7 +152,10 @@ fn descriptor_info_reports_kind_and_rights() {
         request.as_bytes(),
     );
     let thread_handle = Descriptor(reply.slots[0].descriptor);
-    let handle_rights = Rights::TRANSFER.union(Rights::DUPLICATE).0;
+    let handle_rights = Rights::SEND
+        .union(Rights::TRANSFER)
+        .union(Rights::DUPLICATE)
+        .0;
     assert_eq!(
         w.info(t, owner),
         Ok((ObjectKind::UserDoor as u32, Rights::DOOR_OWNER.0))
@@ -310,7 +313,9 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         panic!("MAP_ANONYMOUS payload {:?}", reply.payload)
     };
     assert_eq!(mapped.address, USER_MAP_BASE);
-    assert_eq!(f.w.charged(cp), charged + 2 * PAGE);
+    // Two pages, and a page table, directory and directory-pointer table
+    // (nothing else lies in USER_MAP_BASE's 512 GiB).
+    assert_eq!(f.w.charged(cp), charged + 2 * PAGE + 3 * PAGE);
     // The new memory works as a message buffer.
     let at = mapped.address;
     assert_eq!(
@@ -451,7 +456,7 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         )),
         kernel_ok(0, 0, 0)
     );
-    assert_eq!(f.w.charged(cp), before - 2 * PAGE);
+    assert_eq!(f.w.charged(cp), before - 2 * PAGE - 3 * PAGE);
     assert_eq!(
         f.w.send(
             c,
@@ -461,6 +466,60 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         ),
         err(Error::BadBuffer)
     );
+    f.w.assert_invariants();
+}
+
+/// Issue 15, finding 3: page tables are charged. Sparse single pages, one
+/// per GiB, each cost a page and two tables (three for the first); the
+/// process runs into its limit counting them, and UNMAP gives them back.
+#[test]
+fn page_tables_are_charged_and_sparse_mappings_hit_the_limit() {
+    let mut f = fixture(false, 1);
+    let (c, cp) = (f.c(0), f.cp(0));
+    let gib = 1u64 << 30;
+    // A limit a few hundred pages above what the process holds, so that the
+    // sparse pages below run into it after a hundred or so.
+    let limit = f.w.charged(cp) + 320 * PAGE;
+    if let Some(p) = f.w.k.processes.get_mut(cp) {
+        p.limit = limit;
+    }
+    let start = f.w.charged(cp);
+    // A 512 GiB region of its own: the first page needs all three tables.
+    let base = 1024 * gib;
+    let mut mapped = 0u64;
+    loop {
+        let request = map_request(base + mapped * gib, PAGE, protection::READ);
+        let regs = f.w.kcall(
+            c,
+            KernelFunction::MapAnonymous,
+            Descriptor::NULL,
+            request.as_bytes(),
+        );
+        if regs == TrapArgs::error(Error::OutOfMemory) {
+            break;
+        }
+        assert_eq!(Some(regs), kernel_ok(0, 8, 0));
+        mapped += 1;
+        assert_eq!(
+            f.w.charged(cp),
+            start + mapped * PAGE + (2 * mapped + 1) * PAGE,
+            "page {mapped}: the page and its tables"
+        );
+    }
+    // Without the tables the limit would have allowed three times as many.
+    assert!(
+        mapped > 50 && mapped < (limit - start) / PAGE / 2,
+        "{mapped} pages mapped"
+    );
+    f.w.assert_invariants();
+    let request = map_request(base, mapped * gib, 0);
+    f.w.kcall_ok(
+        c,
+        KernelFunction::Unmap,
+        Descriptor::NULL,
+        request.as_bytes(),
+    );
+    assert_eq!(f.w.charged(cp), start);
     f.w.assert_invariants();
 }
 

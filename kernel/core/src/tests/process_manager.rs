@@ -3,7 +3,7 @@
 
 use abi::function::Function;
 use abi::kcall::DescriptorRequest;
-use abi::{Descriptor, Error, KernelFunction, MessageSizes, TrapArgs};
+use abi::{Descriptor, Error, KernelFunction, MessageSizes, Rights, TrapArgs};
 use zerocopy::IntoBytes;
 
 use super::fake_machine::*;
@@ -134,6 +134,39 @@ fn only_capability_holders_register_a_manager_or_read_the_archive() {
         &[],
     );
     assert_eq!(regs, TrapArgs::error(Error::InvalidFunction));
+    w.assert_invariants();
+}
+
+/// Issue 15, finding 8: a copy of a process handle without SEND cannot
+/// rewrite that process's identity as procman sees it.
+#[test]
+fn process_set_cookie_needs_send_on_the_handle() {
+    let mut w = World::new();
+    let child = w.spawn_ok(b"client", &[]);
+    let without_send = Rights(Rights::HANDLE.0 & !Rights::SEND.0);
+    let copy = w
+        .duplicate(w.init_thread, child.handle, without_send)
+        .unwrap_or_default();
+    let cookie = abi::kcall::CookieRequest { cookie: 0x99 };
+    let before = w.k.processes.get(child.process).map(|p| p.manager_cookie);
+    let regs = w.kcall(
+        w.init_thread,
+        KernelFunction::ProcessSetCookie,
+        copy,
+        cookie.as_bytes(),
+    );
+    assert_eq!(regs, TrapArgs::error(Error::MissingRight));
+    let after = w.k.processes.get(child.process).map(|p| p.manager_cookie);
+    assert_eq!(before, after, "a refused request changes nothing");
+    // The handle SPAWN returned carries SEND.
+    w.kcall_ok(
+        w.init_thread,
+        KernelFunction::ProcessSetCookie,
+        child.handle,
+        cookie.as_bytes(),
+    );
+    let set = w.k.processes.get(child.process).map(|p| p.manager_cookie);
+    assert_eq!(set, Some(0x99));
     w.assert_invariants();
 }
 

@@ -34,6 +34,21 @@ pub struct AddressSpace {
     /// this space's mappings goes through `&mut self` methods, which empty it.
     recent_pages: [Cell<u64>; 2],
     recent_frames: [Cell<u64>; 2],
+    /// Page-table frames allocated under the PML4 so far (never decreases):
+    /// the machine reports each mapping's share so the kernel can charge it.
+    tables_made: u64,
+}
+
+/// Takes frames for new page tables from [`Frames`] and counts them.
+struct CountingFrames<'a>(&'a mut u64);
+
+// SAFETY: every frame comes from `Frames`, which hands out unused frames.
+unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for CountingFrames<'_> {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        let frame = Frames.allocate_frame()?;
+        *self.0 += 1;
+        Some(frame)
+    }
 }
 
 impl AddressSpace {
@@ -50,6 +65,7 @@ impl AddressSpace {
             pml4,
             recent_pages: [Cell::new(0), Cell::new(0)],
             recent_frames: [Cell::new(0), Cell::new(0)],
+            tables_made: 0,
         })
     }
 
@@ -65,8 +81,10 @@ impl AddressSpace {
             .ok_or(Error::OutOfMemory)?;
         let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        let mut mapper = self.mapper();
+        let mut tables = CountingFrames(&mut self.tables_made);
         // SAFETY: a fresh frame into the user half of this space only.
-        match unsafe { self.mapper().map_to(page, frame, flags, &mut Frames) } {
+        match unsafe { mapper.map_to(page, frame, flags, &mut tables) } {
             Ok(flush) => {
                 // The page was not present, and the CPU caches no
                 // not-present entry (Intel SDM 4.10.4.3): nothing to flush.
@@ -85,9 +103,9 @@ impl AddressSpace {
     ///
     /// Walks the tables rather than the addresses, so the cost follows what
     /// is mapped, not the length asked for: unmapping the whole user half
-    /// of a small process is as cheap as unmapping what it holds. Freeing
-    /// emptied tables keeps a map/unmap loop over fresh addresses from
-    /// piling up page tables no charge accounts for.
+    /// of a small process is as cheap as unmapping what it holds. Emptied
+    /// tables are freed (and counted in the bytes freed: the kernel charged
+    /// them), so a map/unmap loop over fresh addresses never piles them up.
     pub fn unmap_range(&mut self, start: u64, end: u64) -> u64 {
         self.forget_translations();
         let (freed, _) = unmap_in(self.pml4, 4, 0, start, end.min(abi::process::USER_END));
@@ -104,6 +122,11 @@ impl AddressSpace {
     /// [`AddressSpace::unmap_range`] it skips absent tables whole.
     pub fn first_mapped(&self, start: u64, end: u64) -> Option<u64> {
         first_present(self.pml4, 4, 0, start, end.min(abi::process::USER_END))
+    }
+
+    /// Page-table frames allocated under the PML4 since the space was made.
+    pub fn tables_made(&self) -> u64 {
+        self.tables_made
     }
 
     /// Changes the flags of the mapped page at `address`.
@@ -285,6 +308,7 @@ fn unmap_in(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -> (u6
             if empty {
                 entries[index].set_unused();
                 free_frame(child);
+                freed += abi::PAGE_BYTES;
             }
         }
     }

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use abi::process::{USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
 use abi::{Error, PAGE_BYTES, PAGE_SIZE};
-use kernel_core::machine::{CopyFault, LoadedProgram, Machine, UserStart};
+use kernel_core::machine::{CopyFault, LoadedProgram, Machine, Mapped, UserStart};
 use kernel_core::process::SpaceId;
 use kernel_core::thread::ThreadId;
 use x86_64::structures::paging::{PageTableFlags, PhysFrame};
@@ -191,14 +191,18 @@ impl X86Machine {
         Ok(())
     }
 
+    /// Maps zeroed pages over the range; the bytes of page tables this
+    /// allocated. On failure nothing of the range stays mapped (and the
+    /// tables it emptied are freed).
     fn map_range(
         &mut self,
         space: SpaceId,
         address: u64,
         length: u64,
         flags: PageTableFlags,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let tables = &mut self.space_mut(space)?.tables;
+        let made_before = tables.tables_made();
         let mut at = address;
         while at < address + length {
             if let Err(error) = tables.map_zeroed(at, flags) {
@@ -207,7 +211,7 @@ impl X86Machine {
             }
             at += PAGE_BYTES;
         }
-        Ok(())
+        Ok((tables.tables_made() - made_before) * PAGE_BYTES)
     }
 
     fn range_is_free(&self, space: SpaceId, address: u64, length: u64) -> Result<bool, Error> {
@@ -369,7 +373,7 @@ impl Machine for X86Machine {
         address: Option<u64>,
         length: u64,
         protection: u32,
-    ) -> Result<u64, Error> {
+    ) -> Result<Mapped, Error> {
         let flags = page_flags(protection);
         let Some(address) = address else {
             let s = self.space(space)?;
@@ -377,15 +381,21 @@ impl Machine for X86Machine {
                 s.tables.first_mapped(start, end)
             })
             .ok_or(Error::BadAddressRange)?;
-            self.map_range(space, address, length, flags)?;
+            let table_bytes = self.map_range(space, address, length, flags)?;
             self.space_mut(space)?.next_map = kernel_core::placement::next_hint(address, length);
-            return Ok(address);
+            return Ok(Mapped {
+                address,
+                table_bytes,
+            });
         };
         if !self.range_is_free(space, address, length)? {
             return Err(Error::BadAddressRange);
         }
-        self.map_range(space, address, length, flags)?;
-        Ok(address)
+        let table_bytes = self.map_range(space, address, length, flags)?;
+        Ok(Mapped {
+            address,
+            table_bytes,
+        })
     }
 
     fn unmap(&mut self, space: SpaceId, address: u64, length: u64) -> Result<u64, Error> {
@@ -440,7 +450,7 @@ impl Machine for X86Machine {
                 flags |= PageTableFlags::NO_EXECUTE;
             }
             // Map writable first to copy the file bytes, then set the final flags.
-            self.map_range(space, first, end - first, PageTableFlags::WRITABLE)?;
+            memory_bytes += self.map_range(space, first, end - first, PageTableFlags::WRITABLE)?;
             let start = segment.file_offset as usize;
             let bytes = image
                 .get(start..start + segment.file_size as usize)
@@ -455,7 +465,7 @@ impl Machine for X86Machine {
             memory_bytes += end - first;
         }
         let stack_bottom = USER_STACK_TOP - USER_STACK_SIZE;
-        self.map_range(
+        memory_bytes += self.map_range(
             space,
             stack_bottom,
             USER_STACK_SIZE,
