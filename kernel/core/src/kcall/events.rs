@@ -57,34 +57,42 @@ pub(super) fn wait(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<
 
 impl Kernel {
     /// Wakes `event`'s longest waiter with its reply, or counts the signal.
+    /// A waiter whose reply cannot be written (its buffer went away while
+    /// it waited) wakes with that error and does not use the signal up: it
+    /// goes to the next waiter, or is counted (issue 15, finding 10).
     fn signal_event(&mut self, machine: &mut impl Machine, event: ObjectId) -> Result<(), Error> {
-        let e = self
-            .objects
-            .get_mut(event)
-            .and_then(|o| o.event_mut())
-            .ok_or(Error::WrongObjectType)?;
-        match e.waiters.pop_front() {
-            Some(waiter) => {
-                let remaining = e.count;
-                self.release(event);
-                let space = self.space_of(waiter);
-                let buffer = match self.threads.get(waiter).map(|t| t.state) {
-                    Some(ThreadState::Waiting { buffer, .. }) => buffer,
-                    _ => 0,
-                };
-                let registers = match space {
-                    Some(space) => self.kernel_reply(machine, space, buffer, remaining, NO_REPLY),
-                    None => Ok(None),
-                };
-                match registers {
-                    Ok(Some(registers)) => self.wake(waiter, registers),
-                    Ok(None) => {}
-                    Err(error) => self.wake(waiter, TrapArgs::error(error)),
+        loop {
+            let e = self
+                .objects
+                .get_mut(event)
+                .and_then(|o| o.event_mut())
+                .ok_or(Error::WrongObjectType)?;
+            let Some(waiter) = e.waiters.pop_front() else {
+                e.count = e.count.saturating_add(1);
+                return Ok(());
+            };
+            let remaining = e.count;
+            // The reference the wait held; the caller's keeps the event alive.
+            self.release(event);
+            let space = self.space_of(waiter);
+            let buffer = match self.threads.get(waiter).map(|t| t.state) {
+                Some(ThreadState::Waiting { buffer, .. }) => buffer,
+                _ => 0,
+            };
+            let registers = match space {
+                Some(space) => self.kernel_reply(machine, space, buffer, remaining, NO_REPLY),
+                None => Ok(None),
+            };
+            match registers {
+                Ok(Some(registers)) => {
+                    self.wake(waiter, registers);
+                    return Ok(());
                 }
+                // A waiter without a space has no process left to wake.
+                Ok(None) => {}
+                Err(error) => self.wake(waiter, TrapArgs::error(error)),
             }
-            None => e.count = e.count.saturating_add(1),
         }
-        Ok(())
     }
 
     /// Takes one counted signal of `event` for `caller`, or parks it.

@@ -73,6 +73,20 @@ pub(super) fn map_anonymous(
     kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
 }
 
+/// Refuses a range that holds part of the call's own message buffer: the
+/// reply could not be written after the change, and a refused request must
+/// change nothing (issue 15, finding 10).
+fn keep_the_buffer(call: &Call<'_>, address: u64, length: u64) -> Result<(), Error> {
+    let buffer_end = call
+        .buffer
+        .saturating_add(u64::from(call.layout.total_size));
+    let end = address.saturating_add(length);
+    if call.layout.total_size > 0 && address < buffer_end && call.buffer < end {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(())
+}
+
 /// UNMAP: frees whatever is mapped in the range and uncharges it.
 pub(super) fn unmap(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
     let r: MapRequest = call.request()?;
@@ -81,6 +95,7 @@ pub(super) fn unmap(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call
         return Err(Error::ReservedBits);
     }
     check_range(r.address, r.length)?;
+    keep_the_buffer(call, r.address, r.length)?;
     let freed = machine.unmap(call.space, r.address, r.length)?;
     if let Some(p) = kernel.processes.get_mut(call.process) {
         p.uncharge(freed);
@@ -93,6 +108,9 @@ pub(super) fn protect(kernel: &mut Kernel, machine: &mut impl Machine, call: &Ca
     let r: MapRequest = call.request()?;
     check_map_protection(r.protection, r.reserved)?;
     check_range(r.address, r.length)?;
+    if r.protection & protection::WRITE == 0 {
+        keep_the_buffer(call, r.address, r.length)?;
+    }
     machine.protect(call.space, r.address, r.length, r.protection)?;
     kernel.reply_to(machine, call, NO_REPLY)
 }

@@ -269,6 +269,118 @@ fn events_count_signals_and_wake_a_waiter() {
     w.assert_invariants();
 }
 
+/// Issue 15, finding 10: a waiter whose buffer went away while it waited
+/// wakes with BAD_BUFFER, and the signal goes to the next waiter or is
+/// counted instead of being used up.
+#[test]
+fn a_signal_is_not_lost_on_a_waiter_whose_buffer_went_away() {
+    let mut w = World::new();
+    let t = w.init_thread;
+    let (lost, next) = (w.thread_create(t), w.thread_create(t));
+    let e = w.event_create(t);
+    let object = w.object_of(w.init, e);
+    let count = |w: &World| match w.k.objects.get(object).map(|o| &o.body) {
+        Some(ObjectBody::Event(e)) => e.count,
+        other => panic!("not an event: {other:?}"),
+    };
+    let reply = w.kcall_ok(
+        t,
+        KernelFunction::MapAnonymous,
+        Descriptor::NULL,
+        map_request(0, PAGE, protection::READ | protection::WRITE).as_bytes(),
+    );
+    let Ok(page) = MapReply::read_from_bytes(&reply.payload).map(|r| r.address) else {
+        panic!("MAP_ANONYMOUS payload {:?}", reply.payload)
+    };
+    for (thread, buffer) in [(lost, page), (next, KBUF + 0x800)] {
+        let waiting = w.send(
+            thread,
+            KernelFunction::EventWait as i32,
+            e,
+            msg(buffer, &[], 64),
+        );
+        assert_eq!(waiting, None);
+    }
+    w.kcall_ok(
+        t,
+        KernelFunction::Unmap,
+        Descriptor::NULL,
+        map_request(page, PAGE, 0).as_bytes(),
+    );
+    assert_eq!(
+        Some(w.kcall(t, KernelFunction::EventSignal, e, &[])),
+        kernel_ok(0, 0, 0)
+    );
+    assert_eq!(w.resume(lost), err(Error::BadBuffer));
+    assert_eq!(w.resume(next), kernel_ok(0, 0, 0), "the signal went on");
+    assert_eq!(count(&w), 0);
+    // With nobody else waiting, the signal is counted.
+    let reply = w.kcall_ok(
+        t,
+        KernelFunction::MapAnonymous,
+        Descriptor::NULL,
+        map_request(page, PAGE, protection::READ | protection::WRITE).as_bytes(),
+    );
+    assert_eq!(reply.regs, kernel_ok(0, 8, 0).unwrap_or_default());
+    assert_eq!(
+        w.send(
+            lost,
+            KernelFunction::EventWait as i32,
+            e,
+            msg(page, &[], 64)
+        ),
+        None
+    );
+    w.kcall_ok(
+        t,
+        KernelFunction::Unmap,
+        Descriptor::NULL,
+        map_request(page, PAGE, 0).as_bytes(),
+    );
+    w.kcall_ok(t, KernelFunction::EventSignal, e, &[]);
+    assert_eq!(w.resume(lost), err(Error::BadBuffer));
+    assert_eq!(count(&w), 1);
+    w.assert_invariants();
+}
+
+/// Issue 15, finding 10: UNMAP of the request's own buffer, or PROTECT that
+/// takes WRITE from it, would leave no room for the reply: refused, with
+/// nothing changed.
+#[test]
+fn unmap_and_protect_keep_the_requests_own_buffer() {
+    let mut w = World::new();
+    let t = w.init_thread;
+    let charged = w.charged(w.init);
+    let own = KBUF & !(PAGE - 1);
+    for (function, request) in [
+        (KernelFunction::Unmap, map_request(own, PAGE, 0)),
+        (KernelFunction::Unmap, map_request(own - PAGE, 2 * PAGE, 0)),
+        (
+            KernelFunction::Protect,
+            map_request(own, PAGE, protection::READ),
+        ),
+    ] {
+        assert_eq!(
+            w.kcall(t, function, Descriptor::NULL, request.as_bytes()),
+            TrapArgs::error(Error::InvalidArgument),
+            "{function:?}"
+        );
+        assert_eq!(
+            w.m.page_protection(w.space(w.init), KBUF),
+            Some(protection::READ | protection::WRITE)
+        );
+        assert_eq!(w.charged(w.init), charged);
+    }
+    // Keeping WRITE is fine.
+    w.kcall_ok(
+        t,
+        KernelFunction::Protect,
+        Descriptor::NULL,
+        map_request(own, PAGE, protection::READ | protection::WRITE).as_bytes(),
+    );
+    w.assert_invariants();
+}
+
 #[test]
 fn event_functions_check_target_data_and_rights() {
     let mut f = fixture(false, 1);
