@@ -162,6 +162,24 @@ impl<T> Arena<T> {
         self.len == 0
     }
 
+    /// One past the highest slot index ever used: [`Arena::id_at`] of every
+    /// index below it visits every live entry, without borrowing the arena
+    /// across the walk (so the walker may change entries as it goes).
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The id of the live entry in slot `index`, if there is one.
+    pub fn id_at(&self, index: usize) -> Option<Id<T>> {
+        let slot = self.slots.get(index)?;
+        slot.value.as_ref()?;
+        Some(Id {
+            index: index as u32,
+            generation: slot.generation,
+            _marker: PhantomData,
+        })
+    }
+
     /// Ids of every live entry.
     pub fn ids(&self) -> impl Iterator<Item = Id<T>> + '_ {
         self.slots

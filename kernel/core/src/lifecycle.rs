@@ -204,23 +204,25 @@ impl Kernel {
                 self.wake(thread, TrapArgs::error(Error::PeerDied));
             }
             // Calls being served through the door fail too: the door is
-            // gone, so its server's later REPLY finds CALLER_GONE.
-            let serving: alloc::vec::Vec<(ThreadId, ThreadId)> = self
-                .threads
-                .ids()
-                .filter_map(|t| match self.threads.get(t).map(|t| t.holding) {
-                    Some(Holding::Call { caller, door }) if door == reference.object => {
-                        Some((t, caller))
-                    }
-                    _ => None,
-                })
-                .collect();
-            for (server, caller) in serving {
-                if let Some(s) = self.threads.get_mut(server) {
-                    s.holding = Holding::Cancelled {
-                        door: reference.object,
-                    };
+            // gone, so its server's later REPLY finds CALLER_GONE. A walk
+            // by slot, not a collected list: a death never allocates
+            // (ABI.md §8).
+            for index in 0..self.threads.slot_count() {
+                let Some(server) = self.threads.id_at(index) else {
+                    continue;
+                };
+                let Some(s) = self.threads.get_mut(server) else {
+                    continue;
+                };
+                let Holding::Call { caller, door } = s.holding else {
+                    continue;
+                };
+                if door != reference.object {
+                    continue;
                 }
+                s.holding = Holding::Cancelled {
+                    door: reference.object,
+                };
                 self.wake(caller, TrapArgs::error(Error::PeerDied));
             }
             if self.process_manager_door == Some(reference.object) {

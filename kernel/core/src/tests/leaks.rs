@@ -1,6 +1,11 @@
-//! Nothing left behind: churns of spawns, calls and exits.
+//! Nothing left behind: churns of spawns, calls and exits; and nothing
+//! allocated where a failed allocation could stop a death.
 
+use abi::kcall::{DescriptorRequest, ExitRequest};
 use abi::{Descriptor, DescriptorSlot, Error, KernelFunction, Rights, TrapArgs};
+use zerocopy::IntoBytes;
+
+use crate::thread::ThreadId;
 
 use super::fake_machine::*;
 use super::harness::*;
@@ -166,5 +171,76 @@ fn a_fault_ends_the_whole_process_and_fails_its_callers() {
     assert_eq!(f.w.resume(c0), err(Error::PeerDied));
     assert_eq!(f.w.resume(c1), err(Error::PeerDied));
     assert!(f.w.k.current().is_some(), "another thread runs");
+    f.w.assert_invariants();
+}
+
+/// Traps for `t` with `args` and counts the heap allocations the kernel (and
+/// the fake machine under it) made on this thread.
+fn allocations_of_trap(w: &mut World, t: ThreadId, args: TrapArgs) -> u64 {
+    w.run(t);
+    let counted = allocation_counter::measure(|| w.k.trap(&mut w.m, args));
+    counted.count_total
+}
+
+/// Issue 15, finding 6 and ABI.md §8: nothing a death does allocates, so
+/// no failed allocation can stop it. A server that dies holding a call with
+/// another queued, and a door whose
+/// owner reference is closed while a call through it is being served.
+#[test]
+fn a_death_and_a_door_closed_in_service_never_allocate() {
+    let mut f = fixture(false, 3);
+    let (s, function) = (f.s(), f.function);
+    // Client 0's call in service, client 1's queued.
+    assert_eq!(
+        f.w.send(f.c(0), function, REF, msg(SBUF, b"served", 64)),
+        None
+    );
+    assert!(f.w.receive(s, OWNER, RBUF, 256).is_some());
+    assert_eq!(
+        f.w.send(f.c(1), function, REF, msg(SBUF, b"queued", 64)),
+        None
+    );
+    // The request the server's PROCESS_EXIT reads, written beforehand (the
+    // fake machine allocates a page on its first write).
+    let exit = ExitRequest {
+        code: 3,
+        reserved: 0,
+    };
+    let sp = f.sp();
+    f.w.write_msg(sp, msg(KBUF, exit.as_bytes(), KTOTAL));
+    let args = TrapArgs::send(
+        KernelFunction::ProcessExit.function(),
+        Descriptor::NULL,
+        KBUF,
+        msg(KBUF, exit.as_bytes(), KTOTAL).sizes(),
+    );
+    assert_eq!(allocations_of_trap(&mut f.w, s, args), 0);
+    assert!(!f.w.process_alive(sp));
+    assert_eq!(f.w.resume(f.c(0)), err(Error::PeerDied));
+    assert_eq!(f.w.resume(f.c(1)), err(Error::PeerDied));
+    f.w.assert_invariants();
+
+    // The owner reference closed by its own server while it serves a call.
+    let mut f = fixture(false, 1);
+    let (s, function) = (f.s(), f.function);
+    assert_eq!(
+        f.w.send(f.c(0), function, REF, msg(SBUF, b"served", 64)),
+        None
+    );
+    assert!(f.w.receive(s, OWNER, RBUF, 256).is_some());
+    let close = DescriptorRequest {
+        descriptor: OWNER.0,
+        rights: 0,
+    };
+    let sp = f.sp();
+    f.w.write_msg(sp, msg(KBUF, close.as_bytes(), KTOTAL));
+    let args = TrapArgs::send(
+        KernelFunction::Close.function(),
+        Descriptor::NULL,
+        KBUF,
+        msg(KBUF, close.as_bytes(), KTOTAL).sizes(),
+    );
+    assert_eq!(allocations_of_trap(&mut f.w, s, args), 0);
+    assert_eq!(f.w.resume(f.c(0)), err(Error::PeerDied));
     f.w.assert_invariants();
 }
