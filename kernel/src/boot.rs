@@ -9,7 +9,7 @@ use kernel_core::boot_info::{BootInfo, BootPath, MemoryKind};
 
 use crate::arch::x86_64::cpu::{self, fatal, stop};
 use crate::arch::x86_64::{
-    acpi, gdt, idt, kernel_stack, lapic, memory, pic, selftest, syscall, system, trap,
+    acpi, fpu, gdt, idt, kernel_stack, lapic, memory, pic, selftest, syscall, system, trap,
 };
 
 /// Timer frequency: the scheduler's preemption tick.
@@ -48,6 +48,7 @@ pub fn kernel_main(info: &BootInfo) -> ! {
         Ok(summary) => summary,
         Err(error) => fatal(format_args!("memory setup failed: {error}")),
     };
+    fpu::enable();
     let protections = cpu::enable_user_memory_protections();
     kprintln!(
         "user memory protections: smep {}, smap {}, umip {}",

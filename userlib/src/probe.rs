@@ -45,6 +45,48 @@ pub fn register_probe(set_flags: bool) -> RegisterProbe {
     crate::arch::register_probe(set_flags)
 }
 
+/// Part of a thread's x87/MMX/SSE state, which the kernel keeps per thread:
+/// no thread sees another's (ABI.md §1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FpuProbe {
+    /// XMM0's low 64 bits.
+    pub xmm0: u64,
+    /// The x87 control word.
+    pub fcw: u16,
+    /// The SSE control and status register.
+    pub mxcsr: u32,
+}
+
+impl FpuProbe {
+    /// What a new thread starts with (FNINIT's control word, MXCSR's reset
+    /// value, zero registers).
+    pub const INITIAL: FpuProbe = FpuProbe {
+        xmm0: 0,
+        fcw: 0x037f,
+        mxcsr: 0x1f80,
+    };
+
+    /// A state unlike [`FpuProbe::INITIAL`] in every field, marked with
+    /// `mark`: double precision and round-toward-zero.
+    pub const fn marked(mark: u64) -> FpuProbe {
+        FpuProbe {
+            xmm0: mark,
+            fcw: 0x027f,
+            mxcsr: 0x7f80,
+        }
+    }
+}
+
+/// Loads `state` into the calling thread's XMM0, x87 control word and MXCSR.
+pub fn set_fpu(state: FpuProbe) {
+    crate::arch::set_fpu_probe(state)
+}
+
+/// The calling thread's XMM0, x87 control word and MXCSR.
+pub fn fpu() -> FpuProbe {
+    crate::arch::fpu_probe()
+}
+
 /// `int 0x80`; returns only if a kernel let it through.
 pub fn software_interrupt() {
     crate::arch::software_interrupt()

@@ -1,8 +1,12 @@
 //! MSG-TRAP: the trap itself (ABI.md §1): the reserved upper halves of the
-//! 32-bit fields on entry, the registers and flags a trap preserves, and
-//! that `syscall` is the only way in (§9 D12).
+//! 32-bit fields on entry, the registers and flags a trap preserves, each
+//! thread's own x87/SSE state, and that `syscall` is the only way in (§9 D12).
 
 use alloc::format;
+use alloc::sync::Arc;
+
+use abi::KernelFunction;
+use spin::Mutex;
 
 use abi::Error;
 use abi::function::{RECEIVE, REPLY, REPLY_RECEIVE};
@@ -298,6 +302,43 @@ pub static CASES: &[Case] = &[
                 &error(Error::PeerDied),
             );
             Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-TRAP-017",
+        rule: "the x87/SSE state is the thread's own: a new thread starts with FNINIT's control word, MXCSR 0x1F80 and XMM0 zero whatever another thread left there, and a thread's own values survive the other thread running",
+        section: "1",
+        decisions: &[],
+        expect: Expect::replied("the EVENT_WAIT that let the other thread run", 0, 0, 8, 0),
+        run: |context| {
+            let event = context.adopt(userlib::kernel::event_create()?.into_raw());
+            let seen = Arc::new(Mutex::new(None));
+            let theirs = Arc::clone(&seen);
+            let mine = arch::FpuProbe::marked(0x5ca1_ab1e_f00d_cafe);
+            arch::set_fpu(mine);
+            let thread = userlib::spawn_thread(
+                move || {
+                    let before = arch::fpu();
+                    arch::set_fpu(arch::FpuProbe::marked(0x0bad_cafe_dead_beef));
+                    *theirs.lock() = Some(before);
+                    let _ = userlib::kernel::event_signal(event);
+                },
+                16 * 1024,
+            )?;
+            context.adopt(thread.into_raw());
+            let waited = kit::send(KernelFunction::EventWait.function(), event, &[], &[], 64)?;
+            let after = arch::fpu();
+            arch::set_fpu(arch::FpuProbe::INITIAL);
+            let before = *seen.lock();
+            context.check(
+                before == Some(arch::FpuProbe::INITIAL),
+                &format!("the new thread started with {before:?}, not the initial state"),
+            );
+            context.check(
+                after == mine,
+                &format!("this thread's state came back as {after:?}, not {mine:?}"),
+            );
+            Ok(context.observe(waited.registers))
         },
     },
 ];

@@ -44,6 +44,14 @@ pub(crate) fn register_probe(_set_flags: bool) -> crate::probe::RegisterProbe {
 /// Host stand-in.
 pub(crate) fn software_interrupt() {}
 
+/// Host stand-in: the registers are not touched.
+pub(crate) fn set_fpu_probe(_state: crate::probe::FpuProbe) {}
+
+/// Host stand-in: the state a new thread starts with.
+pub(crate) fn fpu_probe() -> crate::probe::FpuProbe {
+    crate::probe::FpuProbe::INITIAL
+}
+
 /// Host stand-in.
 pub(crate) fn invalid_opcode() -> ! {
     abort()

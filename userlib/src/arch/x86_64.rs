@@ -229,6 +229,50 @@ pub(crate) fn register_probe(set_flags: bool) -> crate::probe::RegisterProbe {
     }
 }
 
+/// Loads `state` into XMM0 (low 64 bits, the rest zero), the x87 control
+/// word and MXCSR.
+pub(crate) fn set_fpu_probe(state: crate::probe::FpuProbe) {
+    let words: [u32; 2] = [u32::from(state.fcw), state.mxcsr];
+    // SAFETY: reads `words` (8 bytes on our stack) and changes XMM0, the
+    // x87 control word and MXCSR, which the block declares or which no
+    // Rust code of this soft-float target uses.
+    unsafe {
+        core::arch::asm!(
+            "movq xmm0, {xmm}",
+            "fldcw [{words}]",
+            "ldmxcsr [{words} + 4]",
+            xmm = in(reg) state.xmm0,
+            words = in(reg) words.as_ptr(),
+            out("xmm0") _,
+            options(nostack, preserves_flags, readonly),
+        )
+    }
+}
+
+/// Reads XMM0's low 64 bits, the x87 control word and MXCSR.
+pub(crate) fn fpu_probe() -> crate::probe::FpuProbe {
+    let mut words = [0u32; 2];
+    let xmm0: u64;
+    // SAFETY: writes `words` (8 bytes on our stack) and a general register;
+    // reads XMM0 (declared, so Rust keeps nothing there across the block).
+    unsafe {
+        core::arch::asm!(
+            "movq {xmm}, xmm0",
+            "fnstcw [{words}]",
+            "stmxcsr [{words} + 4]",
+            xmm = out(reg) xmm0,
+            words = in(reg) words.as_mut_ptr(),
+            out("xmm0") _,
+            options(nostack, preserves_flags),
+        )
+    }
+    crate::probe::FpuProbe {
+        xmm0,
+        fcw: words[0] as u16,
+        mxcsr: words[1],
+    }
+}
+
 /// `int 0x80`: a software interrupt (not a way into this kernel).
 pub(crate) fn software_interrupt() {
     // SAFETY: a software interrupt touches no memory of ours; if a kernel

@@ -229,8 +229,9 @@ impl AddressSpace {
     }
 
     /// Switches this CPU to the space.
+    #[inline]
     pub fn activate(&self) {
-        if Cr3::read_raw().0 != self.pml4 {
+        if super::paging::current_root() != self.pml4.start_address().as_u64() {
             // SAFETY: the upper half is the kernel's, so the kernel code, data
             // and stacks stay mapped.
             unsafe { Cr3::write(self.pml4, Cr3Flags::empty()) };

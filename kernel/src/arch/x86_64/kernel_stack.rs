@@ -93,13 +93,27 @@ impl KernelStack {
         Ok(stack)
     }
 
-    /// The address just past the stack (the initial stack pointer).
-    pub fn top(&self) -> u64 {
+    /// The address just past the stack's mapped pages.
+    fn end(&self) -> u64 {
         REGION_BASE + (u64::from(self.slot) + 1) * SLOT_BYTES
     }
 
+    /// The initial stack pointer: below the thread's saved FPU state, which
+    /// occupies the top of the stack's pages.
+    pub fn top(&self) -> u64 {
+        self.end() - super::fpu::STATE_BYTES
+    }
+
+    /// Where the thread's x87/MMX/SSE state is saved: the top
+    /// STATE_BYTES of the stack's pages, mapped while the stack lives,
+    /// 16-byte aligned (the end is page-aligned) and used for nothing else
+    /// (the stack pointer starts below them).
+    pub fn fpu_area(&self) -> *mut super::fpu::FpuState {
+        self.top() as *mut super::fpu::FpuState
+    }
+
     fn pages(&self) -> impl Iterator<Item = Page<Size4KiB>> {
-        let bottom = self.top() - STACK_BYTES;
+        let bottom = self.end() - STACK_BYTES;
         (0..STACK_BYTES / abi::PAGE_BYTES).map(move |index| {
             Page::containing_address(VirtAddr::new(bottom + index * abi::PAGE_BYTES))
         })

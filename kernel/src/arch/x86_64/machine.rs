@@ -13,6 +13,7 @@ use kernel_core::thread::ThreadId;
 use x86_64::structures::paging::{PageTableFlags, PhysFrame};
 
 use super::address_space::AddressSpace;
+use super::fpu::{self, FpuState};
 use super::kernel_stack::KernelStack;
 use super::trap::TrapFrame;
 use super::{cpu, gdt, memory, paging};
@@ -33,9 +34,11 @@ pub(super) struct Context {
 impl Context {
     fn new(space: SpaceId, frame: TrapFrame) -> Result<Self, Error> {
         let stack = KernelStack::allocate()?;
+        // SAFETY: the area of a stack just mapped for this context alone.
+        unsafe { stack.fpu_area().write(fpu::INITIAL) };
         let frame_pointer = (stack.top() - size_of::<TrapFrame>() as u64) as *mut TrapFrame;
         // SAFETY: the frame fits at the top of the freshly mapped stack,
-        // which is page-aligned, as is TrapFrame's size to 16 bytes.
+        // which is 16-byte aligned, as is TrapFrame's size.
         unsafe { frame_pointer.write(frame) };
         Ok(Context {
             stack,
@@ -46,6 +49,35 @@ impl Context {
 
     pub(super) fn stack_top(&self) -> u64 {
         self.stack.top()
+    }
+}
+
+impl Context {
+    /// Where this thread's x87/MMX/SSE state is kept while it does not run.
+    pub(super) fn fpu_area(&self) -> *mut FpuState {
+        self.stack.fpu_area()
+    }
+}
+
+impl X86Machine {
+    /// Gives the CPU's x87/MMX/SSE registers to the thread whose saved
+    /// state is at `area` (a live context's [`Context::fpu_area`]): the
+    /// current owner's are saved first. Nothing to do when it already owns
+    /// them, the common case of a thread that trapped and resumes.
+    #[inline]
+    pub(super) fn load_fpu(&mut self, area: *mut FpuState) {
+        if area == self.fpu_owner {
+            return;
+        }
+        if !self.fpu_owner.is_null() {
+            // SAFETY: the owner's context is alive (destroy_thread forgets
+            // the owner first), so its area is mapped and used by nothing
+            // else while the registers hold its state.
+            fpu::save(unsafe { &mut *self.fpu_owner });
+        }
+        // SAFETY: `area` is a live context's own area (the caller's).
+        fpu::restore(unsafe { &*area });
+        self.fpu_owner = area;
     }
 }
 
@@ -67,6 +99,10 @@ pub(super) struct X86Machine {
     /// at the next trap, which runs on another stack.
     retired: Vec<Context>,
     qemu_exit: bool,
+    /// The saved-state area of the thread whose x87/MMX/SSE state the CPU
+    /// holds (null: none's): where the registers go when another thread
+    /// takes them. An area names its context while the context lives.
+    fpu_owner: *mut FpuState,
 }
 
 impl X86Machine {
@@ -83,6 +119,7 @@ impl X86Machine {
             contexts: Vec::new(),
             retired: Vec::new(),
             qemu_exit,
+            fpu_owner: core::ptr::null_mut(),
         }
     }
 
@@ -542,6 +579,10 @@ impl Machine for X86Machine {
                 .is_some_and(|(raw, _)| *raw == thread.to_raw())
             && let Some((_, context)) = slot.take()
         {
+            if context.fpu_area() == self.fpu_owner {
+                // Its state dies with it; nothing is saved.
+                self.fpu_owner = core::ptr::null_mut();
+            }
             self.retired.push(context);
         }
     }

@@ -11,6 +11,7 @@ pub mod acpi;
 pub mod address_space;
 pub mod boot;
 pub mod cpu;
+pub mod fpu;
 pub mod gdt;
 pub mod idt;
 pub mod kernel_stack;

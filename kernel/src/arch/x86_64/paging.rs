@@ -145,6 +145,19 @@ pub fn build_kernel_tables(
     Ok(pml4_frame)
 }
 
+/// CR3 as it is (the PML4's address: the kernel sets no PCID or flag
+/// bits), read without building a `PhysFrame`: the switch path compares it
+/// on every trap.
+#[inline]
+pub fn current_root() -> u64 {
+    let value: u64;
+    // SAFETY: reading CR3 has no side effect.
+    unsafe {
+        core::arch::asm!("mov {}, cr3", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
+    value
+}
+
 /// Switches this CPU to the kernel tables (a no-op when already there).
 ///
 /// # Safety
@@ -155,7 +168,7 @@ pub fn build_kernel_tables(
 /// [`super::cpu::enable_paging_features`], once at boot.
 pub unsafe fn activate(pml4: PhysFrame) {
     use x86_64::registers::control::{Cr3, Cr3Flags};
-    if Cr3::read().0 != pml4 {
+    if current_root() != pml4.start_address().as_u64() {
         // SAFETY: guaranteed by the caller; every address in use stays valid.
         unsafe { Cr3::write(pml4, Cr3Flags::empty()) };
     }

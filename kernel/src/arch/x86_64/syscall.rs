@@ -46,7 +46,8 @@ pub fn set_kernel_stack(top: u64) {
     // SAFETY: only this CPU reads the block, and not concurrently: the kernel
     // runs with interrupts disabled.
     unsafe { *BOOT_CPU.kernel_stack_top.get() = top };
-    gdt::set_kernel_stack(VirtAddr::new(top));
+    // Kernel stacks are canonical upper-half addresses: no check needed.
+    gdt::set_kernel_stack(VirtAddr::new_truncate(top));
 }
 
 /// Enables SYSCALL/SYSRET and points GS at the per-CPU block.

@@ -76,20 +76,26 @@ impl System {
                 &self.idle
             }
         };
+        let (frame, stack_top, space) = (context.frame, context.stack_top(), context.space);
+        // The idle loop leaves the x87/SSE registers alone: they stay the
+        // last user thread's until another one runs.
+        if self.running.is_some() {
+            self.machine.load_fpu(context.fpu_area());
+        }
         if let Some(thread) = next
             && let Some(registers) = self.kernel.take_resume(thread)
         {
             // SAFETY: the frame is this thread's saved registers, on its own
             // stack, not in use by anyone while it is not running.
-            let frame = unsafe { &mut *context.frame };
+            let frame = unsafe { &mut *frame };
             frame.rax = registers.arg0;
             frame.rdi = registers.arg1;
             frame.rsi = registers.arg2;
             frame.rdx = registers.arg3;
         }
-        syscall::set_kernel_stack(context.stack_top());
-        self.machine.activate(context.space);
-        context.frame
+        syscall::set_kernel_stack(stack_top);
+        self.machine.activate(space);
+        frame
     }
 
     /// Records where the interrupted context's registers were saved.
