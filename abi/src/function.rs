@@ -150,6 +150,9 @@ kernel_functions! {
     DebugExit = 0x051, "DEBUG_EXIT";
     /// Read kernel counters (NULL target -> `KernelCounters`).
     Counters = 0x052, "COUNTERS";
+    /// Read the kernel's clock (NULL target -> `ClockReply`): timer ticks
+    /// since boot and their rate.
+    Clock = 0x053, "CLOCK";
     /// Create a door (process-control capability target;
     /// `DoorCreateRequest`; reply slot 0 holds the owner reference, slot 1 a
     /// client reference).

@@ -207,6 +207,23 @@ pub struct KernelCounters {
     pub free_frames: u64,
 }
 
+/// CLOCK's reply payload: the kernel's monotonic clock.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ClockReply {
+    /// Timer ticks since the first process started; never decreases. A
+    /// thread can be preempted only at a tick, so two readings that agree
+    /// prove nothing else ran on the CPU between them but what the thread
+    /// itself handed it to.
+    pub ticks: u64,
+    /// Ticks per second.
+    pub hz: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
 /// A length field of a request: the length of `bytes`, or `u32::MAX`
 /// (which no kernel check accepts) for a slice longer than a message.
 pub(crate) fn length_of(bytes: &[u8]) -> u32 {

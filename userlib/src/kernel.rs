@@ -12,8 +12,8 @@
 
 use abi::function::KernelFunction;
 use abi::kcall::{
-    self, ArchiveReadReply, ArchiveReadRequest, CookieRequest, DoorCreateRequest, ExitRequest,
-    KernelCounters, MapReply, SpawnRequest, ThreadCreateRequest,
+    self, ArchiveReadReply, ArchiveReadRequest, ClockReply, CookieRequest, DoorCreateRequest,
+    ExitRequest, KernelCounters, MapReply, SpawnRequest, ThreadCreateRequest,
 };
 use abi::{Descriptor, DescriptorSlot, Error, ObjectKind, Rights};
 use zerocopy::{FromBytes, IntoBytes};
@@ -280,6 +280,13 @@ pub fn counters() -> Result<KernelCounters, Error> {
         &[],
         |_, reply| payload(reply),
     )
+}
+
+/// CLOCK: timer ticks since boot and their rate.
+pub fn clock() -> Result<ClockReply, Error> {
+    small_call(KernelFunction::Clock, Descriptor::NULL, &[], |_, reply| {
+        payload(reply)
+    })
 }
 
 /// The kind of door DOOR_CREATE makes.

@@ -9,12 +9,12 @@
 //! holds none, and a capability passed on to another process.
 
 use abi::kcall::{
-    ArchiveReadRequest, CookieRequest, DescriptorRequest, DoorCreateRequest, ExitRequest,
-    SpawnRequest,
+    ArchiveReadRequest, ClockReply, CookieRequest, DescriptorRequest, DoorCreateRequest,
+    ExitRequest, SpawnRequest,
 };
 use abi::process::{FIRST_BOOT_ARCHIVE, FIRST_MACHINE_CONTROL, FIRST_PROCESS_CONTROL};
 use abi::{Descriptor, DescriptorSlot, Error, KernelFunction, ObjectKind, Rights, TrapArgs};
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::kit::{self, SENDER_FILL, info, replied};
 use crate::case::{Case, Outcome};
@@ -955,6 +955,68 @@ pub static CASES: &[Case] = &[
                 );
             }
             Ok(context.observe_buffer(read.registers, read.msg_ptr, read.bytes))
+        },
+    },
+    Case {
+        id: "MSG-KCALL-040",
+        rule: "CLOCK (NULL target, no data) replies ClockReply{ticks, hz, 0}: the timer runs at 100 Hz and the ticks never decrease",
+        section: "6",
+        decisions: &[],
+        expect: Expect::replied("the second CLOCK", 0, 0, 24, 0),
+        run: |context| {
+            let clock = || {
+                kit::send(
+                    KernelFunction::Clock.function(),
+                    Descriptor::NULL,
+                    &[],
+                    &[],
+                    64,
+                )
+            };
+            let first = clock()?;
+            let second = clock()?;
+            let reply = |call: &kit::Call| {
+                call.bytes
+                    .get(8..24)
+                    .and_then(|bytes| ClockReply::read_from_bytes(bytes).ok())
+                    .unwrap_or_default()
+            };
+            let (first_reply, second_reply) = (reply(&first), reply(&second));
+            context.check_registers("the first CLOCK", &first.registers, &replied(0, 0, 24, 0));
+            context.check(
+                second_reply.hz == 100 && second_reply.reserved == 0,
+                &alloc::format!("CLOCK's rate and reserved word: {second_reply:?}"),
+            );
+            context.check(
+                second_reply.ticks >= first_reply.ticks,
+                &alloc::format!("the ticks went back: {first_reply:?}, then {second_reply:?}"),
+            );
+            Ok(context.observe(second.registers))
+        },
+    },
+    Case {
+        id: "MSG-KCALL-041",
+        rule: "PROCESS_SET_COOKIE needs SEND on the process handle: a copy without it is MISSING_RIGHT",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error(
+            "PROCESS_SET_COOKIE through a handle without SEND",
+            Error::MissingRight,
+        ),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            let without_send = Rights(Rights::HANDLE.0 & !Rights::SEND.0);
+            let copy = userlib::kernel::duplicate(peer.process, without_send)?;
+            let copy = context.adopt(copy.into_raw());
+            let request = CookieRequest::new(0x5e7);
+            let set = kit::send(
+                KernelFunction::ProcessSetCookie.function(),
+                copy,
+                request.as_bytes(),
+                &[],
+                64,
+            )?;
+            Ok(context.observe(set.registers))
         },
     },
 ];

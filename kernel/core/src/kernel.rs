@@ -43,6 +43,8 @@ pub struct Kernel {
     pub(crate) exited: Vec<(ProcessId, u32)>,
     /// Reused for the descriptor slots of each transfer (no allocation per message).
     pub(crate) slot_scratch: Vec<abi::DescriptorSlot>,
+    /// Timer ticks taken (CLOCK).
+    pub(crate) ticks: u64,
 }
 
 impl Kernel {
@@ -136,6 +138,7 @@ impl Kernel {
 
     /// A timer tick: the running thread yields to ready threads of its priority or above.
     pub fn tick(&mut self) {
+        self.ticks = self.ticks.wrapping_add(1);
         if let Some(thread) = self.current {
             let priority = self.threads.get(thread).map_or(0, |t| t.priority);
             if self.scheduler.has_ready_at_or_above(priority) {

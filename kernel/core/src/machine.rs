@@ -163,6 +163,8 @@ pub trait Machine {
     fn debug_exit(&mut self, success: bool) -> Result<(), Error>;
     /// Free physical frames.
     fn free_frames(&self) -> u64;
+    /// The preemption timer's ticks per second.
+    fn timer_hz(&self) -> u32;
 }
 
 /// What ARCHIVE_READ answers for `file`: its size, and how many of its

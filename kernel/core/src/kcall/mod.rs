@@ -18,7 +18,7 @@ mod system;
 mod threads;
 
 use abi::kcall::{
-    ArchiveReadReply, DescriptorInfo, KernelCounters, MapReply, REPLY_PAYLOAD_OFFSET,
+    ArchiveReadReply, ClockReply, DescriptorInfo, KernelCounters, MapReply, REPLY_PAYLOAD_OFFSET,
 };
 use abi::message::{DescriptorSlot, descriptor_offset, message_extent};
 use abi::trap::SendArgs;
@@ -55,6 +55,7 @@ fn reply_shape(function: KernelFunction) -> (usize, u8) {
         KernelFunction::DescriptorInfo => (size_of::<DescriptorInfo>(), 0),
         KernelFunction::MapAnonymous => (size_of::<MapReply>(), 0),
         KernelFunction::Counters => (size_of::<KernelCounters>(), 0),
+        KernelFunction::Clock => (size_of::<ClockReply>(), 0),
         KernelFunction::Duplicate
         | KernelFunction::ThreadCreate
         | KernelFunction::EventCreate
@@ -251,6 +252,7 @@ impl Kernel {
             KernelFunction::DebugWrite => system::debug_write(self, machine, &call),
             KernelFunction::DebugExit => system::debug_exit(self, machine, &call),
             KernelFunction::Counters => system::counters(self, machine, &call),
+            KernelFunction::Clock => system::clock(self, machine, &call),
             KernelFunction::ArchiveRead => system::archive_read(self, machine, &call),
         }
     }

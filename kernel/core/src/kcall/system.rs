@@ -1,8 +1,10 @@
 //! Kernel functions about the machine as a whole: DEBUG_WRITE, DEBUG_EXIT
-//! (machine-control capability), COUNTERS and ARCHIVE_READ (boot-archive
-//! capability).
+//! (machine-control capability), COUNTERS, CLOCK and ARCHIVE_READ
+//! (boot-archive capability).
 
-use abi::kcall::{ArchiveReadReply, ArchiveReadRequest, KernelCounters, REPLY_PAYLOAD_OFFSET};
+use abi::kcall::{
+    ArchiveReadReply, ArchiveReadRequest, ClockReply, KernelCounters, REPLY_PAYLOAD_OFFSET,
+};
 use abi::{Error, MessageSizes, TrapArgs};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -43,6 +45,17 @@ pub(super) fn counters(
         ..kernel.counters()
     };
     kernel.reply_to(machine, call, KernelReply::payload(counters.as_bytes()))
+}
+
+/// CLOCK: the timer ticks taken so far and their rate.
+pub(super) fn clock(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
+    call.no_request()?;
+    let clock = ClockReply {
+        ticks: kernel.ticks,
+        hz: machine.timer_hz(),
+        reserved: 0,
+    };
+    kernel.reply_to(machine, call, KernelReply::payload(clock.as_bytes()))
 }
 
 /// ARCHIVE_READ: the file's size, then as much of it from the request's

@@ -34,6 +34,8 @@ pub(super) const PROGRAM_BYTES: u64 =
 pub(super) const UNMAPPED: u64 = 0x0700_0000;
 pub(super) const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 pub(super) const FREE_FRAMES: u64 = 4242;
+/// The fake machine's timer rate.
+pub(super) const TIMER_HZ: u32 = 100;
 /// The first process's capabilities (abi::process).
 pub(super) const CAP_PROCESS: Descriptor = abi::process::FIRST_PROCESS_CONTROL;
 pub(super) const CAP_ARCHIVE: Descriptor = abi::process::FIRST_BOOT_ARCHIVE;
@@ -407,5 +409,9 @@ impl Machine for FakeMachine {
 
     fn free_frames(&self) -> u64 {
         FREE_FRAMES
+    }
+
+    fn timer_hz(&self) -> u32 {
+        TIMER_HZ
     }
 }

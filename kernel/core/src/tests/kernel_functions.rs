@@ -1,8 +1,8 @@
 //! The kernel functions, one group per object kind.
 
 use abi::kcall::{
-    DescriptorRequest, DoorCreateRequest, ExitRequest, KernelCounters, MapReply, MapRequest,
-    SpawnRequest, ThreadCreateRequest, protection,
+    ClockReply, DescriptorRequest, DoorCreateRequest, ExitRequest, KernelCounters, MapReply,
+    MapRequest, SpawnRequest, ThreadCreateRequest, protection,
 };
 use abi::process::{MAX_ARGUMENT_BYTES, USER_END, USER_MAP_BASE, USER_STACK_TOP};
 use abi::{Descriptor, DescriptorSlot, Error, KernelFunction, ObjectKind, Rights, TrapArgs};
@@ -377,6 +377,35 @@ fn unmap_and_protect_keep_the_requests_own_buffer() {
         KernelFunction::Protect,
         Descriptor::NULL,
         map_request(own, PAGE, protection::READ | protection::WRITE).as_bytes(),
+    );
+    w.assert_invariants();
+}
+
+/// CLOCK: the ticks the kernel took and the machine's rate; it takes no data.
+#[test]
+fn clock_counts_the_ticks_taken() {
+    let mut w = World::new();
+    let t = w.init_thread;
+    let read = |w: &mut World| {
+        let reply = w.kcall_ok(t, KernelFunction::Clock, Descriptor::NULL, &[]);
+        assert_eq!(reply.regs, kernel_ok(0, 16, 0).unwrap_or_default());
+        ClockReply::read_from_bytes(&reply.payload).unwrap_or_default()
+    };
+    assert_eq!(
+        read(&mut w),
+        ClockReply {
+            ticks: 0,
+            hz: TIMER_HZ,
+            reserved: 0
+        }
+    );
+    for _ in 0..3 {
+        w.k.tick();
+    }
+    assert_eq!(read(&mut w).ticks, 3);
+    assert_eq!(
+        w.kcall(t, KernelFunction::Clock, Descriptor::NULL, &[0; 8]),
+        TrapArgs::error(Error::BadSizes)
     );
     w.assert_invariants();
 }

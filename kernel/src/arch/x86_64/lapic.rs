@@ -86,9 +86,18 @@ pub struct TimerSetup {
     pub hz: u32,
 }
 
+/// The timer's rate once started (ticks per second).
+static TIMER_HZ: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// The rate [`start_timer`] set (0 before it ran).
+pub fn timer_hz() -> u32 {
+    TIMER_HZ.load(Ordering::Relaxed)
+}
+
 /// Calibrates the APIC timer against the PIT and starts it in periodic mode
 /// at `hz` ticks per second on [`TIMER_VECTOR`].
 pub fn start_timer(hz: u32) -> TimerSetup {
+    TIMER_HZ.store(hz, Ordering::Relaxed);
     write(REG_TIMER_DIVIDE, TIMER_DIVIDE_BY_16);
     write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
     let measured = measure_counts_per_10ms();

@@ -603,6 +603,10 @@ impl Machine for X86Machine {
         cpu::stop(success)
     }
 
+    fn timer_hz(&self) -> u32 {
+        super::lapic::timer_hz()
+    }
+
     fn free_frames(&self) -> u64 {
         memory::FRAMES
             .lock()
