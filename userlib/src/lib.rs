@@ -35,6 +35,7 @@ pub mod descriptor;
 pub mod event;
 #[cfg(target_os = "none")]
 mod heap;
+pub mod interface;
 pub mod ipc;
 pub mod kernel;
 pub mod message;
