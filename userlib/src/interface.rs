@@ -869,3 +869,6 @@ macro_rules! __interface {
         }
     };
 }
+
+#[cfg(test)]
+mod tests;

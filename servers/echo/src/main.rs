@@ -89,3 +89,81 @@ fn run(mut startup: Startup) -> i32 {
     println!("echo: stopped: {error}");
     1
 }
+
+/// The echo server behind its own client stub, through a `Loopback` (no
+/// kernel: descriptors travel as numbers).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi::{Descriptor, DescriptorSlot, Function};
+    use echo::{COUNT, EchoClient};
+    use userlib::interface::{ClientError, Loopback, Transport};
+    use userlib::{CallError, Message};
+
+    #[test]
+    fn echo_sends_the_data_back_with_its_length() {
+        let mut echo = Echo;
+        let client = EchoClient::over(Loopback::new(echo.server()));
+        for size in [0, 64, 1024, 4087] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let reply = client.echo(&data);
+            assert_eq!(
+                reply.as_ref().map(|r| (r.value as usize, r.bytes())),
+                Ok((size, &data[..]))
+            );
+        }
+        // 8 bytes of status and 4088 of data exceed the 4095-byte buffer.
+        assert_eq!(
+            client.echo(&[0; 4088]).map(|r| r.value),
+            Err(ClientError::Interface(EchoError::ReplyDoesNotFit))
+        );
+    }
+
+    #[test]
+    fn count_counts_in_the_cookie() {
+        let mut echo = Echo;
+        let client = EchoClient::over(Loopback::new(echo.server()));
+        let counts: Vec<_> = (0..3).map(|_| client.count().map(|r| r.header)).collect();
+        assert_eq!(counts, [Ok(0), Ok(1), Ok(2)]);
+        assert_eq!(client.transport().cookie(), 3);
+    }
+
+    #[test]
+    fn descriptors_come_back_moved_with_their_rights() {
+        let mut echo = Echo;
+        let client = EchoClient::over(Loopback::new(echo.server()));
+        let rights = Rights::SEND.union(Rights::TRANSFER);
+        let sent = [
+            DescriptorSlot::copy(Descriptor(6), rights),
+            DescriptorSlot::copy(Descriptor(7), Rights::TRANSFER),
+        ];
+        let mut reply = client.return_descriptors(&sent).ok();
+        let back: Vec<_> = (0..2)
+            .filter_map(|i| reply.as_ref().and_then(|r| r.descriptor_slot(i)))
+            .map(|slot| (slot.descriptor, Rights(slot.rights), slot.mode))
+            .collect();
+        let moved = abi::TransferMode::Move as u32;
+        assert_eq!(back, [(6, rights, moved), (7, Rights::TRANSFER, moved)]);
+        assert_eq!(reply.as_ref().map(|r| r.value), Some(2));
+        for index in 0..2 {
+            let taken = reply.as_mut().and_then(|r| r.take_descriptor(index));
+            let _ = taken.map(userlib::OwnedDescriptor::into_raw);
+        }
+    }
+
+    #[test]
+    fn unknown_functions_and_malformed_requests_are_refused() {
+        let mut echo = Echo;
+        let loopback = Loopback::new(echo.server());
+        let mut message = Message::new();
+        assert_eq!(
+            loopback.call(Function(0x807f), &mut message),
+            Err(CallError::Server(EchoError::UnknownFunction as u32))
+        );
+        assert!(message.push_data(b"extra").is_ok());
+        assert_eq!(
+            loopback.call(COUNT, &mut message),
+            Err(CallError::Server(EchoError::BadRequest as u32))
+        );
+    }
+}
