@@ -716,9 +716,8 @@ macro_rules! interface {
                 self.other_function(request, reply)
             }
 
-            /// This server as a [`Server`]($crate::Server) (for
-            /// [`serve`]($crate::serve), or a
-            /// [`Loopback`]($crate::interface::Loopback)).
+            /// This server as a `userlib::Server` (for `userlib::serve`, or
+            /// a `userlib::interface::Loopback`).
             fn server(&mut self) -> impl $crate::Server + '_
             where
                 Self: Sized,
@@ -729,7 +728,7 @@ macro_rules! interface {
             }
 
             /// Serves the door whose owner reference is `door` with this
-            /// server, forever ([`serve`]($crate::serve)); returns the error
+            /// server, forever (`userlib::serve`); returns the error
             /// that ended the loop.
             fn serve(&mut self, door: &$crate::OwnedDescriptor) -> $crate::abi::Error
             where

@@ -151,6 +151,23 @@ mod tests {
         }
     }
 
+    /// The client call README.md shows, as written there.
+    fn readme_client(door: Descriptor) -> Result<(), ClientError<EchoError>> {
+        let client = EchoClient::new(door); // a client reference to the echo door
+        let reply = client.echo(b"hello")?;
+        assert_eq!((reply.value, reply.bytes()), (5, &b"hello"[..]));
+        Ok(())
+    }
+
+    #[test]
+    fn the_readme_client_call_builds() {
+        // No kernel on the host: the trap fails.
+        assert_eq!(
+            readme_client(Descriptor(1)),
+            Err(ClientError::Kernel(abi::Error::InvalidFunction))
+        );
+    }
+
     #[test]
     fn unknown_functions_and_malformed_requests_are_refused() {
         let mut echo = Echo;
