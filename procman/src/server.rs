@@ -1,9 +1,11 @@
-//! The server: start-up, the request loop and one handler per function.
+//! The server: start-up, then one method per function of procman's
+//! interface (`userlib::procman::ProcmanServer`), served by its generated
+//! dispatch.
 
 use abi::kcall::ProcessExitNotice;
 use abi::procman::{
-    CREATE_OBJECT, CREATE_SYSTEM, CreateObjectRequest, LIST, ListReply, NameRequest, OPEN,
-    ProcessReply, ProcmanError, SPAWN, SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
+    CREATE_SYSTEM, CreateObjectRequest, ListReply, NameRequest, ProcessReply, ProcmanError,
+    SpawnProgramRequest, WaitReply, WaitRequest,
 };
 use abi::{Descriptor, DescriptorSlot, KernelFunction, Rights};
 use alloc::vec::Vec;
@@ -11,10 +13,10 @@ use image::{CompiledPolicy, ProgramPolicy};
 use procman::namespace::{NameEntry, Namespace};
 use procman::policy::{self, CreateRequest};
 use procman::processes::{ProcessTable, WaitPlan};
+use userlib::interface::{Arrived, Call, Refusal};
 use userlib::kernel::{self, DoorKind};
-use userlib::message::Message;
-use userlib::server::{Request, Response, Server, serve};
-use userlib::{Startup, println};
+use userlib::procman::ProcmanServer;
+use userlib::{Message, Request, Response, Startup, println};
 use zerocopy::FromBytes;
 
 extern crate alloc;
@@ -29,22 +31,19 @@ struct Procman<'p> {
     verdict: Option<u32>,
 }
 
-fn error(e: ProcmanError) -> Response {
-    Response::Error(e as u32)
-}
-
-fn kernel_error(e: abi::Error) -> Response {
-    Response::Error(e as u32)
-}
-
-/// The fixed header of a request, and the bytes after it.
-fn split<T: FromBytes>(data: &[u8]) -> Option<(T, &[u8])> {
-    let (header, rest) = T::read_from_prefix(data).ok()?;
-    Some((header, rest))
-}
+/// What a method returns: the reply's header, or the refusal.
+type Answer<T> = Result<T, Refusal<ProcmanError>>;
 
 fn text(bytes: &[u8]) -> Result<&str, ProcmanError> {
     core::str::from_utf8(bytes).map_err(|_| ProcmanError::BadName)
+}
+
+/// The name of an OPEN, UNLINK or LIST request.
+fn name_of(header: NameRequest, bytes: &[u8]) -> Result<&str, ProcmanError> {
+    if header.reserved != 0 || bytes.len() != header.name_length as usize {
+        return Err(ProcmanError::BadRequest);
+    }
+    text(bytes)
 }
 
 impl<'p> Procman<'p> {
@@ -55,9 +54,9 @@ impl<'p> Procman<'p> {
         program: ProgramPolicy<'p>,
         arguments: Option<&[u8]>,
         descriptors: &[DescriptorSlot],
-    ) -> Result<u32, Response> {
+    ) -> Result<u32, abi::Error> {
         let arguments = arguments.unwrap_or(program.arguments());
-        let handle = kernel::spawn(program.name(), arguments, descriptors).map_err(kernel_error)?;
+        let handle = kernel::spawn(program.name(), arguments, descriptors)?;
         // The table keeps the handle's number; it is closed when the process ends.
         let handle = handle.into_raw();
         let pid = self
@@ -100,33 +99,34 @@ impl<'p> Procman<'p> {
         }
     }
 
-    fn caller_domain(&self, request: &Request<'_>) -> Result<(u32, usize), Response> {
-        let pid =
-            u32::try_from(request.cookie()).map_err(|_| error(ProcmanError::UnknownCaller))?;
+    /// The caller's process id and domain, from the cookie procman set.
+    fn caller(&self, call: &Call<'_>) -> Result<(u32, usize), ProcmanError> {
+        let pid = u32::try_from(call.cookie()).map_err(|_| ProcmanError::UnknownCaller)?;
         match self.processes.get(pid) {
             Some(record) if record.status.is_none() => Ok((pid, record.domain)),
-            _ => Err(error(ProcmanError::UnknownCaller)),
+            _ => Err(ProcmanError::UnknownCaller),
         }
     }
+}
 
+impl ProcmanServer for Procman<'_> {
     fn create_object(
         &mut self,
-        request: &Request<'_>,
-        reply: &mut Message<&mut [u8]>,
-    ) -> Result<u32, Response> {
-        let (pid, domain) = self.caller_domain(request)?;
-        let (header, rest): (CreateObjectRequest, _) =
-            split(request.data()).ok_or(error(ProcmanError::BadRequest))?;
+        call: &mut Call<'_>,
+        header: CreateObjectRequest,
+        bytes: &[u8],
+    ) -> Answer<()> {
+        let (pid, domain) = self.caller(call)?;
         if header.reserved != 0
             || header.flags & !CREATE_SYSTEM != 0
-            || rest.len() != header.name_length as usize
+            || bytes.len() != header.name_length as usize
         {
-            return Err(error(ProcmanError::BadRequest));
+            return Err(ProcmanError::BadRequest.into());
         }
-        let name = if rest.is_empty() {
+        let name = if bytes.is_empty() {
             None
         } else {
-            Some(text(rest).map_err(error)?)
+            Some(text(bytes)?)
         };
         let system = header.flags & CREATE_SYSTEM != 0;
         let create = CreateRequest {
@@ -135,21 +135,18 @@ impl<'p> Procman<'p> {
             security_type: header.security_type,
             caller: pid,
         };
-        policy::check_create(&self.policy, domain, create, &self.namespace).map_err(error)?;
+        policy::check_create(&self.policy, domain, create, &self.namespace)?;
         let kind = if system {
             DoorKind::System
         } else {
             DoorKind::User
         };
-        let door = kernel::door_create(kind, header.security_type).map_err(kernel_error)?;
-        let keep = match door.client.duplicate(Rights::DOOR_CLIENT) {
-            Ok(keep) => keep,
-            Err(e) => return Err(kernel_error(e)),
-        };
-        if reply.push_move(door.owner, Rights::DOOR_OWNER).is_err()
-            || reply.push_move(door.client, Rights::DOOR_CLIENT).is_err()
+        let door = kernel::door_create(kind, header.security_type)?;
+        let keep = door.client.duplicate(Rights::DOOR_CLIENT)?;
+        if call.push_move(door.owner, Rights::DOOR_OWNER).is_err()
+            || call.push_move(door.client, Rights::DOOR_CLIENT).is_err()
         {
-            return Err(error(ProcmanError::BadRequest));
+            return Err(ProcmanError::BadRequest.into());
         }
         match name {
             Some(name) => {
@@ -161,55 +158,43 @@ impl<'p> Procman<'p> {
                 };
                 if let Err(e) = self.namespace.insert(name, entry) {
                     let _ = kernel::close(Descriptor(entry.descriptor));
-                    return Err(error(e));
+                    return Err(e.into());
                 }
             }
             None => drop(keep),
         }
-        Ok(0)
+        Ok(())
     }
 
-    fn open(
-        &mut self,
-        request: &Request<'_>,
-        reply: &mut Message<&mut [u8]>,
-    ) -> Result<u32, Response> {
-        let (_, domain) = self.caller_domain(request)?;
-        let name = self.name_of(request)?;
-        let entry = *self.namespace.lookup(name).map_err(error)?;
-        policy::check_open(&self.policy, domain, entry.security_type).map_err(error)?;
-        reply
-            .push_copy(Descriptor(entry.descriptor), Rights::DOOR_CLIENT)
-            .map_err(|_| error(ProcmanError::BadRequest))?;
-        Ok(0)
+    fn open(&mut self, call: &mut Call<'_>, header: NameRequest, bytes: &[u8]) -> Answer<()> {
+        let (_, domain) = self.caller(call)?;
+        let name = name_of(header, bytes)?;
+        let entry = *self.namespace.lookup(name)?;
+        policy::check_open(&self.policy, domain, entry.security_type)?;
+        call.push_copy(Descriptor(entry.descriptor), Rights::DOOR_CLIENT)
+            .map_err(|_| ProcmanError::BadRequest)?;
+        Ok(())
     }
 
-    fn name_of<'r>(&self, request: &'r Request<'_>) -> Result<&'r str, Response> {
-        let (header, rest): (NameRequest, _) =
-            split(request.data()).ok_or(error(ProcmanError::BadRequest))?;
-        if header.reserved != 0 || rest.len() != header.name_length as usize {
-            return Err(error(ProcmanError::BadRequest));
-        }
-        text(rest).map_err(error)
-    }
-
-    fn unlink(&mut self, request: &Request<'_>) -> Result<u32, Response> {
-        let (pid, _) = self.caller_domain(request)?;
-        let name = self.name_of(request)?;
-        let entry = self.namespace.unlink(name, pid).map_err(error)?;
+    fn unlink(&mut self, call: &mut Call<'_>, header: NameRequest, bytes: &[u8]) -> Answer<()> {
+        let (pid, _) = self.caller(call)?;
+        let name = name_of(header, bytes)?;
+        let entry = self.namespace.unlink(name, pid)?;
         let _ = kernel::close(Descriptor(entry.descriptor));
-        Ok(0)
+        Ok(())
     }
 
     fn list(
         &mut self,
-        request: &Request<'_>,
-        reply: &mut Message<&mut [u8]>,
-    ) -> Result<u32, Response> {
-        self.caller_domain(request)?;
-        let directory = self.name_of(request)?;
-        let names = self.namespace.list(directory).map_err(error)?;
-        let room = usize::from(reply.capacity()).saturating_sub(size_of::<ListReply>());
+        call: &mut Call<'_>,
+        header: NameRequest,
+        bytes: &[u8],
+    ) -> Answer<ListReply> {
+        self.caller(call)?;
+        let directory = name_of(header, bytes)?;
+        let names = self.namespace.list(directory)?;
+        // The header has its place in the reply already.
+        let room = call.room();
         let mut text: Vec<u8> = Vec::new();
         let mut truncated = 0;
         for name in &names {
@@ -220,129 +205,95 @@ impl<'p> Procman<'p> {
             text.extend_from_slice(name.as_bytes());
             text.push(b'\n');
         }
-        let header = ListReply {
+        call.push_bytes(&text)
+            .map_err(|_| ProcmanError::BadRequest)?;
+        Ok(ListReply {
             count: names.len() as u32,
             truncated,
-        };
-        reply
-            .push(&header)
-            .and_then(|m| m.push_data(&text))
-            .map_err(|_| error(ProcmanError::BadRequest))?;
-        Ok(0)
+        })
     }
 
     fn spawn(
         &mut self,
-        request: &mut Request<'_>,
-        reply: &mut Message<&mut [u8]>,
-    ) -> Result<u32, Response> {
-        let (_, domain) = self.caller_domain(request)?;
-        let (header, rest): (SpawnProgramRequest, _) =
-            split(request.data()).ok_or(error(ProcmanError::BadRequest))?;
+        call: &mut Call<'_>,
+        header: SpawnProgramRequest,
+        bytes: &[u8],
+        descriptors: &mut Arrived<'_>,
+    ) -> Answer<ProcessReply> {
+        let (_, domain) = self.caller(call)?;
         let name_end = header.name_length as usize;
-        if rest.len() != name_end.saturating_add(header.argument_length as usize) {
-            return Err(error(ProcmanError::BadRequest));
+        if bytes.len() != name_end.saturating_add(header.argument_length as usize) {
+            return Err(ProcmanError::BadRequest.into());
         }
-        let name = text(&rest[..name_end]).map_err(|_| error(ProcmanError::NoSuchProgram))?;
-        let arguments: Vec<u8> = rest[name_end..].to_vec();
-        let program = policy::check_spawn(&self.policy, domain, name).map_err(error)?;
+        let (name, arguments) = bytes
+            .split_at_checked(name_end)
+            .ok_or(ProcmanError::BadRequest)?;
+        let name = text(name).map_err(|_| ProcmanError::NoSuchProgram)?;
+        let program = policy::check_spawn(&self.policy, domain, name)?;
         // The caller's descriptors arrived in procman's table; move them on.
-        let mut slots = Vec::new();
-        for index in 0..request.descriptor_count() {
-            if let Some(slot) = request.descriptor_slot(index) {
-                slots.push(DescriptorSlot::moving(
-                    Descriptor(slot.descriptor),
-                    Rights(slot.rights),
-                ));
-            }
-        }
-        let given = (!arguments.is_empty()).then_some(arguments.as_slice());
+        let slots: Vec<DescriptorSlot> = (0..descriptors.len())
+            .filter_map(|index| descriptors.slot(index))
+            .map(|slot| DescriptorSlot::moving(Descriptor(slot.descriptor), Rights(slot.rights)))
+            .collect();
+        let given = (!arguments.is_empty()).then_some(arguments);
         let pid = self.start(program, given, &slots)?;
-        for index in 0..request.descriptor_count() {
+        for index in 0..descriptors.len() {
             // Moved into the child: forget them without closing.
-            if let Some(moved) = request.take_descriptor(index) {
+            if let Some(moved) = descriptors.take(index) {
                 let _ = moved.into_raw();
             }
         }
-        reply
-            .push(&ProcessReply { pid, reserved: 0 })
-            .map_err(|_| error(ProcmanError::BadRequest))?;
-        Ok(pid)
+        call.set_value(pid);
+        Ok(ProcessReply { pid, reserved: 0 })
     }
 
-    fn wait(
-        &mut self,
-        request: &Request<'_>,
-        reply: &mut Message<&mut [u8]>,
-    ) -> Result<u32, Response> {
-        let (waiter, _) = self.caller_domain(request)?;
-        let (header, rest): (WaitRequest, _) =
-            split(request.data()).ok_or(error(ProcmanError::BadRequest))?;
-        if header.reserved != 0 || !rest.is_empty() {
-            return Err(error(ProcmanError::BadRequest));
+    fn wait(&mut self, call: &mut Call<'_>, header: WaitRequest) -> Answer<WaitReply> {
+        let (waiter, _) = self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
         }
-        let plan = self
-            .processes
-            .plan_wait(waiter, header.pid)
-            .map_err(error)?;
+        let plan = self.processes.plan_wait(waiter, header.pid)?;
         let event = match plan {
-            WaitPlan::Ended(status) => {
-                reply
-                    .push(&WaitReply { exited: 1, status })
-                    .map_err(|_| error(ProcmanError::BadRequest))?;
-                // The status is in the reply; msgRetVal stays 0, since a status
-                // of -1 (a fault) would read as an error reply.
-                return Ok(0);
-            }
+            // The status is in the reply; msgRetVal stays 0, since a status
+            // of -1 (a fault) would read as an error reply.
+            WaitPlan::Ended(status) => return Ok(WaitReply { exited: 1, status }),
             // The caller's own event: no other process is ever given it.
             WaitPlan::Watching(event) => Descriptor(event),
-            WaitPlan::NewWatch => kernel::event_create().map_err(kernel_error)?.into_raw(),
+            WaitPlan::NewWatch => kernel::event_create()?.into_raw(),
         };
         // A refusal from here on closes the event if it was made for it.
         let refuse = |e: ProcmanError| {
             if plan == WaitPlan::NewWatch {
                 let _ = kernel::close(event);
             }
-            error(e)
+            e
         };
-        reply
-            .push(&WaitReply {
-                exited: 0,
-                status: 0,
-            })
-            .and_then(|m| m.push_copy(event, Rights(Rights::WAIT.0 | Rights::TRANSFER.0)))
+        call.push_copy(event, Rights(Rights::WAIT.0 | Rights::TRANSFER.0))
             .map_err(|_| refuse(ProcmanError::BadRequest))?;
         self.processes
             .record_wait(waiter, header.pid, event.0)
             .map_err(refuse)?;
-        Ok(0)
+        Ok(WaitReply {
+            exited: 0,
+            status: 0,
+        })
     }
-}
 
-impl Server for Procman<'_> {
-    fn handle(&mut self, request: &mut Request<'_>, reply: &mut Message<&mut [u8]>) -> Response {
-        let function = request.function();
-        if function == KernelFunction::ProcessExited.function() {
-            if let Ok(notice) = ProcessExitNotice::read_from_bytes(request.data())
-                && let Ok(pid) = u32::try_from(notice.cookie)
-            {
-                self.ended(pid, notice.status);
-            }
-            return Response::Reply(0);
+    /// The kernel's PROCESS_EXITED notices; any other function is unknown.
+    fn other_function(
+        &mut self,
+        request: &mut Request<'_>,
+        _reply: &mut Message<&mut [u8]>,
+    ) -> Response {
+        if request.function() != KernelFunction::ProcessExited.function() {
+            return Response::Error(ProcmanError::UnknownFunction as u32);
         }
-        let result = match function {
-            CREATE_OBJECT => self.create_object(request, reply),
-            OPEN => self.open(request, reply),
-            UNLINK => self.unlink(request),
-            LIST => self.list(request, reply),
-            SPAWN => self.spawn(request, reply),
-            WAIT => self.wait(request, reply),
-            _ => Err(error(ProcmanError::UnknownFunction)),
-        };
-        match result {
-            Ok(value) => Response::Reply(value),
-            Err(response) => response,
+        if let Ok(notice) = ProcessExitNotice::read_from_bytes(request.data())
+            && let Ok(pid) = u32::try_from(notice.cookie)
+        {
+            self.ended(pid, notice.status);
         }
+        Response::Reply(0)
     }
 }
 
@@ -400,7 +351,7 @@ pub fn main(startup: Startup) -> i32 {
         println!("procman: run={name}: no such program in the manifest");
         let _ = kernel::debug_exit(1);
     }
-    let error = serve(&door.owner, &mut procman);
+    let error = procman.serve(&door.owner);
     println!("procman: serving stopped: {error}");
     1
 }

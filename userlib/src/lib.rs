@@ -6,8 +6,9 @@
 //! over the four trap operations: [`ipc`] (the operations with checked
 //! buffers), [`raw`] (the one raw trap layer, for test suites), [`kernel`] (one function per kernel function), owning
 //! descriptors ([`OwnedDescriptor`]), message buffers ([`Message`]), client
-//! calls ([`call`]), the server loop ([`serve`]), [`Event`]s and threads
-//! ([`spawn_thread`]).
+//! calls ([`call`]), the server loop ([`serve`]), typed server interfaces
+//! ([`interface!`]: a protocol declared once gives a client stub and a
+//! server trait), [`Event`]s and threads ([`spawn_thread`]).
 //!
 //! It must never restate the ABI: every number, layout and register
 //! encoding comes from `abi` (re-exported as [`abi`]). It must never contain
@@ -35,6 +36,7 @@ pub mod descriptor;
 pub mod event;
 #[cfg(target_os = "none")]
 mod heap;
+pub mod interface;
 pub mod ipc;
 pub mod kernel;
 pub mod message;

@@ -1,18 +1,80 @@
-//! The process manager's client side: names, objects, programs. Every call
-//! is a NULL-target SEND of a process-manager function (abi::procman); the
-//! kernel routes it to procman, which knows the caller by its cookie.
+//! The process manager's client side: names, objects, programs. procman's
+//! protocol (ABI.md §7a, `abi::procman`) is declared here once with
+//! [`crate::interface!`]: the declaration gives the client stub
+//! [`ProcmanClient`] ([`PROCMAN`], whose calls are NULL-target SENDs the
+//! kernel routes to procman, which knows the caller by its cookie) and the
+//! trait [`ProcmanServer`] that procman implements. The functions below are
+//! the stub's methods with the headers built from names, returning the
+//! untyped [`CallError`] (an error reply keeps its number).
 
 use abi::procman::{
-    CREATE_OBJECT, CreateObjectRequest, LIST, ListReply, NameRequest, OPEN, ProcessReply, SPAWN,
-    SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
+    CREATE_OBJECT, CreateObjectRequest, LIST, ListReply, NameRequest, OPEN, ProcessReply,
+    ProcmanError, SPAWN, SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
 };
 use abi::{Descriptor, DescriptorSlot, Error};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::client::{CallError, call};
+use crate::client::CallError;
 use crate::descriptor::OwnedDescriptor;
-use crate::message::Message;
+use crate::interface::{InterfaceError, Replied};
+
+crate::interface! {
+    /// Calls procman. Use [`PROCMAN`]: procman is reached through the NULL
+    /// target.
+    pub client ProcmanClient;
+    /// procman's side of the protocol (`procman/src/server.rs`). The
+    /// kernel's PROCESS_EXITED notices arrive at `other_function`.
+    pub server ProcmanServer;
+    error ProcmanError;
+
+    /// CREATE_OBJECT: a door of `header.security_type` (a system door with
+    /// `CREATE_SYSTEM`), registered under the name in `bytes` unless they
+    /// are empty. Reply slot 0: the owner reference (moved), slot 1: a
+    /// client reference.
+    fn create_object(CREATE_OBJECT)
+        request(header: CreateObjectRequest, bytes)
+        reply(descriptors: 2);
+    /// OPEN: reply slot 0 is a client reference to the object registered
+    /// under the name in `bytes`.
+    fn open(OPEN) request(header: NameRequest, bytes) reply(descriptors: 1);
+    /// UNLINK: removes the name in `bytes`, which the caller registered.
+    fn unlink(UNLINK) request(header: NameRequest, bytes) reply();
+    /// LIST: the entries of the directory in `bytes`; the reply's bytes
+    /// are each entry's name and `\n`.
+    fn list(LIST) request(header: NameRequest, bytes) reply(header: ListReply, bytes);
+    /// SPAWN: starts the program whose name and then arguments are `bytes`;
+    /// the request's descriptors become the child's 1..=n. msgRetVal and
+    /// the reply's header carry its process id.
+    fn spawn(SPAWN)
+        request(header: SpawnProgramRequest, bytes, descriptors: 0..=255)
+        reply(header: ProcessReply);
+    /// WAIT: whether process `header.pid` ended (and its status); while it
+    /// runs, reply slot 0 is the caller's own exit event for it.
+    fn wait(WAIT) request(header: WaitRequest) reply(header: WaitReply, descriptors: 0..=1);
+}
+
+/// The process manager: its functions are sent to the NULL target.
+pub const PROCMAN: ProcmanClient = ProcmanClient::new(Descriptor::NULL);
+
+impl InterfaceError for ProcmanError {
+    const BAD_REQUEST: Self = ProcmanError::BadRequest;
+    const UNKNOWN_FUNCTION: Self = ProcmanError::UnknownFunction;
+    // ABI.md §7a: a reply that does not fit is a malformed request.
+    const REPLY_DOES_NOT_FIT: Self = ProcmanError::BadRequest;
+
+    fn number(self) -> u32 {
+        self as u32
+    }
+
+    fn from_number(number: u32) -> Option<Self> {
+        ProcmanError::from_number(number)
+    }
+
+    fn name(self) -> &'static str {
+        ProcmanError::name(self)
+    }
+}
 
 /// The references CREATE_OBJECT returns.
 #[derive(Debug)]
@@ -23,16 +85,15 @@ pub struct Object {
     pub client: OwnedDescriptor,
 }
 
-fn length(bytes: &[u8]) -> Result<u32, CallError> {
-    u32::try_from(bytes.len()).map_err(|_| CallError::Kernel(Error::BadSizes))
+/// Bytes whose length a request header can carry (a `u32`).
+fn checked(bytes: &[u8]) -> Result<&[u8], CallError> {
+    u32::try_from(bytes.len())
+        .map(|_| bytes)
+        .map_err(|_| CallError::Kernel(Error::BadSizes))
 }
 
-fn overflow<T>(_: T) -> CallError {
-    CallError::Kernel(Error::BadSizes)
-}
-
-fn take(message: &mut Message, index: usize) -> Result<OwnedDescriptor, CallError> {
-    message
+fn take<R>(reply: &mut Replied<R>, index: usize) -> Result<OwnedDescriptor, CallError> {
+    reply
         .take_descriptor(index)
         .ok_or(CallError::Kernel(Error::BadSizes))
 }
@@ -44,61 +105,38 @@ pub fn create_object(
     system: bool,
     security_type: u32,
 ) -> Result<Object, CallError> {
-    let name = name.unwrap_or("").as_bytes();
-    length(name)?;
-    let request = CreateObjectRequest::new(system, security_type, name);
-    let mut message = Message::new();
-    message
-        .push(&request)
-        .and_then(|m| m.push_data(name))
-        .map_err(overflow)?;
-    call(Descriptor::NULL, CREATE_OBJECT, &mut message)?;
-    let owner = take(&mut message, 0)?;
-    let client = take(&mut message, 1)?;
-    message.discard();
+    let name = checked(name.unwrap_or("").as_bytes())?;
+    let header = CreateObjectRequest::new(system, security_type, name);
+    let mut reply = PROCMAN.create_object(header, name)?;
+    let owner = take(&mut reply, 0)?;
+    let client = take(&mut reply, 1)?;
     Ok(Object { owner, client })
-}
-
-fn name_call(function: abi::Function, name: &str) -> Result<Message, CallError> {
-    length(name.as_bytes())?;
-    let request = NameRequest::new(name.as_bytes());
-    let mut message = Message::new();
-    message
-        .push(&request)
-        .and_then(|m| m.push_data(name.as_bytes()))
-        .map_err(overflow)?;
-    call(Descriptor::NULL, function, &mut message)?;
-    Ok(message)
 }
 
 /// OPEN: a client reference to the object registered as `name`.
 pub fn open(name: &str) -> Result<OwnedDescriptor, CallError> {
-    let mut message = name_call(OPEN, name)?;
-    let reference = take(&mut message, 0);
-    message.discard();
-    reference
+    let name = checked(name.as_bytes())?;
+    let mut reply = PROCMAN.open(NameRequest::new(name), name)?;
+    take(&mut reply, 0)
 }
 
 /// UNLINK: removes `name`, which this process registered.
 pub fn unlink(name: &str) -> Result<(), CallError> {
-    name_call(UNLINK, name).map(|_| ())
+    let name = checked(name.as_bytes())?;
+    PROCMAN.unlink(NameRequest::new(name), name)?;
+    Ok(())
 }
 
 /// LIST: the entries of `directory` (subdirectories end with `/`) and
 /// whether the list was cut short.
 pub fn list(directory: &str) -> Result<(Vec<String>, bool), CallError> {
-    let message = name_call(LIST, directory)?;
-    let header: ListReply = message
-        .read_payload(0)
-        .ok_or(CallError::Kernel(Error::BadSizes))?;
-    let names = message
-        .payload()
-        .get(size_of::<ListReply>()..)
-        .unwrap_or(&[]);
-    let names = core::str::from_utf8(names).map_err(|_| CallError::Kernel(Error::BadSizes))?;
+    let directory = checked(directory.as_bytes())?;
+    let reply = PROCMAN.list(NameRequest::new(directory), directory)?;
+    let names =
+        core::str::from_utf8(reply.bytes()).map_err(|_| CallError::Kernel(Error::BadSizes))?;
     Ok((
         names.split_terminator('\n').map(String::from).collect(),
-        header.truncated != 0,
+        reply.header.truncated != 0,
     ))
 }
 
@@ -109,41 +147,25 @@ pub fn spawn(
     arguments: &[u8],
     descriptors: &[DescriptorSlot],
 ) -> Result<u32, CallError> {
-    length(program.as_bytes())?;
-    length(arguments)?;
-    let request = SpawnProgramRequest::new(program.as_bytes(), arguments);
-    let mut message = Message::new();
-    message
-        .push(&request)
-        .and_then(|m| m.push_data(program.as_bytes()))
-        .and_then(|m| m.push_data(arguments))
-        .map_err(overflow)?;
-    for slot in descriptors {
-        message.push_descriptor(*slot).map_err(overflow)?;
-    }
-    call(Descriptor::NULL, SPAWN, &mut message)?;
-    let reply: ProcessReply = message
-        .read_payload(0)
-        .ok_or(CallError::Kernel(Error::BadSizes))?;
-    Ok(reply.pid)
+    let program = checked(program.as_bytes())?;
+    let arguments = checked(arguments)?;
+    let header = SpawnProgramRequest::new(program, arguments);
+    let mut bytes = Vec::with_capacity(program.len() + arguments.len());
+    bytes.extend_from_slice(program);
+    bytes.extend_from_slice(arguments);
+    let reply = PROCMAN.spawn(header, &bytes, descriptors)?;
+    Ok(reply.header.pid)
 }
 
 /// WAIT: blocks until process `pid` ends and returns its exit status.
 pub fn wait(pid: u32) -> Result<u32, CallError> {
     loop {
-        let request = WaitRequest::new(pid);
-        let mut message = Message::new();
-        message.push(&request).map_err(overflow)?;
-        call(Descriptor::NULL, WAIT, &mut message)?;
-        let reply: WaitReply = message
-            .read_payload(0)
-            .ok_or(CallError::Kernel(Error::BadSizes))?;
-        if reply.exited != 0 {
-            message.discard();
-            return Ok(reply.status);
+        let mut reply = PROCMAN.wait(WaitRequest::new(pid))?;
+        if reply.header.exited != 0 {
+            return Ok(reply.header.status);
         }
-        let event = take(&mut message, 0)?;
-        message.discard();
+        let event = take(&mut reply, 0)?;
+        drop(reply);
         crate::kernel::event_wait(event.descriptor())?;
     }
 }

@@ -201,7 +201,7 @@ pub fn serve<S: Server + ?Sized>(door: &OwnedDescriptor, server: &mut S) -> Erro
 /// Runs the handler on one request and writes the reply into
 /// `reply_buffer`; returns the reply's cookie and sizes (total: the whole
 /// buffer, the next receive's size).
-fn answer<S: Server + ?Sized>(
+pub(crate) fn answer<S: Server + ?Sized>(
     server: &mut S,
     received: Received,
     request_buffer: &mut [u8],

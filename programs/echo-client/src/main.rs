@@ -1,13 +1,16 @@
 //! The echo server's client: exercises every function of the echo protocol
-//! through a client reference to the echo door (descriptor 1 when a test
-//! passes one, otherwise opened by name from procman) and prints one line
-//! per check. Exits 0 when every check passed,
-//! 1 otherwise. It only calls; it must never need any privilege.
+//! through its client stub (`echo::EchoClient`) on a client reference to
+//! the echo door (descriptor 1 when a test passes one, otherwise opened by
+//! name from procman), then an unknown function and a malformed request
+//! through a raw call, and prints one line per check. Exits 0 when every
+//! check passed, 1 otherwise. It only calls; it must never need any
+//! privilege.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use abi::function::{Function, USER_BASE};
-use abi::{Descriptor, ObjectKind};
-use echo::{COUNT, ECHO, RETURN_DESCRIPTORS, UNKNOWN_FUNCTION};
+use abi::{Descriptor, DescriptorSlot, ObjectKind};
+use echo::{COUNT, EchoClient, EchoError};
+use userlib::interface::ClientError;
 use userlib::{CallError, Event, Message, Startup, call, println};
 
 /// On the host the crate builds as an empty program.
@@ -25,11 +28,13 @@ fn run(mut startup: Startup) -> i32 {
         return 1;
     };
     let door = door.descriptor();
+    let client = EchoClient::new(door);
     let checks = [
-        echo_sizes(door),
-        count_calls(door),
-        return_an_event(door),
+        echo_sizes(&client),
+        count_calls(&client),
+        return_an_event(&client),
         unknown_function(door),
+        malformed_request(door),
     ];
     let failed = checks.iter().filter(|passed| !**passed).count();
     if failed == 0 {
@@ -42,7 +47,7 @@ fn run(mut startup: Startup) -> i32 {
 }
 
 /// ECHO with 0, 64 and 1024 bytes: the payload must come back unchanged.
-fn echo_sizes(door: Descriptor) -> bool {
+fn echo_sizes(client: &EchoClient) -> bool {
     let mut passed = true;
     for size in [0usize, 64, 1024] {
         let mut pattern = [0u8; 1024];
@@ -50,22 +55,16 @@ fn echo_sizes(door: Descriptor) -> bool {
             *byte = (index as u8).wrapping_mul(31).wrapping_add(size as u8);
         }
         let sent = &pattern[..size];
-        let mut message = Message::new();
-        if message.push_data(sent).is_err() {
-            println!("echo-client: ECHO {size} bytes: FAILED (message does not fit)");
-            passed = false;
-            continue;
-        }
-        match call(door, ECHO, &mut message) {
-            Ok(reply) if reply.ret_val as usize == size && message.payload() == sent => {
+        match client.echo(sent) {
+            Ok(reply) if reply.value as usize == size && reply.bytes() == sent => {
                 println!("echo-client: ECHO {size} bytes: ok");
             }
             Ok(reply) => {
                 println!(
                     "echo-client: ECHO {size} bytes: FAILED (value {}, {} bytes back, data {})",
-                    reply.value(),
-                    message.payload().len(),
-                    if message.payload() == sent {
+                    reply.value,
+                    reply.bytes().len(),
+                    if reply.bytes() == sent {
                         "equal"
                     } else {
                         "different"
@@ -84,20 +83,15 @@ fn echo_sizes(door: Descriptor) -> bool {
 
 /// COUNT three times: each reply carries the cookie of our reference and
 /// the server adds one to it, so the values must go up by one per call.
-fn count_calls(door: Descriptor) -> bool {
+fn count_calls(client: &EchoClient) -> bool {
     let mut previous: Option<u64> = None;
     for round in 1..=3 {
-        let mut message = Message::new();
-        let cookie = match call(door, COUNT, &mut message) {
-            Ok(_) => message.read_payload::<u64>(0),
+        let cookie = match client.count() {
+            Ok(reply) => reply.header,
             Err(error) => {
                 println!("echo-client: COUNT call {round}: FAILED ({error})");
                 return false;
             }
-        };
-        let Some(cookie) = cookie else {
-            println!("echo-client: COUNT call {round}: FAILED (no cookie in the reply)");
-            return false;
         };
         if previous.is_some_and(|previous| cookie != previous.wrapping_add(1)) {
             println!(
@@ -114,8 +108,8 @@ fn count_calls(door: Descriptor) -> bool {
 /// RETURN_DESCRIPTORS with a copy of a new event: it must come back as an
 /// event reference to the same event (a signal through the returned
 /// descriptor is seen by a wait on ours).
-fn return_an_event(door: Descriptor) -> bool {
-    match round_trip_event(door) {
+fn return_an_event(client: &EchoClient) -> bool {
+    match round_trip_event(client) {
         Ok(returned) => {
             println!(
                 "echo-client: RETURN_DESCRIPTORS: event came back as descriptor {returned}: ok"
@@ -133,7 +127,7 @@ fn return_an_event(door: Descriptor) -> bool {
 #[derive(Debug)]
 enum RoundTripError {
     Kernel(abi::Error),
-    Call(CallError),
+    Call(ClientError<EchoError>),
     Reply(&'static str),
 }
 
@@ -147,7 +141,7 @@ impl core::fmt::Display for RoundTripError {
     }
 }
 
-fn round_trip_event(door: Descriptor) -> Result<u32, RoundTripError> {
+fn round_trip_event(client: &EchoClient) -> Result<u32, RoundTripError> {
     let event = Event::create().map_err(RoundTripError::Kernel)?;
     // Copy it with every right we hold: TRANSFER lets the server move it
     // back, SIGNAL lets us signal through the copy.
@@ -156,17 +150,16 @@ fn round_trip_event(door: Descriptor) -> Result<u32, RoundTripError> {
         .info()
         .map_err(RoundTripError::Kernel)?
         .rights;
-    let mut message = Message::new();
-    message
-        .push_copy(event.descriptor().descriptor(), rights)
-        .map_err(|_| RoundTripError::Reply("message does not fit"))?;
-    let reply = call(door, RETURN_DESCRIPTORS, &mut message).map_err(RoundTripError::Call)?;
-    if reply.ret_val != 1 || message.descriptor_count() != 1 {
+    let sent = DescriptorSlot::copy(event.descriptor().descriptor(), rights);
+    let mut reply = client
+        .return_descriptors(&[sent])
+        .map_err(RoundTripError::Call)?;
+    if reply.value != 1 || reply.descriptor_count() != 1 {
         return Err(RoundTripError::Reply(
             "not exactly one descriptor came back",
         ));
     }
-    let returned = message
+    let returned = reply
         .take_descriptor(0)
         .ok_or(RoundTripError::Reply("the reply slot is empty"))?;
     let number = returned.descriptor().0;
@@ -186,21 +179,46 @@ fn round_trip_event(door: Descriptor) -> Result<u32, RoundTripError> {
     }
 }
 
-/// A function the server does not know: an error reply with UNKNOWN_FUNCTION.
+/// A function the server does not know: an error reply with UNKNOWN_FUNCTION
+/// (a raw call: the stub only makes declared calls).
 fn unknown_function(door: Descriptor) -> bool {
     let function = Function(USER_BASE + 0x7f);
+    let expected = EchoError::UnknownFunction as u32;
     match call(door, function, &mut Message::new()) {
-        Err(CallError::Server(UNKNOWN_FUNCTION)) => {
+        Err(CallError::Server(errno)) if errno == expected => {
             println!(
-                "echo-client: unknown function {:#x}: error reply {UNKNOWN_FUNCTION:#x}: ok",
+                "echo-client: unknown function {:#x}: error reply {expected:#x}: ok",
                 function.0
             );
             true
         }
         other => {
             println!(
-                "echo-client: unknown function {:#x}: FAILED (expected error reply {UNKNOWN_FUNCTION:#x}, got {other:?})",
+                "echo-client: unknown function {:#x}: FAILED (expected error reply {expected:#x}, got {other:?})",
                 function.0
+            );
+            false
+        }
+    }
+}
+
+/// COUNT with data, which its declaration does not allow: the server's
+/// dispatch answers BAD_REQUEST without running the method.
+fn malformed_request(door: Descriptor) -> bool {
+    let expected = EchoError::BadRequest as u32;
+    let mut message = Message::new();
+    let result = message
+        .push_data(b"extra")
+        .map_err(|_| CallError::Kernel(abi::Error::BadSizes))
+        .and_then(|message| call(door, COUNT, message));
+    match result {
+        Err(CallError::Server(errno)) if errno == expected => {
+            println!("echo-client: COUNT with data: error reply {expected:#x}: ok");
+            true
+        }
+        other => {
+            println!(
+                "echo-client: COUNT with data: FAILED (expected error reply {expected:#x}, got {other:?})"
             );
             false
         }

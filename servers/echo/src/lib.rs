@@ -1,14 +1,19 @@
-//! The echo protocol: the function and error numbers the echo server
-//! (`src/main.rs`, the example to copy when writing a server) answers, for
-//! its clients to import. It must stay plain constants: no runtime code.
+//! The echo protocol: the echo server's name, function numbers and errors,
+//! and its interface, declared once with `userlib::interface!`, which gives
+//! the client stub [`EchoClient`] (for clients) and the trait
+//! [`EchoServer`] (which `src/main.rs`, the example to copy when writing a
+//! server, implements). Nothing here runs on its own.
 //!
 //! Every reply follows the userlib server convention: msgRetVal, msgErrno
 //! (0), then the payload described below. An error reply is msgRetVal -1
-//! with one of the error numbers below in msgErrno and no payload.
+//! with an [`EchoError`] number in msgErrno and no payload. A request whose
+//! data or descriptors do not match its function's declaration (COUNT with
+//! data, ECHO with descriptors, ...) gets [`EchoError::BadRequest`].
 #![no_std]
 
 use abi::error::FIRST_SERVER_ERROR;
 use abi::function::{Function, USER_BASE};
+use userlib::interface::InterfaceError;
 
 /// The name the echo server registers with procman.
 pub const NAME: &str = "/srv/echo";
@@ -16,24 +21,81 @@ pub const NAME: &str = "/srv/echo";
 /// The security type of the echo door (its number in the manifest's `types`).
 pub const SECURITY_TYPE: u32 = 1;
 
-/// Request: any data, no descriptors. Reply: msgRetVal = the data's
-/// length, payload = the same data (so the caller's buffer needs 8 bytes
-/// more than the data). Descriptors sent along are closed.
+/// ECHO's function number.
 pub const ECHO: Function = Function(USER_BASE);
 
-/// Request: nothing. Reply: payload = the cookie of the caller's reference
-/// (a `u64`); the reply sets that cookie to the value plus one, so each
-/// client reference counts its own calls (a fresh reference starts at 0).
+/// COUNT's function number.
 pub const COUNT: Function = Function(USER_BASE + 1);
 
-/// Request: any number of descriptors. Reply: msgRetVal = their number,
-/// and every one of them moved back, with the rights it arrived with (they
-/// need the TRANSFER right to travel back).
+/// RETURN_DESCRIPTORS' function number.
 pub const RETURN_DESCRIPTORS: Function = Function(USER_BASE + 2);
 
-/// msgErrno: the function number is none of the above.
-pub const UNKNOWN_FUNCTION: u32 = FIRST_SERVER_ERROR;
+userlib::interface! {
+    /// Calls the echo server: `EchoClient::new(door)`, `door` a client
+    /// reference to its door (procman's OPEN of [`NAME`] gives one).
+    pub client EchoClient;
+    /// The echo server's side: one method per function.
+    pub server EchoServer;
+    error EchoError;
 
-/// msgErrno: the caller's buffer has no room for the reply (ECHO needs the
-/// data's length plus 8; RETURN_DESCRIPTORS 8 plus 16 per descriptor).
-pub const REPLY_DOES_NOT_FIT: u32 = FIRST_SERVER_ERROR + 1;
+    /// ECHO: any data, no descriptors. Reply: msgRetVal = the data's
+    /// length, bytes = the same data (so the caller's buffer needs 8 bytes
+    /// more than the data).
+    fn echo(ECHO) request(bytes) reply(bytes);
+
+    /// COUNT: nothing. Reply: header = the cookie of the caller's
+    /// reference (a `u64`); the reply sets that cookie to the value plus
+    /// one, so each client reference counts its own calls (a fresh
+    /// reference starts at 0).
+    fn count(COUNT) request() reply(header: u64);
+
+    /// RETURN_DESCRIPTORS: up to 255 descriptors and no data. Reply:
+    /// msgRetVal = their number, and every one of them moved back, with
+    /// the rights it arrived with (they need the TRANSFER right to travel
+    /// back).
+    fn return_descriptors(RETURN_DESCRIPTORS)
+        request(descriptors: 0..=255)
+        reply(descriptors: 0..=255);
+}
+
+/// The echo server's refusals (msgErrno).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum EchoError {
+    /// The function number is none of the above.
+    UnknownFunction = FIRST_SERVER_ERROR,
+    /// The caller's buffer has no room for the reply (ECHO needs the
+    /// data's length plus 8, COUNT 16, RETURN_DESCRIPTORS 8 plus 16 per
+    /// descriptor).
+    ReplyDoesNotFit = FIRST_SERVER_ERROR + 1,
+    /// The request's data or descriptors do not match its function.
+    BadRequest = FIRST_SERVER_ERROR + 2,
+}
+
+impl InterfaceError for EchoError {
+    const BAD_REQUEST: Self = EchoError::BadRequest;
+    const UNKNOWN_FUNCTION: Self = EchoError::UnknownFunction;
+    const REPLY_DOES_NOT_FIT: Self = EchoError::ReplyDoesNotFit;
+
+    fn number(self) -> u32 {
+        self as u32
+    }
+
+    fn from_number(number: u32) -> Option<Self> {
+        [
+            EchoError::UnknownFunction,
+            EchoError::ReplyDoesNotFit,
+            EchoError::BadRequest,
+        ]
+        .into_iter()
+        .find(|error| *error as u32 == number)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            EchoError::UnknownFunction => "ECHO_UNKNOWN_FUNCTION",
+            EchoError::ReplyDoesNotFit => "ECHO_REPLY_DOES_NOT_FIT",
+            EchoError::BadRequest => "ECHO_BAD_REQUEST",
+        }
+    }
+}
