@@ -207,6 +207,16 @@ pub struct KernelCounters {
     pub free_frames: u64,
 }
 
+/// The most bytes one DEBUG_WRITE may carry (`BAD_SIZES` beyond): the
+/// kernel writes them to a polled serial port with interrupts off, so a
+/// write is kept short (256 bytes take about 22 ms at 115200 baud).
+pub const MAX_DEBUG_WRITE: usize = 256;
+
+/// What the kernel console shows before each line of user output
+/// (DEBUG_WRITE), so that no program can pass a line off as the kernel's:
+/// the kernel's own lines start with `hinge: `.
+pub const USER_OUTPUT_MARK: &str = "| ";
+
 /// CLOCK's reply payload: the kernel's monotonic clock.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,

@@ -232,7 +232,7 @@ pub fn event_wait(event: Descriptor) -> Result<u32, Error> {
 }
 
 /// The bytes one DEBUG_WRITE of [`debug_write`] carries.
-const DEBUG_CHUNK: usize = 512;
+const DEBUG_CHUNK: usize = kcall::MAX_DEBUG_WRITE;
 
 /// DEBUG_WRITE: writes `text` to the kernel console, in pieces of
 /// 512 bytes (each copied into a writable buffer that also takes the reply).
@@ -540,6 +540,6 @@ mod tests {
             || debug_write(&[b'x'; 1100]),
         );
         assert_eq!(result, Ok(()));
-        assert_eq!(*seen.borrow(), [512, 512, 76]);
+        assert_eq!(*seen.borrow(), [256, 256, 256, 256, 76]);
     }
 }

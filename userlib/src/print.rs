@@ -1,7 +1,7 @@
 //! Text to the kernel console: [`DebugOutput`] buffers formatted text in a
-//! 512-byte stack buffer and sends it with DEBUG_WRITE when the buffer is
-//! full or the output ends, so a line of up to 512 bytes is one write (and
-//! lines of different threads never interleave). [`crate::print!`] and
+//! stack buffer of the most one DEBUG_WRITE carries (256 bytes) and sends it
+//! when the buffer is full or the output ends, so a line of up to 256 bytes
+//! is one write (and such lines of different threads never interleave). [`crate::print!`] and
 //! [`crate::println!`] use it.
 
 use core::fmt;
@@ -9,7 +9,7 @@ use core::fmt;
 use crate::kernel;
 
 /// The bytes buffered before a DEBUG_WRITE.
-pub const LINE_CAPACITY: usize = 512;
+pub const LINE_CAPACITY: usize = abi::kcall::MAX_DEBUG_WRITE;
 
 /// A fixed buffer that hands its bytes to `sink` whenever it fills up and
 /// when flushed. The sink gets the whole buffer (the kernel writes the
@@ -127,9 +127,9 @@ mod tests {
             buffer.flush();
         }
         let lengths: Vec<usize> = writes.iter().map(Vec::len).collect();
-        assert_eq!(lengths, [512, 497]);
+        assert_eq!(lengths, [256, 256, 256, 241]);
         assert!(writes[0].starts_with(b"hello, xxx"));
-        assert!(writes[1].ends_with(b"x!\n"));
+        assert!(writes[3].ends_with(b"x!\n"));
     }
 
     #[test]

@@ -11,6 +11,8 @@ use std::time::Instant;
 
 /// Reads `reader` line by line on a thread of its own and sends each line
 /// (without its line ending, invalid UTF-8 replaced) until end of file.
+/// The kernel marks each line of user output ([`abi::kcall::USER_OUTPUT_MARK`]);
+/// the mark is removed here, so logs and checks read what programs printed.
 pub fn spawn_line_reader<R: Read + Send + 'static>(reader: R) -> Receiver<String> {
     let (sender, receiver) = mpsc::channel();
     thread::spawn(move || {
@@ -23,6 +25,9 @@ pub fn spawn_line_reader<R: Read + Send + 'static>(reader: R) -> Receiver<String
                 Ok(_) => {
                     let text = String::from_utf8_lossy(&line);
                     let text = text.trim_end_matches(['\n', '\r']);
+                    let text = text
+                        .strip_prefix(abi::kcall::USER_OUTPUT_MARK)
+                        .unwrap_or(text);
                     if sender.send(text.to_owned()).is_err() {
                         break;
                     }
@@ -122,6 +127,16 @@ mod tests {
         let end = watch(&lines, &quiet(Some(&until), None), &mut log);
         assert_eq!(end, WatchEnd::Matched("hinge: ready".into()));
         assert_eq!(log, "booting\nboot path: pvh\nhinge: ready\n");
+    }
+
+    #[test]
+    fn user_output_is_read_without_its_mark() {
+        let console = Cursor::new("hinge: ready\n| echo: registered /srv/echo\n||x\n");
+        let lines = spawn_line_reader(console);
+        let mut log = String::new();
+        let end = watch(&lines, &quiet(None, None), &mut log);
+        assert_eq!(end, WatchEnd::Closed);
+        assert_eq!(log, "hinge: ready\necho: registered /srv/echo\n||x\n");
     }
 
     #[test]

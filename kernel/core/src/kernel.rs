@@ -45,6 +45,8 @@ pub struct Kernel {
     pub(crate) slot_scratch: Vec<abi::DescriptorSlot>,
     /// Timer ticks taken (CLOCK).
     pub(crate) ticks: u64,
+    /// The user output stream on the console (DEBUG_WRITE).
+    pub(crate) user_output: crate::console::UserOutput,
 }
 
 impl Kernel {

@@ -21,6 +21,7 @@ extern crate alloc;
 
 pub mod arena;
 pub mod boot_info;
+pub mod console;
 pub mod descriptor_table;
 pub mod frame_allocator;
 pub mod ipc;

@@ -3,7 +3,8 @@
 //! (boot-archive capability).
 
 use abi::kcall::{
-    ArchiveReadReply, ArchiveReadRequest, ClockReply, KernelCounters, REPLY_PAYLOAD_OFFSET,
+    ArchiveReadReply, ArchiveReadRequest, ClockReply, KernelCounters, MAX_DEBUG_WRITE,
+    REPLY_PAYLOAD_OFFSET,
 };
 use abi::{Error, MessageSizes, TrapArgs};
 use zerocopy::{FromBytes, IntoBytes};
@@ -12,13 +13,19 @@ use super::{Call, KernelReply, NO_REPLY};
 use crate::kernel::{Kernel, Outcome};
 use crate::machine::Machine;
 
-/// DEBUG_WRITE: the request's bytes on the kernel console.
+/// DEBUG_WRITE: the request's bytes on the kernel console, each line
+/// marked as user output; at most [`MAX_DEBUG_WRITE`] of them.
 pub(super) fn debug_write(
     kernel: &mut Kernel,
     machine: &mut impl Machine,
     call: &Call<'_>,
 ) -> Outcome {
-    machine.console_write(call.data);
+    if call.data.len() > MAX_DEBUG_WRITE {
+        return Err(Error::BadSizes);
+    }
+    kernel
+        .user_output
+        .write(call.data, |piece| machine.console_write(piece));
     kernel.reply_to(machine, call, NO_REPLY)
 }
 

@@ -1,8 +1,8 @@
 //! The kernel functions, one group per object kind.
 
 use abi::kcall::{
-    ClockReply, DescriptorRequest, DoorCreateRequest, ExitRequest, KernelCounters, MapReply,
-    MapRequest, SpawnRequest, ThreadCreateRequest, protection,
+    ClockReply, DescriptorRequest, DoorCreateRequest, ExitRequest, KernelCounters, MAX_DEBUG_WRITE,
+    MapReply, MapRequest, SpawnRequest, ThreadCreateRequest, protection,
 };
 use abi::process::{MAX_ARGUMENT_BYTES, USER_END, USER_MAP_BASE, USER_STACK_TOP};
 use abi::{Descriptor, DescriptorSlot, Error, KernelFunction, ObjectKind, Rights, TrapArgs};
@@ -1004,7 +1004,28 @@ fn debug_write_reaches_the_console() {
         )),
         kernel_ok(0, 0, 0)
     );
-    assert_eq!(f.w.m.console, b"hello, hinge");
+    assert_eq!(f.w.m.console, b"| hello, hinge");
+    // A line the program ends later is not marked twice; the next is.
+    for text in [&b" and more\nhinge: ready\n"[..], &[b'x'; MAX_DEBUG_WRITE]] {
+        assert_eq!(
+            f.w.kcall(c, KernelFunction::DebugWrite, Descriptor::NULL, text),
+            kernel_ok(0, 0, 0).unwrap_or_default()
+        );
+    }
+    let mut expected = b"| hello, hinge and more\n| hinge: ready\n| ".to_vec();
+    expected.extend_from_slice(&[b'x'; MAX_DEBUG_WRITE]);
+    assert_eq!(f.w.m.console, expected);
+    // Issue 15, finding 4: longer writes are refused and print nothing.
+    assert_eq!(
+        f.w.kcall(
+            c,
+            KernelFunction::DebugWrite,
+            Descriptor::NULL,
+            &[b'y'; MAX_DEBUG_WRITE + 1]
+        ),
+        TrapArgs::error(Error::BadSizes)
+    );
+    assert_eq!(f.w.m.console.len(), expected.len());
     f.w.assert_invariants();
 }
 
