@@ -105,6 +105,14 @@ impl Delivered {
     }
 }
 
+/// The door a SEND goes to, and the caller's reference to it with that
+/// reference's installation generation (`None`: routed to the process
+/// manager's door).
+struct DoorTarget {
+    door: ObjectId,
+    via: Option<(Reference, u64)>,
+}
+
 impl Kernel {
     /// SEND: kernel functions, process-manager routing, or a door call.
     pub(crate) fn send(
@@ -119,35 +127,35 @@ impl Kernel {
             FunctionRange::Kernel => self.kernel_function(machine, caller, args, layout),
             FunctionRange::ProcessManager if args.target.is_null() => {
                 let door = self.process_manager_door.ok_or(Error::PeerDied)?;
-                self.call_door(machine, caller, args, layout, door, None)
+                let process = self.process_of(caller)?;
+                let target = DoorTarget { door, via: None };
+                self.call_door(machine, caller, process, args, layout, target)
             }
             _ if args.target.is_null() => Err(Error::FunctionOutOfRange),
             _ => {
                 let process = self.process_of(caller)?;
                 let table = &self.process(process)?.table;
                 let (reference, generation) = table.get_with_generation(args.target)?;
-                self.call_door(
-                    machine,
-                    caller,
-                    args,
-                    layout,
-                    reference.object,
-                    Some((reference, generation)),
-                )
+                let target = DoorTarget {
+                    door: reference.object,
+                    via: Some((reference, generation)),
+                };
+                self.call_door(machine, caller, process, args, layout, target)
             }
         }
     }
 
+    /// A SEND to a door by `caller` of `process`.
     fn call_door(
         &mut self,
         machine: &mut impl Machine,
         caller: ThreadId,
+        process: ProcessId,
         args: SendArgs,
         layout: MessageLayout,
-        door_id: ObjectId,
-        via: Option<(Reference, u64)>,
+        target: DoorTarget,
     ) -> Outcome {
-        let process = self.process_of(caller)?;
+        let DoorTarget { door: door_id, via } = target;
         let p = self.process(process)?;
         let (space, manager_cookie) = (p.space, p.manager_cookie);
         let is_process_manager = self.process_manager == Some(process);
@@ -514,10 +522,11 @@ impl Kernel {
         buffer_checked: bool,
     ) -> Outcome {
         let layout = args.sizes.layout()?;
-        let holding = self
+        // One lookup of each thread: its holding or state, and its process.
+        let (holding, process) = self
             .threads
             .get(thread)
-            .map_or(Holding::Nothing, |t| t.holding);
+            .map_or((Holding::Nothing, None), |t| (t.holding, Some(t.process)));
         let caller = match holding {
             Holding::Nothing => return Err(Error::NothingToReply),
             Holding::Cancelled { .. } => {
@@ -535,12 +544,12 @@ impl Kernel {
             }
             Holding::Call { caller, .. } => caller,
         };
-        let Some(ThreadState::AwaitingReply { call, .. }) =
-            self.threads.get(caller).map(|t| t.state)
+        let Some((ThreadState::AwaitingReply { call, .. }, caller_process)) =
+            self.threads.get(caller).map(|t| (t.state, t.process))
         else {
             return Err(Error::CallerGone);
         };
-        let process = self.process_of(thread)?;
+        let process = process.ok_or(Error::InvalidArgument)?;
         let space = self.process(process)?.space;
         if layout.total_size > 0 && !buffer_checked {
             machine.check_user(space, args.buffer, usize::from(layout.total_size), false)?;
@@ -550,7 +559,6 @@ impl Kernel {
         if layout.used > call.sizes.total_size() {
             return Err(Error::ReplyTooLarge);
         }
-        let caller_process = self.process_of(caller)?;
         let caller_space = self.process(caller_process)?.space;
         let source = End {
             process,
