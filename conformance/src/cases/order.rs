@@ -1,10 +1,13 @@
 //! MSG-ORDER: the order in which waiting callers are served (ABI.md §4.1,
 //! §4.2): first come, first served, whatever reference or process they
 //! call from, and a message too large for the receive buffer keeps its
-//! place at the head (§9 D3).
+//! place at the head (§9 D3); and a server runs at its caller's priority.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use abi::function::USER_BASE;
-use abi::{DescriptorSlot, Error, Rights};
+use abi::{Descriptor, DescriptorSlot, Error, MessageSizes, Rights};
+use userlib::thread::RawEntry;
 
 use super::kit::{self, Answer, MAX, USER_CALL, finished, queued, receive};
 use crate::case::Case;
@@ -101,4 +104,78 @@ pub static CASES: &[Case] = &[
             Ok(context.observe(refused.received))
         },
     },
+    Case {
+        id: "MSG-ORDER-004",
+        rule: "no priority inversion through IPC: a server thread of priority 2 serving a call from priority 16 runs at 16 until it replies, so its YIELD does not let a ready thread of priority 5 run",
+        section: "4.1",
+        decisions: &[],
+        expect: Expect::replied("the call to the priority-2 server", 0, 0, 8, 0),
+        run: |context| {
+            let door = context.user_door()?;
+            let event = context.adopt(userlib::kernel::event_create()?.into_raw());
+            INHERIT_DOOR.store(door.owner.0, Ordering::SeqCst);
+            INHERIT_EVENT.store(event.0, Ordering::SeqCst);
+            MIDDLE_RAN.store(false, Ordering::SeqCst);
+            static LOW: RawEntry = RawEntry {
+                function: low_priority_server,
+                argument: 0,
+            };
+            static MIDDLE: RawEntry = RawEntry {
+                function: middle_priority_thread,
+                argument: 0,
+            };
+            let low = userlib::thread::spawn_raw(&LOW, RAW_STACK, 2)?;
+            context.adopt(low.into_raw());
+            // Blocking lets the server run up to its RECEIVE (it signals
+            // just before); nothing at priority 5 exists yet.
+            userlib::kernel::event_wait(event)?;
+            let middle = userlib::thread::spawn_raw(&MIDDLE, RAW_STACK, 5)?;
+            context.adopt(middle.into_raw());
+            let call = kit::send(USER_CALL, door.client, b"inherit", &[], 64)?;
+            // The middle thread and the server each signal once when done.
+            for _ in 0..2 {
+                userlib::kernel::event_wait(event)?;
+            }
+            context.check(
+                MIDDLE_RAN.load(Ordering::SeqCst),
+                "the priority-5 thread never ran",
+            );
+            Ok(context.observe(call.registers))
+        },
+    },
 ];
+
+/// MSG-ORDER-004's threads are raw (no heap: a thread of priority 2 must
+/// never hold the heap's lock while one of 16 waits for it) and learn their
+/// descriptors here.
+static INHERIT_DOOR: AtomicU32 = AtomicU32::new(0);
+static INHERIT_EVENT: AtomicU32 = AtomicU32::new(0);
+/// Set by the priority-5 thread when it runs.
+static MIDDLE_RAN: AtomicBool = AtomicBool::new(false);
+/// The raw threads' stacks.
+const RAW_STACK: u64 = 16 * 1024;
+
+/// Signals that it is about to RECEIVE, receives one call, YIELDs, and
+/// replies msgRetVal 1 if the priority-5 thread ran meanwhile, else 0.
+extern "C" fn low_priority_server(_: u64) -> ! {
+    let door = Descriptor(INHERIT_DOOR.load(Ordering::SeqCst));
+    let event = Descriptor(INHERIT_EVENT.load(Ordering::SeqCst));
+    let _ = userlib::kernel::event_signal(event);
+    let mut buffer = [0u8; 64];
+    if let Ok(received) = userlib::ipc::receive(door, &mut buffer) {
+        let _ = userlib::kernel::yield_now();
+        let ran = u32::from(MIDDLE_RAN.load(Ordering::SeqCst));
+        buffer[..4].copy_from_slice(&ran.to_le_bytes());
+        buffer[4..8].fill(0);
+        let _ = userlib::ipc::reply(received.cookie, &mut buffer, MessageSizes::of(8, 8, 0));
+    }
+    let _ = userlib::kernel::event_signal(event);
+    userlib::kernel::thread_exit(0)
+}
+
+/// Notes that it ran, signals, ends.
+extern "C" fn middle_priority_thread(_: u64) -> ! {
+    MIDDLE_RAN.store(true, Ordering::SeqCst);
+    let _ = userlib::kernel::event_signal(Descriptor(INHERIT_EVENT.load(Ordering::SeqCst)));
+    userlib::kernel::thread_exit(0)
+}

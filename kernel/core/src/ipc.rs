@@ -234,14 +234,18 @@ impl Kernel {
             };
             match self.transfer_message(machine, source, layout, destination, total_size) {
                 Ok(_) => {
+                    let mut caller_priority = 0;
                     if let Some(c) = self.threads.get_mut(caller) {
                         c.state = ThreadState::AwaitingReply {
                             call,
                             server: receiver,
                         };
+                        caller_priority = c.priority;
                     }
                     // The receiver takes the CPU straight away (the caller
-                    // lends it its time slice).
+                    // lends it its time slice), at the caller's priority if
+                    // that is higher.
+                    let mut outranked = false;
                     if let Some(r) = self.threads.get_mut(receiver) {
                         r.holding = Holding::Call {
                             caller,
@@ -254,6 +258,10 @@ impl Kernel {
                             call.sizes,
                         ));
                         r.state = ThreadState::Running;
+                        outranked = caller_priority > r.priority;
+                    }
+                    if outranked {
+                        self.inherit_priority(receiver, caller_priority);
                     }
                     self.current = Some(receiver);
                     return Ok(None);
@@ -310,7 +318,8 @@ impl Kernel {
         let Some(t) = self.threads.get_mut(thread) else {
             return;
         };
-        let holding = core::mem::replace(&mut t.holding, Holding::Nothing);
+        let holding = t.holding;
+        self.end_service(thread);
         if let Holding::Call { caller, .. } = holding {
             self.wake(caller, TrapArgs::error(Error::Abandoned));
         }
@@ -363,11 +372,13 @@ impl Kernel {
                 Ok(_) => {
                     self.door(door_id)?.senders.pop_front();
                     self.release(door_id);
+                    let mut sender_priority = 0;
                     if let Some(s) = self.threads.get_mut(sender) {
                         s.state = ThreadState::AwaitingReply {
                             call,
                             server: thread,
                         };
+                        sender_priority = s.priority;
                     }
                     if let Some(t) = self.threads.get_mut(thread) {
                         t.holding = Holding::Call {
@@ -375,6 +386,7 @@ impl Kernel {
                             door: door_id,
                         };
                     }
+                    self.inherit_priority(thread, sender_priority);
                     let cookie = self.delivery_cookie(sender, &call);
                     return Ok(Some(TrapArgs::received(
                         call.function,
@@ -530,16 +542,12 @@ impl Kernel {
         let caller = match holding {
             Holding::Nothing => return Err(Error::NothingToReply),
             Holding::Cancelled { .. } => {
-                if let Some(t) = self.threads.get_mut(thread) {
-                    t.holding = Holding::Nothing;
-                }
+                self.end_service(thread);
                 return Err(Error::CallerGone);
             }
             Holding::Notice { .. } => {
                 // Kernel notices take no answer; the reply is discarded.
-                if let Some(t) = self.threads.get_mut(thread) {
-                    t.holding = Holding::Nothing;
-                }
+                self.end_service(thread);
                 return Ok(Some(TrapArgs::default()));
             }
             Holding::Call { caller, .. } => caller,
@@ -580,9 +588,7 @@ impl Kernel {
             Ok(delivered) => delivered,
             Err(Failure::Source(error)) => return Err(error),
             Err(Failure::Destination(error)) => {
-                if let Some(t) = self.threads.get_mut(thread) {
-                    t.holding = Holding::Nothing;
-                }
+                self.end_service(thread);
                 self.wake(caller, TrapArgs::error(error));
                 return Ok(Some(TrapArgs::default()));
             }
@@ -596,9 +602,7 @@ impl Kernel {
                     .set_cookie(call.via, call.via_generation, call.door, args.cookie);
             }
         }
-        if let Some(t) = self.threads.get_mut(thread) {
-            t.holding = Holding::Nothing;
-        }
+        self.end_service(thread);
         let registers = TrapArgs::replied(delivered.ret_val, delivered.errno, delivered.sizes);
         self.wake_for_handoff(caller, registers);
         Ok(Some(TrapArgs::default()))

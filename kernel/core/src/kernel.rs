@@ -208,6 +208,42 @@ impl Kernel {
         }
     }
 
+    /// Raises `server`, which starts serving a call, to `caller_priority`
+    /// when that is higher than its own, with room in that run queue made
+    /// first (a queue never allocates when a thread is made ready). Without
+    /// the room (the heap is exhausted) the server keeps its priority.
+    pub(crate) fn inherit_priority(&mut self, server: ThreadId, caller_priority: u8) {
+        let Some(s) = self.threads.get(server) else {
+            return;
+        };
+        if caller_priority <= s.priority {
+            return;
+        }
+        let previous = s.priority;
+        if self.scheduler.admit(caller_priority).is_err() {
+            return;
+        }
+        if let Some(s) = self.threads.get_mut(server) {
+            if s.is_boosted() {
+                self.scheduler.dismiss(previous);
+            }
+            s.priority = caller_priority;
+        }
+    }
+
+    /// `thread` (the one running) stops serving: back to its own priority.
+    #[inline]
+    pub(crate) fn end_service(&mut self, thread: ThreadId) {
+        if let Some(t) = self.threads.get_mut(thread) {
+            t.holding = Holding::Nothing;
+            if t.is_boosted() {
+                let boosted = t.priority;
+                t.priority = t.base_priority;
+                self.scheduler.dismiss(boosted);
+            }
+        }
+    }
+
     /// Parks the current thread in `state`.
     pub(crate) fn block(&mut self, thread: ThreadId, state: ThreadState) {
         if let Some(t) = self.threads.get_mut(thread) {

@@ -120,6 +120,7 @@ impl Kernel {
                 .insert(Thread {
                     process,
                     priority,
+                    base_priority: priority,
                     state: ThreadState::Ready,
                     holding: Holding::Nothing,
                     resume: None,
@@ -232,6 +233,15 @@ impl Kernel {
         self.release(reference.object);
     }
 
+    /// Gives back the run-queue room an ended thread held: at its own
+    /// priority, and at the one it was raised to while serving.
+    fn dismiss_thread(&mut self, thread: &Thread) {
+        if thread.is_boosted() {
+            self.scheduler.dismiss(thread.priority);
+        }
+        self.scheduler.dismiss(thread.base_priority);
+    }
+
     /// Ends one thread; the last thread's exit ends the process with `code`.
     pub(crate) fn end_thread(&mut self, machine: &mut impl Machine, thread: ThreadId, code: u32) {
         let Some(process) = self.threads.get(thread).map(|t| t.process) else {
@@ -247,7 +257,7 @@ impl Kernel {
         }
         self.cancel_thread(thread);
         if let Some(t) = self.threads.remove(thread) {
-            self.scheduler.dismiss(t.priority);
+            self.dismiss_thread(&t);
         }
         machine.destroy_thread(thread);
         if let Some(p) = self.processes.get_mut(process) {
@@ -275,7 +285,7 @@ impl Kernel {
         }
         for thread in threads {
             if let Some(t) = self.threads.remove(thread) {
-                self.scheduler.dismiss(t.priority);
+                self.dismiss_thread(&t);
             }
             machine.destroy_thread(thread);
         }

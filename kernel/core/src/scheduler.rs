@@ -83,6 +83,11 @@ impl Scheduler {
             .is_some_and(|level| level >= usize::from(priority))
     }
 
+    /// How many threads [`Scheduler::admit`] made room for at `level`.
+    pub fn admitted(&self, level: usize) -> usize {
+        self.admitted.get(level).copied().unwrap_or(0)
+    }
+
     /// Removes `thread` wherever it is queued.
     pub fn remove(&mut self, thread: ThreadId) {
         for level in 0..LEVELS {

@@ -104,14 +104,26 @@ pub enum Holding {
 pub struct Thread {
     /// Its process.
     pub process: ProcessId,
-    /// 0 (lowest) to `abi::kcall::MAX_PRIORITY`.
+    /// The priority it runs at, 0 (lowest) to `abi::kcall::MAX_PRIORITY`:
+    /// its own, or higher while it serves a call from a higher-priority
+    /// thread (priority inheritance: no middle-priority thread can hold up
+    /// a high-priority caller by starving its server).
     pub priority: u8,
+    /// Its own priority (THREAD_CREATE's).
+    pub base_priority: u8,
     /// Where it is.
     pub state: ThreadState,
     /// The message it must answer.
     pub holding: Holding,
     /// Registers to deliver when it next returns to user space.
     pub resume: Option<TrapArgs>,
+}
+
+impl Thread {
+    /// Whether it runs above its own priority (serving a higher caller).
+    pub const fn is_boosted(&self) -> bool {
+        self.priority != self.base_priority
+    }
 }
 
 /// `n` distinct thread ids, for tests of code that only compares ids.
@@ -128,6 +140,7 @@ pub(crate) fn test_ids(n: usize) -> alloc::vec::Vec<ThreadId> {
                 .insert(Thread {
                     process,
                     priority: 0,
+                    base_priority: 0,
                     state: ThreadState::Ready,
                     holding: Holding::Nothing,
                     resume: None,

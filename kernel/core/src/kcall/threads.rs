@@ -46,7 +46,7 @@ pub(super) fn thread_create(
     let own_priority = kernel
         .threads
         .get(call.caller)
-        .map_or(0, |t| u32::from(t.priority));
+        .map_or(0, |t| u32::from(t.base_priority));
     if r.priority > MAX_PRIORITY || r.priority > own_priority {
         return Err(Error::InvalidArgument);
     }

@@ -11,6 +11,7 @@ use zerocopy::IntoBytes;
 
 use crate::object::{OBJECT_COST, ObjectBody};
 use crate::process::DESCRIPTOR_COST;
+use crate::thread::ThreadId;
 use crate::thread::ThreadState;
 
 use super::fake_machine::*;
@@ -289,6 +290,81 @@ fn reply_receive_into_a_buffer_too_small_for_the_next_message_says_the_reply_was
             ..TrapArgs::receive_too_small(sizes(128, 100, 0))
         })
     );
+}
+
+/// Issue 15: no priority inversion through IPC. A server serving a
+/// higher-priority caller runs at the caller's priority until it replies: a
+/// ready thread between the two cannot take the CPU from it at a tick.
+#[test]
+fn a_server_runs_at_its_callers_priority_until_it_replies() {
+    let mut f = fixture(false, 1);
+    let (s, c, init) = (f.s(), f.c(0), f.w.init_thread);
+    let low = f.w.thread_create_at(s, 4);
+    let middle = f.w.thread_create_at(init, 10);
+    let priorities =
+        |w: &World, t: ThreadId| w.k.threads.get(t).map(|t| (t.priority, t.base_priority));
+    // Everything else at 16 waits, so only the middle thread is ready.
+    for t in [s, init] {
+        let e = f.w.event_create(t);
+        let wait = f.w.send(
+            t,
+            KernelFunction::EventWait as i32,
+            e,
+            msg(KBUF + 0x800, &[], 64),
+        );
+        assert_eq!(wait, None);
+    }
+    assert_eq!(f.w.receive(low, OWNER, RBUF, 512), None);
+    assert_eq!(f.w.send(c, USER_FN, REF, msg(SBUF, b"q", 64)), None);
+    assert_eq!(f.w.k.current(), Some(low));
+    assert_eq!(
+        priorities(&f.w, low),
+        Some((16, 4)),
+        "raised to the caller's 16"
+    );
+    f.w.assert_invariants();
+    // A tick: the middle thread (10) is ready, but the server now runs at 16.
+    f.w.k.tick();
+    assert_eq!(
+        f.w.k.current(),
+        Some(low),
+        "the middle thread did not preempt"
+    );
+    assert!(f.w.runnable(middle));
+    assert_eq!(f.w.resume(low), received(USER_FN, 0, 64, 1, 0));
+    assert_eq!(
+        f.w.reply(low, 0, msg(RBUF, &[], 0)),
+        Some(TrapArgs::default())
+    );
+    assert_eq!(
+        priorities(&f.w, low),
+        Some((4, 4)),
+        "back to its own after the reply"
+    );
+    assert_eq!(f.w.k.current(), Some(c));
+    assert_eq!(f.w.resume(c), Some(TrapArgs::default()));
+    f.w.assert_invariants();
+    // The same through a queued call, and an abandoned one gives the
+    // priority back too.
+    assert_eq!(f.w.send(c, USER_FN, REF, msg(SBUF, b"r", 64)), None);
+    f.w.run(low);
+    assert!(f.w.receive(low, OWNER, RBUF, 512).is_some());
+    assert_eq!(priorities(&f.w, low), Some((16, 4)));
+    assert_eq!(
+        f.w.receive(low, OWNER, RBUF, 512),
+        None,
+        "abandons and waits"
+    );
+    assert_eq!(f.w.resume(c), err(Error::Abandoned));
+    assert_eq!(priorities(&f.w, low), Some((4, 4)));
+    f.w.assert_invariants();
+    // A server that dies raised gives back both places.
+    assert_eq!(f.w.send(c, USER_FN, REF, msg(SBUF, b"s", 64)), None);
+    assert_eq!(priorities(&f.w, low), Some((16, 4)));
+    assert!(f.w.resume(low).is_some());
+    f.w.exit_thread(low, 0);
+    assert_eq!(f.w.resume(c), err(Error::PeerDied));
+    f.w.assert_invariants();
 }
 
 #[test]

@@ -444,11 +444,16 @@ impl World {
     }
 
     pub(super) fn thread_create(&mut self, t: ThreadId) -> ThreadId {
+        self.thread_create_at(t, abi::kcall::DEFAULT_PRIORITY)
+    }
+
+    /// A thread of `t`'s process at `priority`.
+    pub(super) fn thread_create_at(&mut self, t: ThreadId, priority: u32) -> ThreadId {
         let request = ThreadCreateRequest {
             entry: IMAGE,
             stack_top: USER_STACK_TOP - 0x8000,
             argument: 0,
-            priority: abi::kcall::DEFAULT_PRIORITY,
+            priority,
             reserved: 0,
         };
         let reply = self.kcall_ok(
@@ -602,6 +607,33 @@ impl World {
             self.k.scheduler.enqueue(t, priority);
         }
         let k = &self.k;
+        // Run-queue room: one place at each thread's own priority, and one
+        // more at the priority a call raised it to.
+        let mut admitted = [0usize; crate::scheduler::LEVELS];
+        for t in k.threads.ids() {
+            if let Some(th) = k.threads.get(t) {
+                admitted[usize::from(th.base_priority)] += 1;
+                if th.is_boosted() {
+                    admitted[usize::from(th.priority)] += 1;
+                    if th.priority < th.base_priority
+                        || !matches!(th.holding, Holding::Call { .. } | Holding::Cancelled { .. })
+                    {
+                        v.push(format!(
+                            "{t:?} runs at {} without serving a higher call",
+                            th.priority
+                        ));
+                    }
+                }
+            }
+        }
+        for (level, count) in admitted.iter().enumerate() {
+            if k.scheduler.admitted(level) != *count {
+                v.push(format!(
+                    "run queue {level} has room for {} threads, {count} may use it",
+                    k.scheduler.admitted(level)
+                ));
+            }
+        }
         let queued_set: HashSet<ThreadId> = queued.iter().copied().collect();
         if queued_set.len() != queued.len() {
             v.push(format!("a thread is queued twice: {queued:?}"));
