@@ -150,7 +150,7 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_match: &[r"CPU exception 14 page fault \(#PF\) in kernel mode, error code 0x11$"],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
     },
-    // programs/ipc-test as the first process: every IPC operation, kernel
+    // tests/guest/ipc-test as the first process: every IPC operation, kernel
     // function and error path, then 100,000 random traps from ipc-fuzz.
     BootCase {
         name: "in-guest IPC test (init=ipc-test)",
