@@ -94,6 +94,17 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
+            // The largest mode too.
+            let largest = DescriptorSlot {
+                mode: u32::MAX,
+                ..DescriptorSlot::copy(event, Rights::SIGNAL)
+            };
+            let call = kit::send(USER_CALL, client, &[], &[largest], 64)?;
+            context.check_registers(
+                "a slot with mode 0xFFFFFFFF",
+                &call.registers,
+                &kit::error(Error::BadSlot),
+            );
             refuse(
                 context,
                 client,
@@ -770,6 +781,53 @@ pub static CASES: &[Case] = &[
             )?;
             context.check_registers("the SEND", &call.registers, &replied(0, 0, 0, 0));
             peer_received(context, &peer)
+        },
+    },
+    Case {
+        id: "MSG-SLOT-028",
+        rule: "a MOVE slot granting a right the reference does not hold (WAIT from SIGNAL | TRANSFER | DUPLICATE) is RIGHTS_EXCEEDED, and the sender keeps the descriptor",
+        section: "1.5",
+        decisions: &[],
+        expect: Expect::error("SEND", Error::RightsExceeded),
+        run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
+            let event = event_with(
+                context,
+                Rights::SIGNAL
+                    .union(Rights::TRANSFER)
+                    .union(Rights::DUPLICATE),
+            )?;
+            let more = Rights::SIGNAL.union(Rights::WAIT).union(Rights::TRANSFER);
+            let observed = refuse(context, client, &[DescriptorSlot::moving(event, more)]);
+            context.check(
+                info(event).is_ok(),
+                "the sender lost the descriptor of the refused move",
+            );
+            observed
+        },
+    },
+    Case {
+        id: "MSG-SLOT-029",
+        rule: "the same descriptor copied in one slot and moved in a later one is DUPLICATE_SLOT, and the sender keeps it",
+        section: "4.1",
+        decisions: &["D9"],
+        expect: Expect::error("SEND", Error::DuplicateSlot),
+        run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
+            let event = context.event()?;
+            let observed = refuse(
+                context,
+                client,
+                &[
+                    DescriptorSlot::copy(event, Rights::SIGNAL),
+                    DescriptorSlot::moving(event, Rights::EVENT),
+                ],
+            );
+            context.check(
+                info(event).is_ok(),
+                "the sender lost the descriptor of the refused slots",
+            );
+            observed
         },
     },
 ];
