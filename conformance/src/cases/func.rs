@@ -373,11 +373,17 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-FUNC-027",
-        rule: "a user number to a closed descriptor is BAD_DESCRIPTOR",
+        rule: "a user number to a closed descriptor is BAD_DESCRIPTOR (as to descriptor 1000, never opened)",
         section: "4.1",
         decisions: &[],
         expect: Expect::error("SEND", Error::BadDescriptor),
         run: |context| {
+            also(
+                context,
+                function_bits(USER_BASE),
+                &[Descriptor(1000)],
+                Error::BadDescriptor,
+            )?;
             let gone = closed(context)?;
             refuse(context, function_bits(USER_BASE), gone)
         },

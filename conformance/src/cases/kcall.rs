@@ -98,6 +98,20 @@ fn from_peer(
     Ok(context.observe(result.registers))
 }
 
+/// More of a case's rule, from the peer: `function` to its descriptor
+/// `target` must fail with `error`.
+fn peer_also(
+    context: &mut Context,
+    peer: &crate::peer::Peer,
+    what: &str,
+    (function, target, request): (KernelFunction, u32, &[u8]),
+    error: Error,
+) -> Result<(), Failed> {
+    let result = peer.trap(Step::send(function.function(), target, request, &[], 64))?;
+    context.check_registers(what, &result.registers, &TrapArgs::error(error));
+    Ok(())
+}
+
 /// ARCHIVE_READ's request for `name` from `offset`, the name after it.
 fn archive_request(name: &str, offset: u64) -> alloc::vec::Vec<u8> {
     let mut request = alloc::vec::Vec::from(
@@ -262,11 +276,23 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-KCALL-004",
-        rule: "a buffer too small for the kernel's reply (15 for DESCRIPTOR_INFO's 16) is BAD_SIZES",
+        rule: "a buffer too small for the kernel's reply (15 for DESCRIPTOR_INFO's 16; 16 for COUNTERS' 56) is BAD_SIZES",
         section: "6",
         decisions: &[],
         expect: Expect::error("DESCRIPTOR_INFO", Error::BadSizes),
         run: |context| {
+            let counters = kit::send(
+                KernelFunction::Counters.function(),
+                Descriptor::NULL,
+                &[],
+                &[],
+                16,
+            )?;
+            context.check_registers(
+                "COUNTERS into 16 bytes",
+                &counters.registers,
+                &TrapArgs::error(Error::BadSizes),
+            );
             let door = context.user_door()?;
             let request = DescriptorRequest::new(door.client, abi::Rights::NONE);
             kcall(
@@ -350,11 +376,26 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-KCALL-007",
-        rule: "DOOR_CREATE with a buffer one byte short of its reply (39 of 40) is BAD_SIZES and creates nothing",
+        rule: "DOOR_CREATE with a buffer one byte short of its reply (39 of 40) is BAD_SIZES and creates nothing (as is EVENT_CREATE into 16 of its 24)",
         section: "6",
         decisions: &[],
         expect: Expect::error("DOOR_CREATE", Error::BadSizes),
         run: |context| {
+            let event = creates_nothing(context, |context| {
+                kcall(
+                    context,
+                    KernelFunction::EventCreate,
+                    Descriptor::NULL,
+                    &[],
+                    &[],
+                    16,
+                )
+            })?;
+            context.check_registers(
+                "EVENT_CREATE into 16 bytes",
+                &event.registers,
+                &TrapArgs::error(Error::BadSizes),
+            );
             creates_nothing(context, |context| {
                 kcall(
                     context,
@@ -478,12 +519,21 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-KCALL-012",
-        rule: "DUPLICATE asking for an undefined right (bit 31) is RESERVED_BITS",
+        rule: "DUPLICATE asking for an undefined right (bit 31; bit 6) is RESERVED_BITS",
         section: "1.5",
         decisions: &[],
         expect: Expect::error("DUPLICATE", Error::ReservedBits),
         run: |context| {
             let door = context.user_door()?;
+            let six = DescriptorRequest::new(door.client, abi::Rights(1 << 6));
+            also(
+                context,
+                "DUPLICATE asking for bit 6",
+                KernelFunction::Duplicate,
+                Descriptor::NULL,
+                six.as_bytes(),
+                Error::ReservedBits,
+            )?;
             let request = DescriptorRequest::new(door.client, abi::Rights(1 << 31));
             kcall(
                 context,
@@ -530,11 +580,35 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-KCALL-015",
-        rule: "SPAWN from a process that holds no process-control capability (the peer), sent to its descriptor 1 (a door's owner reference), is WRONG_OBJECT_TYPE",
+        rule: "SPAWN from a process that holds no process-control capability (the peer), sent to its descriptor 1 (a door's owner reference), is WRONG_OBJECT_TYPE (as are DOOR_CREATE and DEBUG_EXIT sent there)",
         section: "6",
         decisions: &[],
         expect: Expect::error("the peer's SPAWN", Error::WrongObjectType),
-        run: |context| from_peer(context, KernelFunction::Spawn, 1, &spawn_request()),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            peer_also(
+                context,
+                &peer,
+                "the peer's DOOR_CREATE to its descriptor 1",
+                (KernelFunction::DoorCreate, 1, USER_DOOR.as_bytes()),
+                Error::WrongObjectType,
+            )?;
+            peer_also(
+                context,
+                &peer,
+                "the peer's DEBUG_EXIT to its descriptor 1",
+                (KernelFunction::DebugExit, 1, EXIT_FAILURE.as_bytes()),
+                Error::WrongObjectType,
+            )?;
+            let result = peer.trap(Step::send(
+                KernelFunction::Spawn.function(),
+                1,
+                &spawn_request(),
+                &[],
+                64,
+            ))?;
+            Ok(context.observe(result.registers))
+        },
     },
     Case {
         id: "MSG-KCALL-016",
@@ -699,11 +773,29 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-KCALL-027",
-        rule: "a capability function sent to an object of another kind is WRONG_OBJECT_TYPE: DOOR_CREATE to an event, and nothing is created",
+        rule: "a capability function sent to an object of another kind is WRONG_OBJECT_TYPE: DOOR_CREATE to an event, and nothing is created (as SPAWN to a door, MANAGER_REGISTER to a process handle)",
         section: "6",
         decisions: &[],
         expect: Expect::error("DOOR_CREATE", Error::WrongObjectType),
         run: |context| {
+            let door = context.user_door()?;
+            also(
+                context,
+                "SPAWN to a door's client reference",
+                KernelFunction::Spawn,
+                door.client,
+                &doomed::spawn(),
+                Error::WrongObjectType,
+            )?;
+            let peer = context.peer(&[])?;
+            also(
+                context,
+                "MANAGER_REGISTER to a process handle",
+                KernelFunction::ManagerRegister,
+                peer.process,
+                &doomed::manager_register(),
+                Error::WrongObjectType,
+            )?;
             let event = context.event()?;
             creates_nothing(context, move |context| {
                 kcall(
@@ -719,11 +811,21 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-KCALL-028",
-        rule: "a capability of another kind is the wrong object: ARCHIVE_READ sent to the process-control capability is WRONG_OBJECT_TYPE",
+        rule: "a capability of another kind is the wrong object: ARCHIVE_READ sent to the process-control capability is WRONG_OBJECT_TYPE (as is DOOR_CREATE sent to the machine-control capability)",
         section: "6",
         decisions: &[],
         expect: Expect::error("ARCHIVE_READ", Error::WrongObjectType),
         run: |context| {
+            // Of door kind 2: a kernel that went on would refuse it anyway.
+            let doomed = DoorCreateRequest::with_kind_number(2, 0);
+            also(
+                context,
+                "DOOR_CREATE to the machine-control capability",
+                KernelFunction::DoorCreate,
+                FIRST_MACHINE_CONTROL,
+                doomed.as_bytes(),
+                Error::WrongObjectType,
+            )?;
             kcall(
                 context,
                 KernelFunction::ArchiveRead,
@@ -898,17 +1000,27 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-KCALL-036",
-        rule: "DEBUG_EXIT from a process that holds no machine-control capability (the peer), sent to a descriptor it does not have open (1000), is BAD_DESCRIPTOR",
+        rule: "DEBUG_EXIT from a process that holds no machine-control capability (the peer), sent to a descriptor it does not have open (1000), is BAD_DESCRIPTOR (as is SPAWN sent there)",
         section: "6",
         decisions: &[],
         expect: Expect::error("the peer's DEBUG_EXIT", Error::BadDescriptor),
         run: |context| {
-            from_peer(
+            let peer = context.peer(&[])?;
+            peer_also(
                 context,
-                KernelFunction::DebugExit,
+                &peer,
+                "the peer's SPAWN to descriptor 1000",
+                (KernelFunction::Spawn, 1000, &spawn_request()),
+                Error::BadDescriptor,
+            )?;
+            let result = peer.trap(Step::send(
+                KernelFunction::DebugExit.function(),
                 1000,
                 EXIT_FAILURE.as_bytes(),
-            )
+                &[],
+                64,
+            ))?;
+            Ok(context.observe(result.registers))
         },
     },
     Case {

@@ -71,13 +71,20 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SLOT-002",
-        rule: "a slot granting an undefined right (bit 6) is RESERVED_BITS",
+        rule: "a slot granting an undefined right (bit 6) is RESERVED_BITS (as is bit 31 with SIGNAL)",
         section: "1.5",
         decisions: &[],
         expect: Expect::error("SEND", Error::ReservedBits),
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
+            let top = DescriptorSlot::copy(event, Rights(1 << 31 | Rights::SIGNAL.0));
+            let call = kit::send(USER_CALL, client, &[], &[top], 64)?;
+            context.check_registers(
+                "a slot granting bit 31 and SIGNAL",
+                &call.registers,
+                &kit::error(Error::ReservedBits),
+            );
             refuse(
                 context,
                 client,
@@ -181,13 +188,20 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SLOT-008",
-        rule: "copying a door's owner reference with RECEIVE is NOT_TRANSFERABLE: RECEIVE is only ever moved",
+        rule: "copying a door's owner reference with RECEIVE is NOT_TRANSFERABLE: RECEIVE is only ever moved (with RECEIVE | TRANSFER, and with RECEIVE alone)",
         section: "4.1",
         decisions: &["D11"],
         expect: Expect::error("SEND", Error::NotTransferable),
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let door = context.user_door()?;
+            let alone = DescriptorSlot::copy(door.owner, Rights::RECEIVE);
+            let call = kit::send(USER_CALL, client, &[], &[alone], 64)?;
+            context.check_registers(
+                "a COPY of the owner reference granting RECEIVE alone",
+                &call.registers,
+                &kit::error(Error::NotTransferable),
+            );
             refuse(
                 context,
                 client,
@@ -213,7 +227,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SLOT-010",
-        rule: "the same descriptor copied in two slots is allowed: the receiver gets two new references, 3 and 4",
+        rule: "the same descriptor copied in two slots is allowed: the receiver gets two new references, 3 and 4, each with the rights its slot granted",
         section: "4.1",
         decisions: &["D9"],
         expect: Expect::received(
@@ -235,15 +249,21 @@ pub static CASES: &[Case] = &[
                 16,
                 Field::Slot {
                     descriptor: Value::Is(4),
-                    rights: Rights::SEND.0,
+                    rights: Rights::SEND.0 | Rights::TRANSFER.0,
                     mode: Some(0),
                 },
             ),
         ]),
         run: |context| {
             let door = context.dead_door(DoorKind::User)?;
-            let slot = DescriptorSlot::copy(door, Rights::SEND);
-            deliver(context, &[], &[slot, slot])
+            deliver(
+                context,
+                &[],
+                &[
+                    DescriptorSlot::copy(door, Rights::SEND),
+                    DescriptorSlot::copy(door, Rights::SEND.union(Rights::TRANSFER)),
+                ],
+            )
         },
     },
     Case {
@@ -434,7 +454,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SLOT-019",
-        rule: "a delivered MOVE slot keeps mode 1; the sender's descriptor is gone afterwards (BAD_DESCRIPTOR)",
+        rule: "a delivered MOVE slot keeps mode 1; the sender's descriptor is gone afterwards (BAD_DESCRIPTOR), another reference of the sender to the same event stays",
         section: "1.3",
         decisions: &[],
         expect: Expect::received(
@@ -452,7 +472,8 @@ pub static CASES: &[Case] = &[
             },
         )]),
         run: |context| {
-            let event = context.event()?;
+            let original = context.event()?;
+            let event = context.duplicate(original, Rights::EVENT)?;
             let observed = deliver(
                 context,
                 &[],
@@ -462,6 +483,10 @@ pub static CASES: &[Case] = &[
             context.check(
                 info(event) == Err(Error::BadDescriptor),
                 "the sender still holds the descriptor it moved",
+            );
+            context.check(
+                info(original) == Ok((ObjectKind::Event as u32, Rights::EVENT.0)),
+                "the sender's other reference to the event did not stay as it was",
             );
             observed
         },
