@@ -212,6 +212,86 @@ mod doomed {
     }
 }
 
+/// A kernel function (`function`, `target`, `request`, in a buffer of 64)
+/// whose reply carries one new reference, which must take the runner's
+/// lowest free number: `name` is bound to that number, and the case owns
+/// it. The observation (with the buffer) and the number.
+fn one_new_reference(
+    context: &mut Context,
+    name: &'static str,
+    (function, target, request): (KernelFunction, Descriptor, &[u8]),
+) -> Result<(crate::expect::Observed, Descriptor), Failed> {
+    let free = context.lowest_free(1)?;
+    let observed = kcall(context, function, target, request, &[], 64);
+    let number = Descriptor(free.first().copied().unwrap_or(0));
+    context.bind(name, u64::from(number.0));
+    context.adopt(number);
+    let observed = observed?;
+    let observed = context.observe_buffer(observed.registers, observed.msg_ptr, observed.buffer);
+    Ok((observed, number))
+}
+
+/// DOOR_CREATE's reply: msgRetVal and msgErrno 0, the owner reference
+/// and the client reference at the numbers the case binds, nothing after.
+const DOOR_CREATED: &[(u16, Field)] = &[
+    (0, Field::Bytes(&[0; 8])),
+    (
+        8,
+        Field::Slot {
+            descriptor: Value::Var("owner"),
+            rights: Rights::DOOR_OWNER.0,
+            mode: None,
+        },
+    ),
+    (
+        24,
+        Field::Slot {
+            descriptor: Value::Var("client"),
+            rights: Rights::DOOR_CLIENT.0,
+            mode: None,
+        },
+    ),
+    (
+        40,
+        Field::Fill {
+            length: 24,
+            byte: SENDER_FILL,
+        },
+    ),
+];
+
+/// DOOR_CREATE of a user or a `system` door sent to the process-control
+/// capability: `owner` and `client` are bound to the lowest free numbers,
+/// and DESCRIPTOR_INFO must name the door's kind through both.
+fn door_create(context: &mut Context, system: bool) -> Outcome {
+    let free = context.lowest_free(2)?;
+    let observed = kcall(
+        context,
+        KernelFunction::DoorCreate,
+        FIRST_PROCESS_CONTROL,
+        DoorCreateRequest::new(system, 0).as_bytes(),
+        &[],
+        64,
+    );
+    let kind = if system {
+        ObjectKind::SystemDoor
+    } else {
+        ObjectKind::UserDoor
+    };
+    let rights = [Rights::DOOR_OWNER, Rights::DOOR_CLIENT];
+    for ((name, number), rights) in ["owner", "client"].into_iter().zip(free).zip(rights) {
+        context.bind(name, u64::from(number));
+        context.adopt(Descriptor(number));
+        let described = info(Descriptor(number));
+        context.check(
+            described == Ok((kind as u32, rights.0)),
+            &alloc::format!("DESCRIPTOR_INFO of the {name} reference: {described:?}"),
+        );
+    }
+    let observed = observed?;
+    Ok(context.observe_buffer(observed.registers, observed.msg_ptr, observed.buffer))
+}
+
 /// The cases.
 pub static CASES: &[Case] = &[
     Case {
@@ -330,49 +410,8 @@ pub static CASES: &[Case] = &[
         rule: "DOOR_CREATE replies with two slots: the owner reference (RECEIVE | TRANSFER) and a client reference (SEND | TRANSFER | DUPLICATE), at the lowest free numbers",
         section: "1.5",
         decisions: &[],
-        expect: Expect::replied("DOOR_CREATE", 0, 0, 8, 2).with_buffer(&[
-            (0, Field::Bytes(&[0; 8])),
-            (
-                8,
-                Field::Slot {
-                    descriptor: Value::Var("owner"),
-                    rights: Rights::DOOR_OWNER.0,
-                    mode: None,
-                },
-            ),
-            (
-                24,
-                Field::Slot {
-                    descriptor: Value::Var("client"),
-                    rights: Rights::DOOR_CLIENT.0,
-                    mode: None,
-                },
-            ),
-            (
-                40,
-                Field::Fill {
-                    length: 24,
-                    byte: SENDER_FILL,
-                },
-            ),
-        ]),
-        run: |context| {
-            let free = context.lowest_free(2)?;
-            let observed = kcall(
-                context,
-                KernelFunction::DoorCreate,
-                FIRST_PROCESS_CONTROL,
-                USER_DOOR.as_bytes(),
-                &[],
-                64,
-            );
-            for (name, number) in ["owner", "client"].into_iter().zip(free) {
-                context.bind(name, u64::from(number));
-                context.adopt(Descriptor(number));
-            }
-            let observed = observed?;
-            Ok(context.observe_buffer(observed.registers, observed.msg_ptr, observed.buffer))
-        },
+        expect: Expect::replied("DOOR_CREATE", 0, 0, 8, 2).with_buffer(DOOR_CREATED),
+        run: |context| door_create(context, false),
     },
     Case {
         id: "MSG-KCALL-007",
@@ -474,27 +513,22 @@ pub static CASES: &[Case] = &[
         ]),
         run: |context| {
             let door = context.user_door()?;
-            let free = context.lowest_free(1)?;
             let request = DescriptorRequest::new(door.client, Rights::SEND);
-            let observed = kcall(
+            let (observed, copy) = one_new_reference(
                 context,
-                KernelFunction::Duplicate,
-                Descriptor::NULL,
-                request.as_bytes(),
-                &[],
-                64,
+                "copy",
+                (
+                    KernelFunction::Duplicate,
+                    Descriptor::NULL,
+                    request.as_bytes(),
+                ),
+            )?;
+            let described = info(copy);
+            context.check(
+                described == Ok((ObjectKind::UserDoor as u32, Rights::SEND.0)),
+                &alloc::format!("DESCRIPTOR_INFO of the copy: {described:?}"),
             );
-            if let Some(number) = free.first() {
-                context.bind("copy", u64::from(*number));
-                context.adopt(Descriptor(*number));
-                let described = info(Descriptor(*number));
-                context.check(
-                    described == Ok((ObjectKind::UserDoor as u32, Rights::SEND.0)),
-                    &alloc::format!("DESCRIPTOR_INFO of the copy: {described:?}"),
-                );
-            }
-            let observed = observed?;
-            Ok(context.observe_buffer(observed.registers, observed.msg_ptr, observed.buffer))
+            Ok(observed)
         },
     },
     Case {
@@ -1681,18 +1715,7 @@ pub static CASES: &[Case] = &[
         section: "7",
         decisions: &[],
         expect: Expect::error("the control call held by the peer", Error::PeerDied),
-        run: |context| {
-            let peer = context.peer(&[])?;
-            let registers = peer.fault(crate::peer::fault::WRITE_READ_ONLY)?;
-            context.settle();
-            let again = kit::send(kit::USER_CALL, peer.control, &[], &[], 0)?;
-            context.check_registers(
-                "a later call to the peer's control door",
-                &again.registers,
-                &kit::error(Error::PeerDied),
-            );
-            Ok(context.observe(registers))
-        },
+        run: |context| kit::peer_faults(context, crate::peer::fault::WRITE_READ_ONLY),
     },
     Case {
         id: "MSG-KCALL-074",
@@ -1711,21 +1734,12 @@ pub static CASES: &[Case] = &[
             ),
         ]),
         run: |context| {
-            let free = context.lowest_free(1)?;
-            let observed = kcall(
+            let (observed, _) = one_new_reference(
                 context,
-                KernelFunction::EventCreate,
-                Descriptor::NULL,
-                &[],
-                &[],
-                64,
-            );
-            if let Some(number) = free.first() {
-                context.bind("event", u64::from(*number));
-                context.adopt(Descriptor(*number));
-            }
-            let observed = observed?;
-            Ok(context.observe_buffer(observed.registers, observed.msg_ptr, observed.buffer))
+                "event",
+                (KernelFunction::EventCreate, Descriptor::NULL, &[]),
+            )?;
+            Ok(observed)
         },
     },
     Case {
@@ -1766,48 +1780,8 @@ pub static CASES: &[Case] = &[
         rule: "DOOR_CREATE of a system door (system = 1) replies with two slots naming a SystemDoor: the owner reference (DOOR_OWNER) and a client reference (DOOR_CLIENT), at the lowest free numbers",
         section: "6",
         decisions: &[],
-        expect: Expect::replied("DOOR_CREATE", 0, 0, 8, 2).with_buffer(&[
-            (0, Field::Bytes(&[0; 8])),
-            (
-                8,
-                Field::Slot {
-                    descriptor: Value::Var("owner"),
-                    rights: Rights::DOOR_OWNER.0,
-                    mode: None,
-                },
-            ),
-            (
-                24,
-                Field::Slot {
-                    descriptor: Value::Var("client"),
-                    rights: Rights::DOOR_CLIENT.0,
-                    mode: None,
-                },
-            ),
-        ]),
-        run: |context| {
-            let free = context.lowest_free(2)?;
-            let observed = kcall(
-                context,
-                KernelFunction::DoorCreate,
-                FIRST_PROCESS_CONTROL,
-                DoorCreateRequest::new(true, 0).as_bytes(),
-                &[],
-                64,
-            );
-            let rights = [Rights::DOOR_OWNER, Rights::DOOR_CLIENT];
-            for ((name, number), rights) in ["owner", "client"].into_iter().zip(free).zip(rights) {
-                context.bind(name, u64::from(number));
-                context.adopt(Descriptor(number));
-                let described = info(Descriptor(number));
-                context.check(
-                    described == Ok((ObjectKind::SystemDoor as u32, rights.0)),
-                    &alloc::format!("DESCRIPTOR_INFO of the {name} reference: {described:?}"),
-                );
-            }
-            let observed = observed?;
-            Ok(context.observe_buffer(observed.registers, observed.msg_ptr, observed.buffer))
-        },
+        expect: Expect::replied("DOOR_CREATE", 0, 0, 8, 2).with_buffer(DOOR_CREATED),
+        run: |context| door_create(context, true),
     },
     Case {
         id: "MSG-KCALL-079",

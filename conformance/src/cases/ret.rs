@@ -49,15 +49,7 @@ fn answered_across_pages(context: &mut Context, reply: &[u8]) -> Outcome {
 /// second word (8 or more), the data size, and the bytes.
 fn also(context: &mut Context, length: usize) -> Result<(), crate::context::Failed> {
     let reply = kit::pattern(41, length);
-    let door = context.user_door()?;
-    let (call, _) = kit::round_trip(
-        context,
-        door,
-        kit::USER_CALL,
-        b"q",
-        MAX,
-        Answer::data(&reply),
-    )?;
+    let call = answered(context, &reply, MAX)?;
     let word = |at: usize| {
         reply
             .get(at..at + 4)
@@ -69,7 +61,7 @@ fn also(context: &mut Context, length: usize) -> Result<(), crate::context::Fail
         &kit::replied(word(0), word(4), length as u16, 0),
     );
     context.check(
-        call.bytes.get(..length) == Some(&reply[..]),
+        call.buffer.get(..length) == Some(&reply[..]),
         &alloc::format!("the {length} bytes of the reply did not arrive"),
     );
     Ok(())

@@ -28,6 +28,20 @@ fn refuse(context: &mut Context, client: Descriptor, slots: &[DescriptorSlot]) -
     Ok(context.observe(call.registers))
 }
 
+/// [`refuse`], and the sender must still hold `kept` afterwards (`what`
+/// says what failed if not).
+fn refuse_keeping(
+    context: &mut Context,
+    client: Descriptor,
+    slots: &[DescriptorSlot],
+    kept: Descriptor,
+    what: &str,
+) -> Outcome {
+    let observed = refuse(context, client, slots);
+    context.check(info(kept).is_ok(), what);
+    observed
+}
+
 /// An event reference with `rights` (a duplicate of a new event).
 fn event_with(context: &mut Context, rights: Rights) -> Result<Descriptor, Failed> {
     let event = context.event()?;
@@ -295,12 +309,13 @@ pub static CASES: &[Case] = &[
             let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
             let slot = DescriptorSlot::moving(event, Rights::EVENT);
-            let observed = refuse(context, client, &[slot, slot]);
-            context.check(
-                info(event).is_ok(),
+            refuse_keeping(
+                context,
+                client,
+                &[slot, slot],
+                event,
                 "the sender lost the descriptor of the refused slots",
-            );
-            observed
+            )
         },
     },
     Case {
@@ -394,19 +409,16 @@ pub static CASES: &[Case] = &[
             let event = context.event()?;
             let gone = context.event()?;
             context.close(gone)?;
-            let observed = refuse(
+            refuse_keeping(
                 context,
                 client,
                 &[
                     DescriptorSlot::moving(event, Rights::EVENT),
                     DescriptorSlot::copy(gone, Rights::SIGNAL),
                 ],
-            );
-            context.check(
-                info(event).is_ok(),
+                event,
                 "the descriptor of the first (moving) slot left the sender",
-            );
-            observed
+            )
         },
     },
     Case {
@@ -823,12 +835,13 @@ pub static CASES: &[Case] = &[
                     .union(Rights::DUPLICATE),
             )?;
             let more = Rights::SIGNAL.union(Rights::WAIT).union(Rights::TRANSFER);
-            let observed = refuse(context, client, &[DescriptorSlot::moving(event, more)]);
-            context.check(
-                info(event).is_ok(),
+            refuse_keeping(
+                context,
+                client,
+                &[DescriptorSlot::moving(event, more)],
+                event,
                 "the sender lost the descriptor of the refused move",
-            );
-            observed
+            )
         },
     },
     Case {
@@ -840,19 +853,16 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
-            let observed = refuse(
+            refuse_keeping(
                 context,
                 client,
                 &[
                     DescriptorSlot::copy(event, Rights::SIGNAL),
                     DescriptorSlot::moving(event, Rights::EVENT),
                 ],
-            );
-            context.check(
-                info(event).is_ok(),
+                event,
                 "the sender lost the descriptor of the refused slots",
-            );
-            observed
+            )
         },
     },
 ];

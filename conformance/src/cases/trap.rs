@@ -348,17 +348,6 @@ pub static CASES: &[Case] = &[
         section: "9",
         decisions: &["D12"],
         expect: Expect::error("the control call held by the peer", Error::PeerDied),
-        run: |context| {
-            let peer = context.peer(&[])?;
-            let registers = peer.fault(fault::INT_80)?;
-            context.settle();
-            let again = kit::send(USER_CALL, peer.control, &[], &[], 0)?;
-            context.check_registers(
-                "a later call to the peer's control door",
-                &again.registers,
-                &error(Error::PeerDied),
-            );
-            Ok(context.observe(registers))
-        },
+        run: |context| kit::peer_faults(context, fault::INT_80),
     },
 ];

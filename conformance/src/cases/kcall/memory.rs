@@ -15,7 +15,7 @@ use userlib::kernel;
 use userlib::raw::{self, Buffer, RawPages};
 use zerocopy::IntoBytes;
 
-use super::super::kit::{self, replied};
+use super::super::kit::replied;
 use crate::case::Outcome;
 use crate::context::{Context, Failed};
 use crate::expect::{Observed, function_bits, sizes};
@@ -42,14 +42,14 @@ pub const fn request(address: u64, length: u64, protection: u32) -> MapRequest {
 /// `function` (MAP_ANONYMOUS, UNMAP or PROTECT) with `request`, in a
 /// buffer of 64 bytes: the observation, with the buffer.
 pub fn call(context: &Context, function: KernelFunction, request: MapRequest) -> Outcome {
-    let call = kit::send(
-        function.function(),
+    super::kcall(
+        context,
+        function,
         Descriptor::NULL,
         request.as_bytes(),
         &[],
         64,
-    )?;
-    Ok(context.observe_buffer(call.registers, call.msg_ptr, call.bytes))
+    )
 }
 
 /// The address in a MAP_ANONYMOUS reply (0 when there is none).
