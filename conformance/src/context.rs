@@ -152,6 +152,7 @@ pub struct Context {
     descriptors: Vec<Descriptor>,
     peers: Vec<Peer>,
     mappings: Vec<Arc<RawPages>>,
+    unmap_at_end: Vec<(u64, u64)>,
 }
 
 impl Context {
@@ -371,6 +372,24 @@ impl Context {
         Ok(peer)
     }
 
+    /// A process the case SPAWNed itself with the owner reference of a
+    /// control door as descriptor 1 (a `conformance-peer`): it is driven and
+    /// ended like one [`Context::peer`] started.
+    pub fn adopt_peer(&mut self, control: Descriptor, process: Descriptor) -> Peer {
+        let peer = Peer {
+            control: self.adopt(control),
+            process: self.adopt(process),
+        };
+        self.peers.push(peer);
+        peer
+    }
+
+    /// UNMAPs `[address, address + length)` when the case ends, whatever
+    /// of it is mapped then (for a case that maps at fixed addresses).
+    pub fn unmap_at_end(&mut self, address: u64, length: u64) {
+        self.unmap_at_end.push((address, length));
+    }
+
     /// Ends what the case left behind: peers exit, descriptors close,
     /// mappings go; then waits until the system is idle again.
     pub fn finish(&mut self) {
@@ -382,6 +401,9 @@ impl Context {
         }
         // Dropping the last reference unmaps them.
         self.mappings.clear();
+        for (address, length) in core::mem::take(&mut self.unmap_at_end) {
+            let _ = kernel::unmap(address, length);
+        }
         self.settle();
     }
 }

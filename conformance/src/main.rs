@@ -18,7 +18,8 @@ fn main() {}
 
 userlib::entry!(run);
 
-fn run(_startup: Startup) -> i32 {
+fn run(startup: Startup) -> i32 {
+    conformance::runner::set_initial_descriptors(startup.descriptors);
     let cases: Vec<&'static Case> = conformance::cases::all().collect();
     let (_, failed) = conformance::runner::run_all(&cases);
     let code = u32::from(failed != 0);

@@ -74,6 +74,10 @@ pub mod fault {
     /// `int 0x80`: a software interrupt, the classic emulation hook that
     /// ABI.md §9 D12 says hinge does not provide.
     pub const INT_80: u32 = 1;
+    /// A write to a page of its own that it has just PROTECTed read-only
+    /// (a page fault). If a step before the write fails, it answers with
+    /// that error; if it survives the write, msgRetVal 1.
+    pub const WRITE_READ_ONLY: u32 = 2;
 }
 
 /// msgErrno of a command the peer could not carry out.

@@ -4,10 +4,10 @@
 //! Output (the host's `cargo xtask conformance` parses it):
 //!
 //! ```text
-//! conformance: 267 cases
+//! conformance: 323 cases
 //! ok   MSG-SIZE-001 §1.2 a buffer of total size 0 is never touched ...
 //! FAIL MSG-SIZE-002 §1.2 ... -- SEND: arg1 expected 0x7 (BAD_SIZES), got 0xd (PEER_DIED)
-//! 266 passed, 1 failed
+//! 322 passed, 1 failed
 //! ```
 //!
 //! No case can stop the run. The runner keeps a *sentinel* thread at
@@ -50,6 +50,21 @@ static CASE_EVENT: AtomicU32 = AtomicU32::new(0);
 /// free again before the case opens anything (a case predicts descriptor
 /// numbers: "the lowest free").
 static START_EVENT: AtomicU32 = AtomicU32::new(0);
+/// The number of descriptors the runner started with (rdx at entry,
+/// ABI.md §7), recorded by `main` for the case that checks it.
+static INITIAL_DESCRIPTORS: AtomicU32 = AtomicU32::new(u32::MAX);
+
+/// Records the number of descriptors the runner started with.
+pub fn set_initial_descriptors(count: u32) {
+    INITIAL_DESCRIPTORS.store(count, Ordering::Release);
+}
+
+/// The number of descriptors the runner started with (`u32::MAX` if never
+/// recorded).
+pub fn initial_descriptors() -> u32 {
+    INITIAL_DESCRIPTORS.load(Ordering::Acquire)
+}
+
 /// `(case index << 2) | phase`.
 static STATE: AtomicU64 = AtomicU64::new(IDLE);
 

@@ -150,8 +150,10 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_match: &[r"CPU exception 14 page fault \(#PF\) in kernel mode, error code 0x11$"],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
     },
-    // programs/ipc-test as the first process: every IPC operation, kernel
-    // function and error path, then 100,000 random traps from ipc-fuzz.
+    // tests/guest/ipc-test as the first process: descriptors between three
+    // processes, YIELD, the death of a process in each phase of a call,
+    // then 100,000 random traps from ipc-fuzz (the ABI's rules one trap at
+    // a time are the conformance suite's, step 6).
     BootCase {
         name: "in-guest IPC test (init=ipc-test)",
         cmdline: "init=ipc-test",

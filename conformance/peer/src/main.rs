@@ -3,7 +3,8 @@
 //! descriptor 1 (then the case's descriptors) and drives it through calls
 //! on that door: one step now (TRAP), a script on a new thread (START) and
 //! its results (JOIN), descriptors to keep (TAKE), a full descriptor table
-//! (FILL_TABLE), its end (EXIT) or a CPU exception (FAULT). The protocol
+//! (FILL_TABLE), its end (EXIT) or a CPU exception (FAULT: an invalid
+//! opcode, `int 0x80`, a write to a read-only page). The protocol
 //! is `conformance::peer`.
 //!
 //! It never opens a descriptor that outlives a command (a job's thread
@@ -18,6 +19,7 @@ use alloc::vec::Vec;
 
 use abi::PAGE_SIZE;
 use abi::kcall::REPLY_PAYLOAD_OFFSET;
+use abi::kcall::protection;
 use abi::message::descriptor_offset;
 use abi::{Descriptor, Error, MessageSizes, Rights, TrapArgs};
 use conformance::expect::sizes;
@@ -26,7 +28,7 @@ use conformance::peer::{
     StepResult, command, fault,
 };
 use spin::Mutex;
-use userlib::raw::Buffer;
+use userlib::raw::{Buffer, RawPages};
 use userlib::{Startup, kernel};
 
 /// On the host the crate builds as an empty program.
@@ -233,6 +235,29 @@ fn fill_table(data: &[u8]) -> Answer {
     Answer::value(lowest)
 }
 
+/// FAULT of kind WRITE_READ_ONLY: a page mapped, written, PROTECTed to
+/// READ (its byte still there), then written again, which must end the
+/// process. Answers only if a step failed (its error) or the process
+/// survived the write (msgRetVal 1).
+fn write_read_only() -> Answer {
+    let page = match RawPages::map(1) {
+        Ok(page) => page,
+        Err(error) => return Answer::error(error as u32),
+    };
+    let address = page.base();
+    page.write(address, &[0x5a]);
+    if let Err(error) = page.protect(address, abi::PAGE_BYTES, protection::READ) {
+        return Answer::error(error as u32);
+    }
+    let mut back = [0u8];
+    if !page.read(address, &mut back) || back[0] != 0x5a {
+        return Answer::error(BAD_COMMAND);
+    }
+    // The page is read-only now: this write faults and ends the process.
+    page.write(address, &[0xa5]);
+    Answer::value(1)
+}
+
 /// Sends `answer` as the reply to the held control call.
 fn reply(buffer: &mut Buffer, cookie: u64, answer: &Answer) {
     let mut data = Vec::with_capacity(REPLY_PAYLOAD_OFFSET + answer.payload.len());
@@ -276,6 +301,7 @@ fn run(_startup: Startup) -> i32 {
                     userlib::probe::software_interrupt();
                     Answer::value(1)
                 }
+                Some(fault::WRITE_READ_ONLY) => write_read_only(),
                 _ => Answer::error(BAD_COMMAND),
             },
             _ => Answer::error(BAD_COMMAND),

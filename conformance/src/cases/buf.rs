@@ -4,6 +4,7 @@
 //! changing while its call waits.
 
 use abi::function::{REPLY, REPLY_RECEIVE, USER_BASE};
+use abi::kcall::protection;
 use abi::{Error, TrapArgs};
 use userlib::kernel::DoorKind;
 
@@ -422,6 +423,52 @@ pub static CASES: &[Case] = &[
                     "the first caller is still blocked",
                 ))),
             }
+        },
+    },
+    Case {
+        id: "MSG-BUF-023",
+        rule: "SEND: a buffer that runs from a writable page into a read-only one is BAD_BUFFER",
+        section: "1.2",
+        decisions: &[],
+        expect: Expect::error("SEND", Error::BadBuffer),
+        run: |context| {
+            let pages = context.map_pages(2)?;
+            let read_only = pages.base() + abi::PAGE_BYTES;
+            pages.protect(read_only, abi::PAGE_BYTES, protection::READ)?;
+            let client = context.dead_door(DoorKind::User)?;
+            let args = TrapArgs {
+                arg0: function_bits(USER_BASE),
+                arg1: u64::from(client.0),
+                arg2: read_only - 8,
+                arg3: sizes(16, 0, 0),
+            };
+            Ok(context.observe(pages.trap(args)?))
+        },
+    },
+    Case {
+        id: "MSG-BUF-024",
+        rule: "a kernel function's buffer is checked like any SEND's: DESCRIPTOR_INFO with a null msgPtr is BAD_BUFFER, and so is one with a read-only buffer",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("DESCRIPTOR_INFO", Error::BadBuffer),
+        run: |context| {
+            use zerocopy::IntoBytes;
+            let event = context.event()?;
+            let request = abi::kcall::DescriptorRequest::new(event, abi::Rights::NONE);
+            let pages = context.test_pages(request.as_bytes())?;
+            let info = |pointer: u64| TrapArgs {
+                arg0: function_bits(abi::KernelFunction::DescriptorInfo as i32),
+                arg1: 0,
+                arg2: pointer,
+                arg3: sizes(64, 8, 0),
+            };
+            let read_only = pages.trap(info(pages.read_only))?;
+            context.check_registers(
+                "DESCRIPTOR_INFO in a read-only buffer",
+                &read_only,
+                &TrapArgs::error(Error::BadBuffer),
+            );
+            Ok(context.observe(raw::trap_at(info(0), None)?))
         },
     },
 ];

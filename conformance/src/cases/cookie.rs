@@ -90,16 +90,26 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-COOKIE-002",
-        rule: "REPLY stores its arg1 in the caller's reference: the next call through it delivers 0x123456789ABCDEF0",
+        rule: "REPLY stores its arg1 in the caller's reference, replacing the cookie an earlier reply stored: the next call through it delivers 0x123456789ABCDEF0",
         section: "5",
         decisions: &[],
         expect: Expect::received(
-            "the second call's RECEIVE",
+            "the third call's RECEIVE",
             USER_BASE,
             COOKIE,
             sizes(16, 0, 0),
         ),
-        run: |context| round(context, COOKIE),
+        run: |context| {
+            let door = context.user_door()?;
+            exchange(context, door.owner, door.client, OTHER)?;
+            let second = exchange(context, door.owner, door.client, COOKIE)?;
+            context.check(
+                second.registers.arg1 == OTHER,
+                "the second call did not deliver the cookie the first reply stored",
+            );
+            let seen = exchange(context, door.owner, door.client, 0)?;
+            Ok(seen.observe(context))
+        },
     },
     Case {
         id: "MSG-COOKIE-003",
@@ -173,7 +183,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-COOKIE-007",
-        rule: "a COPY in a message creates a reference with cookie 0, whatever the sender's reference holds",
+        rule: "a COPY in a message creates a reference with cookie 0, whatever the sender's reference holds; the sender's keeps its own",
         section: "5",
         decisions: &[],
         expect: Expect::received(
@@ -185,11 +195,17 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let door = context.user_door()?;
             exchange(context, door.owner, door.client, COOKIE)?;
-            peer_calls(
+            let observed = peer_calls(
                 context,
                 door.owner,
                 DescriptorSlot::copy(door.client, Rights::SEND),
-            )
+            )?;
+            let sender = exchange(context, door.owner, door.client, 0)?;
+            context.check(
+                sender.registers.arg1 == COOKIE,
+                "the sender's reference lost its cookie when it was copied",
+            );
+            Ok(observed)
         },
     },
     Case {

@@ -16,7 +16,7 @@ use zerocopy::IntoBytes;
 
 use super::kit::{self, Answer, MAX, SENDER_FILL, server};
 use crate::case::{Case, Outcome};
-use crate::context::Context;
+use crate::context::{Context, Failed};
 use crate::expect::{Expect, Field, function_bits, sizes};
 
 /// SEND `arg0` to `target` with no data in a 16-byte buffer.
@@ -76,6 +76,25 @@ fn delivered(context: &mut Context, kind: DoorKind, function: i32) -> Outcome {
 }
 
 const ABC: &[(u16, Field)] = &[(0, Field::Bytes(b"abc"))];
+
+/// More of the same rule: SEND `arg0` to each of `targets` (no data, a
+/// 16-byte buffer) must fail with `error`.
+fn also(
+    context: &mut Context,
+    arg0: u64,
+    targets: &[Descriptor],
+    error: Error,
+) -> Result<(), Failed> {
+    for target in targets {
+        let registers = kit::send_raw(arg0, u64::from(target.0), sizes(16, 0, 0), &[])?;
+        context.check_registers(
+            &alloc::format!("SEND of {arg0:#x} to descriptor {}", target.0),
+            &registers,
+            &TrapArgs::error(error),
+        );
+    }
+    Ok(())
+}
 
 /// The cases.
 pub static CASES: &[Case] = &[
@@ -354,11 +373,17 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-FUNC-027",
-        rule: "a user number to a closed descriptor is BAD_DESCRIPTOR",
+        rule: "a user number to a closed descriptor is BAD_DESCRIPTOR (as to descriptor 1000, never opened)",
         section: "4.1",
         decisions: &[],
         expect: Expect::error("SEND", Error::BadDescriptor),
         run: |context| {
+            also(
+                context,
+                function_bits(USER_BASE),
+                &[Descriptor(1000)],
+                Error::BadDescriptor,
+            )?;
             let gone = closed(context)?;
             refuse(context, function_bits(USER_BASE), gone)
         },
@@ -531,6 +556,129 @@ pub static CASES: &[Case] = &[
                 16,
             )?;
             Ok(context.observe_buffer(call.registers, call.msg_ptr, call.bytes))
+        },
+    },
+    Case {
+        id: "MSG-FUNC-040",
+        rule: "EVENT_WAIT to the NULL target is FUNCTION_OUT_OF_RANGE (it takes the event's descriptor)",
+        section: "6",
+        decisions: &["D5"],
+        expect: Expect::error("SEND", Error::FunctionOutOfRange),
+        run: |context| {
+            refuse(
+                context,
+                function_bits(KernelFunction::EventWait as i32),
+                Descriptor::NULL,
+            )
+        },
+    },
+    Case {
+        id: "MSG-FUNC-041",
+        rule: "YIELD, which takes the NULL target, sent to an event is FUNCTION_OUT_OF_RANGE",
+        section: "6",
+        decisions: &["D5"],
+        expect: Expect::error("SEND", Error::FunctionOutOfRange),
+        run: |context| {
+            let event = context.event()?;
+            refuse(context, function_bits(KernelFunction::Yield as i32), event)
+        },
+    },
+    Case {
+        id: "MSG-FUNC-042",
+        rule: "EVENT_WAIT to a process handle is WRONG_OBJECT_TYPE",
+        section: "6",
+        decisions: &["D5"],
+        expect: Expect::error("SEND", Error::WrongObjectType),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            refuse(
+                context,
+                function_bits(KernelFunction::EventWait as i32),
+                peer.process,
+            )
+        },
+    },
+    Case {
+        id: "MSG-FUNC-043",
+        rule: "EVENT_WAIT through an event reference without WAIT is MISSING_RIGHT, and takes nothing from the count",
+        section: "6",
+        decisions: &["D5"],
+        expect: Expect::error("SEND", Error::MissingRight),
+        run: |context| {
+            let event = context.event()?;
+            // A count of 1: a wait that wrongly got through returns at once.
+            userlib::kernel::event_signal(event)?;
+            let signaller = context.duplicate(event, Rights::SIGNAL.union(Rights::TRANSFER))?;
+            let observed = refuse(
+                context,
+                function_bits(KernelFunction::EventWait as i32),
+                signaller,
+            )?;
+            if observed.registers == TrapArgs::error(Error::MissingRight) {
+                let left = userlib::kernel::event_wait(event);
+                context.check(
+                    left == Ok(0),
+                    &alloc::format!("EVENT_WAIT on the original afterwards: {left:?}, not 0 left"),
+                );
+            }
+            Ok(observed)
+        },
+    },
+    Case {
+        id: "MSG-FUNC-044",
+        rule: "an unused kernel number is INVALID_FUNCTION whatever the target: 0x004 to a user door (and 0x000, 0x013, 0x024, 0x3FF to it, 0x004 and 0x024 to the NULL target)",
+        section: "2",
+        decisions: &[],
+        expect: Expect::error("SEND of 0x004 to a user door", Error::InvalidFunction),
+        run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
+            for unused in [0x000, 0x013, 0x024, PROCESS_MANAGER_BASE - 1] {
+                also(
+                    context,
+                    function_bits(unused),
+                    &[client],
+                    Error::InvalidFunction,
+                )?;
+            }
+            for unused in [0x004, 0x024] {
+                also(
+                    context,
+                    function_bits(unused),
+                    &[Descriptor::NULL],
+                    Error::InvalidFunction,
+                )?;
+            }
+            refuse(context, function_bits(0x004), client)
+        },
+    },
+    Case {
+        id: "MSG-FUNC-045",
+        rule: "every negative number is INVALID_FUNCTION: 0xFFFFFFFE to the NULL target (and 0x80000000, 0x80008000 to it, 0xFFFFFFFE and 0x80008000 to a user door)",
+        section: "2",
+        decisions: &[],
+        expect: Expect::error(
+            "SEND of 0xFFFFFFFE to the NULL target",
+            Error::InvalidFunction,
+        ),
+        run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
+            for negative in [i32::MIN, i32::MIN + 0x8000] {
+                also(
+                    context,
+                    function_bits(negative),
+                    &[Descriptor::NULL],
+                    Error::InvalidFunction,
+                )?;
+            }
+            for negative in [-2, i32::MIN + 0x8000] {
+                also(
+                    context,
+                    function_bits(negative),
+                    &[client],
+                    Error::InvalidFunction,
+                )?;
+            }
+            refuse(context, function_bits(-2), Descriptor::NULL)
         },
     },
 ];

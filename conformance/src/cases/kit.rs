@@ -316,6 +316,23 @@ pub fn peer_info(
     Ok(Ok((word(8), word(12))))
 }
 
+/// A peer asked to raise the CPU exception `kind` (`crate::peer::fault`):
+/// the observation of the control call it held, which must have failed
+/// with PEER_DIED because the process ended; a later call to its control
+/// door must fail so too.
+pub fn peer_faults(context: &mut Context, kind: u32) -> crate::case::Outcome {
+    let peer = context.peer(&[])?;
+    let registers = peer.fault(kind)?;
+    context.settle();
+    let again = send(USER_CALL, peer.control, &[], &[], 0)?;
+    context.check_registers(
+        "a later call to the peer's control door",
+        &again.registers,
+        &error(abi::Error::PeerDied),
+    );
+    Ok(context.observe(registers))
+}
+
 /// DESCRIPTOR_INFO of the runner's `descriptor`: (kind, rights) or the error.
 pub fn info(descriptor: Descriptor) -> Result<(u32, u32), abi::Error> {
     userlib::kernel::descriptor_info(descriptor)

@@ -38,6 +38,41 @@ fn hold(
     Ok((door, call, buffer))
 }
 
+/// A server thread of the runner that received a call of "first" on a new
+/// door and answered it with REPLY_RECEIVE (reply "done", `total` bytes
+/// offered for the next message), which now waits in its receive half:
+/// the caller's answer is checked, and that the server has not returned.
+/// Returns the door and the server's job (its REPLY_RECEIVE's registers).
+fn waiting_receive_half(
+    context: &mut Context,
+    total: u16,
+) -> Result<
+    (
+        crate::context::Door,
+        crate::context::Job<Result<TrapArgs, Failed>>,
+    ),
+    Failed,
+> {
+    let door = context.user_door()?;
+    let first = queued(context, door.client, b"first", 64)?;
+    let owner = door.owner;
+    let server = context.job(move || {
+        let (_, mut buffer) = receive(owner, MAX)?;
+        reply_receive(&mut buffer, 0, b"done", total)
+    })?;
+    let answered = finished(context, &first, "the first caller")?;
+    context.check_registers(
+        "the first caller's SEND (answered by the REPLY_RECEIVE)",
+        &answered.registers,
+        &replied(u32::from_le_bytes(*b"done"), 0, 4, 0),
+    );
+    context.check(
+        !server.finished(),
+        "REPLY_RECEIVE returned with no call queued (its receive half should wait)",
+    );
+    Ok((door, server))
+}
+
 /// The cases.
 pub static CASES: &[Case] = &[
     Case {
@@ -211,6 +246,58 @@ pub static CASES: &[Case] = &[
                 &answered.registers,
                 &replied(u32::from_le_bytes(*b"move"), 0, 5, 0),
             );
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-RRECV-009",
+        rule: "a REPLY_RECEIVE waiting in its receive half fails with PEER_DIED and arg2 = 1 when the door's owner reference is closed",
+        section: "4.4",
+        decisions: &[],
+        expect: Expect::error("the waiting REPLY_RECEIVE", Error::PeerDied)
+            .with_arg2(REPLY_DELIVERED),
+        run: |context| {
+            let (door, server) = waiting_receive_half(context, MAX)?;
+            context.close(door.owner)?;
+            let registers = finished(context, &server, "the waiting REPLY_RECEIVE")?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-RRECV-010",
+        rule: "a REPLY_RECEIVE waiting in its receive half fails with NOT_OWNER and arg2 = 1 when its process moves the owner reference to another process",
+        section: "4.4",
+        decisions: &["D11"],
+        expect: Expect::error("the waiting REPLY_RECEIVE", Error::NotOwner)
+            .with_arg2(REPLY_DELIVERED),
+        run: |context| {
+            let (door, server) = waiting_receive_half(context, MAX)?;
+            let peer = context.peer(&[])?;
+            peer.take(&[DescriptorSlot::moving(door.owner, Rights::DOOR_OWNER)])?;
+            context.forget(door.owner);
+            let registers = finished(context, &server, "the waiting REPLY_RECEIVE")?;
+            Ok(context.observe(registers))
+        },
+    },
+    Case {
+        id: "MSG-RRECV-011",
+        rule: "a REPLY_RECEIVE waiting in its receive half with a 16-byte buffer is woken by a 32-byte message with RECEIVE_BUFFER_TOO_SMALL, arg2 = 1, arg3 = its sizes; the message stays queued",
+        section: "4.4",
+        decisions: &["D3"],
+        expect: Expect::error("the waiting REPLY_RECEIVE", Error::ReceiveBufferTooSmall)
+            .with_arg2(REPLY_DELIVERED)
+            .with_arg3(sizes(64, 32, 0)),
+        run: |context| {
+            let (door, server) = waiting_receive_half(context, 16)?;
+            let big = kit::caller(context, USER_CALL, door.client, &[4; 32], &[], 64)?;
+            let registers = finished(context, &server, "the waiting REPLY_RECEIVE")?;
+            let (served, mut next) = receive(door.owner, MAX)?;
+            context.check(
+                served.bytes.get(..32) == Some(&[4; 32][..]),
+                "the message that did not fit was not left queued",
+            );
+            kit::reply(&mut next, &Answer::default())?;
+            let _ = finished(context, &big, "the big caller")?;
             Ok(context.observe(registers))
         },
     },

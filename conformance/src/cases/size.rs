@@ -240,11 +240,21 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SIZE-010",
-        rule: "13 bytes of data and 2 slots in a total of 47 (one short) is BAD_SIZES",
+        rule: "13 bytes of data and 2 slots in a total of 47 (one short) is BAD_SIZES (as are 9 bytes and a slot in 24, 4095 bytes and a slot in 4095, 4000 bytes and 7 slots in 4095)",
         section: "1.2",
         decisions: &[],
         expect: Expect::error("SEND", Error::BadSizes),
-        run: |context| refuse(context, sizes(47, 13, 2), &[]),
+        run: |context| {
+            for arg3 in [sizes(24, 9, 1), sizes(MAX, MAX, 1), sizes(MAX, 4000, 7)] {
+                let refused = refuse(context, arg3, &[])?;
+                context.check_registers(
+                    &alloc::format!("SEND with arg3 {arg3:#x}"),
+                    &refused.registers,
+                    &kit::error(Error::BadSizes),
+                );
+            }
+            refuse(context, sizes(47, 13, 2), &[])
+        },
     },
     Case {
         id: "MSG-SIZE-011",

@@ -28,6 +28,20 @@ fn refuse(context: &mut Context, client: Descriptor, slots: &[DescriptorSlot]) -
     Ok(context.observe(call.registers))
 }
 
+/// [`refuse`], and the sender must still hold `kept` afterwards (`what`
+/// says what failed if not).
+fn refuse_keeping(
+    context: &mut Context,
+    client: Descriptor,
+    slots: &[DescriptorSlot],
+    kept: Descriptor,
+    what: &str,
+) -> Outcome {
+    let observed = refuse(context, client, slots);
+    context.check(info(kept).is_ok(), what);
+    observed
+}
+
 /// An event reference with `rights` (a duplicate of a new event).
 fn event_with(context: &mut Context, rights: Rights) -> Result<Descriptor, Failed> {
     let event = context.event()?;
@@ -71,13 +85,20 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SLOT-002",
-        rule: "a slot granting an undefined right (bit 6) is RESERVED_BITS",
+        rule: "a slot granting an undefined right (bit 6) is RESERVED_BITS (as is bit 31 with SIGNAL)",
         section: "1.5",
         decisions: &[],
         expect: Expect::error("SEND", Error::ReservedBits),
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
+            let top = DescriptorSlot::copy(event, Rights(1 << 31 | Rights::SIGNAL.0));
+            let call = kit::send(USER_CALL, client, &[], &[top], 64)?;
+            context.check_registers(
+                "a slot granting bit 31 and SIGNAL",
+                &call.registers,
+                &kit::error(Error::ReservedBits),
+            );
             refuse(
                 context,
                 client,
@@ -94,6 +115,17 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
+            // The largest mode too.
+            let largest = DescriptorSlot {
+                mode: u32::MAX,
+                ..DescriptorSlot::copy(event, Rights::SIGNAL)
+            };
+            let call = kit::send(USER_CALL, client, &[], &[largest], 64)?;
+            context.check_registers(
+                "a slot with mode 0xFFFFFFFF",
+                &call.registers,
+                &kit::error(Error::BadSlot),
+            );
             refuse(
                 context,
                 client,
@@ -170,13 +202,20 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SLOT-008",
-        rule: "copying a door's owner reference with RECEIVE is NOT_TRANSFERABLE: RECEIVE is only ever moved",
+        rule: "copying a door's owner reference with RECEIVE is NOT_TRANSFERABLE: RECEIVE is only ever moved (with RECEIVE | TRANSFER, and with RECEIVE alone)",
         section: "4.1",
         decisions: &["D11"],
         expect: Expect::error("SEND", Error::NotTransferable),
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
             let door = context.user_door()?;
+            let alone = DescriptorSlot::copy(door.owner, Rights::RECEIVE);
+            let call = kit::send(USER_CALL, client, &[], &[alone], 64)?;
+            context.check_registers(
+                "a COPY of the owner reference granting RECEIVE alone",
+                &call.registers,
+                &kit::error(Error::NotTransferable),
+            );
             refuse(
                 context,
                 client,
@@ -202,7 +241,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SLOT-010",
-        rule: "the same descriptor copied in two slots is allowed: the receiver gets two new references, 3 and 4",
+        rule: "the same descriptor copied in two slots is allowed: the receiver gets two new references, 3 and 4, each with the rights its slot granted",
         section: "4.1",
         decisions: &["D9"],
         expect: Expect::received(
@@ -224,15 +263,21 @@ pub static CASES: &[Case] = &[
                 16,
                 Field::Slot {
                     descriptor: Value::Is(4),
-                    rights: Rights::SEND.0,
+                    rights: Rights::SEND.0 | Rights::TRANSFER.0,
                     mode: Some(0),
                 },
             ),
         ]),
         run: |context| {
             let door = context.dead_door(DoorKind::User)?;
-            let slot = DescriptorSlot::copy(door, Rights::SEND);
-            deliver(context, &[], &[slot, slot])
+            deliver(
+                context,
+                &[],
+                &[
+                    DescriptorSlot::copy(door, Rights::SEND),
+                    DescriptorSlot::copy(door, Rights::SEND.union(Rights::TRANSFER)),
+                ],
+            )
         },
     },
     Case {
@@ -264,12 +309,13 @@ pub static CASES: &[Case] = &[
             let client = context.dead_door(DoorKind::User)?;
             let event = context.event()?;
             let slot = DescriptorSlot::moving(event, Rights::EVENT);
-            let observed = refuse(context, client, &[slot, slot]);
-            context.check(
-                info(event).is_ok(),
+            refuse_keeping(
+                context,
+                client,
+                &[slot, slot],
+                event,
                 "the sender lost the descriptor of the refused slots",
-            );
-            observed
+            )
         },
     },
     Case {
@@ -363,19 +409,16 @@ pub static CASES: &[Case] = &[
             let event = context.event()?;
             let gone = context.event()?;
             context.close(gone)?;
-            let observed = refuse(
+            refuse_keeping(
                 context,
                 client,
                 &[
                     DescriptorSlot::moving(event, Rights::EVENT),
                     DescriptorSlot::copy(gone, Rights::SIGNAL),
                 ],
-            );
-            context.check(
-                info(event).is_ok(),
+                event,
                 "the descriptor of the first (moving) slot left the sender",
-            );
-            observed
+            )
         },
     },
     Case {
@@ -423,7 +466,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-SLOT-019",
-        rule: "a delivered MOVE slot keeps mode 1; the sender's descriptor is gone afterwards (BAD_DESCRIPTOR)",
+        rule: "a delivered MOVE slot keeps mode 1; the sender's descriptor is gone afterwards (BAD_DESCRIPTOR), another reference of the sender to the same event stays",
         section: "1.3",
         decisions: &[],
         expect: Expect::received(
@@ -441,7 +484,8 @@ pub static CASES: &[Case] = &[
             },
         )]),
         run: |context| {
-            let event = context.event()?;
+            let original = context.event()?;
+            let event = context.duplicate(original, Rights::EVENT)?;
             let observed = deliver(
                 context,
                 &[],
@@ -451,6 +495,10 @@ pub static CASES: &[Case] = &[
             context.check(
                 info(event) == Err(Error::BadDescriptor),
                 "the sender still holds the descriptor it moved",
+            );
+            context.check(
+                info(original) == Ok((ObjectKind::Event as u32, Rights::EVENT.0)),
+                "the sender's other reference to the event did not stay as it was",
             );
             observed
         },
@@ -770,6 +818,51 @@ pub static CASES: &[Case] = &[
             )?;
             context.check_registers("the SEND", &call.registers, &replied(0, 0, 0, 0));
             peer_received(context, &peer)
+        },
+    },
+    Case {
+        id: "MSG-SLOT-028",
+        rule: "a MOVE slot granting a right the reference does not hold (WAIT from SIGNAL | TRANSFER | DUPLICATE) is RIGHTS_EXCEEDED, and the sender keeps the descriptor",
+        section: "1.5",
+        decisions: &[],
+        expect: Expect::error("SEND", Error::RightsExceeded),
+        run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
+            let event = event_with(
+                context,
+                Rights::SIGNAL
+                    .union(Rights::TRANSFER)
+                    .union(Rights::DUPLICATE),
+            )?;
+            let more = Rights::SIGNAL.union(Rights::WAIT).union(Rights::TRANSFER);
+            refuse_keeping(
+                context,
+                client,
+                &[DescriptorSlot::moving(event, more)],
+                event,
+                "the sender lost the descriptor of the refused move",
+            )
+        },
+    },
+    Case {
+        id: "MSG-SLOT-029",
+        rule: "the same descriptor copied in one slot and moved in a later one is DUPLICATE_SLOT, and the sender keeps it",
+        section: "4.1",
+        decisions: &["D9"],
+        expect: Expect::error("SEND", Error::DuplicateSlot),
+        run: |context| {
+            let client = context.dead_door(DoorKind::User)?;
+            let event = context.event()?;
+            refuse_keeping(
+                context,
+                client,
+                &[
+                    DescriptorSlot::copy(event, Rights::SIGNAL),
+                    DescriptorSlot::moving(event, Rights::EVENT),
+                ],
+                event,
+                "the sender lost the descriptor of the refused slots",
+            )
         },
     },
 ];

@@ -21,6 +21,20 @@ use userlib::raw::Buffer;
 
 const HIGH: u64 = 1 << 32;
 
+/// More of a case's rule: a SEND with these registers (no data, a buffer
+/// of its total) must be RESERVED_BITS.
+fn also_reserved(
+    context: &mut crate::context::Context,
+    what: &str,
+    arg0: u64,
+    arg1: u64,
+    arg3: u64,
+) -> Result<(), crate::context::Failed> {
+    let registers = kit::send_raw(arg0, arg1, arg3, &[])?;
+    context.check_registers(what, &registers, &error(Error::ReservedBits));
+    Ok(())
+}
+
 /// The cases.
 pub static CASES: &[Case] = &[
     Case {
@@ -36,11 +50,19 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-TRAP-002",
-        rule: "SEND: a set bit in arg0's upper half is RESERVED_BITS",
+        rule: "SEND: a set bit in arg0's upper half is RESERVED_BITS (bit 32 with a user number; bit 63 with a kernel number, COUNTERS)",
         section: "1",
         decisions: &[],
         expect: Expect::error("SEND", Error::ReservedBits),
         run: |context| {
+            let counters = abi::KernelFunction::Counters.function().bits() | 1 << 63;
+            also_reserved(
+                context,
+                "COUNTERS with bit 63 of arg0",
+                counters,
+                0,
+                sizes(64, 0, 0),
+            )?;
             let client = context.dead_door(DoorKind::User)?;
             let registers = kit::send_raw(
                 USER_CALL.bits() | HIGH,
@@ -53,12 +75,19 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-TRAP-003",
-        rule: "SEND: arg1's upper half is reserved (descriptors are 32 bits): a set bit there is RESERVED_BITS",
+        rule: "SEND: arg1's upper half is reserved (descriptors are 32 bits): a set bit there (63, and 32) is RESERVED_BITS",
         section: "1.4",
         decisions: &["D4"],
         expect: Expect::error("SEND", Error::ReservedBits),
         run: |context| {
             let client = context.dead_door(DoorKind::User)?;
+            also_reserved(
+                context,
+                "SEND with bit 32 of arg1",
+                USER_CALL.bits(),
+                u64::from(client.0) | HIGH,
+                sizes(16, 0, 0),
+            )?;
             let registers = kit::send_raw(
                 USER_CALL.bits(),
                 u64::from(client.0) | 1 << 63,
@@ -70,12 +99,27 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-TRAP-004",
-        rule: "SEND: bit 32 of arg3 (the reserved half of the sizes) is RESERVED_BITS",
+        rule: "SEND: bit 32 of arg3 (the reserved half of the sizes) is RESERVED_BITS, to a door and to a kernel function (COUNTERS); so is bit 40",
         section: "1.1",
         decisions: &[],
         expect: Expect::error("SEND", Error::ReservedBits),
         run: |context| {
+            let counters = abi::KernelFunction::Counters.function().bits();
+            also_reserved(
+                context,
+                "COUNTERS with bit 32 of arg3",
+                counters,
+                0,
+                sizes(64, 0, 0) | HIGH,
+            )?;
             let client = context.dead_door(DoorKind::User)?;
+            also_reserved(
+                context,
+                "SEND with bit 40 of arg3",
+                USER_CALL.bits(),
+                u64::from(client.0),
+                sizes(16, 0, 0) | 1 << 40,
+            )?;
             let registers = kit::send_raw(
                 USER_CALL.bits(),
                 u64::from(client.0),
@@ -116,7 +160,7 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-TRAP-007",
-        rule: "RECEIVE: arg1's upper half is reserved: the owner reference with bit 32 set is RESERVED_BITS",
+        rule: "RECEIVE: arg1's upper half is reserved: the owner reference with bit 32 (or 63) set is RESERVED_BITS",
         section: "1.4",
         decisions: &["D4"],
         expect: Expect::error("RECEIVE", Error::ReservedBits),
@@ -125,6 +169,17 @@ pub static CASES: &[Case] = &[
             // A kernel that ignored the bit would deliver this instead of waiting.
             let _pending = queued(context, door.client, b"x", 16)?;
             let mut buffer = Buffer::filled(0);
+            let top = buffer.trap(
+                0,
+                RECEIVE.bits(),
+                u64::from(door.owner.0) | 1 << 63,
+                sizes(64, 0, 0),
+            )?;
+            context.check_registers(
+                "RECEIVE with bit 63 of arg1",
+                &top,
+                &error(Error::ReservedBits),
+            );
             let registers = buffer.trap(
                 0,
                 RECEIVE.bits(),
@@ -179,12 +234,18 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-TRAP-011",
-        rule: "REPLY_RECEIVE: a set bit in arg3's upper half is RESERVED_BITS (checked before NOTHING_TO_REPLY)",
+        rule: "REPLY_RECEIVE: a set bit in arg3's upper half (40, and 63) is RESERVED_BITS (checked before NOTHING_TO_REPLY)",
         section: "4.4",
         decisions: &[],
         expect: Expect::error("REPLY_RECEIVE", Error::ReservedBits),
         run: |context| {
             let mut buffer = Buffer::filled(0);
+            let top = buffer.trap(0, REPLY_RECEIVE.bits(), 0, sizes(64, 0, 0) | 1 << 63)?;
+            context.check_registers(
+                "REPLY_RECEIVE with bit 63 of arg3",
+                &top,
+                &error(Error::ReservedBits),
+            );
             let registers = buffer.trap(0, REPLY_RECEIVE.bits(), 0, sizes(64, 0, 0) | 1 << 40)?;
             Ok(context.observe(registers))
         },
@@ -291,18 +352,7 @@ pub static CASES: &[Case] = &[
         section: "9",
         decisions: &["D12"],
         expect: Expect::error("the control call held by the peer", Error::PeerDied),
-        run: |context| {
-            let peer = context.peer(&[])?;
-            let registers = peer.fault(fault::INT_80)?;
-            context.settle();
-            let again = kit::send(USER_CALL, peer.control, &[], &[], 0)?;
-            context.check_registers(
-                "a later call to the peer's control door",
-                &again.registers,
-                &error(Error::PeerDied),
-            );
-            Ok(context.observe(registers))
-        },
+        run: |context| kit::peer_faults(context, fault::INT_80),
     },
     Case {
         id: "MSG-TRAP-017",

@@ -1,22 +1,21 @@
-//! Area 5: death. A server that exits fails the calls it had queued or in
-//! service with PEER_DIED; a waiting receiver learns that its door died or
-//! changed hands; a client that dies cancels its call, so the server's
-//! REPLY gets CALLER_GONE (which REPLY_RECEIVE ignores) and a queued call
-//! of the dead client is never delivered.
+//! Death, in each phase of a call, of a whole process: a server that exits
+//! fails the calls it had queued or in service with PEER_DIED; a client
+//! that dies cancels its call, so the server's REPLY gets CALLER_GONE
+//! (which REPLY_RECEIVE ignores) and a queued call of the dead client is
+//! never delivered. (A receiver whose door is closed or moves away while it
+//! waits is the conformance suite's MSG-DEATH-006 and MSG-RECV-016.)
 
 use alloc::format;
 
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
 use abi::{Error, Rights, TrapArgs};
-use ipc_test_helper::{DOOMED_CALL, INSPECT, role};
+use ipc_test_helper::{DOOMED_CALL, LAST_CALL, role};
 use userlib::OwnedDescriptor;
 use userlib::kernel::{self, DoorKind};
 use userlib::raw::Buffer;
 
 use crate::check::{Check, Failure, Outcome, Setup, expect_error, expect_registers};
-use crate::fixture::{
-    Fixture, SCRATCH_CALL, ScratchDoor, spawn_caller, spawn_helper, spawn_worker,
-};
+use crate::fixture::{Fixture, SCRATCH_CALL, ScratchDoor, spawn_caller, spawn_helper};
 
 /// The checks of this area, in order.
 pub const CHECKS: &[Check] = &[
@@ -27,14 +26,6 @@ pub const CHECKS: &[Check] = &[
     Check {
         name: "PEER_DIED: the server process exits while the call is queued",
         run: exit_while_queued,
-    },
-    Check {
-        name: "PEER_DIED: a thread waiting in RECEIVE when the owner reference is closed",
-        run: receiver_sees_the_door_die,
-    },
-    Check {
-        name: "NOT_OWNER: a thread waiting in RECEIVE when the owner reference moves to another process",
-        run: receiver_loses_the_door,
     },
     Check {
         name: "CALLER_GONE: REPLY to a caller whose process exited; the message is dropped",
@@ -54,7 +45,7 @@ fn exit_in_service(_: &mut Fixture) -> Outcome {
     let helper = spawn_helper(role::EXIT_ON_CALL, &[])?;
     let mut buffer = Buffer::new();
     buffer.put_value(0, b"last words");
-    let result = buffer.send(INSPECT, helper.client(), abi::message::sizes(64, 10, 0));
+    let result = buffer.send(LAST_CALL, helper.client(), abi::message::sizes(64, 10, 0));
     expect_error(
         "the call the helper received before exiting",
         result,
@@ -66,72 +57,10 @@ fn exit_while_queued(_: &mut Fixture) -> Outcome {
     let helper = spawn_helper(role::EXIT_WHEN_QUEUED, &[])?;
     let mut buffer = Buffer::new();
     buffer.put_value(0, b"queued");
-    let result = buffer.send(INSPECT, helper.client(), abi::message::sizes(64, 6, 0));
+    let result = buffer.send(LAST_CALL, helper.client(), abi::message::sizes(64, 6, 0));
     expect_error(
         "the call queued when the helper exited",
         result,
-        Error::PeerDied,
-    )
-}
-
-/// Runs `scenario` until the worker it starts was really waiting in
-/// RECEIVE when the door changed (the worker runs when the test yields; a
-/// timer tick at the wrong moment can reorder that, which shows as
-/// BAD_DESCRIPTOR: the worker came too late). At most three tries.
-fn with_waiting_receiver<T>(
-    mut scenario: impl FnMut() -> Result<(TrapArgs, T), Failure>,
-) -> Result<(TrapArgs, T), Failure> {
-    let mut outcome = scenario()?;
-    for _ in 0..2 {
-        if outcome.0 != TrapArgs::error(Error::BadDescriptor) {
-            break;
-        }
-        outcome = scenario()?;
-    }
-    Ok(outcome)
-}
-
-fn receiver_sees_the_door_die(_: &mut Fixture) -> Outcome {
-    let (result, ()) = with_waiting_receiver(|| {
-        let mut door = ScratchDoor::new()?;
-        let owner = door.owner();
-        // Made here: a worker that allocated before its trap could be
-        // held up on the heap lock or a MAP_ANONYMOUS and lose its turn.
-        let mut buffer = Buffer::new();
-        let receiver = spawn_worker(move || buffer.receive(owner, MAX_TOTAL_SIZE))?;
-        kernel::yield_now().setup("YIELD")?;
-        door.close_owner()?;
-        Ok((receiver.join()?, ()))
-    })?;
-    expect_error("the waiting RECEIVE", result, Error::PeerDied)
-}
-
-fn receiver_loses_the_door(_: &mut Fixture) -> Outcome {
-    let (result, last) = with_waiting_receiver(|| {
-        let mut door = ScratchDoor::new()?;
-        let owner = door.owner();
-        // Made here: a worker that allocated before its trap could be
-        // held up on the heap lock or a MAP_ANONYMOUS and lose its turn.
-        let mut buffer = Buffer::new();
-        let receiver = spawn_worker(move || buffer.receive(owner, MAX_TOTAL_SIZE))?;
-        kernel::yield_now().setup("YIELD")?;
-        let _process = kernel::spawn(
-            ipc_test_helper::PROGRAM,
-            role::EXIT_ON_CALL.as_bytes(),
-            &[DescriptorSlot::moving(owner, Rights::DOOR_OWNER)],
-        )
-        .setup("SPAWN with the owner reference")?;
-        door.owner_moved();
-        let result = receiver.join()?;
-        // The helper now serves the door: a call ends it.
-        let mut buffer = Buffer::new();
-        let last = buffer.send(INSPECT, door.client(), abi::message::sizes(64, 0, 0));
-        Ok((result, last))
-    })?;
-    expect_error("the waiting RECEIVE", result, Error::NotOwner)?;
-    expect_error(
-        "a call on the door, now the helper's (it exits)",
-        last,
         Error::PeerDied,
     )
 }
@@ -157,7 +86,11 @@ fn doomed_caller(door: &ScratchDoor) -> Result<(OwnedDescriptor, OwnedDescriptor
 /// Makes the `call-then-die` helper exit (a call on its door).
 fn end(helper: &OwnedDescriptor) -> Outcome {
     let mut buffer = Buffer::new();
-    let result = buffer.send(INSPECT, helper.descriptor(), abi::message::sizes(64, 0, 0));
+    let result = buffer.send(
+        LAST_CALL,
+        helper.descriptor(),
+        abi::message::sizes(64, 0, 0),
+    );
     expect_error(
         "the call that makes the helper exit",
         result,

@@ -9,24 +9,20 @@ use alloc::vec;
 use abi::function::{Function, USER_BASE};
 use abi::kcall::{DescriptorInfo, DescriptorRequest, REPLY_PAYLOAD_OFFSET};
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
-use abi::{Descriptor, Error, KernelFunction, ObjectKind, Rights, TrapArgs};
-use ipc_test_helper::role;
+use abi::{Descriptor, Error, KernelFunction, Rights, TrapArgs};
 use spin::Mutex;
 use userlib::kernel::{self, DoorKind};
 use userlib::raw::Buffer;
 use userlib::{OwnedDescriptor, println};
 use zerocopy::IntoBytes;
 
-use crate::check::{Failure, Outcome, Setup, expect_registers};
+use crate::check::{Failure, Setup};
 use crate::fuzz::FuzzOutcome;
 use crate::transfer::RelayOutcome;
 
 /// The state shared by the checks; helpers start when a check first needs them.
 #[derive(Default)]
 pub struct Fixture {
-    /// How many descriptors this process started with (rdx at entry).
-    pub initial_descriptors: u32,
-    server: Option<Spawned>,
     echo: Option<Spawned>,
     /// The three-process transfer, made once, examined by several checks.
     pub relay: Option<Result<RelayOutcome, Failure>>,
@@ -44,16 +40,6 @@ impl Fixture {
     /// Nothing started yet.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A client reference to the helper in role `server`.
-    pub fn server(&mut self) -> Result<Descriptor, Failure> {
-        started(&mut self.server, || spawn_helper(role::SERVER, &[])).map(|s| s.client())
-    }
-
-    /// The process handle of the helper in role `server`.
-    pub fn server_process(&mut self) -> Result<Descriptor, Failure> {
-        started(&mut self.server, || spawn_helper(role::SERVER, &[])).map(|s| s.process())
     }
 
     /// A client reference to an echo server of the test's own.
@@ -153,54 +139,19 @@ pub fn kcall(
     (result, buffer)
 }
 
-/// The bytes of a `DescriptorRequest`.
-pub fn descriptor_request(descriptor: Descriptor, rights: u32) -> [u8; 8] {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(DescriptorRequest::new(descriptor, abi::Rights(rights)).as_bytes());
-    bytes
-}
-
 /// DESCRIPTOR_INFO by raw trap: the registers and, if it completed, the payload.
 pub fn info(descriptor: Descriptor) -> (TrapArgs, Option<DescriptorInfo>) {
+    let request = DescriptorRequest::new(descriptor, Rights::NONE);
     let (result, buffer) = kcall(
         KernelFunction::DescriptorInfo,
         Descriptor::NULL,
-        &descriptor_request(descriptor, 0),
+        request.as_bytes(),
         64,
     );
     let payload = (!result.is_kernel_failure())
         .then(|| buffer.get::<DescriptorInfo>(REPLY_PAYLOAD_OFFSET))
         .flatten();
     (result, payload)
-}
-
-/// DESCRIPTOR_INFO of `descriptor` says `kind` and `rights`, in a 16-byte reply.
-pub fn expect_info(
-    what: &str,
-    descriptor: Descriptor,
-    kind: ObjectKind,
-    rights: Rights,
-) -> Outcome {
-    let (result, payload) = info(descriptor);
-    expect_registers(
-        format!("DESCRIPTOR_INFO of {what}"),
-        result,
-        TrapArgs::completed(0, 0, 16, 0),
-    )?;
-    let expected = DescriptorInfo {
-        kind: kind as u32,
-        rights: rights.0,
-    };
-    crate::check::expect_eq(
-        format!("DESCRIPTOR_INFO of {what}: kind and rights"),
-        payload,
-        Some(expected),
-    )
-}
-
-/// DUPLICATE (for setting a check up).
-pub fn duplicate(descriptor: Descriptor, rights: Rights) -> Result<OwnedDescriptor, Failure> {
-    kernel::duplicate(descriptor, rights).setup("DUPLICATE")
 }
 
 /// A new event (for setting a check up).
@@ -221,7 +172,7 @@ pub fn release_held() {
 /// both references, which fails every caller still queued.
 #[derive(Debug)]
 pub struct ScratchDoor {
-    owner: Option<OwnedDescriptor>,
+    owner: OwnedDescriptor,
     client: OwnedDescriptor,
 }
 
@@ -230,36 +181,19 @@ impl ScratchDoor {
     pub fn new() -> Result<Self, Failure> {
         let door = kernel::door_create(DoorKind::User, 0).setup("DOOR_CREATE")?;
         Ok(ScratchDoor {
-            owner: Some(door.owner),
+            owner: door.owner,
             client: door.client,
         })
     }
 
-    /// The owner reference (NULL once closed or given away).
+    /// The owner reference.
     pub fn owner(&self) -> Descriptor {
-        self.owner
-            .as_ref()
-            .map_or(Descriptor::NULL, OwnedDescriptor::descriptor)
+        self.owner.descriptor()
     }
 
     /// The client reference.
     pub fn client(&self) -> Descriptor {
         self.client.descriptor()
-    }
-
-    /// Closes the owner reference, which kills the door.
-    pub fn close_owner(&mut self) -> Result<(), Failure> {
-        match self.owner.take() {
-            Some(owner) => owner.close().setup("CLOSE of the owner reference"),
-            None => Ok(()),
-        }
-    }
-
-    /// Forgets the owner reference (it was moved away in a message).
-    pub fn owner_moved(&mut self) {
-        if let Some(owner) = self.owner.take() {
-            let _ = owner.into_raw();
-        }
     }
 }
 
@@ -355,75 +289,6 @@ pub fn spawn_caller(
 /// The function number of the calls test threads make on scratch doors.
 pub const SCRATCH_CALL: Function = Function(USER_BASE + 0x70);
 
-/// A scratch door with one call queued on it, so that a RECEIVE that
-/// should fail cannot hang the test if the kernel wrongly lets it through
-/// (it would get this call instead).
-#[derive(Debug)]
-pub struct QueuedCall {
-    /// The door.
-    pub door: ScratchDoor,
-    caller: Option<Worker<Called>>,
-    taken: bool,
-}
-
-impl QueuedCall {
-    /// Creates the door and queues the call (YIELD lets the caller run
-    /// until it blocks in its SEND).
-    pub fn new() -> Result<Self, Failure> {
-        let door = ScratchDoor::new()?;
-        let caller = spawn_caller(door.client(), SCRATCH_CALL, &[7; 8], 64)?;
-        kernel::yield_now().setup("YIELD")?;
-        Ok(QueuedCall {
-            door,
-            caller: Some(caller),
-            taken: false,
-        })
-    }
-
-    /// A RECEIVE-like trap that should fail: if it received the queued
-    /// call after all, the call is answered so nothing hangs.
-    pub fn trap_expecting_failure(
-        &mut self,
-        args: impl FnOnce(&mut Buffer) -> TrapArgs,
-    ) -> TrapArgs {
-        let mut buffer = Buffer::new();
-        let result = args(&mut buffer);
-        if result.arg0 != 0xffff_ffff {
-            release_held();
-            self.taken = true;
-        }
-        result
-    }
-
-    /// Receives the queued call (if nothing took it), answers it and
-    /// waits for the caller.
-    pub fn finish(mut self) -> Outcome {
-        if !self.taken {
-            let mut buffer = Buffer::new();
-            let received = buffer.receive(self.door.owner(), MAX_TOTAL_SIZE);
-            let expected = TrapArgs {
-                arg0: SCRATCH_CALL.bits(),
-                arg1: 0,
-                arg2: buffer.address(),
-                arg3: abi::message::sizes(64, 8, 0),
-            };
-            expect_registers("RECEIVE of the queued call", received, expected)?;
-            let replied = buffer.reply(0, abi::message::sizes(0, 0, 0));
-            expect_registers("REPLY to the queued call", replied, TrapArgs::default())?;
-        }
-        let caller = self.caller.take().setup("the queued caller")?;
-        let (result, _) = caller.join()?;
-        if self.taken {
-            return Ok(());
-        }
-        expect_registers(
-            "the queued caller's result",
-            result,
-            TrapArgs::completed(0, 0, 0, 0),
-        )
-    }
-}
-
 /// YIELDs a few times, so that threads of the test that are merely ready
 /// (a worker that was joined still has to run its THREAD_EXIT) get to end
 /// before a check counts threads.
@@ -432,17 +297,3 @@ pub fn settle() {
         let _ = kernel::yield_now();
     }
 }
-
-/// YIELDs until `condition` holds, at most `tries` times; whether it held.
-pub fn yield_until(tries: u32, condition: impl Fn() -> bool) -> bool {
-    for _ in 0..tries {
-        if condition() {
-            return true;
-        }
-        let _ = kernel::yield_now();
-    }
-    condition()
-}
-
-/// The page size.
-pub const PAGE: u64 = abi::PAGE_BYTES;

@@ -1,11 +1,10 @@
 //! ipc-test-helper: the other processes of the in-guest IPC test. Its
 //! argument bytes name its [`role`](ipc_test_helper::role) (the protocol of
 //! each is in `lib.rs`). It is always spawned by `ipc-test`, holds no kernel
-//! capability unless the test passes one (the probe's descriptor 2), and
-//! (but for `call-then-die`) serves a door whose owner reference is its
-//! descriptor 1. The servers use raw RECEIVE / REPLY / REPLY_RECEIVE traps
-//! rather than userlib's server loop, so that they can report exactly what
-//! the kernel handed them.
+//! capability, and (but for `call-then-die`) serves a door whose owner
+//! reference is its descriptor 1. The relay and the signaller use raw
+//! RECEIVE / REPLY_RECEIVE traps rather than userlib's server loop, so that
+//! they can report exactly what the kernel handed them.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -13,21 +12,16 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 use abi::function::Function;
-use abi::kcall::{
-    ArchiveReadRequest, DescriptorInfo, DescriptorRequest, DoorCreateRequest, ExitRequest,
-    REPLY_PAYLOAD_OFFSET, SpawnRequest, protection,
-};
+use abi::kcall::{DescriptorInfo, DescriptorRequest, REPLY_PAYLOAD_OFFSET};
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, message_extent};
 use abi::trap::REPLY_DELIVERED;
 use abi::{Descriptor, Error, KernelFunction, MessageSizes, Rights, TrapArgs};
 use ipc_test_helper::{
-    ArrivedSlot, BAD_REQUEST, COOKIE, COUNT_ARRIVED, DOOMED_CALL, FORWARD, FaultReport, GIVE_BACK,
-    INSPECT, INSPECTED_SLOTS, Inspection, KEEP, NOT_HELD, PROGRAM, ProbeReport, RELAY, REPLY_BYTES,
-    REPORT, Registers, RelayReport, ReplyBytesRequest, SignalReport, UNKNOWN_FUNCTION, VIA_RECEIVE,
-    VIA_REPLY_RECEIVE, fault_step, pattern_byte, reply_mode, role,
+    ArrivedSlot, BAD_REQUEST, DOOMED_CALL, FORWARD, GIVE_BACK, PROGRAM, RELAY, Registers,
+    RelayReport, SignalReport, UNKNOWN_FUNCTION, role,
 };
-use userlib::raw::{Buffer, RawPages};
-use userlib::{Message, Startup, kernel, println};
+use userlib::raw::Buffer;
+use userlib::{Startup, kernel, println};
 use zerocopy::IntoBytes;
 
 /// On the host the crate builds as an empty program.
@@ -44,7 +38,7 @@ const SECOND: Descriptor = Descriptor(2);
 fn run(startup: Startup) -> i32 {
     let role = core::str::from_utf8(startup.arguments).unwrap_or("");
     let needed = match role {
-        role::RELAY | role::FAULT | role::CALL_THEN_DIE => 2,
+        role::RELAY | role::CALL_THEN_DIE => 2,
         _ => 1,
     };
     if startup.descriptors < needed {
@@ -55,17 +49,8 @@ fn run(startup: Startup) -> i32 {
         return 2;
     }
     match role {
-        role::SERVER => serve(role, &mut Server),
         role::RELAY => serve(role, &mut relay),
         role::SIGNALLER => serve(role, &mut Signaller::default()),
-        role::PROBE => {
-            let report = probe(startup.descriptors >= 2);
-            serve(role, &mut |call: &Call<'_>| match call.function() {
-                REPORT => Answer::ok(0, report.as_bytes()),
-                _ => Answer::error(UNKNOWN_FUNCTION),
-            })
-        }
-        role::FAULT => fault(),
         role::EXIT_ON_CALL => {
             let mut buffer = Buffer::new();
             let _ = buffer.receive(DOOR, MAX_TOTAL_SIZE);
@@ -92,12 +77,6 @@ fn run(startup: Startup) -> i32 {
 struct Call<'a> {
     /// What RECEIVE or REPLY_RECEIVE returned.
     registers: TrapArgs,
-    /// [`VIA_RECEIVE`] or [`VIA_REPLY_RECEIVE`].
-    via: u64,
-    /// The msgPtr the call was received into.
-    address: u64,
-    /// What the last REPLY returned.
-    last_reply: TrapArgs,
     buffer: &'a Buffer,
 }
 
@@ -112,11 +91,6 @@ impl Call<'_> {
 
     fn sizes(&self) -> MessageSizes {
         MessageSizes::from_bits(self.registers.arg3)
-    }
-
-    fn data(&self) -> &[u8] {
-        let size = usize::from(self.sizes().data_size());
-        self.buffer.bytes().get(..size).unwrap_or_default()
     }
 
     fn slot_count(&self) -> usize {
@@ -140,19 +114,12 @@ impl Call<'_> {
     }
 }
 
-/// A handler's answer to one call.
+/// A handler's answer to one call (the caller's cookie is left as it is).
 struct Answer {
     /// The reply data (header included).
     data: Vec<u8>,
     /// The reply's slots.
     slots: Vec<DescriptorSlot>,
-    /// The cookie to store (None: the one the call arrived with).
-    cookie: Option<u64>,
-    /// A [`reply_mode`].
-    mode: u16,
-    /// Sent as is even if it does not fit the caller's buffer (the kernel
-    /// must then refuse it with REPLY_TOO_LARGE).
-    exact: bool,
 }
 
 impl Answer {
@@ -165,9 +132,6 @@ impl Answer {
         Answer {
             data,
             slots: Vec::new(),
-            cookie: None,
-            mode: reply_mode::REPLY_RECEIVE,
-            exact: false,
         }
     }
 
@@ -191,24 +155,18 @@ impl<F: FnMut(&Call<'_>) -> Answer> Handler for F {
 }
 
 /// The raw server loop on [`DOOR`]: RECEIVE, then for each call the
-/// handler's answer by REPLY_RECEIVE (or REPLY and RECEIVE). Returns when
-/// receiving fails (the door is gone).
+/// handler's answer by REPLY_RECEIVE. Returns when receiving fails (the
+/// door is gone).
 fn serve(role: &str, handler: &mut impl Handler) -> i32 {
     let mut buffer = Buffer::new();
-    let mut last_reply = TrapArgs::default();
-    let mut via = VIA_RECEIVE;
     let mut result = buffer.receive(DOOR, MAX_TOTAL_SIZE);
     loop {
         if result.arg0 == 0xffff_ffff {
             println!("{PROGRAM} ({role}): receive failed: {}", describe(result));
             return 1;
         }
-        let address = buffer.address();
         let call = Call {
             registers: result,
-            via,
-            address,
-            last_reply,
             buffer: &buffer,
         };
         let budget = call.sizes().total_size();
@@ -218,36 +176,22 @@ fn serve(role: &str, handler: &mut impl Handler) -> i32 {
             .ok()
             .and_then(|size| u8::try_from(answer.slots.len()).ok().map(|n| (size, n)))
             .filter(|&(size, n)| size <= MAX_TOTAL_SIZE && message_extent(size, n) <= budget);
-        if extent.is_none() && !answer.exact {
+        if extent.is_none() {
             // The caller left no room for this answer: an empty reply.
             close_slots(&answer.slots);
             answer.data.clear();
             answer.slots.clear();
         }
         let arg3 = write_message(&mut buffer, &answer.data, &answer.slots);
-        let cookie = answer.cookie.unwrap_or(cookie);
-        if answer.mode == reply_mode::REPLY_THEN_RECEIVE {
-            let replied = buffer.reply(cookie, arg3);
-            if replied.arg0 == 0xffff_ffff {
-                fail_caller(cookie, replied.arg1, budget, &answer.slots, &mut buffer);
-            } else {
-                last_reply = replied;
-            }
-            result = buffer.receive(DOOR, MAX_TOTAL_SIZE);
-            via = VIA_RECEIVE;
-            continue;
-        }
         let next = buffer.reply_receive(cookie, arg3);
         if next.arg0 != 0xffff_ffff {
             result = next;
-            via = VIA_REPLY_RECEIVE;
         } else if next.arg2 == REPLY_DELIVERED {
             println!("{PROGRAM} ({role}): receive failed: {}", describe(next));
             return 1;
         } else {
             fail_caller(cookie, next.arg1, budget, &answer.slots, &mut buffer);
             result = buffer.receive(DOOR, MAX_TOTAL_SIZE);
-            via = VIA_RECEIVE;
         }
     }
 }
@@ -329,87 +273,6 @@ fn arrived(slot: DescriptorSlot) -> ArrivedSlot {
     }
 }
 
-/// The `server` role: it keeps no state between calls (cookies live in
-/// the callers' references).
-struct Server;
-
-impl Handler for Server {
-    fn handle(&mut self, call: &Call<'_>) -> Answer {
-        match call.function() {
-            REPLY_BYTES => {
-                call.close_arrived(None);
-                let Some(request) = call.buffer.get::<ReplyBytesRequest>(0) else {
-                    return Answer::error(BAD_REQUEST);
-                };
-                if call.data().len() != size_of::<ReplyBytesRequest>() {
-                    return Answer::error(BAD_REQUEST);
-                }
-                let length = usize::from(request.length.min(MAX_TOTAL_SIZE));
-                Answer {
-                    data: (0..length).map(pattern_byte).collect(),
-                    slots: Vec::new(),
-                    cookie: None,
-                    mode: request.mode,
-                    exact: true,
-                }
-            }
-            INSPECT => {
-                let mut inspection = Inspection {
-                    received: Registers::from(call.registers),
-                    buffer: call.address,
-                    via: call.via,
-                    last_reply: Registers::from(call.last_reply),
-                    slot_count: call.slot_count() as u64,
-                    ..Inspection::default()
-                };
-                let data = call.data();
-                let prefix = data.len().min(inspection.data_prefix.len());
-                inspection.data_prefix[..prefix].copy_from_slice(&data[..prefix]);
-                for index in 0..INSPECTED_SLOTS {
-                    if let Some(slot) = call.slot(index) {
-                        inspection.slots[index] = arrived(slot);
-                    }
-                }
-                call.close_arrived(None);
-                Answer::ok(0, inspection.as_bytes())
-            }
-            COOKIE => {
-                call.close_arrived(None);
-                let Some(new) = call.buffer.get::<u64>(0).filter(|_| call.data().len() == 8) else {
-                    return Answer::error(BAD_REQUEST);
-                };
-                let mut answer = Answer::ok(0, call.cookie().as_bytes());
-                answer.cookie = Some(new);
-                answer
-            }
-            KEEP => {
-                call.close_arrived(None);
-                Answer::ok(call.slot_count() as u32, &[])
-            }
-            COUNT_ARRIVED => {
-                let mut cookies = Vec::new();
-                for index in 0..call.slot_count() {
-                    let cookie = call.slot(index).map_or(u64::MAX, |slot| {
-                        let mut message = Message::new();
-                        let target = Descriptor(slot.descriptor);
-                        match userlib::call(target, echo::COUNT, &mut message) {
-                            Ok(_) => message.read_payload::<u64>(0).unwrap_or(u64::MAX),
-                            Err(_) => u64::MAX,
-                        }
-                    });
-                    cookies.push(cookie);
-                }
-                call.close_arrived(None);
-                Answer::ok(call.slot_count() as u32, cookies.as_bytes())
-            }
-            _ => {
-                call.close_arrived(None);
-                Answer::error(UNKNOWN_FUNCTION)
-            }
-        }
-    }
-}
-
 /// The `relay` role (process B): RELAY moves the event on to the
 /// signaller (descriptor 2) and reports what each side saw.
 fn relay(call: &Call<'_>) -> Answer {
@@ -488,102 +351,6 @@ impl Handler for Signaller {
             }
         }
     }
-}
-
-/// The `probe` role's attempts at the capability functions (see
-/// `role::PROBE`): `delegated` when the test passed a capability on as
-/// descriptor 2.
-fn probe(delegated: bool) -> ProbeReport {
-    let mut buffer = Buffer::new();
-    let mut call = |function: KernelFunction, target: Descriptor, request: &[u8]| {
-        Registers::from(buffer.kernel_call(function, target, request, 64))
-    };
-    let door = DoorCreateRequest::new(false, 0);
-    let mut spawn = Vec::new();
-    let header = SpawnRequest::with_lengths(PROGRAM.len() as u32, role::EXIT_ON_CALL.len() as u32);
-    spawn.extend_from_slice(header.as_bytes());
-    spawn.extend_from_slice(PROGRAM.as_bytes());
-    spawn.extend_from_slice(role::EXIT_ON_CALL.as_bytes());
-    let exit = ExitRequest::new(1);
-    let mut archive = Vec::new();
-    let read = ArchiveReadRequest::with_name_length(PROGRAM.len() as u32, 0);
-    archive.extend_from_slice(read.as_bytes());
-    archive.extend_from_slice(PROGRAM.as_bytes());
-    let register = DescriptorRequest::new(DOOR, abi::Rights::NONE);
-    let null = Descriptor::NULL;
-    let mut report = ProbeReport {
-        door_create: call(KernelFunction::DoorCreate, null, door.as_bytes()),
-        spawn: call(KernelFunction::Spawn, null, &spawn),
-        debug_exit: call(KernelFunction::DebugExit, null, exit.as_bytes()),
-        archive_read: call(KernelFunction::ArchiveRead, null, &archive),
-        manager_register: call(KernelFunction::ManagerRegister, null, register.as_bytes()),
-        door_create_to_door: call(KernelFunction::DoorCreate, DOOR, door.as_bytes()),
-        debug_exit_to_door: call(KernelFunction::DebugExit, DOOR, exit.as_bytes()),
-        spawn_to_unopened: call(KernelFunction::Spawn, Descriptor(NOT_HELD), &spawn),
-        ..ProbeReport::default()
-    };
-    if delegated {
-        let mut buffer = Buffer::new();
-        let result = buffer.kernel_call(KernelFunction::DoorCreate, SECOND, door.as_bytes(), 64);
-        report.delegated_door_create = Registers::from(result);
-        if !result.is_kernel_failure() {
-            for (index, place) in report.delegated_slots.iter_mut().enumerate() {
-                if let Some(slot) = buffer.slot(REPLY_PAYLOAD_OFFSET as u16, index) {
-                    *place = slot;
-                    let _ = kernel::close(Descriptor(slot.descriptor));
-                }
-            }
-        }
-    }
-    report
-}
-
-/// The `fault` role: see `role::FAULT`. Returns only if the process
-/// survived a step it should not have, after telling the caller which.
-fn fault() -> i32 {
-    let mut buffer = Buffer::new();
-    let received = buffer.receive(DOOR, MAX_TOTAL_SIZE);
-    if received.arg0 == 0xffff_ffff {
-        return 1;
-    }
-    let report = match write_to_read_only_page() {
-        Ok(()) => FaultReport {
-            step: fault_step::SURVIVED,
-            error: 0,
-        },
-        Err(report) => report,
-    };
-    let answer = Answer::ok(0, report.as_bytes());
-    let arg3 = write_message(&mut buffer, &answer.data, &[]);
-    let _ = buffer.reply(received.arg1, arg3);
-    1
-}
-
-fn write_to_read_only_page() -> Result<(), FaultReport> {
-    let failed = |step: u32| {
-        move |error: Error| FaultReport {
-            step,
-            error: error as u32,
-        }
-    };
-    let page = RawPages::map(1).map_err(failed(fault_step::MAP))?;
-    let address = page.base();
-    page.write(address, &[0x5a]);
-    page.protect(address, abi::PAGE_BYTES, protection::READ)
-        .map_err(failed(fault_step::PROTECT))?;
-    let mut back = [0u8];
-    page.read(address, &mut back);
-    if back[0] != 0x5a {
-        return Err(FaultReport {
-            step: fault_step::READ_BACK,
-            error: u32::from(back[0]),
-        });
-    }
-    kernel::event_signal(SECOND).map_err(failed(fault_step::SIGNAL))?;
-    // The page is read-only now: this write is meant to fault and end the
-    // process (ABI.md §7), which the test observes.
-    page.write(address, &[0xa5]);
-    Ok(())
 }
 
 /// The `call-then-die` role: a second thread calls the test's door

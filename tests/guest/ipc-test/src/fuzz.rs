@@ -1,4 +1,4 @@
-//! Area 6: the fuzzer. `ipc-fuzz` (it holds no kernel capability) makes at
+//! The fuzzer. `ipc-fuzz` (it holds no kernel capability) makes at
 //! least 100,000 traps with random registers against an echo server of the
 //! test's own, then reports its counts over its lifeline door and exits
 //! (see `ipc-fuzz`'s `lib.rs`). The test checks the report (every

@@ -1,0 +1,58 @@
+//! YIELD and the threads of one priority. YIELD's reply is an ABI rule
+//! (the conformance suite's MSG-KCALL-057); that it hands the CPU to a
+//! ready thread of the same priority is the scheduler's policy, which
+//! ABI.md does not state, so it is checked here.
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use abi::{Descriptor, KernelFunction, TrapArgs};
+use userlib::kernel;
+
+use crate::check::{Check, Outcome, expect_eq, expect_registers};
+use crate::fixture::{Fixture, kcall, spawn_worker};
+
+/// The checks of this area, in order.
+pub const CHECKS: &[Check] = &[Check {
+    name: "YIELD: returns 0 and lets a ready thread of the same priority run, every time",
+    run: yield_runs_others,
+}];
+
+/// How many YIELDs are watched.
+const ROUNDS: u32 = 5;
+
+fn yield_runs_others(_: &mut Fixture) -> Outcome {
+    // A worker of the same priority that counts and YIELDs until told to
+    // stop: it is always ready, so each of our YIELDs must let it run, and
+    // its count must have moved when our YIELD returns. A timer tick can
+    // only let it run more often, never less: nothing here depends on
+    // when ticks come.
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (counter, stopped) = (Arc::clone(&count), Arc::clone(&stop));
+    let worker = spawn_worker(move || {
+        while !stopped.load(Ordering::SeqCst) {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = kernel::yield_now();
+        }
+    })?;
+    let mut results = [TrapArgs::default(); ROUNDS as usize];
+    let mut not_run = 0;
+    for result in &mut results {
+        let before = count.load(Ordering::SeqCst);
+        *result = kcall(KernelFunction::Yield, Descriptor::NULL, &[], 64).0;
+        if count.load(Ordering::SeqCst) == before {
+            not_run += 1;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    worker.join()?;
+    for result in results {
+        expect_registers("YIELD", result, TrapArgs::completed(0, 0, 8, 0))?;
+    }
+    expect_eq(
+        "YIELDs after which the ready worker had not run",
+        not_run,
+        0,
+    )
+}
