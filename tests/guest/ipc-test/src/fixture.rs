@@ -17,7 +17,7 @@ use userlib::{OwnedDescriptor, println};
 use zerocopy::IntoBytes;
 
 use crate::check::{Failure, Setup};
-use crate::fuzz::FuzzOutcome;
+use crate::fuzz::{FuzzOutcome, Parameters};
 use crate::transfer::RelayOutcome;
 
 /// The state shared by the checks; helpers start when a check first needs them.
@@ -28,6 +28,8 @@ pub struct Fixture {
     pub relay: Option<Result<RelayOutcome, Failure>>,
     /// The fuzzer's run, made once, examined by several checks.
     pub fuzz: Option<Result<FuzzOutcome, Failure>>,
+    /// What the fuzzer runs with (the defaults, or `cargo xtask fuzz`'s).
+    pub fuzz_parameters: Parameters,
 }
 
 impl core::fmt::Debug for Fixture {

@@ -20,7 +20,12 @@
 //!
 //! As the first process it starts with the three kernel capabilities as
 //! its descriptors 1-3 (ABI.md §7): userlib's DOOR_CREATE, SPAWN and
-//! DEBUG_EXIT are sent to them, and its helpers hold none.
+//! DEBUG_EXIT are sent to them, and its helpers hold none (but for the
+//! fuzzer, which gets SEND-only copies of two of them).
+//!
+//! Its argument bytes are the kernel command line. With `fuzz-seed=S`,
+//! `fuzz-traps=N` or `fuzz-seconds=T` on it (what `cargo xtask fuzz`
+//! boots), it runs the [`fuzz`] checks only, with those parameters.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -51,12 +56,31 @@ const AREAS: &[&[Check]] = &[
     fuzz::CHECKS,
 ];
 
-fn run(_startup: Startup) -> i32 {
-    let total: usize = AREAS.iter().map(|area| area.len()).sum();
-    println!("ipc-test: {total} checks");
+fn run(startup: Startup) -> i32 {
+    let cmdline = core::str::from_utf8(startup.arguments).unwrap_or("");
     let mut fixture = Fixture::new();
-    let (mut passed, mut failed) = (0u32, 0u32);
-    for check in AREAS.iter().flat_map(|area| area.iter()) {
+    let areas: &[&[Check]] = match ipc_fuzz::parse_command_line(cmdline) {
+        Ok(None) => AREAS,
+        Ok(Some((seed, traps, seconds))) => {
+            fixture.fuzz_parameters = fuzz::Parameters {
+                seed,
+                traps,
+                seconds,
+            };
+            println!(
+                "ipc-test: fuzz only: seed {seed:#x}, {traps} traps, {seconds} s limit (0: none)"
+            );
+            &[fuzz::CHECKS]
+        }
+        Err(word) => {
+            println!("ipc-test: not a number: {word}");
+            &[]
+        }
+    };
+    let total: usize = areas.iter().map(|area| area.len()).sum();
+    println!("ipc-test: {total} checks");
+    let (mut passed, mut failed) = (0u32, u32::from(total == 0));
+    for check in areas.iter().flat_map(|area| area.iter()) {
         match (check.run)(&mut fixture) {
             Ok(()) => {
                 passed += 1;
