@@ -34,6 +34,10 @@ pub enum Command {
     /// Boot the ABI conformance suite (`init=conformance`): one line per
     /// case, then `N passed, M failed`.
     Conformance(ConformanceArgs),
+    /// Boot the IPC fuzzer with a fresh seed (printed first): two racing
+    /// ipc-fuzz processes and their oracle, then the seed, traps,
+    /// violations and counters.
+    Fuzz(FuzzArgs),
 }
 
 /// Where the Limine binaries are (a checkout of a Limine `v8.x-binary` branch).
@@ -150,6 +154,23 @@ pub struct ConformanceArgs {
     pub timeout: Option<Duration>,
 }
 
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// The seed, decimal or 0x hexadecimal [default: a fresh one, printed first].
+    #[arg(long, value_name = "S", value_parser = parse_seed)]
+    pub seed: Option<u64>,
+    /// The primary fuzzer's random traps [default: 1000000, or as many as
+    /// fit with --seconds].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub traps: Option<u64>,
+    /// Stop after T seconds of guest time even if the traps are not all made.
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..))]
+    pub seconds: Option<u64>,
+    /// The QEMU accelerator.
+    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
+    pub accel: Accel,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BootPath {
     /// A hybrid BIOS/UEFI ISO booted by Limine (the product's boot path).
@@ -192,6 +213,11 @@ impl Accel {
 
 fn parse_regex(text: &str) -> Result<Regex, regex::Error> {
     Regex::new(text)
+}
+
+fn parse_seed(text: &str) -> Result<u64, String> {
+    ipc_fuzz::parse_number(text)
+        .ok_or_else(|| format!("{text:?} is not a decimal or 0x hexadecimal number"))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -372,6 +398,41 @@ mod tests {
             other => panic!("expected a conformance command, got {other:?}"),
         }
         assert!(parse(&["conformance", "--filter", "("]).is_err());
+    }
+
+    #[test]
+    fn fuzz_defaults_and_options() {
+        match parse(&["fuzz"]).map(|cli| cli.command) {
+            Ok(Command::Fuzz(fuzz)) => {
+                assert_eq!((fuzz.seed, fuzz.traps, fuzz.seconds), (None, None, None));
+                assert_eq!(fuzz.accel, Accel::Tcg);
+            }
+            other => panic!("expected a fuzz command, got {other:?}"),
+        }
+        match parse(&[
+            "fuzz",
+            "--seed",
+            "0xBEEF",
+            "--traps",
+            "10000000",
+            "--seconds",
+            "60",
+            "--accel",
+            "kvm",
+        ])
+        .map(|cli| cli.command)
+        {
+            Ok(Command::Fuzz(fuzz)) => {
+                assert_eq!(fuzz.seed, Some(0xbeef));
+                assert_eq!(fuzz.traps, Some(10_000_000));
+                assert_eq!(fuzz.seconds, Some(60));
+                assert_eq!(fuzz.accel, Accel::Kvm);
+            }
+            other => panic!("expected a fuzz command, got {other:?}"),
+        }
+        assert!(parse(&["fuzz", "--seed", "soon"]).is_err());
+        assert!(parse(&["fuzz", "--traps", "0"]).is_err());
+        assert!(parse(&["fuzz", "--seconds", "0"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `cargo xtask ...`: the one entry point for building, imaging, booting,
-//! debugging and testing hinge on a development machine or in CI.
+//! debugging, testing and fuzzing hinge on a development machine or in CI.
 //!
 //! It owns the host-side workflow: which cargo commands build what, where the
 //! artifacts go ([`artifacts::Paths`] is the single source of every path),
@@ -16,6 +16,7 @@ mod cli;
 mod conformance;
 mod deps;
 mod exec;
+mod fuzz;
 mod gdb;
 mod limine;
 mod qemu;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::test_command(&args),
         Command::Bench(args) => bench::bench_command(&args),
         Command::Conformance(args) => conformance::conformance_command(&args),
+        Command::Fuzz(args) => fuzz::fuzz_command(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");

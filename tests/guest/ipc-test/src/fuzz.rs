@@ -423,8 +423,11 @@ fn result_line(report: &FuzzReport, seed: u64) -> String {
     } else {
         let kind = Violation::from_number(first.kind).map_or("?", Violation::name);
         format!(
-            "\"{kind}\"@trap{}/slot{} entry={:#x?} result={:#x?}",
-            first.trap, first.slot, first.entry, first.result
+            "\"{kind}\"@trap{}/slot{} entry={} result={}",
+            first.trap,
+            first.slot,
+            hex_words(&first.entry),
+            hex_words(&first.result)
         )
     };
     format!(
@@ -434,6 +437,16 @@ fn result_line(report: &FuzzReport, seed: u64) -> String {
         report.violation_count(),
         report.ticks
     )
+}
+
+/// `[0x1,0x2,...]`, on one line.
+fn hex_words(words: &[u64; 4]) -> String {
+    let mut text = String::from("[");
+    for (index, word) in words.iter().enumerate() {
+        let _ = write!(text, "{}{word:#x}", if index == 0 { "" } else { "," });
+    }
+    text.push(']');
+    text
 }
 
 fn enough_traps(fixture: &mut Fixture) -> Outcome {
