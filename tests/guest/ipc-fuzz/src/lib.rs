@@ -503,7 +503,7 @@ pub const CAPABILITY_BODIES: usize = 3;
 pub struct FirstViolation {
     /// The [`Violation`] number (meaningful when the count is not 0).
     pub kind: u32,
-    /// The thread slot that saw it.
+    /// The thread slot that saw it (7: the coordinator, the first thread).
     pub slot: u32,
     /// The process's trap number at the time (the random traps are
     /// numbered from 0 in the order their threads draw them).

@@ -416,13 +416,19 @@ impl Shared {
         };
         if seen < PRINTED_VIOLATIONS {
             println!(
-                "{}[{}]: VIOLATION {} at trap {trap} (seed {:#x}, slot {slot}): entry {:#x?} result {:#x?}",
+                "{}[{}]: VIOLATION {} at trap {trap} (seed {:#x}, slot {slot}): entry [{:#x},{:#x},{:#x},{:#x}] result [{:#x},{:#x},{:#x},{:#x}]",
                 ipc_fuzz::PROGRAM,
                 self.role.name(),
                 kind.name(),
                 self.args.seed,
-                [entry.arg0, entry.arg1, entry.arg2, entry.arg3],
-                result
+                entry.arg0,
+                entry.arg1,
+                entry.arg2,
+                entry.arg3,
+                result[0],
+                result[1],
+                result[2],
+                result[3]
             );
         }
     }
