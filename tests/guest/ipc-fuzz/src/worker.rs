@@ -138,7 +138,7 @@ impl Worker<'_> {
                 return End::Reap;
             }
             self.cx.trap = number;
-            if number % BELL_EVERY == 0 {
+            if number.is_multiple_of(BELL_EVERY) {
                 // Wakes a coordinator (of either process) to look around.
                 let entry = entry_of(KernelFunction::EventSignal, BELL);
                 let _ = self.cx.bracket(entry, || kernel::event_signal(BELL));
