@@ -41,6 +41,8 @@ struct BootCase {
     log_must_match: &'static [&'static str],
     /// How long the boot may take before it counts as hung.
     timeout: BootTimeout,
+    /// Guest memory (QEMU's `-m`).
+    memory: &'static str,
 }
 
 /// A boot case's time limit per accelerator.
@@ -90,6 +92,7 @@ const BOOT_CASES: &[BootCase] = &[
             tcg: BOOT_TIMEOUT,
             kvm: Duration::from_secs(300),
         },
+        memory: BOOT_MEMORY,
     },
     BootCase {
         name: "truncated boot archive",
@@ -99,6 +102,7 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_contain: &["boot archive rejected: truncated"],
         log_must_match: &[],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
+        memory: BOOT_MEMORY,
     },
     BootCase {
         name: "boot archive with bad magic",
@@ -108,6 +112,7 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_contain: &["boot archive rejected: bad magic"],
         log_must_match: &[],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
+        memory: BOOT_MEMORY,
     },
     // A kernel stack overflow runs into the guard page below the stack:
     // reported as a double fault, not silent corruption.
@@ -122,6 +127,7 @@ const BOOT_CASES: &[BootCase] = &[
             r"kernel stack overflow: cr2 0x[0-9a-f]+ is a guard page below the stack of slot \d+$",
         ],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
+        memory: BOOT_MEMORY,
     },
     // SMAP and SMEP (issue 15, finding 9): the kernel reading or executing a
     // user page by its user address must fault in kernel mode. The CPU
@@ -137,6 +143,7 @@ const BOOT_CASES: &[BootCase] = &[
         ],
         log_must_match: &[r"CPU exception 14 page fault \(#PF\) in kernel mode, error code 0x1$"],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
+        memory: BOOT_MEMORY,
     },
     BootCase {
         name: "SMEP stops the kernel executing user memory (selftest=kernel-executes-user-memory)",
@@ -149,6 +156,7 @@ const BOOT_CASES: &[BootCase] = &[
         ],
         log_must_match: &[r"CPU exception 14 page fault \(#PF\) in kernel mode, error code 0x11$"],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
+        memory: BOOT_MEMORY,
     },
     // tests/guest/ipc-test as the first process: descriptors between three
     // processes, YIELD, the death of a process in each phase of a call,
@@ -162,6 +170,25 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_contain: &["starting ipc-test"],
         log_must_match: &[r"^ipc-test: \d+ passed, 0 failed$"],
         timeout: IPC_TEST_TIMEOUT,
+        memory: BOOT_MEMORY,
+    },
+    // Issue 15, exhaustion end to end: in a small machine, memory,
+    // descriptors, doors, threads and processes are taken until refused
+    // (OUT_OF_MEMORY or TABLE_FULL, never a panic), every request is refused
+    // with nothing changed while memory is gone, and once all is given back
+    // the counters are back and a door is still served.
+    BootCase {
+        name: "exhaustion end to end (init=exhaust-test, 64 MiB)",
+        cmdline: "init=exhaust-test",
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["starting exhaust-test"],
+        log_must_match: &[r"^exhaust-test: \d+ passed, 0 failed$"],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(900),
+        },
+        memory: "64M",
     },
     // procman's policy from processes in several domains, names that vanish
     // with their owner, and a churn of 1,300 spawn / open / exit cycles after
@@ -177,8 +204,12 @@ const BOOT_CASES: &[BootCase] = &[
             tcg: Duration::from_secs(120),
             kvm: Duration::from_secs(600),
         },
+        memory: BOOT_MEMORY,
     },
 ];
+
+/// Guest memory for the boot cases (as `cargo xtask run`'s default).
+const BOOT_MEMORY: &str = "256M";
 
 /// How long one boot case may take before it counts as hung.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -481,7 +512,7 @@ fn run_boot_case(paths: &Paths, case: &BootCase, accel: Accel) -> Result<Capture
         },
         accel,
         smp: 1,
-        memory: "256M".to_owned(),
+        memory: case.memory.to_owned(),
         serial: SerialSink::Stdio,
         wait_for_gdb: false,
     };
