@@ -168,7 +168,13 @@ impl Kernel {
             return Err(Error::MissingRight);
         }
         if layout.total_size > 0 {
-            machine.check_user(space, args.buffer, usize::from(layout.total_size), true)?;
+            self.check_writable(
+                machine,
+                process,
+                space,
+                args.buffer,
+                usize::from(layout.total_size),
+            )?;
         }
         if layout.descriptor_count > 0 {
             let mut slots = core::mem::take(&mut self.slot_scratch);
@@ -284,7 +290,13 @@ impl Kernel {
         }
         let space = self.process(process)?.space;
         if args.total_size > 0 {
-            machine.check_user(space, args.buffer, usize::from(args.total_size), true)?;
+            self.check_writable(
+                machine,
+                process,
+                space,
+                args.buffer,
+                usize::from(args.total_size),
+            )?;
         }
         self.abandon_held_message(thread);
         self.receive_on(
@@ -615,7 +627,13 @@ impl Kernel {
         let space = self.process(process)?.space;
         let total_size = args.sizes.total_size();
         if total_size > 0 {
-            machine.check_user(space, args.buffer, usize::from(total_size), true)?;
+            self.check_writable(
+                machine,
+                process,
+                space,
+                args.buffer,
+                usize::from(total_size),
+            )?;
         }
         match self.answer(machine, thread, args, true) {
             Ok(_) | Err(Error::CallerGone) => {}

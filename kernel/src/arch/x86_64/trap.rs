@@ -178,11 +178,16 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
             } else {
                 // SAFETY: as above; the fields are copied out.
                 let f = unsafe { &*frame };
-                Event::UserFault(UserFault {
+                let fault = UserFault {
                     vector: f.vector,
                     rip: f.rip,
                     error_code: f.error_code,
-                })
+                };
+                if vector == PAGE_FAULT_VECTOR {
+                    Event::PageFault(page_fault(fault.error_code), fault)
+                } else {
+                    Event::UserFault(fault)
+                }
             }
         }
         _ => {
@@ -192,6 +197,20 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
         }
     };
     system::handle(frame, event)
+}
+
+/// The page-fault exception (#PF).
+const PAGE_FAULT_VECTOR: u64 = 14;
+
+/// A user page fault as the core takes it: CR2 and the error code's P,
+/// W/R and I/D bits (SDM vol. 3, 4.7).
+fn page_fault(error_code: u64) -> kernel_core::machine::PageFault {
+    kernel_core::machine::PageFault {
+        address: x86_64::registers::control::Cr2::read_raw(),
+        present: error_code & 1 != 0,
+        write: error_code & 2 != 0,
+        execute: error_code & 16 != 0,
+    }
 }
 
 /// The four trap registers of a SYSCALL frame, copied out.
