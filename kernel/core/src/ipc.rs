@@ -168,13 +168,7 @@ impl Kernel {
             return Err(Error::MissingRight);
         }
         if layout.total_size > 0 {
-            self.check_writable(
-                machine,
-                process,
-                space,
-                args.buffer,
-                usize::from(layout.total_size),
-            )?;
+            self.check_writable(machine, space, args.buffer, usize::from(layout.total_size))?;
         }
         if layout.descriptor_count > 0 {
             let mut slots = core::mem::take(&mut self.slot_scratch);
@@ -290,13 +284,7 @@ impl Kernel {
         }
         let space = self.process(process)?.space;
         if args.total_size > 0 {
-            self.check_writable(
-                machine,
-                process,
-                space,
-                args.buffer,
-                usize::from(args.total_size),
-            )?;
+            self.check_writable(machine, space, args.buffer, usize::from(args.total_size))?;
         }
         self.abandon_held_message(thread);
         self.receive_on(
@@ -627,13 +615,7 @@ impl Kernel {
         let space = self.process(process)?.space;
         let total_size = args.sizes.total_size();
         if total_size > 0 {
-            self.check_writable(
-                machine,
-                process,
-                space,
-                args.buffer,
-                usize::from(total_size),
-            )?;
+            self.check_writable(machine, space, args.buffer, usize::from(total_size))?;
         }
         match self.answer(machine, thread, args, true) {
             Ok(_) | Err(Error::CallerGone) => {}

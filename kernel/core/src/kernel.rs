@@ -300,22 +300,22 @@ impl Kernel {
     }
 
     /// Checks that the kernel may write `[address, address + length)` of
-    /// `process` (in `space`): BAD_BUFFER unless it is writable user
-    /// memory, or copy-on-write memory a mapping allows writes to (then
-    /// copied now, as a user write would).
+    /// `space`: BAD_BUFFER unless it is writable user memory, or
+    /// copy-on-write memory a mapping allows writes to (then copied now, as
+    /// a user write would). The IPC path pays only the machine's check:
+    /// everything else is on the failure path.
     #[inline(always)]
     pub(crate) fn check_writable(
         &mut self,
         machine: &mut impl Machine,
-        process: ProcessId,
         space: crate::process::SpaceId,
         address: u64,
         length: usize,
     ) -> Result<(), Error> {
-        match machine.check_user(space, address, length, true) {
-            Ok(()) => Ok(()),
-            Err(_) => self.writable_after_copy(machine, process, address, length),
+        if machine.check_user(space, address, length, true).is_ok() {
+            return Ok(());
         }
+        self.writable_after_copy(machine, space, address, length)
     }
 
     /// The door behind `object` (WRONG_OBJECT_TYPE otherwise).

@@ -757,18 +757,23 @@ impl Kernel {
     }
 
     /// The kernel is about to write `[address, address + length)` of
-    /// `process` (a message or a reply) and found it not writable: the
+    /// `space` (a message or a reply) and found it not writable: the
     /// copy-on-write pages in it whose mappings allow writes get their
     /// copies, as a user write would, and the range is checked again.
     #[cold]
+    #[inline(never)]
     pub(crate) fn writable_after_copy(
         &mut self,
         machine: &mut impl Machine,
-        process: ProcessId,
+        space: crate::process::SpaceId,
         address: u64,
         length: usize,
     ) -> Result<(), Error> {
-        let space = self.process(process)?.space;
+        let process = self
+            .processes
+            .ids()
+            .find(|p| self.processes.get(*p).is_some_and(|p| p.space == space))
+            .ok_or(Error::BadBuffer)?;
         let end = address.saturating_add(length as u64);
         let mut page = address & !(PAGE - 1);
         while page < end {

@@ -206,13 +206,7 @@ impl Kernel {
         }
         let space = self.process(process)?.space;
         if layout.total_size > 0 {
-            self.check_writable(
-                machine,
-                process,
-                space,
-                args.buffer,
-                usize::from(layout.total_size),
-            )?;
+            self.check_writable(machine, space, args.buffer, usize::from(layout.total_size))?;
         }
         // Fixed requests are small; only DEBUG_WRITE and SPAWN carry more,
         // and those go to the heap rather than zeroing a page per call.

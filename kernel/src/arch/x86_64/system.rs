@@ -7,7 +7,6 @@
 use abi::{Error, TrapArgs};
 use kernel_core::boot_info::BootInfo;
 use kernel_core::kernel::Kernel;
-use kernel_core::machine::PageFault;
 use kernel_core::memory_object::Fault;
 use kernel_core::process::ProcessId;
 use kernel_core::thread::ThreadId;
@@ -122,8 +121,9 @@ pub enum Event {
     /// A CPU exception in user mode: the process ends.
     UserFault(UserFault),
     /// A page fault in user mode: the kernel core resolves it (a write to
-    /// a copy-on-write page) or the process ends.
-    PageFault(PageFault, UserFault),
+    /// a copy-on-write page) or the process ends. (The same payload as
+    /// `UserFault`, so the event stays as small as a SYSCALL's.)
+    PageFault(UserFault),
 }
 
 /// Runs the kernel for one trap and returns the frame to resume.
@@ -148,7 +148,10 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
             );
             system.kernel.fault(&mut system.machine);
         }
-        Event::PageFault(fault, f) => match system.kernel.page_fault(&mut system.machine, fault) {
+        Event::PageFault(f) => match system
+            .kernel
+            .page_fault(&mut system.machine, f.page_fault())
+        {
             Fault::Resolved => {}
             unresolved => {
                 kprintln!(
@@ -156,7 +159,7 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
                     super::trap::exception_name(f.vector),
                     f.rip,
                     f.error_code,
-                    fault.address,
+                    f.address,
                     if unresolved == Fault::OutOfMemory {
                         ", no frame for a copy-on-write copy"
                     } else {
