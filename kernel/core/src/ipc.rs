@@ -224,7 +224,7 @@ impl Kernel {
                 space: receiver_space,
                 buffer,
             };
-            match self.transfer_message(machine, source, layout, destination, total_size) {
+            match self.deliver(machine, source, layout, destination, total_size) {
                 Ok(_) => {
                     if let Some(c) = self.threads.get_mut(caller) {
                         c.state = ThreadState::AwaitingReply {
@@ -351,7 +351,7 @@ impl Kernel {
                 space,
                 buffer,
             };
-            match self.transfer_message(machine, source, layout, destination, total_size) {
+            match self.deliver(machine, source, layout, destination, total_size) {
                 Ok(_) => {
                     self.door(door_id)?.senders.pop_front();
                     self.release(door_id);
@@ -562,7 +562,7 @@ impl Kernel {
             space: caller_space,
             buffer: call.buffer,
         };
-        let delivered = match self.transfer_message(
+        let delivered = match self.deliver(
             machine,
             source,
             layout,
@@ -696,6 +696,48 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+
+    /// [`Kernel::transfer_message`], and when the destination's buffer was
+    /// not writable, once more after its copy-on-write pages got their
+    /// copies: it may have become copy-on-write since its thread checked it
+    /// (a child made of the memory under it while it waited). The failed
+    /// transfer moved no descriptor (every check comes first).
+    #[inline(always)]
+    pub(crate) fn deliver(
+        &mut self,
+        machine: &mut impl Machine,
+        source: End,
+        layout: MessageLayout,
+        destination: End,
+        destination_total: u16,
+    ) -> Result<Delivered, Failure> {
+        match self.transfer_message(machine, source, layout, destination, destination_total) {
+            Err(Failure::Destination(Error::BadBuffer)) => {
+                self.deliver_after_copy(machine, source, layout, destination, destination_total)
+            }
+            done => done,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn deliver_after_copy(
+        &mut self,
+        machine: &mut impl Machine,
+        source: End,
+        layout: MessageLayout,
+        destination: End,
+        destination_total: u16,
+    ) -> Result<Delivered, Failure> {
+        self.writable_after_copy(
+            machine,
+            destination.space,
+            destination.buffer,
+            usize::from(layout.used),
+        )
+        .map_err(Failure::Destination)?;
+        self.transfer_message(machine, source, layout, destination, destination_total)
     }
 
     /// Copies a message (data and descriptors) from `source` to

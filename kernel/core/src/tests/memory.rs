@@ -495,6 +495,65 @@ fn a_message_delivered_into_a_cow_page_copies_it_first() {
 }
 
 #[test]
+fn a_receive_buffer_that_became_cow_while_waiting_is_copied_at_delivery() {
+    let mut f = fixture(false, 1);
+    let (s, c) = (f.s(), f.c(0));
+    let d = f.w.memory_ok(s, 1);
+    assert!(f.w.memory_map(s, d, AT, 0, PAGE, RW).is_ok());
+    assert!(f.w.user_write(s, AT, &[0xaa; 8]));
+    let helper = f.w.thread_create(s);
+    // The server waits with its buffer in the object's page ...
+    assert_eq!(f.w.receive(s, OWNER, AT, 64), None);
+    // ... and another of its threads makes the page copy-on-write.
+    let child = f.w.memory_cow(helper, d, 0, PAGE);
+    let Ok(child) = child else {
+        panic!("MEMORY_COW: {child:?}")
+    };
+    let space = f.w.space(f.sp());
+    assert_eq!(f.w.m.page_protection(space, AT), Some(READ));
+    assert_eq!(f.w.send(c, USER_FN, REF, msg(SBUF, b"ping", 64)), None);
+    assert_eq!(
+        f.w.resume(s),
+        Some(TrapArgs::received(
+            abi::function::Function(USER_FN),
+            0,
+            AT,
+            sizes(64, 4, 0)
+        ))
+    );
+    assert_eq!(f.w.user_read(helper, AT, 4), Some(b"ping".to_vec()));
+    assert!(f.w.memory_map(helper, child, AT2, 0, PAGE, READ).is_ok());
+    assert_eq!(f.w.user_read(helper, AT2, 4), Some(vec![0xaa; 4]));
+    f.w.assert_invariants();
+}
+
+#[test]
+fn an_event_waiters_buffer_that_became_cow_while_waiting_is_copied_at_the_signal() {
+    let mut w = World::new();
+    let t = w.init_thread;
+    let helper = w.thread_create(t);
+    let d = w.memory_ok(t, 1);
+    let event = w.event_create(t);
+    assert!(w.memory_map(t, d, AT, 0, PAGE, RW).is_ok());
+    assert!(w.user_write(t, AT, &[0xbb; 8]));
+    assert_eq!(
+        w.send(t, KernelFunction::EventWait as i32, event, msg(AT, &[], 64)),
+        None
+    );
+    let child = w.memory_cow(helper, d, 0, PAGE);
+    assert!(child.is_ok());
+    let regs = w.kcall(helper, KernelFunction::EventSignal, event, &[]);
+    assert_eq!(regs.kernel_error(), None);
+    assert_eq!(w.resume(t), kernel_ok(0, 0, 0));
+    assert_eq!(
+        w.user_read(helper, AT, 8),
+        Some(vec![0; 8]),
+        "the reply's header"
+    );
+    w.assert_invariants();
+}
+
+#[test]
 fn cow_refusals_change_nothing() {
     let mut w = World::new();
     let t = w.init_thread;
