@@ -1415,4 +1415,51 @@ pub static CASES: &[Case] = &[
             Ok(observed(context, call))
         },
     },
+    Case {
+        id: "MSG-MEM-051",
+        rule: "MEMORY_INFO with request data (it takes none) is BAD_SIZES",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("MEMORY_INFO", Error::BadSizes),
+        run: |context| {
+            let object = create(context, 1)?;
+            refused(context, KernelFunction::MemoryInfo, object, &[0; 8])
+        },
+    },
+    Case {
+        id: "MSG-MEM-052",
+        rule: "MACHINE_INFO with request data (it takes none) is BAD_SIZES",
+        section: "6",
+        decisions: &["D16"],
+        expect: Expect::error("MACHINE_INFO", Error::BadSizes),
+        run: |context| {
+            refused(
+                context,
+                KernelFunction::MachineInfo,
+                abi::process::FIRST_MACHINE_CONTROL,
+                &[0; 8],
+            )
+        },
+    },
+    Case {
+        id: "MSG-MEM-053",
+        rule: "MEMORY_COW with a buffer too small for its reply (20 bytes for the 24 of msgRetVal, msgErrno and one slot) is BAD_SIZES and creates nothing",
+        section: "6",
+        decisions: &[],
+        expect: Expect::error("MEMORY_COW", Error::BadSizes),
+        run: |context| {
+            let object = create(context, 1)?;
+            let request = MemoryRangeRequest::new(0, PAGE);
+            let m = measured(KernelFunction::MemoryCow, object, request.as_bytes(), 20)?;
+            context.check(
+                m.before == m.after,
+                &alloc::format!(
+                    "the refused MEMORY_COW changed the counters: {:?} to {:?}",
+                    m.before,
+                    m.after
+                ),
+            );
+            Ok(context.observe(m.call.registers))
+        },
+    },
 ];
