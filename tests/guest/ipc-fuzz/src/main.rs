@@ -742,7 +742,7 @@ impl Fuzzer {
     /// Rights bits: mostly defined ones, sometimes reserved ones.
     fn rights(&mut self) -> u32 {
         if self.rng.chance(95) {
-            self.rng.below(u64::from(Rights::ALL.0) + 1) as u32
+            self.rng.below(u64::from(Rights::ALL.0) + 1) as u32 & Rights::ALL.0
         } else {
             self.rng.next() as u32
         }
