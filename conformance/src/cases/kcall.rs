@@ -1988,7 +1988,8 @@ pub static CASES: &[Case] = &[
 fn counters(context: &mut Context) -> Outcome {
     use abi::kcall::{KernelCounters, REPLY_PAYLOAD_OFFSET};
     use userlib::raw::Buffer;
-    // A second process, so that there are at least two.
+    // A second process, so that there are at least two (settled: it waits
+    // for a command, see Context::peer).
     let _peer = context.peer(&[])?;
     // Made first: nothing below may take memory (the heap's growth would
     // be charged) until the last count.
