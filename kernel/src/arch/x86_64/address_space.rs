@@ -92,6 +92,8 @@ impl AddressSpace {
     }
 
     /// Maps one zeroed page at `address` (page-aligned, user half).
+    /// OUT_OF_MEMORY when the page or a table for it could not be had,
+    /// BAD_ADDRESS_RANGE when something is mapped there.
     pub fn map_zeroed(&mut self, address: u64, flags: PageTableFlags) -> Result<PhysFrame, Error> {
         self.forget_translations();
         let frame = x86_64::structures::paging::FrameAllocator::allocate_frame(&mut ZeroedFrames)
@@ -107,6 +109,12 @@ impl AddressSpace {
                 // not-present entry (Intel SDM 4.10.4.3): nothing to flush.
                 flush.ignore();
                 Ok(frame)
+            }
+            // A table frame the walk needed was not there: memory ran
+            // out, which is not the caller's range's fault.
+            Err(x86_64::structures::paging::mapper::MapToError::FrameAllocationFailed) => {
+                free_frame(frame);
+                Err(Error::OutOfMemory)
             }
             Err(_) => {
                 free_frame(frame);

@@ -239,13 +239,18 @@ fn thread_round() -> Result<usize, alloc::string::String> {
 fn process_round() -> Result<usize, alloc::string::String> {
     let event = kernel::event_create().map_err(|e| alloc::format!("EVENT_CREATE: {e:?}"))?;
     let before = counters()?.processes;
-    let children = take_all("SPAWN", 1024, || {
+    // Every child started is released and awaited, whatever refused the
+    // next one: a wrong refusal must not strand them and fail every check
+    // after this one too.
+    let mut children = Vec::with_capacity(1024);
+    let outcome = take_all("SPAWN", 1024, || {
         kernel::spawn(
             PROGRAM,
             CHILD,
             &[DescriptorSlot::copy(event.descriptor(), Rights::EVENT)],
         )
-    })?;
+        .map(|child| children.push(child))
+    });
     for _ in &children {
         let _ = kernel::event_signal(event.descriptor());
     }
@@ -254,7 +259,7 @@ fn process_round() -> Result<usize, alloc::string::String> {
     while counters()?.processes > before {
         let _ = kernel::yield_now();
     }
-    Ok(count)
+    outcome.map(|_| count)
 }
 
 /// The door the server thread of [`still_serves`] receives on.
