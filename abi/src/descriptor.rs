@@ -43,8 +43,16 @@ impl Rights {
     pub const SIGNAL: Rights = Rights(1 << 4);
     /// Wait on an event.
     pub const WAIT: Rights = Rights(1 << 5);
-    /// Every defined right.
-    pub const ALL: Rights = Rights(0x3f);
+    /// Map a memory object readable (MEMORY_MAP with READ), and make a
+    /// copy-on-write child of it (MEMORY_COW). The memory rights live in
+    /// bits 16-18, apart from the IPC rights of the low byte (ABI.md §9 D14).
+    pub const MAP_READ: Rights = Rights(1 << 16);
+    /// Map a memory object writable (MEMORY_MAP and PROTECT with WRITE).
+    pub const MAP_WRITE: Rights = Rights(1 << 17);
+    /// Map a memory object executable (MEMORY_MAP and PROTECT with EXECUTE).
+    pub const MAP_EXECUTE: Rights = Rights(1 << 18);
+    /// Every defined right: bits 0-5 and 16-18.
+    pub const ALL: Rights = Rights(0x3f | 0x7 << 16);
 
     /// The rights of a door's owner reference as DOOR_CREATE returns it.
     pub const DOOR_OWNER: Rights = Rights(Rights::RECEIVE.0 | Rights::TRANSFER.0);
@@ -61,6 +69,53 @@ impl Rights {
     /// The rights of the kernel capabilities the first process starts with.
     pub const CAPABILITY: Rights =
         Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
+    /// The rights of a new anonymous memory object's reference (MEMORY_CREATE,
+    /// MEMORY_COW): every memory right, TRANSFER and DUPLICATE.
+    pub const MEMORY: Rights = Rights(
+        Rights::MAP_READ.0
+            | Rights::MAP_WRITE.0
+            | Rights::MAP_EXECUTE.0
+            | Rights::TRANSFER.0
+            | Rights::DUPLICATE.0,
+    );
+    /// The rights of a new direct (physical) memory object's reference
+    /// (MEMORY_DIRECT): device memory is mapped for reading and writing,
+    /// never executed.
+    pub const DIRECT_MEMORY: Rights =
+        Rights(Rights::MAP_READ.0 | Rights::MAP_WRITE.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
+
+    /// The memory rights a mapping with `protection` (`kcall::protection`
+    /// bits) needs: MAP_READ for READ, MAP_WRITE for WRITE, MAP_EXECUTE for
+    /// EXECUTE.
+    pub const fn for_protection(protection: u32) -> Rights {
+        let mut rights = 0;
+        if protection & crate::kcall::protection::READ != 0 {
+            rights |= Rights::MAP_READ.0;
+        }
+        if protection & crate::kcall::protection::WRITE != 0 {
+            rights |= Rights::MAP_WRITE.0;
+        }
+        if protection & crate::kcall::protection::EXECUTE != 0 {
+            rights |= Rights::MAP_EXECUTE.0;
+        }
+        Rights(rights)
+    }
+
+    /// The widest protection these rights allow a mapping (the inverse of
+    /// [`Rights::for_protection`]).
+    pub const fn protection(self) -> u32 {
+        let mut protection = 0;
+        if self.contains(Rights::MAP_READ) {
+            protection |= crate::kcall::protection::READ;
+        }
+        if self.contains(Rights::MAP_WRITE) {
+            protection |= crate::kcall::protection::WRITE;
+        }
+        if self.contains(Rights::MAP_EXECUTE) {
+            protection |= crate::kcall::protection::EXECUTE;
+        }
+        protection
+    }
 
     /// Whether every right in `other` is in `self`.
     pub const fn contains(self, other: Rights) -> bool {
@@ -102,9 +157,12 @@ pub enum ObjectKind {
     ProcessControl = 6,
     /// The capability to read the boot archive (ARCHIVE_READ).
     BootArchive = 7,
-    /// The capability to control the machine (DEBUG_EXIT; physical memory
-    /// and interrupts later).
+    /// The capability to control the machine (DEBUG_EXIT, MACHINE_INFO,
+    /// MEMORY_DIRECT; interrupts later).
     MachineControl = 8,
+    /// A memory object: a set of frames with a size (anonymous, a
+    /// copy-on-write child, or a direct physical range).
+    Memory = 9,
 }
 
 impl ObjectKind {
@@ -119,6 +177,7 @@ impl ObjectKind {
             6 => Some(ObjectKind::ProcessControl),
             7 => Some(ObjectKind::BootArchive),
             8 => Some(ObjectKind::MachineControl),
+            9 => Some(ObjectKind::Memory),
             _ => None,
         }
     }
@@ -140,8 +199,16 @@ mod tests {
         );
         assert!(!Rights::ALL.has_reserved_bits());
         assert!(Rights(1 << 6).has_reserved_bits());
+        assert!(Rights(1 << 15).has_reserved_bits());
+        assert!(Rights(1 << 19).has_reserved_bits());
+        assert!(!Rights::MEMORY.has_reserved_bits());
         assert!(Descriptor::NULL.is_null() && !Descriptor(1).is_null());
-        for n in 1..=8 {
+        for protection in 0..8 {
+            assert_eq!(Rights::for_protection(protection).protection(), protection);
+        }
+        assert_eq!(Rights::DIRECT_MEMORY.protection(), 3);
+        assert_eq!(Rights::SEND.protection(), 0);
+        for n in 1..=9 {
             assert_eq!(ObjectKind::from_number(n).map(|k| k as u32), Some(n));
         }
         assert_eq!(ObjectKind::from_number(0), None);

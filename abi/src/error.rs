@@ -109,6 +109,10 @@ errors! {
     BadAddressRange = 24, "BAD_ADDRESS_RANGE", "address range not available";
     /// The operation would block and the caller asked not to.
     WouldBlock = 25, "WOULD_BLOCK", "operation would block";
+    /// MEMORY_DIRECT named a physical range that holds RAM the kernel owns
+    /// (usable RAM, the kernel image and boot modules, the boot loader's
+    /// structures).
+    KernelRam = 26, "KERNEL_RAM", "physical range holds RAM the kernel owns";
 }
 
 impl core::fmt::Display for Error {

@@ -136,6 +136,21 @@ kernel_functions! {
     Unmap = 0x031, "UNMAP";
     /// Change the protection of a mapped range (NULL target; `MapRequest`).
     Protect = 0x032, "PROTECT";
+    /// Create an anonymous, zero-filled memory object (NULL target;
+    /// `MemoryCreateRequest`; the object in reply slot 0).
+    MemoryCreate = 0x033, "MEMORY_CREATE";
+    /// Map (part of) a memory object into the caller's space (memory-object
+    /// target; `MemoryMapRequest` -> `MapReply`).
+    MemoryMap = 0x034, "MEMORY_MAP";
+    /// Make a copy-on-write child of (part of) a memory object
+    /// (memory-object target; `MemoryRangeRequest`; the child in reply slot 0).
+    MemoryCow = 0x035, "MEMORY_COW";
+    /// Describe a memory object (memory-object target -> `MemoryInfo`).
+    MemoryInfo = 0x036, "MEMORY_INFO";
+    /// Create a memory object over a physical range, for MMIO
+    /// (machine-control capability target; `DirectRequest`; the object in
+    /// reply slot 0).
+    MemoryDirect = 0x037, "MEMORY_DIRECT";
     /// Create a counting event (NULL target; its descriptor in reply slot 0).
     EventCreate = 0x040, "EVENT_CREATE";
     /// Add one to an event's count, waking one waiter (event target, SIGNAL right).
@@ -153,6 +168,9 @@ kernel_functions! {
     /// Read the kernel's clock (NULL target -> `ClockReply`): timer ticks
     /// since boot and their rate.
     Clock = 0x053, "CLOCK";
+    /// What the kernel knows of the machine from its boot (machine-control
+    /// capability target -> `MachineInfo`): the ACPI RSDP's address.
+    MachineInfo = 0x054, "MACHINE_INFO";
     /// Create a door (process-control capability target;
     /// `DoorCreateRequest`; reply slot 0 holds the owner reference, slot 1 a
     /// client reference).

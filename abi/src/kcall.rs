@@ -111,6 +111,99 @@ pub struct MapReply {
     pub address: u64,
 }
 
+/// MEMORY_CREATE: an anonymous memory object of `pages` zero-filled pages.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct MemoryCreateRequest {
+    /// The object's size in pages (of [`crate::PAGE_SIZE`]), at least 1.
+    pub pages: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// MEMORY_MAP: `length` bytes of the target memory object from `offset`,
+/// mapped at `address` (0: the kernel chooses) with `protection`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct MemoryMapRequest {
+    /// Page-aligned user address, or 0 to let the kernel choose.
+    pub address: u64,
+    /// Page-aligned offset into the object.
+    pub offset: u64,
+    /// Bytes, a non-zero multiple of [`crate::PAGE_SIZE`], within the object.
+    pub length: u64,
+    /// [`protection`] bits: READ at least, and no bit the reference's
+    /// memory rights do not allow.
+    pub protection: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// MEMORY_COW: the pages of the target memory object in
+/// `[offset, offset + length)`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct MemoryRangeRequest {
+    /// Page-aligned offset into the object.
+    pub offset: u64,
+    /// Bytes, a non-zero multiple of [`crate::PAGE_SIZE`], within the object.
+    pub length: u64,
+}
+
+/// MEMORY_INFO's reply payload.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct MemoryInfo {
+    /// The object's size in pages.
+    pub pages: u64,
+    /// [`memory_flags`] bits.
+    pub flags: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// The flags of [`MemoryInfo`].
+pub mod memory_flags {
+    /// The object is a direct physical range (MEMORY_DIRECT).
+    pub const DIRECT: u32 = 1 << 0;
+}
+
+/// MEMORY_DIRECT: a memory object over the physical range
+/// `[physical, physical + length)`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct DirectRequest {
+    /// Page-aligned physical address.
+    pub physical: u64,
+    /// Bytes, a non-zero multiple of [`crate::PAGE_SIZE`].
+    pub length: u64,
+}
+
+/// The physical addresses MEMORY_DIRECT accepts end at or below this
+/// (x86_64's architectural limit of 52 physical address bits).
+pub const PHYSICAL_END: u64 = 1 << 52;
+
+/// MACHINE_INFO's reply payload.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct MachineInfo {
+    /// The physical address of the ACPI RSDP (from the boot path, or found
+    /// in the BIOS area), 0 when there is none.
+    pub rsdp: u64,
+}
+
 /// DOOR_CREATE.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -345,6 +438,51 @@ pub const fn protect(address: u64, length: u64, protection: u32) -> MapRequest {
     MapRequest::new(address, length, protection)
 }
 
+impl MemoryCreateRequest {
+    /// MEMORY_CREATE's request: `pages` pages.
+    pub const fn new(pages: u32) -> Self {
+        MemoryCreateRequest { pages, reserved: 0 }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        MemoryCreateRequest { reserved, ..self }
+    }
+}
+
+impl MemoryMapRequest {
+    /// MEMORY_MAP's request: `length` bytes of the object from `offset` at
+    /// `address` (0: the kernel chooses) with `protection`.
+    pub const fn new(address: u64, offset: u64, length: u64, protection: u32) -> Self {
+        MemoryMapRequest {
+            address,
+            offset,
+            length,
+            protection,
+            reserved: 0,
+        }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        MemoryMapRequest { reserved, ..self }
+    }
+}
+
+impl MemoryRangeRequest {
+    /// MEMORY_COW's request: the object's bytes `[offset, offset + length)`.
+    pub const fn new(offset: u64, length: u64) -> Self {
+        MemoryRangeRequest { offset, length }
+    }
+}
+
+impl DirectRequest {
+    /// MEMORY_DIRECT's request: the physical range `[physical, physical + length)`.
+    pub const fn new(physical: u64, length: u64) -> Self {
+        DirectRequest { physical, length }
+    }
+}
+
 impl DoorCreateRequest {
     /// A user door (or, with `system`, a system door) of `security_type`.
     pub const fn new(system: bool, security_type: u32) -> Self {
@@ -431,6 +569,12 @@ mod tests {
         assert_eq!(core::mem::size_of::<ThreadCreateRequest>(), 32);
         assert_eq!(core::mem::size_of::<MapRequest>(), 24);
         assert_eq!(core::mem::size_of::<KernelCounters>(), 48);
+        assert_eq!(core::mem::size_of::<MemoryCreateRequest>(), 8);
+        assert_eq!(core::mem::size_of::<MemoryMapRequest>(), 32);
+        assert_eq!(core::mem::size_of::<MemoryRangeRequest>(), 16);
+        assert_eq!(core::mem::size_of::<MemoryInfo>(), 16);
+        assert_eq!(core::mem::size_of::<DirectRequest>(), 16);
+        assert_eq!(core::mem::size_of::<MachineInfo>(), 8);
     }
 
     #[test]
@@ -487,6 +631,14 @@ mod tests {
             proptest::prop_assert_eq!(request.map(|r| (r.address, r.length, r.protection, r.reserved)), Some((a, b, d, 0)));
             let request = CookieRequest::read_from_bytes(CookieRequest::new(a).as_bytes()).ok();
             proptest::prop_assert_eq!(request.map(|r| r.cookie), Some(a));
+            let request = MemoryCreateRequest::read_from_bytes(MemoryCreateRequest::new(d).as_bytes()).ok();
+            proptest::prop_assert_eq!(request.map(|r| (r.pages, r.reserved)), Some((d, 0)));
+            let request = MemoryMapRequest::read_from_bytes(MemoryMapRequest::new(a, b, c, d).as_bytes()).ok();
+            proptest::prop_assert_eq!(request.map(|r| (r.address, r.offset, r.length, r.protection, r.reserved)), Some((a, b, c, d, 0)));
+            let request = MemoryRangeRequest::read_from_bytes(MemoryRangeRequest::new(a, b).as_bytes()).ok();
+            proptest::prop_assert_eq!(request.map(|r| (r.offset, r.length)), Some((a, b)));
+            let request = DirectRequest::read_from_bytes(DirectRequest::new(a, b).as_bytes()).ok();
+            proptest::prop_assert_eq!(request.map(|r| (r.physical, r.length)), Some((a, b)));
             let mut out = [0u8; 96];
             let length = SpawnRequest::encode(&name, &arguments, &mut out);
             proptest::prop_assert_eq!(length, Some(8 + name.len() + arguments.len()));

@@ -369,6 +369,9 @@ impl Context {
             control: peer.control,
             process: peer.process,
         });
+        // Until it waits for its first command: its start-up (its heap's
+        // first mapping) must not land inside what a case measures next.
+        self.settle();
         Ok(peer)
     }
 

@@ -22,6 +22,7 @@
 //! | [`command::FILL_TABLE`] | `u32` n | fills the table with DUPLICATEs, then closes the n highest; msgRetVal = the lowest free number (0: none) |
 //! | [`command::EXIT`] | `u32` code | replied, then PROCESS_EXIT |
 //! | [`command::FAULT`] | `u32` kind ([`fault`]) | none if the process ended; msgRetVal 1 if it survived |
+//! | [`command::ACCESS`] | [`AccessRequest`], then the bytes to write | the bytes read; none if the process ended (the write faulted) |
 //!
 //! JOIN never blocks: the runner first waits until the whole system is idle
 //! (`Context::settle`), so a job that is still running then is blocked, and
@@ -65,6 +66,26 @@ pub mod command {
     pub const EXIT: Function = Function(USER_BASE + 0x105);
     /// Raise a CPU exception without answering.
     pub const FAULT: Function = Function(USER_BASE + 0x106);
+    /// Write, then read, memory the peer mapped (a memory object's
+    /// mapping, outside the memory its Rust code uses).
+    pub const ACCESS: Function = Function(USER_BASE + 0x107);
+}
+
+/// ACCESS: write `write` bytes (which follow) at `address`, then read
+/// `read` bytes there. The range must lie outside the memory the peer's
+/// Rust code uses (`userlib::raw::is_foreign`), else BAD_COMMAND; a write
+/// or read the mapping does not allow ends the peer.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct AccessRequest {
+    /// Where.
+    pub address: u64,
+    /// Bytes read after the write.
+    pub read: u32,
+    /// Bytes written first (they follow the request).
+    pub write: u32,
 }
 
 /// FAULT's kinds.
@@ -362,6 +383,15 @@ pub fn decode_results(bytes: &[u8]) -> Option<Vec<StepResult>> {
     Some(results)
 }
 
+/// What an ACCESS brought back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accessed {
+    /// The control call's registers.
+    pub registers: TrapArgs,
+    /// The bytes the peer read (empty when the call failed).
+    pub bytes: Vec<u8>,
+}
+
 /// A running peer, from the runner's side.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer {
@@ -483,6 +513,38 @@ impl Peer {
     pub fn exit(&self) -> Result<(), Failed> {
         self.call(command::EXIT, &0u32.to_le_bytes(), &[])
             .map(|_| ())
+    }
+
+    /// Asks the peer to write `write` at `address` (a mapping it made),
+    /// then read `read` bytes there: the control call's registers and the
+    /// bytes read (a kernel error, PEER_DIED, when the access faulted and
+    /// the peer ended).
+    pub fn access(&self, address: u64, write: &[u8], read: usize) -> Result<Accessed, Failed> {
+        let request = AccessRequest {
+            address,
+            read: read as u32,
+            write: write.len() as u32,
+        };
+        let mut data = Vec::from(request.as_bytes());
+        data.extend_from_slice(write);
+        let mut buffer = Buffer::filled(0);
+        let total = (PAGE_SIZE - 1) as u16;
+        let (bytes, arg3) = message(&data, &[], total);
+        buffer.put(0, &bytes);
+        let registers = buffer.send(command::ACCESS, self.control, arg3);
+        let reply = abi::MessageSizes::from_bits(registers.arg3);
+        if registers.kernel_error().is_none() && registers.arg0 == 0xffff_ffff {
+            return Err(Failed(format!(
+                "the peer refused ACCESS at {address:#x} (errno {:#x})",
+                registers.arg1
+            )));
+        }
+        let bytes = buffer
+            .bytes()
+            .get(REPLY_PAYLOAD_OFFSET..usize::from(reply.data_size()))
+            .unwrap_or_default()
+            .to_vec();
+        Ok(Accessed { registers, bytes })
     }
 
     /// Asks the peer to raise a CPU exception of `kind`; returns the

@@ -104,9 +104,7 @@ pub fn kernel_main(info: &BootInfo) -> ! {
         (Some(_), Some(pml4)) => {
             kprintln!("starting {init}");
             let qemu_exit = cpu::qemu_exit();
-            if let Err(error) =
-                system::start_user_space(pml4, archive, init, info.command_line.as_str(), qemu_exit)
-            {
+            if let Err(error) = system::start_user_space(pml4, archive, init, info, qemu_exit) {
                 fatal(format_args!("{init} could not start: {error}"));
             }
         }

@@ -12,8 +12,9 @@
 
 use abi::function::KernelFunction;
 use abi::kcall::{
-    self, ArchiveReadReply, ArchiveReadRequest, ClockReply, CookieRequest, DoorCreateRequest,
-    ExitRequest, KernelCounters, MapReply, SpawnRequest, ThreadCreateRequest,
+    self, ArchiveReadReply, ArchiveReadRequest, ClockReply, CookieRequest, DirectRequest,
+    DoorCreateRequest, ExitRequest, KernelCounters, MachineInfo, MapReply, MemoryCreateRequest,
+    MemoryInfo, MemoryMapRequest, MemoryRangeRequest, SpawnRequest, ThreadCreateRequest,
 };
 use abi::{Descriptor, DescriptorSlot, Error, ObjectKind, Rights};
 use zerocopy::{FromBytes, IntoBytes};
@@ -204,6 +205,86 @@ pub fn protect(address: u64, length: u64, protection: u32) -> Result<(), Error> 
         Descriptor::NULL,
         request.as_bytes(),
         |_, _| Ok(()),
+    )
+}
+
+/// MEMORY_CREATE: a new anonymous memory object of `pages` zero-filled
+/// pages, charged to this process (ABI.md §6.2); its reference has every
+/// memory right (`Rights::MEMORY`).
+pub fn memory_create(pages: u32) -> Result<OwnedDescriptor, Error> {
+    let request = MemoryCreateRequest::new(pages);
+    small_call(
+        KernelFunction::MemoryCreate,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, reply| reply_descriptor(reply, 0),
+    )
+}
+
+/// MEMORY_MAP: maps `length` bytes of the memory object `object` from
+/// `offset` at `address` (0: where the kernel chooses) with `protection`,
+/// which the reference's memory rights must allow; returns where. Most
+/// code wants [`crate::raw::RawPages::map_object`], which reads and writes
+/// the mapping and unmaps it when dropped.
+pub fn memory_map(
+    object: Descriptor,
+    address: u64,
+    offset: u64,
+    length: u64,
+    protection: u32,
+) -> Result<u64, Error> {
+    let request = MemoryMapRequest::new(address, offset, length, protection);
+    small_call(
+        KernelFunction::MemoryMap,
+        object,
+        request.as_bytes(),
+        |_, reply| payload::<MapReply>(reply).map(|mapped| mapped.address),
+    )
+}
+
+/// MEMORY_COW: a copy-on-write child of the memory object's bytes
+/// `[offset, offset + length)` (needs MAP_READ); it shares their frames
+/// until either side writes.
+pub fn memory_cow(object: Descriptor, offset: u64, length: u64) -> Result<OwnedDescriptor, Error> {
+    let request = MemoryRangeRequest::new(offset, length);
+    small_call(
+        KernelFunction::MemoryCow,
+        object,
+        request.as_bytes(),
+        |_, reply| reply_descriptor(reply, 0),
+    )
+}
+
+/// MEMORY_INFO: the memory object's size in pages and its flags
+/// (`abi::kcall::memory_flags`).
+pub fn memory_info(object: Descriptor) -> Result<MemoryInfo, Error> {
+    small_call(KernelFunction::MemoryInfo, object, &[], |_, reply| {
+        payload(reply)
+    })
+}
+
+/// MEMORY_DIRECT (sent to this process's machine-control capability): a
+/// memory object over the physical range `[physical, physical + length)`,
+/// for device registers and firmware tables; RAM the kernel owns is
+/// refused with `KERNEL_RAM`.
+pub fn memory_direct(physical: u64, length: u64) -> Result<OwnedDescriptor, Error> {
+    let request = DirectRequest::new(physical, length);
+    small_call(
+        KernelFunction::MemoryDirect,
+        crate::capability::of(ObjectKind::MachineControl),
+        request.as_bytes(),
+        |_, reply| reply_descriptor(reply, 0),
+    )
+}
+
+/// MACHINE_INFO (sent to this process's machine-control capability): what
+/// the kernel learnt of the machine at boot, the ACPI RSDP's address.
+pub fn machine_info() -> Result<MachineInfo, Error> {
+    small_call(
+        KernelFunction::MachineInfo,
+        crate::capability::of(ObjectKind::MachineControl),
+        &[],
+        |_, reply| payload(reply),
     )
 }
 
@@ -449,6 +530,56 @@ mod tests {
             || map_anonymous(0, 0x40000, 3),
         );
         assert_eq!(result, Ok(0x1000_0000_0000));
+    }
+
+    #[test]
+    fn memory_functions_send_their_requests_to_their_targets() {
+        let mapped = fake_kernel::run(
+            |call: &mut FakeCall| {
+                assert_eq!(call.function(), KernelFunction::MemoryMap.function());
+                assert_eq!(call.target(), Descriptor(6));
+                let request = MemoryMapRequest::read_from_bytes(call.data());
+                assert_eq!(
+                    request.ok(),
+                    Some(MemoryMapRequest::new(0, 0x2000, 0x1000, 1))
+                );
+                call.reply_ok(MapReply { address: 0x5000 }.as_bytes(), &[])
+            },
+            || memory_map(Descriptor(6), 0, 0x2000, 0x1000, 1),
+        );
+        assert_eq!(mapped, Ok(0x5000));
+        let child = fake_kernel::run(
+            |call: &mut FakeCall| {
+                assert_eq!(call.function(), KernelFunction::MemoryCow.function());
+                assert_eq!(call.target(), Descriptor(6));
+                assert_eq!(call.data(), MemoryRangeRequest::new(0, 0x3000).as_bytes());
+                call.reply_ok(&[], &[DescriptorSlot::copy(Descriptor(7), Rights::MEMORY)])
+            },
+            || memory_cow(Descriptor(6), 0, 0x3000).map(OwnedDescriptor::into_raw),
+        );
+        assert_eq!(child, Ok(Descriptor(7)));
+        let created = fake_kernel::run(
+            |call: &mut FakeCall| {
+                assert_eq!(call.target(), Descriptor::NULL);
+                assert_eq!(call.data(), MemoryCreateRequest::new(4).as_bytes());
+                call.reply_ok(&[], &[DescriptorSlot::copy(Descriptor(8), Rights::MEMORY)])
+            },
+            || memory_create(4).map(OwnedDescriptor::into_raw),
+        );
+        assert_eq!(created, Ok(Descriptor(8)));
+        let info = fake_kernel::run(
+            |call: &mut FakeCall| {
+                assert_eq!(call.sizes().data_size(), 0);
+                let info = MemoryInfo {
+                    pages: 4,
+                    flags: kcall::memory_flags::DIRECT,
+                    reserved: 0,
+                };
+                call.reply_ok(info.as_bytes(), &[])
+            },
+            || memory_info(Descriptor(8)).map(|info| (info.pages, info.flags)),
+        );
+        assert_eq!(info, Ok((4, kcall::memory_flags::DIRECT)));
     }
 
     #[test]

@@ -372,6 +372,25 @@ impl RawPages {
         })
     }
 
+    /// `length` bytes of the memory object `object` from `offset`, mapped
+    /// at `address` (0: where the kernel chooses) with `protection`
+    /// (MEMORY_MAP); unmapped when dropped. The range was mapped just now,
+    /// so no Rust reference covers it.
+    pub fn map_object(
+        object: Descriptor,
+        address: u64,
+        offset: u64,
+        length: u64,
+        protection: u32,
+    ) -> Result<Self, Error> {
+        let base = kernel::memory_map(object, address, offset, length, protection)?;
+        Ok(RawPages {
+            base,
+            length,
+            owned: true,
+        })
+    }
+
     /// A range outside the memory Rust code uses ([`is_foreign`]), mapped
     /// or not, by whatever means (a test of MAP_ANONYMOUS itself), to copy
     /// into and out of; dropping it unmaps nothing.

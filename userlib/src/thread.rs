@@ -92,6 +92,23 @@ pub struct RawEntry {
     pub argument: u64,
 }
 
+/// Starts a thread at `priority` running `entry` on the stack that ends at
+/// `stack_top` (16-byte aligned, in memory the caller mapped and keeps
+/// until the thread ends), without allocating.
+pub fn spawn_raw_on(
+    entry: &'static RawEntry,
+    stack_top: u64,
+    priority: u32,
+) -> Result<OwnedDescriptor, Error> {
+    let argument = core::ptr::from_ref(entry).expose_provenance() as u64;
+    kernel::thread_create(
+        arch::raw_thread_entry_address(),
+        stack_top,
+        argument,
+        priority,
+    )
+}
+
 /// Starts a thread at `priority` running `entry` on a fresh stack of
 /// `stack_size` bytes, without allocating from the heap in either thread
 /// (for a low-priority thread that must never hold the heap's lock).

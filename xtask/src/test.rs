@@ -32,7 +32,7 @@ use std::time::Duration;
 struct BootCase {
     name: &'static str,
     /// Kernel command-line words before `qemu-exit` (e.g. `init=NAME`).
-    cmdline: &'static str,
+    cmdline: BootWords,
     archive: ArchiveDamage,
     expected: Verdict,
     /// Each must appear somewhere in the serial log.
@@ -41,6 +41,34 @@ struct BootCase {
     log_must_match: &'static [&'static str],
     /// How long the boot may take before it counts as hung.
     timeout: BootTimeout,
+    /// Guest memory (QEMU's `-m`).
+    memory: &'static str,
+}
+
+/// A boot case's command-line words per accelerator: a case whose length
+/// is set by a count (the fuzzer's traps) asks for less where traps are slow.
+#[derive(Clone, Copy, Debug)]
+struct BootWords {
+    /// TCG (the reference, and `auto`) and TCG with icount.
+    tcg: &'static str,
+    /// This machine kind's nested KVM.
+    kvm: &'static str,
+}
+
+impl BootWords {
+    const fn both(words: &'static str) -> Self {
+        BootWords {
+            tcg: words,
+            kvm: words,
+        }
+    }
+
+    fn for_accel(self, accel: Accel) -> &'static str {
+        match accel {
+            Accel::Kvm => self.kvm,
+            Accel::Auto | Accel::Tcg | Accel::TcgIcount => self.tcg,
+        }
+    }
 }
 
 /// A boot case's time limit per accelerator.
@@ -75,7 +103,7 @@ const BOOT_CASES: &[BootCase] = &[
     // stops the machine with echo-client's exit status.
     BootCase {
         name: "smoke: procman, echo and echo-client",
-        cmdline: "run=echo-client",
+        cmdline: BootWords::both("run=echo-client"),
         archive: ArchiveDamage::Intact,
         expected: Verdict::Success,
         log_must_contain: &[
@@ -90,30 +118,33 @@ const BOOT_CASES: &[BootCase] = &[
             tcg: BOOT_TIMEOUT,
             kvm: Duration::from_secs(300),
         },
+        memory: BOOT_MEMORY,
     },
     BootCase {
         name: "truncated boot archive",
-        cmdline: "",
+        cmdline: BootWords::both(""),
         archive: ArchiveDamage::TruncatedToHalf,
         expected: Verdict::Failure,
         log_must_contain: &["boot archive rejected: truncated"],
         log_must_match: &[],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
+        memory: BOOT_MEMORY,
     },
     BootCase {
         name: "boot archive with bad magic",
-        cmdline: "",
+        cmdline: BootWords::both(""),
         archive: ArchiveDamage::FirstByteChanged,
         expected: Verdict::Failure,
         log_must_contain: &["boot archive rejected: bad magic"],
         log_must_match: &[],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
+        memory: BOOT_MEMORY,
     },
     // A kernel stack overflow runs into the guard page below the stack:
     // reported as a double fault, not silent corruption.
     BootCase {
         name: "kernel stack overflow hits its guard page (selftest=kernel-stack-overflow)",
-        cmdline: "selftest=kernel-stack-overflow",
+        cmdline: BootWords::both("selftest=kernel-stack-overflow"),
         archive: ArchiveDamage::Intact,
         expected: Verdict::Failure,
         log_must_contain: &["self-test: overflowing the kernel stack"],
@@ -122,13 +153,14 @@ const BOOT_CASES: &[BootCase] = &[
             r"kernel stack overflow: cr2 0x[0-9a-f]+ is a guard page below the stack of slot \d+$",
         ],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
+        memory: BOOT_MEMORY,
     },
     // SMAP and SMEP (issue 15, finding 9): the kernel reading or executing a
     // user page by its user address must fault in kernel mode. The CPU
     // models used (TCG `max`, KVM `host`) have both.
     BootCase {
         name: "SMAP stops the kernel reading user memory (selftest=kernel-reads-user-memory)",
-        cmdline: "selftest=kernel-reads-user-memory",
+        cmdline: BootWords::both("selftest=kernel-reads-user-memory"),
         archive: ArchiveDamage::Intact,
         expected: Verdict::Failure,
         log_must_contain: &[
@@ -137,10 +169,11 @@ const BOOT_CASES: &[BootCase] = &[
         ],
         log_must_match: &[r"CPU exception 14 page fault \(#PF\) in kernel mode, error code 0x1$"],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
+        memory: BOOT_MEMORY,
     },
     BootCase {
         name: "SMEP stops the kernel executing user memory (selftest=kernel-executes-user-memory)",
-        cmdline: "selftest=kernel-executes-user-memory",
+        cmdline: BootWords::both("selftest=kernel-executes-user-memory"),
         archive: ArchiveDamage::Intact,
         expected: Verdict::Failure,
         log_must_contain: &[
@@ -149,28 +182,67 @@ const BOOT_CASES: &[BootCase] = &[
         ],
         log_must_match: &[r"CPU exception 14 page fault \(#PF\) in kernel mode, error code 0x11$"],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
+        memory: BOOT_MEMORY,
     },
     // tests/guest/ipc-test as the first process: descriptors between three
-    // processes, YIELD, the death of a process in each phase of a call,
-    // then 100,000 random traps from two racing ipc-fuzz processes with a
-    // fixed seed (`cargo xtask fuzz` runs it with a fresh one) and their
-    // oracle (the ABI's rules one trap at a time are the conformance
-    // suite's, step 6).
+    // processes, YIELD, the death of a process in each phase of a call (the
+    // ABI's rules one trap at a time are the conformance suite's, step 6).
     BootCase {
         name: "in-guest IPC test (init=ipc-test)",
-        cmdline: "init=ipc-test",
+        cmdline: BootWords::both("init=ipc-test"),
         archive: ArchiveDamage::Intact,
         expected: Verdict::Success,
         log_must_contain: &["starting ipc-test"],
         log_must_match: &[r"^ipc-test: \d+ passed, 0 failed$"],
         timeout: IPC_TEST_TIMEOUT,
+        memory: BOOT_MEMORY,
+    },
+    // ipc-test's fuzz-only mode: two racing ipc-fuzz processes with the
+    // fixed seed ipc_fuzz::TEST_SEED (`cargo xtask fuzz` runs them with a
+    // fresh one) and their oracle. The primary makes 100,000 random traps
+    // under TCG; under nested KVM, where a trap costs some 0.75 ms, it makes
+    // ipc_fuzz::TEST_TRAPS_KVM so the case stays short (a run that short is
+    // not required to reach every racing action; the TCG run is).
+    BootCase {
+        name: "in-guest fuzzer, fixed seed (init=ipc-test fuzz-seed=...)",
+        cmdline: BootWords {
+            tcg: "init=ipc-test fuzz-seed=0x1bad5eedcafef00d fuzz-traps=100000",
+            kvm: "init=ipc-test fuzz-seed=0x1bad5eedcafef00d fuzz-traps=10000",
+        },
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &[
+            "starting ipc-test",
+            "ipc-test: fuzz only: seed 0x1bad5eedcafef00d",
+        ],
+        log_must_match: &[r"^ipc-test: 14 passed, 0 failed$"],
+        timeout: FUZZ_TEST_TIMEOUT,
+        memory: BOOT_MEMORY,
+    },
+    // Issue 15, exhaustion end to end: in a small machine, memory,
+    // descriptors, doors, threads and processes are taken until refused
+    // (OUT_OF_MEMORY or TABLE_FULL, never a panic), every request is refused
+    // with nothing changed while memory is gone, and once all is given back
+    // the counters are back and a door is still served.
+    BootCase {
+        name: "exhaustion end to end (init=exhaust-test, 64 MiB)",
+        cmdline: BootWords::both("init=exhaust-test"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["starting exhaust-test"],
+        log_must_match: &[r"^exhaust-test: \d+ passed, 0 failed$"],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(900),
+        },
+        memory: "64M",
     },
     // procman's policy from processes in several domains, names that vanish
     // with their owner, and a churn of 1,300 spawn / open / exit cycles after
     // which the kernel's counters are back.
     BootCase {
         name: "procman policy and lifecycle (run=procman-test)",
-        cmdline: "run=procman-test",
+        cmdline: BootWords::both("run=procman-test"),
         archive: ArchiveDamage::Intact,
         expected: Verdict::Success,
         log_must_contain: &["starting procman"],
@@ -179,20 +251,30 @@ const BOOT_CASES: &[BootCase] = &[
             tcg: Duration::from_secs(120),
             kvm: Duration::from_secs(600),
         },
+        memory: BOOT_MEMORY,
     },
 ];
+
+/// Guest memory for the boot cases (as `cargo xtask run`'s default).
+const BOOT_MEMORY: &str = "256M";
 
 /// How long one boot case may take before it counts as hung.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The IPC test's limit. Measured for the whole boot with the full boot
-/// archive: about 8 s under TCG (the racing fuzzers take about 5 s of it:
-/// the primary's 100,000 traps, the partner's, the servers' and the
-/// oracle's, some 300,000 traps in all), but about 320 s under this
-/// machine kind's nested KVM, where a trap costs about 0.75 ms.
+/// The IPC test's limit (the fuzzer is a case of its own, see
+/// [`FUZZ_TEST_TIMEOUT`]).
 const IPC_TEST_TIMEOUT: BootTimeout = BootTimeout {
     tcg: Duration::from_secs(60),
-    kvm: Duration::from_secs(600),
+    kvm: Duration::from_secs(300),
+};
+
+/// The fuzzer case's limit. Measured for the whole boot: about 8 s under
+/// TCG for the primary's 100,000 traps (some 300,000 traps in all with the
+/// partner's, the servers' and the oracle's); under nested KVM a trap
+/// costs about 0.75 ms, which is why that case asks for fewer traps.
+const FUZZ_TEST_TIMEOUT: BootTimeout = BootTimeout {
+    tcg: Duration::from_secs(60),
+    kvm: Duration::from_secs(300),
 };
 
 /// What is done to the boot archive before a boot case.
@@ -470,10 +552,11 @@ fn tested_crates(output: &str) -> Vec<String> {
 }
 
 fn run_boot_case(paths: &Paths, case: &BootCase, accel: Accel) -> Result<CapturedRun> {
-    let words = if case.cmdline.is_empty() {
+    let case_words = case.cmdline.for_accel(accel);
+    let words = if case_words.is_empty() {
         cmdline::QEMU_EXIT.to_owned()
     } else {
-        format!("{} {}", case.cmdline, cmdline::QEMU_EXIT)
+        format!("{case_words} {}", cmdline::QEMU_EXIT)
     };
     let config = QemuConfig {
         medium: BootMedium::Pvh {
@@ -484,7 +567,7 @@ fn run_boot_case(paths: &Paths, case: &BootCase, accel: Accel) -> Result<Capture
         },
         accel,
         smp: 1,
-        memory: "256M".to_owned(),
+        memory: case.memory.to_owned(),
         serial: SerialSink::Stdio,
         wait_for_gdb: false,
     };
@@ -610,7 +693,7 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
     fn the_ipc_test_case_wants_its_closing_line_with_nothing_failed() {
         let case = BOOT_CASES
             .iter()
-            .find(|case| case.cmdline == "init=ipc-test")
+            .find(|case| case.cmdline.tcg == "init=ipc-test")
             .expect("the ipc-test boot case");
         let log = |closing: &str| {
             format!("hinge: starting ipc-test\nok   a check\n{closing}\r\nhinge: end\n")
@@ -625,6 +708,28 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
             &finished(Verdict::Failure, &log("ipc-test: 75 passed, 1 failed")),
         );
         assert!(failed.is_err_and(|reason| reason.contains("status 35")));
+    }
+
+    #[test]
+    fn the_fuzzer_case_runs_the_fixed_seed_with_each_accelerators_trap_count() {
+        let case = BOOT_CASES
+            .iter()
+            .find(|case| case.cmdline.tcg.contains(ipc_fuzz::SEED_KEY))
+            .expect("the fuzzer's boot case");
+        let parse = |accel| ipc_fuzz::parse_command_line(case.cmdline.for_accel(accel));
+        let seed = ipc_fuzz::TEST_SEED;
+        assert_eq!(parse(Accel::Tcg), Ok(Some((seed, ipc_fuzz::TEST_TRAPS, 0))));
+        assert_eq!(parse(Accel::TcgIcount), parse(Accel::Tcg));
+        assert_eq!(parse(Accel::Auto), parse(Accel::Tcg));
+        let kvm = Some((seed, ipc_fuzz::TEST_TRAPS_KVM, 0));
+        assert_eq!(parse(Accel::Kvm), Ok(kvm));
+        assert!(ipc_fuzz::TEST_TRAPS_KVM < ipc_fuzz::TEST_TRAPS);
+        let seed_line = format!("ipc-test: fuzz only: seed {seed:#x}");
+        assert!(case.log_must_contain.iter().any(|line| *line == seed_line));
+        assert_eq!(
+            cmdline::value(case.cmdline.kvm, cmdline::INIT_KEY),
+            Some("ipc-test")
+        );
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //! descriptor 1 (then the case's descriptors) and drives it through calls
 //! on that door: one step now (TRAP), a script on a new thread (START) and
 //! its results (JOIN), descriptors to keep (TAKE), a full descriptor table
-//! (FILL_TABLE), its end (EXIT) or a CPU exception (FAULT: an invalid
-//! opcode, `int 0x80`, a write to a read-only page). The protocol
-//! is `conformance::peer`.
+//! (FILL_TABLE), its end (EXIT), a CPU exception (FAULT: an invalid
+//! opcode, `int 0x80`, a write to a read-only page) or an access to memory
+//! it mapped (ACCESS). The protocol is `conformance::peer`.
 //!
 //! It never opens a descriptor that outlives a command (a job's thread
 //! handle is closed at once), so its table is exactly what the case gave it
@@ -24,8 +24,8 @@ use abi::message::descriptor_offset;
 use abi::{Descriptor, Error, MessageSizes, Rights, TrapArgs};
 use conformance::expect::sizes;
 use conformance::peer::{
-    self, ARG2_IN_BUFFER, BAD_COMMAND, FILL, JOB_DONE, JOB_IDLE, JOB_RUNNING, JOBS, StepHeader,
-    StepResult, command, fault,
+    self, ARG2_IN_BUFFER, AccessRequest, BAD_COMMAND, FILL, JOB_DONE, JOB_IDLE, JOB_RUNNING, JOBS,
+    StepHeader, StepResult, command, fault,
 };
 use spin::Mutex;
 use userlib::raw::{Buffer, RawPages};
@@ -258,6 +258,35 @@ fn write_read_only() -> Answer {
     Answer::value(1)
 }
 
+/// ACCESS: writes the request's bytes at its address, then reads there
+/// (a write or read the mapping does not allow ends the process).
+fn access(data: &[u8]) -> Answer {
+    use zerocopy::FromBytes;
+    let Ok((request, bytes)) = AccessRequest::read_from_prefix(data) else {
+        return Answer::error(BAD_COMMAND);
+    };
+    let (write, read) = (request.write as usize, request.read as usize);
+    let Some(bytes) = bytes.get(..write) else {
+        return Answer::error(BAD_COMMAND);
+    };
+    let length = write.max(read) as u64;
+    let Ok(pages) = userlib::raw::RawPages::claim(request.address, length) else {
+        return Answer::error(BAD_COMMAND);
+    };
+    if !pages.write(request.address, bytes) {
+        return Answer::error(BAD_COMMAND);
+    }
+    let mut payload = alloc::vec![0u8; read.min(REPLY_ROOM)];
+    if !pages.read(request.address, &mut payload) {
+        return Answer::error(BAD_COMMAND);
+    }
+    Answer {
+        ret_val: 0,
+        errno: 0,
+        payload,
+    }
+}
+
 /// Sends `answer` as the reply to the held control call.
 fn reply(buffer: &mut Buffer, cookie: u64, answer: &Answer) {
     let mut data = Vec::with_capacity(REPLY_PAYLOAD_OFFSET + answer.payload.len());
@@ -295,6 +324,7 @@ fn run(_startup: Startup) -> i32 {
                 reply(&mut buffer, received.arg1, &Answer::value(0));
                 kernel::process_exit(word(&data).unwrap_or(0));
             }
+            command::ACCESS => access(&data),
             command::FAULT => match word(&data) {
                 Some(fault::INVALID_OPCODE) => userlib::probe::invalid_opcode(),
                 Some(fault::INT_80) => {

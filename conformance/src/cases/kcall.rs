@@ -21,6 +21,7 @@ use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed};
 use crate::expect::{Expect, Field, Value, function_bits, sizes};
 use crate::peer::Step;
+use userlib::kernel;
 
 mod memory;
 mod threads;
@@ -1953,13 +1954,42 @@ pub static CASES: &[Case] = &[
             Ok(context.observe(set.registers))
         },
     },
+    Case {
+        id: "MSG-KCALL-085",
+        rule: "PROTECT can add WRITE: a page mapped READ alone in a region of its own (its page tables made for a read-only page), then PROTECTed READ | WRITE, takes a write",
+        section: "6",
+        decisions: &[],
+        expect: Expect::replied("PROTECT to READ | WRITE", 0, 0, 8, 0),
+        run: |context| {
+            // A 512 GiB region nothing else of the runner uses, so every
+            // table above the page is made for the read-only mapping.
+            let address = memory::TEST_REGION + (1u64 << 39);
+            kernel::map_anonymous(address, abi::PAGE_BYTES, abi::kcall::protection::READ)?;
+            let registers = kit::send(
+                KernelFunction::Protect.function(),
+                Descriptor::NULL,
+                memory::request(address, abi::PAGE_BYTES, memory::RW).as_bytes(),
+                &[],
+                64,
+            )?
+            .registers;
+            // Only a kernel that made the page writable lets this through;
+            // otherwise the runner faults and the run ends unclean.
+            let pages = userlib::raw::RawPages::claim(address, abi::PAGE_BYTES)?;
+            let wrote = registers == replied(0, 0, 8, 0) && pages.write(address, &[0x5a]);
+            context.check(wrote, "the write after PROTECT was not made");
+            kernel::unmap(address, abi::PAGE_BYTES)?;
+            Ok(context.observe(registers))
+        },
+    },
 ];
 
 /// MSG-KCALL-076: COUNTERS, before and after an event.
 fn counters(context: &mut Context) -> Outcome {
     use abi::kcall::{KernelCounters, REPLY_PAYLOAD_OFFSET};
     use userlib::raw::Buffer;
-    // A second process, so that there are at least two.
+    // A second process, so that there are at least two (settled: it waits
+    // for a command, see Context::peer).
     let _peer = context.peer(&[])?;
     // Made first: nothing below may take memory (the heap's growth would
     // be charged) until the last count.

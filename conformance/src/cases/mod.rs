@@ -9,6 +9,7 @@ mod cookie;
 mod death;
 mod func;
 mod kcall;
+mod memory;
 mod order;
 mod procman;
 mod recv;
@@ -38,6 +39,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("DEATH", death::CASES),
     ("ORDER", order::CASES),
     ("KCALL", kcall::CASES),
+    ("MEM", memory::CASES),
 ];
 
 mod ret;

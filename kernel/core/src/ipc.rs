@@ -176,7 +176,7 @@ impl Kernel {
             return Err(Error::MissingRight);
         }
         if layout.total_size > 0 {
-            machine.check_user(space, args.buffer, usize::from(layout.total_size), true)?;
+            self.check_writable(machine, space, args.buffer, usize::from(layout.total_size))?;
         }
         if layout.descriptor_count > 0 {
             let mut slots = core::mem::take(&mut self.slot_scratch);
@@ -232,7 +232,7 @@ impl Kernel {
                 space: receiver_space,
                 buffer,
             };
-            match self.transfer_message(machine, source, layout, destination, total_size) {
+            match self.deliver(machine, source, layout, destination, total_size) {
                 Ok(_) => {
                     let mut caller_priority = 0;
                     if let Some(c) = self.threads.get_mut(caller) {
@@ -300,7 +300,7 @@ impl Kernel {
         }
         let space = self.process(process)?.space;
         if args.total_size > 0 {
-            machine.check_user(space, args.buffer, usize::from(args.total_size), true)?;
+            self.check_writable(machine, space, args.buffer, usize::from(args.total_size))?;
         }
         self.abandon_held_message(thread);
         self.receive_on(
@@ -368,7 +368,7 @@ impl Kernel {
                 space,
                 buffer,
             };
-            match self.transfer_message(machine, source, layout, destination, total_size) {
+            match self.deliver(machine, source, layout, destination, total_size) {
                 Ok(_) => {
                     self.door(door_id)?.senders.pop_front();
                     self.release(door_id);
@@ -578,7 +578,7 @@ impl Kernel {
             space: caller_space,
             buffer: call.buffer,
         };
-        let delivered = match self.transfer_message(
+        let delivered = match self.deliver(
             machine,
             source,
             layout,
@@ -627,7 +627,7 @@ impl Kernel {
         let space = self.process(process)?.space;
         let total_size = args.sizes.total_size();
         if total_size > 0 {
-            machine.check_user(space, args.buffer, usize::from(total_size), true)?;
+            self.check_writable(machine, space, args.buffer, usize::from(total_size))?;
         }
         match self.answer(machine, thread, args, true) {
             Ok(_) | Err(Error::CallerGone) => {}
@@ -708,6 +708,48 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+
+    /// [`Kernel::transfer_message`], and when the destination's buffer was
+    /// not writable, once more after its copy-on-write pages got their
+    /// copies: it may have become copy-on-write since its thread checked it
+    /// (a child made of the memory under it while it waited). The failed
+    /// transfer moved no descriptor (every check comes first).
+    #[inline(always)]
+    pub(crate) fn deliver(
+        &mut self,
+        machine: &mut impl Machine,
+        source: End,
+        layout: MessageLayout,
+        destination: End,
+        destination_total: u16,
+    ) -> Result<Delivered, Failure> {
+        match self.transfer_message(machine, source, layout, destination, destination_total) {
+            Err(Failure::Destination(Error::BadBuffer)) => {
+                self.deliver_after_copy(machine, source, layout, destination, destination_total)
+            }
+            done => done,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn deliver_after_copy(
+        &mut self,
+        machine: &mut impl Machine,
+        source: End,
+        layout: MessageLayout,
+        destination: End,
+        destination_total: u16,
+    ) -> Result<Delivered, Failure> {
+        self.writable_after_copy(
+            machine,
+            destination.space,
+            destination.buffer,
+            usize::from(layout.used),
+        )
+        .map_err(Failure::Destination)?;
+        self.transfer_message(machine, source, layout, destination, destination_total)
     }
 
     /// Copies a message (data and descriptors) from `source` to

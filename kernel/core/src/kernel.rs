@@ -47,6 +47,9 @@ pub struct Kernel {
     pub(crate) ticks: u64,
     /// The user output stream on the console (DEBUG_WRITE).
     pub(crate) user_output: crate::console::UserOutput,
+    /// The frames of anonymous memory objects and how many objects share
+    /// each (`crate::memory_object`).
+    pub(crate) frames: Arena<crate::memory_object::FrameRecord>,
 }
 
 impl Kernel {
@@ -318,18 +321,39 @@ impl Kernel {
         }
     }
 
-    /// Drops a reference; the last one frees the object.
-    pub(crate) fn release(&mut self, object: ObjectId) {
-        let Some(o) = self.objects.get_mut(object) else {
-            return;
-        };
+    /// Drops a reference; the last one frees the object, which is returned
+    /// (a memory object's frames are then for the caller to free:
+    /// [`Kernel::release_with`] does, wherever one may go).
+    pub(crate) fn release(&mut self, object: ObjectId) -> Option<Object> {
+        let o = self.objects.get_mut(object)?;
         o.references = o.references.saturating_sub(1);
-        if o.references == 0
-            && let Some(o) = self.objects.remove(object)
-            && let Some(p) = self.processes.get_mut(o.charged_to)
-        {
+        if o.references != 0 {
+            return None;
+        }
+        let o = self.objects.remove(object)?;
+        if let Some(p) = self.processes.get_mut(o.charged_to) {
             p.uncharge(crate::object::OBJECT_COST);
         }
+        Some(o)
+    }
+
+    /// Checks that the kernel may write `[address, address + length)` of
+    /// `space`: BAD_BUFFER unless it is writable user memory, or
+    /// copy-on-write memory a mapping allows writes to (then copied now, as
+    /// a user write would). The IPC path pays only the machine's check:
+    /// everything else is on the failure path.
+    #[inline(always)]
+    pub(crate) fn check_writable(
+        &mut self,
+        machine: &mut impl Machine,
+        space: crate::process::SpaceId,
+        address: u64,
+        length: usize,
+    ) -> Result<(), Error> {
+        if machine.check_user(space, address, length, true).is_ok() {
+            return Ok(());
+        }
+        self.writable_after_copy(machine, space, address, length)
     }
 
     /// The door behind `object` (WRONG_OBJECT_TYPE otherwise).

@@ -2,8 +2,9 @@
 //! kernel decides that does not depend on the CPU: the object model,
 //! descriptor tables, the IPC state machine and transfers, the kernel
 //! functions (one file per object kind under `kcall/`), scheduling policy,
-//! process and thread lifecycle, frame bookkeeping, placement of mappings
-//! and boot-information parsing. It builds for the bare-metal target, where
+//! process and thread lifecycle, frame bookkeeping, memory objects and
+//! copy-on-write (`memory_object`), placement of mappings and
+//! boot-information parsing. It builds for the bare-metal target, where
 //! the `kernel` binary's arch layer drives it through [`kernel::Kernel`] and
 //! implements [`machine::Machine`] for it, and for the host, where `cargo
 //! test` exercises every rule against a fake machine, property tests
@@ -30,6 +31,7 @@ pub mod kernel;
 pub mod lifecycle;
 pub mod machine;
 pub mod memory_map;
+pub mod memory_object;
 pub mod object;
 pub mod page_tables;
 pub mod phys;

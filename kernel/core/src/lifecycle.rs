@@ -181,19 +181,21 @@ impl Kernel {
     /// Closes `descriptor` in `process`.
     pub(crate) fn close(
         &mut self,
+        machine: &mut impl Machine,
         process: ProcessId,
         descriptor: Descriptor,
     ) -> Result<(), Error> {
         let p = self.process_mut(process)?;
         let reference = p.table.remove(descriptor)?;
         p.uncharge(DESCRIPTOR_COST);
-        self.drop_reference(reference);
+        self.drop_reference(machine, reference);
         Ok(())
     }
 
     /// Lets go of a reference that left a table: closing an owner reference
-    /// kills the door, failing everyone queued or waiting on it.
-    pub(crate) fn drop_reference(&mut self, reference: Reference) {
+    /// kills the door, failing everyone queued or waiting on it; the last
+    /// reference to a memory object that nothing maps frees its frames.
+    pub(crate) fn drop_reference(&mut self, machine: &mut impl Machine, reference: Reference) {
         if reference.rights.contains(Rights::RECEIVE)
             && let Ok(door) = self.door(reference.object)
         {
@@ -230,7 +232,7 @@ impl Kernel {
                 self.process_manager_door = None;
             }
         }
-        self.release(reference.object);
+        self.release_with(machine, reference.object);
     }
 
     /// Gives back the run-queue room an ended thread held: at its own
@@ -291,12 +293,17 @@ impl Kernel {
         }
         let references = self.processes.get_mut(process).map(|p| p.table.drain());
         for reference in references.into_iter().flatten() {
-            self.drop_reference(reference);
+            self.drop_reference(machine, reference);
         }
         // Objects this process was charged for may outlive it (held by
-        // others); they keep no charge, since the process is gone.
+        // others); they keep no charge, since the process is gone. Its
+        // mappings' references go once the space is gone (the frames they
+        // show are the objects', never freed with the space).
         if let Some(p) = self.processes.remove(process) {
             machine.destroy_space(p.space);
+            for region in p.regions {
+                self.release_with(machine, region.object);
+            }
         }
         if self.process_manager == Some(process) {
             self.process_manager = None;

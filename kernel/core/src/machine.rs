@@ -2,8 +2,17 @@
 //! spaces, thread contexts, program loading and the console. The x86_64
 //! layer implements it with page tables; host tests implement it with
 //! plain maps.
+//!
+//! Memory objects (`crate::memory_object`) are the core's: it decides which
+//! frames an object holds, how many objects share each, what each mapping
+//! of a page may do and who is charged. The machine only hands out, frees
+//! and copies frames, and maps a frame at a page ([`Machine::map_page`]) as
+//! one the mapping does not own: unmapping such a page, or destroying its
+//! space, leaves the frame alone (the object holds it).
 
 use abi::Error;
+
+use crate::boot_info::MemoryMap;
 
 use crate::process::SpaceId;
 use crate::thread::ThreadId;
@@ -51,6 +60,33 @@ pub struct Mapped {
     /// Bytes of page tables the mapping allocated (at most
     /// [`crate::page_tables::bound`] of the range).
     pub table_bytes: u64,
+}
+
+/// How one page of a memory object is mapped: the frame behind it and
+/// what the mapping may do with it (decided by the core: a frame shared by
+/// copy-on-write is never writable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageMapping {
+    /// The physical address of the frame (or of the device page).
+    pub frame: u64,
+    /// `abi::kcall::protection` bits, READ always among them.
+    pub protection: u32,
+    /// RAM, mapped cacheable; device memory (a direct range outside RAM) is
+    /// mapped uncached.
+    pub cached: bool,
+}
+
+/// A user-mode page fault, as the CPU reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageFault {
+    /// The address accessed.
+    pub address: u64,
+    /// The page was present: the access broke its protection.
+    pub present: bool,
+    /// The access was a write.
+    pub write: bool,
+    /// The access was an instruction fetch.
+    pub execute: bool,
 }
 
 /// Machine services.
@@ -116,9 +152,13 @@ pub trait Machine {
         protection: u32,
     ) -> Result<Mapped, Error>;
     /// Unmaps whatever is mapped in the range and frees the page tables left
-    /// empty; returns the bytes freed, pages and tables.
+    /// empty; returns the bytes freed, pages and tables. The frames of pages
+    /// mapped with [`Machine::map_page`] are not freed nor counted: they
+    /// belong to a memory object.
     fn unmap(&mut self, space: SpaceId, address: u64, length: u64) -> Result<u64, Error>;
-    /// Changes the protection of a fully mapped range.
+    /// Changes the protection of a fully mapped range (BAD_ADDRESS_RANGE,
+    /// changing nothing, when a page in it is not mapped). Pages mapped with
+    /// [`Machine::map_page`] stay the object's and keep their caching.
     fn protect(
         &mut self,
         space: SpaceId,
@@ -143,6 +183,33 @@ pub trait Machine {
         offset: u64,
         buffer: &mut [u8],
     ) -> Result<(u64, usize), Error>;
+
+    /// A zeroed frame for a memory object (OUT_OF_MEMORY when there is none).
+    fn allocate_frame(&mut self) -> Result<u64, Error>;
+    /// Gives back a frame from [`Machine::allocate_frame`], mapped nowhere.
+    fn free_frame(&mut self, frame: u64);
+    /// Copies the page at frame `from` to frame `to`.
+    fn copy_frame(&mut self, from: u64, to: u64);
+    /// Where `length` bytes can be mapped in `space`: at `address`, when
+    /// the range is free (BAD_ADDRESS_RANGE otherwise), or, for `None`,
+    /// where MAP_ANONYMOUS would place them (`crate::placement`). Changes
+    /// nothing; [`Machine::placed`] tells the machine a placed range was used.
+    fn find_room(&self, space: SpaceId, address: Option<u64>, length: u64) -> Result<u64, Error>;
+    /// A range [`Machine::find_room`] placed is now mapped: the next
+    /// placement starts past it.
+    fn placed(&mut self, space: SpaceId, address: u64, length: u64);
+    /// Maps `page` at the unmapped, page-aligned user `address` as a page the
+    /// mapping does not own; returns the bytes of page tables it allocated
+    /// (BAD_ADDRESS_RANGE when something is mapped there, OUT_OF_MEMORY).
+    fn map_page(&mut self, space: SpaceId, address: u64, page: PageMapping) -> Result<u64, Error>;
+    /// Points the page mapped at `address` with [`Machine::map_page`] at
+    /// `page` (another frame, another protection), dropping any stale
+    /// translation of it (BAD_ADDRESS_RANGE when nothing is mapped there).
+    fn remap_page(&mut self, space: SpaceId, address: u64, page: PageMapping) -> Result<(), Error>;
+    /// The firmware's memory map, as the kernel booted with it.
+    fn memory_map(&self) -> &MemoryMap;
+    /// The physical address of the ACPI RSDP, if the machine has one.
+    fn rsdp(&self) -> Option<u64>;
 
     /// Prepares a thread context that will enter user mode at `start` in `space`.
     fn create_thread(

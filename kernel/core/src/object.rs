@@ -1,11 +1,12 @@
-//! Kernel objects that descriptors name: doors, events, and handles on
-//! threads and processes.
+//! Kernel objects that descriptors name: doors, events, handles on
+//! threads and processes, kernel capabilities and memory objects.
 //!
 //! An object lives while anything refers to it: each descriptor-table
 //! reference and each thread blocked on it holds one count. A door is *alive*
 //! while its owner reference (the one with RECEIVE) exists; once that is
 //! closed the door stays as a record that fails every call with PEER_DIED
-//! until its last reference goes.
+//! until its last reference goes. A memory object also counts one
+//! reference per mapping of it (`crate::memory_object::Region`).
 
 use abi::ObjectKind;
 use alloc::collections::VecDeque;
@@ -71,6 +72,8 @@ pub enum ObjectBody {
     Process(ProcessId),
     /// A kernel capability (the first process's authority, which it may pass on).
     Capability(Capability),
+    /// A memory object: frames with a size.
+    Memory(crate::memory_object::MemoryObject),
 }
 
 /// The kernel capabilities: what used to be "privileged" is holding one.
@@ -80,7 +83,7 @@ pub enum Capability {
     ProcessControl,
     /// ARCHIVE_READ.
     BootArchive,
-    /// DEBUG_EXIT (physical memory and interrupts later).
+    /// DEBUG_EXIT, MACHINE_INFO, MEMORY_DIRECT (interrupts later).
     MachineControl,
 }
 
@@ -110,6 +113,7 @@ impl Object {
             ObjectBody::Capability(Capability::ProcessControl) => ObjectKind::ProcessControl,
             ObjectBody::Capability(Capability::BootArchive) => ObjectKind::BootArchive,
             ObjectBody::Capability(Capability::MachineControl) => ObjectKind::MachineControl,
+            ObjectBody::Memory(_) => ObjectKind::Memory,
         }
     }
 
@@ -117,6 +121,22 @@ impl Object {
     pub fn door_mut(&mut self) -> Option<&mut Door> {
         match &mut self.body {
             ObjectBody::Door(door) => Some(door),
+            _ => None,
+        }
+    }
+
+    /// The memory object, if this is one.
+    pub fn memory(&self) -> Option<&crate::memory_object::MemoryObject> {
+        match &self.body {
+            ObjectBody::Memory(memory) => Some(memory),
+            _ => None,
+        }
+    }
+
+    /// The memory object, if this is one.
+    pub fn memory_mut(&mut self) -> Option<&mut crate::memory_object::MemoryObject> {
+        match &mut self.body {
+            ObjectBody::Memory(memory) => Some(memory),
             _ => None,
         }
     }

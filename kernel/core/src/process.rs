@@ -34,6 +34,8 @@ pub struct Process {
     /// process manager (PROCESS_SET_COOKIE, or its reply to such a call), so
     /// procman knows who calls without trusting the caller.
     pub manager_cookie: u64,
+    /// Its mappings of memory objects, in address order, never overlapping.
+    pub regions: Vec<crate::memory_object::Region>,
 }
 
 impl Process {
@@ -46,6 +48,7 @@ impl Process {
             charged: 0,
             limit,
             manager_cookie: 0,
+            regions: Vec::new(),
         }
     }
 
@@ -57,6 +60,15 @@ impl Process {
         }
         self.charged = total;
         Ok(())
+    }
+
+    /// The mapping of a memory object that holds `address`, and its index.
+    pub fn region_at(&self, address: u64) -> Option<(usize, &crate::memory_object::Region)> {
+        let index = self.regions.partition_point(|r| r.end() <= address);
+        self.regions
+            .get(index)
+            .filter(|r| r.start <= address)
+            .map(|r| (index, r))
     }
 
     /// Returns `bytes` of charge.

@@ -22,7 +22,7 @@ fn descriptor_only(call: &Call<'_>) -> Result<Descriptor, Error> {
 /// CLOSE: drops the caller's reference; the object goes with its last one.
 pub(super) fn close(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
     let descriptor = descriptor_only(call)?;
-    kernel.close(call.process, descriptor)?;
+    kernel.close(machine, call.process, descriptor)?;
     kernel.reply_to(machine, call, NO_REPLY)
 }
 

@@ -36,7 +36,7 @@ pub(super) fn create(kernel: &mut Kernel, machine: &mut impl Machine, call: &Cal
     let client = match client {
         Ok(client) => client,
         Err(error) => {
-            let _ = kernel.close(process, owner);
+            let _ = kernel.close(machine, process, owner);
             return Err(error);
         }
     };

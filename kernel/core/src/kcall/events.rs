@@ -2,6 +2,7 @@
 //! An event counts signals nobody waited for and wakes its waiters in the
 //! order they came; the count remaining is the wait's msgRetVal.
 
+use abi::kcall::REPLY_PAYLOAD_OFFSET;
 use abi::{Error, Rights, TrapArgs};
 
 use super::{Call, KernelReply, NO_REPLY};
@@ -80,7 +81,18 @@ impl Kernel {
                 _ => 0,
             };
             let registers = match space {
-                Some(space) => self.kernel_reply(machine, space, buffer, remaining, NO_REPLY),
+                Some(space) => {
+                    match self.kernel_reply(machine, space, buffer, remaining, NO_REPLY) {
+                        // The buffer may have become copy-on-write while the
+                        // thread waited: its copy is made, as for any write.
+                        Err(Error::BadBuffer) => self
+                            .writable_after_copy(machine, space, buffer, REPLY_PAYLOAD_OFFSET)
+                            .and_then(|()| {
+                                self.kernel_reply(machine, space, buffer, remaining, NO_REPLY)
+                            }),
+                        done => done,
+                    }
+                }
                 None => Ok(None),
             };
             match registers {

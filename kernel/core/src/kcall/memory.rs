@@ -1,6 +1,7 @@
 //! Kernel functions on the caller's address space: MAP_ANONYMOUS, UNMAP and
 //! PROTECT. Ranges and protections are checked here; the page tables are
-//! the machine's business.
+//! the machine's business. UNMAP and PROTECT cover mappings of memory
+//! objects too (`crate::memory_object` keeps those).
 
 use abi::Error;
 use abi::kcall::{MapReply, MapRequest, protection};
@@ -14,7 +15,7 @@ use crate::page_tables;
 use crate::phys::PAGE_SIZE;
 
 /// A page-aligned, non-empty range inside user space.
-fn check_range(address: u64, length: u64) -> Result<(), Error> {
+pub(super) fn check_range(address: u64, length: u64) -> Result<(), Error> {
     let aligned = address.is_multiple_of(PAGE_SIZE) && length.is_multiple_of(PAGE_SIZE);
     let end = address.checked_add(length).ok_or(Error::BadAddressRange)?;
     if !aligned || length == 0 {
@@ -26,7 +27,7 @@ fn check_range(address: u64, length: u64) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_protection(bits: u32, reserved: u32) -> Result<(), Error> {
+pub(super) fn check_protection(bits: u32, reserved: u32) -> Result<(), Error> {
     if reserved != 0 || bits & !protection::ALL != 0 {
         return Err(Error::ReservedBits);
     }
@@ -36,7 +37,7 @@ fn check_protection(bits: u32, reserved: u32) -> Result<(), Error> {
 /// The protection of memory being mapped: defined bits only, and READ,
 /// since x86_64 page tables cannot express a present page that is not
 /// readable (ABI.md §6, "Memory").
-fn check_map_protection(bits: u32, reserved: u32) -> Result<(), Error> {
+pub(super) fn check_map_protection(bits: u32, reserved: u32) -> Result<(), Error> {
     check_protection(bits, reserved)?;
     if bits & protection::READ == 0 {
         return Err(Error::InvalidArgument);
@@ -87,7 +88,9 @@ fn keep_the_buffer(call: &Call<'_>, address: u64, length: u64) -> Result<(), Err
     Ok(())
 }
 
-/// UNMAP: frees whatever is mapped in the range and uncharges it.
+/// UNMAP: frees whatever anonymous memory is mapped in the range and
+/// uncharges it; mappings of memory objects in it go (their frames stay
+/// the objects').
 pub(super) fn unmap(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
     let r: MapRequest = call.request()?;
     check_protection(r.protection, r.reserved)?;
@@ -96,14 +99,13 @@ pub(super) fn unmap(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call
     }
     check_range(r.address, r.length)?;
     keep_the_buffer(call, r.address, r.length)?;
-    let freed = machine.unmap(call.space, r.address, r.length)?;
-    if let Some(p) = kernel.processes.get_mut(call.process) {
-        p.uncharge(freed);
-    }
+    kernel.unmap_range(machine, call.process, r.address, r.length)?;
     kernel.reply_to(machine, call, NO_REPLY)
 }
 
-/// PROTECT: new protection for a wholly mapped range.
+/// PROTECT: new protection for a wholly mapped range; over a memory
+/// object's mapping, no wider than the reference it was mapped through
+/// allowed.
 pub(super) fn protect(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
     let r: MapRequest = call.request()?;
     check_map_protection(r.protection, r.reserved)?;
@@ -111,6 +113,6 @@ pub(super) fn protect(kernel: &mut Kernel, machine: &mut impl Machine, call: &Ca
     if r.protection & protection::WRITE == 0 {
         keep_the_buffer(call, r.address, r.length)?;
     }
-    machine.protect(call.space, r.address, r.length, r.protection)?;
+    kernel.protect_range(machine, call.process, r.address, r.length, r.protection)?;
     kernel.reply_to(machine, call, NO_REPLY)
 }

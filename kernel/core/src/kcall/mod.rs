@@ -14,11 +14,13 @@ mod descriptors;
 mod doors;
 mod events;
 mod memory;
+mod memory_objects;
 mod system;
 mod threads;
 
 use abi::kcall::{
-    ArchiveReadReply, ClockReply, DescriptorInfo, KernelCounters, MapReply, REPLY_PAYLOAD_OFFSET,
+    ArchiveReadReply, ClockReply, DescriptorInfo, KernelCounters, MachineInfo, MapReply,
+    MemoryInfo, REPLY_PAYLOAD_OFFSET,
 };
 use abi::message::{DescriptorSlot, descriptor_offset, message_extent};
 use abi::trap::SendArgs;
@@ -43,7 +45,12 @@ fn required_target(function: KernelFunction) -> Option<ObjectKind> {
             Some(ObjectKind::ProcessControl)
         }
         KernelFunction::ArchiveRead => Some(ObjectKind::BootArchive),
-        KernelFunction::DebugExit => Some(ObjectKind::MachineControl),
+        KernelFunction::DebugExit | KernelFunction::MachineInfo | KernelFunction::MemoryDirect => {
+            Some(ObjectKind::MachineControl)
+        }
+        KernelFunction::MemoryMap | KernelFunction::MemoryCow | KernelFunction::MemoryInfo => {
+            Some(ObjectKind::Memory)
+        }
         _ => None,
     }
 }
@@ -53,12 +60,17 @@ fn required_target(function: KernelFunction) -> Option<ObjectKind> {
 fn reply_shape(function: KernelFunction) -> (usize, u8) {
     match function {
         KernelFunction::DescriptorInfo => (size_of::<DescriptorInfo>(), 0),
-        KernelFunction::MapAnonymous => (size_of::<MapReply>(), 0),
+        KernelFunction::MapAnonymous | KernelFunction::MemoryMap => (size_of::<MapReply>(), 0),
+        KernelFunction::MemoryInfo => (size_of::<MemoryInfo>(), 0),
+        KernelFunction::MachineInfo => (size_of::<MachineInfo>(), 0),
         KernelFunction::Counters => (size_of::<KernelCounters>(), 0),
         KernelFunction::Clock => (size_of::<ClockReply>(), 0),
         KernelFunction::Duplicate
         | KernelFunction::ThreadCreate
         | KernelFunction::EventCreate
+        | KernelFunction::MemoryCreate
+        | KernelFunction::MemoryCow
+        | KernelFunction::MemoryDirect
         | KernelFunction::Spawn => (0, 1),
         KernelFunction::DoorCreate => (0, 2),
         KernelFunction::ArchiveRead => (size_of::<ArchiveReadReply>(), 0),
@@ -177,7 +189,8 @@ impl Kernel {
                     return Err(Error::WrongObjectType);
                 }
                 // SEND is the right to invoke kernel functions on a
-                // capability or a handle; events check SIGNAL and WAIT.
+                // capability or a handle; events check SIGNAL and WAIT,
+                // memory objects their memory rights.
                 if matches!(
                     object.body,
                     ObjectBody::Capability(_) | ObjectBody::Process(_)
@@ -193,7 +206,7 @@ impl Kernel {
         }
         let space = self.process(process)?.space;
         if layout.total_size > 0 {
-            machine.check_user(space, args.buffer, usize::from(layout.total_size), true)?;
+            self.check_writable(machine, space, args.buffer, usize::from(layout.total_size))?;
         }
         // Fixed requests are small; only DEBUG_WRITE and SPAWN carry more,
         // and those go to the heap rather than zeroing a page per call.
@@ -242,6 +255,11 @@ impl Kernel {
             KernelFunction::MapAnonymous => memory::map_anonymous(self, machine, &call),
             KernelFunction::Unmap => memory::unmap(self, machine, &call),
             KernelFunction::Protect => memory::protect(self, machine, &call),
+            KernelFunction::MemoryCreate => memory_objects::create(self, machine, &call),
+            KernelFunction::MemoryMap => memory_objects::map(self, machine, &call),
+            KernelFunction::MemoryCow => memory_objects::cow(self, machine, &call),
+            KernelFunction::MemoryInfo => memory_objects::info(self, machine, &call),
+            KernelFunction::MemoryDirect => memory_objects::direct(self, machine, &call),
             KernelFunction::EventCreate => events::create(self, machine, &call),
             KernelFunction::EventSignal => events::signal(self, machine, &call),
             KernelFunction::EventWait => events::wait(self, machine, &call),
@@ -253,6 +271,7 @@ impl Kernel {
             KernelFunction::DebugExit => system::debug_exit(self, machine, &call),
             KernelFunction::Counters => system::counters(self, machine, &call),
             KernelFunction::Clock => system::clock(self, machine, &call),
+            KernelFunction::MachineInfo => system::machine_info(self, machine, &call),
             KernelFunction::ArchiveRead => system::archive_read(self, machine, &call),
         }
     }

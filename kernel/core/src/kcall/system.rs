@@ -1,9 +1,9 @@
 //! Kernel functions about the machine as a whole: DEBUG_WRITE, DEBUG_EXIT
-//! (machine-control capability), COUNTERS, CLOCK and ARCHIVE_READ
-//! (boot-archive capability).
+//! and MACHINE_INFO (machine-control capability), COUNTERS, CLOCK and
+//! ARCHIVE_READ (boot-archive capability).
 
 use abi::kcall::{
-    ArchiveReadReply, ArchiveReadRequest, ClockReply, KernelCounters, MAX_DEBUG_WRITE,
+    ArchiveReadReply, ArchiveReadRequest, ClockReply, KernelCounters, MAX_DEBUG_WRITE, MachineInfo,
     REPLY_PAYLOAD_OFFSET,
 };
 use abi::{Error, MessageSizes, TrapArgs};
@@ -63,6 +63,21 @@ pub(super) fn clock(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call
         reserved: 0,
     };
     kernel.reply_to(machine, call, KernelReply::payload(clock.as_bytes()))
+}
+
+/// MACHINE_INFO: what the kernel learnt of the machine at boot that user
+/// space cannot find by itself: where the ACPI RSDP is (0: nowhere), which
+/// a holder of the capability maps with MEMORY_DIRECT to read the tables.
+pub(super) fn machine_info(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    call.no_request()?;
+    let info = MachineInfo {
+        rsdp: machine.rsdp().unwrap_or(0),
+    };
+    kernel.reply_to(machine, call, KernelReply::payload(info.as_bytes()))
 }
 
 /// ARCHIVE_READ: the file's size, then as much of it from the request's

@@ -1,5 +1,7 @@
-//! The fake machine: address spaces as maps of 4 KiB pages, a boot archive
-//! of four named programs, and the constants every test shares.
+//! The fake machine: address spaces as maps of 4 KiB pages, frames for
+//! memory objects (with their contents), physical device pages, a memory
+//! map, a boot archive of four named programs, and the constants every
+//! test shares.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,7 +11,9 @@ use abi::process::{
 };
 use abi::{Descriptor, Error};
 
-use crate::machine::{LoadedProgram, Machine, Mapped, UserStart};
+use crate::boot_info::{MemoryKind, MemoryMap, MemoryRegion};
+use crate::machine::{LoadedProgram, Machine, Mapped, PageMapping, UserStart};
+use crate::phys::PhysRange;
 use crate::process::SpaceId;
 use crate::thread::ThreadId;
 
@@ -33,7 +37,24 @@ pub(super) const PROGRAM_BYTES: u64 =
 /// A user address nothing is ever mapped at.
 pub(super) const UNMAPPED: u64 = 0x0700_0000;
 pub(super) const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
+/// Frames the fake machine has for memory objects.
 pub(super) const FREE_FRAMES: u64 = 4242;
+/// Where the fake machine's frames lie (usable RAM of its memory map).
+pub(super) const FRAME_BASE: u64 = 0x0200_0000;
+/// The fake machine's memory map: usable RAM below 0x9F000 and from 1 MiB
+/// to 0x7FE0000, the BIOS area reserved (the RSDP is there), ACPI tables
+/// above RAM, and a device page (an I/O APIC) in a hole of the map.
+pub(super) const MEMORY_MAP: [(u64, u64, MemoryKind); 5] = [
+    (0, 0x9_f000, MemoryKind::Usable),
+    (0xe_0000, 0x10_0000, MemoryKind::Reserved),
+    (0x10_0000, 0x7fe_0000, MemoryKind::Usable),
+    (0x7fe_0000, 0x800_0000, MemoryKind::AcpiReclaimable),
+    (0x8000_0000, 0x8010_0000, MemoryKind::KernelAndModules),
+];
+/// The fake RSDP's address, in the BIOS area.
+pub(super) const RSDP: u64 = 0xf_5a60;
+/// A device page in no region of the map.
+pub(super) const DEVICE: u64 = 0xfec0_0000;
 /// The fake machine's timer rate.
 pub(super) const TIMER_HZ: u32 = 100;
 /// The first process's capabilities (abi::process).
@@ -60,7 +81,13 @@ pub(super) struct Page {
     pub(super) protection: u32,
     /// Allocated on first write; reads as zeros before.
     pub(super) bytes: Option<Box<[u8; PAGE as usize]>>,
+    /// A memory object's page (`map_page`): the frame shown, and whether it
+    /// is mapped cacheable. Its bytes are the frame's, and unmapping it
+    /// frees nothing.
+    pub(super) borrowed: Option<(u64, bool)>,
 }
+
+type PageBytes = Box<[u8; PAGE as usize]>;
 
 /// Address spaces as maps of pages, thread contexts, console and verdicts.
 #[derive(Debug, Default)]
@@ -76,6 +103,19 @@ pub(super) struct FakeMachine {
     pub(super) debug_exit_refused: bool,
     /// Contract violations (double destroy, unknown space, ...).
     pub(super) anomalies: Vec<String>,
+    /// Frames handed out for memory objects, with their contents.
+    pub(super) frames: BTreeMap<u64, PageBytes>,
+    /// Frames given back, handed out again first.
+    pub(super) free_list: Vec<u64>,
+    /// The next frame never handed out.
+    pub(super) next_frame: u64,
+    /// At most this many frames handed out at once (tests of running out).
+    pub(super) frame_limit: Option<u64>,
+    /// Physical pages outside RAM (device memory, firmware): what a direct
+    /// mapping reads.
+    pub(super) physical: BTreeMap<u64, PageBytes>,
+    /// The memory map.
+    pub(super) memory_map: MemoryMap,
 }
 
 /// Page addresses covering `[address, address + length)`.
@@ -87,10 +127,53 @@ pub(super) fn pages_of(address: u64, length: u64) -> impl Iterator<Item = u64> {
 
 impl FakeMachine {
     pub(super) fn new() -> Self {
-        Self {
-            next_space: 1,
-            ..Self::default()
+        let mut memory_map = MemoryMap::new();
+        for (start, end, kind) in MEMORY_MAP {
+            memory_map.push(MemoryRegion {
+                range: PhysRange { start, end },
+                kind,
+            });
         }
+        let mut machine = Self {
+            next_space: 1,
+            next_frame: FRAME_BASE,
+            memory_map,
+            ..Self::default()
+        };
+        let mut rsdp = [0u8; 20];
+        rsdp[..8].copy_from_slice(crate::rsdp::SIGNATURE);
+        machine.poke_physical(RSDP, &rsdp);
+        machine
+    }
+
+    /// Writes physical memory outside the frames (firmware, devices).
+    pub(super) fn poke_physical(&mut self, address: u64, bytes: &[u8]) {
+        for (i, byte) in bytes.iter().enumerate() {
+            let at = address + i as u64;
+            self.physical
+                .entry(at & !(PAGE - 1))
+                .or_insert_with(|| Box::new([0; PAGE as usize]))[(at % PAGE) as usize] = *byte;
+        }
+    }
+
+    /// The bytes of a borrowed page's frame (a memory object's frame, or
+    /// physical memory outside them).
+    fn frame_bytes(&self, frame: u64) -> Option<&PageBytes> {
+        self.frames
+            .get(&frame)
+            .or_else(|| self.physical.get(&frame))
+    }
+
+    fn frame_bytes_mut(&mut self, frame: u64) -> &mut PageBytes {
+        if self.frames.contains_key(&frame) {
+            return self
+                .frames
+                .entry(frame)
+                .or_insert_with(|| Box::new([0; PAGE as usize]));
+        }
+        self.physical
+            .entry(frame)
+            .or_insert_with(|| Box::new([0; PAGE as usize]))
     }
 
     /// The rule of `Machine::check_user`: a non-empty range must lie in the
@@ -133,7 +216,11 @@ impl FakeMachine {
         for (i, byte) in buffer.iter_mut().enumerate() {
             let at = address.checked_add(i as u64).ok_or(Error::BadBuffer)?;
             let page = map.get(&(at & !(PAGE - 1))).ok_or(Error::BadBuffer)?;
-            *byte = page.bytes.as_ref().map_or(0, |b| b[(at % PAGE) as usize]);
+            let bytes = match page.borrowed {
+                Some((frame, _)) => self.frame_bytes(frame),
+                None => page.bytes.as_ref(),
+            };
+            *byte = bytes.map_or(0, |b| b[(at % PAGE) as usize]);
         }
         Ok(())
     }
@@ -145,12 +232,18 @@ impl FakeMachine {
         address: u64,
         data: &[u8],
     ) -> Result<(), Error> {
-        let map = self.spaces.get_mut(&space).ok_or(Error::BadBuffer)?;
         for (i, byte) in data.iter().enumerate() {
             let at = address.checked_add(i as u64).ok_or(Error::BadBuffer)?;
+            let map = self.spaces.get_mut(&space).ok_or(Error::BadBuffer)?;
             let page = map.get_mut(&(at & !(PAGE - 1))).ok_or(Error::BadBuffer)?;
-            page.bytes
-                .get_or_insert_with(|| Box::new([0; PAGE as usize]))[(at % PAGE) as usize] = *byte;
+            match page.borrowed {
+                Some((frame, _)) => self.frame_bytes_mut(frame)[(at % PAGE) as usize] = *byte,
+                None => {
+                    page.bytes
+                        .get_or_insert_with(|| Box::new([0; PAGE as usize]))
+                        [(at % PAGE) as usize] = *byte
+                }
+            }
         }
         Ok(())
     }
@@ -175,19 +268,37 @@ impl FakeMachine {
                 Page {
                     protection,
                     bytes: None,
+                    borrowed: None,
                 },
             );
         }
         Ok(())
     }
 
-    /// The bytes of pages and page tables mapped in `space` (what the
-    /// kernel must have charged for them).
+    /// The bytes of pages the mappings own and of page tables in `space`
+    /// (what the kernel must have charged the process for them; a memory
+    /// object's pages are charged to the object).
     pub(super) fn mapped_bytes(&self, space: SpaceId) -> u64 {
+        self.spaces.get(&space).map_or(0, |map| {
+            map.values().filter(|p| p.borrowed.is_none()).count() as u64 * PAGE
+        }) + self.table_bytes(space)
+    }
+
+    /// The page mapped at `address` of `space`.
+    pub(super) fn page(&self, space: SpaceId, address: u64) -> Option<&Page> {
         self.spaces
             .get(&space)
-            .map_or(0, |map| map.len() as u64 * PAGE)
-            + self.table_bytes(space)
+            .and_then(|map| map.get(&(address & !(PAGE - 1))))
+    }
+
+    /// Where the next mapping of `length` bytes placed by the machine goes.
+    fn place(&self, space: SpaceId, length: u64) -> Result<u64, Error> {
+        let map = self.spaces.get(&space).ok_or(Error::InvalidArgument)?;
+        let hint = self.hints.get(&space).copied().unwrap_or(USER_MAP_BASE);
+        crate::placement::place(hint, length, |start, end| {
+            map.range(start..end).next().map(|(page, _)| *page)
+        })
+        .ok_or(Error::BadAddressRange)
     }
 
     /// The page tables a real machine would hold for `space`'s pages (the
@@ -265,12 +376,7 @@ impl Machine for FakeMachine {
                 at
             }
             None => {
-                let map = self.spaces.get(&space).ok_or(Error::InvalidArgument)?;
-                let hint = self.hints.get(&space).copied().unwrap_or(USER_MAP_BASE);
-                let at = crate::placement::place(hint, length, |start, end| {
-                    map.range(start..end).next().map(|(page, _)| *page)
-                })
-                .ok_or(Error::BadAddressRange)?;
+                let at = self.place(space, length)?;
                 self.hints
                     .insert(space, crate::placement::next_hint(at, length));
                 at
@@ -291,11 +397,13 @@ impl Machine for FakeMachine {
         // may cover terabytes.
         let end = address.saturating_add(length);
         let pages: Vec<u64> = map.range(address..end).map(|(page, _)| *page).collect();
+        let mut owned = 0;
         for page in &pages {
-            map.remove(page);
+            if map.remove(page).is_some_and(|p| p.borrowed.is_none()) {
+                owned += 1;
+            }
         }
-        let freed = pages.len() as u64 * PAGE;
-        Ok(freed + tables_before - self.table_bytes(space))
+        Ok(owned * PAGE + tables_before - self.table_bytes(space))
     }
 
     fn protect(
@@ -408,7 +516,140 @@ impl Machine for FakeMachine {
     }
 
     fn free_frames(&self) -> u64 {
-        FREE_FRAMES
+        FREE_FRAMES - self.frames.len() as u64
+    }
+
+    fn allocate_frame(&mut self) -> Result<u64, Error> {
+        let limit = self.frame_limit.unwrap_or(FREE_FRAMES).min(FREE_FRAMES);
+        if self.frames.len() as u64 >= limit {
+            return Err(Error::OutOfMemory);
+        }
+        let frame = match self.free_list.pop() {
+            Some(frame) => frame,
+            None => {
+                let frame = self.next_frame;
+                self.next_frame += PAGE;
+                frame
+            }
+        };
+        self.frames.insert(frame, Box::new([0; PAGE as usize]));
+        Ok(frame)
+    }
+
+    fn free_frame(&mut self, frame: u64) {
+        let mapped = self
+            .spaces
+            .values()
+            .flat_map(BTreeMap::values)
+            .any(|p| p.borrowed.is_some_and(|(f, _)| f == frame));
+        if mapped {
+            self.anomalies
+                .push(format!("free_frame({frame:#x}) of a frame still mapped"));
+        }
+        if self.frames.remove(&frame).is_none() {
+            self.anomalies
+                .push(format!("free_frame({frame:#x}) of a frame not handed out"));
+            return;
+        }
+        self.free_list.push(frame);
+    }
+
+    fn copy_frame(&mut self, from: u64, to: u64) {
+        let Some(bytes) = self.frames.get(&from).cloned() else {
+            self.anomalies
+                .push(format!("copy_frame from {from:#x}, not handed out"));
+            return;
+        };
+        match self.frames.get_mut(&to) {
+            Some(target) => *target = bytes,
+            None => self
+                .anomalies
+                .push(format!("copy_frame to {to:#x}, not handed out")),
+        }
+    }
+
+    fn find_room(&self, space: SpaceId, address: Option<u64>, length: u64) -> Result<u64, Error> {
+        if !self.spaces.contains_key(&space) || length == 0 || !length.is_multiple_of(PAGE) {
+            return Err(Error::InvalidArgument);
+        }
+        match address {
+            Some(at) => {
+                let fits = at.is_multiple_of(PAGE)
+                    && at >= PAGE
+                    && at.checked_add(length).is_some_and(|end| end <= USER_END);
+                if !fits || !self.range_is_free(space, at, length) {
+                    return Err(Error::BadAddressRange);
+                }
+                Ok(at)
+            }
+            None => self.place(space, length),
+        }
+    }
+
+    fn placed(&mut self, space: SpaceId, address: u64, length: u64) {
+        self.hints
+            .insert(space, crate::placement::next_hint(address, length));
+    }
+
+    fn map_page(&mut self, space: SpaceId, address: u64, page: PageMapping) -> Result<u64, Error> {
+        let kernel_ram = MEMORY_MAP.iter().any(|(start, end, kind)| {
+            matches!(kind, MemoryKind::Usable | MemoryKind::KernelAndModules)
+                && (*start..*end).contains(&page.frame)
+        });
+        if kernel_ram && !self.frames.contains_key(&page.frame) {
+            self.anomalies.push(format!(
+                "map_page of frame {:#x}: kernel RAM not handed out",
+                page.frame
+            ));
+        }
+        if page.protection & protection::READ == 0 || page.protection & !protection::ALL != 0 {
+            self.anomalies
+                .push(format!("map_page with protection {:#x}", page.protection));
+        }
+        let tables_before = self.table_bytes(space);
+        let map = self.spaces.get_mut(&space).ok_or(Error::InvalidArgument)?;
+        if !address.is_multiple_of(PAGE) || !(PAGE..USER_END).contains(&address) {
+            return Err(Error::BadAddressRange);
+        }
+        if map.contains_key(&address) {
+            return Err(Error::BadAddressRange);
+        }
+        map.insert(
+            address,
+            Page {
+                protection: page.protection,
+                bytes: None,
+                borrowed: Some((page.frame, page.cached)),
+            },
+        );
+        Ok(self.table_bytes(space) - tables_before)
+    }
+
+    fn remap_page(&mut self, space: SpaceId, address: u64, page: PageMapping) -> Result<(), Error> {
+        let entry = self
+            .spaces
+            .get_mut(&space)
+            .and_then(|map| map.get_mut(&address));
+        match entry {
+            Some(entry) if entry.borrowed.is_some() => {
+                entry.protection = page.protection;
+                entry.borrowed = Some((page.frame, page.cached));
+                Ok(())
+            }
+            _ => {
+                self.anomalies
+                    .push(format!("remap_page at {address:#x}: no object page there"));
+                Err(Error::BadAddressRange)
+            }
+        }
+    }
+
+    fn memory_map(&self) -> &MemoryMap {
+        &self.memory_map
+    }
+
+    fn rsdp(&self) -> Option<u64> {
+        Some(RSDP)
     }
 
     fn timer_hz(&self) -> u32 {

@@ -17,6 +17,8 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::descriptor_table::Reference;
 use crate::kernel::Kernel;
+use crate::machine::PageFault;
+use crate::memory_object::{Fault, MemoryFrames, REGION_COST};
 use crate::object::{OBJECT_COST, ObjectBody, ObjectId};
 use crate::process::{DESCRIPTOR_COST, ProcessId, SpaceId};
 use crate::thread::{Holding, THREAD_COST, ThreadId, ThreadState};
@@ -777,6 +779,9 @@ impl World {
                     receive_refs.entry(r.object).or_default().push(p);
                 }
             }
+            for region in &process.regions {
+                *referenced.entry(region.object).or_default() += 1;
+            }
             if open != process.table.open() as u64 {
                 v.push(format!(
                     "{p:?} table counts {} open, holds {open}",
@@ -797,10 +802,20 @@ impl World {
                 .ids()
                 .filter(|o| k.objects.get(*o).is_some_and(|o| o.charged_to == p))
                 .count() as u64;
+            let memory: u64 = k
+                .objects
+                .ids()
+                .filter_map(|o| k.objects.get(o))
+                .filter(|o| o.charged_to == p)
+                .filter_map(|o| o.memory())
+                .map(|m| m.charge)
+                .sum();
             let expected = self.m.mapped_bytes(process.space)
                 + DESCRIPTOR_COST * open
                 + THREAD_COST * process.threads.len() as u64
-                + OBJECT_COST * objects;
+                + OBJECT_COST * objects
+                + memory
+                + REGION_COST * process.regions.len() as u64;
             if process.charged != expected {
                 v.push(format!(
                     "{p:?} is charged {} bytes, holds {expected}",
@@ -894,10 +909,368 @@ impl World {
                 "threads: kernel {threads:?}, machine contexts {contexts:?}"
             ));
         }
+        v.extend(self.memory_violations());
         v.extend(self.m.anomalies.iter().cloned());
         v
     }
+
+    /// The rules of memory objects: frame records and the machine's
+    /// frames agree one for one, each record counts exactly the objects
+    /// holding it, and every mapping of an object is in the machine's
+    /// tables as the core says it must be (frame, protection, caching),
+    /// with no other object page mapped anywhere.
+    pub(super) fn memory_violations(&self) -> Vec<String> {
+        let (k, m) = (&self.k, &self.m);
+        let mut v = Vec::new();
+        let mut holders: HashMap<u64, u32> = HashMap::new();
+        for o in k.objects.ids() {
+            let Some(memory) = k.objects.get(o).and_then(|o| o.memory()) else {
+                continue;
+            };
+            if let MemoryFrames::Anonymous(frames) = &memory.frames {
+                for id in frames {
+                    match k.frames.get(*id) {
+                        Some(record) => *holders.entry(record.physical).or_default() += 1,
+                        None => v.push(format!("memory object {o:?} holds a freed frame record")),
+                    }
+                }
+            }
+        }
+        let mut physicals = HashSet::new();
+        for id in k.frames.ids() {
+            let Some(record) = k.frames.get(id) else {
+                continue;
+            };
+            if !physicals.insert(record.physical) {
+                v.push(format!("frame {:#x} has two records", record.physical));
+            }
+            let held = holders.get(&record.physical).copied().unwrap_or(0);
+            if record.shares == 0 || record.shares != held {
+                v.push(format!(
+                    "frame {:#x} counts {} shares, held by {held} objects",
+                    record.physical, record.shares
+                ));
+            }
+            if !m.frames.contains_key(&record.physical) {
+                v.push(format!(
+                    "frame {:#x} is recorded but the machine has it free",
+                    record.physical
+                ));
+            }
+        }
+        for frame in m.frames.keys() {
+            if !physicals.contains(frame) {
+                v.push(format!(
+                    "frame {frame:#x} is handed out and recorded nowhere (a leak)"
+                ));
+            }
+        }
+        for p in k.processes.ids() {
+            let Some(process) = k.processes.get(p) else {
+                continue;
+            };
+            let mut mapped = HashSet::new();
+            let mut last_end = 0;
+            for region in &process.regions {
+                if region.start < last_end || region.pages == 0 {
+                    v.push(format!("{p:?} mappings overlap or are empty: {region:?}"));
+                }
+                last_end = region.end();
+                let size = k
+                    .objects
+                    .get(region.object)
+                    .and_then(|o| o.memory())
+                    .map(|m| m.pages());
+                match size {
+                    None => v.push(format!("{p:?} maps {:?}, no memory object", region.object)),
+                    Some(size) if region.offset + region.pages > size => {
+                        v.push(format!("{p:?} maps past its object's end: {region:?}"));
+                    }
+                    Some(_) => {}
+                }
+                if region.protection & !region.allowed != 0
+                    || region.protection & abi::kcall::protection::READ == 0
+                {
+                    v.push(format!(
+                        "{p:?} mapping with protection past its rights: {region:?}"
+                    ));
+                }
+                for page in region.offset..region.offset + region.pages {
+                    let address = region.address_of(page);
+                    mapped.insert(address);
+                    let expected = k.page_mapping(region.object, page, region.protection);
+                    let actual = m.page(process.space, address).map(|page| {
+                        page.borrowed
+                            .map(|(frame, cached)| (frame, page.protection, cached))
+                    });
+                    // A page whose frame stopped being shared may still be
+                    // mapped without WRITE: its next write fault adds it.
+                    let lagging = expected.map(|e| {
+                        Some((
+                            e.frame,
+                            e.protection & !abi::kcall::protection::WRITE,
+                            e.cached,
+                        ))
+                    });
+                    let expected = expected.map(|e| Some((e.frame, e.protection, e.cached)));
+                    if actual != expected && actual != lagging {
+                        v.push(format!(
+                            "{p:?} page {address:#x} of {region:?}: machine {actual:?}, core {expected:?}"
+                        ));
+                    }
+                }
+            }
+            if let Some(map) = m.spaces.get(&process.space) {
+                for (address, page) in map {
+                    if page.borrowed.is_some() && !mapped.contains(address) {
+                        v.push(format!(
+                            "{p:?} has an object page at {address:#x} no mapping holds"
+                        ));
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    // ----- memory objects -----
+
+    /// MEMORY_CREATE of `pages` pages by `t`.
+    pub(super) fn memory_create(&mut self, t: ThreadId, pages: u32) -> Result<Descriptor, Error> {
+        let request = abi::kcall::MemoryCreateRequest::new(pages);
+        self.new_descriptor(
+            t,
+            KernelFunction::MemoryCreate,
+            Descriptor::NULL,
+            request.as_bytes(),
+        )
+    }
+
+    /// MEMORY_CREATE that must succeed.
+    pub(super) fn memory_ok(&mut self, t: ThreadId, pages: u32) -> Descriptor {
+        match self.memory_create(t, pages) {
+            Ok(d) => d,
+            Err(e) => panic!("MEMORY_CREATE of {pages} pages: {e}"),
+        }
+    }
+
+    /// A kernel function whose reply is one new descriptor.
+    pub(super) fn new_descriptor(
+        &mut self,
+        t: ThreadId,
+        f: KernelFunction,
+        target: Descriptor,
+        data: &[u8],
+    ) -> Result<Descriptor, Error> {
+        let regs = self.kcall(t, f, target, data);
+        if let Some(e) = regs.kernel_error() {
+            return Err(e);
+        }
+        let p = self.process_of(t);
+        let reply = self.parse_reply(p, KBUF, regs);
+        assert_eq!(reply.slots.len(), 1, "{f:?} replies one descriptor");
+        Ok(Descriptor(reply.slots[0].descriptor))
+    }
+
+    /// MEMORY_MAP through `d`.
+    pub(super) fn memory_map(
+        &mut self,
+        t: ThreadId,
+        d: Descriptor,
+        address: u64,
+        offset: u64,
+        length: u64,
+        protection: u32,
+    ) -> Result<u64, Error> {
+        let request = abi::kcall::MemoryMapRequest::new(address, offset, length, protection);
+        let regs = self.kcall(t, KernelFunction::MemoryMap, d, request.as_bytes());
+        if let Some(e) = regs.kernel_error() {
+            return Err(e);
+        }
+        let p = self.process_of(t);
+        let reply = self.parse_reply(p, KBUF, regs);
+        match abi::kcall::MapReply::read_from_bytes(&reply.payload) {
+            Ok(mapped) => Ok(mapped.address),
+            Err(_) => panic!("MEMORY_MAP payload {:?}", reply.payload),
+        }
+    }
+
+    /// MEMORY_COW of `d`'s bytes `[offset, offset + length)`.
+    pub(super) fn memory_cow(
+        &mut self,
+        t: ThreadId,
+        d: Descriptor,
+        offset: u64,
+        length: u64,
+    ) -> Result<Descriptor, Error> {
+        let request = abi::kcall::MemoryRangeRequest::new(offset, length);
+        self.new_descriptor(t, KernelFunction::MemoryCow, d, request.as_bytes())
+    }
+
+    /// MEMORY_INFO of `d`: (pages, flags).
+    pub(super) fn memory_info(&mut self, t: ThreadId, d: Descriptor) -> Result<(u64, u32), Error> {
+        let regs = self.kcall(t, KernelFunction::MemoryInfo, d, &[]);
+        if let Some(e) = regs.kernel_error() {
+            return Err(e);
+        }
+        let p = self.process_of(t);
+        let reply = self.parse_reply(p, KBUF, regs);
+        match abi::kcall::MemoryInfo::read_from_bytes(&reply.payload) {
+            Ok(info) => Ok((info.pages, info.flags)),
+            Err(_) => panic!("MEMORY_INFO payload {:?}", reply.payload),
+        }
+    }
+
+    /// MEMORY_DIRECT sent to `capability`.
+    pub(super) fn memory_direct(
+        &mut self,
+        t: ThreadId,
+        capability: Descriptor,
+        physical: u64,
+        length: u64,
+    ) -> Result<Descriptor, Error> {
+        let request = abi::kcall::DirectRequest::new(physical, length);
+        self.new_descriptor(
+            t,
+            KernelFunction::MemoryDirect,
+            capability,
+            request.as_bytes(),
+        )
+    }
+
+    /// UNMAP by `t`: the error, if any.
+    pub(super) fn unmap(&mut self, t: ThreadId, address: u64, length: u64) -> Result<(), Error> {
+        let request = abi::kcall::unmap(address, length);
+        let regs = self.kcall(
+            t,
+            KernelFunction::Unmap,
+            Descriptor::NULL,
+            request.as_bytes(),
+        );
+        regs.kernel_error().map_or(Ok(()), Err)
+    }
+
+    /// PROTECT by `t`: the error, if any.
+    pub(super) fn protect(
+        &mut self,
+        t: ThreadId,
+        address: u64,
+        length: u64,
+        protection: u32,
+    ) -> Result<(), Error> {
+        let request = abi::kcall::protect(address, length, protection);
+        let regs = self.kcall(
+            t,
+            KernelFunction::Protect,
+            Descriptor::NULL,
+            request.as_bytes(),
+        );
+        regs.kernel_error().map_or(Ok(()), Err)
+    }
+
+    /// `t` writes `bytes` at `address` as the CPU would: a write the page
+    /// does not allow faults, and the kernel resolves the fault or ends the
+    /// process. Whether the write happened (false: the process ended).
+    pub(super) fn user_write(&mut self, t: ThreadId, address: u64, bytes: &[u8]) -> bool {
+        for (i, byte) in bytes.iter().enumerate() {
+            let at = address + i as u64;
+            let mut faults = 0;
+            loop {
+                let space = self.space(self.process_of(t));
+                if self.m.access(space, at, 1, true).is_ok() {
+                    let _ = self.m.copy_in(space, at, &[*byte]);
+                    break;
+                }
+                faults += 1;
+                assert!(
+                    faults < 3,
+                    "the kernel resolved a fault at {at:#x} that repeats"
+                );
+                let fault = PageFault {
+                    address: at,
+                    present: self.m.page(space, at).is_some(),
+                    write: true,
+                    execute: false,
+                };
+                self.run(t);
+                if self.k.page_fault(&mut self.m, fault) != Fault::Resolved {
+                    self.k.fault(&mut self.m);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// `t` reads `length` bytes at `address` as the CPU would (None: the
+    /// read faulted and the process ended).
+    pub(super) fn user_read(
+        &mut self,
+        t: ThreadId,
+        address: u64,
+        length: usize,
+    ) -> Option<Vec<u8>> {
+        let space = self.space(self.process_of(t));
+        if self.m.access(space, address, length as u64, false).is_err() {
+            let fault = PageFault {
+                address,
+                present: self.m.page(space, address).is_some(),
+                write: false,
+                execute: false,
+            };
+            self.run(t);
+            assert_ne!(self.k.page_fault(&mut self.m, fault), Fault::Resolved);
+            self.k.fault(&mut self.m);
+            return None;
+        }
+        Some(self.peek(self.process_of(t), address, length))
+    }
+
+    /// What a refused call must leave as it was: the kernel's counts, each
+    /// process's charge and table, the machine's free frames and pages.
+    pub(super) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            counters: self.k.counters(),
+            charged: self
+                .k
+                .processes
+                .ids()
+                .filter_map(|p| {
+                    self.k
+                        .processes
+                        .get(p)
+                        .map(|q| (p, q.charged, q.table.open(), q.regions.clone()))
+                })
+                .collect(),
+            free_frames: crate::machine::Machine::free_frames(&self.m),
+            pages: self
+                .m
+                .spaces
+                .iter()
+                .map(|(space, map)| {
+                    (
+                        *space,
+                        map.iter()
+                            .map(|(a, p)| (*a, p.protection, p.borrowed))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
 }
+
+/// See [`World::snapshot`].
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Snapshot {
+    counters: KernelCounters,
+    charged: Vec<(ProcessId, u64, usize, Vec<crate::memory_object::Region>)>,
+    free_frames: u64,
+    pages: Vec<(SpaceId, Vec<PageState>)>,
+}
+
+/// A page of a snapshot: address, protection, the object frame it shows.
+type PageState = (u64, u32, Option<(u64, bool)>);
 
 /// The owner reference in a fixture's server, and the client reference in
 /// each fixture client.
@@ -1047,6 +1420,11 @@ pub(super) fn accepted(f: &mut Fixture, function: i32) -> bool {
                         | KernelFunction::ManagerRegister
                         | KernelFunction::ArchiveRead
                         | KernelFunction::DebugExit
+                        | KernelFunction::MachineInfo
+                        | KernelFunction::MemoryDirect
+                        | KernelFunction::MemoryMap
+                        | KernelFunction::MemoryCow
+                        | KernelFunction::MemoryInfo
                 )
             });
             let expected = if wrong_kind {

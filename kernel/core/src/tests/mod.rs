@@ -16,6 +16,7 @@ mod harness;
 mod ipc;
 mod kernel_functions;
 mod leaks;
+mod memory;
 mod process_manager;
 mod random;
 mod transfer;

@@ -3,8 +3,8 @@
 
 use abi::function::Function;
 use abi::kcall::{
-    DescriptorRequest, DoorCreateRequest, ExitRequest, KernelCounters, MapRequest, SpawnRequest,
-    ThreadCreateRequest,
+    DescriptorRequest, DirectRequest, DoorCreateRequest, ExitRequest, KernelCounters, MapRequest,
+    MemoryCreateRequest, MemoryMapRequest, MemoryRangeRequest, SpawnRequest, ThreadCreateRequest,
 };
 use abi::message::descriptor_offset;
 use abi::process::{USER_END, USER_MAP_BASE, USER_STACK_TOP};
@@ -108,6 +108,13 @@ enum Op {
     Fault {
         thread: usize,
     },
+    /// A user write, as the CPU does it: a copy-on-write page is copied,
+    /// a write nothing allows ends the process (every fourth only, as
+    /// above).
+    Write {
+        thread: usize,
+        address: u64,
+    },
 }
 
 fn slot_spec() -> impl Strategy<Value = SlotSpec> {
@@ -202,7 +209,17 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(thread, function, a, b, c)| Op::Kernel { thread, function, a, b, c }),
         8 => smart_op(),
         1 => Just(Op::Tick),
-        1 => thread.prop_map(|thread| Op::Fault { thread }),
+        1 => thread.clone().prop_map(|thread| Op::Fault { thread }),
+        2 => (
+            thread,
+            prop_oneof![
+                2 => (0u64..0x3000).prop_map(|o| 0x2000_0000 + o),
+                1 => (0u64..0x3000).prop_map(|o| USER_MAP_BASE + o),
+                1 => Just(DATA),
+                1 => Just(IMAGE),
+            ],
+        )
+            .prop_map(|(thread, address)| Op::Write { thread, address }),
     ]
 }
 
@@ -316,6 +333,45 @@ fn kernel_request(
             (Descriptor(descriptor), Vec::new(), Vec::new())
         }
         KernelFunction::DebugWrite => (Descriptor::NULL, b"x".to_vec(), Vec::new()),
+        KernelFunction::MemoryCreate => {
+            let request = MemoryCreateRequest {
+                pages: a % 4,
+                reserved: u32::from(b.is_multiple_of(7)),
+            };
+            (Descriptor::NULL, request.as_bytes().to_vec(), Vec::new())
+        }
+        KernelFunction::MemoryMap => {
+            let address = [0, 0x2000_0000, DATA, 0x2000_1000][(b % 4) as usize];
+            let request = MemoryMapRequest::new(
+                address,
+                (c % 3) * PAGE,
+                u64::from(b % 3) * PAGE,
+                ((c >> 8) % 9) as u32,
+            );
+            (
+                Descriptor(descriptor),
+                request.as_bytes().to_vec(),
+                Vec::new(),
+            )
+        }
+        KernelFunction::MemoryCow => {
+            let request = MemoryRangeRequest::new((c % 3) * PAGE, u64::from(b % 3) * PAGE);
+            (
+                Descriptor(descriptor),
+                request.as_bytes().to_vec(),
+                Vec::new(),
+            )
+        }
+        KernelFunction::MemoryDirect => {
+            let physical = [DEVICE, RSDP & !(PAGE - 1), FRAME_BASE, 0x7fe_0000][(b % 4) as usize];
+            let request = DirectRequest::new(physical, (1 + c % 2) * PAGE);
+            let target = if a.is_multiple_of(2) {
+                CAP_MACHINE
+            } else {
+                Descriptor(descriptor)
+            };
+            (target, request.as_bytes().to_vec(), Vec::new())
+        }
         _ => (
             Descriptor(if b.is_multiple_of(5) { descriptor } else { 0 }),
             Vec::new(),
@@ -589,6 +645,20 @@ fn apply(w: &mut World, op: &Op) {
             }
         }
         Op::Tick => w.k.tick(),
+        Op::Write { thread, address } => {
+            if let Some(t) = pick(*thread) {
+                let space = w.space(w.process_of(t));
+                let allowed = w.m.access(space, *address, 1, true).is_ok()
+                    || w.k
+                        .processes
+                        .get(w.process_of(t))
+                        .and_then(|p| p.region_at(*address))
+                        .is_some_and(|(_, r)| r.protection & abi::kcall::protection::WRITE != 0);
+                if allowed || thread % 4 == 0 {
+                    let _ = w.user_write(t, *address, b"w");
+                }
+            }
+        }
         Op::Fault { thread } => {
             if thread % 4 != 0 {
                 return;

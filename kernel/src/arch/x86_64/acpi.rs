@@ -88,9 +88,14 @@ fn scan_for_rsdp() -> Option<u64> {
     kernel_core::rsdp::find(area).map(|offset| bios_area + offset as u64)
 }
 
+/// The RSDP's physical address: the boot path's, or found in the BIOS area.
+pub fn find_rsdp(from_boot: Option<u64>) -> Option<u64> {
+    from_boot.or_else(scan_for_rsdp)
+}
+
 /// Reads the MADT, starting from `rsdp` (or a scan of low memory).
 pub fn discover(rsdp: Option<u64>) -> Result<Platform, DiscoveryError> {
-    let rsdp = rsdp.or_else(scan_for_rsdp).ok_or(DiscoveryError::NoRsdp)?;
+    let rsdp = find_rsdp(rsdp).ok_or(DiscoveryError::NoRsdp)?;
     // SAFETY: `rsdp` came from the boot path or from a checksummed signature.
     let tables = unsafe { AcpiTables::from_rsdp(DirectMapHandler, rsdp as usize) }
         .map_err(DiscoveryError::Tables)?;

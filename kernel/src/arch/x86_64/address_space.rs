@@ -1,6 +1,12 @@
 //! User address spaces: a PML4 whose upper half is the kernel's (the same
 //! PDPT pointers, so kernel mappings are shared) and whose lower half maps
 //! the process's 4 KiB user pages.
+//!
+//! A user page either owns its frame (MAP_ANONYMOUS, program images: the
+//! frame is freed when the page is unmapped) or shows a memory object's
+//! frame ([`AddressSpace::map_frame`]): its entry carries the software bit
+//! [`BORROWED`], and unmapping it, or destroying the space, leaves the
+//! frame to the object (the kernel core frees it when the object goes).
 
 use core::cell::Cell;
 
@@ -12,6 +18,17 @@ use x86_64::structures::paging::{
 };
 
 use super::memory::{Frames, ZeroedFrames, direct_map, direct_map_offset, free_frame};
+
+/// The software bit (one of those the CPU ignores, SDM vol. 3, 4.5) that
+/// marks a leaf entry whose frame belongs to a memory object, not to the
+/// mapping.
+pub const BORROWED: PageTableFlags = PageTableFlags::BIT_9;
+
+/// The bits of a leaf entry that PROTECT keeps: whose frame it is and how
+/// it is cached.
+const KEPT_BY_PROTECT: PageTableFlags = BORROWED
+    .union(PageTableFlags::NO_CACHE)
+    .union(PageTableFlags::WRITE_THROUGH);
 
 /// The page table at physical `frame`, through the direct map.
 ///
@@ -75,6 +92,8 @@ impl AddressSpace {
     }
 
     /// Maps one zeroed page at `address` (page-aligned, user half).
+    /// OUT_OF_MEMORY when the page or a table for it could not be had,
+    /// BAD_ADDRESS_RANGE when something is mapped there.
     pub fn map_zeroed(&mut self, address: u64, flags: PageTableFlags) -> Result<PhysFrame, Error> {
         self.forget_translations();
         let frame = x86_64::structures::paging::FrameAllocator::allocate_frame(&mut ZeroedFrames)
@@ -91,6 +110,12 @@ impl AddressSpace {
                 flush.ignore();
                 Ok(frame)
             }
+            // A table frame the walk needed was not there: memory ran
+            // out, which is not the caller's range's fault.
+            Err(x86_64::structures::paging::mapper::MapToError::FrameAllocationFailed) => {
+                free_frame(frame);
+                Err(Error::OutOfMemory)
+            }
             Err(_) => {
                 free_frame(frame);
                 Err(Error::BadAddressRange)
@@ -98,8 +123,87 @@ impl AddressSpace {
         }
     }
 
+    /// Maps the memory object's frame `frame` at `address` (page-aligned,
+    /// user half, unmapped) with `flags` (plus present, user and
+    /// [`BORROWED`]); the page-table bytes it allocated. BAD_ADDRESS_RANGE
+    /// when something is mapped there, OUT_OF_MEMORY when a table could not
+    /// be had.
+    pub fn map_frame(
+        &mut self,
+        address: u64,
+        frame: PhysFrame,
+        flags: PageTableFlags,
+    ) -> Result<u64, Error> {
+        self.forget_translations();
+        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
+        let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE | BORROWED;
+        let made_before = self.tables_made;
+        let mut mapper = self.mapper();
+        let mut tables = CountingFrames(&mut self.tables_made);
+        // SAFETY: a memory object's frame into the user half of this space
+        // only; the object keeps the frame while any mapping shows it.
+        match unsafe { mapper.map_to(page, frame, flags, &mut tables) } {
+            Ok(flush) => {
+                // Not present before: nothing cached (SDM 4.10.4.3).
+                flush.ignore();
+                Ok((self.tables_made - made_before) * abi::PAGE_BYTES)
+            }
+            Err(x86_64::structures::paging::mapper::MapToError::FrameAllocationFailed) => {
+                Err(Error::OutOfMemory)
+            }
+            Err(_) => Err(Error::BadAddressRange),
+        }
+    }
+
+    /// Points the memory-object page mapped at `address` at `frame` with
+    /// `flags` (plus present, user and [`BORROWED`]) and drops its
+    /// translation from the TLB. BAD_ADDRESS_RANGE when no such page is
+    /// mapped there.
+    pub fn remap_frame(
+        &mut self,
+        address: u64,
+        frame: PhysFrame,
+        flags: PageTableFlags,
+    ) -> Result<(), Error> {
+        self.forget_translations();
+        let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE | BORROWED;
+        let entry = self.leaf_entry(address).ok_or(Error::BadAddressRange)?;
+        if !entry.flags().contains(BORROWED) {
+            return Err(Error::BadAddressRange);
+        }
+        entry.set_addr(frame.start_address(), flags);
+        if flags.contains(PageTableFlags::WRITABLE) {
+            self.allow_writes_above(address);
+        }
+        x86_64::instructions::tlb::flush(VirtAddr::new(address));
+        Ok(())
+    }
+
+    /// The present leaf entry mapping `address` (user half), if any.
+    fn leaf_entry(
+        &mut self,
+        address: u64,
+    ) -> Option<&mut x86_64::structures::paging::page_table::PageTableEntry> {
+        if address >= abi::process::USER_END {
+            return None;
+        }
+        let mut frame = self.pml4;
+        for shift in [39u32, 30, 21] {
+            let index = ((address >> shift) & 0x1ff) as usize;
+            // SAFETY: a table of this space, which `&mut self` holds
+            // exclusively; the user half has no huge pages, so a present
+            // entry above the last level points to a table.
+            let entry = unsafe { &table(frame)[index] };
+            frame = entry.frame().ok()?;
+        }
+        // SAFETY: as above: the last-level table of this space.
+        let entry = unsafe { &mut table(frame)[((address >> 12) & 0x1ff) as usize] };
+        (!entry.is_unused()).then_some(entry)
+    }
+
     /// Unmaps every page in `[start, end)` (page-aligned, user half), frees
-    /// their frames and any page table left empty; the bytes freed.
+    /// their frames (not memory objects' frames, which stay theirs) and any
+    /// page table left empty; the bytes freed.
     ///
     /// Walks the tables rather than the addresses, so the cost follows what
     /// is mapped, not the length asked for: unmapping the whole user half
@@ -108,14 +212,14 @@ impl AddressSpace {
     /// them), so a map/unmap loop over fresh addresses never piles them up.
     pub fn unmap_range(&mut self, start: u64, end: u64) -> u64 {
         self.forget_translations();
-        let (freed, _) = unmap_in(self.pml4, 4, 0, start, end.min(abi::process::USER_END));
-        if freed != 0 && Cr3::read_raw().0 == self.pml4 {
+        let done = unmap_in(self.pml4, 4, 0, start, end.min(abi::process::USER_END));
+        if done.changed && Cr3::read_raw().0 == self.pml4 {
             // One full flush (user pages are not global) also drops the
             // paging-structure caches for the tables just freed.
             // SAFETY: reloading the active PML4 changes no mapping.
             unsafe { Cr3::write(self.pml4, Cr3Flags::empty()) };
         }
-        freed
+        done.freed
     }
 
     /// The lowest mapped page in `[start, end)` (user half), if any; like
@@ -136,17 +240,20 @@ impl AddressSpace {
     /// them: making a page writable first lets writes through its parents.
     /// A writable parent grants nothing by itself; each page's own entry
     /// still decides.
+    ///
+    /// A memory object's page stays the object's and keeps its caching
+    /// ([`KEPT_BY_PROTECT`]).
     pub fn set_flags(&mut self, address: u64, flags: PageTableFlags) -> Result<(), Error> {
         self.forget_translations();
-        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        let entry = self.leaf_entry(address).ok_or(Error::BadAddressRange)?;
+        let flags = flags | (entry.flags() & KEPT_BY_PROTECT);
+        entry.set_flags(flags);
         if flags.contains(PageTableFlags::WRITABLE) {
             self.allow_writes_above(address);
         }
-        // SAFETY: only user pages of this space change permissions.
-        unsafe { self.mapper().update_flags(page, flags) }
-            .map(|flush| flush.flush())
-            .map_err(|_| Error::BadAddressRange)
+        x86_64::instructions::tlb::flush(VirtAddr::new(address));
+        Ok(())
     }
 
     /// The physical address behind a user virtual address, if it is mapped
@@ -288,32 +395,48 @@ fn first_present(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -
     None
 }
 
-/// See [`AddressSpace::unmap_range`]: the bytes freed under the table
-/// `frame` at `level` (covering addresses from `base`), and whether the
-/// table is now empty. The caller flushes the TLB.
-fn unmap_in(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -> (u64, bool) {
+/// What [`unmap_in`] did under one table.
+#[derive(Clone, Copy, Default)]
+struct Unmapped {
+    /// Bytes of frames freed: pages the mappings owned, and emptied tables.
+    freed: u64,
+    /// Whether any entry was cleared (the TLB must forget them).
+    changed: bool,
+    /// Whether the table is now empty.
+    empty: bool,
+}
+
+/// See [`AddressSpace::unmap_range`]: what was freed under the table
+/// `frame` at `level` (covering addresses from `base`). A memory object's
+/// page ([`BORROWED`]) is unmapped, its frame neither freed nor counted.
+/// The caller flushes the TLB.
+fn unmap_in(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -> Unmapped {
     // SAFETY: a table of the caller's space, which it holds exclusively.
     let entries = unsafe { table(frame) };
-    let mut freed = 0;
+    let mut done = Unmapped::default();
     for (index, at) in entries_within(level, base, start, end) {
         let Ok(child) = entries[index].frame() else {
             continue;
         };
         if level == 1 {
-            free_frame(child);
-            freed += abi::PAGE_BYTES;
+            if !entries[index].flags().contains(BORROWED) {
+                free_frame(child);
+                done.freed += abi::PAGE_BYTES;
+            }
             entries[index].set_unused();
+            done.changed = true;
         } else {
-            let (below, empty) = unmap_in(child, level - 1, at, start, end);
-            freed += below;
-            if empty {
+            let below = unmap_in(child, level - 1, at, start, end);
+            done.freed += below.freed;
+            done.changed |= below.changed;
+            if below.empty {
                 entries[index].set_unused();
                 free_frame(child);
-                freed += abi::PAGE_BYTES;
+                done.freed += abi::PAGE_BYTES;
             }
         }
     }
     // The PML4 is never freed here, and its upper half is the kernel's.
-    let empty = level < 4 && entries.iter().all(|entry| entry.is_unused());
-    (freed, empty)
+    done.empty = level < 4 && entries.iter().all(|entry| entry.is_unused());
+    done
 }

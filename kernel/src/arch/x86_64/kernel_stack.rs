@@ -27,13 +27,17 @@ const REGION_BASE: u64 = 0xffff_ff00_0000_0000;
 /// Slots in the region's 512 GiB.
 const SLOTS: u32 = ((512u64 << 30) / SLOT_BYTES) as u32;
 
-/// Slot numbers returned by dropped stacks, and the next never-used one.
+/// Slot numbers returned by dropped stacks (unordered), and the next
+/// never-used one.
 static SLOT_POOL: spin::Mutex<(Vec<u32>, u32)> = spin::Mutex::new((Vec::new(), 0));
 
+/// The lowest free slot: slots stay packed at the bottom of the region, so
+/// the page tables that map them (one per 32 slots, kept once made) follow
+/// the most threads ever alive at once, not the order threads ended in.
 fn take_slot() -> Result<u32, Error> {
     let mut pool = SLOT_POOL.lock();
-    if let Some(slot) = pool.0.pop() {
-        return Ok(slot);
+    if let Some((index, _)) = pool.0.iter().enumerate().min_by_key(|(_, slot)| **slot) {
+        return Ok(pool.0.swap_remove(index));
     }
     if pool.1 == SLOTS {
         return Err(Error::OutOfMemory);

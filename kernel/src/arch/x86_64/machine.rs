@@ -7,9 +7,11 @@ use alloc::vec::Vec;
 
 use abi::process::{USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
 use abi::{Error, PAGE_BYTES, PAGE_SIZE};
-use kernel_core::machine::{CopyFault, LoadedProgram, Machine, Mapped, UserStart};
+use kernel_core::boot_info::MemoryMap;
+use kernel_core::machine::{CopyFault, LoadedProgram, Machine, Mapped, PageMapping, UserStart};
 use kernel_core::process::SpaceId;
 use kernel_core::thread::ThreadId;
+use x86_64::PhysAddr;
 use x86_64::structures::paging::{PageTableFlags, PhysFrame};
 
 use super::address_space::AddressSpace;
@@ -103,6 +105,10 @@ pub(super) struct X86Machine {
     /// holds (null: none's): where the registers go when another thread
     /// takes them. An area names its context while the context lives.
     fpu_owner: *mut FpuState,
+    /// The firmware's memory map (the core decides direct ranges with it).
+    memory_map: MemoryMap,
+    /// The ACPI RSDP's physical address, if the machine has one.
+    rsdp: Option<u64>,
 }
 
 impl X86Machine {
@@ -111,6 +117,8 @@ impl X86Machine {
         kernel_pml4: PhysFrame,
         archive: image::BootArchive<'static>,
         qemu_exit: bool,
+        memory_map: MemoryMap,
+        rsdp: Option<u64>,
     ) -> Self {
         X86Machine {
             kernel_pml4,
@@ -120,6 +128,8 @@ impl X86Machine {
             retired: Vec::new(),
             qemu_exit,
             fpu_owner: core::ptr::null_mut(),
+            memory_map,
+            rsdp,
         }
     }
 
@@ -167,6 +177,25 @@ fn page_flags(protection: u32) -> PageTableFlags {
         flags |= PageTableFlags::NO_EXECUTE;
     }
     flags
+}
+
+/// The entry flags of a memory object's page: its protection, and
+/// uncached (PCD and PWT: UC under the default PAT) for device memory.
+fn object_page_flags(page: PageMapping) -> PageTableFlags {
+    let mut flags = page_flags(page.protection);
+    if !page.cached {
+        flags |= PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH;
+    }
+    flags
+}
+
+/// The 4 KiB frame at `physical`, or BAD_ADDRESS_RANGE when it is not a
+/// page-aligned physical address.
+fn frame_at(physical: u64) -> Result<PhysFrame, Error> {
+    PhysAddr::try_new(physical)
+        .ok()
+        .and_then(|address| PhysFrame::from_start_address(address).ok())
+        .ok_or(Error::BadAddressRange)
 }
 
 impl X86Machine {
@@ -605,6 +634,74 @@ impl Machine for X86Machine {
 
     fn timer_hz(&self) -> u32 {
         super::lapic::timer_hz()
+    }
+
+    fn allocate_frame(&mut self) -> Result<u64, Error> {
+        x86_64::structures::paging::FrameAllocator::allocate_frame(&mut memory::ZeroedFrames)
+            .map(|frame| frame.start_address().as_u64())
+            .ok_or(Error::OutOfMemory)
+    }
+
+    fn free_frame(&mut self, frame: u64) {
+        if let Ok(frame) = frame_at(frame) {
+            memory::free_frame(frame);
+        }
+    }
+
+    fn copy_frame(&mut self, from: u64, to: u64) {
+        // SAFETY: both are frames of memory objects the core holds (RAM,
+        // reached through the direct map), distinct, each a whole page.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                memory::direct_map(from) as *const u8,
+                memory::direct_map(to) as *mut u8,
+                PAGE_SIZE,
+            )
+        }
+    }
+
+    fn find_room(&self, space: SpaceId, address: Option<u64>, length: u64) -> Result<u64, Error> {
+        match address {
+            Some(address) if self.range_is_free(space, address, length)? => Ok(address),
+            Some(_) => Err(Error::BadAddressRange),
+            None => {
+                let s = self.space(space)?;
+                kernel_core::placement::place(s.next_map, length, |start, end| {
+                    s.tables.first_mapped(start, end)
+                })
+                .ok_or(Error::BadAddressRange)
+            }
+        }
+    }
+
+    fn placed(&mut self, space: SpaceId, address: u64, length: u64) {
+        if let Ok(s) = self.space_mut(space) {
+            s.next_map = kernel_core::placement::next_hint(address, length);
+        }
+    }
+
+    fn map_page(&mut self, space: SpaceId, address: u64, page: PageMapping) -> Result<u64, Error> {
+        let frame = frame_at(page.frame)?;
+        let flags = object_page_flags(page);
+        self.space_mut(space)?
+            .tables
+            .map_frame(address, frame, flags)
+    }
+
+    fn remap_page(&mut self, space: SpaceId, address: u64, page: PageMapping) -> Result<(), Error> {
+        let frame = frame_at(page.frame)?;
+        let flags = object_page_flags(page);
+        self.space_mut(space)?
+            .tables
+            .remap_frame(address, frame, flags)
+    }
+
+    fn memory_map(&self) -> &MemoryMap {
+        &self.memory_map
+    }
+
+    fn rsdp(&self) -> Option<u64> {
+        self.rsdp
     }
 
     fn free_frames(&self) -> u64 {

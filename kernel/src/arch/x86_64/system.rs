@@ -5,7 +5,9 @@
 //! calls out of `arch` except into `kernel_core`.
 
 use abi::{Error, TrapArgs};
+use kernel_core::boot_info::BootInfo;
 use kernel_core::kernel::Kernel;
+use kernel_core::memory_object::Fault;
 use kernel_core::process::ProcessId;
 use kernel_core::thread::ThreadId;
 use x86_64::structures::paging::PhysFrame;
@@ -38,10 +40,12 @@ pub fn start_user_space(
     kernel_pml4: PhysFrame,
     archive: image::BootArchive<'static>,
     init: &str,
-    command_line: &str,
+    info: &BootInfo,
     qemu_exit: bool,
 ) -> Result<(), Error> {
-    let mut machine = X86Machine::new(kernel_pml4, archive, qemu_exit);
+    let command_line = info.command_line.as_str();
+    let rsdp = super::acpi::find_rsdp(info.rsdp);
+    let mut machine = X86Machine::new(kernel_pml4, archive, qemu_exit, info.memory_map, rsdp);
     let mut kernel = Kernel::new();
     let init = kernel.spawn_initial(&mut machine, init.as_bytes(), command_line.as_bytes())?;
     let system = System {
@@ -116,6 +120,10 @@ pub enum Event {
     Tick,
     /// A CPU exception in user mode: the process ends.
     UserFault(UserFault),
+    /// A page fault in user mode: the kernel core resolves it (a write to
+    /// a copy-on-write page) or the process ends. (The same payload as
+    /// `UserFault`, so the event stays as small as a SYSCALL's.)
+    PageFault(UserFault),
 }
 
 /// Runs the kernel for one trap and returns the frame to resume.
@@ -140,6 +148,27 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
             );
             system.kernel.fault(&mut system.machine);
         }
+        Event::PageFault(f) => match system
+            .kernel
+            .page_fault(&mut system.machine, f.page_fault())
+        {
+            Fault::Resolved => {}
+            unresolved => {
+                kprintln!(
+                    "user fault: {} at rip {:#x} (error code {:#x}, cr2 {:#x}){}; process ended",
+                    super::trap::exception_name(f.vector),
+                    f.rip,
+                    f.error_code,
+                    f.address,
+                    if unresolved == Fault::OutOfMemory {
+                        ", no frame for a copy-on-write copy"
+                    } else {
+                        ""
+                    }
+                );
+                system.kernel.fault(&mut system.machine);
+            }
+        },
     }
     while let Some((process, code)) = system.kernel.pop_exited() {
         if process == system.init {

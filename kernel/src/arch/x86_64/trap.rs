@@ -178,11 +178,18 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
             } else {
                 // SAFETY: as above; the fields are copied out.
                 let f = unsafe { &*frame };
-                Event::UserFault(UserFault {
+                let mut fault = UserFault {
                     vector: f.vector,
                     rip: f.rip,
                     error_code: f.error_code,
-                })
+                    address: 0,
+                };
+                if vector == PAGE_FAULT_VECTOR {
+                    fault.address = x86_64::registers::control::Cr2::read_raw();
+                    Event::PageFault(fault)
+                } else {
+                    Event::UserFault(fault)
+                }
             }
         }
         _ => {
@@ -193,6 +200,9 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
     };
     system::handle(frame, event)
 }
+
+/// The page-fault exception (#PF).
+const PAGE_FAULT_VECTOR: u64 = 14;
 
 /// The four trap registers of a SYSCALL frame, copied out.
 fn syscall_arguments(frame: *const TrapFrame) -> abi::TrapArgs {
@@ -216,6 +226,21 @@ pub struct UserFault {
     pub rip: u64,
     /// The CPU's error code (0 for vectors without one).
     pub error_code: u64,
+    /// The address a page fault accessed (CR2), 0 for other exceptions.
+    pub address: u64,
+}
+
+impl UserFault {
+    /// The page fault as the core takes it: the address and the error
+    /// code's P, W/R and I/D bits (SDM vol. 3, 4.7).
+    pub fn page_fault(&self) -> kernel_core::machine::PageFault {
+        kernel_core::machine::PageFault {
+            address: self.address,
+            present: self.error_code & 1 != 0,
+            write: self.error_code & 2 != 0,
+            execute: self.error_code & 16 != 0,
+        }
+    }
 }
 
 unsafe extern "C" {

@@ -114,7 +114,8 @@ impl Context {
     /// Whether a reference of `info`'s kind can hold its rights in this
     /// process (ABI.md §1.5: rights are only ever reduced). A door
     /// reference is an owner's (RECEIVE and at most TRANSFER) or a
-    /// client's (at most SEND, TRANSFER, DUPLICATE); capabilities exist
+    /// client's (at most SEND, TRANSFER, DUPLICATE), a memory object's at
+    /// most the rights MEMORY_CREATE gives; capabilities exist
     /// only where they were given, as given (SEND only: they can be
     /// neither copied nor passed on); no fuzzer ever gets machine control.
     pub fn rights_possible(&self, descriptor: u32, info: DescriptorInfo) -> bool {
@@ -129,6 +130,8 @@ impl Context {
             }
             Some(ObjectKind::Event) => Rights::EVENT.contains(rights),
             Some(ObjectKind::Thread | ObjectKind::Process) => Rights::HANDLE.contains(rights),
+            // A random MEMORY_CREATE or MEMORY_COW (no capability needed).
+            Some(ObjectKind::Memory) => Rights::MEMORY.contains(rights),
             Some(ObjectKind::ProcessControl) => {
                 self.shared.capabilities
                     && descriptor == PROCESS_CONTROL.0

@@ -701,6 +701,15 @@ pub fn parse_command_line(cmdline: &str) -> Result<Option<(u64, u64, u64)>, &str
 /// The primary's random traps when the command line names none.
 pub const DEFAULT_TRAPS: u64 = 1_000_000;
 
+/// The seed of the fuzzer's boot case in `cargo xtask test`: fixed, so
+/// that a failure there is replayed.
+pub const TEST_SEED: u64 = 0x1bad_5eed_cafe_f00d;
+/// The primary's random traps in that boot case under TCG.
+pub const TEST_TRAPS: u64 = 100_000;
+/// The primary's random traps in that boot case under nested KVM, where a
+/// trap costs some 0.75 ms of host time (TEST_TRAPS would take minutes).
+pub const TEST_TRAPS_KVM: u64 = 10_000;
+
 /// A decimal or `0x` hexadecimal number.
 pub fn parse_number(text: &str) -> Option<u64> {
     match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {

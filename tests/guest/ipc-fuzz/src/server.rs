@@ -343,7 +343,7 @@ impl Server<'_> {
     /// or moved (the REPLY fails when the slot is wrong).
     fn random_slot(&mut self) -> DescriptorSlot {
         let descriptor = self.cx.rng.below(u64::from(LAST_FODDER) + 1) as u32;
-        let rights = Rights(self.cx.rng.below(u64::from(Rights::ALL.0) + 1) as u32);
+        let rights = Rights(self.cx.rng.below(u64::from(Rights::ALL.0) + 1) as u32 & Rights::ALL.0);
         if self.cx.rng.chance(80) {
             DescriptorSlot::copy(Descriptor(descriptor), rights)
         } else {

@@ -307,7 +307,7 @@ impl Worker<'_> {
     /// DESCRIPTOR_INFO before it tells exactly what the copy may be.
     fn duplicate_probe(&mut self) {
         let descriptor = 1 + self.cx.rng.below(u64::from(LAST_FODDER)) as u32;
-        let asked = Rights(self.cx.rng.below(u64::from(Rights::ALL.0) + 1) as u32);
+        let asked = Rights(self.cx.rng.below(u64::from(Rights::ALL.0) + 1) as u32 & Rights::ALL.0);
         let Some(before) = self.cx.clock() else {
             return;
         };
@@ -995,7 +995,7 @@ impl Worker<'_> {
     /// Rights bits: mostly defined ones, sometimes reserved ones.
     fn rights(&mut self) -> u32 {
         if self.cx.rng.chance(95) {
-            self.cx.rng.below(u64::from(Rights::ALL.0) + 1) as u32
+            self.cx.rng.below(u64::from(Rights::ALL.0) + 1) as u32 & Rights::ALL.0
         } else {
             self.cx.rng.next() as u32
         }

@@ -1,8 +1,9 @@
 //! The fuzzer. Two `ipc-fuzz` processes race each other and echo: the
 //! *primary*, holding SEND-only copies of the process-control and
-//! boot-archive capabilities, makes the random traps asked for (at least
-//! 100,000 in `cargo xtask test`, with a fixed seed so that a failure can
-//! be replayed; `cargo xtask fuzz` boots `ipc-test` with another seed and
+//! boot-archive capabilities, makes the random traps asked for (100,000
+//! in `cargo xtask test` under TCG, `ipc_fuzz::TEST_TRAPS_KVM` under KVM,
+//! with the fixed seed `ipc_fuzz::TEST_SEED` so that a failure can be
+//! replayed; `cargo xtask fuzz` boots `ipc-test` with another seed and
 //! count on the command line, see `ipc_fuzz::parse_command_line`), and the
 //! unprivileged *partner* races it until it is done. Each has racing
 //! worker threads, server threads serving a door the other calls, and a
@@ -38,7 +39,7 @@ use crate::fixture::{Fixture, event, kcall, settle};
 /// The checks of this area, in order.
 pub const CHECKS: &[Check] = &[
     Check {
-        name: "fuzz: two ipc-fuzz processes with racing threads made the random traps asked for (100000 in cargo xtask test) and reported their counts",
+        name: "fuzz: two ipc-fuzz processes with racing threads made the random traps asked for (100000 in cargo xtask test under TCG) and reported their counts",
         run: enough_traps,
     },
     Check {
@@ -95,10 +96,6 @@ pub const CHECKS: &[Check] = &[
     },
 ];
 
-/// The fuzzer's seed in `cargo xtask test`: fixed, so that a failure can be replayed.
-pub const SEED: u64 = 0x1bad_5eed_cafe_f00d;
-/// The random traps the primary makes in `cargo xtask test`.
-pub const CALLS: u64 = 100_000;
 /// How far the free frames may drift (the test's own heap may grow).
 const FRAME_SLACK: u64 = 256;
 /// Below this many traps a run is too short to require every action and
@@ -120,8 +117,8 @@ pub struct Parameters {
 impl Default for Parameters {
     fn default() -> Self {
         Parameters {
-            seed: SEED,
-            traps: CALLS,
+            seed: ipc_fuzz::TEST_SEED,
+            traps: ipc_fuzz::TEST_TRAPS,
             seconds: 0,
         }
     }
