@@ -723,7 +723,7 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
         assert_eq!(parse(Accel::Auto), parse(Accel::Tcg));
         let kvm = Some((seed, ipc_fuzz::TEST_TRAPS_KVM, 0));
         assert_eq!(parse(Accel::Kvm), Ok(kvm));
-        assert!(ipc_fuzz::TEST_TRAPS_KVM < ipc_fuzz::TEST_TRAPS);
+        const { assert!(ipc_fuzz::TEST_TRAPS_KVM < ipc_fuzz::TEST_TRAPS) };
         let seed_line = format!("ipc-test: fuzz only: seed {seed:#x}");
         assert!(case.log_must_contain.iter().any(|line| *line == seed_line));
         assert_eq!(

@@ -73,6 +73,31 @@ impl<T> core::fmt::Debug for Arena<T> {
     }
 }
 
+#[cfg(test)]
+impl<T: core::fmt::Debug> Arena<T> {
+    /// Gives back the slots' spare capacity, so the next insert without a
+    /// free slot must allocate (the allocation-failure tests).
+    pub(crate) fn release_spare_slots(&mut self) {
+        self.slots.shrink_to_fit();
+    }
+
+    /// Every slot (its generation and value) and the free list, in order:
+    /// what a refused operation must leave exactly as it was (host tests).
+    pub(crate) fn describe(&self) -> alloc::string::String {
+        use core::fmt::Write;
+        let mut text = alloc::string::String::new();
+        for (index, slot) in self.slots.iter().enumerate() {
+            let _ = writeln!(
+                text,
+                "  [{index}] gen {}: {:#?}",
+                slot.generation, slot.value
+            );
+        }
+        let _ = writeln!(text, "  free {:?}, {} live", self.free, self.len);
+        text
+    }
+}
+
 impl<T> Arena<T> {
     /// An empty arena.
     pub const fn new() -> Self {
@@ -113,6 +138,21 @@ impl<T> Arena<T> {
             generation: 0,
             _marker: PhantomData,
         })
+    }
+
+    /// Makes sure the next `count` inserts cannot fail for want of heap
+    /// (OUT_OF_MEMORY now otherwise, with nothing changed), so an operation
+    /// can take its heap before it takes anything else.
+    pub fn reserve(&mut self, count: usize) -> Result<(), Error> {
+        let new_slots = count.saturating_sub(self.free.len());
+        self.slots
+            .try_reserve(new_slots)
+            .map_err(|_| Error::OutOfMemory)?;
+        // Room in the free list for every slot's removal (see `insert`).
+        let needed = (self.slots.len() + new_slots).saturating_sub(self.free.len());
+        self.free
+            .try_reserve(needed)
+            .map_err(|_| Error::OutOfMemory)
     }
 
     /// Removes the entry, if `id` is still live.

@@ -70,8 +70,9 @@ impl DescriptorTable {
 
     /// Installs `reference` at the lowest free descriptor.
     pub fn install(&mut self, reference: Reference) -> Result<Descriptor, Error> {
+        // The counter moves only once the install succeeds: a refused
+        // install changes nothing.
         let generation = self.next_generation;
-        self.next_generation = self.next_generation.saturating_add(1);
         let entry = Some(Entry {
             reference,
             generation,
@@ -90,6 +91,7 @@ impl DescriptorTable {
             }
             None => return Err(Error::TableFull),
         };
+        self.next_generation = generation.saturating_add(1);
         self.open += 1;
         Ok(Descriptor(index as u32 + 1))
     }
@@ -98,9 +100,17 @@ impl DescriptorTable {
     /// allocating (OUT_OF_MEMORY when the heap cannot grow), so a transfer
     /// checked beforehand cannot fail halfway.
     pub fn reserve(&mut self, count: usize) -> Result<(), Error> {
+        // Free entries below the end are reused first.
+        let holes = self.entries.len() - self.open;
         self.entries
-            .try_reserve(count)
+            .try_reserve(count.saturating_sub(holes))
             .map_err(|_| Error::OutOfMemory)
+    }
+
+    /// Gives back the spare capacity (the allocation-failure tests).
+    #[cfg(test)]
+    pub(crate) fn release_spare_entries(&mut self) {
+        self.entries.shrink_to_fit();
     }
 
     /// The reference behind `descriptor` (`BAD_DESCRIPTOR` if not open).

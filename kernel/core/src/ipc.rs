@@ -183,6 +183,7 @@ impl Kernel {
             let checked = self
                 .read_slots(machine, space, args.buffer, layout, &mut slots)
                 .and_then(|()| self.check_slots(process, &slots));
+            slots.clear();
             self.slot_scratch = slots;
             checked?;
         }
@@ -789,6 +790,8 @@ impl Kernel {
                 )
             });
         if let Err(failure) = checked {
+            // The scratch keeps its room, never a message's slots.
+            slots.clear();
             self.slot_scratch = slots;
             return Err(failure);
         }
@@ -812,6 +815,7 @@ impl Kernel {
             // Cannot fail: the slot area was checked writable.
             let _ = machine.write_user(destination.space, at, rewritten.as_bytes());
         }
+        slots.clear();
         self.slot_scratch = slots;
         Ok(Delivered::of(layout, &head))
     }

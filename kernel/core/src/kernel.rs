@@ -365,6 +365,20 @@ impl Kernel {
     }
 
     /// Creates an object charged to `process` (OUT_OF_MEMORY past its limit).
+    /// Heap room for one new object and `references` new references in
+    /// `process`'s table, taken before an operation makes anything, so a
+    /// heap that cannot grow refuses it (OUT_OF_MEMORY) with nothing
+    /// changed: the object's insert and the installs after it cannot fail
+    /// for want of heap.
+    pub(crate) fn reserve_object(
+        &mut self,
+        process: ProcessId,
+        references: usize,
+    ) -> Result<(), Error> {
+        self.objects.reserve(1)?;
+        self.process_mut(process)?.table.reserve(references)
+    }
+
     pub(crate) fn create_object(
         &mut self,
         process: ProcessId,
@@ -437,5 +451,42 @@ impl Kernel {
         if let Some(t) = self.threads.get_mut(thread) {
             t.holding = Holding::Nothing;
         }
+    }
+}
+
+#[cfg(test)]
+impl Kernel {
+    /// Gives back the spare capacity of every collection the kernel grows,
+    /// fallibly, right before it adds to it (arena slots, descriptor
+    /// tables, thread and region lists, door and event queues), so the next
+    /// operation must allocate for each: the allocation-failure tests start
+    /// from here. Room reserved as a promise is kept (the run queues'
+    /// admissions, the exit list, the process manager's notices, the
+    /// arenas' free lists), since paths that must never allocate rely on it.
+    pub(crate) fn release_spare_heap(&mut self) {
+        self.processes.release_spare_slots();
+        self.threads.release_spare_slots();
+        self.objects.release_spare_slots();
+        self.frames.release_spare_slots();
+        let processes: alloc::vec::Vec<_> = self.processes.ids().collect();
+        for id in processes {
+            if let Some(p) = self.processes.get_mut(id) {
+                p.table.release_spare_entries();
+                p.threads.shrink_to_fit();
+                p.regions.shrink_to_fit();
+            }
+        }
+        let objects: alloc::vec::Vec<_> = self.objects.ids().collect();
+        for id in objects {
+            match self.objects.get_mut(id).map(|o| &mut o.body) {
+                Some(ObjectBody::Door(door)) => {
+                    door.senders.shrink_to_fit();
+                    door.receivers.shrink_to_fit();
+                }
+                Some(ObjectBody::Event(event)) => event.waiters.shrink_to_fit(),
+                _ => {}
+            }
+        }
+        self.slot_scratch.shrink_to_fit();
     }
 }

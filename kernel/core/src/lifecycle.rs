@@ -46,6 +46,7 @@ impl Kernel {
             name,
             arguments,
             FIRST_PROCESS_MEMORY_LIMIT,
+            abi::process::FIRST_PROCESS_DESCRIPTORS as usize,
             install,
         )?;
         self.scheduler.remove(thread);
@@ -54,15 +55,16 @@ impl Kernel {
         Ok(process)
     }
 
-    /// Creates a process running `name`, installs its initial descriptors
-    /// through `install` (which returns how many it installed) and makes its
-    /// first thread ready.
+    /// Creates a process running `name`, installs its `descriptors` initial
+    /// descriptors through `install` (which returns how many it installed)
+    /// and makes its first thread ready.
     pub(crate) fn create_process(
         &mut self,
         machine: &mut impl Machine,
         name: &[u8],
         arguments: &[u8],
         limit: u64,
+        descriptors: usize,
         install: impl FnOnce(&mut Kernel, ProcessId) -> Result<u32, Error>,
     ) -> Result<(ProcessId, ThreadId), Error> {
         // Room for this process's exit entry (and every live one's) before
@@ -71,8 +73,18 @@ impl Kernel {
         self.exited
             .try_reserve(self.processes.len() + 1)
             .map_err(|_| Error::OutOfMemory)?;
-        let space = machine.create_space()?;
-        let process = match self.processes.insert(Process::new(space, limit)) {
+        // Then every other piece of heap the process and its first thread
+        // need, before the machine makes its space: a heap that cannot grow
+        // refuses the call with nothing changed.
+        let mut new = Process::new(0, limit);
+        new.table.reserve(descriptors)?;
+        new.threads.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+        self.processes.reserve(1)?;
+        self.threads.reserve(1)?;
+        self.scheduler.reserve(DEFAULT_PRIORITY as u8)?;
+        new.space = machine.create_space()?;
+        let space = new.space;
+        let process = match self.processes.insert(new) {
             Ok(process) => process,
             Err(error) => {
                 machine.destroy_space(space);
@@ -98,6 +110,18 @@ impl Kernel {
                 Err(error)
             }
         }
+    }
+
+    /// Heap room for one more thread of `process` at `priority` (its
+    /// record, its place in the process's list and in the run queue), so
+    /// that [`Kernel::create_thread`] cannot then fail for want of heap.
+    pub(crate) fn reserve_thread(&mut self, process: ProcessId, priority: u8) -> Result<(), Error> {
+        self.process_mut(process)?
+            .threads
+            .try_reserve(1)
+            .map_err(|_| Error::OutOfMemory)?;
+        self.threads.reserve(1)?;
+        self.scheduler.reserve(priority)
     }
 
     /// Creates a ready thread in `process`.
@@ -341,6 +365,7 @@ impl Kernel {
         process: ProcessId,
         body: ObjectBody,
     ) -> Result<Descriptor, Error> {
+        self.reserve_object(process, 1)?;
         let object = self.create_object(process, body)?;
         match self.install_reference(process, object, Rights::HANDLE) {
             Ok(descriptor) => Ok(descriptor),

@@ -242,6 +242,10 @@ impl Kernel {
     ) -> Result<Descriptor, Error> {
         self.room_for_reference(process)?;
         let count = usize::try_from(pages).map_err(|_| Error::OutOfMemory)?;
+        // The heap first (the object, its reference, its frame records),
+        // so running out of it takes no frame.
+        self.reserve_object(process, 1)?;
+        self.frames.reserve(count)?;
         let charge = pages.checked_mul(PAGE_COST).ok_or(Error::OutOfMemory)?;
         self.process_mut(process)?.charge(charge)?;
         let mut frames = Vec::new();
@@ -314,6 +318,7 @@ impl Kernel {
             .try_reserve_exact(range.len())
             .map_err(|_| Error::OutOfMemory)?;
         shared.extend_from_slice(range);
+        self.reserve_object(process, 1)?;
         let charge = pages.checked_mul(PAGE_COST).ok_or(Error::OutOfMemory)?;
         self.process_mut(process)?.charge(charge)?;
         for id in &shared {

@@ -53,6 +53,17 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Makes sure the next [`Scheduler::admit`] at `priority` cannot fail
+    /// for want of heap, admitting nothing yet.
+    pub fn reserve(&mut self, priority: u8) -> Result<(), Error> {
+        let level = usize::from(priority).min(LEVELS - 1);
+        let needed = self.admitted[level] + 1;
+        let queue = &mut self.queues[level];
+        queue
+            .try_reserve(needed.saturating_sub(queue.len()))
+            .map_err(|_| Error::OutOfMemory)
+    }
+
     /// Gives back what [`Scheduler::admit`] reserved (the thread is gone).
     pub fn dismiss(&mut self, priority: u8) {
         let level = usize::from(priority).min(LEVELS - 1);

@@ -21,6 +21,9 @@ pub(super) fn create(kernel: &mut Kernel, machine: &mut impl Machine, call: &Cal
     if kernel.process(process)?.table.room() < 2 {
         return Err(Error::TableFull);
     }
+    // Room for both references first, so a heap that cannot grow refuses
+    // the call before anything is made.
+    kernel.process_mut(process)?.table.reserve(2)?;
     let door = Door::new(process, r.system == 1, r.security_type);
     let owner_rights = Rights::DOOR_OWNER;
     let owner = kernel.create_referenced(process, ObjectBody::Door(door), owner_rights)?;

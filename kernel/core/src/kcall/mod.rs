@@ -325,6 +325,7 @@ impl Kernel {
         body: ObjectBody,
         rights: Rights,
     ) -> Result<Descriptor, Error> {
+        self.reserve_object(process, 1)?;
         let object = self.create_object(process, body)?;
         match self.install_reference(process, object, rights) {
             Ok(descriptor) => Ok(descriptor),

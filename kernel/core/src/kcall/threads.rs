@@ -61,6 +61,10 @@ pub(super) fn thread_create(
         arg1: 0,
         arg2: 0,
     };
+    // The handle's heap and the thread's first: after this, running out of
+    // heap cannot undo a thread that already exists.
+    kernel.reserve_object(call.process, 1)?;
+    kernel.reserve_thread(call.process, r.priority as u8)?;
     let thread = kernel.create_thread(machine, call.process, start, r.priority as u8)?;
     match kernel.create_handle(call.process, ObjectBody::Thread(thread)) {
         Ok(descriptor) => kernel.reply_to(
@@ -134,12 +138,15 @@ pub(super) fn spawn(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call
     kernel.read_slots(machine, call.space, call.buffer, call.layout, &mut slots)?;
     kernel.check_slots(call.process, &slots)?;
     room_for_a_handle(kernel, call)?;
+    // The handle's heap first, so no failure after the child exists.
+    kernel.reserve_object(call.process, 1)?;
     let parent = call.process;
     let (child, _) = kernel.create_process(
         machine,
         name,
         arguments,
         crate::lifecycle::DEFAULT_MEMORY_LIMIT,
+        slots.len(),
         |kernel, child| kernel.install_initial_descriptors(parent, child, &slots),
     )?;
     let descriptor = kernel.create_handle(call.process, ObjectBody::Process(child))?;

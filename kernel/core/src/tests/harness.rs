@@ -98,6 +98,23 @@ pub(super) struct World {
     pub(super) m: FakeMachine,
     pub(super) init: ProcessId,
     pub(super) init_thread: ThreadId,
+    /// Set by an allocation-failure test: the next trap runs with the
+    /// kernel heap's allocation `n` failing (`test_allocator::fail_at`).
+    pub(super) fail_allocation: Option<u64>,
+    /// What that trap did, for the test to judge.
+    pub(super) failure_trial: Option<FailureTrial>,
+}
+
+/// One trap run with an allocation failing (see [`World::fail_allocation`]).
+#[derive(Debug)]
+pub(super) struct FailureTrial {
+    /// The whole state (kernel and machine) just before the trap and just
+    /// after it, its result taken.
+    pub(super) before: String,
+    pub(super) after: String,
+    /// The trap's result: its registers, or None if the thread blocked.
+    pub(super) result: Option<TrapArgs>,
+    pub(super) run: test_allocator::Run,
 }
 
 impl World {
@@ -116,6 +133,8 @@ impl World {
             m,
             init,
             init_thread,
+            fail_allocation: None,
+            failure_trial: None,
         }
     }
 
@@ -247,8 +266,35 @@ impl World {
         if let Some(stale) = self.k.take_resume(t) {
             panic!("thread {t:?} had an unread result {stale:?}");
         }
-        self.k.trap(&mut self.m, args);
-        self.k.take_resume(t)
+        let Some(n) = self.fail_allocation.take() else {
+            self.k.trap(&mut self.m, args);
+            return self.k.take_resume(t);
+        };
+        let before = self.whole_state();
+        let ((), run) = test_allocator::fail_at(n, || self.k.trap(&mut self.m, args));
+        let result = self.k.take_resume(t);
+        self.failure_trial = Some(FailureTrial {
+            before,
+            after: self.whole_state(),
+            result,
+            run,
+        });
+        result
+    }
+
+    /// Everything the kernel and the fake machine hold (tables, queues,
+    /// threads, objects, frames, page maps and their bytes, the console),
+    /// as text: what a refused trap must leave exactly as it was.
+    pub(super) fn whole_state(&self) -> String {
+        let k = &self.k;
+        format!(
+            "processes:\n{}threads:\n{}objects:\n{}frames:\n{}{k:#?}\n{:#?}",
+            k.processes.describe(),
+            k.threads.describe(),
+            k.objects.describe(),
+            k.frames.describe(),
+            self.m
+        )
     }
 
     /// The registers a blocked thread was woken with.

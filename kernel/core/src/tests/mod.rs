@@ -9,6 +9,7 @@
 //! `#[ignore = "BUG: ..."]` until the core is fixed.
 
 mod abi_rules;
+mod allocation_failure;
 mod buffers;
 mod fake_machine;
 mod functions;
