@@ -426,9 +426,15 @@ impl Machine for X86Machine {
             .and_then(|i| self.spaces.get_mut(i))
             .and_then(Option::take)
         {
-            // We may be running on it: move to the kernel's own tables first.
-            // SAFETY: the kernel tables map everything the kernel uses.
-            unsafe { paging::activate(self.kernel_pml4) };
+            // Only when we run on it (its last thread is ending, so another
+            // thread's space is activated before user code runs) do we move
+            // to the kernel's own tables first. Another space (a child whose
+            // SPAWN failed) goes without a CR3 write: the calling thread may
+            // run on without a switch, on the tables it has.
+            if space.tables.is_active() {
+                // SAFETY: the kernel tables map everything the kernel uses.
+                unsafe { paging::activate(self.kernel_pml4) };
+            }
             space.tables.destroy();
         }
     }
