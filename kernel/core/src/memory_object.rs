@@ -242,16 +242,20 @@ impl Kernel {
     ) -> Result<Descriptor, Error> {
         self.room_for_reference(process)?;
         let count = usize::try_from(pages).map_err(|_| Error::OutOfMemory)?;
-        // The heap first (the object, its reference, its frame records),
-        // so running out of it takes no frame.
-        self.reserve_object(process, 1)?;
-        self.frames.reserve(count)?;
         let charge = pages.checked_mul(PAGE_COST).ok_or(Error::OutOfMemory)?;
+        // The charge first, so a request past the limit takes nothing; then
+        // the heap (the frame list, the object, its reference, the frame
+        // records), so running out of it takes no frame.
         self.process_mut(process)?.charge(charge)?;
         let mut frames = Vec::new();
-        if frames.try_reserve_exact(count).is_err() {
+        let reserved = frames
+            .try_reserve_exact(count)
+            .map_err(|_| Error::OutOfMemory)
+            .and_then(|()| self.reserve_object(process, 1))
+            .and_then(|()| self.frames.reserve(count));
+        if let Err(error) = reserved {
             self.uncharge(process, charge);
-            return Err(Error::OutOfMemory);
+            return Err(error);
         }
         for _ in 0..count {
             let made = machine.allocate_frame().and_then(|physical| {

@@ -537,3 +537,26 @@ fn memory_functions_refuse_a_failed_allocation_with_nothing_changed() {
     assert_eq!(counts.first(), Some(&0), "{counts:?}");
     assert!(counts.iter().skip(1).all(|&n| n > 0), "{counts:?}");
 }
+
+/// A request past the process's memory limit is refused before the kernel
+/// takes any heap for it (MEMORY_CREATE of 2^20 pages would otherwise grow
+/// the heap by its frame list, taking machine frames that never come
+/// back: conformance MSG-MEM-021 saw the free frames drop).
+#[test]
+fn a_memory_create_past_the_limit_takes_no_heap() {
+    let (mut w, names) = init_world();
+    let request = MemoryCreateRequest::new(1 << 20);
+    w.fail_allocation = Some(0);
+    let regs = w.kcall(
+        names.t(),
+        KernelFunction::MemoryCreate,
+        Descriptor::NULL,
+        request.as_bytes(),
+    );
+    assert_eq!(regs.kernel_error(), Some(Error::OutOfMemory));
+    let Some(trial) = w.failure_trial.take() else {
+        panic!("no trap")
+    };
+    assert_eq!(trial.run.allocations, 0);
+    assert_eq!(trial.before, trial.after);
+}
