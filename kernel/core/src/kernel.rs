@@ -50,6 +50,8 @@ pub struct Kernel {
     /// The frames of anonymous memory objects and how many objects share
     /// each (`crate::memory_object`).
     pub(crate) frames: Arena<crate::memory_object::FrameRecord>,
+    /// The interrupt object each ISA line is delivered to, if any.
+    pub(crate) interrupt_lines: [Option<ObjectId>; abi::kcall::ISA_INTERRUPT_LINES as usize],
 }
 
 impl Kernel {
