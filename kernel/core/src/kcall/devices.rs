@@ -91,8 +91,7 @@ pub(super) fn io_port_grant(
     if range.count == 0 || range.end() > 0x1_0000 {
         return Err(Error::InvalidArgument);
     }
-    if range.first as u32 <= KERNEL_CONSOLE_PORTS.end - 1
-        && KERNEL_CONSOLE_PORTS.start < range.end()
+    if u32::from(range.first) < KERNEL_CONSOLE_PORTS.end && KERNEL_CONSOLE_PORTS.start < range.end()
     {
         return Err(Error::KernelDevice);
     }
