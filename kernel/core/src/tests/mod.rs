@@ -11,7 +11,9 @@
 mod abi_rules;
 mod allocation_failure;
 mod buffers;
+mod devices;
 mod fake_machine;
+mod fast_path;
 mod functions;
 mod harness;
 mod ipc;

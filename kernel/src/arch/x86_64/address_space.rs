@@ -335,8 +335,8 @@ impl AddressSpace {
         }
     }
 
-    /// Whether the CPU runs on this space's tables now.
-    pub fn is_active(&self) -> bool {
+    /// Whether this CPU runs on the space's tables now.
+    pub fn is_loaded(&self) -> bool {
         super::paging::current_root() == self.pml4.start_address().as_u64()
     }
 

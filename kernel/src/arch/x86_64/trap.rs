@@ -8,9 +8,9 @@
 
 use core::arch::global_asm;
 
-use super::lapic;
 use super::syscall::{self, SYSCALL_VECTOR};
 use super::system::{self, Event};
+use super::{ioapic, lapic};
 
 /// Vector of the local APIC timer (above the remapped, masked PIC range 0x20-0x2f).
 pub const TIMER_VECTOR: u8 = 0x40;
@@ -115,6 +115,37 @@ trap_save:
     .global trap_restore
 trap_restore:
     movq %rax, %rsp
+    // A frame a SYSCALL made returns through SYSRET when its return
+    // address is a user address (SYSRET to a non-canonical RIP would fault
+    // in ring 0): RCX and R11 are the RIP and RFLAGS slots, which is what
+    // SYSCALL left in them. Anything else (an interrupt, an exception, the
+    // kernel's own frames) returns through IRETQ.
+    cmpq ${syscall_vector}, 120(%rsp)
+    jne 3f
+    movq 136(%rsp), %rcx
+    movabsq ${user_end}, %r11
+    cmpq %r11, %rcx
+    jae 3f
+    popq %rax
+    popq %rbx
+    addq $8, %rsp
+    popq %rdx
+    popq %rsi
+    popq %rdi
+    popq %rbp
+    popq %r8
+    popq %r9
+    popq %r10
+    addq $8, %rsp
+    popq %r12
+    popq %r13
+    popq %r14
+    popq %r15
+    movq 32(%rsp), %r11
+    movq 40(%rsp), %rsp
+    swapgs
+    sysretq
+3:
     popq %rax
     popq %rbx
     popq %rcx
@@ -138,6 +169,8 @@ trap_restore:
     iretq
     "#,
     dispatch = sym trap_entry_dispatch,
+    syscall_vector = const SYSCALL_VECTOR,
+    user_end = const abi::process::USER_END,
     options(att_syntax)
 );
 
@@ -165,6 +198,14 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
     let (vector, from_user) = unsafe { ((*frame).vector, (*frame).is_from_user_mode()) };
     let event = match vector {
         SYSCALL_VECTOR => Event::Syscall(syscall_arguments(frame)),
+        vector if let Some(line) = ioapic::line_of_vector(vector) => {
+            // Masked before the end of interrupt, so that a level-triggered
+            // line still asserted cannot come straight back: its driver
+            // acknowledges (INTERRUPT_ACK) once it served the device.
+            ioapic::set_masked(line, true);
+            lapic::end_of_interrupt();
+            Event::Interrupt(line)
+        }
         vector if vector == u64::from(TIMER_VECTOR) => {
             TIMER_TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
             lapic::end_of_interrupt();
