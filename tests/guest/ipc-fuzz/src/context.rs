@@ -140,7 +140,8 @@ impl Context {
             Some(ObjectKind::BootArchive) => {
                 self.shared.capabilities && descriptor == BOOT_ARCHIVE.0 && rights == Rights::SEND
             }
-            Some(ObjectKind::MachineControl) | None => false,
+            // Interrupt objects come from machine control, which no fuzzer holds.
+            Some(ObjectKind::MachineControl | ObjectKind::Interrupt) | None => false,
         }
     }
 
