@@ -50,6 +50,9 @@ pub struct Kernel {
     /// The frames of anonymous memory objects and how many objects share
     /// each (`crate::memory_object`).
     pub(crate) frames: Arena<crate::memory_object::FrameRecord>,
+    /// Processes ended by a failed page request (their manager cookie and
+    /// why), until the arch layer logs them (`crate::pager`).
+    pub(crate) pager_log: Vec<(u64, crate::pager::PagerFailure)>,
 }
 
 impl Kernel {
@@ -427,6 +430,8 @@ impl Kernel {
                 }
                 self.release(event);
             }
+            // The request stays: its reply still supplies the object's page.
+            ThreadState::Paging { .. } => {}
         }
         if self.handoff == Some(thread) {
             self.handoff = None;
