@@ -322,12 +322,9 @@ impl Kernel {
         self.end_service(thread);
         match holding {
             Holding::Call { caller, .. } => self.wake(caller, TrapArgs::error(Error::Abandoned)),
-            Holding::Page { object, page, .. } => self.fail_page_request(
-                machine,
-                object,
-                page,
-                crate::pager::PagerFailure::Abandoned,
-            ),
+            Holding::Page { object, page, .. } => {
+                self.fail_page_request(machine, object, page, crate::pager::PagerFailure::Abandoned)
+            }
             _ => {}
         }
     }

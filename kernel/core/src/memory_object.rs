@@ -111,7 +111,10 @@ impl MemoryObject {
             MemoryFrames::Special(special) => (&[], &special.pages),
             MemoryFrames::Direct { .. } => (&[], &[]),
         };
-        anonymous.iter().copied().chain(special.iter().flatten().copied())
+        anonymous
+            .iter()
+            .copied()
+            .chain(special.iter().flatten().copied())
     }
 
     /// The special object's pager state, if it is one.
@@ -542,7 +545,7 @@ impl Kernel {
     ) -> Result<u64, Error> {
         let space = self.process(process)?.space;
         let length = pages * PAGE;
-        let at = machine.find_room(space, address, length)?;
+        let at = self.find_room_clear(machine, process, address, length)?;
         let tables = page_tables::bound(Some(at), length);
         let charge = tables + REGION_COST;
         let p = self.process_mut(process)?;
@@ -697,7 +700,23 @@ impl Kernel {
             .try_reserve(splits as usize)
             .map_err(|_| Error::OutOfMemory)?;
         p.charge(splits * REGION_COST)?;
-        if let Err(error) = machine.protect(space, start, length, protection) {
+        let protected = if self.maps_special(process) {
+            // The holes of special mappings are mapped as far as PROTECT
+            // goes: the machine protects the rest, checked whole first.
+            self.outside_special(process, start, end, |at, length| {
+                machine
+                    .check_user(space, at, length as usize, false)
+                    .map_err(|_| Error::BadAddressRange)
+            })
+            .and_then(|()| {
+                self.outside_special(process, start, end, |at, length| {
+                    machine.protect(space, at, length, protection)
+                })
+            })
+        } else {
+            machine.protect(space, start, length, protection)
+        };
+        if let Err(error) = protected {
             self.uncharge(process, splits * REGION_COST);
             return Err(error);
         }

@@ -33,6 +33,7 @@ use crate::kernel::{Kernel, Outcome};
 use crate::machine::{Machine, PageFault};
 use crate::memory_object::{Fault, FrameId, FrameRecord, MemoryFrames, PAGE_COST};
 use crate::object::{Object, ObjectId};
+use crate::page_tables;
 use crate::phys::PAGE_SIZE as PAGE;
 use crate::process::ProcessId;
 use crate::thread::{Holding, ThreadId, ThreadState};
@@ -165,10 +166,23 @@ impl Kernel {
         let Some(special) = self.special(object) else {
             return Fault::Violation;
         };
-        if special.pages.get(page as usize).is_some_and(Option::is_some) {
-            // Supplied, and this mapping not brought up to date yet.
-            self.refresh_object_pages(machine, object, page, page + 1);
-            return Fault::Resolved;
+        if special
+            .pages
+            .get(page as usize)
+            .is_some_and(Option::is_some)
+        {
+            // Supplied, and not shown here: its page tables could not be
+            // had when it arrived.
+            self.show_supplied_page(machine, object, page);
+            let shown = self
+                .processes
+                .get(process)
+                .is_some_and(|p| machine.check_user(p.space, fault.address, 1, false).is_ok());
+            return if shown {
+                Fault::Resolved
+            } else {
+                Fault::OutOfMemory
+            };
         }
         let pager = special.pager;
         let in_flight = special.requests.iter().any(|r| r.page == page);
@@ -392,9 +406,7 @@ impl Kernel {
         let mut done = 0;
         while done < length {
             let chunk = (length - done).min(bounce.len());
-            if let Err(error) =
-                machine.read_user(space, data + done as u64, &mut bounce[..chunk])
-            {
+            if let Err(error) = machine.read_user(space, data + done as u64, &mut bounce[..chunk]) {
                 machine.free_frame(physical);
                 return Err(error);
             }
@@ -416,7 +428,10 @@ impl Kernel {
         process: ProcessId,
         supply: PageSupply,
     ) -> Result<((ObjectId, FrameId), u64), Error> {
-        let reference = *self.process(process)?.table.get(Descriptor(supply.descriptor))?;
+        let reference = *self
+            .process(process)?
+            .table
+            .get(Descriptor(supply.descriptor))?;
         let memory = self
             .objects
             .get(reference.object)
@@ -447,7 +462,10 @@ impl Kernel {
         object: ObjectId,
         page: u64,
     ) -> Result<(), Error> {
-        let reference = *self.process(process)?.table.get(Descriptor(supply.descriptor))?;
+        let reference = *self
+            .process(process)?
+            .table
+            .get(Descriptor(supply.descriptor))?;
         let next = reference.object;
         let alive = self.door(next)?.owner.is_some();
         if !reference.rights.contains(Rights::SEND) {
@@ -513,8 +531,53 @@ impl Kernel {
                 self.make_ready(t);
             }
         }
-        self.refresh_object_pages(machine, object, page, page + 1);
+        self.show_supplied_page(machine, object, page);
         self.release_with(machine, object);
+    }
+
+    /// Maps a page just supplied wherever the object is mapped over it; the
+    /// page tables that takes are charged to the mapping process, and a
+    /// process past its limit (or a machine out of frames) is left without
+    /// it: its touch then ends it (OUT_OF_MEMORY), nothing else does.
+    fn show_supplied_page(&mut self, machine: &mut impl Machine, object: ObjectId, page: u64) {
+        for index in 0..self.processes.slot_count() {
+            let Some(process) = self.processes.id_at(index) else {
+                continue;
+            };
+            let mut at = 0;
+            while let Some((space, region)) = self.processes.get(process).and_then(|p| {
+                p.regions
+                    .iter()
+                    .skip(at)
+                    .find(|r| r.object == object && r.offset <= page && page < r.offset + r.pages)
+                    .map(|r| (p.space, *r))
+            }) {
+                at = self.processes.get(process).map_or(usize::MAX, |p| {
+                    p.regions.partition_point(|r| r.start <= region.start)
+                });
+                let Some(mapping) = self.page_mapping(object, page, region.protection) else {
+                    continue;
+                };
+                let address = region.address_of(page);
+                if machine.check_user(space, address, 1, false).is_ok() {
+                    let _ = machine.remap_page(space, address, mapping);
+                    continue;
+                }
+                let room = self.processes.get(process).is_some_and(|p| {
+                    p.charged
+                        .saturating_add(page_tables::bound(Some(address), PAGE))
+                        <= p.limit
+                });
+                if !room {
+                    continue;
+                }
+                if let Ok(tables) = machine.map_page(space, address, mapping)
+                    && let Some(p) = self.processes.get_mut(process)
+                {
+                    p.charged = p.charged.saturating_add(tables);
+                }
+            }
+        }
     }
 
     /// Takes the request for `page` out of the object's list.
@@ -603,8 +666,9 @@ impl Kernel {
             let orphan = self.objects.ids().find_map(|o| {
                 let special = self.special(o)?;
                 let r = special.requests.iter().find(|r| {
-                    r.server
-                        .is_some_and(|s| !self.threads.contains(s) || !self.holds_request(s, o, r.page))
+                    r.server.is_some_and(|s| {
+                        !self.threads.contains(s) || !self.holds_request(s, o, r.page)
+                    })
                 })?;
                 Some((o, r.page))
             });
@@ -618,6 +682,89 @@ impl Kernel {
     fn holds_request(&self, thread: ThreadId, object: ObjectId, page: u64) -> bool {
         matches!(self.threads.get(thread).map(|t| t.holding),
             Some(Holding::Page { object: o, page: p, .. }) if o == object && p == page)
+    }
+
+    /// Whether `process` maps a special object: its mappings may then have
+    /// holes (pages not supplied) that the machine's page tables show as
+    /// free, which nothing else may be mapped into.
+    pub(crate) fn maps_special(&self, process: ProcessId) -> bool {
+        self.processes
+            .get(process)
+            .is_some_and(|p| p.regions.iter().any(|r| self.special(r.object).is_some()))
+    }
+
+    /// [`Machine::find_room`], also keeping clear of `process`'s mappings
+    /// of memory objects (their holes): a fixed range that overlaps one is
+    /// BAD_ADDRESS_RANGE; a placed one goes above the machine's choice, past
+    /// each mapping in its way and a guard page.
+    pub(crate) fn find_room_clear(
+        &self,
+        machine: &impl Machine,
+        process: ProcessId,
+        address: Option<u64>,
+        length: u64,
+    ) -> Result<u64, Error> {
+        let p = self.process(process)?;
+        let space = p.space;
+        let at = machine.find_room(space, address, length)?;
+        if !self.maps_special(process) {
+            return Ok(at);
+        }
+        let clear = |at: u64, guard: u64| {
+            let (low, high) = (at.saturating_sub(guard), at.saturating_add(length + guard));
+            !p.regions.iter().any(|r| r.start < high && low < r.end())
+        };
+        if address.is_some() {
+            return if clear(at, 0) {
+                Ok(at)
+            } else {
+                Err(Error::BadAddressRange)
+            };
+        }
+        if clear(at, PAGE) {
+            return Ok(at);
+        }
+        // Past each mapping, lowest first: the first spot where the machine
+        // sees the range and its guards free and no mapping lies.
+        p.regions
+            .iter()
+            .map(|r| r.end() + PAGE)
+            .filter(|candidate| *candidate >= at)
+            .find(|&candidate| {
+                clear(candidate, PAGE)
+                    && machine
+                        .find_room(space, Some(candidate - PAGE), length + 2 * PAGE)
+                        .is_ok()
+                    && candidate + length + PAGE <= crate::placement::MAP_AREA_END
+            })
+            .ok_or(Error::BadAddressRange)
+    }
+
+    /// The parts of `[start, end)` that no mapping of a special object
+    /// covers, lowest first, given to `each` until it fails.
+    pub(crate) fn outside_special(
+        &self,
+        process: ProcessId,
+        start: u64,
+        end: u64,
+        mut each: impl FnMut(u64, u64) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let p = self.process(process)?;
+        let mut cursor = start;
+        for r in p
+            .regions
+            .iter()
+            .filter(|r| r.start < end && start < r.end() && self.special(r.object).is_some())
+        {
+            if r.start > cursor {
+                each(cursor, r.start - cursor)?;
+            }
+            cursor = cursor.max(r.end());
+        }
+        if cursor < end {
+            each(cursor, end - cursor)?;
+        }
+        Ok(())
     }
 
     /// The oldest logged end of a process by a failed page request: its

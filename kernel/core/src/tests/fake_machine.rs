@@ -559,9 +559,9 @@ impl Machine for FakeMachine {
             Some(target) if offset + bytes.len() <= target.len() => {
                 target[offset..offset + bytes.len()].copy_from_slice(bytes);
             }
-            _ => self
-                .anomalies
-                .push(format!("write_frame to {frame:#x}, not handed out or too long")),
+            _ => self.anomalies.push(format!(
+                "write_frame to {frame:#x}, not handed out or too long"
+            )),
         }
     }
 

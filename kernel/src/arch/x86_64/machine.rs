@@ -649,7 +649,10 @@ impl Machine for X86Machine {
     }
 
     fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]) {
-        if offset.checked_add(bytes.len()).is_none_or(|end| end > PAGE_SIZE) {
+        if offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > PAGE_SIZE)
+        {
             return;
         }
         // SAFETY: the frame is one the core allocated for a memory object
