@@ -11,6 +11,7 @@ mod func;
 mod kcall;
 mod memory;
 mod order;
+mod pager;
 mod procman;
 mod recv;
 mod reply;
@@ -40,6 +41,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("ORDER", order::CASES),
     ("KCALL", kcall::CASES),
     ("MEM", memory::CASES),
+    ("PAGER", pager::CASES),
 ];
 
 mod ret;

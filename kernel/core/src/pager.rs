@@ -283,8 +283,9 @@ impl Kernel {
         let Some(&(object, page)) = self.door(door_id)?.page_requests.front() else {
             return Ok(None);
         };
+        // The total is the room the reply has: a whole message.
         let sizes = MessageSizes::new()
-            .with_total_size(REQUEST_SIZE)
+            .with_total_size(abi::message::MAX_TOTAL_SIZE)
             .with_data_size(REQUEST_SIZE);
         if total_size < REQUEST_SIZE {
             return Ok(Some(TrapArgs::receive_too_small(sizes)));
