@@ -622,7 +622,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PAGER-018",
         rule: "a FRAME supply through a memory reference without MAP_READ is MISSING_RIGHT and changes nothing",
         section: "6.3",
-        decisions: &["D14"],
+        decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::MissingRight),
         run: |context| {
             refused_supply(context, |context| {
@@ -743,7 +743,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PAGER-027",
         rule: "PAGER_CREATE sent to an event is WRONG_OBJECT_TYPE and changes nothing",
         section: "6",
-        decisions: &["D5"],
+        decisions: &[],
         expect: Expect::error("PAGER_CREATE", Error::WrongObjectType),
         run: |context| {
             let event = context.event()?;
@@ -779,7 +779,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PAGER-030",
         rule: "PAGER_CREATE sent to the NULL target is FUNCTION_OUT_OF_RANGE and changes nothing",
         section: "6",
-        decisions: &["D5"],
+        decisions: &[],
         expect: Expect::error("PAGER_CREATE", Error::FunctionOutOfRange),
         run: |context| {
             let request = PagerCreateRequest::new(1, COOKIE);
