@@ -69,3 +69,89 @@ impl<P: Pager> Server for PagerServer<P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipc::Received;
+    use abi::MessageSizes;
+    use abi::function::Function;
+    use abi::kcall::page_supply;
+    use zerocopy::{FromBytes, IntoBytes};
+
+    /// Answers page 0 with data, page 1 with a frame, page 2 by
+    /// forwarding, anything else with an error.
+    struct Test {
+        data: [u8; 5000],
+    }
+
+    impl Pager for Test {
+        fn page(&mut self, request: &PageRequest) -> Supply<'_> {
+            match request.offset / abi::PAGE_BYTES {
+                0 => Supply::Data(&self.data),
+                1 => Supply::Frame {
+                    object: Descriptor(7),
+                    offset: request.cookie,
+                },
+                2 => Supply::Forward(Descriptor(9)),
+                _ => Supply::Fail(0),
+            }
+        }
+    }
+
+    /// Handles a request of `function` for page `page`: the response and
+    /// the reply's payload.
+    fn handle(function: Function, page: u64) -> (Response, alloc::vec::Vec<u8>) {
+        let request = PageRequest {
+            cookie: 0x3000,
+            offset: page * abi::PAGE_BYTES,
+            access: abi::kcall::protection::READ,
+            hops: 0,
+        };
+        let mut buffer = [0u8; 4095];
+        buffer[..24].copy_from_slice(request.as_bytes());
+        let received = Received {
+            function,
+            cookie: request.cookie,
+            sizes: MessageSizes::new()
+                .with_total_size(4095)
+                .with_data_size(24),
+        };
+        let mut request = Request::new(received, &mut buffer);
+        let mut room = [0u8; 4095 - 8];
+        let mut reply = Message::over(&mut room[..]);
+        let mut server = PagerServer(Test { data: [0xAB; 5000] });
+        let response = server.handle(&mut request, &mut reply);
+        (response, reply.data().to_vec())
+    }
+
+    fn header(payload: &[u8]) -> PageSupply {
+        PageSupply::read_from_bytes(&payload[..16]).unwrap_or_default()
+    }
+
+    #[test]
+    fn each_supply_becomes_its_reply() {
+        let page = KernelFunction::PageRequest.function();
+        let (response, payload) = handle(page, 0);
+        assert_eq!(response, Response::Reply(0));
+        assert_eq!(header(&payload), PageSupply::data());
+        assert_eq!(payload.len(), 16 + PAGE_SUPPLY_DATA, "data clipped to what fits");
+        assert!(payload[16..].iter().all(|b| *b == 0xAB));
+        let (response, payload) = handle(page, 1);
+        assert_eq!(response, Response::Reply(0));
+        assert_eq!(header(&payload), PageSupply::frame(Descriptor(7), 0x3000));
+        assert_eq!(payload.len(), 16);
+        let (_, payload) = handle(page, 2);
+        assert_eq!(header(&payload).how, page_supply::FORWARD);
+        assert_eq!(header(&payload).descriptor, 9);
+        // A failure is never an error number 0 (which would read as a supply).
+        assert_eq!(handle(page, 3).0, Response::Error(1));
+    }
+
+    #[test]
+    fn other_functions_are_refused() {
+        let (response, payload) = handle(Function(0x8000), 0);
+        assert_eq!(response, Response::Error(Error::InvalidFunction as u32));
+        assert!(payload.is_empty());
+    }
+}
