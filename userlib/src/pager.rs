@@ -113,9 +113,7 @@ mod tests {
         let received = Received {
             function,
             cookie: request.cookie,
-            sizes: MessageSizes::new()
-                .with_total_size(4095)
-                .with_data_size(24),
+            sizes: MessageSizes::new().with_total_size(4095).with_data_size(24),
         };
         let mut request = Request::new(received, &mut buffer);
         let mut room = [0u8; 4095 - 8];
@@ -135,7 +133,11 @@ mod tests {
         let (response, payload) = handle(page, 0);
         assert_eq!(response, Response::Reply(0));
         assert_eq!(header(&payload), PageSupply::data());
-        assert_eq!(payload.len(), 16 + PAGE_SUPPLY_DATA, "data clipped to what fits");
+        assert_eq!(
+            payload.len(),
+            16 + PAGE_SUPPLY_DATA,
+            "data clipped to what fits"
+        );
         assert!(payload[16..].iter().all(|b| *b == 0xAB));
         let (response, payload) = handle(page, 1);
         assert_eq!(response, Response::Reply(0));

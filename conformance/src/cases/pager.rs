@@ -129,10 +129,7 @@ fn error_reply(errno: Error) -> Vec<u8> {
 }
 
 /// The runner receives the page request queued on `owner`; checks it is one.
-fn take_request(
-    context: &mut Context,
-    owner: Descriptor,
-) -> Result<(kit::Served, Buffer), Failed> {
+fn take_request(context: &mut Context, owner: Descriptor) -> Result<(kit::Served, Buffer), Failed> {
     let (served, buffer) = kit::receive(owner, 4095)?;
     context.check(
         served.received.arg0 == u64::from(PAGE_REQUEST as u32),
@@ -197,7 +194,9 @@ fn refused_kcall(
 fn unchanged(context: &mut Context, what: &str, before: KernelCounters, after: KernelCounters) {
     context.check(
         before == after,
-        &alloc::format!("a refused {what} changed the kernel's counters from {before:?} to {after:?}"),
+        &alloc::format!(
+            "a refused {what} changed the kernel's counters from {before:?} to {after:?}"
+        ),
     );
 }
 
@@ -221,7 +220,10 @@ fn refused_supply(
         !job.finished(),
         "the peer's access ended though the refused reply left the request held",
     );
-    let late = kit::reply(&mut buffer, &Answer::data(&supply(PageSupply::data(), b"later")))?;
+    let late = kit::reply(
+        &mut buffer,
+        &Answer::data(&supply(PageSupply::data(), b"later")),
+    )?;
     context.check(
         late == TrapArgs::default(),
         "the DATA reply after the refusal was not accepted",
@@ -237,7 +239,10 @@ fn warm_up(context: &mut Context) -> Result<(), Failed> {
     let paging = paging(context, 1)?;
     let job = touch(context, paging.peer, 0, &[], 1)?;
     let (_, mut buffer) = take_request(context, paging.door.owner)?;
-    kit::reply(&mut buffer, &Answer::data(&supply(PageSupply::data(), b"w")))?;
+    kit::reply(
+        &mut buffer,
+        &Answer::data(&supply(PageSupply::data(), b"w")),
+    )?;
     access_result(context, &job)?;
     Ok(())
 }
@@ -349,7 +354,10 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let paging = paging(context, 2)?;
             let job = touch(context, paging.peer, 3, &[], 4)?;
-            context.check(!job.finished(), "the peer's read of a missing page did not wait");
+            context.check(
+                !job.finished(),
+                "the peer's read of a missing page did not wait",
+            );
             let (served, mut buffer) = kit::receive(paging.door.owner, 4095)?;
             kit::reply(&mut buffer, &Answer::data(&supply(PageSupply::data(), &[])))?;
             access_result(context, &job)?;
@@ -387,8 +395,10 @@ pub static CASES: &[Case] = &[
             let paging = paging(context, 1)?;
             let job = touch(context, paging.peer, 0, &[], 12)?;
             let (_, mut buffer) = take_request(context, paging.door.owner)?;
-            let registers =
-                kit::reply(&mut buffer, &Answer::data(&supply(PageSupply::data(), b"pager")))?;
+            let registers = kit::reply(
+                &mut buffer,
+                &Answer::data(&supply(PageSupply::data(), b"pager")),
+            )?;
             let accessed = access_result(context, &job)?;
             check_read(context, &accessed, b"pager\0\0\0\0\0\0\0");
             Ok(context.observe(registers))
@@ -444,7 +454,10 @@ pub static CASES: &[Case] = &[
             let paging = paging(context, 1)?;
             let job = touch(context, paging.peer, 0, &[], 1)?;
             let (_, mut buffer) = take_request(context, paging.door.owner)?;
-            kit::reply(&mut buffer, &Answer::data(&supply(PageSupply::data(), b"kept")))?;
+            kit::reply(
+                &mut buffer,
+                &Answer::data(&supply(PageSupply::data(), b"kept")),
+            )?;
             access_result(context, &job)?;
             // A second peer maps the object and reads: no request comes.
             let second = context.peer(&[DescriptorSlot::copy(paging.object, Rights::MEMORY)])?;
@@ -469,8 +482,10 @@ pub static CASES: &[Case] = &[
             let paging = paging(context, 1)?;
             let job = touch(context, paging.peer, 0, &[], 1)?;
             let (_, mut buffer) = take_request(context, paging.door.owner)?;
-            let registers =
-                kit::reply(&mut buffer, &Answer::data(&error_reply(Error::InvalidArgument)))?;
+            let registers = kit::reply(
+                &mut buffer,
+                &Answer::data(&error_reply(Error::InvalidArgument)),
+            )?;
             let accessed = access_result(context, &job)?;
             check_peer_ended(context, &accessed);
             Ok(context.observe(registers))
@@ -524,13 +539,18 @@ pub static CASES: &[Case] = &[
         rule: "a FORWARD supply sends the request on to the door it names: its RECEIVE gets the same request with hops 1, and its DATA supply reaches the peer",
         section: "6.3",
         decisions: &["D17"],
-        expect: Expect::received("the second pager's RECEIVE", PAGE_REQUEST, COOKIE, REQUEST_SIZES)
-            .with_buffer(&[
-                (0, Field::Bytes(&COOKIE_BYTES)),
-                (8, Field::Quad(Value::Is(0))),
-                (16, Field::Word(Value::Is(READ as u64))),
-                (20, Field::Word(Value::Is(1))),
-            ]),
+        expect: Expect::received(
+            "the second pager's RECEIVE",
+            PAGE_REQUEST,
+            COOKIE,
+            REQUEST_SIZES,
+        )
+        .with_buffer(&[
+            (0, Field::Bytes(&COOKIE_BYTES)),
+            (8, Field::Quad(Value::Is(0))),
+            (16, Field::Word(Value::Is(READ as u64))),
+            (20, Field::Word(Value::Is(1))),
+        ]),
         run: |context| {
             let paging = paging(context, 1)?;
             let next = context.user_door()?;
@@ -542,7 +562,10 @@ pub static CASES: &[Case] = &[
             )?;
             context.check(forwarded == TrapArgs::default(), "the FORWARD was refused");
             let (served, mut second) = kit::receive(next.owner, 4095)?;
-            kit::reply(&mut second, &Answer::data(&supply(PageSupply::data(), b"second")))?;
+            kit::reply(
+                &mut second,
+                &Answer::data(&supply(PageSupply::data(), b"second")),
+            )?;
             let accessed = access_result(context, &job)?;
             check_read(context, &accessed, b"second");
             Ok(context.observe_buffer(served.received, served.msg_ptr, served.bytes))
@@ -601,7 +624,10 @@ pub static CASES: &[Case] = &[
         run: |context| {
             refused_supply(context, |context| {
                 let closed = context.lowest_free(1)?[0];
-                Ok(Answer::data(&supply(PageSupply::frame(Descriptor(closed), 0), &[])))
+                Ok(Answer::data(&supply(
+                    PageSupply::frame(Descriptor(closed), 0),
+                    &[],
+                )))
             })
         },
     },
@@ -724,7 +750,12 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let door = context.user_door()?;
             let request = PagerCreateRequest::new(0, COOKIE);
-            refused_kcall(context, KernelFunction::PagerCreate, door.client, request.as_bytes())
+            refused_kcall(
+                context,
+                KernelFunction::PagerCreate,
+                door.client,
+                request.as_bytes(),
+            )
         },
     },
     Case {
@@ -736,7 +767,12 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let door = context.user_door()?;
             let request = PagerCreateRequest::new(1, COOKIE).with_reserved(1);
-            refused_kcall(context, KernelFunction::PagerCreate, door.client, request.as_bytes())
+            refused_kcall(
+                context,
+                KernelFunction::PagerCreate,
+                door.client,
+                request.as_bytes(),
+            )
         },
     },
     Case {
@@ -748,7 +784,12 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let event = context.event()?;
             let request = PagerCreateRequest::new(1, COOKIE);
-            refused_kcall(context, KernelFunction::PagerCreate, event, request.as_bytes())
+            refused_kcall(
+                context,
+                KernelFunction::PagerCreate,
+                event,
+                request.as_bytes(),
+            )
         },
     },
     Case {
@@ -760,7 +801,12 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let door = context.user_door()?;
             let request = PagerCreateRequest::new(1, COOKIE);
-            refused_kcall(context, KernelFunction::PagerCreate, door.owner, request.as_bytes())
+            refused_kcall(
+                context,
+                KernelFunction::PagerCreate,
+                door.owner,
+                request.as_bytes(),
+            )
         },
     },
     Case {
@@ -772,7 +818,12 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let dead = context.dead_door(kernel::DoorKind::User)?;
             let request = PagerCreateRequest::new(1, COOKIE);
-            refused_kcall(context, KernelFunction::PagerCreate, dead, request.as_bytes())
+            refused_kcall(
+                context,
+                KernelFunction::PagerCreate,
+                dead,
+                request.as_bytes(),
+            )
         },
     },
     Case {
@@ -865,7 +916,12 @@ pub static CASES: &[Case] = &[
             let door = context.user_door()?;
             let object = create(context, door.client, 1)?;
             let request = MemoryRangeRequest::new(0, PAGE);
-            refused_kcall(context, KernelFunction::MemoryCow, object, request.as_bytes())
+            refused_kcall(
+                context,
+                KernelFunction::MemoryCow,
+                object,
+                request.as_bytes(),
+            )
         },
     },
     Case {
@@ -892,13 +948,21 @@ pub static CASES: &[Case] = &[
         rule: "a page request is received before the calls queued on the pager's door, even those queued before it",
         section: "6.3",
         decisions: &[],
-        expect: Expect::received("the pager's first RECEIVE", PAGE_REQUEST, COOKIE, REQUEST_SIZES),
+        expect: Expect::received(
+            "the pager's first RECEIVE",
+            PAGE_REQUEST,
+            COOKIE,
+            REQUEST_SIZES,
+        ),
         run: |context| {
             let paging = paging(context, 1)?;
             let call = kit::queued(context, paging.door.client, b"call", 64)?;
             let job = touch(context, paging.peer, 0, &[], 1)?;
             let (served, mut buffer) = kit::receive(paging.door.owner, 4095)?;
-            kit::reply(&mut buffer, &Answer::data(&supply(PageSupply::data(), b"x")))?;
+            kit::reply(
+                &mut buffer,
+                &Answer::data(&supply(PageSupply::data(), b"x")),
+            )?;
             access_result(context, &job)?;
             let (then, mut second) = kit::receive(paging.door.owner, 4095)?;
             context.check(

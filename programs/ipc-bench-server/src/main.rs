@@ -21,9 +21,9 @@
 
 extern crate alloc;
 
+use abi::kcall::PageRequest;
 use abi::message::{MAX_TOTAL_SIZE, SLOT_SIZE, descriptor_offset};
 use abi::{MessageSizes, TransferMode};
-use abi::kcall::PageRequest;
 use userlib::ipc::{self, Received};
 use userlib::pager::{Pager, PagerServer, Supply};
 use userlib::{Startup, println};
@@ -43,9 +43,12 @@ fn run(mut startup: Startup) -> i32 {
         return 1;
     };
     if startup.arguments == ipc_bench::PAGER_ARGUMENT {
-        let error = userlib::serve(&door, &mut PagerServer(PatternPager {
-            page: [0; ipc_bench::PAGER_PATTERN_BYTES],
-        }));
+        let error = userlib::serve(
+            &door,
+            &mut PagerServer(PatternPager {
+                page: [0; ipc_bench::PAGER_PATTERN_BYTES],
+            }),
+        );
         println!("ipc-bench-server: the pager's door failed: {error}");
         return 1;
     }
