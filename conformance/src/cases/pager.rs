@@ -974,4 +974,59 @@ pub static CASES: &[Case] = &[
             Ok(context.observe_buffer(served.received, served.msg_ptr, served.bytes))
         },
     },
+    Case {
+        id: "MSG-PAGER-037",
+        rule: "a process that ends while its thread waits for a page takes nothing with it: the pager's later DATA supply is accepted, and once the door and the object are closed the kernel's objects, descriptors, charge and free frames are back where they were",
+        section: "6.3",
+        decisions: &["D18"],
+        expect: Expect::reply_done("the pager's REPLY after the faulting process ended"),
+        run: |context| {
+            warm_up(context)?;
+            let before = kernel::counters()?;
+            let door = context.user_door()?;
+            let object = create(context, door.client, 1)?;
+            let event = context.event()?;
+            // The peer: the object (2) and an event (3) its second thread
+            // waits on before it ends the process.
+            let peer = context.peer(&[
+                DescriptorSlot::copy(object, Rights::MEMORY),
+                DescriptorSlot::copy(event, Rights::EVENT),
+            ])?;
+            peer_maps(&peer, PEER_OBJECT, PAGE)?;
+            let exit = abi::kcall::ExitRequest {
+                code: 5,
+                reserved: 0,
+            };
+            peer.start(
+                1,
+                &[
+                    Step::send(KernelFunction::EventWait.function(), 3, &[], &[], 64),
+                    Step::send(
+                        KernelFunction::ProcessExit.function(),
+                        0,
+                        exit.as_bytes(),
+                        &[],
+                        64,
+                    ),
+                ],
+            )?;
+            let job = touch(context, peer, 0, &[], 1)?;
+            let (_, mut buffer) = take_request(context, door.owner)?;
+            kernel::event_signal(event)?;
+            let accessed = access_result(context, &job)?;
+            check_peer_ended(context, &accessed);
+            let registers =
+                kit::reply(&mut buffer, &Answer::data(&supply(PageSupply::data(), b"late")))?;
+            for descriptor in [peer.control, peer.process, event, object, door.owner, door.client] {
+                context.close(descriptor)?;
+            }
+            context.settle();
+            let after = kernel::counters()?;
+            context.check(
+                after == before,
+                &alloc::format!("the kernel's counters went from {before:?} to {after:?}"),
+            );
+            Ok(context.observe(registers))
+        },
+    },
 ];

@@ -174,19 +174,21 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
             }
         },
     }
-    while let Some((cookie, failure)) = system.kernel.pop_pager_failure() {
-        let errno = match failure {
-            kernel_core::pager::PagerFailure::ErrorReply(errno) => {
-                Error::from_number(errno).map_or("an unknown error", Error::name)
-            }
-            _ => "-",
-        };
-        kprintln!(
-            "process (manager cookie {cookie}) ended: {} ({errno})",
-            failure.reason()
-        );
-    }
     while let Some((process, code)) = system.kernel.pop_exited() {
+        // A failed page request ends processes: its log comes with their
+        // ends, off the path of a trap that ended none.
+        while let Some((cookie, failure)) = system.kernel.pop_pager_failure() {
+            let errno = match failure {
+                kernel_core::pager::PagerFailure::ErrorReply(errno) => {
+                    Error::from_number(errno).map_or("an unknown error", Error::name)
+                }
+                _ => "-",
+            };
+            kprintln!(
+                "process (manager cookie {cookie}) ended: {} ({errno})",
+                failure.reason()
+            );
+        }
         if process == system.init {
             system.init_status = Some(code);
         }
