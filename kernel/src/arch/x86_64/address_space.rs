@@ -345,6 +345,12 @@ impl AddressSpace {
         }
     }
 
+    /// Whether this CPU runs on the space now.
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        super::paging::current_root() == self.pml4.start_address().as_u64()
+    }
+
     /// Frees every user page and lower-half table, then the PML4. The caller
     /// must not be running on this space.
     pub fn destroy(self) {

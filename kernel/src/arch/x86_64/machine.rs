@@ -426,9 +426,15 @@ impl Machine for X86Machine {
             .and_then(|i| self.spaces.get_mut(i))
             .and_then(Option::take)
         {
-            // We may be running on it: move to the kernel's own tables first.
-            // SAFETY: the kernel tables map everything the kernel uses.
-            unsafe { paging::activate(self.kernel_pml4) };
+            // We may be running on it: move to the kernel's own tables
+            // first. Only then: the trapping thread may run on without a
+            // switch (`system::handle`), on the tables loaded now, which
+            // must stay its own when another process's space goes (a
+            // failed SPAWN, a process a pager's error reply ended).
+            if space.tables.is_active() {
+                // SAFETY: the kernel tables map everything the kernel uses.
+                unsafe { paging::activate(self.kernel_pml4) };
+            }
             space.tables.destroy();
         }
     }
