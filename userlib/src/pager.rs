@@ -1,4 +1,4 @@
-//! Pagers (ABI.md §6.3): a server that supplies the pages of special
+//! Pagers (ABI.md §6.4): a server that supplies the pages of special
 //! memory objects (`kernel::pager_create`). Implement [`Pager`] and serve
 //! the door with [`PagerServer`] through [`crate::serve`]: each
 //! PAGE_REQUEST the kernel delivers becomes a call of [`Pager::page`], and

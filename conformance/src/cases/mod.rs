@@ -7,6 +7,7 @@ pub mod kit;
 mod buf;
 mod cookie;
 mod death;
+mod devices;
 mod func;
 mod kcall;
 mod memory;
@@ -42,6 +43,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("KCALL", kcall::CASES),
     ("MEM", memory::CASES),
     ("PAGER", pager::CASES),
+    ("DEV", devices::CASES),
 ];
 
 mod ret;

@@ -1,5 +1,5 @@
-//! MSG-PAGER: special memory objects and their pagers (ABI.md §6.3, §9
-//! D17-D19). The runner is the pager (it owns the door) and the peer the
+//! MSG-PAGER: special memory objects and their pagers (ABI.md §6.4, §9
+//! D20-D22). The runner is the pager (it owns the door) and the peer the
 //! process that touches the pages: its ACCESS blocks in the page fault
 //! until the runner answers the PAGE_REQUEST the kernel delivered. Each
 //! case checks the request's registers and bytes, a supply (DATA, FRAME,
@@ -9,7 +9,7 @@
 //! (the peer still waits, and a later DATA reply still supplies it).
 //!
 //! The runner never touches a special page itself (it owns the pager's
-//! door: its own fault there would end it, D19); where it maps one, only
+//! door: its own fault there would end it, D22); where it maps one, only
 //! the kernel reaches the mapping (a trap's buffer).
 
 use alloc::sync::Arc;
@@ -343,8 +343,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-001",
         rule: "PAGER_CREATE, sent to a door with SEND, replies one slot: the special memory object at the lowest free number with MEMORY rights",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::replied("PAGER_CREATE", 0, 0, 8, 1).with_buffer(&[
             (0, Field::Bytes(&OK_HEADER)),
             (
@@ -377,8 +377,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-002",
         rule: "MEMORY_INFO of a special object: its pages and flags SPECIAL (bit 1)",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::replied("MEMORY_INFO", 0, 0, 24, 0).with_buffer(&[
             (8, Field::Quad(Value::Is(3))),
             (16, Field::Word(Value::Is(memory_flags::SPECIAL as u64))),
@@ -394,8 +394,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-003",
         rule: "PAGER_CREATE takes no frame (its pages are missing until supplied) but charges the creator for every page, and adds one object and one descriptor",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::replied("PAGER_CREATE", 0, 0, 8, 1),
         run: |context| {
             warm_up(context)?;
@@ -433,8 +433,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-004",
         rule: "a read of a missing page by another process becomes a PAGE_REQUEST on the pager's door: arg0 0x081, arg1 the object's cookie, sizes 4095 / 24 / 0, data PageRequest{cookie, offset 0, access READ, hops 0}",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::received("the pager's RECEIVE", PAGE_REQUEST, COOKIE, REQUEST_SIZES)
             .with_buffer(&[
                 (0, Field::Bytes(&COOKIE_BYTES)),
@@ -458,8 +458,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-005",
         rule: "a write to a missing page asks for it with access WRITE and the page's offset (page 1 of 2)",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::received("the pager's RECEIVE", PAGE_REQUEST, COOKIE, REQUEST_SIZES)
             .with_buffer(&[
                 (0, Field::Bytes(&COOKIE_BYTES)),
@@ -479,8 +479,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-006",
         rule: "a DATA supply is accepted (REPLY returns zeros); the waiting thread resumes and reads the supplied bytes, zero past them",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::reply_done("the pager's REPLY"),
         run: |context| {
             let paging = paging(context, 1)?;
@@ -498,8 +498,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-007",
         rule: "a FRAME supply shares the frame of a page of the pager's own memory object: no frame is taken (the mapper's page tables exist), and the peer reads what the pager wrote there",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::reply_done("the pager's REPLY"),
         run: |context| {
             warm_up(context)?;
@@ -538,8 +538,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-008",
         rule: "a supplied page stays with the object: a later access (another process's new mapping) asks the pager nothing",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::error("the second RECEIVE, once the door closes", Error::PeerDied),
         run: |context| {
             let paging = paging(context, 1)?;
@@ -566,8 +566,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-009",
         rule: "an error reply to a page request is accepted (REPLY returns zeros) and ends the faulting process",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::reply_done("the pager's error REPLY"),
         run: |context| {
             let paging = paging(context, 1)?;
@@ -585,8 +585,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-010",
         rule: "the pager's door closing while a page request is queued on it ends the faulting process: nothing waits forever",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::error("the peer's ACCESS", Error::PeerDied),
         run: |context| {
             let paging = paging(context, 1)?;
@@ -599,8 +599,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-011",
         rule: "a pager thread that receives again without answering the page request it holds ends the faulting process",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::error("the peer's ACCESS", Error::PeerDied),
         run: |context| {
             let paging = paging(context, 1)?;
@@ -628,8 +628,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-012",
         rule: "a FORWARD supply sends the request on to the door it names: its RECEIVE gets the same request with hops 1, and its DATA supply reaches the peer",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::received(
             "the second pager's RECEIVE",
             PAGE_REQUEST,
@@ -665,7 +665,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-013",
         rule: "a supply without the PageSupply header (8 bytes, msgErrno 0) is BAD_SIZES and changes nothing; the request stays held",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::BadSizes),
         run: |context| refused_supply(context, |_| Ok(Answer::data(&[0; 8]))),
@@ -673,7 +673,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-014",
         rule: "a supply of an unknown kind (how 9) is INVALID_ARGUMENT and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::InvalidArgument),
         run: |context| {
@@ -691,7 +691,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-015",
         rule: "a DATA supply with its descriptor field set is RESERVED_BITS and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::ReservedBits),
         run: |context| {
@@ -709,7 +709,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-016",
         rule: "a FRAME supply naming a descriptor that is not open is BAD_DESCRIPTOR and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::BadDescriptor),
         run: |context| {
@@ -725,7 +725,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-017",
         rule: "a FRAME supply naming an event is WRONG_OBJECT_TYPE and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::WrongObjectType),
         run: |context| {
@@ -738,7 +738,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-018",
         rule: "a FRAME supply through a memory reference without MAP_READ is MISSING_RIGHT and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::MissingRight),
         run: |context| {
@@ -752,7 +752,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-019",
         rule: "a FRAME supply of a page past the end of the pager's object is INVALID_ARGUMENT and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::InvalidArgument),
         run: |context| {
@@ -765,7 +765,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-020",
         rule: "a FRAME supply of a special object's page that is itself missing is INVALID_ARGUMENT and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::InvalidArgument),
         run: |context| {
@@ -779,7 +779,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-021",
         rule: "a FORWARD through a door reference without SEND (an owner reference) is MISSING_RIGHT and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::MissingRight),
         run: |context| {
@@ -792,7 +792,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-022",
         rule: "a FORWARD to a door whose owner closed it is PEER_DIED and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::PeerDied),
         run: |context| {
@@ -805,7 +805,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-023",
         rule: "a supply with a descriptor slot is BAD_SIZES and changes nothing (descriptors never travel to the kernel)",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::BadSizes),
         run: |context| {
@@ -822,7 +822,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-024",
         rule: "a FORWARD naming a memory object is WRONG_OBJECT_TYPE and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the pager's REPLY", Error::WrongObjectType),
         run: |context| {
@@ -936,8 +936,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-031",
         rule: "a kernel write into a missing special page (a kernel function's reply there) is BAD_BUFFER: the kernel never waits for a pager, and no request is made",
-        section: "6.3",
-        decisions: &["D19"],
+        section: "6.4",
+        decisions: &["D22"],
         expect: Expect::error("COUNTERS", Error::BadBuffer),
         run: |context| {
             let door = context.user_door()?;
@@ -979,8 +979,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-033",
         rule: "a pager touching a missing page of an object its own door pages ends (logged) instead of waiting on itself",
-        section: "6.3",
-        decisions: &["D19"],
+        section: "6.4",
+        decisions: &["D22"],
         expect: Expect::error("the peer's ACCESS", Error::PeerDied),
         run: |context| {
             let door = context.user_door()?;
@@ -1000,7 +1000,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-034",
         rule: "MEMORY_COW of a special object is INVALID_ARGUMENT and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("MEMORY_COW", Error::InvalidArgument),
         run: |context| {
@@ -1018,7 +1018,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-035",
         rule: "a MAP_ANONYMOUS at a fixed address inside a special mapping's missing pages is BAD_ADDRESS_RANGE and changes nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("MAP_ANONYMOUS", Error::BadAddressRange),
         run: |context| {
@@ -1037,7 +1037,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-036",
         rule: "a page request is received before the calls queued on the pager's door, even those queued before it",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::received(
             "the pager's first RECEIVE",
@@ -1068,8 +1068,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PAGER-037",
         rule: "a process that ends while its thread waits for a page takes nothing with it: the pager's later DATA supply is accepted, and once the door and the object are closed the kernel's objects, descriptors, charge and free frames are back where they were",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::reply_done("the pager's REPLY after the faulting process ended"),
         run: |context| {
             // Once to warm the runner's heap and the kernel's, then measured.

@@ -53,6 +53,8 @@ pub struct Kernel {
     /// Processes ended by a failed page request (their manager cookie and
     /// why), until the arch layer logs them (`crate::pager`).
     pub(crate) pager_log: Vec<(u64, crate::pager::PagerFailure)>,
+    /// The interrupt object each ISA line is delivered to, if any.
+    pub(crate) interrupt_lines: [Option<ObjectId>; abi::kcall::ISA_INTERRUPT_LINES as usize],
 }
 
 impl Kernel {

@@ -510,12 +510,17 @@ impl Kernel {
     }
 
     /// Drops a reference to `object`; if it was the last, the object goes,
-    /// and a memory object's frames with it.
+    /// and a memory object's frames with it (an interrupt object's line
+    /// with it).
     pub(crate) fn release_with(&mut self, machine: &mut impl Machine, object: ObjectId) {
-        if let Some(removed) = self.release(object)
-            && let ObjectBody::Memory(memory) = removed.body
-        {
-            self.free_memory(machine, removed.charged_to, memory);
+        if let Some(removed) = self.release(object) {
+            match removed.body {
+                ObjectBody::Memory(memory) => {
+                    self.free_memory(machine, removed.charged_to, memory);
+                }
+                ObjectBody::Interrupt(interrupt) => self.interrupt_gone(machine, interrupt),
+                _ => {}
+            }
         }
     }
 
@@ -826,7 +831,7 @@ impl Kernel {
         let memory = self.objects.get(region.object).and_then(Object::memory);
         if memory.is_some_and(|m| m.special().is_some() && m.frame_at(page).is_none()) {
             // A special page not supplied yet: only a user fault asks the
-            // pager; a kernel write into it is BAD_BUFFER (ABI.md §6.3).
+            // pager; a kernel write into it is BAD_BUFFER (ABI.md §6.4).
             return Fault::Violation;
         }
         let shared = memory

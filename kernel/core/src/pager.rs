@@ -1,5 +1,5 @@
 //! Special memory objects and their pagers (issue 9, "Special / pagers";
-//! ABI.md §6.3): an object whose pages a server supplies the first time a
+//! ABI.md §6.4): an object whose pages a server supplies the first time a
 //! thread touches them.
 //!
 //! A user fault on a missing page becomes a PAGE_REQUEST on the pager's

@@ -28,7 +28,7 @@
 //!   back. The caller closes the reference it got back after the second
 //!   RDTSC, outside the measured window, so neither table grows.
 //! - `pager-fault`: one page fault resolved by a pager: a read of a page of
-//!   a special memory object (ABI.md §6.3) that no pager has supplied,
+//!   a special memory object (ABI.md §6.4) that no pager has supplied,
 //!   from the fault to the retried read, through the PAGE_REQUEST to a
 //!   second `ipc-bench-server` (started as a pager, `userlib::pager`) and
 //!   its DATA supply. Each sample reads a fresh one-page object, created

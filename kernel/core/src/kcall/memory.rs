@@ -58,7 +58,7 @@ pub(super) fn map_anonymous(
     check_range(r.address, r.length)?;
     let mut at = (r.address != 0).then_some(r.address);
     // Holes of special mappings look free to the machine: the core
-    // chooses (or checks) the place then (ABI.md §6.3).
+    // chooses (or checks) the place then (ABI.md §6.4).
     let chosen = kernel.maps_special(call.process);
     if chosen {
         at = Some(kernel.find_room_clear(machine, call.process, at, r.length)?);

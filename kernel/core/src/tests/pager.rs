@@ -1,4 +1,4 @@
-//! Special memory objects and their pagers (ABI.md §6.3): PAGER_CREATE,
+//! Special memory objects and their pagers (ABI.md §6.4): PAGER_CREATE,
 //! the PAGE_REQUEST a fault on a missing page sends to the pager's door,
 //! the DATA, FRAME and FORWARD supplies, error replies, the pager's death
 //! and abandon, several threads on one page, a process killed while it
@@ -115,7 +115,7 @@ fn receive_request(w: &mut World, s: ThreadId) -> PageRequest {
     };
     assert_eq!(
         regs,
-        received(PAGE_REQUEST, COOKIE, REQUEST, REQUEST, 0).unwrap_or_default()
+        received(PAGE_REQUEST, COOKIE, 4095, REQUEST, 0).unwrap_or_default()
     );
     let bytes = w.peek(w.process_of(s), RBUF, usize::from(REQUEST));
     match PageRequest::read_from_bytes(&bytes) {
@@ -239,7 +239,7 @@ fn a_fault_asks_the_pager_and_its_data_becomes_the_page() {
     );
     assert_eq!(
         p.f.w.resume(s),
-        received(PAGE_REQUEST, COOKIE, REQUEST, REQUEST, 0)
+        received(PAGE_REQUEST, COOKIE, 4095, REQUEST, 0)
     );
     let bytes = p.f.w.peek(p.f.sp(), RBUF, 24);
     let request = PageRequest::read_from_bytes(&bytes);
@@ -409,7 +409,7 @@ fn a_pager_forwards_the_request_down_the_chain() {
     p.f.w.assert_invariants();
     // The second pager receives it, one hop on.
     let regs = p.f.w.receive(init, owner2, RBUF, 64);
-    assert_eq!(regs, received(PAGE_REQUEST, COOKIE, REQUEST, REQUEST, 0));
+    assert_eq!(regs, received(PAGE_REQUEST, COOKIE, 4095, REQUEST, 0));
     let bytes = p.f.w.peek(p.f.w.init, RBUF, 24);
     let request = PageRequest::read_from_bytes(&bytes);
     assert_eq!(request.map(|r| r.hops).ok(), Some(1));

@@ -335,6 +335,11 @@ impl AddressSpace {
         }
     }
 
+    /// Whether this CPU runs on the space's tables now.
+    pub fn is_loaded(&self) -> bool {
+        super::paging::current_root() == self.pml4.start_address().as_u64()
+    }
+
     /// Switches this CPU to the space.
     #[inline]
     pub fn activate(&self) {
@@ -343,12 +348,6 @@ impl AddressSpace {
             // and stacks stay mapped.
             unsafe { Cr3::write(self.pml4, Cr3Flags::empty()) };
         }
-    }
-
-    /// Whether this CPU runs on the space now.
-    #[inline]
-    pub fn is_active(&self) -> bool {
-        super::paging::current_root() == self.pml4.start_address().as_u64()
     }
 
     /// Frees every user page and lower-half table, then the PML4. The caller

@@ -125,6 +125,8 @@ pub enum Event {
     Syscall(TrapArgs),
     /// The preemption timer.
     Tick,
+    /// An ISA interrupt line a driver holds (already masked and ended).
+    Interrupt(u8),
     /// A CPU exception in user mode: the process ends.
     UserFault(UserFault),
     /// A page fault in user mode: the kernel core resolves it (a write to
@@ -145,6 +147,7 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
     match event {
         Event::Syscall(args) => system.kernel.trap(&mut system.machine, args),
         Event::Tick => system.kernel.tick(),
+        Event::Interrupt(line) => system.kernel.interrupt(&mut system.machine, line),
         Event::UserFault(f) => {
             kprintln!(
                 "user fault: {} at rip {:#x} (error code {:#x}, cr2 {:#x}); process ended",
