@@ -861,3 +861,19 @@ fn a_thousand_faults_served_and_failed_leave_nothing_behind() {
     assert_eq!(end, start);
     f.w.assert_invariants();
 }
+
+#[test]
+fn a_server_answering_a_call_receives_the_page_request_queued_meanwhile() {
+    let mut p = paged(1);
+    let (s, c, c1) = (p.f.s(), p.f.c(0), p.f.c(1));
+    assert_eq!(p.f.w.receive(s, OWNER, RBUF, 4095), None);
+    assert_eq!(p.f.w.send(c1, USER_FN, REF, msg(SBUF, b"call", 64)), None);
+    assert!(p.f.w.resume(s).is_some());
+    assert_eq!(touch(&mut p.f.w, c, AT, false), Fault::Waiting);
+    // The answer and the next receive: the page request, not a wait (the
+    // IPC fast path must leave this case to the slow one).
+    let regs = p.f.w.reply_receive(s, 0, msg(RBUF, b"answer", 4095));
+    assert_eq!(regs, received(PAGE_REQUEST, COOKIE, 4095, REQUEST, 0));
+    assert!(p.f.w.resume(c1).is_some());
+    p.f.w.assert_invariants();
+}
