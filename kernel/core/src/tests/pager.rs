@@ -11,6 +11,7 @@ use abi::kcall::{
     PagerCreateRequest, memory_flags,
 };
 use abi::{Descriptor, DescriptorSlot, Error, KernelFunction, ObjectKind, Rights, TrapArgs};
+use proptest::prelude::*;
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::machine::{Machine, PageFault};
@@ -876,4 +877,176 @@ fn a_server_answering_a_call_receives_the_page_request_queued_meanwhile() {
     assert_eq!(regs, received(PAGE_REQUEST, COOKIE, 4095, REQUEST, 0));
     assert!(p.f.w.resume(c1).is_some());
     p.f.w.assert_invariants();
+}
+
+// ----- random sequences -----
+
+/// One step of a random pager sequence.
+#[derive(Clone, Copy, Debug)]
+enum PagerOp {
+    /// Client `client` touches page `page` (a write or a read).
+    Touch {
+        client: usize,
+        page: u64,
+        write: bool,
+    },
+    /// The pager receives (when it holds a request: it abandons it).
+    Receive,
+    /// The pager answers the request it holds: 0 DATA, 1 FRAME of its own
+    /// object, 2 FORWARD to its own door, 3 an error reply, 4 a refused
+    /// (malformed) supply.
+    Supply(u8),
+    /// Client `client`'s process ends, whatever it was doing.
+    Kill { client: usize },
+    /// Client `client` closes its reference to its object (its mapping
+    /// keeps the object).
+    Close { client: usize },
+}
+
+fn pager_op() -> impl Strategy<Value = PagerOp> {
+    prop_oneof![
+        4 => (0usize..2, 0u64..3, any::<bool>())
+            .prop_map(|(client, page, write)| PagerOp::Touch { client, page, write }),
+        3 => Just(PagerOp::Receive),
+        4 => (0u8..5).prop_map(PagerOp::Supply),
+        1 => (0usize..2).prop_map(|client| PagerOp::Kill { client }),
+        1 => (0usize..2).prop_map(|client| PagerOp::Close { client }),
+    ]
+}
+
+/// The world of a random sequence: a pager (the fixture's server, with a
+/// memory object of its own and a client reference to its own door) and
+/// two clients, each mapping a 3-page special object of their own at AT.
+struct Random {
+    f: Fixture,
+    objects: [Option<Descriptor>; 2],
+    own: Descriptor,
+    itself: Descriptor,
+}
+
+fn random_world() -> Random {
+    let mut f = fixture(false, 2);
+    let s = f.s();
+    let own = f.w.memory_ok(s, 3);
+    assert_eq!(f.w.memory_map(s, own, AT2, 0, 3 * PAGE, RW), Ok(AT2));
+    assert!(f.w.user_write(s, AT2 + PAGE, b"own"));
+    // A client reference to its own door, for FORWARD.
+    let c = f.c(0);
+    let copy = match f.w.duplicate(c, REF, Rights::DOOR_CLIENT) {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let slots = [DescriptorSlot::moving(copy, Rights::DOOR_CLIENT)];
+    assert_eq!(f.w.receive(s, OWNER, RBUF, 512), None);
+    assert_eq!(
+        f.w.send(c, USER_FN, REF, msg(SBUF, b"d", 128).slots(&slots)),
+        None
+    );
+    assert!(f.w.resume(s).is_some());
+    let itself = Descriptor(f.w.slot_at(f.sp(), RBUF + 8).descriptor);
+    assert_eq!(
+        f.w.reply(s, 0, msg(SBUF, &[0; 8], 128)),
+        Some(TrapArgs::default())
+    );
+    assert!(f.w.resume(c).is_some());
+    let mut objects = [None, None];
+    for (client, slot) in objects.iter_mut().enumerate() {
+        let t = f.c(client);
+        let d = match pager_create(&mut f.w, t, REF, 3) {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(f.w.memory_map(t, d, AT, 0, 3 * PAGE, RW), Ok(AT));
+        *slot = Some(d);
+    }
+    Random {
+        f,
+        objects,
+        own,
+        itself,
+    }
+}
+
+fn apply_pager_op(r: &mut Random, op: PagerOp) {
+    let s = r.f.s();
+    let _ = r.f.w.resume(s);
+    match op {
+        PagerOp::Touch {
+            client,
+            page,
+            write,
+        } => {
+            let t = r.f.c(client);
+            if r.f.w.runnable(t) {
+                let _ = r.f.w.resume(t);
+                let space = r.f.w.space(r.f.w.process_of(t));
+                let address = AT + page * PAGE;
+                if r.f.w.m.access(space, address, 1, write).is_err() {
+                    touch(&mut r.f.w, t, address, write);
+                }
+            }
+        }
+        PagerOp::Receive => {
+            if r.f.w.runnable(s) {
+                let _ = r.f.w.receive(s, OWNER, RBUF, 4095);
+            }
+        }
+        PagerOp::Supply(how) => {
+            if r.f.w.runnable(s) && matches!(r.f.w.holding(s), Holding::Page { .. }) {
+                let data = match how {
+                    0 => supply(PageSupply::data(), b"random"),
+                    1 => supply(PageSupply::frame(r.own, PAGE), &[]),
+                    2 => supply(PageSupply::forward(r.itself), &[]),
+                    3 => error_reply(Error::InvalidArgument as u32),
+                    _ => supply(PageSupply::frame(r.own, 5), &[]),
+                };
+                let _ = r.f.w.reply(s, 0, msg(SBUF, &data, 4095));
+            }
+        }
+        PagerOp::Kill { client } => {
+            let p = r.f.cp(client);
+            if r.f.w.process_alive(p) {
+                r.f.w.k.end_process(&mut r.f.w.m, p, 9);
+                r.f.w.k.reschedule();
+            }
+        }
+        PagerOp::Close { client } => {
+            let t = r.f.c(client);
+            if r.f.w.runnable(t)
+                && let Some(d) = r.objects[client].take()
+            {
+                let _ = r.f.w.resume(t);
+                r.f.w.close(t, d);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Random faults, receives, supplies of every kind (and refused ones),
+    /// abandons, error replies, kills and closes keep every invariant
+    /// after each step (requests against doors, waiting threads and
+    /// holders, references, frames against their holders, charges); once
+    /// the clients and the pager have ended no object frame is left.
+    #[test]
+    fn random_pager_sequences_keep_every_invariant(ops in prop::collection::vec(pager_op(), 1..40)) {
+        let mut r = random_world();
+        for (i, op) in ops.iter().enumerate() {
+            apply_pager_op(&mut r, *op);
+            let violations = r.f.w.violations();
+            prop_assert!(violations.is_empty(), "after op {} {:?}:\n{}", i, op, violations.join("\n"));
+        }
+        for p in [r.f.cp(0), r.f.cp(1), r.f.sp()] {
+            if r.f.w.process_alive(p) {
+                r.f.w.k.end_process(&mut r.f.w.m, p, 0);
+            }
+        }
+        r.f.w.k.reschedule();
+        let violations = r.f.w.violations();
+        prop_assert!(violations.is_empty(), "at the end:\n{}", violations.join("\n"));
+        prop_assert!(r.f.w.m.frames.is_empty(), "object frames left: {:?}", r.f.w.m.frames.keys());
+        prop_assert!(r.f.w.k.frames.is_empty());
+    }
 }
