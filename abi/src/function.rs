@@ -151,6 +151,10 @@ kernel_functions! {
     /// (machine-control capability target; `DirectRequest`; the object in
     /// reply slot 0).
     MemoryDirect = 0x037, "MEMORY_DIRECT";
+    /// Create a special memory object whose pages a pager supplies (door
+    /// target, SEND right: the pager's door; `PagerCreateRequest`; the
+    /// object in reply slot 0).
+    PagerCreate = 0x038, "PAGER_CREATE";
     /// Create a counting event (NULL target; its descriptor in reply slot 0).
     EventCreate = 0x040, "EVENT_CREATE";
     /// Add one to an event's count, waking one waiter (event target, SIGNAL right).
@@ -194,6 +198,11 @@ kernel_functions! {
     /// Delivered by the kernel to the process manager's door when a process
     /// ends (`ProcessExitNotice`); never sent (INVALID_FUNCTION).
     ProcessExited = 0x080, "PROCESS_EXITED";
+    /// Delivered by the kernel to a pager's door when a thread touches a
+    /// page of a special memory object that no pager has supplied yet
+    /// (`PageRequest`); answered with a `PageSupply` reply; never sent
+    /// (INVALID_FUNCTION).
+    PageRequest = 0x081, "PAGE_REQUEST";
     /// Let a process use a range of I/O ports with `in` / `out`
     /// (machine-control capability target; `IoPortRequest`).
     IoPortGrant = 0x090, "IO_PORT_GRANT";

@@ -174,7 +174,79 @@ pub struct MemoryInfo {
 pub mod memory_flags {
     /// The object is a direct physical range (MEMORY_DIRECT).
     pub const DIRECT: u32 = 1 << 0;
+    /// The object's pages are supplied by a pager (PAGER_CREATE).
+    pub const SPECIAL: u32 = 1 << 1;
 }
+
+/// PAGER_CREATE: a special memory object of `pages` pages, each supplied
+/// by the pager behind the target door the first time it is touched.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct PagerCreateRequest {
+    /// The object's size in pages (of [`crate::PAGE_SIZE`]), at least 1.
+    pub pages: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Delivered with every page request for the object (arg1 and
+    /// [`PageRequest::cookie`]), so the pager knows which object it serves.
+    pub cookie: u64,
+}
+
+/// The data of a PAGE_REQUEST the kernel delivers to a pager's door.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct PageRequest {
+    /// The object's cookie (PAGER_CREATE).
+    pub cookie: u64,
+    /// The byte offset of the missing page in the object (page-aligned).
+    pub offset: u64,
+    /// The access that faulted first ([`protection`] bits: READ, WRITE or
+    /// EXECUTE).
+    pub access: u32,
+    /// How many pagers forwarded the request before this one (0: it comes
+    /// straight from the fault).
+    pub hops: u32,
+}
+
+/// How a pager answers a PAGE_REQUEST: the word after msgRetVal and
+/// msgErrno in its REPLY (at [`REPLY_PAYLOAD_OFFSET`]).
+pub mod page_supply {
+    /// The bytes after the [`super::PageSupply`] header start the page; the
+    /// rest of it is zero.
+    pub const DATA: u32 = 1;
+    /// The page is the frame of page `offset` of the pager's memory object
+    /// `descriptor` (shared copy-on-write from then on).
+    pub const FRAME: u32 = 2;
+    /// The request goes on to the pager behind the door `descriptor`.
+    pub const FORWARD: u32 = 3;
+}
+
+/// A pager's REPLY to a PAGE_REQUEST, after msgRetVal and msgErrno.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct PageSupply {
+    /// [`page_supply`]: DATA, FRAME or FORWARD.
+    pub how: u32,
+    /// FRAME: the pager's memory object; FORWARD: the next pager's door;
+    /// DATA: zero.
+    pub descriptor: u32,
+    /// FRAME: the byte offset of the page in that object (page-aligned);
+    /// otherwise zero.
+    pub offset: u64,
+}
+
+/// A PAGE_REQUEST travels through at most this many FORWARDs.
+pub const MAX_PAGER_HOPS: u32 = 8;
+
+/// The page data a DATA supply can carry (the most message data, less the
+/// reply header and the [`PageSupply`]).
+pub const PAGE_SUPPLY_DATA: usize = 4095 - REPLY_PAYLOAD_OFFSET - 16;
 
 /// MEMORY_DIRECT: a memory object over the physical range
 /// `[physical, physical + length)`.
@@ -487,6 +559,51 @@ impl MemoryCreateRequest {
     }
 }
 
+impl PagerCreateRequest {
+    /// PAGER_CREATE's request: `pages` pages, `cookie` for the pager.
+    pub const fn new(pages: u32, cookie: u64) -> Self {
+        PagerCreateRequest {
+            pages,
+            reserved: 0,
+            cookie,
+        }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        PagerCreateRequest { reserved, ..self }
+    }
+}
+
+impl PageSupply {
+    /// A DATA supply (the page's first bytes follow the header).
+    pub const fn data() -> Self {
+        PageSupply {
+            how: page_supply::DATA,
+            descriptor: 0,
+            offset: 0,
+        }
+    }
+
+    /// A FRAME supply: page `offset` of the pager's memory object `descriptor`.
+    pub const fn frame(descriptor: crate::Descriptor, offset: u64) -> Self {
+        PageSupply {
+            how: page_supply::FRAME,
+            descriptor: descriptor.0,
+            offset,
+        }
+    }
+
+    /// A FORWARD to the pager behind the door `descriptor`.
+    pub const fn forward(descriptor: crate::Descriptor) -> Self {
+        PageSupply {
+            how: page_supply::FORWARD,
+            descriptor: descriptor.0,
+            offset: 0,
+        }
+    }
+}
+
 impl MemoryMapRequest {
     /// MEMORY_MAP's request: `length` bytes of the object from `offset` at
     /// `address` (0: the kernel chooses) with `protection`.
@@ -636,6 +753,10 @@ mod tests {
         assert_eq!(core::mem::size_of::<IoPortRequest>(), 8);
         assert_eq!(core::mem::size_of::<InterruptRequest>(), 8);
         assert_eq!(core::mem::size_of::<MachineInfo>(), 8);
+        assert_eq!(core::mem::size_of::<PagerCreateRequest>(), 16);
+        assert_eq!(core::mem::size_of::<PageRequest>(), 24);
+        assert_eq!(core::mem::size_of::<PageSupply>(), 16);
+        assert_eq!(PAGE_SUPPLY_DATA, 4071);
     }
 
     #[test]

@@ -277,6 +277,21 @@ pub fn memory_direct(physical: u64, length: u64) -> Result<OwnedDescriptor, Erro
     )
 }
 
+/// PAGER_CREATE (sent to a door with SEND: the pager's): a special memory
+/// object of `pages` pages that the pager behind `door` supplies when they
+/// are first touched, each PAGE_REQUEST carrying `cookie` (ABI.md §6.4);
+/// charged to this process like an anonymous object, its reference has
+/// every memory right. Serve the door with [`crate::pager::PagerServer`].
+pub fn pager_create(door: Descriptor, pages: u32, cookie: u64) -> Result<OwnedDescriptor, Error> {
+    let request = abi::kcall::PagerCreateRequest::new(pages, cookie);
+    small_call(
+        KernelFunction::PagerCreate,
+        door,
+        request.as_bytes(),
+        |_, reply| reply_descriptor(reply, 0),
+    )
+}
+
 /// MACHINE_INFO (sent to this process's machine-control capability): what
 /// the kernel learnt of the machine at boot, the ACPI RSDP's address.
 pub fn machine_info() -> Result<MachineInfo, Error> {

@@ -41,6 +41,7 @@ pub mod interface;
 pub mod ipc;
 pub mod kernel;
 pub mod message;
+pub mod pager;
 #[cfg(target_os = "none")]
 mod panic;
 pub mod print;

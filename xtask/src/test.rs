@@ -237,6 +237,23 @@ const BOOT_CASES: &[BootCase] = &[
         },
         memory: "64M",
     },
+    // Pagers end to end (ABI.md §6.4): two pagers in a chain (DATA and
+    // FORWARD from the first, FRAME from the second) serve one special
+    // object read by two threads at once; a reader of a refused page ends;
+    // the object's end gives everything back.
+    BootCase {
+        name: "pagers end to end (init=pager-test)",
+        cmdline: "init=pager-test",
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["starting pager-test"],
+        log_must_match: &[r"^pager-test: \d+ passed, 0 failed$"],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(600),
+        },
+        memory: BOOT_MEMORY,
+    },
     // procman's policy from processes in several domains, names that vanish
     // with their owner, and a churn of 1,300 spawn / open / exit cycles after
     // which the kernel's counters are back.

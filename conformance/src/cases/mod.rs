@@ -12,6 +12,7 @@ mod func;
 mod kcall;
 mod memory;
 mod order;
+mod pager;
 mod procman;
 mod recv;
 mod reply;
@@ -41,6 +42,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("ORDER", order::CASES),
     ("KCALL", kcall::CASES),
     ("MEM", memory::CASES),
+    ("PAGER", pager::CASES),
     ("DEV", devices::CASES),
 ];
 

@@ -213,6 +213,7 @@ impl Kernel {
         if door.owner != Some(process)
             || !door.senders.is_empty()
             || !door.notices.is_empty()
+            || !door.page_requests.is_empty()
             || door.receivers.len() == door.receivers.capacity()
         {
             return false;

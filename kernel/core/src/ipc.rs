@@ -303,7 +303,7 @@ impl Kernel {
         if args.total_size > 0 {
             self.check_writable(machine, space, args.buffer, usize::from(args.total_size))?;
         }
-        self.abandon_held_message(thread);
+        self.abandon_held_message(machine, thread);
         self.receive_on(
             machine,
             thread,
@@ -315,14 +315,18 @@ impl Kernel {
     }
 
     /// A server thread that receives again without replying fails its caller.
-    fn abandon_held_message(&mut self, thread: ThreadId) {
+    fn abandon_held_message(&mut self, machine: &mut impl Machine, thread: ThreadId) {
         let Some(t) = self.threads.get_mut(thread) else {
             return;
         };
         let holding = t.holding;
         self.end_service(thread);
-        if let Holding::Call { caller, .. } = holding {
-            self.wake(caller, TrapArgs::error(Error::Abandoned));
+        match holding {
+            Holding::Call { caller, .. } => self.wake(caller, TrapArgs::error(Error::Abandoned)),
+            Holding::Page { object, page, .. } => {
+                self.fail_page_request(machine, object, page, crate::pager::PagerFailure::Abandoned)
+            }
+            _ => {}
         }
     }
 
@@ -349,6 +353,9 @@ impl Kernel {
         }
         if let Some(notice) = door.notices.front().copied() {
             return self.receive_notice(machine, thread, door_id, notice, buffer, total_size);
+        }
+        if !door.page_requests.is_empty() {
+            return self.receive_page_request(machine, thread, door_id, buffer, total_size);
         }
         let space = self.process(process)?.space;
         while let Some(&sender) = self.door(door_id)?.senders.front() {
@@ -551,6 +558,17 @@ impl Kernel {
                 self.end_service(thread);
                 return Ok(Some(TrapArgs::default()));
             }
+            Holding::Page { object, page, .. } => {
+                return self.answer_page(
+                    machine,
+                    thread,
+                    args,
+                    layout,
+                    buffer_checked,
+                    object,
+                    page,
+                );
+            }
             Holding::Call { caller, .. } => caller,
         };
         let Some((ThreadState::AwaitingReply { call, .. }, caller_process)) =
@@ -620,7 +638,10 @@ impl Kernel {
         args.sizes.layout()?;
         let door = match self.threads.get(thread).map(|t| t.holding) {
             Some(
-                Holding::Call { door, .. } | Holding::Cancelled { door } | Holding::Notice { door },
+                Holding::Call { door, .. }
+                | Holding::Cancelled { door }
+                | Holding::Notice { door }
+                | Holding::Page { door, .. },
             ) => door,
             _ => return Err(Error::NothingToReply),
         };

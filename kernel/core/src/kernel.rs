@@ -50,6 +50,9 @@ pub struct Kernel {
     /// The frames of anonymous memory objects and how many objects share
     /// each (`crate::memory_object`).
     pub(crate) frames: Arena<crate::memory_object::FrameRecord>,
+    /// Processes ended by a failed page request (their manager cookie and
+    /// why), until the arch layer logs them (`crate::pager`).
+    pub(crate) pager_log: Vec<(u64, crate::pager::PagerFailure)>,
     /// The interrupt object each ISA line is delivered to, if any.
     pub(crate) interrupt_lines: [Option<ObjectId>; abi::kcall::ISA_INTERRUPT_LINES as usize],
     /// Host tests: the fast path's switch and its count.
@@ -480,6 +483,8 @@ impl Kernel {
                 }
                 self.release(event);
             }
+            // The request stays: its reply still supplies the object's page.
+            ThreadState::Paging { .. } => {}
         }
         if self.handoff == Some(thread) {
             self.handoff = None;

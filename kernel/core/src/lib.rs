@@ -35,6 +35,7 @@ pub mod memory_map;
 pub mod memory_object;
 pub mod object;
 pub mod page_tables;
+pub mod pager;
 pub mod phys;
 pub mod placement;
 pub mod process;

@@ -258,6 +258,7 @@ impl Kernel {
             if self.process_manager_door == Some(reference.object) {
                 self.process_manager_door = None;
             }
+            self.fail_door_page_requests(machine, reference.object);
         }
         self.release_with(machine, reference.object);
     }
@@ -284,6 +285,7 @@ impl Kernel {
             self.end_process(machine, process, code);
             return;
         }
+        let served_page = self.holds_page_request(thread);
         self.cancel_thread(thread);
         if let Some(t) = self.threads.remove(thread) {
             self.dismiss_thread(&t);
@@ -293,6 +295,16 @@ impl Kernel {
             p.threads.retain(|t| *t != thread);
             p.uncharge(THREAD_COST);
         }
+        if served_page {
+            self.fail_orphaned_page_requests(machine);
+        }
+    }
+
+    fn holds_page_request(&self, thread: ThreadId) -> bool {
+        matches!(
+            self.threads.get(thread).map(|t| t.holding),
+            Some(Holding::Page { .. })
+        )
     }
 
     /// Ends a process: its threads stop, its calls are cancelled, its
@@ -309,6 +321,9 @@ impl Kernel {
         let manager_cookie = p.manager_cookie;
         // Taken, not copied: ending a process must not allocate.
         let threads = core::mem::take(&mut p.threads);
+        // Page requests its threads held fail once it is gone (failing
+        // them may end other processes, never this one twice).
+        let served_page = threads.iter().any(|t| self.holds_page_request(*t));
         for thread in &threads {
             self.cancel_thread(*thread);
         }
@@ -343,6 +358,9 @@ impl Kernel {
             self.post_notice(machine, notice);
         }
         self.exited.push((process, code));
+        if served_page {
+            self.fail_orphaned_page_requests(machine);
+        }
     }
 
     /// Installs the message's slots of a SPAWN into the child, in order, as

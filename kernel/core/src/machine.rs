@@ -188,6 +188,9 @@ pub trait Machine {
     fn allocate_frame(&mut self) -> Result<u64, Error>;
     /// Gives back a frame from [`Machine::allocate_frame`], mapped nowhere.
     fn free_frame(&mut self, frame: u64);
+    /// Writes `bytes` into frame `frame` (one from
+    /// [`Machine::allocate_frame`]) at `offset`, inside the page.
+    fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]);
     /// Copies the page at frame `from` to frame `to`.
     fn copy_frame(&mut self, from: u64, to: u64);
     /// Where `length` bytes can be mapped in `space`: at `address`, when

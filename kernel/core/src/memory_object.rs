@@ -59,6 +59,8 @@ pub struct FrameRecord {
 pub enum MemoryFrames {
     /// Kernel frames, one per page.
     Anonymous(Vec<FrameId>),
+    /// Pages a pager supplies when they are first touched (`crate::pager`).
+    Special(crate::pager::Special),
     /// The physical range `[base, base + pages * PAGE_SIZE)`.
     Direct {
         /// The first byte.
@@ -86,7 +88,48 @@ impl MemoryObject {
     pub fn pages(&self) -> u64 {
         match &self.frames {
             MemoryFrames::Anonymous(frames) => frames.len() as u64,
+            MemoryFrames::Special(special) => special.pages.len() as u64,
             MemoryFrames::Direct { pages, .. } => *pages,
+        }
+    }
+
+    /// The frame record of page `index`, if the object holds one there
+    /// (never for a direct object, nor a special page not yet supplied).
+    pub fn frame_at(&self, index: u64) -> Option<FrameId> {
+        let index = usize::try_from(index).ok()?;
+        match &self.frames {
+            MemoryFrames::Anonymous(frames) => frames.get(index).copied(),
+            MemoryFrames::Special(special) => special.pages.get(index).copied().flatten(),
+            MemoryFrames::Direct { .. } => None,
+        }
+    }
+
+    /// Every frame record it holds, once per page.
+    pub fn frame_ids(&self) -> impl Iterator<Item = FrameId> + '_ {
+        let (anonymous, special): (&[FrameId], &[Option<FrameId>]) = match &self.frames {
+            MemoryFrames::Anonymous(frames) => (frames, &[]),
+            MemoryFrames::Special(special) => (&[], &special.pages),
+            MemoryFrames::Direct { .. } => (&[], &[]),
+        };
+        anonymous
+            .iter()
+            .copied()
+            .chain(special.iter().flatten().copied())
+    }
+
+    /// The special object's pager state, if it is one.
+    pub fn special(&self) -> Option<&crate::pager::Special> {
+        match &self.frames {
+            MemoryFrames::Special(special) => Some(special),
+            _ => None,
+        }
+    }
+
+    /// The special object's pager state, to change it.
+    pub fn special_mut(&mut self) -> Option<&mut crate::pager::Special> {
+        match &mut self.frames {
+            MemoryFrames::Special(special) => Some(special),
+            _ => None,
         }
     }
 
@@ -167,8 +210,31 @@ pub enum Fault {
     Resolved,
     /// No mapping allows the access: the faulting process ends.
     Violation,
-    /// A copy was due and the machine had no frame: the faulting process ends.
+    /// A copy was due and the machine had no frame (or a page request
+    /// found no room): the faulting process ends.
     OutOfMemory,
+    /// A special page was missing: the thread waits for its pager
+    /// (`crate::pager`), and another thread was chosen to run.
+    Waiting,
+    /// A special page was missing and its pager's door is closed: the
+    /// faulting process ends.
+    PagerGone,
+    /// A special page was missing and the faulting process owns the door of
+    /// its pager, which would wait on itself: the process ends.
+    PagerSelf,
+}
+
+impl Fault {
+    /// Why the process ends, for the kernel's log ("" when it goes on).
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Fault::Resolved | Fault::Waiting => "",
+            Fault::Violation => "no mapping allows the access",
+            Fault::OutOfMemory => "no frame or room for the copy or the page request",
+            Fault::PagerGone => "the pager of the special page touched is gone",
+            Fault::PagerSelf => "a pager touched a special page that it supplies itself",
+        }
+    }
 }
 
 /// Whether `range` holds RAM the kernel owns: the frames it allocates
@@ -196,10 +262,8 @@ impl Kernel {
     ) -> Option<PageMapping> {
         let memory = self.objects.get(object)?.memory()?;
         match &memory.frames {
-            MemoryFrames::Anonymous(frames) => {
-                let record = self
-                    .frames
-                    .get(*frames.get(usize::try_from(index).ok()?)?)?;
+            MemoryFrames::Anonymous(_) | MemoryFrames::Special(_) => {
+                let record = self.frames.get(memory.frame_at(index)?)?;
                 let protection = if record.shares > 1 {
                     protection & !protection::WRITE
                 } else {
@@ -225,7 +289,7 @@ impl Kernel {
 
     /// Refuses before any work when `process`'s table has no room for the
     /// new object's reference.
-    fn room_for_reference(&self, process: ProcessId) -> Result<(), Error> {
+    pub(crate) fn room_for_reference(&self, process: ProcessId) -> Result<(), Error> {
         if self.process(process)?.table.room() == 0 {
             return Err(Error::TableFull);
         }
@@ -375,7 +439,7 @@ impl Kernel {
     /// pays) and `process`'s reference to it with `rights`. On failure the
     /// frames' shares are dropped and the charge is given back: nothing
     /// is left changed.
-    fn install_memory(
+    pub(crate) fn install_memory(
         &mut self,
         machine: &mut impl Machine,
         process: ProcessId,
@@ -392,8 +456,12 @@ impl Kernel {
         let object = match self.create_object(process, ObjectBody::Memory(shell)) {
             Ok(object) => object,
             Err(error) => {
-                if let MemoryFrames::Anonymous(frames) = &frames {
-                    self.drop_frames(machine, frames);
+                match &frames {
+                    MemoryFrames::Anonymous(frames) => self.drop_frames(machine, frames),
+                    MemoryFrames::Special(special) => {
+                        self.release(special.pager);
+                    }
+                    MemoryFrames::Direct { .. } => {}
                 }
                 self.uncharge(process, charge);
                 return Err(error);
@@ -415,7 +483,7 @@ impl Kernel {
 
     /// Lets go of one share of each frame; those no object holds any more
     /// go back to the machine.
-    fn drop_frames(&mut self, machine: &mut impl Machine, frames: &[FrameId]) {
+    pub(crate) fn drop_frames(&mut self, machine: &mut impl Machine, frames: &[FrameId]) {
         for id in frames {
             let Some(record) = self.frames.get_mut(*id) else {
                 continue;
@@ -436,8 +504,16 @@ impl Kernel {
         charged_to: ProcessId,
         memory: MemoryObject,
     ) {
-        if let MemoryFrames::Anonymous(frames) = &memory.frames {
-            self.drop_frames(machine, frames);
+        match &memory.frames {
+            MemoryFrames::Anonymous(frames) => self.drop_frames(machine, frames),
+            MemoryFrames::Special(special) => {
+                // Requests hold the object, so none is in flight now.
+                for frame in special.pages.iter().flatten() {
+                    self.drop_frames(machine, &[*frame]);
+                }
+                self.release(special.pager);
+            }
+            MemoryFrames::Direct { .. } => {}
         }
         self.uncharge(charged_to, memory.charge);
     }
@@ -483,16 +559,25 @@ impl Kernel {
     ) -> Result<u64, Error> {
         let space = self.process(process)?.space;
         let length = pages * PAGE;
-        let at = machine.find_room(space, address, length)?;
+        let at = self.find_room_clear(machine, process, address, length)?;
         let tables = page_tables::bound(Some(at), length);
         let charge = tables + REGION_COST;
         let p = self.process_mut(process)?;
         p.regions.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
         p.charge(charge)?;
         let mut made = 0;
+        let special = self
+            .objects
+            .get(object)
+            .and_then(Object::memory)
+            .is_some_and(|m| m.special().is_some());
         for index in 0..pages {
-            let mapped = self
-                .page_mapping(object, offset + index, protection)
+            let page = self.page_mapping(object, offset + index, protection);
+            if page.is_none() && special {
+                // Not supplied yet: its first touch asks the pager.
+                continue;
+            }
+            let mapped = page
                 .ok_or(Error::InvalidArgument)
                 .and_then(|page| machine.map_page(space, at + index * PAGE, page));
             match mapped {
@@ -629,7 +714,23 @@ impl Kernel {
             .try_reserve(splits as usize)
             .map_err(|_| Error::OutOfMemory)?;
         p.charge(splits * REGION_COST)?;
-        if let Err(error) = machine.protect(space, start, length, protection) {
+        let protected = if self.maps_special(process) {
+            // The holes of special mappings are mapped as far as PROTECT
+            // goes: the machine protects the rest, checked whole first.
+            self.outside_special(process, start, end, |at, length| {
+                machine
+                    .check_user(space, at, length as usize, false)
+                    .map_err(|_| Error::BadAddressRange)
+            })
+            .and_then(|()| {
+                self.outside_special(process, start, end, |at, length| {
+                    machine.protect(space, at, length, protection)
+                })
+            })
+        } else {
+            machine.protect(space, start, length, protection)
+        };
+        if let Err(error) = protected {
             self.uncharge(process, splits * REGION_COST);
             return Err(error);
         }
@@ -674,7 +775,7 @@ impl Kernel {
 
     /// Maps `object`'s pages `[first, end)` again wherever any process maps
     /// them, as they are now (a frame replaced, or shared or no longer).
-    fn refresh_object_pages(
+    pub(crate) fn refresh_object_pages(
         &self,
         machine: &mut impl Machine,
         object: ObjectId,
@@ -700,10 +801,16 @@ impl Kernel {
     /// it is shared); anything else is the process's fault, which the
     /// caller then ends ([`Kernel::fault`]).
     pub fn page_fault(&mut self, machine: &mut impl Machine, fault: PageFault) -> Fault {
-        let Some(process) = self.current.and_then(|t| self.process_of(t).ok()) else {
+        let Some(thread) = self.current else {
             return Fault::Violation;
         };
-        if !fault.present || !fault.write || fault.execute {
+        let Ok(process) = self.process_of(thread) else {
+            return Fault::Violation;
+        };
+        if !fault.present {
+            return self.missing_page(machine, thread, process, fault);
+        }
+        if !fault.write || fault.execute {
             return Fault::Violation;
         }
         self.resolve_write(machine, process, fault.address)
@@ -730,14 +837,14 @@ impl Kernel {
             return Fault::Violation;
         }
         let page = region.page_of(address);
-        let shared = self
-            .objects
-            .get(region.object)
-            .and_then(Object::memory)
-            .and_then(|memory| match &memory.frames {
-                MemoryFrames::Anonymous(frames) => frames.get(page as usize).copied(),
-                MemoryFrames::Direct { .. } => None,
-            })
+        let memory = self.objects.get(region.object).and_then(Object::memory);
+        if memory.is_some_and(|m| m.special().is_some() && m.frame_at(page).is_none()) {
+            // A special page not supplied yet: only a user fault asks the
+            // pager; a kernel write into it is BAD_BUFFER (ABI.md §6.4).
+            return Fault::Violation;
+        }
+        let shared = memory
+            .and_then(|memory| memory.frame_at(page))
             .and_then(|id| self.frames.get(id).map(|record| (id, record)))
             .filter(|(_, record)| record.shares > 1)
             .map(|(id, record)| (id, record.physical));
@@ -756,14 +863,23 @@ impl Kernel {
             if let Some(record) = self.frames.get_mut(id) {
                 record.shares -= 1;
             }
-            if let Some(MemoryFrames::Anonymous(frames)) = self
+            match self
                 .objects
                 .get_mut(region.object)
                 .and_then(Object::memory_mut)
                 .map(|memory| &mut memory.frames)
-                && let Some(slot) = frames.get_mut(page as usize)
             {
-                *slot = new;
+                Some(MemoryFrames::Anonymous(frames)) => {
+                    if let Some(slot) = frames.get_mut(page as usize) {
+                        *slot = new;
+                    }
+                }
+                Some(MemoryFrames::Special(special)) => {
+                    if let Some(slot) = special.pages.get_mut(page as usize) {
+                        *slot = Some(new);
+                    }
+                }
+                _ => {}
             }
         }
         self.refresh_object_pages(machine, region.object, page, page + 1);

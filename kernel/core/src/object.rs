@@ -34,6 +34,10 @@ pub struct Door {
     pub receivers: VecDeque<ThreadId>,
     /// Kernel notices waiting to be received (the process manager's door only).
     pub notices: VecDeque<abi::kcall::ProcessExitNotice>,
+    /// Page requests waiting to be received (a pager's door): the special
+    /// object and its page, each holding a reference to the door and one
+    /// to the object (`crate::pager`).
+    pub page_requests: VecDeque<(ObjectId, u64)>,
 }
 
 impl Door {
@@ -46,6 +50,7 @@ impl Door {
             senders: VecDeque::new(),
             receivers: VecDeque::new(),
             notices: VecDeque::new(),
+            page_requests: VecDeque::new(),
         }
     }
 }

@@ -66,6 +66,14 @@ pub enum ThreadState {
         /// failure of the receive half says so with `REPLY_DELIVERED`.
         after_reply: bool,
     },
+    /// Blocked in a page fault on a special page its pager has not supplied
+    /// yet (`crate::pager`); when it is, the thread retries the access.
+    Paging {
+        /// The special memory object.
+        object: ObjectId,
+        /// The page.
+        page: u64,
+    },
     /// Blocked in EVENT_WAIT.
     Waiting {
         /// The event.
@@ -90,6 +98,17 @@ pub enum Holding {
     /// The caller died; the answer goes nowhere (CALLER_GONE).
     Cancelled {
         /// The door it came through.
+        door: ObjectId,
+    },
+    /// A page request of a special object (`crate::pager`): the reply
+    /// supplies the page, forwards the request, or fails the faulting
+    /// threads.
+    Page {
+        /// The special memory object.
+        object: ObjectId,
+        /// The page asked for.
+        page: u64,
+        /// The door the request came through.
         door: ObjectId,
     },
     /// A kernel notice: any reply is accepted and discarded.

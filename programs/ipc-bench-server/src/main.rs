@@ -11,13 +11,21 @@
 //!
 //! Its buffer is one page-aligned 4095-byte buffer (the largest message),
 //! so a 4000-byte message never straddles a page.
+//!
+//! Started with the argument `pager`, it is instead the pager of the
+//! `pager-fault` row: it serves its door with `userlib::pager::PagerServer`,
+//! answering each PAGE_REQUEST with a computed pattern
+//! ([`ipc_bench::pager_pattern`] of the object's cookie and the page's
+//! offset), which ipc-bench reads back and checks.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
 
+use abi::kcall::PageRequest;
 use abi::message::{MAX_TOTAL_SIZE, SLOT_SIZE, descriptor_offset};
 use abi::{MessageSizes, TransferMode};
 use userlib::ipc::{self, Received};
+use userlib::pager::{Pager, PagerServer, Supply};
 use userlib::{Startup, println};
 
 /// On the host the crate builds as an empty program.
@@ -34,6 +42,16 @@ fn run(mut startup: Startup) -> i32 {
         println!("ipc-bench-server: started without a door (descriptor 1)");
         return 1;
     };
+    if startup.arguments == ipc_bench::PAGER_ARGUMENT {
+        let error = userlib::serve(
+            &door,
+            &mut PagerServer(PatternPager {
+                page: [0; ipc_bench::PAGER_PATTERN_BYTES],
+            }),
+        );
+        println!("ipc-bench-server: the pager's door failed: {error}");
+        return 1;
+    }
     let door = door.descriptor();
     let mut page = userlib::raw::Buffer::new();
     let buffer = &mut page.bytes_mut()[..usize::from(MAX_TOTAL_SIZE)];
@@ -55,6 +73,21 @@ fn run(mut startup: Startup) -> i32 {
                 return 1;
             }
         };
+    }
+}
+
+/// Serves pages of the computed pattern.
+#[derive(Debug)]
+struct PatternPager {
+    page: [u8; ipc_bench::PAGER_PATTERN_BYTES],
+}
+
+impl Pager for PatternPager {
+    fn page(&mut self, request: &PageRequest) -> Supply<'_> {
+        for (index, byte) in self.page.iter_mut().enumerate() {
+            *byte = ipc_bench::pager_pattern(request.cookie, request.offset, index);
+        }
+        Supply::Data(&self.page)
     }
 }
 

@@ -113,6 +113,22 @@ impl Percentiles {
     }
 }
 
+/// The argument that makes `ipc-bench-server` the pager of the
+/// `pager-fault` row.
+pub const PAGER_ARGUMENT: &[u8] = b"pager";
+
+/// The bytes of each page the bench pager supplies (the rest is zero).
+pub const PAGER_PATTERN_BYTES: usize = 64;
+
+/// Byte `index` of the page at `offset` of the special object `cookie`, as
+/// the bench pager computes it and ipc-bench checks it.
+pub const fn pager_pattern(cookie: u64, offset: u64, index: usize) -> u8 {
+    (cookie as u8)
+        .wrapping_mul(13)
+        .wrapping_add((offset >> 12) as u8)
+        .wrapping_add((index as u8).wrapping_mul(3))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,13 @@
 //!   COPIES an event to the server, whose reply MOVES that new reference
 //!   back. The caller closes the reference it got back after the second
 //!   RDTSC, outside the measured window, so neither table grows.
+//! - `pager-fault`: one page fault resolved by a pager: a read of a page of
+//!   a special memory object (ABI.md §6.4) that no pager has supplied,
+//!   from the fault to the retried read, through the PAGE_REQUEST to a
+//!   second `ipc-bench-server` (started as a pager, `userlib::pager`) and
+//!   its DATA supply. Each sample reads a fresh one-page object, created
+//!   and mapped before the first RDTSC and closed after the second; the
+//!   pattern the pager computed is checked on every page.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -145,18 +152,66 @@ fn bench(arguments: &[u8]) -> Result<(), String> {
     }
     let stats = roundtrip_descriptor(bench, door, buffer)?;
     bench.report("roundtrip-desc", 0, 1, stats);
+    bench.report("pager-fault", 0, 0, pager_fault(bench)?);
     Ok(())
 }
 
 /// Creates the bench door and spawns the server with its owner reference;
 /// returns the client reference and the server's process handle.
 fn start_server() -> Result<(OwnedDescriptor, OwnedDescriptor), Error> {
+    start_server_with(&[])
+}
+
+/// [`start_server`] with the server's `arguments`.
+fn start_server_with(arguments: &[u8]) -> Result<(OwnedDescriptor, OwnedDescriptor), Error> {
     let door = kernel::door_create(DoorKind::User, DOOR_SECURITY_TYPE)?;
     // A slot may only grant rights the reference holds; a move keeps RECEIVE.
     let owner_rights = door.owner.info()?.rights;
     let owner = door.owner.into_raw();
-    let server = kernel::spawn(SERVER, &[], &[DescriptorSlot::moving(owner, owner_rights)])?;
+    let server = kernel::spawn(
+        SERVER,
+        arguments,
+        &[DescriptorSlot::moving(owner, owner_rights)],
+    )?;
     Ok((door.client, server))
+}
+
+/// The `pager-fault` row (see the crate's documentation).
+fn pager_fault(bench: Bench) -> Result<Percentiles, String> {
+    let (door, _pager) = start_server_with(ipc_bench::PAGER_ARGUMENT)
+        .map_err(|error| format!("starting the pager: {error}"))?;
+    let mut cookie = 0u64;
+    bench.measure(|| {
+        cookie += 1;
+        let object = kernel::pager_create(door.descriptor(), 1, cookie)
+            .map_err(|error| format!("pager-fault: PAGER_CREATE: {error}"))?;
+        let pages = userlib::raw::RawPages::map_object(
+            object.descriptor(),
+            0,
+            0,
+            abi::PAGE_BYTES,
+            abi::kcall::protection::READ,
+        )
+        .map_err(|error| format!("pager-fault: MEMORY_MAP: {error}"))?;
+        let mut first = [0u8; 1];
+        let start = tsc();
+        let read = pages.read(pages.base(), &mut first);
+        let end = tsc();
+        let mut page = [0u8; ipc_bench::PAGER_PATTERN_BYTES + 1];
+        let supplied = read && pages.read(pages.base(), &mut page);
+        let expected = |index: usize| ipc_bench::pager_pattern(cookie, 0, index);
+        let intact = page[..ipc_bench::PAGER_PATTERN_BYTES]
+            .iter()
+            .enumerate()
+            .all(|(index, byte)| *byte == expected(index))
+            && page[ipc_bench::PAGER_PATTERN_BYTES] == 0;
+        if !supplied || !intact {
+            return Err(format!(
+                "pager-fault: page of object {cookie} reads {page:?}, not the pager's pattern"
+            ));
+        }
+        Ok(end - start)
+    })
 }
 
 fn trap_null(bench: Bench, buffer: &mut [u8]) -> Result<Percentiles, String> {

@@ -56,13 +56,24 @@ pub(super) fn map_anonymous(
     let r: MapRequest = call.request()?;
     check_map_protection(r.protection, r.reserved)?;
     check_range(r.address, r.length)?;
-    let at = (r.address != 0).then_some(r.address);
+    let mut at = (r.address != 0).then_some(r.address);
+    // Holes of special mappings look free to the machine: the core
+    // chooses (or checks) the place then (ABI.md §6.4).
+    let chosen = kernel.maps_special(call.process);
+    if chosen {
+        at = Some(kernel.find_room_clear(machine, call.process, at, r.length)?);
+    }
     let tables = page_tables::bound(at, r.length);
     let charge = r.length.checked_add(tables).ok_or(Error::OutOfMemory)?;
     kernel.process_mut(call.process)?.charge(charge)?;
     let mapped = machine.map_anonymous(call.space, at, r.length, r.protection);
     let unused = match mapped {
-        Ok(mapped) => tables.saturating_sub(mapped.table_bytes),
+        Ok(mapped) => {
+            if chosen && r.address == 0 {
+                machine.placed(call.space, mapped.address, r.length);
+            }
+            tables.saturating_sub(mapped.table_bytes)
+        }
         Err(_) => charge,
     };
     if let Some(p) = kernel.processes.get_mut(call.process) {

@@ -1,6 +1,6 @@
 //! Kernel functions on memory objects: MEMORY_CREATE, MEMORY_MAP,
-//! MEMORY_COW, MEMORY_INFO, and MEMORY_DIRECT (sent to the machine-control
-//! capability). Each decodes and checks its whole request before it acts,
+//! MEMORY_COW, MEMORY_INFO, MEMORY_DIRECT (sent to the machine-control
+//! capability) and PAGER_CREATE (sent to the pager's door). Each decodes and checks its whole request before it acts,
 //! in the order ABI.md §6 gives: reserved fields (RESERVED_BITS), the
 //! request's shape and bounds (INVALID_ARGUMENT, KERNEL_RAM), the
 //! reference's memory rights (MISSING_RIGHT), then what the work needs
@@ -9,7 +9,7 @@
 
 use abi::kcall::{
     DirectRequest, MapReply, MemoryCreateRequest, MemoryInfo, MemoryMapRequest, MemoryRangeRequest,
-    PHYSICAL_END, memory_flags,
+    PHYSICAL_END, PagerCreateRequest, memory_flags,
 };
 use abi::{Error, Rights};
 use zerocopy::IntoBytes;
@@ -101,7 +101,7 @@ pub(super) fn cow(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'
     let r: MemoryRangeRequest = call.request()?;
     let (reference, memory) = target_memory(kernel, call)?;
     let (first, pages) = object_range(r.offset, r.length, memory.pages())?;
-    if memory.is_direct() {
+    if memory.is_direct() || memory.special().is_some() {
         return Err(Error::InvalidArgument);
     }
     if !reference.rights.contains(Rights::MAP_READ) {
@@ -123,6 +123,8 @@ pub(super) fn info(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<
         pages: memory.pages(),
         flags: if memory.is_direct() {
             memory_flags::DIRECT
+        } else if memory.special().is_some() {
+            memory_flags::SPECIAL
         } else {
             0
         },
@@ -150,5 +152,34 @@ pub(super) fn direct(kernel: &mut Kernel, machine: &mut impl Machine, call: &Cal
         machine,
         call,
         KernelReply::descriptors(&[(descriptor, Rights::DIRECT_MEMORY)]),
+    )
+}
+
+/// PAGER_CREATE (a door with SEND: the pager's): a special object whose
+/// pages the pager behind the door supplies when they are first touched,
+/// charged to the caller like an anonymous one; its reference (rights
+/// `MEMORY`) in reply slot 0. A closed door is PEER_DIED.
+pub(super) fn pager_create(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    let r: PagerCreateRequest = call.request()?;
+    if r.reserved != 0 {
+        return Err(Error::ReservedBits);
+    }
+    if r.pages == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let door = call.target()?.object;
+    if kernel.door(door)?.owner.is_none() {
+        return Err(Error::PeerDied);
+    }
+    let descriptor =
+        kernel.create_special(machine, call.process, door, u64::from(r.pages), r.cookie)?;
+    kernel.reply_to(
+        machine,
+        call,
+        KernelReply::descriptors(&[(descriptor, Rights::MEMORY)]),
     )
 }

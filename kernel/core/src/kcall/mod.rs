@@ -54,6 +54,8 @@ fn required_target(function: KernelFunction) -> Option<ObjectKind> {
         KernelFunction::MemoryMap | KernelFunction::MemoryCow | KernelFunction::MemoryInfo => {
             Some(ObjectKind::Memory)
         }
+        // A door of either kind (`kind_fits`).
+        KernelFunction::PagerCreate => Some(ObjectKind::UserDoor),
         KernelFunction::InterruptAck => Some(ObjectKind::Interrupt),
         _ => None,
     }
@@ -75,12 +77,19 @@ fn reply_shape(function: KernelFunction) -> (usize, u8) {
         | KernelFunction::MemoryCreate
         | KernelFunction::MemoryCow
         | KernelFunction::MemoryDirect
+        | KernelFunction::PagerCreate
         | KernelFunction::InterruptCreate
         | KernelFunction::Spawn => (0, 1),
         KernelFunction::DoorCreate => (0, 2),
         KernelFunction::ArchiveRead => (size_of::<ArchiveReadReply>(), 0),
         _ => (0, 0),
     }
+}
+
+/// Whether an object of `actual` kind is a target of `required` kind: a
+/// door target may be a user or a system door.
+fn kind_fits(required: ObjectKind, actual: ObjectKind) -> bool {
+    required == actual || (required == ObjectKind::UserDoor && actual == ObjectKind::SystemDoor)
 }
 
 /// Requests up to this size are read onto the stack.
@@ -190,7 +199,7 @@ impl Kernel {
                     .objects
                     .get(reference.object)
                     .ok_or(Error::BadDescriptor)?;
-                if object.kind() != kind {
+                if !kind_fits(kind, object.kind()) {
                     return Err(Error::WrongObjectType);
                 }
                 // SEND is the right to invoke kernel functions on a
@@ -198,7 +207,7 @@ impl Kernel {
                 // memory objects their memory rights.
                 if matches!(
                     object.body,
-                    ObjectBody::Capability(_) | ObjectBody::Process(_)
+                    ObjectBody::Capability(_) | ObjectBody::Process(_) | ObjectBody::Door(_)
                 ) && !reference.rights.contains(Rights::SEND)
                 {
                     return Err(Error::MissingRight);
@@ -265,13 +274,16 @@ impl Kernel {
             KernelFunction::MemoryCow => memory_objects::cow(self, machine, &call),
             KernelFunction::MemoryInfo => memory_objects::info(self, machine, &call),
             KernelFunction::MemoryDirect => memory_objects::direct(self, machine, &call),
+            KernelFunction::PagerCreate => memory_objects::pager_create(self, machine, &call),
             KernelFunction::EventCreate => events::create(self, machine, &call),
             KernelFunction::EventSignal => events::signal(self, machine, &call),
             KernelFunction::EventWait => events::wait(self, machine, &call),
             KernelFunction::DoorCreate => doors::create(self, machine, &call),
             KernelFunction::ManagerRegister => doors::manager_register(self, machine, &call),
             // A notice only the kernel sends (to the process manager).
-            KernelFunction::ProcessExited => Err(Error::InvalidFunction),
+            KernelFunction::ProcessExited | KernelFunction::PageRequest => {
+                Err(Error::InvalidFunction)
+            }
             KernelFunction::DebugWrite => system::debug_write(self, machine, &call),
             KernelFunction::DebugExit => system::debug_exit(self, machine, &call),
             KernelFunction::Counters => system::counters(self, machine, &call),

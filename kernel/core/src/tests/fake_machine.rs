@@ -596,6 +596,17 @@ impl Machine for FakeMachine {
         })
     }
 
+    fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]) {
+        match self.frames.get_mut(&frame) {
+            Some(target) if offset + bytes.len() <= target.len() => {
+                target[offset..offset + bytes.len()].copy_from_slice(bytes);
+            }
+            _ => self.anomalies.push(format!(
+                "write_frame to {frame:#x}, not handed out or too long"
+            )),
+        }
+    }
+
     fn copy_frame(&mut self, from: u64, to: u64) {
         test_allocator::unfailing(|| {
             let Some(bytes) = self.frames.get(&from).cloned() else {

@@ -18,7 +18,7 @@ use zerocopy::{FromBytes, IntoBytes};
 use crate::descriptor_table::Reference;
 use crate::kernel::Kernel;
 use crate::machine::PageFault;
-use crate::memory_object::{Fault, MemoryFrames, REGION_COST};
+use crate::memory_object::{Fault, REGION_COST};
 use crate::object::{OBJECT_COST, ObjectBody, ObjectId};
 use crate::process::{DESCRIPTOR_COST, ProcessId, SpaceId};
 use crate::thread::{Holding, THREAD_COST, ThreadId, ThreadState};
@@ -793,6 +793,32 @@ impl World {
                 }
                 _ => {}
             }
+            if let ThreadState::Paging { object, page } = th.state {
+                let in_flight = k
+                    .objects
+                    .get(object)
+                    .and_then(|o| o.memory())
+                    .and_then(|m| m.special())
+                    .is_some_and(|s| s.requests.iter().any(|r| r.page == page));
+                if !in_flight {
+                    v.push(format!(
+                        "{t:?} waits on page {page} of {object:?}, not asked for"
+                    ));
+                }
+            }
+            if let Holding::Page { object, page, door } = th.holding {
+                let record = k
+                    .objects
+                    .get(object)
+                    .and_then(|o| o.memory())
+                    .and_then(|m| m.special())
+                    .and_then(|s| s.requests.iter().find(|r| r.page == page));
+                if !record.is_some_and(|r| r.server == Some(t) && r.door == door) {
+                    v.push(format!(
+                        "{t:?} holds page {page} of {object:?}, recorded {record:?}"
+                    ));
+                }
+            }
             if let Holding::Call { caller, door } = th.holding {
                 match k.threads.get(caller).map(|c| c.state) {
                     Some(ThreadState::AwaitingReply { call, server })
@@ -804,8 +830,54 @@ impl World {
             }
         }
 
-        // Tables, charges, and references per object.
+        // Tables, charges, and references per object: a special object
+        // holds its pager door, each page request its object and its door.
         let mut referenced: HashMap<ObjectId, u32> = HashMap::new();
+        let mut queued_requests: HashSet<(ObjectId, u64)> = HashSet::new();
+        for o in k.objects.ids() {
+            if let Some(ObjectBody::Door(d)) = k.objects.get(o).map(|o| &o.body) {
+                for &(object, page) in &d.page_requests {
+                    if !queued_requests.insert((object, page)) {
+                        v.push(format!("page {page} of {object:?} queued twice"));
+                    }
+                }
+            }
+            let Some(special) = k
+                .objects
+                .get(o)
+                .and_then(|o| o.memory())
+                .and_then(|m| m.special())
+            else {
+                continue;
+            };
+            *referenced.entry(special.pager).or_default() += 1;
+            for r in &special.requests {
+                *referenced.entry(o).or_default() += 1;
+                *referenced.entry(r.door).or_default() += 1;
+                if special.pages.get(r.page as usize) != Some(&None) {
+                    v.push(format!("{o:?} asks for page {} it has or lacks", r.page));
+                }
+                let queued = k.objects.get(r.door).and_then(|d| match &d.body {
+                    ObjectBody::Door(d) => Some(d.page_requests.contains(&(o, r.page))),
+                    _ => None,
+                });
+                if queued != Some(r.server.is_none()) {
+                    v.push(format!("request {r:?} of {o:?}: queued {queued:?}"));
+                }
+                if let Some(server) = r.server {
+                    let expected = Holding::Page {
+                        object: o,
+                        page: r.page,
+                        door: r.door,
+                    };
+                    if k.threads.get(server).map(|t| t.holding) != Some(expected) {
+                        v.push(format!(
+                            "request {r:?} of {o:?}: its server does not hold it"
+                        ));
+                    }
+                }
+            }
+        }
         let mut receive_refs: HashMap<ObjectId, Vec<ProcessId>> = HashMap::new();
         for p in k.processes.ids() {
             let Some(process) = k.processes.get(p) else {
@@ -831,6 +903,7 @@ impl World {
             for region in &process.regions {
                 *referenced.entry(region.object).or_default() += 1;
             }
+
             if open != process.table.open() as u64 {
                 v.push(format!(
                     "{p:?} table counts {} open, holds {open}",
@@ -997,12 +1070,10 @@ impl World {
             let Some(memory) = k.objects.get(o).and_then(|o| o.memory()) else {
                 continue;
             };
-            if let MemoryFrames::Anonymous(frames) = &memory.frames {
-                for id in frames {
-                    match k.frames.get(*id) {
-                        Some(record) => *holders.entry(record.physical).or_default() += 1,
-                        None => v.push(format!("memory object {o:?} holds a freed frame record")),
-                    }
+            for id in memory.frame_ids() {
+                match k.frames.get(id) {
+                    Some(record) => *holders.entry(record.physical).or_default() += 1,
+                    None => v.push(format!("memory object {o:?} holds a freed frame record")),
                 }
             }
         }

@@ -20,6 +20,7 @@ mod ipc;
 mod kernel_functions;
 mod leaks;
 mod memory;
+mod pager;
 mod process_manager;
 mod random;
 mod transfer;

@@ -741,6 +741,24 @@ impl Machine for X86Machine {
         }
     }
 
+    fn write_frame(&mut self, frame: u64, offset: usize, bytes: &[u8]) {
+        if offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > PAGE_SIZE)
+        {
+            return;
+        }
+        // SAFETY: the frame is one the core allocated for a memory object
+        // (RAM, reached through the direct map), and the bytes stay inside it.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                (memory::direct_map(frame) as *mut u8).add(offset),
+                bytes.len(),
+            )
+        }
+    }
+
     fn copy_frame(&mut self, from: u64, to: u64) {
         // SAFETY: both are frames of memory objects the core holds (RAM,
         // reached through the direct map), distinct, each a whole page.

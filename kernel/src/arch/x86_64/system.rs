@@ -162,25 +162,36 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
             .kernel
             .page_fault(&mut system.machine, f.page_fault())
         {
-            Fault::Resolved => {}
+            // Resolved, or the thread waits for its pager (another runs).
+            Fault::Resolved | Fault::Waiting => {}
             unresolved => {
                 kprintln!(
-                    "user fault: {} at rip {:#x} (error code {:#x}, cr2 {:#x}){}; process ended",
+                    "user fault: {} at rip {:#x} (error code {:#x}, cr2 {:#x}): {}; process ended",
                     super::trap::exception_name(f.vector),
                     f.rip,
                     f.error_code,
                     f.address,
-                    if unresolved == Fault::OutOfMemory {
-                        ", no frame for a copy-on-write copy"
-                    } else {
-                        ""
-                    }
+                    unresolved.reason()
                 );
                 system.kernel.fault(&mut system.machine);
             }
         },
     }
     while let Some((process, code)) = system.kernel.pop_exited() {
+        // A failed page request ends processes: its log comes with their
+        // ends, off the path of a trap that ended none.
+        while let Some((cookie, failure)) = system.kernel.pop_pager_failure() {
+            let errno = match failure {
+                kernel_core::pager::PagerFailure::ErrorReply(errno) => {
+                    Error::from_number(errno).map_or("an unknown error", Error::name)
+                }
+                _ => "-",
+            };
+            kprintln!(
+                "process (manager cookie {cookie}) ended: {} ({errno})",
+                failure.reason()
+            );
+        }
         if process == system.init {
             system.init_status = Some(code);
         }
