@@ -243,7 +243,7 @@ const BOOT_CASES: &[BootCase] = &[
     // the object's end gives everything back.
     BootCase {
         name: "pagers end to end (init=pager-test)",
-        cmdline: "init=pager-test",
+        cmdline: BootWords::both("init=pager-test"),
         archive: ArchiveDamage::Intact,
         expected: Verdict::Success,
         log_must_contain: &["starting pager-test"],
