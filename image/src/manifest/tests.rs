@@ -89,6 +89,7 @@ domain = "users"
                     create_types: vec!["echo".into()],
                     open_types: vec!["console".into(), "echo".into()],
                     spawn: vec!["shell".into()],
+                    portal_classes: abi::portal::PortalClass::default(),
                 },
                 Domain {
                     name: "users".into(),
