@@ -258,14 +258,14 @@ impl PortalRequest {
     /// when it does not fit.
     pub fn encode(spec: &PortalSpec<'_>, out: &mut [u8]) -> Option<usize> {
         let header = Self::new(spec);
-        let mut at =
-            crate::kcall::encode_into(header.as_bytes(), &[spec.identifier], out)?;
+        let mut at = crate::kcall::encode_into(header.as_bytes(), &[spec.identifier], out)?;
         for part in [spec.chain_name, spec.chain_message] {
             out.get_mut(at..at + part.len())?.copy_from_slice(part);
             at += part.len();
         }
         for frame in spec.frames {
-            out.get_mut(at..at + 8)?.copy_from_slice(&frame.to_le_bytes());
+            out.get_mut(at..at + 8)?
+                .copy_from_slice(&frame.to_le_bytes());
             at += 8;
         }
         Some(at)

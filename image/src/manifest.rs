@@ -331,12 +331,14 @@ impl Checker<'_> {
             self.check_list(raw.create_types, "create_types", known_type("create_types"))?;
         let open_types = self.check_list(raw.open_types, "open_types", known_type("open_types"))?;
         let class_names = self.check_list(raw.portal_classes, "portal_classes", |entry| {
-            abi::portal::PortalClass::from_name(entry).map(|_| ()).ok_or_else(|| {
-                format!(
-                    "portal_classes names {entry:?}, which is not a portal class \
+            abi::portal::PortalClass::from_name(entry)
+                .map(|_| ())
+                .ok_or_else(|| {
+                    format!(
+                        "portal_classes names {entry:?}, which is not a portal class \
                      (share, direct, anon, cow, special)"
-                )
-            })
+                    )
+                })
         })?;
         let portal_classes = class_names
             .iter()

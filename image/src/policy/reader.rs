@@ -273,7 +273,8 @@ impl<'a> CompiledPolicy<'a> {
                 continue;
             };
             // Undefined portal-class bits count as a reserved field set.
-            let undefined_classes = u32::from(domain.portal_classes) & !abi::portal::PortalClass::ALL.0;
+            let undefined_classes =
+                u32::from(domain.portal_classes) & !abi::portal::PortalClass::ALL.0;
             let reserved = u32::from(domain.reserved.get())
                 | u32::from(domain.reserved0) << 16
                 | undefined_classes << 24;
