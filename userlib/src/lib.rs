@@ -42,12 +42,14 @@ pub mod kernel;
 pub mod message;
 #[cfg(target_os = "none")]
 mod panic;
+pub mod portal;
 pub mod print;
 pub mod probe;
 pub mod procman;
 pub mod raw;
 pub mod runtime;
 pub mod server;
+pub mod shm;
 pub mod thread;
 
 pub use client::{CallError, call};
