@@ -113,6 +113,20 @@ pub enum ShareError {
     Busy,
 }
 
+impl ShareError {
+    /// A number for it: the refusal's error number for [`ShareError::Call`],
+    /// else 1 (out of bounds), 2 (read-only), 3 (not a share-point), 4 (busy).
+    pub fn number(&self) -> u32 {
+        match self {
+            ShareError::Call(e) => e.errno(),
+            ShareError::OutOfBounds => 1,
+            ShareError::ReadOnly => 2,
+            ShareError::NotASharePoint => 3,
+            ShareError::Busy => 4,
+        }
+    }
+}
+
 impl From<CallError> for ShareError {
     fn from(error: CallError) -> Self {
         ShareError::Call(error)
@@ -229,6 +243,13 @@ impl SharePoint {
     /// Where the share-point is mapped (its header first).
     pub fn base(&self) -> u64 {
         self.pages.base()
+    }
+
+    /// The governing meta-structure as it is now (each field read once).
+    pub fn header(&self) -> SharePointHeader {
+        let mut bytes = [0u8; SHARE_POINT_HEADER_SIZE];
+        self.pages.read(self.pages.base(), &mut bytes);
+        SharePointHeader::read_from_bytes(&bytes).unwrap_or_default()
     }
 
     /// Whether this attach may write (it has the lock event).

@@ -51,6 +51,17 @@ pub enum ShmError {
     BadFlags,
 }
 
+impl ShmError {
+    /// Its error number: the refusal's, or INVALID_ARGUMENT for a bad name
+    /// or flags (they never reach procman).
+    pub fn errno(&self) -> u32 {
+        match self {
+            ShmError::Call(e) => e.errno(),
+            ShmError::BadName | ShmError::BadFlags => abi::Error::InvalidArgument as u32,
+        }
+    }
+}
+
 impl From<CallError> for ShmError {
     fn from(error: CallError) -> Self {
         ShmError::Call(error)
