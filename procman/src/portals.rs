@@ -187,7 +187,7 @@ fn direct_range(frames: &[u64]) -> Result<(u64, u64), ProcmanError> {
     let first = *frames.first().ok_or(ProcmanError::PortalBadMorphology)?;
     for (i, frame) in frames.iter().enumerate() {
         let expected = first.checked_add(i as u64 * PAGE);
-        if frame % PAGE != 0 || Some(*frame) != expected {
+        if !frame.is_multiple_of(PAGE) || Some(*frame) != expected {
             return Err(ProcmanError::PortalBadMorphology);
         }
     }
@@ -325,7 +325,7 @@ impl PortalTable {
             return Err(ProcmanError::PortalBadProt);
         }
         let rights = rights_for(prot);
-        if morphology.address % PAGE != 0 {
+        if !morphology.address.is_multiple_of(PAGE) {
             return Err(ProcmanError::PortalBadMorphology);
         }
 
@@ -410,7 +410,7 @@ impl PortalTable {
                     return Err(ProcmanError::TooManyPortals);
                 }
                 self.may_capture_one_more(caller.pid, name)?;
-                let header = share_point.then(|| SharePointHeader {
+                let header = share_point.then_some(SharePointHeader {
                     lock: 0,
                     prot,
                     length: data_length,

@@ -289,7 +289,7 @@ impl SharePoint {
             .ok_or(ShareError::NotASharePoint)?;
         for _ in 0..READ_TRIES {
             let before = sequence.load(Ordering::Acquire);
-            if before % 2 == 0 {
+            if before.is_multiple_of(2) {
                 let value = self.read_at::<T>(offset)?;
                 core::sync::atomic::fence(Ordering::Acquire);
                 if sequence.load(Ordering::Acquire) == before {

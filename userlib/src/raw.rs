@@ -498,7 +498,7 @@ impl RawPages {
     /// and is 4-aligned: for a lock word shared with other processes,
     /// which touch it atomically too. A read-only mapping allows loads only.
     pub fn word(&self, address: u64) -> Option<&AtomicU32> {
-        if !self.contains(address, 4) || address % 4 != 0 {
+        if !self.contains(address, 4) || !address.is_multiple_of(4) {
             return None;
         }
         let pointer = core::ptr::with_exposed_provenance_mut::<u32>(address as usize);

@@ -272,7 +272,7 @@ pub static CASES: &[Case] = &[
             drop(guard);
             let end = point.header().sequence;
             context.check(
-                start % 2 == 0 && held == start + 1 && end == start + 2,
+                start.is_multiple_of(2) && held == start + 1 && end == start + 2,
                 "the sequence is not even, odd, even (+2)",
             );
             unlink("/shm/s10");

@@ -650,7 +650,7 @@ proptest! {
             let name = format!("/shm/{n}");
             match op {
                 0 => {
-                    let spec = share(&name, 4096 * (n as u64), if n % 2 == 0 { SHARE_POINT } else { 0 });
+                    let spec = share(&name, 4096 * (n as u64), if n.is_multiple_of(2) { SHARE_POINT } else { 0 });
                     if let Ok(Plan::Create { name, memory, header, mut entry, .. }) =
                         plan(&table, &user(pid), spec)
                     {
