@@ -423,3 +423,29 @@ fn locations_count_lines_and_characters() {
     assert_eq!(location_of("ab\ncé\nx", 7), Location { line: 3, column: 1 });
     assert_eq!(location_of("ab\ncé\nx", 6), Location { line: 2, column: 3 });
 }
+
+#[test]
+fn portal_classes_are_known_and_compiled_into_the_domain() {
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}portal_classes = [\"share\", \"mmio\"] # here\n"),
+        "portal_classes names \"mmio\", which is not a portal class",
+    );
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}portal_classes = [\"cow\",\n\"cow\"] # here\n"),
+        "portal_classes lists \"cow\" twice",
+    );
+    let manifest = Manifest::parse(&format!(
+        "{HEAD}{DOMAIN_D}portal_classes = [\"direct\", \"share\"]\n"
+    ))
+    .expect("a valid manifest");
+    assert_eq!(
+        manifest.domains[0].portal_classes,
+        abi::portal::PortalClass::DIRECT.with(abi::portal::PortalClass::SHARE)
+    );
+    let compiled = crate::policy::compile(&manifest);
+    let policy = crate::CompiledPolicy::parse(&compiled).expect("compiles");
+    assert_eq!(
+        policy.domain_at(0).map(|d| d.portal_classes()),
+        Some(abi::portal::PortalClass::DIRECT.with(abi::portal::PortalClass::SHARE))
+    );
+}
