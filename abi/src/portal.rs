@@ -360,7 +360,7 @@ pub struct SharePointHeader {
     /// The lock: a count of holders and waiters (0 free). A locker that
     /// raises it from 0 holds the lock; any other waits on the lock event
     /// procman handed out with the share-point; an unlocker that leaves it
-    /// above 0 signals that event once. Decision D17.
+    /// above 0 signals that event once. Decision D20.
     pub lock: u32,
     /// The creator's protection (READ, WRITE, EXECUTE).
     pub prot: u32,

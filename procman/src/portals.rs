@@ -542,7 +542,7 @@ impl PortalTable {
     }
 
     /// Process `pid` ended: its captures go, and the names of the portals
-    /// it created (decision D18); procman's descriptors to close.
+    /// it created (decision D21); procman's descriptors to close.
     pub fn exited(&mut self, pid: u32) -> Released {
         for entry in self.entries.values_mut() {
             entry.captures.remove(&pid);

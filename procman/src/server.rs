@@ -104,7 +104,7 @@ impl<'p> Procman<'p> {
             let _ = kernel::close(Descriptor(entry.descriptor));
         }
         // Its captures go, and the names of the portals it created; those
-        // who captured them keep the memory (decision D18).
+        // who captured them keep the memory (decision D21).
         for descriptor in self.portals.exited(pid).descriptors {
             let _ = kernel::close(Descriptor(descriptor));
         }

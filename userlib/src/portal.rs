@@ -6,7 +6,7 @@
 //! without MAP_WRITE, so a write faults; it is not a convention).
 //!
 //! The lock is the header's `lock` word together with a kernel event
-//! procman hands out with the share-point (decision D17): a locker that
+//! procman hands out with the share-point (decision D20): a locker that
 //! raises the word from 0 holds it, any other blocks in EVENT_WAIT, and an
 //! unlocker that leaves waiters signals the event once. Nobody spins, so a
 //! waiter can never keep the holder from running on one CPU.
@@ -140,7 +140,7 @@ impl From<Error> for ShareError {
 }
 
 /// A read-only reader's tries before [`ShareError::Busy`]; it YIELDs
-/// between them, and gives up rather than spin (decision D17).
+/// between them, and gives up rather than spin (decision D20).
 pub const READ_TRIES: u32 = 64;
 
 /// A share-point mapped into this process.

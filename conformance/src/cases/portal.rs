@@ -451,7 +451,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-005",
         rule: "SPECIAL with a server chain, from a domain allowed it, is PM_PORTAL_NO_PAGER while no pager protocol exists, and changes nothing",
         section: "7a.1",
-        decisions: &["D19"],
+        decisions: &["D22"],
         expect: refusal(ProcmanError::PortalNoPager),
         run: |context| {
             refused(
@@ -539,7 +539,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-011",
         rule: "an identifier whose offset points into the 72-byte header is PM_BAD_REQUEST: offsets count from the header's start and name bytes after it",
         section: "7a.1",
-        decisions: &["D20"],
+        decisions: &["D23"],
         expect: refusal(ProcmanError::BadRequest),
         run: |context| {
             let mut data = encode(&capture_spec("/shm/x", protection::READ));
@@ -554,7 +554,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-012",
         rule: "an identifier that runs past the message data is PM_BAD_REQUEST and changes nothing",
         section: "7a.1",
-        decisions: &["D20"],
+        decisions: &["D23"],
         expect: refusal(ProcmanError::BadRequest),
         run: |context| {
             let mut data = encode(&capture_spec("/shm/x", protection::READ));
@@ -644,7 +644,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-018",
         rule: "a relative identifier is PM_BAD_NAME (portal names follow the namespace's rules) and changes nothing",
         section: "7a.1",
-        decisions: &["D21"],
+        decisions: &["D24"],
         expect: refusal(ProcmanError::BadName),
         run: |context| refused(context, share_spec("shm/p", PAGE, 0)),
     },
@@ -688,7 +688,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-021",
         rule: "OTHERS_READ_ONLY: another process's capture with WRITE is PM_PORTAL_PROT_DENIED, changing nothing",
         section: "7a.1",
-        decisions: &["D21"],
+        decisions: &["D24"],
         expect: refusal(ProcmanError::PortalProtDenied),
         run: |context| {
             create_share(context, "/shm/c21", PAGE, OTHERS_READ_ONLY)?;
@@ -711,7 +711,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-022",
         rule: "DOMAIN_ONLY: a capture from another domain is PM_PORTAL_CAPTURE_DENIED, changing nothing",
         section: "7a.1",
-        decisions: &["D21"],
+        decisions: &["D24"],
         expect: refusal(ProcmanError::PortalCaptureDenied),
         run: |context| {
             create_share(context, "/shm/c22", PAGE, DOMAIN_ONLY)?;
@@ -728,7 +728,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-023",
         rule: "a capture wider than the creator's own protection is PM_PORTAL_PROT_DENIED, even by the creator",
         section: "7a.1",
-        decisions: &["D21"],
+        decisions: &["D24"],
         expect: refusal(ProcmanError::PortalProtDenied),
         run: |context| {
             let (call, _) = granted_call(
@@ -839,7 +839,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-027",
         rule: "DIRECT frames that are not contiguous are PM_PORTAL_BAD_MORPHOLOGY and change nothing",
         section: "7a.1",
-        decisions: &["D20"],
+        decisions: &["D23"],
         expect: refusal(ProcmanError::PortalBadMorphology),
         run: |context| {
             refused(
@@ -875,7 +875,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-029",
         rule: "a morphology address that is not page-aligned is PM_PORTAL_BAD_MORPHOLOGY and changes nothing",
         section: "7a.1",
-        decisions: &["D20"],
+        decisions: &["D23"],
         expect: refusal(ProcmanError::PortalBadMorphology),
         run: |context| {
             refused(
@@ -913,7 +913,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-031",
         rule: "PORTAL_UNLINK by the creator removes the name and procman's references; a capture keeps the memory and its bytes",
         section: "7a.1",
-        decisions: &["D18"],
+        decisions: &["D21"],
         expect: Expect::replied("PORTAL_UNLINK", 0, 0, 8, 0),
         run: |context| {
             let before = snapshot(context)?;
@@ -984,7 +984,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-034",
         rule: "a creator's death removes its portal's name (a new capture is PM_NO_SUCH_NAME, the table goes back) while a capture keeps the memory",
         section: "7a.1",
-        decisions: &["D18"],
+        decisions: &["D21"],
         expect: refusal(ProcmanError::NoSuchName),
         run: |context| {
             let before = snapshot(context)?;
@@ -1015,7 +1015,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-035",
         rule: "a process that created 16 named portals is refused a 17th with PM_TOO_MANY_PORTALS, changing nothing",
         section: "7a.1",
-        decisions: &["D21"],
+        decisions: &["D24"],
         expect: refusal(ProcmanError::TooManyPortals),
         run: |context| {
             const NAMES: [&str; MAX_PORTALS_PER_PROCESS] = [
@@ -1070,7 +1070,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PORTAL-037",
         rule: "a process killed while it holds and maps a portal loses nothing of the creator's (bytes, table) and leaks no frame: COUNTERS come back exactly",
         section: "7a.1",
-        decisions: &["D18"],
+        decisions: &["D21"],
         expect: Expect::error("a call to the dead peer", Error::PeerDied),
         run: |context| {
             // Warm procman and the kernel up with one peer's life first.

@@ -1,5 +1,5 @@
 //! MSG-SHARE: share-points (ABI.md §7a.1 "Share-points", seed 000
-//! "Trivial Share-Point", decision D17): the meta-structure procman writes,
+//! "Trivial Share-Point", decision D20): the meta-structure procman writes,
 //! the lock event handed to writers, a read-only attach the kernel maps
 //! read-only (a write ends the writer), and userlib's guard: blocking in
 //! EVENT_WAIT, bounds, the sequence word.
@@ -57,7 +57,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-001",
         rule: "a share-point (SHARE | ANON, SHARE_POINT) comes with slot 0 its object and slot 1 a lock event (SIGNAL | WAIT); the reply says CREATED | SHARE_POINT and data offset 32",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: granted(2),
         run: |context| {
             let (call, descriptors) =
@@ -86,7 +86,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-002",
         rule: "procman writes the governing meta-structure before anyone sees it: lock 0, the creator's prot, the data length, the morphology's length, no frames, sequence 0",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: granted(2),
         run: |context| {
             let (call, descriptors) =
@@ -115,7 +115,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-003",
         rule: "a share-point of 0 data bytes is PM_PORTAL_BAD_LENGTH (it has its size from the start) and changes nothing",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: refusal(ProcmanError::PortalBadLength),
         run: |context| refused(context, share_spec("/shm/s3", 0, SHARE_POINT)),
     },
@@ -123,7 +123,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-004",
         rule: "a read-only attach by another process gets the object alone (no lock event) with MAP_READ | TRANSFER | DUPLICATE, flags SHARE_POINT | READ_ONLY",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: granted(1),
         run: |context| {
             create_share(context, "/shm/s4", 64, SHARE_POINT)?;
@@ -147,7 +147,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-005",
         rule: "a read-only attacher that writes the share-point faults: the kernel maps it read-only, the process ends with status 0xFFFFFFFF and the data is unchanged",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: Expect::error("the peer's ACCESS (a write)", Error::PeerDied),
         run: |context| {
             let point = shared(context, "/shm/s5", 64)?;
@@ -178,7 +178,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-006",
         rule: "a read-only attacher mapping the object writable is refused by the kernel with MISSING_RIGHT",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: Expect::error("the peer's MEMORY_MAP", Error::MissingRight),
         run: |context| {
             create_share(context, "/shm/s6", 64, SHARE_POINT)?;
@@ -194,7 +194,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-007",
         rule: "a second locker blocks in EVENT_WAIT (the lock word counts it: 2) until the holder's guard drops, then holds the lock and writes",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: done("the second locker's lock and write"),
         run: |context| {
             let point = alloc::sync::Arc::new(shared(context, "/shm/s7", 64)?);
@@ -221,7 +221,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-008",
         rule: "a guard's write that leaves the data (a u32 at length - 3) is refused out of bounds and writes nothing",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: share_error("the guard's write", 1),
         run: |context| {
             let point = shared(context, "/shm/s8", 64)?;
@@ -238,7 +238,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-009",
         rule: "a read-only attach cannot take the lock (no event): refused read-only, while its consistent read sees the data",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: share_error("the read-only attach's lock", 2),
         run: |context| {
             let point = shared(context, "/shm/s9", 64)?;
@@ -262,7 +262,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-010",
         rule: "a guard makes the sequence word odd while held and even again (+2) when dropped",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: done("the guard"),
         run: |context| {
             let point = shared(context, "/shm/s10", 64)?;
@@ -283,7 +283,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-011",
         rule: "SHARE_POINT on a capture (share type without create) is PM_BAD_REQUEST and changes nothing",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: refusal(ProcmanError::BadRequest),
         run: |context| {
             create_share(context, "/shm/s11", 64, SHARE_POINT)?;
@@ -302,7 +302,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHARE-012",
         rule: "attaching a portal that is not a share-point is refused by userlib (not a share-point) and its capture is released again",
         section: "7a.1",
-        decisions: &["D17"],
+        decisions: &["D20"],
         expect: share_error("SharePoint::attach", 3),
         run: |context| {
             let (peer, _) = context.procman_peer()?;

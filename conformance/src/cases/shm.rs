@@ -73,7 +73,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHM-001",
         rule: "shm_open with O_CREAT makes an unsized portal /shm/NAME; mmap before ftruncate is PM_PORTAL_UNSIZED",
         section: "7a.2",
-        decisions: &["D22"],
+        decisions: &["D25"],
         expect: refused("mmap", ProcmanError::PortalUnsized as u32),
         run: |context| {
             let before = snapshot(context)?;
@@ -92,7 +92,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHM-002",
         rule: "after ftruncate, two MAP_SHARED mappings of the object are the same memory",
         section: "7a.2",
-        decisions: &["D22"],
+        decisions: &["D25"],
         expect: ok("mmap"),
         run: |context| {
             let fd = sized("/m2", PAGE)?;
@@ -115,7 +115,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHM-003",
         rule: "a second ftruncate is PM_PORTAL_SIZED: an object is sized once",
         section: "7a.2",
-        decisions: &["D22"],
+        decisions: &["D25"],
         expect: refused("ftruncate", ProcmanError::PortalSized as u32),
         run: |context| {
             let fd = sized("/m3", PAGE)?;
@@ -128,7 +128,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHM-004",
         rule: "O_CREAT | O_EXCL on an existing name is PM_NAME_EXISTS; O_CREAT alone opens it",
         section: "7a.2",
-        decisions: &["D22"],
+        decisions: &["D25"],
         expect: refused("shm_open", ProcmanError::NameExists as u32),
         run: |context| {
             let _fd = sized("/m4", PAGE)?;
@@ -143,7 +143,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHM-005",
         rule: "shm_open without O_CREAT of a name that does not exist is PM_NO_SUCH_NAME",
         section: "7a.2",
-        decisions: &["D22"],
+        decisions: &["D25"],
         expect: refused("shm_open", ProcmanError::NoSuchName as u32),
         run: |context| {
             let opened = shm::shm_open("/m5-none", O_RDWR);
@@ -154,7 +154,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHM-006",
         rule: "MAP_PRIVATE maps a copy-on-write child: its writes stay private, the shared mapping keeps its bytes",
         section: "7a.2",
-        decisions: &["D22"],
+        decisions: &["D25"],
         expect: ok("mmap(MAP_PRIVATE)"),
         run: |context| {
             let fd = sized("/m6", PAGE)?;
@@ -183,7 +183,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHM-007",
         rule: "shm_unlink removes the name (a later shm_open is PM_NO_SUCH_NAME) and a mapping keeps the memory",
         section: "7a.2",
-        decisions: &["D18", "D22"],
+        decisions: &["D21", "D25"],
         expect: refused("shm_open after shm_unlink", ProcmanError::NoSuchName as u32),
         run: |context| {
             let fd = sized("/m7", PAGE)?;
@@ -204,7 +204,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHM-008",
         rule: "a name that is not one component after '/' is refused by the wrapper with INVALID_ARGUMENT; procman's table does not change",
         section: "7a.2",
-        decisions: &["D22"],
+        decisions: &["D25"],
         expect: refused("shm_open", Error::InvalidArgument as u32),
         run: |context| {
             let before = snapshot(context)?;
@@ -218,7 +218,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHM-009",
         rule: "close drops the process's capture (one capture fewer in procman's table) and its mappings stay usable",
         section: "7a.2",
-        decisions: &["D22"],
+        decisions: &["D25"],
         expect: ok("close"),
         run: |context| {
             let fd = sized("/m9", PAGE)?;
@@ -245,7 +245,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-SHM-010",
         rule: "an O_RDONLY object cannot be mapped MAP_SHARED with PROT_WRITE: PM_PORTAL_PROT_DENIED",
         section: "7a.2",
-        decisions: &["D22"],
+        decisions: &["D25"],
         expect: refused("mmap", ProcmanError::PortalProtDenied as u32),
         run: |context| {
             let _creator = sized("/m10", PAGE)?;
