@@ -381,3 +381,76 @@ pub fn page_round(length: u64) -> u64 {
 pub fn is_read_only(reply: &PortalReply) -> bool {
     reply.flags & REPLY_READ_ONLY != 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_kernel::{self, FakeCall};
+    use abi::portal::{PORTAL, REPLY_CREATED};
+    use abi::{Descriptor, DescriptorSlot, Rights, TrapArgs};
+
+    #[test]
+    fn a_portal_request_goes_to_procman_with_its_bytes_after_the_header() {
+        let portal = fake_kernel::run(
+            |call: &mut FakeCall| {
+                assert_eq!(call.function(), PORTAL);
+                assert_eq!(call.target(), Descriptor::NULL);
+                let data = call.data().to_vec();
+                let (header, _) = PortalRequest::read_from_prefix(&data).expect("a header");
+                assert_eq!(header.classes, PortalClass::SHARE);
+                assert_eq!(header.share.identifier_offset, 72);
+                assert_eq!(PortalRequest::part(&data, 72, 7), Some(&b"/shm/sp"[..]));
+                let reply = PortalReply {
+                    length: 4096,
+                    data_offset: 32,
+                    flags: REPLY_CREATED,
+                };
+                let mut payload = alloc::vec![0u8; 8];
+                payload.extend_from_slice(reply.as_bytes());
+                let sizes = call.write_reply(
+                    &payload,
+                    &[
+                        DescriptorSlot::moving(Descriptor(5), Rights::MEMORY),
+                        DescriptorSlot::moving(Descriptor(6), Rights::SIGNAL),
+                    ],
+                );
+                TrapArgs::replied(0, 0, sizes)
+            },
+            || {
+                request(&PortalSpec {
+                    classes: PortalClass::SHARE,
+                    prot: protection::READ,
+                    identifier: b"/shm/sp",
+                    ..PortalSpec::default()
+                })
+            },
+        );
+        let portal = portal.expect("granted");
+        assert_eq!(portal.reply.data_offset, 32);
+        assert_eq!(
+            portal.object.map(OwnedDescriptor::into_raw),
+            Some(Descriptor(5))
+        );
+        assert_eq!(
+            portal.lock.map(OwnedDescriptor::into_raw),
+            Some(Descriptor(6))
+        );
+        assert_eq!(page_round(1), PAGE_BYTES);
+        assert_eq!(page_round(PAGE_BYTES), PAGE_BYTES);
+    }
+
+    #[test]
+    fn share_errors_have_distinct_numbers() {
+        let all = [
+            ShareError::OutOfBounds,
+            ShareError::ReadOnly,
+            ShareError::NotASharePoint,
+            ShareError::Busy,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a.number(), b.number());
+            }
+        }
+    }
+}
