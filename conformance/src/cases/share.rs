@@ -318,4 +318,39 @@ pub static CASES: &[Case] = &[
             Ok(context.observe(result(outcome)))
         },
     },
+    Case {
+        id: "MSG-SHARE-013",
+        rule: "a locker in another process waits on the lock event procman handed it, and the holder's guard, dropping the word from 2, signals it awake",
+        section: "7a.1",
+        decisions: &["D20"],
+        expect: Expect::replied("the peer's EVENT_WAIT", 0, 0, 8, 0),
+        run: |context| {
+            let point = shared(context, "/shm/s13", 64)?;
+            let (peer, _) = context.procman_peer()?;
+            let result = peer_portal(&peer, &capture_spec("/shm/s13", RW))?;
+            let (theirs, _) = peer_slot(&result, 0);
+            let (event, rights) = peer_slot(&result, 1);
+            context.check(
+                rights == Rights::SIGNAL.0 | Rights::WAIT.0,
+                "the writer's capture has no lock event",
+            );
+            let (address, _) = peer_map(&peer, theirs, PAGE, RW)?;
+            let guard = point.lock().map_err(|e| Failed(alloc::format!("{e:?}")))?;
+            // The peer's locker: the word goes from 1 to 2, then it waits.
+            peer.access(address, &2u32.to_le_bytes(), 0)?;
+            let wait = abi::KernelFunction::EventWait.function();
+            peer.start(0, &[crate::peer::Step::send(wait, event.0, &[], &[], 64)])?;
+            context.settle();
+            context.check(peer.join(0)?.is_none(), "the peer's locker did not wait");
+            drop(guard);
+            let results = super::kit::peer_results(context, &peer, 0)?;
+            context.check(point.header().lock == 1, "the word does not hold the woken locker");
+            unlink("/shm/s13");
+            let first = results
+                .into_iter()
+                .next()
+                .ok_or_else(|| Failed(alloc::string::String::from("no step ran")))?;
+            Ok(context.observe(first.registers))
+        },
+    },
 ];
