@@ -344,7 +344,10 @@ pub static CASES: &[Case] = &[
             context.check(peer.join(0)?.is_none(), "the peer's locker did not wait");
             drop(guard);
             let results = super::kit::peer_results(context, &peer, 0)?;
-            context.check(point.header().lock == 1, "the word does not hold the woken locker");
+            context.check(
+                point.header().lock == 1,
+                "the word does not hold the woken locker",
+            );
             unlink("/shm/s13");
             let first = results
                 .into_iter()
