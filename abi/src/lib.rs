@@ -18,6 +18,7 @@ pub mod error;
 pub mod function;
 pub mod kcall;
 pub mod message;
+pub mod portal;
 pub mod process;
 pub mod procman;
 pub mod trap;

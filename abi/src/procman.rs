@@ -250,6 +250,37 @@ procman_errors! {
     /// The caller already waits for as many running processes as one
     /// process may (16, ABI.md §7a).
     TooManyWaits = 0x1110, "PM_TOO_MANY_WAITS";
+    /// A portal request names no class, an undefined class bit, or a
+    /// combination that means nothing (ABI.md §7a.1).
+    PortalBadClass = 0x1120, "PM_PORTAL_BAD_CLASS";
+    /// The caller's domain may not ask for one of the request's classes
+    /// (the manifest's `portal_classes`).
+    PortalClassDenied = 0x1121, "PM_PORTAL_CLASS_DENIED";
+    /// A length that is zero where memory is made, past the portal limit,
+    /// or given where none is taken.
+    PortalBadLength = 0x1122, "PM_PORTAL_BAD_LENGTH";
+    /// A morphology that does not fit the class: an unaligned address,
+    /// frames where none are taken, or frames not contiguous and aligned.
+    PortalBadMorphology = 0x1123, "PM_PORTAL_BAD_MORPHOLOGY";
+    /// The protection asked is wider than the portal's creator allows the
+    /// caller (OTHERS_READ_ONLY) or than the creator itself took.
+    PortalProtDenied = 0x1124, "PM_PORTAL_PROT_DENIED";
+    /// The portal's creator made it for its own domain only.
+    PortalCaptureDenied = 0x1125, "PM_PORTAL_CAPTURE_DENIED";
+    /// A SPECIAL portal: no pager protocol is available to serve it yet.
+    PortalNoPager = 0x1126, "PM_PORTAL_NO_PAGER";
+    /// The caller already created as many named portals as one process may (16).
+    TooManyPortals = 0x1127, "PM_TOO_MANY_PORTALS";
+    /// The caller already holds as many portal captures as one process may (64).
+    TooManyCaptures = 0x1128, "PM_TOO_MANY_CAPTURES";
+    /// The portal has no memory yet (created unsized and not sized).
+    PortalUnsized = 0x1129, "PM_PORTAL_UNSIZED";
+    /// PORTAL_SIZE on a portal that has its size already.
+    PortalSized = 0x112A, "PM_PORTAL_SIZED";
+    /// PORTAL_RELEASE of a portal the caller holds no capture of.
+    PortalNotCaptured = 0x112B, "PM_PORTAL_NOT_CAPTURED";
+    /// A protection without READ or with undefined bits.
+    PortalBadProt = 0x112C, "PM_PORTAL_BAD_PROT";
 }
 
 #[cfg(test)]

@@ -375,6 +375,31 @@ impl Context {
         Ok(peer)
     }
 
+    /// Starts a peer through procman (the runner booted by procman has no
+    /// kernel capabilities): a control door from CREATE_OBJECT, its owner
+    /// reference moved to the child by procman's SPAWN. Returns the peer
+    /// (no process handle: procman keeps it) and its process id.
+    pub fn procman_peer(&mut self) -> Result<(Peer, u32), Failed> {
+        let door = userlib::procman::create_object(None, false, PEER_DOOR_TYPE)
+            .map_err(|e| Failed(format!("CREATE_OBJECT for the peer's door: {e}")))?;
+        let owner = door.owner.into_raw();
+        let slots = [DescriptorSlot::moving(owner, Rights::DOOR_OWNER)];
+        let pid = match userlib::procman::spawn(peer::PROGRAM, &[], &slots) {
+            Ok(pid) => pid,
+            Err(error) => {
+                let _ = OwnedDescriptor::from_raw(owner);
+                return Err(Failed(format!("procman SPAWN {}: {error}", peer::PROGRAM)));
+            }
+        };
+        let peer = Peer {
+            control: self.adopt(door.client.into_raw()),
+            process: Descriptor::NULL,
+        };
+        self.peers.push(peer);
+        self.settle();
+        Ok((peer, pid))
+    }
+
     /// A process the case SPAWNed itself with the owner reference of a
     /// control door as descriptor 1 (a `conformance-peer`): it is driven and
     /// ended like one [`Context::peer`] started.
@@ -410,6 +435,10 @@ impl Context {
         self.settle();
     }
 }
+
+/// The security type of the peer's control door when procman makes it
+/// (the manifest's `test`, type 3; the runner's domain may create it).
+pub const PEER_DOOR_TYPE: u32 = 3;
 
 /// The data size and descriptor count of a completed SEND's `arg3`.
 pub fn reply_sizes(registers: &TrapArgs) -> (u16, u8) {

@@ -19,7 +19,9 @@
 //!   checks both); every `register` prefix starts with `/`, at most
 //!   [`MAX_PREFIXES_PER_DOMAIN`] of them; every `create_types` and
 //!   `open_types` entry is a type of `[system] types`; every `spawn` entry is
-//!   a program's name; no list names the same thing twice.
+//!   a program's name; every `portal_classes` entry is a portal class
+//!   (`share`, `direct`, `anon`, `cow`, `special`); no list names the same
+//!   thing twice.
 //! - `[[program]]` names are valid archive entry names, unique, not one of
 //!   the manifest's own entry names, at most [`MAX_PROGRAMS`]; `package` is
 //!   non-empty; `domain` is a `[[domain]]`'s name; no argument contains a NUL
@@ -81,6 +83,9 @@ pub struct Domain {
     pub open_types: Vec<String>,
     /// Programs (by archive name) it may ask procman to spawn.
     pub spawn: Vec<String>,
+    /// The memory-portal classes it may ask procman for (`portal_classes`:
+    /// "share", "direct", "anon", "cow", "special").
+    pub portal_classes: abi::portal::PortalClass,
 }
 
 /// One `[[program]]` table: a user program that the boot archive carries.
@@ -325,6 +330,20 @@ impl Checker<'_> {
         let create_types =
             self.check_list(raw.create_types, "create_types", known_type("create_types"))?;
         let open_types = self.check_list(raw.open_types, "open_types", known_type("open_types"))?;
+        let class_names = self.check_list(raw.portal_classes, "portal_classes", |entry| {
+            abi::portal::PortalClass::from_name(entry)
+                .map(|_| ())
+                .ok_or_else(|| {
+                    format!(
+                        "portal_classes names {entry:?}, which is not a portal class \
+                     (share, direct, anon, cow, special)"
+                    )
+                })
+        })?;
+        let portal_classes = class_names
+            .iter()
+            .filter_map(|name| abi::portal::PortalClass::from_name(name))
+            .fold(abi::portal::PortalClass(0), abi::portal::PortalClass::with);
         Ok((
             Domain {
                 name,
@@ -334,6 +353,7 @@ impl Checker<'_> {
                 create_types,
                 open_types,
                 spawn: Vec::new(),
+                portal_classes,
             },
             raw.spawn,
         ))
@@ -458,6 +478,8 @@ struct RawDomain {
     open_types: Vec<Spanned<String>>,
     #[serde(default)]
     spawn: Vec<Spanned<String>>,
+    #[serde(default)]
+    portal_classes: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

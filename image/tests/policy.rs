@@ -260,6 +260,7 @@ fn decompile(policy: &CompiledPolicy<'_>) -> Manifest {
                 create_types: domain.create_types().map(type_name).collect(),
                 open_types: domain.open_types().map(type_name).collect(),
                 spawn: domain.spawnable().map(str::to_owned).collect(),
+                portal_classes: domain.portal_classes(),
             })
             .collect(),
         programs: policy
@@ -924,6 +925,8 @@ fn arbitrary_manifest() -> impl Strategy<Value = Manifest> {
             let domains = domains
                 .into_iter()
                 .map(|(name, shape)| Domain {
+                    // Any set of classes: derived from the name's length.
+                    portal_classes: abi::portal::PortalClass(name.len() as u32 & 0x1f),
                     name,
                     create_objects: shape.create_objects,
                     create_system_objects: shape.create_system_objects,
@@ -971,7 +974,7 @@ fn render(manifest: &Manifest) -> String {
     for domain in &manifest.domains {
         text.push_str(&format!(
             "\n[[domain]]\nname = {}\ncreate_objects = {}\ncreate_system_objects = {}\n\
-             register = {}\ncreate_types = {}\nopen_types = {}\nspawn = {}\n",
+             register = {}\ncreate_types = {}\nopen_types = {}\nspawn = {}\nportal_classes = {}\n",
             toml_string(&domain.name),
             domain.create_objects,
             domain.create_system_objects,
@@ -979,6 +982,13 @@ fn render(manifest: &Manifest) -> String {
             toml_list(&domain.create_types),
             toml_list(&domain.open_types),
             toml_list(&domain.spawn),
+            toml_list(
+                &abi::portal::PortalClass::NAMES
+                    .iter()
+                    .filter(|(_, class)| domain.portal_classes.contains(*class))
+                    .map(|(name, _)| (*name).to_owned())
+                    .collect::<Vec<_>>()
+            ),
         ));
     }
     for program in &manifest.programs {

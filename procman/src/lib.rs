@@ -16,4 +16,5 @@ extern crate alloc;
 
 pub mod namespace;
 pub mod policy;
+pub mod portals;
 pub mod processes;

@@ -3,21 +3,30 @@
 //! dispatch.
 
 use abi::kcall::ProcessExitNotice;
+use abi::kcall::protection;
+use abi::portal::{
+    PortalReply, PortalRequest, PortalSizeRequest, PortalTableReply, REPLY_CREATED,
+    REPLY_READ_ONLY, REPLY_SHARE_POINT, SHARE_POINT_HEADER_SIZE,
+};
 use abi::procman::{
     CREATE_SYSTEM, CreateObjectRequest, ListReply, NameRequest, ProcessReply, ProcmanError,
     SpawnProgramRequest, WaitReply, WaitRequest,
 };
-use abi::{Descriptor, DescriptorSlot, KernelFunction, Rights};
+use abi::{Descriptor, DescriptorSlot, KernelFunction, PAGE_BYTES, Rights};
 use alloc::vec::Vec;
 use image::{CompiledPolicy, ProgramPolicy};
 use procman::namespace::{NameEntry, Namespace};
 use procman::policy::{self, CreateRequest};
+use procman::portals::{Caller, Memory, Plan, PortalTable};
 use procman::processes::{ProcessTable, WaitPlan};
+use userlib::descriptor::OwnedDescriptor;
 use userlib::interface::{Arrived, Call, Refusal};
 use userlib::kernel::{self, DoorKind};
 use userlib::procman::ProcmanServer;
+use userlib::raw::RawPages;
 use userlib::{Message, Request, Response, Startup, println};
 use zerocopy::FromBytes;
+use zerocopy::IntoBytes;
 
 extern crate alloc;
 
@@ -27,6 +36,7 @@ struct Procman<'p> {
     policy: CompiledPolicy<'p>,
     namespace: Namespace,
     processes: ProcessTable,
+    portals: PortalTable,
     /// The process whose exit status ends the system (`run=NAME`).
     verdict: Option<u32>,
 }
@@ -93,10 +103,93 @@ impl<'p> Procman<'p> {
         for entry in self.namespace.remove_owned_by(pid) {
             let _ = kernel::close(Descriptor(entry.descriptor));
         }
+        // Its captures go, and the names of the portals it created; those
+        // who captured them keep the memory (decision D24).
+        for descriptor in self.portals.exited(pid).descriptors {
+            let _ = kernel::close(Descriptor(descriptor));
+        }
         if self.verdict == Some(pid) {
             println!("procman: process {pid} ended with status {status}; stopping");
             let _ = kernel::debug_exit(status);
         }
+    }
+
+    /// The memory a portal plan asks for.
+    fn make(memory: Memory) -> Result<Option<OwnedDescriptor>, abi::Error> {
+        match memory {
+            Memory::Anonymous { pages } => kernel::memory_create(pages).map(Some),
+            Memory::Direct { physical, length } => {
+                kernel::memory_direct(physical, length).map(Some)
+            }
+            Memory::Unsized => Ok(None),
+        }
+    }
+
+    /// A new named portal: its memory, a share-point's header and lock
+    /// event, the caller's copies; recorded only once all of it exists
+    /// (dropping what was made on a refusal closes it).
+    fn create_portal(&mut self, call: &mut Call<'_>, plan: Plan) -> Answer<PortalReply> {
+        let Plan::Create {
+            name,
+            memory,
+            header,
+            frames,
+            mut entry,
+            rights,
+        } = plan
+        else {
+            return Err(ProcmanError::BadRequest.into());
+        };
+        let object = Self::make(memory)?;
+        let mut lock = None;
+        if let (Some(header), Some(object)) = (header, &object) {
+            // The governing meta-structure, written once by procman before
+            // anyone else can see the share-point.
+            let page = RawPages::map_object(
+                object.descriptor(),
+                0,
+                0,
+                PAGE_BYTES,
+                protection::READ | protection::WRITE,
+            )?;
+            let mut bytes = alloc::vec::Vec::from(header.as_bytes());
+            for frame in &frames {
+                bytes.extend_from_slice(&frame.to_le_bytes());
+            }
+            debug_assert!(bytes.len() >= SHARE_POINT_HEADER_SIZE);
+            page.write(page.base(), &bytes);
+            drop(page);
+            lock = Some(kernel::event_create()?);
+        }
+        let writes = rights.contains(Rights::MAP_WRITE);
+        if let Some(object) = &object {
+            call.push_copy(object.descriptor(), rights)
+                .map_err(|_| ProcmanError::BadRequest)?;
+        }
+        if let Some(event) = &lock
+            && writes
+        {
+            call.push_copy(
+                event.descriptor(),
+                Rights(Rights::SIGNAL.0 | Rights::WAIT.0),
+            )
+            .map_err(|_| ProcmanError::BadRequest)?;
+        }
+        let reply = PortalReply {
+            length: entry.length,
+            data_offset: entry.data_offset,
+            flags: REPLY_CREATED
+                | if header.is_some() {
+                    REPLY_SHARE_POINT
+                } else {
+                    0
+                }
+                | if writes { 0 } else { REPLY_READ_ONLY },
+        };
+        entry.object = object.map(|o| o.into_raw().0);
+        entry.lock_event = lock.map(|e| e.into_raw().0);
+        self.portals.insert(name, entry);
+        Ok(reply)
     }
 
     /// The caller's process id and domain, from the cookie procman set.
@@ -279,6 +372,141 @@ impl ProcmanServer for Procman<'_> {
         })
     }
 
+    fn portal(
+        &mut self,
+        call: &mut Call<'_>,
+        header: PortalRequest,
+        bytes: &[u8],
+    ) -> Answer<PortalReply> {
+        let (pid, domain) = self.caller(call)?;
+        let domain_policy = policy::domain(&self.policy, domain)?;
+        let may_register = |name: &str| domain_policy.may_register(name);
+        let caller = Caller {
+            pid,
+            domain,
+            classes: domain_policy.portal_classes(),
+            may_register: &may_register,
+        };
+        let plan = self.portals.plan(&caller, &header, bytes)?;
+        let read_only = |rights: Rights| {
+            if rights.contains(Rights::MAP_WRITE) {
+                0
+            } else {
+                REPLY_READ_ONLY
+            }
+        };
+        match plan {
+            Plan::Private { memory, rights } => {
+                let object = Self::make(memory)?.ok_or(ProcmanError::BadRequest)?;
+                let length = kernel::memory_info(object.descriptor())?.pages * PAGE_BYTES;
+                call.push_move(object, rights)
+                    .map_err(|_| ProcmanError::BadRequest)?;
+                Ok(PortalReply {
+                    length,
+                    data_offset: 0,
+                    flags: REPLY_CREATED | read_only(rights),
+                })
+            }
+            Plan::Create { .. } => self.create_portal(call, plan),
+            Plan::Capture { name, rights, lock } => {
+                let entry = self
+                    .portals
+                    .get(&name)
+                    .ok_or(ProcmanError::NoSuchName)?
+                    .clone();
+                if let Some(object) = entry.object {
+                    call.push_copy(Descriptor(object), rights)
+                        .map_err(|_| ProcmanError::BadRequest)?;
+                }
+                if let (true, Some(event)) = (lock, entry.lock_event) {
+                    call.push_copy(Descriptor(event), Rights(Rights::SIGNAL.0 | Rights::WAIT.0))
+                        .map_err(|_| ProcmanError::BadRequest)?;
+                }
+                self.portals.record_capture(&name, pid);
+                Ok(PortalReply {
+                    length: entry.length,
+                    data_offset: entry.data_offset,
+                    flags: if entry.lock_event.is_some() {
+                        REPLY_SHARE_POINT
+                    } else {
+                        0
+                    } | read_only(rights),
+                })
+            }
+            Plan::Cow {
+                name,
+                length,
+                rights,
+            } => {
+                let entry = self.portals.get(&name).ok_or(ProcmanError::NoSuchName)?;
+                let object = entry.object.ok_or(ProcmanError::PortalUnsized)?;
+                let data_offset = entry.data_offset;
+                let child = kernel::memory_cow(Descriptor(object), 0, length)?;
+                call.push_move(child, rights)
+                    .map_err(|_| ProcmanError::BadRequest)?;
+                Ok(PortalReply {
+                    length,
+                    data_offset,
+                    flags: REPLY_CREATED | read_only(rights),
+                })
+            }
+        }
+    }
+
+    fn portal_size(
+        &mut self,
+        call: &mut Call<'_>,
+        header: PortalSizeRequest,
+        bytes: &[u8],
+    ) -> Answer<()> {
+        let (pid, _) = self.caller(call)?;
+        if header.reserved != 0 || bytes.len() != header.identifier_length as usize {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let name = text(bytes)?;
+        let pages = self.portals.plan_size(pid, name, header.length)?;
+        let object = kernel::memory_create(pages)?;
+        self.portals.sized(name, object.into_raw().0, pages);
+        Ok(())
+    }
+
+    fn portal_release(
+        &mut self,
+        call: &mut Call<'_>,
+        header: NameRequest,
+        bytes: &[u8],
+    ) -> Answer<()> {
+        let (pid, _) = self.caller(call)?;
+        let name = name_of(header, bytes)?;
+        self.portals.release(pid, name)?;
+        Ok(())
+    }
+
+    fn portal_unlink(
+        &mut self,
+        call: &mut Call<'_>,
+        header: NameRequest,
+        bytes: &[u8],
+    ) -> Answer<()> {
+        let (pid, _) = self.caller(call)?;
+        let name = name_of(header, bytes)?;
+        for descriptor in self.portals.unlink(pid, name)?.descriptors {
+            let _ = kernel::close(Descriptor(descriptor));
+        }
+        Ok(())
+    }
+
+    fn portal_table(&mut self, call: &mut Call<'_>) -> Answer<PortalTableReply> {
+        self.caller(call)?;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(PortalTableReply {
+            portals: count(self.portals.portals()),
+            captures: count(self.portals.captures()),
+            descriptors: count(self.portals.descriptors()),
+            reserved: 0,
+        })
+    }
+
     /// The kernel's PROCESS_EXITED notices; any other function is unknown.
     fn other_function(
         &mut self,
@@ -326,6 +554,7 @@ pub fn main(startup: Startup) -> i32 {
         policy,
         namespace: Namespace::new(),
         processes: ProcessTable::new(),
+        portals: PortalTable::new(),
         verdict: None,
     };
     let command_line = core::str::from_utf8(startup.arguments).unwrap_or("");

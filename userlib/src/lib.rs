@@ -44,12 +44,14 @@ pub mod message;
 pub mod pager;
 #[cfg(target_os = "none")]
 mod panic;
+pub mod portal;
 pub mod print;
 pub mod probe;
 pub mod procman;
 pub mod raw;
 pub mod runtime;
 pub mod server;
+pub mod shm;
 pub mod thread;
 
 pub use client::{CallError, call};

@@ -7,6 +7,10 @@
 //! the stub's methods with the headers built from names, returning the
 //! untyped [`CallError`] (an error reply keeps its number).
 
+use abi::portal::{
+    PORTAL, PORTAL_RELEASE, PORTAL_SIZE, PORTAL_TABLE, PORTAL_UNLINK, PortalReply, PortalRequest,
+    PortalSizeRequest, PortalTableReply,
+};
 use abi::procman::{
     CREATE_OBJECT, CreateObjectRequest, LIST, ListReply, NameRequest, OPEN, ProcessReply,
     ProcmanError, SPAWN, SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
@@ -52,6 +56,21 @@ crate::interface! {
     /// WAIT: whether process `header.pid` ended (and its status); while it
     /// runs, reply slot 0 is the caller's own exit event for it.
     fn wait(WAIT) request(header: WaitRequest) reply(header: WaitReply, descriptors: 0..=1);
+    /// PORTAL (ABI.md §7a.1): create or capture a memory portal described
+    /// by `header` and the bytes its offsets name. Reply slot 0: the
+    /// memory object (none for an unsized portal); slot 1: a share-point's
+    /// lock event, for a capture that may write.
+    fn portal(PORTAL)
+        request(header: PortalRequest, bytes)
+        reply(header: PortalReply, descriptors: 0..=2);
+    /// PORTAL_SIZE: gives the unsized portal named in `bytes` its memory.
+    fn portal_size(PORTAL_SIZE) request(header: PortalSizeRequest, bytes) reply();
+    /// PORTAL_RELEASE: drops the caller's capture of the portal in `bytes`.
+    fn portal_release(PORTAL_RELEASE) request(header: NameRequest, bytes) reply();
+    /// PORTAL_UNLINK: removes the name of a portal the caller created.
+    fn portal_unlink(PORTAL_UNLINK) request(header: NameRequest, bytes) reply();
+    /// PORTAL_TABLE: procman's portal table in numbers.
+    fn portal_table(PORTAL_TABLE) request() reply(header: PortalTableReply);
 }
 
 /// The process manager: its functions are sent to the NULL target.

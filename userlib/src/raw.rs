@@ -22,7 +22,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ops::Range;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use abi::kcall::protection;
 use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, SLOT_SIZE, descriptor_offset};
@@ -464,6 +464,48 @@ impl RawPages {
             *byte = unsafe { pointer.read_volatile() };
         }
         true
+    }
+
+    /// Copies `bytes` to `address` at once (not byte by byte), all or
+    /// nothing; whether it did. For memory shared with other processes
+    /// whose writers a lock excludes (a share-point under its guard); the
+    /// pages must be mapped writable, or the process faults.
+    pub fn copy_in(&self, address: u64, bytes: &[u8]) -> bool {
+        if !self.contains(address, bytes.len() as u64) {
+            return false;
+        }
+        let pointer = core::ptr::with_exposed_provenance_mut::<u8>(address as usize);
+        // SAFETY: `[address, address + len)` lies in these pages, which no
+        // Rust reference covers and `self` keeps mapped; `bytes` is Rust
+        // memory, so the two do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pointer, bytes.len()) };
+        true
+    }
+
+    /// Copies `out.len()` bytes from `address` at once, all or nothing;
+    /// whether it did (see [`RawPages::copy_in`]).
+    pub fn copy_out(&self, address: u64, out: &mut [u8]) -> bool {
+        if !self.contains(address, out.len() as u64) {
+            return false;
+        }
+        let pointer = core::ptr::with_exposed_provenance::<u8>(address as usize);
+        // SAFETY: as in `copy_in`, the other way.
+        unsafe { core::ptr::copy_nonoverlapping(pointer, out.as_mut_ptr(), out.len()) };
+        true
+    }
+
+    /// The 32-bit word at `address` as an atomic, if it lies in these pages
+    /// and is 4-aligned: for a lock word shared with other processes,
+    /// which touch it atomically too. A read-only mapping allows loads only.
+    pub fn word(&self, address: u64) -> Option<&AtomicU32> {
+        if !self.contains(address, 4) || !address.is_multiple_of(4) {
+            return None;
+        }
+        let pointer = core::ptr::with_exposed_provenance_mut::<u32>(address as usize);
+        // SAFETY: the word lies in these pages, is aligned, and stays
+        // mapped while the returned reference borrows `self`; every access
+        // to it (here and in the processes sharing it) is atomic.
+        Some(unsafe { AtomicU32::from_ptr(pointer) })
     }
 
     /// The `length` bytes at `address`, if they lie in these pages.

@@ -160,10 +160,34 @@ pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
     );
     let run = qemu::run_captured(&config, None, Some(guest_timeout(iterations)), false)?;
     // A failed guest still gets the Linux baselines printed, then fails the command.
-    let (mut rows, guest_failure) = match guest_rows(&run, unit_of(accel)) {
+    let (mut rows, mut guest_failure) = match guest_rows(&run, unit_of(accel)) {
         Ok(rows) => (rows, None),
         Err(error) => (Vec::new(), Some(error)),
     };
+    // The share-point rows need procman: a second boot, procman first.
+    eprintln!("bench: booting {PORTAL_PROGRAM} under procman");
+    let portal_config = QemuConfig {
+        medium: match config.medium {
+            BootMedium::Pvh {
+                kernel,
+                archive,
+                bios,
+                ..
+            } => BootMedium::Pvh {
+                kernel,
+                archive,
+                cmdline: portal_cmdline(),
+                bios,
+            },
+            other => other,
+        },
+        ..config
+    };
+    let portal_run = qemu::run_captured(&portal_config, None, Some(guest_timeout(0)), false)?;
+    match guest_rows(&portal_run, unit_of(accel)) {
+        Ok(portal_rows) => rows.extend(portal_rows),
+        Err(error) => guest_failure = Some(error),
+    }
     if let Some(error) = &guest_failure {
         eprintln!("error: {error:#}");
     }
@@ -185,6 +209,16 @@ pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
     };
 
     print!("{}", render(accel, &rows));
+    for row in rows.iter().filter(|row| row.name.starts_with("move-1mib-")) {
+        if row.median > 0 {
+            println!(
+                "{}: {:.3} bytes moved per one of the {} (1 MiB over the median)",
+                row.name,
+                row.payload_bytes as f64 / row.median as f64,
+                row.unit.name()
+            );
+        }
+    }
     if guest_failure.is_some() || peer_failure.is_some() {
         eprintln!("bench: rows are missing (see the error above); no JSON or plot written");
         return Ok(ExitCode::FAILURE);
@@ -248,6 +282,20 @@ fn guest_cmdline(iterations: usize) -> String {
         cmdline::QEMU_EXIT
     )
 }
+
+/// The kernel command line of the share-point rows' boot: procman starts
+/// `portal-bench`, whose status ends the machine.
+fn portal_cmdline() -> String {
+    format!(
+        "{}={} run={PORTAL_PROGRAM} {}",
+        cmdline::INIT_KEY,
+        cmdline::DEFAULT_INIT,
+        cmdline::QEMU_EXIT
+    )
+}
+
+/// The program of the share-point rows.
+const PORTAL_PROGRAM: &str = "portal-bench";
 
 /// Generous: 10,000 iterations take a few seconds under tcg-icount, but
 /// about 200 s under this machine kind's nested KVM, where every trap and

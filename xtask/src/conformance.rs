@@ -9,6 +9,14 @@
 //! its status, selected or not. `cargo xtask test` runs the same boot via
 //! PVH as one of its steps, each case counting as one test.
 //!
+//! The suite boots twice: first the runner as the first process, for every
+//! area that speaks to the kernel alone; then `init=procman
+//! run=conformance-portals qemu-exit`, the same runner started by procman
+//! (its argument `procman` selects the areas that speak procman's portal
+//! protocol, `conformance::cases::needs_procman`). The two runs' lines are
+//! read as one: their closing lines add up, and the verdict is the first
+//! failing run's.
+//!
 //! Guest line formats (see `conformance::runner`), one case per line:
 //! `ok   <ID> §<section> <rule>`, `FAIL <ID> §<section> <rule> -- <details>`,
 //! then `<N> passed, <M> failed`.
@@ -36,6 +44,8 @@ use std::time::Duration;
 const GUEST_PROGRAM: &str = "conformance";
 /// Its helper process, which must be in the archive too.
 const PEER_PROGRAM: &str = ::conformance::peer::PROGRAM;
+/// The runner as procman starts it, for the areas under procman.
+const PROCMAN_PROGRAM: &str = ::conformance::cases::PROCMAN_PROGRAM;
 
 /// How long a run may take before QEMU is stopped. The guest itself
 /// reports a case that can never finish and moves on, so this only catches
@@ -105,7 +115,9 @@ pub fn parse_guest(serial: &str, cases: &[&Case]) -> GuestLines {
             lines.results.insert(id, status);
         } else if let Some(captures) = summary_re.captures(line) {
             let number = |group: usize| captures[group].parse::<u64>().unwrap_or(0);
-            lines.summary = Some((number(1), number(2)));
+            // One closing line per boot: they add up.
+            let (passed, failed) = lines.summary.unwrap_or((0, 0));
+            lines.summary = Some((passed + number(1), failed + number(2)));
         }
     }
     lines
@@ -150,6 +162,32 @@ fn guest_cmdline() -> String {
     )
 }
 
+/// The kernel command line of the second boot: procman first, which starts
+/// the runner for the areas under procman.
+fn procman_cmdline() -> String {
+    format!(
+        "{}={} run={PROCMAN_PROGRAM} {}",
+        cmdline::INIT_KEY,
+        cmdline::DEFAULT_INIT,
+        cmdline::QEMU_EXIT
+    )
+}
+
+/// Two runs read as one: the serial logs one after the other, the end the
+/// first one's unless it succeeded.
+fn merge(first: CapturedRun, second: CapturedRun) -> CapturedRun {
+    let end = if first.end == RunEnd::Exited(Verdict::Success) {
+        second.end
+    } else {
+        first.end
+    };
+    CapturedRun {
+        end,
+        serial: first.serial + &second.serial,
+        stderr: first.stderr + &second.stderr,
+    }
+}
+
 /// Builds the kernel and the programs, writes the archive (and the ISO for
 /// a Limine boot) and boots the suite; the captured run.
 pub fn boot_suite(
@@ -166,7 +204,7 @@ pub fn boot_suite(
     }
     deps::ensure_packages(&packages)?;
     let manifest = artifacts::build(paths, Echo::OnFailure)?;
-    for program in [GUEST_PROGRAM, PEER_PROGRAM] {
+    for program in [GUEST_PROGRAM, PEER_PROGRAM, PROCMAN_PROGRAM] {
         if !manifest.parsed.programs.iter().any(|p| p.name == program) {
             bail!(
                 "{} has no [[program]] named {program:?}",
@@ -175,32 +213,38 @@ pub fn boot_suite(
         }
     }
     let archive = artifacts::write_boot_archive(paths, &manifest)?;
-    let medium = match boot {
-        BootPath::Pvh => pvh_medium(paths, archive, accel),
-        BootPath::Limine => {
-            let dir = limine_dir.with_context(|| {
-                format!(
-                    "--boot limine needs the Limine binaries: {}",
-                    limine::HOW_TO_GET
-                )
-            })?;
-            let limine = LimineDir::open(dir)?;
-            let iso = limine::build_iso(paths, &limine, &guest_cmdline())?;
-            BootMedium::Iso {
-                iso,
-                firmware: IsoFirmware::SeaBios,
+    let mut runs = Vec::new();
+    for command_line in [guest_cmdline(), procman_cmdline()] {
+        let medium = match boot {
+            BootPath::Pvh => pvh_medium(paths, archive.clone(), accel, command_line),
+            BootPath::Limine => {
+                let dir = limine_dir.with_context(|| {
+                    format!(
+                        "--boot limine needs the Limine binaries: {}",
+                        limine::HOW_TO_GET
+                    )
+                })?;
+                let limine = LimineDir::open(dir)?;
+                let iso = limine::build_iso(paths, &limine, &command_line)?;
+                BootMedium::Iso {
+                    iso,
+                    firmware: IsoFirmware::SeaBios,
+                }
             }
-        }
-    };
-    run_suite(medium, accel, timeout)
+        };
+        runs.push(run_suite(medium, accel, timeout)?);
+    }
+    let second = runs.pop().context("two runs")?;
+    let first = runs.pop().context("two runs")?;
+    Ok(merge(first, second))
 }
 
 /// The suite booted via PVH from an archive already written.
-fn pvh_medium(paths: &Paths, archive: PathBuf, accel: Accel) -> BootMedium {
+fn pvh_medium(paths: &Paths, archive: PathBuf, accel: Accel, cmdline: String) -> BootMedium {
     BootMedium::Pvh {
         kernel: paths.kernel_elf(),
         archive,
-        cmdline: guest_cmdline(),
+        cmdline,
         bios: qemu::fast_pvh_firmware(accel),
     }
 }
@@ -418,10 +462,18 @@ pub fn test_step(paths: &Paths, accel: Accel, archive: Option<PathBuf>) -> StepO
     );
     let booted = match archive {
         Some(archive) => run_suite(
-            pvh_medium(paths, archive, accel),
+            pvh_medium(paths, archive.clone(), accel, guest_cmdline()),
             accel,
             default_timeout(accel),
-        ),
+        )
+        .and_then(|first| {
+            let second = run_suite(
+                pvh_medium(paths, archive, accel, procman_cmdline()),
+                accel,
+                default_timeout(accel),
+            )?;
+            Ok(merge(first, second))
+        }),
         None => Err(anyhow::anyhow!(
             "the kernel or the boot archive did not build"
         )),
@@ -508,5 +560,30 @@ mod tests {
     #[test]
     fn the_command_line_boots_the_runner_with_qemu_exit() {
         assert_eq!(guest_cmdline(), "init=conformance qemu-exit");
+        assert_eq!(
+            procman_cmdline(),
+            "init=procman run=conformance-portals qemu-exit"
+        );
+    }
+
+    #[test]
+    fn two_runs_read_as_one() {
+        let cases = table();
+        let ok = |id: &str| format!("ok   {id} §1 rule\n");
+        let first = CapturedRun {
+            end: RunEnd::Exited(Verdict::Success),
+            serial: ok(cases[0].id) + "1 passed, 0 failed\n",
+            stderr: String::new(),
+        };
+        let second = CapturedRun {
+            end: RunEnd::Exited(Verdict::Success),
+            serial: ok(cases[1].id) + &ok(cases[2].id) + "2 passed, 0 failed\n",
+            stderr: String::new(),
+        };
+        let run = merge(first, second);
+        let lines = parse_guest(&run.serial, &cases);
+        assert_eq!(lines.summary, Some((3, 0)));
+        assert_eq!(lines.results.len(), 3);
+        assert_eq!(run.end, RunEnd::Exited(Verdict::Success));
     }
 }

@@ -13,11 +13,14 @@ mod kcall;
 mod memory;
 mod order;
 mod pager;
+mod portal;
 mod procman;
 mod recv;
 mod reply;
 mod rrecv;
 mod send;
+mod share;
+mod shm;
 mod size;
 mod slot;
 mod trap;
@@ -44,7 +47,26 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("MEM", memory::CASES),
     ("PAGER", pager::CASES),
     ("DEV", devices::CASES),
+    ("PORTAL", portal::CASES),
+    ("SHARE", share::CASES),
+    ("SHM", shm::CASES),
 ];
+
+/// The areas that speak procman's portal protocol: they run in the second
+/// boot, where procman starts the runner ([`PROCMAN_PROGRAM`]).
+pub const PROCMAN_AREAS: &[&str] = &["PORTAL", "SHARE", "SHM"];
+
+/// The runner's manifest entry when procman starts it (argument `procman`).
+pub const PROCMAN_PROGRAM: &str = "conformance-portals";
+
+/// Whether case `id` runs under procman ([`PROCMAN_AREAS`]).
+pub fn needs_procman(id: &str) -> bool {
+    PROCMAN_AREAS.iter().any(|area| {
+        id.strip_prefix("MSG-")
+            .and_then(|rest| rest.strip_prefix(area))
+            .is_some_and(|rest| rest.starts_with('-'))
+    })
+}
 
 mod ret;
 

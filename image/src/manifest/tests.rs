@@ -89,6 +89,7 @@ domain = "users"
                     create_types: vec!["echo".into()],
                     open_types: vec!["console".into(), "echo".into()],
                     spawn: vec!["shell".into()],
+                    portal_classes: abi::portal::PortalClass::default(),
                 },
                 Domain {
                     name: "users".into(),
@@ -421,4 +422,30 @@ fn locations_count_lines_and_characters() {
     assert_eq!(location_of("ab\ncé\nx", 3), Location { line: 2, column: 1 });
     assert_eq!(location_of("ab\ncé\nx", 7), Location { line: 3, column: 1 });
     assert_eq!(location_of("ab\ncé\nx", 6), Location { line: 2, column: 3 });
+}
+
+#[test]
+fn portal_classes_are_known_and_compiled_into_the_domain() {
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}portal_classes = [\"share\", \"mmio\"] # here\n"),
+        "portal_classes names \"mmio\", which is not a portal class",
+    );
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}portal_classes = [\"cow\",\n\"cow\"] # here\n"),
+        "portal_classes lists \"cow\" twice",
+    );
+    let manifest = Manifest::parse(&format!(
+        "{HEAD}{DOMAIN_D}portal_classes = [\"direct\", \"share\"]\n"
+    ))
+    .expect("a valid manifest");
+    assert_eq!(
+        manifest.domains[0].portal_classes,
+        abi::portal::PortalClass::DIRECT.with(abi::portal::PortalClass::SHARE)
+    );
+    let compiled = crate::policy::compile(&manifest);
+    let policy = crate::CompiledPolicy::parse(&compiled).expect("compiles");
+    assert_eq!(
+        policy.domain_at(0).map(|d| d.portal_classes()),
+        Some(abi::portal::PortalClass::DIRECT.with(abi::portal::PortalClass::SHARE))
+    );
 }

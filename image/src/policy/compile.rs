@@ -61,7 +61,9 @@ pub fn compile(manifest: &Manifest) -> Vec<u8> {
             flags,
             prefix_count: count(domain.register.len(), "register prefixes"),
             first_prefix: U16::new(first_prefix),
-            reserved: U32::ZERO,
+            portal_classes: u8::try_from(domain.portal_classes.0).expect("five class bits"),
+            reserved0: 0,
+            reserved: U16::ZERO,
             create_types: bitmap(domain.create_types.iter().map(type_bit)),
             open_types: bitmap(domain.open_types.iter().map(type_bit)),
             spawn: bitmap(domain.spawn.iter().map(|name| {

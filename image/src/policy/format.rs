@@ -113,8 +113,13 @@ pub struct DomainRecord {
     pub prefix_count: u8,
     /// The index of its first register prefix in the prefix table.
     pub first_prefix: U16,
+    /// The portal classes it may ask procman for (`abi::portal::PortalClass`
+    /// bits; the manifest's `portal_classes`).
+    pub portal_classes: u8,
     /// Always zero.
-    pub reserved: U32,
+    pub reserved0: u8,
+    /// Always zero.
+    pub reserved: U16,
     /// The type numbers it may give the objects it creates.
     pub create_types: Bitmap,
     /// The type numbers of the objects it may open.

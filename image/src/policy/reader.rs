@@ -272,10 +272,16 @@ impl<'a> CompiledPolicy<'a> {
             let Some(domain) = self.domain_record(index) else {
                 continue;
             };
-            if domain.reserved.get() != 0 {
+            // Undefined portal-class bits count as a reserved field set.
+            let undefined_classes =
+                u32::from(domain.portal_classes) & !abi::portal::PortalClass::ALL.0;
+            let reserved = u32::from(domain.reserved.get())
+                | u32::from(domain.reserved0) << 16
+                | undefined_classes << 24;
+            if reserved != 0 {
                 return Err(PolicyError::ReservedNotZero {
                     record,
-                    found: domain.reserved.get(),
+                    found: reserved,
                 });
             }
             let known_flags = DOMAIN_CREATE_OBJECTS | DOMAIN_CREATE_SYSTEM_OBJECTS;
@@ -481,6 +487,11 @@ impl<'a> DomainPolicy<'a> {
     /// The domain's name.
     pub fn name(&self) -> &'a str {
         self.policy.str_of(self.record.name)
+    }
+
+    /// The portal classes the domain may ask procman for.
+    pub fn portal_classes(&self) -> abi::portal::PortalClass {
+        abi::portal::PortalClass(u32::from(self.record.portal_classes))
     }
 
     /// Whether the domain may create IPC objects at all.

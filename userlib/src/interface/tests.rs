@@ -537,6 +537,54 @@ impl ProcmanServer for FakeProcman {
         self.calls += 1;
         Ok(WaitReply::default())
     }
+
+    fn portal(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::portal::PortalRequest,
+        _: &[u8],
+    ) -> Result<abi::portal::PortalReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::portal::PortalReply::default())
+    }
+
+    fn portal_size(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::portal::PortalSizeRequest,
+        _: &[u8],
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn portal_release(
+        &mut self,
+        _: &mut Call<'_>,
+        _: NameRequest,
+        _: &[u8],
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn portal_unlink(
+        &mut self,
+        _: &mut Call<'_>,
+        _: NameRequest,
+        _: &[u8],
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn portal_table(
+        &mut self,
+        _: &mut Call<'_>,
+    ) -> Result<abi::portal::PortalTableReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::portal::PortalTableReply::default())
+    }
 }
 
 #[test]
