@@ -194,6 +194,25 @@ kernel_functions! {
     /// Delivered by the kernel to the process manager's door when a process
     /// ends (`ProcessExitNotice`); never sent (INVALID_FUNCTION).
     ProcessExited = 0x080, "PROCESS_EXITED";
+    /// Share a range of the caller's memory with another process, by copy
+    /// (NULL target; `SmoShareRequest` -> `SmoReply`): Sartoris'
+    /// `share_mem`.
+    SmoShare = 0x0A0, "SMO_SHARE";
+    /// Destroy an SMO the caller created (NULL target; `SmoRequest`):
+    /// Sartoris' `claim_mem`.
+    SmoClaim = 0x0A1, "SMO_CLAIM";
+    /// Hand an SMO the caller is the target of to another process (NULL
+    /// target; `SmoPassRequest`): Sartoris' `pass_mem`.
+    SmoPass = 0x0A2, "SMO_PASS";
+    /// Copy bytes of an SMO into the caller's memory (NULL target;
+    /// `SmoCopyRequest`): Sartoris' `read_mem`.
+    SmoRead = 0x0A3, "SMO_READ";
+    /// Copy bytes of the caller's memory into an SMO (NULL target;
+    /// `SmoCopyRequest`): Sartoris' `write_mem`.
+    SmoWrite = 0x0A4, "SMO_WRITE";
+    /// The caller's own process id, as procman gave it (NULL target ->
+    /// `ProcessIdReply`; 0 when none was given).
+    ProcessId = 0x0A5, "PROCESS_ID";
 }
 
 #[cfg(test)]

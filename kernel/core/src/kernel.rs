@@ -50,6 +50,8 @@ pub struct Kernel {
     /// The frames of anonymous memory objects and how many objects share
     /// each (`crate::memory_object`).
     pub(crate) frames: Arena<crate::memory_object::FrameRecord>,
+    /// The shared memory objects (`crate::smo`).
+    pub(crate) smos: Arena<crate::smo::Smo>,
 }
 
 impl Kernel {

@@ -15,12 +15,13 @@ mod doors;
 mod events;
 mod memory;
 mod memory_objects;
+mod smo;
 mod system;
 mod threads;
 
 use abi::kcall::{
     ArchiveReadReply, ClockReply, DescriptorInfo, KernelCounters, MachineInfo, MapReply,
-    MemoryInfo, REPLY_PAYLOAD_OFFSET,
+    MemoryInfo, ProcessIdReply, REPLY_PAYLOAD_OFFSET, SmoReply,
 };
 use abi::message::{DescriptorSlot, descriptor_offset, message_extent};
 use abi::trap::SendArgs;
@@ -65,6 +66,8 @@ fn reply_shape(function: KernelFunction) -> (usize, u8) {
         KernelFunction::MachineInfo => (size_of::<MachineInfo>(), 0),
         KernelFunction::Counters => (size_of::<KernelCounters>(), 0),
         KernelFunction::Clock => (size_of::<ClockReply>(), 0),
+        KernelFunction::SmoShare => (size_of::<SmoReply>(), 0),
+        KernelFunction::ProcessId => (size_of::<ProcessIdReply>(), 0),
         KernelFunction::Duplicate
         | KernelFunction::ThreadCreate
         | KernelFunction::EventCreate
@@ -273,6 +276,14 @@ impl Kernel {
             KernelFunction::Clock => system::clock(self, machine, &call),
             KernelFunction::MachineInfo => system::machine_info(self, machine, &call),
             KernelFunction::ArchiveRead => system::archive_read(self, machine, &call),
+            KernelFunction::SmoShare => smo::share(self, machine, &call),
+            KernelFunction::SmoClaim => smo::claim(self, machine, &call),
+            KernelFunction::SmoPass => smo::pass(self, machine, &call),
+            KernelFunction::SmoRead => smo::copy(self, machine, &call, crate::smo::Direction::Read),
+            KernelFunction::SmoWrite => {
+                smo::copy(self, machine, &call, crate::smo::Direction::Write)
+            }
+            KernelFunction::ProcessId => smo::process_id(self, machine, &call),
         }
     }
 

@@ -19,4 +19,5 @@ mod leaks;
 mod memory;
 mod process_manager;
 mod random;
+mod smo;
 mod transfer;
