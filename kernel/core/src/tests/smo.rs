@@ -635,6 +635,7 @@ enum Op {
     },
     Read {
         caller: usize,
+        as_target: bool,
         which: usize,
         off: u64,
         size: u64,
@@ -642,6 +643,7 @@ enum Op {
     },
     Write {
         caller: usize,
+        as_target: bool,
         which: usize,
         off: u64,
         size: u64,
@@ -661,7 +663,7 @@ fn op() -> impl Strategy<Value = Op> {
     let who = 0usize..3;
     let id = 0u64..5;
     prop_oneof![
-        (
+        10 => (
             who.clone(),
             id.clone(),
             0..WINDOW_SIZE,
@@ -677,46 +679,50 @@ fn op() -> impl Strategy<Value = Op> {
                 perms,
                 unmapped
             }),
-        (who.clone(), 0usize..8).prop_map(|(caller, which)| Op::Claim { caller, which }),
-        (who.clone(), 0usize..8, id).prop_map(|(caller, which, target)| Op::Pass {
+        10 => (who.clone(), 0usize..8).prop_map(|(caller, which)| Op::Claim { caller, which }),
+        10 => (who.clone(), 0usize..8, id).prop_map(|(caller, which, target)| Op::Pass {
             caller,
             which,
             target
         }),
-        (
+        10 => (
             who.clone(),
+            prop::bool::weighted(0.8),
             0usize..8,
-            0..WINDOW_SIZE + 8,
+            0..80u64,
             0..64u64,
             0..WINDOW_SIZE
         )
-            .prop_map(|(caller, which, off, size, at)| Op::Read {
+            .prop_map(|(caller, as_target, which, off, size, at)| Op::Read {
                 caller,
+                as_target,
                 which,
                 off,
                 size,
                 at
             }),
-        (
+        10 => (
             who.clone(),
+            prop::bool::weighted(0.8),
             0usize..8,
-            0..WINDOW_SIZE + 8,
+            0..80u64,
             0..64u64,
             0..WINDOW_SIZE
         )
-            .prop_map(|(caller, which, off, size, at)| Op::Write {
+            .prop_map(|(caller, as_target, which, off, size, at)| Op::Write {
                 caller,
+                as_target,
                 which,
                 off,
                 size,
                 at
             }),
-        (who.clone(), 0..WINDOW_SIZE, any::<u8>()).prop_map(|(process, at, byte)| Op::Poke {
+        10 => (who.clone(), 0..WINDOW_SIZE, any::<u8>()).prop_map(|(process, at, byte)| Op::Poke {
             process,
             at,
             byte
         }),
-        who.prop_map(|process| Op::Exit { process }),
+        1 => who.prop_map(|process| Op::Exit { process }),
     ]
 }
 
@@ -750,8 +756,14 @@ impl Model {
         }
     }
 
+    /// The `which`-th most recent id (stale ones included).
     fn pick(&self, which: usize) -> u32 {
-        self.ids.get(which).copied().unwrap_or(0x7fff_0000)
+        self.ids
+            .iter()
+            .rev()
+            .nth(which)
+            .copied()
+            .unwrap_or(0x7fff_0000)
     }
 
     fn copy_check(
@@ -853,10 +865,16 @@ proptest! {
                         Err(e) => prop_assert_eq!(got, Err(e), "op {} {:?}", i, op),
                     }
                 }
-                Op::Read { caller, which, off, size, at } | Op::Write { caller, which, off, size, at } => {
+                Op::Read { caller, as_target, which, off, size, at } | Op::Write { caller, as_target, which, off, size, at } => {
+                    let number = model.pick(which);
+                    // Mostly the SMO's own target calls, so copies succeed
+                    // as often as they are refused.
+                    let caller = match model.smos.get(&number).and_then(|m| m.target) {
+                        Some(target) if as_target => target,
+                        _ => caller,
+                    };
                     if !model.alive[caller] { continue; }
                     let write = matches!(op, Op::Write { .. });
-                    let number = model.pick(which);
                     let need = if write { smo::WRITE } else { smo::READ };
                     let expected = model.copy_check(caller, number, off, size, need);
                     let t = s.kids[caller].thread;
