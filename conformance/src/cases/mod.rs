@@ -18,6 +18,7 @@ mod rrecv;
 mod send;
 mod size;
 mod slot;
+mod smo;
 mod trap;
 
 use crate::case::Case;
@@ -40,6 +41,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("ORDER", order::CASES),
     ("KCALL", kcall::CASES),
     ("MEM", memory::CASES),
+    ("SMO", smo::CASES),
 ];
 
 mod ret;
