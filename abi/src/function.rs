@@ -83,11 +83,28 @@ macro_rules! kernel_functions {
             /// Every kernel function, in numeric order.
             pub const ALL: &'static [KernelFunction] = &[$(KernelFunction::$name),*];
 
+            /// Each number of the kernel range: its index in [`Self::ALL`],
+            /// or `u8::MAX` when unused. A table, so finding a function
+            /// (or refusing an unused number) costs the same however many
+            /// functions there are and wherever they lie in the range.
+            const INDEX: [u8; PROCESS_MANAGER_BASE as usize] = {
+                let mut index = [u8::MAX; PROCESS_MANAGER_BASE as usize];
+                let mut i = 0;
+                while i < Self::ALL.len() {
+                    index[Self::ALL[i] as usize] = i as u8;
+                    i += 1;
+                }
+                index
+            };
+
             /// The kernel function with this number.
             pub const fn from_number(value: i32) -> Option<KernelFunction> {
-                match value {
-                    $( $value => Some(KernelFunction::$name), )*
-                    _ => None,
+                if value < 0 || value >= PROCESS_MANAGER_BASE {
+                    return None;
+                }
+                match Self::INDEX[value as usize] {
+                    u8::MAX => None,
+                    i => Some(Self::ALL[i as usize]),
                 }
             }
 
@@ -246,5 +263,11 @@ mod tests {
             Some(KernelFunction::ReplyReceive)
         );
         assert_eq!(Function(0).kernel_function(), None);
+        // Every number of the kernel range, and around it, against a search.
+        for n in -2..PROCESS_MANAGER_BASE + 2 {
+            let searched = KernelFunction::ALL.iter().copied().find(|f| *f as i32 == n);
+            assert_eq!(KernelFunction::from_number(n), searched, "number {n:#x}");
+        }
+        assert!(KernelFunction::ALL.len() < usize::from(u8::MAX));
     }
 }

@@ -977,4 +977,57 @@ pub static CASES: &[Case] = &[
             )
         },
     },
+    Case {
+        id: "MSG-SMO-039",
+        rule: "an owner killed between two chunks of a target's long copy loses nothing of the target: the target's next SMO_READ is NO_SUCH_SMO, the chunk it read stays and its bytes past it are untouched; once both peers ended, free frames are where they started",
+        section: "6.3",
+        decisions: &["D18", "D19"],
+        expect: Expect::error("the target's second SMO_READ", Error::NoSuchSmo),
+        run: |context| {
+            // Two named peers started and ended once first, so the kernel's
+            // tables have room for them and no growth shows in the frames.
+            for id in [PEER_ID, OTHER_ID] {
+                let warm = named_peer(context, id, 2)?;
+                warm.exit()?;
+            }
+            context.settle();
+            let frames = free_frames()?;
+            let owner = named_peer(context, PEER_ID, 2)?;
+            let target = named_peer(context, OTHER_ID, 2)?;
+            owner.access(PEER_AT, &[0x0a; 64], 0)?;
+            owner.access(PEER_AT + PAGE, &[0x0b; 64], 0)?;
+            target.access(PEER_AT + PAGE, &[0xcc; 64], 0)?;
+            let request = SmoShareRequest::new(OTHER_ID, PEER_AT, 2 * PAGE, smo::READ);
+            let made = peer_call(&owner, KernelFunction::SmoShare, request.as_bytes())?;
+            let id = made
+                .snapshot
+                .get(8..12)
+                .map_or(u32::MAX, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            let first = peer_read(&target, id, 0, PAGE, PEER_AT)?;
+            context.check(
+                first.registers.kernel_error().is_none(),
+                "the first chunk failed",
+            );
+            let died = owner.fault(fault::INVALID_OPCODE)?;
+            context.check(
+                died.kernel_error() == Some(Error::PeerDied),
+                "the owner did not die of its fault",
+            );
+            context.settle();
+            let result = peer_read(&target, id, PAGE, PAGE, PEER_AT + PAGE)?;
+            context.check(
+                peer_bytes(&target, PEER_AT, 64)? == [0x0a; 64]
+                    && peer_bytes(&target, PEER_AT + PAGE, 64)? == [0xcc; 64],
+                "the target's memory is not exactly its first chunk and its own bytes",
+            );
+            target.exit()?;
+            context.settle();
+            let after = free_frames()?;
+            context.check(
+                after == frames,
+                &format!("free frames went from {frames} to {after}"),
+            );
+            Ok(context.observe(result.registers))
+        },
+    },
 ];

@@ -163,18 +163,20 @@ fn reply_extent(payload: usize, slots: u8) -> u16 {
 }
 
 impl Kernel {
-    /// Runs kernel function `args.function` for `caller`.
+    /// Runs kernel function `function` (`args.function`, decoded by
+    /// `Kernel::send`, which refuses an unused number itself) for
+    /// `caller`. Never inlined into
+    /// `Kernel::send`: the door path keeps a frame of its own size however
+    /// many kernel functions there are.
+    #[inline(never)]
     pub(crate) fn kernel_function(
         &mut self,
         machine: &mut impl Machine,
         caller: ThreadId,
+        function: KernelFunction,
         args: SendArgs,
         layout: MessageLayout,
     ) -> Outcome {
-        let function = args
-            .function
-            .kernel_function()
-            .ok_or(Error::InvalidFunction)?;
         let process = self.process_of(caller)?;
         // Which object the function is sent to; the capability targets are
         // the authority ("privilege" is holding one).
