@@ -66,6 +66,9 @@ impl Rights {
     /// functions on the handle (PROCESS_SET_COOKIE) need, so a holder can
     /// pass the handle on without the power to use it.
     pub const HANDLE: Rights = Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
+    /// The rights of a new interrupt object's reference (INTERRUPT_CREATE):
+    /// SEND is what INTERRUPT_ACK needs.
+    pub const INTERRUPT: Rights = Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
     /// The rights of the kernel capabilities the first process starts with.
     pub const CAPABILITY: Rights =
         Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
@@ -158,11 +161,15 @@ pub enum ObjectKind {
     /// The capability to read the boot archive (ARCHIVE_READ).
     BootArchive = 7,
     /// The capability to control the machine (DEBUG_EXIT, MACHINE_INFO,
-    /// MEMORY_DIRECT; interrupts later).
+    /// MEMORY_DIRECT, IO_PORT_GRANT, INTERRUPT_CREATE).
     MachineControl = 8,
     /// A memory object: a set of frames with a size (anonymous, a
     /// copy-on-write child, or a direct physical range).
     Memory = 9,
+    /// An interrupt line delivered to an event (INTERRUPT_CREATE): its
+    /// holder acknowledges each delivery (INTERRUPT_ACK); closing the last
+    /// reference masks the line again.
+    Interrupt = 10,
 }
 
 impl ObjectKind {
@@ -178,6 +185,7 @@ impl ObjectKind {
             7 => Some(ObjectKind::BootArchive),
             8 => Some(ObjectKind::MachineControl),
             9 => Some(ObjectKind::Memory),
+            10 => Some(ObjectKind::Interrupt),
             _ => None,
         }
     }

@@ -113,6 +113,11 @@ errors! {
     /// (usable RAM, the kernel image and boot modules, the boot loader's
     /// structures).
     KernelRam = 26, "KERNEL_RAM", "physical range holds RAM the kernel owns";
+    /// IO_PORT_GRANT named a port the kernel keeps for its own device (the
+    /// COM1 console, `kcall::KERNEL_CONSOLE_PORTS`).
+    KernelDevice = 32, "KERNEL_DEVICE", "the kernel keeps this device for itself";
+    /// INTERRUPT_CREATE named a line that an interrupt object already holds.
+    LineTaken = 33, "LINE_TAKEN", "the interrupt line is already delivered elsewhere";
     /// An SMO function named a process id (procman's, ABI.md §6.3) that no
     /// live process has: 0, an ended process's, or one given to more than
     /// one live process.

@@ -211,6 +211,16 @@ kernel_functions! {
     /// Delivered by the kernel to the process manager's door when a process
     /// ends (`ProcessExitNotice`); never sent (INVALID_FUNCTION).
     ProcessExited = 0x080, "PROCESS_EXITED";
+    /// Let a process use a range of I/O ports with `in` / `out`
+    /// (machine-control capability target; `IoPortRequest`).
+    IoPortGrant = 0x090, "IO_PORT_GRANT";
+    /// Deliver an ISA interrupt line to an event (machine-control
+    /// capability target; `InterruptRequest`; reply slot 0 holds the
+    /// interrupt object).
+    InterruptCreate = 0x091, "INTERRUPT_CREATE";
+    /// Acknowledge a delivered interrupt: its line is unmasked again
+    /// (interrupt target; empty request).
+    InterruptAck = 0x092, "INTERRUPT_ACK";
     /// Share a range of the caller's memory with another process, by copy
     /// (NULL target; `SmoShareRequest` -> `SmoReply`): Sartoris'
     /// `share_mem`.

@@ -204,6 +204,43 @@ pub struct MachineInfo {
     pub rsdp: u64,
 }
 
+/// IO_PORT_GRANT: lets `process` use the I/O ports `[first, first + count)`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct IoPortRequest {
+    /// A process handle of the caller's (it needs SEND), or 0 for the
+    /// caller's own process.
+    pub process: u32,
+    /// The first port.
+    pub first: u16,
+    /// How many ports, at least 1; `first + count` at most 65,536.
+    pub count: u16,
+}
+
+/// The most port ranges one process may be granted (IO_PORT_GRANT).
+pub const MAX_IO_RANGES: usize = 8;
+
+/// The I/O ports the kernel keeps for its own console (COM1): never granted.
+pub const KERNEL_CONSOLE_PORTS: core::ops::Range<u32> = 0x3f8..0x400;
+
+/// INTERRUPT_CREATE: delivers ISA interrupt `line` to `event`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct InterruptRequest {
+    /// An ISA interrupt line, below [`ISA_INTERRUPT_LINES`].
+    pub line: u32,
+    /// An event of the caller's with the SIGNAL right: each delivery
+    /// signals it once.
+    pub event: u32,
+}
+
+/// The interrupt lines INTERRUPT_CREATE accepts: the 16 ISA lines.
+pub const ISA_INTERRUPT_LINES: u32 = 16;
+
 /// DOOR_CREATE.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -483,6 +520,28 @@ impl DirectRequest {
     }
 }
 
+impl IoPortRequest {
+    /// IO_PORT_GRANT's request: `count` ports from `first` for the process
+    /// `process` names (`Descriptor::NULL`: the caller's own).
+    pub const fn new(process: Descriptor, first: u16, count: u16) -> Self {
+        IoPortRequest {
+            process: process.0,
+            first,
+            count,
+        }
+    }
+}
+
+impl InterruptRequest {
+    /// INTERRUPT_CREATE's request: ISA `line` signals `event`.
+    pub const fn new(line: u32, event: Descriptor) -> Self {
+        InterruptRequest {
+            line,
+            event: event.0,
+        }
+    }
+}
+
 impl DoorCreateRequest {
     /// A user door (or, with `system`, a system door) of `security_type`.
     pub const fn new(system: bool, security_type: u32) -> Self {
@@ -741,6 +800,8 @@ mod tests {
         assert_eq!(core::mem::size_of::<MemoryRangeRequest>(), 16);
         assert_eq!(core::mem::size_of::<MemoryInfo>(), 16);
         assert_eq!(core::mem::size_of::<DirectRequest>(), 16);
+        assert_eq!(core::mem::size_of::<IoPortRequest>(), 8);
+        assert_eq!(core::mem::size_of::<InterruptRequest>(), 8);
         assert_eq!(core::mem::size_of::<MachineInfo>(), 8);
         assert_eq!(core::mem::size_of::<SmoShareRequest>(), 32);
         assert_eq!(core::mem::size_of::<SmoReply>(), 8);

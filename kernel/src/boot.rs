@@ -9,7 +9,7 @@ use kernel_core::boot_info::{BootInfo, BootPath, MemoryKind};
 
 use crate::arch::x86_64::cpu::{self, fatal, stop};
 use crate::arch::x86_64::{
-    acpi, fpu, gdt, idt, kernel_stack, lapic, memory, pic, selftest, syscall, system, trap,
+    acpi, fpu, gdt, idt, ioapic, kernel_stack, lapic, memory, pic, selftest, syscall, system, trap,
 };
 
 /// Timer frequency: the scheduler's preemption tick.
@@ -191,6 +191,7 @@ fn report_platform(info: &BootInfo) {
                 platform.local_apic_address,
                 lapic::id()
             );
+            ioapic::init(&platform, info.direct_map_offset);
         }
         Err(error) => kprintln!("acpi: unavailable ({error}); continuing without it"),
     }

@@ -13,35 +13,35 @@
 //!
 //! then `bench: done`, and ends QEMU with DEBUG_EXIT(0).
 //!
-//! The Linux side ([`linux`]) forks a partner process and times pipe,
-//! socketpair and futex ping-pongs the same way (RDTSC around each round
-//! trip, the same warm-up, the same percentiles).
+//! The Linux side is the `linux-pingpong` crate: pipe, socketpair and
+//! futex ping-pongs and a null system call, timed the same way (RDTSC
+//! around each round trip, the same warm-up, the same percentiles). It
+//! always runs on this host (`linux` rows, host TSC cycles), and with
+//! `--peer linux` also as the `/init` of Debian's Linux booted in the same
+//! QEMU, accelerator and CPU model ([`peer`]; `linux-vm` rows, in the
+//! guest's unit).
 //!
 //! Units: the guest's TSC counts instructions under `--accel tcg-icount`
 //! (`-icount shift=0`: exact and repeatable, the path length) and cycles
-//! under KVM; Linux rows are always host TSC cycles. Ratios are guest
-//! median over Linux median for rows that do the same thing.
+//! under KVM. Ratios are guest median over Linux median for rows that do
+//! the same thing in the same unit: under tcg-icount that is the Linux VM
+//! (instructions with instructions), never the host's cycles.
+//!
+//! Under tcg-icount the bench also judges the path-length targets
+//! ([`targets`]), and `--plot FILE.svg` draws every row of the guest's
+//! unit ([`plot`]).
 
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-mod linux;
-
-/// Stand-in where the baselines cannot run.
-#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-mod linux {
-    /// Always an error: the baselines need Linux on x86_64.
-    pub fn baselines(_iterations: usize, _warm_up: usize) -> anyhow::Result<Vec<super::Row>> {
-        anyhow::bail!("the Linux baselines need an x86_64 Linux host")
-    }
-}
+mod peer;
+mod plot;
 
 use crate::artifacts::{self, Paths};
-use crate::cli::{Accel, BenchArgs};
+use crate::cli::{Accel, BenchArgs, Peer};
 use crate::deps::{self, HostPackage};
 use crate::exec::Echo;
 use crate::qemu::{self, BootMedium, CapturedRun, QemuConfig, RunEnd, SerialSink, Verdict};
 use anyhow::{Context, Result, bail};
 use image::cmdline;
-use ipc_bench::{DONE, ERROR, ITERATIONS_KEY, LINE_PREFIX, Percentiles, WARM_UP};
+use ipc_bench::{DONE, ERROR, ITERATIONS_KEY, LINE_PREFIX, WARM_UP};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -50,17 +50,27 @@ use std::time::Duration;
 /// The boot-archive name of the guest bench program.
 const GUEST_PROGRAM: &str = "ipc-bench";
 
-/// The row the path-length target is about, and the target (instructions
-/// under tcg-icount, kernel and user together).
-const TARGET_ROW: &str = "roundtrip-64";
-const TARGET_INSTRUCTIONS: u64 = 2_000;
-
 /// Which side of the comparison a row was measured on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum System {
+    /// hinge, in QEMU.
     Guest,
+    /// Linux on this host (host TSC cycles).
     Linux,
+    /// Linux in the same QEMU as the guest (`--peer linux`).
+    #[serde(rename = "linux-vm")]
+    LinuxVm,
+}
+
+impl System {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Guest => "guest",
+            Self::Linux => "linux",
+            Self::LinuxVm => "linux-vm",
+        }
+    }
 }
 
 /// What a row's numbers count.
@@ -101,12 +111,6 @@ pub struct Row {
 struct Report<'a> {
     accel: &'a str,
     rows: &'a [Row],
-}
-
-/// The percentiles of a row's samples, as the guest computes them.
-pub fn percentiles(mut samples: Vec<u64>) -> Percentiles {
-    samples.sort_unstable();
-    Percentiles::of_sorted(&samples)
 }
 
 /// `cargo xtask bench`.
@@ -165,12 +169,29 @@ pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
     }
 
     eprintln!("bench: Linux baselines on this host");
-    rows.extend(linux::baselines(iterations, WARM_UP)?);
+    rows.extend(host_rows(iterations)?);
+    let peer_failure = match args.peer {
+        None => None,
+        Some(Peer::Linux) => match peer::rows(&paths, accel, iterations) {
+            Ok(peer_rows) => {
+                rows.extend(peer_rows);
+                None
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                Some(error)
+            }
+        },
+    };
 
     print!("{}", render(accel, &rows));
-    if guest_failure.is_some() {
-        eprintln!("bench: no guest rows (see the error above); no JSON written");
+    if guest_failure.is_some() || peer_failure.is_some() {
+        eprintln!("bench: rows are missing (see the error above); no JSON or plot written");
         return Ok(ExitCode::FAILURE);
+    }
+    if let Some(path) = &args.plot {
+        plot::write_svg(path, accel, &rows)?;
+        eprintln!("bench: wrote {}", path.display());
     }
     if let Some(path) = &args.json {
         let report = Report {
@@ -183,6 +204,24 @@ pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
         eprintln!("bench: wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The ping-pongs on this host, in host cycles.
+fn host_rows(iterations: usize) -> Result<Vec<Row>> {
+    Ok(linux_pingpong::baselines(iterations, WARM_UP)?
+        .into_iter()
+        .map(|measured| Row {
+            name: measured.name,
+            system: System::Linux,
+            payload_bytes: measured.payload_bytes,
+            descriptors: 0,
+            unit: Unit::Cycles,
+            median: measured.stats.median,
+            p10: measured.stats.p10,
+            p90: measured.stats.p90,
+            iterations: iterations as u64,
+        })
+        .collect())
 }
 
 /// `auto` means TCG, as everywhere in xtask.
@@ -312,20 +351,22 @@ fn kind_of(row: &Row) -> Option<Kind> {
             Some(Kind::Message(row.payload_bytes))
         }
         System::Guest => None,
-        System::Linux if row.name.starts_with("syscall-") => Some(Kind::Trap),
-        System::Linux if row.payload_bytes <= 1 => Some(Kind::Message(0)),
-        System::Linux => Some(Kind::Message(row.payload_bytes)),
+        System::Linux | System::LinuxVm if row.name.starts_with("syscall-") => Some(Kind::Trap),
+        System::Linux | System::LinuxVm if row.payload_bytes <= 1 => Some(Kind::Message(0)),
+        System::Linux | System::LinuxVm => Some(Kind::Message(row.payload_bytes)),
     }
 }
 
-/// Every (guest, Linux) pair that measures the same kind of thing.
+/// Every (guest, Linux) pair that measures the same kind of thing in the
+/// same unit (instructions are never divided by cycles).
 fn comparisons(rows: &[Row]) -> Vec<(&Row, &Row)> {
     let guests = rows.iter().filter(|row| row.system == System::Guest);
     guests
         .flat_map(|guest| {
             rows.iter()
                 .filter(move |linux| {
-                    linux.system == System::Linux
+                    linux.system != System::Guest
+                        && linux.unit == guest.unit
                         && kind_of(guest).is_some()
                         && kind_of(guest) == kind_of(linux)
                 })
@@ -340,8 +381,13 @@ fn render(accel: Accel, rows: &[Row]) -> String {
     let iterations = rows.first().map_or(0, |row| row.iterations);
     let _ = writeln!(
         out,
-        "\nIPC round trips, {iterations} measured after {WARM_UP} warm-up each: guest under {} \
-         ({}), Linux on this host (cycles, both processes on one CPU)\n",
+        "\nIPC round trips, {iterations} measured after {WARM_UP} warm-up each: guest{} under {} \
+         ({}), linux on this host (host cycles, both processes on one CPU)\n",
+        if rows.iter().any(|row| row.system == System::LinuxVm) {
+            " and linux-vm (Debian's Linux in the same QEMU)"
+        } else {
+            ""
+        },
         accel.name(),
         unit_of(accel).name()
     );
@@ -352,10 +398,7 @@ fn render(accel: Accel, rows: &[Row]) -> String {
         .iter()
         .map(|row| {
             [
-                match row.system {
-                    System::Guest => "guest".to_owned(),
-                    System::Linux => "linux".to_owned(),
-                },
+                row.system.name().to_owned(),
                 row.name.clone(),
                 row.payload_bytes.to_string(),
                 row.descriptors.to_string(),
@@ -396,20 +439,16 @@ fn render(accel: Accel, rows: &[Row]) -> String {
 
     let pairs = comparisons(rows);
     if !pairs.is_empty() {
-        let unit_note = match unit_of(accel) {
-            Unit::Instructions => {
-                " (guest instructions per Linux cycle: a path-length ratio, not a speed ratio)"
-            }
-            Unit::Cycles => "",
-        };
-        let _ = writeln!(out, "\nratios, guest median / linux median{unit_note}:");
+        let _ = writeln!(out, "\nratios, guest median / linux median (same unit):");
         let width = pairs
             .iter()
-            .map(|(guest, linux)| guest.name.len() + linux.name.len() + 3)
+            .map(|(guest, linux)| {
+                guest.name.len() + linux.name.len() + linux.system.name().len() + 5
+            })
             .max()
             .unwrap_or(0);
         for (guest, linux) in pairs {
-            let label = format!("{} / {}", guest.name, linux.name);
+            let label = format!("{} / {} {}", guest.name, linux.system.name(), linux.name);
             let _ = writeln!(
                 out,
                 "  {label:<width$}  {}",
@@ -417,23 +456,110 @@ fn render(accel: Accel, rows: &[Row]) -> String {
             );
         }
     }
-    if unit_of(accel) == Unit::Instructions
-        && let Some(row) = rows
-            .iter()
-            .find(|row| row.system == System::Guest && row.name == TARGET_ROW)
-    {
-        let verdict = if row.median <= TARGET_INSTRUCTIONS {
-            "met"
-        } else {
-            "not met"
-        };
-        let _ = writeln!(
-            out,
-            "\ntarget: {TARGET_ROW} at most {TARGET_INSTRUCTIONS} instructions: {verdict} (median {})",
-            row.median
-        );
+    if unit_of(accel) == Unit::Instructions {
+        let _ = writeln!(out, "\ntargets (instructions):");
+        for target in targets(rows) {
+            let _ = writeln!(out, "  {:<8} {}", target.verdict.name(), target.description);
+        }
     }
     out
+}
+
+/// The path-length targets (issue: "an IPC fast path"): instructions
+/// under tcg-icount, user and kernel together.
+const TRAP_NULL_TARGET: u64 = 150;
+const ROUNDTRIP_64_TARGET: u64 = 1_000;
+/// One descriptor each way may add at most this to an empty round trip.
+const DESCRIPTOR_TARGET: u64 = 300;
+/// What a copy of N bytes may cost: one instruction per 8 bytes (a
+/// `rep movsq` counts one instruction per iteration under icount).
+const COPY_BYTES_PER_INSTRUCTION: u64 = 8;
+/// Every round trip at least this many times shorter than Linux's pipe
+/// ping-pong of the same size.
+const LINUX_PIPE_FACTOR: u64 = 10;
+
+/// How a target came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TargetVerdict {
+    Met,
+    Missed,
+    /// A row it needs was not measured (the Linux rows need `--peer linux`).
+    Unmeasured,
+}
+
+impl TargetVerdict {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Met => "met",
+            Self::Missed => "MISSED",
+            Self::Unmeasured => "unknown",
+        }
+    }
+
+    fn of(measured: Option<u64>, limit: Option<u64>) -> Self {
+        match (measured, limit) {
+            (Some(value), Some(limit)) if value <= limit => Self::Met,
+            (Some(_), Some(_)) => Self::Missed,
+            _ => Self::Unmeasured,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Target {
+    verdict: TargetVerdict,
+    description: String,
+}
+
+/// Every target, judged on `rows` (instructions).
+fn targets(rows: &[Row]) -> Vec<Target> {
+    let median = |system: System, name: &str| {
+        rows.iter()
+            .find(|row| row.system == system && row.name == name)
+            .map(|row| row.median)
+    };
+    let guest = |name: &str| median(System::Guest, name);
+    let shown = |value: Option<u64>| value.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let mut targets = Vec::new();
+    let mut push = |measured: Option<u64>, limit: Option<u64>, what: String| {
+        targets.push(Target {
+            verdict: TargetVerdict::of(measured, limit),
+            description: format!("{what}: {} (at most {})", shown(measured), shown(limit)),
+        });
+    };
+    push(
+        guest("trap-null"),
+        Some(TRAP_NULL_TARGET),
+        "trap-null".to_owned(),
+    );
+    push(
+        guest("roundtrip-64"),
+        Some(ROUNDTRIP_64_TARGET),
+        "roundtrip-64".to_owned(),
+    );
+    let copies = 2 * 4000 / COPY_BYTES_PER_INSTRUCTION;
+    push(
+        guest("roundtrip-4000"),
+        guest("roundtrip-64").map(|base| base + copies),
+        format!("roundtrip-4000, roundtrip-64 plus two 4000-byte copies ({copies})"),
+    );
+    push(
+        guest("roundtrip-desc"),
+        guest("roundtrip-0").map(|base| base + DESCRIPTOR_TARGET),
+        format!("roundtrip-desc, roundtrip-0 plus {DESCRIPTOR_TARGET}"),
+    );
+    for (ours, pipe) in [
+        ("roundtrip-0", "pipe-1"),
+        ("roundtrip-64", "pipe-64"),
+        ("roundtrip-4000", "pipe-4000"),
+    ] {
+        push(
+            guest(ours),
+            median(System::LinuxVm, pipe).map(|linux| linux / LINUX_PIPE_FACTOR),
+            format!("{ours}, a {LINUX_PIPE_FACTOR}th of linux-vm {pipe}"),
+        );
+    }
+    targets
 }
 
 fn ratio(guest: u64, linux: u64) -> String {
@@ -472,22 +598,6 @@ bench: done
     }
 
     #[test]
-    fn percentiles_sort_first() {
-        let samples: Vec<u64> = (1..=100).rev().collect();
-        assert_eq!(
-            percentiles(samples),
-            Percentiles {
-                median: 50,
-                p10: 10,
-                p90: 90
-            }
-        );
-        // 10,000 samples: the median is the 5,000th smallest.
-        let stats = percentiles((0..10_000).collect());
-        assert_eq!((stats.p10, stats.median, stats.p90), (999, 4_999, 8_999));
-    }
-
-    #[test]
     fn guest_lines_become_rows() {
         let rows = parse_guest_lines(SERIAL, Unit::Instructions).expect("rows");
         assert_eq!(rows.len(), 5);
@@ -522,7 +632,7 @@ bench: done
     }
 
     #[test]
-    fn rows_pair_with_the_linux_rows_that_do_the_same() {
+    fn rows_pair_with_the_linux_rows_that_do_the_same_in_the_same_unit() {
         let mut rows = parse_guest_lines(SERIAL, Unit::Instructions).expect("rows");
         rows.extend([
             linux("pipe-1", 1, 10_000),
@@ -531,6 +641,12 @@ bench: done
             linux("futex-0", 0, 8_000),
             linux("syscall-getppid", 0, 200),
         ]);
+        // Host cycles never pair with guest instructions.
+        assert!(comparisons(&rows).is_empty());
+        for row in rows.iter_mut().filter(|row| row.system == System::Linux) {
+            row.system = System::LinuxVm;
+            row.unit = Unit::Instructions;
+        }
         let pairs: Vec<(&str, &str)> = comparisons(&rows)
             .into_iter()
             .map(|(guest, linux)| (guest.name.as_str(), linux.name.as_str()))
@@ -546,12 +662,50 @@ bench: done
             ]
         );
         let text = render(Accel::TcgIcount, &rows);
-        assert!(text.contains("roundtrip-64 / pipe-64"), "{text}");
+        assert!(text.contains("roundtrip-64 / linux-vm pipe-64"), "{text}");
         assert!(text.contains("0.47"), "{text}");
-        assert!(
-            text.contains("target: roundtrip-64 at most 2000 instructions: not met (median 5176)")
+        assert!(!render(Accel::Kvm, &rows).contains("targets"));
+    }
+
+    #[test]
+    fn targets_are_judged_exactly_at_their_limits() {
+        let guest = |name: &str, median: u64| Row {
+            system: System::Guest,
+            unit: Unit::Instructions,
+            ..linux(name, 0, median)
+        };
+        let vm = |name: &str, median: u64| Row {
+            system: System::LinuxVm,
+            unit: Unit::Instructions,
+            ..linux(name, 0, median)
+        };
+        let rows = [
+            guest("trap-null", 150),
+            guest("roundtrip-0", 900),
+            guest("roundtrip-64", 1001),
+            guest("roundtrip-4000", 2001),
+            guest("roundtrip-desc", 1200),
+            vm("pipe-1", 9000),
+            vm("pipe-64", 10_000),
+        ];
+        let verdicts: Vec<TargetVerdict> = targets(&rows).iter().map(|t| t.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [
+                TargetVerdict::Met,        // 150 <= 150
+                TargetVerdict::Missed,     // 1001 > 1000
+                TargetVerdict::Met,        // 2001 <= 1001 + 1000
+                TargetVerdict::Met,        // 1200 <= 900 + 300
+                TargetVerdict::Met,        // 900 <= 9000 / 10
+                TargetVerdict::Missed,     // 1001 > 10000 / 10
+                TargetVerdict::Unmeasured, // no linux-vm pipe-4000
+            ]
         );
-        assert!(!render(Accel::Kvm, &rows).contains("target:"));
+        let text = render(Accel::TcgIcount, &rows);
+        assert!(
+            text.contains("MISSED   roundtrip-64: 1001 (at most 1000)"),
+            "{text}"
+        );
     }
 
     #[test]

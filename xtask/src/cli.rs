@@ -126,6 +126,21 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=ipc_bench::MAX_ITERATIONS as i64))]
     pub iterations: u32,
+    /// Also boot another system in the same QEMU, accelerator and CPU
+    /// model and measure its ping-pongs there (linux: Debian's kernel,
+    /// fetched with apt as root the first time and cached under target/).
+    #[arg(long, value_enum, value_name = "SYSTEM")]
+    pub peer: Option<Peer>,
+    /// Also draw every row of the guest's unit as an SVG bar chart (log scale).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// A system `cargo xtask bench --peer` measures beside hinge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Peer {
+    /// Debian's Linux (`linux-image-amd64`), booted through PVH.
+    Linux,
 }
 
 #[derive(Debug, Args)]

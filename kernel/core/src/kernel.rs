@@ -50,6 +50,8 @@ pub struct Kernel {
     /// The frames of anonymous memory objects and how many objects share
     /// each (`crate::memory_object`).
     pub(crate) frames: Arena<crate::memory_object::FrameRecord>,
+    /// The interrupt object each ISA line is delivered to, if any.
+    pub(crate) interrupt_lines: [Option<ObjectId>; abi::kcall::ISA_INTERRUPT_LINES as usize],
     /// The shared memory objects (`crate::smo`).
     pub(crate) smos: Arena<crate::smo::Smo>,
 }
@@ -261,6 +263,16 @@ impl Kernel {
 
     /// Chooses the thread to run when the current one stopped.
     pub(crate) fn reschedule(&mut self) {
+        // The common case, a call that neither blocked nor woke a partner:
+        // the caller runs on, and a current thread is always Running.
+        if self.handoff.is_none() && self.current.is_some() {
+            debug_assert!(
+                self.current
+                    .and_then(|t| self.threads.get(t))
+                    .is_some_and(|t| t.state == ThreadState::Running)
+            );
+            return;
+        }
         if let Some(partner) = self.handoff.take()
             && let Some(partner_priority) = self.threads.get(partner).map(|t| t.priority)
         {

@@ -50,6 +50,9 @@ impl Kernel {
         )?;
         self.scheduler.remove(thread);
         self.current = Some(thread);
+        if let Some(t) = self.threads.get_mut(thread) {
+            t.state = ThreadState::Running;
+        }
         self.reschedule();
         Ok(process)
     }

@@ -232,6 +232,20 @@ pub trait Machine {
     fn free_frames(&self) -> u64;
     /// The preemption timer's ticks per second.
     fn timer_hz(&self) -> u32;
+
+    /// Lets `space`'s threads use exactly the I/O ports of `ranges` with
+    /// `in` / `out` (every other port faults), from now on: at once if
+    /// `space` is the one running.
+    fn set_io_ports(&mut self, space: SpaceId, ranges: &[crate::kcall::devices::IoRange]);
+    /// Routes ISA interrupt `line` to this CPU, unmasked. NOT_PERMITTED
+    /// when the machine has no interrupt controller to route it with.
+    /// When it fires, the machine masks it, ends the interrupt and tells
+    /// the kernel ([`crate::kernel::Kernel::interrupt`]).
+    fn interrupt_route(&mut self, line: u8) -> Result<(), Error>;
+    /// Unmasks a routed `line` again (its delivery was acknowledged).
+    fn interrupt_unmask(&mut self, line: u8);
+    /// Masks `line` for good (no interrupt object holds it any more).
+    fn interrupt_mask(&mut self, line: u8);
 }
 
 /// What ARCHIVE_READ answers for `file`: its size, and how many of its

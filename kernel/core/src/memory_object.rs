@@ -434,12 +434,17 @@ impl Kernel {
     }
 
     /// Drops a reference to `object`; if it was the last, the object goes,
-    /// and a memory object's frames with it.
+    /// and a memory object's frames with it (an interrupt object's line
+    /// with it).
     pub(crate) fn release_with(&mut self, machine: &mut impl Machine, object: ObjectId) {
-        if let Some(removed) = self.release(object)
-            && let ObjectBody::Memory(memory) = removed.body
-        {
-            self.free_memory(machine, removed.charged_to, memory);
+        if let Some(removed) = self.release(object) {
+            match removed.body {
+                ObjectBody::Memory(memory) => {
+                    self.free_memory(machine, removed.charged_to, memory);
+                }
+                ObjectBody::Interrupt(interrupt) => self.interrupt_gone(machine, interrupt),
+                _ => {}
+            }
         }
     }
 

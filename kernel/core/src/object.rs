@@ -74,6 +74,8 @@ pub enum ObjectBody {
     Capability(Capability),
     /// A memory object: frames with a size.
     Memory(crate::memory_object::MemoryObject),
+    /// An interrupt line delivered to an event (`crate::kcall::devices`).
+    Interrupt(crate::kcall::devices::Interrupt),
 }
 
 /// The kernel capabilities: what used to be "privileged" is holding one.
@@ -83,7 +85,7 @@ pub enum Capability {
     ProcessControl,
     /// ARCHIVE_READ.
     BootArchive,
-    /// DEBUG_EXIT, MACHINE_INFO, MEMORY_DIRECT (interrupts later).
+    /// DEBUG_EXIT, MACHINE_INFO, MEMORY_DIRECT, IO_PORT_GRANT, INTERRUPT_CREATE.
     MachineControl,
 }
 
@@ -114,6 +116,7 @@ impl Object {
             ObjectBody::Capability(Capability::BootArchive) => ObjectKind::BootArchive,
             ObjectBody::Capability(Capability::MachineControl) => ObjectKind::MachineControl,
             ObjectBody::Memory(_) => ObjectKind::Memory,
+            ObjectBody::Interrupt(_) => ObjectKind::Interrupt,
         }
     }
 

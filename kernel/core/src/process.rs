@@ -36,6 +36,8 @@ pub struct Process {
     pub manager_cookie: u64,
     /// Its mappings of memory objects, in address order, never overlapping.
     pub regions: Vec<crate::memory_object::Region>,
+    /// The I/O ports it may use (IO_PORT_GRANT).
+    pub io_ports: crate::kcall::devices::IoPorts,
 }
 
 impl Process {
@@ -49,6 +51,7 @@ impl Process {
             limit,
             manager_cookie: 0,
             regions: Vec::new(),
+            io_ports: crate::kcall::devices::IoPorts::default(),
         }
     }
 

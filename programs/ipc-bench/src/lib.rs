@@ -60,6 +60,34 @@ pub fn iterations(command_line: &str) -> Result<usize, BadIterations> {
     }
 }
 
+/// One measured row, displayed as its line (with [`LINE_PREFIX`]): the
+/// guest bench and the Linux ping-pong VM print rows through this, and
+/// `cargo xtask bench` reads them back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowLine<'a> {
+    pub name: &'a str,
+    pub payload: u32,
+    pub descriptors: u32,
+    pub iterations: usize,
+    pub stats: Percentiles,
+}
+
+impl core::fmt::Display for RowLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{LINE_PREFIX}name={} payload={} descriptors={} iterations={} median={} p10={} p90={}",
+            self.name,
+            self.payload,
+            self.descriptors,
+            self.iterations,
+            self.stats.median,
+            self.stats.p10,
+            self.stats.p90
+        )
+    }
+}
+
 /// Nearest-rank percentiles of one row's samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Percentiles {
@@ -88,6 +116,28 @@ impl Percentiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    extern crate std;
+    use std::format;
+
+    #[test]
+    fn a_row_line_is_the_documented_format() {
+        let line = RowLine {
+            name: "roundtrip-64",
+            payload: 64,
+            descriptors: 0,
+            iterations: 10_000,
+            stats: Percentiles {
+                median: 5176,
+                p10: 5100,
+                p90: 5200,
+            },
+        };
+        assert_eq!(
+            format!("{line}"),
+            "bench: name=roundtrip-64 payload=64 descriptors=0 iterations=10000 median=5176 p10=5100 p90=5200"
+        );
+    }
 
     #[test]
     fn the_iteration_count_comes_from_the_command_line() {

@@ -37,7 +37,7 @@ use abi::{Descriptor, DescriptorSlot, Error, MessageSizes, ObjectKind, Rights};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use ipc_bench::{DONE, ERROR, LINE_PREFIX, Percentiles, WARM_UP};
+use ipc_bench::{DONE, ERROR, LINE_PREFIX, Percentiles, RowLine, WARM_UP};
 use userlib::ipc;
 use userlib::kernel::{self, DoorKind};
 use userlib::{OwnedDescriptor, Startup, println};
@@ -93,10 +93,14 @@ impl Bench {
     }
 
     fn report(self, name: &str, payload: u16, descriptors: u8, stats: Percentiles) {
-        println!(
-            "{LINE_PREFIX}name={name} payload={payload} descriptors={descriptors} iterations={} median={} p10={} p90={}",
-            self.iterations, stats.median, stats.p10, stats.p90
-        );
+        let line = RowLine {
+            name,
+            payload: payload.into(),
+            descriptors: descriptors.into(),
+            iterations: self.iterations,
+            stats,
+        };
+        println!("{line}");
     }
 }
 

@@ -61,7 +61,11 @@ impl Kernel {
     /// A waiter whose reply cannot be written (its buffer went away while
     /// it waited) wakes with that error and does not use the signal up: it
     /// goes to the next waiter, or is counted (issue 15, finding 10).
-    fn signal_event(&mut self, machine: &mut impl Machine, event: ObjectId) -> Result<(), Error> {
+    pub(crate) fn signal_event(
+        &mut self,
+        machine: &mut impl Machine,
+        event: ObjectId,
+    ) -> Result<(), Error> {
         loop {
             let e = self
                 .objects

@@ -11,6 +11,7 @@
 //! at `REPLY_PAYLOAD_OFFSET`, new descriptors in the reply slots.
 
 mod descriptors;
+pub mod devices;
 mod doors;
 mod events;
 mod memory;
@@ -46,12 +47,15 @@ fn required_target(function: KernelFunction) -> Option<ObjectKind> {
             Some(ObjectKind::ProcessControl)
         }
         KernelFunction::ArchiveRead => Some(ObjectKind::BootArchive),
-        KernelFunction::DebugExit | KernelFunction::MachineInfo | KernelFunction::MemoryDirect => {
-            Some(ObjectKind::MachineControl)
-        }
+        KernelFunction::DebugExit
+        | KernelFunction::MachineInfo
+        | KernelFunction::MemoryDirect
+        | KernelFunction::IoPortGrant
+        | KernelFunction::InterruptCreate => Some(ObjectKind::MachineControl),
         KernelFunction::MemoryMap | KernelFunction::MemoryCow | KernelFunction::MemoryInfo => {
             Some(ObjectKind::Memory)
         }
+        KernelFunction::InterruptAck => Some(ObjectKind::Interrupt),
         _ => None,
     }
 }
@@ -74,6 +78,7 @@ fn reply_shape(function: KernelFunction) -> (usize, u8) {
         | KernelFunction::MemoryCreate
         | KernelFunction::MemoryCow
         | KernelFunction::MemoryDirect
+        | KernelFunction::InterruptCreate
         | KernelFunction::Spawn => (0, 1),
         KernelFunction::DoorCreate => (0, 2),
         KernelFunction::ArchiveRead => (size_of::<ArchiveReadReply>(), 0),
@@ -277,6 +282,9 @@ impl Kernel {
             KernelFunction::Counters => system::counters(self, machine, &call),
             KernelFunction::Clock => system::clock(self, machine, &call),
             KernelFunction::MachineInfo => system::machine_info(self, machine, &call),
+            KernelFunction::IoPortGrant => devices::io_port_grant(self, machine, &call),
+            KernelFunction::InterruptCreate => devices::interrupt_create(self, machine, &call),
+            KernelFunction::InterruptAck => devices::interrupt_ack(self, machine, &call),
             KernelFunction::ArchiveRead => system::archive_read(self, machine, &call),
             KernelFunction::SmoShare => smo::share(self, machine, &call),
             KernelFunction::SmoClaim => smo::claim(self, machine, &call),

@@ -116,6 +116,14 @@ pub(super) struct FakeMachine {
     pub(super) physical: BTreeMap<u64, PageBytes>,
     /// The memory map.
     pub(super) memory_map: MemoryMap,
+    /// The I/O ports each space may use, as last set.
+    pub(super) io_ports: BTreeMap<SpaceId, Vec<crate::kcall::devices::IoRange>>,
+    /// Interrupt lines routed and unmasked.
+    pub(super) unmasked_lines: std::collections::BTreeSet<u8>,
+    /// Lines ever routed.
+    pub(super) routed_lines: std::collections::BTreeSet<u8>,
+    /// `interrupt_route` answers NOT_PERMITTED (no interrupt controller).
+    pub(super) no_interrupt_controller: bool,
 }
 
 /// Page addresses covering `[address, address + length)`.
@@ -346,6 +354,7 @@ impl Machine for FakeMachine {
     }
 
     fn destroy_space(&mut self, space: SpaceId) {
+        self.io_ports.remove(&space);
         if self.spaces.remove(&space).is_none() {
             self.anomalies
                 .push(format!("destroy_space({space}) of an unknown space"));
@@ -654,5 +663,34 @@ impl Machine for FakeMachine {
 
     fn timer_hz(&self) -> u32 {
         TIMER_HZ
+    }
+
+    fn set_io_ports(&mut self, space: SpaceId, ranges: &[crate::kcall::devices::IoRange]) {
+        if !self.spaces.contains_key(&space) {
+            self.anomalies
+                .push(format!("set_io_ports on unknown space {space}"));
+        }
+        self.io_ports.insert(space, ranges.to_vec());
+    }
+
+    fn interrupt_route(&mut self, line: u8) -> Result<(), Error> {
+        if self.no_interrupt_controller {
+            return Err(Error::NotPermitted);
+        }
+        self.routed_lines.insert(line);
+        self.unmasked_lines.insert(line);
+        Ok(())
+    }
+
+    fn interrupt_unmask(&mut self, line: u8) {
+        if !self.routed_lines.contains(&line) {
+            self.anomalies
+                .push(format!("unmask of line {line}, never routed"));
+        }
+        self.unmasked_lines.insert(line);
+    }
+
+    fn interrupt_mask(&mut self, line: u8) {
+        self.unmasked_lines.remove(&line);
     }
 }

@@ -50,6 +50,18 @@ pub struct IoApic {
     pub gsi_base: u32,
 }
 
+/// An ISA interrupt the MADT says is wired differently from the default
+/// (its own GSI, edge-triggered, active high).
+#[derive(Debug, Clone, Copy)]
+pub struct IsaOverride {
+    /// The ISA line.
+    pub line: u8,
+    /// The global system interrupt it arrives on.
+    pub gsi: u32,
+    /// MPS INTI flags: polarity in bits 0-1, trigger mode in bits 2-3.
+    pub flags: u16,
+}
+
 /// The interrupt topology from the MADT.
 #[derive(Debug, Default)]
 pub struct Platform {
@@ -59,6 +71,8 @@ pub struct Platform {
     pub processors: Vec<Processor>,
     /// Every I/O APIC listed.
     pub io_apics: Vec<IoApic>,
+    /// ISA interrupt source overrides.
+    pub isa_overrides: Vec<IsaOverride>,
 }
 
 /// Why ACPI discovery failed.
@@ -130,6 +144,13 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, DiscoveryError> {
             }),
             MadtEntry::LocalApicAddressOverride(o) => {
                 platform.local_apic_address = o.local_apic_address
+            }
+            MadtEntry::InterruptSourceOverride(o) if o.bus == 0 => {
+                platform.isa_overrides.push(IsaOverride {
+                    line: o.irq,
+                    gsi: o.global_system_interrupt,
+                    flags: o.flags,
+                })
             }
             _ => {}
         }

@@ -335,6 +335,11 @@ impl AddressSpace {
         }
     }
 
+    /// Whether this CPU runs on the space's tables now.
+    pub fn is_loaded(&self) -> bool {
+        super::paging::current_root() == self.pml4.start_address().as_u64()
+    }
+
     /// Switches this CPU to the space.
     #[inline]
     pub fn activate(&self) {

@@ -41,8 +41,20 @@ struct Stack([u8; IST_STACK_SIZE]);
 /// start: a second CPU gets its own instance.
 struct CpuTables {
     gdt: UnsafeCell<GlobalDescriptorTable>,
-    tss: UnsafeCell<TaskStateSegment>,
+    tss: UnsafeCell<TssWithPorts>,
     ist_stacks: UnsafeCell<[Stack; 3]>,
+}
+
+/// Bytes of the I/O permission bitmap: a bit per port (set: the port
+/// faults in ring 3), and the 0xFF byte the CPU requires after it.
+const IO_BITMAP_BYTES: usize = 65536 / 8 + 1;
+
+/// The TSS and, right behind it, its I/O permission bitmap (Intel SDM
+/// vol. 1, 19.5.2): user code may use exactly the ports whose bit is clear.
+#[repr(C)]
+struct TssWithPorts {
+    tss: TaskStateSegment,
+    io_bitmap: [u8; IO_BITMAP_BYTES],
 }
 
 // SAFETY: each CPU touches only its own `CpuTables`, with interrupts disabled
@@ -51,9 +63,19 @@ unsafe impl Sync for CpuTables {}
 
 static BOOT_CPU: CpuTables = CpuTables {
     gdt: UnsafeCell::new(GlobalDescriptorTable::new()),
-    tss: UnsafeCell::new(TaskStateSegment::new()),
+    tss: UnsafeCell::new(TssWithPorts {
+        tss: tss_before_its_bitmap(),
+        io_bitmap: [0xff; IO_BITMAP_BYTES],
+    }),
     ist_stacks: UnsafeCell::new([const { Stack([0; IST_STACK_SIZE]) }; 3]),
 };
+
+/// A TSS whose I/O bitmap starts right after it.
+const fn tss_before_its_bitmap() -> TaskStateSegment {
+    let mut tss = TaskStateSegment::new();
+    tss.iomap_base = size_of::<TaskStateSegment>() as u16;
+    tss
+}
 
 /// Builds and loads the boot CPU's GDT and TSS and reloads every segment register.
 pub fn init() {
@@ -62,7 +84,7 @@ pub fn init() {
     let (gdt, tss, stacks) = unsafe {
         (
             &mut *BOOT_CPU.gdt.get(),
-            &mut *BOOT_CPU.tss.get(),
+            &mut (*BOOT_CPU.tss.get()).tss,
             &mut *BOOT_CPU.ist_stacks.get(),
         )
     };
@@ -74,8 +96,15 @@ pub fn init() {
     let kernel_data = gdt.append(Descriptor::kernel_data_segment());
     let user_data = gdt.append(Descriptor::user_data_segment());
     let user_code = gdt.append(Descriptor::user_code_segment());
-    // SAFETY: the TSS is a static that lives (and stays put) forever.
-    let tss_selector = gdt.append(Descriptor::tss_segment(unsafe { &*BOOT_CPU.tss.get() }));
+    // SAFETY: the TSS and its bitmap are a static that lives (and stays
+    // put) forever.
+    let (tss_ref, bitmap) = unsafe {
+        let both = &*BOOT_CPU.tss.get();
+        (&both.tss, &both.io_bitmap[..])
+    };
+    let tss_descriptor = Descriptor::tss_segment_with_iomap(tss_ref, bitmap)
+        .unwrap_or_else(|error| panic!("the TSS's I/O bitmap: {error:?}"));
+    let tss_selector = gdt.append(tss_descriptor);
     debug_assert_eq!(
         (kernel_code, kernel_data, user_data, user_code, tss_selector),
         (KERNEL_CODE, KERNEL_DATA, USER_DATA, USER_CODE, TSS)
@@ -99,5 +128,21 @@ pub fn init() {
 pub fn set_kernel_stack(top: VirtAddr) {
     // SAFETY: the boot CPU's TSS is only touched by the boot CPU, with
     // interrupts disabled; the CPU reads RSP0 only on a ring change.
-    unsafe { (*BOOT_CPU.tss.get()).privilege_stack_table[0] = top };
+    unsafe { (*BOOT_CPU.tss.get()).tss.privilege_stack_table[0] = top };
+}
+
+/// Lets ring 3 use the ports `[first, first + count)` (`allowed`), or
+/// makes them fault again.
+pub fn set_port_access(first: u16, count: u16, allowed: bool) {
+    // SAFETY: the boot CPU's bitmap is only touched by the boot CPU, with
+    // interrupts disabled; the CPU reads it only on a user `in` / `out`.
+    let bitmap = unsafe { &mut (*BOOT_CPU.tss.get()).io_bitmap };
+    for port in usize::from(first)..usize::from(first) + usize::from(count) {
+        let bit = 1u8 << (port % 8);
+        if allowed {
+            bitmap[port / 8] &= !bit;
+        } else {
+            bitmap[port / 8] |= bit;
+        }
+    }
 }

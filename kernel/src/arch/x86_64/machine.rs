@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use abi::process::{USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
 use abi::{Error, PAGE_BYTES, PAGE_SIZE};
 use kernel_core::boot_info::MemoryMap;
+use kernel_core::kcall::devices::IoRange;
 use kernel_core::machine::{CopyFault, LoadedProgram, Machine, Mapped, PageMapping, UserStart};
 use kernel_core::process::SpaceId;
 use kernel_core::thread::ThreadId;
@@ -18,7 +19,7 @@ use super::address_space::AddressSpace;
 use super::fpu::{self, FpuState};
 use super::kernel_stack::KernelStack;
 use super::trap::TrapFrame;
-use super::{cpu, gdt, memory, paging};
+use super::{cpu, gdt, ioapic, memory, paging};
 
 /// The user-mode RFLAGS of a new thread: IF plus the always-one bit 1.
 const USER_RFLAGS: u64 = 0x202;
@@ -87,6 +88,30 @@ struct Space {
     tables: AddressSpace,
     /// Where MAP_ANONYMOUS looks for room next.
     next_map: u64,
+    /// The I/O ports its threads may use (IO_PORT_GRANT).
+    io_ports: PortRanges,
+}
+
+/// Port ranges, as the core grants them (at most `MAX_IO_RANGES`).
+#[derive(Clone, Copy, Default)]
+struct PortRanges {
+    ranges: [IoRange; abi::kcall::MAX_IO_RANGES],
+    count: usize,
+}
+
+impl PortRanges {
+    fn of(ranges: &[IoRange]) -> Self {
+        let mut this = PortRanges::default();
+        for (slot, range) in this.ranges.iter_mut().zip(ranges) {
+            *slot = *range;
+            this.count += 1;
+        }
+        this
+    }
+
+    fn ranges(&self) -> &[IoRange] {
+        &self.ranges[..self.count]
+    }
 }
 
 /// The machine side of the kernel.
@@ -109,6 +134,11 @@ pub(super) struct X86Machine {
     memory_map: MemoryMap,
     /// The ACPI RSDP's physical address, if the machine has one.
     rsdp: Option<u64>,
+    /// The space whose ports the TSS's I/O bitmap opens, and those ports.
+    ports_space: SpaceId,
+    ports_open: PortRanges,
+    /// The space whose tables are loaded (0: the kernel's own).
+    active: SpaceId,
 }
 
 impl X86Machine {
@@ -130,6 +160,9 @@ impl X86Machine {
             fpu_owner: core::ptr::null_mut(),
             memory_map,
             rsdp,
+            ports_space: 0,
+            ports_open: PortRanges::default(),
+            active: 0,
         }
     }
 
@@ -142,12 +175,35 @@ impl X86Machine {
     /// Loads the page tables of `space`, or the kernel's own for the idle
     /// context (space 0).
     #[inline]
-    pub(super) fn activate(&self, space: SpaceId) {
+    pub(super) fn activate(&mut self, space: SpaceId) {
+        self.active = space;
         match self.space(space) {
-            Ok(space) => space.tables.activate(),
+            Ok(s) => {
+                s.tables.activate();
+                // Drivers only: most spaces open no port, and then the
+                // bitmap is left alone.
+                if space != self.ports_space
+                    && (s.io_ports.count != 0 || self.ports_open.count != 0)
+                {
+                    let ports = s.io_ports;
+                    self.open_ports(space, ports);
+                }
+            }
             // SAFETY: the kernel's own tables map everything the idle loop touches.
             Err(_) => unsafe { paging::activate(self.kernel_pml4) },
         }
+    }
+
+    /// Makes the TSS's I/O bitmap open exactly `ports`, those of `space`.
+    fn open_ports(&mut self, space: SpaceId, ports: PortRanges) {
+        for range in self.ports_open.ranges() {
+            gdt::set_port_access(range.first, range.count, false);
+        }
+        for range in ports.ranges() {
+            gdt::set_port_access(range.first, range.count, true);
+        }
+        self.ports_space = space;
+        self.ports_open = ports;
     }
 }
 
@@ -406,6 +462,7 @@ impl Machine for X86Machine {
         let space = Some(Space {
             tables,
             next_map: USER_MAP_BASE,
+            io_ports: PortRanges::default(),
         });
         let index = match self.spaces.iter().position(Option::is_none) {
             Some(index) => {
@@ -426,11 +483,47 @@ impl Machine for X86Machine {
             .and_then(|i| self.spaces.get_mut(i))
             .and_then(Option::take)
         {
-            // We may be running on it: move to the kernel's own tables first.
-            // SAFETY: the kernel tables map everything the kernel uses.
-            unsafe { paging::activate(self.kernel_pml4) };
+            // If we run on it, move to the kernel's own tables first; any
+            // other space stays loaded (a thread of it may run on after
+            // this trap without a switch).
+            if space.tables.is_loaded() {
+                // SAFETY: the kernel tables map everything the kernel uses.
+                unsafe { paging::activate(self.kernel_pml4) };
+            }
             space.tables.destroy();
         }
+        if self.ports_space == space {
+            self.open_ports(0, PortRanges::default());
+        }
+        if self.active == space {
+            self.active = 0;
+        }
+    }
+
+    fn set_io_ports(&mut self, space: SpaceId, ranges: &[IoRange]) {
+        let ports = PortRanges::of(ranges);
+        if let Ok(s) = self.space_mut(space) {
+            s.io_ports = ports;
+            if self.ports_space == space || self.active == space {
+                self.open_ports(space, ports);
+            }
+        }
+    }
+
+    fn interrupt_route(&mut self, line: u8) -> Result<(), Error> {
+        if ioapic::route(line) {
+            Ok(())
+        } else {
+            Err(Error::NotPermitted)
+        }
+    }
+
+    fn interrupt_unmask(&mut self, line: u8) {
+        ioapic::set_masked(line, false);
+    }
+
+    fn interrupt_mask(&mut self, line: u8) {
+        ioapic::set_masked(line, true);
     }
 
     fn map_anonymous(

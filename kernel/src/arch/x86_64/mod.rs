@@ -14,6 +14,7 @@ pub mod cpu;
 pub mod fpu;
 pub mod gdt;
 pub mod idt;
+pub mod ioapic;
 pub mod kernel_stack;
 pub mod lapic;
 pub mod machine;

@@ -86,20 +86,27 @@ impl System {
         if self.running.is_some() {
             self.machine.load_fpu(context.fpu_area());
         }
-        if let Some(thread) = next
+        self.deliver_resume(frame);
+        syscall::set_kernel_stack(stack_top);
+        self.machine.activate(space);
+        frame
+    }
+
+    /// Writes the running thread's pending return registers (if any) into
+    /// `frame`, its saved registers.
+    fn deliver_resume(&mut self, frame: *mut TrapFrame) {
+        if let Some(thread) = self.running
             && let Some(registers) = self.kernel.take_resume(thread)
         {
             // SAFETY: the frame is this thread's saved registers, on its own
-            // stack, not in use by anyone while it is not running.
+            // stack, not in use by anyone while it is not running; no other
+            // reference to it is alive (see `trap_entry_dispatch`).
             let frame = unsafe { &mut *frame };
             frame.rax = registers.arg0;
             frame.rdi = registers.arg1;
             frame.rsi = registers.arg2;
             frame.rdx = registers.arg3;
         }
-        syscall::set_kernel_stack(stack_top);
-        self.machine.activate(space);
-        frame
     }
 
     /// Records where the interrupted context's registers were saved.
@@ -118,6 +125,8 @@ pub enum Event {
     Syscall(TrapArgs),
     /// The preemption timer.
     Tick,
+    /// An ISA interrupt line a driver holds (already masked and ended).
+    Interrupt(u8),
     /// A CPU exception in user mode: the process ends.
     UserFault(UserFault),
     /// A page fault in user mode: the kernel core resolves it (a write to
@@ -138,6 +147,7 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
     match event {
         Event::Syscall(args) => system.kernel.trap(&mut system.machine, args),
         Event::Tick => system.kernel.tick(),
+        Event::Interrupt(line) => system.kernel.interrupt(&mut system.machine, line),
         Event::UserFault(f) => {
             kprintln!(
                 "user fault: {} at rip {:#x} (error code {:#x}, cr2 {:#x}); process ended",
@@ -180,6 +190,15 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
         kprintln!("all processes have exited (init: status {status})");
         drop(guard);
         cpu::stop(status == 0);
+    }
+    let next = system.kernel.current();
+    if next.is_some() && next == system.running {
+        // The trapping thread runs on (a call that neither blocked nor
+        // handed the CPU over, a tick that preempted no one): its stack,
+        // address space and FPU registers are the loaded ones, so only
+        // its return registers change.
+        system.deliver_resume(frame);
+        return frame;
     }
     system.switch()
 }

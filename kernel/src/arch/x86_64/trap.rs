@@ -8,9 +8,9 @@
 
 use core::arch::global_asm;
 
-use super::lapic;
 use super::syscall::{self, SYSCALL_VECTOR};
 use super::system::{self, Event};
+use super::{ioapic, lapic};
 
 /// Vector of the local APIC timer (above the remapped, masked PIC range 0x20-0x2f).
 pub const TIMER_VECTOR: u8 = 0x40;
@@ -165,6 +165,14 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
     let (vector, from_user) = unsafe { ((*frame).vector, (*frame).is_from_user_mode()) };
     let event = match vector {
         SYSCALL_VECTOR => Event::Syscall(syscall_arguments(frame)),
+        vector if let Some(line) = ioapic::line_of_vector(vector) => {
+            // Masked before the end of interrupt, so that a level-triggered
+            // line still asserted cannot come straight back: its driver
+            // acknowledges (INTERRUPT_ACK) once it served the device.
+            ioapic::set_masked(line, true);
+            lapic::end_of_interrupt();
+            Event::Interrupt(line)
+        }
         vector if vector == u64::from(TIMER_VECTOR) => {
             TIMER_TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
             lapic::end_of_interrupt();

@@ -1,5 +1,5 @@
-//! The Linux baselines of `cargo xtask bench`, measured on this host the
-//! way the guest measures itself: RDTSC right before and right after each
+//! The ping-pongs themselves, measured the way the guest bench measures
+//! itself: RDTSC right before and right after each
 //! round trip, [`ipc_bench::WARM_UP`] unmeasured rounds first, the same
 //! nearest-rank percentiles of the rest.
 //!
@@ -7,10 +7,11 @@
 //! pinned to one CPU (the first this process may use), like the guest's
 //! single CPU: a round trip is two context switches, as in the guest.
 //!
-//! Rows (all in cycles, `descriptors` 0):
-//! - `pipe-1`, `pipe-64`: one pipe each way; a pipe cannot carry an empty
-//!   message, so its smallest is one byte (compared with the guest's 0);
-//! - `socketpair-0`, `socketpair-64`: an `AF_UNIX` `SOCK_SEQPACKET`
+//! Rows (TSC ticks, `descriptors` 0):
+//! - `pipe-1`, `pipe-64`, `pipe-4000`: one pipe each way; a pipe cannot
+//!   carry an empty message, so its smallest is one byte (compared with
+//!   the guest's 0);
+//! - `socketpair-0`, `socketpair-64`, `socketpair-4000`: an `AF_UNIX` `SOCK_SEQPACKET`
 //!   socketpair, which keeps message boundaries like a door message and
 //!   carries empty messages;
 //! - `futex-0`: a counter in a shared page; each side stores its turn,
@@ -20,7 +21,7 @@
 //! The forked partner only makes system calls (no allocation, no lock, no
 //! panic) and leaves with `_exit`, as a child of a multithreaded parent must.
 
-use super::{Row, System, Unit, percentiles};
+use crate::Measured;
 use anyhow::{Context, Result, bail};
 use ipc_bench::Percentiles as Stats;
 use std::io;
@@ -41,34 +42,28 @@ impl Rounds {
     }
 }
 
-/// Every baseline row.
-pub fn baselines(iterations: usize, warm_up: usize) -> Result<Vec<Row>> {
+/// Every row, in the order the module docs list them.
+pub fn baselines(iterations: usize, warm_up: usize) -> Result<Vec<Measured>> {
     let rounds = Rounds {
         warm_up,
         measured: iterations,
     };
-    let _pinned = Pinned::to_one_cpu().context("pinning the Linux baselines to one CPU")?;
-    let row = |name: &str, payload_bytes: u32, stats: Stats| Row {
+    let _pinned = Pinned::to_one_cpu().context("pinning the ping-pongs to one CPU")?;
+    let row = |name: &str, payload_bytes: usize, stats: Stats| Measured {
         name: name.to_owned(),
-        system: System::Linux,
-        payload_bytes,
-        descriptors: 0,
-        unit: Unit::Cycles,
-        median: stats.median,
-        p10: stats.p10,
-        p90: stats.p90,
-        iterations: iterations as u64,
+        payload_bytes: payload_bytes as u32,
+        stats,
     };
     let mut rows = Vec::new();
-    for payload in [1, 64] {
+    for payload in [1, 64, 4000] {
         let stats = pipe_ping_pong(rounds, payload)
             .with_context(|| format!("pipe ping-pong, {payload} bytes"))?;
-        rows.push(row(&format!("pipe-{payload}"), payload as u32, stats));
+        rows.push(row(&format!("pipe-{payload}"), payload, stats));
     }
-    for payload in [0, 64] {
+    for payload in [0, 64, 4000] {
         let stats = socket_ping_pong(rounds, payload)
             .with_context(|| format!("socketpair ping-pong, {payload} bytes"))?;
-        rows.push(row(&format!("socketpair-{payload}"), payload as u32, stats));
+        rows.push(row(&format!("socketpair-{payload}"), payload, stats));
     }
     rows.push(row(
         "futex-0",
@@ -81,6 +76,12 @@ pub fn baselines(iterations: usize, warm_up: usize) -> Result<Vec<Row>> {
         getppid_rounds(rounds).context("getppid")?,
     ));
     Ok(rows)
+}
+
+/// Nearest-rank percentiles, as the guest computes them.
+fn percentiles(mut samples: Vec<u64>) -> Stats {
+    samples.sort_unstable();
+    Stats::of_sorted(&samples)
 }
 
 /// The time-stamp counter.
@@ -267,7 +268,7 @@ impl Transport {
 }
 
 /// The largest ping-pong message, and the buffers' size.
-const BUFFER: usize = 64;
+const BUFFER: usize = 4096;
 
 /// A ping-pong of `payload`-byte messages: this process sends on
 /// `parent_send` and receives on `parent_receive`; the partner receives
