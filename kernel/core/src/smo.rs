@@ -12,7 +12,7 @@
 //! comes before the first byte moves.
 
 use abi::Error;
-use abi::kcall::smo;
+use abi::kcall::{SmoCopyRequest, smo};
 
 use crate::arena::Id;
 use crate::kernel::Kernel;
@@ -177,7 +177,8 @@ impl Kernel {
     }
 
     /// SMO_READ and SMO_WRITE: copies `size` bytes between `offset` of the
-    /// SMO and the caller's `address`. Every check is made first, in the
+    /// SMO and the caller's `address` (the request's reserved field is the
+    /// decoder's to check). Every check is made first, in the
     /// order of ABI.md §6.3, so a refusal changes nothing; then a
     /// copy-on-write page on the receiving side is copied, as for a
     /// message, and the bytes move page by page through both spaces.
@@ -186,11 +187,15 @@ impl Kernel {
         machine: &mut impl Machine,
         caller: ProcessId,
         direction: Direction,
-        number: u32,
-        offset: u64,
-        size: u64,
-        address: u64,
+        request: SmoCopyRequest,
     ) -> Result<(), Error> {
+        let SmoCopyRequest {
+            id: number,
+            offset,
+            size,
+            address,
+            ..
+        } = request;
         let (_, smo) = self.smo_by_number(number)?;
         if smo.target != Some(caller) {
             return Err(Error::NotSmoTarget);

@@ -60,15 +60,7 @@ pub(super) fn copy(
     if r.reserved != 0 {
         return Err(Error::ReservedBits);
     }
-    kernel.smo_copy(
-        machine,
-        call.process,
-        direction,
-        r.id,
-        r.offset,
-        r.size,
-        r.address,
-    )?;
+    kernel.smo_copy(machine, call.process, direction, r)?;
     kernel.reply_to(machine, call, NO_REPLY)
 }
 
