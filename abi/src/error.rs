@@ -118,7 +118,7 @@ errors! {
     KernelDevice = 32, "KERNEL_DEVICE", "the kernel keeps this device for itself";
     /// INTERRUPT_CREATE named a line that an interrupt object already holds.
     LineTaken = 33, "LINE_TAKEN", "the interrupt line is already delivered elsewhere";
-    /// An SMO function named a process id (procman's, ABI.md §6.3) that no
+    /// An SMO function named a process id (procman's, ABI.md §6.4) that no
     /// live process has: 0, an ended process's, or one given to more than
     /// one live process.
     NoSuchProcessId = 48, "NO_SUCH_PROCESS_ID", "no live process has that process id";

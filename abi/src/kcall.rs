@@ -618,7 +618,7 @@ impl ArchiveReadRequest {
     }
 }
 
-/// Shared memory objects (SMOs, ABI.md §6.3): Sartoris' sharing by copy.
+/// Shared memory objects (SMOs, ABI.md §6.4): Sartoris' sharing by copy.
 pub mod smo {
     /// The target may read the SMO (SMO_READ).
     pub const READ: u32 = 1 << 0;
@@ -642,7 +642,7 @@ pub mod smo {
 )]
 #[repr(C)]
 pub struct SmoShareRequest {
-    /// The target's process id (procman's, §6.3).
+    /// The target's process id (procman's, §6.4).
     pub target: u64,
     /// Where the shared bytes start in the caller's space (any alignment).
     pub address: u64,

@@ -99,6 +99,12 @@ pub mod fault {
     /// (a page fault). If a step before the write fails, it answers with
     /// that error; if it survives the write, msgRetVal 1.
     pub const WRITE_READ_ONLY: u32 = 2;
+    /// `in al, dx` from [`PROBE_PORT`]: a #GP that ends it unless the port
+    /// was granted (IO_PORT_GRANT); if it survives, msgRetVal 1.
+    pub const READ_PORT: u32 = 3;
+    /// The port READ_PORT reads: 0x80, the POST-code port, which nothing
+    /// in the system uses.
+    pub const PROBE_PORT: u16 = 0x80;
 }
 
 /// msgErrno of a command the peer could not carry out.

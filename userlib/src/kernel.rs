@@ -289,6 +289,38 @@ pub fn machine_info() -> Result<MachineInfo, Error> {
     )
 }
 
+/// IO_PORT_GRANT (sent to this process's machine-control capability):
+/// the process `process` names (a handle with SEND; `Descriptor::NULL`:
+/// this process) may use the `count` ports from `first` with `in` / `out`
+/// ([`crate::device`]).
+pub fn io_port_grant(process: Descriptor, first: u16, count: u16) -> Result<(), Error> {
+    let request = abi::kcall::IoPortRequest::new(process, first, count);
+    small_call(
+        KernelFunction::IoPortGrant,
+        crate::capability::of(ObjectKind::MachineControl),
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// INTERRUPT_CREATE (sent to this process's machine-control capability):
+/// ISA interrupt `line` signals `event` (which needs SIGNAL) each time it
+/// fires, and stays masked until [`interrupt_ack`]; the interrupt object.
+pub fn interrupt_create(line: u32, event: Descriptor) -> Result<OwnedDescriptor, Error> {
+    let request = abi::kcall::InterruptRequest::new(line, event);
+    small_call(
+        KernelFunction::InterruptCreate,
+        crate::capability::of(ObjectKind::MachineControl),
+        request.as_bytes(),
+        |_, reply| reply_descriptor(reply, 0),
+    )
+}
+
+/// INTERRUPT_ACK: the delivery was served; the line is unmasked again.
+pub fn interrupt_ack(interrupt: Descriptor) -> Result<(), Error> {
+    small_call(KernelFunction::InterruptAck, interrupt, &[], |_, _| Ok(()))
+}
+
 /// EVENT_CREATE: a new counting event (count 0). Most code wants
 /// [`crate::Event::create`].
 pub fn event_create() -> Result<OwnedDescriptor, Error> {

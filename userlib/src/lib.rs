@@ -33,6 +33,7 @@ mod arch;
 pub mod capability;
 pub mod client;
 pub mod descriptor;
+pub mod device;
 pub mod event;
 #[cfg(target_os = "none")]
 mod heap;

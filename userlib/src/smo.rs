@@ -1,4 +1,4 @@
-//! Shared memory objects (seed 002, ABI.md §6.3): Sartoris' sharing by
+//! Shared memory objects (seed 002, ABI.md §6.4): Sartoris' sharing by
 //! copy. A process shares a range of its memory with another process
 //! (named by the process id procman gave it); only the SMO's current
 //! target reads or writes it, through the kernel, and may pass it on; only

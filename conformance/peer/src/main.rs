@@ -332,6 +332,10 @@ fn run(_startup: Startup) -> i32 {
                     Answer::value(1)
                 }
                 Some(fault::WRITE_READ_ONLY) => write_read_only(),
+                Some(fault::READ_PORT) => {
+                    let _ = userlib::device::read_u8(fault::PROBE_PORT);
+                    Answer::value(1)
+                }
                 _ => Answer::error(BAD_COMMAND),
             },
             _ => Answer::error(BAD_COMMAND),

@@ -338,3 +338,59 @@ pub fn info(descriptor: Descriptor) -> Result<(u32, u32), abi::Error> {
     userlib::kernel::descriptor_info(descriptor)
         .map(|info| (info.kind.map_or(0, |kind| kind as u32), info.rights.0))
 }
+
+/// A kernel function trapped from a fresh buffer, the kernel's counters
+/// read right before and right after the trap (nothing is allocated in
+/// between, so nothing else moves them).
+#[derive(Debug)]
+pub struct Measured {
+    pub call: Call,
+    pub before: abi::kcall::KernelCounters,
+    pub after: abi::kcall::KernelCounters,
+}
+
+/// `function` to `target` with `request`, measured ([`Measured`]).
+pub fn measured(
+    function: abi::KernelFunction,
+    target: Descriptor,
+    request: &[u8],
+    total: u16,
+) -> Result<Measured, Failed> {
+    let mut buffer = Buffer::filled(SENDER_FILL);
+    let (bytes, arg3) = message(request, &[], total);
+    buffer.put(0, &bytes);
+    let before = userlib::kernel::counters()?;
+    let registers = buffer.send(function.function(), target, arg3);
+    let after = userlib::kernel::counters()?;
+    Ok(Measured {
+        call: Call {
+            registers,
+            msg_ptr: buffer.address(),
+            bytes: buffer.snapshot(abi::PAGE_SIZE),
+        },
+        before,
+        after,
+    })
+}
+
+/// `function` to `target`, which must be refused and change nothing: the
+/// kernel's counts of objects, descriptors, charged bytes and free frames
+/// are the same after as before.
+pub fn refused(
+    context: &mut Context,
+    function: abi::KernelFunction,
+    target: Descriptor,
+    request: &[u8],
+) -> crate::case::Outcome {
+    let m = measured(function, target, request, 64)?;
+    context.check(
+        m.before == m.after,
+        &alloc::format!(
+            "a refused {} changed the kernel's counters from {:?} to {:?}",
+            function.name(),
+            m.before,
+            m.after
+        ),
+    );
+    Ok(context.observe(m.call.registers))
+}

@@ -15,19 +15,19 @@ use alloc::vec::Vec;
 
 use abi::kcall::protection::{EXECUTE, READ, WRITE};
 use abi::kcall::{
-    DescriptorRequest, DirectRequest, KernelCounters, MemoryCreateRequest, MemoryMapRequest,
-    MemoryRangeRequest, PHYSICAL_END, memory_flags,
+    DescriptorRequest, DirectRequest, MemoryCreateRequest, MemoryMapRequest, MemoryRangeRequest,
+    PHYSICAL_END, memory_flags,
 };
 use abi::{Descriptor, DescriptorSlot, Error, KernelFunction, ObjectKind, PAGE_BYTES, Rights};
 use userlib::kernel;
-use userlib::raw::{Buffer, RawPages};
+use userlib::raw::RawPages;
 use zerocopy::IntoBytes;
 
-use super::kit::{self, SENDER_FILL};
-use crate::case::{Case, Outcome};
+use super::kit;
+use crate::case::Case;
 use crate::context::{Context, Failed};
 use crate::expect::{Expect, Field, Value};
-use crate::peer::{Peer, Step, message};
+use crate::peer::{Peer, Step};
 
 const PAGE: u64 = PAGE_BYTES;
 const RW: u32 = READ | WRITE;
@@ -93,60 +93,6 @@ pub(super) fn read(pages: &RawPages, address: u64, length: usize) -> Vec<u8> {
 /// The kernel's free frames now.
 pub(super) fn free_frames() -> Result<u64, Failed> {
     Ok(kernel::counters()?.free_frames)
-}
-
-/// A kernel function trapped from a fresh buffer, the kernel's counters
-/// read right before and right after the trap (nothing is allocated in
-/// between, so nothing else moves them).
-pub(super) struct Measured {
-    pub(super) call: kit::Call,
-    pub(super) before: KernelCounters,
-    pub(super) after: KernelCounters,
-}
-
-pub(super) fn measured(
-    function: KernelFunction,
-    target: Descriptor,
-    request: &[u8],
-    total: u16,
-) -> Result<Measured, Failed> {
-    let mut buffer = Buffer::filled(SENDER_FILL);
-    let (bytes, arg3) = message(request, &[], total);
-    buffer.put(0, &bytes);
-    let before = kernel::counters()?;
-    let registers = buffer.send(function.function(), target, arg3);
-    let after = kernel::counters()?;
-    Ok(Measured {
-        call: kit::Call {
-            registers,
-            msg_ptr: buffer.address(),
-            bytes: buffer.snapshot(abi::PAGE_SIZE),
-        },
-        before,
-        after,
-    })
-}
-
-/// `function` to `target`, which must be refused and change nothing: the
-/// kernel's counts of objects, descriptors, charged bytes and free frames
-/// are the same after as before.
-pub(super) fn refused(
-    context: &mut Context,
-    function: KernelFunction,
-    target: Descriptor,
-    request: &[u8],
-) -> Outcome {
-    let m = measured(function, target, request, 64)?;
-    context.check(
-        m.before == m.after,
-        &alloc::format!(
-            "a refused {} changed the kernel's counters from {:?} to {:?}",
-            function.name(),
-            m.before,
-            m.after
-        ),
-    );
-    Ok(context.observe(m.call.registers))
 }
 
 /// The observation of a kernel function's whole reply buffer.
@@ -293,7 +239,7 @@ pub static CASES: &[Case] = &[
             warm_up(context)?;
             let object = context.lowest_free(1)?[0];
             let request = MemoryCreateRequest::new(3);
-            let m = measured(
+            let m = kit::measured(
                 KernelFunction::MemoryCreate,
                 Descriptor::NULL,
                 request.as_bytes(),
@@ -507,7 +453,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let object = create(context, 1)?;
             let copy = context.duplicate(object, Rights::MAP_READ.union(Rights::MAP_WRITE))?;
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryMap,
                 copy,
@@ -523,7 +469,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_MAP", Error::InvalidArgument),
         run: |context| {
             let object = create(context, 2)?;
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryMap,
                 object,
@@ -539,7 +485,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_MAP", Error::InvalidArgument),
         run: |context| {
             let object = create(context, 2)?;
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryMap,
                 object,
@@ -557,7 +503,7 @@ pub static CASES: &[Case] = &[
             let object = create(context, 2)?;
             let first = map(object, MAP_AT + PAGE, 0, PAGE, RW)?;
             first.write(MAP_AT + PAGE, b"here");
-            let observed = refused(
+            let observed = kit::refused(
                 context,
                 KernelFunction::MemoryMap,
                 object,
@@ -578,7 +524,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_MAP", Error::InvalidArgument),
         run: |context| {
             let object = create(context, 1)?;
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryMap,
                 object,
@@ -595,7 +541,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let object = create(context, 1)?;
             let request = MemoryMapRequest::new(MAP_AT, 0, PAGE, READ).with_reserved(1);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryMap,
                 object,
@@ -611,7 +557,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_MAP", Error::WrongObjectType),
         run: |context| {
             let event = context.event()?;
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryMap,
                 event,
@@ -626,7 +572,7 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: Expect::error("MEMORY_MAP", Error::FunctionOutOfRange),
         run: |context| {
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryMap,
                 Descriptor::NULL,
@@ -642,7 +588,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_CREATE", Error::InvalidArgument),
         run: |context| {
             let request = MemoryCreateRequest::new(0);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryCreate,
                 Descriptor::NULL,
@@ -658,7 +604,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_CREATE", Error::ReservedBits),
         run: |context| {
             let request = MemoryCreateRequest::new(1).with_reserved(1);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryCreate,
                 Descriptor::NULL,
@@ -674,7 +620,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_CREATE", Error::OutOfMemory),
         run: |context| {
             let request = MemoryCreateRequest::new(1 << 20);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryCreate,
                 Descriptor::NULL,
@@ -690,7 +636,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_CREATE", Error::FunctionOutOfRange),
         run: |context| {
             let request = MemoryCreateRequest::new(1);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryCreate,
                 abi::process::FIRST_MACHINE_CONTROL,
@@ -841,7 +787,7 @@ pub static CASES: &[Case] = &[
             let copy = context.duplicate(object, Rights::MAP_READ)?;
             let _pages = map(copy, MAP_AT, 0, PAGE, READ)?;
             let request = abi::kcall::protect(MAP_AT, PAGE, RW);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::Protect,
                 Descriptor::NULL,
@@ -871,7 +817,7 @@ pub static CASES: &[Case] = &[
             let child = context.lowest_free(1)?[0];
             context.bind("child", u64::from(child));
             let request = MemoryRangeRequest::new(0, 2 * PAGE);
-            let m = measured(KernelFunction::MemoryCow, parent, request.as_bytes(), 64)?;
+            let m = kit::measured(KernelFunction::MemoryCow, parent, request.as_bytes(), 64)?;
             if m.call.registers.kernel_error().is_none() {
                 context.adopt(Descriptor(child));
             }
@@ -1046,7 +992,7 @@ pub static CASES: &[Case] = &[
             let object = create(context, 1)?;
             let copy = context.duplicate(object, Rights::MAP_WRITE.union(Rights::TRANSFER))?;
             let request = MemoryRangeRequest::new(0, PAGE);
-            refused(context, KernelFunction::MemoryCow, copy, request.as_bytes())
+            kit::refused(context, KernelFunction::MemoryCow, copy, request.as_bytes())
         },
     },
     Case {
@@ -1058,7 +1004,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let object = create(context, 1)?;
             let request = MemoryRangeRequest::new(0, 2 * PAGE);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryCow,
                 object,
@@ -1077,7 +1023,7 @@ pub static CASES: &[Case] = &[
             let direct = kernel::memory_direct(page, PAGE)?;
             let direct = context.adopt(direct.into_raw());
             let request = MemoryRangeRequest::new(0, PAGE);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryCow,
                 direct,
@@ -1162,7 +1108,7 @@ pub static CASES: &[Case] = &[
             let page = rsdp()? & !(PAGE - 1);
             let request = DirectRequest::new(page, PAGE);
             let direct = context.lowest_free(1)?[0];
-            let m = measured(
+            let m = kit::measured(
                 KernelFunction::MemoryDirect,
                 abi::process::FIRST_MACHINE_CONTROL,
                 request.as_bytes(),
@@ -1223,7 +1169,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_DIRECT", Error::KernelRam),
         run: |context| {
             let request = DirectRequest::new(KERNEL_RAM, PAGE);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryDirect,
                 abi::process::FIRST_MACHINE_CONTROL,
@@ -1240,7 +1186,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let page = rsdp()? & !(PAGE - 1);
             let request = DirectRequest::new(page + 16, PAGE);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryDirect,
                 abi::process::FIRST_MACHINE_CONTROL,
@@ -1256,7 +1202,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_DIRECT", Error::InvalidArgument),
         run: |context| {
             let request = DirectRequest::new(PHYSICAL_END - PAGE, 2 * PAGE);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryDirect,
                 abi::process::FIRST_MACHINE_CONTROL,
@@ -1293,7 +1239,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let page = rsdp()? & !(PAGE - 1);
             let request = DirectRequest::new(page, PAGE);
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MemoryDirect,
                 abi::process::FIRST_PROCESS_CONTROL,
@@ -1307,7 +1253,7 @@ pub static CASES: &[Case] = &[
         section: "6",
         decisions: &["D16"],
         expect: Expect::error("MACHINE_INFO", Error::FunctionOutOfRange),
-        run: |context| refused(context, KernelFunction::MachineInfo, Descriptor::NULL, &[]),
+        run: |context| kit::refused(context, KernelFunction::MachineInfo, Descriptor::NULL, &[]),
     },
     Case {
         id: "MSG-MEM-047",
@@ -1331,7 +1277,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_INFO", Error::WrongObjectType),
         run: |context| {
             let event = context.event()?;
-            refused(context, KernelFunction::MemoryInfo, event, &[])
+            kit::refused(context, KernelFunction::MemoryInfo, event, &[])
         },
     },
     Case {
@@ -1427,7 +1373,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("MEMORY_INFO", Error::BadSizes),
         run: |context| {
             let object = create(context, 1)?;
-            refused(context, KernelFunction::MemoryInfo, object, &[0; 8])
+            kit::refused(context, KernelFunction::MemoryInfo, object, &[0; 8])
         },
     },
     Case {
@@ -1437,7 +1383,7 @@ pub static CASES: &[Case] = &[
         decisions: &["D16"],
         expect: Expect::error("MACHINE_INFO", Error::BadSizes),
         run: |context| {
-            refused(
+            kit::refused(
                 context,
                 KernelFunction::MachineInfo,
                 abi::process::FIRST_MACHINE_CONTROL,
@@ -1454,7 +1400,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let object = create(context, 1)?;
             let request = MemoryRangeRequest::new(0, PAGE);
-            let m = measured(KernelFunction::MemoryCow, object, request.as_bytes(), 20)?;
+            let m = kit::measured(KernelFunction::MemoryCow, object, request.as_bytes(), 20)?;
             context.check(
                 m.before == m.after,
                 &alloc::format!(

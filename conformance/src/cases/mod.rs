@@ -7,6 +7,7 @@ pub mod kit;
 mod buf;
 mod cookie;
 mod death;
+mod devices;
 mod func;
 mod kcall;
 mod memory;
@@ -41,6 +42,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("ORDER", order::CASES),
     ("KCALL", kcall::CASES),
     ("MEM", memory::CASES),
+    ("DEV", devices::CASES),
     ("SMO", smo::CASES),
 ];
 

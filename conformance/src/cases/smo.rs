@@ -1,4 +1,4 @@
-//! MSG-SMO: shared memory objects (ABI.md §6.3, §9 D17-D19), Sartoris'
+//! MSG-SMO: shared memory objects (ABI.md §6.4, §9 D20-D22), Sartoris'
 //! sharing by copy: the runner shares its own pages with peers it named
 //! (PROCESS_SET_COOKIE on their handles gives them ids, as procman does;
 //! the runner, started by nobody, has id 0 and is never a target), the
@@ -24,9 +24,8 @@ use userlib::raw::RawPages;
 use zerocopy::IntoBytes;
 
 use super::kit;
-use super::memory::{
-    counters_call, cow, create, free_frames, map, measured, observed, read, refused, warm_up,
-};
+use super::kit::{measured, refused};
+use super::memory::{counters_call, cow, create, free_frames, map, observed, read, warm_up};
 use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed};
 use crate::expect::{Expect, Field, Value};
@@ -190,8 +189,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-001",
         rule: "SMO_SHARE with a named peer as target replies SmoReply{id} (an id below 2^31, reserved 0) and charges the runner 64 bytes, making no object or descriptor",
-        section: "6.3",
-        decisions: &["D19"],
+        section: "6.4",
+        decisions: &["D22"],
         expect: Expect::replied("SMO_SHARE", 0, 0, 16, 0).with_buffer(&[
             (0, Field::Bytes(&OK_HEADER)),
             (8, Field::Word(Value::Var("id"))),
@@ -236,8 +235,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-002",
         rule: "PROCESS_ID replies the caller's process id: the peer gets the id the runner set on its handle (0x5a01), the runner, which nobody named, 0",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::replied("the peer's PROCESS_ID", 0, 0, 16, 0).with_buffer(&[
             (0, Field::Bytes(&OK_HEADER)),
             (8, Field::Quad(Value::Is(PEER_ID))),
@@ -253,8 +252,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-003",
         rule: "the target's SMO_READ copies the owner's bytes into the target's own memory (its offset 4, 9 bytes) and replies msgRetVal 0 with no payload",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::replied("the peer's SMO_READ", 0, 0, 8, 0)
             .with_buffer(&[(0, Field::Bytes(&OK_HEADER))]),
         run: |context| {
@@ -268,8 +267,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-004",
         rule: "the target's SMO_WRITE copies bytes of its own memory into the owner's (at offset 4), the bytes around them untouched",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::replied("the peer's SMO_WRITE", 0, 0, 8, 0),
         run: |context| {
             let (peer, memory, id) = shared(context, b"the runner's bytes", 18, smo::WRITE)?;
@@ -286,7 +285,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-005",
         rule: "SMO_PASS hands the SMO on: after the peer passes it to a second peer, the second reads it and the first's SMO_READ is NOT_SMO_TARGET",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error(
             "the first peer's SMO_READ after the pass",
@@ -317,8 +316,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-006",
         rule: "SMO_CLAIM by the owner replies msgRetVal 0 and gives back the 64 bytes; the target's SMO_READ afterwards is NO_SUCH_SMO",
-        section: "6.3",
-        decisions: &["D19"],
+        section: "6.4",
+        decisions: &["D22"],
         expect: Expect::replied("SMO_CLAIM", 0, 0, 8, 0),
         run: |context| {
             let (peer, _memory, id) = shared(context, b"claimed", 7, smo::READ)?;
@@ -350,8 +349,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-007",
         rule: "one SMO_READ copies up to 65,536 bytes (16 pages, page by page through both spaces), every byte arriving",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::replied("the peer's SMO_READ of 65,536 bytes", 0, 0, 8, 0),
         run: |context| {
             let peer = named_peer(context, PEER_ID, 16)?;
@@ -379,8 +378,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-008",
         rule: "an SMO_WRITE into a copy-on-write page of the owner copies the page first: exactly one frame taken, the parent object's bytes unchanged",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::replied("the peer's SMO_WRITE", 0, 0, 8, 0),
         run: |context| {
             warm_up(context)?;
@@ -411,8 +410,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-009",
         rule: "an owner's end destroys its SMOs: a peer's SMO shared with a second peer is NO_SUCH_SMO to the second once the first exited",
-        section: "6.3",
-        decisions: &["D19"],
+        section: "6.4",
+        decisions: &["D22"],
         expect: Expect::error("the second peer's SMO_READ", Error::NoSuchSmo),
         run: |context| {
             let owner = named_peer(context, PEER_ID, 1)?;
@@ -437,8 +436,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-010",
         rule: "a target's end leaves the SMO to its owner, aimed at nobody: a new process given the ended target's id is NOT_SMO_TARGET, and the owner's SMO_CLAIM still replies 0",
-        section: "6.3",
-        decisions: &["D19"],
+        section: "6.4",
+        decisions: &["D22"],
         expect: Expect::replied("the runner's SMO_CLAIM", 0, 0, 8, 0),
         run: |context| {
             let (peer, _memory, id) = shared(context, b"orphan", 6, smo::READ)?;
@@ -467,8 +466,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-011",
         rule: "a target killed between two chunks of a long copy into a copy-on-write region loses nothing of anyone else: the chunk written is the owner's, the next never came, and once the owner claims, unmaps and closes, free frames are exactly where they started",
-        section: "6.3",
-        decisions: &["D18", "D19"],
+        section: "6.4",
+        decisions: &["D21", "D22"],
         expect: Expect::replied("COUNTERS after the cleanup", 0, 0, 56, 0)
             .with_buffer(&[(48, Field::Quad(Value::Var("frames")))]),
         run: |context| {
@@ -515,7 +514,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-012",
         rule: "SMO_SHARE with its reserved field set is RESERVED_BITS, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("SMO_SHARE", Error::ReservedBits),
         run: |context| {
@@ -529,7 +528,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-013",
         rule: "SMO_SHARE with a permission bit other than READ and WRITE (4) is RESERVED_BITS, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("SMO_SHARE", Error::ReservedBits),
         run: |context| {
@@ -540,7 +539,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-014",
         rule: "SMO_SHARE with no permission is INVALID_ARGUMENT, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("SMO_SHARE", Error::InvalidArgument),
         run: |context| {
@@ -551,7 +550,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-015",
         rule: "SMO_SHARE of 0 bytes is INVALID_ARGUMENT, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("SMO_SHARE", Error::InvalidArgument),
         run: |context| {
@@ -565,7 +564,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-016",
         rule: "SMO_SHARE of a range that wraps past 2^64 is BAD_ADDRESS_RANGE, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("SMO_SHARE", Error::BadAddressRange),
         run: |context| {
@@ -579,7 +578,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-017",
         rule: "SMO_SHARE of a range in the kernel half (or ending past the user half) is BAD_ADDRESS_RANGE, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("SMO_SHARE", Error::BadAddressRange),
         run: |context| {
@@ -602,8 +601,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-018",
         rule: "SMO_SHARE for process id 0 (never given) is NO_SUCH_PROCESS_ID, changing nothing",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::error("SMO_SHARE", Error::NoSuchProcessId),
         run: |context| {
             named_peer(context, PEER_ID, 1)?;
@@ -613,8 +612,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-019",
         rule: "SMO_SHARE for the id of a process that ended is NO_SUCH_PROCESS_ID, changing nothing",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::error("SMO_SHARE", Error::NoSuchProcessId),
         run: |context| {
             let peer = named_peer(context, PEER_ID, 1)?;
@@ -629,8 +628,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-020",
         rule: "SMO_SHARE for an id two live processes were given names neither: NO_SUCH_PROCESS_ID, changing nothing",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::error("SMO_SHARE", Error::NoSuchProcessId),
         run: |context| {
             named_peer(context, PEER_ID, 1)?;
@@ -678,7 +677,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-023",
         rule: "SMO_CLAIM of an id no SMO has is NO_SUCH_SMO, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("SMO_CLAIM", Error::NoSuchSmo),
         run: |context| {
@@ -693,8 +692,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-024",
         rule: "a second SMO_CLAIM of the same id is NO_SUCH_SMO, changing nothing (an id claimed names nothing)",
-        section: "6.3",
-        decisions: &["D19"],
+        section: "6.4",
+        decisions: &["D22"],
         expect: Expect::error("the second SMO_CLAIM", Error::NoSuchSmo),
         run: |context| {
             let (_peer, _memory, id) = shared(context, b"twice", 5, smo::READ)?;
@@ -710,7 +709,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-025",
         rule: "SMO_READ by the owner of an SMO it shared with another process is NOT_SMO_TARGET: only the target copies",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the runner's SMO_READ", Error::NotSmoTarget),
         run: |context| {
@@ -727,7 +726,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-026",
         rule: "SMO_PASS by the owner, which is not the target, is NOT_SMO_TARGET, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the runner's SMO_PASS", Error::NotSmoTarget),
         run: |context| {
@@ -744,7 +743,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-027",
         rule: "SMO_CLAIM by the target, which did not make the SMO, is NOT_SMO_OWNER, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the peer's SMO_CLAIM", Error::NotSmoOwner),
         run: |context| {
@@ -761,7 +760,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-028",
         rule: "SMO_WRITE to an SMO shared for READ alone is MISSING_RIGHT, the owner's bytes unchanged",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the peer's SMO_WRITE", Error::MissingRight),
         run: |context| {
@@ -779,7 +778,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-029",
         rule: "SMO_READ of an SMO shared for WRITE alone is MISSING_RIGHT, the target's bytes unchanged",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the peer's SMO_READ", Error::MissingRight),
         run: |context| {
@@ -797,8 +796,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-030",
         rule: "SMO_READ of 65,537 bytes (one more than a call may copy) is INVALID_ARGUMENT, changing nothing",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::error("the peer's SMO_READ", Error::InvalidArgument),
         run: |context| {
             let peer = named_peer(context, PEER_ID, 17)?;
@@ -817,7 +816,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-031",
         rule: "SMO_READ of bytes past the SMO's end (offset 60 + 8 bytes of a 64-byte SMO) is SMO_OUT_OF_BOUNDS, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the peer's SMO_READ", Error::SmoOutOfBounds),
         run: |context| {
@@ -835,7 +834,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-032",
         rule: "SMO_WRITE at an offset whose sum with the size wraps past 2^64 is SMO_OUT_OF_BOUNDS, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the peer's SMO_WRITE", Error::SmoOutOfBounds),
         run: |context| {
@@ -853,7 +852,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-033",
         rule: "SMO_READ into a buffer of the target's that runs into unmapped memory is BAD_BUFFER, nothing of it written",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the peer's SMO_READ", Error::BadBuffer),
         run: |context| {
@@ -872,8 +871,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-034",
         rule: "SMO_READ after the owner unmapped the shared range is SMO_REGION_GONE, never a fault of the kernel or of either process",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::error("the peer's SMO_READ", Error::SmoRegionGone),
         run: |context| {
             let peer = named_peer(context, PEER_ID, 1)?;
@@ -896,8 +895,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-035",
         rule: "SMO_WRITE after the owner made the shared range read-only (PROTECT READ) is SMO_REGION_GONE, the owner's bytes unchanged; SMO_READ still works",
-        section: "6.3",
-        decisions: &["D18"],
+        section: "6.4",
+        decisions: &["D21"],
         expect: Expect::error("the peer's SMO_WRITE", Error::SmoRegionGone),
         run: |context| {
             let (peer, memory, id) = shared(context, b"frozen", 64, BOTH)?;
@@ -923,8 +922,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-036",
         rule: "SMO_PASS by the target to an id no live process has is NO_SUCH_PROCESS_ID, the target unchanged",
-        section: "6.3",
-        decisions: &["D17"],
+        section: "6.4",
+        decisions: &["D20"],
         expect: Expect::error("the peer's SMO_PASS", Error::NoSuchProcessId),
         run: |context| {
             let (peer, memory, id) = shared(context, b"kept", 4, smo::READ)?;
@@ -962,7 +961,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-038",
         rule: "SMO_READ with its reserved field set is RESERVED_BITS, changing nothing",
-        section: "6.3",
+        section: "6.4",
         decisions: &[],
         expect: Expect::error("the peer's SMO_READ", Error::ReservedBits),
         run: |context| {
@@ -980,8 +979,8 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-SMO-039",
         rule: "an owner killed between two chunks of a target's long copy loses nothing of the target: the target's next SMO_READ is NO_SUCH_SMO, the chunk it read stays and its bytes past it are untouched; once both peers ended, free frames are where they started",
-        section: "6.3",
-        decisions: &["D18", "D19"],
+        section: "6.4",
+        decisions: &["D21", "D22"],
         expect: Expect::error("the target's second SMO_READ", Error::NoSuchSmo),
         run: |context| {
             // Two named peers started and ended once first, so the kernel's

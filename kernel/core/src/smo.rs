@@ -1,4 +1,4 @@
-//! Shared memory objects (SMOs, seed 002, ABI.md §6.3): Sartoris' sharing
+//! Shared memory objects (SMOs, seed 002, ABI.md §6.4): Sartoris' sharing
 //! by copy. An SMO names a byte range of its owner's address space, a
 //! target process and what the target may do (read, write); only the
 //! current target copies in or out, through the kernel, and only the owner
@@ -179,7 +179,7 @@ impl Kernel {
     /// SMO_READ and SMO_WRITE: copies `size` bytes between `offset` of the
     /// SMO and the caller's `address` (the request's reserved field is the
     /// decoder's to check). Every check is made first, in the
-    /// order of ABI.md §6.3, so a refusal changes nothing; then a
+    /// order of ABI.md §6.4, so a refusal changes nothing; then a
     /// copy-on-write page on the receiving side is copied, as for a
     /// message, and the bytes move page by page through both spaces.
     pub(crate) fn smo_copy(

@@ -44,6 +44,14 @@ pub(crate) fn register_probe(_set_flags: bool) -> crate::probe::RegisterProbe {
 /// Host stand-in.
 pub(crate) fn software_interrupt() {}
 
+/// Host stand-in: a port nobody drives reads all ones.
+pub(crate) fn port_read_u8(_port: u16) -> u8 {
+    0xff
+}
+
+/// Host stand-in: the write goes nowhere.
+pub(crate) fn port_write_u8(_port: u16, _value: u8) {}
+
 /// Host stand-in: the registers are not touched.
 pub(crate) fn set_fpu_probe(_state: crate::probe::FpuProbe) {}
 

@@ -6,14 +6,16 @@
 mod x86_64;
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 pub(crate) use x86_64::{
-    abort, fpu_probe, invalid_opcode, raw_thread_entry_address, register_probe, set_fpu_probe,
-    software_interrupt, thread_entry_address, timestamp, trap, writable_image,
+    abort, fpu_probe, invalid_opcode, port_read_u8, port_write_u8, raw_thread_entry_address,
+    register_probe, set_fpu_probe, software_interrupt, thread_entry_address, timestamp, trap,
+    writable_image,
 };
 
 #[cfg(not(target_os = "none"))]
 mod host;
 #[cfg(not(target_os = "none"))]
 pub(crate) use host::{
-    abort, fpu_probe, invalid_opcode, raw_thread_entry_address, register_probe, set_fpu_probe,
-    software_interrupt, thread_entry_address, timestamp, trap, writable_image,
+    abort, fpu_probe, invalid_opcode, port_read_u8, port_write_u8, raw_thread_entry_address,
+    register_probe, set_fpu_probe, software_interrupt, thread_entry_address, timestamp, trap,
+    writable_image,
 };

@@ -281,6 +281,26 @@ pub(crate) fn software_interrupt() {
     unsafe { core::arch::asm!("int 0x80", clobber_abi("C")) }
 }
 
+/// `in al, dx`: a byte from I/O port `port`. Faults (and so ends the
+/// process) unless the kernel granted the port (IO_PORT_GRANT).
+pub(crate) fn port_read_u8(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: `in` touches no memory; without the port's grant the CPU
+    // raises #GP and the kernel ends the process.
+    unsafe {
+        core::arch::asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags))
+    };
+    value
+}
+
+/// `out dx, al`: a byte to I/O port `port` (faults like [`port_read_u8`]).
+pub(crate) fn port_write_u8(port: u16, value: u8) {
+    // SAFETY: as in `port_read_u8`.
+    unsafe {
+        core::arch::asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    };
+}
+
 /// `ud2`: an invalid-opcode exception.
 pub(crate) fn invalid_opcode() -> ! {
     abort()

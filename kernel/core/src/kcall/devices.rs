@@ -91,8 +91,7 @@ pub(super) fn io_port_grant(
     if range.count == 0 || range.end() > 0x1_0000 {
         return Err(Error::InvalidArgument);
     }
-    if range.first as u32 <= KERNEL_CONSOLE_PORTS.end - 1
-        && KERNEL_CONSOLE_PORTS.start < range.end()
+    if u32::from(range.first) < KERNEL_CONSOLE_PORTS.end && KERNEL_CONSOLE_PORTS.start < range.end()
     {
         return Err(Error::KernelDevice);
     }
@@ -165,27 +164,28 @@ pub(super) fn interrupt_create(
     if kernel.interrupt_lines[usize::from(line)].is_some() {
         return Err(Error::LineTaken);
     }
-    // Room for the reply's descriptor first: after the line is routed,
-    // nothing may fail.
+    // Room for the reply's descriptor first, then the line (the one step
+    // the machine may refuse), then the object; if that cannot be had the
+    // line is masked again, as it was.
     kernel.process_mut(call.process)?.table.reserve(1)?;
+    machine.interrupt_route(line)?;
     let interrupt = Interrupt {
         line,
         event: reference.object,
         pending: false,
     };
-    let descriptor = kernel.create_referenced(
+    let descriptor = match kernel.create_referenced(
         call.process,
         ObjectBody::Interrupt(interrupt),
         Rights::INTERRUPT,
-    )?;
-    let object = kernel.process(call.process)?.table.get(descriptor)?.object;
-    if let Err(error) = machine.interrupt_route(line) {
-        // No interrupt controller to route it: undo, nothing changed.
-        if let Ok(reference) = kernel.process_mut(call.process)?.table.remove(descriptor) {
-            kernel.release(reference.object);
+    ) {
+        Ok(descriptor) => descriptor,
+        Err(error) => {
+            machine.interrupt_mask(line);
+            return Err(error);
         }
-        return Err(error);
-    }
+    };
+    let object = kernel.process(call.process)?.table.get(descriptor)?.object;
     kernel.retain(reference.object);
     kernel.interrupt_lines[usize::from(line)] = Some(object);
     kernel.reply_to(

@@ -1,4 +1,4 @@
-//! Kernel functions on shared memory objects (ABI.md §6.3): SMO_SHARE,
+//! Kernel functions on shared memory objects (ABI.md §6.4): SMO_SHARE,
 //! SMO_CLAIM, SMO_PASS, SMO_READ, SMO_WRITE, and PROCESS_ID (where a
 //! process learns the id others name it by). All take the NULL target:
 //! an SMO is named by its number and a process by its process id, and the

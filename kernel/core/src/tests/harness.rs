@@ -855,6 +855,27 @@ impl World {
                 v.push(format!("SMO {id:?} has a number past the limit"));
             }
         }
+        // An interrupt object holds its event, and its line in the table.
+        for o in k.objects.ids() {
+            if let Some(crate::object::ObjectBody::Interrupt(interrupt)) =
+                k.objects.get(o).map(|object| &object.body)
+            {
+                *referenced.entry(interrupt.event).or_default() += 1;
+                if k.interrupt_lines.get(usize::from(interrupt.line)) != Some(&Some(o)) {
+                    v.push(format!(
+                        "interrupt object {o:?} is not its line {}'s",
+                        interrupt.line
+                    ));
+                }
+            }
+        }
+        for (line, holder) in k.interrupt_lines.iter().enumerate() {
+            if let Some(o) = holder
+                && !k.objects.contains(*o)
+            {
+                v.push(format!("line {line} names a freed interrupt object"));
+            }
+        }
         for o in k.objects.ids() {
             let Some(object) = k.objects.get(o) else {
                 continue;
@@ -1281,6 +1302,20 @@ impl World {
                 .ids()
                 .filter_map(|id| self.k.smos.get(id).map(|s| (id, *s)))
                 .collect(),
+            io_ports: self
+                .k
+                .processes
+                .ids()
+                .filter_map(|p| self.k.processes.get(p).map(|q| (p, q.io_ports)))
+                .collect(),
+            machine_ports: self
+                .m
+                .io_ports
+                .iter()
+                .map(|(space, ranges)| (*space, ranges.clone()))
+                .collect(),
+            interrupt_lines: self.k.interrupt_lines.to_vec(),
+            unmasked_lines: self.m.unmasked_lines.iter().copied().collect(),
             pages: self
                 .m
                 .spaces
@@ -1306,6 +1341,12 @@ pub(super) struct Snapshot {
     free_frames: u64,
     smos: Vec<(crate::smo::SmoId, crate::smo::Smo)>,
     pages: Vec<(SpaceId, Vec<PageState>)>,
+    /// Each process's granted ports, and the machine's view of them.
+    io_ports: Vec<(ProcessId, crate::kcall::devices::IoPorts)>,
+    machine_ports: Vec<(SpaceId, Vec<crate::kcall::devices::IoRange>)>,
+    /// The lines interrupt objects hold, and the lines the machine has unmasked.
+    interrupt_lines: Vec<Option<crate::object::ObjectId>>,
+    unmasked_lines: Vec<u8>,
 }
 
 /// A page of a snapshot: address, protection, the object frame it shows.

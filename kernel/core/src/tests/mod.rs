@@ -10,6 +10,7 @@
 
 mod abi_rules;
 mod buffers;
+mod devices;
 mod fake_machine;
 mod functions;
 mod harness;

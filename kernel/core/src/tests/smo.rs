@@ -1,4 +1,4 @@
-//! Shared memory objects (ABI.md §6.3): SMO_SHARE, SMO_CLAIM, SMO_PASS,
+//! Shared memory objects (ABI.md §6.4): SMO_SHARE, SMO_CLAIM, SMO_PASS,
 //! SMO_READ, SMO_WRITE and PROCESS_ID between spawned processes named by
 //! the ids init gives them (PROCESS_SET_COOKIE, as procman does); every
 //! refusal with its own error and nothing changed (memory bytes included);
