@@ -54,6 +54,27 @@ pub struct Kernel {
     pub(crate) interrupt_lines: [Option<ObjectId>; abi::kcall::ISA_INTERRUPT_LINES as usize],
     /// The shared memory objects (`crate::smo`).
     pub(crate) smos: Arena<crate::smo::Smo>,
+    /// Host tests: the fast path's switch and its count.
+    #[cfg(test)]
+    pub(crate) fast_path_test: FastPathTest,
+}
+
+/// Host tests: every call takes the slow path when `slow_only` (the fast
+/// path's reference); `hits` counts the calls the fast path took. Shown as
+/// nothing in the kernel's `Debug`, so two kernels that differ only here
+/// print the same.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct FastPathTest {
+    pub(crate) slow_only: bool,
+    pub(crate) hits: u64,
+}
+
+#[cfg(test)]
+impl core::fmt::Debug for FastPathTest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("FastPathTest")
+    }
 }
 
 impl Kernel {
@@ -132,6 +153,12 @@ impl Kernel {
         let Some(caller) = self.current else { return };
         let outcome = match args.decode() {
             Err(error) => Err(error),
+            // The common round trip's two halves take the fast path
+            // (`crate::fastpath`): it hands the CPU over itself.
+            Ok(Call::Send(send)) if self.fast_call(machine, caller, &send) => return,
+            Ok(Call::ReplyReceive(reply)) if self.fast_reply_wait(machine, caller, &reply) => {
+                return;
+            }
             Ok(Call::Send(send)) => self.send(machine, caller, send),
             Ok(Call::Receive(receive)) => self.receive(machine, caller, receive),
             Ok(Call::Reply(reply)) => self.reply(machine, caller, reply),

@@ -24,6 +24,7 @@ pub mod arena;
 pub mod boot_info;
 pub mod console;
 pub mod descriptor_table;
+pub mod fastpath;
 pub mod frame_allocator;
 pub mod ipc;
 pub mod kcall;

@@ -227,6 +227,9 @@ impl Kernel {
     /// its interrupt object's event is signalled, and the line stays masked
     /// until the holder acknowledges. A line no object holds stays masked.
     /// A thread the delivery wakes that outranks the running one runs now.
+    /// (Out of line: the trap path's frame stays the size the IPC path
+    /// needs.)
+    #[inline(never)]
     pub fn interrupt(&mut self, machine: &mut impl Machine, line: u8) {
         let Some(object) = self
             .interrupt_lines

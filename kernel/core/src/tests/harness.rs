@@ -98,6 +98,8 @@ pub(super) struct World {
     pub(super) m: FakeMachine,
     pub(super) init: ProcessId,
     pub(super) init_thread: ThreadId,
+    /// What each trap of `random::apply` returned to its thread at once.
+    pub(super) results: Vec<Option<TrapArgs>>,
 }
 
 impl World {
@@ -116,6 +118,7 @@ impl World {
             m,
             init,
             init_thread,
+            results: Vec::new(),
         }
     }
 

@@ -12,6 +12,7 @@ mod abi_rules;
 mod buffers;
 mod devices;
 mod fake_machine;
+mod fast_path;
 mod functions;
 mod harness;
 mod ipc;

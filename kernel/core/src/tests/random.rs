@@ -21,7 +21,7 @@ use super::harness::*;
 // 16. random traps
 
 #[derive(Clone, Copy, Debug)]
-struct SlotSpec {
+pub(super) struct SlotSpec {
     descriptor: u32,
     rights: u32,
     mode: u32,
@@ -40,7 +40,7 @@ impl SlotSpec {
 }
 
 #[derive(Clone, Debug)]
-enum Op {
+pub(super) enum Op {
     /// Any registers at all.
     Raw {
         thread: usize,
@@ -177,7 +177,7 @@ fn raw_args() -> impl Strategy<Value = TrapArgs> {
     })
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     let thread = 0usize..64;
     prop_oneof![
         3 => (thread.clone(), raw_args()).prop_map(|(thread, args)| Op::Raw { thread, args }),
@@ -382,7 +382,7 @@ fn kernel_request(
 
 /// A world of five processes: init (privileged), a server owning a user and
 /// a system door, two clients, and threads blocked in various ways.
-fn random_world() -> World {
+pub(super) fn random_world() -> World {
     let mut w = World::new();
     let init = w.init_thread;
     let (a_owner, a_client) = w.door_create(init, false);
@@ -424,7 +424,7 @@ fn random_world() -> World {
 }
 
 /// Runs one op; returns without effect when the chosen thread cannot trap.
-fn apply(w: &mut World, op: &Op) {
+pub(super) fn apply(w: &mut World, op: &Op) {
     let threads: Vec<ThreadId> = w.k.threads.ids().filter(|t| w.runnable(*t)).collect();
     let pick = |i: usize| threads.get(i % threads.len().max(1)).copied();
     let buffer = |t: ThreadId| DATA + u64::from(t.index() % 4) * 0x1000;
@@ -432,7 +432,8 @@ fn apply(w: &mut World, op: &Op) {
         w.run(t);
         let _ = w.k.take_resume(t);
         w.k.trap(&mut w.m, args);
-        let _ = w.k.take_resume(t);
+        let result = w.k.take_resume(t);
+        w.results.push(result);
     };
     let total = |data: u16, count: usize, spare: i32| {
         let used = i32::from(descriptor_offset(data)) + 16 * count as i32;

@@ -115,6 +115,37 @@ trap_save:
     .global trap_restore
 trap_restore:
     movq %rax, %rsp
+    // A frame a SYSCALL made returns through SYSRET when its return
+    // address is a user address (SYSRET to a non-canonical RIP would fault
+    // in ring 0): RCX and R11 are the RIP and RFLAGS slots, which is what
+    // SYSCALL left in them. Anything else (an interrupt, an exception, the
+    // kernel's own frames) returns through IRETQ.
+    cmpq ${syscall_vector}, 120(%rsp)
+    jne 3f
+    movq 136(%rsp), %rcx
+    movabsq ${user_end}, %r11
+    cmpq %r11, %rcx
+    jae 3f
+    popq %rax
+    popq %rbx
+    addq $8, %rsp
+    popq %rdx
+    popq %rsi
+    popq %rdi
+    popq %rbp
+    popq %r8
+    popq %r9
+    popq %r10
+    addq $8, %rsp
+    popq %r12
+    popq %r13
+    popq %r14
+    popq %r15
+    movq 32(%rsp), %r11
+    movq 40(%rsp), %rsp
+    swapgs
+    sysretq
+3:
     popq %rax
     popq %rbx
     popq %rcx
@@ -138,6 +169,8 @@ trap_restore:
     iretq
     "#,
     dispatch = sym trap_entry_dispatch,
+    syscall_vector = const SYSCALL_VECTOR,
+    user_end = const abi::process::USER_END,
     options(att_syntax)
 );
 

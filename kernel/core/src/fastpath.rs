@@ -1,0 +1,282 @@
+//! The IPC fast path: the two halves of the common round trip, each done
+//! in one pass with the few lookups it needs, no heap, no run queue and one
+//! copy of the message.
+//!
+//! - **Call**: a SEND of data only (no descriptor slots) to a user or
+//!   system door, through a reference with SEND, whose longest-waiting
+//!   receiver is blocked in RECEIVE (or REPLY_RECEIVE) with a buffer large
+//!   enough, at a priority no lower than the caller's; the caller's buffer
+//!   takes the reply without a copy-on-write copy. The receiver runs next.
+//! - **Reply and wait**: a REPLY_RECEIVE of data only by a server holding
+//!   a call made through a door reference (not routed to the process
+//!   manager), whose caller's buffer takes the reply, and whose door has
+//!   no other call or notice queued: the caller runs next, the server waits.
+//!
+//! Everything else, and every error, is the slow path's (`crate::ipc`),
+//! which stays the reference: the fast path decides from state it only
+//! reads, and when it declines it has changed nothing (at most it wrote
+//! the first bytes of a message into a buffer the slow path then writes
+//! again the same way). What it does on success is exactly what the slow
+//! path does for the same call: a host test (`tests/fast_path.rs`) runs
+//! both over the same random traps and compares every result and the
+//! whole kernel and machine state after each.
+
+use abi::function::FunctionRange;
+use abi::trap::{ReplyArgs, SendArgs};
+use abi::{Rights, TrapArgs};
+
+use crate::kernel::Kernel;
+use crate::machine::Machine;
+use crate::object::ObjectBody;
+use crate::thread::{CallRecord, Holding, ThreadId, ThreadState};
+
+impl Kernel {
+    /// The call half; false when it is not the common case (nothing changed).
+    #[inline(always)]
+    pub(crate) fn fast_call(
+        &mut self,
+        machine: &mut impl Machine,
+        caller: ThreadId,
+        args: &SendArgs,
+    ) -> bool {
+        #[cfg(test)]
+        if self.fast_path_test.slow_only {
+            return false;
+        }
+        let system = match args.function.range() {
+            FunctionRange::User => false,
+            FunctionRange::System => true,
+            _ => return false,
+        };
+        let Ok(layout) = args.sizes.layout() else {
+            return false;
+        };
+        if layout.descriptor_count != 0 {
+            return false;
+        }
+        let Some(c) = self.threads.get(caller) else {
+            return false;
+        };
+        let (process, caller_priority) = (c.process, c.priority);
+        let Some(p) = self.processes.get(process) else {
+            return false;
+        };
+        let space = p.space;
+        let Ok((reference, generation)) = p.table.get_with_generation(args.target) else {
+            return false;
+        };
+        if !reference.rights.contains(Rights::SEND) {
+            return false;
+        }
+        let door_id = reference.object;
+        let Some(ObjectBody::Door(door)) = self.objects.get(door_id).map(|o| &o.body) else {
+            return false;
+        };
+        if door.system != system || door.owner.is_none() {
+            return false;
+        }
+        let Some(&receiver) = door.receivers.front() else {
+            return false;
+        };
+        let Some(r) = self.threads.get(receiver) else {
+            return false;
+        };
+        let ThreadState::Receiving {
+            buffer, total_size, ..
+        } = r.state
+        else {
+            return false;
+        };
+        if r.priority < caller_priority || layout.used > total_size {
+            return false;
+        }
+        let Some(receiver_space) = self.processes.get(r.process).map(|p| p.space) else {
+            return false;
+        };
+        if layout.total_size > 0
+            && machine
+                .check_user(space, args.buffer, usize::from(layout.total_size), true)
+                .is_err()
+        {
+            return false;
+        }
+        let mut head = [0u8; 8];
+        if layout.data_size > 0
+            && machine
+                .copy_between(
+                    space,
+                    args.buffer,
+                    receiver_space,
+                    buffer,
+                    usize::from(layout.data_size),
+                    &mut head,
+                )
+                .is_err()
+        {
+            return false;
+        }
+        // Delivered: from here on exactly the slow path's changes.
+        if let Some(object) = self.objects.get_mut(door_id) {
+            if let ObjectBody::Door(door) = &mut object.body {
+                door.receivers.pop_front();
+            }
+            // The receiver's blocked reference on the door goes with it.
+            object.references = object.references.saturating_sub(1);
+        }
+        let call = CallRecord {
+            function: args.function,
+            buffer: args.buffer,
+            sizes: args.sizes,
+            door: door_id,
+            via: args.target,
+            via_generation: generation,
+            cookie: reference.cookie,
+        };
+        if let Some(c) = self.threads.get_mut(caller) {
+            c.state = ThreadState::AwaitingReply {
+                call,
+                server: receiver,
+            };
+        }
+        if let Some(r) = self.threads.get_mut(receiver) {
+            r.holding = Holding::Call {
+                caller,
+                door: door_id,
+            };
+            r.resume = Some(TrapArgs::received(
+                call.function,
+                call.cookie,
+                buffer,
+                call.sizes,
+            ));
+            r.state = ThreadState::Running;
+        }
+        self.current = Some(receiver);
+        #[cfg(test)]
+        {
+            self.fast_path_test.hits += 1;
+        }
+        true
+    }
+
+    /// The reply-and-wait half; false when it is not the common case
+    /// (nothing changed).
+    #[inline(always)]
+    pub(crate) fn fast_reply_wait(
+        &mut self,
+        machine: &mut impl Machine,
+        server: ThreadId,
+        args: &ReplyArgs,
+    ) -> bool {
+        #[cfg(test)]
+        if self.fast_path_test.slow_only {
+            return false;
+        }
+        let Ok(layout) = args.sizes.layout() else {
+            return false;
+        };
+        if layout.descriptor_count != 0 {
+            return false;
+        }
+        let Some(s) = self.threads.get(server) else {
+            return false;
+        };
+        let Holding::Call {
+            caller,
+            door: door_id,
+        } = s.holding
+        else {
+            return false;
+        };
+        let process = s.process;
+        let Some(space) = self.processes.get(process).map(|p| p.space) else {
+            return false;
+        };
+        let Some(c) = self.threads.get(caller) else {
+            return false;
+        };
+        let ThreadState::AwaitingReply { call, .. } = c.state else {
+            return false;
+        };
+        let caller_process = c.process;
+        if call.via.is_null() || layout.used > call.sizes.total_size() {
+            return false;
+        }
+        let Some(caller_space) = self.processes.get(caller_process).map(|p| p.space) else {
+            return false;
+        };
+        // The receive half must block at once: the door alive and still
+        // this process's, nothing queued on it, room for one more receiver.
+        let Some(ObjectBody::Door(door)) = self.objects.get(door_id).map(|o| &o.body) else {
+            return false;
+        };
+        if door.owner != Some(process)
+            || !door.senders.is_empty()
+            || !door.notices.is_empty()
+            || door.receivers.len() == door.receivers.capacity()
+        {
+            return false;
+        }
+        let total_size = args.sizes.total_size();
+        if total_size > 0
+            && machine
+                .check_user(space, args.buffer, usize::from(total_size), true)
+                .is_err()
+        {
+            return false;
+        }
+        let mut head = [0u8; 8];
+        if layout.data_size > 0
+            && machine
+                .copy_between(
+                    space,
+                    args.buffer,
+                    caller_space,
+                    call.buffer,
+                    usize::from(layout.data_size),
+                    &mut head,
+                )
+                .is_err()
+        {
+            return false;
+        }
+        // Delivered: from here on exactly the slow path's changes.
+        if let Some(p) = self.processes.get_mut(caller_process) {
+            p.table
+                .set_cookie(call.via, call.via_generation, call.door, args.cookie);
+        }
+        self.end_service(server);
+        let data = &head[..usize::from(layout.data_size).min(8)];
+        let registers = TrapArgs::replied(
+            abi::trap::ret_val_of(data),
+            abi::trap::errno_of(data),
+            abi::MessageSizes::new()
+                .with_data_size(layout.data_size)
+                .with_descriptor_count(0),
+        );
+        if let Some(c) = self.threads.get_mut(caller) {
+            c.resume = Some(registers);
+            c.state = ThreadState::Running;
+        }
+        if let Some(object) = self.objects.get_mut(door_id) {
+            object.references += 1;
+            if let ObjectBody::Door(door) = &mut object.body {
+                door.receivers.push_back(server);
+            }
+        }
+        if let Some(s) = self.threads.get_mut(server) {
+            s.state = ThreadState::Receiving {
+                door: door_id,
+                buffer: args.buffer,
+                total_size,
+                after_reply: true,
+            };
+        }
+        self.current = Some(caller);
+        #[cfg(test)]
+        {
+            self.fast_path_test.hits += 1;
+        }
+        true
+    }
+}
