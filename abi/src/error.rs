@@ -118,6 +118,22 @@ errors! {
     KernelDevice = 32, "KERNEL_DEVICE", "the kernel keeps this device for itself";
     /// INTERRUPT_CREATE named a line that an interrupt object already holds.
     LineTaken = 33, "LINE_TAKEN", "the interrupt line is already delivered elsewhere";
+    /// An SMO function named a process id (procman's, ABI.md §6.5) that no
+    /// live process has: 0, an ended process's, or one given to more than
+    /// one live process.
+    NoSuchProcessId = 48, "NO_SUCH_PROCESS_ID", "no live process has that process id";
+    /// No SMO has that id: never created, claimed, or its owner ended.
+    NoSuchSmo = 49, "NO_SUCH_SMO", "no such shared memory object";
+    /// SMO_READ, SMO_WRITE or SMO_PASS by a process that is not the SMO's
+    /// current target.
+    NotSmoTarget = 50, "NOT_SMO_TARGET", "the caller is not the SMO's target";
+    /// SMO_CLAIM by a process that did not create the SMO.
+    NotSmoOwner = 51, "NOT_SMO_OWNER", "the caller did not create the SMO";
+    /// SMO_READ or SMO_WRITE of bytes past the SMO's end.
+    SmoOutOfBounds = 52, "SMO_OUT_OF_BOUNDS", "range past the end of the SMO";
+    /// The owner's memory under the SMO is no longer mapped with the access
+    /// the copy needs (unmapped, or made read-only, after sharing).
+    SmoRegionGone = 53, "SMO_REGION_GONE", "the SMO's memory is no longer mapped";
 }
 
 impl core::fmt::Display for Error {

@@ -83,11 +83,28 @@ macro_rules! kernel_functions {
             /// Every kernel function, in numeric order.
             pub const ALL: &'static [KernelFunction] = &[$(KernelFunction::$name),*];
 
+            /// Each number of the kernel range: its index in [`Self::ALL`],
+            /// or `u8::MAX` when unused. A table, so finding a function
+            /// (or refusing an unused number) costs the same however many
+            /// functions there are and wherever they lie in the range.
+            const INDEX: [u8; PROCESS_MANAGER_BASE as usize] = {
+                let mut index = [u8::MAX; PROCESS_MANAGER_BASE as usize];
+                let mut i = 0;
+                while i < Self::ALL.len() {
+                    index[Self::ALL[i] as usize] = i as u8;
+                    i += 1;
+                }
+                index
+            };
+
             /// The kernel function with this number.
             pub const fn from_number(value: i32) -> Option<KernelFunction> {
-                match value {
-                    $( $value => Some(KernelFunction::$name), )*
-                    _ => None,
+                if value < 0 || value >= PROCESS_MANAGER_BASE {
+                    return None;
+                }
+                match Self::INDEX[value as usize] {
+                    u8::MAX => None,
+                    i => Some(Self::ALL[i as usize]),
                 }
             }
 
@@ -213,6 +230,25 @@ kernel_functions! {
     /// Acknowledge a delivered interrupt: its line is unmasked again
     /// (interrupt target; empty request).
     InterruptAck = 0x092, "INTERRUPT_ACK";
+    /// Share a range of the caller's memory with another process, by copy
+    /// (NULL target; `SmoShareRequest` -> `SmoReply`): Sartoris'
+    /// `share_mem`.
+    SmoShare = 0x0A0, "SMO_SHARE";
+    /// Destroy an SMO the caller created (NULL target; `SmoRequest`):
+    /// Sartoris' `claim_mem`.
+    SmoClaim = 0x0A1, "SMO_CLAIM";
+    /// Hand an SMO the caller is the target of to another process (NULL
+    /// target; `SmoPassRequest`): Sartoris' `pass_mem`.
+    SmoPass = 0x0A2, "SMO_PASS";
+    /// Copy bytes of an SMO into the caller's memory (NULL target;
+    /// `SmoCopyRequest`): Sartoris' `read_mem`.
+    SmoRead = 0x0A3, "SMO_READ";
+    /// Copy bytes of the caller's memory into an SMO (NULL target;
+    /// `SmoCopyRequest`): Sartoris' `write_mem`.
+    SmoWrite = 0x0A4, "SMO_WRITE";
+    /// The caller's own process id, as procman gave it (NULL target ->
+    /// `ProcessIdReply`; 0 when none was given).
+    ProcessId = 0x0A5, "PROCESS_ID";
 }
 
 #[cfg(test)]
@@ -246,5 +282,11 @@ mod tests {
             Some(KernelFunction::ReplyReceive)
         );
         assert_eq!(Function(0).kernel_function(), None);
+        // Every number of the kernel range, and around it, against a search.
+        for n in -2..PROCESS_MANAGER_BASE + 2 {
+            let searched = KernelFunction::ALL.iter().copied().find(|f| *f as i32 == n);
+            assert_eq!(KernelFunction::from_number(n), searched, "number {n:#x}");
+        }
+        assert!(KernelFunction::ALL.len() < usize::from(u8::MAX));
     }
 }

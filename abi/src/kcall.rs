@@ -735,6 +735,173 @@ impl ArchiveReadRequest {
     }
 }
 
+/// Shared memory objects (SMOs, ABI.md §6.5): Sartoris' sharing by copy.
+pub mod smo {
+    /// The target may read the SMO (SMO_READ).
+    pub const READ: u32 = 1 << 0;
+    /// The target may write the SMO (SMO_WRITE).
+    pub const WRITE: u32 = 1 << 1;
+    /// Every permission bit; the others are reserved.
+    pub const ALL: u32 = READ | WRITE;
+    /// The most bytes one SMO_READ or SMO_WRITE copies, so no call holds
+    /// the CPU long; `userlib` splits larger copies into such calls.
+    pub const MAX_COPY: u64 = 64 * 1024;
+    /// Kernel memory an SMO costs its creator.
+    pub const COST: u64 = 64;
+    /// SMO ids are below this (31 bits: a Sartoris `int`, never -1).
+    pub const ID_LIMIT: u32 = 1 << 31;
+}
+
+/// SMO_SHARE: share `[address, address + size)` of the caller's memory
+/// with the process whose id is `target`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct SmoShareRequest {
+    /// The target's process id (procman's, §6.5).
+    pub target: u64,
+    /// Where the shared bytes start in the caller's space (any alignment).
+    pub address: u64,
+    /// How many bytes, non-zero.
+    pub size: u64,
+    /// [`smo`] permission bits, at least one.
+    pub permissions: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// SMO_SHARE's reply payload.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct SmoReply {
+    /// The new SMO's id (below [`smo::ID_LIMIT`]).
+    pub id: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// SMO_CLAIM: the SMO `id`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct SmoRequest {
+    /// The SMO's id.
+    pub id: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// SMO_PASS: SMO `id` gets the process `target` as its target.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct SmoPassRequest {
+    /// The new target's process id.
+    pub target: u64,
+    /// The SMO's id.
+    pub id: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// SMO_READ and SMO_WRITE: `size` bytes at `offset` of SMO `id`, to or
+/// from the caller's `address`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct SmoCopyRequest {
+    /// The SMO's id.
+    pub id: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Offset into the SMO.
+    pub offset: u64,
+    /// Bytes, at most [`smo::MAX_COPY`].
+    pub size: u64,
+    /// The caller's buffer: written by SMO_READ, read by SMO_WRITE.
+    pub address: u64,
+}
+
+/// PROCESS_ID's reply payload.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ProcessIdReply {
+    /// The caller's process id (0: procman gave it none).
+    pub id: u64,
+}
+
+impl SmoShareRequest {
+    /// SMO_SHARE's request.
+    pub const fn new(target: u64, address: u64, size: u64, permissions: u32) -> Self {
+        SmoShareRequest {
+            target,
+            address,
+            size,
+            permissions,
+            reserved: 0,
+        }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        SmoShareRequest { reserved, ..self }
+    }
+}
+
+impl SmoRequest {
+    /// SMO_CLAIM's request.
+    pub const fn new(id: u32) -> Self {
+        SmoRequest { id, reserved: 0 }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        SmoRequest { reserved, ..self }
+    }
+}
+
+impl SmoPassRequest {
+    /// SMO_PASS's request.
+    pub const fn new(id: u32, target: u64) -> Self {
+        SmoPassRequest {
+            target,
+            id,
+            reserved: 0,
+        }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        SmoPassRequest { reserved, ..self }
+    }
+}
+
+impl SmoCopyRequest {
+    /// SMO_READ's or SMO_WRITE's request.
+    pub const fn new(id: u32, offset: u64, size: u64, address: u64) -> Self {
+        SmoCopyRequest {
+            id,
+            reserved: 0,
+            offset,
+            size,
+            address,
+        }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        SmoCopyRequest { reserved, ..self }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -757,6 +924,12 @@ mod tests {
         assert_eq!(core::mem::size_of::<PageRequest>(), 24);
         assert_eq!(core::mem::size_of::<PageSupply>(), 16);
         assert_eq!(PAGE_SUPPLY_DATA, 4071);
+        assert_eq!(core::mem::size_of::<SmoShareRequest>(), 32);
+        assert_eq!(core::mem::size_of::<SmoReply>(), 8);
+        assert_eq!(core::mem::size_of::<SmoRequest>(), 8);
+        assert_eq!(core::mem::size_of::<SmoPassRequest>(), 16);
+        assert_eq!(core::mem::size_of::<SmoCopyRequest>(), 32);
+        assert_eq!(core::mem::size_of::<ProcessIdReply>(), 8);
     }
 
     #[test]

@@ -153,6 +153,7 @@ pub struct Context {
     peers: Vec<Peer>,
     mappings: Vec<Arc<RawPages>>,
     unmap_at_end: Vec<(u64, u64)>,
+    smos: Vec<u32>,
 }
 
 impl Context {
@@ -412,6 +413,13 @@ impl Context {
         peer
     }
 
+    /// Claims the SMO `id` (one the runner made) when the case ends, if it
+    /// is still there.
+    pub fn adopt_smo(&mut self, id: u32) -> u32 {
+        self.smos.push(id);
+        id
+    }
+
     /// UNMAPs `[address, address + length)` when the case ends, whatever
     /// of it is mapped then (for a case that maps at fixed addresses).
     pub fn unmap_at_end(&mut self, address: u64, length: u64) {
@@ -421,6 +429,9 @@ impl Context {
     /// Ends what the case left behind: peers exit, descriptors close,
     /// mappings go; then waits until the system is idle again.
     pub fn finish(&mut self) {
+        for id in core::mem::take(&mut self.smos) {
+            let _ = kernel::smo_claim(id);
+        }
         for peer in core::mem::take(&mut self.peers) {
             let _ = peer.exit();
         }

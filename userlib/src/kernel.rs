@@ -14,7 +14,8 @@ use abi::function::KernelFunction;
 use abi::kcall::{
     self, ArchiveReadReply, ArchiveReadRequest, ClockReply, CookieRequest, DirectRequest,
     DoorCreateRequest, ExitRequest, KernelCounters, MachineInfo, MapReply, MemoryCreateRequest,
-    MemoryInfo, MemoryMapRequest, MemoryRangeRequest, SpawnRequest, ThreadCreateRequest,
+    MemoryInfo, MemoryMapRequest, MemoryRangeRequest, ProcessIdReply, SmoCopyRequest,
+    SmoPassRequest, SmoReply, SmoRequest, SmoShareRequest, SpawnRequest, ThreadCreateRequest,
 };
 use abi::{Descriptor, DescriptorSlot, Error, ObjectKind, Rights};
 use zerocopy::{FromBytes, IntoBytes};
@@ -407,6 +408,78 @@ pub fn counters() -> Result<KernelCounters, Error> {
         Descriptor::NULL,
         &[],
         |_, reply| payload(reply),
+    )
+}
+
+/// SMO_SHARE: shares `[address, address + size)` of this process's memory
+/// with the process whose id is `target`, with `permissions`
+/// (`abi::kcall::smo` bits); returns the SMO's number. [`crate::smo`] has
+/// the typed and the Sartoris-style API over it.
+pub fn smo_share(target: u64, address: u64, size: u64, permissions: u32) -> Result<u32, Error> {
+    let request = SmoShareRequest::new(target, address, size, permissions);
+    small_call(
+        KernelFunction::SmoShare,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, reply| payload::<SmoReply>(reply).map(|r| r.id),
+    )
+}
+
+/// SMO_CLAIM: destroys an SMO this process created.
+pub fn smo_claim(id: u32) -> Result<(), Error> {
+    let request = SmoRequest::new(id);
+    small_call(
+        KernelFunction::SmoClaim,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// SMO_PASS: hands an SMO this process is the target of to the process
+/// whose id is `target`.
+pub fn smo_pass(id: u32, target: u64) -> Result<(), Error> {
+    let request = SmoPassRequest::new(id, target);
+    small_call(
+        KernelFunction::SmoPass,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// SMO_READ: copies `dest.len()` bytes (at most `abi::kcall::smo::MAX_COPY`)
+/// at `offset` of the SMO into `dest`.
+pub fn smo_read(id: u32, offset: u64, dest: &mut [u8]) -> Result<(), Error> {
+    let request = SmoCopyRequest::new(id, offset, dest.len() as u64, dest.as_mut_ptr() as u64);
+    small_call(
+        KernelFunction::SmoRead,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// SMO_WRITE: copies `src` (at most `abi::kcall::smo::MAX_COPY` bytes) to
+/// `offset` of the SMO.
+pub fn smo_write(id: u32, offset: u64, src: &[u8]) -> Result<(), Error> {
+    let request = SmoCopyRequest::new(id, offset, src.len() as u64, src.as_ptr() as u64);
+    small_call(
+        KernelFunction::SmoWrite,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// PROCESS_ID: this process's id, the one procman gave it (SPAWN's reply
+/// tells the parent the same number); 0 when none was given.
+pub fn process_id() -> Result<u64, Error> {
+    small_call(
+        KernelFunction::ProcessId,
+        Descriptor::NULL,
+        &[],
+        |_, reply| payload::<ProcessIdReply>(reply).map(|r| r.id),
     )
 }
 

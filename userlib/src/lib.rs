@@ -8,7 +8,7 @@
 //! descriptors ([`OwnedDescriptor`]), message buffers ([`Message`]), client
 //! calls ([`call`]), the server loop ([`serve`]), typed server interfaces
 //! ([`interface!`]: a protocol declared once gives a client stub and a
-//! server trait), [`Event`]s and threads ([`spawn_thread`]).
+//! server trait), [`Event`]s and threads ([`spawn_thread`]), and shared memory objects ([`smo`]: Sartoris' `share_mem` family and its typed form).
 //!
 //! It must never restate the ABI: every number, layout and register
 //! encoding comes from `abi` (re-exported as [`abi`]). It must never contain
@@ -52,6 +52,7 @@ pub mod raw;
 pub mod runtime;
 pub mod server;
 pub mod shm;
+pub mod smo;
 pub mod thread;
 
 pub use client::{CallError, call};

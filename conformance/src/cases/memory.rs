@@ -67,13 +67,13 @@ const RSDP_SIGNATURE: &[u8; 8] = b"RSD PTR ";
 const OK_HEADER: [u8; 8] = [0; 8];
 
 /// A new anonymous memory object of `pages` pages, closed when the case ends.
-fn create(context: &mut Context, pages: u32) -> Result<Descriptor, Failed> {
+pub(super) fn create(context: &mut Context, pages: u32) -> Result<Descriptor, Failed> {
     let object = kernel::memory_create(pages)?;
     Ok(context.adopt(object.into_raw()))
 }
 
 /// A mapping of `object` (unmapped when dropped).
-fn map(
+pub(super) fn map(
     object: Descriptor,
     address: u64,
     offset: u64,
@@ -86,17 +86,17 @@ fn map(
 }
 
 /// `length` bytes at `address` of `pages`.
-fn read(pages: &RawPages, address: u64, length: usize) -> Vec<u8> {
+pub(super) fn read(pages: &RawPages, address: u64, length: usize) -> Vec<u8> {
     pages.snapshot(address, length).unwrap_or_default()
 }
 
 /// The kernel's free frames now.
-fn free_frames() -> Result<u64, Failed> {
+pub(super) fn free_frames() -> Result<u64, Failed> {
     Ok(kernel::counters()?.free_frames)
 }
 
 /// The observation of a kernel function's whole reply buffer.
-fn observed(context: &Context, call: kit::Call) -> crate::expect::Observed {
+pub(super) fn observed(context: &Context, call: kit::Call) -> crate::expect::Observed {
     context.observe_buffer(call.registers, call.msg_ptr, call.bytes)
 }
 
@@ -138,7 +138,11 @@ fn rsdp() -> Result<u64, Failed> {
 }
 
 /// A COW child of all of `parent`'s `pages` pages.
-fn cow(context: &mut Context, parent: Descriptor, pages: u64) -> Result<Descriptor, Failed> {
+pub(super) fn cow(
+    context: &mut Context,
+    parent: Descriptor,
+    pages: u64,
+) -> Result<Descriptor, Failed> {
     let child = kernel::memory_cow(parent, 0, pages * PAGE)?;
     Ok(context.adopt(child.into_raw()))
 }
@@ -147,7 +151,7 @@ fn cow(context: &mut Context, parent: Descriptor, pages: u64) -> Result<Descript
 /// heap and its arenas have room and no growth of them shows in the frame
 /// counts measured after: a 2-page object, mapped, a copy-on-write child
 /// written, everything closed again.
-fn warm_up(context: &mut Context) -> Result<(), Failed> {
+pub(super) fn warm_up(context: &mut Context) -> Result<(), Failed> {
     let parent = create(context, 2)?;
     let child = cow(context, parent, 2)?;
     {
@@ -160,7 +164,7 @@ fn warm_up(context: &mut Context) -> Result<(), Failed> {
 }
 
 /// COUNTERS trapped from a fresh buffer.
-fn counters_call() -> Result<kit::Call, Failed> {
+pub(super) fn counters_call() -> Result<kit::Call, Failed> {
     kit::send(
         KernelFunction::Counters.function(),
         Descriptor::NULL,

@@ -23,6 +23,7 @@ mod share;
 mod shm;
 mod size;
 mod slot;
+mod smo;
 mod trap;
 
 use crate::case::Case;
@@ -50,6 +51,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("PORTAL", portal::CASES),
     ("SHARE", share::CASES),
     ("SHM", shm::CASES),
+    ("SMO", smo::CASES),
 ];
 
 /// The areas that speak procman's portal protocol: they run in the second

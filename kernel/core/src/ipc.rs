@@ -124,7 +124,10 @@ impl Kernel {
         let layout = args.sizes.layout()?;
         match args.function.range() {
             FunctionRange::Invalid => Err(Error::InvalidFunction),
-            FunctionRange::Kernel => self.kernel_function(machine, caller, args, layout),
+            FunctionRange::Kernel => match args.function.kernel_function() {
+                Some(function) => self.kernel_function(machine, caller, function, args, layout),
+                None => Err(Error::InvalidFunction),
+            },
             FunctionRange::ProcessManager if args.target.is_null() => {
                 let door = self.process_manager_door.ok_or(Error::PeerDied)?;
                 let process = self.process_of(caller)?;

@@ -3,7 +3,7 @@
 //! descriptor tables, the IPC state machine and transfers, the kernel
 //! functions (one file per object kind under `kcall/`), scheduling policy,
 //! process and thread lifecycle, frame bookkeeping, memory objects and
-//! copy-on-write (`memory_object`), placement of mappings and
+//! copy-on-write (`memory_object`), shared memory objects (`smo`), placement of mappings and
 //! boot-information parsing. It builds for the bare-metal target, where
 //! the `kernel` binary's arch layer drives it through [`kernel::Kernel`] and
 //! implements [`machine::Machine`] for it, and for the host, where `cargo
@@ -42,6 +42,7 @@ pub mod process;
 pub mod program;
 pub mod rsdp;
 pub mod scheduler;
+pub mod smo;
 #[cfg(test)]
 mod tests;
 pub mod thread;

@@ -333,6 +333,7 @@ impl Kernel {
             }
             machine.destroy_thread(thread);
         }
+        self.end_smos_of(process);
         let references = self.processes.get_mut(process).map(|p| p.table.drain());
         for reference in references.into_iter().flatten() {
             self.drop_reference(machine, reference);

@@ -932,7 +932,13 @@ impl World {
                 .filter_map(|o| o.memory())
                 .map(|m| m.charge)
                 .sum();
+            let smos = k
+                .smos
+                .ids()
+                .filter(|id| k.smos.get(*id).is_some_and(|s| s.owner == p))
+                .count() as u64;
             let expected = self.m.mapped_bytes(process.space)
+                + abi::kcall::smo::COST * smos
                 + DESCRIPTOR_COST * open
                 + THREAD_COST * process.threads.len() as u64
                 + OBJECT_COST * objects
@@ -943,6 +949,32 @@ impl World {
                     "{p:?} is charged {} bytes, holds {expected}",
                     process.charged
                 ));
+            }
+        }
+        // SMOs: owned by a live process, aimed at a live one or at none,
+        // inside the user half, with known permissions.
+        for id in k.smos.ids() {
+            let Some(smo) = k.smos.get(id) else { continue };
+            if !k.processes.contains(smo.owner) {
+                v.push(format!("SMO {id:?} outlives its owner {:?}", smo.owner));
+            }
+            if let Some(target) = smo.target
+                && !k.processes.contains(target)
+            {
+                v.push(format!("SMO {id:?} aims at the ended {target:?}"));
+            }
+            if smo.size == 0
+                || smo
+                    .address
+                    .checked_add(smo.size)
+                    .is_none_or(|e| e > abi::process::USER_END)
+                || smo.permissions == 0
+                || smo.permissions & !abi::kcall::smo::ALL != 0
+            {
+                v.push(format!("SMO {id:?} is malformed: {smo:?}"));
+            }
+            if crate::smo::number_of(id) >= abi::kcall::smo::ID_LIMIT {
+                v.push(format!("SMO {id:?} has a number past the limit"));
             }
         }
         // An interrupt object holds its event, and its line in the table.
@@ -1384,6 +1416,12 @@ impl World {
                 })
                 .collect(),
             free_frames: crate::machine::Machine::free_frames(&self.m),
+            smos: self
+                .k
+                .smos
+                .ids()
+                .filter_map(|id| self.k.smos.get(id).map(|s| (id, *s)))
+                .collect(),
             io_ports: self
                 .k
                 .processes
@@ -1421,6 +1459,7 @@ pub(super) struct Snapshot {
     counters: KernelCounters,
     charged: Vec<(ProcessId, u64, usize, Vec<crate::memory_object::Region>)>,
     free_frames: u64,
+    smos: Vec<(crate::smo::SmoId, crate::smo::Smo)>,
     pages: Vec<(SpaceId, Vec<PageState>)>,
     /// Each process's granted ports, and the machine's view of them.
     io_ports: Vec<(ProcessId, crate::kcall::devices::IoPorts)>,

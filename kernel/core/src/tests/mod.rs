@@ -23,4 +23,5 @@ mod memory;
 mod pager;
 mod process_manager;
 mod random;
+mod smo;
 mod transfer;
