@@ -53,6 +53,7 @@ pub mod runtime;
 pub mod server;
 pub mod shm;
 pub mod smo;
+pub mod stream;
 pub mod thread;
 
 pub use client::{CallError, call};
