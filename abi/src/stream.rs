@@ -34,7 +34,7 @@ pub const STREAM_TABLE: Function = Function(0x434);
 /// reader whole, never interleaved with another writer's bytes.
 pub const PIPE_BUF: usize = 512;
 /// A pipe's memory object: a header page, then the ring's data page.
-pub const PIPE_PAGES: u64 = 2;
+pub const PIPE_PAGES: u32 = 2;
 /// Where a pipe's ring data starts in its memory object.
 pub const PIPE_DATA_OFFSET: u64 = 4096;
 /// A pipe's ring capacity in bytes (a power of two, so the free-running
@@ -220,7 +220,7 @@ mod tests {
         assert!(PIPE_BUF as u32 <= PIPE_CAPACITY);
         assert_eq!(
             PIPE_DATA_OFFSET + u64::from(PIPE_CAPACITY),
-            PIPE_PAGES * crate::PAGE_BYTES
+            u64::from(PIPE_PAGES) * crate::PAGE_BYTES
         );
         assert_eq!(ring_used(3, u32::MAX - 1), 5);
         for f in [PIPE_CREATE, PIPE_CLOSE, PIPE_GRANT, PIPE_OPEN, STREAM_TABLE] {

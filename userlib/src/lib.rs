@@ -44,6 +44,7 @@ pub mod message;
 pub mod pager;
 #[cfg(target_os = "none")]
 mod panic;
+pub mod pipe;
 pub mod portal;
 pub mod print;
 pub mod probe;

@@ -69,6 +69,12 @@ impl From<CallError> for StreamError {
     }
 }
 
+impl<E: crate::interface::InterfaceError> From<crate::interface::ClientError<E>> for StreamError {
+    fn from(error: crate::interface::ClientError<E>) -> Self {
+        StreamError::Call(error.into())
+    }
+}
+
 impl From<Error> for StreamError {
     fn from(error: Error) -> Self {
         StreamError::Call(CallError::Kernel(error))
