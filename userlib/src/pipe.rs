@@ -209,7 +209,8 @@ impl embedded_io::Read for PipeReader {
 
 impl embedded_io::Write for PipeWriter {
     fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
-        self.write_all(buf)?;
+        // The inherent write (the trait's write_all would call back here).
+        PipeWriter::write_all(self, buf)?;
         Ok(buf.len())
     }
 
