@@ -281,6 +281,21 @@ procman_errors! {
     PortalNotCaptured = 0x112B, "PM_PORTAL_NOT_CAPTURED";
     /// A protection without READ or with undefined bits.
     PortalBadProt = 0x112C, "PM_PORTAL_BAD_PROT";
+    /// No live pipe has that number.
+    NoSuchPipe = 0x1160, "PM_NO_SUCH_PIPE";
+    /// A pipe end other than READ_END (1) or WRITE_END (2).
+    PipeBadEnd = 0x1161, "PM_PIPE_BAD_END";
+    /// The caller holds no reference of that end (PIPE_CLOSE, PIPE_GRANT).
+    NotPipeHolder = 0x1162, "PM_NOT_PIPE_HOLDER";
+    /// PIPE_OPEN of an end the caller was not granted (or already opened).
+    PipeNotGranted = 0x1163, "PM_PIPE_NOT_GRANTED";
+    /// The process already holds as many pipe end references as one may (64).
+    TooManyPipeEnds = 0x1164, "PM_TOO_MANY_PIPE_ENDS";
+    /// A write to a pipe whose every read end is gone. Never a procman
+    /// reply: `userlib::stream` gives it when the ring says READERS_GONE.
+    BrokenPipe = 0x1165, "PM_BROKEN_PIPE";
+    /// PIPE_GRANT to the caller itself.
+    PipeGrantSelf = 0x1166, "PM_PIPE_GRANT_SELF";
 }
 
 #[cfg(test)]

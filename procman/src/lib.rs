@@ -18,3 +18,4 @@ pub mod namespace;
 pub mod policy;
 pub mod portals;
 pub mod processes;
+pub mod streams;

@@ -12,13 +12,20 @@ use abi::procman::{
     CREATE_SYSTEM, CreateObjectRequest, ListReply, NameRequest, ProcessReply, ProcmanError,
     SpawnProgramRequest, WaitReply, WaitRequest,
 };
+use abi::stream::{
+    PIPE_CAPACITY, PIPE_PAGES, PipeEndRequest, PipeGrantRequest, PipeReply, READERS_GONE,
+    RingHeader, StreamTableReply, WRITE_END, WRITERS_GONE, field,
+};
 use abi::{Descriptor, DescriptorSlot, KernelFunction, PAGE_BYTES, Rights};
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
 use image::{CompiledPolicy, ProgramPolicy};
 use procman::namespace::{NameEntry, Namespace};
 use procman::policy::{self, CreateRequest};
 use procman::portals::{Caller, Memory, Plan, PortalTable};
 use procman::processes::{ProcessTable, WaitPlan};
+use procman::streams::{PipeEntry, PipeTable, Released};
 use userlib::descriptor::OwnedDescriptor;
 use userlib::interface::{Arrived, Call, Refusal};
 use userlib::kernel::{self, DoorKind};
@@ -37,6 +44,10 @@ struct Procman<'p> {
     namespace: Namespace,
     processes: ProcessTable,
     portals: PortalTable,
+    pipes: PipeTable,
+    /// Each live pipe's header page, mapped here: procman sets the ring's
+    /// flags and wakes its waiters when a side goes (ABI.md §7a.3).
+    pipe_headers: BTreeMap<u32, RawPages>,
     /// The process whose exit status ends the system (`run=NAME`).
     verdict: Option<u32>,
 }
@@ -108,6 +119,11 @@ impl<'p> Procman<'p> {
         for descriptor in self.portals.exited(pid).descriptors {
             let _ = kernel::close(Descriptor(descriptor));
         }
+        let released = self.pipes.exited(pid);
+        for &pipe in &released.touched {
+            self.free_dead_lock(pipe, pid);
+        }
+        self.apply(released);
         if self.verdict == Some(pid) {
             println!("procman: process {pid} ended with status {status}; stopping");
             let _ = kernel::debug_exit(status);
@@ -190,6 +206,88 @@ impl<'p> Procman<'p> {
         entry.lock_event = lock.map(|e| e.into_raw().0);
         self.portals.insert(name, entry);
         Ok(reply)
+    }
+
+    /// A ring word of `pipe`'s header page.
+    fn ring_word(&self, pipe: u32, offset: u64) -> Option<&core::sync::atomic::AtomicU32> {
+        let page = self.pipe_headers.get(&pipe)?;
+        page.word(page.base() + offset)
+    }
+
+    /// The ring lock of `pipe`, if `pid` (which ended) holds it: released
+    /// as its holder would have, so the other holders go on (ABI.md §7a.3).
+    fn free_dead_lock(&self, pipe: u32, pid: u32) {
+        let (Some(owner), Some(lock), Some(entry)) = (
+            self.ring_word(pipe, field::LOCK_OWNER),
+            self.ring_word(pipe, field::LOCK),
+            self.pipes.get(pipe),
+        ) else {
+            return;
+        };
+        if owner
+            .compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+            && lock.fetch_sub(1, Ordering::Release) > 1
+        {
+            let _ = kernel::event_signal(Descriptor(entry.lock));
+        }
+    }
+
+    /// Sets the flags of the sides that went and wakes whoever waits on
+    /// the other side; closes the pipes nobody holds any more.
+    fn apply(&mut self, released: Released) {
+        for side in &released.sides {
+            let writers = side.end == WRITE_END;
+            let (flag, waiting) = if writers {
+                (WRITERS_GONE, field::READERS_WAITING)
+            } else {
+                (READERS_GONE, field::WRITERS_WAITING)
+            };
+            let event = |e: &PipeEntry| if writers { e.data } else { e.room };
+            let Some(event) = self.pipes.get(side.pipe).map(event).or_else(|| {
+                released
+                    .freed
+                    .iter()
+                    .find(|(p, _)| *p == side.pipe)
+                    .map(|(_, e)| event(e))
+            }) else {
+                continue;
+            };
+            if let Some(flags) = self.ring_word(side.pipe, field::FLAGS) {
+                flags.fetch_or(flag, Ordering::SeqCst);
+            }
+            // Every announced waiter; one that announces itself after this
+            // swap sees the flag in its last look before waiting.
+            let waiters = self
+                .ring_word(side.pipe, waiting)
+                .map_or(0, |w| w.swap(0, Ordering::SeqCst));
+            for _ in 0..waiters {
+                let _ = kernel::event_signal(Descriptor(event));
+            }
+        }
+        for (pipe, entry) in released.freed {
+            self.pipe_headers.remove(&pipe);
+            for descriptor in entry.descriptors() {
+                let _ = kernel::close(Descriptor(descriptor));
+            }
+        }
+    }
+
+    /// Puts `entry`'s descriptors in the reply: the ring's memory (map it
+    /// read-write; no TRANSFER: ends move only through procman, which so
+    /// always knows who holds them) and its three events.
+    fn push_pipe(call: &mut Call<'_>, entry: &PipeEntry) -> Result<(), ProcmanError> {
+        let events = Rights(Rights::SIGNAL.0 | Rights::WAIT.0);
+        call.push_copy(
+            Descriptor(entry.object),
+            Rights(Rights::MAP_READ.0 | Rights::MAP_WRITE.0),
+        )
+        .map_err(|_| ProcmanError::BadRequest)?;
+        for event in [entry.data, entry.room, entry.lock] {
+            call.push_copy(Descriptor(event), events)
+                .map_err(|_| ProcmanError::BadRequest)?;
+        }
+        Ok(())
     }
 
     /// The caller's process id and domain, from the cookie procman set.
@@ -507,6 +605,91 @@ impl ProcmanServer for Procman<'_> {
         })
     }
 
+    fn pipe_create(&mut self, call: &mut Call<'_>) -> Answer<PipeReply> {
+        let (pid, _) = self.caller(call)?;
+        self.pipes.check_create(pid)?;
+        // Everything is made before anything is recorded: a failure drops
+        // (closes) what was made, and the table is unchanged.
+        let object = kernel::memory_create(PIPE_PAGES)?;
+        let header = RawPages::map_object(
+            object.descriptor(),
+            0,
+            0,
+            PAGE_BYTES,
+            protection::READ | protection::WRITE,
+        )?;
+        header.write(header.base(), RingHeader::new(PIPE_CAPACITY).as_bytes());
+        let data = kernel::event_create()?;
+        let room = kernel::event_create()?;
+        let lock = kernel::event_create()?;
+        let entry = PipeEntry {
+            object: object.descriptor().0,
+            data: data.descriptor().0,
+            room: room.descriptor().0,
+            lock: lock.descriptor().0,
+        };
+        Self::push_pipe(call, &entry)?;
+        let entry = PipeEntry {
+            object: object.into_raw().0,
+            data: data.into_raw().0,
+            room: room.into_raw().0,
+            lock: lock.into_raw().0,
+        };
+        let pipe = self.pipes.insert(pid, entry);
+        self.pipe_headers.insert(pipe, header);
+        call.set_value(pipe);
+        Ok(PipeReply {
+            pipe,
+            capacity: PIPE_CAPACITY,
+        })
+    }
+
+    fn pipe_close(&mut self, call: &mut Call<'_>, header: PipeEndRequest) -> Answer<()> {
+        let (pid, _) = self.caller(call)?;
+        let released = self.pipes.close(pid, header.pipe, header.end)?;
+        self.apply(released);
+        Ok(())
+    }
+
+    fn pipe_grant(&mut self, call: &mut Call<'_>, header: PipeGrantRequest) -> Answer<()> {
+        let (pid, _) = self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let alive = self
+            .processes
+            .get(header.pid)
+            .is_some_and(|record| record.status.is_none());
+        self.pipes
+            .grant(pid, header.pipe, header.end, header.pid, alive)?;
+        Ok(())
+    }
+
+    fn pipe_open(&mut self, call: &mut Call<'_>, header: PipeEndRequest) -> Answer<PipeReply> {
+        let (pid, _) = self.caller(call)?;
+        let entry = self.pipes.open(pid, header.pipe, header.end)?;
+        if let Err(e) = Self::push_pipe(call, &entry) {
+            self.pipes.unopen(pid, header.pipe, header.end);
+            return Err(e.into());
+        }
+        call.set_value(header.pipe);
+        Ok(PipeReply {
+            pipe: header.pipe,
+            capacity: PIPE_CAPACITY,
+        })
+    }
+
+    fn stream_table(&mut self, call: &mut Call<'_>) -> Answer<StreamTableReply> {
+        self.caller(call)?;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(StreamTableReply {
+            pipes: count(self.pipes.pipes()),
+            ends: count(self.pipes.ends()),
+            descriptors: count(self.pipes.descriptors()),
+            reserved: 0,
+        })
+    }
+
     /// The kernel's PROCESS_EXITED notices; any other function is unknown.
     fn other_function(
         &mut self,
@@ -555,6 +738,8 @@ pub fn main(startup: Startup) -> i32 {
         namespace: Namespace::new(),
         processes: ProcessTable::new(),
         portals: PortalTable::new(),
+        pipes: PipeTable::new(),
+        pipe_headers: BTreeMap::new(),
         verdict: None,
     };
     let command_line = core::str::from_utf8(startup.arguments).unwrap_or("");

@@ -44,6 +44,7 @@ pub mod message;
 pub mod pager;
 #[cfg(target_os = "none")]
 mod panic;
+pub mod pipe;
 pub mod portal;
 pub mod print;
 pub mod probe;
@@ -53,6 +54,7 @@ pub mod runtime;
 pub mod server;
 pub mod shm;
 pub mod smo;
+pub mod stream;
 pub mod thread;
 
 pub use client::{CallError, call};

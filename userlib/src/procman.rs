@@ -15,6 +15,10 @@ use abi::procman::{
     CREATE_OBJECT, CreateObjectRequest, LIST, ListReply, NameRequest, OPEN, ProcessReply,
     ProcmanError, SPAWN, SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
 };
+use abi::stream::{
+    PIPE_CLOSE, PIPE_CREATE, PIPE_GRANT, PIPE_OPEN, PipeEndRequest, PipeGrantRequest, PipeReply,
+    STREAM_TABLE, StreamTableReply,
+};
 use abi::{Descriptor, DescriptorSlot, Error};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -71,6 +75,19 @@ crate::interface! {
     fn portal_unlink(PORTAL_UNLINK) request(header: NameRequest, bytes) reply();
     /// PORTAL_TABLE: procman's portal table in numbers.
     fn portal_table(PORTAL_TABLE) request() reply(header: PortalTableReply);
+    /// PIPE_CREATE (ABI.md §7a.3): a pipe whose read and write ends the
+    /// caller holds. Reply slots: the ring's memory object, its data, room
+    /// and lock events.
+    fn pipe_create(PIPE_CREATE) request() reply(header: PipeReply, descriptors: 4);
+    /// PIPE_CLOSE: gives up one reference of an end.
+    fn pipe_close(PIPE_CLOSE) request(header: PipeEndRequest) reply();
+    /// PIPE_GRANT: gives another process one reference of an end.
+    fn pipe_grant(PIPE_GRANT) request(header: PipeGrantRequest) reply();
+    /// PIPE_OPEN: the descriptors of an end granted to the caller (slots
+    /// as PIPE_CREATE's).
+    fn pipe_open(PIPE_OPEN) request(header: PipeEndRequest) reply(header: PipeReply, descriptors: 4);
+    /// STREAM_TABLE: procman's pipe table in numbers.
+    fn stream_table(STREAM_TABLE) request() reply(header: StreamTableReply);
 }
 
 /// The process manager: its functions are sent to the NULL target.

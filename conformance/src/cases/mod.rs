@@ -13,6 +13,7 @@ mod kcall;
 mod memory;
 mod order;
 mod pager;
+mod pipe;
 mod portal;
 mod procman;
 mod recv;
@@ -52,11 +53,12 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("SHARE", share::CASES),
     ("SHM", shm::CASES),
     ("SMO", smo::CASES),
+    ("PIPE", pipe::CASES),
 ];
 
 /// The areas that speak procman's portal protocol: they run in the second
 /// boot, where procman starts the runner ([`PROCMAN_PROGRAM`]).
-pub const PROCMAN_AREAS: &[&str] = &["PORTAL", "SHARE", "SHM"];
+pub const PROCMAN_AREAS: &[&str] = &["PORTAL", "SHARE", "SHM", "PIPE"];
 
 /// The runner's manifest entry when procman starts it (argument `procman`).
 pub const PROCMAN_PROGRAM: &str = "conformance-portals";

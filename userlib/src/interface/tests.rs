@@ -585,6 +585,49 @@ impl ProcmanServer for FakeProcman {
         self.calls += 1;
         Ok(abi::portal::PortalTableReply::default())
     }
+
+    fn pipe_create(
+        &mut self,
+        _: &mut Call<'_>,
+    ) -> Result<abi::stream::PipeReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::stream::PipeReply::default())
+    }
+
+    fn pipe_close(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::stream::PipeEndRequest,
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn pipe_grant(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::stream::PipeGrantRequest,
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn pipe_open(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::stream::PipeEndRequest,
+    ) -> Result<abi::stream::PipeReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::stream::PipeReply::default())
+    }
+
+    fn stream_table(
+        &mut self,
+        _: &mut Call<'_>,
+    ) -> Result<abi::stream::StreamTableReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::stream::StreamTableReply::default())
+    }
 }
 
 #[test]
