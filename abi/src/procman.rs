@@ -281,6 +281,10 @@ procman_errors! {
     PortalNotCaptured = 0x112B, "PM_PORTAL_NOT_CAPTURED";
     /// A protection without READ or with undefined bits.
     PortalBadProt = 0x112C, "PM_PORTAL_BAD_PROT";
+    /// SPAWN of a program whose file in the boot archive is not a program
+    /// this system runs (not a static x86_64 ELF executable with sound
+    /// segments: `image::program`); procman logs the reason (ABI.md §7a.5).
+    BadProgram = 0x11B0, "PM_BAD_PROGRAM";
 }
 
 #[cfg(test)]

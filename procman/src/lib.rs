@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod loader;
 pub mod namespace;
 pub mod policy;
 pub mod portals;
