@@ -14,7 +14,6 @@
 
 extern crate alloc;
 
-pub mod loader;
 pub mod namespace;
 pub mod policy;
 pub mod portals;

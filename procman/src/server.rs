@@ -3,7 +3,6 @@
 //! dispatch.
 
 use abi::kcall::ProcessExitNotice;
-use abi::kcall::ProcessStartRequest;
 use abi::kcall::protection;
 use abi::portal::{
     PortalReply, PortalRequest, PortalSizeRequest, PortalTableReply, REPLY_CREATED,
@@ -15,9 +14,9 @@ use abi::procman::{
 };
 use abi::{Descriptor, DescriptorSlot, KernelFunction, PAGE_BYTES, Rights};
 use alloc::collections::BTreeMap;
+use alloc::collections::btree_map::Entry;
 use alloc::vec::Vec;
 use image::{CompiledPolicy, ProgramPolicy};
-use procman::loader;
 use procman::namespace::{NameEntry, Namespace};
 use procman::policy::{self, CreateRequest};
 use procman::portals::{Caller, Memory, Plan, PortalTable};
@@ -25,6 +24,7 @@ use procman::processes::{ProcessTable, WaitPlan};
 use userlib::descriptor::OwnedDescriptor;
 use userlib::interface::{Arrived, Call, Refusal};
 use userlib::kernel::{self, DoorKind};
+use userlib::loader::{BuildError, LoadError, ProgramImage};
 use userlib::procman::ProcmanServer;
 use userlib::raw::RawPages;
 use userlib::{Message, Request, Response, Startup, println};
@@ -49,18 +49,14 @@ struct Procman<'p> {
 /// What a method returns: the reply's header, or the refusal.
 type Answer<T> = Result<T, Refusal<ProcmanError>>;
 
-/// A program's image: its memory object (procman's reference, with every
-/// right) and where its segments go.
-struct ProgramImage {
-    memory: OwnedDescriptor,
-    layout: loader::ImageLayout,
-}
-
-/// A refused start, and whether the descriptors it was given had moved
-/// already (into a process that never ran and is gone).
-struct NotStarted {
-    refusal: Refusal<ProcmanError>,
-    moved: bool,
+/// What a start's refusal tells the caller.
+fn refusal(error: LoadError) -> Refusal<ProcmanError> {
+    match error {
+        LoadError::NotInArchive => Refusal::Interface(ProcmanError::NoSuchProgram),
+        LoadError::NotAProgram(_) => Refusal::Interface(ProcmanError::BadProgram),
+        LoadError::ArgumentsTooLong => Refusal::Kernel(abi::Error::InvalidArgument),
+        LoadError::Kernel(error) => Refusal::Kernel(error),
+    }
 }
 
 fn text(bytes: &[u8]) -> Result<&str, ProcmanError> {
@@ -78,151 +74,58 @@ fn name_of(header: NameRequest, bytes: &[u8]) -> Result<&str, ProcmanError> {
 impl<'p> Procman<'p> {
     /// Starts `program` with `descriptors` (and its manifest arguments unless
     /// `arguments` are given) and records it: procman loads it itself
-    /// (ABI.md §7a.5). The refusal says whether the descriptors already
-    /// moved (into a child that never ran, and ended).
+    /// (ABI.md §7a.5), from its image, built the first time the program
+    /// runs. The refusal says whether the descriptors already moved (into
+    /// a child that never ran, and ended).
     fn start(
         &mut self,
         program: ProgramPolicy<'p>,
         arguments: Option<&[u8]>,
         descriptors: &[DescriptorSlot],
-    ) -> Result<u32, NotStarted> {
-        let unmoved = |refusal: Refusal<ProcmanError>| NotStarted {
-            refusal,
-            moved: false,
-        };
+    ) -> Result<u32, BuildError> {
         let arguments = arguments.unwrap_or(program.arguments());
-        let stack = loader::stack(arguments.len())
-            .ok_or(Refusal::Kernel(abi::Error::InvalidArgument))
-            .map_err(unmoved)?;
-        self.build_image(program).map_err(unmoved)?;
-        let image = self
-            .images
-            .get(&program.index())
-            .ok_or(Refusal::Interface(ProcmanError::BadProgram))
-            .map_err(unmoved)?;
-        let handle = kernel::process_create(descriptors).map_err(|e| unmoved(e.into()))?;
-        // From here a refusal drops the handle, which ends the child: it
-        // never ran, and the descriptors it was given end with it.
-        let moved = |refusal: Refusal<ProcmanError>| NotStarted {
-            refusal,
-            moved: true,
+        let image = match self.images.entry(program.index()) {
+            Entry::Occupied(image) => image.into_mut(),
+            Entry::Vacant(slot) => {
+                let image = ProgramImage::read(program.name()).map_err(|error| {
+                    if let LoadError::NotAProgram(reason) = error {
+                        println!(
+                            "procman: {} is not a program this system runs: {reason:?}",
+                            program.name()
+                        );
+                    }
+                    BuildError {
+                        error,
+                        moved: false,
+                    }
+                })?;
+                slot.insert(image)
+            }
         };
-        Self::load(handle.descriptor(), image, &stack, arguments).map_err(moved)?;
-        let entry = image.layout.entry;
-        // The table keeps the handle's number; it is closed when the process ends.
-        let handle = handle.into_raw();
+        let unstarted = image.build(descriptors, arguments)?;
+        let handle = unstarted.handle.descriptor();
         let pid = self
             .processes
             .add(program.index(), program.domain_index(), handle.0);
         // The cookie before the first thread, so its first call is known.
-        let started = kernel::process_set_cookie(handle, u64::from(pid)).and_then(|()| {
-            let start = ProcessStartRequest::new(
-                entry,
-                stack.stack_pointer,
-                stack.arguments_at,
-                arguments.len() as u64,
-            );
-            kernel::process_start(handle, start)
-        });
-        if let Err(e) = started {
-            // It never ran: closing its handle (`ended`) ends it.
-            self.ended(pid, u32::MAX);
-            return Err(moved(e.into()));
-        }
-        Ok(pid)
-    }
-
-    /// Reads, checks and lays out `program` into its image object, once:
-    /// every process that runs it shares the image's read-only pages and
-    /// gets a copy-on-write child of its writable ones.
-    fn build_image(&mut self, program: ProgramPolicy<'p>) -> Result<(), Refusal<ProcmanError>> {
-        if self.images.contains_key(&program.index()) {
-            return Ok(());
-        }
-        let name = program.name();
-        let bytes = kernel::archive_read_all(name).map_err(|e| match e {
-            // The manifest names it, the archive has no such file.
-            abi::Error::InvalidArgument => Refusal::Interface(ProcmanError::NoSuchProgram),
-            e => Refusal::Kernel(e),
-        })?;
-        let plan = image::program::plan(&bytes).map_err(|reason| {
-            println!("procman: {name} is not a program this system runs: {reason:?}");
-            ProcmanError::BadProgram
-        })?;
-        let layout = loader::layout(&plan);
-        let pages = u32::try_from(layout.pages).map_err(|_| ProcmanError::BadProgram)?;
-        let memory = kernel::memory_create(pages)?;
-        let window = RawPages::map_object(
-            memory.descriptor(),
-            0,
-            0,
-            layout.pages * PAGE_BYTES,
-            protection::READ | protection::WRITE,
-        )?;
-        for (laid, segment) in layout.segments().iter().zip(&plan.segments) {
-            window.write(window.base() + laid.bytes_at, segment.bytes(&bytes));
-        }
-        drop(window);
-        self.images
-            .insert(program.index(), ProgramImage { memory, layout });
-        Ok(())
-    }
-
-    /// Maps `image` and a new stack holding `arguments` into the process
-    /// `handle` names, which has not started.
-    fn load(
-        handle: Descriptor,
-        image: &ProgramImage,
-        stack: &loader::StackLayout,
-        arguments: &[u8],
-    ) -> Result<(), Refusal<ProcmanError>> {
-        let shared = image.memory.descriptor();
-        for laid in image.layout.segments() {
-            if laid.private {
-                // Its own copy-on-write child: closed here, kept by the mapping.
-                let copy = kernel::memory_cow(shared, laid.image_offset, laid.length())?;
-                kernel::process_map(
-                    handle,
-                    copy.descriptor(),
-                    laid.address,
-                    0,
-                    laid.length(),
-                    laid.protection,
-                )?;
-            } else {
-                kernel::process_map(
-                    handle,
-                    shared,
-                    laid.address,
-                    laid.image_offset,
-                    laid.length(),
-                    laid.protection,
-                )?;
+        let started =
+            kernel::process_set_cookie(handle, u64::from(pid)).and_then(|()| unstarted.start());
+        match started {
+            // The table keeps the handle's number; it is closed when the
+            // process ends.
+            Ok(handle) => {
+                let _ = handle.into_raw();
+                Ok(pid)
+            }
+            // It never ran, and its handle is closed: it is gone.
+            Err(error) => {
+                let _ = self.processes.exited(pid, u32::MAX);
+                Err(BuildError {
+                    error: LoadError::Kernel(error),
+                    moved: true,
+                })
             }
         }
-        let memory = kernel::memory_create(stack.pages as u32)?;
-        if !arguments.is_empty() {
-            let window = RawPages::map_object(
-                memory.descriptor(),
-                0,
-                stack.write_offset,
-                stack.write_length,
-                protection::READ | protection::WRITE,
-            )?;
-            window.write(
-                window.base() + (stack.arguments_at - stack.base - stack.write_offset),
-                arguments,
-            );
-        }
-        kernel::process_map(
-            handle,
-            memory.descriptor(),
-            stack.base,
-            0,
-            stack.pages * PAGE_BYTES,
-            protection::READ | protection::WRITE,
-        )?;
-        Ok(())
     }
 
     /// A process ended: free what it held here (its names, its watches of
@@ -482,7 +385,7 @@ impl ProcmanServer for Procman<'_> {
                 }
             }
         }
-        let pid = started.map_err(|e| e.refusal)?;
+        let pid = started.map_err(|e| refusal(e.error))?;
         call.set_value(pid);
         Ok(ProcessReply { pid, reserved: 0 })
     }

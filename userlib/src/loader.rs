@@ -1,15 +1,25 @@
-//! Where procman puts a program's pieces (DESIGN §6, ABI.md §7a.5): the
-//! layout of one program's **image** (a memory object holding every
-//! loadable segment's pages, file bytes in place, the rest zero, built
-//! once per program and shared by every process that runs it) and of a
-//! new process's stack and arguments. Plain decisions on a plan that
-//! `image::program` checked; the server makes the kernel calls. This
-//! module must never trust an image it did not get from that checker.
+//! Loading a program from the boot archive into a new process (DESIGN §6,
+//! ABI.md §6.8 and §7a.5): procman's loader, and the conformance suite's.
+//!
+//! A program's **image** is a memory object holding every loadable
+//! segment's pages, its file bytes in place and the rest zero, built once
+//! (ARCHIVE_READ, checked by `image::program`) and shared: every process
+//! that runs it maps the image's read-only segments straight from it and
+//! gets a copy-on-write child of its writable ones. A new process gets a
+//! stack object of its own with the argument bytes at its top, and starts
+//! in the state ABI.md §7 gives. The layouts are plain decisions, tested
+//! on the host; [`ProgramImage`] makes the kernel calls (PROCESS_CREATE,
+//! PROCESS_MAP, PROCESS_START). This module must never map an image that
+//! `image::program` did not accept.
 
-use abi::PAGE_BYTES;
-use abi::kcall::protection;
+use abi::kcall::{ProcessStartRequest, protection};
 use abi::process::{MAX_ARGUMENT_BYTES, USER_STACK_SIZE, USER_STACK_TOP};
-use image::program::{MAX_SEGMENTS, ProgramPlan};
+use abi::{Descriptor, DescriptorSlot, Error, PAGE_BYTES};
+use image::program::{MAX_SEGMENTS, ProgramError, ProgramPlan};
+
+use crate::descriptor::OwnedDescriptor;
+use crate::kernel;
+use crate::raw::RawPages;
 
 /// One segment's place in the image and in a process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -132,6 +142,180 @@ pub fn stack(arguments: usize) -> Option<StackLayout> {
         write_offset: first_page - base,
         write_length: USER_STACK_TOP - first_page,
     })
+}
+
+/// Why a program could not be loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// The boot archive has no file of that name.
+    NotInArchive,
+    /// The file is not a program this system runs.
+    NotAProgram(ProgramError),
+    /// More argument bytes than `MAX_ARGUMENT_BYTES`.
+    ArgumentsTooLong,
+    /// A kernel call failed.
+    Kernel(Error),
+}
+
+impl From<Error> for LoadError {
+    fn from(error: Error) -> Self {
+        LoadError::Kernel(error)
+    }
+}
+
+/// A refused [`ProgramImage::build`], and whether the descriptors it was
+/// given had moved already (into a process that never ran, and is gone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BuildError {
+    /// What went wrong.
+    pub error: LoadError,
+    /// Whether the descriptors are gone with the process.
+    pub moved: bool,
+}
+
+/// A process built and not started: its handle, and how to start it.
+#[derive(Debug)]
+pub struct Unstarted {
+    /// The handle (dropping it ends the process, which never ran).
+    pub handle: OwnedDescriptor,
+    /// Its first thread's start (PROCESS_START).
+    pub start: ProcessStartRequest,
+}
+
+impl Unstarted {
+    /// Starts it; its handle.
+    pub fn start(self) -> Result<OwnedDescriptor, Error> {
+        kernel::process_start(self.handle.descriptor(), self.start)?;
+        Ok(self.handle)
+    }
+}
+
+/// A program's image object (this process's reference, every right) and
+/// where its segments go.
+#[derive(Debug)]
+pub struct ProgramImage {
+    memory: OwnedDescriptor,
+    layout: ImageLayout,
+}
+
+impl ProgramImage {
+    /// Reads the boot archive's `name` (needs the boot-archive
+    /// capability), checks it and builds its image.
+    pub fn read(name: &str) -> Result<Self, LoadError> {
+        let bytes = kernel::archive_read_all(name).map_err(|e| match e {
+            Error::InvalidArgument => LoadError::NotInArchive,
+            e => LoadError::Kernel(e),
+        })?;
+        let plan = image::program::plan(&bytes).map_err(LoadError::NotAProgram)?;
+        let layout = layout(&plan);
+        let pages = u32::try_from(layout.pages)
+            .map_err(|_| LoadError::NotAProgram(ProgramError::SegmentOutOfRange))?;
+        let memory = kernel::memory_create(pages)?;
+        let window = RawPages::map_object(
+            memory.descriptor(),
+            0,
+            0,
+            layout.pages * PAGE_BYTES,
+            protection::READ | protection::WRITE,
+        )?;
+        for (laid, segment) in layout.segments().iter().zip(&plan.segments) {
+            window.write(window.base() + laid.bytes_at, segment.bytes(&bytes));
+        }
+        Ok(ProgramImage { memory, layout })
+    }
+
+    /// Its layout.
+    pub fn layout(&self) -> &ImageLayout {
+        &self.layout
+    }
+
+    /// A new process (needs the process-control capability) running this
+    /// image with `descriptors` as its descriptors 1..=n and `arguments`,
+    /// built and not started.
+    pub fn build(
+        &self,
+        descriptors: &[DescriptorSlot],
+        arguments: &[u8],
+    ) -> Result<Unstarted, BuildError> {
+        let stack = stack(arguments.len()).ok_or(BuildError {
+            error: LoadError::ArgumentsTooLong,
+            moved: false,
+        })?;
+        let handle = kernel::process_create(descriptors).map_err(|e| BuildError {
+            error: LoadError::Kernel(e),
+            moved: false,
+        })?;
+        // From here a refusal drops the handle, which ends the process: it
+        // never ran, and the descriptors it was given end with it.
+        self.map_into(handle.descriptor(), &stack, arguments)
+            .map_err(|e| BuildError {
+                error: LoadError::Kernel(e),
+                moved: true,
+            })?;
+        let start = ProcessStartRequest::new(
+            self.layout.entry,
+            stack.stack_pointer,
+            stack.arguments_at,
+            arguments.len() as u64,
+        );
+        Ok(Unstarted { handle, start })
+    }
+
+    /// Maps the image and a new stack holding `arguments` into the process
+    /// `handle` names.
+    fn map_into(
+        &self,
+        handle: Descriptor,
+        stack: &StackLayout,
+        arguments: &[u8],
+    ) -> Result<(), Error> {
+        let shared = self.memory.descriptor();
+        for laid in self.layout.segments() {
+            if laid.private {
+                // Its own copy-on-write child: closed here, kept by the mapping.
+                let copy = kernel::memory_cow(shared, laid.image_offset, laid.length())?;
+                kernel::process_map(
+                    handle,
+                    copy.descriptor(),
+                    laid.address,
+                    0,
+                    laid.length(),
+                    laid.protection,
+                )?;
+            } else {
+                kernel::process_map(
+                    handle,
+                    shared,
+                    laid.address,
+                    laid.image_offset,
+                    laid.length(),
+                    laid.protection,
+                )?;
+            }
+        }
+        let memory = kernel::memory_create(stack.pages as u32)?;
+        if !arguments.is_empty() {
+            let window = RawPages::map_object(
+                memory.descriptor(),
+                0,
+                stack.write_offset,
+                stack.write_length,
+                protection::READ | protection::WRITE,
+            )?;
+            window.write(
+                window.base() + (stack.arguments_at - stack.base - stack.write_offset),
+                arguments,
+            );
+        }
+        kernel::process_map(
+            handle,
+            memory.descriptor(),
+            stack.base,
+            0,
+            stack.pages * PAGE_BYTES,
+            protection::READ | protection::WRITE,
+        )
+    }
 }
 
 #[cfg(test)]
