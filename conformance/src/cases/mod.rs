@@ -10,6 +10,7 @@ mod death;
 mod devices;
 mod func;
 mod kcall;
+mod load;
 mod memory;
 mod order;
 mod pager;
@@ -52,6 +53,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("SHARE", share::CASES),
     ("SHM", shm::CASES),
     ("SMO", smo::CASES),
+    ("LOAD", load::CASES),
 ];
 
 /// The areas that speak procman's portal protocol: they run in the second
