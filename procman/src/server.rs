@@ -457,6 +457,29 @@ impl ProcmanServer for Procman<'_> {
                     flags: REPLY_CREATED | read_only(rights),
                 })
             }
+            Plan::Special {
+                pager,
+                pages,
+                cookie,
+                rights,
+            } => {
+                // The chain's first server, as OPEN would find it for the caller.
+                let entry = *self.namespace.lookup(&pager)?;
+                policy::check_open(&self.policy, domain, entry.security_type)?;
+                // Its door's owner closed it: no pager serves the chain.
+                let object = kernel::pager_create(Descriptor(entry.descriptor), pages, cookie)
+                    .map_err(|e| match e {
+                        abi::Error::PeerDied => Refusal::Interface(ProcmanError::PortalNoPager),
+                        e => Refusal::Kernel(e),
+                    })?;
+                call.push_move(object, rights)
+                    .map_err(|_| ProcmanError::BadRequest)?;
+                Ok(PortalReply {
+                    length: u64::from(pages) * PAGE_BYTES,
+                    data_offset: 0,
+                    flags: REPLY_CREATED | read_only(rights),
+                })
+            }
             Plan::Create { .. } => self.create_portal(call, plan),
             Plan::Capture { name, rights, lock } => {
                 let entry = self
