@@ -134,6 +134,10 @@ errors! {
     /// The owner's memory under the SMO is no longer mapped with the access
     /// the copy needs (unmapped, or made read-only, after sharing).
     SmoRegionGone = 53, "SMO_REGION_GONE", "the SMO's memory is no longer mapped";
+    /// PROCESS_MAP or PROCESS_START on a process that already runs: a
+    /// loader builds a process before its first thread, never after
+    /// (ABI.md §6.8, D57).
+    ProcessStarted = 70, "PROCESS_STARTED", "the process has already started";
 }
 
 impl core::fmt::Display for Error {

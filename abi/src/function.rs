@@ -249,6 +249,17 @@ kernel_functions! {
     /// The caller's own process id, as procman gave it (NULL target ->
     /// `ProcessIdReply`; 0 when none was given).
     ProcessId = 0x0A5, "PROCESS_ID";
+    /// Create an empty process: an address space and a descriptor table,
+    /// no thread (process-control capability target; empty request; the
+    /// message's descriptor slots are transferred into it as its
+    /// descriptors 1..=n; reply slot 0 holds the process handle). ABI.md §6.8.
+    ProcessCreate = 0x0D0, "PROCESS_CREATE";
+    /// Map (part of) a memory object into a process that has not started,
+    /// at a fixed address (process-handle target; `ProcessMapRequest`).
+    ProcessMap = 0x0D1, "PROCESS_MAP";
+    /// Start a created process's first thread (process-handle target;
+    /// `ProcessStartRequest`).
+    ProcessStart = 0x0D2, "PROCESS_START";
 }
 
 #[cfg(test)]

@@ -340,6 +340,46 @@ pub struct SpawnRequest {
     pub argument_length: u32,
 }
 
+/// PROCESS_MAP: maps `length` bytes of the memory object `memory` (a
+/// descriptor of the caller's) from `offset` at `address` in the target
+/// process, with `protection`: the child may never PROTECT it wider
+/// (ABI.md §6.8).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ProcessMapRequest {
+    /// Where in the target (page-aligned, not 0: the loader places).
+    pub address: u64,
+    /// Where in the object (page-aligned).
+    pub offset: u64,
+    /// How many bytes (page-aligned, not 0).
+    pub length: u64,
+    /// The caller's descriptor of the memory object.
+    pub memory: u32,
+    /// Protection bits (`protection`), READ among them.
+    pub protection: u32,
+}
+
+/// PROCESS_START: the created process's first thread starts at `entry`
+/// with rsp = `stack_pointer`, rdi = `argument_address`, rsi =
+/// `argument_length` and rdx = the number of descriptors PROCESS_CREATE
+/// gave it (ABI.md §7).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ProcessStartRequest {
+    /// The user address the thread starts at.
+    pub entry: u64,
+    /// Its initial stack pointer (user address, 16-byte aligned).
+    pub stack_pointer: u64,
+    /// Passed in rdi: where the argument bytes are in the process.
+    pub argument_address: u64,
+    /// Passed in rsi: how many argument bytes there are.
+    pub argument_length: u64,
+}
+
 /// PROCESS_SET_COOKIE.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -684,6 +724,44 @@ impl DoorCreateRequest {
         DoorCreateRequest {
             system,
             security_type,
+        }
+    }
+}
+
+impl ProcessMapRequest {
+    /// Map `length` bytes of `memory` from `offset` at `address` with
+    /// `protection`.
+    pub const fn new(
+        memory: Descriptor,
+        address: u64,
+        offset: u64,
+        length: u64,
+        protection: u32,
+    ) -> Self {
+        ProcessMapRequest {
+            address,
+            offset,
+            length,
+            memory: memory.0,
+            protection,
+        }
+    }
+}
+
+impl ProcessStartRequest {
+    /// Start at `entry` with `stack_pointer`, the argument bytes at
+    /// `argument_address` (`argument_length` of them).
+    pub const fn new(
+        entry: u64,
+        stack_pointer: u64,
+        argument_address: u64,
+        argument_length: u64,
+    ) -> Self {
+        ProcessStartRequest {
+            entry,
+            stack_pointer,
+            argument_address,
+            argument_length,
         }
     }
 }

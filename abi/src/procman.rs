@@ -296,6 +296,10 @@ procman_errors! {
     BrokenPipe = 0x1165, "PM_BROKEN_PIPE";
     /// PIPE_GRANT to the caller itself.
     PipeGrantSelf = 0x1166, "PM_PIPE_GRANT_SELF";
+    /// SPAWN of a program whose file in the boot archive is not a program
+    /// this system runs (not a static x86_64 ELF executable with sound
+    /// segments: `image::program`); procman logs the reason (ABI.md §7a.5).
+    BadProgram = 0x11B0, "PM_BAD_PROGRAM";
 }
 
 #[cfg(test)]

@@ -376,6 +376,34 @@ impl Context {
         Ok(peer)
     }
 
+    /// Starts a peer the way procman does (ABI.md §7a.5): built from
+    /// `image` (the peer program's, `userlib::loader`) with PROCESS_CREATE,
+    /// PROCESS_MAP and PROCESS_START, its descriptors 2, 3, ... `initial`
+    /// (descriptor 1 is its control door).
+    pub fn loaded_peer(
+        &mut self,
+        image: &userlib::loader::ProgramImage,
+        initial: &[DescriptorSlot],
+    ) -> Result<Peer, Failed> {
+        let door = kernel::door_create(DoorKind::User, 0)?;
+        let owner = door.owner.into_raw();
+        let mut slots = Vec::with_capacity(initial.len() + 1);
+        slots.push(DescriptorSlot::moving(owner, Rights::DOOR_OWNER));
+        slots.extend_from_slice(initial);
+        let built = image.build(&slots, &[]).map_err(|refused| {
+            if !refused.moved {
+                let _ = OwnedDescriptor::from_raw(owner);
+            }
+            Failed(format!("loading {}: {:?}", peer::PROGRAM, refused.error))
+        })?;
+        let process = built
+            .start()
+            .map_err(|e| Failed(format!("PROCESS_START {}: {}", peer::PROGRAM, e.name())))?;
+        let peer = self.adopt_peer(door.client.into_raw(), process.into_raw());
+        self.settle();
+        Ok(peer)
+    }
+
     /// Starts a peer through procman (the runner booted by procman has no
     /// kernel capabilities): a control door from CREATE_OBJECT, its owner
     /// reference moved to the child by procman's SPAWN. Returns the peer

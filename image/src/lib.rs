@@ -5,8 +5,10 @@
 //! parser and the Limine configuration.
 //!
 //! The `no_std` part is what the kernel and procman link: it validates an
-//! archive, or the compiled security policy procman enforces
-//! ([`policy`]), completely and never panics, whatever bytes it is given. This crate
+//! archive, the compiled security policy procman enforces
+//! ([`policy`]), or a program's ELF image before anything maps it
+//! ([`program`]: the kernel's loader of the first process and procman's
+//! of every other share it), completely and never panics, whatever bytes it is given. This crate
 //! must never trust an archive it did not validate, never allocate in its
 //! `no_std` part, and never contain `unsafe` code: the on-disk layout is read
 //! through `zerocopy`.
@@ -26,6 +28,7 @@ mod error;
 pub mod format;
 mod header;
 pub mod policy;
+pub mod program;
 mod reader;
 
 #[cfg(feature = "std")]

@@ -117,6 +117,20 @@ pub enum Plan {
         /// The rights the caller gets.
         rights: Rights,
     },
+    /// A private special object (PAGER_CREATE) whose pages the server
+    /// registered as `pager` in procman's namespace supplies, moved to the
+    /// caller; nothing is recorded (decision D25).
+    Special {
+        /// The chain's first server: a name of procman's namespace.
+        pager: String,
+        /// Pages of the object.
+        pages: u32,
+        /// The chain's message, as the object's cookie (every PAGE_REQUEST
+        /// carries it): its bytes little-endian, zero-padded to 8.
+        cookie: u64,
+        /// The rights the caller gets.
+        rights: Rights,
+    },
     /// A capture of a named portal: hand out a copy of its object.
     Capture {
         /// Its identifier.
@@ -192,6 +206,55 @@ fn direct_range(frames: &[u64]) -> Result<(u64, u64), ProcmanError> {
         }
     }
     Ok((first, frames.len() as u64 * PAGE))
+}
+
+/// The most bytes of a SPECIAL request's chain message: it becomes the
+/// special object's 8-byte cookie.
+pub const MAX_CHAIN_MESSAGE: usize = 8;
+
+/// A SPECIAL request, once its classes passed the policy (ABI.md §7a.1,
+/// decision D25): SPECIAL alone, private (no identifier, no share type,
+/// create 0, no frames), a chain whose first server is a name and whose
+/// message fits the cookie; a length as for ANON.
+fn plan_special(
+    header: &PortalRequest,
+    chain_name: &[u8],
+    chain_message: &[u8],
+    identifier: &[u8],
+    frames: &[u64],
+) -> Result<Plan, ProcmanError> {
+    if header.classes != PortalClass::SPECIAL {
+        return Err(ProcmanError::PortalBadClass);
+    }
+    let share = header.share;
+    if share.create != 0
+        || share.share_type != 0
+        || !identifier.is_empty()
+        || !frames.is_empty()
+        || chain_name.is_empty()
+        || chain_message.len() > MAX_CHAIN_MESSAGE
+    {
+        return Err(ProcmanError::BadRequest);
+    }
+    let prot = header.prot;
+    if !portal::prot_is_valid(prot) {
+        return Err(ProcmanError::PortalBadProt);
+    }
+    if !header.morphology.address.is_multiple_of(PAGE) {
+        return Err(ProcmanError::PortalBadMorphology);
+    }
+    let pager = core::str::from_utf8(chain_name).map_err(|_| ProcmanError::BadName)?;
+    check_name(pager)?;
+    let pages = pages_for(header.length)?;
+    check_morphology_length(header.morphology.length, u64::from(pages) * PAGE)?;
+    let mut cookie = [0u8; 8];
+    cookie[..chain_message.len()].copy_from_slice(chain_message);
+    Ok(Plan::Special {
+        pager: pager.to_string(),
+        pages,
+        cookie: u64::from_le_bytes(cookie),
+        rights: rights_for(prot),
+    })
 }
 
 impl PortalTable {
@@ -288,8 +351,7 @@ impl PortalTable {
             return Err(ProcmanError::PortalClassDenied);
         }
         if classes.contains(PortalClass::SPECIAL) {
-            // The request carries its chain; no pager protocol serves it yet.
-            return Err(ProcmanError::PortalNoPager);
+            return plan_special(header, chain_name, chain_message, identifier, &frames);
         }
         if !chain_name.is_empty() || !chain_message.is_empty() {
             // A chain belongs to SPECIAL alone.

@@ -18,6 +18,7 @@ use abi::stream::{
 };
 use abi::{Descriptor, DescriptorSlot, KernelFunction, PAGE_BYTES, Rights};
 use alloc::collections::BTreeMap;
+use alloc::collections::btree_map::Entry;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use image::{CompiledPolicy, ProgramPolicy};
@@ -29,6 +30,7 @@ use procman::streams::{PipeEntry, PipeTable, Released};
 use userlib::descriptor::OwnedDescriptor;
 use userlib::interface::{Arrived, Call, Refusal};
 use userlib::kernel::{self, DoorKind};
+use userlib::loader::{BuildError, LoadError, ProgramImage};
 use userlib::procman::ProcmanServer;
 use userlib::raw::RawPages;
 use userlib::{Message, Request, Response, Startup, println};
@@ -48,12 +50,24 @@ struct Procman<'p> {
     /// Each live pipe's header page, mapped here: procman sets the ring's
     /// flags and wakes its waiters when a side goes (ABI.md §7a.3).
     pipe_headers: BTreeMap<u32, RawPages>,
+    /// Each program's image once one process ran it, by program index.
+    images: BTreeMap<usize, ProgramImage>,
     /// The process whose exit status ends the system (`run=NAME`).
     verdict: Option<u32>,
 }
 
 /// What a method returns: the reply's header, or the refusal.
 type Answer<T> = Result<T, Refusal<ProcmanError>>;
+
+/// What a start's refusal tells the caller.
+fn refusal(error: LoadError) -> Refusal<ProcmanError> {
+    match error {
+        LoadError::NotInArchive => Refusal::Interface(ProcmanError::NoSuchProgram),
+        LoadError::NotAProgram(_) => Refusal::Interface(ProcmanError::BadProgram),
+        LoadError::ArgumentsTooLong => Refusal::Kernel(abi::Error::InvalidArgument),
+        LoadError::Kernel(error) => Refusal::Kernel(error),
+    }
+}
 
 fn text(bytes: &[u8]) -> Result<&str, ProcmanError> {
     core::str::from_utf8(bytes).map_err(|_| ProcmanError::BadName)
@@ -69,27 +83,59 @@ fn name_of(header: NameRequest, bytes: &[u8]) -> Result<&str, ProcmanError> {
 
 impl<'p> Procman<'p> {
     /// Starts `program` with `descriptors` (and its manifest arguments unless
-    /// `arguments` are given) and records it.
+    /// `arguments` are given) and records it: procman loads it itself
+    /// (ABI.md §7a.5), from its image, built the first time the program
+    /// runs. The refusal says whether the descriptors already moved (into
+    /// a child that never ran, and ended).
     fn start(
         &mut self,
         program: ProgramPolicy<'p>,
         arguments: Option<&[u8]>,
         descriptors: &[DescriptorSlot],
-    ) -> Result<u32, abi::Error> {
+    ) -> Result<u32, BuildError> {
         let arguments = arguments.unwrap_or(program.arguments());
-        let handle = kernel::spawn(program.name(), arguments, descriptors)?;
-        // The table keeps the handle's number; it is closed when the process ends.
-        let handle = handle.into_raw();
+        let image = match self.images.entry(program.index()) {
+            Entry::Occupied(image) => image.into_mut(),
+            Entry::Vacant(slot) => {
+                let image = ProgramImage::read(program.name()).map_err(|error| {
+                    if let LoadError::NotAProgram(reason) = error {
+                        println!(
+                            "procman: {} is not a program this system runs: {reason:?}",
+                            program.name()
+                        );
+                    }
+                    BuildError {
+                        error,
+                        moved: false,
+                    }
+                })?;
+                slot.insert(image)
+            }
+        };
+        let unstarted = image.build(descriptors, arguments)?;
+        let handle = unstarted.handle.descriptor();
         let pid = self
             .processes
             .add(program.index(), program.domain_index(), handle.0);
-        if let Err(e) = kernel::process_set_cookie(handle, u64::from(pid)) {
-            // PEER_DIED: it ended before its cookie was set, so its exit
-            // notice named no one; its status is unknown (-1).
-            println!("procman: process {pid} ended before its cookie was set: {e}");
-            self.ended(pid, u32::MAX);
+        // The cookie before the first thread, so its first call is known.
+        let started =
+            kernel::process_set_cookie(handle, u64::from(pid)).and_then(|()| unstarted.start());
+        match started {
+            // The table keeps the handle's number; it is closed when the
+            // process ends.
+            Ok(handle) => {
+                let _ = handle.into_raw();
+                Ok(pid)
+            }
+            // It never ran, and its handle is closed: it is gone.
+            Err(error) => {
+                let _ = self.processes.exited(pid, u32::MAX);
+                Err(BuildError {
+                    error: LoadError::Kernel(error),
+                    moved: true,
+                })
+            }
         }
-        Ok(pid)
     }
 
     /// A process ended: free what it held here (its names, its watches of
@@ -427,13 +473,16 @@ impl ProcmanServer for Procman<'_> {
             .map(|slot| DescriptorSlot::moving(Descriptor(slot.descriptor), Rights(slot.rights)))
             .collect();
         let given = (!arguments.is_empty()).then_some(arguments);
-        let pid = self.start(program, given, &slots)?;
-        for index in 0..descriptors.len() {
-            // Moved into the child: forget them without closing.
-            if let Some(moved) = descriptors.take(index) {
-                let _ = moved.into_raw();
+        let started = self.start(program, given, &slots);
+        if started.as_ref().is_ok() || started.as_ref().is_err_and(|e| e.moved) {
+            for index in 0..descriptors.len() {
+                // Moved into the child: forget them without closing.
+                if let Some(moved) = descriptors.take(index) {
+                    let _ = moved.into_raw();
+                }
             }
         }
+        let pid = started.map_err(|e| refusal(e.error))?;
         call.set_value(pid);
         Ok(ProcessReply { pid, reserved: 0 })
     }
@@ -501,6 +550,29 @@ impl ProcmanServer for Procman<'_> {
                     .map_err(|_| ProcmanError::BadRequest)?;
                 Ok(PortalReply {
                     length,
+                    data_offset: 0,
+                    flags: REPLY_CREATED | read_only(rights),
+                })
+            }
+            Plan::Special {
+                pager,
+                pages,
+                cookie,
+                rights,
+            } => {
+                // The chain's first server, as OPEN would find it for the caller.
+                let entry = *self.namespace.lookup(&pager)?;
+                policy::check_open(&self.policy, domain, entry.security_type)?;
+                // Its door's owner closed it: no pager serves the chain.
+                let object = kernel::pager_create(Descriptor(entry.descriptor), pages, cookie)
+                    .map_err(|e| match e {
+                        abi::Error::PeerDied => Refusal::Interface(ProcmanError::PortalNoPager),
+                        e => Refusal::Kernel(e),
+                    })?;
+                call.push_move(object, rights)
+                    .map_err(|_| ProcmanError::BadRequest)?;
+                Ok(PortalReply {
+                    length: u64::from(pages) * PAGE_BYTES,
                     data_offset: 0,
                     flags: REPLY_CREATED | read_only(rights),
                 })
@@ -699,8 +771,11 @@ impl ProcmanServer for Procman<'_> {
         if request.function() != KernelFunction::ProcessExited.function() {
             return Response::Error(ProcmanError::UnknownFunction as u32);
         }
+        // Cookie 0: a process that ended before procman gave it an id
+        // (one it was building); nothing here is its.
         if let Ok(notice) = ProcessExitNotice::read_from_bytes(request.data())
             && let Ok(pid) = u32::try_from(notice.cookie)
+            && pid != 0
         {
             self.ended(pid, notice.status);
         }
@@ -740,6 +815,7 @@ pub fn main(startup: Startup) -> i32 {
         portals: PortalTable::new(),
         pipes: PipeTable::new(),
         pipe_headers: BTreeMap::new(),
+        images: BTreeMap::new(),
         verdict: None,
     };
     let command_line = core::str::from_utf8(startup.arguments).unwrap_or("");

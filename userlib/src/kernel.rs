@@ -14,8 +14,9 @@ use abi::function::KernelFunction;
 use abi::kcall::{
     self, ArchiveReadReply, ArchiveReadRequest, ClockReply, CookieRequest, DirectRequest,
     DoorCreateRequest, ExitRequest, KernelCounters, MachineInfo, MapReply, MemoryCreateRequest,
-    MemoryInfo, MemoryMapRequest, MemoryRangeRequest, ProcessIdReply, SmoCopyRequest,
-    SmoPassRequest, SmoReply, SmoRequest, SmoShareRequest, SpawnRequest, ThreadCreateRequest,
+    MemoryInfo, MemoryMapRequest, MemoryRangeRequest, ProcessIdReply, ProcessMapRequest,
+    ProcessStartRequest, SmoCopyRequest, SmoPassRequest, SmoReply, SmoRequest, SmoShareRequest,
+    SpawnRequest, ThreadCreateRequest,
 };
 use abi::{Descriptor, DescriptorSlot, Error, ObjectKind, Rights};
 use zerocopy::{FromBytes, IntoBytes};
@@ -557,6 +558,61 @@ pub fn spawn(
     let process = reply_descriptor(&mut message, 0);
     message.discard();
     process
+}
+
+/// PROCESS_CREATE (needs the process-control capability): an empty
+/// process with `descriptors` as its descriptors 1..=n and no thread, and
+/// its handle. It ends, unstarted, when the last reference to the handle
+/// goes; a loader fills it with [`process_map`] and runs it with
+/// [`process_start`] (ABI.md §6.8). Descriptors moved by the slots leave
+/// this process only if it succeeds.
+pub fn process_create(descriptors: &[DescriptorSlot]) -> Result<OwnedDescriptor, Error> {
+    let mut buffer = [0u8; CAPACITY];
+    let mut message = Message::over(&mut buffer[..]);
+    for slot in descriptors {
+        message
+            .push_descriptor(*slot)
+            .map_err(|_| Error::BadSizes)?;
+    }
+    kernel_call(
+        KernelFunction::ProcessCreate,
+        crate::capability::of(ObjectKind::ProcessControl),
+        &mut message,
+    )?;
+    let process = reply_descriptor(&mut message, 0);
+    message.discard();
+    process
+}
+
+/// PROCESS_MAP (on the handle of a process that has not started): maps
+/// `length` bytes of `memory` from `offset` at `address` in it, with
+/// `protection`, which is also the most it may ever PROTECT them to.
+pub fn process_map(
+    process: Descriptor,
+    memory: Descriptor,
+    address: u64,
+    offset: u64,
+    length: u64,
+    protection: u32,
+) -> Result<(), Error> {
+    let request = ProcessMapRequest::new(memory, address, offset, length, protection);
+    small_call(
+        KernelFunction::ProcessMap,
+        process,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// PROCESS_START (on the handle of a process that has not started): its
+/// first thread, with the start state of ABI.md §7.
+pub fn process_start(process: Descriptor, start: ProcessStartRequest) -> Result<(), Error> {
+    small_call(
+        KernelFunction::ProcessStart,
+        process,
+        start.as_bytes(),
+        |_, _| Ok(()),
+    )
 }
 
 /// PROCESS_SET_COOKIE (on a process handle): the cookie `process`'s NULL-target

@@ -40,6 +40,7 @@ mod heap;
 pub mod interface;
 pub mod ipc;
 pub mod kernel;
+pub mod loader;
 pub mod message;
 pub mod pager;
 #[cfg(target_os = "none")]

@@ -10,6 +10,7 @@ mod death;
 mod devices;
 mod func;
 mod kcall;
+mod load;
 mod memory;
 mod order;
 mod pager;
@@ -54,6 +55,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("SHM", shm::CASES),
     ("SMO", smo::CASES),
     ("PIPE", pipe::CASES),
+    ("LOAD", load::CASES),
 ];
 
 /// The areas that speak procman's portal protocol: they run in the second

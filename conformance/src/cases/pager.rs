@@ -84,7 +84,7 @@ fn paging(context: &mut Context, pages: u32) -> Result<Paging, Failed> {
 }
 
 /// The peer maps its descriptor `object` at [`MAP_AT`].
-fn peer_maps(peer: &Peer, object: u32, length: u64) -> Result<(), Failed> {
+pub(super) fn peer_maps(peer: &Peer, object: u32, length: u64) -> Result<(), Failed> {
     let mapped = peer.trap(Step::send(
         KernelFunction::MemoryMap.function(),
         object,
@@ -103,7 +103,7 @@ fn peer_maps(peer: &Peer, object: u32, length: u64) -> Result<(), Failed> {
 
 /// The peer writes `write` at `MAP_AT + offset`, then reads `read` bytes
 /// there, on a job of the runner; returns once the peer is blocked (or done).
-fn touch(
+pub(super) fn touch(
     context: &mut Context,
     peer: Peer,
     offset: u64,
@@ -117,7 +117,7 @@ fn touch(
 }
 
 /// A pager's reply: msgRetVal and msgErrno 0, the supply, then `bytes`.
-fn supply(how: PageSupply, bytes: &[u8]) -> Vec<u8> {
+pub(super) fn supply(how: PageSupply, bytes: &[u8]) -> Vec<u8> {
     let mut data = alloc::vec![0u8; 8];
     data.extend_from_slice(how.as_bytes());
     data.extend_from_slice(bytes);
@@ -132,7 +132,10 @@ fn error_reply(errno: Error) -> Vec<u8> {
 }
 
 /// The runner receives the page request queued on `owner`; checks it is one.
-fn take_request(context: &mut Context, owner: Descriptor) -> Result<(kit::Served, Buffer), Failed> {
+pub(super) fn take_request(
+    context: &mut Context,
+    owner: Descriptor,
+) -> Result<(kit::Served, Buffer), Failed> {
     let (served, buffer) = kit::receive(owner, 4095)?;
     context.check(
         served.received.arg0 == u64::from(PAGE_REQUEST as u32),
@@ -145,7 +148,7 @@ fn take_request(context: &mut Context, owner: Descriptor) -> Result<(kit::Served
 }
 
 /// The peer's ACCESS once it is done (a failure if it still waits).
-fn access_result(
+pub(super) fn access_result(
     context: &mut Context,
     job: &Job<Result<Accessed, Failed>>,
 ) -> Result<Accessed, Failed> {
@@ -153,7 +156,7 @@ fn access_result(
 }
 
 /// Checks the peer read `expected` (its ACCESS succeeded).
-fn check_read(context: &mut Context, accessed: &Accessed, expected: &[u8]) {
+pub(super) fn check_read(context: &mut Context, accessed: &Accessed, expected: &[u8]) {
     context.check(
         accessed.registers.kernel_error().is_none() && accessed.bytes == expected,
         &alloc::format!(

@@ -40,6 +40,29 @@ pub const PAGE: u64 = abi::PAGE_BYTES;
 /// The buffer every portal call offers.
 pub const TOTAL: u16 = 512;
 
+/// The pager door the SPECIAL cases register (the runner owns it).
+const SPECIAL_PAGER: &str = "/srv/conformance-pager";
+
+/// A pager door whose owner reference the case closes.
+const GONE_PAGER: &str = "/srv/conformance-pager-gone";
+
+/// A 2-page SPECIAL request (5,000 bytes) served by [`SPECIAL_PAGER`].
+fn special_spec(message: &'static [u8]) -> PortalSpec<'static> {
+    special_spec_of(SPECIAL_PAGER, message)
+}
+
+/// A 2-page SPECIAL request (5,000 bytes) served by `pager`.
+fn special_spec_of(pager: &'static str, message: &'static [u8]) -> PortalSpec<'static> {
+    PortalSpec {
+        classes: PortalClass::SPECIAL,
+        prot: RW,
+        length: 5000,
+        chain_name: pager.as_bytes(),
+        chain_message: message,
+        ..PortalSpec::default()
+    }
+}
+
 /// A PORTAL error reply with `error`.
 pub const fn refusal(error: ProcmanError) -> Expect {
     Expect::replied("PORTAL", u32::MAX, error as u32, 8, 0)
@@ -449,16 +472,16 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-PORTAL-005",
-        rule: "SPECIAL with a server chain, from a domain allowed it, is PM_PORTAL_NO_PAGER while no pager protocol exists, and changes nothing",
+        rule: "SPECIAL whose chain's first server is no name of procman's namespace is PM_NO_SUCH_NAME, and changes nothing",
         section: "7a.1",
         decisions: &["D25"],
-        expect: refusal(ProcmanError::PortalNoPager),
+        expect: refusal(ProcmanError::NoSuchName),
         run: |context| {
             refused(
                 context,
                 PortalSpec {
                     classes: PortalClass::SPECIAL,
-                    chain_name: b"/srv/pager",
+                    chain_name: b"/srv/no-such-pager",
                     chain_message: b"file 7",
                     ..anon_spec(PAGE)
                 },
@@ -1134,6 +1157,80 @@ pub static CASES: &[Case] = &[
             let call = send_bytes(abi::portal::PORTAL_TABLE, &[])?;
             Ok(observe(context, &call))
         },
+    },
+    Case {
+        id: "MSG-PORTAL-039",
+        rule: "SPECIAL naming a pager's door (registered with CREATE_OBJECT) replies a special object (MEMORY_INFO flags SPECIAL, the length rounded to pages) moved to the caller; a peer that touches it waits for a PAGE_REQUEST on that door carrying the chain's message as its cookie, and reads what the pager supplies",
+        section: "7a.1",
+        decisions: &["D25"],
+        expect: granted(1),
+        run: |context| {
+            let pager = userlib::procman::create_object(Some(SPECIAL_PAGER), false, 3)
+                .map_err(|e| Failed(format!("CREATE_OBJECT {SPECIAL_PAGER}: {e}")))?;
+            let owner = context.adopt(pager.owner.into_raw());
+            context.adopt(pager.client.into_raw());
+            let (call, objects) = granted_call(context, &special_spec(b"file 7"))?;
+            let object = objects.first().copied().unwrap_or(Descriptor::NULL);
+            let info = kernel::memory_info(object);
+            context.check(
+                info.is_ok_and(|i| i.pages == 2 && i.flags == abi::kcall::memory_flags::SPECIAL),
+                &format!("MEMORY_INFO of the object: {info:?}"),
+            );
+            context.check(
+                reply_of(&call.bytes).length == 2 * PAGE,
+                &format!("the reply's length is {}", reply_of(&call.bytes).length),
+            );
+            let (peer, _) = context.procman_peer()?;
+            // The rights the portal gave (`prot`'s), passed on whole.
+            let (_, rights) = slot(&call.registers, &call.bytes, 0);
+            let taken = peer.take(&[abi::DescriptorSlot::copy(object, Rights(rights))])?;
+            let peer_object = taken.first().copied().unwrap_or(0);
+            super::pager::peer_maps(&peer, peer_object, 2 * PAGE)?;
+            let job = super::pager::touch(context, peer, PAGE, &[], 6)?;
+            let (served, mut buffer) = super::pager::take_request(context, owner)?;
+            let request = buffer.snapshot(24);
+            context.check(
+                request.get(..8) == Some(&b"file 7\0\0"[..])
+                    && request.get(8..16) == Some(&PAGE.to_le_bytes()[..]),
+                &format!("the PAGE_REQUEST's cookie and offset: {request:?}"),
+            );
+            let _ = served;
+            kit::reply(
+                &mut buffer,
+                &kit::Answer::data(&super::pager::supply(
+                    abi::kcall::PageSupply::data(),
+                    b"paged!",
+                )),
+            )?;
+            let accessed = super::pager::access_result(context, &job)?;
+            super::pager::check_read(context, &accessed, b"paged!");
+            let _ = userlib::procman::unlink(SPECIAL_PAGER);
+            Ok(observe(context, &call))
+        },
+    },
+    Case {
+        id: "MSG-PORTAL-040",
+        rule: "SPECIAL whose chain's first server is a name whose door's owner closed it is PM_PORTAL_NO_PAGER, and changes nothing",
+        section: "7a.1",
+        decisions: &["D25"],
+        expect: refusal(ProcmanError::PortalNoPager),
+        run: |context| {
+            let pager = userlib::procman::create_object(Some(GONE_PAGER), false, 3)
+                .map_err(|e| Failed(format!("CREATE_OBJECT {GONE_PAGER}: {e}")))?;
+            drop(pager.owner);
+            context.adopt(pager.client.into_raw());
+            let outcome = refused_twice(context, || send(&special_spec_of(GONE_PAGER, b"")));
+            let _ = userlib::procman::unlink(GONE_PAGER);
+            outcome
+        },
+    },
+    Case {
+        id: "MSG-PORTAL-041",
+        rule: "SPECIAL with a chain message longer than the 8-byte cookie is PM_BAD_REQUEST, and changes nothing",
+        section: "7a.1",
+        decisions: &["D25"],
+        expect: refusal(ProcmanError::BadRequest),
+        run: |context| refused(context, special_spec(b"nine byte")),
     },
 ];
 

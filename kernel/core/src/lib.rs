@@ -39,7 +39,6 @@ pub mod pager;
 pub mod phys;
 pub mod placement;
 pub mod process;
-pub mod program;
 pub mod rsdp;
 pub mod scheduler;
 pub mod smo;

@@ -70,31 +70,14 @@ impl Kernel {
         descriptors: usize,
         install: impl FnOnce(&mut Kernel, ProcessId) -> Result<u32, Error>,
     ) -> Result<(ProcessId, ThreadId), Error> {
-        // Room for this process's exit entry (and every live one's) before
-        // anything exists, so ending it, even on the failure path below,
-        // never allocates.
-        self.exited
-            .try_reserve(self.processes.len() + 1)
-            .map_err(|_| Error::OutOfMemory)?;
-        // Then every other piece of heap the process and its first thread
-        // need, before the machine makes its space: a heap that cannot grow
-        // refuses the call with nothing changed.
-        let mut new = Process::new(0, limit);
-        new.table.reserve(descriptors)?;
-        new.threads.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-        self.processes.reserve(1)?;
+        // The first thread's heap too, before the machine makes the space.
         self.threads.reserve(1)?;
         self.scheduler.reserve(DEFAULT_PRIORITY as u8)?;
-        new.space = machine.create_space()?;
-        let space = new.space;
-        let process = match self.processes.insert(new) {
-            Ok(process) => process,
-            Err(error) => {
-                machine.destroy_space(space);
-                return Err(error);
-            }
-        };
+        let process = self.create_empty_process(machine, limit, descriptors, 1)?;
         let result = (|| {
+            let space = self.process(process)?.space;
+            // The program before the descriptors: a program that cannot be
+            // loaded refuses the call before any descriptor moved.
             let loaded = machine.load_program(space, name, arguments)?;
             let p = self.process_mut(process)?;
             p.charge(loaded.memory_bytes)?;
@@ -108,11 +91,54 @@ impl Kernel {
         match result {
             Ok(thread) => Ok((process, thread)),
             Err(error) => {
-                self.end_process(machine, process, u32::MAX);
-                self.exited.retain(|(p, _)| *p != process);
+                self.discard_process(machine, process);
                 Err(error)
             }
         }
+    }
+
+    /// Creates a process with an empty address space and no thread, with
+    /// heap room for `descriptors` references and `threads` threads. A
+    /// failure leaves nothing behind; a later one is undone with
+    /// [`Kernel::discard_process`].
+    pub(crate) fn create_empty_process(
+        &mut self,
+        machine: &mut impl Machine,
+        limit: u64,
+        descriptors: usize,
+        threads: usize,
+    ) -> Result<ProcessId, Error> {
+        // Room for this process's exit entry (and every live one's) before
+        // anything exists, so ending it, even on a failure path, never
+        // allocates.
+        self.exited
+            .try_reserve(self.processes.len() + 1)
+            .map_err(|_| Error::OutOfMemory)?;
+        // Then every other piece of heap the process needs, before the
+        // machine makes its space: a heap that cannot grow refuses the
+        // call with nothing changed.
+        let mut new = Process::new(0, limit);
+        new.table.reserve(descriptors)?;
+        new.threads
+            .try_reserve(threads)
+            .map_err(|_| Error::OutOfMemory)?;
+        self.processes.reserve(1)?;
+        new.space = machine.create_space()?;
+        let space = new.space;
+        match self.processes.insert(new) {
+            Ok(process) => Ok(process),
+            Err(error) => {
+                machine.destroy_space(space);
+                Err(error)
+            }
+        }
+    }
+
+    /// Undoes a process whose creation failed halfway: it ends, and its
+    /// end is neither reported nor remembered.
+    pub(crate) fn discard_process(&mut self, machine: &mut impl Machine, process: ProcessId) {
+        self.end_process(machine, process, u32::MAX);
+        self.exited.retain(|(p, _)| *p != process);
     }
 
     /// Heap room for one more thread of `process` at `priority` (its

@@ -528,6 +528,16 @@ impl Kernel {
                     self.free_memory(machine, removed.charged_to, memory);
                 }
                 ObjectBody::Interrupt(interrupt) => self.interrupt_gone(machine, interrupt),
+                // A process built by PROCESS_CREATE that no one can start
+                // any more ends: nothing could reach it (ABI.md §6.8).
+                ObjectBody::Process(process)
+                    if self
+                        .processes
+                        .get(process)
+                        .is_some_and(|p| p.unstarted.is_some()) =>
+                {
+                    self.end_process(machine, process, u32::MAX);
+                }
                 _ => {}
             }
         }

@@ -86,7 +86,7 @@ pub enum ObjectBody {
 /// The kernel capabilities: what used to be "privileged" is holding one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Capability {
-    /// DOOR_CREATE, SPAWN, MANAGER_REGISTER.
+    /// DOOR_CREATE, SPAWN, PROCESS_CREATE, MANAGER_REGISTER.
     ProcessControl,
     /// ARCHIVE_READ.
     BootArchive,

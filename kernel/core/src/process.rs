@@ -38,6 +38,10 @@ pub struct Process {
     pub regions: Vec<crate::memory_object::Region>,
     /// The I/O ports it may use (IO_PORT_GRANT).
     pub io_ports: crate::kcall::devices::IoPorts,
+    /// `Some(n)` while a process PROCESS_CREATE made has no thread yet
+    /// (`n`: its initial descriptors, its first thread's rdx): a loader
+    /// may map into it and start it once (ABI.md §6.8).
+    pub unstarted: Option<u32>,
 }
 
 impl Process {
@@ -52,6 +56,7 @@ impl Process {
             manager_cookie: 0,
             regions: Vec::new(),
             io_ports: crate::kcall::devices::IoPorts::default(),
+            unstarted: None,
         }
     }
 

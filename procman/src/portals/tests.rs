@@ -220,7 +220,8 @@ fn classes_and_combinations() {
     for (classes, expected) in [
         (PortalClass(0), ProcmanError::PortalBadClass),
         (PortalClass(1 << 5), ProcmanError::PortalBadClass),
-        (PortalClass::SPECIAL, ProcmanError::PortalNoPager),
+        // SPECIAL needs a chain (its pager).
+        (PortalClass::SPECIAL, ProcmanError::BadRequest),
         (
             PortalClass::ANON.with(PortalClass::DIRECT),
             ProcmanError::PortalBadClass,
@@ -252,7 +253,7 @@ fn classes_and_combinations() {
     assert_eq!(
         plan(&table, &user(A), special),
         Err(ProcmanError::PortalClassDenied),
-        "the policy comes before the missing pager"
+        "the policy comes before the pager"
     );
     let chained_anon = PortalSpec {
         classes: PortalClass::ANON,
@@ -692,4 +693,101 @@ proptest! {
         prop_assert_eq!(unique.len(), closed.len(), "closed once each");
         prop_assert_eq!(unique, recorded);
     }
+}
+
+#[test]
+fn special_is_a_private_object_of_the_chains_first_server() {
+    let table = PortalTable::new();
+    let special = PortalSpec {
+        classes: PortalClass::SPECIAL,
+        prot: READ | WRITE,
+        length: 4097,
+        chain_name: b"/srv/pager",
+        chain_message: b"file 7",
+        ..PortalSpec::default()
+    };
+    assert_eq!(
+        plan(&table, &privileged(A), special),
+        Ok(Plan::Special {
+            pager: String::from("/srv/pager"),
+            pages: 2,
+            cookie: u64::from_le_bytes(*b"file 7\0\0"),
+            rights: rights_for(READ | WRITE),
+        })
+    );
+    for (spec, expected) in [
+        (
+            PortalSpec {
+                classes: PortalClass::SPECIAL.with(PortalClass::SHARE),
+                identifier: b"/srv/x",
+                create: true,
+                ..special
+            },
+            ProcmanError::PortalBadClass,
+        ),
+        (
+            PortalSpec {
+                create: true,
+                ..special
+            },
+            ProcmanError::BadRequest,
+        ),
+        (
+            PortalSpec {
+                identifier: b"/srv/x",
+                ..special
+            },
+            ProcmanError::BadRequest,
+        ),
+        (
+            PortalSpec {
+                chain_message: b"nine byte",
+                ..special
+            },
+            ProcmanError::BadRequest,
+        ),
+        (
+            PortalSpec {
+                chain_name: b"",
+                ..special
+            },
+            ProcmanError::BadRequest,
+        ),
+        (
+            PortalSpec {
+                chain_name: b"srv/relative",
+                ..special
+            },
+            ProcmanError::BadName,
+        ),
+        (
+            PortalSpec {
+                length: 0,
+                ..special
+            },
+            ProcmanError::PortalBadLength,
+        ),
+        (
+            PortalSpec {
+                prot: WRITE,
+                ..special
+            },
+            ProcmanError::PortalBadProt,
+        ),
+        (
+            PortalSpec {
+                address: 0x1001,
+                ..special
+            },
+            ProcmanError::PortalBadMorphology,
+        ),
+    ] {
+        assert_eq!(
+            plan(&table, &privileged(A), spec),
+            Err(expected),
+            "{spec:?}"
+        );
+    }
+    // Nothing is recorded.
+    assert_eq!(table.portals(), 0);
 }

@@ -39,7 +39,7 @@ fn target_memory<'k>(
 
 /// A page-aligned, non-empty range of an object of `size` pages: its first
 /// page and its page count (INVALID_ARGUMENT otherwise).
-fn object_range(offset: u64, length: u64, size: u64) -> Result<(u64, u64), Error> {
+pub(super) fn object_range(offset: u64, length: u64, size: u64) -> Result<(u64, u64), Error> {
     if !offset.is_multiple_of(PAGE) || !length.is_multiple_of(PAGE) || length == 0 {
         return Err(Error::InvalidArgument);
     }

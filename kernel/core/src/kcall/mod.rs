@@ -16,6 +16,7 @@ mod doors;
 mod events;
 mod memory;
 mod memory_objects;
+mod processes;
 mod smo;
 mod system;
 mod threads;
@@ -42,10 +43,13 @@ use crate::thread::ThreadId;
 fn required_target(function: KernelFunction) -> Option<ObjectKind> {
     match function {
         KernelFunction::EventSignal | KernelFunction::EventWait => Some(ObjectKind::Event),
-        KernelFunction::ProcessSetCookie => Some(ObjectKind::Process),
-        KernelFunction::DoorCreate | KernelFunction::Spawn | KernelFunction::ManagerRegister => {
-            Some(ObjectKind::ProcessControl)
-        }
+        KernelFunction::ProcessSetCookie
+        | KernelFunction::ProcessMap
+        | KernelFunction::ProcessStart => Some(ObjectKind::Process),
+        KernelFunction::DoorCreate
+        | KernelFunction::Spawn
+        | KernelFunction::ProcessCreate
+        | KernelFunction::ManagerRegister => Some(ObjectKind::ProcessControl),
         KernelFunction::ArchiveRead => Some(ObjectKind::BootArchive),
         KernelFunction::DebugExit
         | KernelFunction::MachineInfo
@@ -82,7 +86,8 @@ fn reply_shape(function: KernelFunction) -> (usize, u8) {
         | KernelFunction::MemoryDirect
         | KernelFunction::PagerCreate
         | KernelFunction::InterruptCreate
-        | KernelFunction::Spawn => (0, 1),
+        | KernelFunction::Spawn
+        | KernelFunction::ProcessCreate => (0, 1),
         KernelFunction::DoorCreate => (0, 2),
         KernelFunction::ArchiveRead => (size_of::<ArchiveReadReply>(), 0),
         _ => (0, 0),
@@ -220,7 +225,11 @@ impl Kernel {
                 Some(reference)
             }
         };
-        if function != KernelFunction::Spawn && layout.descriptor_count != 0 {
+        let takes_slots = matches!(
+            function,
+            KernelFunction::Spawn | KernelFunction::ProcessCreate
+        );
+        if !takes_slots && layout.descriptor_count != 0 {
             return Err(Error::BadSizes);
         }
         let space = self.process(process)?.space;
@@ -306,6 +315,9 @@ impl Kernel {
                 smo::copy(self, machine, &call, crate::smo::Direction::Write)
             }
             KernelFunction::ProcessId => smo::process_id(self, machine, &call),
+            KernelFunction::ProcessCreate => processes::create(self, machine, &call),
+            KernelFunction::ProcessMap => processes::map(self, machine, &call),
+            KernelFunction::ProcessStart => processes::start(self, machine, &call),
         }
     }
 

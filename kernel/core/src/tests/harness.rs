@@ -1617,6 +1617,9 @@ pub(super) fn accepted(f: &mut Fixture, function: i32) -> bool {
                         | KernelFunction::ProcessSetCookie
                         | KernelFunction::DoorCreate
                         | KernelFunction::Spawn
+                        | KernelFunction::ProcessCreate
+                        | KernelFunction::ProcessMap
+                        | KernelFunction::ProcessStart
                         | KernelFunction::ManagerRegister
                         | KernelFunction::ArchiveRead
                         | KernelFunction::DebugExit

@@ -19,6 +19,7 @@ mod harness;
 mod ipc;
 mod kernel_functions;
 mod leaks;
+mod loading;
 mod memory;
 mod pager;
 mod process_manager;

@@ -596,7 +596,7 @@ impl Machine for X86Machine {
     ) -> Result<LoadedProgram, Error> {
         let name = core::str::from_utf8(name).map_err(|_| Error::InvalidArgument)?;
         let image = self.archive.find(name).ok_or(Error::InvalidArgument)?;
-        let plan = kernel_core::program::plan(image)?;
+        let plan = image::program::plan(image)?;
         let mut memory_bytes = 0;
         for segment in &plan.segments[..plan.segment_count] {
             let first = segment.address & !(PAGE_BYTES - 1);

@@ -332,10 +332,21 @@ fn run(_startup: Startup) -> i32 {
         failures += u32::from(probe(users, "open:/srv/echo") != 0);
     }
     let baseline = counters();
+    let started = userlib::kernel::clock().ok();
     for _ in 0..CHURN_CYCLES {
         failures += u32::from(probe(users, "open:/srv/echo") != 0);
     }
+    let finished = userlib::kernel::clock().ok();
     let end = counters();
+    // The cost of a spawn / open / exit cycle, for the record (not a
+    // check: it depends on the machine).
+    if let (Some(a), Some(b)) = (started, finished) {
+        println!(
+            "procman-test: {CHURN_CYCLES} churn cycles took {} ticks at {} Hz",
+            b.ticks - a.ticks,
+            b.hz
+        );
+    }
     r.check(
         "every churn cycle spawned, opened and exited",
         failures == 0,

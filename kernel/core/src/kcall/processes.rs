@@ -1,0 +1,147 @@
+//! Kernel functions a loader builds a process with (ABI.md §6.8):
+//! PROCESS_CREATE (an empty process on the process-control capability),
+//! PROCESS_MAP (a memory object into it) and PROCESS_START (its first
+//! thread), both sent to the handle PROCESS_CREATE returned. What goes
+//! where is the loader's (procman's) decision; this file only checks that
+//! it stays inside the rights the loader holds, and that a process is
+//! built before it runs, never after. It must never parse a program.
+
+use abi::kcall::{DEFAULT_PRIORITY, ProcessMapRequest, ProcessStartRequest};
+use abi::process::USER_END;
+use abi::{Descriptor, Error, Rights};
+
+use super::memory::{check_map_protection, check_range};
+use super::memory_objects::object_range;
+use super::{Call, KernelReply, NO_REPLY};
+use crate::kernel::{Kernel, Outcome};
+use crate::lifecycle::DEFAULT_MEMORY_LIMIT;
+use crate::machine::{Machine, UserStart};
+use crate::object::{Object, ObjectBody};
+use crate::process::ProcessId;
+
+/// The live process the target handle names (PEER_DIED once it ended).
+fn target_process(kernel: &Kernel, call: &Call<'_>) -> Result<ProcessId, Error> {
+    let handle = call.target()?;
+    let process = match kernel.objects.get(handle.object).map(|o| &o.body) {
+        Some(ObjectBody::Process(process)) => *process,
+        _ => return Err(Error::WrongObjectType),
+    };
+    kernel.process(process).map_err(|_| Error::PeerDied)?;
+    Ok(process)
+}
+
+/// The initial descriptor count of a process that has not started
+/// (PROCESS_STARTED otherwise).
+fn unstarted(kernel: &Kernel, process: ProcessId) -> Result<u32, Error> {
+    kernel
+        .process(process)?
+        .unstarted
+        .ok_or(Error::ProcessStarted)
+}
+
+/// PROCESS_CREATE: a process with an empty address space, the message's
+/// slots as its descriptors 1..=n and no thread, and a handle to it. It
+/// ends, unstarted, when the last reference to its handle goes.
+pub(super) fn create(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
+    call.no_request()?;
+    let mut slots = alloc::vec::Vec::new();
+    kernel.read_slots(machine, call.space, call.buffer, call.layout, &mut slots)?;
+    kernel.check_slots(call.process, &slots)?;
+    if kernel
+        .processes
+        .get(call.process)
+        .is_some_and(|p| p.table.room() == 0)
+    {
+        return Err(Error::TableFull);
+    }
+    // The handle's heap first, so no failure after a descriptor moved
+    // except the ones that undo the child.
+    kernel.reserve_object(call.process, 1)?;
+    let parent = call.process;
+    let child = kernel.create_empty_process(machine, DEFAULT_MEMORY_LIMIT, slots.len(), 1)?;
+    let made = kernel
+        .install_initial_descriptors(parent, child, &slots)
+        .and_then(|installed| {
+            kernel.process_mut(child)?.unstarted = Some(installed);
+            kernel.create_handle(parent, ObjectBody::Process(child))
+        });
+    match made {
+        Ok(descriptor) => kernel.reply_to(
+            machine,
+            call,
+            KernelReply::descriptors(&[(descriptor, Rights::HANDLE)]),
+        ),
+        Err(error) => {
+            kernel.discard_process(machine, child);
+            Err(error)
+        }
+    }
+}
+
+/// PROCESS_MAP: maps part of a memory object the caller holds into the
+/// target process, which has not started, at a fixed address. The
+/// protection is no wider than the caller's reference allows, and it is
+/// also the most the child may PROTECT the mapping to: a loader that maps
+/// shared text read-only knows no child can make it writable.
+pub(super) fn map(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
+    let r: ProcessMapRequest = call.request()?;
+    check_map_protection(r.protection, 0)?;
+    if r.address == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    check_range(r.address, r.length)?;
+    let child = target_process(kernel, call)?;
+    unstarted(kernel, child)?;
+    let reference = *kernel
+        .process(call.process)?
+        .table
+        .get(Descriptor(r.memory))?;
+    let memory = kernel
+        .objects
+        .get(reference.object)
+        .and_then(Object::memory)
+        .ok_or(Error::WrongObjectType)?;
+    let (first, pages) = object_range(r.offset, r.length, memory.pages())?;
+    if r.protection & !reference.rights.protection() != 0 {
+        return Err(Error::MissingRight);
+    }
+    kernel.map_object(
+        machine,
+        child,
+        reference.object,
+        Some(r.address),
+        first,
+        pages,
+        r.protection,
+        r.protection,
+    )?;
+    kernel.reply_to(machine, call, NO_REPLY)
+}
+
+/// PROCESS_START: the target's first thread, at the default priority,
+/// with the start state of ABI.md §7 (rdx: its initial descriptors).
+pub(super) fn start(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
+    let r: ProcessStartRequest = call.request()?;
+    let arguments_end = r.argument_address.checked_add(r.argument_length);
+    if r.entry >= USER_END
+        || r.stack_pointer >= USER_END
+        || !r.stack_pointer.is_multiple_of(16)
+        || arguments_end.is_none_or(|end| end > USER_END)
+    {
+        return Err(Error::InvalidArgument);
+    }
+    let child = target_process(kernel, call)?;
+    let descriptors = unstarted(kernel, child)?;
+    let priority = DEFAULT_PRIORITY as u8;
+    kernel.reserve_thread(child, priority)?;
+    let start = UserStart {
+        entry: r.entry,
+        stack_pointer: r.stack_pointer,
+        arg0: r.argument_address,
+        arg1: r.argument_length,
+        arg2: u64::from(descriptors),
+    };
+    kernel.create_thread(machine, child, start, priority)?;
+    kernel.process_mut(child)?.unstarted = None;
+    kernel.reply_to(machine, call, NO_REPLY)
+}
