@@ -143,9 +143,11 @@ pub struct WaitReply {
 #[repr(C)]
 pub struct IoPortsRequest {
     /// The first port.
-    pub first: u32,
+    pub first: u16,
     /// How many ports (at least 1; `first + count` at most 0x10000).
-    pub count: u32,
+    pub count: u16,
+    /// Reserved, zero.
+    pub reserved: u32,
 }
 
 /// DEVICE_INTERRUPT.
@@ -162,10 +164,11 @@ pub struct InterruptLineRequest {
 
 impl IoPortsRequest {
     /// DEVICE_PORTS's request for `count` ports from `first`.
-    pub const fn new(first: u16, count: u32) -> Self {
+    pub const fn new(first: u16, count: u16) -> Self {
         IoPortsRequest {
-            first: first as u32,
+            first,
             count,
+            reserved: 0,
         }
     }
 }
@@ -396,7 +399,7 @@ mod tests {
         assert_eq!(WaitRequest::new(9).as_bytes(), b"\x09\0\0\0\0\0\0\0");
         assert_eq!(
             IoPortsRequest::new(0x2f8, 8).as_bytes(),
-            b"\xf8\x02\0\0\x08\0\0\0"
+            b"\xf8\x02\x08\0\0\0\0\0"
         );
         assert_eq!(
             InterruptLineRequest::new(3).as_bytes(),
