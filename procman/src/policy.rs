@@ -362,7 +362,8 @@ domain = "users"
         // Malformed before the policy is asked.
         assert_eq!(ports(0, 0x3f8, 0), Err(BadRequest));
         assert_eq!(ports(0, 0xffff, 2), Err(BadRequest));
-        assert_eq!(ports(0, 1, u16::MAX), Err(BadRequest));
+        assert_eq!(ports(0, 2, u16::MAX), Err(BadRequest));
+        assert_eq!(ports(0, 1, u16::MAX), Err(PortsDenied));
         assert_eq!(
             check_ports(
                 &p,
