@@ -32,6 +32,19 @@ pub const SPAWN: Function = Function(0x404);
 /// process is given it), signalled when it ends.
 pub const WAIT: Function = Function(0x405);
 
+/// Ask for the use of I/O ports `[first, first + count)`, which the
+/// caller's domain's `io_ports` must cover: procman grants them to the
+/// caller with IO_PORT_GRANT (ABI.md §7a.4). `IoPortsRequest`.
+pub const DEVICE_PORTS: Function = Function(0x450);
+/// Ask for interrupt line `line`, which the caller's domain's `irqs` must
+/// name: procman makes an event and an interrupt object for it
+/// (INTERRUPT_CREATE) and moves both to the caller (ABI.md §7a.4).
+/// `InterruptLineRequest` -> slot 0: the interrupt object, slot 1: the event.
+pub const DEVICE_INTERRUPT: Function = Function(0x451);
+
+/// The highest interrupt line DEVICE_INTERRUPT accepts (ISA lines 0-15).
+pub const MAX_INTERRUPT_LINE: u32 = 15;
+
 /// CREATE_OBJECT flag: a system door (SYSTEM_BASE functions) instead of a user door.
 pub const CREATE_SYSTEM: u32 = 1 << 0;
 
@@ -121,6 +134,50 @@ pub struct WaitReply {
     pub exited: u32,
     /// The exit status (`u32::MAX` when it faulted).
     pub status: u32,
+}
+
+/// DEVICE_PORTS.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct IoPortsRequest {
+    /// The first port.
+    pub first: u16,
+    /// How many ports (at least 1; `first + count` at most 0x10000).
+    pub count: u16,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// DEVICE_INTERRUPT.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct InterruptLineRequest {
+    /// The ISA interrupt line, 0..=[`MAX_INTERRUPT_LINE`].
+    pub line: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+impl IoPortsRequest {
+    /// DEVICE_PORTS's request for `count` ports from `first`.
+    pub const fn new(first: u16, count: u16) -> Self {
+        IoPortsRequest {
+            first,
+            count,
+            reserved: 0,
+        }
+    }
+}
+
+impl InterruptLineRequest {
+    /// DEVICE_INTERRUPT's request for `line`.
+    pub const fn new(line: u32) -> Self {
+        InterruptLineRequest { line, reserved: 0 }
+    }
 }
 
 impl CreateObjectRequest {
@@ -300,6 +357,11 @@ procman_errors! {
     /// this system runs (not a static x86_64 ELF executable with sound
     /// segments: `image::program`); procman logs the reason (ABI.md §7a.5).
     BadProgram = 0x11B0, "PM_BAD_PROGRAM";
+    /// DEVICE_PORTS: no entry of the caller's domain's `io_ports` covers
+    /// the whole range asked for.
+    PortsDenied = 0x1190, "PM_PORTS_DENIED";
+    /// DEVICE_INTERRUPT: the caller's domain's `irqs` do not name the line.
+    InterruptDenied = 0x1191, "PM_INTERRUPT_DENIED";
 }
 
 #[cfg(test)]
@@ -315,7 +377,16 @@ mod tests {
                 assert_ne!(e.name(), other.name());
             }
         }
-        for f in [CREATE_OBJECT, OPEN, UNLINK, LIST, SPAWN, WAIT] {
+        for f in [
+            CREATE_OBJECT,
+            OPEN,
+            UNLINK,
+            LIST,
+            SPAWN,
+            WAIT,
+            DEVICE_PORTS,
+            DEVICE_INTERRUPT,
+        ] {
             assert_eq!(f.range(), crate::FunctionRange::ProcessManager);
         }
     }
@@ -345,5 +416,13 @@ mod tests {
             None
         );
         assert_eq!(WaitRequest::new(9).as_bytes(), b"\x09\0\0\0\0\0\0\0");
+        assert_eq!(
+            IoPortsRequest::new(0x2f8, 8).as_bytes(),
+            b"\xf8\x02\x08\0\0\0\0\0"
+        );
+        assert_eq!(
+            InterruptLineRequest::new(3).as_bytes(),
+            b"\x03\0\0\0\0\0\0\0"
+        );
     }
 }

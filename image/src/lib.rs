@@ -43,7 +43,7 @@ pub use builder::{ArchiveBuilder, BuildError};
 pub use error::ArchiveError;
 pub use format::NameError;
 #[cfg(feature = "std")]
-pub use manifest::{Domain, Manifest, ManifestError, Program};
+pub use manifest::{Domain, Manifest, ManifestError, PortRange, Program};
 pub use policy::{CompiledPolicy, DomainPolicy, PolicyError, ProgramPolicy};
 pub use reader::{ArchiveEntry, BootArchive, Entries};
 

@@ -22,6 +22,11 @@
 //!   a program's name; every `portal_classes` entry is a portal class
 //!   (`share`, `direct`, `anon`, `cow`, `special`); no list names the same
 //!   thing twice.
+//! - a domain's `io_ports` entries are `"FIRST-LAST"` or `"PORT"` (hex with
+//!   `0x`, or decimal), `FIRST <= LAST <= 0xFFFF`, no two overlapping; its
+//!   `irqs` are ISA lines 0..=15, none twice; together at most
+//!   [`MAX_DEVICES_PER_DOMAIN`] entries (procman grants them on request,
+//!   ABI.md §7a.4).
 //! - `[[program]]` names are valid archive entry names, unique, not one of
 //!   the manifest's own entry names, at most [`MAX_PROGRAMS`]; `package` is
 //!   non-empty; `domain` is a `[[domain]]`'s name; no argument contains a NUL
@@ -42,6 +47,10 @@ pub const MAX_DOMAINS: usize = 64;
 pub const MAX_PROGRAMS: usize = 255;
 /// The most name prefixes one domain may register.
 pub const MAX_PREFIXES_PER_DOMAIN: usize = 255;
+/// The most `io_ports` and `irqs` entries one domain may have together.
+pub const MAX_DEVICES_PER_DOMAIN: usize = 255;
+/// The highest interrupt line `irqs` may name.
+pub const MAX_IRQ: u8 = 15;
 /// The longest manifest text accepted, so that every offset of the compiled
 /// form fits its 32-bit field.
 pub const MAX_TEXT_SIZE: usize = 16 << 20;
@@ -86,6 +95,51 @@ pub struct Domain {
     /// The memory-portal classes it may ask procman for (`portal_classes`:
     /// "share", "direct", "anon", "cow", "special").
     pub portal_classes: abi::portal::PortalClass,
+    /// The I/O port ranges its processes may ask procman for (`io_ports`).
+    pub io_ports: Vec<PortRange>,
+    /// The interrupt lines its processes may ask procman for (`irqs`).
+    pub irqs: Vec<u8>,
+}
+
+/// An inclusive range of I/O ports (`"0x3f8-0x3ff"`, or one port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortRange {
+    /// The first port of the range.
+    pub first: u16,
+    /// The last port of the range (at least `first`).
+    pub last: u16,
+}
+
+impl PortRange {
+    /// Reads `"FIRST-LAST"` or `"PORT"`, each number hex with `0x` or decimal.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let number = |part: &str| {
+            let part = part.trim();
+            let parsed = match part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+                Some(hex) => u16::from_str_radix(hex, 16),
+                None => part.parse::<u16>(),
+            };
+            parsed.map_err(|_| {
+                format!("io_ports entry {text:?}: {part:?} is not a port number (0..=0xFFFF)")
+            })
+        };
+        let (first, last) = match text.split_once('-') {
+            Some((first, last)) => (number(first)?, number(last)?),
+            None => {
+                let port = number(text)?;
+                (port, port)
+            }
+        };
+        if first > last {
+            return Err(format!("io_ports entry {text:?} ends before it starts"));
+        }
+        Ok(PortRange { first, last })
+    }
+
+    /// Whether the two ranges share a port.
+    pub fn overlaps(&self, other: &PortRange) -> bool {
+        self.first <= other.last && other.first <= self.last
+    }
 }
 
 /// One `[[program]]` table: a user program that the boot archive carries.
@@ -344,6 +398,7 @@ impl Checker<'_> {
             .iter()
             .filter_map(|name| abi::portal::PortalClass::from_name(name))
             .fold(abi::portal::PortalClass(0), abi::portal::PortalClass::with);
+        let (io_ports, irqs) = self.check_devices(&name, raw.io_ports, raw.irqs)?;
         Ok((
             Domain {
                 name,
@@ -354,9 +409,76 @@ impl Checker<'_> {
                 open_types,
                 spawn: Vec::new(),
                 portal_classes,
+                io_ports,
+                irqs,
             },
             raw.spawn,
         ))
+    }
+
+    /// Checks a domain's `io_ports` and `irqs`.
+    fn check_devices(
+        &self,
+        domain: &str,
+        raw_ports: Vec<Spanned<String>>,
+        raw_irqs: Vec<Spanned<i64>>,
+    ) -> Result<(Vec<PortRange>, Vec<u8>), ManifestError> {
+        let mut io_ports: Vec<PortRange> = Vec::with_capacity(raw_ports.len());
+        let mut irqs: Vec<u8> = Vec::with_capacity(raw_irqs.len());
+        let mut entries = 0usize;
+        let mut count = |span: Range<usize>| {
+            entries += 1;
+            if entries > MAX_DEVICES_PER_DOMAIN {
+                Err(self.error(
+                    span,
+                    format!(
+                        "domain {domain:?} has more than {MAX_DEVICES_PER_DOMAIN} \
+                         io_ports and irqs entries"
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        for entry in raw_ports {
+            let span = entry.span();
+            count(span.clone())?;
+            let range =
+                PortRange::parse(entry.get_ref()).map_err(|r| self.error(span.clone(), r))?;
+            if let Some(earlier) = io_ports.iter().find(|earlier| earlier.overlaps(&range)) {
+                return Err(self.error(
+                    span,
+                    format!(
+                        "io_ports entry {:?} overlaps the earlier {:#x}-{:#x}",
+                        entry.get_ref(),
+                        earlier.first,
+                        earlier.last
+                    ),
+                ));
+            }
+            io_ports.push(range);
+        }
+        for entry in raw_irqs {
+            let span = entry.span();
+            count(span.clone())?;
+            let line = match u8::try_from(*entry.get_ref()) {
+                Ok(line) if line <= MAX_IRQ => line,
+                _ => {
+                    return Err(self.error(
+                        span,
+                        format!(
+                            "irqs names {}, which is not an ISA interrupt line (0..={MAX_IRQ})",
+                            entry.get_ref()
+                        ),
+                    ));
+                }
+            };
+            if irqs.contains(&line) {
+                return Err(self.error(span, format!("irqs lists {line} twice")));
+            }
+            irqs.push(line);
+        }
+        Ok((io_ports, irqs))
     }
 
     fn check_program(&self, raw: RawProgram, domains: &[Domain]) -> Result<Program, ManifestError> {
@@ -480,6 +602,10 @@ struct RawDomain {
     spawn: Vec<Spanned<String>>,
     #[serde(default)]
     portal_classes: Vec<Spanned<String>>,
+    #[serde(default)]
+    io_ports: Vec<Spanned<String>>,
+    #[serde(default)]
+    irqs: Vec<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

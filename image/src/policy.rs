@@ -6,7 +6,7 @@
 //! checks every offset, length, count, name and reference once, up front, so
 //! that no accessor can fail or panic afterwards.
 //!
-//! # Format, version 1
+//! # Format, version 2
 //!
 //! All integers are little-endian and every record is unaligned (read through
 //! `zerocopy`). The tables follow one another with no gaps, each at an offset
@@ -19,14 +19,15 @@
 //! | after the types | 112 × domain count | [`DomainRecord`] per domain, manifest order |
 //! | after the domains | 20 × program count | [`ProgramRecord`] per program, manifest order |
 //! | after the programs | 8 × prefix count | [`StrRef`] per register prefix; each domain owns a run of them |
-//! | after the prefixes | the rest | the string area: UTF-8 bytes that [`StrRef`]s point into |
+//! | after the prefixes | 8 × device count | [`DeviceRecord`] per device; each domain owns a run of them |
+//! | after the devices | the rest | the string area: UTF-8 bytes that [`StrRef`]s point into |
 //!
 //! [`PolicyHeader`] (32 bytes):
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
 //! | 0 | 8 | `magic`: `HINGEPOL` |
-//! | 8 | 4 | `version`: 1 |
+//! | 8 | 4 | `version`: 2 |
 //! | 12 | 4 | `total_size`: the policy's length in bytes, exactly |
 //! | 16 | 8 | `system_name`: [`StrRef`], non-empty |
 //! | 24 | 1 | `type_count`: 0..=255 |
@@ -34,7 +35,7 @@
 //! | 26 | 1 | `program_count`: 0..=255 |
 //! | 27 | 1 | `reserved0`: 0 |
 //! | 28 | 2 | `prefix_count`: entries of the prefix table |
-//! | 30 | 2 | `reserved1`: 0 |
+//! | 30 | 2 | `device_count`: entries of the device table |
 //!
 //! [`StrRef`] (8 bytes): `offset` (4, from the start of the string area) and
 //! `len` (4); the bytes must lie inside the string area and be UTF-8. Strings
@@ -48,10 +49,18 @@
 //! | 8 | 1 | `flags`: bit 0 [`DOMAIN_CREATE_OBJECTS`], bit 1 [`DOMAIN_CREATE_SYSTEM_OBJECTS`] (only with bit 0); others 0 |
 //! | 9 | 1 | `prefix_count`: its register prefixes |
 //! | 10 | 2 | `first_prefix`: index of its first prefix in the prefix table |
-//! | 12 | 4 | `reserved`: 0 |
+//! | 12 | 1 | `portal_classes`: `abi::portal::PortalClass` bits (undefined bits 0) |
+//! | 13 | 1 | `device_count`: its device records |
+//! | 14 | 2 | `first_device`: index of its first record in the device table |
 //! | 16 | 32 | `create_types`: bitmap of type numbers (bit `n % 8` of byte `n / 8` is type `n`; bit 0 and bits past the type count are 0) |
 //! | 48 | 32 | `open_types`: bitmap of type numbers, same rules |
 //! | 80 | 32 | `spawn`: bitmap of program indexes (bit `i % 8` of byte `i / 8` is program `i`; bits past the program count are 0) |
+//!
+//! [`DeviceRecord`] (8 bytes): `kind` (1, [`DEVICE_PORTS`]: ports `first..=last`;
+//! 2, [`DEVICE_IRQ`]: interrupt line `first` = `last`, at most 15),
+//! `reserved0` (1, 0), `first` (2), `last` (2, at least `first`),
+//! `reserved1` (2, 0). A domain's port ranges come first, in manifest order,
+//! then its lines.
 //!
 //! [`ProgramRecord`] (20 bytes):
 //!
@@ -77,8 +86,9 @@ mod compile;
 pub use compile::compile;
 pub use error::{PolicyError, Record, TypeList};
 pub use format::{
-    BITMAP_SIZE, Bitmap, DOMAIN_CREATE_OBJECTS, DOMAIN_CREATE_SYSTEM_OBJECTS, DOMAIN_RECORD_SIZE,
-    DomainRecord, HEADER_SIZE, MAGIC, MAX_DOMAINS, PROGRAM_RECORD_SIZE, PROGRAM_START,
-    PolicyHeader, ProgramRecord, STR_REF_SIZE, StrRef, VERSION,
+    BITMAP_SIZE, Bitmap, DEVICE_IRQ, DEVICE_PORTS, DEVICE_RECORD_SIZE, DOMAIN_CREATE_OBJECTS,
+    DOMAIN_CREATE_SYSTEM_OBJECTS, DOMAIN_RECORD_SIZE, DeviceRecord, DomainRecord, HEADER_SIZE,
+    MAGIC, MAX_DOMAINS, PROGRAM_RECORD_SIZE, PROGRAM_START, PolicyHeader, ProgramRecord,
+    STR_REF_SIZE, StrRef, VERSION,
 };
 pub use reader::{CompiledPolicy, DomainPolicy, ProgramPolicy};

@@ -2,10 +2,11 @@
 //! reads back as the manifest it came from, every broken rule is reported as
 //! its own error, and no input whatsoever makes the reader panic.
 
-use image::manifest::{Domain, MAX_PREFIXES_PER_DOMAIN, System};
+use image::manifest::{Domain, MAX_PREFIXES_PER_DOMAIN, PortRange, System};
 use image::policy::{
-    self, DOMAIN_RECORD_SIZE, DomainRecord, HEADER_SIZE, PROGRAM_RECORD_SIZE, PolicyHeader,
-    ProgramRecord, Record, STR_REF_SIZE, StrRef, TypeList,
+    self, DEVICE_IRQ, DEVICE_PORTS, DEVICE_RECORD_SIZE, DOMAIN_RECORD_SIZE, DeviceRecord,
+    DomainRecord, HEADER_SIZE, PROGRAM_RECORD_SIZE, PolicyHeader, ProgramRecord, Record,
+    STR_REF_SIZE, StrRef, TypeList,
 };
 use image::{
     CompiledPolicy, MANIFEST_ENTRY, Manifest, NameError, POLICY_ENTRY, PolicyError, Program,
@@ -33,6 +34,8 @@ create_objects = true
 register = ["/srv/"]
 create_types = ["echo"]
 open_types = ["console"]
+io_ports = ["0x3f8-0x3ff", "0x60"]
+irqs = [4, 1]
 
 [[domain]]
 name = "users"
@@ -261,6 +264,11 @@ fn decompile(policy: &CompiledPolicy<'_>) -> Manifest {
                 open_types: domain.open_types().map(type_name).collect(),
                 spawn: domain.spawnable().map(str::to_owned).collect(),
                 portal_classes: domain.portal_classes(),
+                io_ports: domain
+                    .io_ports()
+                    .map(|(first, last)| PortRange { first, last })
+                    .collect(),
+                irqs: domain.irqs().collect(),
             })
             .collect(),
         programs: policy
@@ -318,6 +326,17 @@ fn exercise(policy: &CompiledPolicy<'_>) {
         for program in domain.spawnable() {
             assert!(domain.may_spawn(program));
         }
+        for (first, last) in domain.io_ports() {
+            assert!(first <= last);
+            let count = u32::from(last - first) + 1;
+            assert!(domain.may_use_ports(u32::from(first), count));
+            assert!(!domain.may_use_ports(u32::from(first), 0));
+        }
+        for line in domain.irqs() {
+            assert!(line <= 15);
+            assert!(domain.may_use_irq(u32::from(line)));
+        }
+        assert!(!domain.may_use_irq(16));
     }
     assert_eq!(policy.programs().count(), policy.program_count());
     for program in policy.programs() {
@@ -348,6 +367,7 @@ struct Places {
     domains: usize,
     programs: usize,
     prefixes: usize,
+    devices: usize,
     strings: usize,
 }
 
@@ -357,12 +377,14 @@ fn places(bytes: &[u8]) -> Places {
     let domains = types + usize::from(header.type_count) * STR_REF_SIZE;
     let programs = domains + usize::from(header.domain_count) * DOMAIN_RECORD_SIZE;
     let prefixes = programs + usize::from(header.program_count) * PROGRAM_RECORD_SIZE;
-    let strings = prefixes + usize::from(header.prefix_count.get()) * STR_REF_SIZE;
+    let devices = prefixes + usize::from(header.prefix_count.get()) * STR_REF_SIZE;
+    let strings = devices + usize::from(header.device_count.get()) * DEVICE_RECORD_SIZE;
     Places {
         types,
         domains,
         programs,
         prefixes,
+        devices,
         strings,
     }
 }
@@ -390,6 +412,13 @@ fn prefix_mut(bytes: &mut [u8], index: usize) -> &mut StrRef {
     let at = places(bytes).prefixes + index * STR_REF_SIZE;
     StrRef::mut_from_prefix(&mut bytes[at..])
         .expect("a prefix")
+        .0
+}
+
+fn device_mut(bytes: &mut [u8], index: usize) -> &mut DeviceRecord {
+    let at = places(bytes).devices + index * DEVICE_RECORD_SIZE;
+    DeviceRecord::mut_from_prefix(&mut bytes[at..])
+        .expect("a device")
         .0
 }
 
@@ -444,10 +473,11 @@ fn bad_magic() {
 #[test]
 fn unsupported_version() {
     let mut bytes = sample_policy();
-    header_mut(&mut bytes).version.set(2);
+    // Version 1 had no device table.
+    header_mut(&mut bytes).version.set(1);
     assert_eq!(
-        refused(&bytes, "unsupported policy version 2"),
-        PolicyError::UnsupportedVersion { found: 2 }
+        refused(&bytes, "unsupported policy version 1"),
+        PolicyError::UnsupportedVersion { found: 1 }
     );
 }
 
@@ -486,21 +516,30 @@ fn reserved_not_zero() {
         }
     );
     let mut bytes = sample_policy();
-    header_mut(&mut bytes).reserved1.set(1);
+    domain_mut(&mut bytes, 1).portal_classes = 0x20;
     assert_eq!(
-        refused(&bytes, "a reserved field of the header is 0x100"),
+        refused(&bytes, "a reserved field of domain 1 is 0x20000000"),
         PolicyError::ReservedNotZero {
-            record: Record::Header,
-            found: 0x100
+            record: Record::Domain { index: 1 },
+            found: 0x2000_0000
         }
     );
     let mut bytes = sample_policy();
-    domain_mut(&mut bytes, 1).reserved.set(7);
+    device_mut(&mut bytes, 2).reserved0 = 1;
     assert_eq!(
-        refused(&bytes, "a reserved field of domain 1 is 0x7"),
+        refused(&bytes, "a reserved field of device 2 is 0x1"),
         PolicyError::ReservedNotZero {
-            record: Record::Domain { index: 1 },
-            found: 7
+            record: Record::Device { index: 2 },
+            found: 1
+        }
+    );
+    let mut bytes = sample_policy();
+    device_mut(&mut bytes, 0).reserved1.set(1);
+    assert_eq!(
+        refused(&bytes, "a reserved field of device 0 is 0x100"),
+        PolicyError::ReservedNotZero {
+            record: Record::Device { index: 0 },
+            found: 0x100
         }
     );
     let mut bytes = sample_policy();
@@ -764,6 +803,87 @@ fn prefixes_out_of_bounds() {
 }
 
 #[test]
+fn the_sample_devices_read_back() {
+    let bytes = sample_policy();
+    let policy = CompiledPolicy::parse(&bytes).expect("valid");
+    let servers = policy.domain("servers").expect("servers");
+    assert_eq!(
+        servers.io_ports().collect::<Vec<_>>(),
+        vec![(0x3f8, 0x3ff), (0x60, 0x60)]
+    );
+    assert_eq!(servers.irqs().collect::<Vec<_>>(), vec![4, 1]);
+    assert!(servers.may_use_ports(0x3f8, 8));
+    assert!(servers.may_use_ports(0x3fd, 1));
+    assert!(servers.may_use_ports(0x60, 1));
+    assert!(!servers.may_use_ports(0x3f8, 9));
+    assert!(!servers.may_use_ports(0x3f7, 2));
+    assert!(!servers.may_use_ports(0x60, 2));
+    assert!(!servers.may_use_ports(0x3f8, 0));
+    assert!(!servers.may_use_ports(u32::MAX, 2));
+    assert!(!servers.may_use_ports(0x3f8, u32::MAX));
+    assert!(servers.may_use_irq(4) && servers.may_use_irq(1));
+    assert!(!servers.may_use_irq(3) && !servers.may_use_irq(0x104));
+    for name in ["system", "users"] {
+        let domain = policy.domain(name).expect("declared");
+        assert_eq!(domain.io_ports().count() + domain.irqs().count(), 0);
+        assert!(!domain.may_use_ports(0x3f8, 1) && !domain.may_use_irq(4));
+    }
+}
+
+#[test]
+fn devices_out_of_bounds() {
+    let mut bytes = sample_policy();
+    domain_mut(&mut bytes, 1).device_count = 5;
+    assert_eq!(
+        refused(&bytes, "devices of domain 1 out of bounds"),
+        PolicyError::DevicesOutOfBounds {
+            index: 1,
+            first: 0,
+            count: 5,
+            device_count: 4
+        }
+    );
+    let mut bytes = sample_policy();
+    domain_mut(&mut bytes, 2).first_device.set(u16::MAX);
+    domain_mut(&mut bytes, 2).device_count = 1;
+    assert!(matches!(
+        refused(&bytes, "devices of domain 2 out of bounds"),
+        PolicyError::DevicesOutOfBounds { index: 2, .. }
+    ));
+}
+
+#[test]
+fn bad_devices() {
+    let breakages: [fn(&mut DeviceRecord); 5] = [
+        |device| device.kind = 0,
+        |device| device.kind = 3,
+        |device| {
+            device.kind = DEVICE_PORTS;
+            device.first.set(device.last.get() + 1);
+        },
+        |device| {
+            device.kind = DEVICE_IRQ;
+            device.first.set(16);
+            device.last.set(16);
+        },
+        |device| {
+            device.kind = DEVICE_IRQ;
+            device.first.set(3);
+            device.last.set(4);
+        },
+    ];
+    for (number, breakage) in breakages.iter().enumerate() {
+        let mut bytes = sample_policy();
+        breakage(device_mut(&mut bytes, 1));
+        assert_eq!(
+            refused(&bytes, "device 1 is neither"),
+            PolicyError::BadDevice { index: 1 },
+            "breakage {number}"
+        );
+    }
+}
+
+#[test]
 fn unknown_types() {
     let mut bytes = sample_policy();
     domain_mut(&mut bytes, 1).create_types[0] |= 1;
@@ -853,6 +973,8 @@ struct DomainShape {
     create: Vec<(bool, u8)>,
     open: Vec<(bool, u8)>,
     spawn: Vec<(bool, u8)>,
+    io_ports: Vec<(u16, u8)>,
+    irqs: std::collections::BTreeSet<u8>,
 }
 
 fn domain_shape() -> impl Strategy<Value = DomainShape> {
@@ -863,15 +985,23 @@ fn domain_shape() -> impl Strategy<Value = DomainShape> {
         proptest::collection::vec(any::<(bool, u8)>(), 8),
         proptest::collection::vec(any::<(bool, u8)>(), 8),
         proptest::collection::vec(any::<(bool, u8)>(), 6),
+        (
+            proptest::collection::vec(any::<(u16, u8)>(), 0..4),
+            proptest::collection::btree_set(0u8..=15, 0..4),
+        ),
     )
         .prop_map(
-            |(create_objects, system, register, create, open, spawn)| DomainShape {
-                create_objects,
-                create_system_objects: create_objects && system,
-                register: register.into_iter().collect(),
-                create,
-                open,
-                spawn,
+            |(create_objects, system, register, create, open, spawn, (io_ports, irqs))| {
+                DomainShape {
+                    create_objects,
+                    create_system_objects: create_objects && system,
+                    register: register.into_iter().collect(),
+                    create,
+                    open,
+                    spawn,
+                    io_ports,
+                    irqs,
+                }
             },
         )
 }
@@ -934,6 +1064,8 @@ fn arbitrary_manifest() -> impl Strategy<Value = Manifest> {
                     create_types: pick(&types, &shape.create),
                     open_types: pick(&types, &shape.open),
                     spawn: pick(&program_names, &shape.spawn),
+                    io_ports: port_ranges(&shape.io_ports),
+                    irqs: shape.irqs.into_iter().collect(),
                 })
                 .collect();
             Manifest {
@@ -942,6 +1074,22 @@ fn arbitrary_manifest() -> impl Strategy<Value = Manifest> {
                 programs,
             }
         })
+}
+
+/// Port ranges from (first, length) pairs, keeping those that do not
+/// overlap an earlier one (the manifest refuses overlaps).
+fn port_ranges(pairs: &[(u16, u8)]) -> Vec<PortRange> {
+    let mut ranges: Vec<PortRange> = Vec::new();
+    for &(first, length) in pairs {
+        let range = PortRange {
+            first,
+            last: first.saturating_add(u16::from(length)),
+        };
+        if !ranges.iter().any(|earlier| earlier.overlaps(&range)) {
+            ranges.push(range);
+        }
+    }
+    ranges
 }
 
 /// `text` as a TOML basic string.
@@ -974,7 +1122,8 @@ fn render(manifest: &Manifest) -> String {
     for domain in &manifest.domains {
         text.push_str(&format!(
             "\n[[domain]]\nname = {}\ncreate_objects = {}\ncreate_system_objects = {}\n\
-             register = {}\ncreate_types = {}\nopen_types = {}\nspawn = {}\nportal_classes = {}\n",
+             register = {}\ncreate_types = {}\nopen_types = {}\nspawn = {}\nportal_classes = {}\n\
+             io_ports = {}\nirqs = {:?}\n",
             toml_string(&domain.name),
             domain.create_objects,
             domain.create_system_objects,
@@ -989,6 +1138,14 @@ fn render(manifest: &Manifest) -> String {
                     .map(|(name, _)| (*name).to_owned())
                     .collect::<Vec<_>>()
             ),
+            toml_list(
+                &domain
+                    .io_ports
+                    .iter()
+                    .map(|range| format!("{:#x}-{}", range.first, range.last))
+                    .collect::<Vec<_>>()
+            ),
+            domain.irqs,
         ));
     }
     for program in &manifest.programs {
@@ -1070,6 +1227,7 @@ proptest! {
         header.domain_count = domain_count % 4;
         header.program_count = program_count % 8;
         header.prefix_count.set(u16::from(prefix_count % 8));
+        header.device_count.set(u16::from(type_count / 32));
         if let Ok(policy) = CompiledPolicy::parse(&bytes) {
             exercise(&policy);
         }

@@ -5,7 +5,7 @@
 //! gets; each is a pure function of the policy, the caller's domain and the
 //! request, so each rule is tested here, allowed and refused.
 
-use abi::procman::ProcmanError;
+use abi::procman::{InterruptLineRequest, IoPortsRequest, MAX_INTERRUPT_LINE, ProcmanError};
 use image::{CompiledPolicy, DomainPolicy, ProgramPolicy};
 
 use crate::namespace::{Namespace, check_name};
@@ -97,6 +97,51 @@ pub fn check_spawn<'p>(
     }
 }
 
+/// DEVICE_PORTS (ABI.md §7a.4): the range `[first, first + count)` must be
+/// well-formed (`PM_BAD_REQUEST`: no ports, past port 0xFFFF, a reserved
+/// field set) and lie
+/// wholly inside one of the domain's `io_ports` entries
+/// (`PM_PORTS_DENIED`).
+pub fn check_ports(
+    policy: &CompiledPolicy<'_>,
+    domain_index: usize,
+    request: IoPortsRequest,
+) -> Result<(), ProcmanError> {
+    let domain = domain(policy, domain_index)?;
+    let (first, count) = (u32::from(request.first), u32::from(request.count));
+    if request.reserved != 0 || count == 0 || first + count > PORT_END {
+        return Err(ProcmanError::BadRequest);
+    }
+    if domain.may_use_ports(first, count) {
+        Ok(())
+    } else {
+        Err(ProcmanError::PortsDenied)
+    }
+}
+
+/// One past the highest I/O port.
+const PORT_END: u32 = 0x1_0000;
+
+/// DEVICE_INTERRUPT (ABI.md §7a.4): the request must be well-formed
+/// (`PM_BAD_REQUEST`: a reserved field set, a line past
+/// [`MAX_INTERRUPT_LINE`]) and the domain's `irqs` must name the line
+/// (`PM_INTERRUPT_DENIED`).
+pub fn check_interrupt(
+    policy: &CompiledPolicy<'_>,
+    domain_index: usize,
+    request: InterruptLineRequest,
+) -> Result<(), ProcmanError> {
+    let domain = domain(policy, domain_index)?;
+    if request.reserved != 0 || request.line > MAX_INTERRUPT_LINE {
+        return Err(ProcmanError::BadRequest);
+    }
+    if domain.may_use_irq(request.line) {
+        Ok(())
+    } else {
+        Err(ProcmanError::InterruptDenied)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +164,8 @@ create_objects = true
 register = ["/srv/"]
 create_types = ["echo"]
 open_types = ["echo"]
+io_ports = ["0x3f8-0x3ff", "0x2e8-0x2ef", "0xffff"]
+irqs = [4, 3]
 
 [[domain]]
 name = "users"
@@ -292,5 +339,75 @@ domain = "users"
         assert_eq!(spawned(1, "echo"), Err(ProcmanError::SpawnDenied));
         assert_eq!(spawned(0, "client"), Err(ProcmanError::SpawnDenied));
         assert_eq!(spawned(2, "nothing"), Err(ProcmanError::NoSuchProgram));
+    }
+
+    #[test]
+    fn device_grants_follow_the_domain() {
+        let bytes = compiled();
+        let p = read(&bytes);
+        let ports = |domain: usize, first: u16, count: u16| {
+            check_ports(&p, domain, IoPortsRequest::new(first, count))
+        };
+        use ProcmanError::{BadRequest, InterruptDenied, PortsDenied};
+        // Inside one entry, whole or part.
+        assert_eq!(ports(0, 0x3f8, 8), Ok(()));
+        assert_eq!(ports(0, 0x3fd, 1), Ok(()));
+        assert_eq!(ports(0, 0x2e8, 8), Ok(()));
+        assert_eq!(ports(0, 0xffff, 1), Ok(()));
+        // Across an entry's end, or across two entries: denied.
+        assert_eq!(ports(0, 0x3f8, 9), Err(PortsDenied));
+        assert_eq!(ports(0, 0x3f7, 1), Err(PortsDenied));
+        assert_eq!(ports(0, 0x2e8, 0x3ff - 0x2e8 + 1), Err(PortsDenied));
+        assert_eq!(ports(0, 0xfffe, 2), Err(PortsDenied));
+        // Malformed before the policy is asked.
+        assert_eq!(ports(0, 0x3f8, 0), Err(BadRequest));
+        assert_eq!(ports(0, 0xffff, 2), Err(BadRequest));
+        assert_eq!(ports(0, 2, u16::MAX), Err(BadRequest));
+        assert_eq!(ports(0, 1, u16::MAX), Err(PortsDenied));
+        assert_eq!(
+            check_ports(
+                &p,
+                0,
+                IoPortsRequest {
+                    reserved: 1,
+                    ..IoPortsRequest::new(0x3f8, 1)
+                }
+            ),
+            Err(BadRequest)
+        );
+        assert_eq!(ports(1, 0x3f8, 0), Err(BadRequest));
+        // A domain without io_ports, even the system's.
+        assert_eq!(ports(1, 0x3f8, 8), Err(PortsDenied));
+        assert_eq!(ports(2, 0x3f8, 1), Err(PortsDenied));
+        assert_eq!(ports(3, 0x3f8, 1), Err(ProcmanError::UnknownCaller));
+
+        let line = |domain: usize, line: u32, reserved: u32| {
+            check_interrupt(&p, domain, InterruptLineRequest { line, reserved })
+        };
+        assert_eq!(line(0, 4, 0), Ok(()));
+        assert_eq!(line(0, 3, 0), Ok(()));
+        assert_eq!(line(0, 5, 0), Err(InterruptDenied));
+        assert_eq!(line(0, 16, 0), Err(BadRequest));
+        assert_eq!(line(0, 4, 1), Err(BadRequest));
+        assert_eq!(line(1, 4, 0), Err(InterruptDenied));
+        assert_eq!(line(2, 3, 0), Err(InterruptDenied));
+        // Every line of every domain against the manifest: exhaustive.
+        for domain in 0..3 {
+            for number in 0..=20 {
+                let allowed = domain == 0 && (number == 3 || number == 4);
+                let expected = if number > 15 {
+                    Err(BadRequest)
+                } else if allowed {
+                    Ok(())
+                } else {
+                    Err(InterruptDenied)
+                };
+                assert_eq!(
+                    line(domain, number, 0),
+                    expected,
+                    "line {number}, domain {domain}"
+                );
+            }
+        }
     }
 }

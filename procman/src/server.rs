@@ -9,8 +9,8 @@ use abi::portal::{
     REPLY_READ_ONLY, REPLY_SHARE_POINT, SHARE_POINT_HEADER_SIZE,
 };
 use abi::procman::{
-    CREATE_SYSTEM, CreateObjectRequest, ListReply, NameRequest, ProcessReply, ProcmanError,
-    SpawnProgramRequest, WaitReply, WaitRequest,
+    CREATE_SYSTEM, CreateObjectRequest, InterruptLineRequest, IoPortsRequest, ListReply,
+    NameRequest, ProcessReply, ProcmanError, SpawnProgramRequest, WaitReply, WaitRequest,
 };
 use abi::stream::{
     PIPE_CAPACITY, PIPE_PAGES, PipeEndRequest, PipeGrantRequest, PipeReply, READERS_GONE,
@@ -760,6 +760,42 @@ impl ProcmanServer for Procman<'_> {
             descriptors: count(self.pipes.descriptors()),
             reserved: 0,
         })
+    }
+
+    fn device_ports(&mut self, call: &mut Call<'_>, header: IoPortsRequest) -> Answer<()> {
+        let (pid, domain) = self.caller(call)?;
+        policy::check_ports(&self.policy, domain, header)?;
+        let handle = self
+            .processes
+            .get(pid)
+            .and_then(|record| record.handle)
+            .ok_or(ProcmanError::UnknownCaller)?;
+        // The kernel's own refusals (KERNEL_DEVICE, TABLE_FULL) reach the
+        // caller as they are; a refused grant changes nothing.
+        kernel::io_port_grant(Descriptor(handle), header.first, header.count)?;
+        Ok(())
+    }
+
+    fn device_interrupt(
+        &mut self,
+        call: &mut Call<'_>,
+        header: InterruptLineRequest,
+    ) -> Answer<()> {
+        let (_, domain) = self.caller(call)?;
+        policy::check_interrupt(&self.policy, domain, header)?;
+        // The interrupt object holds its own reference to the event, so
+        // both can move to the caller; on a refusal, dropping them closes
+        // procman's (nothing is left behind).
+        let event = kernel::event_create()?;
+        let interrupt = kernel::interrupt_create(header.line, event.descriptor())?;
+        if call.push_move(interrupt, Rights::INTERRUPT).is_err()
+            || call
+                .push_move(event, Rights(Rights::WAIT.0 | Rights::TRANSFER.0))
+                .is_err()
+        {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        Ok(())
     }
 
     /// The kernel's PROCESS_EXITED notices; any other function is unknown.

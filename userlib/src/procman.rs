@@ -12,8 +12,9 @@ use abi::portal::{
     PortalSizeRequest, PortalTableReply,
 };
 use abi::procman::{
-    CREATE_OBJECT, CreateObjectRequest, LIST, ListReply, NameRequest, OPEN, ProcessReply,
-    ProcmanError, SPAWN, SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
+    CREATE_OBJECT, CreateObjectRequest, DEVICE_INTERRUPT, DEVICE_PORTS, InterruptLineRequest,
+    IoPortsRequest, LIST, ListReply, NameRequest, OPEN, ProcessReply, ProcmanError, SPAWN,
+    SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
 };
 use abi::stream::{
     PIPE_CLOSE, PIPE_CREATE, PIPE_GRANT, PIPE_OPEN, PipeEndRequest, PipeGrantRequest, PipeReply,
@@ -88,6 +89,15 @@ crate::interface! {
     fn pipe_open(PIPE_OPEN) request(header: PipeEndRequest) reply(header: PipeReply, descriptors: 4);
     /// STREAM_TABLE: procman's pipe table in numbers.
     fn stream_table(STREAM_TABLE) request() reply(header: StreamTableReply);
+    /// DEVICE_PORTS (ABI.md §7a.4): procman grants the caller the ports
+    /// of `header`, which its domain's `io_ports` must cover.
+    fn device_ports(DEVICE_PORTS) request(header: IoPortsRequest) reply();
+    /// DEVICE_INTERRUPT (ABI.md §7a.4): the interrupt line of `header`,
+    /// which its domain's `irqs` must name. Reply slot 0: the interrupt
+    /// object, slot 1: the event it signals (WAIT).
+    fn device_interrupt(DEVICE_INTERRUPT)
+        request(header: InterruptLineRequest)
+        reply(descriptors: 2);
 }
 
 /// The process manager: its functions are sent to the NULL target.
@@ -204,4 +214,32 @@ pub fn wait(pid: u32) -> Result<u32, CallError> {
         drop(reply);
         crate::kernel::event_wait(event.descriptor())?;
     }
+}
+
+/// DEVICE_PORTS: asks procman for the use of the `count` ports from
+/// `first` (the caller's domain's `io_ports` must cover them); then
+/// [`crate::device`] reaches them.
+pub fn device_ports(first: u16, count: u16) -> Result<(), CallError> {
+    PROCMAN.device_ports(IoPortsRequest::new(first, count))?;
+    Ok(())
+}
+
+/// An interrupt line procman handed over: the interrupt object
+/// ([`crate::kernel::interrupt_ack`] after each delivery is served) and
+/// the event each delivery signals.
+#[derive(Debug)]
+pub struct InterruptLine {
+    /// The interrupt object (rights `INTERRUPT`).
+    pub interrupt: OwnedDescriptor,
+    /// The event the line signals (WAIT).
+    pub event: OwnedDescriptor,
+}
+
+/// DEVICE_INTERRUPT: asks procman for interrupt `line` (the caller's
+/// domain's `irqs` must name it).
+pub fn device_interrupt(line: u32) -> Result<InterruptLine, CallError> {
+    let mut reply = PROCMAN.device_interrupt(InterruptLineRequest::new(line))?;
+    let interrupt = take(&mut reply, 0)?;
+    let event = take(&mut reply, 1)?;
+    Ok(InterruptLine { interrupt, event })
 }

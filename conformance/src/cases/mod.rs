@@ -5,6 +5,7 @@
 pub mod kit;
 
 mod buf;
+mod cons;
 mod cookie;
 mod death;
 mod devices;
@@ -56,11 +57,13 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("SMO", smo::CASES),
     ("PIPE", pipe::CASES),
     ("LOAD", load::CASES),
+    ("CONS", cons::CASES),
 ];
 
-/// The areas that speak procman's portal protocol: they run in the second
-/// boot, where procman starts the runner ([`PROCMAN_PROGRAM`]).
-pub const PROCMAN_AREAS: &[&str] = &["PORTAL", "SHARE", "SHM", "PIPE"];
+/// The areas that speak procman's protocol (portals, pipes, device
+/// grants): they run in the second boot, where procman starts the runner
+/// ([`PROCMAN_PROGRAM`]).
+pub const PROCMAN_AREAS: &[&str] = &["PORTAL", "SHARE", "SHM", "PIPE", "CONS"];
 
 /// The runner's manifest entry when procman starts it (argument `procman`).
 pub const PROCMAN_PROGRAM: &str = "conformance-portals";

@@ -90,6 +90,8 @@ domain = "users"
                     open_types: vec!["console".into(), "echo".into()],
                     spawn: vec!["shell".into()],
                     portal_classes: abi::portal::PortalClass::default(),
+                    io_ports: vec![],
+                    irqs: vec![],
                 },
                 Domain {
                     name: "users".into(),
@@ -447,5 +449,96 @@ fn portal_classes_are_known_and_compiled_into_the_domain() {
     assert_eq!(
         policy.domain_at(0).map(|d| d.portal_classes()),
         Some(abi::portal::PortalClass::DIRECT.with(abi::portal::PortalClass::SHARE))
+    );
+}
+
+#[test]
+fn io_ports_are_ranges_that_do_not_overlap() {
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}io_ports = [\n\"0x3f8-0x3ff\",\n\"0x3ff-0x400\", # here\n]\n"),
+        "io_ports entry \"0x3ff-0x400\" overlaps the earlier 0x3f8-0x3ff",
+    );
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}io_ports = [\"0x3ff-0x3f8\"] # here\n"),
+        "ends before it starts",
+    );
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}io_ports = [\"0x10000\"] # here\n"),
+        "\"0x10000\" is not a port number",
+    );
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}io_ports = [\"com1\"] # here\n"),
+        "is not a port number",
+    );
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}io_ports = [\"0x60-\"] # here\n"),
+        "is not a port number",
+    );
+    let manifest = Manifest::parse(&format!(
+        "{HEAD}{DOMAIN_D}io_ports = [\"0x3f8-0x3ff\", \"96\", \"0x2F8 - 0x2FF\"]\n"
+    ))
+    .expect("a valid manifest");
+    assert_eq!(
+        manifest.domains[0].io_ports,
+        vec![
+            PortRange {
+                first: 0x3f8,
+                last: 0x3ff
+            },
+            PortRange {
+                first: 96,
+                last: 96
+            },
+            PortRange {
+                first: 0x2f8,
+                last: 0x2ff
+            },
+        ]
+    );
+}
+
+#[test]
+fn irqs_are_isa_lines_named_once() {
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}irqs = [4,\n16] # here\n"),
+        "irqs names 16, which is not an ISA interrupt line (0..=15)",
+    );
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}irqs = [-1] # here\n"),
+        "irqs names -1",
+    );
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}irqs = [4, 3,\n4] # here\n"),
+        "irqs lists 4 twice",
+    );
+    assert_refused_at_mark(
+        &format!("{HEAD}{DOMAIN_D}irqs = [\"4\"] # here\n"),
+        "invalid type",
+    );
+    let manifest =
+        Manifest::parse(&format!("{HEAD}{DOMAIN_D}irqs = [4, 3]\n")).expect("a valid manifest");
+    assert_eq!(manifest.domains[0].irqs, vec![4, 3]);
+}
+
+#[test]
+fn at_most_255_device_entries_per_domain() {
+    let ports: Vec<String> = (0..200).map(|port| format!("\"{port}\"")).collect();
+    let irqs: Vec<String> = (0..16).map(|line| line.to_string()).collect();
+    let text = format!(
+        "{HEAD}{DOMAIN_D}io_ports = [{}]\nirqs = [{}]\n",
+        ports.join(", "),
+        irqs.join(", ")
+    );
+    assert_eq!(
+        Manifest::parse(&text).map(|m| m.domains[0].io_ports.len() + m.domains[0].irqs.len()),
+        Ok(216)
+    );
+    let ports: Vec<String> = (0..240).map(|port| format!("\"{port}\"")).collect();
+    assert_refused_at_mark(
+        &format!(
+            "{HEAD}{DOMAIN_D}io_ports = [{}]\nirqs = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,\n15] # here\n",
+            ports.join(", ")
+        ),
+        "more than 255 io_ports and irqs entries",
     );
 }

@@ -1,8 +1,9 @@
 //! Writing a compiled policy on the host, from a checked [`Manifest`].
 
 use super::format::{
-    BITMAP_SIZE, Bitmap, DOMAIN_CREATE_OBJECTS, DOMAIN_CREATE_SYSTEM_OBJECTS, DomainRecord,
-    HEADER_SIZE, MAGIC, PROGRAM_START, PolicyHeader, ProgramRecord, StrRef, VERSION,
+    BITMAP_SIZE, Bitmap, DEVICE_IRQ, DEVICE_PORTS, DOMAIN_CREATE_OBJECTS,
+    DOMAIN_CREATE_SYSTEM_OBJECTS, DeviceRecord, DomainRecord, HEADER_SIZE, MAGIC, PROGRAM_START,
+    PolicyHeader, ProgramRecord, StrRef, VERSION,
 };
 use crate::manifest::Manifest;
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ pub fn compile(manifest: &Manifest) -> Vec<u8> {
         .collect();
 
     let mut prefixes: Vec<StrRef> = Vec::new();
+    let mut devices: Vec<DeviceRecord> = Vec::new();
     let mut domains: Vec<DomainRecord> = Vec::with_capacity(manifest.domains.len());
     for domain in &manifest.domains {
         let first_prefix = u16::try_from(prefixes.len()).expect("at most 64 × 255 prefixes");
@@ -48,6 +50,26 @@ pub fn compile(manifest: &Manifest) -> Vec<u8> {
                 .register
                 .iter()
                 .map(|prefix| strings.add(prefix.as_bytes())),
+        );
+        let first_device = u16::try_from(devices.len()).expect("at most 64 × 255 devices");
+        let device = |kind, first, last| DeviceRecord {
+            kind,
+            reserved0: 0,
+            first: U16::new(first),
+            last: U16::new(last),
+            reserved1: U16::ZERO,
+        };
+        devices.extend(
+            domain
+                .io_ports
+                .iter()
+                .map(|range| device(DEVICE_PORTS, range.first, range.last)),
+        );
+        devices.extend(
+            domain
+                .irqs
+                .iter()
+                .map(|&line| device(DEVICE_IRQ, u16::from(line), u16::from(line))),
         );
         let mut flags = 0;
         if domain.create_objects {
@@ -62,8 +84,8 @@ pub fn compile(manifest: &Manifest) -> Vec<u8> {
             prefix_count: count(domain.register.len(), "register prefixes"),
             first_prefix: U16::new(first_prefix),
             portal_classes: u8::try_from(domain.portal_classes.0).expect("five class bits"),
-            reserved0: 0,
-            reserved: U16::ZERO,
+            device_count: count(domain.io_ports.len() + domain.irqs.len(), "devices"),
+            first_device: U16::new(first_device),
             create_types: bitmap(domain.create_types.iter().map(type_bit)),
             open_types: bitmap(domain.open_types.iter().map(type_bit)),
             spawn: bitmap(domain.spawn.iter().map(|name| {
@@ -102,6 +124,7 @@ pub fn compile(manifest: &Manifest) -> Vec<u8> {
     policy.extend_from_slice(domains.as_bytes());
     policy.extend_from_slice(programs.as_bytes());
     policy.extend_from_slice(prefixes.as_bytes());
+    policy.extend_from_slice(devices.as_bytes());
     policy.extend_from_slice(&strings.bytes);
     let header = PolicyHeader {
         magic: MAGIC,
@@ -113,7 +136,7 @@ pub fn compile(manifest: &Manifest) -> Vec<u8> {
         program_count,
         reserved0: 0,
         prefix_count: U16::new(u16::try_from(prefixes.len()).expect("at most 64 × 255 prefixes")),
-        reserved1: U16::ZERO,
+        device_count: U16::new(u16::try_from(devices.len()).expect("at most 64 × 255 devices")),
     };
     policy[..HEADER_SIZE].copy_from_slice(header.as_bytes());
     policy

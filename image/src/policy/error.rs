@@ -36,6 +36,11 @@ pub enum Record {
         /// Its index in the prefix table.
         index: u16,
     },
+    /// Record `index` of the device table.
+    Device {
+        /// Its index in the device table.
+        index: u16,
+    },
 }
 
 impl fmt::Display for Record {
@@ -47,6 +52,7 @@ impl fmt::Display for Record {
             Self::Program { index } => write!(f, "program {index}"),
             Self::Arguments { index } => write!(f, "the arguments of program {index}"),
             Self::Prefix { index } => write!(f, "prefix {index}"),
+            Self::Device { index } => write!(f, "device {index}"),
         }
     }
 }
@@ -177,6 +183,23 @@ pub enum PolicyError {
         /// The prefix table's length.
         prefix_count: u16,
     },
+    /// A domain's run of device records reaches past the device table.
+    DevicesOutOfBounds {
+        /// The domain's index.
+        index: u8,
+        /// Its first device record.
+        first: u16,
+        /// Its device count.
+        count: u8,
+        /// The device table's length.
+        device_count: u16,
+    },
+    /// A device record of an unknown kind, ending before it starts, or an
+    /// interrupt line past 15 or given as a range.
+    BadDevice {
+        /// The record's index in the device table.
+        index: u16,
+    },
     /// A domain's type bitmap holds type 0 or a number past the type count.
     UnknownType {
         /// The domain's index.
@@ -269,6 +292,20 @@ impl fmt::Display for PolicyError {
             Self::SystemObjectsWithoutObjects { index } => write!(
                 f,
                 "domain {index} may create system objects but not objects"
+            ),
+            Self::DevicesOutOfBounds {
+                index,
+                first,
+                count,
+                device_count,
+            } => write!(
+                f,
+                "devices of domain {index} out of bounds: {count} from index {first} reach past \
+                 the {device_count}-entry device table"
+            ),
+            Self::BadDevice { index } => write!(
+                f,
+                "device {index} is neither a port range (first <= last) nor one interrupt line 0..=15"
             ),
             Self::PrefixesOutOfBounds {
                 index,

@@ -7,8 +7,8 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 /// The first eight bytes of every compiled policy.
 pub const MAGIC: [u8; 8] = *b"HINGEPOL";
 
-/// The format version this crate reads and writes.
-pub const VERSION: u32 = 1;
+/// The format version this crate reads and writes (2: the device table).
+pub const VERSION: u32 = 2;
 
 /// The size of [`PolicyHeader`] in bytes; the type table starts here.
 pub const HEADER_SIZE: usize = 32;
@@ -21,6 +21,19 @@ pub const DOMAIN_RECORD_SIZE: usize = 112;
 
 /// The size of one [`ProgramRecord`].
 pub const PROGRAM_RECORD_SIZE: usize = 20;
+
+/// The size of one [`DeviceRecord`].
+pub const DEVICE_RECORD_SIZE: usize = 8;
+
+/// [`DeviceRecord::kind`]: I/O ports `first..=last` (`io_ports`).
+pub const DEVICE_PORTS: u8 = 1;
+
+/// [`DeviceRecord::kind`]: interrupt line `first` (= `last`, at most
+/// [`MAX_IRQ`]; `irqs`).
+pub const DEVICE_IRQ: u8 = 2;
+
+/// The highest interrupt line a [`DEVICE_IRQ`] record names.
+pub const MAX_IRQ: u16 = 15;
 
 /// The size of a [`Bitmap`]: one bit for each of 256 numbers.
 pub const BITMAP_SIZE: usize = 32;
@@ -95,8 +108,8 @@ pub struct PolicyHeader {
     pub reserved0: u8,
     /// Entries of the prefix table.
     pub prefix_count: U16,
-    /// Always zero.
-    pub reserved1: U16,
+    /// Records of the device table.
+    pub device_count: U16,
 }
 
 /// One security domain.
@@ -116,10 +129,10 @@ pub struct DomainRecord {
     /// The portal classes it may ask procman for (`abi::portal::PortalClass`
     /// bits; the manifest's `portal_classes`).
     pub portal_classes: u8,
-    /// Always zero.
-    pub reserved0: u8,
-    /// Always zero.
-    pub reserved: U16,
+    /// How many device records the domain has.
+    pub device_count: u8,
+    /// The index of its first record in the device table.
+    pub first_device: U16,
     /// The type numbers it may give the objects it creates.
     pub create_types: Bitmap,
     /// The type numbers of the objects it may open.
@@ -146,6 +159,26 @@ pub struct ProgramRecord {
     pub reserved: U16,
 }
 
+/// One device a domain's processes may ask procman for: an I/O port range
+/// or an interrupt line.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct DeviceRecord {
+    /// [`DEVICE_PORTS`] or [`DEVICE_IRQ`].
+    pub kind: u8,
+    /// Always zero.
+    pub reserved0: u8,
+    /// The first port, or the line.
+    pub first: U16,
+    /// The last port (inclusive), or the line again.
+    pub last: U16,
+    /// Always zero.
+    pub reserved1: U16,
+}
+
+const _: () = assert!(size_of::<DeviceRecord>() == DEVICE_RECORD_SIZE);
 const _: () = assert!(size_of::<PolicyHeader>() == HEADER_SIZE);
 const _: () = assert!(size_of::<StrRef>() == STR_REF_SIZE);
 const _: () = assert!(size_of::<DomainRecord>() == DOMAIN_RECORD_SIZE);

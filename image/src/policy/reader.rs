@@ -8,9 +8,10 @@
 
 use super::error::{PolicyError, Record, TypeList};
 use super::format::{
-    Bitmap, DOMAIN_CREATE_OBJECTS, DOMAIN_CREATE_SYSTEM_OBJECTS, DOMAIN_RECORD_SIZE, DomainRecord,
-    HEADER_SIZE, MAGIC, MAX_DOMAINS, PROGRAM_RECORD_SIZE, PROGRAM_START, PolicyHeader,
-    ProgramRecord, STR_REF_SIZE, StrRef, VERSION, bitmap_contains,
+    Bitmap, DEVICE_IRQ, DEVICE_PORTS, DEVICE_RECORD_SIZE, DOMAIN_CREATE_OBJECTS,
+    DOMAIN_CREATE_SYSTEM_OBJECTS, DOMAIN_RECORD_SIZE, DeviceRecord, DomainRecord, HEADER_SIZE,
+    MAGIC, MAX_DOMAINS, MAX_IRQ, PROGRAM_RECORD_SIZE, PROGRAM_START, PolicyHeader, ProgramRecord,
+    STR_REF_SIZE, StrRef, VERSION, bitmap_contains,
 };
 use crate::format::validate_name;
 use core::fmt;
@@ -27,6 +28,7 @@ pub struct CompiledPolicy<'a> {
     domain_count: u8,
     program_count: u8,
     prefix_count: u16,
+    device_count: u16,
 }
 
 /// One domain of a [`CompiledPolicy`]: what its processes may do.
@@ -54,21 +56,30 @@ struct Layout {
     domains: u64,
     programs: u64,
     prefixes: u64,
+    devices: u64,
     strings: u64,
 }
 
 impl Layout {
-    fn of(type_count: u8, domain_count: u8, program_count: u8, prefix_count: u16) -> Self {
+    fn of(
+        type_count: u8,
+        domain_count: u8,
+        program_count: u8,
+        prefix_count: u16,
+        device_count: u16,
+    ) -> Self {
         let types = HEADER_SIZE as u64;
         let domains = types + u64::from(type_count) * STR_REF_SIZE as u64;
         let programs = domains + u64::from(domain_count) * DOMAIN_RECORD_SIZE as u64;
         let prefixes = programs + u64::from(program_count) * PROGRAM_RECORD_SIZE as u64;
-        let strings = prefixes + u64::from(prefix_count) * STR_REF_SIZE as u64;
+        let devices = prefixes + u64::from(prefix_count) * STR_REF_SIZE as u64;
+        let strings = devices + u64::from(device_count) * DEVICE_RECORD_SIZE as u64;
         Self {
             types,
             domains,
             programs,
             prefixes,
+            devices,
             strings,
         }
     }
@@ -115,11 +126,13 @@ impl<'a> CompiledPolicy<'a> {
     /// header, magic, version, total size against the input's length, the
     /// header's reserved fields, domain count, table bounds; then the system
     /// name; each type name (in bounds, UTF-8, non-empty, unique); each domain
-    /// (name as for types, reserved field, flags, prefix run, type bitmaps,
-    /// spawn bitmap); each program (name in bounds, UTF-8, a valid archive
-    /// name, unique; arguments in bounds, UTF-8, terminated; domain index;
-    /// flags; reserved field); each prefix (in bounds, UTF-8, starting with
-    /// `/`). The first broken rule is the error.
+    /// (name as for types, portal-class bits, flags, prefix run, device
+    /// run, type bitmaps, spawn bitmap); each program (name in bounds, UTF-8,
+    /// a valid archive name, unique; arguments in bounds, UTF-8, terminated;
+    /// domain index; flags; reserved field); each prefix (in bounds, UTF-8,
+    /// starting with `/`); each device (reserved fields; a known kind, a port
+    /// range that does not end before it starts, or one line 0..=15). The
+    /// first broken rule is the error.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, PolicyError> {
         let Ok((header, _)) = PolicyHeader::read_from_prefix(bytes) else {
             return Err(PolicyError::TooShortForHeader {
@@ -143,7 +156,7 @@ impl<'a> CompiledPolicy<'a> {
                 available: bytes.len(),
             });
         }
-        let reserved = u32::from(header.reserved0) | u32::from(header.reserved1.get()) << 8;
+        let reserved = u32::from(header.reserved0);
         if reserved != 0 {
             return Err(PolicyError::ReservedNotZero {
                 record: Record::Header,
@@ -160,6 +173,7 @@ impl<'a> CompiledPolicy<'a> {
             header.domain_count,
             header.program_count,
             header.prefix_count.get(),
+            header.device_count.get(),
         );
         let strings = usize::try_from(layout.strings)
             .ok()
@@ -177,6 +191,7 @@ impl<'a> CompiledPolicy<'a> {
             domain_count: header.domain_count,
             program_count: header.program_count,
             prefix_count: header.prefix_count.get(),
+            device_count: header.device_count.get(),
         };
         if checked_str(strings, header.system_name, Record::Header)?.is_empty() {
             return Err(PolicyError::EmptyName {
@@ -187,6 +202,7 @@ impl<'a> CompiledPolicy<'a> {
         policy.check_domains()?;
         policy.check_programs()?;
         policy.check_prefixes()?;
+        policy.check_devices()?;
         Ok(policy)
     }
 
@@ -196,6 +212,7 @@ impl<'a> CompiledPolicy<'a> {
             self.domain_count,
             self.program_count,
             self.prefix_count,
+            self.device_count,
         )
     }
 
@@ -213,6 +230,10 @@ impl<'a> CompiledPolicy<'a> {
 
     fn prefix_ref(&self, index: u16) -> Option<&'a StrRef> {
         record_at(self.bytes, self.layout().prefixes, usize::from(index))
+    }
+
+    fn device_record(&self, index: u16) -> Option<&'a DeviceRecord> {
+        record_at(self.bytes, self.layout().devices, usize::from(index))
     }
 
     /// The text of a string `parse` checked ("" would mean a bug in `parse`).
@@ -275,9 +296,7 @@ impl<'a> CompiledPolicy<'a> {
             // Undefined portal-class bits count as a reserved field set.
             let undefined_classes =
                 u32::from(domain.portal_classes) & !abi::portal::PortalClass::ALL.0;
-            let reserved = u32::from(domain.reserved.get())
-                | u32::from(domain.reserved0) << 16
-                | undefined_classes << 24;
+            let reserved = undefined_classes << 24;
             if reserved != 0 {
                 return Err(PolicyError::ReservedNotZero {
                     record,
@@ -303,6 +322,15 @@ impl<'a> CompiledPolicy<'a> {
                     first,
                     count: domain.prefix_count,
                     prefix_count: self.prefix_count,
+                });
+            }
+            let first = domain.first_device.get();
+            if u32::from(first) + u32::from(domain.device_count) > u32::from(self.device_count) {
+                return Err(PolicyError::DevicesOutOfBounds {
+                    index,
+                    first,
+                    count: domain.device_count,
+                    device_count: self.device_count,
                 });
             }
             let type_end = u32::from(self.type_count) + 1;
@@ -374,6 +402,34 @@ impl<'a> CompiledPolicy<'a> {
             };
             if !checked_str(self.strings, *prefix, record)?.starts_with('/') {
                 return Err(PolicyError::PrefixNotAbsolute { index });
+            }
+        }
+        Ok(())
+    }
+
+    fn check_devices(&self) -> Result<(), PolicyError> {
+        for index in 0..self.device_count {
+            let Some(device) = self.device_record(index) else {
+                return Err(PolicyError::TablesOutOfBounds {
+                    tables_end: self.layout().strings,
+                    total_size: u32::try_from(self.bytes.len()).unwrap_or(u32::MAX),
+                });
+            };
+            let reserved = u32::from(device.reserved0) | u32::from(device.reserved1.get()) << 8;
+            if reserved != 0 {
+                return Err(PolicyError::ReservedNotZero {
+                    record: Record::Device { index },
+                    found: reserved,
+                });
+            }
+            let (first, last) = (device.first.get(), device.last.get());
+            let valid = match device.kind {
+                DEVICE_PORTS => first <= last,
+                DEVICE_IRQ => first == last && first <= MAX_IRQ,
+                _ => false,
+            };
+            if !valid {
+                return Err(PolicyError::BadDevice { index });
             }
         }
         Ok(())
@@ -492,6 +548,52 @@ impl<'a> DomainPolicy<'a> {
     /// The portal classes the domain may ask procman for.
     pub fn portal_classes(&self) -> abi::portal::PortalClass {
         abi::portal::PortalClass(u32::from(self.record.portal_classes))
+    }
+
+    /// The domain's device records (`parse` checked each one).
+    fn devices(&self) -> impl Iterator<Item = &'a DeviceRecord> + Clone + use<'a> {
+        let policy = self.policy;
+        let first = self.record.first_device.get();
+        (0..u16::from(self.record.device_count)).filter_map(move |offset| {
+            first
+                .checked_add(offset)
+                .and_then(|index| policy.device_record(index))
+        })
+    }
+
+    /// The I/O port ranges (first, last; inclusive) the domain may ask
+    /// procman for, in manifest order (`io_ports`).
+    pub fn io_ports(&self) -> impl Iterator<Item = (u16, u16)> + Clone + use<'a> {
+        self.devices()
+            .filter(|device| device.kind == DEVICE_PORTS)
+            .map(|device| (device.first.get(), device.last.get()))
+    }
+
+    /// The interrupt lines the domain may ask procman for, in manifest
+    /// order (`irqs`).
+    pub fn irqs(&self) -> impl Iterator<Item = u8> + Clone + use<'a> {
+        self.devices()
+            .filter(|device| device.kind == DEVICE_IRQ)
+            .filter_map(|device| u8::try_from(device.first.get()).ok())
+    }
+
+    /// Whether one `io_ports` entry covers all of the ports
+    /// `[first, first + count)`; an empty range or one past port 0xFFFF is
+    /// covered by none.
+    pub fn may_use_ports(&self, first: u32, count: u32) -> bool {
+        let Some(last) = count
+            .checked_sub(1)
+            .and_then(|extra| first.checked_add(extra))
+        else {
+            return false;
+        };
+        self.io_ports()
+            .any(|(low, high)| u32::from(low) <= first && last <= u32::from(high))
+    }
+
+    /// Whether the domain's `irqs` name interrupt line `line`.
+    pub fn may_use_irq(&self, line: u32) -> bool {
+        self.irqs().any(|allowed| u32::from(allowed) == line)
     }
 
     /// Whether the domain may create IPC objects at all.

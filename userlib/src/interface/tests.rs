@@ -628,6 +628,24 @@ impl ProcmanServer for FakeProcman {
         self.calls += 1;
         Ok(abi::stream::StreamTableReply::default())
     }
+
+    fn device_ports(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::procman::IoPortsRequest,
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn device_interrupt(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::procman::InterruptLineRequest,
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
 }
 
 #[test]

@@ -1,0 +1,318 @@
+//! MSG-CONS: the device grants a console driver (or any driver) asks
+//! procman for (ABI.md §7a.4, §9 D42): DEVICE_PORTS gives the caller an
+//! I/O port range its domain's `io_ports` cover, DEVICE_INTERRUPT an
+//! interrupt line its `irqs` name (an interrupt object and the event it
+//! signals); every refusal is its own error and changes nothing.
+//!
+//! These cases run in the second boot (`init=procman
+//! run=conformance-portals`): the runner is in the `tests` domain, whose
+//! manifest entry has `io_ports = ["0x40-0x43", "0x2f8-0x2ff"]` and
+//! `irqs = [0, 5]`; its peers are in `users`, which has neither. A
+//! refusal is made twice and the second is measured (procman's table and
+//! the kernel's COUNTERS before and after, as for MSG-PORTAL).
+
+use alloc::format;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use abi::procman::{
+    DEVICE_INTERRUPT, DEVICE_PORTS, InterruptLineRequest, IoPortsRequest, ProcmanError,
+};
+use abi::{Descriptor, Error, KernelFunction, ObjectKind, Rights};
+use userlib::kernel;
+use zerocopy::IntoBytes;
+
+use super::kit;
+use super::portal::{refused_twice, send_bytes, slot};
+use crate::case::{Case, Outcome};
+use crate::context::{Context, Failed};
+use crate::expect::Expect;
+use crate::peer::Step;
+
+/// The tests domain's second port range (COM2, which the suite's machine
+/// does not have: reads give 0xFF, nothing else happens).
+const COM2: u16 = 0x2f8;
+/// Its line status register.
+const COM2_LINE_STATUS: u16 = 0x2fd;
+/// The PIT's ports and line (the tests domain's first range and line 0).
+const PIT_CHANNEL_0: u16 = 0x40;
+const PIT_COMMAND: u16 = 0x43;
+const PIT_LINE: u32 = 0;
+/// A line the tests domain may have and nothing drives (ISA IRQ 5).
+const QUIET_LINE: u32 = 5;
+
+/// A DEVICE_PORTS or DEVICE_INTERRUPT error reply with `error`.
+const fn refusal(function: &'static str, error: ProcmanError) -> Expect {
+    Expect::replied(function, u32::MAX, error as u32, 8, 0)
+}
+
+fn ports_data(request: IoPortsRequest) -> [u8; 8] {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(request.as_bytes());
+    bytes
+}
+
+fn line_data(request: InterruptLineRequest) -> [u8; 8] {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(request.as_bytes());
+    bytes
+}
+
+/// DEVICE_PORTS from the runner.
+fn ports(first: u16, count: u16) -> Result<kit::Call, Failed> {
+    send_bytes(DEVICE_PORTS, &ports_data(IoPortsRequest::new(first, count)))
+}
+
+/// DEVICE_INTERRUPT from the runner.
+fn line(request: InterruptLineRequest) -> Result<kit::Call, Failed> {
+    send_bytes(DEVICE_INTERRUPT, &line_data(request))
+}
+
+/// A DEVICE_INTERRUPT the runner was granted: its interrupt object and
+/// event, adopted by the case (closed when it ends).
+fn granted_line(
+    context: &mut Context,
+    number: u32,
+) -> Result<(kit::Call, Descriptor, Descriptor), Failed> {
+    let call = line(InterruptLineRequest::new(number))?;
+    let (interrupt, _) = slot(&call.registers, &call.bytes, 0);
+    let (event, _) = slot(&call.registers, &call.bytes, 1);
+    if call.registers.arg0 != 0 || interrupt == Descriptor::NULL || event == Descriptor::NULL {
+        return Err(Failed(format!(
+            "DEVICE_INTERRUPT {number} was refused: {}",
+            crate::context::describe_registers(&call.registers)
+        )));
+    }
+    Ok((call, context.adopt(interrupt), context.adopt(event)))
+}
+
+/// The runner's PIT channel 0 set to count `count` once (mode 0).
+fn pit_one_shot(count: u16) {
+    let [low, high] = count.to_le_bytes();
+    userlib::device::write_u8(PIT_COMMAND, 0b0011_0000);
+    userlib::device::write_u8(PIT_CHANNEL_0, low);
+    userlib::device::write_u8(PIT_CHANNEL_0, high);
+}
+
+/// The peer (domain `users`) sends `function` with `data`: its registers.
+fn peer_sends(context: &mut Context, function: abi::Function, data: &[u8]) -> Outcome {
+    let (peer, _) = context.procman_peer()?;
+    peer.trap(Step::send(function, 0, data, &[], 64))?;
+    let before = super::portal::snapshot(context)?;
+    let result = peer.trap(Step::send(function, 0, data, &[], 64))?;
+    super::portal::unchanged(context, &before)?;
+    Ok(context.observe(result.registers))
+}
+
+/// The cases.
+pub static CASES: &[Case] = &[
+    Case {
+        id: "MSG-CONS-001",
+        rule: "DEVICE_PORTS of a range the domain's io_ports cover is granted (an empty reply), and the caller then uses the ports with `in` and runs on",
+        section: "7a.4",
+        decisions: &["D42"],
+        expect: Expect::replied("DEVICE_PORTS", 0, 0, 8, 0),
+        run: |context| {
+            let call = ports(COM2, 8)?;
+            if call.registers.arg0 == 0 {
+                // Without the grant this `in` would end the runner (#GP).
+                let status = userlib::device::read_u8(COM2_LINE_STATUS);
+                context.check(
+                    status == 0xff,
+                    &format!("COM2's absent line status read {status:#x}, not 0xff"),
+                );
+            }
+            Ok(context.observe(call.registers))
+        },
+    },
+    Case {
+        id: "MSG-CONS-002",
+        rule: "DEVICE_PORTS of a part of an io_ports entry (one port inside it) is granted",
+        section: "7a.4",
+        decisions: &["D42"],
+        expect: Expect::replied("DEVICE_PORTS", 0, 0, 8, 0),
+        run: |context| Ok(context.observe(ports(COM2_LINE_STATUS, 1)?.registers)),
+    },
+    Case {
+        id: "MSG-CONS-003",
+        rule: "DEVICE_PORTS of a range reaching one port past an io_ports entry is PM_PORTS_DENIED and changes nothing",
+        section: "7a.4",
+        decisions: &["D42"],
+        expect: refusal("DEVICE_PORTS", ProcmanError::PortsDenied),
+        run: |context| refused_twice(context, || ports(COM2, 9)),
+    },
+    Case {
+        id: "MSG-CONS-004",
+        rule: "DEVICE_PORTS of a port no io_ports entry names (COM1's 0x3F8) is PM_PORTS_DENIED: procman asks the policy before the kernel",
+        section: "7a.4",
+        decisions: &["D42"],
+        expect: refusal("DEVICE_PORTS", ProcmanError::PortsDenied),
+        run: |context| refused_twice(context, || ports(0x3f8, 8)),
+    },
+    Case {
+        id: "MSG-CONS-005",
+        rule: "DEVICE_PORTS of 0 ports is PM_BAD_REQUEST and changes nothing",
+        section: "7a.4",
+        decisions: &[],
+        expect: refusal("DEVICE_PORTS", ProcmanError::BadRequest),
+        run: |context| refused_twice(context, || ports(COM2, 0)),
+    },
+    Case {
+        id: "MSG-CONS-006",
+        rule: "DEVICE_PORTS past port 0xFFFF (0xFFFF and 2 ports) is PM_BAD_REQUEST and changes nothing",
+        section: "7a.4",
+        decisions: &[],
+        expect: refusal("DEVICE_PORTS", ProcmanError::BadRequest),
+        run: |context| refused_twice(context, || ports(0xffff, 2)),
+    },
+    Case {
+        id: "MSG-CONS-007",
+        rule: "DEVICE_PORTS with its reserved field set is PM_BAD_REQUEST and changes nothing",
+        section: "7a.4",
+        decisions: &[],
+        expect: refusal("DEVICE_PORTS", ProcmanError::BadRequest),
+        run: |context| {
+            let request = IoPortsRequest {
+                reserved: 1,
+                ..IoPortsRequest::new(COM2, 1)
+            };
+            refused_twice(context, || send_bytes(DEVICE_PORTS, &ports_data(request)))
+        },
+    },
+    Case {
+        id: "MSG-CONS-008",
+        rule: "DEVICE_PORTS from a domain without io_ports (users) is PM_PORTS_DENIED and changes nothing",
+        section: "7a.4",
+        decisions: &["D42"],
+        expect: refusal("the peer's DEVICE_PORTS", ProcmanError::PortsDenied),
+        run: |context| {
+            peer_sends(
+                context,
+                DEVICE_PORTS,
+                &ports_data(IoPortsRequest::new(COM2, 8)),
+            )
+        },
+    },
+    Case {
+        id: "MSG-CONS-009",
+        rule: "DEVICE_INTERRUPT of a line the domain's irqs name replies with two descriptors: slot 0 an interrupt object (INTERRUPT rights), slot 1 an event (WAIT, TRANSFER)",
+        section: "7a.4",
+        decisions: &["D42"],
+        expect: Expect::replied("DEVICE_INTERRUPT", 0, 0, 8, 2),
+        run: |context| {
+            let (call, interrupt, event) = granted_line(context, QUIET_LINE)?;
+            let interrupt_info = kernel::descriptor_info(interrupt)?;
+            let event_info = kernel::descriptor_info(event)?;
+            context.check(
+                interrupt_info.kind == Some(ObjectKind::Interrupt)
+                    && interrupt_info.rights == Rights::INTERRUPT,
+                &format!("slot 0 is {interrupt_info:?}, not an interrupt object with INTERRUPT"),
+            );
+            context.check(
+                event_info.kind == Some(ObjectKind::Event)
+                    && event_info.rights == Rights(Rights::WAIT.0 | Rights::TRANSFER.0),
+                &format!("slot 1 is {event_info:?}, not an event with WAIT and TRANSFER"),
+            );
+            Ok(context.observe(call.registers))
+        },
+    },
+    Case {
+        id: "MSG-CONS-010",
+        rule: "DEVICE_INTERRUPT of a line another interrupt object holds passes the kernel's LINE_TAKEN on and changes nothing (procman's event is closed); once the holder closes it the line is granted again",
+        section: "7a.4",
+        decisions: &["D42"],
+        expect: Expect::replied("DEVICE_INTERRUPT", u32::MAX, Error::LineTaken as u32, 8, 0),
+        run: |context| {
+            let (_, interrupt, _) = granted_line(context, QUIET_LINE)?;
+            let outcome = refused_twice(context, || line(InterruptLineRequest::new(QUIET_LINE)))?;
+            let _ = kernel::close(interrupt);
+            granted_line(context, QUIET_LINE)?;
+            Ok(outcome)
+        },
+    },
+    Case {
+        id: "MSG-CONS-011",
+        rule: "DEVICE_INTERRUPT of a line the domain's irqs do not name is PM_INTERRUPT_DENIED and changes nothing",
+        section: "7a.4",
+        decisions: &["D42"],
+        expect: refusal("DEVICE_INTERRUPT", ProcmanError::InterruptDenied),
+        run: |context| refused_twice(context, || line(InterruptLineRequest::new(6))),
+    },
+    Case {
+        id: "MSG-CONS-012",
+        rule: "DEVICE_INTERRUPT of line 16 (past the ISA lines) is PM_BAD_REQUEST and changes nothing",
+        section: "7a.4",
+        decisions: &[],
+        expect: refusal("DEVICE_INTERRUPT", ProcmanError::BadRequest),
+        run: |context| refused_twice(context, || line(InterruptLineRequest::new(16))),
+    },
+    Case {
+        id: "MSG-CONS-013",
+        rule: "DEVICE_INTERRUPT with its reserved field set is PM_BAD_REQUEST and changes nothing",
+        section: "7a.4",
+        decisions: &[],
+        expect: refusal("DEVICE_INTERRUPT", ProcmanError::BadRequest),
+        run: |context| {
+            let request = InterruptLineRequest {
+                reserved: 1,
+                ..InterruptLineRequest::new(QUIET_LINE)
+            };
+            refused_twice(context, || line(request))
+        },
+    },
+    Case {
+        id: "MSG-CONS-014",
+        rule: "DEVICE_INTERRUPT from a domain without irqs (users) is PM_INTERRUPT_DENIED and changes nothing",
+        section: "7a.4",
+        decisions: &["D42"],
+        expect: refusal("the peer's DEVICE_INTERRUPT", ProcmanError::InterruptDenied),
+        run: |context| {
+            peer_sends(
+                context,
+                DEVICE_INTERRUPT,
+                &line_data(InterruptLineRequest::new(QUIET_LINE)),
+            )
+        },
+    },
+    Case {
+        id: "MSG-CONS-015",
+        rule: "a driver served by procman alone: DEVICE_PORTS for the PIT and DEVICE_INTERRUPT for its line 0; the one-shot count's interrupt signals the event procman handed over (EVENT_WAIT returns), INTERRUPT_ACK answers",
+        section: "7a.4",
+        decisions: &["D42"],
+        expect: Expect::replied("EVENT_WAIT on the granted event", 0, 0, 8, 0),
+        run: |context| {
+            let call = ports(PIT_CHANNEL_0, 4)?;
+            if call.registers.arg0 != 0 {
+                return Err(Failed(format!(
+                    "DEVICE_PORTS for the PIT was refused: {}",
+                    crate::context::describe_registers(&call.registers)
+                )));
+            }
+            let (_, interrupt, event) = granted_line(context, PIT_LINE)?;
+            // As MSG-DEV-022: a yielding thread keeps the system from
+            // looking idle (the runner's hang sentinel) until the event came,
+            // or for a few seconds on the failure path only.
+            let waiting = Arc::new(AtomicBool::new(true));
+            let still = Arc::clone(&waiting);
+            let start = kernel::clock()?;
+            let spinner = userlib::spawn_thread(
+                move || {
+                    while still.load(Ordering::Acquire)
+                        && kernel::clock()
+                            .is_ok_and(|now| now.ticks < start.ticks + u64::from(5 * start.hz))
+                    {
+                        let _ = kernel::yield_now();
+                    }
+                },
+                16 * 1024,
+            )?;
+            context.adopt(spinner.into_raw());
+            pit_one_shot(1000);
+            let wait = kit::send(KernelFunction::EventWait.function(), event, &[], &[], 64)?;
+            let ack = kernel::interrupt_ack(interrupt);
+            context.check(ack.is_ok(), &format!("INTERRUPT_ACK: {ack:?}"));
+            waiting.store(false, Ordering::Release);
+            Ok(context.observe(wait.registers))
+        },
+    },
+];
