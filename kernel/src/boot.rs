@@ -7,12 +7,12 @@ use core::sync::atomic::Ordering;
 
 use kernel_core::boot_info::{BootInfo, BootPath, MemoryKind};
 
+use crate::arch::x86_64::boot::limine;
 use crate::arch::x86_64::cpu::{self, fatal, stop};
 use crate::arch::x86_64::{
     acpi, fpu, gdt, idt, ioapic, kernel_stack, lapic, memory, pic, selftest, smp, syscall, system,
     trap,
 };
-use crate::arch::x86_64::boot::limine;
 
 /// Timer frequency: the scheduler's preemption tick.
 const TIMER_HZ: u32 = 100;

@@ -159,7 +159,10 @@ static TIMER_INITIAL_COUNT: core::sync::atomic::AtomicU32 = core::sync::atomic::
 pub fn start_timer_like_boot_cpu() {
     write(REG_TIMER_DIVIDE, TIMER_DIVIDE_BY_16);
     write(REG_LVT_TIMER, LVT_TIMER_PERIODIC | u32::from(TIMER_VECTOR));
-    write(REG_TIMER_INITIAL, TIMER_INITIAL_COUNT.load(Ordering::Relaxed).max(1));
+    write(
+        REG_TIMER_INITIAL,
+        TIMER_INITIAL_COUNT.load(Ordering::Relaxed).max(1),
+    );
 }
 
 /// Counts how far the APIC timer runs while PIT channel 2 counts down 10 ms.

@@ -112,10 +112,7 @@ pub fn start_application_processors(processors: Processors<'_>) -> u32 {
                     wait_ticks(1);
                     lapic::send_startup(processor.apic_id, TRAMPOLINE_PAGE);
                     if !wait_online(index, processor.apic_id, 100) {
-                        kprintln!(
-                            "cpu {index} (apic id {}) did not start",
-                            processor.apic_id
-                        );
+                        kprintln!("cpu {index} (apic id {}) did not start", processor.apic_id);
                     }
                 }
             }
