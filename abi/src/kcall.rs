@@ -559,6 +559,19 @@ impl MemoryCreateRequest {
     }
 }
 
+impl PageRequest {
+    /// The PAGE_REQUEST the kernel builds: page `offset` of the object whose
+    /// pager gave it `cookie`, asked for `access` after `hops` forwards.
+    pub const fn new(cookie: u64, offset: u64, access: u32, hops: u32) -> Self {
+        PageRequest {
+            cookie,
+            offset,
+            access,
+            hops,
+        }
+    }
+}
+
 impl PagerCreateRequest {
     /// PAGER_CREATE's request: `pages` pages, `cookie` for the pager.
     pub const fn new(pages: u32, cookie: u64) -> Self {

@@ -102,12 +102,12 @@ mod tests {
     /// Handles a request of `function` for page `page`: the response and
     /// the reply's payload.
     fn handle(function: Function, page: u64) -> (Response, alloc::vec::Vec<u8>) {
-        let request = PageRequest {
-            cookie: 0x3000,
-            offset: page * abi::PAGE_BYTES,
-            access: abi::kcall::protection::READ,
-            hops: 0,
-        };
+        let request = PageRequest::new(
+            0x3000,
+            page * abi::PAGE_BYTES,
+            abi::kcall::protection::READ,
+            0,
+        );
         let mut buffer = [0u8; 4095];
         buffer[..24].copy_from_slice(request.as_bytes());
         let received = Received {

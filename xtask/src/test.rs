@@ -25,7 +25,7 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::LazyLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One boot of the kernel in QEMU and what it must show.
 #[derive(Debug)]
@@ -377,22 +377,42 @@ impl ArchiveDamage {
     }
 }
 
-/// The running count, and the per-step lines.
-#[derive(Debug, Default)]
+/// The running count, and the per-step lines, each with the time since the
+/// previous line (where a run's minutes go, e.g. under nested KVM).
+#[derive(Debug)]
 struct Tally {
     passed: u64,
     failed: u64,
+    since: Instant,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            passed: 0,
+            failed: 0,
+            since: Instant::now(),
+        }
+    }
 }
 
 impl Tally {
+    /// Seconds since the previous line, and restarts the clock.
+    fn lap(&mut self) -> f64 {
+        let now = Instant::now();
+        let seconds = now.duration_since(self.since).as_secs_f64();
+        self.since = now;
+        seconds
+    }
+
     fn pass(&mut self, tests: u64, line: impl Display) {
         self.passed += tests;
-        println!("ok   {line}");
+        println!("ok   {line} [{:.1} s]", self.lap());
     }
 
     fn fail(&mut self, tests: u64, line: impl Display, details: &str) {
         self.failed += tests;
-        println!("FAIL {line}");
+        println!("FAIL {line} [{:.1} s]", self.lap());
         for detail in details.lines() {
             println!("    {detail}");
         }

@@ -268,10 +268,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let event = event(context)?;
             let interrupt = context.adopt(kernel::interrupt_create(QUIET_LINE, event)?.into_raw());
-            let request = abi::kcall::DescriptorRequest {
-                descriptor: interrupt.0,
-                rights: 0,
-            };
+            let request = abi::kcall::DescriptorRequest::new(interrupt, Rights::NONE);
             let call = kit::send(
                 KernelFunction::DescriptorInfo.function(),
                 Descriptor::NULL,

@@ -286,10 +286,7 @@ fn ended_while_waiting(
         DescriptorSlot::copy(event, Rights::EVENT),
     ])?;
     peer_maps(&peer, PEER_OBJECT, PAGE)?;
-    let exit = abi::kcall::ExitRequest {
-        code: 5,
-        reserved: 0,
-    };
+    let exit = abi::kcall::ExitRequest::new(5);
     peer.start(
         1,
         &[

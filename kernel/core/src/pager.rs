@@ -292,12 +292,12 @@ impl Kernel {
         }
         let record = self.request_record(object, page);
         let cookie = self.special(object).map_or(0, |s| s.cookie);
-        let request = PageRequest {
+        let request = PageRequest::new(
             cookie,
-            offset: page * PAGE,
-            access: record.map_or(0, |r| r.access),
-            hops: record.map_or(0, |r| r.hops),
-        };
+            page * PAGE,
+            record.map_or(0, |r| r.access),
+            record.map_or(0, |r| r.hops),
+        );
         let process = self.process_of(thread)?;
         let space = self.process(process)?.space;
         machine.write_user(space, buffer, request.as_bytes())?;

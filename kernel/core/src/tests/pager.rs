@@ -244,15 +244,7 @@ fn a_fault_asks_the_pager_and_its_data_becomes_the_page() {
     );
     let bytes = p.f.w.peek(p.f.sp(), RBUF, 24);
     let request = PageRequest::read_from_bytes(&bytes);
-    assert_eq!(
-        request.ok(),
-        Some(PageRequest {
-            cookie: COOKIE,
-            offset: PAGE,
-            access: READ,
-            hops: 0
-        })
-    );
+    assert_eq!(request.ok(), Some(PageRequest::new(COOKIE, PAGE, READ, 0)));
     p.f.w.assert_invariants();
     let frames = p.f.w.m.free_frames();
     let data = supply(PageSupply::data(), b"computed page");
