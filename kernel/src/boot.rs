@@ -7,9 +7,11 @@ use core::sync::atomic::Ordering;
 
 use kernel_core::boot_info::{BootInfo, BootPath, MemoryKind};
 
+use crate::arch::x86_64::boot::limine;
 use crate::arch::x86_64::cpu::{self, fatal, stop};
 use crate::arch::x86_64::{
-    acpi, fpu, gdt, idt, ioapic, kernel_stack, lapic, memory, pic, selftest, syscall, system, trap,
+    acpi, fpu, gdt, idt, ioapic, kernel_stack, lapic, memory, pic, selftest, smp, syscall, system,
+    trap,
 };
 
 /// Timer frequency: the scheduler's preemption tick.
@@ -23,8 +25,9 @@ const MIB: u64 = 1024 * 1024;
 pub fn kernel_main(info: &BootInfo) -> ! {
     cpu::configure_stop(&info.command_line);
     gdt::init();
-    idt::init();
+    // GS before the IDT: the trap path reads the CPU's index through GS.
     syscall::init();
+    idt::init();
 
     kprintln!("hinge microkernel {}", env!("CARGO_PKG_VERSION"));
     match info.path {
@@ -67,7 +70,7 @@ pub fn kernel_main(info: &BootInfo) -> ! {
     let archive = check_boot_archive(info);
     pic::remap_and_mask();
     lapic::init(info.direct_map_offset);
-    report_platform(info);
+    let processors = report_platform(info);
 
     let timer = lapic::start_timer(TIMER_HZ);
     while trap::TIMER_TICKS.load(Ordering::Relaxed) < BOOT_TICKS {
@@ -85,6 +88,7 @@ pub fn kernel_main(info: &BootInfo) -> ! {
         trap::TIMER_TICKS.load(Ordering::Relaxed)
     );
 
+    start_application_processors(info, &processors);
     kprintln!("ready");
     let selftest = image::cmdline::value(info.command_line.as_str(), image::cmdline::SELFTEST_KEY);
     match selftest {
@@ -168,7 +172,33 @@ fn check_boot_archive(info: &BootInfo) -> image::BootArchive<'static> {
     }
 }
 
-fn report_platform(info: &BootInfo) {
+/// Starts the other CPUs (Limine's parked ones, or the MADT's) and waits
+/// until each has taken two timer ticks: its timer runs and its idle loop
+/// wakes from `hlt` for it.
+fn start_application_processors(info: &BootInfo, madt: &[acpi::Processor]) {
+    let processors = match (info.path, limine::parked_processors()) {
+        (BootPath::Limine { .. }, Some((cpus, bsp))) => smp::Processors::Limine(cpus, bsp),
+        _ => smp::Processors::Madt(madt),
+    };
+    let online = smp::start_application_processors(processors);
+    if online == 1 {
+        return;
+    }
+    let deadline = trap::TIMER_TICKS.load(Ordering::Relaxed) + 100;
+    while (1..online as usize).any(|cpu| smp::ticks(cpu) < 2)
+        && trap::TIMER_TICKS.load(Ordering::Relaxed) < deadline
+    {
+        cpu::wait_for_interrupt();
+    }
+    let ticking = (0..online as usize)
+        .filter(|&cpu| smp::ticks(cpu) >= 2)
+        .count();
+    kprintln!("smp: {online} cpus online, {ticking} with their timer ticking");
+}
+
+/// Reports the MADT's processors and I/O APICs, sets up the I/O APICs,
+/// and returns the processors.
+fn report_platform(info: &BootInfo) -> alloc::vec::Vec<acpi::Processor> {
     match acpi::discover(info.rsdp) {
         Ok(platform) => {
             kprint!(
@@ -192,8 +222,12 @@ fn report_platform(info: &BootInfo) {
                 lapic::id()
             );
             ioapic::init(&platform, info.direct_map_offset);
+            platform.processors
         }
-        Err(error) => kprintln!("acpi: unavailable ({error}); continuing without it"),
+        Err(error) => {
+            kprintln!("acpi: unavailable ({error}); continuing without it");
+            alloc::vec::Vec::new()
+        }
     }
 }
 

@@ -43,6 +43,8 @@ struct BootCase {
     timeout: BootTimeout,
     /// Guest memory (QEMU's `-m`).
     memory: &'static str,
+    /// Processors (QEMU's `-smp`).
+    smp: u32,
 }
 
 /// A boot case's command-line words per accelerator: a case whose length
@@ -119,6 +121,7 @@ const BOOT_CASES: &[BootCase] = &[
             kvm: Duration::from_secs(300),
         },
         memory: BOOT_MEMORY,
+        smp: 1,
     },
     BootCase {
         name: "truncated boot archive",
@@ -129,6 +132,7 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_match: &[],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
         memory: BOOT_MEMORY,
+        smp: 1,
     },
     BootCase {
         name: "boot archive with bad magic",
@@ -139,6 +143,7 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_match: &[],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
         memory: BOOT_MEMORY,
+        smp: 1,
     },
     // A kernel stack overflow runs into the guard page below the stack:
     // reported as a double fault, not silent corruption.
@@ -154,6 +159,7 @@ const BOOT_CASES: &[BootCase] = &[
         ],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
         memory: BOOT_MEMORY,
+        smp: 1,
     },
     // SMAP and SMEP (issue 15, finding 9): the kernel reading or executing a
     // user page by its user address must fault in kernel mode. The CPU
@@ -170,6 +176,7 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_match: &[r"CPU exception 14 page fault \(#PF\) in kernel mode, error code 0x1$"],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
         memory: BOOT_MEMORY,
+        smp: 1,
     },
     BootCase {
         name: "SMEP stops the kernel executing user memory (selftest=kernel-executes-user-memory)",
@@ -183,6 +190,7 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_match: &[r"CPU exception 14 page fault \(#PF\) in kernel mode, error code 0x11$"],
         timeout: BootTimeout::both(BOOT_TIMEOUT),
         memory: BOOT_MEMORY,
+        smp: 1,
     },
     // tests/guest/ipc-test as the first process: descriptors between three
     // processes, YIELD, the death of a process in each phase of a call (the
@@ -196,6 +204,7 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_match: &[r"^ipc-test: \d+ passed, 0 failed$"],
         timeout: IPC_TEST_TIMEOUT,
         memory: BOOT_MEMORY,
+        smp: 1,
     },
     // ipc-test's fuzz-only mode: two racing ipc-fuzz processes with the
     // fixed seed ipc_fuzz::TEST_SEED (`cargo xtask fuzz` runs them with a
@@ -218,6 +227,7 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_match: &[r"^ipc-test: 14 passed, 0 failed$"],
         timeout: FUZZ_TEST_TIMEOUT,
         memory: BOOT_MEMORY,
+        smp: 1,
     },
     // Issue 15, exhaustion end to end: in a small machine, memory,
     // descriptors, doors, threads and processes are taken until refused
@@ -236,6 +246,7 @@ const BOOT_CASES: &[BootCase] = &[
             kvm: Duration::from_secs(900),
         },
         memory: "64M",
+        smp: 1,
     },
     // Pagers end to end (ABI.md §6.4): two pagers in a chain (DATA and
     // FORWARD from the first, FRAME from the second) serve one special
@@ -253,6 +264,7 @@ const BOOT_CASES: &[BootCase] = &[
             kvm: Duration::from_secs(600),
         },
         memory: BOOT_MEMORY,
+        smp: 1,
     },
     // procman's policy from processes in several domains, names that vanish
     // with their owner, and a churn of 1,300 spawn / open / exit cycles after
@@ -269,6 +281,30 @@ const BOOT_CASES: &[BootCase] = &[
             kvm: Duration::from_secs(600),
         },
         memory: BOOT_MEMORY,
+        smp: 1,
+    },
+    // Four CPUs (issue 14): each application processor comes online on
+    // its own tables and stacks, its timer ticks and it halts in its idle
+    // loop while the boot CPU runs the system.
+    BootCase {
+        name: "four CPUs online, the smoke test on the boot CPU (--smp 4)",
+        cmdline: BootWords::both("run=echo-client"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &[
+            "hinge: cpu 1 online (apic id 1)",
+            "hinge: cpu 2 online (apic id 2)",
+            "hinge: cpu 3 online (apic id 3)",
+            "hinge: smp: 4 cpus online, 4 with their timer ticking",
+            "echo-client: all checks passed",
+        ],
+        log_must_match: &[],
+        timeout: BootTimeout {
+            tcg: BOOT_TIMEOUT,
+            kvm: Duration::from_secs(300),
+        },
+        memory: BOOT_MEMORY,
+        smp: 4,
     },
 ];
 
@@ -603,7 +639,7 @@ fn run_boot_case(paths: &Paths, case: &BootCase, accel: Accel) -> Result<Capture
             bios: qemu::fast_pvh_firmware(accel),
         },
         accel,
-        smp: 1,
+        smp: case.smp,
         memory: case.memory.to_owned(),
         serial: SerialSink::Stdio,
         wait_for_gdb: false,

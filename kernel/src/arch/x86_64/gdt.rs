@@ -1,4 +1,5 @@
-//! The GDT and TSS of the boot CPU.
+//! The GDT, TSS and exception stacks of each CPU: the boot CPU's are a
+//! static, an application processor's are allocated once and never freed.
 //!
 //! The segment order is fixed by SYSCALL/SYSRET (used from the IPC work on):
 //! STAR takes the kernel CS with SS = CS + 8, and SYSRET to 64-bit mode loads
@@ -37,9 +38,9 @@ const IST_STACK_SIZE: usize = 16 * 1024;
 #[repr(C, align(16))]
 struct Stack([u8; IST_STACK_SIZE]);
 
-/// The boot CPU's descriptor tables and exception stacks. Per-CPU from the
-/// start: a second CPU gets its own instance.
-struct CpuTables {
+/// One CPU's descriptor tables and exception stacks: the boot CPU's is
+/// [`BOOT_CPU`], each application processor gets its own ([`init_ap`]).
+pub struct CpuTables {
     gdt: UnsafeCell<GlobalDescriptorTable>,
     tss: UnsafeCell<TssWithPorts>,
     ist_stacks: UnsafeCell<[Stack; 3]>,
@@ -79,13 +80,36 @@ const fn tss_before_its_bitmap() -> TaskStateSegment {
 
 /// Builds and loads the boot CPU's GDT and TSS and reloads every segment register.
 pub fn init() {
-    // SAFETY: called once, on the boot CPU, before anything else uses these
-    // tables; nothing else holds a reference to them yet.
+    load(&BOOT_CPU);
+}
+
+/// Builds and loads the GDT and TSS of an application processor, in tables
+/// of its own (allocated zeroed on the heap, then kept for good: a CPU
+/// never goes offline).
+pub fn init_ap() {
+    let zeroed = alloc::boxed::Box::<CpuTables>::new_zeroed();
+    // SAFETY: every field of `CpuTables` is plain data for which all-zero
+    // bytes are a valid value (a GDT of null entries, a TSS of zeroes,
+    // zeroed stacks and bitmap).
+    let mut tables = unsafe { zeroed.assume_init() };
+    // An empty GDT still holds its null descriptor (a zeroed one would
+    // append the kernel code segment at selector 0).
+    *tables.gdt.get_mut() = GlobalDescriptorTable::new();
+    let both = tables.tss.get_mut();
+    both.tss.iomap_base = size_of::<TaskStateSegment>() as u16;
+    both.io_bitmap.fill(0xff);
+    let tables: &'static CpuTables = alloc::boxed::Box::leak(tables);
+    load(tables);
+}
+
+fn load(tables: &'static CpuTables) {
+    // SAFETY: called once per CPU, on that CPU, before anything else uses
+    // these tables; nothing else holds a reference to them yet.
     let (gdt, tss, stacks) = unsafe {
         (
-            &mut *BOOT_CPU.gdt.get(),
-            &mut (*BOOT_CPU.tss.get()).tss,
-            &mut *BOOT_CPU.ist_stacks.get(),
+            &mut *tables.gdt.get(),
+            &mut (*tables.tss.get()).tss,
+            &mut *tables.ist_stacks.get(),
         )
     };
     for (slot, stack) in stacks.iter_mut().enumerate() {
@@ -96,18 +120,18 @@ pub fn init() {
     let kernel_data = gdt.append(Descriptor::kernel_data_segment());
     let user_data = gdt.append(Descriptor::user_data_segment());
     let user_code = gdt.append(Descriptor::user_code_segment());
-    // SAFETY: the TSS and its bitmap are a static that lives (and stays
-    // put) forever.
+    // SAFETY: the TSS and its bitmap live (and stay put) forever.
     let (tss_ref, bitmap) = unsafe {
-        let both = &*BOOT_CPU.tss.get();
+        let both = &*tables.tss.get();
         (&both.tss, &both.io_bitmap[..])
     };
     let tss_descriptor = Descriptor::tss_segment_with_iomap(tss_ref, bitmap)
         .unwrap_or_else(|error| panic!("the TSS's I/O bitmap: {error:?}"));
     let tss_selector = gdt.append(tss_descriptor);
-    debug_assert_eq!(
+    assert_eq!(
         (kernel_code, kernel_data, user_data, user_code, tss_selector),
-        (KERNEL_CODE, KERNEL_DATA, USER_DATA, USER_CODE, TSS)
+        (KERNEL_CODE, KERNEL_DATA, USER_DATA, USER_CODE, TSS),
+        "the GDT's selectors"
     );
     // SAFETY: the GDT is a static; the selectors loaded next name the
     // descriptors just appended, with the privilege levels they were built for.

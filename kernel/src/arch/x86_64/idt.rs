@@ -52,7 +52,7 @@ impl Gate {
 struct Idt(UnsafeCell<[Gate; 256]>);
 
 // SAFETY: written once by `init` on the boot CPU before interrupts are
-// enabled; afterwards only the CPU reads it.
+// enabled and before any other CPU starts; afterwards only CPUs read it.
 unsafe impl Sync for Idt {}
 
 static IDT: Idt = Idt(UnsafeCell::new([Gate::MISSING; 256]));
@@ -70,6 +70,12 @@ pub fn init() {
         };
         *gate = Gate::interrupt_gate(trap::stub_address(vector as u8), ist);
     }
+    load();
+}
+
+/// Loads the (shared, already filled) IDT on this CPU: an application
+/// processor's only step.
+pub fn load() {
     let pointer = DescriptorTablePointer {
         limit: (core::mem::size_of::<[Gate; 256]>() - 1) as u16,
         base: VirtAddr::from_ptr(IDT.0.get()),

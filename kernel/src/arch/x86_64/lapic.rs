@@ -19,6 +19,14 @@ const REG_LVT_TIMER: u64 = 0x320;
 const REG_TIMER_INITIAL: u64 = 0x380;
 const REG_TIMER_CURRENT: u64 = 0x390;
 const REG_TIMER_DIVIDE: u64 = 0x3e0;
+const REG_ICR_LOW: u64 = 0x300;
+const REG_ICR_HIGH: u64 = 0x310;
+
+/// ICR delivery modes (SDM vol. 3, 11.6.1), with level "assert" (bit 14).
+const ICR_INIT: u32 = 0b101 << 8 | 1 << 14;
+const ICR_STARTUP: u32 = 0b110 << 8 | 1 << 14;
+/// ICR bit 12: the previous IPI is still being sent.
+const ICR_SEND_PENDING: u32 = 1 << 12;
 
 const LVT_MASKED: u32 = 1 << 16;
 const LVT_TIMER_PERIODIC: u32 = 1 << 17;
@@ -61,8 +69,36 @@ fn write(register: u64, value: u32) {
 /// physical_base()` (which the caller has mapped uncached).
 pub fn init(direct_map_offset: u64) {
     REGISTERS.store(direct_map_offset + physical_base(), Ordering::Relaxed);
+    enable();
+}
+
+/// Enables the local APIC of the CPU running this. Every CPU's APIC
+/// answers at the same address (each sees its own), so an application
+/// processor only needs this after the boot CPU's [`init`].
+pub fn enable() {
     write(REG_TPR, 0); // accept every priority class
     write(REG_SVR, SVR_APIC_ENABLE | u32::from(SPURIOUS_VECTOR));
+}
+
+/// Sends an IPI (`command`: the ICR's low word) to the APIC `apic_id` and
+/// waits until the APIC has sent it.
+fn send_ipi(apic_id: u32, command: u32) {
+    write(REG_ICR_HIGH, apic_id << 24);
+    write(REG_ICR_LOW, command);
+    while read(REG_ICR_LOW) & ICR_SEND_PENDING != 0 {
+        core::hint::spin_loop();
+    }
+}
+
+/// Sends INIT to `apic_id`: the processor resets and waits for a STARTUP.
+pub fn send_init(apic_id: u32) {
+    send_ipi(apic_id, ICR_INIT);
+}
+
+/// Sends STARTUP to `apic_id`: a processor waiting after INIT starts in
+/// real mode at physical `page * 4096` (CS = page << 8, IP = 0).
+pub fn send_startup(apic_id: u32, page: u8) {
+    send_ipi(apic_id, ICR_STARTUP | u32::from(page));
 }
 
 /// This CPU's APIC ID.
@@ -103,13 +139,30 @@ pub fn start_timer(hz: u32) -> TimerSetup {
     let measured = measure_counts_per_10ms();
     let counts_per_10ms = measured.unwrap_or(FALLBACK_COUNTS_PER_10MS);
     let initial = (u64::from(counts_per_10ms) * 100 / u64::from(hz.max(1))).max(1);
+    let initial = initial.min(u64::from(u32::MAX)) as u32;
+    TIMER_INITIAL_COUNT.store(initial, Ordering::Relaxed);
     write(REG_LVT_TIMER, LVT_TIMER_PERIODIC | u32::from(TIMER_VECTOR));
-    write(REG_TIMER_INITIAL, initial.min(u64::from(u32::MAX)) as u32);
+    write(REG_TIMER_INITIAL, initial);
     TimerSetup {
         counts_per_10ms,
         calibrated: measured.is_some(),
         hz,
     }
+}
+
+/// The initial count [`start_timer`] found for its rate.
+static TIMER_INITIAL_COUNT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// Starts this CPU's timer at the boot CPU's rate: every local APIC timer
+/// runs off the same bus clock, so the boot CPU's calibration holds (and
+/// the PIT, which calibrated it, is not the application processors' to use).
+pub fn start_timer_like_boot_cpu() {
+    write(REG_TIMER_DIVIDE, TIMER_DIVIDE_BY_16);
+    write(REG_LVT_TIMER, LVT_TIMER_PERIODIC | u32::from(TIMER_VECTOR));
+    write(
+        REG_TIMER_INITIAL,
+        TIMER_INITIAL_COUNT.load(Ordering::Relaxed).max(1),
+    );
 }
 
 /// Counts how far the APIC timer runs while PIT channel 2 counts down 10 ms.

@@ -23,6 +23,7 @@ pub mod paging;
 pub mod pic;
 pub mod selftest;
 pub mod serial;
+pub mod smp;
 pub mod syscall;
 pub mod system;
 pub mod trap;

@@ -24,13 +24,17 @@ use super::trap::TrapFrame;
 pub const SYSCALL_VECTOR: u64 = 0x100;
 
 /// The per-CPU block GS points at in kernel mode. The stub uses the first two
-/// fields by offset, so their order is fixed.
+/// fields by offset, and [`cpu_index`] the third, so their order is fixed.
 #[repr(C)]
 pub struct PerCpu {
     /// Offset 0: the top of the current thread's kernel stack.
     kernel_stack_top: UnsafeCell<u64>,
     /// Offset 8: the user RSP during SYSCALL entry.
     user_stack_scratch: UnsafeCell<u64>,
+    /// Offset 16: which CPU this is (0: the boot CPU; application
+    /// processors in the order they were started). Written once, before
+    /// GS points here.
+    index: u64,
 }
 
 // SAFETY: each CPU touches only its own block, with interrupts disabled.
@@ -39,7 +43,25 @@ unsafe impl Sync for PerCpu {}
 static BOOT_CPU: PerCpu = PerCpu {
     kernel_stack_top: UnsafeCell::new(0),
     user_stack_scratch: UnsafeCell::new(0),
+    index: 0,
 };
+
+/// The index of the CPU running this (0 for the boot CPU), read from the
+/// per-CPU block in one instruction.
+///
+/// Valid in kernel mode once [`init`] (or [`init_ap`]) ran on this CPU:
+/// every kernel entry from ring 3 swaps the kernel GS base in first, and
+/// kernel code never swaps it back before its exit.
+#[inline]
+pub fn cpu_index() -> u64 {
+    let index: u64;
+    // SAFETY: GS points at this CPU's `PerCpu` (see above); offset 16 is
+    // its `index`, which never changes after the block is published.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[16]", out(reg) index, options(nostack, preserves_flags, readonly))
+    };
+    index
+}
 
 /// Sets the kernel stack SYSCALL and ring-3 interrupts switch to.
 pub fn set_kernel_stack(top: u64) {
@@ -50,8 +72,23 @@ pub fn set_kernel_stack(top: u64) {
     gdt::set_kernel_stack(VirtAddr::new_truncate(top));
 }
 
-/// Enables SYSCALL/SYSRET and points GS at the per-CPU block.
+/// Enables SYSCALL/SYSRET and points GS at the boot CPU's per-CPU block.
 pub fn init() {
+    init_with(&BOOT_CPU);
+}
+
+/// Enables SYSCALL/SYSRET on application processor `index` and points GS
+/// at a per-CPU block of its own (allocated here and kept for good).
+pub fn init_ap(index: u64) {
+    let block: &'static PerCpu = alloc::boxed::Box::leak(alloc::boxed::Box::new(PerCpu {
+        kernel_stack_top: UnsafeCell::new(0),
+        user_stack_scratch: UnsafeCell::new(0),
+        index,
+    }));
+    init_with(block);
+}
+
+fn init_with(block: &'static PerCpu) {
     let fmask = RFlags::INTERRUPT_FLAG // the kernel runs with interrupts off
         | RFlags::TRAP_FLAG            // no single-stepping into the kernel
         | RFlags::DIRECTION_FLAG       // the ABI wants DF clear
@@ -70,7 +107,7 @@ pub fn init() {
         .unwrap_or_else(|_| panic!("GDT order does not suit SYSCALL/SYSRET"));
         LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
         SFMask::write(fmask);
-        GsBase::write(VirtAddr::from_ptr(&BOOT_CPU));
+        GsBase::write(VirtAddr::from_ptr(block));
         KernelGsBase::write(VirtAddr::new(0));
         Efer::update(|flags| *flags |= EferFlags::SYSTEM_CALL_EXTENSIONS);
     }

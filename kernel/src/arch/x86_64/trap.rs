@@ -192,6 +192,10 @@ pub fn stub_address(vector: u8) -> u64 {
 /// very frame) through its own pointer. No reference to the frame is alive
 /// across that write.
 extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
+    let cpu = syscall::cpu_index();
+    if cpu != 0 {
+        return super::smp::ap_trap(cpu, frame);
+    }
     // SAFETY: `trap_entry` passes a pointer to the frame it just pushed on
     // the current stack; nothing else refers to it while this borrow lives
     // (it ends before `system::handle` is called).
@@ -208,6 +212,7 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
         }
         vector if vector == u64::from(TIMER_VECTOR) => {
             TIMER_TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            super::smp::count_tick(0);
             lapic::end_of_interrupt();
             Event::Tick
         }
@@ -301,7 +306,7 @@ pub fn enter(frame: *mut TrapFrame) -> ! {
 /// Number of local APIC timer interrupts taken since boot.
 pub static TIMER_TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
-fn trap_dispatch(frame: &TrapFrame) {
+pub(super) fn trap_dispatch(frame: &TrapFrame) {
     match frame.vector as u8 {
         SPURIOUS_VECTOR => {} // no EOI for spurious interrupts (SDM 11.9)
         vector if vector < 32 => fatal_exception(frame),

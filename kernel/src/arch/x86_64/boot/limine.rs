@@ -13,8 +13,8 @@ use limine::BaseRevision;
 use limine::memory_map::EntryType;
 use limine::request::{
     ExecutableAddressRequest, ExecutableCmdlineRequest, ExecutableFileRequest, HhdmRequest,
-    MemoryMapRequest, ModuleRequest, RequestsEndMarker, RequestsStartMarker, RsdpRequest,
-    StackSizeRequest,
+    MemoryMapRequest, ModuleRequest, MpRequest, RequestsEndMarker, RequestsStartMarker,
+    RsdpRequest, StackSizeRequest,
 };
 
 /// The revision we are written against.
@@ -65,6 +65,19 @@ static EXECUTABLE_FILE: ExecutableFileRequest = ExecutableFileRequest::new();
 #[used]
 #[unsafe(link_section = ".requests")]
 static STACK_SIZE: StackSizeRequest = StackSizeRequest::new().with_size(BOOT_STACK_SIZE);
+
+/// Asks Limine to start the application processors and park each until
+/// its `goto_address` is written (`smp.rs` does that once the kernel is ready).
+#[used]
+#[unsafe(link_section = ".requests")]
+static MP: MpRequest = MpRequest::new();
+
+/// The processors Limine started and parked, and the boot CPU's APIC ID;
+/// `None` on the PVH path or when Limine did not answer.
+pub fn parked_processors() -> Option<(&'static [&'static limine::mp::Cpu], u32)> {
+    MP.get_response()
+        .map(|response| (response.cpus(), response.bsp_lapic_id()))
+}
 
 #[used]
 #[unsafe(link_section = ".requests_end_marker")]

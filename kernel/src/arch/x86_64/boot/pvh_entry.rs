@@ -21,6 +21,23 @@ use core::arch::global_asm;
 /// Where the stub's page tables map physical address 0 in the higher half.
 pub const PVH_DIRECT_MAP_OFFSET: u64 = 0xffff_8000_0000_0000;
 
+/// The kernel image's link address minus its load address on this path.
+const PVH_VIRT_TO_PHYS: u64 = 0xffff_ffff_8000_0000 - 0x20_0000;
+
+unsafe extern "C" {
+    /// The stub's PML4 (identity map of 0-4 GiB, the direct map and the
+    /// kernel image); never changed after boot.
+    static pvh_pml4: u8;
+}
+
+/// The physical address of the stub's page tables, which the application
+/// processors' trampoline (`smp.rs`) enters long mode with: they map its
+/// low page one to one and the kernel image where it is linked. Only
+/// meaningful on the PVH path (the image at its load address).
+pub fn boot_tables_physical() -> u64 {
+    &raw const pvh_pml4 as u64 - PVH_VIRT_TO_PHYS
+}
+
 global_asm!(
     r#"
     .set VIRT_TO_PHYS, 0xffffffff80000000 - 0x200000
@@ -96,6 +113,7 @@ pvh_gdt_pointer:
 
     .section .data
     .p2align 12
+    .global pvh_pml4
 pvh_pml4:
     .quad pvh_pdpt_low - VIRT_TO_PHYS + PAGE_PRESENT_WRITABLE
     .fill 255, 8, 0
