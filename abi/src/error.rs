@@ -134,6 +134,9 @@ errors! {
     /// The owner's memory under the SMO is no longer mapped with the access
     /// the copy needs (unmapped, or made read-only, after sharing).
     SmoRegionGone = 53, "SMO_REGION_GONE", "the SMO's memory is no longer mapped";
+    /// THREAD_AFFINITY with a mask naming no online CPU, or CPU_COUNTERS
+    /// of a CPU index that is not online (ABI.md §6.9).
+    NoSuchCpu = 66, "NO_SUCH_CPU", "no online CPU has that index or mask";
     /// PROCESS_MAP or PROCESS_START on a process that already runs: a
     /// loader builds a process before its first thread, never after
     /// (ABI.md §6.8, D57).

@@ -230,6 +230,12 @@ kernel_functions! {
     /// Acknowledge a delivered interrupt: its line is unmasked again
     /// (interrupt target; empty request).
     InterruptAck = 0x092, "INTERRUPT_ACK";
+    /// Restrict the calling thread to a set of CPUs (NULL target;
+    /// `AffinityRequest`): it returns on one of them (ABI.md §6.9).
+    ThreadAffinity = 0x0E0, "THREAD_AFFINITY";
+    /// One CPU's counters and the caller's CPU (NULL target;
+    /// `CpuRequest` -> `CpuCountersReply`; ABI.md §6.9).
+    CpuCounters = 0x0E1, "CPU_COUNTERS";
     /// Share a range of the caller's memory with another process, by copy
     /// (NULL target; `SmoShareRequest` -> `SmoReply`): Sartoris'
     /// `share_mem`.

@@ -459,6 +459,58 @@ pub const MAX_DEBUG_WRITE: usize = 256;
 /// the kernel's own lines start with `hinge: `.
 pub const USER_OUTPUT_MARK: &str = "| ";
 
+/// THREAD_AFFINITY's request: the CPUs the calling thread may run on.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct AffinityRequest {
+    /// A bit per CPU index (bit 0: the boot CPU); bits of CPUs that are
+    /// not online are ignored, but at least one online CPU must be named
+    /// (NO_SUCH_CPU).
+    pub mask: u64,
+}
+
+impl AffinityRequest {
+    /// The CPUs of `mask`.
+    pub const fn new(mask: u64) -> Self {
+        AffinityRequest { mask }
+    }
+}
+
+/// CPU_COUNTERS's request: which CPU.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct CpuRequest {
+    /// The CPU's index (0: the boot CPU; NO_SUCH_CPU past the last online).
+    pub cpu: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+impl CpuRequest {
+    /// CPU `cpu`.
+    pub const fn new(cpu: u32) -> Self {
+        CpuRequest { cpu, reserved: 0 }
+    }
+}
+
+/// CPU_COUNTERS's reply payload.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct CpuCountersReply {
+    /// How many times the CPU switched to a user thread since boot.
+    pub dispatches: u64,
+    /// How many CPUs are online (run user threads).
+    pub online: u32,
+    /// The index of the CPU the caller ran on when it called.
+    pub caller_cpu: u32,
+}
+
 /// CLOCK's reply payload: the kernel's monotonic clock.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -1003,6 +1055,9 @@ mod tests {
         assert_eq!(core::mem::size_of::<ThreadCreateRequest>(), 32);
         assert_eq!(core::mem::size_of::<MapRequest>(), 24);
         assert_eq!(core::mem::size_of::<KernelCounters>(), 48);
+        assert_eq!(core::mem::size_of::<AffinityRequest>(), 8);
+        assert_eq!(core::mem::size_of::<CpuRequest>(), 8);
+        assert_eq!(core::mem::size_of::<CpuCountersReply>(), 16);
         assert_eq!(core::mem::size_of::<MemoryCreateRequest>(), 8);
         assert_eq!(core::mem::size_of::<MemoryMapRequest>(), 32);
         assert_eq!(core::mem::size_of::<MemoryRangeRequest>(), 16);

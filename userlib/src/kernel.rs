@@ -484,6 +484,30 @@ pub fn process_id() -> Result<u64, Error> {
     )
 }
 
+/// THREAD_AFFINITY: the calling thread runs only on the online CPUs of
+/// `mask` (a bit per CPU index) from now on; it returns on one of them.
+pub fn set_affinity(mask: u64) -> Result<(), Error> {
+    let request = abi::kcall::AffinityRequest::new(mask);
+    small_call(
+        KernelFunction::ThreadAffinity,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
+/// CPU_COUNTERS: CPU `cpu`'s dispatch count, how many CPUs are online, and
+/// the CPU the caller runs on.
+pub fn cpu_counters(cpu: u32) -> Result<abi::kcall::CpuCountersReply, Error> {
+    let request = abi::kcall::CpuRequest::new(cpu);
+    small_call(
+        KernelFunction::CpuCounters,
+        Descriptor::NULL,
+        request.as_bytes(),
+        |_, reply| payload(reply),
+    )
+}
+
 /// CLOCK: timer ticks since boot and their rate.
 pub fn clock() -> Result<ClockReply, Error> {
     small_call(KernelFunction::Clock, Descriptor::NULL, &[], |_, reply| {

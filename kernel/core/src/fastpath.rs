@@ -87,7 +87,9 @@ impl Kernel {
         else {
             return false;
         };
-        if r.priority < caller_priority || layout.used > total_size {
+        // The call switches on the caller's CPU (ABI.md §6.9): a
+        // receiver pinned elsewhere takes the slow path, which queues it.
+        if r.priority < caller_priority || layout.used > total_size || !self.runs_here(r) {
             return false;
         }
         let Some(receiver_space) = self.processes.get(r.process).map(|p| p.space) else {
@@ -198,6 +200,9 @@ impl Kernel {
         let ThreadState::AwaitingReply { call, .. } = c.state else {
             return false;
         };
+        if !self.runs_here(c) {
+            return false;
+        }
         let caller_process = c.process;
         if call.via.is_null() || layout.used > call.sizes.total_size() {
             return false;

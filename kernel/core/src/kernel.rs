@@ -30,8 +30,19 @@ pub struct Kernel {
     pub(crate) threads: Arena<Thread>,
     pub(crate) objects: Arena<Object>,
     pub(crate) scheduler: Scheduler,
-    /// The thread on the CPU.
+    /// The thread on the CPU that is in the kernel (the one holding the
+    /// kernel lock, ABI.md §6.9).
     pub(crate) current: Option<ThreadId>,
+    /// Which CPU is in the kernel ([`Kernel::enter`]; 0 with one CPU).
+    pub(crate) cpu: usize,
+    /// The thread each CPU runs, by CPU index, while that CPU is outside
+    /// the kernel ([`Kernel::enter`] moves a CPU's entry into `current`,
+    /// [`Kernel::leave`] back). Empty with one CPU (the host tests).
+    pub(crate) cpus: Vec<Option<ThreadId>>,
+    /// CPUs (a bit each) whose thread was taken away while they were
+    /// outside the kernel: the arch layer interrupts them
+    /// ([`Kernel::take_kicks`]).
+    pub(crate) kicks: u64,
     /// A thread to run next in preference to the run queues (IPC handoff).
     pub(crate) handoff: Option<ThreadId>,
     /// The process manager: the one process that may send process-manager
@@ -89,6 +100,74 @@ impl Kernel {
     /// The thread that runs when the trap returns (None: idle).
     pub fn current(&self) -> Option<ThreadId> {
         self.current
+    }
+
+    /// Makes room for `count` CPUs (at boot, before the first thread).
+    /// CPUs beyond 64 are never entered (an affinity mask has 64 bits).
+    pub fn set_cpu_count(&mut self, count: usize) -> Result<(), Error> {
+        let count = count.min(64);
+        self.cpus
+            .try_reserve(count.saturating_sub(self.cpus.len()))
+            .map_err(|_| Error::OutOfMemory)?;
+        self.cpus.resize(count.max(self.cpus.len()), None);
+        Ok(())
+    }
+
+    /// CPU `cpu` entered the kernel (it holds the kernel lock): its thread
+    /// becomes [`Kernel::current`] until [`Kernel::leave`].
+    pub fn enter(&mut self, cpu: usize) {
+        if let Some(slot) = self.cpus.get(cpu) {
+            self.cpu = cpu;
+            self.current = *slot;
+        }
+    }
+
+    /// The CPU in the kernel leaves it (before it lets the lock go): its
+    /// current thread is recorded as that CPU's.
+    pub fn leave(&mut self) {
+        if let Some(slot) = self.cpus.get_mut(self.cpu) {
+            *slot = self.current;
+        }
+    }
+
+    /// The CPUs whose running thread was taken away (it ended, or its
+    /// process did) while they were outside the kernel, a bit each:
+    /// they must enter it to pick another.
+    pub fn take_kicks(&mut self) -> u64 {
+        core::mem::take(&mut self.kicks)
+    }
+
+    /// How many threads are ready and run nowhere.
+    pub fn ready_count(&self) -> usize {
+        self.scheduler.ready()
+    }
+
+    /// Picks a thread for the CPU in the kernel if it has none (a CPU
+    /// woken to take ready work).
+    pub fn schedule(&mut self) {
+        self.reschedule();
+    }
+
+    /// A timer tick on a CPU other than the boot CPU: preemption as in
+    /// [`Kernel::tick`], but the clock (CLOCK) counts the boot CPU's
+    /// ticks alone.
+    pub fn tick_secondary(&mut self) {
+        self.preempt();
+    }
+
+    /// A bit for each online CPU (one when the arch layer named none).
+    pub(crate) fn online_mask(&self) -> u64 {
+        match self.cpus.len() {
+            0 | 1 => 1,
+            64.. => u64::MAX,
+            n => (1 << n) - 1,
+        }
+    }
+
+    /// Whether `thread` may run on the CPU in the kernel.
+    #[inline(always)]
+    pub(crate) fn runs_here(&self, thread: &Thread) -> bool {
+        (thread.affinity >> self.cpu) & 1 != 0
     }
 
     /// The registers to deliver to `thread` as it returns to user space.
@@ -178,6 +257,11 @@ impl Kernel {
     /// A timer tick: the running thread yields to ready threads of its priority or above.
     pub fn tick(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
+        self.preempt();
+    }
+
+    /// The running thread yields to ready threads of its priority or above.
+    fn preempt(&mut self) {
         if let Some(thread) = self.current {
             let priority = self.threads.get(thread).map_or(0, |t| t.priority);
             if self.scheduler.has_ready_at_or_above(priority) {
@@ -295,6 +379,17 @@ impl Kernel {
     pub(crate) fn reschedule(&mut self) {
         // The common case, a call that neither blocked nor woke a partner:
         // the caller runs on, and a current thread is always Running.
+        if let Some(running) = self.current
+            && self
+                .threads
+                .get(running)
+                .is_some_and(|t| !self.runs_here(t))
+        {
+            // Its affinity changed while it ran here: it goes to a CPU it
+            // may run on (only this CPU may requeue the thread it runs).
+            self.make_ready(running);
+            self.current = None;
+        }
         if self.handoff.is_none() && self.current.is_some() {
             debug_assert!(
                 self.current
@@ -306,7 +401,10 @@ impl Kernel {
         if let Some(partner) = self.handoff.take()
             && let Some(partner_priority) = self.threads.get(partner).map(|t| t.priority)
         {
+            let here = self.threads.get(partner).is_some_and(|t| self.runs_here(t));
             match self.current {
+                // A partner pinned to other CPUs waits for one of them.
+                _ if !here => self.make_ready(partner),
                 // The common IPC case: the partner takes the CPU at once.
                 None => {
                     self.current = Some(partner);
@@ -329,7 +427,10 @@ impl Kernel {
             }
         }
         if self.current.is_none() {
-            self.current = self.scheduler.pick();
+            let (cpu, threads) = (self.cpu, &self.threads);
+            self.current = self
+                .scheduler
+                .pick_where(|t| threads.get(t).is_none_or(|t| (t.affinity >> cpu) & 1 != 0));
         }
         if let Some(thread) = self.current
             && let Some(t) = self.threads.get_mut(thread)
@@ -454,6 +555,12 @@ impl Kernel {
             ThreadState::Running => {
                 if self.current == Some(thread) {
                     self.current = None;
+                } else if let Some(cpu) =
+                    (0..self.cpus.len()).find(|&c| c != self.cpu && self.cpus[c] == Some(thread))
+                {
+                    // It runs on another CPU, which must stop running it.
+                    self.cpus[cpu] = None;
+                    self.kicks |= 1 << cpu;
                 }
             }
             ThreadState::Sending(call) => {

@@ -177,6 +177,7 @@ impl Kernel {
                     state: ThreadState::Ready,
                     holding: Holding::Nothing,
                     resume: None,
+                    affinity: u64::MAX,
                 })
                 .and_then(|thread| match machine.create_thread(thread, space, start) {
                     Ok(()) => Ok(thread),

@@ -231,6 +231,12 @@ pub trait Machine {
     /// Ends the machine with a verdict; NOT_PERMITTED when the kernel was not
     /// booted for tests (then nothing happens).
     fn debug_exit(&mut self, success: bool) -> Result<(), Error>;
+    /// How many times CPU `cpu` switched to a user thread (CPU_COUNTERS);
+    /// a machine that does not count reports 0.
+    fn dispatches(&self, cpu: usize) -> u64 {
+        let _ = cpu;
+        0
+    }
     /// Free physical frames.
     fn free_frames(&self) -> u64;
     /// The preemption timer's ticks per second.

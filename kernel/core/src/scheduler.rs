@@ -87,6 +87,31 @@ impl Scheduler {
         thread
     }
 
+    /// Takes the first thread, highest priority first, that `allowed`
+    /// accepts (the CPU picking it is one it may run on); the others stay
+    /// where they are. With several CPUs sharing these queues (ABI.md
+    /// §6.9) a thread pinned elsewhere is passed over, not lost.
+    pub fn pick_where(&mut self, allowed: impl Fn(ThreadId) -> bool) -> Option<ThreadId> {
+        let mut levels = self.occupied;
+        while levels != 0 {
+            let level = 31 - levels.leading_zeros() as usize;
+            levels &= !(1 << level);
+            if let Some(at) = self.queues[level].iter().position(|t| allowed(*t)) {
+                let thread = self.queues[level].remove(at);
+                if self.queues[level].is_empty() {
+                    self.occupied &= !(1 << level);
+                }
+                return thread;
+            }
+        }
+        None
+    }
+
+    /// How many threads are ready.
+    pub fn ready(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum()
+    }
+
     /// Whether a thread of at least `priority` is ready (so a tick should
     /// preempt a running thread of that priority).
     pub fn has_ready_at_or_above(&self, priority: u8) -> bool {
@@ -140,6 +165,23 @@ mod tests {
         s.remove(ids[2]);
         assert_eq!(s.pick(), None);
         assert!(!s.has_ready_at_or_above(0));
+    }
+
+    #[test]
+    fn pick_where_passes_over_threads_not_allowed() {
+        let ids = crate::thread::test_ids(3);
+        let mut s = Scheduler::new();
+        s.enqueue(ids[0], 5);
+        s.enqueue(ids[1], 5);
+        s.enqueue(ids[2], 1);
+        assert_eq!(s.ready(), 3);
+        assert_eq!(s.pick_where(|t| t != ids[0]), Some(ids[1]));
+        assert_eq!(s.pick_where(|t| t == ids[2]), Some(ids[2]));
+        assert_eq!(s.pick_where(|t| t == ids[2]), None, "nothing allowed");
+        assert_eq!(s.ready(), 1);
+        assert!(s.has_ready_at_or_above(5));
+        assert_eq!(s.pick(), Some(ids[0]));
+        assert!(!s.has_ready_at_or_above(0), "the level's bit is cleared");
     }
 
     #[test]

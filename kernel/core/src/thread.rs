@@ -136,6 +136,9 @@ pub struct Thread {
     pub holding: Holding,
     /// Registers to deliver when it next returns to user space.
     pub resume: Option<TrapArgs>,
+    /// The CPUs it may run on, a bit per CPU index (THREAD_AFFINITY;
+    /// every CPU when created).
+    pub affinity: u64,
 }
 
 impl Thread {
@@ -161,6 +164,7 @@ pub(crate) fn test_ids(n: usize) -> alloc::vec::Vec<ThreadId> {
                     priority: 0,
                     base_priority: 0,
                     state: ThreadState::Ready,
+                    affinity: u64::MAX,
                     holding: Holding::Nothing,
                     resume: None,
                 })

@@ -78,6 +78,7 @@ fn reply_shape(function: KernelFunction) -> (usize, u8) {
         KernelFunction::Clock => (size_of::<ClockReply>(), 0),
         KernelFunction::SmoShare => (size_of::<SmoReply>(), 0),
         KernelFunction::ProcessId => (size_of::<ProcessIdReply>(), 0),
+        KernelFunction::CpuCounters => (size_of::<abi::kcall::CpuCountersReply>(), 0),
         KernelFunction::Duplicate
         | KernelFunction::ThreadCreate
         | KernelFunction::EventCreate
@@ -278,6 +279,8 @@ impl Kernel {
             KernelFunction::ThreadExit => threads::thread_exit(self, machine, &call),
             KernelFunction::ProcessExit => threads::process_exit(self, machine, &call),
             KernelFunction::Yield => threads::yield_now(self, machine, &call),
+            KernelFunction::ThreadAffinity => threads::affinity(self, machine, &call),
+            KernelFunction::CpuCounters => threads::cpu_counters(self, machine, &call),
             KernelFunction::Spawn => threads::spawn(self, machine, &call),
             KernelFunction::ProcessSetCookie => threads::process_set_cookie(self, machine, &call),
             KernelFunction::MapAnonymous => memory::map_anonymous(self, machine, &call),

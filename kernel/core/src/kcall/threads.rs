@@ -4,7 +4,7 @@
 use abi::kcall::{CookieRequest, ExitRequest, MAX_PRIORITY, SpawnRequest, ThreadCreateRequest};
 use abi::process::{MAX_ARGUMENT_BYTES, USER_END};
 use abi::{Error, Rights};
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::{Call, KernelReply, NO_REPLY};
 use crate::kernel::{Kernel, Outcome};
@@ -114,6 +114,57 @@ pub(super) fn yield_now(
     kernel.make_ready(call.caller);
     kernel.current = None;
     Ok(None)
+}
+
+/// THREAD_AFFINITY: the caller may run only on the online CPUs of the
+/// mask; when the CPU it runs on is not one, it moves now (it is queued
+/// for the others and returns on one of them).
+pub(super) fn affinity(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    let request: abi::kcall::AffinityRequest = call.request()?;
+    let mask = request.mask & kernel.online_mask();
+    if mask == 0 {
+        return Err(Error::NoSuchCpu);
+    }
+    let registers = kernel.reply_to(machine, call, NO_REPLY)?;
+    if let Some(t) = kernel.threads.get_mut(call.caller) {
+        t.affinity = mask;
+    }
+    if (mask >> kernel.cpu) & 1 == 0 {
+        if let Some(registers) = registers {
+            kernel.set_resume(call.caller, registers);
+        }
+        kernel.make_ready(call.caller);
+        kernel.current = None;
+        return Ok(None);
+    }
+    Ok(registers)
+}
+
+/// CPU_COUNTERS: one CPU's dispatch count, how many are online, and which
+/// one the caller runs on.
+pub(super) fn cpu_counters(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    let request: abi::kcall::CpuRequest = call.request()?;
+    let online = kernel.cpus.len().max(1);
+    if request.reserved != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    if request.cpu as usize >= online {
+        return Err(Error::NoSuchCpu);
+    }
+    let reply = abi::kcall::CpuCountersReply {
+        dispatches: machine.dispatches(request.cpu as usize),
+        online: online as u32,
+        caller_cpu: kernel.cpu as u32,
+    };
+    kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
 }
 
 /// SPAWN: a new process running a boot-archive program, with the request's

@@ -86,7 +86,7 @@ pub fn init() {
 /// Builds and loads the GDT and TSS of an application processor, in tables
 /// of its own (allocated zeroed on the heap, then kept for good: a CPU
 /// never goes offline).
-pub fn init_ap() {
+pub fn init_ap(index: u64) {
     let zeroed = alloc::boxed::Box::<CpuTables>::new_zeroed();
     // SAFETY: every field of `CpuTables` is plain data for which all-zero
     // bytes are a valid value (a GDT of null entries, a TSS of zeroes,
@@ -100,6 +100,30 @@ pub fn init_ap() {
     both.io_bitmap.fill(0xff);
     let tables: &'static CpuTables = alloc::boxed::Box::leak(tables);
     load(tables);
+    if let Some(slot) = TABLES.get(index as usize) {
+        slot.store(
+            core::ptr::from_ref(tables).cast_mut(),
+            core::sync::atomic::Ordering::Release,
+        );
+    }
+}
+
+/// Each CPU's tables, by CPU index (null until it loaded them).
+static TABLES: [core::sync::atomic::AtomicPtr<CpuTables>; super::smp::MAX_CPUS] =
+    [const { core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }; super::smp::MAX_CPUS];
+
+/// The tables of the CPU running this (the boot CPU's are the static).
+fn this_cpu() -> &'static CpuTables {
+    let index = super::syscall::cpu_index() as usize;
+    let tables = TABLES.get(index).map_or(core::ptr::null_mut(), |t| {
+        t.load(core::sync::atomic::Ordering::Acquire)
+    });
+    if tables.is_null() {
+        &BOOT_CPU
+    } else {
+        // SAFETY: a pointer stored by `load` to tables that live forever.
+        unsafe { &*tables }
+    }
 }
 
 fn load(tables: &'static CpuTables) {
@@ -150,17 +174,17 @@ fn load(tables: &'static CpuTables) {
 /// Sets the stack the CPU switches to when an interrupt or exception arrives
 /// in ring 3 (TSS.RSP0).
 pub fn set_kernel_stack(top: VirtAddr) {
-    // SAFETY: the boot CPU's TSS is only touched by the boot CPU, with
-    // interrupts disabled; the CPU reads RSP0 only on a ring change.
-    unsafe { (*BOOT_CPU.tss.get()).tss.privilege_stack_table[0] = top };
+    // SAFETY: a CPU's TSS is only touched by that CPU, with interrupts
+    // disabled; the CPU reads RSP0 only on a ring change.
+    unsafe { (*this_cpu().tss.get()).tss.privilege_stack_table[0] = top };
 }
 
 /// Lets ring 3 use the ports `[first, first + count)` (`allowed`), or
 /// makes them fault again.
 pub fn set_port_access(first: u16, count: u16, allowed: bool) {
-    // SAFETY: the boot CPU's bitmap is only touched by the boot CPU, with
-    // interrupts disabled; the CPU reads it only on a user `in` / `out`.
-    let bitmap = unsafe { &mut (*BOOT_CPU.tss.get()).io_bitmap };
+    // SAFETY: a CPU's bitmap is only touched by that CPU, with interrupts
+    // disabled; the CPU reads it only on a user `in` / `out`.
+    let bitmap = unsafe { &mut (*this_cpu().tss.get()).io_bitmap };
     for port in usize::from(first)..usize::from(first) + usize::from(count) {
         let bit = 1u8 << (port % 8);
         if allowed {

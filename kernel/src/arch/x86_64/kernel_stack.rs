@@ -145,6 +145,9 @@ impl Drop for KernelStack {
             }
         }
         return_slot(self.slot);
+        // Other CPUs' TLBs may hold these pages (global entries) until
+        // they flush, which they do before the slot can be theirs.
+        super::kernel_lock::kernel_mapping_removed();
     }
 }
 

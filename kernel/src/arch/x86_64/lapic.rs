@@ -25,6 +25,7 @@ const REG_ICR_HIGH: u64 = 0x310;
 /// ICR delivery modes (SDM vol. 3, 11.6.1), with level "assert" (bit 14).
 const ICR_INIT: u32 = 0b101 << 8 | 1 << 14;
 const ICR_STARTUP: u32 = 0b110 << 8 | 1 << 14;
+const ICR_FIXED: u32 = 1 << 14;
 /// ICR bit 12: the previous IPI is still being sent.
 const ICR_SEND_PENDING: u32 = 1 << 12;
 
@@ -99,6 +100,12 @@ pub fn send_init(apic_id: u32) {
 /// real mode at physical `page * 4096` (CS = page << 8, IP = 0).
 pub fn send_startup(apic_id: u32, page: u8) {
     send_ipi(apic_id, ICR_STARTUP | u32::from(page));
+}
+
+/// Sends a fixed interrupt `vector` to `apic_id` (an IPI between CPUs).
+pub fn send_fixed(apic_id: u32, vector: u8) {
+    // Fixed delivery (0b000), physical destination, level "assert".
+    send_ipi(apic_id, ICR_FIXED | u32::from(vector));
 }
 
 /// This CPU's APIC ID.

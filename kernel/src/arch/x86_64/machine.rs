@@ -19,7 +19,7 @@ use super::address_space::AddressSpace;
 use super::fpu::{self, FpuState};
 use super::kernel_stack::KernelStack;
 use super::trap::TrapFrame;
-use super::{cpu, gdt, ioapic, memory, paging};
+use super::{cpu, gdt, ioapic, kernel_lock, memory, paging};
 
 /// The user-mode RFLAGS of a new thread: IF plus the always-one bit 1.
 const USER_RFLAGS: u64 = 0x202;
@@ -63,24 +63,43 @@ impl Context {
 }
 
 impl X86Machine {
-    /// Gives the CPU's x87/MMX/SSE registers to the thread whose saved
+    /// Gives CPU `cpu`'s x87/MMX/SSE registers to the thread whose saved
     /// state is at `area` (a live context's [`Context::fpu_area`]): the
     /// current owner's are saved first. Nothing to do when it already owns
     /// them, the common case of a thread that trapped and resumes.
+    ///
+    /// A CPU's owner is always the thread it runs (or none: the state is
+    /// saved when the CPU goes idle, [`X86Machine::save_fpu`]), so a thread
+    /// that runs nowhere has its state in memory, ready for any CPU.
     #[inline]
-    pub(super) fn load_fpu(&mut self, area: *mut FpuState) {
-        if area == self.fpu_owner {
+    pub(super) fn load_fpu(&mut self, cpu: usize, area: *mut FpuState) {
+        let Some(owner) = self.fpu_owner.get_mut(cpu) else {
+            return;
+        };
+        if area == *owner {
             return;
         }
-        if !self.fpu_owner.is_null() {
+        if !owner.is_null() {
             // SAFETY: the owner's context is alive (destroy_thread forgets
             // the owner first), so its area is mapped and used by nothing
-            // else while the registers hold its state.
-            fpu::save(unsafe { &mut *self.fpu_owner });
+            // else while this CPU's registers hold its state.
+            fpu::save(unsafe { &mut **owner });
         }
         // SAFETY: `area` is a live context's own area (the caller's).
         fpu::restore(unsafe { &*area });
-        self.fpu_owner = area;
+        *owner = area;
+    }
+
+    /// CPU `cpu` goes idle: its owner's x87/MMX/SSE state goes to memory,
+    /// where another CPU that resumes the thread finds it.
+    pub(super) fn save_fpu(&mut self, cpu: usize) {
+        if let Some(owner) = self.fpu_owner.get_mut(cpu)
+            && !owner.is_null()
+        {
+            // SAFETY: as in `load_fpu`.
+            fpu::save(unsafe { &mut **owner });
+            *owner = core::ptr::null_mut();
+        }
     }
 }
 
@@ -126,20 +145,23 @@ pub(super) struct X86Machine {
     /// at the next trap, which runs on another stack.
     retired: Vec<Context>,
     qemu_exit: bool,
-    /// The saved-state area of the thread whose x87/MMX/SSE state the CPU
-    /// holds (null: none's): where the registers go when another thread
-    /// takes them. An area names its context while the context lives.
-    fpu_owner: *mut FpuState,
+    /// By CPU, the saved-state area of the thread whose x87/MMX/SSE state
+    /// that CPU holds (null: none's): where the registers go when another
+    /// thread takes them. An area names its context while the context lives.
+    fpu_owner: Vec<*mut FpuState>,
     /// The firmware's memory map (the core decides direct ranges with it).
     memory_map: MemoryMap,
     /// The ACPI RSDP's physical address, if the machine has one.
     rsdp: Option<u64>,
-    /// The space whose ports the TSS's I/O bitmap opens, and those ports.
-    ports_space: SpaceId,
-    ports_open: PortRanges,
-    /// The space whose tables are loaded (0: the kernel's own).
-    active: SpaceId,
+    /// By CPU, the space whose ports that CPU's TSS's I/O bitmap opens
+    /// (`PORTS_STALE`: re-open at its next switch), and those ports.
+    ports_space: Vec<SpaceId>,
+    ports_open: Vec<PortRanges>,
 }
+
+/// A CPU's `ports_space` after a grant changed some space's ports: its
+/// bitmap is rewritten at its next switch to a thread.
+const PORTS_STALE: SpaceId = SpaceId::MAX;
 
 impl X86Machine {
     /// A machine with no address spaces or threads yet.
@@ -149,6 +171,7 @@ impl X86Machine {
         qemu_exit: bool,
         memory_map: MemoryMap,
         rsdp: Option<u64>,
+        cpus: usize,
     ) -> Self {
         X86Machine {
             kernel_pml4,
@@ -157,54 +180,72 @@ impl X86Machine {
             contexts: Vec::new(),
             retired: Vec::new(),
             qemu_exit,
-            fpu_owner: core::ptr::null_mut(),
+            fpu_owner: alloc::vec![core::ptr::null_mut(); cpus],
             memory_map,
             rsdp,
-            ports_space: 0,
-            ports_open: PortRanges::default(),
-            active: 0,
+            ports_space: alloc::vec![0; cpus],
+            ports_open: alloc::vec![PortRanges::default(); cpus],
         }
     }
 
-    /// Frees the contexts retired during the previous trap: this trap runs
-    /// on another stack.
-    pub(super) fn free_retired(&mut self) {
-        self.retired.clear();
+    /// Frees the contexts retired by earlier traps, except those whose
+    /// kernel stack a CPU may still stand on (`in_use`: a CPU resumed it,
+    /// or runs its thread in user mode, whose next trap lands there).
+    pub(super) fn free_retired(&mut self, in_use: impl Fn(u64) -> bool) {
+        if !self.retired.is_empty() {
+            self.retired.retain(|context| in_use(context.stack_top()));
+        }
     }
 
-    /// Loads the page tables of `space`, or the kernel's own for the idle
-    /// context (space 0).
+    /// Loads, on CPU `cpu`, the page tables of `space`, or the kernel's own
+    /// for the idle context (space 0).
     #[inline]
-    pub(super) fn activate(&mut self, space: SpaceId) {
-        self.active = space;
+    pub(super) fn activate(&mut self, cpu: usize, space: SpaceId) {
         match self.space(space) {
             Ok(s) => {
                 s.tables.activate();
+                kernel_lock::loaded(space);
                 // Drivers only: most spaces open no port, and then the
                 // bitmap is left alone.
-                if space != self.ports_space
-                    && (s.io_ports.count != 0 || self.ports_open.count != 0)
-                {
+                let (ports_space, open) = (
+                    self.ports_space.get(cpu).copied().unwrap_or(0),
+                    self.ports_open.get(cpu).map_or(0, |o| o.count),
+                );
+                if space != ports_space && (s.io_ports.count != 0 || open != 0) {
                     let ports = s.io_ports;
-                    self.open_ports(space, ports);
+                    self.open_ports(cpu, space, ports);
                 }
             }
-            // SAFETY: the kernel's own tables map everything the idle loop touches.
-            Err(_) => unsafe { paging::activate(self.kernel_pml4) },
+            Err(_) => {
+                // SAFETY: the kernel's own tables map everything the idle loop touches.
+                unsafe { paging::activate(self.kernel_pml4) };
+                kernel_lock::loaded(0);
+            }
         }
     }
 
-    /// Makes the TSS's I/O bitmap open exactly `ports`, those of `space`.
-    fn open_ports(&mut self, space: SpaceId, ports: PortRanges) {
-        for range in self.ports_open.ranges() {
+    /// Makes CPU `cpu`'s TSS's I/O bitmap (the running CPU's own) open
+    /// exactly `ports`, those of `space`.
+    fn open_ports(&mut self, cpu: usize, space: SpaceId, ports: PortRanges) {
+        let (Some(open), Some(open_space)) =
+            (self.ports_open.get_mut(cpu), self.ports_space.get_mut(cpu))
+        else {
+            return;
+        };
+        for range in open.ranges() {
             gdt::set_port_access(range.first, range.count, false);
         }
         for range in ports.ranges() {
             gdt::set_port_access(range.first, range.count, true);
         }
-        self.ports_space = space;
-        self.ports_open = ports;
+        *open_space = space;
+        *open = ports;
     }
+}
+
+/// The CPU running this (the one holding the kernel lock).
+fn this_cpu() -> usize {
+    super::syscall::cpu_index() as usize
 }
 
 /// The first (up to) 8 bytes of a message at `from`, page by page: the
@@ -328,6 +369,8 @@ impl X86Machine {
         let mut at = address;
         while at < address + length {
             if let Err(error) = tables.map_zeroed(at, flags) {
+                // Another CPU's thread may have touched the new pages.
+                kernel_lock::stall_others(space);
                 tables.unmap_range(address, at);
                 return Err(error);
             }
@@ -478,6 +521,7 @@ impl Machine for X86Machine {
     }
 
     fn destroy_space(&mut self, space: SpaceId) {
+        kernel_lock::stall_others(space);
         let index = usize::try_from(space).ok().and_then(|s| s.checked_sub(1));
         if let Some(space) = index
             .and_then(|i| self.spaces.get_mut(i))
@@ -489,14 +533,20 @@ impl Machine for X86Machine {
             if space.tables.is_loaded() {
                 // SAFETY: the kernel tables map everything the kernel uses.
                 unsafe { paging::activate(self.kernel_pml4) };
+                kernel_lock::loaded(0);
             }
             space.tables.destroy();
         }
-        if self.ports_space == space {
-            self.open_ports(0, PortRanges::default());
+        let cpu = this_cpu();
+        if self.ports_space.get(cpu) == Some(&space) {
+            self.open_ports(cpu, 0, PortRanges::default());
         }
-        if self.active == space {
-            self.active = 0;
+        // Another CPU's bitmap that opens its ports closes them at its next
+        // switch (the stall above took that CPU out of the space).
+        for other in self.ports_space.iter_mut() {
+            if *other == space {
+                *other = PORTS_STALE;
+            }
         }
     }
 
@@ -504,8 +554,16 @@ impl Machine for X86Machine {
         let ports = PortRanges::of(ranges);
         if let Ok(s) = self.space_mut(space) {
             s.io_ports = ports;
-            if self.ports_space == space || self.active == space {
-                self.open_ports(space, ports);
+            let cpu = this_cpu();
+            if self.ports_space.get(cpu) == Some(&space) || kernel_lock::loaded_here() == space {
+                self.open_ports(cpu, space, ports);
+            }
+            // Other CPUs take the change at their next switch (a grant goes
+            // to a caller blocked in its call, which resumes by one).
+            for (other, open_space) in self.ports_space.iter_mut().enumerate() {
+                if other != cpu && *open_space == space {
+                    *open_space = PORTS_STALE;
+                }
             }
         }
     }
@@ -559,7 +617,9 @@ impl Machine for X86Machine {
 
     fn unmap(&mut self, space: SpaceId, address: u64, length: u64) -> Result<u64, Error> {
         let end = address.checked_add(length).ok_or(Error::BadAddressRange)?;
-        Ok(self.space_mut(space)?.tables.unmap_range(address, end))
+        let s = self.space_mut(space)?;
+        kernel_lock::stall_others(space);
+        Ok(s.tables.unmap_range(address, end))
     }
 
     fn protect(
@@ -582,6 +642,7 @@ impl Machine for X86Machine {
         }
         let flags = page_flags(protection);
         let tables = &mut self.space_mut(space)?.tables;
+        kernel_lock::stall_others(space);
         for i in 0..length / PAGE_BYTES {
             tables.set_flags(address + i * PAGE_BYTES, flags)?;
         }
@@ -681,9 +742,10 @@ impl Machine for X86Machine {
             self.contexts.resize_with(index + 1, || None);
         }
         // Room to retire every context within one trap (a process's death
-        // ends all its threads), so destroy_thread never allocates.
+        // ends all its threads), beside those kept while a CPU stands on
+        // them (one a CPU), so destroy_thread never allocates.
         self.retired
-            .try_reserve(self.contexts.len())
+            .try_reserve(self.contexts.len() + self.fpu_owner.len())
             .map_err(|_| Error::OutOfMemory)?;
         let context = Context::new(space, frame)?;
         let previous = self.contexts[index].replace((thread.to_raw(), context));
@@ -701,9 +763,11 @@ impl Machine for X86Machine {
                 .is_some_and(|(raw, _)| *raw == thread.to_raw())
             && let Some((_, context)) = slot.take()
         {
-            if context.fpu_area() == self.fpu_owner {
-                // Its state dies with it; nothing is saved.
-                self.fpu_owner = core::ptr::null_mut();
+            for owner in self.fpu_owner.iter_mut() {
+                if *owner == context.fpu_area() {
+                    // Its state dies with it; nothing is saved.
+                    *owner = core::ptr::null_mut();
+                }
             }
             self.retired.push(context);
         }
@@ -722,6 +786,7 @@ impl Machine for X86Machine {
         if !self.qemu_exit {
             return Err(Error::NotPermitted);
         }
+        super::smp::report_dispatches();
         cpu::stop(success)
     }
 
@@ -802,9 +867,9 @@ impl Machine for X86Machine {
     fn remap_page(&mut self, space: SpaceId, address: u64, page: PageMapping) -> Result<(), Error> {
         let frame = frame_at(page.frame)?;
         let flags = object_page_flags(page);
-        self.space_mut(space)?
-            .tables
-            .remap_frame(address, frame, flags)
+        let s = self.space_mut(space)?;
+        kernel_lock::stall_others(space);
+        s.tables.remap_frame(address, frame, flags)
     }
 
     fn memory_map(&self) -> &MemoryMap {
@@ -813,6 +878,10 @@ impl Machine for X86Machine {
 
     fn rsdp(&self) -> Option<u64> {
         self.rsdp
+    }
+
+    fn dispatches(&self, cpu: usize) -> u64 {
+        super::smp::dispatches(cpu)
     }
 
     fn free_frames(&self) -> u64 {

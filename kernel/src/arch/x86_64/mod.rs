@@ -15,6 +15,7 @@ pub mod fpu;
 pub mod gdt;
 pub mod idt;
 pub mod ioapic;
+pub mod kernel_lock;
 pub mod kernel_stack;
 pub mod lapic;
 pub mod machine;

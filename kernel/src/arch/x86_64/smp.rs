@@ -4,16 +4,20 @@
 //! own setup (GDT/TSS and IST stacks, per-CPU block, IDT, LAPIC and its
 //! timer) and the idle loop it then runs, halted between interrupts.
 //!
-//! It must never let an application processor into the kernel core: until
-//! the kernel runs under a lock every CPU takes (ABI.md §6.9), the only
-//! trap an application processor handles is its own timer tick, counted
-//! here ([`ap_trap`]), and everything else on it is a kernel bug.
+//! Once user space runs, every CPU runs user threads under the kernel
+//! lock (`kernel_lock.rs`, ABI.md §6.9); this file keeps what each CPU's
+//! peers need to know without that lock: its APIC ID (to interrupt it),
+//! whether it runs a thread or idles, and its dispatch count. It must
+//! never let an application processor into the kernel core without the
+//! lock: before user space starts, the only trap an application processor
+//! handles is its own timer tick (`trap.rs`: an idle CPU's tick never
+//! takes the lock).
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::acpi::Processor;
-use super::trap::{SPURIOUS_VECTOR, TIMER_TICKS, TIMER_VECTOR, TrapFrame};
+use super::trap::{KICK_VECTOR, TIMER_TICKS};
 use super::{cpu, fpu, gdt, idt, kernel_stack, lapic, memory, syscall};
 
 /// The most CPUs the kernel keeps track of (the boot CPU included); more
@@ -46,6 +50,90 @@ static AP_LAUNCH_CR3: AtomicU64 = AtomicU64::new(0);
 static AP_LAUNCH_STACK: AtomicU64 = AtomicU64::new(0);
 #[unsafe(no_mangle)]
 static AP_LAUNCH_INDEX: AtomicU64 = AtomicU64::new(0);
+
+/// Each CPU's local APIC ID, by index (written before it comes online).
+static APIC_IDS: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+/// Whether each CPU runs a user thread (false: its idle loop). Written by
+/// the CPU itself under the kernel lock; read without it by its timer
+/// (an idle CPU's tick never takes the lock) and by the lock holder.
+static BUSY: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// Whether each CPU was sent a wake-up it has not yet answered (so a
+/// second one is not sent). Set by the lock holder, cleared by the CPU
+/// once it holds the lock.
+static KICKED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// User threads each CPU switched to (CPU_COUNTERS).
+static DISPATCHES: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Records the boot CPU's APIC ID (index 0).
+pub fn init_boot_cpu() {
+    APIC_IDS[0].store(lapic::id(), Ordering::Relaxed);
+}
+
+/// Whether CPU `index` runs a user thread.
+pub fn is_busy(index: usize) -> bool {
+    BUSY.get(index).is_some_and(|b| b.load(Ordering::Acquire))
+}
+
+/// Records whether this CPU (`index`) runs a user thread from now on, and
+/// counts a dispatch when it does.
+pub fn set_busy(index: usize, busy: bool) {
+    if let Some(b) = BUSY.get(index) {
+        b.store(busy, Ordering::Release);
+    }
+    if busy && let Some(d) = DISPATCHES.get(index) {
+        d.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// User threads CPU `index` switched to so far.
+pub fn dispatches(index: usize) -> u64 {
+    DISPATCHES
+        .get(index)
+        .map_or(0, |d| d.load(Ordering::Relaxed))
+}
+
+/// Logs, for each CPU, how many times it switched to a user thread (as
+/// the machine stops): the boot log's proof that every CPU ran threads.
+pub fn report_dispatches() {
+    for index in 0..(online() as usize).min(MAX_CPUS) {
+        kprintln!("cpu {index}: {} user thread dispatches", dispatches(index));
+    }
+}
+
+/// CPU `index` is in the kernel: a wake-up sent to it is answered.
+pub fn answered(index: usize) {
+    if let Some(k) = KICKED.get(index) {
+        k.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Interrupts CPU `index` (KICK_VECTOR): it enters the kernel, serving a
+/// stall request on the way, and picks a thread if it has none.
+pub fn kick(index: usize) {
+    if let Some(id) = APIC_IDS.get(index) {
+        if let Some(k) = KICKED.get(index) {
+            k.store(true, Ordering::Relaxed);
+        }
+        lapic::send_fixed(id.load(Ordering::Relaxed), KICK_VECTOR);
+    }
+}
+
+/// Wakes up to `ready` idle CPUs (other than `me`) that were not already
+/// woken: ready threads wait in the run queue for them.
+pub fn wake_idle(me: usize, ready: usize) {
+    let mut left = ready;
+    for index in 0..(online() as usize).min(MAX_CPUS) {
+        if left == 0 {
+            break;
+        }
+        if index != me && !is_busy(index) {
+            left -= 1;
+            if !KICKED[index].load(Ordering::Relaxed) {
+                kick(index);
+            }
+        }
+    }
+}
 
 /// How many CPUs are online.
 pub fn online() -> u32 {
@@ -80,6 +168,7 @@ pub fn start_application_processors(processors: Processors<'_>) -> u32 {
         return online();
     };
     AP_LAUNCH_CR3.store(pml4.start_address().as_u64(), Ordering::Relaxed);
+    init_boot_cpu();
     let boot_apic_id = lapic::id();
     match processors {
         Processors::Limine(cpus, bsp_lapic_id) => {
@@ -138,6 +227,7 @@ fn prepare_launch(apic_id: u32) -> Option<u64> {
     };
     AP_LAUNCH_STACK.store(stack.top(), Ordering::Relaxed);
     AP_LAUNCH_INDEX.store(index, Ordering::Relaxed);
+    APIC_IDS[index as usize].store(apic_id, Ordering::Relaxed);
     // The stack is the processor's for good: its idle loop runs on it.
     core::mem::forget(stack);
     core::sync::atomic::fence(Ordering::SeqCst);
@@ -296,7 +386,7 @@ ap_enter:
 /// An application processor's setup on its own stack, then its idle loop.
 extern "C" fn ap_main(index: u64) -> ! {
     cpu::enable_paging_features();
-    gdt::init_ap();
+    gdt::init_ap(index);
     // GS before the IDT: the trap path reads the CPU's index through GS.
     syscall::init_ap(index);
     idt::load();
@@ -307,23 +397,4 @@ extern "C" fn ap_main(index: u64) -> ! {
     kprintln!("cpu {index} online (apic id {})", lapic::id());
     ONLINE.fetch_add(1, Ordering::Release);
     cpu::idle_loop()
-}
-
-/// A trap on an application processor (`index` > 0): its timer is
-/// counted, a spurious interrupt ignored; anything else stops the kernel
-/// (no user thread runs here yet, so it is a kernel bug).
-pub fn ap_trap(index: u64, frame: *mut TrapFrame) -> *mut TrapFrame {
-    // SAFETY: the frame the trap stub just pushed on this CPU's stack; the
-    // borrow ends here.
-    let vector = unsafe { (*frame).vector };
-    match vector {
-        v if v == u64::from(TIMER_VECTOR) => {
-            count_tick(index);
-            lapic::end_of_interrupt();
-        }
-        v if v == u64::from(SPURIOUS_VECTOR) => {}
-        // SAFETY: as above.
-        _ => super::trap::trap_dispatch(unsafe { &*frame }),
-    }
-    frame
 }

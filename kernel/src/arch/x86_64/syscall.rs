@@ -35,6 +35,9 @@ pub struct PerCpu {
     /// processors in the order they were started). Written once, before
     /// GS points here.
     index: u64,
+    /// Offset 24: non-zero while this CPU holds the kernel lock;
+    /// `trap_restore` lets the lock go when it finds it set.
+    holds_lock: UnsafeCell<u64>,
 }
 
 // SAFETY: each CPU touches only its own block, with interrupts disabled.
@@ -44,6 +47,7 @@ static BOOT_CPU: PerCpu = PerCpu {
     kernel_stack_top: UnsafeCell::new(0),
     user_stack_scratch: UnsafeCell::new(0),
     index: 0,
+    holds_lock: UnsafeCell::new(0),
 };
 
 /// The index of the CPU running this (0 for the boot CPU), read from the
@@ -63,13 +67,23 @@ pub fn cpu_index() -> u64 {
     index
 }
 
-/// Sets the kernel stack SYSCALL and ring-3 interrupts switch to.
+/// Sets the kernel stack SYSCALL and ring-3 interrupts switch to, on this CPU.
 pub fn set_kernel_stack(top: u64) {
-    // SAFETY: only this CPU reads the block, and not concurrently: the kernel
-    // runs with interrupts disabled.
-    unsafe { *BOOT_CPU.kernel_stack_top.get() = top };
+    // SAFETY: GS points at this CPU's own block (see `cpu_index`), which
+    // only this CPU uses, and not concurrently: the kernel runs with
+    // interrupts disabled. Offset 0 is `kernel_stack_top`.
+    unsafe { core::arch::asm!("mov gs:[0], {}", in(reg) top, options(nostack, preserves_flags)) };
     // Kernel stacks are canonical upper-half addresses: no check needed.
     gdt::set_kernel_stack(VirtAddr::new_truncate(top));
+}
+
+/// Records whether this CPU holds the kernel lock (`kernel_lock.rs`).
+pub fn set_holds_lock(holds: bool) {
+    let value = u64::from(holds);
+    // SAFETY: as in `set_kernel_stack`; offset 24 is `holds_lock`.
+    unsafe {
+        core::arch::asm!("mov gs:[24], {}", in(reg) value, options(nostack, preserves_flags))
+    };
 }
 
 /// Enables SYSCALL/SYSRET and points GS at the boot CPU's per-CPU block.
@@ -84,6 +98,7 @@ pub fn init_ap(index: u64) {
         kernel_stack_top: UnsafeCell::new(0),
         user_stack_scratch: UnsafeCell::new(0),
         index,
+        holds_lock: UnsafeCell::new(0),
     }));
     init_with(block);
 }

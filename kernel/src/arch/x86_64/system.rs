@@ -1,8 +1,11 @@
 //! The running system: the portable [`Kernel`] joined to this machine
-//! ([`X86Machine`]) behind one lock. The trap path enters here once
-//! ([`handle`]): the saved registers become a call on the kernel, and the
-//! thread the kernel picks next is switched to; nothing in the trap path
-//! calls out of `arch` except into `kernel_core`.
+//! ([`X86Machine`]) behind the kernel lock (`kernel_lock.rs`), which every
+//! CPU takes to enter. The trap path enters here once ([`handle`]): the
+//! saved registers become a call on the kernel, and the thread the kernel
+//! picks next for this CPU is switched to; nothing in the trap path calls
+//! out of `arch` except into `kernel_core`. It must never touch the system
+//! without the lock, nor let the lock go itself (`trap_restore` does, on
+//! the resumed context's stack).
 
 use abi::{Error, TrapArgs};
 use kernel_core::boot_info::BootInfo;
@@ -12,27 +15,54 @@ use kernel_core::process::ProcessId;
 use kernel_core::thread::ThreadId;
 use x86_64::structures::paging::PhysFrame;
 
+use core::cell::UnsafeCell;
+
+use alloc::vec::Vec;
+
 use super::machine::{Context, X86Machine, idle_context};
 use super::trap::{TrapFrame, UserFault};
-use super::{cpu, syscall};
+use super::{cpu, kernel_lock, smp, syscall};
 
-/// The kernel and its machine, behind one lock (taken only with interrupts off).
+/// The kernel and its machine, behind the kernel lock (`kernel_lock.rs`).
 pub struct System {
     kernel: Kernel,
     machine: X86Machine,
-    idle: Context,
-    /// The context whose registers the current trap saved.
-    running: Option<ThreadId>,
+    /// Each CPU's own part, by CPU index.
+    cpus: Vec<CpuState>,
     /// The first process; its exit status is the system's verdict.
     init: ProcessId,
     init_status: Option<u32>,
 }
 
-// SAFETY: the raw frame pointers point into kernel stacks owned by the
-// system itself; it is only touched under SYSTEM's lock, with interrupts off.
-unsafe impl Send for System {}
+/// What the system keeps for one CPU.
+struct CpuState {
+    /// Its idle context (its ring-0 halt loop).
+    idle: Context,
+    /// The context whose registers its current trap saved.
+    running: Option<ThreadId>,
+    /// The top of the kernel stack it switched to last: its next trap
+    /// lands there, so that stack is not freed until it switches away.
+    stack_top: u64,
+}
 
-static SYSTEM: spin::Mutex<Option<System>> = spin::Mutex::new(None);
+/// The system, reached only by the CPU holding the kernel lock.
+struct SystemCell(UnsafeCell<Option<System>>);
+
+// SAFETY: the cell is only touched by the CPU holding the kernel lock (see
+// `locked`), so never by two CPUs at once; the raw frame pointers in it
+// point into kernel stacks the system owns.
+unsafe impl Sync for SystemCell {}
+
+static SYSTEM: SystemCell = SystemCell(UnsafeCell::new(None));
+
+/// The system. Called once per kernel entry, right after
+/// `kernel_lock::acquire`, and the borrow ends before the lock goes (in
+/// `trap_restore`, after the Rust code returned).
+fn locked() -> &'static mut Option<System> {
+    // SAFETY: this CPU holds the kernel lock, so no other CPU is in here;
+    // each entry takes this borrow once and drops it before it returns.
+    unsafe { &mut *SYSTEM.0.get() }
+}
 
 /// Starts user space with the archive's `init` program. Returns only if
 /// there is none (or it cannot start).
@@ -45,57 +75,70 @@ pub fn start_user_space(
 ) -> Result<(), Error> {
     let command_line = info.command_line.as_str();
     let rsdp = super::acpi::find_rsdp(info.rsdp);
-    let mut machine = X86Machine::new(kernel_pml4, archive, qemu_exit, info.memory_map, rsdp);
+    let cpus = (smp::online() as usize).clamp(1, smp::MAX_CPUS);
+    kernel_lock::acquire();
+    let mut machine = X86Machine::new(kernel_pml4, archive, qemu_exit, info.memory_map, rsdp, cpus);
     let mut kernel = Kernel::new();
+    kernel.set_cpu_count(cpus)?;
+    kernel.enter(0);
     let init = kernel.spawn_initial(&mut machine, init.as_bytes(), command_line.as_bytes())?;
-    let system = System {
+    let mut states = Vec::new();
+    for _ in 0..cpus {
+        states.push(CpuState {
+            idle: idle_context()?,
+            running: None,
+            stack_top: 0,
+        });
+    }
+    let system = locked().insert(System {
         kernel,
         machine,
-        idle: idle_context()?,
-        running: None,
+        cpus: states,
         init,
         init_status: None,
-    };
-    *SYSTEM.lock() = Some(system);
-    let frame = {
-        let mut guard = SYSTEM.lock();
-        let Some(system) = guard.as_mut() else {
-            return Err(Error::InvalidArgument);
-        };
-        system.switch()
-    };
+    });
+    system.kernel.leave();
+    let frame = system.switch(0);
     super::trap::enter(frame)
 }
 
 impl System {
-    /// Picks the context to run, delivers its pending registers, switches
-    /// stacks and address space, and returns the frame to restore.
-    fn switch(&mut self) -> *mut TrapFrame {
+    /// Picks the context CPU `cpu` runs, delivers its pending registers,
+    /// switches stacks and address space, and returns the frame to restore.
+    fn switch(&mut self, cpu: usize) -> *mut TrapFrame {
         let next = self.kernel.current();
-        self.running = next;
-        let context = match next.and_then(|t| self.machine.context(t)) {
-            Some(context) => context,
-            None => {
-                self.running = None;
-                &self.idle
-            }
+        let Some(state) = self.cpus.get_mut(cpu) else {
+            cpu::fatal(format_args!("cpu {cpu} has no state"));
         };
-        let (frame, stack_top, space) = (context.frame, context.stack_top(), context.space);
-        // The idle loop leaves the x87/SSE registers alone: they stay the
-        // last user thread's until another one runs.
-        if self.running.is_some() {
-            self.machine.load_fpu(context.fpu_area());
+        let found = next.and_then(|t| self.machine.context(t));
+        state.running = next.filter(|_| found.is_some());
+        let context = found.unwrap_or(&state.idle);
+        let (frame, stack_top, space, fpu_area) = (
+            context.frame,
+            context.stack_top(),
+            context.space,
+            context.fpu_area(),
+        );
+        state.stack_top = stack_top;
+        let running = state.running;
+        if running.is_some() {
+            self.machine.load_fpu(cpu, fpu_area);
+        } else {
+            // Idle: the last thread's x87/SSE registers go to memory, so
+            // that any CPU may resume it.
+            self.machine.save_fpu(cpu);
         }
-        self.deliver_resume(frame);
+        self.deliver_resume(running, frame);
         syscall::set_kernel_stack(stack_top);
-        self.machine.activate(space);
+        self.machine.activate(cpu, space);
+        smp::set_busy(cpu, running.is_some());
         frame
     }
 
-    /// Writes the running thread's pending return registers (if any) into
-    /// `frame`, its saved registers.
-    fn deliver_resume(&mut self, frame: *mut TrapFrame) {
-        if let Some(thread) = self.running
+    /// Writes `running`'s pending return registers (if any) into `frame`,
+    /// its saved registers.
+    fn deliver_resume(&mut self, running: Option<ThreadId>, frame: *mut TrapFrame) {
+        if let Some(thread) = running
             && let Some(registers) = self.kernel.take_resume(thread)
         {
             // SAFETY: the frame is this thread's saved registers, on its own
@@ -109,11 +152,20 @@ impl System {
         }
     }
 
-    /// Records where the interrupted context's registers were saved.
-    fn save(&mut self, frame: *mut TrapFrame) {
-        match self.running.and_then(|t| self.machine.context_mut(t)) {
-            Some(context) => context.frame = frame,
-            None => self.idle.frame = frame,
+    /// Records where CPU `cpu`'s interrupted context's registers were saved.
+    /// (A thread that ended while it ran there has no context left: its
+    /// registers are dropped with it.)
+    fn save(&mut self, cpu: usize, frame: *mut TrapFrame) {
+        let Some(state) = self.cpus.get_mut(cpu) else {
+            return;
+        };
+        match state.running {
+            Some(thread) => {
+                if let Some(context) = self.machine.context_mut(thread) {
+                    context.frame = frame;
+                }
+            }
+            None => state.idle.frame = frame,
         }
     }
 }
@@ -133,20 +185,34 @@ pub enum Event {
     /// a copy-on-write page) or the process ends. (The same payload as
     /// `UserFault`, so the event stays as small as a SYSCALL's.)
     PageFault(UserFault),
+    /// The timer of a CPU other than the boot CPU, running a thread.
+    SecondaryTick,
+    /// Another CPU's KICK_VECTOR: take ready work, or the thread that ran
+    /// here was taken away.
+    Kick,
 }
 
 /// Runs the kernel for one trap and returns the frame to resume.
 pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
-    let mut guard = SYSTEM.lock();
-    let Some(system) = guard.as_mut() else {
+    let cpu = syscall::cpu_index() as usize;
+    kernel_lock::acquire();
+    smp::answered(cpu);
+    let Some(system) = locked().as_mut() else {
         return frame;
     };
-    // Contexts retired by the previous trap are not the one we run on now.
-    system.machine.free_retired();
-    system.save(frame);
+    system.kernel.enter(cpu);
+    // Contexts retired by earlier traps, unless a CPU may stand on one (the
+    // one this trap runs on is this CPU's `stack_top`).
+    let cpus = &system.cpus;
+    system
+        .machine
+        .free_retired(|top| cpus.iter().any(|c| c.stack_top == top));
+    system.save(cpu, frame);
     match event {
         Event::Syscall(args) => system.kernel.trap(&mut system.machine, args),
         Event::Tick => system.kernel.tick(),
+        Event::SecondaryTick => system.kernel.tick_secondary(),
+        Event::Kick => system.kernel.schedule(),
         Event::Interrupt(line) => system.kernel.interrupt(&mut system.machine, line),
         Event::UserFault(f) => {
             kprintln!(
@@ -199,17 +265,41 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
     if system.kernel.process_count() == 0 {
         let status = system.init_status.unwrap_or(u32::MAX);
         kprintln!("all processes have exited (init: status {status})");
-        drop(guard);
+        smp::report_dispatches();
         cpu::stop(status == 0);
     }
+    // A thread ended while it ran on another CPU, or left its CPU for
+    // one allowed elsewhere: that CPU picks again.
+    system.kernel.schedule();
     let next = system.kernel.current();
-    if next.is_some() && next == system.running {
+    system.kernel.leave();
+    let mut kicks = system.kernel.take_kicks();
+    while kicks != 0 {
+        let other = kicks.trailing_zeros() as usize;
+        kicks &= kicks - 1;
+        if other != cpu {
+            smp::kick(other);
+        }
+    }
+    let ready = system.kernel.ready_count();
+    if ready != 0 {
+        smp::wake_idle(cpu, ready);
+    }
+    let running = system.cpus.get(cpu).and_then(|c| c.running);
+    if next.is_some() && next == running {
         // The trapping thread runs on (a call that neither blocked nor
-        // handed the CPU over, a tick that preempted no one): its stack,
-        // address space and FPU registers are the loaded ones, so only
-        // its return registers change.
-        system.deliver_resume(frame);
+        // handed the CPU over, a tick that preempted no one): its stack
+        // and FPU registers are the loaded ones, and its address space
+        // too unless another CPU's unmap made this one leave it.
+        if let Some(space) = next
+            .and_then(|t| system.machine.context(t))
+            .map(|c| c.space)
+            && kernel_lock::loaded_here() != space
+        {
+            system.machine.activate(cpu, space);
+        }
+        system.deliver_resume(running, frame);
         return frame;
     }
-    system.switch()
+    system.switch(cpu)
 }

@@ -14,6 +14,9 @@ use super::{ioapic, lapic};
 
 /// Vector of the local APIC timer (above the remapped, masked PIC range 0x20-0x2f).
 pub const TIMER_VECTOR: u8 = 0x40;
+/// Vector of the IPI one CPU sends another (`smp::kick`): enter the kernel
+/// (serving a stall request on the way) and pick a thread if idle.
+pub const KICK_VECTOR: u8 = 0x41;
 /// Vector of the local APIC's spurious interrupt (low nibble all ones, as
 /// older APICs require).
 pub const SPURIOUS_VECTOR: u8 = 0xff;
@@ -115,6 +118,13 @@ trap_save:
     .global trap_restore
 trap_restore:
     movq %rax, %rsp
+    // The kernel lock goes only now, on the stack of the context resumed
+    // (kernel_lock.rs): the one left is free for another CPU to resume.
+    cmpq $0, %gs:24
+    je 4f
+    movq $0, %gs:24
+    lock incl KERNEL_LOCK_SERVING(%rip)
+4:
     // A frame a SYSCALL made returns through SYSRET when its return
     // address is a user address (SYSRET to a non-canonical RIP would fault
     // in ring 0): RCX and R11 are the RIP and RFLAGS slots, which is what
@@ -193,9 +203,6 @@ pub fn stub_address(vector: u8) -> u64 {
 /// across that write.
 extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
     let cpu = syscall::cpu_index();
-    if cpu != 0 {
-        return super::smp::ap_trap(cpu, frame);
-    }
     // SAFETY: `trap_entry` passes a pointer to the frame it just pushed on
     // the current stack; nothing else refers to it while this borrow lives
     // (it ends before `system::handle` is called).
@@ -211,10 +218,24 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
             Event::Interrupt(line)
         }
         vector if vector == u64::from(TIMER_VECTOR) => {
-            TIMER_TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-            super::smp::count_tick(0);
+            super::smp::count_tick(cpu);
             lapic::end_of_interrupt();
-            Event::Tick
+            if cpu != 0 {
+                // An idle application processor has nothing to preempt:
+                // it goes back to sleep without the kernel lock (a CPU
+                // with work to take is sent a KICK_VECTOR instead).
+                if !super::smp::is_busy(cpu as usize) {
+                    return frame;
+                }
+                Event::SecondaryTick
+            } else {
+                TIMER_TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                Event::Tick
+            }
+        }
+        vector if vector == u64::from(KICK_VECTOR) => {
+            lapic::end_of_interrupt();
+            Event::Kick
         }
         vector if vector < 32 && from_user && vector != 2 && vector != 18 => {
             // Only a user fault can be an unprivileged SYSCALL (see there).

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use abi::{Descriptor, KernelFunction, TrapArgs};
 use userlib::kernel;
 
-use crate::check::{Check, Outcome, expect_eq, expect_registers};
+use crate::check::{Check, Outcome, Setup, expect_eq, expect_registers};
 use crate::fixture::{Fixture, kcall, spawn_worker};
 
 /// The checks of this area, in order.
@@ -17,6 +17,9 @@ pub const CHECKS: &[Check] = &[Check {
     name: "YIELD: returns 0 and lets a ready thread of the same priority run, every time",
     run: yield_runs_others,
 }];
+
+/// THREAD_AFFINITY's mask of the boot CPU alone.
+const BOOT_CPU: u64 = 1;
 
 /// How many YIELDs are judged.
 const ROUNDS: u32 = 5;
@@ -28,10 +31,14 @@ fn yield_runs_others(_: &mut Fixture) -> Outcome {
     // A worker of the same priority that counts and YIELDs until told to
     // stop: it is always ready, so each of our YIELDs must let it run, and
     // its count must have moved when our YIELD returns.
+    // Both on the boot CPU: on several CPUs the worker would otherwise run
+    // beside us rather than in our YIELD (the policy checked is one CPU's).
+    kernel::set_affinity(BOOT_CPU).setup("THREAD_AFFINITY to the boot CPU")?;
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let (counter, stopped) = (Arc::clone(&count), Arc::clone(&stop));
     let worker = spawn_worker(move || {
+        let _ = kernel::set_affinity(BOOT_CPU);
         while !stopped.load(Ordering::SeqCst) {
             counter.fetch_add(1, Ordering::SeqCst);
             let _ = kernel::yield_now();
@@ -60,6 +67,7 @@ fn yield_runs_others(_: &mut Fixture) -> Outcome {
     }
     stop.store(true, Ordering::SeqCst);
     worker.join()?;
+    let _ = kernel::set_affinity(u64::MAX);
     expect_eq(
         "YIELDs judged (with no timer tick in them)",
         judged,

@@ -1,0 +1,152 @@
+//! The big kernel lock (ABI.md §6.9) and the one thing a CPU does without
+//! it: leaving an address space another CPU is about to change (the TLB
+//! shootdown's "stall").
+//!
+//! Every entry into the kernel core takes the lock ([`acquire`], from
+//! `system::handle`), and the exit to user mode or to the idle loop lets
+//! it go in `trap_restore` (trap.rs), *after* the stack switch: a thread's
+//! kernel stack is free for another CPU to resume it on only once this
+//! CPU stands on another one. It must never be taken by an idle CPU that
+//! has nothing to do (idle timer ticks return without it, see trap.rs),
+//! nor held while waiting for anything but a stall acknowledgement.
+//!
+//! The lock-free parts, and why each is safe:
+//! - The ticket counters: a fair lock (FIFO), so that a CPU in a tight
+//!   IPC loop cannot starve the boot CPU's clock tick or a woken CPU.
+//! - The stall requests: a CPU waiting for the lock may be the one the
+//!   holder waits for (the holder wants it out of an address space it is
+//!   unmapping). A waiter therefore serves its stall request while it
+//!   spins; interrupts are off in the kernel, so the holder also sends an
+//!   IPI to a CPU that runs in user mode, whose trap brings it here. A CPU
+//!   only loads a user address space while it holds the lock
+//!   (`system::switch`), so once it acknowledged it holds no translation
+//!   of the space until the holder let the lock go.
+//! - [`LOADED`]: written by its own CPU only (under the lock, or in the
+//!   stall it serves while the holder waits for exactly that), read by the
+//!   holder under the lock.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::smp::MAX_CPUS;
+use super::{memory, paging, smp, syscall};
+
+/// The next ticket to hand out.
+#[unsafe(no_mangle)]
+static KERNEL_LOCK_NEXT: AtomicU32 = AtomicU32::new(0);
+/// The ticket whose holder may enter; `trap_restore` increments it.
+#[unsafe(no_mangle)]
+static KERNEL_LOCK_SERVING: AtomicU32 = AtomicU32::new(0);
+
+/// The address space whose tables each CPU has loaded (0: the kernel's
+/// own, which maps no user page).
+static LOADED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// The space each CPU is asked to leave (0: none), cleared as the answer.
+static STALL: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Takes the kernel lock on this CPU, serving stall requests while it
+/// waits; `trap_restore` lets it go when this CPU leaves the kernel.
+pub fn acquire() {
+    let ticket = KERNEL_LOCK_NEXT.fetch_add(1, Ordering::Relaxed);
+    while KERNEL_LOCK_SERVING.load(Ordering::Acquire) != ticket {
+        serve_stall();
+        core::hint::spin_loop();
+    }
+    syscall::set_holds_lock(true);
+    let cpu = syscall::cpu_index() as usize % MAX_CPUS;
+    let generation = KERNEL_TLB_GENERATION.load(Ordering::Acquire);
+    if SEEN_GENERATION[cpu].load(Ordering::Relaxed) != generation {
+        flush_everything();
+        SEEN_GENERATION[cpu].store(generation, Ordering::Relaxed);
+    }
+}
+
+/// Bumped whenever a kernel mapping goes (a kernel stack freed, whose
+/// slot may be mapped again to other frames). Its pages are global, so
+/// other CPUs' TLBs may still hold them; each CPU flushes its TLB when it
+/// next takes the lock and sees a new generation. Until then it touches
+/// no kernel stack but the one it runs on, which is alive (freeing waits
+/// until no CPU stands on a stack, `machine::free_retired`).
+static KERNEL_TLB_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// The generation each CPU flushed for last.
+static SEEN_GENERATION: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// A kernel mapping was removed (this CPU already flushed its own entry):
+/// every other CPU flushes before it next uses a kernel stack.
+pub fn kernel_mapping_removed() {
+    KERNEL_TLB_GENERATION.fetch_add(1, Ordering::Release);
+}
+
+/// Drops every TLB entry of this CPU, global ones included (clearing
+/// CR4.PGE and setting it again, Intel SDM vol. 3, 4.10.4.1).
+fn flush_everything() {
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    let flags = Cr4::read();
+    if flags.contains(Cr4Flags::PAGE_GLOBAL) {
+        // SAFETY: only the global-pages bit changes, and back at once; the
+        // page tables are untouched.
+        unsafe {
+            Cr4::write(flags - Cr4Flags::PAGE_GLOBAL);
+            Cr4::write(flags);
+        }
+    } else {
+        x86_64::instructions::tlb::flush_all();
+    }
+}
+
+/// Records that this CPU loaded `space`'s tables (under the lock).
+pub fn loaded(space: u64) {
+    LOADED[syscall::cpu_index() as usize % MAX_CPUS].store(space, Ordering::Release);
+}
+
+/// The space whose tables this CPU has loaded.
+pub fn loaded_here() -> u64 {
+    LOADED[syscall::cpu_index() as usize % MAX_CPUS].load(Ordering::Acquire)
+}
+
+/// Leaves `space` if this CPU was asked to (see the module comment).
+pub fn serve_stall() {
+    let cpu = syscall::cpu_index() as usize % MAX_CPUS;
+    let space = STALL[cpu].load(Ordering::Acquire);
+    if space == 0 {
+        return;
+    }
+    if LOADED[cpu].load(Ordering::Relaxed) == space
+        && let Some(pml4) = memory::kernel_pml4()
+    {
+        // SAFETY: the kernel's own tables map everything the kernel uses;
+        // user pages are not global, so the CR3 write drops every
+        // translation of `space` from this CPU's TLB.
+        unsafe { paging::activate(pml4) };
+        LOADED[cpu].store(0, Ordering::Release);
+    }
+    STALL[cpu].store(0, Ordering::Release);
+}
+
+/// Makes every other CPU that has `space` loaded leave it, and waits until
+/// each did: from then until this CPU lets the lock go, no other CPU holds
+/// or can load a translation of `space`, so its entries may change and its
+/// frames be freed. Called with the lock held; nothing to do with one CPU.
+pub fn stall_others(space: u64) {
+    if space == 0 {
+        return;
+    }
+    let me = syscall::cpu_index() as usize;
+    let online = smp::online() as usize;
+    let mut waiting = 0u64;
+    for cpu in (0..online.min(MAX_CPUS)).filter(|&c| c != me) {
+        if LOADED[cpu].load(Ordering::Acquire) == space {
+            STALL[cpu].store(space, Ordering::Release);
+            smp::kick(cpu);
+            waiting |= 1 << cpu;
+        }
+    }
+    while waiting != 0 {
+        let cpu = waiting.trailing_zeros() as usize;
+        if STALL[cpu].load(Ordering::Acquire) == 0 {
+            waiting &= !(1 << cpu);
+        } else {
+            core::hint::spin_loop();
+        }
+    }
+    // (The caller flushes its own TLB for the pages it changes.)
+}
