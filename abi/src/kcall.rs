@@ -509,6 +509,12 @@ pub struct CpuCountersReply {
     pub online: u32,
     /// The index of the CPU the caller ran on when it called.
     pub caller_cpu: u32,
+    /// How many CPUs ran a user thread at the call, the caller's included.
+    pub running: u32,
+    /// How many threads were ready to run and running nowhere at the call.
+    /// (With `running` 1, zero means every other thread of the system was
+    /// blocked: the conformance runner's sentinel waits for that.)
+    pub ready: u32,
 }
 
 /// CLOCK's reply payload: the kernel's monotonic clock.
@@ -1057,7 +1063,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<KernelCounters>(), 48);
         assert_eq!(core::mem::size_of::<AffinityRequest>(), 8);
         assert_eq!(core::mem::size_of::<CpuRequest>(), 8);
-        assert_eq!(core::mem::size_of::<CpuCountersReply>(), 16);
+        assert_eq!(core::mem::size_of::<CpuCountersReply>(), 24);
         assert_eq!(core::mem::size_of::<MemoryCreateRequest>(), 8);
         assert_eq!(core::mem::size_of::<MemoryMapRequest>(), 32);
         assert_eq!(core::mem::size_of::<MemoryRangeRequest>(), 16);

@@ -12,7 +12,9 @@
 //!
 //! No case can stop the run. The runner keeps a *sentinel* thread at
 //! priority 0: on one CPU with fixed priorities (the kernel's scheduler) it
-//! only runs when every other thread of the system is blocked. Then either a
+//! only runs when every other thread of the system is blocked; with
+//! several it also asks the kernel that no other CPU runs a thread and
+//! none is ready (CPU_COUNTERS, ABI.md §6.9). Then either a
 //! case asked to [`settle`] (it is woken: the system is idle), or the case's
 //! thread is blocked with nothing left that could wake it: the case is
 //! reported as hung (`FAIL ... -- hung: ...`) and the run goes on with the
@@ -90,13 +92,28 @@ pub fn settle() {
     let _ = kernel::event_wait(Descriptor(event));
 }
 
-/// The sentinel: whenever it runs, the system is idle. It must not
+/// Whether every other thread of the system is blocked. On one CPU the
+/// sentinel (priority 0) knows it by running; with several, other CPUs
+/// may run threads beside it, so it asks the kernel (CPU_COUNTERS: one
+/// CPU running a thread, its own, and nothing ready).
+fn system_idle() -> bool {
+    match kernel::cpu_counters(0) {
+        Ok(counters) => counters.running <= 1 && counters.ready == 0,
+        // A kernel without CPU_COUNTERS runs one CPU.
+        Err(_) => true,
+    }
+}
+
+/// The sentinel: whenever it runs and the system is idle ([`system_idle`]). It must not
 /// allocate (a thread of priority 16 spinning on the heap lock would never
 /// let it finish) and must not print.
 #[cfg_attr(not(all(target_arch = "x86_64", target_os = "none")), allow(dead_code))]
 pub(crate) extern "C" fn sentinel_main(_argument: u64) -> ! {
     loop {
         let _ = kernel::yield_now();
+        if !system_idle() {
+            continue;
+        }
         if SETTLE_REQUESTED.swap(false, Ordering::AcqRel) {
             let _ = kernel::event_signal(Descriptor(SETTLE_EVENT.load(Ordering::Acquire)));
             continue;

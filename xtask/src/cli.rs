@@ -167,6 +167,9 @@ pub struct ConformanceArgs {
     /// Stop QEMU after SECS seconds [default: 300, 900 under KVM].
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+    /// The number of CPUs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub smp: u32,
 }
 
 #[derive(Debug, Args)]

@@ -195,6 +195,7 @@ pub fn boot_suite(
     boot: BootPath,
     limine_dir: Option<&Path>,
     accel: Accel,
+    smp: u32,
     timeout: Duration,
 ) -> Result<CapturedRun> {
     qemu::check_accel(accel)?;
@@ -232,7 +233,7 @@ pub fn boot_suite(
                 }
             }
         };
-        runs.push(run_suite(medium, accel, timeout)?);
+        runs.push(run_suite(medium, accel, smp, timeout)?);
     }
     let second = runs.pop().context("two runs")?;
     let first = runs.pop().context("two runs")?;
@@ -249,11 +250,11 @@ fn pvh_medium(paths: &Paths, archive: PathBuf, accel: Accel, cmdline: String) ->
     }
 }
 
-fn run_suite(medium: BootMedium, accel: Accel, timeout: Duration) -> Result<CapturedRun> {
+fn run_suite(medium: BootMedium, accel: Accel, smp: u32, timeout: Duration) -> Result<CapturedRun> {
     let config = QemuConfig {
         medium,
         accel,
-        smp: 1,
+        smp,
         memory: "256M".to_owned(),
         serial: SerialSink::Stdio,
         wait_for_gdb: false,
@@ -337,6 +338,7 @@ pub fn conformance_command(args: &ConformanceArgs) -> Result<ExitCode> {
         args.boot,
         args.limine.limine_dir.as_deref(),
         accel,
+        args.smp,
         timeout,
     )?;
     let cases: Vec<&'static Case> = ::conformance::cases::all().collect();
@@ -453,23 +455,26 @@ pub struct StepOutcome {
 /// run) and counts its cases; a run that ends unclean (no closing line, a
 /// guest verdict that disagrees with the case lines, unknown IDs) counts
 /// one failure more.
-pub fn test_step(paths: &Paths, accel: Accel, archive: Option<PathBuf>) -> StepOutcome {
+pub fn test_step(paths: &Paths, accel: Accel, smp: u32, archive: Option<PathBuf>) -> StepOutcome {
     let cases: Vec<&'static Case> = ::conformance::cases::all().collect();
     let line = format!(
-        "conformance suite (pvh, {}, {} cases)",
+        "conformance suite (pvh, {}, {smp} cpu{}, {} cases)",
         accel.name(),
+        if smp == 1 { "" } else { "s" },
         cases.len()
     );
     let booted = match archive {
         Some(archive) => run_suite(
             pvh_medium(paths, archive.clone(), accel, guest_cmdline()),
             accel,
+            smp,
             default_timeout(accel),
         )
         .and_then(|first| {
             let second = run_suite(
                 pvh_medium(paths, archive, accel, procman_cmdline()),
                 accel,
+                smp,
                 default_timeout(accel),
             )?;
             Ok(merge(first, second))

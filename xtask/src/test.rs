@@ -308,6 +308,9 @@ const BOOT_CASES: &[BootCase] = &[
     },
 ];
 
+/// The CPUs of the multiprocessor boot cases and conformance run.
+const SMP_CPUS: u32 = 4;
+
 /// Guest memory for the boot cases (as `cargo xtask run`'s default).
 const BOOT_MEMORY: &str = "256M";
 
@@ -531,12 +534,16 @@ pub fn test_command(args: &TestArgs) -> Result<ExitCode> {
         }
     }
 
-    let suite = crate::conformance::test_step(&paths, args.accel, archive);
-    tally.passed += suite.passed;
-    if suite.failed == 0 {
-        tally.pass(0, suite.line);
-    } else {
-        tally.fail(suite.failed, suite.line, &suite.details);
+    // The suite with one CPU, then with four (every trap through the
+    // kernel lock while the other CPUs run threads, ABI.md §6.9).
+    for smp in [1, SMP_CPUS] {
+        let suite = crate::conformance::test_step(&paths, args.accel, smp, archive.clone());
+        tally.passed += suite.passed;
+        if suite.failed == 0 {
+            tally.pass(0, suite.line);
+        } else {
+            tally.fail(suite.failed, suite.line, &suite.details);
+        }
     }
 
     println!("{} passed, {} failed", tally.passed, tally.failed);

@@ -27,6 +27,7 @@ mod shm;
 mod size;
 mod slot;
 mod smo;
+mod smp;
 mod trap;
 
 use crate::case::Case;
@@ -58,6 +59,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("PIPE", pipe::CASES),
     ("LOAD", load::CASES),
     ("CONS", cons::CASES),
+    ("SMP", smp::CASES),
 ];
 
 /// The areas that speak procman's protocol (portals, pipes, device

@@ -116,6 +116,10 @@ pub static CASES: &[Case] = &[
             INHERIT_DOOR.store(door.owner.0, Ordering::SeqCst);
             INHERIT_EVENT.store(event.0, Ordering::SeqCst);
             MIDDLE_RAN.store(false, Ordering::SeqCst);
+            // One CPU for the three (the threads created below inherit
+            // it): on several, the priority-5 thread would run beside the
+            // server rather than in its YIELD.
+            userlib::kernel::set_affinity(1)?;
             static LOW: RawEntry = RawEntry {
                 function: low_priority_server,
                 argument: 0,
@@ -136,6 +140,7 @@ pub static CASES: &[Case] = &[
             for _ in 0..2 {
                 userlib::kernel::event_wait(event)?;
             }
+            userlib::kernel::set_affinity(u64::MAX)?;
             context.check(
                 MIDDLE_RAN.load(Ordering::SeqCst),
                 "the priority-5 thread never ran",

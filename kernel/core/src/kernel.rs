@@ -137,9 +137,33 @@ impl Kernel {
         core::mem::take(&mut self.kicks)
     }
 
+    /// How many CPUs run a user thread (the one in the kernel counted by
+    /// its current thread).
+    pub fn running_count(&self) -> usize {
+        let others = self
+            .cpus
+            .iter()
+            .enumerate()
+            .filter(|(cpu, thread)| *cpu != self.cpu && thread.is_some())
+            .count();
+        others + usize::from(self.current.is_some())
+    }
+
     /// How many threads are ready and run nowhere.
     pub fn ready_count(&self) -> usize {
         self.scheduler.ready()
+    }
+
+    /// The CPUs some ready thread may run on, a bit each (0: none ready):
+    /// the idle ones among them are worth waking.
+    pub fn wanted_cpus(&self) -> u64 {
+        if self.scheduler.ready() == 0 {
+            return 0;
+        }
+        self.scheduler
+            .iter()
+            .filter_map(|t| self.threads.get(t))
+            .fold(0, |mask, t| mask | t.affinity)
     }
 
     /// Picks a thread for the CPU in the kernel if it has none (a CPU

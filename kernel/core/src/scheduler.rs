@@ -107,8 +107,19 @@ impl Scheduler {
         None
     }
 
+    /// Every ready thread, highest priority first.
+    pub fn iter(&self) -> impl Iterator<Item = ThreadId> + '_ {
+        self.queues
+            .iter()
+            .rev()
+            .flat_map(|queue| queue.iter().copied())
+    }
+
     /// How many threads are ready.
     pub fn ready(&self) -> usize {
+        if self.occupied == 0 {
+            return 0;
+        }
         self.queues.iter().map(VecDeque::len).sum()
     }
 

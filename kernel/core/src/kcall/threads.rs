@@ -66,6 +66,14 @@ pub(super) fn thread_create(
     kernel.reserve_object(call.process, 1)?;
     kernel.reserve_thread(call.process, r.priority as u8)?;
     let thread = kernel.create_thread(machine, call.process, start, r.priority as u8)?;
+    // A new thread may run where its creator may (ABI.md §6.9).
+    let affinity = kernel
+        .threads
+        .get(call.caller)
+        .map_or(u64::MAX, |t| t.affinity);
+    if let Some(t) = kernel.threads.get_mut(thread) {
+        t.affinity = affinity;
+    }
     match kernel.create_handle(call.process, ObjectBody::Thread(thread)) {
         Ok(descriptor) => kernel.reply_to(
             machine,
@@ -154,7 +162,7 @@ pub(super) fn cpu_counters(
     let request: abi::kcall::CpuRequest = call.request()?;
     let online = kernel.cpus.len().max(1);
     if request.reserved != 0 {
-        return Err(Error::InvalidArgument);
+        return Err(Error::ReservedBits);
     }
     if request.cpu as usize >= online {
         return Err(Error::NoSuchCpu);
@@ -163,6 +171,8 @@ pub(super) fn cpu_counters(
         dispatches: machine.dispatches(request.cpu as usize),
         online: online as u32,
         caller_cpu: kernel.cpu as u32,
+        running: kernel.running_count() as u32,
+        ready: kernel.ready_count() as u32,
     };
     kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
 }

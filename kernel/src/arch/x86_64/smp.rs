@@ -118,15 +118,16 @@ pub fn kick(index: usize) {
     }
 }
 
-/// Wakes up to `ready` idle CPUs (other than `me`) that were not already
-/// woken: ready threads wait in the run queue for them.
-pub fn wake_idle(me: usize, ready: usize) {
+/// Wakes up to `ready` idle CPUs (other than `me`) among `wanted` (a bit
+/// per CPU some ready thread may run on) that were not already woken:
+/// ready threads wait in the run queue for them.
+pub fn wake_idle(me: usize, ready: usize, wanted: u64) {
     let mut left = ready;
     for index in 0..(online() as usize).min(MAX_CPUS) {
         if left == 0 {
             break;
         }
-        if index != me && !is_busy(index) {
+        if index != me && (wanted >> index) & 1 != 0 && !is_busy(index) {
             left -= 1;
             if !KICKED[index].load(Ordering::Relaxed) {
                 kick(index);

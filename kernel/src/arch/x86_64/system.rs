@@ -283,7 +283,7 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
     }
     let ready = system.kernel.ready_count();
     if ready != 0 {
-        smp::wake_idle(cpu, ready);
+        smp::wake_idle(cpu, ready, system.kernel.wanted_cpus());
     }
     let running = system.cpus.get(cpu).and_then(|c| c.running);
     if next.is_some() && next == running {

@@ -41,7 +41,37 @@ pub mod role {
     /// never answered in time); the first thread exits the process on the
     /// first call on descriptor 2.
     pub const CALL_THEN_DIE: &str = "call-then-die";
+    /// Several CPUs (ABI.md §6.9 D55): a second thread, pinned to the last
+    /// CPU, reads a page in a loop; the first, pinned to the boot CPU,
+    /// answers [`super::PREPARE`] on descriptor 1 once the reader runs,
+    /// then on [`super::UNMAP_NOW`] UNMAPs the page and waits for two
+    /// more passes of the reader: the reader must fault (the process
+    /// ends, the call is PEER_DIED) rather than read on (the answer
+    /// [`super::STALE`]).
+    pub const UNMAP_READER: &str = "unmap-reader";
+    /// The stress test: threads that map, write, unmap and call a server
+    /// thread of the same process (descriptors 2 and 3: the owner and a
+    /// client reference of the door they use), [`super::STRESS_ROUNDS`] times each,
+    /// then the first thread answers [`super::STRESS_RESULT`] on
+    /// descriptor 1 with how many rounds went right.
+    pub const STRESS: &str = "stress";
+    /// As [`STRESS`], but the first thread ends the process (status 7)
+    /// while the other threads are still at work.
+    pub const STRESS_DIE: &str = "stress-die";
 }
+
+/// To the unmap reader: answered once its reader thread runs.
+pub const PREPARE: Function = Function(USER_BASE + 20);
+/// To the unmap reader: UNMAP the page the reader reads.
+pub const UNMAP_NOW: Function = Function(USER_BASE + 21);
+/// The unmap reader's answer when its reader read on after the UNMAP.
+pub const STALE: u32 = 0x57A1E;
+/// To a stress helper: how did it go (msgRetVal: the rounds that went right).
+pub const STRESS_RESULT: Function = Function(USER_BASE + 22);
+/// The rounds each stress worker makes.
+pub const STRESS_ROUNDS: u32 = 40;
+/// The worker threads of each stress helper.
+pub const STRESS_WORKERS: u32 = 3;
 
 /// A call the test makes on the door of a helper that exits on its first
 /// call ([`role::EXIT_ON_CALL`], [`role::EXIT_WHEN_QUEUED`], the own door of

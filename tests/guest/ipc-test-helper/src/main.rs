@@ -17,8 +17,9 @@ use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, message_extent};
 use abi::trap::REPLY_DELIVERED;
 use abi::{Descriptor, Error, KernelFunction, MessageSizes, Rights, TrapArgs};
 use ipc_test_helper::{
-    ArrivedSlot, BAD_REQUEST, DOOMED_CALL, FORWARD, GIVE_BACK, PROGRAM, RELAY, Registers,
-    RelayReport, SignalReport, UNKNOWN_FUNCTION, role,
+    ArrivedSlot, BAD_REQUEST, DOOMED_CALL, FORWARD, GIVE_BACK, PREPARE, PROGRAM, RELAY, Registers,
+    RelayReport, STALE, STRESS_RESULT, STRESS_ROUNDS, STRESS_WORKERS, SignalReport,
+    UNKNOWN_FUNCTION, UNMAP_NOW, role,
 };
 use userlib::raw::Buffer;
 use userlib::{Startup, kernel, println};
@@ -39,6 +40,7 @@ fn run(startup: Startup) -> i32 {
     let role = core::str::from_utf8(startup.arguments).unwrap_or("");
     let needed = match role {
         role::RELAY | role::CALL_THEN_DIE => 2,
+        role::STRESS | role::STRESS_DIE => 3,
         _ => 1,
     };
     if startup.descriptors < needed {
@@ -66,6 +68,9 @@ fn run(startup: Startup) -> i32 {
             kernel::process_exit(u32::from(!queued))
         }
         role::CALL_THEN_DIE => call_then_die(),
+        role::UNMAP_READER => unmap_reader(),
+        role::STRESS => stress(false),
+        role::STRESS_DIE => stress(true),
         _ => {
             println!("{PROGRAM}: unknown role {role:?}");
             2
@@ -372,4 +377,164 @@ fn call_then_die() -> i32 {
     let mut buffer = Buffer::new();
     let _ = buffer.receive(SECOND, MAX_TOTAL_SIZE);
     kernel::process_exit(0)
+}
+
+/// How many YIELDs a wait for another thread may take (it always runs, on
+/// its own CPU or, with one CPU, when this one yields).
+const MAX_WAIT: u32 = 200_000;
+
+/// One page.
+const PAGE: u64 = abi::PAGE_SIZE as u64;
+
+/// Yields until `counter` reaches `target`; whether it did.
+fn wait_for(counter: &core::sync::atomic::AtomicU64, target: u64) -> bool {
+    for _ in 0..MAX_WAIT {
+        if counter.load(core::sync::atomic::Ordering::SeqCst) >= target {
+            return true;
+        }
+        let _ = kernel::yield_now();
+    }
+    false
+}
+
+/// RECEIVEs the next call on [`DOOR`] and answers it with `ret_val`
+/// (8 bytes) once `work` returned it; false when receiving failed.
+fn answer_next(buffer: &mut Buffer, expected: Function, work: impl FnOnce() -> u32) -> bool {
+    let received = buffer.receive(DOOR, MAX_TOTAL_SIZE);
+    if received.arg0 == 0xffff_ffff || received.arg0 as i32 != expected.0 {
+        return false;
+    }
+    let ret_val = work();
+    buffer.put_value(0, &u64::from(ret_val));
+    let _ = buffer.reply(0, abi::message::sizes(8, 8, 0));
+    true
+}
+
+/// The `unmap-reader` role (see `role::UNMAP_READER`).
+fn unmap_reader() -> i32 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static PASSES: AtomicU64 = AtomicU64::new(0);
+    let online = kernel::cpu_counters(0).map_or(1, |c| c.online);
+    let _ = kernel::set_affinity(1);
+    let rw = abi::kcall::protection::READ | abi::kcall::protection::WRITE;
+    let Ok(page) = kernel::map_anonymous(0, PAGE, rw) else {
+        println!("{PROGRAM} (unmap-reader): no page");
+        return 1;
+    };
+    let reader = userlib::spawn_thread(
+        move || {
+            let _ = kernel::set_affinity(1 << (online - 1));
+            let Ok(view) = userlib::raw::RawPages::claim(page, PAGE) else {
+                return;
+            };
+            let mut byte = [0u8; 1];
+            loop {
+                view.read(page, &mut byte);
+                PASSES.fetch_add(1, Ordering::SeqCst);
+                if online == 1 {
+                    let _ = kernel::yield_now();
+                }
+            }
+        },
+        userlib::thread::DEFAULT_STACK_SIZE,
+    );
+    if let Err(error) = reader {
+        println!("{PROGRAM} (unmap-reader): no reader thread: {error}");
+        return 1;
+    }
+    let mut buffer = Buffer::new();
+    if !answer_next(&mut buffer, PREPARE, || u32::from(wait_for(&PASSES, 2))) {
+        return 1;
+    }
+    answer_next(&mut buffer, UNMAP_NOW, || {
+        if kernel::unmap(page, PAGE).is_err() {
+            return 1;
+        }
+        // The reader's next access faults and ends this process; two more
+        // passes mean it read through a translation the UNMAP left behind.
+        let after = PASSES.load(Ordering::SeqCst);
+        if wait_for(&PASSES, after + 2) {
+            STALE
+        } else {
+            0
+        }
+    });
+    1
+}
+
+/// The `stress` and `stress-die` roles (see `role::STRESS`).
+fn stress(die: bool) -> i32 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static ROUNDS_DONE: AtomicU64 = AtomicU64::new(0);
+    static ROUNDS_RIGHT: AtomicU64 = AtomicU64::new(0);
+    static WORKERS_DONE: AtomicU64 = AtomicU64::new(0);
+    // Its own door, from the test (a helper holds no capability to make one).
+    let (owner, client) = (SECOND, Descriptor(3));
+    // The server thread: echoes every call until the process ends.
+    let server = userlib::spawn_thread(
+        move || {
+            let mut buffer = Buffer::new();
+            let mut result = buffer.receive(owner, 64);
+            // Every call carries 8 bytes, echoed back as they came.
+            while result.arg0 != 0xffff_ffff {
+                result = buffer.reply_receive(0, abi::message::sizes(64, 8, 0));
+            }
+        },
+        userlib::thread::DEFAULT_STACK_SIZE,
+    );
+    if server.is_err() {
+        println!("{PROGRAM} (stress): no server thread");
+        return 1;
+    }
+    for worker in 0..STRESS_WORKERS {
+        let started = userlib::spawn_thread(
+            move || {
+                let rw = abi::kcall::protection::READ | abi::kcall::protection::WRITE;
+                for round in 0..STRESS_ROUNDS {
+                    let mut right = false;
+                    if let Ok(address) = kernel::map_anonymous(0, 2 * PAGE, rw)
+                        && let Ok(pages) = userlib::raw::RawPages::claim(address, 2 * PAGE)
+                    {
+                        let value = u64::from(worker << 16 | round).to_le_bytes();
+                        pages.write(address + PAGE, &value);
+                        let mut buffer = Buffer::new();
+                        buffer.put(0, &value);
+                        let call = buffer.send(
+                            ipc_test_helper::STRESS_RESULT,
+                            client,
+                            abi::message::sizes(64, 8, 0),
+                        );
+                        let mut back = [0u8; 8];
+                        pages.read(address + PAGE, &mut back);
+                        right = call.arg0 != 0xffff_ffff
+                            && buffer.get::<[u8; 8]>(0) == Some(value)
+                            && back == value;
+                        right &= kernel::unmap(address, 2 * PAGE).is_ok();
+                    }
+                    if right {
+                        ROUNDS_RIGHT.fetch_add(1, Ordering::SeqCst);
+                    }
+                    ROUNDS_DONE.fetch_add(1, Ordering::SeqCst);
+                }
+                WORKERS_DONE.fetch_add(1, Ordering::SeqCst);
+            },
+            userlib::thread::DEFAULT_STACK_SIZE,
+        );
+        if started.is_err() {
+            println!("{PROGRAM} (stress): no worker thread");
+            return 1;
+        }
+    }
+    if die {
+        // Ends the process while its threads map, call and unmap, on
+        // whichever CPUs they run.
+        wait_for(&ROUNDS_DONE, u64::from(STRESS_WORKERS));
+        kernel::process_exit(7)
+    }
+    wait_for(&WORKERS_DONE, u64::from(STRESS_WORKERS));
+    let mut buffer = Buffer::new();
+    answer_next(&mut buffer, STRESS_RESULT, || {
+        ROUNDS_RIGHT.load(Ordering::SeqCst) as u32
+    });
+    0
 }

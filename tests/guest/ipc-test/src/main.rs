@@ -11,7 +11,8 @@
 //! The checks are grouped by area, one module each, run in this order:
 //! [`transfer`] (an event passed between three processes), [`scheduling`]
 //! (YIELD and the threads of one priority), [`death`] (processes that exit
-//! in each phase of a call). Register-exact checks go through the raw trap layer
+//! in each phase of a call), [`smp`] (an UNMAP seen on another CPU, and the
+//! stress test of every CPU). Register-exact checks go through the raw trap layer
 //! (`userlib::raw`); [`fixture`] holds what the checks share. A check that
 //! waits on a helper only ever *calls* it, so a helper that dies fails the
 //! call (PEER_DIED) instead of hanging the test.
@@ -37,6 +38,7 @@ mod death;
 mod fixture;
 mod fuzz;
 mod scheduling;
+mod smp;
 mod transfer;
 
 use userlib::{Startup, kernel, println};
@@ -51,7 +53,12 @@ fn main() {}
 userlib::entry!(run);
 
 /// Every area's checks, in the order they run.
-const AREAS: &[&[Check]] = &[transfer::CHECKS, scheduling::CHECKS, death::CHECKS];
+const AREAS: &[&[Check]] = &[
+    transfer::CHECKS,
+    scheduling::CHECKS,
+    death::CHECKS,
+    smp::CHECKS,
+];
 
 fn run(startup: Startup) -> i32 {
     let cmdline = core::str::from_utf8(startup.arguments).unwrap_or("");
