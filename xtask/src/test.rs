@@ -8,8 +8,8 @@
 //! 3. `cargo test --workspace --no-fail-fast` (every test it runs counts);
 //! 4. the kernel and boot-archive build (1 test);
 //! 5. the boot cases of [`BOOT_CASES`] under QEMU via PVH (1 test each);
-//! 6. the ABI conformance suite under QEMU via PVH (each case is 1 test,
-//!    see `crate::conformance`).
+//! 6. the ABI conformance suite under QEMU via PVH, with one CPU and then
+//!    with four (each case is 1 test each time, see `crate::conformance`).
 
 use crate::artifacts::{
     self, GUEST_TARGET, KERNEL_CORE_PACKAGE, KERNEL_PACKAGE, Paths, SystemManifest,

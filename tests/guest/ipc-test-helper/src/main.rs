@@ -465,11 +465,16 @@ fn unmap_reader() -> i32 {
 /// The `stress` and `stress-die` roles (see `role::STRESS`).
 fn stress(die: bool) -> i32 {
     use core::sync::atomic::{AtomicU64, Ordering};
-    static ROUNDS_DONE: AtomicU64 = AtomicU64::new(0);
     static ROUNDS_RIGHT: AtomicU64 = AtomicU64::new(0);
-    static WORKERS_DONE: AtomicU64 = AtomicU64::new(0);
     // Its own door, from the test (a helper holds no capability to make one).
     let (owner, client) = (SECOND, Descriptor(3));
+    // Signalled by each worker after its first round and at its end: the
+    // first thread blocks on them rather than spin beside the workers.
+    let (Ok(first_round), Ok(finished)) = (kernel::event_create(), kernel::event_create()) else {
+        println!("{PROGRAM} (stress): no events");
+        return 1;
+    };
+    let (first_round, finished) = (first_round.into_raw(), finished.into_raw());
     // The server thread: echoes every call until the process ends.
     let server = userlib::spawn_thread(
         move || {
@@ -514,9 +519,11 @@ fn stress(die: bool) -> i32 {
                     if right {
                         ROUNDS_RIGHT.fetch_add(1, Ordering::SeqCst);
                     }
-                    ROUNDS_DONE.fetch_add(1, Ordering::SeqCst);
+                    if round == 0 {
+                        let _ = kernel::event_signal(first_round);
+                    }
                 }
-                WORKERS_DONE.fetch_add(1, Ordering::SeqCst);
+                let _ = kernel::event_signal(finished);
             },
             userlib::thread::DEFAULT_STACK_SIZE,
         );
@@ -528,10 +535,12 @@ fn stress(die: bool) -> i32 {
     if die {
         // Ends the process while its threads map, call and unmap, on
         // whichever CPUs they run.
-        wait_for(&ROUNDS_DONE, u64::from(STRESS_WORKERS));
+        let _ = kernel::event_wait(first_round);
         kernel::process_exit(7)
     }
-    wait_for(&WORKERS_DONE, u64::from(STRESS_WORKERS));
+    for _ in 0..STRESS_WORKERS {
+        let _ = kernel::event_wait(finished);
+    }
     let mut buffer = Buffer::new();
     answer_next(&mut buffer, STRESS_RESULT, || {
         ROUNDS_RIGHT.load(Ordering::SeqCst) as u32
