@@ -11,8 +11,14 @@
 //! nor held while waiting for anything but a stall acknowledgement.
 //!
 //! The lock-free parts, and why each is safe:
-//! - The ticket counters: a fair lock (FIFO), so that a CPU in a tight
-//!   IPC loop cannot starve the boot CPU's clock tick or a woken CPU.
+//! - The lock word: test-and-test-and-set, not a FIFO ticket lock. Under
+//!   virtualisation with more virtual CPUs than host cores (CI's two
+//!   cores run four), a FIFO lock makes every waiter wait for the next
+//!   ticket's holder even while the host has descheduled it (lock-waiter
+//!   preemption: the four-CPU tests crawled); with this one any waiter
+//!   that runs takes it. No waiter starves for good: the holder lets go at
+//!   every exit, and nothing needs the lock at a set time (the clock is
+//!   the boot CPU's tick count, which only has to grow).
 //! - The stall requests: a CPU waiting for the lock may be the one the
 //!   holder waits for (the holder wants it out of an address space it is
 //!   unmapping). A waiter therefore serves its stall request while it
@@ -30,12 +36,9 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use super::smp::MAX_CPUS;
 use super::{memory, paging, smp, syscall};
 
-/// The next ticket to hand out.
+/// The lock word: 1 while a CPU holds the lock; `trap_restore` stores 0.
 #[unsafe(no_mangle)]
-static KERNEL_LOCK_NEXT: AtomicU32 = AtomicU32::new(0);
-/// The ticket whose holder may enter; `trap_restore` increments it.
-#[unsafe(no_mangle)]
-static KERNEL_LOCK_SERVING: AtomicU32 = AtomicU32::new(0);
+static KERNEL_LOCK: AtomicU32 = AtomicU32::new(0);
 
 /// The address space whose tables each CPU has loaded (0: the kernel's
 /// own, which maps no user page).
@@ -46,8 +49,15 @@ static STALL: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Takes the kernel lock on this CPU, serving stall requests while it
 /// waits; `trap_restore` lets it go when this CPU leaves the kernel.
 pub fn acquire() {
-    let ticket = KERNEL_LOCK_NEXT.fetch_add(1, Ordering::Relaxed);
-    while KERNEL_LOCK_SERVING.load(Ordering::Acquire) != ticket {
+    loop {
+        // Test, then test-and-set: waiters spin on a shared line.
+        if KERNEL_LOCK.load(Ordering::Relaxed) == 0
+            && KERNEL_LOCK
+                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            break;
+        }
         serve_stall();
         core::hint::spin_loop();
     }

@@ -120,10 +120,11 @@ trap_restore:
     movq %rax, %rsp
     // The kernel lock goes only now, on the stack of the context resumed
     // (kernel_lock.rs): the one left is free for another CPU to resume.
+    // A plain store releases it: x86 keeps it after every earlier store.
     cmpq $0, %gs:24
     je 4f
     movq $0, %gs:24
-    lock incl KERNEL_LOCK_SERVING(%rip)
+    movl $0, KERNEL_LOCK(%rip)
 4:
     // A frame a SYSCALL made returns through SYSRET when its return
     // address is a user address (SYSRET to a non-canonical RIP would fault

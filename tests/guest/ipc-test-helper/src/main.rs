@@ -494,28 +494,14 @@ fn stress(die: bool) -> i32 {
     for worker in 0..STRESS_WORKERS {
         let started = userlib::spawn_thread(
             move || {
-                let rw = abi::kcall::protection::READ | abi::kcall::protection::WRITE;
                 for round in 0..STRESS_ROUNDS {
-                    let mut right = false;
-                    if let Ok(address) = kernel::map_anonymous(0, 2 * PAGE, rw)
-                        && let Ok(pages) = userlib::raw::RawPages::claim(address, 2 * PAGE)
-                    {
-                        let value = u64::from(worker << 16 | round).to_le_bytes();
-                        pages.write(address + PAGE, &value);
-                        let mut buffer = Buffer::new();
-                        buffer.put(0, &value);
-                        let call = buffer.send(
-                            ipc_test_helper::STRESS_RESULT,
-                            client,
-                            abi::message::sizes(64, 8, 0),
-                        );
-                        let mut back = [0u8; 8];
-                        pages.read(address + PAGE, &mut back);
-                        right = call.arg0 != 0xffff_ffff
-                            && buffer.get::<[u8; 8]>(0) == Some(value)
-                            && back == value;
-                        right &= kernel::unmap(address, 2 * PAGE).is_ok();
-                    }
+                    let right = match stress_round(worker, round, client) {
+                        Ok(()) => true,
+                        Err(what) => {
+                            println!("{PROGRAM} (stress): worker {worker} round {round}: {what}");
+                            false
+                        }
+                    };
                     if right {
                         ROUNDS_RIGHT.fetch_add(1, Ordering::SeqCst);
                     }
@@ -546,4 +532,37 @@ fn stress(die: bool) -> i32 {
         ROUNDS_RIGHT.load(Ordering::SeqCst) as u32
     });
     0
+}
+
+/// One stress round: map two pages, write a value into the second, call
+/// the helper's own server with it (the echo must be the value), read it
+/// back, unmap; what went wrong, if anything.
+fn stress_round(worker: u32, round: u32, client: Descriptor) -> Result<(), alloc::string::String> {
+    use alloc::format;
+    let pages = userlib::raw::RawPages::map(2).map_err(|e| format!("MAP_ANONYMOUS: {e}"))?;
+    let address = pages.base();
+    let value = u64::from(worker << 16 | round).to_le_bytes();
+    pages.write(address + PAGE, &value);
+    let mut buffer = Buffer::new();
+    buffer.put(0, &value);
+    let call = buffer.send(STRESS_RESULT, client, abi::message::sizes(64, 8, 0));
+    if call.arg0 == 0xffff_ffff {
+        return Err(format!("the call: {call:?}"));
+    }
+    let echoed = buffer.get::<[u8; 8]>(0);
+    if echoed != Some(value) {
+        return Err(format!("the echo: {echoed:?}, sent {value:?}"));
+    }
+    let mut back = [0u8; 8];
+    pages.read(address + PAGE, &mut back);
+    if back != value {
+        return Err(format!(
+            "read back {back:?} at {address:#x}, wrote {value:?}"
+        ));
+    }
+    let unmapped = pages.unmap(address, 2 * PAGE);
+    // Already unmapped: dropping the pages would unmap again, maybe another
+    // thread's new mapping placed there meanwhile.
+    core::mem::forget(pages);
+    unmapped.map_err(|e| format!("UNMAP of {address:#x}: {e}"))
 }
