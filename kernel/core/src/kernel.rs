@@ -405,17 +405,6 @@ impl Kernel {
     pub(crate) fn reschedule(&mut self) {
         // The common case, a call that neither blocked nor woke a partner:
         // the caller runs on, and a current thread is always Running.
-        if let Some(running) = self.current
-            && self
-                .threads
-                .get(running)
-                .is_some_and(|t| !self.runs_here(t))
-        {
-            // Its affinity changed while it ran here: it goes to a CPU it
-            // may run on (only this CPU may requeue the thread it runs).
-            self.make_ready(running);
-            self.current = None;
-        }
         if self.handoff.is_none() && self.current.is_some() {
             debug_assert!(
                 self.current

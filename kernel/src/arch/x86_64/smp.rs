@@ -102,7 +102,11 @@ pub fn report_dispatches() {
 
 /// CPU `index` is in the kernel: a wake-up sent to it is answered.
 pub fn answered(index: usize) {
-    if let Some(k) = KICKED.get(index) {
+    // Read first: most entries were not kicked, and a store would take
+    // the line from the other CPUs that read it.
+    if let Some(k) = KICKED.get(index)
+        && k.load(Ordering::Relaxed)
+    {
         k.store(false, Ordering::Relaxed);
     }
 }

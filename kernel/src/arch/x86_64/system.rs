@@ -43,6 +43,8 @@ struct CpuState {
     /// The top of the kernel stack it switched to last: its next trap
     /// lands there, so that stack is not freed until it switches away.
     stack_top: u64,
+    /// The address space of the context it switched to last.
+    space: kernel_core::process::SpaceId,
 }
 
 /// The system, reached only by the CPU holding the kernel lock.
@@ -88,6 +90,7 @@ pub fn start_user_space(
             idle: idle_context()?,
             running: None,
             stack_top: 0,
+            space: 0,
         });
     }
     let system = locked().insert(System {
@@ -120,6 +123,7 @@ impl System {
             context.fpu_area(),
         );
         state.stack_top = stack_top;
+        state.space = space;
         let running = state.running;
         if running.is_some() {
             self.machine.load_fpu(cpu, fpu_area);
@@ -268,9 +272,11 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
         smp::report_dispatches();
         cpu::stop(status == 0);
     }
-    // A thread ended while it ran on another CPU, or left its CPU for
-    // one allowed elsewhere: that CPU picks again.
-    system.kernel.schedule();
+    // This CPU's thread was taken away (it ended while this CPU was on
+    // its way in) or it was woken to take ready work: it picks one.
+    if system.kernel.current().is_none() {
+        system.kernel.schedule();
+    }
     let next = system.kernel.current();
     system.kernel.leave();
     let mut kicks = system.kernel.take_kicks();
