@@ -267,7 +267,18 @@ impl Kernel {
                     if outranked {
                         self.inherit_priority(receiver, caller_priority);
                     }
-                    self.current = Some(receiver);
+                    if self
+                        .threads
+                        .get(receiver)
+                        .is_some_and(|r| self.runs_here(r))
+                    {
+                        self.current = Some(receiver);
+                    } else {
+                        // Pinned to other CPUs (ABI.md §6.9): it waits
+                        // for one of them; the caller's CPU picks anew.
+                        self.make_ready(receiver);
+                        self.current = None;
+                    }
                     return Ok(None);
                 }
                 Err(Failure::Source(error)) => {

@@ -127,13 +127,14 @@ pub fn kick(index: usize) {
 /// ready threads wait in the run queue for them.
 pub fn wake_idle(me: usize, ready: usize, wanted: u64) {
     let mut left = ready;
-    for index in 0..(online() as usize).min(MAX_CPUS) {
+    let online = (online() as usize).min(MAX_CPUS);
+    for (index, kicked) in KICKED.iter().enumerate().take(online) {
         if left == 0 {
             break;
         }
         if index != me && (wanted >> index) & 1 != 0 && !is_busy(index) {
             left -= 1;
-            if !KICKED[index].load(Ordering::Relaxed) {
+            if !kicked.load(Ordering::Relaxed) {
                 kick(index);
             }
         }
