@@ -25,7 +25,7 @@ pub(super) fn share(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call
         return Err(Error::ReservedBits);
     }
     let id = kernel.smo_share(call.process, r.target, r.address, r.size, r.permissions)?;
-    let reply = SmoReply { id, reserved: 0 };
+    let reply = SmoReply::new(id);
     kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
 }
 
