@@ -22,7 +22,6 @@ use abi::portal::{
 use abi::procman::NameRequest;
 use abi::{Error, PAGE_BYTES};
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
@@ -46,13 +45,8 @@ pub struct Portal {
 /// PORTAL: create or capture a portal as `spec` says.
 pub fn request(spec: &PortalSpec<'_>) -> Result<Portal, CallError> {
     let header = PortalRequest::new(spec);
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(spec.identifier);
-    bytes.extend_from_slice(spec.chain_name);
-    bytes.extend_from_slice(spec.chain_message);
-    for frame in spec.frames {
-        bytes.extend_from_slice(&frame.to_le_bytes());
-    }
+    let mut bytes = alloc::vec![0; PortalRequest::tail_length(spec)];
+    PortalRequest::encode_tail(spec, &mut bytes).ok_or(CallError::Kernel(Error::BadSizes))?;
     let mut reply = PROCMAN.portal(header, &bytes)?;
     let object = if reply.descriptor_count() > 0 {
         reply.take_descriptor(0)

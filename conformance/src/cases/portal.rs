@@ -629,12 +629,11 @@ pub static CASES: &[Case] = &[
             let before = snapshot(context)?;
             let (call, _) = granted_call(context, &share_spec("/shm/c15", PAGE, 0))?;
             let after = snapshot(context)?;
-            let grew = PortalTableReply {
-                portals: before.table.portals + 1,
-                captures: before.table.captures + 1,
-                descriptors: before.table.descriptors + 1,
-                reserved: 0,
-            };
+            let grew = PortalTableReply::new(
+                before.table.portals + 1,
+                before.table.captures + 1,
+                before.table.descriptors + 1,
+            );
             context.check(after.table == grew, "the table did not grow by one of each");
             unlink("/shm/c15");
             let gone = userlib::portal::table().map_err(|e| Failed(format!("{e}")))?;
@@ -1075,12 +1074,11 @@ pub static CASES: &[Case] = &[
                 .get(8..24)
                 .and_then(|b| PortalTableReply::read_from_bytes(b).ok())
                 .unwrap_or_default();
-            let expected = PortalTableReply {
-                portals: before.table.portals + 1,
-                captures: before.table.captures + 2,
-                descriptors: before.table.descriptors + 2,
-                reserved: 0,
-            };
+            let expected = PortalTableReply::new(
+                before.table.portals + 1,
+                before.table.captures + 2,
+                before.table.descriptors + 2,
+            );
             context.check(
                 table == expected,
                 "the table does not count 1 portal, 2 captures, 2 descriptors more",

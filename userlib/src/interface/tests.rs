@@ -523,10 +523,7 @@ impl ProcmanServer for FakeProcman {
             let _ = descriptors.take(index).map(OwnedDescriptor::into_raw);
         }
         call.set_value(4);
-        Ok(ProcessReply {
-            pid: 4,
-            reserved: 0,
-        })
+        Ok(ProcessReply::new(4))
     }
 
     fn wait(
@@ -761,13 +758,7 @@ fn procman_functions_keep_the_wire_format() {
             assert_eq!(call.slots(), [slot(6)]);
             let mut data = 4u32.to_le_bytes().to_vec();
             data.extend_from_slice(&[0; 4]);
-            data.extend_from_slice(
-                ProcessReply {
-                    pid: 4,
-                    reserved: 0,
-                }
-                .as_bytes(),
-            );
+            data.extend_from_slice(ProcessReply::new(4).as_bytes());
             let sizes = call.write_reply(&data, &[]);
             TrapArgs::replied(4, 0, sizes)
         },
