@@ -39,7 +39,8 @@ mod fuzz;
 mod scheduling;
 mod transfer;
 
-use userlib::{Startup, kernel, println};
+use tally::{Lines, Tally};
+use userlib::{Startup, println};
 
 use crate::check::Check;
 use crate::fixture::Fixture;
@@ -76,27 +77,14 @@ fn run(startup: Startup) -> i32 {
     };
     let total: usize = areas.iter().map(|area| area.len()).sum();
     println!("ipc-test: {total} checks");
-    let (mut passed, mut failed) = (0u32, u32::from(total == 0));
-    for check in areas.iter().flat_map(|area| area.iter()) {
-        match (check.run)(&mut fixture) {
-            Ok(()) => {
-                passed += 1;
-                println!("ok   {}", check.name);
-            }
-            Err(failure) => {
-                failed += 1;
-                println!(
-                    "FAIL {}: expected {}, got {}",
-                    check.name, failure.expected, failure.got
-                );
-            }
-        }
+    let mut tally = Tally::new("ipc-test", Lines::Bare);
+    if total == 0 {
+        tally.count_failure();
     }
-    println!("ipc-test: {passed} passed, {failed} failed");
-    let code = u32::from(failed != 0);
+    for check in areas.iter().flat_map(|area| area.iter()) {
+        tally.check(check.name, (check.run)(&mut fixture));
+    }
     // Returns only if refused (not booted with qemu-exit, or without the
     // machine-control capability the first process starts with).
-    let refused = kernel::debug_exit(code);
-    println!("ipc-test: DEBUG_EXIT refused: {refused}");
-    code as i32
+    tally.exit()
 }
