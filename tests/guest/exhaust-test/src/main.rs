@@ -27,9 +27,9 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use abi::kcall::{KernelCounters, protection};
 use abi::{DescriptorSlot, Error, PAGE_BYTES, Rights};
+use tally::{Lines, Tally};
 use userlib::kernel::{self, DoorKind};
 use userlib::thread::RawEntry;
-use tally::{Lines, Tally};
 use userlib::{Startup, println};
 
 /// On the host the crate builds as an empty program.

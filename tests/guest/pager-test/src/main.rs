@@ -24,10 +24,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use abi::kcall::{PageRequest, protection};
 use abi::{Descriptor, DescriptorSlot, Error, PAGE_BYTES, Rights};
+use tally::{Lines, Tally};
 use userlib::kernel::{self, DoorKind};
 use userlib::pager::{Pager, PagerServer, Supply};
 use userlib::raw::RawPages;
-use tally::{Lines, Tally};
 use userlib::{Event, Startup, println};
 
 /// On the host the crate builds as an empty program.

@@ -109,13 +109,15 @@ fn run(_startup: Startup) -> i32 {
 
     // Objects of our own (domain tests): a test-type name others may not open.
     let secret = procman::create_object(Some("/test/secret"), false, TEST_TYPE);
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "tests may create a test-type object under /test/",
         0,
         call_status(secret.as_ref().map(drop).map_err(|e| *e)),
     );
     let system = procman::create_object(Some("/test/system"), true, TEST_TYPE);
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "tests may create a system object",
         0,
         call_status(system.as_ref().map(drop).map_err(|e| *e)),
@@ -129,7 +131,8 @@ fn run(_startup: Startup) -> i32 {
             Function(USER_BASE),
             &mut message,
         );
-        expect_status(&mut r, 
+        expect_status(
+            &mut r,
             "a system object refuses USER_BASE functions",
             Error::FunctionOutOfRange as i32,
             call_status(into_system),
@@ -140,7 +143,8 @@ fn run(_startup: Startup) -> i32 {
             Function(SYSTEM_BASE),
             &mut message,
         );
-        expect_status(&mut r, 
+        expect_status(
+            &mut r,
             "a user object refuses SYSTEM_BASE functions",
             Error::FunctionOutOfRange as i32,
             call_status(into_user),
@@ -148,79 +152,94 @@ fn run(_startup: Startup) -> i32 {
     }
 
     // Domain users: may open echo objects, nothing else.
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "users may not create objects",
         code(ProcmanError::CreateDenied),
         probe(users, "create:/srv/u"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "users may not create system objects (create is checked first)",
         code(ProcmanError::CreateDenied),
         probe(users, "create-system:/srv/u"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "users may open an echo object",
         0,
         probe(users, "open:/srv/echo"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "users may not open a test object",
         code(ProcmanError::OpenDenied),
         probe(users, "open:/test/secret"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "opening a missing name",
         code(ProcmanError::NoSuchName),
         probe(users, "open:/srv/none"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "opening a malformed name",
         code(ProcmanError::BadName),
         probe(users, "open:srv"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "users may not spawn",
         code(ProcmanError::SpawnDenied),
         probe(users, "spawn:echo-client"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "only the owner unlinks a name",
         code(ProcmanError::NotNameOwner),
         probe(users, "unlink:/srv/echo"),
     );
 
     // Domain servers: user objects of type echo under /srv/.
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "servers may create a user object under /srv/",
         0,
         probe(servers, "create:/srv/s1"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "servers may not create system objects",
         code(ProcmanError::SystemObjectDenied),
         probe(servers, "create-system:/srv/s2"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "servers may not register outside /srv/",
         code(ProcmanError::NameDenied),
         probe(servers, "create:/dev/s3"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "a taken name is refused",
         code(ProcmanError::NameExists),
         probe(servers, "create:/srv/echo"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "servers may not create test-type objects",
         code(ProcmanError::TypeDenied),
         probe(servers, &format!("create-type:{TEST_TYPE}:/srv/s4")),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "servers may create anonymous echo objects",
         0,
         probe(servers, "create-anonymous:1"),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "servers may not open anything",
         code(ProcmanError::OpenDenied),
         probe(servers, "open:/srv/echo"),
@@ -273,22 +292,26 @@ fn run(_startup: Startup) -> i32 {
         root.contains("srv/") && root.contains("test/"),
         root,
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "the owner unlinks its name",
         0,
         call_status(procman::unlink("/test/secret")),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "an unlinked name is gone",
         code(ProcmanError::NoSuchName),
         call_status(procman::open("/test/secret")),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "spawning a missing program",
         code(ProcmanError::NoSuchProgram),
         call_status(procman::spawn("nothing", b"", &[])),
     );
-    expect_status(&mut r, 
+    expect_status(
+        &mut r,
         "waiting for a missing process",
         code(ProcmanError::NoSuchProcess),
         call_status(procman::wait(0xdead)),
