@@ -211,6 +211,32 @@ pub struct PortalSpec<'a> {
     pub frames: &'a [u64],
 }
 
+impl<'a> PortalSpec<'a> {
+    /// Creating the named share `identifier` (SHARE | ANON) of `length`
+    /// bytes, read-write, with the creator's `share_type` bits.
+    pub fn new_share(identifier: &'a [u8], length: u64, share_type: u32) -> Self {
+        PortalSpec {
+            classes: PortalClass::SHARE.with(PortalClass::ANON),
+            prot: protection::READ | protection::WRITE,
+            length,
+            identifier,
+            share_type,
+            create: true,
+            ..PortalSpec::default()
+        }
+    }
+
+    /// Capturing the named share `identifier` with `prot`.
+    pub fn capture(identifier: &'a [u8], prot: u32) -> Self {
+        PortalSpec {
+            classes: PortalClass::SHARE,
+            prot,
+            identifier,
+            ..PortalSpec::default()
+        }
+    }
+}
+
 /// The size of [`PortalRequest`]: the variable bytes start here.
 pub const PORTAL_REQUEST_SIZE: usize = core::mem::size_of::<PortalRequest>();
 

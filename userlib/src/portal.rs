@@ -16,8 +16,8 @@
 
 use abi::kcall::protection;
 use abi::portal::{
-    PortalClass, PortalReply, PortalRequest, PortalSizeRequest, PortalSpec, PortalTableReply,
-    REPLY_READ_ONLY, SHARE_POINT, SHARE_POINT_HEADER_SIZE, SharePointHeader,
+    PortalReply, PortalRequest, PortalSizeRequest, PortalSpec, PortalTableReply, REPLY_READ_ONLY,
+    SHARE_POINT, SHARE_POINT_HEADER_SIZE, SharePointHeader,
 };
 use abi::procman::NameRequest;
 use abi::{Error, PAGE_BYTES};
@@ -158,15 +158,7 @@ impl SharePoint {
     /// with the creator's `share_type` choices (`OTHERS_READ_ONLY`,
     /// `DOMAIN_ONLY`), and maps it read-write.
     pub fn create(name: &str, length: u64, share_type: u32) -> Result<SharePoint, ShareError> {
-        let spec = PortalSpec {
-            classes: PortalClass::SHARE.with(PortalClass::ANON),
-            prot: protection::READ | protection::WRITE,
-            length,
-            identifier: name.as_bytes(),
-            share_type: share_type | SHARE_POINT,
-            create: true,
-            ..PortalSpec::default()
-        };
+        let spec = PortalSpec::new_share(name.as_bytes(), length, share_type | SHARE_POINT);
         Self::map(name, request(&spec)?, protection::READ | protection::WRITE)
     }
 
@@ -182,12 +174,7 @@ impl SharePoint {
     }
 
     fn capture(name: &str, prot: u32) -> Result<SharePoint, ShareError> {
-        let spec = PortalSpec {
-            classes: PortalClass::SHARE,
-            prot,
-            identifier: name.as_bytes(),
-            ..PortalSpec::default()
-        };
+        let spec = PortalSpec::capture(name.as_bytes(), prot);
         let portal = request(&spec)?;
         Self::map(name, portal, prot)
     }
@@ -380,7 +367,7 @@ pub fn is_read_only(reply: &PortalReply) -> bool {
 mod tests {
     use super::*;
     use crate::fake_kernel::{self, FakeCall};
-    use abi::portal::{PORTAL, REPLY_CREATED};
+    use abi::portal::{PORTAL, PortalClass, REPLY_CREATED};
     use abi::{Descriptor, DescriptorSlot, Rights, TrapArgs};
 
     #[test]
@@ -410,14 +397,7 @@ mod tests {
                 );
                 TrapArgs::replied(0, 0, sizes)
             },
-            || {
-                request(&PortalSpec {
-                    classes: PortalClass::SHARE,
-                    prot: protection::READ,
-                    identifier: b"/shm/sp",
-                    ..PortalSpec::default()
-                })
-            },
+            || request(&PortalSpec::capture(b"/shm/sp", protection::READ)),
         );
         let portal = portal.expect("granted");
         assert_eq!(portal.reply.data_offset, 32);

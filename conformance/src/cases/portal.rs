@@ -191,25 +191,12 @@ pub fn refused(context: &mut Context, spec: PortalSpec<'static>) -> Outcome {
 
 /// A named share (SHARE | ANON, created) of `length` bytes.
 pub fn share_spec(name: &'static str, length: u64, share_type: u32) -> PortalSpec<'static> {
-    PortalSpec {
-        classes: PortalClass::SHARE.with(PortalClass::ANON),
-        prot: RW,
-        length,
-        identifier: name.as_bytes(),
-        share_type,
-        create: true,
-        ..PortalSpec::default()
-    }
+    PortalSpec::new_share(name.as_bytes(), length, share_type)
 }
 
 /// A capture (SHARE) of `name` with `prot`.
 pub fn capture_spec(name: &str, prot: u32) -> PortalSpec<'_> {
-    PortalSpec {
-        classes: PortalClass::SHARE,
-        prot,
-        identifier: name.as_bytes(),
-        ..PortalSpec::default()
-    }
+    PortalSpec::capture(name.as_bytes(), prot)
 }
 
 /// Anonymous private memory of `length` bytes.

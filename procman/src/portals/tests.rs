@@ -56,24 +56,11 @@ fn plan(table: &PortalTable, who: &Caller<'_>, spec: PortalSpec<'_>) -> Result<P
 }
 
 fn share(name: &str, length: u64, share_type: u32) -> PortalSpec<'_> {
-    PortalSpec {
-        classes: PortalClass::SHARE.with(PortalClass::ANON),
-        prot: READ | WRITE,
-        length,
-        identifier: name.as_bytes(),
-        share_type,
-        create: true,
-        ..PortalSpec::default()
-    }
+    PortalSpec::new_share(name.as_bytes(), length, share_type)
 }
 
 fn capture(name: &str, prot: u32) -> PortalSpec<'_> {
-    PortalSpec {
-        classes: PortalClass::SHARE,
-        prot,
-        identifier: name.as_bytes(),
-        ..PortalSpec::default()
-    }
+    PortalSpec::capture(name.as_bytes(), prot)
 }
 
 /// Plans and records a creation as the server does, with `object` (and
