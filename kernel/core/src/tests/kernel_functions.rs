@@ -793,7 +793,7 @@ fn thread_create_starts_a_ready_thread_and_thread_exit_ends_it() {
     let (c, cp) = (f.c(0), f.cp(0));
     let before = f.w.k.counters();
     let charged = f.w.charged(cp);
-    let (entry, stack_top) = (IMAGE + 0x10, USER_STACK_TOP - 0x1000);
+    let (entry, stack_top) = (IMAGE + 0x10, USER_STACK_TOP - PAGE);
     let request = ThreadCreateRequest::new(entry, stack_top, 77, 16);
     let reply = f.w.kcall_ok(
         c,
@@ -818,7 +818,7 @@ fn thread_create_starts_a_ready_thread_and_thread_exit_ends_it() {
         f.w.m.contexts.get(&t2).map(|(_, start)| *start),
         Some(UserStart {
             entry: IMAGE + 0x10,
-            stack_pointer: USER_STACK_TOP - 0x1000,
+            stack_pointer: USER_STACK_TOP - PAGE,
             arg0: 77,
             arg1: 0,
             arg2: 0

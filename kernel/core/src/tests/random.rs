@@ -276,7 +276,7 @@ fn kernel_request(
         KernelFunction::ThreadCreate => {
             let request = ThreadCreateRequest::new(
                 IMAGE,
-                USER_STACK_TOP - (c % 8) * 0x1000 - u64::from(b % 2) * 8,
+                USER_STACK_TOP - (c % 8) * PAGE - u64::from(b % 2) * 8,
                 c,
                 a % 20,
             )
@@ -411,7 +411,7 @@ pub(super) fn random_world() -> World {
 pub(super) fn apply(w: &mut World, op: &Op) {
     let threads: Vec<ThreadId> = w.k.threads.ids().filter(|t| w.runnable(*t)).collect();
     let pick = |i: usize| threads.get(i % threads.len().max(1)).copied();
-    let buffer = |t: ThreadId| DATA + u64::from(t.index() % 4) * 0x1000;
+    let buffer = |t: ThreadId| DATA + u64::from(t.index() % 4) * PAGE;
     let trap = |w: &mut World, t: ThreadId, args: TrapArgs| {
         w.run(t);
         let _ = w.k.take_resume(t);
