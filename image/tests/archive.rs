@@ -69,7 +69,10 @@ fn what_the_builder_writes_the_reader_reads_back() {
     // The last file ends the archive.
     assert_eq!(entries[2].offset + abi::PAGE_BYTES, archive.total_size());
 
-    assert_eq!(archive.find("page"), Some([0xa5; abi::PAGE_SIZE].as_slice()));
+    assert_eq!(
+        archive.find("page"),
+        Some([0xa5; abi::PAGE_SIZE].as_slice())
+    );
     assert_eq!(archive.find("missing"), None);
 }
 
