@@ -1,8 +1,8 @@
 //! ipc-test-helper: the other processes of the in-guest IPC test. Its
 //! argument bytes name its [`role`](ipc_test_helper::role) (the protocol of
 //! each is in `lib.rs`). It is always spawned by `ipc-test`, holds no kernel
-//! capability, and serves a door whose owner reference is its descriptor
-//! 1. The relay and the signaller use raw
+//! capability, and serves a door whose owner reference is its first
+//! descriptor. The relay and the signaller use raw
 //! RECEIVE / REPLY_RECEIVE traps rather than userlib's server loop, so that
 //! they can report exactly what the kernel handed them.
 #![cfg_attr(target_os = "none", no_std, no_main)]
