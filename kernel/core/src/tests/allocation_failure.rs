@@ -392,10 +392,7 @@ fn kernel_functions_refuse_a_failed_allocation_with_nothing_changed() {
         },
         |w, n| {
             let name = b"worker";
-            let header = SpawnRequest::new(name, b"abc");
-            let mut data = header.as_bytes().to_vec();
-            data.extend_from_slice(name);
-            data.extend_from_slice(b"abc");
+            let data = encoded(|out| SpawnRequest::encode(name, b"abc", out));
             let slots = [DescriptorSlot::copy(n.descriptor, Rights::EVENT)];
             let t = n.t();
             let m = msg(KBUF, &data, KTOTAL).slots(&slots);

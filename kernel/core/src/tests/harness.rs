@@ -539,10 +539,7 @@ impl World {
         args: &[u8],
         slots: &[DescriptorSlot],
     ) -> Result<Child, Error> {
-        let header = SpawnRequest::new(name, args);
-        let mut data = header.as_bytes().to_vec();
-        data.extend_from_slice(name);
-        data.extend_from_slice(args);
+        let data = encoded(|out| SpawnRequest::encode(name, args, out));
         let t = self.init_thread;
         let regs = self.kcall_msg(
             t,
@@ -1530,6 +1527,14 @@ pub(super) fn received(
 
 pub(super) fn pattern(n: usize) -> Vec<u8> {
     (1..=n).map(|i| i as u8).collect()
+}
+
+/// The request data an abi encoder writes (`encode(out)`), as a vector.
+pub(super) fn encoded(encode: impl FnOnce(&mut [u8]) -> Option<usize>) -> Vec<u8> {
+    let mut data = vec![0; usize::from(abi::message::MAX_TOTAL_SIZE)];
+    let length = encode(&mut data).expect("the request fits a message");
+    data.truncate(length);
+    data
 }
 
 /// Fills `t`'s process table with events up to MAX_DESCRIPTORS.

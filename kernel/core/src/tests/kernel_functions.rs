@@ -673,8 +673,7 @@ fn capability_functions_need_the_capability() {
         f.w.kcall(c, KernelFunction::DoorCreate, CAP_PROCESS, door.as_bytes()),
         TrapArgs::error(Error::WrongObjectType)
     );
-    let mut spawn = SpawnRequest::new(b"client", &[]).as_bytes().to_vec();
-    spawn.extend_from_slice(b"client");
+    let spawn = encoded(|out| SpawnRequest::encode(b"client", &[], out));
     assert_eq!(
         f.w.kcall(c, KernelFunction::Spawn, CAP_PROCESS, &spawn),
         TrapArgs::error(Error::WrongObjectType)

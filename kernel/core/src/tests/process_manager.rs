@@ -228,10 +228,7 @@ fn every_process_exit_reaches_the_manager_as_a_notice() {
 fn archive_read_returns_the_size_and_what_fits_from_the_offset() {
     let mut w = World::new();
     let name = b"system.toml";
-    let mut request = abi::kcall::ArchiveReadRequest::new(name, 5)
-        .as_bytes()
-        .to_vec();
-    request.extend_from_slice(name);
+    let request = encoded(|out| abi::kcall::ArchiveReadRequest::encode(name, 5, out));
     // A 40-byte buffer (the 27-byte request fits): 8 header + 8 size + 24 bytes of the file.
     let regs = w.kcall_msg(
         w.init_thread,
@@ -248,10 +245,7 @@ fn archive_read_returns_the_size_and_what_fits_from_the_offset() {
     );
     assert_eq!(reply[16..40].to_vec(), ARCHIVE_MANIFEST[5..29].to_vec());
     // Past the end: the size and no bytes.
-    let mut past = abi::kcall::ArchiveReadRequest::new(name, 1 << 40)
-        .as_bytes()
-        .to_vec();
-    past.extend_from_slice(name);
+    let past = encoded(|out| abi::kcall::ArchiveReadRequest::encode(name, 1 << 40, out));
     let regs = w.kcall_msg(
         w.init_thread,
         KernelFunction::ArchiveRead,
@@ -263,10 +257,7 @@ fn archive_read_returns_the_size_and_what_fits_from_the_offset() {
         TrapArgs::replied(0, 0, MessageSizes::new().with_data_size(16))
     );
     // No such file.
-    let mut missing = abi::kcall::ArchiveReadRequest::new(b"nope", 0)
-        .as_bytes()
-        .to_vec();
-    missing.extend_from_slice(b"nope");
+    let missing = encoded(|out| abi::kcall::ArchiveReadRequest::encode(b"nope", 0, out));
     let regs = w.kcall_msg(
         w.init_thread,
         KernelFunction::ArchiveRead,

@@ -302,8 +302,7 @@ fn kernel_request(
             } else {
                 b"client"
             };
-            let mut data = SpawnRequest::new(name, &[]).as_bytes().to_vec();
-            data.extend_from_slice(name);
+            let data = encoded(|out| SpawnRequest::encode(name, &[], out));
             let slots = (0..b % 3)
                 .map(|i| DescriptorSlot {
                     descriptor: (b / 3 + i) % 8,
@@ -601,8 +600,7 @@ pub(super) fn apply(w: &mut World, op: &Op) {
                     .filter(|(i, _)| mask & (1 << i) != 0)
                     .map(|(_, s)| *s)
                     .collect();
-                let mut data = SpawnRequest::new(b"client", &[]).as_bytes().to_vec();
-                data.extend_from_slice(b"client");
+                let data = encoded(|out| SpawnRequest::encode(b"client", &[], out));
                 let buf = DATA + 0x6000;
                 let _ = w.k.space_of(t).map(|space| w.m.copy_in(space, buf, &data));
                 let at = buf + u64::from(descriptor_offset(data.len() as u16));
