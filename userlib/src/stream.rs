@@ -20,7 +20,9 @@
 //! module only reads them. It must never trust the shared header beyond
 //! its bounds: every copy is clamped to the capacity it cached at start.
 
-use abi::stream::{PIPE_BUF, READERS_GONE, RingHeader, WRITERS_GONE, field, ring_used};
+use abi::stream::{
+    PIPE_BUF, READER_DIED, READERS_GONE, RingHeader, WRITER_DIED, WRITERS_GONE, field, ring_used,
+};
 use abi::{Descriptor, Error};
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -44,6 +46,8 @@ pub trait RingMemory {
 pub enum StreamError {
     /// Every read end is gone: nobody will ever read what is written.
     BrokenPipe,
+    /// The other side of a socket ended without closing it.
+    PeerDied,
     /// procman or the kernel refused (its number kept).
     Call(CallError),
     /// The ring's header does not describe a usable ring (a capacity that
@@ -57,6 +61,7 @@ impl StreamError {
     pub fn errno(&self) -> u32 {
         match self {
             StreamError::BrokenPipe => abi::procman::ProcmanError::BrokenPipe as u32,
+            StreamError::PeerDied => abi::procman::ProcmanError::PeerDied as u32,
             StreamError::Call(e) => e.errno(),
             StreamError::BadRing => Error::InvalidArgument as u32,
         }
@@ -85,6 +90,7 @@ impl embedded_io::Error for StreamError {
     fn kind(&self) -> embedded_io::ErrorKind {
         match self {
             StreamError::BrokenPipe => embedded_io::ErrorKind::BrokenPipe,
+            StreamError::PeerDied => embedded_io::ErrorKind::ConnectionReset,
             StreamError::BadRing => embedded_io::ErrorKind::InvalidData,
             StreamError::Call(_) => embedded_io::ErrorKind::Other,
         }
@@ -311,8 +317,13 @@ impl<M: RingMemory> Ring<M> {
             let need = if whole { bytes.len() as u32 } else { 1 };
             {
                 let _guard = self.lock()?;
-                if self.load(field::FLAGS) & READERS_GONE != 0 {
-                    return Err(StreamError::BrokenPipe);
+                let flags = self.load(field::FLAGS);
+                if flags & READERS_GONE != 0 {
+                    return Err(if flags & READER_DIED != 0 {
+                        StreamError::PeerDied
+                    } else {
+                        StreamError::BrokenPipe
+                    });
                 }
                 let head = self.load(field::HEAD);
                 let tail = self.load(field::TAIL);
@@ -354,7 +365,8 @@ impl<M: RingMemory> Ring<M> {
                 let guard = self.lock()?;
                 // The flag first: bytes written before the last close are
                 // in the ring by the time procman sets it.
-                let gone = self.load(field::FLAGS) & WRITERS_GONE != 0;
+                let flags = self.load(field::FLAGS);
+                let gone = flags & WRITERS_GONE != 0;
                 let head = self.load(field::HEAD);
                 let tail = self.load(field::TAIL);
                 if ring_held(head, tail, self.capacity) > 0 {
@@ -365,6 +377,11 @@ impl<M: RingMemory> Ring<M> {
                     return Ok(count);
                 }
                 if gone {
+                    // A peer that died is an error, one that closed the end
+                    // of the stream (after the buffered bytes either way).
+                    if flags & WRITER_DIED != 0 {
+                        return Err(StreamError::PeerDied);
+                    }
                     return Ok(0);
                 }
                 self.memory
