@@ -131,17 +131,26 @@ pub struct StdStream {
 
 impl StdStream {
     /// No stream.
-    pub const NONE: StdStream = StdStream { kind: STREAM_NONE, number: 0 };
+    pub const NONE: StdStream = StdStream {
+        kind: STREAM_NONE,
+        number: 0,
+    };
 
     /// An end of pipe `pipe` (the read end for stdin, the write end for
     /// stdout and stderr).
     pub const fn pipe(pipe: u32) -> Self {
-        StdStream { kind: STREAM_PIPE, number: pipe }
+        StdStream {
+            kind: STREAM_PIPE,
+            number: pipe,
+        }
     }
 
     /// The caller's side of the socket at `port`.
     pub const fn socket(port: u32) -> Self {
-        StdStream { kind: STREAM_SOCKET, number: port }
+        StdStream {
+            kind: STREAM_SOCKET,
+            number: port,
+        }
     }
 }
 
@@ -170,7 +179,10 @@ pub struct StdioOpenRequest {
 impl StdioOpenRequest {
     /// The request for standard stream `stream`.
     pub const fn new(stream: u32) -> Self {
-        StdioOpenRequest { stream, reserved: 0 }
+        StdioOpenRequest {
+            stream,
+            reserved: 0,
+        }
     }
 }
 

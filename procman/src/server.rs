@@ -594,7 +594,10 @@ impl ProcmanServer for Procman<'_> {
         };
         if directory == "/sock" {
             names.extend(self.sockets.ports().map(|p| alloc::format!("{p}")));
-        } else if directory == "/" && self.sockets.sockets() > 0 && !names.iter().any(|n| n == "sock/") {
+        } else if directory == "/"
+            && self.sockets.sockets() > 0
+            && !names.iter().any(|n| n == "sock/")
+        {
             names.push(alloc::string::String::from("sock/"));
             names.sort();
         }
@@ -955,7 +958,11 @@ impl ProcmanServer for Procman<'_> {
         })
     }
 
-    fn stdio_open(&mut self, call: &mut Call<'_>, header: StdioOpenRequest) -> Answer<StdioOpenReply> {
+    fn stdio_open(
+        &mut self,
+        call: &mut Call<'_>,
+        header: StdioOpenRequest,
+    ) -> Answer<StdioOpenReply> {
         let (pid, _) = self.caller(call)?;
         if header.reserved != 0 {
             return Err(ProcmanError::BadRequest.into());
@@ -1036,7 +1043,11 @@ impl ProcmanServer for Procman<'_> {
         })
     }
 
-    fn socket_connect(&mut self, call: &mut Call<'_>, header: SocketRequest) -> Answer<SocketReply> {
+    fn socket_connect(
+        &mut self,
+        call: &mut Call<'_>,
+        header: SocketRequest,
+    ) -> Answer<SocketReply> {
         let (pid, _) = self.caller(call)?;
         if header.reserved != 0 {
             return Err(ProcmanError::BadRequest.into());

@@ -261,7 +261,11 @@ impl SocketTable {
             .ends
             .iter()
             .position(|r| r.pid == pid && r.port == port && r.opened)
-            .or_else(|| self.ends.iter().position(|r| r.pid == pid && r.port == port))
+            .or_else(|| {
+                self.ends
+                    .iter()
+                    .position(|r| r.pid == pid && r.port == port)
+            })
             .ok_or(ProcmanError::NotSocketEnd)?;
         self.ends.swap_remove(index);
         let mut released = SocketsReleased::default();

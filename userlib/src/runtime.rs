@@ -95,6 +95,7 @@ pub(crate) extern "C" fn start(arguments: *const u8, length: usize, descriptors:
     crate::capability::find(startup.descriptors);
     crate::stdio::init();
     let code = __userlib_main(startup);
+    crate::stdio::close_all();
     crate::kernel::process_exit(code as u32)
 }
 

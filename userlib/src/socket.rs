@@ -67,12 +67,7 @@ pub(crate) fn socket_rings(
     let a_events = events(1)?;
     let b_events = events(4)?;
     let ring = |object: Descriptor, header: u64, data: u64, events: RingEvents| {
-        let memory = MappedRing::map(
-            object,
-            u64::from(SOCKET_PAGES) * PAGE_BYTES,
-            header,
-            data,
-        )?;
+        let memory = MappedRing::map(object, u64::from(SOCKET_PAGES) * PAGE_BYTES, header, data)?;
         let capacity = memory.capacity();
         Ring::new(memory, capacity, events)
     };

@@ -114,6 +114,32 @@ pub fn init() {
     });
 }
 
+/// Closes every standard stream (the start-up code's, once `main`
+/// returned): a process that ends by returning closes its streams, so a
+/// socket's peer reads end of stream rather than `PM_PEER_DIED`, which is
+/// kept for a process that faults or exits in the middle (decision D62).
+pub fn close_all() {
+    let Some(streams) = STREAMS.get() else {
+        return;
+    };
+    for (index, (named, opened)) in streams.named.iter().zip(&streams.opened).enumerate() {
+        match opened {
+            Some(Opened::Pipe(_)) => {
+                let end = if index as u32 == STDIN {
+                    abi::stream::READ_END
+                } else {
+                    abi::stream::WRITE_END
+                };
+                let _ = PROCMAN.pipe_close(abi::stream::PipeEndRequest::new(named.number, end));
+            }
+            Some(Opened::Socket(socket)) => {
+                let _ = socket.close();
+            }
+            None => {}
+        }
+    }
+}
+
 fn opened(stream: u32) -> Option<&'static Opened> {
     STREAMS.get()?.opened.get(stream as usize)?.as_ref()
 }

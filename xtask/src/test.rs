@@ -296,7 +296,7 @@ const BOOT_CASES: &[BootCase] = &[
         log_must_match: &[r"^stream-test: \d+ passed, 0 failed$"],
         timeout: BootTimeout {
             tcg: Duration::from_secs(120),
-            kvm: Duration::from_secs(600),
+            kvm: Duration::from_secs(900),
         },
         memory: BOOT_MEMORY,
         smp: 1,

@@ -95,10 +95,7 @@ fn record(writer: u8, seq: u16) -> [u8; PIPE_BUF] {
 }
 
 fn number(words: &[&str], index: usize) -> usize {
-    words
-        .get(index)
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(0)
+    words.get(index).and_then(|w| w.parse().ok()).unwrap_or(0)
 }
 
 /// Reads standard input to its end, handing each piece to `each`.
@@ -182,7 +179,52 @@ fn child(role: &str, words: Vec<&str>) -> i32 {
             let records = number(&words, 1) as u16;
             (0..records).try_for_each(|seq| stdio::stdout().write_all(&record(writer, seq)))
         }
+        // stdout and stderr, in that order (the same pipe shows both).
+        "both" => {
+            println!("out");
+            userlib::eprintln!("err");
+            Ok(())
+        }
+        // Which streams it has, as its exit status: 1 stdin, 2 stdout,
+        // 4 stderr (after a line to stdout, or the console).
+        "where" => {
+            println!("stream-child: where");
+            let connected = |s| i32::from(stdio::is_connected(s));
+            return connected(abi::stream::STDIN)
+                | connected(abi::stream::STDOUT) << 1
+                | connected(abi::stream::STDERR) << 2;
+        }
+        // A second STDIO_OPEN of stdout: its refusal's number is the status.
+        "reopen" => {
+            let request = abi::stream::StdioOpenRequest::new(abi::stream::STDOUT);
+            return match PROCMAN.stdio_open(request) {
+                Ok(_) => 0,
+                Err(e) => status_of(e.into()),
+            };
+        }
         "sock-peer" => sock_peer(number(&words, 0) as u32, number(&words, 1)),
+        // Connects, sends its text, closes.
+        "sock-send" => (|| {
+            let socket = Socket::connect(number(&words, 0) as u32)?;
+            socket.send(words.get(1).copied().unwrap_or("").as_bytes())?;
+            socket.close()
+        })(),
+        // Connects, sends `LEN` bytes, ends without closing (a death).
+        "sock-exit" => (|| {
+            let socket = Socket::connect(number(&words, 0) as u32)?;
+            socket.send(&alloc::vec![b'd'; number(&words, 1)])?;
+            core::mem::forget(socket);
+            Ok(())
+        })(),
+        // Creates a socket at `PORT`, says `r` on stdout, waits for end of
+        // file on stdin, ends without closing.
+        "sock-create-exit" => (|| {
+            let socket = Socket::create(number(&words, 0) as u32)?;
+            stdio::stdout().write_all(b"r")?;
+            drain_stdin(|_| Ok(()))?;
+            core::mem::forget(socket);
+            Ok(())
+        })(),
         "cycler" => cycler(),
         _ => {
             println!("stream-child: unknown role {role}");
@@ -250,6 +292,11 @@ fn cycler() -> Result<(), StreamError> {
     }
 }
 
+/// A refusal's number, as an exit status.
+fn status_of(error: userlib::CallError) -> i32 {
+    error.errno() as i32
+}
+
 // --- the driver ----------------------------------------------------------
 
 struct Results {
@@ -295,18 +342,39 @@ fn wait(pid: u32) -> Result<u32, String> {
     procman::wait(pid).map_err(|e| format!("WAIT {pid}: {e}"))
 }
 
+/// One check of the driver: `Err` says what went wrong.
+type Test = fn() -> Result<(), String>;
+
 fn driver() -> i32 {
     let mut results = Results {
         passed: 0,
         failed: 0,
     };
-    let tests: [(&str, fn() -> Result<(), String>); 6] = [
-        ("a child's println reaches its stdout pipe byte-exact", hello_on_a_pipe),
-        ("a child without stdout prints to the console; without stdin reads end of file", no_streams),
-        ("producer | filter | consumer over pipes moves 1 MiB byte-exact", chain),
-        ("several writers on one pipe: every PIPE_BUF record arrives whole", writers),
-        ("a client and a server move 1 MiB each way over a socket", socket_both_ways),
-        ("1,000 create / connect / stream / close cycles give everything back", cycles),
+    let tests: [(&str, Test); 6] = [
+        (
+            "a child's println reaches its stdout pipe byte-exact",
+            hello_on_a_pipe,
+        ),
+        (
+            "a child without stdout prints to the console; without stdin reads end of file",
+            no_streams,
+        ),
+        (
+            "producer | filter | consumer over pipes moves 1 MiB byte-exact",
+            chain,
+        ),
+        (
+            "several writers on one pipe: every PIPE_BUF record arrives whole",
+            writers,
+        ),
+        (
+            "a client and a server move 1 MiB each way over a socket",
+            socket_both_ways,
+        ),
+        (
+            "1,000 create / connect / stream / close cycles give everything back",
+            cycles,
+        ),
     ];
     for (name, test) in tests {
         match test() {
@@ -325,7 +393,11 @@ fn hello_on_a_pipe() -> Result<(), String> {
     let (reader, writer) = new_pipe()?;
     let pid = spawn(
         "hello",
-        [StdStream::NONE, StdStream::pipe(writer.pipe()), StdStream::NONE],
+        [
+            StdStream::NONE,
+            StdStream::pipe(writer.pipe()),
+            StdStream::NONE,
+        ],
     )?;
     drop(writer);
     let text = read_all(&reader)?;
@@ -344,7 +416,11 @@ fn no_streams() -> Result<(), String> {
     let (reader, writer) = new_pipe()?;
     let counter = spawn(
         "count",
-        [StdStream::NONE, StdStream::pipe(writer.pipe()), StdStream::NONE],
+        [
+            StdStream::NONE,
+            StdStream::pipe(writer.pipe()),
+            StdStream::NONE,
+        ],
     )?;
     drop(writer);
     let text = read_all(&reader)?;
@@ -363,7 +439,11 @@ fn chain() -> Result<(), String> {
     let (result_out, result_in) = new_pipe()?;
     let producer = spawn(
         &format!("producer {CHAIN_BYTES}"),
-        [StdStream::NONE, StdStream::pipe(raw_in.pipe()), StdStream::NONE],
+        [
+            StdStream::NONE,
+            StdStream::pipe(raw_in.pipe()),
+            StdStream::NONE,
+        ],
     )?;
     let filter = spawn(
         "filter",
@@ -405,7 +485,11 @@ fn writers() -> Result<(), String> {
     for w in 1..=WRITERS {
         pids.push(spawn(
             &format!("writer {w} {RECORDS}"),
-            [StdStream::NONE, StdStream::pipe(writer.pipe()), StdStream::NONE],
+            [
+                StdStream::NONE,
+                StdStream::pipe(writer.pipe()),
+                StdStream::NONE,
+            ],
         )?);
     }
     drop(writer);
@@ -418,7 +502,11 @@ fn writers() -> Result<(), String> {
     }
     let expected_records = usize::from(WRITERS) * usize::from(RECORDS);
     if all.len() != expected_records * PIPE_BUF {
-        return Err(format!("{} bytes, expected {}", all.len(), expected_records * PIPE_BUF));
+        return Err(format!(
+            "{} bytes, expected {}",
+            all.len(),
+            expected_records * PIPE_BUF
+        ));
     }
     let mut next = [0u16; WRITERS as usize + 1];
     let mut interleaved = false;
@@ -427,7 +515,9 @@ fn writers() -> Result<(), String> {
         let writer = chunk[0];
         let seq = u16::from_le_bytes([chunk[1], chunk[2]]);
         if writer == 0 || writer > WRITERS || seq != next[usize::from(writer)] {
-            return Err(format!("record {index}: writer {writer}, sequence {seq}: out of order"));
+            return Err(format!(
+                "record {index}: writer {writer}, sequence {seq}: out of order"
+            ));
         }
         if chunk != record(writer, seq) {
             return Err(format!("record {index} of writer {writer} is torn"));
@@ -453,14 +543,18 @@ fn socket_both_ways() -> Result<(), String> {
             *b = produced(at + j);
         }
         hash = fnv(hash, &chunk[..n]);
-        socket.send(&chunk[..n]).map_err(|e| format!("send: {e:?}"))?;
+        socket
+            .send(&chunk[..n])
+            .map_err(|e| format!("send: {e:?}"))?;
         at += n;
     }
     let mut theirs = [0u8; 8];
     receive_exactly(&socket, &mut theirs).map_err(|e| format!("hash: {e:?}"))?;
     let (mut got, mut back) = (0usize, FNV_START);
     loop {
-        let n = socket.receive(&mut chunk).map_err(|e| format!("receive: {e:?}"))?;
+        let n = socket
+            .receive(&mut chunk)
+            .map_err(|e| format!("receive: {e:?}"))?;
         if n == 0 {
             break;
         }
@@ -508,7 +602,9 @@ fn cycle(count: u32, control: &PipeWriter, acks: &PipeReader) -> Result<(), Stri
         }
         let socket = Socket::create(0).map_err(|e| format!("cycle {n}: create: {e:?}"))?;
         let bytes: [u8; CYCLE_BYTES] = core::array::from_fn(|i| (i as u32 + n) as u8);
-        socket.send(&bytes).map_err(|e| format!("cycle {n}: send: {e:?}"))?;
+        socket
+            .send(&bytes)
+            .map_err(|e| format!("cycle {n}: send: {e:?}"))?;
         control
             .write_all(&socket.port().to_le_bytes())
             .map_err(|e| format!("cycle {n}: control: {e:?}"))?;
@@ -516,7 +612,9 @@ fn cycle(count: u32, control: &PipeWriter, acks: &PipeReader) -> Result<(), Stri
         receive_exactly(&socket, &mut back).map_err(|e| format!("cycle {n}: receive: {e:?}"))?;
         let mut end = [0u8; 1];
         let eof = socket.receive(&mut end);
-        socket.close().map_err(|e| format!("cycle {n}: close: {e:?}"))?;
+        socket
+            .close()
+            .map_err(|e| format!("cycle {n}: close: {e:?}"))?;
         let mut ack = [0u8; 1];
         let acked = acks.read(&mut ack);
         if back != bytes || eof != Ok(0) || acked != Ok(1) {
