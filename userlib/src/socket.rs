@@ -15,7 +15,7 @@ use abi::stream::{
     CREATOR, SOCKET_CAPACITY, SOCKET_PAGES, SOCKET_RING_A_DATA, SOCKET_RING_B_DATA,
     SOCKET_RING_B_HEADER, SocketReply, SocketRequest,
 };
-use abi::{Descriptor, Error, PAGE_BYTES};
+use abi::{Error, PAGE_BYTES};
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -66,19 +66,20 @@ pub(crate) fn socket_rings(
     };
     let a_events = events(1)?;
     let b_events = events(4)?;
-    let ring = |object: Descriptor, header: u64, data: u64, events: RingEvents| {
-        let memory = MappedRing::map(object, u64::from(SOCKET_PAGES) * PAGE_BYTES, header, data)?;
+    // One mapping for both rings; it holds the object.
+    let a_memory = MappedRing::map(
+        object.descriptor(),
+        u64::from(SOCKET_PAGES) * PAGE_BYTES,
+        0,
+        SOCKET_RING_A_DATA,
+    )?;
+    let b_memory = a_memory.view(SOCKET_RING_B_HEADER, SOCKET_RING_B_DATA)?;
+    let ring = |memory: MappedRing, events: RingEvents| {
         let capacity = memory.capacity();
         Ring::new(memory, capacity, events)
     };
-    // Each ring maps the object; the mappings hold it.
-    let a = ring(object.descriptor(), 0, SOCKET_RING_A_DATA, a_events)?;
-    let b = ring(
-        object.descriptor(),
-        SOCKET_RING_B_HEADER,
-        SOCKET_RING_B_DATA,
-        b_events,
-    )?;
+    let a = ring(a_memory, a_events)?;
+    let b = ring(b_memory, b_events)?;
     Ok(if side == CREATOR { (a, b) } else { (b, a) })
 }
 

@@ -24,6 +24,7 @@ use abi::stream::{
     PIPE_BUF, READER_DIED, READERS_GONE, RingHeader, WRITER_DIED, WRITERS_GONE, field, ring_used,
 };
 use abi::{Descriptor, Error};
+use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::client::CallError;
@@ -149,7 +150,9 @@ pub fn ring_read<M: RingMemory + ?Sized>(
 /// start, the data at `data_offset`.
 #[derive(Debug)]
 pub struct MappedRing {
-    pages: RawPages,
+    /// Shared by the rings of one memory object (a socket's two).
+    pages: Arc<RawPages>,
+    length: u64,
     header: u64,
     data: u64,
     capacity: u32,
@@ -171,6 +174,21 @@ impl MappedRing {
             length,
             abi::kcall::protection::READ | abi::kcall::protection::WRITE,
         )?;
+        Self::over(Arc::new(pages), length, header, data)
+    }
+
+    /// Another ring in the same mapping (a socket's other direction),
+    /// whose header is at `header` and data at `data`.
+    pub fn view(&self, header: u64, data: u64) -> Result<Self, StreamError> {
+        Self::over(self.pages.clone(), self.length, header, data)
+    }
+
+    fn over(
+        pages: Arc<RawPages>,
+        length: u64,
+        header: u64,
+        data: u64,
+    ) -> Result<Self, StreamError> {
         let capacity = pages
             .word(pages.base() + header + field::CAPACITY)
             .map(|w| w.load(Ordering::Acquire))
@@ -186,6 +204,7 @@ impl MappedRing {
         }
         Ok(MappedRing {
             pages,
+            length,
             header,
             data,
             capacity,
