@@ -367,14 +367,24 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let socket = Socket::create(0).map_err(|e| fail("create", e))?;
             let port = socket.port();
+            // `count` holds its stdout (the creator side) until its stdin
+            // ends, which this case decides.
+            let (input, feed) = new_pipe()?;
             let pid = spawn(
-                "hello",
-                [StdStream::NONE, StdStream::socket(port), StdStream::NONE],
+                "count",
+                [
+                    StdStream::pipe(input.pipe()),
+                    StdStream::socket(port),
+                    StdStream::NONE,
+                ],
             )
             .map_err(|e| fail("SPAWN", e))?;
+            drop(input);
             // Only the child holds the creator side now: this process may connect.
             socket.close().map_err(|e| fail("close", e))?;
             let other = Socket::connect(port).map_err(|e| fail("connect", e))?;
+            feed.write_all(b"abc").map_err(|e| fail("write", e))?;
+            feed.close().map_err(|e| fail("close", e))?;
             let mut line = Vec::new();
             let mut buffer = [0u8; 64];
             let last = loop {
@@ -384,7 +394,7 @@ pub static CASES: &[Case] = &[
                     Err(e) => break Err(e),
                 }
             };
-            context.check(line == b"stream-child: hello\n", "the line differs");
+            context.check(line == b"count 3\n", "the line differs");
             context.check(wait(pid)? == 0, "the child failed");
             Ok(context.observe(registers(&last, |n: &usize| *n as u64)))
         },
