@@ -40,12 +40,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use ipc_bench::{DONE, ERROR, LINE_PREFIX, Percentiles, RowLine};
-<<<<<<< HEAD
-use userlib::interface::{Call, InterfaceError, Refusal};
-use userlib::pipe::{PipeReader, PipeWriter, pipe};
-=======
 use userlib::interface::{Call, Refusal};
->>>>>>> main
+use userlib::pipe::{PipeReader, PipeWriter, pipe};
 use userlib::portal::SharePoint;
 use userlib::socket::Socket;
 use userlib::stream::StreamError;
