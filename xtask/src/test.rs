@@ -192,9 +192,9 @@ const BOOT_CASES: &[BootCase] = &[
         memory: BOOT_MEMORY,
         smp: 1,
     },
-    // tests/guest/ipc-test as the first process: descriptors between three
-    // processes, YIELD, the death of a process in each phase of a call (the
-    // ABI's rules one trap at a time are the conformance suite's, step 6).
+    // tests/guest/ipc-test as the first process: an event passed along three
+    // processes, YIELD (the ABI's rules one trap at a time, and the death of
+    // a process in each phase of a call, are the conformance suite's, step 6).
     BootCase {
         name: "in-guest IPC test (init=ipc-test)",
         cmdline: BootWords::both("init=ipc-test"),
@@ -279,6 +279,24 @@ const BOOT_CASES: &[BootCase] = &[
         timeout: BootTimeout {
             tcg: Duration::from_secs(120),
             kvm: Duration::from_secs(600),
+        },
+        memory: BOOT_MEMORY,
+        smp: 1,
+    },
+    // Streams end to end (ABI.md §7a.3, issue 10): a producer | filter |
+    // consumer chain over pipes and a client and server over a socket, 1 MiB
+    // each, byte-exact; several writers whose PIPE_BUF records stay whole;
+    // standard streams; 1,000 socket cycles that give everything back.
+    BootCase {
+        name: "streams end to end (run=stream-test)",
+        cmdline: BootWords::both("run=stream-test"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["starting procman", "stream-child: hello"],
+        log_must_match: &[r"^stream-test: \d+ passed, 0 failed$"],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(900),
         },
         memory: BOOT_MEMORY,
         smp: 1,

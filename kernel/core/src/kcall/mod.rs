@@ -277,12 +277,12 @@ impl Kernel {
             KernelFunction::DescriptorInfo => descriptors::info(self, machine, &call),
             KernelFunction::ThreadCreate => threads::thread_create(self, machine, &call),
             KernelFunction::ThreadExit => threads::thread_exit(self, machine, &call),
-            KernelFunction::ProcessExit => threads::process_exit(self, machine, &call),
+            KernelFunction::ProcessExit => processes::process_exit(self, machine, &call),
             KernelFunction::Yield => threads::yield_now(self, machine, &call),
             KernelFunction::ThreadAffinity => threads::affinity(self, machine, &call),
             KernelFunction::CpuCounters => threads::cpu_counters(self, machine, &call),
-            KernelFunction::Spawn => threads::spawn(self, machine, &call),
-            KernelFunction::ProcessSetCookie => threads::process_set_cookie(self, machine, &call),
+            KernelFunction::Spawn => processes::spawn(self, machine, &call),
+            KernelFunction::ProcessSetCookie => processes::process_set_cookie(self, machine, &call),
             KernelFunction::MapAnonymous => memory::map_anonymous(self, machine, &call),
             KernelFunction::Unmap => memory::unmap(self, machine, &call),
             KernelFunction::Protect => memory::protect(self, machine, &call),
@@ -317,7 +317,7 @@ impl Kernel {
             KernelFunction::SmoWrite => {
                 smo::copy(self, machine, &call, crate::smo::Direction::Write)
             }
-            KernelFunction::ProcessId => smo::process_id(self, machine, &call),
+            KernelFunction::ProcessId => processes::process_id(self, machine, &call),
             KernelFunction::ProcessCreate => processes::create(self, machine, &call),
             KernelFunction::ProcessMap => processes::map(self, machine, &call),
             KernelFunction::ProcessStart => processes::start(self, machine, &call),
