@@ -1423,6 +1423,8 @@ pub static CASES: &[Case] = &[
             // growth of the kernel's heap or arenas shows in the counts.
             warm_up(context)?;
             context.peer(&[])?.exit()?;
+            // With several CPUs the peer ends on its own CPU: wait for it.
+            context.settle();
             let before = kernel::counters()?;
             let parent = kernel::memory_create(2)?;
             let mine = map(parent.descriptor(), MAP_AT2, 0, 2 * PAGE, RW)?;

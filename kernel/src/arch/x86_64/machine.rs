@@ -885,10 +885,15 @@ impl Machine for X86Machine {
     }
 
     fn free_frames(&self) -> u64 {
+        // A retired context's stack frames count as free already: with
+        // several CPUs one may wait (a CPU still stands on it) and be
+        // freed at any later entry, which COUNTERS must not show.
+        let retired = self.retired.len() as u64 * (super::kernel_stack::STACK_BYTES / PAGE_BYTES);
         memory::FRAMES
             .lock()
             .as_ref()
             .map_or(0, |f| f.free_frames())
+            + retired
     }
 }
 
