@@ -230,6 +230,14 @@ kernel_functions! {
     /// Acknowledge a delivered interrupt: its line is unmasked again
     /// (interrupt target; empty request).
     InterruptAck = 0x092, "INTERRUPT_ACK";
+    /// Take the kernel's log over (machine-control capability target;
+    /// `LogTakeRequest`; reply slot 0 holds the kernel-log object): from
+    /// then on the kernel writes its lines to a bounded ring instead of
+    /// COM1 (ABI.md §6.7).
+    LogTake = 0x0C0, "LOG_TAKE";
+    /// Read whole lines from the kernel's log ring (kernel-log target;
+    /// empty request -> `LogReadReply`, then the lines).
+    LogRead = 0x0C1, "LOG_READ";
     /// Share a range of the caller's memory with another process, by copy
     /// (NULL target; `SmoShareRequest` -> `SmoReply`): Sartoris'
     /// `share_mem`.
