@@ -238,6 +238,9 @@ kernel_functions! {
     /// Read whole lines from the kernel's log ring (kernel-log target;
     /// empty request -> `LogReadReply`, then the lines).
     LogRead = 0x0C1, "LOG_READ";
+    /// End a process (process target, SEND; `ExitRequest` with the status
+    /// it ends with): as if it had called PROCESS_EXIT (ABI.md §6.7).
+    ProcessKill = 0x0C2, "PROCESS_KILL";
     /// Share a range of the caller's memory with another process, by copy
     /// (NULL target; `SmoShareRequest` -> `SmoReply`): Sartoris'
     /// `share_mem`.

@@ -394,6 +394,16 @@ pub fn log_read(log: Descriptor, out: &mut [u8]) -> Result<LogRead, Error> {
     })
 }
 
+/// PROCESS_KILL: the process `handle` names (SEND) ends with `status`.
+pub fn process_kill(handle: Descriptor, status: u32) -> Result<(), Error> {
+    small_call(
+        KernelFunction::ProcessKill,
+        handle,
+        abi::kcall::ExitRequest::new(status).as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
 /// EVENT_CREATE: a new counting event (count 0). Most code wants
 /// [`crate::Event::create`].
 pub fn event_create() -> Result<OwnedDescriptor, Error> {

@@ -45,6 +45,7 @@ fn required_target(function: KernelFunction) -> Option<ObjectKind> {
     match function {
         KernelFunction::EventSignal | KernelFunction::EventWait => Some(ObjectKind::Event),
         KernelFunction::ProcessSetCookie
+        | KernelFunction::ProcessKill
         | KernelFunction::ProcessMap
         | KernelFunction::ProcessStart => Some(ObjectKind::Process),
         KernelFunction::DoorCreate
@@ -314,6 +315,7 @@ impl Kernel {
             KernelFunction::InterruptAck => devices::interrupt_ack(self, machine, &call),
             KernelFunction::LogTake => log::log_take(self, machine, &call),
             KernelFunction::LogRead => log::log_read(self, machine, &call),
+            KernelFunction::ProcessKill => threads::process_kill(self, machine, &call),
             KernelFunction::ArchiveRead => system::archive_read(self, machine, &call),
             KernelFunction::SmoShare => smo::share(self, machine, &call),
             KernelFunction::SmoClaim => smo::claim(self, machine, &call),

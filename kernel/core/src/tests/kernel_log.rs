@@ -4,7 +4,8 @@
 //! counting what it dropped, a buffer without room for a line refused,
 //! COM1 grantable only while the log is taken, and the port given back
 //! (unread lines first) when the kernel-log object goes, also by its
-//! holder's death.
+//! holder's death. And PROCESS_KILL (§6.7 too): the process a handle
+//! names ends, its refusals changing nothing.
 
 use abi::kcall::{IoPortRequest, LogReadReply, LogTakeRequest, MAX_LOG_LINE, REPLY_PAYLOAD_OFFSET};
 use abi::process::FIRST_MACHINE_CONTROL;
@@ -249,5 +250,42 @@ fn the_holders_death_gives_the_port_back() {
     assert_eq!(&w.m.console[console..], b"| child\n");
     assert!(!w.m.log.is_taken());
     assert_eq!(w.k.kernel_log, None);
+    w.assert_invariants();
+}
+
+// ----- PROCESS_KILL (the shell's `kill`, through procman) -----
+
+fn kill(w: &mut World, t: ThreadId, handle: Descriptor, code: u32) -> Result<(), Error> {
+    let regs = w.kcall(
+        t,
+        KernelFunction::ProcessKill,
+        handle,
+        abi::kcall::ExitRequest::new(code).as_bytes(),
+    );
+    regs.kernel_error().map_or(Ok(()), Err)
+}
+
+#[test]
+fn process_kill_ends_the_process_and_refusals_change_nothing() {
+    let mut w = World::new();
+    let t = w.init_thread;
+    let c = w.spawn_ok(b"worker", &[]);
+    let event = w.event_create(t);
+    refused(&mut w, Error::WrongObjectType, |w| kill(w, t, event, 1));
+    let no_send = w
+        .duplicate(t, c.handle, Rights::TRANSFER)
+        .expect("duplicate");
+    refused(&mut w, Error::MissingRight, |w| kill(w, t, no_send, 1));
+    refused(&mut w, Error::ReservedBits, |w| {
+        let mut request = abi::kcall::ExitRequest::new(1);
+        request.reserved = 1;
+        let regs = w.kcall(t, KernelFunction::ProcessKill, c.handle, request.as_bytes());
+        regs.kernel_error().map_or(Ok(()), Err)
+    });
+    assert!(w.process_alive(c.process));
+    assert_eq!(kill(&mut w, t, c.handle, 0xffff_fffe), Ok(()));
+    assert!(!w.process_alive(c.process));
+    assert!(!w.alive(c.thread));
+    refused(&mut w, Error::PeerDied, |w| kill(w, t, c.handle, 1));
     w.assert_invariants();
 }

@@ -742,6 +742,8 @@ impl Machine for X86Machine {
         if !self.qemu_exit {
             return Err(Error::NotPermitted);
         }
+        // Lines the console server has not read yet go out first.
+        crate::console::log_give_back();
         cpu::stop(success)
     }
 
