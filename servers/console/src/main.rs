@@ -309,7 +309,18 @@ fn run(startup: Startup) -> i32 {
             Ok(_) | Err(_) => 1,
         };
     };
-    match procman::wait(session) {
+    let ended = procman::wait(session);
+    // The session's last prompt gets its line end: whatever the system
+    // writes next starts a line of its own.
+    {
+        let mut terminal = TERMINAL.lock();
+        if !terminal.screen.partial().is_empty() {
+            let mut out = Vec::new();
+            terminal.screen.write(b"\n", &mut out);
+            emit(&out);
+        }
+    }
+    match ended {
         Ok(status) => status as i32,
         Err(error) => {
             println!("console: cannot wait for the session: {error}");
