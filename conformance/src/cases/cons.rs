@@ -17,11 +17,13 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use abi::kcall::{IoPortRequest, LogTakeRequest, MAX_LOG_READ};
 use abi::procman::{
-    DEVICE_INTERRUPT, DEVICE_PORTS, InterruptLineRequest, IoPortsRequest, ProcmanError,
+    CONSOLE_LOG, DEVICE_INTERRUPT, DEVICE_PORTS, InterruptLineRequest, IoPortsRequest, KILL,
+    KILLED, KillRequest, PROCESS_LIST, PROCESS_RUNNING, ProcessEntry, ProcessListReply,
+    ProcessListRequest, ProcmanError,
 };
 use abi::{Descriptor, Error, KernelFunction, ObjectKind, Rights};
 use userlib::kernel;
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::kit;
 use super::portal::{refused_twice, send_bytes, slot};
@@ -477,6 +479,126 @@ pub static CASES: &[Case] = &[
             context.check(granted.is_ok(), &format!("COM1 while taken: {granted:?}"));
             context.close(log)?;
             kernel_refused_grant(context, com1)
+        },
+    },
+    Case {
+        id: "MSG-CONS-024",
+        rule: "PROCESS_KILL on a process handle with SEND ends that process (an empty reply); a second PROCESS_KILL of the same handle is PEER_DIED",
+        section: "6.7",
+        decisions: &["D47"],
+        expect: Expect::replied("PROCESS_KILL", 0, 0, 8, 0),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            let call = kit::send(
+                KernelFunction::ProcessKill.function(),
+                peer.process,
+                abi::kcall::ExitRequest::new(7).as_bytes(),
+                &[],
+                64,
+            )?;
+            context.settle();
+            let again = kernel::process_kill(peer.process, 7);
+            context.check(
+                again == Err(Error::PeerDied),
+                &format!("a second PROCESS_KILL gave {again:?}"),
+            );
+            Ok(context.observe(call.registers))
+        },
+    },
+    Case {
+        id: "MSG-CONS-025",
+        rule: "PROCESS_KILL through a process handle without SEND is MISSING_RIGHT and changes nothing (the process runs on)",
+        section: "6.7",
+        decisions: &["D47"],
+        expect: Expect::error("PROCESS_KILL", Error::MissingRight),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            let no_send = context.duplicate(peer.process, Rights::TRANSFER)?;
+            let outcome = kit::refused(
+                context,
+                KernelFunction::ProcessKill,
+                no_send,
+                abi::kcall::ExitRequest::new(7).as_bytes(),
+            );
+            let alive = kernel::process_kill(peer.process, 0);
+            context.check(
+                alive.is_ok(),
+                &format!("the peer was not running: {alive:?}"),
+            );
+            outcome
+        },
+    },
+    Case {
+        id: "MSG-CONS-026",
+        rule: "CONSOLE_LOG from a domain whose io_ports do not cover COM1 (tests) is PM_CONSOLE_DENIED and changes nothing",
+        section: "7a.4",
+        decisions: &["D46"],
+        expect: refusal("CONSOLE_LOG", ProcmanError::ConsoleDenied),
+        run: |context| refused_twice(context, || send_bytes(CONSOLE_LOG, &[])),
+    },
+    Case {
+        id: "MSG-CONS-027",
+        rule: "KILL of a process the caller did not start (echo, pid 1, started by procman) is PM_NOT_PARENT and changes nothing",
+        section: "7a.4",
+        decisions: &["D48"],
+        expect: refusal("KILL", ProcmanError::NotParent),
+        run: |context| refused_twice(context, || send_bytes(KILL, KillRequest::new(1).as_bytes())),
+    },
+    Case {
+        id: "MSG-CONS-028",
+        rule: "KILL of a process the caller started through procman ends it (an empty reply), and WAIT then gives its status KILLED (0xFFFFFFFE)",
+        section: "7a.4",
+        decisions: &["D48"],
+        expect: Expect::replied("KILL", 0, 0, 8, 0),
+        run: |context| {
+            let (_peer, pid) = context.procman_peer()?;
+            let call = send_bytes(KILL, KillRequest::new(pid).as_bytes())?;
+            let status = userlib::procman::wait(pid);
+            context.check(
+                matches!(status, Ok(KILLED)),
+                &format!("WAIT after KILL gave {status:?}"),
+            );
+            Ok(context.observe(call.registers))
+        },
+    },
+    Case {
+        id: "MSG-CONS-029",
+        rule: "PROCESS_LIST from just below the caller's id lists the caller first: its pid, parent 0 (procman started it), state running, domain tests, program conformance-portals; the reply's data is the header and 80 bytes per entry",
+        section: "7a.4",
+        decisions: &[],
+        expect: Expect::registers("PROCESS_LIST", 0, 0, 0, 0).with_arg3_var("list sizes"),
+        run: |context| {
+            let own = kernel::process_id()? as u32;
+            let call = send_bytes(
+                PROCESS_LIST,
+                ProcessListRequest::new(own.saturating_sub(1)).as_bytes(),
+            )?;
+            let payload = call.bytes.get(8..).unwrap_or(&[]);
+            let header = ProcessListReply::read_from_prefix(payload).map(|(h, _)| h);
+            let first = payload
+                .get(8..8 + size_of::<ProcessEntry>())
+                .and_then(|b| ProcessEntry::read_from_bytes(b).ok());
+            let count = header.map_or(0, |h| h.count);
+            context.bind(
+                "list sizes",
+                abi::message::sizes(0, 16 + 80 * count as u16, 0),
+            );
+            let padded = |text: &[u8], length: usize| {
+                let mut field = alloc::vec![0u8; length];
+                field[..text.len()].copy_from_slice(text);
+                field
+            };
+            context.check(
+                first.is_some_and(|e| {
+                    e.pid == own
+                        && e.parent == 0
+                        && e.state == PROCESS_RUNNING
+                        && e.domain[..] == padded(b"tests", 16)[..]
+                        && e.name[..] == padded(b"conformance-portals", 48)[..]
+                }),
+                &format!("the first entry: {first:?}"),
+            );
+            Ok(context.observe(call.registers))
         },
     },
 ];

@@ -81,6 +81,8 @@ pub const FIRST_BOOT_CASES: &[&str] = &[
     "MSG-CONS-021",
     "MSG-CONS-022",
     "MSG-CONS-023",
+    "MSG-CONS-024",
+    "MSG-CONS-025",
 ];
 
 /// Whether case `id` runs under procman ([`PROCMAN_AREAS`], but for
