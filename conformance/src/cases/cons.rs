@@ -569,9 +569,13 @@ pub static CASES: &[Case] = &[
         expect: Expect::registers("PROCESS_LIST", 0, 0, 0, 0).with_arg3_var("list sizes"),
         run: |context| {
             let own = kernel::process_id()? as u32;
-            let call = send_bytes(
+            // Room for the most entries a reply carries.
+            let call = kit::send(
                 PROCESS_LIST,
+                Descriptor::NULL,
                 ProcessListRequest::new(own.saturating_sub(1)).as_bytes(),
+                &[],
+                4000,
             )?;
             let payload = call.bytes.get(8..).unwrap_or(&[]);
             let header = ProcessListReply::read_from_prefix(payload).map(|(h, _)| h);
