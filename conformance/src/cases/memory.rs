@@ -27,7 +27,7 @@ use super::kit;
 use crate::case::Case;
 use crate::context::{Context, Failed};
 use crate::expect::{Expect, Field, Value};
-use crate::peer::{Peer, Step};
+use crate::peer::{Peer, Step, fault};
 
 const PAGE: u64 = PAGE_BYTES;
 const RW: u32 = READ | WRITE;
@@ -1410,6 +1410,58 @@ pub static CASES: &[Case] = &[
                 ),
             );
             Ok(context.observe(m.call.registers))
+        },
+    },
+    Case {
+        id: "MSG-MEM-054",
+        rule: "a peer killed after its write into a copy-on-write child (one page copied, one still shared) loses nothing of the runner's: the parent keeps its bytes, and once the child is closed free frames, objects, processes and charged bytes are exactly where they started",
+        section: "6.2",
+        decisions: &["D15"],
+        expect: Expect::error("a call to the dead peer", Error::PeerDied),
+        run: |context| {
+            // One peer's life and one copy-on-write round first, so that no
+            // growth of the kernel's heap or arenas shows in the counts.
+            warm_up(context)?;
+            context.peer(&[])?.exit()?;
+            let before = kernel::counters()?;
+            let parent = kernel::memory_create(2)?;
+            let mine = map(parent.descriptor(), MAP_AT2, 0, 2 * PAGE, RW)?;
+            mine.write(MAP_AT2, b"parent page 0");
+            mine.write(MAP_AT2 + PAGE, b"parent page 1");
+            let child = kernel::memory_cow(parent.descriptor(), 0, 2 * PAGE)?;
+            let peer = peer_with(context, child.descriptor(), Rights::MEMORY)?;
+            let mapped = peer_map(&peer, MAP_AT, 2 * PAGE, RW)?;
+            context.check_registers(
+                "the peer's MEMORY_MAP",
+                &mapped.registers,
+                &kit::replied(0, 0, 16, 0),
+            );
+            let copied = kernel::counters()?.free_frames;
+            peer.access(MAP_AT + 8, b"peer", 0)?;
+            context.check(
+                kernel::counters()?.free_frames + 1 == copied,
+                "the peer's write did not copy exactly one page",
+            );
+            peer.fault(fault::INVALID_OPCODE)?;
+            context.settle();
+            let after_call = kit::send(kit::USER_CALL, peer.control, &[], &[], 0)?;
+            context.check(
+                read(&mine, MAP_AT2, 13) == b"parent page 0"
+                    && read(&mine, MAP_AT2 + PAGE, 13) == b"parent page 1",
+                "the parent's bytes changed",
+            );
+            drop((mine, child, parent));
+            context.close(peer.control)?;
+            context.close(peer.process)?;
+            let after = kernel::counters()?;
+            context.check(
+                after.free_frames == before.free_frames
+                    && after.objects == before.objects
+                    && after.processes == before.processes
+                    && after.charged_bytes == before.charged_bytes,
+                &alloc::format!("something leaked: before {before:?}, after {after:?}"),
+            );
+            Ok(context.observe(after_call.registers))
         },
     },
 ];

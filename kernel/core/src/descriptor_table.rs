@@ -107,6 +107,12 @@ impl DescriptorTable {
             .map_err(|_| Error::OutOfMemory)
     }
 
+    /// Whether `count` installs fit without allocating (reused holes or
+    /// spare capacity): the fast path takes no heap.
+    pub fn has_room_reserved(&self, count: usize) -> bool {
+        self.entries.capacity() - self.open >= count
+    }
+
     /// Gives back the spare capacity (the allocation-failure tests).
     #[cfg(test)]
     pub(crate) fn release_spare_entries(&mut self) {

@@ -2,15 +2,20 @@
 //! in one pass with the few lookups it needs, no heap, no run queue and one
 //! copy of the message.
 //!
-//! - **Call**: a SEND of data only (no descriptor slots) to a user or
-//!   system door, through a reference with SEND, whose longest-waiting
-//!   receiver is blocked in RECEIVE (or REPLY_RECEIVE) with a buffer large
-//!   enough, at a priority no lower than the caller's; the caller's buffer
-//!   takes the reply without a copy-on-write copy. The receiver runs next.
-//! - **Reply and wait**: a REPLY_RECEIVE of data only by a server holding
-//!   a call made through a door reference (not routed to the process
-//!   manager), whose caller's buffer takes the reply, and whose door has
-//!   no other call or notice queued: the caller runs next, the server waits.
+//! - **Call**: a SEND to a user or system door, through a reference with
+//!   SEND, whose longest-waiting receiver is blocked in RECEIVE (or
+//!   REPLY_RECEIVE) with a buffer large enough, at a priority no lower than
+//!   the caller's; the caller's buffer takes the reply without a
+//!   copy-on-write copy. The receiver runs next.
+//! - **Reply and wait**: a REPLY_RECEIVE by a server holding a call made
+//!   through a door reference (not routed to the process manager), whose
+//!   caller's buffer takes the reply, and whose door has no other call or
+//!   notice queued: the caller runs next, the server waits.
+//!
+//! Either may carry descriptors: they go through the slow path's own
+//! transfer (`Kernel::transfer_message_with`, every check before anything
+//! moves), except a move of a door's owner reference, whose hand-over wakes
+//! that door's receivers: the slow path's.
 //!
 //! Everything else, and every error, is the slow path's (`crate::ipc`),
 //! which stays the reference: the fast path decides from state it only
@@ -25,6 +30,7 @@ use abi::function::FunctionRange;
 use abi::trap::{ReplyArgs, SendArgs};
 use abi::{Rights, TrapArgs};
 
+use crate::ipc::{Delivered, End};
 use crate::kernel::Kernel;
 use crate::machine::Machine;
 use crate::object::ObjectBody;
@@ -34,6 +40,34 @@ impl Kernel {
     /// The call half; false when it is not the common case (nothing changed).
     #[inline(always)]
     pub(crate) fn fast_call(
+        &mut self,
+        machine: &mut impl Machine,
+        caller: ThreadId,
+        args: &SendArgs,
+    ) -> bool {
+        if args.sizes.descriptor_count() == 0 {
+            self.fast_call_with::<false>(machine, caller, args)
+        } else {
+            self.fast_call_with_descriptors(machine, caller, args)
+        }
+    }
+
+    /// [`Kernel::fast_call`] of a message with descriptors, out of line.
+    #[cold]
+    #[inline(never)]
+    fn fast_call_with_descriptors(
+        &mut self,
+        machine: &mut impl Machine,
+        caller: ThreadId,
+        args: &SendArgs,
+    ) -> bool {
+        self.fast_call_with::<true>(machine, caller, args)
+    }
+
+    /// The call half for messages with (`SLOTS`) or without descriptors:
+    /// two copies, so the data-only one stays as short as it was.
+    #[inline(always)]
+    fn fast_call_with<const SLOTS: bool>(
         &mut self,
         machine: &mut impl Machine,
         caller: ThreadId,
@@ -51,9 +85,6 @@ impl Kernel {
         let Ok(layout) = args.sizes.layout() else {
             return false;
         };
-        if layout.descriptor_count != 0 {
-            return false;
-        }
         let Some(c) = self.threads.get(caller) else {
             return false;
         };
@@ -90,7 +121,8 @@ impl Kernel {
         if r.priority < caller_priority || layout.used > total_size {
             return false;
         }
-        let Some(receiver_space) = self.processes.get(r.process).map(|p| p.space) else {
+        let receiver_process = r.process;
+        let Some(receiver_space) = self.processes.get(receiver_process).map(|p| p.space) else {
             return false;
         };
         if layout.total_size > 0
@@ -100,20 +132,42 @@ impl Kernel {
         {
             return false;
         }
-        let mut head = [0u8; 8];
-        if layout.data_size > 0
-            && machine
-                .copy_between(
-                    space,
-                    args.buffer,
-                    receiver_space,
-                    buffer,
-                    usize::from(layout.data_size),
-                    &mut head,
-                )
-                .is_err()
-        {
-            return false;
+        if !SLOTS {
+            let mut head = [0u8; 8];
+            if layout.data_size > 0
+                && machine
+                    .copy_between(
+                        space,
+                        args.buffer,
+                        receiver_space,
+                        buffer,
+                        usize::from(layout.data_size),
+                        &mut head,
+                    )
+                    .is_err()
+            {
+                return false;
+            }
+        } else {
+            // Descriptors: the slow path's own transfer, all or nothing,
+            // before the receiver leaves the queue (a failure changed
+            // nothing, and the slow path meets it again).
+            let source = End {
+                process,
+                space,
+                buffer: args.buffer,
+            };
+            let destination = End {
+                process: receiver_process,
+                space: receiver_space,
+                buffer,
+            };
+            if self
+                .fast_transfer(machine, source, layout, destination, total_size)
+                .is_none()
+            {
+                return false;
+            }
         }
         // Delivered: from here on exactly the slow path's changes.
         if let Some(object) = self.objects.get_mut(door_id) {
@@ -155,6 +209,7 @@ impl Kernel {
         #[cfg(test)]
         {
             self.fast_path_test.hits += 1;
+            self.fast_path_test.descriptor_hits += u64::from(layout.descriptor_count != 0);
         }
         true
     }
@@ -168,6 +223,33 @@ impl Kernel {
         server: ThreadId,
         args: &ReplyArgs,
     ) -> bool {
+        if args.sizes.descriptor_count() == 0 {
+            self.fast_reply_wait_with::<false>(machine, server, args)
+        } else {
+            self.fast_reply_wait_with_descriptors(machine, server, args)
+        }
+    }
+
+    /// [`Kernel::fast_reply_wait`] of a reply with descriptors, out of line.
+    #[cold]
+    #[inline(never)]
+    fn fast_reply_wait_with_descriptors(
+        &mut self,
+        machine: &mut impl Machine,
+        server: ThreadId,
+        args: &ReplyArgs,
+    ) -> bool {
+        self.fast_reply_wait_with::<true>(machine, server, args)
+    }
+
+    /// The reply-and-wait half with (`SLOTS`) or without descriptors.
+    #[inline(always)]
+    fn fast_reply_wait_with<const SLOTS: bool>(
+        &mut self,
+        machine: &mut impl Machine,
+        server: ThreadId,
+        args: &ReplyArgs,
+    ) -> bool {
         #[cfg(test)]
         if self.fast_path_test.slow_only {
             return false;
@@ -175,9 +257,6 @@ impl Kernel {
         let Ok(layout) = args.sizes.layout() else {
             return false;
         };
-        if layout.descriptor_count != 0 {
-            return false;
-        }
         let Some(s) = self.threads.get(server) else {
             return false;
         };
@@ -226,34 +305,58 @@ impl Kernel {
         {
             return false;
         }
-        let mut head = [0u8; 8];
-        if layout.data_size > 0
-            && machine
-                .copy_between(
-                    space,
-                    args.buffer,
-                    caller_space,
-                    call.buffer,
-                    usize::from(layout.data_size),
-                    &mut head,
-                )
-                .is_err()
-        {
-            return false;
-        }
+        let (ret_val, errno) = if !SLOTS {
+            let mut head = [0u8; 8];
+            if layout.data_size > 0
+                && machine
+                    .copy_between(
+                        space,
+                        args.buffer,
+                        caller_space,
+                        call.buffer,
+                        usize::from(layout.data_size),
+                        &mut head,
+                    )
+                    .is_err()
+            {
+                return false;
+            }
+            let data = &head[..usize::from(layout.data_size).min(8)];
+            (abi::trap::ret_val_of(data), abi::trap::errno_of(data))
+        } else {
+            let source = End {
+                process,
+                space,
+                buffer: args.buffer,
+            };
+            let destination = End {
+                process: caller_process,
+                space: caller_space,
+                buffer: call.buffer,
+            };
+            match self.fast_transfer(
+                machine,
+                source,
+                layout,
+                destination,
+                call.sizes.total_size(),
+            ) {
+                Some(delivered) => (delivered.ret_val, delivered.errno),
+                None => return false,
+            }
+        };
         // Delivered: from here on exactly the slow path's changes.
         if let Some(p) = self.processes.get_mut(caller_process) {
             p.table
                 .set_cookie(call.via, call.via_generation, call.door, args.cookie);
         }
         self.end_service(server);
-        let data = &head[..usize::from(layout.data_size).min(8)];
         let registers = TrapArgs::replied(
-            abi::trap::ret_val_of(data),
-            abi::trap::errno_of(data),
+            ret_val,
+            errno,
             abi::MessageSizes::new()
                 .with_data_size(layout.data_size)
-                .with_descriptor_count(0),
+                .with_descriptor_count(layout.descriptor_count),
         );
         if let Some(c) = self.threads.get_mut(caller) {
             c.resume = Some(registers);
@@ -277,7 +380,31 @@ impl Kernel {
         #[cfg(test)]
         {
             self.fast_path_test.hits += 1;
+            self.fast_path_test.descriptor_hits += u64::from(layout.descriptor_count != 0);
         }
         true
+    }
+
+    /// A message with descriptors, moved by the slow path's transfer
+    /// (none of a door's owner reference); None when it declined, having
+    /// changed nothing.
+    #[inline(always)]
+    fn fast_transfer(
+        &mut self,
+        machine: &mut impl Machine,
+        source: End,
+        layout: abi::MessageLayout,
+        destination: End,
+        destination_total: u16,
+    ) -> Option<Delivered> {
+        self.transfer_message_with(
+            machine,
+            source,
+            layout,
+            destination,
+            destination_total,
+            true,
+        )
+        .ok()
     }
 }

@@ -789,6 +789,31 @@ impl Kernel {
         destination: End,
         destination_total: u16,
     ) -> Result<Delivered, Failure> {
+        self.transfer_message_with(
+            machine,
+            source,
+            layout,
+            destination,
+            destination_total,
+            false,
+        )
+    }
+
+    /// [`Kernel::transfer_message`]; for the fast path (`fast`), a transfer
+    /// that would need the heap (no room reserved in the destination's
+    /// table or the slot scratch) or that moves a door's owner reference
+    /// (whose hand-over wakes that door's receivers) fails before anything
+    /// moves, and the slow path does it.
+    #[inline(always)]
+    pub(crate) fn transfer_message_with(
+        &mut self,
+        machine: &mut impl Machine,
+        source: End,
+        layout: MessageLayout,
+        destination: End,
+        destination_total: u16,
+        fast: bool,
+    ) -> Result<Delivered, Failure> {
         if layout.used > destination_total {
             return Err(Failure::Destination(Error::ReceiveBufferTooSmall));
         }
@@ -803,7 +828,7 @@ impl Kernel {
         // The data and the padding go straight across after the checks; a
         // fault on either side stops the transfer before any descriptor moves.
         let checked = self
-            .check_transfer(machine, source, layout, destination, &mut slots)
+            .check_transfer(machine, source, layout, destination, &mut slots, fast)
             .and_then(|()| {
                 copy_data(
                     machine,
@@ -856,11 +881,25 @@ impl Kernel {
         layout: MessageLayout,
         destination: End,
         slots: &mut Vec<DescriptorSlot>,
+        fast: bool,
     ) -> Result<(), Failure> {
+        // The fast path's refusals: the slow path will do it (the error
+        // value is never seen).
+        let declined = Failure::Source(Error::OutOfMemory);
+        if fast && slots.capacity() < usize::from(layout.descriptor_count) {
+            return Err(declined);
+        }
         self.read_slots(machine, source.space, source.buffer, layout, slots)
             .map_err(Failure::Source)?;
         self.check_slots(source.process, slots)
             .map_err(Failure::Source)?;
+        if fast
+            && slots
+                .iter()
+                .any(|slot| Rights(slot.rights).contains(Rights::RECEIVE))
+        {
+            return Err(declined);
+        }
         let d = self
             .processes
             .get_mut(destination.process)
@@ -872,7 +911,13 @@ impl Kernel {
         if d.charged.saturating_add(cost) > d.limit {
             return Err(Failure::Source(Error::OutOfMemory));
         }
-        d.table.reserve(slots.len()).map_err(Failure::Source)?;
+        if fast {
+            if !d.table.has_room_reserved(slots.len()) {
+                return Err(declined);
+            }
+        } else {
+            d.table.reserve(slots.len()).map_err(Failure::Source)?;
+        }
         let slots_length = slots.len() * usize::from(SLOT_SIZE);
         let slots_at = destination.buffer + u64::from(layout.descriptor_offset);
         machine

@@ -73,6 +73,8 @@ pub struct Kernel {
 pub(crate) struct FastPathTest {
     pub(crate) slow_only: bool,
     pub(crate) hits: u64,
+    /// Hits that carried descriptors.
+    pub(crate) descriptor_hits: u64,
 }
 
 #[cfg(test)]
