@@ -281,9 +281,10 @@ mod tests {
         assert_eq!(run.machine.accel, Accel::Auto);
         assert_eq!(run.machine.smp, 1);
         assert_eq!(run.machine.memory, "256M");
-        assert_eq!(run.cmdline, "");
+        // The console server and its shell.
+        assert_eq!(run.cmdline, "run=console");
         assert!(!run.headless);
-        assert!(run.until.is_none() && run.timeout.is_none());
+        assert!(run.until.is_none() && run.timeout.is_none() && run.input.is_none());
     }
 
     #[test]

@@ -361,7 +361,72 @@ mod tests {
         assert_eq!(screen.partial(), b"$ a");
     }
 
+    /// What a terminal shows: finished lines and the current one (CR
+    /// returns to the line's start, `ESC [K` erases to its end, BS moves
+    /// back).
+    fn shown(bytes: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let (mut lines, mut line, mut column) = (Vec::new(), Vec::new(), 0usize);
+        let mut at = 0;
+        while at < bytes.len() {
+            match bytes[at] {
+                b'\n' => {
+                    lines.push(core::mem::take(&mut line));
+                    column = 0;
+                }
+                b'\r' => column = 0,
+                0x08 => column = column.saturating_sub(1),
+                0x1b if bytes[at..].starts_with(b"\x1b[K") => {
+                    line.truncate(column);
+                    at += 2;
+                }
+                byte => {
+                    if column < line.len() {
+                        line[column] = byte;
+                    } else {
+                        line.push(byte);
+                    }
+                    column += 1;
+                }
+            }
+            at += 1;
+        }
+        (lines, line)
+    }
+
     proptest! {
+        /// However output, echo and log lines interleave, a terminal shows
+        /// every log line whole on a line of its own, and without them it
+        /// shows exactly what it would have shown had no log line come.
+        #[test]
+        fn log_lines_never_split_a_line(
+            steps in prop::collection::vec(
+                (any::<bool>(), prop::collection::vec(prop::sample::select(b"ab \n".to_vec()), 0..12)),
+                0..30,
+            ),
+        ) {
+            let mut screen = Screen::new();
+            let mut plain = Screen::new();
+            let (mut out, mut plain_out) = (Vec::new(), Vec::new());
+            let mut logged = Vec::new();
+            for (index, (log, bytes)) in steps.iter().enumerate() {
+                if *log {
+                    let line = alloc::format!("L{index}\n");
+                    screen.log_lines(line.as_bytes(), &mut out);
+                    logged.push(alloc::format!("L{index}").into_bytes());
+                } else {
+                    screen.write(bytes, &mut out);
+                    plain.write(bytes, &mut plain_out);
+                }
+            }
+            let (lines, current) = shown(&out);
+            let (plain_lines, plain_current) = shown(&plain_out);
+            let log_lines: Vec<Vec<u8>> = lines.iter().filter(|l| l.starts_with(b"L")).cloned().collect();
+            prop_assert_eq!(log_lines, logged);
+            let others: Vec<Vec<u8>> = lines.into_iter().filter(|l| !l.starts_with(b"L")).collect();
+            prop_assert_eq!(others, plain_lines);
+            prop_assert_eq!(current, plain_current);
+        }
+
         /// Whatever is typed, the lines handed over plus the line pending
         /// are the printable bytes typed, with every edit applied, and no
         /// line holds a control byte.
