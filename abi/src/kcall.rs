@@ -543,6 +543,17 @@ pub(crate) fn encode_into(header: &[u8], tails: &[&[u8]], out: &mut [u8]) -> Opt
     Some(at)
 }
 
+impl ClockReply {
+    /// The clock reading `ticks` of a timer running at `hz`.
+    pub const fn new(ticks: u64, hz: u32) -> Self {
+        ClockReply {
+            ticks,
+            hz,
+            reserved: 0,
+        }
+    }
+}
+
 impl DescriptorRequest {
     /// A request naming `descriptor`, with `rights` (zero but for DUPLICATE).
     pub const fn new(descriptor: Descriptor, rights: Rights) -> Self {
@@ -993,6 +1004,13 @@ impl SmoShareRequest {
     /// The same request with its reserved field set (a malformed request).
     pub const fn with_reserved(self, reserved: u32) -> Self {
         SmoShareRequest { reserved, ..self }
+    }
+}
+
+impl SmoReply {
+    /// SMO_SHARE's reply: the new SMO's `id`.
+    pub const fn new(id: u32) -> Self {
+        SmoReply { id, reserved: 0 }
     }
 }
 

@@ -211,6 +211,32 @@ pub struct PortalSpec<'a> {
     pub frames: &'a [u64],
 }
 
+impl<'a> PortalSpec<'a> {
+    /// Creating the named share `identifier` (SHARE | ANON) of `length`
+    /// bytes, read-write, with the creator's `share_type` bits.
+    pub fn new_share(identifier: &'a [u8], length: u64, share_type: u32) -> Self {
+        PortalSpec {
+            classes: PortalClass::SHARE.with(PortalClass::ANON),
+            prot: protection::READ | protection::WRITE,
+            length,
+            identifier,
+            share_type,
+            create: true,
+            ..PortalSpec::default()
+        }
+    }
+
+    /// Capturing the named share `identifier` with `prot`.
+    pub fn capture(identifier: &'a [u8], prot: u32) -> Self {
+        PortalSpec {
+            classes: PortalClass::SHARE,
+            prot,
+            identifier,
+            ..PortalSpec::default()
+        }
+    }
+}
+
 /// The size of [`PortalRequest`]: the variable bytes start here.
 pub const PORTAL_REQUEST_SIZE: usize = core::mem::size_of::<PortalRequest>();
 
@@ -258,11 +284,29 @@ impl PortalRequest {
     /// when it does not fit.
     pub fn encode(spec: &PortalSpec<'_>, out: &mut [u8]) -> Option<usize> {
         let header = Self::new(spec);
-        let mut at = crate::kcall::encode_into(header.as_bytes(), &[spec.identifier], out)?;
-        for part in [spec.chain_name, spec.chain_message] {
-            out.get_mut(at..at + part.len())?.copy_from_slice(part);
-            at += part.len();
-        }
+        let at = crate::kcall::encode_into(header.as_bytes(), &[], out)?;
+        let tail = Self::encode_tail(spec, out.get_mut(at..)?)?;
+        Some(at + tail)
+    }
+
+    /// How many bytes follow the header for `spec` (what
+    /// [`PortalRequest::encode_tail`] writes).
+    pub fn tail_length(spec: &PortalSpec<'_>) -> usize {
+        spec.identifier.len()
+            + spec.chain_name.len()
+            + spec.chain_message.len()
+            + spec.frames.len() * 8
+    }
+
+    /// Writes the bytes that follow the header (identifier, chain name,
+    /// chain message, frames), for a sender that passes header and bytes
+    /// apart; their length, or `None` when they do not fit `out`.
+    pub fn encode_tail(spec: &PortalSpec<'_>, out: &mut [u8]) -> Option<usize> {
+        let mut at = crate::kcall::encode_into(
+            spec.identifier,
+            &[spec.chain_name, spec.chain_message],
+            out,
+        )?;
         for frame in spec.frames {
             out.get_mut(at..at + 8)?
                 .copy_from_slice(&frame.to_le_bytes());
@@ -346,6 +390,18 @@ pub struct PortalTableReply {
     pub descriptors: u32,
     /// Reserved, zero.
     pub reserved: u32,
+}
+
+impl PortalTableReply {
+    /// PORTAL_TABLE's reply: the counts of procman's portal table.
+    pub const fn new(portals: u32, captures: u32, descriptors: u32) -> Self {
+        PortalTableReply {
+            portals,
+            captures,
+            descriptors,
+            reserved: 0,
+        }
+    }
 }
 
 /// The governing meta-structure at the start of every share-point (seed

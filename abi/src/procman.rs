@@ -269,12 +269,22 @@ impl IoPortsRequest {
             reserved: 0,
         }
     }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        IoPortsRequest { reserved, ..self }
+    }
 }
 
 impl InterruptLineRequest {
     /// DEVICE_INTERRUPT's request for `line`.
     pub const fn new(line: u32) -> Self {
         InterruptLineRequest { line, reserved: 0 }
+    }
+
+    /// The same request with its reserved field set (a malformed request).
+    pub const fn with_reserved(self, reserved: u32) -> Self {
+        InterruptLineRequest { reserved, ..self }
     }
 }
 
@@ -328,6 +338,20 @@ impl SpawnProgramRequest {
     pub fn encode(program: &[u8], arguments: &[u8], out: &mut [u8]) -> Option<usize> {
         let header = Self::new(program, arguments);
         crate::kcall::encode_into(header.as_bytes(), &[program, arguments], out)
+    }
+
+    /// Writes the bytes that follow the header (`program`, then
+    /// `arguments`), for a sender that passes header and bytes apart;
+    /// their length, or `None` when they do not fit `out`.
+    pub fn encode_tail(program: &[u8], arguments: &[u8], out: &mut [u8]) -> Option<usize> {
+        crate::kcall::encode_into(program, &[arguments], out)
+    }
+}
+
+impl ProcessReply {
+    /// SPAWN's reply: the child's process id `pid`.
+    pub const fn new(pid: u32) -> Self {
+        ProcessReply { pid, reserved: 0 }
     }
 }
 

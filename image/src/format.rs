@@ -23,7 +23,7 @@ pub const NAME_CAPACITY: usize = 48;
 
 /// Every file starts at a multiple of this, so the kernel and procman can map
 /// a program's pages straight out of the archive.
-pub const FILE_ALIGNMENT: u64 = 4096;
+pub const FILE_ALIGNMENT: u64 = abi::PAGE_BYTES;
 
 /// The archive header at offset 0.
 #[derive(

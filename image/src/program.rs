@@ -312,10 +312,10 @@ mod tests {
             assert!(!(s.writable && s.executable));
             assert_eq!(s.bytes(image).len() as u64, s.file_size);
             for other in &used[..i] {
-                let (a, b) = (s.first_page(), s.first_page() + s.pages() * 4096);
+                let (a, b) = (s.first_page(), s.first_page() + s.pages() * abi::PAGE_BYTES);
                 let (c, d) = (
                     other.first_page(),
-                    other.first_page() + other.pages() * 4096,
+                    other.first_page() + other.pages() * abi::PAGE_BYTES,
                 );
                 assert!(b <= c || d <= a, "{s:?} and {other:?} share a page");
             }

@@ -16,7 +16,7 @@ fn sample_archive() -> Vec<u8> {
     ArchiveBuilder::new()
         .add("system.toml", b"[system]\nname = \"hinge\"\n".as_slice())
         .and_then(|builder| builder.add("empty", Vec::new()))
-        .and_then(|builder| builder.add("page", vec![0xa5; 4096]))
+        .and_then(|builder| builder.add("page", vec![0xa5; abi::PAGE_SIZE]))
         .expect("valid names")
         .build()
 }
@@ -56,7 +56,7 @@ fn what_the_builder_writes_the_reader_reads_back() {
     assert_eq!(names, ["system.toml", "empty", "page"]);
     assert_eq!(entries[0].data, b"[system]\nname = \"hinge\"\n");
     assert!(entries[1].data.is_empty());
-    assert_eq!(entries[2].data, [0xa5; 4096]);
+    assert_eq!(entries[2].data, [0xa5; abi::PAGE_SIZE]);
     for entry in &entries {
         assert_eq!(
             entry.offset % FILE_ALIGNMENT,
@@ -67,9 +67,12 @@ fn what_the_builder_writes_the_reader_reads_back() {
         assert!(entry.offset >= (HEADER_SIZE + 3 * DIRECTORY_ENTRY_SIZE) as u64);
     }
     // The last file ends the archive.
-    assert_eq!(entries[2].offset + 4096, archive.total_size());
+    assert_eq!(entries[2].offset + abi::PAGE_BYTES, archive.total_size());
 
-    assert_eq!(archive.find("page"), Some([0xa5; 4096].as_slice()));
+    assert_eq!(
+        archive.find("page"),
+        Some([0xa5; abi::PAGE_SIZE].as_slice())
+    );
     assert_eq!(archive.find("missing"), None);
 }
 

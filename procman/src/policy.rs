@@ -378,14 +378,7 @@ domain = "users"
         assert_eq!(ports(0, 2, u16::MAX), Err(BadRequest));
         assert_eq!(ports(0, 1, u16::MAX), Err(PortsDenied));
         assert_eq!(
-            check_ports(
-                &p,
-                0,
-                IoPortsRequest {
-                    reserved: 1,
-                    ..IoPortsRequest::new(0x3f8, 1)
-                }
-            ),
+            check_ports(&p, 0, IoPortsRequest::new(0x3f8, 1).with_reserved(1)),
             Err(BadRequest)
         );
         assert_eq!(ports(1, 0x3f8, 0), Err(BadRequest));
@@ -395,7 +388,11 @@ domain = "users"
         assert_eq!(ports(3, 0x3f8, 1), Err(ProcmanError::UnknownCaller));
 
         let line = |domain: usize, line: u32, reserved: u32| {
-            check_interrupt(&p, domain, InterruptLineRequest { line, reserved })
+            check_interrupt(
+                &p,
+                domain,
+                InterruptLineRequest::new(line).with_reserved(reserved),
+            )
         };
         assert_eq!(line(0, 4, 0), Ok(()));
         assert_eq!(line(0, 3, 0), Ok(()));

@@ -489,7 +489,7 @@ impl ProcmanServer for Procman<'_> {
             record.parent = parent;
         }
         call.set_value(pid);
-        Ok(ProcessReply { pid, reserved: 0 })
+        Ok(ProcessReply::new(pid))
     }
 
     fn wait(&mut self, call: &mut Call<'_>, header: WaitRequest) -> Answer<WaitReply> {
@@ -674,12 +674,11 @@ impl ProcmanServer for Procman<'_> {
     fn portal_table(&mut self, call: &mut Call<'_>) -> Answer<PortalTableReply> {
         self.caller(call)?;
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        Ok(PortalTableReply {
-            portals: count(self.portals.portals()),
-            captures: count(self.portals.captures()),
-            descriptors: count(self.portals.descriptors()),
-            reserved: 0,
-        })
+        Ok(PortalTableReply::new(
+            count(self.portals.portals()),
+            count(self.portals.captures()),
+            count(self.portals.descriptors()),
+        ))
     }
 
     fn pipe_create(&mut self, call: &mut Call<'_>) -> Answer<PipeReply> {

@@ -740,6 +740,73 @@ macro_rules! interface {
     };
 }
 
+/// Declares an interface's error type: a `#[repr(u32)]` enum, each error
+/// with its number (from `abi::error::FIRST_SERVER_ERROR`) and stable
+/// name, and its [`InterfaceError`] implementation naming which errors
+/// the generated dispatch answers with.
+///
+/// ```ignore
+/// userlib::interface_error! {
+///     /// Doc of the enum.
+///     pub enum EchoError {
+///         /// Doc of each error.
+///         UnknownFunction = FIRST_SERVER_ERROR => "ECHO_UNKNOWN_FUNCTION",
+///         ReplyDoesNotFit = FIRST_SERVER_ERROR + 1 => "ECHO_REPLY_DOES_NOT_FIT",
+///         BadRequest = FIRST_SERVER_ERROR + 2 => "ECHO_BAD_REQUEST",
+///     }
+///     unknown_function: UnknownFunction,
+///     reply_does_not_fit: ReplyDoesNotFit,
+///     bad_request: BadRequest,
+/// }
+/// ```
+#[macro_export]
+macro_rules! interface_error {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $(
+                $(#[$variant_meta:meta])*
+                $variant:ident = $number:expr => $label:literal,
+            )+
+        }
+        unknown_function: $unknown:ident,
+        reply_does_not_fit: $no_room:ident,
+        bad_request: $bad:ident $(,)?
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u32)]
+        $vis enum $name {
+            $(
+                $(#[$variant_meta])*
+                $variant = $number,
+            )+
+        }
+
+        impl $crate::interface::InterfaceError for $name {
+            const BAD_REQUEST: Self = $name::$bad;
+            const UNKNOWN_FUNCTION: Self = $name::$unknown;
+            const REPLY_DOES_NOT_FIT: Self = $name::$no_room;
+
+            fn number(self) -> u32 {
+                self as u32
+            }
+
+            fn from_number(number: u32) -> Option<Self> {
+                [$($name::$variant),+]
+                    .into_iter()
+                    .find(|error| *error as u32 == number)
+            }
+
+            fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label,)+
+                }
+            }
+        }
+    };
+}
+
 /// The parts of [`interface!`]: normalizes each operation's request and
 /// reply lists into `[header: T] [bytes] [descriptors: MIN MAX]` (each
 /// bracket possibly empty), then emits the stub method, the trait method or

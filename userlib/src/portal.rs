@@ -16,13 +16,12 @@
 
 use abi::kcall::protection;
 use abi::portal::{
-    PortalClass, PortalReply, PortalRequest, PortalSizeRequest, PortalSpec, PortalTableReply,
-    REPLY_READ_ONLY, SHARE_POINT, SHARE_POINT_HEADER_SIZE, SharePointHeader,
+    PortalReply, PortalRequest, PortalSizeRequest, PortalSpec, PortalTableReply, REPLY_READ_ONLY,
+    SHARE_POINT, SHARE_POINT_HEADER_SIZE, SharePointHeader,
 };
 use abi::procman::NameRequest;
 use abi::{Error, PAGE_BYTES};
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
@@ -46,13 +45,8 @@ pub struct Portal {
 /// PORTAL: create or capture a portal as `spec` says.
 pub fn request(spec: &PortalSpec<'_>) -> Result<Portal, CallError> {
     let header = PortalRequest::new(spec);
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(spec.identifier);
-    bytes.extend_from_slice(spec.chain_name);
-    bytes.extend_from_slice(spec.chain_message);
-    for frame in spec.frames {
-        bytes.extend_from_slice(&frame.to_le_bytes());
-    }
+    let mut bytes = alloc::vec![0; PortalRequest::tail_length(spec)];
+    PortalRequest::encode_tail(spec, &mut bytes).ok_or(CallError::Kernel(Error::BadSizes))?;
     let mut reply = PROCMAN.portal(header, &bytes)?;
     let object = if reply.descriptor_count() > 0 {
         reply.take_descriptor(0)
@@ -164,15 +158,7 @@ impl SharePoint {
     /// with the creator's `share_type` choices (`OTHERS_READ_ONLY`,
     /// `DOMAIN_ONLY`), and maps it read-write.
     pub fn create(name: &str, length: u64, share_type: u32) -> Result<SharePoint, ShareError> {
-        let spec = PortalSpec {
-            classes: PortalClass::SHARE.with(PortalClass::ANON),
-            prot: protection::READ | protection::WRITE,
-            length,
-            identifier: name.as_bytes(),
-            share_type: share_type | SHARE_POINT,
-            create: true,
-            ..PortalSpec::default()
-        };
+        let spec = PortalSpec::new_share(name.as_bytes(), length, share_type | SHARE_POINT);
         Self::map(name, request(&spec)?, protection::READ | protection::WRITE)
     }
 
@@ -188,12 +174,7 @@ impl SharePoint {
     }
 
     fn capture(name: &str, prot: u32) -> Result<SharePoint, ShareError> {
-        let spec = PortalSpec {
-            classes: PortalClass::SHARE,
-            prot,
-            identifier: name.as_bytes(),
-            ..PortalSpec::default()
-        };
+        let spec = PortalSpec::capture(name.as_bytes(), prot);
         let portal = request(&spec)?;
         Self::map(name, portal, prot)
     }
@@ -386,7 +367,7 @@ pub fn is_read_only(reply: &PortalReply) -> bool {
 mod tests {
     use super::*;
     use crate::fake_kernel::{self, FakeCall};
-    use abi::portal::{PORTAL, REPLY_CREATED};
+    use abi::portal::{PORTAL, PortalClass, REPLY_CREATED};
     use abi::{Descriptor, DescriptorSlot, Rights, TrapArgs};
 
     #[test]
@@ -416,14 +397,7 @@ mod tests {
                 );
                 TrapArgs::replied(0, 0, sizes)
             },
-            || {
-                request(&PortalSpec {
-                    classes: PortalClass::SHARE,
-                    prot: protection::READ,
-                    identifier: b"/shm/sp",
-                    ..PortalSpec::default()
-                })
-            },
+            || request(&PortalSpec::capture(b"/shm/sp", protection::READ)),
         );
         let portal = portal.expect("granted");
         assert_eq!(portal.reply.data_offset, 32);

@@ -208,9 +208,9 @@ pub fn spawn(
     let program = checked(program.as_bytes())?;
     let arguments = checked(arguments)?;
     let header = SpawnProgramRequest::new(program, arguments);
-    let mut bytes = Vec::with_capacity(program.len() + arguments.len());
-    bytes.extend_from_slice(program);
-    bytes.extend_from_slice(arguments);
+    let mut bytes = alloc::vec![0; program.len() + arguments.len()];
+    SpawnProgramRequest::encode_tail(program, arguments, &mut bytes)
+        .ok_or(CallError::Kernel(Error::BadSizes))?;
     let reply = PROCMAN.spawn(header, &bytes, descriptors)?;
     Ok(reply.header.pid)
 }

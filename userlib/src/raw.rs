@@ -129,6 +129,7 @@ pub fn trap_at(args: TrapArgs, pages: Option<&RawPages>) -> Result<TrapArgs, Ref
 // `align` takes a literal only: it is `PAGE_SIZE`.
 #[repr(C, align(4096))]
 struct Page([u8; PAGE_SIZE]);
+const _: () = assert!(core::mem::align_of::<Page>() == PAGE_SIZE);
 
 /// A page-aligned, page-sized message buffer on the heap: one byte more
 /// than the largest msgTotalSize, so any trap from its offset 0 stays in it.

@@ -108,12 +108,7 @@ fn prot_of(writable: bool) -> u32 {
 }
 
 fn capture(portal: &str, prot: u32) -> Result<portal::Portal, CallError> {
-    portal::request(&PortalSpec {
-        classes: PortalClass::SHARE,
-        prot,
-        identifier: portal.as_bytes(),
-        ..PortalSpec::default()
-    })
+    portal::request(&PortalSpec::capture(portal.as_bytes(), prot))
 }
 
 /// Opens (with [`O_CREAT`], creates: unsized until [`ftruncate`]) the shm
@@ -126,13 +121,7 @@ pub fn shm_open(name: &str, flags: u32) -> Result<ShmFd, ShmError> {
     let writable = flags & O_RDWR != 0;
     let prot = prot_of(writable);
     if flags & O_CREAT != 0 {
-        let created = portal::request(&PortalSpec {
-            classes: PortalClass::SHARE.with(PortalClass::ANON),
-            prot: PROT_READ | PROT_WRITE,
-            identifier: portal.as_bytes(),
-            create: true,
-            ..PortalSpec::default()
-        });
+        let created = portal::request(&PortalSpec::new_share(portal.as_bytes(), 0, 0));
         match created {
             Ok(_) => return Ok(ShmFd { portal, writable }),
             Err(CallError::Server(errno))

@@ -210,9 +210,9 @@ const BOOT_CASES: &[BootCase] = &[
         input: &[],
         session: &[],
     },
-    // tests/guest/ipc-test as the first process: descriptors between three
-    // processes, YIELD, the death of a process in each phase of a call (the
-    // ABI's rules one trap at a time are the conformance suite's, step 6).
+    // tests/guest/ipc-test as the first process: an event passed along three
+    // processes, YIELD (the ABI's rules one trap at a time, and the death of
+    // a process in each phase of a call, are the conformance suite's, step 6).
     BootCase {
         name: "in-guest IPC test (init=ipc-test)",
         cmdline: BootWords::both("init=ipc-test"),

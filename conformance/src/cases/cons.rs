@@ -175,10 +175,7 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: refusal("DEVICE_PORTS", ProcmanError::BadRequest),
         run: |context| {
-            let request = IoPortsRequest {
-                reserved: 1,
-                ..IoPortsRequest::new(COM2, 1)
-            };
+            let request = IoPortsRequest::new(COM2, 1).with_reserved(1);
             refused_twice(context, || send_bytes(DEVICE_PORTS, &ports_data(request)))
         },
     },
@@ -256,10 +253,7 @@ pub static CASES: &[Case] = &[
         decisions: &[],
         expect: refusal("DEVICE_INTERRUPT", ProcmanError::BadRequest),
         run: |context| {
-            let request = InterruptLineRequest {
-                reserved: 1,
-                ..InterruptLineRequest::new(QUIET_LINE)
-            };
+            let request = InterruptLineRequest::new(QUIET_LINE).with_reserved(1);
             refused_twice(context, || line(request))
         },
     },

@@ -223,7 +223,12 @@ pub static CASES: &[Case] = &[
             if registers.arg0 != 0xffff_ffff {
                 kit::reply(&mut buffer, &Answer::default())?;
             }
-            let _ = finished(context, &next, "the next caller")?;
+            let next = finished(context, &next, "the next caller")?;
+            context.check_registers(
+                "the next caller's result",
+                &next.registers,
+                &kit::replied(0, 0, 0, 0),
+            );
             Ok(observed)
         },
     },
@@ -244,7 +249,12 @@ pub static CASES: &[Case] = &[
             if served.received.arg0 != 0xffff_ffff {
                 kit::reply(&mut buffer, &Answer::default())?;
             }
-            let _ = finished(context, &behind, "the caller behind")?;
+            let behind = finished(context, &behind, "the caller behind")?;
+            context.check_registers(
+                "the result of the call behind",
+                &behind.registers,
+                &kit::replied(0, 0, 0, 0),
+            );
             Ok(context.observe_buffer(served.received, served.msg_ptr, served.bytes))
         },
     },

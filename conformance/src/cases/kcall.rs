@@ -10,7 +10,7 @@
 
 use abi::kcall::{
     ArchiveReadRequest, ClockReply, CookieRequest, DescriptorRequest, DoorCreateRequest,
-    ExitRequest, SpawnRequest,
+    ExitRequest, MapRequest, SpawnRequest,
 };
 use abi::process::{FIRST_BOOT_ARCHIVE, FIRST_MACHINE_CONTROL, FIRST_PROCESS_CONTROL};
 use abi::{Descriptor, DescriptorSlot, Error, KernelFunction, ObjectKind, Rights, TrapArgs};
@@ -1624,7 +1624,7 @@ pub static CASES: &[Case] = &[
             memory::refused(
                 context,
                 KernelFunction::MapAnonymous,
-                memory::request(0, memory::PAGE, memory::RW).with_reserved(1),
+                MapRequest::new(0, memory::PAGE, memory::RW).with_reserved(1),
             )
         },
     },
@@ -1668,7 +1668,7 @@ pub static CASES: &[Case] = &[
             memory::call(
                 context,
                 KernelFunction::Unmap,
-                memory::request(memory::TEST_REGION + 1, memory::PAGE, 0),
+                MapRequest::new(memory::TEST_REGION + 1, memory::PAGE, 0),
             )
         },
     },
@@ -1682,7 +1682,7 @@ pub static CASES: &[Case] = &[
             memory::call(
                 context,
                 KernelFunction::Unmap,
-                memory::request(memory::KERNEL_HALF, memory::PAGE, 0),
+                MapRequest::new(memory::KERNEL_HALF, memory::PAGE, 0),
             )
         },
     },
@@ -1968,7 +1968,7 @@ pub static CASES: &[Case] = &[
             let registers = kit::send(
                 KernelFunction::Protect.function(),
                 Descriptor::NULL,
-                memory::request(address, abi::PAGE_BYTES, memory::RW).as_bytes(),
+                MapRequest::new(address, abi::PAGE_BYTES, memory::RW).as_bytes(),
                 &[],
                 64,
             )?

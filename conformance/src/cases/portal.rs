@@ -191,25 +191,12 @@ pub fn refused(context: &mut Context, spec: PortalSpec<'static>) -> Outcome {
 
 /// A named share (SHARE | ANON, created) of `length` bytes.
 pub fn share_spec(name: &'static str, length: u64, share_type: u32) -> PortalSpec<'static> {
-    PortalSpec {
-        classes: PortalClass::SHARE.with(PortalClass::ANON),
-        prot: RW,
-        length,
-        identifier: name.as_bytes(),
-        share_type,
-        create: true,
-        ..PortalSpec::default()
-    }
+    PortalSpec::new_share(name.as_bytes(), length, share_type)
 }
 
 /// A capture (SHARE) of `name` with `prot`.
 pub fn capture_spec(name: &str, prot: u32) -> PortalSpec<'_> {
-    PortalSpec {
-        classes: PortalClass::SHARE,
-        prot,
-        identifier: name.as_bytes(),
-        ..PortalSpec::default()
-    }
+    PortalSpec::capture(name.as_bytes(), prot)
 }
 
 /// Anonymous private memory of `length` bytes.
@@ -629,12 +616,11 @@ pub static CASES: &[Case] = &[
             let before = snapshot(context)?;
             let (call, _) = granted_call(context, &share_spec("/shm/c15", PAGE, 0))?;
             let after = snapshot(context)?;
-            let grew = PortalTableReply {
-                portals: before.table.portals + 1,
-                captures: before.table.captures + 1,
-                descriptors: before.table.descriptors + 1,
-                reserved: 0,
-            };
+            let grew = PortalTableReply::new(
+                before.table.portals + 1,
+                before.table.captures + 1,
+                before.table.descriptors + 1,
+            );
             context.check(after.table == grew, "the table did not grow by one of each");
             unlink("/shm/c15");
             let gone = userlib::portal::table().map_err(|e| Failed(format!("{e}")))?;
@@ -1075,12 +1061,11 @@ pub static CASES: &[Case] = &[
                 .get(8..24)
                 .and_then(|b| PortalTableReply::read_from_bytes(b).ok())
                 .unwrap_or_default();
-            let expected = PortalTableReply {
-                portals: before.table.portals + 1,
-                captures: before.table.captures + 2,
-                descriptors: before.table.descriptors + 2,
-                reserved: 0,
-            };
+            let expected = PortalTableReply::new(
+                before.table.portals + 1,
+                before.table.captures + 2,
+                before.table.descriptors + 2,
+            );
             context.check(
                 table == expected,
                 "the table does not count 1 portal, 2 captures, 2 descriptors more",

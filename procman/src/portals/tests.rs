@@ -3,6 +3,7 @@
 //! closed exactly once.
 
 use super::*;
+use abi::PAGE_BYTES;
 use abi::kcall::protection::{EXECUTE, READ, WRITE};
 use abi::portal::PortalSpec;
 use proptest::prelude::*;
@@ -56,24 +57,11 @@ fn plan(table: &PortalTable, who: &Caller<'_>, spec: PortalSpec<'_>) -> Result<P
 }
 
 fn share(name: &str, length: u64, share_type: u32) -> PortalSpec<'_> {
-    PortalSpec {
-        classes: PortalClass::SHARE.with(PortalClass::ANON),
-        prot: READ | WRITE,
-        length,
-        identifier: name.as_bytes(),
-        share_type,
-        create: true,
-        ..PortalSpec::default()
-    }
+    PortalSpec::new_share(name.as_bytes(), length, share_type)
 }
 
 fn capture(name: &str, prot: u32) -> PortalSpec<'_> {
-    PortalSpec {
-        classes: PortalClass::SHARE,
-        prot,
-        identifier: name.as_bytes(),
-        ..PortalSpec::default()
-    }
+    PortalSpec::capture(name.as_bytes(), prot)
 }
 
 /// Plans and records a creation as the server does, with `object` (and
@@ -195,7 +183,7 @@ fn private_anonymous_and_direct_memory() {
             &table,
             &user(A),
             PortalSpec {
-                morphology_length: 4096,
+                morphology_length: PAGE_BYTES,
                 ..anon
             }
         ),
@@ -234,7 +222,7 @@ fn classes_and_combinations() {
         let spec = PortalSpec {
             classes,
             prot: READ,
-            length: 4096,
+            length: PAGE_BYTES,
             ..PortalSpec::default()
         };
         assert_eq!(
@@ -246,7 +234,7 @@ fn classes_and_combinations() {
     let special = PortalSpec {
         classes: PortalClass::SPECIAL,
         prot: READ,
-        length: 4096,
+        length: PAGE_BYTES,
         chain_name: b"/srv/pager",
         ..PortalSpec::default()
     };
@@ -258,7 +246,7 @@ fn classes_and_combinations() {
     let chained_anon = PortalSpec {
         classes: PortalClass::ANON,
         prot: READ,
-        length: 4096,
+        length: PAGE_BYTES,
         chain_name: b"/srv/pager",
         ..PortalSpec::default()
     };
@@ -322,7 +310,7 @@ fn classes_and_combinations() {
             &user(A),
             PortalSpec {
                 share_type: 8,
-                ..share("/shm/x", 4096, 0)
+                ..share("/shm/x", PAGE_BYTES, 0)
             }
         ),
         Err(ProcmanError::BadRequest)
@@ -333,27 +321,27 @@ fn classes_and_combinations() {
 fn names_are_checked_and_a_creator_decides_who_captures() {
     let mut table = PortalTable::new();
     assert_eq!(
-        plan(&table, &user(A), share("shm", 4096, 0)),
+        plan(&table, &user(A), share("shm", PAGE_BYTES, 0)),
         Err(ProcmanError::BadName)
     );
     assert_eq!(
-        plan(&table, &user(A), share("/dev/x", 4096, 0)),
+        plan(&table, &user(A), share("/dev/x", PAGE_BYTES, 0)),
         Err(ProcmanError::NameDenied)
     );
     create(
         &mut table,
         &user(A),
-        share("/shm/ro", 4096, OTHERS_READ_ONLY),
+        share("/shm/ro", PAGE_BYTES, OTHERS_READ_ONLY),
         10,
     );
     create(
         &mut table,
         &user(A),
-        share("/shm/mine", 4096, DOMAIN_ONLY),
+        share("/shm/mine", PAGE_BYTES, DOMAIN_ONLY),
         11,
     );
     assert_eq!(
-        plan(&table, &user(A), share("/shm/ro", 4096, 0)),
+        plan(&table, &user(A), share("/shm/ro", PAGE_BYTES, 0)),
         Err(ProcmanError::NameExists)
     );
     assert_eq!(
@@ -402,7 +390,7 @@ fn names_are_checked_and_a_creator_decides_who_captures() {
             &table,
             &user(B),
             PortalSpec {
-                length: 4096,
+                length: PAGE_BYTES,
                 ..capture("/shm/ro", READ)
             }
         ),
@@ -414,7 +402,7 @@ fn names_are_checked_and_a_creator_decides_who_captures() {
 fn share_points_carry_a_header_and_a_lock() {
     let mut table = PortalTable::new();
     let Ok(Plan::Create { header, memory, .. }) =
-        plan(&table, &user(A), share("/shm/sp", 4096, SHARE_POINT))
+        plan(&table, &user(A), share("/shm/sp", PAGE_BYTES, SHARE_POINT))
     else {
         panic!("a share-point")
     };
@@ -425,7 +413,7 @@ fn share_points_carry_a_header_and_a_lock() {
         Some(SharePointHeader {
             lock: 0,
             prot: READ | WRITE,
-            length: 4096,
+            length: PAGE_BYTES,
             morphology_length: 8192,
             frame_count: 0,
             sequence: 0
@@ -439,7 +427,7 @@ fn share_points_carry_a_header_and_a_lock() {
     create(
         &mut table,
         &user(A),
-        share("/shm/sp", 4096, SHARE_POINT),
+        share("/shm/sp", PAGE_BYTES, SHARE_POINT),
         20,
     );
     assert_eq!(table.descriptors(), 2);
@@ -465,14 +453,14 @@ fn share_points_carry_a_header_and_a_lock() {
     };
     assert_eq!(
         header.map(|h| (h.length, h.frame_count)),
-        Some((4096 - 48, 1))
+        Some((PAGE_BYTES - 48, 1))
     );
     assert_eq!(
         plan(
             &table,
             &privileged(A),
             PortalSpec {
-                length: 4096,
+                length: PAGE_BYTES,
                 ..spec
             }
         ),
@@ -496,7 +484,7 @@ fn unsized_portals_are_sized_once_by_their_creator() {
         Err(ProcmanError::PortalUnsized)
     );
     assert_eq!(
-        table.plan_size(B, "/shm/s", 4096),
+        table.plan_size(B, "/shm/s", PAGE_BYTES),
         Err(ProcmanError::NotNameOwner)
     );
     assert_eq!(
@@ -510,7 +498,7 @@ fn unsized_portals_are_sized_once_by_their_creator() {
     assert_eq!(table.plan_size(A, "/shm/s", 4097), Ok(2));
     table.sized("/shm/s", 31, 2);
     assert_eq!(
-        table.plan_size(A, "/shm/s", 4096),
+        table.plan_size(A, "/shm/s", PAGE_BYTES),
         Err(ProcmanError::PortalSized)
     );
     assert_eq!(
@@ -530,12 +518,12 @@ fn releases_unlinks_ends_and_quotas() {
         create(
             &mut table,
             &user(A),
-            share(&format!("/shm/{i}"), 4096, 0),
+            share(&format!("/shm/{i}"), PAGE_BYTES, 0),
             100 + i,
         );
     }
     assert_eq!(
-        plan(&table, &user(A), share("/shm/one-more", 4096, 0)),
+        plan(&table, &user(A), share("/shm/one-more", PAGE_BYTES, 0)),
         Err(ProcmanError::TooManyPortals)
     );
     table.record_capture("/shm/0", B);
@@ -576,12 +564,17 @@ fn releases_unlinks_ends_and_quotas() {
         create(
             &mut table,
             &user(creator),
-            share(&format!("/shm/{i}"), 4096, 0),
+            share(&format!("/shm/{i}"), PAGE_BYTES, 0),
             1000 + i,
         );
         table.record_capture(&format!("/shm/{i}"), B);
     }
-    create(&mut table, &user(99), share("/shm/last", 4096, 0), 999);
+    create(
+        &mut table,
+        &user(99),
+        share("/shm/last", PAGE_BYTES, 0),
+        999,
+    );
     assert_eq!(
         plan(&table, &user(B), capture("/shm/last", READ)),
         Err(ProcmanError::TooManyCaptures)
@@ -591,7 +584,7 @@ fn releases_unlinks_ends_and_quotas() {
         "already captured"
     );
     assert_eq!(
-        plan(&table, &user(B), share("/shm/new", 4096, 0)),
+        plan(&table, &user(B), share("/shm/new", PAGE_BYTES, 0)),
         Err(ProcmanError::TooManyCaptures),
         "a creation is a capture"
     );
@@ -651,7 +644,7 @@ proptest! {
             let name = format!("/shm/{n}");
             match op {
                 0 => {
-                    let spec = share(&name, 4096 * (n as u64), if n.is_multiple_of(2) { SHARE_POINT } else { 0 });
+                    let spec = share(&name, PAGE_BYTES * (n as u64), if n.is_multiple_of(2) { SHARE_POINT } else { 0 });
                     if let Ok(Plan::Create { name, memory, header, mut entry, .. }) =
                         plan(&table, &user(pid), spec)
                     {

@@ -32,7 +32,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use ipc_bench::{DONE, ERROR, LINE_PREFIX, Percentiles, RowLine};
-use userlib::interface::{Call, InterfaceError, Refusal};
+use userlib::interface::{Call, Refusal};
 use userlib::portal::SharePoint;
 use userlib::{Startup, println};
 
@@ -75,48 +75,21 @@ userlib::interface! {
     fn carry(CARRY) request(header: u32, bytes) reply();
 }
 
-/// The receiving process's refusals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum SinkError {
-    /// An unknown function.
-    UnknownFunction = FIRST_SERVER_ERROR,
-    /// No room for the reply.
-    ReplyDoesNotFit = FIRST_SERVER_ERROR + 1,
-    /// A malformed request, or data past the MiB.
-    BadRequest = FIRST_SERVER_ERROR + 2,
-    /// The share-point refused (its lock or its bounds).
-    SharePoint = FIRST_SERVER_ERROR + 3,
-}
-
-impl InterfaceError for SinkError {
-    const BAD_REQUEST: Self = SinkError::BadRequest;
-    const UNKNOWN_FUNCTION: Self = SinkError::UnknownFunction;
-    const REPLY_DOES_NOT_FIT: Self = SinkError::ReplyDoesNotFit;
-
-    fn number(self) -> u32 {
-        self as u32
+userlib::interface_error! {
+    /// The receiving process's refusals.
+    pub enum SinkError {
+        /// An unknown function.
+        UnknownFunction = FIRST_SERVER_ERROR => "UNKNOWN_FUNCTION",
+        /// No room for the reply.
+        ReplyDoesNotFit = FIRST_SERVER_ERROR + 1 => "REPLY_DOES_NOT_FIT",
+        /// A malformed request, or data past the MiB.
+        BadRequest = FIRST_SERVER_ERROR + 2 => "BAD_REQUEST",
+        /// The share-point refused (its lock or its bounds).
+        SharePoint = FIRST_SERVER_ERROR + 3 => "SHARE_POINT",
     }
-
-    fn from_number(number: u32) -> Option<Self> {
-        [
-            SinkError::UnknownFunction,
-            SinkError::ReplyDoesNotFit,
-            SinkError::BadRequest,
-            SinkError::SharePoint,
-        ]
-        .into_iter()
-        .find(|e| *e as u32 == number)
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            SinkError::UnknownFunction => "UNKNOWN_FUNCTION",
-            SinkError::ReplyDoesNotFit => "REPLY_DOES_NOT_FIT",
-            SinkError::BadRequest => "BAD_REQUEST",
-            SinkError::SharePoint => "SHARE_POINT",
-        }
-    }
+    unknown_function: UnknownFunction,
+    reply_does_not_fit: ReplyDoesNotFit,
+    bad_request: BadRequest,
 }
 
 /// The receiving process: the share-point and where the bytes land.

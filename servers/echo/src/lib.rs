@@ -13,7 +13,6 @@
 
 use abi::error::FIRST_SERVER_ERROR;
 use abi::function::{Function, USER_BASE};
-use userlib::interface::InterfaceError;
 
 /// The name the echo server registers with procman.
 pub const NAME: &str = "/srv/echo";
@@ -58,44 +57,19 @@ userlib::interface! {
         reply(descriptors: 0..=255);
 }
 
-/// The echo server's refusals (msgErrno).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum EchoError {
-    /// The function number is none of the above.
-    UnknownFunction = FIRST_SERVER_ERROR,
-    /// The caller's buffer has no room for the reply (ECHO needs the
-    /// data's length plus 8, COUNT 16, RETURN_DESCRIPTORS 8 plus 16 per
-    /// descriptor).
-    ReplyDoesNotFit = FIRST_SERVER_ERROR + 1,
-    /// The request's data or descriptors do not match its function.
-    BadRequest = FIRST_SERVER_ERROR + 2,
-}
-
-impl InterfaceError for EchoError {
-    const BAD_REQUEST: Self = EchoError::BadRequest;
-    const UNKNOWN_FUNCTION: Self = EchoError::UnknownFunction;
-    const REPLY_DOES_NOT_FIT: Self = EchoError::ReplyDoesNotFit;
-
-    fn number(self) -> u32 {
-        self as u32
+userlib::interface_error! {
+    /// The echo server's refusals (msgErrno).
+    pub enum EchoError {
+        /// The function number is none of the above.
+        UnknownFunction = FIRST_SERVER_ERROR => "ECHO_UNKNOWN_FUNCTION",
+        /// The caller's buffer has no room for the reply (ECHO needs the
+        /// data's length plus 8, COUNT 16, RETURN_DESCRIPTORS 8 plus 16 per
+        /// descriptor).
+        ReplyDoesNotFit = FIRST_SERVER_ERROR + 1 => "ECHO_REPLY_DOES_NOT_FIT",
+        /// The request's data or descriptors do not match its function.
+        BadRequest = FIRST_SERVER_ERROR + 2 => "ECHO_BAD_REQUEST",
     }
-
-    fn from_number(number: u32) -> Option<Self> {
-        [
-            EchoError::UnknownFunction,
-            EchoError::ReplyDoesNotFit,
-            EchoError::BadRequest,
-        ]
-        .into_iter()
-        .find(|error| *error as u32 == number)
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            EchoError::UnknownFunction => "ECHO_UNKNOWN_FUNCTION",
-            EchoError::ReplyDoesNotFit => "ECHO_REPLY_DOES_NOT_FIT",
-            EchoError::BadRequest => "ECHO_BAD_REQUEST",
-        }
-    }
+    unknown_function: UnknownFunction,
+    reply_does_not_fit: ReplyDoesNotFit,
+    bad_request: BadRequest,
 }

@@ -26,38 +26,41 @@ struct Pair {
     b: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-enum TestError {
-    Unknown = 0x1000,
-    Bad = 0x1001,
-    Full = 0x1002,
-    Refused = 0x1003,
+crate::interface_error! {
+    /// The test interface's errors.
+    enum TestError {
+        /// An undeclared function.
+        Unknown = 0x1000 => "TEST_UNKNOWN",
+        /// A malformed request.
+        Bad = 0x1001 => "TEST_BAD",
+        /// No room for the reply.
+        Full = 0x1002 => "TEST_FULL",
+        /// A method's own refusal.
+        Refused = 0x1003 => "TEST_REFUSED",
+    }
+    unknown_function: Unknown,
+    reply_does_not_fit: Full,
+    bad_request: Bad,
 }
 
-impl InterfaceError for TestError {
-    const BAD_REQUEST: Self = TestError::Bad;
-    const UNKNOWN_FUNCTION: Self = TestError::Unknown;
-    const REPLY_DOES_NOT_FIT: Self = TestError::Full;
-
-    fn number(self) -> u32 {
-        self as u32
+#[test]
+fn declared_errors_keep_their_numbers_names_and_roles() {
+    let all = [
+        (TestError::Unknown, 0x1000, "TEST_UNKNOWN"),
+        (TestError::Bad, 0x1001, "TEST_BAD"),
+        (TestError::Full, 0x1002, "TEST_FULL"),
+        (TestError::Refused, 0x1003, "TEST_REFUSED"),
+    ];
+    for (error, number, name) in all {
+        assert_eq!(error.number(), number);
+        assert_eq!(TestError::from_number(number), Some(error));
+        assert_eq!(error.name(), name);
     }
-
-    fn from_number(number: u32) -> Option<Self> {
-        [
-            TestError::Unknown,
-            TestError::Bad,
-            TestError::Full,
-            TestError::Refused,
-        ]
-        .into_iter()
-        .find(|error| *error as u32 == number)
-    }
-
-    fn name(self) -> &'static str {
-        "TEST"
-    }
+    assert_eq!(TestError::from_number(0x1004), None);
+    assert_eq!(TestError::from_number(0xfff), None);
+    assert_eq!(TestError::UNKNOWN_FUNCTION, TestError::Unknown);
+    assert_eq!(TestError::BAD_REQUEST, TestError::Bad);
+    assert_eq!(TestError::REPLY_DOES_NOT_FIT, TestError::Full);
 }
 
 crate::interface! {
@@ -382,7 +385,7 @@ fn stubs_decode_error_replies_into_the_interface_error() {
     );
     assert_eq!(
         ClientError::Interface(TestError::Refused).to_string(),
-        "server error TEST (0x1003)"
+        "server error TEST_REFUSED (0x1003)"
     );
 }
 
@@ -523,10 +526,7 @@ impl ProcmanServer for FakeProcman {
             let _ = descriptors.take(index).map(OwnedDescriptor::into_raw);
         }
         call.set_value(4);
-        Ok(ProcessReply {
-            pid: 4,
-            reserved: 0,
-        })
+        Ok(ProcessReply::new(4))
     }
 
     fn wait(
@@ -784,13 +784,7 @@ fn procman_functions_keep_the_wire_format() {
             assert_eq!(call.slots(), [slot(6)]);
             let mut data = 4u32.to_le_bytes().to_vec();
             data.extend_from_slice(&[0; 4]);
-            data.extend_from_slice(
-                ProcessReply {
-                    pid: 4,
-                    reserved: 0,
-                }
-                .as_bytes(),
-            );
+            data.extend_from_slice(ProcessReply::new(4).as_bytes());
             let sizes = call.write_reply(&data, &[]);
             TrapArgs::replied(4, 0, sizes)
         },

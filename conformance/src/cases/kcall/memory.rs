@@ -34,11 +34,6 @@ pub const FAR_REGION: u64 = 0x0000_6000_0000_0000;
 pub const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 const GIB: u64 = 1 << 30;
 
-/// A `MapRequest`.
-pub const fn request(address: u64, length: u64, protection: u32) -> MapRequest {
-    MapRequest::new(address, length, protection)
-}
-
 /// `function` (MAP_ANONYMOUS, UNMAP or PROTECT) with `request`, in a
 /// buffer of 64 bytes: the observation, with the buffer.
 pub fn call(context: &Context, function: KernelFunction, request: MapRequest) -> Outcome {
@@ -111,7 +106,7 @@ pub fn map_anywhere(context: &mut Context) -> Outcome {
     let observed = call(
         context,
         KernelFunction::MapAnonymous,
-        request(0, 2 * PAGE, RW),
+        MapRequest::new(0, 2 * PAGE, RW),
     )?;
     let address = mapped_address(&observed);
     context.bind("address", address);
@@ -147,7 +142,7 @@ pub fn map_at(context: &mut Context) -> Outcome {
     call(
         context,
         KernelFunction::MapAnonymous,
-        request(TEST_REGION, PAGE, RW),
+        MapRequest::new(TEST_REGION, PAGE, RW),
     )
 }
 
@@ -159,13 +154,13 @@ pub fn map_over_mapped(context: &mut Context) -> Outcome {
         context,
         "MAP_ANONYMOUS of the page before the mapped one and the mapped one",
         KernelFunction::MapAnonymous,
-        request(TEST_REGION - PAGE, 2 * PAGE, RW),
+        MapRequest::new(TEST_REGION - PAGE, 2 * PAGE, RW),
         Error::BadAddressRange,
     )?;
     refused(
         context,
         KernelFunction::MapAnonymous,
-        request(TEST_REGION, PAGE, RW),
+        MapRequest::new(TEST_REGION, PAGE, RW),
     )
 }
 
@@ -175,20 +170,20 @@ pub fn map_outside(context: &mut Context) -> Outcome {
         context,
         "MAP_ANONYMOUS across the end of the user half",
         KernelFunction::MapAnonymous,
-        request(USER_END - PAGE, 2 * PAGE, RW),
+        MapRequest::new(USER_END - PAGE, 2 * PAGE, RW),
         Error::BadAddressRange,
     )?;
     also(
         context,
         "MAP_ANONYMOUS wrapping around the address space",
         KernelFunction::MapAnonymous,
-        request(0xffff_ffff_ffff_f000, 2 * PAGE, RW),
+        MapRequest::new(0xffff_ffff_ffff_f000, 2 * PAGE, RW),
         Error::BadAddressRange,
     )?;
     refused(
         context,
         KernelFunction::MapAnonymous,
-        request(KERNEL_HALF, PAGE, RW),
+        MapRequest::new(KERNEL_HALF, PAGE, RW),
     )
 }
 
@@ -199,20 +194,20 @@ pub fn map_unaligned(context: &mut Context) -> Outcome {
         context,
         "MAP_ANONYMOUS of an unaligned length (100)",
         KernelFunction::MapAnonymous,
-        request(0, 100, RW),
+        MapRequest::new(0, 100, RW),
         Error::InvalidArgument,
     )?;
     also(
         context,
         "MAP_ANONYMOUS of length 0",
         KernelFunction::MapAnonymous,
-        request(0, 0, RW),
+        MapRequest::new(0, 0, RW),
         Error::InvalidArgument,
     )?;
     refused(
         context,
         KernelFunction::MapAnonymous,
-        request(TEST_REGION + 8 * PAGE + 16, PAGE, RW),
+        MapRequest::new(TEST_REGION + 8 * PAGE + 16, PAGE, RW),
     )
 }
 
@@ -223,7 +218,7 @@ pub fn without_read(context: &mut Context) -> Outcome {
             context,
             &alloc::format!("MAP_ANONYMOUS with protection {bits:#x}"),
             KernelFunction::MapAnonymous,
-            request(0, PAGE, bits),
+            MapRequest::new(0, PAGE, bits),
             Error::InvalidArgument,
         )?;
     }
@@ -233,11 +228,15 @@ pub fn without_read(context: &mut Context) -> Outcome {
             context,
             &alloc::format!("PROTECT of a mapped page to protection {bits:#x}"),
             KernelFunction::Protect,
-            request(TEST_REGION, PAGE, bits),
+            MapRequest::new(TEST_REGION, PAGE, bits),
             Error::InvalidArgument,
         )?;
     }
-    refused(context, KernelFunction::MapAnonymous, request(0, PAGE, 0))
+    refused(
+        context,
+        KernelFunction::MapAnonymous,
+        MapRequest::new(0, PAGE, 0),
+    )
 }
 
 /// MSG-KCALL-065: a protection bit that is not defined.
@@ -247,13 +246,13 @@ pub fn undefined_protection(context: &mut Context) -> Outcome {
         context,
         "PROTECT of a mapped page with protection READ | bit 4",
         KernelFunction::Protect,
-        request(TEST_REGION, PAGE, protection::READ | 1 << 4),
+        MapRequest::new(TEST_REGION, PAGE, protection::READ | 1 << 4),
         Error::ReservedBits,
     )?;
     refused(
         context,
         KernelFunction::MapAnonymous,
-        request(0, PAGE, protection::READ | 1 << 3),
+        MapRequest::new(0, PAGE, protection::READ | 1 << 3),
     )
 }
 
@@ -263,7 +262,7 @@ pub fn unmap(context: &mut Context) -> Outcome {
     let second = call(
         context,
         KernelFunction::Unmap,
-        request(TEST_REGION + PAGE, PAGE, 0),
+        MapRequest::new(TEST_REGION + PAGE, PAGE, 0),
     )?;
     context.check_registers(
         "UNMAP of the second page",
@@ -273,7 +272,7 @@ pub fn unmap(context: &mut Context) -> Outcome {
     let observed = call(
         context,
         KernelFunction::Unmap,
-        request(TEST_REGION, 2 * PAGE, 0),
+        MapRequest::new(TEST_REGION, 2 * PAGE, 0),
     )?;
     context.check_registers(
         "DESCRIPTOR_INFO with its buffer in the unmapped range",
@@ -299,7 +298,7 @@ pub fn unmap_with_protection(context: &mut Context) -> Outcome {
     let observed = call(
         context,
         KernelFunction::Unmap,
-        request(TEST_REGION, PAGE, RW),
+        MapRequest::new(TEST_REGION, PAGE, RW),
     )?;
     context.check_registers(
         "DESCRIPTOR_INFO with its buffer in the page afterwards (still mapped)",
@@ -334,7 +333,7 @@ pub fn unmap_far(context: &mut Context) -> Outcome {
         kernel::map_anonymous(address, PAGE, RW)?;
         RawPages::claim(address, PAGE)?.write(address, &[1]);
     }
-    let everything = request(TEST_REGION, FAR_REGION + PAGE - TEST_REGION, 0);
+    let everything = MapRequest::new(TEST_REGION, FAR_REGION + PAGE - TEST_REGION, 0);
     let registers = unmapper.kernel_call(
         KernelFunction::Unmap,
         Descriptor::NULL,
@@ -371,7 +370,7 @@ pub fn protect(context: &mut Context) -> Outcome {
     let observed = call(
         context,
         KernelFunction::Protect,
-        request(TEST_REGION, PAGE, protection::READ),
+        MapRequest::new(TEST_REGION, PAGE, protection::READ),
     )?;
     context.check(
         page.snapshot(TEST_REGION + 100, 1) == Some(alloc::vec![0x42]),
@@ -408,12 +407,12 @@ pub fn protect_unmapped(context: &mut Context) -> Outcome {
         context,
         "PROTECT of the mapped page and the unmapped one after it",
         KernelFunction::Protect,
-        request(TEST_REGION, 2 * PAGE, protection::READ),
+        MapRequest::new(TEST_REGION, 2 * PAGE, protection::READ),
         Error::BadAddressRange,
     )?;
     call(
         context,
         KernelFunction::Protect,
-        request(TEST_REGION + PAGE, PAGE, protection::READ),
+        MapRequest::new(TEST_REGION + PAGE, PAGE, protection::READ),
     )
 }

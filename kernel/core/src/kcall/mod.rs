@@ -283,10 +283,10 @@ impl Kernel {
             KernelFunction::DescriptorInfo => descriptors::info(self, machine, &call),
             KernelFunction::ThreadCreate => threads::thread_create(self, machine, &call),
             KernelFunction::ThreadExit => threads::thread_exit(self, machine, &call),
-            KernelFunction::ProcessExit => threads::process_exit(self, machine, &call),
+            KernelFunction::ProcessExit => processes::process_exit(self, machine, &call),
             KernelFunction::Yield => threads::yield_now(self, machine, &call),
-            KernelFunction::Spawn => threads::spawn(self, machine, &call),
-            KernelFunction::ProcessSetCookie => threads::process_set_cookie(self, machine, &call),
+            KernelFunction::Spawn => processes::spawn(self, machine, &call),
+            KernelFunction::ProcessSetCookie => processes::process_set_cookie(self, machine, &call),
             KernelFunction::MapAnonymous => memory::map_anonymous(self, machine, &call),
             KernelFunction::Unmap => memory::unmap(self, machine, &call),
             KernelFunction::Protect => memory::protect(self, machine, &call),
@@ -315,7 +315,7 @@ impl Kernel {
             KernelFunction::InterruptAck => devices::interrupt_ack(self, machine, &call),
             KernelFunction::LogTake => log::log_take(self, machine, &call),
             KernelFunction::LogRead => log::log_read(self, machine, &call),
-            KernelFunction::ProcessKill => threads::process_kill(self, machine, &call),
+            KernelFunction::ProcessKill => processes::process_kill(self, machine, &call),
             KernelFunction::ArchiveRead => system::archive_read(self, machine, &call),
             KernelFunction::SmoShare => smo::share(self, machine, &call),
             KernelFunction::SmoClaim => smo::claim(self, machine, &call),
@@ -324,7 +324,7 @@ impl Kernel {
             KernelFunction::SmoWrite => {
                 smo::copy(self, machine, &call, crate::smo::Direction::Write)
             }
-            KernelFunction::ProcessId => smo::process_id(self, machine, &call),
+            KernelFunction::ProcessId => processes::process_id(self, machine, &call),
             KernelFunction::ProcessCreate => processes::create(self, machine, &call),
             KernelFunction::ProcessMap => processes::map(self, machine, &call),
             KernelFunction::ProcessStart => processes::start(self, machine, &call),

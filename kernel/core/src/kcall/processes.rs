@@ -1,17 +1,24 @@
-//! Kernel functions a loader builds a process with (ABI.md §6.8):
-//! PROCESS_CREATE (an empty process on the process-control capability),
-//! PROCESS_MAP (a memory object into it) and PROCESS_START (its first
-//! thread), both sent to the handle PROCESS_CREATE returned. What goes
-//! where is the loader's (procman's) decision; this file only checks that
-//! it stays inside the rights the loader holds, and that a process is
-//! built before it runs, never after. It must never parse a program.
+//! Kernel functions on whole processes: SPAWN, PROCESS_EXIT,
+//! PROCESS_SET_COOKIE, PROCESS_ID (ABI.md §6.5), and the three a loader
+//! builds a process with (ABI.md §6.8): PROCESS_CREATE (an empty process
+//! on the process-control capability), PROCESS_MAP (a memory object into
+//! it) and PROCESS_START (its first thread), both sent to the handle
+//! PROCESS_CREATE returned. What goes where is the loader's (procman's)
+//! decision; this file only checks that it stays inside the rights the
+//! loader holds, and that a process is built before it runs, never after.
+//! It must never parse a program.
 
-use abi::kcall::{DEFAULT_PRIORITY, ProcessMapRequest, ProcessStartRequest};
-use abi::process::USER_END;
+use abi::kcall::{
+    CookieRequest, DEFAULT_PRIORITY, ProcessIdReply, ProcessMapRequest, ProcessStartRequest,
+    SpawnRequest,
+};
+use abi::process::{MAX_ARGUMENT_BYTES, USER_END};
 use abi::{Descriptor, Error, Rights};
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::memory::{check_map_protection, check_range};
 use super::memory_objects::object_range;
+use super::threads::{exit_code, room_for_a_handle};
 use super::{Call, KernelReply, NO_REPLY};
 use crate::kernel::{Kernel, Outcome};
 use crate::lifecycle::DEFAULT_MEMORY_LIMIT;
@@ -144,4 +151,114 @@ pub(super) fn start(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call
     kernel.create_thread(machine, child, start, priority)?;
     kernel.process_mut(child)?.unstarted = None;
     kernel.reply_to(machine, call, NO_REPLY)
+}
+
+/// PROCESS_EXIT: ends the caller's whole process (no reply).
+pub(super) fn process_exit(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    let code = exit_code(call)?;
+    kernel.end_process(machine, call.process, code);
+    Ok(None)
+}
+
+/// SPAWN: a new process running a boot-archive program, with the request's
+/// descriptor slots as its first descriptors, and a handle to it.
+pub(super) fn spawn(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
+    let data = call.data;
+    let header: SpawnRequest = SpawnRequest::read_from_prefix(data)
+        .map(|(r, _)| r)
+        .map_err(|_| Error::BadSizes)?;
+    let name_start = size_of::<SpawnRequest>();
+    let name_end = name_start.saturating_add(header.name_length as usize);
+    let end = name_end.saturating_add(header.argument_length as usize);
+    if end != data.len() || header.name_length == 0 {
+        return Err(Error::BadSizes);
+    }
+    if header.argument_length as usize > MAX_ARGUMENT_BYTES {
+        return Err(Error::InvalidArgument);
+    }
+    let name = &data[name_start..name_end];
+    let arguments = &data[name_end..end];
+    let mut slots = alloc::vec::Vec::new();
+    kernel.read_slots(machine, call.space, call.buffer, call.layout, &mut slots)?;
+    kernel.check_slots(call.process, &slots)?;
+    room_for_a_handle(kernel, call)?;
+    // The handle's heap first, so no failure after the child exists.
+    kernel.reserve_object(call.process, 1)?;
+    let parent = call.process;
+    let (child, _) = kernel.create_process(
+        machine,
+        name,
+        arguments,
+        crate::lifecycle::DEFAULT_MEMORY_LIMIT,
+        slots.len(),
+        |kernel, child| kernel.install_initial_descriptors(parent, child, &slots),
+    )?;
+    let descriptor = kernel.create_handle(call.process, ObjectBody::Process(child))?;
+    kernel.reply_to(
+        machine,
+        call,
+        KernelReply::descriptors(&[(descriptor, Rights::HANDLE)]),
+    )
+}
+
+/// PROCESS_SET_COOKIE: the cookie the process manager sees on the target
+/// process's calls (sent to a process handle).
+pub(super) fn process_set_cookie(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    let r: CookieRequest = call.request()?;
+    let handle = call.target()?;
+    let target = match kernel.objects.get(handle.object).map(|o| &o.body) {
+        Some(ObjectBody::Process(target)) => *target,
+        _ => return Err(Error::WrongObjectType),
+    };
+    let target = kernel.processes.get_mut(target).ok_or(Error::PeerDied)?;
+    target.manager_cookie = r.cookie;
+    kernel.reply_to(machine, call, NO_REPLY)
+}
+
+/// PROCESS_ID: the caller's own process id (0 when procman gave none).
+pub(super) fn process_id(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    call.no_request()?;
+    let id = kernel.process(call.process)?.manager_cookie;
+    let reply = ProcessIdReply { id };
+    kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
+}
+
+/// PROCESS_KILL: the process a handle (with SEND) names ends with the
+/// request's status, as if it had called PROCESS_EXIT: its manager gets
+/// the notice. The caller's own process ends without a reply.
+pub(super) fn process_kill(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    let code = exit_code(call)?;
+    let handle = call.target()?;
+    let target = match kernel.objects.get(handle.object).map(|o| &o.body) {
+        Some(ObjectBody::Process(target)) => *target,
+        _ => return Err(Error::WrongObjectType),
+    };
+    if !handle.rights.contains(Rights::SEND) {
+        return Err(Error::MissingRight);
+    }
+    kernel.processes.get(target).ok_or(Error::PeerDied)?;
+    if target == call.process {
+        kernel.end_process(machine, target, code);
+        return Ok(None);
+    }
+    // The reply first: ending the target cannot touch the caller's buffer.
+    let registers = kernel.reply_to(machine, call, NO_REPLY)?;
+    kernel.end_process(machine, target, code);
+    Ok(registers)
 }

@@ -1,15 +1,13 @@
 //! Kernel functions on shared memory objects (ABI.md §6.5): SMO_SHARE,
-//! SMO_CLAIM, SMO_PASS, SMO_READ, SMO_WRITE, and PROCESS_ID (where a
-//! process learns the id others name it by). All take the NULL target:
-//! an SMO is named by its number and a process by its process id, and the
+//! SMO_CLAIM, SMO_PASS, SMO_READ and SMO_WRITE (PROCESS_ID, where a process
+//! learns the id others name it by, is `processes.rs`'s). All take the NULL
+//! target: an SMO is named by its number and a process by its process id, and the
 //! caller is always the kernel's own record of who traps, never what the
 //! request says. Each decodes its request whole (RESERVED_BITS first),
 //! then `crate::smo` checks and acts.
 
 use abi::Error;
-use abi::kcall::{
-    ProcessIdReply, SmoCopyRequest, SmoPassRequest, SmoReply, SmoRequest, SmoShareRequest,
-};
+use abi::kcall::{SmoCopyRequest, SmoPassRequest, SmoReply, SmoRequest, SmoShareRequest};
 use zerocopy::IntoBytes;
 
 use super::{Call, KernelReply, NO_REPLY};
@@ -25,7 +23,7 @@ pub(super) fn share(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call
         return Err(Error::ReservedBits);
     }
     let id = kernel.smo_share(call.process, r.target, r.address, r.size, r.permissions)?;
-    let reply = SmoReply { id, reserved: 0 };
+    let reply = SmoReply::new(id);
     kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
 }
 
@@ -62,16 +60,4 @@ pub(super) fn copy(
     }
     kernel.smo_copy(machine, call.process, direction, r)?;
     kernel.reply_to(machine, call, NO_REPLY)
-}
-
-/// PROCESS_ID: the caller's own process id (0 when procman gave none).
-pub(super) fn process_id(
-    kernel: &mut Kernel,
-    machine: &mut impl Machine,
-    call: &Call<'_>,
-) -> Outcome {
-    call.no_request()?;
-    let id = kernel.process(call.process)?.manager_cookie;
-    let reply = ProcessIdReply { id };
-    kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
 }

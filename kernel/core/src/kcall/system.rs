@@ -57,11 +57,7 @@ pub(super) fn counters(
 /// CLOCK: the timer ticks taken so far and their rate.
 pub(super) fn clock(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call<'_>) -> Outcome {
     call.no_request()?;
-    let clock = ClockReply {
-        ticks: kernel.ticks,
-        hz: machine.timer_hz(),
-        reserved: 0,
-    };
+    let clock = ClockReply::new(kernel.ticks, machine.timer_hz());
     kernel.reply_to(machine, call, KernelReply::payload(clock.as_bytes()))
 }
 

@@ -3,7 +3,7 @@
 
 use abi::descriptor::MAX_DESCRIPTORS;
 use abi::function::Function;
-use abi::kcall::{ThreadCreateRequest, protection};
+use abi::kcall::{MapRequest, ThreadCreateRequest, protection};
 use abi::process::USER_STACK_TOP;
 use abi::trap::REPLY_DELIVERED;
 use abi::{Descriptor, DescriptorSlot, Error, KernelFunction, MessageSizes, Rights, TrapArgs};
@@ -371,13 +371,7 @@ fn a_server_runs_at_its_callers_priority_until_it_replies() {
 fn reply_to_a_caller_that_outranks_the_server_runs_the_caller_next() {
     let mut f = fixture(false, 1);
     let (s, c) = (f.s(), f.c(0));
-    let request = ThreadCreateRequest {
-        entry: IMAGE,
-        stack_top: USER_STACK_TOP - 0x4000,
-        argument: 0,
-        priority: 4,
-        reserved: 0,
-    };
+    let request = ThreadCreateRequest::new(IMAGE, USER_STACK_TOP - 0x4000, 0, 4);
     let reply = f.w.kcall_ok(
         s,
         KernelFunction::ThreadCreate,
@@ -422,7 +416,7 @@ fn a_caller_whose_buffer_vanished_fails_with_bad_buffer() {
     assert_eq!(f.w.receive(s, OWNER, RBUF, 512), None);
     assert_eq!(f.w.send(c, USER_FN, REF, msg(SBUF, b"q", 64)), None);
     assert_eq!(f.w.resume(s), received(USER_FN, 0, 64, 1, 0));
-    let unmap = map_request(SBUF, PAGE, 0);
+    let unmap = MapRequest::new(SBUF, PAGE, 0);
     assert_eq!(
         Some(f.w.kcall(
             helper,
@@ -555,7 +549,7 @@ fn a_receiver_over_its_memory_limit_makes_the_sender_out_of_memory() {
     let limit = crate::lifecycle::DEFAULT_MEMORY_LIMIT;
     let room = limit - f.w.charged(sp);
     let pages = (room - crate::page_tables::bound(None, room)) / PAGE;
-    let request = map_request(0, pages * PAGE, protection::READ);
+    let request = MapRequest::new(0, pages * PAGE, protection::READ);
     let regs = f.w.kcall(
         s,
         KernelFunction::MapAnonymous,

@@ -338,10 +338,7 @@ fn init_world() -> (World, Names) {
 fn kernel_functions_refuse_a_failed_allocation_with_nothing_changed() {
     let mut counts = Vec::new();
     counts.push(each_allocation_fails("DOOR_CREATE", init_world, |w, n| {
-        let request = DoorCreateRequest {
-            system: 0,
-            security_type: 7,
-        };
+        let request = DoorCreateRequest::new(false, 7);
         let t = n.t();
         Some(w.kcall(
             t,
@@ -371,13 +368,12 @@ fn kernel_functions_refuse_a_failed_allocation_with_nothing_changed() {
         "THREAD_CREATE",
         init_world,
         |w, n| {
-            let request = ThreadCreateRequest {
-                entry: IMAGE,
-                stack_top: abi::process::USER_STACK_TOP - 0x8000,
-                argument: 0,
-                priority: abi::kcall::DEFAULT_PRIORITY,
-                reserved: 0,
-            };
+            let request = ThreadCreateRequest::new(
+                IMAGE,
+                abi::process::USER_STACK_TOP - 0x8000,
+                0,
+                abi::kcall::DEFAULT_PRIORITY,
+            );
             let t = n.t();
             Some(w.kcall(
                 t,
@@ -396,13 +392,7 @@ fn kernel_functions_refuse_a_failed_allocation_with_nothing_changed() {
         },
         |w, n| {
             let name = b"worker";
-            let header = SpawnRequest {
-                name_length: name.len() as u32,
-                argument_length: 3,
-            };
-            let mut data = header.as_bytes().to_vec();
-            data.extend_from_slice(name);
-            data.extend_from_slice(b"abc");
+            let data = encoded(|out| SpawnRequest::encode(name, b"abc", out));
             let slots = [DescriptorSlot::copy(n.descriptor, Rights::EVENT)];
             let t = n.t();
             let m = msg(KBUF, &data, KTOTAL).slots(&slots);
@@ -417,10 +407,7 @@ fn kernel_functions_refuse_a_failed_allocation_with_nothing_changed() {
             (w, names)
         },
         |w, n| {
-            let request = DescriptorRequest {
-                descriptor: n.descriptor.0,
-                rights: Rights::WAIT.0,
-            };
+            let request = DescriptorRequest::new(n.descriptor, Rights::WAIT);
             let t = n.t();
             Some(w.kcall(
                 t,

@@ -17,7 +17,7 @@ use crate::phys::PhysRange;
 use crate::process::SpaceId;
 use crate::thread::ThreadId;
 
-pub(super) const PAGE: u64 = 4096;
+pub(super) const PAGE: u64 = abi::PAGE_BYTES;
 /// One read-only, executable page holding the program's name.
 pub(super) const IMAGE: u64 = USER_IMAGE_BASE;
 /// A writable data region every program gets; test buffers live here.
@@ -69,7 +69,7 @@ pub(super) const ARCHIVE_MANIFEST: &[u8] =
 
 /// Send buffer, receive buffer and kernel-call buffer of the harness.
 pub(super) const SBUF: u64 = DATA;
-pub(super) const RBUF: u64 = DATA + 0x1000;
+pub(super) const RBUF: u64 = DATA + PAGE;
 pub(super) const KBUF: u64 = DATA + 0x2000;
 pub(super) const KTOTAL: u16 = 1024;
 

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use abi::descriptor::MAX_DESCRIPTORS;
 use abi::function::Function;
 use abi::kcall::{
-    DescriptorInfo, DescriptorRequest, DoorCreateRequest, ExitRequest, KernelCounters, MapRequest,
+    DescriptorInfo, DescriptorRequest, DoorCreateRequest, ExitRequest, KernelCounters,
     SpawnRequest, ThreadCreateRequest,
 };
 use abi::message::descriptor_offset;
@@ -411,10 +411,7 @@ impl World {
     }
 
     pub(super) fn door_create(&mut self, t: ThreadId, system: bool) -> (Descriptor, Descriptor) {
-        let request = DoorCreateRequest {
-            system: u32::from(system),
-            security_type: 7,
-        };
+        let request = DoorCreateRequest::new(system, 7);
         let reply = self.kcall_ok(
             t,
             KernelFunction::DoorCreate,
@@ -442,10 +439,7 @@ impl World {
         d: Descriptor,
         rights: Rights,
     ) -> Result<Descriptor, Error> {
-        let request = DescriptorRequest {
-            descriptor: d.0,
-            rights: rights.0,
-        };
+        let request = DescriptorRequest::new(d, rights);
         let regs = self.kcall(
             t,
             KernelFunction::Duplicate,
@@ -463,10 +457,7 @@ impl World {
     }
 
     pub(super) fn close(&mut self, t: ThreadId, d: Descriptor) -> TrapArgs {
-        let request = DescriptorRequest {
-            descriptor: d.0,
-            rights: 0,
-        };
+        let request = DescriptorRequest::new(d, Rights::NONE);
         self.kcall(
             t,
             KernelFunction::Close,
@@ -476,10 +467,7 @@ impl World {
     }
 
     pub(super) fn info(&mut self, t: ThreadId, d: Descriptor) -> Result<(u32, u32), Error> {
-        let request = DescriptorRequest {
-            descriptor: d.0,
-            rights: 0,
-        };
+        let request = DescriptorRequest::new(d, Rights::NONE);
         let regs = self.kcall(
             t,
             KernelFunction::DescriptorInfo,
@@ -503,13 +491,7 @@ impl World {
 
     /// A thread of `t`'s process at `priority`.
     pub(super) fn thread_create_at(&mut self, t: ThreadId, priority: u32) -> ThreadId {
-        let request = ThreadCreateRequest {
-            entry: IMAGE,
-            stack_top: USER_STACK_TOP - 0x8000,
-            argument: 0,
-            priority,
-            reserved: 0,
-        };
+        let request = ThreadCreateRequest::new(IMAGE, USER_STACK_TOP - 0x8000, 0, priority);
         let reply = self.kcall_ok(
             t,
             KernelFunction::ThreadCreate,
@@ -527,7 +509,7 @@ impl World {
 
     pub(super) fn exit_process(&mut self, t: ThreadId, code: u32) {
         let p = self.process_of(t);
-        let request = ExitRequest { code, reserved: 0 };
+        let request = ExitRequest::new(code);
         let result = self.send(
             t,
             KernelFunction::ProcessExit as i32,
@@ -542,7 +524,7 @@ impl World {
     }
 
     pub(super) fn exit_thread(&mut self, t: ThreadId, code: u32) {
-        let request = ExitRequest { code, reserved: 0 };
+        let request = ExitRequest::new(code);
         let result = self.send(
             t,
             KernelFunction::ThreadExit as i32,
@@ -560,13 +542,7 @@ impl World {
         args: &[u8],
         slots: &[DescriptorSlot],
     ) -> Result<Child, Error> {
-        let header = SpawnRequest {
-            name_length: name.len() as u32,
-            argument_length: args.len() as u32,
-        };
-        let mut data = header.as_bytes().to_vec();
-        data.extend_from_slice(name);
-        data.extend_from_slice(args);
+        let data = encoded(|out| SpawnRequest::encode(name, args, out));
         let t = self.init_thread;
         let regs = self.kcall_msg(
             t,
@@ -1582,13 +1558,12 @@ pub(super) fn pattern(n: usize) -> Vec<u8> {
     (1..=n).map(|i| i as u8).collect()
 }
 
-pub(super) fn map_request(address: u64, length: u64, protection: u32) -> MapRequest {
-    MapRequest {
-        address,
-        length,
-        protection,
-        reserved: 0,
-    }
+/// The request data an abi encoder writes (`encode(out)`), as a vector.
+pub(super) fn encoded(encode: impl FnOnce(&mut [u8]) -> Option<usize>) -> Vec<u8> {
+    let mut data = vec![0; usize::from(abi::message::MAX_TOTAL_SIZE)];
+    let length = encode(&mut data).expect("the request fits a message");
+    data.truncate(length);
+    data
 }
 
 /// Fills `t`'s process table with events up to MAX_DESCRIPTORS.

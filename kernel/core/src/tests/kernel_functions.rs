@@ -25,10 +25,7 @@ fn close_removes_the_descriptor_and_frees_the_last_reference() {
     let objects = w.k.counters().objects;
     let e = w.event_create(t);
     assert_eq!(w.k.counters().objects, objects + 1);
-    let request = DescriptorRequest {
-        descriptor: e.0,
-        rights: 1,
-    };
+    let request = DescriptorRequest::new(e, Rights(1));
     assert_eq!(
         w.kcall(
             t,
@@ -57,10 +54,7 @@ fn close_removes_the_descriptor_and_frees_the_last_reference() {
     );
     // A kernel function takes no descriptor slots.
     let e = w.event_create(t);
-    let request = DescriptorRequest {
-        descriptor: e.0,
-        rights: 0,
-    };
+    let request = DescriptorRequest::new(e, Rights::NONE);
     let slots = [DescriptorSlot::copy(e, Rights::SIGNAL)];
     assert_eq!(
         w.kcall_msg(
@@ -138,13 +132,7 @@ fn descriptor_info_reports_kind_and_rights() {
     let (system_owner, _) = w.door_create(t, true);
     let e = w.event_create(t);
     let child = w.spawn_ok(b"worker", &[]);
-    let request = ThreadCreateRequest {
-        entry: IMAGE,
-        stack_top: USER_STACK_TOP - 0x4000,
-        argument: 0,
-        priority: 1,
-        reserved: 0,
-    };
+    let request = ThreadCreateRequest::new(IMAGE, USER_STACK_TOP - 0x4000, 0, 1);
     let reply = w.kcall_ok(
         t,
         KernelFunction::ThreadCreate,
@@ -180,10 +168,7 @@ fn descriptor_info_reports_kind_and_rights() {
         w.info(t, thread_handle),
         Ok((ObjectKind::Thread as u32, handle_rights))
     );
-    let request = DescriptorRequest {
-        descriptor: e.0,
-        rights: 0,
-    };
+    let request = DescriptorRequest::new(e, Rights::NONE);
     assert_eq!(
         Some(w.kcall(
             t,
@@ -193,10 +178,7 @@ fn descriptor_info_reports_kind_and_rights() {
         )),
         kernel_ok(0, 8, 0)
     );
-    let request = DescriptorRequest {
-        descriptor: e.0,
-        rights: 2,
-    };
+    let request = DescriptorRequest::new(e, Rights(2));
     assert_eq!(
         w.kcall(
             t,
@@ -287,7 +269,7 @@ fn a_signal_is_not_lost_on_a_waiter_whose_buffer_went_away() {
         t,
         KernelFunction::MapAnonymous,
         Descriptor::NULL,
-        map_request(0, PAGE, protection::READ | protection::WRITE).as_bytes(),
+        MapRequest::new(0, PAGE, protection::READ | protection::WRITE).as_bytes(),
     );
     let Ok(page) = MapReply::read_from_bytes(&reply.payload).map(|r| r.address) else {
         panic!("MAP_ANONYMOUS payload {:?}", reply.payload)
@@ -305,7 +287,7 @@ fn a_signal_is_not_lost_on_a_waiter_whose_buffer_went_away() {
         t,
         KernelFunction::Unmap,
         Descriptor::NULL,
-        map_request(page, PAGE, 0).as_bytes(),
+        MapRequest::new(page, PAGE, 0).as_bytes(),
     );
     assert_eq!(
         Some(w.kcall(t, KernelFunction::EventSignal, e, &[])),
@@ -319,7 +301,7 @@ fn a_signal_is_not_lost_on_a_waiter_whose_buffer_went_away() {
         t,
         KernelFunction::MapAnonymous,
         Descriptor::NULL,
-        map_request(page, PAGE, protection::READ | protection::WRITE).as_bytes(),
+        MapRequest::new(page, PAGE, protection::READ | protection::WRITE).as_bytes(),
     );
     assert_eq!(reply.regs, kernel_ok(0, 8, 0).unwrap_or_default());
     assert_eq!(
@@ -335,7 +317,7 @@ fn a_signal_is_not_lost_on_a_waiter_whose_buffer_went_away() {
         t,
         KernelFunction::Unmap,
         Descriptor::NULL,
-        map_request(page, PAGE, 0).as_bytes(),
+        MapRequest::new(page, PAGE, 0).as_bytes(),
     );
     w.kcall_ok(t, KernelFunction::EventSignal, e, &[]);
     assert_eq!(w.resume(lost), err(Error::BadBuffer));
@@ -353,11 +335,14 @@ fn unmap_and_protect_keep_the_requests_own_buffer() {
     let charged = w.charged(w.init);
     let own = KBUF & !(PAGE - 1);
     for (function, request) in [
-        (KernelFunction::Unmap, map_request(own, PAGE, 0)),
-        (KernelFunction::Unmap, map_request(own - PAGE, 2 * PAGE, 0)),
+        (KernelFunction::Unmap, MapRequest::new(own, PAGE, 0)),
+        (
+            KernelFunction::Unmap,
+            MapRequest::new(own - PAGE, 2 * PAGE, 0),
+        ),
         (
             KernelFunction::Protect,
-            map_request(own, PAGE, protection::READ),
+            MapRequest::new(own, PAGE, protection::READ),
         ),
     ] {
         assert_eq!(
@@ -376,7 +361,7 @@ fn unmap_and_protect_keep_the_requests_own_buffer() {
         t,
         KernelFunction::Protect,
         Descriptor::NULL,
-        map_request(own, PAGE, protection::READ | protection::WRITE).as_bytes(),
+        MapRequest::new(own, PAGE, protection::READ | protection::WRITE).as_bytes(),
     );
     w.assert_invariants();
 }
@@ -391,14 +376,7 @@ fn clock_counts_the_ticks_taken() {
         assert_eq!(reply.regs, kernel_ok(0, 16, 0).unwrap_or_default());
         ClockReply::read_from_bytes(&reply.payload).unwrap_or_default()
     };
-    assert_eq!(
-        read(&mut w),
-        ClockReply {
-            ticks: 0,
-            hz: TIMER_HZ,
-            reserved: 0
-        }
-    );
+    assert_eq!(read(&mut w), ClockReply::new(0, TIMER_HZ));
     for _ in 0..3 {
         w.k.tick();
     }
@@ -447,7 +425,7 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         c,
         KernelFunction::MapAnonymous,
         Descriptor::NULL,
-        map_request(0, 2 * PAGE, rw).as_bytes(),
+        MapRequest::new(0, 2 * PAGE, rw).as_bytes(),
     );
     assert_eq!(reply.regs, kernel_ok(0, 8, 0).unwrap_or_default());
     let Ok(mapped) = MapReply::read_from_bytes(&reply.payload) else {
@@ -473,7 +451,7 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         c,
         KernelFunction::MapAnonymous,
         Descriptor::NULL,
-        map_request(fixed, PAGE, rw).as_bytes(),
+        MapRequest::new(fixed, PAGE, rw).as_bytes(),
     );
     assert_eq!(
         MapReply::read_from_bytes(&reply.payload)
@@ -496,20 +474,20 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
             protection::READ
         };
         let cases = [
-            (map_request(at + 1, PAGE, p), Error::InvalidArgument),
-            (map_request(at, 0, p), Error::InvalidArgument),
-            (map_request(at, 100, p), Error::InvalidArgument),
+            (MapRequest::new(at + 1, PAGE, p), Error::InvalidArgument),
+            (MapRequest::new(at, 0, p), Error::InvalidArgument),
+            (MapRequest::new(at, 100, p), Error::InvalidArgument),
             (
-                map_request(USER_END - PAGE, 2 * PAGE, p),
+                MapRequest::new(USER_END - PAGE, 2 * PAGE, p),
                 Error::BadAddressRange,
             ),
-            (map_request(!(PAGE - 1), PAGE, p), Error::BadAddressRange),
-            (map_request(at, PAGE, 1 << 3), Error::ReservedBits),
             (
-                MapRequest {
-                    reserved: 1,
-                    ..map_request(at, PAGE, p)
-                },
+                MapRequest::new(!(PAGE - 1), PAGE, p),
+                Error::BadAddressRange,
+            ),
+            (MapRequest::new(at, PAGE, 1 << 3), Error::ReservedBits),
+            (
+                MapRequest::new(at, PAGE, p).with_reserved(1),
                 Error::ReservedBits,
             ),
         ];
@@ -530,7 +508,7 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         map(
             &mut f,
             KernelFunction::Unmap,
-            map_request(at, PAGE, protection::READ)
+            MapRequest::new(at, PAGE, protection::READ)
         ),
         TrapArgs::error(Error::ReservedBits),
         "UNMAP takes no protection"
@@ -540,7 +518,7 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         for bits in [0, protection::WRITE, protection::EXECUTE] {
             let before = f.w.charged(cp);
             assert_eq!(
-                map(&mut f, kf, map_request(at, PAGE, bits)),
+                map(&mut f, kf, MapRequest::new(at, PAGE, bits)),
                 TrapArgs::error(Error::InvalidArgument),
                 "{kf:?} with protection {bits:#x}"
             );
@@ -553,7 +531,7 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         map(
             &mut f,
             KernelFunction::MapAnonymous,
-            map_request(DATA, PAGE, rw)
+            MapRequest::new(DATA, PAGE, rw)
         ),
         TrapArgs::error(Error::BadAddressRange)
     );
@@ -563,7 +541,7 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         Some(map(
             &mut f,
             KernelFunction::Protect,
-            map_request(at, 2 * PAGE, protection::READ)
+            MapRequest::new(at, 2 * PAGE, protection::READ)
         )),
         kernel_ok(0, 0, 0)
     );
@@ -584,7 +562,7 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         map(
             &mut f,
             KernelFunction::Protect,
-            map_request(UNMAPPED, PAGE, protection::READ)
+            MapRequest::new(UNMAPPED, PAGE, protection::READ)
         ),
         TrapArgs::error(Error::BadAddressRange)
     );
@@ -593,7 +571,7 @@ fn map_anonymous_unmap_and_protect_check_their_arguments() {
         Some(map(
             &mut f,
             KernelFunction::Unmap,
-            map_request(at, 2 * PAGE, 0)
+            MapRequest::new(at, 2 * PAGE, 0)
         )),
         kernel_ok(0, 0, 0)
     );
@@ -629,7 +607,7 @@ fn page_tables_are_charged_and_sparse_mappings_hit_the_limit() {
     let base = 1024 * gib;
     let mut mapped = 0u64;
     loop {
-        let request = map_request(base + mapped * gib, PAGE, protection::READ);
+        let request = MapRequest::new(base + mapped * gib, PAGE, protection::READ);
         let regs = f.w.kcall(
             c,
             KernelFunction::MapAnonymous,
@@ -653,7 +631,7 @@ fn page_tables_are_charged_and_sparse_mappings_hit_the_limit() {
         "{mapped} pages mapped"
     );
     f.w.assert_invariants();
-    let request = map_request(base, mapped * gib, 0);
+    let request = MapRequest::new(base, mapped * gib, 0);
     f.w.kcall_ok(
         c,
         KernelFunction::Unmap,
@@ -669,7 +647,7 @@ fn memory_past_the_process_limit_is_out_of_memory() {
     let mut f = fixture(false, 1);
     let (c, cp) = (f.c(0), f.cp(0));
     let before = f.w.charged(cp);
-    let request = map_request(0, crate::lifecycle::DEFAULT_MEMORY_LIMIT, protection::READ);
+    let request = MapRequest::new(0, crate::lifecycle::DEFAULT_MEMORY_LIMIT, protection::READ);
     assert_eq!(
         f.w.kcall(
             c,
@@ -690,29 +668,17 @@ fn capability_functions_need_the_capability() {
     // sending to NULL is sending to no capability at all.
     let mut f = fixture(false, 1);
     let c = f.c(0);
-    let door = DoorCreateRequest {
-        system: 0,
-        security_type: 0,
-    };
+    let door = DoorCreateRequest::new(false, 0);
     assert_eq!(
         f.w.kcall(c, KernelFunction::DoorCreate, CAP_PROCESS, door.as_bytes()),
         TrapArgs::error(Error::WrongObjectType)
     );
-    let mut spawn = SpawnRequest {
-        name_length: 6,
-        argument_length: 0,
-    }
-    .as_bytes()
-    .to_vec();
-    spawn.extend_from_slice(b"client");
+    let spawn = encoded(|out| SpawnRequest::encode(b"client", &[], out));
     assert_eq!(
         f.w.kcall(c, KernelFunction::Spawn, CAP_PROCESS, &spawn),
         TrapArgs::error(Error::WrongObjectType)
     );
-    let exit = ExitRequest {
-        code: 0,
-        reserved: 0,
-    };
+    let exit = ExitRequest::new(0);
     assert_eq!(
         f.w.kcall(c, KernelFunction::DebugExit, CAP_MACHINE, exit.as_bytes()),
         TrapArgs::error(Error::BadDescriptor)
@@ -727,10 +693,7 @@ fn capability_functions_need_the_capability() {
         Some(f.w.kcall(t, KernelFunction::DebugExit, CAP_MACHINE, exit.as_bytes())),
         kernel_ok(0, 0, 0)
     );
-    let fail = ExitRequest {
-        code: 3,
-        reserved: 0,
-    };
+    let fail = ExitRequest::new(3);
     assert_eq!(
         Some(f.w.kcall(t, KernelFunction::DebugExit, CAP_MACHINE, fail.as_bytes())),
         kernel_ok(0, 0, 0)
@@ -741,10 +704,7 @@ fn capability_functions_need_the_capability() {
         f.w.kcall(t, KernelFunction::DebugExit, CAP_MACHINE, exit.as_bytes()),
         TrapArgs::error(Error::NotPermitted)
     );
-    let bad_kind = DoorCreateRequest {
-        system: 2,
-        security_type: 0,
-    };
+    let bad_kind = DoorCreateRequest::with_kind_number(2, 0);
     assert_eq!(
         f.w.kcall(
             t,
@@ -788,18 +748,9 @@ fn a_kernel_reply_that_does_not_fit_the_buffer_is_bad_sizes() {
     let e = w.event_create(t);
     let open = w.open_descriptors(w.init);
     let objects = w.k.counters().objects;
-    let dup = DescriptorRequest {
-        descriptor: e.0,
-        rights: Rights::SIGNAL.0,
-    };
-    let door = DoorCreateRequest {
-        system: 0,
-        security_type: 0,
-    };
-    let info = DescriptorRequest {
-        descriptor: e.0,
-        rights: 0,
-    };
+    let dup = DescriptorRequest::new(e, Rights::SIGNAL);
+    let door = DoorCreateRequest::new(false, 0);
+    let info = DescriptorRequest::new(e, Rights::NONE);
     let cases: [(KernelFunction, &[u8], u16); 6] = [
         (KernelFunction::Duplicate, dup.as_bytes(), 23),
         (KernelFunction::DoorCreate, door.as_bytes(), 39),
@@ -841,13 +792,8 @@ fn thread_create_starts_a_ready_thread_and_thread_exit_ends_it() {
     let (c, cp) = (f.c(0), f.cp(0));
     let before = f.w.k.counters();
     let charged = f.w.charged(cp);
-    let request = ThreadCreateRequest {
-        entry: IMAGE + 0x10,
-        stack_top: USER_STACK_TOP - 0x1000,
-        argument: 77,
-        priority: 16,
-        reserved: 0,
-    };
+    let (entry, stack_top) = (IMAGE + 0x10, USER_STACK_TOP - PAGE);
+    let request = ThreadCreateRequest::new(entry, stack_top, 77, 16);
     let reply = f.w.kcall_ok(
         c,
         KernelFunction::ThreadCreate,
@@ -871,7 +817,7 @@ fn thread_create_starts_a_ready_thread_and_thread_exit_ends_it() {
         f.w.m.contexts.get(&t2).map(|(_, start)| *start),
         Some(UserStart {
             entry: IMAGE + 0x10,
-            stack_pointer: USER_STACK_TOP - 0x1000,
+            stack_pointer: USER_STACK_TOP - PAGE,
             arg0: 77,
             arg1: 0,
             arg2: 0
@@ -883,26 +829,11 @@ fn thread_create_starts_a_ready_thread_and_thread_exit_ends_it() {
         charged + THREAD_COST + OBJECT_COST + DESCRIPTOR_COST
     );
     let bad = [
-        ThreadCreateRequest {
-            priority: 17,
-            ..request
-        },
-        ThreadCreateRequest {
-            priority: 99,
-            ..request
-        },
-        ThreadCreateRequest {
-            stack_top: USER_STACK_TOP - 8,
-            ..request
-        },
-        ThreadCreateRequest {
-            entry: USER_END,
-            ..request
-        },
-        ThreadCreateRequest {
-            stack_top: KERNEL_HALF,
-            ..request
-        },
+        ThreadCreateRequest::new(entry, stack_top, 77, 17),
+        ThreadCreateRequest::new(entry, stack_top, 77, 99),
+        ThreadCreateRequest::new(entry, USER_STACK_TOP - 8, 77, 16),
+        ThreadCreateRequest::new(USER_END, stack_top, 77, 16),
+        ThreadCreateRequest::new(entry, KERNEL_HALF, 77, 16),
     ];
     for r in bad {
         assert_eq!(
@@ -916,10 +847,7 @@ fn thread_create_starts_a_ready_thread_and_thread_exit_ends_it() {
             "{r:x?}"
         );
     }
-    let reserved = ThreadCreateRequest {
-        reserved: 1,
-        ..request
-    };
+    let reserved = request.with_reserved(1);
     assert_eq!(
         f.w.kcall(
             c,
@@ -951,10 +879,7 @@ fn exit_requests_check_their_data() {
     let mut f = fixture(false, 1);
     let c = f.c(0);
     for kf in [KernelFunction::ThreadExit, KernelFunction::ProcessExit] {
-        let reserved = ExitRequest {
-            code: 0,
-            reserved: 1,
-        };
+        let reserved = ExitRequest::new(0).with_reserved(1);
         assert_eq!(
             f.w.kcall(c, kf, Descriptor::NULL, reserved.as_bytes()),
             TrapArgs::error(Error::ReservedBits)
@@ -1102,12 +1027,9 @@ fn spawn_passes_arguments_and_descriptors_and_checks_its_request() {
     );
     // Malformed requests.
     let spawn_data = |name_length: u32, argument_length: u32, tail: &[u8]| {
-        let mut data = SpawnRequest {
-            name_length,
-            argument_length,
-        }
-        .as_bytes()
-        .to_vec();
+        let mut data = SpawnRequest::with_lengths(name_length, argument_length)
+            .as_bytes()
+            .to_vec();
         data.extend_from_slice(tail);
         data
     };

@@ -203,10 +203,7 @@ fn a_death_and_a_door_closed_in_service_never_allocate() {
     );
     // The request the server's PROCESS_EXIT reads, written beforehand (the
     // fake machine allocates a page on its first write).
-    let exit = ExitRequest {
-        code: 3,
-        reserved: 0,
-    };
+    let exit = ExitRequest::new(3);
     let sp = f.sp();
     f.w.write_msg(sp, msg(KBUF, exit.as_bytes(), KTOTAL));
     let args = TrapArgs::send(
@@ -229,10 +226,7 @@ fn a_death_and_a_door_closed_in_service_never_allocate() {
         None
     );
     assert!(f.w.receive(s, OWNER, RBUF, 256).is_some());
-    let close = DescriptorRequest {
-        descriptor: OWNER.0,
-        rights: 0,
-    };
+    let close = DescriptorRequest::new(OWNER, Rights::NONE);
     let sp = f.sp();
     f.w.write_msg(sp, msg(KBUF, close.as_bytes(), KTOTAL));
     let args = TrapArgs::send(

@@ -65,7 +65,7 @@ fn process_start(
 fn filled(w: &mut World, pages: u32, bytes: &[u8]) -> Descriptor {
     let t = w.init_thread;
     let memory = w.memory_ok(t, pages);
-    let length = u64::from(pages) * 4096;
+    let length = u64::from(pages) * PAGE;
     assert_eq!(
         w.memory_map(t, memory, INIT_AT, 0, length, READ | WRITE),
         Ok(INIT_AT)
@@ -116,7 +116,7 @@ fn a_loader_builds_a_process_that_runs_what_it_mapped() {
         process_map(
             &mut w,
             handle,
-            ProcessMapRequest::new(text, TEXT, 0, 4096, READ | EXECUTE)
+            ProcessMapRequest::new(text, TEXT, 0, PAGE, READ | EXECUTE)
         ),
         Ok(())
     );
@@ -124,7 +124,7 @@ fn a_loader_builds_a_process_that_runs_what_it_mapped() {
         process_map(
             &mut w,
             handle,
-            ProcessMapRequest::new(data, DATA_AT, 0, 8192, READ | WRITE)
+            ProcessMapRequest::new(data, DATA_AT, 0, 2 * PAGE, READ | WRITE)
         ),
         Ok(())
     );
@@ -157,7 +157,7 @@ fn a_loader_builds_a_process_that_runs_what_it_mapped() {
         process_map(
             &mut w,
             handle,
-            ProcessMapRequest::new(text, 0x50_0000, 0, 4096, READ)
+            ProcessMapRequest::new(text, 0x50_0000, 0, PAGE, READ)
         ),
         Err(Error::ProcessStarted)
     );
@@ -165,12 +165,12 @@ fn a_loader_builds_a_process_that_runs_what_it_mapped() {
     // The child may narrow, never widen, what its loader mapped, though
     // the loader's reference allowed more.
     assert_eq!(
-        w.protect(thread, TEXT, 4096, READ | WRITE),
+        w.protect(thread, TEXT, PAGE, READ | WRITE),
         Err(Error::MissingRight)
     );
-    assert_eq!(w.protect(thread, TEXT, 4096, READ), Ok(()));
-    assert_eq!(w.protect(thread, TEXT, 4096, READ | EXECUTE), Ok(()));
-    assert!(w.user_write(thread, DATA_AT + 4096, b"mine"));
+    assert_eq!(w.protect(thread, TEXT, PAGE, READ), Ok(()));
+    assert_eq!(w.protect(thread, TEXT, PAGE, READ | EXECUTE), Ok(()));
+    assert!(w.user_write(thread, DATA_AT + PAGE, b"mine"));
     // A started process does not end with its handle.
     assert_eq!(w.close(init, handle), closed());
     assert!(w.alive(thread));
@@ -195,7 +195,7 @@ fn every_refusal_has_its_error_and_changes_nothing() {
         process_map(
             &mut w,
             handle,
-            ProcessMapRequest::new(memory, TEXT, 0, 4096, READ)
+            ProcessMapRequest::new(memory, TEXT, 0, PAGE, READ)
         ),
         Ok(())
     );
@@ -209,22 +209,22 @@ fn every_refusal_has_its_error_and_changes_nothing() {
     let cases: Vec<(Descriptor, ProcessMapRequest, Error)> = vec![
         (
             handle,
-            map(memory, DATA_AT, 0, 4096, READ | 8),
+            map(memory, DATA_AT, 0, PAGE, READ | 8),
             Error::ReservedBits,
         ),
         (
             handle,
-            map(memory, DATA_AT, 0, 4096, WRITE),
+            map(memory, DATA_AT, 0, PAGE, WRITE),
             Error::InvalidArgument,
         ),
         (
             handle,
-            map(memory, 0, 0, 4096, READ),
+            map(memory, 0, 0, PAGE, READ),
             Error::InvalidArgument,
         ),
         (
             handle,
-            map(memory, DATA_AT + 1, 0, 4096, READ),
+            map(memory, DATA_AT + 1, 0, PAGE, READ),
             Error::InvalidArgument,
         ),
         (
@@ -234,52 +234,52 @@ fn every_refusal_has_its_error_and_changes_nothing() {
         ),
         (
             handle,
-            map(memory, DATA_AT, 4096, 8192, READ),
+            map(memory, DATA_AT, PAGE, 2 * PAGE, READ),
             Error::InvalidArgument,
         ),
         (
             handle,
-            map(memory, DATA_AT, 100, 4096, READ),
+            map(memory, DATA_AT, 100, PAGE, READ),
             Error::InvalidArgument,
         ),
         (
             handle,
-            map(memory, abi::process::USER_END, 0, 4096, READ),
+            map(memory, abi::process::USER_END, 0, PAGE, READ),
             Error::BadAddressRange,
         ),
         (
             handle,
-            map(Descriptor(999), DATA_AT, 0, 4096, READ),
+            map(Descriptor(999), DATA_AT, 0, PAGE, READ),
             Error::BadDescriptor,
         ),
         (
             handle,
-            map(event, DATA_AT, 0, 4096, READ),
+            map(event, DATA_AT, 0, PAGE, READ),
             Error::WrongObjectType,
         ),
         (
             handle,
-            map(read_only, DATA_AT, 0, 4096, READ | WRITE),
+            map(read_only, DATA_AT, 0, PAGE, READ | WRITE),
             Error::MissingRight,
         ),
         (
             handle,
-            map(memory, TEXT, 0, 4096, READ),
+            map(memory, TEXT, 0, PAGE, READ),
             Error::BadAddressRange,
         ),
         (
             no_send,
-            map(memory, DATA_AT, 0, 4096, READ),
+            map(memory, DATA_AT, 0, PAGE, READ),
             Error::MissingRight,
         ),
         (
             event,
-            map(memory, DATA_AT, 0, 4096, READ),
+            map(memory, DATA_AT, 0, PAGE, READ),
             Error::WrongObjectType,
         ),
         (
             CAP_PROCESS,
-            map(memory, DATA_AT, 0, 4096, READ),
+            map(memory, DATA_AT, 0, PAGE, READ),
             Error::WrongObjectType,
         ),
     ];
@@ -345,7 +345,7 @@ fn an_unstarted_process_ends_with_its_last_handle_and_gives_everything_back() {
         process_map(
             &mut w,
             handle,
-            ProcessMapRequest::new(memory, TEXT, 0, 3 * 4096, READ)
+            ProcessMapRequest::new(memory, TEXT, 0, 3 * PAGE, READ)
         ),
         Ok(())
     );

@@ -213,10 +213,7 @@ fn a_special_object_has_no_copy_on_write_child() {
     let c = p.f.c(0);
     let object = p.object;
     refused(&mut p.f.w, Error::InvalidArgument, |w| {
-        let request = MemoryRangeRequest {
-            offset: 0,
-            length: PAGE,
-        };
+        let request = MemoryRangeRequest::new(0, PAGE);
         w.new_descriptor(c, KernelFunction::MemoryCow, object, request.as_bytes())
             .map(|_| ())
     });
@@ -741,12 +738,7 @@ fn nothing_is_mapped_into_the_holes_and_protect_covers_them() {
     let c = p.f.c(0);
     // A fixed mapping into a hole is refused.
     refused(&mut p.f.w, Error::BadAddressRange, |w| {
-        let request = abi::kcall::MapRequest {
-            address: AT + PAGE,
-            length: PAGE,
-            protection: RW,
-            reserved: 0,
-        };
+        let request = abi::kcall::MapRequest::new(AT + PAGE, PAGE, RW);
         let regs = w.kcall(
             c,
             KernelFunction::MapAnonymous,
@@ -780,12 +772,7 @@ fn placed_mappings_keep_clear_of_the_holes() {
     let Ok(at) = placed else { panic!("{placed:?}") };
     // The next placements must not fall into its (unmapped) pages.
     for _ in 0..4 {
-        let request = abi::kcall::MapRequest {
-            address: 0,
-            length: PAGE,
-            protection: RW,
-            reserved: 0,
-        };
+        let request = abi::kcall::MapRequest::new(0, PAGE, RW);
         let reply = f.w.kcall_ok(
             c,
             KernelFunction::MapAnonymous,

@@ -14,10 +14,7 @@ use super::harness::*;
 /// init registers a door of its own as the process manager's.
 fn register_manager(w: &mut World) -> Descriptor {
     let (owner, _client) = w.door_create(w.init_thread, true);
-    let request = DescriptorRequest {
-        descriptor: owner.0,
-        rights: 0,
-    };
+    let request = DescriptorRequest::new(owner, Rights::NONE);
     w.kcall_ok(
         w.init_thread,
         KernelFunction::ManagerRegister,
@@ -32,7 +29,7 @@ fn process_manager_calls_carry_the_cookie_procman_set_and_its_reply_updates_it()
     let mut w = World::new();
     let owner = register_manager(&mut w);
     let child = w.spawn_ok(b"client", &[]);
-    let cookie = abi::kcall::CookieRequest { cookie: 0x1234 };
+    let cookie = abi::kcall::CookieRequest::new(0x1234);
     w.kcall_ok(
         w.init_thread,
         KernelFunction::ProcessSetCookie,
@@ -78,10 +75,7 @@ fn only_capability_holders_register_a_manager_or_read_the_archive() {
     let mut w = World::new();
     let owner = register_manager(&mut w);
     let child = w.spawn_ok(b"client", &[]);
-    let request = DescriptorRequest {
-        descriptor: 1,
-        rights: 0,
-    };
+    let request = DescriptorRequest::new(Descriptor(1), Rights::NONE);
     let regs = w.kcall(
         child.thread,
         KernelFunction::ManagerRegister,
@@ -106,10 +100,7 @@ fn only_capability_holders_register_a_manager_or_read_the_archive() {
     );
     // A client reference cannot become the manager's door.
     let (_, client) = w.door_create(w.init_thread, false);
-    let request = DescriptorRequest {
-        descriptor: client.0,
-        rights: 0,
-    };
+    let request = DescriptorRequest::new(client, Rights::NONE);
     let regs = w.kcall(
         w.init_thread,
         KernelFunction::ManagerRegister,
@@ -118,7 +109,7 @@ fn only_capability_holders_register_a_manager_or_read_the_archive() {
     );
     assert_eq!(regs, TrapArgs::error(Error::NotOwner));
     // PROCESS_SET_COOKIE wants a process handle.
-    let cookie = abi::kcall::CookieRequest { cookie: 1 };
+    let cookie = abi::kcall::CookieRequest::new(1);
     let regs = w.kcall(
         w.init_thread,
         KernelFunction::ProcessSetCookie,
@@ -147,7 +138,7 @@ fn process_set_cookie_needs_send_on_the_handle() {
     let copy = w
         .duplicate(w.init_thread, child.handle, without_send)
         .unwrap_or_default();
-    let cookie = abi::kcall::CookieRequest { cookie: 0x99 };
+    let cookie = abi::kcall::CookieRequest::new(0x99);
     let before = w.k.processes.get(child.process).map(|p| p.manager_cookie);
     let regs = w.kcall(
         w.init_thread,
@@ -177,7 +168,7 @@ fn every_process_exit_reaches_the_manager_as_a_notice() {
     let early = w.spawn_ok(b"client", &[]);
     let late = w.spawn_ok(b"worker", &[]);
     for (child, cookie) in [(early, 11u64), (late, 22)] {
-        let request = abi::kcall::CookieRequest { cookie };
+        let request = abi::kcall::CookieRequest::new(cookie);
         w.kcall_ok(
             w.init_thread,
             KernelFunction::ProcessSetCookie,
@@ -237,14 +228,7 @@ fn every_process_exit_reaches_the_manager_as_a_notice() {
 fn archive_read_returns_the_size_and_what_fits_from_the_offset() {
     let mut w = World::new();
     let name = b"system.toml";
-    let mut request = abi::kcall::ArchiveReadRequest {
-        offset: 5,
-        name_length: name.len() as u32,
-        reserved: 0,
-    }
-    .as_bytes()
-    .to_vec();
-    request.extend_from_slice(name);
+    let request = encoded(|out| abi::kcall::ArchiveReadRequest::encode(name, 5, out));
     // A 40-byte buffer (the 27-byte request fits): 8 header + 8 size + 24 bytes of the file.
     let regs = w.kcall_msg(
         w.init_thread,
@@ -261,14 +245,7 @@ fn archive_read_returns_the_size_and_what_fits_from_the_offset() {
     );
     assert_eq!(reply[16..40].to_vec(), ARCHIVE_MANIFEST[5..29].to_vec());
     // Past the end: the size and no bytes.
-    let mut past = abi::kcall::ArchiveReadRequest {
-        offset: 1 << 40,
-        name_length: name.len() as u32,
-        reserved: 0,
-    }
-    .as_bytes()
-    .to_vec();
-    past.extend_from_slice(name);
+    let past = encoded(|out| abi::kcall::ArchiveReadRequest::encode(name, 1 << 40, out));
     let regs = w.kcall_msg(
         w.init_thread,
         KernelFunction::ArchiveRead,
@@ -280,14 +257,7 @@ fn archive_read_returns_the_size_and_what_fits_from_the_offset() {
         TrapArgs::replied(0, 0, MessageSizes::new().with_data_size(16))
     );
     // No such file.
-    let mut missing = abi::kcall::ArchiveReadRequest {
-        offset: 0,
-        name_length: 4,
-        reserved: 0,
-    }
-    .as_bytes()
-    .to_vec();
-    missing.extend_from_slice(b"nope");
+    let missing = encoded(|out| abi::kcall::ArchiveReadRequest::encode(b"nope", 0, out));
     let regs = w.kcall_msg(
         w.init_thread,
         KernelFunction::ArchiveRead,

@@ -267,42 +267,33 @@ fn kernel_request(
             let rights = if b.is_multiple_of(4) { b } else { b % 64 };
             (
                 Descriptor::NULL,
-                DescriptorRequest { descriptor, rights }.as_bytes().to_vec(),
+                DescriptorRequest::new(Descriptor(descriptor), Rights(rights))
+                    .as_bytes()
+                    .to_vec(),
                 Vec::new(),
             )
         }
         KernelFunction::ThreadCreate => {
-            let request = ThreadCreateRequest {
-                entry: IMAGE,
-                stack_top: USER_STACK_TOP - (c % 8) * 0x1000 - u64::from(b % 2) * 8,
-                argument: c,
-                priority: a % 20,
-                reserved: u32::from(b.is_multiple_of(7)),
-            };
+            let request = ThreadCreateRequest::new(
+                IMAGE,
+                USER_STACK_TOP - (c % 8) * PAGE - u64::from(b % 2) * 8,
+                c,
+                a % 20,
+            )
+            .with_reserved(u32::from(b.is_multiple_of(7)));
             (Descriptor::NULL, request.as_bytes().to_vec(), Vec::new())
         }
         KernelFunction::ThreadExit | KernelFunction::ProcessExit | KernelFunction::DebugExit => {
-            let request = ExitRequest {
-                code: a,
-                reserved: u32::from(b.is_multiple_of(7)),
-            };
+            let request = ExitRequest::new(a).with_reserved(u32::from(b.is_multiple_of(7)));
             (Descriptor::NULL, request.as_bytes().to_vec(), Vec::new())
         }
         KernelFunction::MapAnonymous | KernelFunction::Unmap | KernelFunction::Protect => {
             let address = [0, USER_MAP_BASE, DATA, UNMAPPED, c & !(PAGE - 1)][(a % 5) as usize];
-            let request = MapRequest {
-                address,
-                length: u64::from(b % 4) * PAGE,
-                protection: (c % 9) as u32,
-                reserved: 0,
-            };
+            let request = MapRequest::new(address, u64::from(b % 4) * PAGE, (c % 9) as u32);
             (Descriptor::NULL, request.as_bytes().to_vec(), Vec::new())
         }
         KernelFunction::DoorCreate => {
-            let request = DoorCreateRequest {
-                system: a % 3,
-                security_type: b,
-            };
+            let request = DoorCreateRequest::with_kind_number(a % 3, b);
             (Descriptor::NULL, request.as_bytes().to_vec(), Vec::new())
         }
         KernelFunction::Spawn => {
@@ -311,13 +302,7 @@ fn kernel_request(
             } else {
                 b"client"
             };
-            let mut data = SpawnRequest {
-                name_length: name.len() as u32,
-                argument_length: 0,
-            }
-            .as_bytes()
-            .to_vec();
-            data.extend_from_slice(name);
+            let data = encoded(|out| SpawnRequest::encode(name, &[], out));
             let slots = (0..b % 3)
                 .map(|i| DescriptorSlot {
                     descriptor: (b / 3 + i) % 8,
@@ -334,10 +319,8 @@ fn kernel_request(
         }
         KernelFunction::DebugWrite => (Descriptor::NULL, b"x".to_vec(), Vec::new()),
         KernelFunction::MemoryCreate => {
-            let request = MemoryCreateRequest {
-                pages: a % 4,
-                reserved: u32::from(b.is_multiple_of(7)),
-            };
+            let request =
+                MemoryCreateRequest::new(a % 4).with_reserved(u32::from(b.is_multiple_of(7)));
             (Descriptor::NULL, request.as_bytes().to_vec(), Vec::new())
         }
         KernelFunction::MemoryMap => {
@@ -427,7 +410,7 @@ pub(super) fn random_world() -> World {
 pub(super) fn apply(w: &mut World, op: &Op) {
     let threads: Vec<ThreadId> = w.k.threads.ids().filter(|t| w.runnable(*t)).collect();
     let pick = |i: usize| threads.get(i % threads.len().max(1)).copied();
-    let buffer = |t: ThreadId| DATA + u64::from(t.index() % 4) * 0x1000;
+    let buffer = |t: ThreadId| DATA + u64::from(t.index() % 4) * PAGE;
     let trap = |w: &mut World, t: ThreadId, args: TrapArgs| {
         w.run(t);
         let _ = w.k.take_resume(t);
@@ -582,13 +565,8 @@ pub(super) fn apply(w: &mut World, op: &Op) {
         }
         Op::NewThread { thread, priority } => {
             if let Some(t) = pick(*thread) {
-                let request = ThreadCreateRequest {
-                    entry: IMAGE,
-                    stack_top: USER_STACK_TOP - 0x2000,
-                    argument: 0,
-                    priority: *priority,
-                    reserved: 0,
-                };
+                let request =
+                    ThreadCreateRequest::new(IMAGE, USER_STACK_TOP - 0x2000, 0, *priority);
                 let buf = DATA + 0x4000 + u64::from(t.index() % 4) * 0x800;
                 write(w, t, buf, 32, &[]);
                 let _ =
@@ -622,13 +600,7 @@ pub(super) fn apply(w: &mut World, op: &Op) {
                     .filter(|(i, _)| mask & (1 << i) != 0)
                     .map(|(_, s)| *s)
                     .collect();
-                let mut data = SpawnRequest {
-                    name_length: 6,
-                    argument_length: 0,
-                }
-                .as_bytes()
-                .to_vec();
-                data.extend_from_slice(b"client");
+                let data = encoded(|out| SpawnRequest::encode(b"client", &[], out));
                 let buf = DATA + 0x6000;
                 let _ = w.k.space_of(t).map(|space| w.m.copy_in(space, buf, &data));
                 let at = buf + u64::from(descriptor_offset(data.len() as u16));

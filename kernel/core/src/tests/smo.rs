@@ -13,7 +13,7 @@ use abi::kcall::{
     CookieRequest, MemoryMapRequest, ProcessIdReply, SmoCopyRequest, SmoPassRequest, SmoReply,
     SmoRequest, SmoShareRequest, smo,
 };
-use abi::{Descriptor, Error, KernelFunction};
+use abi::{Descriptor, Error, KernelFunction, PAGE_SIZE};
 use proptest::prelude::*;
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -169,7 +169,7 @@ fn process_id(w: &mut World, t: ThreadId) -> u64 {
 /// The bytes every process's memory shows where tests look.
 fn memory(w: &World, ps: &[ProcessId]) -> Vec<Vec<u8>> {
     ps.iter()
-        .flat_map(|p| [w.peek(*p, SHARED, 0x1000), w.peek(*p, LOCAL, 0x1000)])
+        .flat_map(|p| [w.peek(*p, SHARED, PAGE_SIZE), w.peek(*p, LOCAL, PAGE_SIZE)])
         .collect()
 }
 
@@ -319,10 +319,10 @@ fn claim_and_pass_refusals_change_nothing() {
 fn copy_refusals_change_nothing() {
     let mut s = three();
     let (a, b, c) = (s.t(0), s.t(1), s.t(2));
-    s.w.poke(s.p(0), SHARED, &[0x5a; 0x1000]);
-    s.w.poke(s.p(1), LOCAL, &[0xa5; 0x1000]);
-    let read_only = share_ok(&mut s.w, a, 2, SHARED, 0x1000, smo::READ);
-    let write_only = share_ok(&mut s.w, a, 2, SHARED, 0x1000, smo::WRITE);
+    s.w.poke(s.p(0), SHARED, &[0x5a; PAGE_SIZE]);
+    s.w.poke(s.p(1), LOCAL, &[0xa5; PAGE_SIZE]);
+    let read_only = share_ok(&mut s.w, a, 2, SHARED, PAGE, smo::READ);
+    let write_only = share_ok(&mut s.w, a, 2, SHARED, PAGE, smo::WRITE);
     refused(&mut s, Error::NoSuchSmo, |w| {
         read_mem(w, b, 12345, 0, 1, LOCAL)
     });
@@ -364,7 +364,7 @@ fn copy_refusals_change_nothing() {
         read_mem(w, b, read_only, 0, 16, UNMAPPED)
     });
     refused(&mut s, Error::BadBuffer, |w| {
-        read_mem(w, b, read_only, 0, 0x1000, DATA_END - 0x800)
+        read_mem(w, b, read_only, 0, PAGE, DATA_END - PAGE / 2)
     });
     refused(&mut s, Error::BadBuffer, |w| {
         read_mem(w, b, read_only, 0, 16, IMAGE)

@@ -27,6 +27,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use abi::kcall::{KernelCounters, protection};
 use abi::{DescriptorSlot, Error, PAGE_BYTES, Rights};
+use tally::{Lines, Tally};
 use userlib::kernel::{self, DoorKind};
 use userlib::thread::RawEntry;
 use userlib::{Startup, println};
@@ -53,27 +54,6 @@ const SERVER_STACK: u64 = 0x0000_2100_0001_0000;
 const MAX_ROUNDS: u32 = 6;
 /// The most threads the thread round tries.
 const MAX_THREADS: u64 = 4096;
-
-/// One check's outcome, printed as `ok   ...` or `FAIL ... -- why`.
-struct Tally {
-    passed: u32,
-    failed: u32,
-}
-
-impl Tally {
-    fn check(&mut self, name: &str, result: Result<(), alloc::string::String>) {
-        match result {
-            Ok(()) => {
-                self.passed += 1;
-                println!("exhaust-test: ok   {name}");
-            }
-            Err(why) => {
-                self.failed += 1;
-                println!("exhaust-test: FAIL {name} -- {why}");
-            }
-        }
-    }
-}
 
 fn counters() -> Result<KernelCounters, alloc::string::String> {
     kernel::counters().map_err(|error| alloc::format!("COUNTERS: {error:?}"))
@@ -460,10 +440,7 @@ fn run(mut startup: Startup) -> i32 {
         }
         return 0;
     }
-    let mut tally = Tally {
-        passed: 0,
-        failed: 0,
-    };
+    let mut tally = Tally::new("exhaust-test", Lines::Prefixed);
     let start = match counters() {
         Ok(start) => start,
         Err(why) => {
@@ -502,10 +479,6 @@ fn run(mut startup: Startup) -> i32 {
             )),
         },
     );
-    println!(
-        "exhaust-test: {} passed, {} failed",
-        tally.passed, tally.failed
-    );
     // The first process's status is the machine's verdict.
-    i32::from(tally.failed != 0)
+    tally.summary()
 }

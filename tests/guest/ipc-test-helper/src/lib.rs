@@ -3,8 +3,8 @@
 //! raw layer (`userlib::raw`).
 //!
 //! `ipc-test` SPAWNs `ipc-test-helper` with the name of a [`role`] as its
-//! argument bytes. Every role but [`role::CALL_THEN_DIE`] serves a door
-//! whose owner reference is its descriptor 1, so the test only ever calls
+//! argument bytes. Every role serves a door whose owner reference is its
+//! descriptor 1, so the test only ever calls
 //! its helpers: when a helper dies, the test's call fails with PEER_DIED
 //! instead of hanging. Replies follow the usual convention (msgRetVal,
 //! msgErrno, then the payload at offset 8).
@@ -29,24 +29,8 @@ pub mod role {
     /// Process C of the three-process transfer: serves [`super::FORWARD`]
     /// and [`super::GIVE_BACK`] on descriptor 1.
     pub const SIGNALLER: &str = "signaller";
-    /// Receives one call on descriptor 1, then exits without answering it.
-    pub const EXIT_ON_CALL: &str = "exit-on-call";
-    /// RECEIVEs on descriptor 1 with a buffer of size 0: it fails with
-    /// RECEIVE_BUFFER_TOO_SMALL as soon as a call is queued, and the helper
-    /// exits, leaving that call queued on a door that dies.
-    pub const EXIT_WHEN_QUEUED: &str = "exit-when-queued";
-    /// Descriptor 1 is a client reference to a door of the test,
-    /// descriptor 2 the owner reference of the helper's own door. A second
-    /// thread calls [`super::DOOMED_CALL`] through descriptor 1 (a call
-    /// never answered in time); the first thread exits the process on the
-    /// first call on descriptor 2.
-    pub const CALL_THEN_DIE: &str = "call-then-die";
 }
 
-/// A call the test makes on the door of a helper that exits on its first
-/// call ([`role::EXIT_ON_CALL`], [`role::EXIT_WHEN_QUEUED`], the own door of
-/// [`role::CALL_THEN_DIE`]): it is never answered.
-pub const LAST_CALL: Function = Function(USER_BASE + 1);
 /// To the relay: one descriptor slot (an event). The relay describes it,
 /// moves it to the signaller with FORWARD, CLOSEs it (which must fail: it
 /// was moved) and answers with a [`RelayReport`].
@@ -57,8 +41,6 @@ pub const FORWARD: Function = Function(USER_BASE + 6);
 /// To the signaller: the event FORWARD left there comes back in reply slot
 /// 0, moved, with the SIGNAL right only.
 pub const GIVE_BACK: Function = Function(USER_BASE + 7);
-/// The call the second thread of [`role::CALL_THEN_DIE`] makes.
-pub const DOOMED_CALL: Function = Function(USER_BASE + 9);
 
 /// msgErrno of a helper's error reply: the function is not one it serves.
 pub const UNKNOWN_FUNCTION: u32 = abi::error::FIRST_SERVER_ERROR;

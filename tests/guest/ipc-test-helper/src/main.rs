@@ -1,8 +1,8 @@
 //! ipc-test-helper: the other processes of the in-guest IPC test. Its
 //! argument bytes name its [`role`](ipc_test_helper::role) (the protocol of
 //! each is in `lib.rs`). It is always spawned by `ipc-test`, holds no kernel
-//! capability, and (but for `call-then-die`) serves a door whose owner
-//! reference is its descriptor 1. The relay and the signaller use raw
+//! capability, and serves a door whose owner reference is its first
+//! descriptor. The relay and the signaller use raw
 //! RECEIVE / REPLY_RECEIVE traps rather than userlib's server loop, so that
 //! they can report exactly what the kernel handed them.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -17,8 +17,8 @@ use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE, message_extent};
 use abi::trap::REPLY_DELIVERED;
 use abi::{Descriptor, Error, KernelFunction, MessageSizes, Rights, TrapArgs};
 use ipc_test_helper::{
-    ArrivedSlot, BAD_REQUEST, DOOMED_CALL, FORWARD, GIVE_BACK, PROGRAM, RELAY, Registers,
-    RelayReport, SignalReport, UNKNOWN_FUNCTION, role,
+    ArrivedSlot, BAD_REQUEST, FORWARD, GIVE_BACK, PROGRAM, RELAY, Registers, RelayReport,
+    SignalReport, UNKNOWN_FUNCTION, role,
 };
 use userlib::raw::Buffer;
 use userlib::{Startup, kernel, println};
@@ -38,7 +38,7 @@ const SECOND: Descriptor = Descriptor(2);
 fn run(startup: Startup) -> i32 {
     let role = core::str::from_utf8(startup.arguments).unwrap_or("");
     let needed = match role {
-        role::RELAY | role::CALL_THEN_DIE => 2,
+        role::RELAY => 2,
         _ => 1,
     };
     if startup.descriptors < needed {
@@ -51,21 +51,6 @@ fn run(startup: Startup) -> i32 {
     match role {
         role::RELAY => serve(role, &mut relay),
         role::SIGNALLER => serve(role, &mut Signaller::default()),
-        role::EXIT_ON_CALL => {
-            let mut buffer = Buffer::new();
-            let _ = buffer.receive(DOOR, MAX_TOTAL_SIZE);
-            kernel::process_exit(0)
-        }
-        role::EXIT_WHEN_QUEUED => {
-            // Total size 0: any call with data is too big, so this returns
-            // as soon as one is queued, and leaves it queued.
-            let mut buffer = Buffer::new();
-            let result = buffer.receive(DOOR, 0);
-            let queued =
-                result.arg0 == 0xffff_ffff && result.arg1 == Error::ReceiveBufferTooSmall as u64;
-            kernel::process_exit(u32::from(!queued))
-        }
-        role::CALL_THEN_DIE => call_then_die(),
         _ => {
             println!("{PROGRAM}: unknown role {role:?}");
             2
@@ -351,25 +336,4 @@ impl Handler for Signaller {
             }
         }
     }
-}
-
-/// The `call-then-die` role: a second thread calls the test's door
-/// (descriptor 1); this thread exits the process on the first call on its
-/// own door (descriptor 2), while that call is still waiting.
-fn call_then_die() -> i32 {
-    let caller = userlib::spawn_thread(
-        || {
-            let mut buffer = Buffer::new();
-            buffer.put_value(0, &u64::MAX);
-            let _ = buffer.send(DOOMED_CALL, DOOR, abi::message::sizes(64, 8, 0));
-        },
-        userlib::thread::DEFAULT_STACK_SIZE,
-    );
-    if let Err(error) = caller {
-        println!("{PROGRAM} (call-then-die): no second thread: {error}");
-        return 1;
-    }
-    let mut buffer = Buffer::new();
-    let _ = buffer.receive(SECOND, MAX_TOTAL_SIZE);
-    kernel::process_exit(0)
 }

@@ -30,6 +30,13 @@ pub struct Failure {
     pub got: String,
 }
 
+/// What the tally prints after `FAIL <name>: `.
+impl Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected {}, got {}", self.expected, self.got)
+    }
+}
+
 impl Failure {
     /// A failure of step `what`.
     pub fn new(what: impl Display, expected: impl Display, got: impl Display) -> Self {

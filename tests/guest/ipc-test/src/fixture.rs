@@ -1,15 +1,14 @@
-//! What the checks share: helper processes started on first use, doors of
-//! the test's own, worker threads, and small raw kernel calls.
+//! What the checks share: helper processes started on first use, worker
+//! threads, and small raw kernel calls.
 
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec;
 
-use abi::function::{Function, USER_BASE};
 use abi::kcall::{DescriptorInfo, DescriptorRequest, REPLY_PAYLOAD_OFFSET};
-use abi::message::{DescriptorSlot, MAX_TOTAL_SIZE};
-use abi::{Descriptor, Error, KernelFunction, Rights, TrapArgs};
+use abi::message::DescriptorSlot;
+use abi::{Descriptor, KernelFunction, Rights, TrapArgs};
 use spin::Mutex;
 use userlib::kernel::{self, DoorKind};
 use userlib::raw::Buffer;
@@ -161,50 +160,6 @@ pub fn event() -> Result<OwnedDescriptor, Failure> {
     kernel::event_create().setup("EVENT_CREATE")
 }
 
-/// Answers whatever message this thread holds with an error reply
-/// (NOTHING_TO_REPLY, ignored, when it holds none).
-pub fn release_held() {
-    let mut buffer = Buffer::new();
-    buffer.put_value(0, &[u32::MAX, Error::Abandoned as u32]);
-    let _ = buffer.reply(0, abi::message::sizes(8, 8, 0));
-}
-
-/// A door of the test's own, for checks where the test is the server.
-/// Dropping it answers any message this thread still holds and closes
-/// both references, which fails every caller still queued.
-#[derive(Debug)]
-pub struct ScratchDoor {
-    owner: OwnedDescriptor,
-    client: OwnedDescriptor,
-}
-
-impl ScratchDoor {
-    /// A new user door.
-    pub fn new() -> Result<Self, Failure> {
-        let door = kernel::door_create(DoorKind::User, 0).setup("DOOR_CREATE")?;
-        Ok(ScratchDoor {
-            owner: door.owner,
-            client: door.client,
-        })
-    }
-
-    /// The owner reference.
-    pub fn owner(&self) -> Descriptor {
-        self.owner.descriptor()
-    }
-
-    /// The client reference.
-    pub fn client(&self) -> Descriptor {
-        self.client.descriptor()
-    }
-}
-
-impl Drop for ScratchDoor {
-    fn drop(&mut self) {
-        release_held();
-    }
-}
-
 /// The stack of a worker thread.
 const WORKER_STACK: usize = 64 * 1024;
 
@@ -268,28 +223,6 @@ impl<T> Drop for Worker<T> {
         }
     }
 }
-
-/// What a calling worker saw: the registers and its buffer.
-pub type Called = (TrapArgs, Box<Buffer>);
-
-/// A worker that SENDs `function` to `target` with `data`, offering `total` bytes.
-pub fn spawn_caller(
-    target: Descriptor,
-    function: Function,
-    data: &[u8],
-    total: u16,
-) -> Result<Worker<Called>, Failure> {
-    let mut buffer = Box::new(Buffer::new());
-    buffer.put_value(0, data);
-    let data_size = u16::try_from(data.len()).unwrap_or(MAX_TOTAL_SIZE);
-    spawn_worker(move || {
-        let result = buffer.send(function, target, abi::message::sizes(total, data_size, 0));
-        (result, buffer)
-    })
-}
-
-/// The function number of the calls test threads make on scratch doors.
-pub const SCRATCH_CALL: Function = Function(USER_BASE + 0x70);
 
 /// YIELDs a few times, so that threads of the test that are merely ready
 /// (a worker that was joined still has to run its THREAD_EXIT) get to end

@@ -24,6 +24,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use abi::kcall::{PageRequest, protection};
 use abi::{Descriptor, DescriptorSlot, Error, PAGE_BYTES, Rights};
+use tally::{Lines, Tally};
 use userlib::kernel::{self, DoorKind};
 use userlib::pager::{Pager, PagerServer, Supply};
 use userlib::raw::RawPages;
@@ -183,26 +184,6 @@ fn victim(startup: &mut Startup) -> i32 {
     0
 }
 
-struct Tally {
-    passed: u32,
-    failed: u32,
-}
-
-impl Tally {
-    fn check(&mut self, name: &str, result: Result<(), String>) {
-        match result {
-            Ok(()) => {
-                self.passed += 1;
-                println!("{PROGRAM}: ok   {name}");
-            }
-            Err(why) => {
-                self.failed += 1;
-                println!("{PROGRAM}: FAIL {name} -- {why}");
-            }
-        }
-    }
-}
-
 /// Reads page `page` of the mapping and compares it with who should have
 /// supplied it.
 fn check_page(pages: &RawPages, page: u64) -> Result<(), String> {
@@ -229,26 +210,11 @@ fn check_page(pages: &RawPages, page: u64) -> Result<(), String> {
 
 fn test() -> i32 {
     println!("{PROGRAM}: two pagers in a chain, one special object");
-    let mut tally = Tally {
-        passed: 0,
-        failed: 0,
-    };
-    let verdict = match test_with(&mut tally) {
-        Ok(()) if tally.failed == 0 => 0,
-        Ok(()) => 1,
-        Err(why) => {
-            println!("{PROGRAM}: FAIL setup -- {why}");
-            tally.failed += 1;
-            1
-        }
-    };
-    println!(
-        "{PROGRAM}: {} passed, {} failed",
-        tally.passed, tally.failed
-    );
-    let error = kernel::debug_exit(verdict);
-    println!("{PROGRAM}: DEBUG_EXIT refused ({error}); boot with qemu-exit");
-    1
+    let mut tally = Tally::new(PROGRAM, Lines::Prefixed);
+    if let Err(why) = test_with(&mut tally) {
+        tally.check("setup", Err(why));
+    }
+    tally.exit()
 }
 
 fn setup<T>(what: &str, result: Result<T, Error>) -> Result<T, String> {

@@ -17,6 +17,7 @@ use abi::procman::ProcmanError;
 use abi::{DescriptorSlot, Error, Rights};
 use alloc::format;
 use alloc::string::String;
+use tally::{Lines, Tally};
 use userlib::{CallError, Event, Message, Startup, call, println, procman};
 
 /// On the host the crate builds as an empty program.
@@ -33,29 +34,13 @@ const WARM_UP_CYCLES: u32 = 300;
 /// The `test` security type (manifest `types`: echo = 1, bench = 2, test = 3).
 const TEST_TYPE: u32 = 3;
 
-struct Results {
-    passed: u32,
-    failed: u32,
-}
-
-impl Results {
-    fn check(&mut self, name: &str, ok: bool, detail: String) {
-        if ok {
-            self.passed += 1;
-            println!("ok   {name}");
-        } else {
-            self.failed += 1;
-            println!("FAIL {name}: {detail}");
-        }
-    }
-
-    fn expect(&mut self, name: &str, expected: i32, got: i32) {
-        self.check(
-            name,
-            expected == got,
-            format!("expected status {expected:#x}, got {got:#x}"),
-        );
-    }
+/// [`Tally::expect`] of a status.
+fn expect_status(r: &mut Tally, name: &str, expected: i32, got: i32) {
+    r.expect(
+        name,
+        expected == got,
+        format!("expected status {expected:#x}, got {got:#x}"),
+    );
 }
 
 fn code(e: ProcmanError) -> i32 {
@@ -103,10 +88,7 @@ fn counters() -> Option<abi::kcall::KernelCounters> {
 }
 
 fn run(_startup: Startup) -> i32 {
-    let mut r = Results {
-        passed: 0,
-        failed: 0,
-    };
+    let mut r = Tally::new("procman-test", Lines::Bare);
     let users = "probe-users";
     let servers = "probe-servers";
 
@@ -119,7 +101,7 @@ fn run(_startup: Startup) -> i32 {
         }
         let _ = userlib::kernel::yield_now();
     }
-    r.check(
+    r.expect(
         "echo registered /srv/echo at boot",
         echo_up,
         listing("/srv"),
@@ -127,13 +109,15 @@ fn run(_startup: Startup) -> i32 {
 
     // Objects of our own (domain tests): a test-type name others may not open.
     let secret = procman::create_object(Some("/test/secret"), false, TEST_TYPE);
-    r.expect(
+    expect_status(
+        &mut r,
         "tests may create a test-type object under /test/",
         0,
         call_status(secret.as_ref().map(drop).map_err(|e| *e)),
     );
     let system = procman::create_object(Some("/test/system"), true, TEST_TYPE);
-    r.expect(
+    expect_status(
+        &mut r,
         "tests may create a system object",
         0,
         call_status(system.as_ref().map(drop).map_err(|e| *e)),
@@ -147,7 +131,8 @@ fn run(_startup: Startup) -> i32 {
             Function(USER_BASE),
             &mut message,
         );
-        r.expect(
+        expect_status(
+            &mut r,
             "a system object refuses USER_BASE functions",
             Error::FunctionOutOfRange as i32,
             call_status(into_system),
@@ -158,7 +143,8 @@ fn run(_startup: Startup) -> i32 {
             Function(SYSTEM_BASE),
             &mut message,
         );
-        r.expect(
+        expect_status(
+            &mut r,
             "a user object refuses SYSTEM_BASE functions",
             Error::FunctionOutOfRange as i32,
             call_status(into_user),
@@ -166,86 +152,101 @@ fn run(_startup: Startup) -> i32 {
     }
 
     // Domain users: may open echo objects, nothing else.
-    r.expect(
+    expect_status(
+        &mut r,
         "users may not create objects",
         code(ProcmanError::CreateDenied),
         probe(users, "create:/srv/u"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "users may not create system objects (create is checked first)",
         code(ProcmanError::CreateDenied),
         probe(users, "create-system:/srv/u"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "users may open an echo object",
         0,
         probe(users, "open:/srv/echo"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "users may not open a test object",
         code(ProcmanError::OpenDenied),
         probe(users, "open:/test/secret"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "opening a missing name",
         code(ProcmanError::NoSuchName),
         probe(users, "open:/srv/none"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "opening a malformed name",
         code(ProcmanError::BadName),
         probe(users, "open:srv"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "users may not spawn",
         code(ProcmanError::SpawnDenied),
         probe(users, "spawn:echo-client"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "only the owner unlinks a name",
         code(ProcmanError::NotNameOwner),
         probe(users, "unlink:/srv/echo"),
     );
 
     // Domain servers: user objects of type echo under /srv/.
-    r.expect(
+    expect_status(
+        &mut r,
         "servers may create a user object under /srv/",
         0,
         probe(servers, "create:/srv/s1"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "servers may not create system objects",
         code(ProcmanError::SystemObjectDenied),
         probe(servers, "create-system:/srv/s2"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "servers may not register outside /srv/",
         code(ProcmanError::NameDenied),
         probe(servers, "create:/dev/s3"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "a taken name is refused",
         code(ProcmanError::NameExists),
         probe(servers, "create:/srv/echo"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "servers may not create test-type objects",
         code(ProcmanError::TypeDenied),
         probe(servers, &format!("create-type:{TEST_TYPE}:/srv/s4")),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "servers may create anonymous echo objects",
         0,
         probe(servers, "create-anonymous:1"),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "servers may not open anything",
         code(ProcmanError::OpenDenied),
         probe(servers, "open:/srv/echo"),
     );
 
     // The names of the dead vanish: /srv/s1's creator has exited.
-    r.check(
+    r.expect(
         "an exited creator's name is gone",
         !listing("/srv").split(',').any(|n| n == "s1"),
         listing("/srv"),
@@ -268,45 +269,49 @@ fn run(_startup: Startup) -> i32 {
                         }
                         let _ = userlib::kernel::yield_now();
                     }
-                    r.check("a live owner's name is listed", seen, listing("/srv"));
+                    r.expect("a live owner's name is listed", seen, listing("/srv"));
                     let _ = release.signal();
                     let status = procman::wait(pid).map(|s| s as i32).unwrap_or(-1);
-                    r.expect("the holder exits cleanly", 0, status);
-                    r.check(
+                    expect_status(&mut r, "the holder exits cleanly", 0, status);
+                    r.expect(
                         "its name vanished with it",
                         !listing("/srv").split(',').any(|n| n == "held"),
                         listing("/srv"),
                     );
                 }
-                Err(error) => r.check("spawn the holder", false, format!("{error}")),
+                Err(error) => r.expect("spawn the holder", false, format!("{error}")),
             }
         }
-        Err(error) => r.check("create the release event", false, format!("{error}")),
+        Err(error) => r.expect("create the release event", false, format!("{error}")),
     }
 
     // Listing, unlinking, unknown programs and processes.
     let root = listing("/");
-    r.check(
+    r.expect(
         "the root lists its directories",
         root.contains("srv/") && root.contains("test/"),
         root,
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "the owner unlinks its name",
         0,
         call_status(procman::unlink("/test/secret")),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "an unlinked name is gone",
         code(ProcmanError::NoSuchName),
         call_status(procman::open("/test/secret")),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "spawning a missing program",
         code(ProcmanError::NoSuchProgram),
         call_status(procman::spawn("nothing", b"", &[])),
     );
-    r.expect(
+    expect_status(
+        &mut r,
         "waiting for a missing process",
         code(ProcmanError::NoSuchProcess),
         call_status(procman::wait(0xdead)),
@@ -320,7 +325,7 @@ fn run(_startup: Startup) -> i32 {
         let _ = procman::unlink("/srv/echo");
     }
     let after = (counters(), listing("/"), listing("/srv"));
-    r.check(
+    r.expect(
         "refused requests change nothing",
         before.0.is_some() && before == after,
         format!("{before:?} vs {after:?}"),
@@ -347,7 +352,7 @@ fn run(_startup: Startup) -> i32 {
             b.hz
         );
     }
-    r.check(
+    r.expect(
         "every churn cycle spawned, opened and exited",
         failures == 0,
         format!(
@@ -370,20 +375,19 @@ fn run(_startup: Startup) -> i32 {
                 e.descriptors,
                 e.charged_bytes,
             );
-            r.check(
+            r.expect(
                 &format!("after {CHURN_CYCLES} cycles the kernel's counters are back"),
                 same,
                 format!("before {b:?}, after {e:?}"),
             );
         }
-        _ => r.check("COUNTERS", false, String::from("unavailable")),
+        _ => r.expect("COUNTERS", false, String::from("unavailable")),
     }
-    r.check(
+    r.expect(
         "the namespace holds nothing of the dead",
         listing("/srv") == "echo",
         listing("/srv"),
     );
 
-    println!("procman-test: {} passed, {} failed", r.passed, r.failed);
-    i32::from(r.failed != 0)
+    r.summary()
 }
