@@ -196,6 +196,9 @@ pub struct SpawnProgramRequest {
     pub name_length: u32,
     /// Length of the argument bytes after the name.
     pub argument_length: u32,
+    /// The child's standard input, output and error (streams 0, 1, 2;
+    /// ABI.md §7a.3): a pipe or socket end the caller holds, or none.
+    pub streams: [crate::stream::StdStream; 3],
 }
 
 /// SPAWN's reply payload.
@@ -330,7 +333,15 @@ impl SpawnProgramRequest {
         SpawnProgramRequest {
             name_length: crate::kcall::length_of(program),
             argument_length: crate::kcall::length_of(arguments),
+            streams: [crate::stream::StdStream::NONE; 3],
         }
+    }
+
+    /// The same header giving the child `streams` as its standard input,
+    /// output and error.
+    pub const fn with_streams(mut self, streams: [crate::stream::StdStream; 3]) -> Self {
+        self.streams = streams;
+        self
     }
 
     /// Writes the whole request data, header, `program`, then `arguments`,
@@ -475,6 +486,38 @@ procman_errors! {
     BrokenPipe = 0x1165, "PM_BROKEN_PIPE";
     /// PIPE_GRANT to the caller itself.
     PipeGrantSelf = 0x1166, "PM_PIPE_GRANT_SELF";
+    /// A socket port above 65535 (`MAX_PORT`), or 0 where a port is named
+    /// (SOCKET_CONNECT, SOCKET_CLOSE).
+    SocketBadPort = 0x1167, "PM_SOCKET_BAD_PORT";
+    /// SOCKET_CREATE of a port a live socket has.
+    PortTaken = 0x1168, "PM_PORT_TAKEN";
+    /// SOCKET_CREATE of port 0 when every port from `FIRST_EPHEMERAL_PORT`
+    /// is taken.
+    NoFreePort = 0x1169, "PM_NO_FREE_PORT";
+    /// No live socket has that port.
+    NoSuchSocket = 0x116A, "PM_NO_SUCH_SOCKET";
+    /// SOCKET_CONNECT to a socket that has had its connector (1 to 1).
+    SocketConnected = 0x116B, "PM_SOCKET_CONNECTED";
+    /// SOCKET_CONNECT by a holder of the socket's creator side.
+    SocketSelfConnect = 0x116C, "PM_SOCKET_SELF_CONNECT";
+    /// SOCKET_CLOSE (or a standard stream naming a socket) by a process
+    /// that holds no side of it.
+    NotSocketEnd = 0x116D, "PM_NOT_SOCKET_END";
+    /// The process already holds as many socket end references as one may (16).
+    TooManySocketEnds = 0x116E, "PM_TOO_MANY_SOCKET_ENDS";
+    /// The other side of a socket ended (died) without closing. Never a
+    /// procman reply: `userlib::stream` gives it when the ring says
+    /// WRITER_DIED (after the buffered bytes) or READER_DIED.
+    PeerDied = 0x116F, "PM_PEER_DIED";
+    /// A standard stream of SPAWN with a kind other than NONE, PIPE or
+    /// SOCKET, or NONE with a number.
+    StdioBadKind = 0x1170, "PM_STDIO_BAD_KIND";
+    /// STDIO_OPEN of a stream other than 0, 1, 2.
+    StdioBadStream = 0x1171, "PM_STDIO_BAD_STREAM";
+    /// STDIO_OPEN of a stream the caller was not given.
+    NoStdioStream = 0x1172, "PM_NO_STDIO_STREAM";
+    /// STDIO_OPEN of a stream the caller opened already.
+    StdioOpened = 0x1173, "PM_STDIO_OPENED";
     /// SPAWN of a program whose file in the boot archive is not a program
     /// this system runs (not a static x86_64 ELF executable with sound
     /// segments: `image::program`); procman logs the reason (ABI.md §7a.5).
@@ -538,11 +581,23 @@ mod tests {
         assert_eq!(&out[16..22], b"/svc/x");
         assert_eq!(NameRequest::encode(b"/a", &mut out), Some(10));
         assert_eq!(&out[..10], b"\x02\0\0\0\0\0\0\0/a");
-        assert_eq!(SpawnProgramRequest::encode(b"p", b"xy", &mut out), Some(11));
-        assert_eq!(&out[..11], b"\x01\0\0\0\x02\0\0\0pxy");
+        assert_eq!(SpawnProgramRequest::encode(b"p", b"xy", &mut out), Some(35));
+        assert_eq!(&out[..8], b"\x01\0\0\0\x02\0\0\0");
+        assert_eq!(&out[8..32], &[0; 24], "no standard streams");
+        assert_eq!(&out[32..35], b"pxy");
         assert_eq!(
-            SpawnProgramRequest::encode(b"p", b"xy", &mut out[..10]),
+            SpawnProgramRequest::encode(b"p", b"xy", &mut out[..34]),
             None
+        );
+        let streams = [
+            crate::stream::StdStream::pipe(3),
+            crate::stream::StdStream::socket(80),
+            crate::stream::StdStream::NONE,
+        ];
+        let header = SpawnProgramRequest::new(b"p", b"").with_streams(streams);
+        assert_eq!(
+            &header.as_bytes()[8..24],
+            b"\x01\0\0\0\x03\0\0\0\x02\0\0\0\x50\0\0\0"
         );
         assert_eq!(WaitRequest::new(9).as_bytes(), b"\x09\0\0\0\0\0\0\0");
         assert_eq!(

@@ -18,4 +18,5 @@ pub mod namespace;
 pub mod policy;
 pub mod portals;
 pub mod processes;
+pub mod sockets;
 pub mod streams;

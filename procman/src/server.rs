@@ -15,8 +15,10 @@ use abi::procman::{
     WaitReply, WaitRequest,
 };
 use abi::stream::{
-    PIPE_CAPACITY, PIPE_PAGES, PipeEndRequest, PipeGrantRequest, PipeReply, READERS_GONE,
-    RingHeader, StreamTableReply, WRITE_END, WRITERS_GONE, field,
+    CREATOR, PIPE_CAPACITY, PIPE_PAGES, PipeEndRequest, PipeGrantRequest, PipeReply, READ_END,
+    READER_DIED, READERS_GONE, RingHeader, SOCKET_CAPACITY, SOCKET_PAGES, SOCKET_RING_B_HEADER,
+    STREAM_PIPE, STREAM_SOCKET, SocketReply, SocketRequest, StdStream, StdioOpenReply,
+    StdioOpenRequest, StdioReply, StreamTableReply, WRITE_END, WRITER_DIED, WRITERS_GONE, field,
 };
 use abi::{Descriptor, DescriptorSlot, KernelFunction, PAGE_BYTES, Rights};
 use alloc::collections::BTreeMap;
@@ -28,6 +30,7 @@ use procman::namespace::{NameEntry, Namespace};
 use procman::policy::{self, CreateRequest};
 use procman::portals::{Caller, Memory, Plan, PortalTable};
 use procman::processes::{ProcessTable, WaitPlan};
+use procman::sockets::{self, SocketEntry, SocketTable, SocketsReleased, StdioTable};
 use procman::streams::{PipeEntry, PipeTable, Released};
 use userlib::descriptor::OwnedDescriptor;
 use userlib::interface::{Arrived, Call, Refusal};
@@ -52,6 +55,11 @@ struct Procman<'p> {
     /// Each live pipe's header page, mapped here: procman sets the ring's
     /// flags and wakes its waiters when a side goes (ABI.md §7a.3).
     pipe_headers: BTreeMap<u32, RawPages>,
+    sockets: SocketTable,
+    /// Each live socket's header page (both rings' headers), mapped here.
+    socket_headers: BTreeMap<u32, RawPages>,
+    /// The standard streams SPAWN gave each process.
+    stdio: StdioTable,
     /// Each program's image once one process ran it, by program index.
     images: BTreeMap<usize, ProgramImage>,
     /// The process whose exit status ends the system (`run=NAME`).
@@ -172,6 +180,14 @@ impl<'p> Procman<'p> {
             self.free_dead_lock(pipe, pid);
         }
         self.apply(released);
+        let released = self.sockets.exited(pid);
+        for &port in &released.touched {
+            for header in [0, SOCKET_RING_B_HEADER] {
+                self.free_dead_socket_lock(port, header, pid);
+            }
+        }
+        self.apply_sockets(released);
+        self.stdio.exited(pid);
         if self.verdict == Some(pid) {
             println!("procman: process {pid} ended with status {status}; stopping");
             let _ = kernel::debug_exit(status);
@@ -321,6 +337,140 @@ impl<'p> Procman<'p> {
         }
     }
 
+    /// A ring word of the socket at `port`: ring A's header at 0, ring B's
+    /// at `SOCKET_RING_B_HEADER`.
+    fn socket_word(
+        &self,
+        port: u32,
+        header: u64,
+        offset: u64,
+    ) -> Option<&core::sync::atomic::AtomicU32> {
+        let page = self.socket_headers.get(&port)?;
+        page.word(page.base() + header + offset)
+    }
+
+    /// A socket ring's lock, if `pid` (which ended) holds it: released.
+    fn free_dead_socket_lock(&self, port: u32, header: u64, pid: u32) {
+        let lock_event = self.sockets.get(port).map(|e| {
+            if header == 0 {
+                e.events[2]
+            } else {
+                e.events[5]
+            }
+        });
+        let (Some(owner), Some(lock), Some(event)) = (
+            self.socket_word(port, header, field::LOCK_OWNER),
+            self.socket_word(port, header, field::LOCK),
+            lock_event,
+        ) else {
+            return;
+        };
+        if owner
+            .compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+            && lock.fetch_sub(1, Ordering::Release) > 1
+        {
+            let _ = kernel::event_signal(Descriptor(event));
+        }
+    }
+
+    /// Sets a ring's `flags` and signals `event` once for each waiter
+    /// announced in its header word `waiting`; one that announces itself
+    /// after the swap sees the flag in its last look before waiting.
+    fn side_gone(page: &RawPages, header: u64, flags: u32, waiting: u64, event: u32) {
+        if let Some(word) = page.word(page.base() + header + field::FLAGS) {
+            word.fetch_or(flags, Ordering::SeqCst);
+        }
+        let waiters = page
+            .word(page.base() + header + waiting)
+            .map_or(0, |w| w.swap(0, Ordering::SeqCst));
+        for _ in 0..waiters {
+            let _ = kernel::event_signal(Descriptor(event));
+        }
+    }
+
+    /// For each socket side that went: the ring it writes gets its
+    /// writers gone (its reader wakes), the ring it reads its readers gone
+    /// (its writer wakes), each with the died flag when it ended without
+    /// closing; then closes the sockets nobody holds.
+    fn apply_sockets(&mut self, released: SocketsReleased) {
+        for side in &released.sides {
+            let entry = self.sockets.get(side.port).copied().or_else(|| {
+                released
+                    .freed
+                    .iter()
+                    .find(|(p, _)| *p == side.port)
+                    .map(|(_, e)| *e)
+            });
+            let (Some(entry), Some(page)) = (entry, self.socket_headers.get(&side.port)) else {
+                continue;
+            };
+            // Ring A: creator -> connector; ring B: connector -> creator.
+            let (writes, reads) = if side.side == CREATOR {
+                (0, SOCKET_RING_B_HEADER)
+            } else {
+                (SOCKET_RING_B_HEADER, 0)
+            };
+            let events = |header: u64| {
+                if header == 0 {
+                    [entry.events[0], entry.events[1]]
+                } else {
+                    [entry.events[3], entry.events[4]]
+                }
+            };
+            let died = |flag: u32| if side.died { flag } else { 0 };
+            Self::side_gone(
+                page,
+                writes,
+                WRITERS_GONE | died(WRITER_DIED),
+                field::READERS_WAITING,
+                events(writes)[0],
+            );
+            Self::side_gone(
+                page,
+                reads,
+                READERS_GONE | died(READER_DIED),
+                field::WRITERS_WAITING,
+                events(reads)[1],
+            );
+        }
+        for (port, entry) in released.freed {
+            self.socket_headers.remove(&port);
+            for descriptor in entry.descriptors() {
+                let _ = kernel::close(Descriptor(descriptor));
+            }
+        }
+    }
+
+    /// Puts a socket's descriptors in the reply: its memory (read-write,
+    /// no TRANSFER: sides move only through procman) and its six events.
+    fn push_socket(call: &mut Call<'_>, entry: &SocketEntry) -> Result<(), ProcmanError> {
+        call.push_copy(
+            Descriptor(entry.object),
+            Rights(Rights::MAP_READ.0 | Rights::MAP_WRITE.0),
+        )
+        .map_err(|_| ProcmanError::BadRequest)?;
+        for event in entry.events {
+            call.push_copy(Descriptor(event), Rights(Rights::SIGNAL.0 | Rights::WAIT.0))
+                .map_err(|_| ProcmanError::BadRequest)?;
+        }
+        Ok(())
+    }
+
+    /// A standard stream `pid` may give a child as stream `index`: a pipe
+    /// end it holds (read for stdin, write for the others) or a side of a
+    /// socket it holds.
+    fn check_stream(&self, pid: u32, index: usize, stream: StdStream) -> Result<(), ProcmanError> {
+        sockets::check_stream_kind(stream)?;
+        match stream.kind {
+            STREAM_PIPE => self
+                .pipes
+                .check_holds(pid, stream.number, stream_end(index)),
+            STREAM_SOCKET => self.sockets.side_of(pid, stream.number).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
     /// Puts `entry`'s descriptors in the reply: the ring's memory (map it
     /// read-write; no TRANSFER: ends move only through procman, which so
     /// always knows who holds them) and its three events.
@@ -346,6 +496,11 @@ impl<'p> Procman<'p> {
             _ => Err(ProcmanError::UnknownCaller),
         }
     }
+}
+
+/// The pipe end standard stream `index` takes: stdin reads, the others write.
+fn stream_end(index: usize) -> u32 {
+    if index == 0 { READ_END } else { WRITE_END }
 }
 
 impl ProcmanServer for Procman<'_> {
@@ -431,7 +586,23 @@ impl ProcmanServer for Procman<'_> {
     ) -> Answer<ListReply> {
         self.caller(call)?;
         let directory = name_of(header, bytes)?;
-        let names = self.namespace.list(directory)?;
+        // Sockets are named `/sock/<port>` (ABI.md §7a.3), beside whatever
+        // the namespace holds there.
+        let mut names = match self.namespace.list(directory) {
+            Err(ProcmanError::NoSuchName) if directory == "/sock" && self.sockets.sockets() > 0 => {
+                Vec::new()
+            }
+            other => other?,
+        };
+        if directory == "/sock" {
+            names.extend(self.sockets.ports().map(|p| alloc::format!("{p}")));
+        } else if directory == "/"
+            && self.sockets.sockets() > 0
+            && !names.iter().any(|n| n == "sock/")
+        {
+            names.push(alloc::string::String::from("sock/"));
+            names.sort();
+        }
         // The header has its place in the reply already.
         let room = call.room();
         let mut text: Vec<u8> = Vec::new();
@@ -459,7 +630,7 @@ impl ProcmanServer for Procman<'_> {
         bytes: &[u8],
         descriptors: &mut Arrived<'_>,
     ) -> Answer<ProcessReply> {
-        let (_, domain) = self.caller(call)?;
+        let (parent, domain) = self.caller(call)?;
         let name_end = header.name_length as usize;
         if bytes.len() != name_end.saturating_add(header.argument_length as usize) {
             return Err(ProcmanError::BadRequest.into());
@@ -474,6 +645,10 @@ impl ProcmanServer for Procman<'_> {
             .filter_map(|index| descriptors.slot(index))
             .map(|slot| DescriptorSlot::moving(Descriptor(slot.descriptor), Rights(slot.rights)))
             .collect();
+        let streams = header.streams;
+        for (index, stream) in streams.iter().enumerate() {
+            self.check_stream(parent, index, *stream)?;
+        }
         let given = (!arguments.is_empty()).then_some(arguments);
         let started = self.start(program, given, &slots);
         if started.as_ref().is_ok() || started.as_ref().is_err_and(|e| e.moved) {
@@ -485,9 +660,21 @@ impl ProcmanServer for Procman<'_> {
             }
         }
         let pid = started.map_err(|e| refusal(e.error))?;
-        if let (Ok((parent, _)), Some(record)) = (self.caller(call), self.processes.get_mut(pid)) {
+        if let Some(record) = self.processes.get_mut(pid) {
             record.parent = parent;
         }
+        // The child is recorded but not served before this reply: its
+        // first call (its start-up's STDIO) finds its streams.
+        for (index, stream) in streams.iter().enumerate() {
+            match stream.kind {
+                STREAM_PIPE => self
+                    .pipes
+                    .grant_stream(stream.number, stream_end(index), pid),
+                STREAM_SOCKET => self.sockets.grant_stream(parent, stream.number, pid),
+                _ => {}
+            }
+        }
+        self.stdio.insert(pid, streams);
         call.set_value(pid);
         Ok(ProcessReply::new(pid))
     }
@@ -761,9 +948,136 @@ impl ProcmanServer for Procman<'_> {
         Ok(StreamTableReply {
             pipes: count(self.pipes.pipes()),
             ends: count(self.pipes.ends()),
-            descriptors: count(self.pipes.descriptors()),
+            descriptors: count(self.pipes.descriptors() + self.sockets.descriptors()),
+            sockets: count(self.sockets.sockets()),
+            socket_ends: count(self.sockets.ends()),
+            stdio: count(self.stdio.len()),
+        })
+    }
+
+    fn stdio(&mut self, call: &mut Call<'_>) -> Answer<StdioReply> {
+        let (pid, _) = self.caller(call)?;
+        Ok(StdioReply {
+            streams: self.stdio.streams(pid),
+        })
+    }
+
+    fn stdio_open(
+        &mut self,
+        call: &mut Call<'_>,
+        header: StdioOpenRequest,
+    ) -> Answer<StdioOpenReply> {
+        let (pid, _) = self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let stream = self.stdio.check_open(pid, header.stream)?;
+        let reply = if stream.kind == STREAM_PIPE {
+            let end = stream_end(header.stream as usize);
+            let entry = self.pipes.open(pid, stream.number, end)?;
+            if let Err(e) = Self::push_pipe(call, &entry) {
+                self.pipes.unopen(pid, stream.number, end);
+                return Err(e.into());
+            }
+            StdioOpenReply {
+                kind: STREAM_PIPE,
+                number: stream.number,
+                end,
+                capacity: PIPE_CAPACITY,
+            }
+        } else {
+            let (entry, side) = self.sockets.open(pid, stream.number)?;
+            if let Err(e) = Self::push_socket(call, &entry) {
+                self.sockets.unopen(pid, stream.number);
+                return Err(e.into());
+            }
+            StdioOpenReply {
+                kind: STREAM_SOCKET,
+                number: stream.number,
+                end: side,
+                capacity: SOCKET_CAPACITY,
+            }
+        };
+        self.stdio.opened(pid, header.stream);
+        call.set_value(stream.number);
+        Ok(reply)
+    }
+
+    fn socket_create(&mut self, call: &mut Call<'_>, header: SocketRequest) -> Answer<SocketReply> {
+        let (pid, _) = self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let port = self.sockets.check_create(pid, header.port)?;
+        // Everything is made before anything is recorded: a failure drops
+        // (closes) what was made, and the table is unchanged.
+        let object = kernel::memory_create(SOCKET_PAGES)?;
+        let page = RawPages::map_object(
+            object.descriptor(),
+            0,
+            0,
+            PAGE_BYTES,
+            protection::READ | protection::WRITE,
+        )?;
+        let ring = RingHeader::new(SOCKET_CAPACITY);
+        page.write(page.base(), ring.as_bytes());
+        page.write(page.base() + SOCKET_RING_B_HEADER, ring.as_bytes());
+        let mut events = Vec::with_capacity(6);
+        for _ in 0..6 {
+            events.push(kernel::event_create()?);
+        }
+        let raw = |i: usize| events.get(i).map_or(0, |e| e.descriptor().0);
+        let entry = SocketEntry {
+            object: object.descriptor().0,
+            events: [raw(0), raw(1), raw(2), raw(3), raw(4), raw(5)],
+        };
+        Self::push_socket(call, &entry)?;
+        let _ = object.into_raw();
+        for event in events {
+            let _ = event.into_raw();
+        }
+        self.sockets.insert(pid, port, entry);
+        self.socket_headers.insert(port, page);
+        call.set_value(port);
+        Ok(SocketReply {
+            port,
+            side: CREATOR,
+            capacity: SOCKET_CAPACITY,
             reserved: 0,
         })
+    }
+
+    fn socket_connect(
+        &mut self,
+        call: &mut Call<'_>,
+        header: SocketRequest,
+    ) -> Answer<SocketReply> {
+        let (pid, _) = self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let entry = self.sockets.connect(pid, header.port)?;
+        if let Err(e) = Self::push_socket(call, &entry) {
+            self.sockets.unconnect(pid, header.port);
+            return Err(e.into());
+        }
+        call.set_value(header.port);
+        Ok(SocketReply {
+            port: header.port,
+            side: abi::stream::CONNECTOR,
+            capacity: SOCKET_CAPACITY,
+            reserved: 0,
+        })
+    }
+
+    fn socket_close(&mut self, call: &mut Call<'_>, header: SocketRequest) -> Answer<()> {
+        let (pid, _) = self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let released = self.sockets.close(pid, header.port)?;
+        self.apply_sockets(released);
+        Ok(())
     }
 
     fn device_ports(&mut self, call: &mut Call<'_>, header: IoPortsRequest) -> Answer<()> {
@@ -936,6 +1250,9 @@ pub fn main(startup: Startup) -> i32 {
         portals: PortalTable::new(),
         pipes: PipeTable::new(),
         pipe_headers: BTreeMap::new(),
+        sockets: SocketTable::new(),
+        socket_headers: BTreeMap::new(),
+        stdio: StdioTable::new(),
         images: BTreeMap::new(),
         verdict: None,
     };

@@ -207,6 +207,30 @@ impl PipeTable {
         Ok(())
     }
 
+    /// Whether `pid` holds a reference (opened or granted) of `end` of
+    /// `pipe`: a standard stream it may give a child (SPAWN).
+    pub fn check_holds(&self, pid: u32, pipe: u32, end: u32) -> Result<(), ProcmanError> {
+        self.check(pipe, end)?;
+        self.position(pid, pipe, end, None)
+            .map(|_| ())
+            .ok_or(ProcmanError::NotPipeHolder)
+    }
+
+    /// Gives the new process `to` one granted reference of `end` of
+    /// `pipe`, a standard stream its parent holds (checked with
+    /// [`Self::check_holds`]; a new process holds at most three, far
+    /// below the bound).
+    pub fn grant_stream(&mut self, pipe: u32, end: u32, to: u32) {
+        if self.pipes.contains_key(&pipe) {
+            self.ends.push(EndRecord {
+                pid: to,
+                pipe,
+                end,
+                opened: false,
+            });
+        }
+    }
+
     /// PIPE_OPEN: `pid` takes the descriptors of a granted reference.
     pub fn open(&mut self, pid: u32, pipe: u32, end: u32) -> Result<PipeEntry, ProcmanError> {
         self.check(pipe, end)?;

@@ -2,7 +2,7 @@
 //!
 //! It owns the process start-up (`_start`, [`Startup`], [`entry!`]), the
 //! heap (a `talc` global allocator that grows with MAP_ANONYMOUS), the panic
-//! handler, [`print!`]/[`println!`] through DEBUG_WRITE, and the typed layer
+//! handler, [`print!`]/[`println!`] to stdout or through DEBUG_WRITE, standard streams ([`stdio`]), sockets ([`socket`]), and the typed layer
 //! over the four trap operations: [`ipc`] (the operations with checked
 //! buffers), [`raw`] (the one raw trap layer, for test suites), [`kernel`] (one function per kernel function), owning
 //! descriptors ([`OwnedDescriptor`]), message buffers ([`Message`]), client
@@ -55,6 +55,8 @@ pub mod runtime;
 pub mod server;
 pub mod shm;
 pub mod smo;
+pub mod socket;
+pub mod stdio;
 pub mod stream;
 pub mod thread;
 
@@ -90,8 +92,9 @@ macro_rules! entry {
     };
 }
 
-/// Formats its arguments to the kernel console (DEBUG_WRITE), in as few
-/// writes as the 512-byte line buffer allows.
+/// Formats its arguments to standard output when the process has one
+/// ([`stdio`]), else to the kernel console (DEBUG_WRITE), in writes of at
+/// most 256 bytes.
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => {
@@ -108,6 +111,26 @@ macro_rules! println {
     };
     ($($arg:tt)*) => {
         $crate::print::print_arguments(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Formats its arguments to standard error when the process has one, else
+/// to the kernel console.
+#[macro_export]
+macro_rules! eprint {
+    ($($arg:tt)*) => {
+        $crate::print::eprint_arguments(format_args!($($arg)*))
+    };
+}
+
+/// [`eprint!`] followed by a newline.
+#[macro_export]
+macro_rules! eprintln {
+    () => {
+        $crate::print::eprint_arguments(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::print::eprint_arguments(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 

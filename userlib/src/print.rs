@@ -1,4 +1,5 @@
-//! Text to the kernel console: [`DebugOutput`] buffers formatted text in a
+//! Text to standard output (or error) when the process has one
+//! ([`crate::stdio`]), else to the kernel console: [`DebugOutput`] buffers formatted text in a
 //! stack buffer of the most one DEBUG_WRITE carries (256 bytes) and sends it
 //! when the buffer is full or the output ends, so a line of up to 256 bytes
 //! is one write (and such lines of different threads never interleave). [`crate::print!`] and
@@ -100,11 +101,58 @@ impl Drop for DebugOutput {
     }
 }
 
-/// What [`crate::print!`] expands to.
+/// A `fmt::Write` to a standard stream, in writes of at most 256 bytes
+/// (each goes into the stream whole, below `PIPE_BUF`).
+struct StreamOutput {
+    buffer: LineBuffer<fn(&mut [u8], usize)>,
+}
+
+impl fmt::Write for StreamOutput {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.buffer.push(text.as_bytes());
+        Ok(())
+    }
+}
+
+fn stdout_sink(buffer: &mut [u8], length: usize) {
+    // A broken stdout has nowhere to report to either.
+    let _ = crate::stdio::write_stream(abi::stream::STDOUT, &buffer[..length]);
+}
+
+fn stderr_sink(buffer: &mut [u8], length: usize) {
+    let _ = crate::stdio::write_stream(abi::stream::STDERR, &buffer[..length]);
+}
+
+/// Formats `arguments` to standard stream `stream` (stdout or stderr) when
+/// the process has it, else to the kernel console.
+fn print_to(stream: u32, arguments: fmt::Arguments<'_>) {
+    if crate::stdio::is_connected(stream) {
+        let sink: fn(&mut [u8], usize) = if stream == abi::stream::STDERR {
+            stderr_sink
+        } else {
+            stdout_sink
+        };
+        let mut output = StreamOutput {
+            buffer: LineBuffer::new(sink),
+        };
+        let _ = fmt::Write::write_fmt(&mut output, arguments);
+        output.buffer.flush();
+    } else {
+        let mut output = DebugOutput::new();
+        let _ = fmt::Write::write_fmt(&mut output, arguments);
+    }
+}
+
+/// What [`crate::print!`] expands to: stdout, or the console without one.
 #[doc(hidden)]
 pub fn print_arguments(arguments: fmt::Arguments<'_>) {
-    let mut output = DebugOutput::new();
-    let _ = fmt::Write::write_fmt(&mut output, arguments);
+    print_to(abi::stream::STDOUT, arguments);
+}
+
+/// What [`crate::eprint!`] expands to: stderr, or the console without one.
+#[doc(hidden)]
+pub fn eprint_arguments(arguments: fmt::Arguments<'_>) {
+    print_to(abi::stream::STDERR, arguments);
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ use abi::procman::{
 };
 use abi::stream::{
     PIPE_CLOSE, PIPE_CREATE, PIPE_GRANT, PIPE_OPEN, PipeEndRequest, PipeGrantRequest, PipeReply,
-    STREAM_TABLE, StreamTableReply,
+    SOCKET_CLOSE, SOCKET_CONNECT, SOCKET_CREATE, STDIO, STDIO_OPEN, STREAM_TABLE, SocketReply,
+    SocketRequest, StdStream, StdioOpenReply, StdioOpenRequest, StdioReply, StreamTableReply,
 };
 use abi::{Descriptor, DescriptorSlot, Error};
 use alloc::string::String;
@@ -88,8 +89,28 @@ crate::interface! {
     /// PIPE_OPEN: the descriptors of an end granted to the caller (slots
     /// as PIPE_CREATE's).
     fn pipe_open(PIPE_OPEN) request(header: PipeEndRequest) reply(header: PipeReply, descriptors: 4);
-    /// STREAM_TABLE: procman's pipe table in numbers.
+    /// STREAM_TABLE: procman's pipe and socket tables in numbers.
     fn stream_table(STREAM_TABLE) request() reply(header: StreamTableReply);
+    /// STDIO (ABI.md §7a.3): the caller's standard streams, as SPAWN gave
+    /// them.
+    fn stdio(STDIO) request() reply(header: StdioReply);
+    /// STDIO_OPEN: the descriptors of one standard stream (a pipe end's
+    /// four or a socket side's seven).
+    fn stdio_open(STDIO_OPEN)
+        request(header: StdioOpenRequest)
+        reply(header: StdioOpenReply, descriptors: 0..=7);
+    /// SOCKET_CREATE: a socket at a port (0: a free one); the caller holds
+    /// its creator side. Reply slots: the memory object, ring A's data,
+    /// room and lock events, ring B's.
+    fn socket_create(SOCKET_CREATE)
+        request(header: SocketRequest)
+        reply(header: SocketReply, descriptors: 7);
+    /// SOCKET_CONNECT: the caller becomes the socket's one connector.
+    fn socket_connect(SOCKET_CONNECT)
+        request(header: SocketRequest)
+        reply(header: SocketReply, descriptors: 7);
+    /// SOCKET_CLOSE: gives up one reference of the caller's side.
+    fn socket_close(SOCKET_CLOSE) request(header: SocketRequest) reply();
     /// DEVICE_PORTS (ABI.md §7a.4): procman grants the caller the ports
     /// of `header`, which its domain's `io_ports` must cover.
     fn device_ports(DEVICE_PORTS) request(header: IoPortsRequest) reply();
@@ -211,6 +232,26 @@ pub fn spawn(
     let mut bytes = alloc::vec![0; program.len() + arguments.len()];
     SpawnProgramRequest::encode_tail(program, arguments, &mut bytes)
         .ok_or(CallError::Kernel(Error::BadSizes))?;
+    let reply = PROCMAN.spawn(header, &bytes, descriptors)?;
+    Ok(reply.header.pid)
+}
+
+/// SPAWN with standard streams: as [`spawn`], the child's stdin, stdout
+/// and stderr being `streams` (ends the caller holds: a pipe's read end
+/// for stdin, write ends for the others, or its side of a socket; see
+/// [`crate::stdio`]).
+pub fn spawn_with_streams(
+    program: &str,
+    arguments: &[u8],
+    descriptors: &[DescriptorSlot],
+    streams: [StdStream; 3],
+) -> Result<u32, CallError> {
+    let program = checked(program.as_bytes())?;
+    let arguments = checked(arguments)?;
+    let header = SpawnProgramRequest::new(program, arguments).with_streams(streams);
+    let mut bytes = Vec::with_capacity(program.len() + arguments.len());
+    bytes.extend_from_slice(program);
+    bytes.extend_from_slice(arguments);
     let reply = PROCMAN.spawn(header, &bytes, descriptors)?;
     Ok(reply.header.pid)
 }

@@ -93,7 +93,9 @@ pub(crate) extern "C" fn start(arguments: *const u8, length: usize, descriptors:
     };
     let startup = Startup::new(arguments, u32::try_from(descriptors).unwrap_or(0));
     crate::capability::find(startup.descriptors);
+    crate::stdio::init();
     let code = __userlib_main(startup);
+    crate::stdio::close_all();
     crate::kernel::process_exit(code as u32)
 }
 

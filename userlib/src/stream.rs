@@ -20,8 +20,11 @@
 //! module only reads them. It must never trust the shared header beyond
 //! its bounds: every copy is clamped to the capacity it cached at start.
 
-use abi::stream::{PIPE_BUF, READERS_GONE, RingHeader, WRITERS_GONE, field, ring_used};
+use abi::stream::{
+    PIPE_BUF, READER_DIED, READERS_GONE, RingHeader, WRITER_DIED, WRITERS_GONE, field, ring_used,
+};
 use abi::{Descriptor, Error};
+use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::client::CallError;
@@ -44,6 +47,8 @@ pub trait RingMemory {
 pub enum StreamError {
     /// Every read end is gone: nobody will ever read what is written.
     BrokenPipe,
+    /// The other side of a socket ended without closing it.
+    PeerDied,
     /// procman or the kernel refused (its number kept).
     Call(CallError),
     /// The ring's header does not describe a usable ring (a capacity that
@@ -57,6 +62,7 @@ impl StreamError {
     pub fn errno(&self) -> u32 {
         match self {
             StreamError::BrokenPipe => abi::procman::ProcmanError::BrokenPipe as u32,
+            StreamError::PeerDied => abi::procman::ProcmanError::PeerDied as u32,
             StreamError::Call(e) => e.errno(),
             StreamError::BadRing => Error::InvalidArgument as u32,
         }
@@ -85,6 +91,7 @@ impl embedded_io::Error for StreamError {
     fn kind(&self) -> embedded_io::ErrorKind {
         match self {
             StreamError::BrokenPipe => embedded_io::ErrorKind::BrokenPipe,
+            StreamError::PeerDied => embedded_io::ErrorKind::ConnectionReset,
             StreamError::BadRing => embedded_io::ErrorKind::InvalidData,
             StreamError::Call(_) => embedded_io::ErrorKind::Other,
         }
@@ -143,7 +150,9 @@ pub fn ring_read<M: RingMemory + ?Sized>(
 /// start, the data at `data_offset`.
 #[derive(Debug)]
 pub struct MappedRing {
-    pages: RawPages,
+    /// Shared by the rings of one memory object (a socket's two).
+    pages: Arc<RawPages>,
+    length: u64,
     header: u64,
     data: u64,
     capacity: u32,
@@ -165,6 +174,21 @@ impl MappedRing {
             length,
             abi::kcall::protection::READ | abi::kcall::protection::WRITE,
         )?;
+        Self::over(Arc::new(pages), length, header, data)
+    }
+
+    /// Another ring in the same mapping (a socket's other direction),
+    /// whose header is at `header` and data at `data`.
+    pub fn view(&self, header: u64, data: u64) -> Result<Self, StreamError> {
+        Self::over(self.pages.clone(), self.length, header, data)
+    }
+
+    fn over(
+        pages: Arc<RawPages>,
+        length: u64,
+        header: u64,
+        data: u64,
+    ) -> Result<Self, StreamError> {
         let capacity = pages
             .word(pages.base() + header + field::CAPACITY)
             .map(|w| w.load(Ordering::Acquire))
@@ -180,6 +204,7 @@ impl MappedRing {
         }
         Ok(MappedRing {
             pages,
+            length,
             header,
             data,
             capacity,
@@ -311,8 +336,13 @@ impl<M: RingMemory> Ring<M> {
             let need = if whole { bytes.len() as u32 } else { 1 };
             {
                 let _guard = self.lock()?;
-                if self.load(field::FLAGS) & READERS_GONE != 0 {
-                    return Err(StreamError::BrokenPipe);
+                let flags = self.load(field::FLAGS);
+                if flags & READERS_GONE != 0 {
+                    return Err(if flags & READER_DIED != 0 {
+                        StreamError::PeerDied
+                    } else {
+                        StreamError::BrokenPipe
+                    });
                 }
                 let head = self.load(field::HEAD);
                 let tail = self.load(field::TAIL);
@@ -354,7 +384,8 @@ impl<M: RingMemory> Ring<M> {
                 let guard = self.lock()?;
                 // The flag first: bytes written before the last close are
                 // in the ring by the time procman sets it.
-                let gone = self.load(field::FLAGS) & WRITERS_GONE != 0;
+                let flags = self.load(field::FLAGS);
+                let gone = flags & WRITERS_GONE != 0;
                 let head = self.load(field::HEAD);
                 let tail = self.load(field::TAIL);
                 if ring_held(head, tail, self.capacity) > 0 {
@@ -365,6 +396,11 @@ impl<M: RingMemory> Ring<M> {
                     return Ok(count);
                 }
                 if gone {
+                    // A peer that died is an error, one that closed the end
+                    // of the stream (after the buffered bytes either way).
+                    if flags & WRITER_DIED != 0 {
+                        return Err(StreamError::PeerDied);
+                    }
                     return Ok(0);
                 }
                 self.memory

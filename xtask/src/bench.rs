@@ -405,6 +405,31 @@ fn kind_of(row: &Row) -> Option<Kind> {
     }
 }
 
+/// What a stream row measures (ABI.md §7a.3 against Linux's pipes and
+/// socketpairs): `(socket, moves a MiB, payload)`. Guest
+/// `pingpong-pipe-N` / `pingpong-socket-N` pair with Linux `pipe-N` /
+/// `socketpair-N`, and `move-1mib-pipe` / `move-1mib-socket` with Linux
+/// `move-1mib-pipe` / `move-1mib-socketpair`.
+fn stream_kind(row: &Row) -> Option<(bool, bool, u32)> {
+    let name = row.name.as_str();
+    match row.system {
+        System::Guest => match name {
+            "move-1mib-pipe" => Some((false, true, row.payload_bytes)),
+            "move-1mib-socket" => Some((true, true, row.payload_bytes)),
+            _ if name.starts_with("pingpong-pipe-") => Some((false, false, row.payload_bytes)),
+            _ if name.starts_with("pingpong-socket-") => Some((true, false, row.payload_bytes)),
+            _ => None,
+        },
+        System::Linux | System::LinuxVm => match name {
+            "move-1mib-pipe" => Some((false, true, row.payload_bytes)),
+            "move-1mib-socketpair" => Some((true, true, row.payload_bytes)),
+            _ if name.starts_with("pipe-") => Some((false, false, row.payload_bytes)),
+            _ if name.starts_with("socketpair-") => Some((true, false, row.payload_bytes)),
+            _ => None,
+        },
+    }
+}
+
 /// Every (guest, Linux) pair that measures the same kind of thing in the
 /// same unit (instructions are never divided by cycles).
 fn comparisons(rows: &[Row]) -> Vec<(&Row, &Row)> {
@@ -415,8 +440,9 @@ fn comparisons(rows: &[Row]) -> Vec<(&Row, &Row)> {
                 .filter(move |linux| {
                     linux.system != System::Guest
                         && linux.unit == guest.unit
-                        && kind_of(guest).is_some()
-                        && kind_of(guest) == kind_of(linux)
+                        && ((kind_of(guest).is_some() && kind_of(guest) == kind_of(linux))
+                            || (stream_kind(guest).is_some()
+                                && stream_kind(guest) == stream_kind(linux)))
                 })
                 .map(move |linux| (guest, linux))
         })
@@ -713,6 +739,38 @@ bench: done
         assert!(text.contains("roundtrip-64 / linux-vm pipe-64"), "{text}");
         assert!(text.contains("0.47"), "{text}");
         assert!(!render(Accel::Kvm, &rows).contains("targets"));
+    }
+
+    #[test]
+    fn stream_rows_pair_with_the_linux_pipe_and_socketpair_rows() {
+        let vm = |name: &str, payload: u32| Row {
+            system: System::LinuxVm,
+            unit: Unit::Instructions,
+            ..linux(name, payload, 1_000)
+        };
+        let guest = |name: &str, payload: u32| Row {
+            system: System::Guest,
+            ..vm(name, payload)
+        };
+        let rows = [
+            guest("pingpong-pipe-64", 64),
+            guest("move-1mib-socket", 1 << 20),
+            vm("pipe-64", 64),
+            vm("socketpair-64", 64),
+            vm("move-1mib-pipe", 1 << 20),
+            vm("move-1mib-socketpair", 1 << 20),
+        ];
+        let pairs: Vec<(&str, &str)> = comparisons(&rows)
+            .into_iter()
+            .map(|(guest, linux)| (guest.name.as_str(), linux.name.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("pingpong-pipe-64", "pipe-64"),
+                ("move-1mib-socket", "move-1mib-socketpair"),
+            ]
+        );
     }
 
     #[test]

@@ -311,6 +311,26 @@ const BOOT_CASES: &[BootCase] = &[
         input: &[],
         session: &[],
     },
+    // Streams end to end (ABI.md §7a.3, issue 10): a producer | filter |
+    // consumer chain over pipes and a client and server over a socket, 1 MiB
+    // each, byte-exact; several writers whose PIPE_BUF records stay whole;
+    // standard streams; 1,000 socket cycles that give everything back.
+    BootCase {
+        name: "streams end to end (run=stream-test)",
+        cmdline: BootWords::both("run=stream-test"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["starting procman", "stream-child: hello"],
+        log_must_match: &[r"^stream-test: \d+ passed, 0 failed$"],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(900),
+        },
+        memory: BOOT_MEMORY,
+        smp: 1,
+        input: &[],
+        session: &[],
+    },
     // Four CPUs (issue 14): each application processor comes online on
     // its own tables and stacks, its timer ticks and it halts in its idle
     // loop while the boot CPU runs the system.

@@ -27,6 +27,8 @@ mod shm;
 mod size;
 mod slot;
 mod smo;
+mod sock;
+mod stdio;
 mod trap;
 
 use crate::case::Case;
@@ -56,6 +58,8 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("SHM", shm::CASES),
     ("SMO", smo::CASES),
     ("PIPE", pipe::CASES),
+    ("SOCK", sock::CASES),
+    ("STDIO", stdio::CASES),
     ("LOAD", load::CASES),
     ("CONS", cons::CASES),
 ];
@@ -63,7 +67,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
 /// The areas that speak procman's protocol (portals, pipes, device
 /// grants): they run in the second boot, where procman starts the runner
 /// ([`PROCMAN_PROGRAM`]).
-pub const PROCMAN_AREAS: &[&str] = &["PORTAL", "SHARE", "SHM", "PIPE", "CONS"];
+pub const PROCMAN_AREAS: &[&str] = &["PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS"];
 
 /// The runner's manifest entry when procman starts it (argument `procman`).
 pub const PROCMAN_PROGRAM: &str = "conformance-portals";

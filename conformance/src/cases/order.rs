@@ -113,8 +113,10 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let door = context.user_door()?;
             let event = context.adopt(userlib::kernel::event_create()?.into_raw());
+            let go = context.adopt(userlib::kernel::event_create()?.into_raw());
             INHERIT_DOOR.store(door.owner.0, Ordering::SeqCst);
             INHERIT_EVENT.store(event.0, Ordering::SeqCst);
+            INHERIT_GO.store(go.0, Ordering::SeqCst);
             MIDDLE_RAN.store(false, Ordering::SeqCst);
             static LOW: RawEntry = RawEntry {
                 function: low_priority_server,
@@ -126,8 +128,11 @@ pub static CASES: &[Case] = &[
             };
             let low = userlib::thread::spawn_raw(&LOW, RAW_STACK, 2)?;
             context.adopt(low.into_raw());
-            // Blocking lets the server run up to its RECEIVE (it signals
-            // just before); nothing at priority 5 exists yet.
+            // The server signals when it starts; nothing at priority 5
+            // exists yet. The priority-5 thread then waits until the server
+            // holds the call and lets it go: whatever the timer does, the
+            // server has inherited 16 by then (a call that arrives before
+            // the server's RECEIVE is queued and served the same way).
             userlib::kernel::event_wait(event)?;
             let middle = userlib::thread::spawn_raw(&MIDDLE, RAW_STACK, 5)?;
             context.adopt(middle.into_raw());
@@ -150,19 +155,22 @@ pub static CASES: &[Case] = &[
 /// descriptors here.
 static INHERIT_DOOR: AtomicU32 = AtomicU32::new(0);
 static INHERIT_EVENT: AtomicU32 = AtomicU32::new(0);
+/// The event the server lets the priority-5 thread go with.
+static INHERIT_GO: AtomicU32 = AtomicU32::new(0);
 /// Set by the priority-5 thread when it runs.
 static MIDDLE_RAN: AtomicBool = AtomicBool::new(false);
 /// The raw threads' stacks.
 const RAW_STACK: u64 = 16 * 1024;
 
-/// Signals that it is about to RECEIVE, receives one call, YIELDs, and
-/// replies msgRetVal 1 if the priority-5 thread ran meanwhile, else 0.
+/// Signals that it started, receives one call, lets the priority-5 thread
+/// go, YIELDs, and replies msgRetVal 1 if that thread ran meanwhile, else 0.
 extern "C" fn low_priority_server(_: u64) -> ! {
     let door = Descriptor(INHERIT_DOOR.load(Ordering::SeqCst));
     let event = Descriptor(INHERIT_EVENT.load(Ordering::SeqCst));
     let _ = userlib::kernel::event_signal(event);
     let mut buffer = [0u8; 64];
     if let Ok(received) = userlib::ipc::receive(door, &mut buffer) {
+        let _ = userlib::kernel::event_signal(Descriptor(INHERIT_GO.load(Ordering::SeqCst)));
         let _ = userlib::kernel::yield_now();
         let ran = u32::from(MIDDLE_RAN.load(Ordering::SeqCst));
         buffer[..4].copy_from_slice(&ran.to_le_bytes());
@@ -173,8 +181,9 @@ extern "C" fn low_priority_server(_: u64) -> ! {
     userlib::kernel::thread_exit(0)
 }
 
-/// Notes that it ran, signals, ends.
+/// Waits until the server lets it go, notes that it ran, signals, ends.
 extern "C" fn middle_priority_thread(_: u64) -> ! {
+    let _ = userlib::kernel::event_wait(Descriptor(INHERIT_GO.load(Ordering::SeqCst)));
     MIDDLE_RAN.store(true, Ordering::SeqCst);
     let _ = userlib::kernel::event_signal(Descriptor(INHERIT_EVENT.load(Ordering::SeqCst)));
     userlib::kernel::thread_exit(0)

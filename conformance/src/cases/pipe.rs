@@ -27,19 +27,19 @@ use crate::expect::Expect;
 
 /// What must not move when a request is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Snapshot {
-    table: StreamTableReply,
-    counters: KernelCounters,
+pub(super) struct Snapshot {
+    pub(super) table: StreamTableReply,
+    pub(super) counters: KernelCounters,
 }
 
-fn table() -> Result<StreamTableReply, Failed> {
+pub(super) fn table() -> Result<StreamTableReply, Failed> {
     PROCMAN
         .stream_table()
         .map(|reply| reply.header)
         .map_err(|e| Failed(format!("STREAM_TABLE: {e:?}")))
 }
 
-fn snapshot(context: &mut Context) -> Result<Snapshot, Failed> {
+pub(super) fn snapshot(context: &mut Context) -> Result<Snapshot, Failed> {
     context.settle();
     Ok(Snapshot {
         table: table()?,
@@ -47,7 +47,7 @@ fn snapshot(context: &mut Context) -> Result<Snapshot, Failed> {
     })
 }
 
-fn unchanged(context: &mut Context, before: &Snapshot) -> Result<(), Failed> {
+pub(super) fn unchanged(context: &mut Context, before: &Snapshot) -> Result<(), Failed> {
     let after = snapshot(context)?;
     if after != *before {
         context.fail(format!(
@@ -57,7 +57,10 @@ fn unchanged(context: &mut Context, before: &Snapshot) -> Result<(), Failed> {
     Ok(())
 }
 
-fn registers<T>(outcome: &Result<T, StreamError>, value: impl Fn(&T) -> u64) -> TrapArgs {
+pub(super) fn registers<T>(
+    outcome: &Result<T, StreamError>,
+    value: impl Fn(&T) -> u64,
+) -> TrapArgs {
     match outcome {
         Ok(v) => TrapArgs {
             arg0: value(v),
@@ -72,31 +75,31 @@ fn registers<T>(outcome: &Result<T, StreamError>, value: impl Fn(&T) -> u64) -> 
     }
 }
 
-fn unit(outcome: &Result<(), StreamError>) -> TrapArgs {
+pub(super) fn unit(outcome: &Result<(), StreamError>) -> TrapArgs {
     registers(outcome, |_| 0)
 }
 
-fn count(outcome: &Result<usize, StreamError>) -> TrapArgs {
+pub(super) fn count(outcome: &Result<usize, StreamError>) -> TrapArgs {
     registers(outcome, |n| *n as u64)
 }
 
-const fn ok(what: &'static str) -> Expect {
+pub(super) const fn ok(what: &'static str) -> Expect {
     Expect::registers(what, 0, 0, 0, 0)
 }
 
-const fn counted(what: &'static str, n: u64) -> Expect {
+pub(super) const fn counted(what: &'static str, n: u64) -> Expect {
     Expect::registers(what, n, 0, 0, 0)
 }
 
-const fn refused(what: &'static str, error: ProcmanError) -> Expect {
+pub(super) const fn refused(what: &'static str, error: ProcmanError) -> Expect {
     Expect::registers(what, u32::MAX as u64, error as u64, 0, 0)
 }
 
-fn fail(what: &str, e: StreamError) -> Failed {
+pub(super) fn fail(what: &str, e: StreamError) -> Failed {
     Failed(format!("{what}: {e:?}"))
 }
 
-fn new_pipe() -> Result<(PipeReader, PipeWriter), Failed> {
+pub(super) fn new_pipe() -> Result<(PipeReader, PipeWriter), Failed> {
     pipe().map_err(|e| fail("pipe()", e))
 }
 
@@ -116,12 +119,12 @@ fn open(pipe: u32, end: u32) -> Result<(), StreamError> {
 }
 
 /// Bytes `seed, seed + 1, ...` (mod 251, so a shift shows).
-fn pattern(seed: usize, length: usize) -> Vec<u8> {
+pub(super) fn pattern(seed: usize, length: usize) -> Vec<u8> {
     (0..length).map(|i| ((seed + i) % 251) as u8).collect()
 }
 
 /// Reads until `length` bytes came (or end of file).
-fn read_exactly(reader: &PipeReader, length: usize) -> Result<Vec<u8>, Failed> {
+pub(super) fn read_exactly(reader: &PipeReader, length: usize) -> Result<Vec<u8>, Failed> {
     let mut out = alloc::vec![0u8; length];
     let mut got = 0;
     while got < length {

@@ -629,6 +629,50 @@ impl ProcmanServer for FakeProcman {
         Ok(abi::stream::StreamTableReply::default())
     }
 
+    fn stdio(
+        &mut self,
+        _: &mut Call<'_>,
+    ) -> Result<abi::stream::StdioReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::stream::StdioReply::default())
+    }
+
+    fn stdio_open(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::stream::StdioOpenRequest,
+    ) -> Result<abi::stream::StdioOpenReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::stream::StdioOpenReply::default())
+    }
+
+    fn socket_create(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::stream::SocketRequest,
+    ) -> Result<abi::stream::SocketReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::stream::SocketReply::default())
+    }
+
+    fn socket_connect(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::stream::SocketRequest,
+    ) -> Result<abi::stream::SocketReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::stream::SocketReply::default())
+    }
+
+    fn socket_close(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::stream::SocketRequest,
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
     fn device_ports(
         &mut self,
         _: &mut Call<'_>,

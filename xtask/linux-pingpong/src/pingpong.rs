@@ -14,6 +14,11 @@
 //! - `socketpair-0`, `socketpair-64`, `socketpair-4000`: an `AF_UNIX` `SOCK_SEQPACKET`
 //!   socketpair, which keeps message boundaries like a door message and
 //!   carries empty messages;
+//! - `move-1mib-pipe`, `move-1mib-socketpair`: 1 MiB written in 4,096-byte
+//!   pieces through a pipe or an `AF_UNIX` `SOCK_STREAM` socketpair, timed
+//!   until the partner, which reads it all, answers one byte (the guest's
+//!   `move-1mib-pipe` and `move-1mib-socket`); [`MOVE_SAMPLES`] measured
+//!   after [`MOVE_WARM_UP`];
 //! - `futex-0`: a counter in a shared page; each side stores its turn,
 //!   FUTEX_WAKEs the other and FUTEX_WAITs for its own next turn;
 //! - `syscall-getppid`: one system call, to compare with `trap-null`.
@@ -65,6 +70,20 @@ pub fn baselines(iterations: usize, warm_up: usize) -> Result<Vec<Measured>> {
             .with_context(|| format!("socketpair ping-pong, {payload} bytes"))?;
         rows.push(row(&format!("socketpair-{payload}"), payload, stats));
     }
+    let moves = Rounds {
+        warm_up: MOVE_WARM_UP,
+        measured: MOVE_SAMPLES,
+    };
+    rows.push(row(
+        "move-1mib-pipe",
+        MIB,
+        pipe_move(moves).context("1 MiB through a pipe")?,
+    ));
+    rows.push(row(
+        "move-1mib-socketpair",
+        MIB,
+        socketpair_move(moves).context("1 MiB through a socketpair")?,
+    ));
     rows.push(row(
         "futex-0",
         0,
@@ -346,6 +365,106 @@ fn socket_ping_pong(rounds: Rounds, payload: usize) -> Result<Stats> {
         return Err(io::Error::last_os_error()).context("dup");
     }
     fd_ping_pong(rounds, payload, Transport::Socket, parent, child)
+}
+
+/// Bytes of one stream sample.
+const MIB: usize = 1 << 20;
+/// Unmeasured and measured samples of the stream rows (as the guest's).
+const MOVE_WARM_UP: usize = 2;
+const MOVE_SAMPLES: usize = 9;
+
+/// Writes all of `bytes` to `fd` (a blocking stream may take fewer).
+fn write_all(fd: libc::c_int, bytes: &[u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < bytes.len() {
+        let rest = &bytes[done..];
+        // SAFETY: `rest` is readable for its length.
+        done += check(unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) })?;
+    }
+    Ok(())
+}
+
+/// 1 MiB per round from this process to a partner that reads it all and
+/// answers one byte: the parent writes on `parent.0` and reads the answer
+/// on `parent.1`; the partner reads `child.0` and answers on `child.1`.
+fn fd_move(rounds: Rounds, parent: (Fd, Fd), child: (Fd, Fd)) -> Result<Stats> {
+    let (child_receive, child_send) = (child.0.0, child.1.0);
+    let partner = Partner::fork(move || {
+        let mut buffer = [0u8; BUFFER];
+        for _ in 0..rounds.total() {
+            let mut got = 0;
+            while got < MIB {
+                // SAFETY: `buffer` is writable for its length.
+                match check(unsafe {
+                    libc::read(
+                        child_receive,
+                        buffer.as_mut_ptr().cast(),
+                        BUFFER.min(MIB - got),
+                    )
+                }) {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => got += n,
+                }
+            }
+            if write_all(child_send, b"k").is_err() {
+                return false;
+            }
+        }
+        true
+    })?;
+    drop(child);
+    let (parent_send, parent_receive) = (parent.0.0, parent.1.0);
+    let source: Vec<u8> = (0..MIB).map(|i| (i * 7 + 1) as u8).collect();
+    let stats = time_rounds(rounds, || {
+        let start = tsc();
+        for chunk in source.chunks(BUFFER) {
+            write_all(parent_send, chunk)?;
+        }
+        let mut answer = [0u8; 1];
+        // SAFETY: `answer` is writable for its length.
+        if check(unsafe { libc::read(parent_receive, answer.as_mut_ptr().cast(), 1) })? != 1 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(tsc() - start)
+    })?;
+    drop(parent);
+    partner.finish()?;
+    Ok(stats)
+}
+
+fn pipe_move(rounds: Rounds) -> Result<Stats> {
+    let (to_child_read, to_child_write) = pipe()?;
+    let (to_parent_read, to_parent_write) = pipe()?;
+    fd_move(
+        rounds,
+        (to_child_write, to_parent_read),
+        (to_child_read, to_parent_write),
+    )
+}
+
+fn socketpair_move(rounds: Rounds) -> Result<Stats> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
+    {
+        return Err(io::Error::last_os_error()).context("socketpair");
+    }
+    let (ours, theirs) = (fds[0], fds[1]);
+    // SAFETY: duplicating descriptors we own (one to send, one to receive).
+    let (ours_again, theirs_again) = unsafe { (libc::dup(ours), libc::dup(theirs)) };
+    let parent = (Fd(ours), Fd(ours_again));
+    let child = (Fd(theirs), Fd(theirs_again));
+    if parent.1.0 < 0 || child.1.0 < 0 {
+        return Err(io::Error::last_os_error()).context("dup");
+    }
+    fd_move(rounds, parent, child)
 }
 
 /// One shared, zeroed page, unmapped on drop.
