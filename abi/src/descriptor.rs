@@ -69,6 +69,10 @@ impl Rights {
     /// The rights of a new interrupt object's reference (INTERRUPT_CREATE):
     /// SEND is what INTERRUPT_ACK needs.
     pub const INTERRUPT: Rights = Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
+    /// The rights of a new kernel-log object's reference (LOG_TAKE): SEND
+    /// is what LOG_READ needs.
+    pub const KERNEL_LOG: Rights =
+        Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
     /// The rights of the kernel capabilities the first process starts with.
     pub const CAPABILITY: Rights =
         Rights(Rights::SEND.0 | Rights::TRANSFER.0 | Rights::DUPLICATE.0);
@@ -170,6 +174,10 @@ pub enum ObjectKind {
     /// holder acknowledges each delivery (INTERRUPT_ACK); closing the last
     /// reference masks the line again.
     Interrupt = 10,
+    /// The kernel's log, taken over from COM1 (LOG_TAKE): its holder reads
+    /// the lines (LOG_READ); closing the last reference gives COM1 back to
+    /// the kernel.
+    KernelLog = 11,
 }
 
 impl ObjectKind {
@@ -186,6 +194,7 @@ impl ObjectKind {
             8 => Some(ObjectKind::MachineControl),
             9 => Some(ObjectKind::Memory),
             10 => Some(ObjectKind::Interrupt),
+            11 => Some(ObjectKind::KernelLog),
             _ => None,
         }
     }

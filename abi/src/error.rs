@@ -141,6 +141,9 @@ errors! {
     /// loader builds a process before its first thread, never after
     /// (ABI.md §6.8, D57).
     ProcessStarted = 70, "PROCESS_STARTED", "the process has already started";
+    /// LOG_TAKE while a kernel-log object already exists: one reader
+    /// holds the kernel's log at a time (ABI.md §6.7, D43).
+    LogTaken = 60, "LOG_TAKEN", "the kernel log is already taken";
 }
 
 impl core::fmt::Display for Error {

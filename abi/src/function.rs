@@ -230,6 +230,17 @@ kernel_functions! {
     /// Acknowledge a delivered interrupt: its line is unmasked again
     /// (interrupt target; empty request).
     InterruptAck = 0x092, "INTERRUPT_ACK";
+    /// Take the kernel's log over (machine-control capability target;
+    /// `LogTakeRequest`; reply slot 0 holds the kernel-log object): from
+    /// then on the kernel writes its lines to a bounded ring instead of
+    /// COM1 (ABI.md §6.7).
+    LogTake = 0x0C0, "LOG_TAKE";
+    /// Read whole lines from the kernel's log ring (kernel-log target;
+    /// empty request -> `LogReadReply`, then the lines).
+    LogRead = 0x0C1, "LOG_READ";
+    /// End a process (process target, SEND; `ExitRequest` with the status
+    /// it ends with): as if it had called PROCESS_EXIT (ABI.md §6.7).
+    ProcessKill = 0x0C2, "PROCESS_KILL";
     /// Restrict the calling thread to a set of CPUs (NULL target;
     /// `AffinityRequest`): it returns on one of them (ABI.md §6.9).
     ThreadAffinity = 0x0E0, "THREAD_AFFINITY";

@@ -459,6 +459,55 @@ pub const MAX_DEBUG_WRITE: usize = 256;
 /// the kernel's own lines start with `hinge: `.
 pub const USER_OUTPUT_MARK: &str = "| ";
 
+/// LOG_TAKE: the kernel's lines go to its log ring from now on, and each
+/// time lines arrive `event` is signalled (ABI.md §6.7).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct LogTakeRequest {
+    /// An event of the caller's with the SIGNAL right.
+    pub event: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+impl LogTakeRequest {
+    /// LOG_TAKE's request: lines arriving signal `event`.
+    pub const fn new(event: Descriptor) -> Self {
+        LogTakeRequest {
+            event: event.0,
+            reserved: 0,
+        }
+    }
+}
+
+/// LOG_READ's reply header; the lines follow it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct LogReadReply {
+    /// Whole lines in the reply (each ends with `\n`); msgRetVal holds
+    /// their bytes.
+    pub lines: u32,
+    /// Lines the ring dropped, oldest first, since the last LOG_READ
+    /// (it never blocks the kernel: a full ring makes room).
+    pub lost: u32,
+}
+
+/// The bytes of the kernel's log ring (LOG_TAKE): lines beyond it push
+/// the oldest out, counted as lost.
+pub const LOG_RING_BYTES: usize = 16384;
+
+/// The longest line of the kernel log, its `\n` included: a longer one is
+/// cut into lines of this length.
+pub const MAX_LOG_LINE: usize = 256;
+
+/// The most line bytes one LOG_READ returns; its buffer must have room for
+/// the reply header and [`MAX_LOG_LINE`] bytes (`BAD_SIZES` otherwise).
+pub const MAX_LOG_READ: usize = 2048;
+
 /// THREAD_AFFINITY's request: the CPUs the calling thread may run on.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,

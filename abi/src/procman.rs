@@ -42,6 +42,104 @@ pub const DEVICE_PORTS: Function = Function(0x450);
 /// `InterruptLineRequest` -> slot 0: the interrupt object, slot 1: the event.
 pub const DEVICE_INTERRUPT: Function = Function(0x451);
 
+/// Take the kernel's log over for the console driver, whose domain's
+/// `io_ports` must cover COM1 (0x3F8-0x3FF): procman makes an event,
+/// sends LOG_TAKE on it and moves both to the caller (ABI.md §7a.4, §6.7).
+/// Empty request -> slot 0: the kernel-log object, slot 1: the event.
+pub const CONSOLE_LOG: Function = Function(0x452);
+
+/// List the processes procman knows, in process-id order from the first
+/// after `after`: `ProcessListRequest` -> `ProcessListReply`, then `count`
+/// `ProcessEntry` records (ABI.md §7a.4).
+pub const PROCESS_LIST: Function = Function(0x453);
+
+/// End a process the caller started: `KillRequest`. procman sends
+/// PROCESS_KILL with [`KILLED`] (ABI.md §7a.4, §6.7).
+pub const KILL: Function = Function(0x454);
+
+/// The status of a process KILL ended.
+pub const KILLED: u32 = 0xFFFF_FFFE;
+
+/// The most entries one PROCESS_LIST reply carries.
+pub const MAX_PROCESS_ENTRIES: usize = 32;
+
+/// [`ProcessEntry::state`]: it runs.
+pub const PROCESS_RUNNING: u32 = 1;
+/// [`ProcessEntry::state`]: it ended; its status is kept for WAIT.
+pub const PROCESS_ENDED: u32 = 2;
+
+/// PROCESS_LIST's request.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ProcessListRequest {
+    /// List processes with ids above this one (0: from the first).
+    pub after: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+impl ProcessListRequest {
+    /// PROCESS_LIST from the first id above `after`.
+    pub const fn new(after: u32) -> Self {
+        ProcessListRequest { after, reserved: 0 }
+    }
+}
+
+/// PROCESS_LIST's reply header.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct ProcessListReply {
+    /// Entries after this header.
+    pub count: u32,
+    /// 1: more processes follow the last entry (ask again after its id).
+    pub more: u32,
+}
+
+/// One process in a PROCESS_LIST reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct ProcessEntry {
+    /// Its process id.
+    pub pid: u32,
+    /// The id of the process that SPAWNed it (0: procman started it).
+    pub parent: u32,
+    /// [`PROCESS_RUNNING`] or [`PROCESS_ENDED`].
+    pub state: u32,
+    /// Its exit status once ended (0 while it runs).
+    pub status: u32,
+    /// Its security domain's name, NUL-padded (cut at 16 bytes).
+    pub domain: [u8; 16],
+    /// Its program's name in the boot archive, NUL-padded.
+    pub name: [u8; 48],
+}
+
+/// KILL's request.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[repr(C)]
+pub struct KillRequest {
+    /// The process to end.
+    pub pid: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+impl KillRequest {
+    /// KILL of `pid`.
+    pub const fn new(pid: u32) -> Self {
+        KillRequest { pid, reserved: 0 }
+    }
+}
+
+/// COM1's ports: the domain whose `io_ports` cover them all drives the
+/// serial console and may take the kernel's log (CONSOLE_LOG).
+pub const CONSOLE_PORTS: (u16, u16) = (0x3f8, 8);
+
 /// The highest interrupt line DEVICE_INTERRUPT accepts (ISA lines 0-15).
 pub const MAX_INTERRUPT_LINE: u32 = 15;
 
@@ -429,6 +527,10 @@ procman_errors! {
     PortsDenied = 0x1190, "PM_PORTS_DENIED";
     /// DEVICE_INTERRUPT: the caller's domain's `irqs` do not name the line.
     InterruptDenied = 0x1191, "PM_INTERRUPT_DENIED";
+    /// CONSOLE_LOG: the caller's domain's `io_ports` do not cover COM1.
+    ConsoleDenied = 0x1192, "PM_CONSOLE_DENIED";
+    /// KILL of a process the caller did not start.
+    NotParent = 0x1193, "PM_NOT_PARENT";
 }
 
 #[cfg(test)]
@@ -453,6 +555,9 @@ mod tests {
             WAIT,
             DEVICE_PORTS,
             DEVICE_INTERRUPT,
+            CONSOLE_LOG,
+            PROCESS_LIST,
+            KILL,
         ] {
             assert_eq!(f.range(), crate::FunctionRange::ProcessManager);
         }

@@ -221,6 +221,18 @@ impl Expect {
         }
     }
 
+    /// The same, with `arg3` bound at run time (sizes that depend on what
+    /// the case found, such as a listing's length).
+    pub const fn with_arg3_var(self, name: &'static str) -> Self {
+        Expect {
+            registers: Registers {
+                arg3: Value::Var(name),
+                ..self.registers
+            },
+            ..self
+        }
+    }
+
     /// One line: the registers and the buffer bytes, as README.md and the
     /// JSON report show them.
     pub fn describe(&self) -> String {

@@ -142,6 +142,19 @@ pub fn check_interrupt(
     }
 }
 
+/// CONSOLE_LOG (ABI.md §7a.4): the domain's `io_ports` must cover COM1
+/// whole (`PM_CONSOLE_DENIED`): the console's driver, and only it, takes
+/// the kernel's log.
+pub fn check_console(policy: &CompiledPolicy<'_>, domain_index: usize) -> Result<(), ProcmanError> {
+    let domain = domain(policy, domain_index)?;
+    let (first, count) = abi::procman::CONSOLE_PORTS;
+    if domain.may_use_ports(u32::from(first), u32::from(count)) {
+        Ok(())
+    } else {
+        Err(ProcmanError::ConsoleDenied)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,8 @@ pub struct ProcessRecord {
     pub status: Option<u32>,
     /// Its waiters' watches, by waiter process id (empty once it ended).
     pub watchers: BTreeMap<u32, Watch>,
+    /// The process that SPAWNed it (0: procman started it itself).
+    pub parent: u32,
 }
 
 /// What a process's end leaves procman to do.
@@ -102,9 +104,17 @@ impl ProcessTable {
                 handle: Some(handle),
                 status: None,
                 watchers: BTreeMap::new(),
+                parent: 0,
             },
         );
         pid
+    }
+
+    /// The records of the processes with ids above `after`, in id order.
+    pub fn after(&self, after: u32) -> impl Iterator<Item = (u32, &ProcessRecord)> {
+        self.records
+            .range(after.saturating_add(1)..)
+            .map(|(pid, record)| (*pid, record))
     }
 
     /// The record of `pid`.

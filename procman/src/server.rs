@@ -9,8 +9,10 @@ use abi::portal::{
     REPLY_READ_ONLY, REPLY_SHARE_POINT, SHARE_POINT_HEADER_SIZE,
 };
 use abi::procman::{
-    CREATE_SYSTEM, CreateObjectRequest, InterruptLineRequest, IoPortsRequest, ListReply,
-    NameRequest, ProcessReply, ProcmanError, SpawnProgramRequest, WaitReply, WaitRequest,
+    CREATE_SYSTEM, CreateObjectRequest, InterruptLineRequest, IoPortsRequest, KILLED, KillRequest,
+    ListReply, MAX_PROCESS_ENTRIES, NameRequest, PROCESS_ENDED, PROCESS_RUNNING, ProcessEntry,
+    ProcessListReply, ProcessListRequest, ProcessReply, ProcmanError, SpawnProgramRequest,
+    WaitReply, WaitRequest,
 };
 use abi::stream::{
     CREATOR, PIPE_CAPACITY, PIPE_PAGES, PipeEndRequest, PipeGrantRequest, PipeReply, READ_END,
@@ -658,6 +660,9 @@ impl ProcmanServer for Procman<'_> {
             }
         }
         let pid = started.map_err(|e| refusal(e.error))?;
+        if let Some(record) = self.processes.get_mut(pid) {
+            record.parent = parent;
+        }
         // The child is recorded but not served before this reply: its
         // first call (its start-up's STDIO) finds its streams.
         for (index, stream) in streams.iter().enumerate() {
@@ -1111,6 +1116,81 @@ impl ProcmanServer for Procman<'_> {
         Ok(())
     }
 
+    fn console_log(&mut self, call: &mut Call<'_>) -> Answer<()> {
+        let (_, domain) = self.caller(call)?;
+        policy::check_console(&self.policy, domain)?;
+        // As for an interrupt: the kernel-log object holds the event, both
+        // move to the caller, and a refusal (LOG_TAKEN) closes what was made.
+        let event = kernel::event_create()?;
+        let log = kernel::log_take(event.descriptor())?;
+        if call.push_move(log, Rights::KERNEL_LOG).is_err()
+            || call
+                .push_move(event, Rights(Rights::WAIT.0 | Rights::TRANSFER.0))
+                .is_err()
+        {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        Ok(())
+    }
+
+    fn process_list(
+        &mut self,
+        call: &mut Call<'_>,
+        header: ProcessListRequest,
+    ) -> Answer<ProcessListReply> {
+        self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let mut count = 0u32;
+        let mut more = 0;
+        for (pid, record) in self.processes.after(header.after) {
+            if count as usize == MAX_PROCESS_ENTRIES {
+                more = 1;
+                break;
+            }
+            let mut entry = ProcessEntry {
+                pid,
+                parent: record.parent,
+                state: if record.status.is_some() {
+                    PROCESS_ENDED
+                } else {
+                    PROCESS_RUNNING
+                },
+                status: record.status.unwrap_or(0),
+                domain: [0; 16],
+                name: [0; 48],
+            };
+            if let Some(program) = self.policy.program_at(record.program) {
+                copy_padded(&mut entry.name, program.name().as_bytes());
+                copy_padded(&mut entry.domain, program.domain().name().as_bytes());
+            }
+            call.push_bytes(entry.as_bytes())
+                .map_err(|_| ProcmanError::BadRequest)?;
+            count += 1;
+        }
+        Ok(ProcessListReply { count, more })
+    }
+
+    fn kill(&mut self, call: &mut Call<'_>, header: KillRequest) -> Answer<()> {
+        let (caller, _) = self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let record = self
+            .processes
+            .get(header.pid)
+            .ok_or(ProcmanError::NoSuchProcess)?;
+        let handle = record.handle.ok_or(ProcmanError::NoSuchProcess)?;
+        if record.parent != caller {
+            return Err(ProcmanError::NotParent.into());
+        }
+        // Its end reaches procman as any end does: the PROCESS_EXITED
+        // notice, with the status KILLED.
+        kernel::process_kill(Descriptor(handle), KILLED)?;
+        Ok(())
+    }
+
     /// The kernel's PROCESS_EXITED notices; any other function is unknown.
     fn other_function(
         &mut self,
@@ -1130,6 +1210,12 @@ impl ProcmanServer for Procman<'_> {
         }
         Response::Reply(0)
     }
+}
+
+/// `bytes` at the start of `field`, cut to fit, the rest NUL.
+fn copy_padded(field: &mut [u8], bytes: &[u8]) {
+    let length = bytes.len().min(field.len());
+    field[..length].copy_from_slice(&bytes[..length]);
 }
 
 /// procman's entry: set up, start the manifest's programs, serve forever.

@@ -337,6 +337,73 @@ pub fn interrupt_ack(interrupt: Descriptor) -> Result<(), Error> {
     small_call(KernelFunction::InterruptAck, interrupt, &[], |_, _| Ok(()))
 }
 
+/// LOG_TAKE (sent to this process's machine-control capability): the
+/// kernel's lines go to its log ring from now on, `event` (which needs
+/// SIGNAL) is signalled as they arrive; the kernel-log object, whose last
+/// CLOSE gives COM1 back to the kernel (ABI.md §6.7).
+pub fn log_take(event: Descriptor) -> Result<OwnedDescriptor, Error> {
+    let request = abi::kcall::LogTakeRequest::new(event);
+    small_call(
+        KernelFunction::LogTake,
+        crate::capability::of(ObjectKind::MachineControl),
+        request.as_bytes(),
+        |_, reply| reply_descriptor(reply, 0),
+    )
+}
+
+/// What one LOG_READ gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRead {
+    /// Bytes of whole lines copied into the caller's `out`.
+    pub bytes: usize,
+    /// Lines among them.
+    pub lines: u32,
+    /// Lines the ring dropped since the last read.
+    pub lost: u32,
+}
+
+/// LOG_READ on the kernel-log object: whole lines into `out` (as many as
+/// fit, at most `MAX_LOG_READ` bytes), taken out of the ring. `out` needs
+/// room for one longest line (`MAX_LOG_LINE`), else `BAD_SIZES`.
+pub fn log_read(log: Descriptor, out: &mut [u8]) -> Result<LogRead, Error> {
+    let mut buffer = [0u8; CAPACITY];
+    let mut message = Message::over(&mut buffer[..]);
+    // Room for what `out` takes, so no line leaves the ring unread.
+    let room = (abi::kcall::REPLY_PAYLOAD_OFFSET + size_of::<abi::kcall::LogReadReply>())
+        .saturating_add(out.len())
+        .min(CAPACITY);
+    let sizes = message.sizes().with_total_size(room as u16);
+    let reply = ipc::send(
+        KernelFunction::LogRead.function(),
+        log,
+        message.buffer_mut(),
+        sizes,
+    )?;
+    message.set_arrived(reply.sizes).map_err(|_| SHORT_REPLY)?;
+    let header: abi::kcall::LogReadReply = message.read_payload(0).ok_or(SHORT_REPLY)?;
+    let bytes = message
+        .payload()
+        .get(size_of::<abi::kcall::LogReadReply>()..)
+        .unwrap_or(&[]);
+    let count = bytes.len().min(out.len());
+    out[..count].copy_from_slice(&bytes[..count]);
+    Ok(LogRead {
+        bytes: count,
+        lines: header.lines,
+        lost: header.lost,
+    })
+}
+
+/// PROCESS_KILL: the process `handle` names (SEND) ends with `status`.
+pub fn process_kill(handle: Descriptor, status: u32) -> Result<(), Error> {
+    small_call(
+        KernelFunction::ProcessKill,
+        handle,
+        abi::kcall::ExitRequest::new(status).as_bytes(),
+        |_, _| Ok(()),
+    )
+}
+
 /// EVENT_CREATE: a new counting event (count 0). Most code wants
 /// [`crate::Event::create`].
 pub fn event_create() -> Result<OwnedDescriptor, Error> {

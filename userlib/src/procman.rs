@@ -12,9 +12,10 @@ use abi::portal::{
     PortalSizeRequest, PortalTableReply,
 };
 use abi::procman::{
-    CREATE_OBJECT, CreateObjectRequest, DEVICE_INTERRUPT, DEVICE_PORTS, InterruptLineRequest,
-    IoPortsRequest, LIST, ListReply, NameRequest, OPEN, ProcessReply, ProcmanError, SPAWN,
-    SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
+    CONSOLE_LOG, CREATE_OBJECT, CreateObjectRequest, DEVICE_INTERRUPT, DEVICE_PORTS,
+    InterruptLineRequest, IoPortsRequest, KILL, KillRequest, LIST, ListReply, NameRequest, OPEN,
+    PROCESS_LIST, ProcessEntry, ProcessListReply, ProcessListRequest, ProcessReply, ProcmanError,
+    SPAWN, SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
 };
 use abi::stream::{
     PIPE_CLOSE, PIPE_CREATE, PIPE_GRANT, PIPE_OPEN, PipeEndRequest, PipeGrantRequest, PipeReply,
@@ -119,6 +120,17 @@ crate::interface! {
     fn device_interrupt(DEVICE_INTERRUPT)
         request(header: InterruptLineRequest)
         reply(descriptors: 2);
+    /// CONSOLE_LOG (ABI.md §7a.4): the kernel's log, for the domain that
+    /// drives COM1. Reply slot 0: the kernel-log object, slot 1: the event
+    /// its lines signal (WAIT).
+    fn console_log(CONSOLE_LOG) request() reply(descriptors: 2);
+    /// PROCESS_LIST (ABI.md §7a.4): the processes after `header.after`,
+    /// as `ProcessEntry` records after the reply's header.
+    fn process_list(PROCESS_LIST)
+        request(header: ProcessListRequest)
+        reply(header: ProcessListReply, bytes);
+    /// KILL (ABI.md §7a.4): ends a process the caller started.
+    fn kill(KILL) request(header: KillRequest) reply();
 }
 
 /// The process manager: its functions are sent to the NULL target.
@@ -283,4 +295,49 @@ pub fn device_interrupt(line: u32) -> Result<InterruptLine, CallError> {
     let interrupt = take(&mut reply, 0)?;
     let event = take(&mut reply, 1)?;
     Ok(InterruptLine { interrupt, event })
+}
+
+/// The kernel's log, handed to the console driver: the kernel-log object
+/// ([`crate::kernel::log_read`]; its last CLOSE gives COM1 back to the
+/// kernel) and the event arriving lines signal.
+#[derive(Debug)]
+pub struct KernelLog {
+    /// The kernel-log object (rights `KERNEL_LOG`).
+    pub log: OwnedDescriptor,
+    /// The event the arriving lines signal (WAIT).
+    pub event: OwnedDescriptor,
+}
+
+/// PROCESS_LIST, all pages: every process procman knows, by id.
+pub fn processes() -> Result<Vec<ProcessEntry>, CallError> {
+    let mut entries = Vec::new();
+    let mut after = 0;
+    loop {
+        let reply = PROCMAN.process_list(ProcessListRequest::new(after))?;
+        let bytes = reply.bytes();
+        for record in bytes.chunks_exact(size_of::<ProcessEntry>()) {
+            let entry: ProcessEntry = zerocopy::FromBytes::read_from_bytes(record)
+                .map_err(|_| CallError::Kernel(Error::BadSizes))?;
+            after = entry.pid;
+            entries.push(entry);
+        }
+        if reply.header.more == 0 || reply.header.count == 0 {
+            return Ok(entries);
+        }
+    }
+}
+
+/// KILL: ends process `pid`, which this process started.
+pub fn kill(pid: u32) -> Result<(), CallError> {
+    PROCMAN.kill(KillRequest::new(pid))?;
+    Ok(())
+}
+
+/// CONSOLE_LOG: asks procman for the kernel's log (the caller's domain's
+/// `io_ports` must cover COM1).
+pub fn console_log() -> Result<KernelLog, CallError> {
+    let mut reply = PROCMAN.console_log()?;
+    let log = take(&mut reply, 0)?;
+    let event = take(&mut reply, 1)?;
+    Ok(KernelLog { log, event })
 }

@@ -69,8 +69,10 @@ pub struct RunArgs {
     pub firmware: Firmware,
     #[command(flatten)]
     pub machine: MachineArgs,
-    /// Extra kernel command-line words (e.g. "qemu-exit").
-    #[arg(long, default_value = "", value_name = "WORDS")]
+    /// The kernel command line: by default procman starts the serial
+    /// console and its shell (`run=console`); other words replace it (e.g.
+    /// "init=ipc-test qemu-exit", or "run=console qemu-exit").
+    #[arg(long, default_value = "run=console", value_name = "WORDS")]
     pub cmdline: String,
     /// Pipe the serial console through xtask (no terminal takeover), which
     /// enables --until and --timeout.
@@ -82,6 +84,11 @@ pub struct RunArgs {
     /// With --headless: give up (non-zero exit, log printed) after SECS seconds.
     #[arg(long, requires = "headless", value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
+    /// Type FILE's lines at the shell's prompts on the serial console, one
+    /// per prompt (never by timing), then ^D; pipes the console through
+    /// xtask like --headless.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<std::path::PathBuf>,
 }
 
 /// The virtual machine's shape.
@@ -277,9 +284,10 @@ mod tests {
         assert_eq!(run.machine.accel, Accel::Auto);
         assert_eq!(run.machine.smp, 1);
         assert_eq!(run.machine.memory, "256M");
-        assert_eq!(run.cmdline, "");
+        // The console server and its shell.
+        assert_eq!(run.cmdline, "run=console");
         assert!(!run.headless);
-        assert!(run.until.is_none() && run.timeout.is_none());
+        assert!(run.until.is_none() && run.timeout.is_none() && run.input.is_none());
     }
 
     #[test]

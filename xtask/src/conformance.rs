@@ -182,6 +182,7 @@ fn merge(first: CapturedRun, second: CapturedRun) -> CapturedRun {
         first.end
     };
     CapturedRun {
+        session: Vec::new(),
         end,
         serial: first.serial + &second.serial,
         stderr: first.stderr + &second.stderr,
@@ -551,6 +552,7 @@ mod tests {
     fn cases_the_guest_never_reached_are_not_run() {
         let cases = table();
         let run = CapturedRun {
+            session: Vec::new(),
             end: RunEnd::TimedOut(Duration::from_secs(5)),
             serial: format!("ok   {} §1 rule\n", cases[0].id),
             stderr: String::new(),
@@ -576,11 +578,13 @@ mod tests {
         let cases = table();
         let ok = |id: &str| format!("ok   {id} §1 rule\n");
         let first = CapturedRun {
+            session: Vec::new(),
             end: RunEnd::Exited(Verdict::Success),
             serial: ok(cases[0].id) + "1 passed, 0 failed\n",
             stderr: String::new(),
         };
         let second = CapturedRun {
+            session: Vec::new(),
             end: RunEnd::Exited(Verdict::Success),
             serial: ok(cases[1].id) + &ok(cases[2].id) + "2 passed, 0 failed\n",
             stderr: String::new(),

@@ -342,6 +342,9 @@ pub struct CapturedRun {
     pub serial: String,
     /// QEMU's own messages.
     pub stderr: String,
+    /// With typed input: the session's lines from the first prompt on,
+    /// neither user output nor the kernel's (`serial::Typist`).
+    pub session: Vec<String>,
 }
 
 impl CapturedRun {
@@ -364,7 +367,19 @@ pub fn run_captured(
     timeout: Option<Duration>,
     echo: bool,
 ) -> Result<CapturedRun> {
-    capture_run(qemu_command(config), until, timeout, echo)
+    capture_run(qemu_command(config), until, timeout, echo, None)
+}
+
+/// [`run_captured`], typing `input`'s lines into the serial console, each
+/// at the shell's next prompt (`serial::Typist`), then ^D.
+pub fn run_typed(
+    config: &QemuConfig,
+    input: Vec<String>,
+    until: Option<&Regex>,
+    timeout: Option<Duration>,
+    echo: bool,
+) -> Result<CapturedRun> {
+    capture_run(qemu_command(config), until, timeout, echo, Some(input))
 }
 
 /// [`run_captured`] for any command that behaves like QEMU.
@@ -373,16 +388,29 @@ fn capture_run(
     until: Option<&Regex>,
     timeout: Option<Duration>,
     echo: bool,
+    input: Option<Vec<String>>,
 ) -> Result<CapturedRun> {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {QEMU}"))?;
     let stdout = child.stdout.take().context("QEMU's stdout was not piped")?;
     let stderr = child.stderr.take().context("QEMU's stderr was not piped")?;
-    let lines = serial::spawn_line_reader(stdout);
+    let typist = match input {
+        Some(lines) => {
+            let stdin = child.stdin.take().context("QEMU's stdin was not piped")?;
+            Some(serial::Typist::new(lines, shell::PROMPT, Box::new(stdin)))
+        }
+        None => None,
+    };
+    let (lines, transcript) = serial::spawn_console_reader(stdout, typist);
     let stderr = serial::spawn_collector(stderr, echo);
 
     let watch = Watch {
@@ -408,10 +436,13 @@ fn capture_run(
         }
     };
     let stderr = stderr.join().unwrap_or_default();
+    // The reader ends with QEMU's stdout (it exited or was stopped).
+    let session = transcript.join().unwrap_or_default();
     Ok(CapturedRun {
         end,
         serial: log,
         stderr,
+        session,
     })
 }
 
@@ -506,14 +537,27 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
     };
     eprintln!("running: {}", exec::describe(&qemu_command(&config)));
 
-    if !args.headless {
+    let input = match &args.input {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .lines()
+                .map(String::from)
+                .collect(),
+        ),
+        None => None,
+    };
+    if !args.headless && input.is_none() {
         let verdict = run_attached(&config)?;
         if verdict != Verdict::Success {
             eprintln!("{}", verdict.describe());
         }
         return Ok(verdict.exit_code());
     }
-    let run = run_captured(&config, args.until.as_ref(), args.timeout, true)?;
+    let run = match input {
+        Some(lines) => run_typed(&config, lines, args.until.as_ref(), args.timeout, true)?,
+        None => run_captured(&config, args.until.as_ref(), args.timeout, true)?,
+    };
     Ok(match (&run.end, &args.until) {
         (RunEnd::Matched(_), _) => ExitCode::SUCCESS,
         (RunEnd::TimedOut(limit), _) => {
@@ -740,6 +784,7 @@ mod tests {
             None,
             Some(Duration::from_secs(30)),
             false,
+            None,
         )
         .expect("sh runs");
         assert_eq!(run.end, RunEnd::Exited(Verdict::Success));
@@ -748,7 +793,7 @@ mod tests {
             "hinge: ready\n--- qemu stderr ---\nqemu: warning\n"
         );
 
-        let run = capture_run(fake_qemu("exit 35"), None, None, false).expect("sh runs");
+        let run = capture_run(fake_qemu("exit 35"), None, None, false, None).expect("sh runs");
         assert_eq!(run.end, RunEnd::Exited(Verdict::Failure));
         assert_eq!(run.log(), "");
     }
@@ -762,6 +807,7 @@ mod tests {
             Some(&until),
             Some(Duration::from_secs(20)),
             false,
+            None,
         )
         .expect("sh runs");
         assert_eq!(run.end, RunEnd::Matched("hinge: ready".into()));
@@ -780,6 +826,7 @@ mod tests {
             Some(&until),
             Some(Duration::from_millis(300)),
             false,
+            None,
         )
         .expect("sh runs");
         assert_eq!(run.end, RunEnd::TimedOut(Duration::from_millis(300)));

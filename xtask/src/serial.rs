@@ -4,7 +4,7 @@
 //! consoles without QEMU.
 
 use regex::Regex;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
@@ -13,29 +13,193 @@ use std::time::Instant;
 /// (without its line ending, invalid UTF-8 replaced) until end of file.
 /// The kernel marks each line of user output ([`abi::kcall::USER_OUTPUT_MARK`]);
 /// the mark is removed here, so logs and checks read what programs printed.
+/// A line is what a terminal would show of it ([`Screen`]): a carriage
+/// return not followed by a newline starts the line again, and escape
+/// sequences and backspaces do what they do on a terminal.
 pub fn spawn_line_reader<R: Read + Send + 'static>(reader: R) -> Receiver<String> {
+    spawn_console_reader(reader, None).0
+}
+
+/// [`spawn_line_reader`], typing `typist`'s lines at the shell's prompts
+/// if given; the join handle returns the session's transcript (every line
+/// that is neither marked user output nor the kernel's, from the first
+/// prompt on).
+pub fn spawn_console_reader<R: Read + Send + 'static>(
+    reader: R,
+    mut typist: Option<Typist>,
+) -> (Receiver<String>, JoinHandle<Vec<String>>) {
     let (sender, receiver) = mpsc::channel();
-    thread::spawn(move || {
+    let handle = thread::spawn(move || {
         let mut reader = BufReader::new(reader);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
+        let mut screen = Screen::default();
+        let mut transcript = Vec::new();
+        let mut chunk = [0u8; 4096];
+        'reading: loop {
+            let count = match reader.read(&mut chunk) {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line);
-                    let text = text.trim_end_matches(['\n', '\r']);
-                    let text = text
-                        .strip_prefix(abi::kcall::USER_OUTPUT_MARK)
-                        .unwrap_or(text);
-                    if sender.send(text.to_owned()).is_err() {
-                        break;
-                    }
+                Ok(count) => count,
+            };
+            for &byte in &chunk[..count] {
+                if let Some(line) = screen.feed(byte)
+                    && !deliver(line, &sender, typist.as_mut(), &mut transcript)
+                {
+                    break 'reading;
                 }
             }
+            if let Some(typist) = typist.as_mut() {
+                typist.type_at_prompt(screen.current());
+            }
         }
+        if let Some(line) = screen.finish() {
+            deliver(line, &sender, typist.as_mut(), &mut transcript);
+        }
+        transcript
     });
-    receiver
+    (receiver, handle)
+}
+
+/// Sends one line on (its mark removed) and notes it for the typist and
+/// the transcript; false when no one listens any more.
+fn deliver(
+    line: String,
+    sender: &mpsc::Sender<String>,
+    typist: Option<&mut Typist>,
+    transcript: &mut Vec<String>,
+) -> bool {
+    let marked = line.strip_prefix(abi::kcall::USER_OUTPUT_MARK);
+    if let Some(typist) = typist {
+        if line.starts_with(typist.prompt) {
+            typist.prompts += 1;
+        }
+        if typist.prompts > 0 && marked.is_none() && !line.starts_with("hinge: ") {
+            transcript.push(line.clone());
+        }
+    }
+    sender.send(marked.unwrap_or(&line).to_owned()).is_ok()
+}
+
+/// What a terminal shows of the serial console: the lines finished and
+/// the one being written.
+#[derive(Debug, Default)]
+pub struct Screen {
+    current: Vec<u8>,
+    after_cr: bool,
+    escape: Escape,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    #[default]
+    None,
+    Started,
+    Sequence,
+}
+
+impl Screen {
+    /// Takes one byte; a finished line (without its line ending).
+    pub fn feed(&mut self, byte: u8) -> Option<String> {
+        let after_cr = std::mem::take(&mut self.after_cr);
+        match (self.escape, byte) {
+            (_, b'\n') => {
+                self.escape = Escape::None;
+                let line = String::from_utf8_lossy(&self.current).into_owned();
+                self.current.clear();
+                return Some(line);
+            }
+            (_, b'\r') => {
+                self.after_cr = true;
+                return None;
+            }
+            _ if after_cr => self.current.clear(),
+            _ => {}
+        }
+        match (self.escape, byte) {
+            (Escape::None, 0x1b) => self.escape = Escape::Started,
+            (Escape::Started, b'[') => self.escape = Escape::Sequence,
+            (Escape::Started, _) => self.escape = Escape::None,
+            (Escape::Sequence, 0x40..=0x7e) => self.escape = Escape::None,
+            (Escape::Sequence, _) => {}
+            (Escape::None, 0x08) => {
+                self.current.pop();
+            }
+            (Escape::None, byte) => self.current.push(byte),
+        }
+        None
+    }
+
+    /// The line being written, as shown.
+    pub fn current(&self) -> String {
+        String::from_utf8_lossy(&self.current).into_owned()
+    }
+
+    /// The end of the stream: the unfinished line, if any.
+    pub fn finish(&mut self) -> Option<String> {
+        (!self.current.is_empty()).then(|| {
+            let line = String::from_utf8_lossy(&self.current).into_owned();
+            self.current.clear();
+            line
+        })
+    }
+}
+
+/// Types a script at the shell's prompts: line `k` once the `k`-th prompt
+/// stands alone on the current line (the shell waits for input) and every
+/// earlier prompt's line is finished, never by timing; then ^D (end of
+/// input) at the next prompt.
+pub struct Typist {
+    lines: std::collections::VecDeque<String>,
+    prompt: &'static str,
+    writer: Box<dyn std::io::Write + Send>,
+    /// Finished lines that started with the prompt.
+    prompts: usize,
+    /// Lines typed, ^D included.
+    typed: usize,
+    ended: bool,
+}
+
+impl Typist {
+    /// Types `lines` into `writer` at each `prompt`.
+    pub fn new(
+        lines: impl IntoIterator<Item = String>,
+        prompt: &'static str,
+        writer: Box<dyn std::io::Write + Send>,
+    ) -> Self {
+        Typist {
+            lines: lines.into_iter().collect(),
+            prompt,
+            writer,
+            prompts: 0,
+            typed: 0,
+            ended: false,
+        }
+    }
+
+    fn type_at_prompt(&mut self, current: String) {
+        if self.ended || current != self.prompt || self.prompts != self.typed {
+            return;
+        }
+        let bytes = match self.lines.pop_front() {
+            Some(line) => format!("{line}\n").into_bytes(),
+            None => {
+                self.ended = true;
+                vec![0x04]
+            }
+        };
+        self.typed += 1;
+        // A guest that stopped reading is seen by the caller's deadline.
+        let _ = self.writer.write_all(&bytes);
+        let _ = self.writer.flush();
+    }
+}
+
+impl std::fmt::Debug for Typist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Typist")
+            .field("lines", &self.lines)
+            .field("prompts", &self.prompts)
+            .field("typed", &self.typed)
+            .finish()
+    }
 }
 
 /// Collects all of `reader` on a thread of its own (for QEMU's stderr),
@@ -177,6 +341,56 @@ mod tests {
         );
         assert_eq!(log, "stuck here\n");
         drop(guest);
+    }
+
+    #[test]
+    fn lines_read_as_a_terminal_shows_them() {
+        let mut screen = Screen::default();
+        let shown: Vec<String> = b"one\r\nhinge$ ec\r\x1b[K| log line\r\nhinge$ ecx\x08 \x08ho\r\n"
+            .iter()
+            .filter_map(|b| screen.feed(*b))
+            .collect();
+        assert_eq!(shown, ["one", "| log line", "hinge$ echo"]);
+    }
+
+    /// A fake guest: answers each line typed with its echo, a reply and a
+    /// prompt, as the shell does, with a log line drawn around the prompt.
+    #[test]
+    fn the_typist_types_at_prompts_and_ends_with_eot() {
+        let (mut guest, host) = UnixStream::pair().expect("socket pair");
+        let typed = guest.try_clone().expect("clone");
+        guest
+            .write_all(b"hinge: ready\r\n$ \r\x1b[K| late\r\n$ ")
+            .expect("write");
+        let typist = Typist::new(
+            ["a".to_string(), "b".to_string()],
+            "$ ",
+            Box::new(host.try_clone().expect("clone")),
+        );
+        let (lines, transcript) = spawn_console_reader(host, Some(typist));
+        let mut input = std::io::BufReader::new(typed);
+        for expected in ["a\n", "b\n"] {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut input, &mut line).expect("typed");
+            assert_eq!(line, expected);
+            guest
+                .write_all(format!("{}\r\nout {}\r\n$ ", line.trim(), line.trim()).as_bytes())
+                .expect("write");
+        }
+        let mut eot = [0u8; 1];
+        std::io::Read::read_exact(&mut input, &mut eot).expect("eot");
+        assert_eq!(eot, [0x04]);
+        drop(guest);
+        drop(input);
+        let log: Vec<String> = lines.iter().collect();
+        assert_eq!(
+            log,
+            ["hinge: ready", "late", "$ a", "out a", "$ b", "out b", "$ "]
+        );
+        assert_eq!(
+            transcript.join().expect("reader"),
+            ["$ a", "out a", "$ b", "out b", "$ "]
+        );
     }
 
     #[test]

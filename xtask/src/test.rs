@@ -45,6 +45,12 @@ struct BootCase {
     memory: &'static str,
     /// Processors (QEMU's `-smp`).
     smp: u32,
+    /// Lines typed at the shell's prompts on the serial console, one per
+    /// prompt, then ^D (`serial::Typist`); none: nothing is typed.
+    input: &'static [&'static str],
+    /// With input: the session exactly, from the first prompt on, without
+    /// user output (`| `) and the kernel's lines.
+    session: &'static [&'static str],
 }
 
 /// A boot case's command-line words per accelerator: a case whose length
@@ -122,6 +128,8 @@ const BOOT_CASES: &[BootCase] = &[
         },
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     BootCase {
         name: "truncated boot archive",
@@ -133,6 +141,8 @@ const BOOT_CASES: &[BootCase] = &[
         timeout: BootTimeout::both(BOOT_TIMEOUT),
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     BootCase {
         name: "boot archive with bad magic",
@@ -144,6 +154,8 @@ const BOOT_CASES: &[BootCase] = &[
         timeout: BootTimeout::both(BOOT_TIMEOUT),
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     // A kernel stack overflow runs into the guard page below the stack:
     // reported as a double fault, not silent corruption.
@@ -160,6 +172,8 @@ const BOOT_CASES: &[BootCase] = &[
         timeout: BootTimeout::both(BOOT_TIMEOUT),
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     // SMAP and SMEP (issue 15, finding 9): the kernel reading or executing a
     // user page by its user address must fault in kernel mode. The CPU
@@ -177,6 +191,8 @@ const BOOT_CASES: &[BootCase] = &[
         timeout: BootTimeout::both(BOOT_TIMEOUT),
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     BootCase {
         name: "SMEP stops the kernel executing user memory (selftest=kernel-executes-user-memory)",
@@ -191,6 +207,8 @@ const BOOT_CASES: &[BootCase] = &[
         timeout: BootTimeout::both(BOOT_TIMEOUT),
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     // tests/guest/ipc-test as the first process: an event passed along three
     // processes, YIELD (the ABI's rules one trap at a time, and the death of
@@ -205,6 +223,8 @@ const BOOT_CASES: &[BootCase] = &[
         timeout: IPC_TEST_TIMEOUT,
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     // ipc-test's fuzz-only mode: two racing ipc-fuzz processes with the
     // fixed seed ipc_fuzz::TEST_SEED (`cargo xtask fuzz` runs them with a
@@ -228,6 +248,8 @@ const BOOT_CASES: &[BootCase] = &[
         timeout: FUZZ_TEST_TIMEOUT,
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     // Issue 15, exhaustion end to end: in a small machine, memory,
     // descriptors, doors, threads and processes are taken until refused
@@ -247,6 +269,8 @@ const BOOT_CASES: &[BootCase] = &[
         },
         memory: "64M",
         smp: 1,
+        input: &[],
+        session: &[],
     },
     // Pagers end to end (ABI.md §6.4): two pagers in a chain (DATA and
     // FORWARD from the first, FRAME from the second) serve one special
@@ -265,6 +289,8 @@ const BOOT_CASES: &[BootCase] = &[
         },
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     // procman's policy from processes in several domains, names that vanish
     // with their owner, and a churn of 1,300 spawn / open / exit cycles after
@@ -282,6 +308,8 @@ const BOOT_CASES: &[BootCase] = &[
         },
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     // Streams end to end (ABI.md §7a.3, issue 10): a producer | filter |
     // consumer chain over pipes and a client and server over a socket, 1 MiB
@@ -300,6 +328,8 @@ const BOOT_CASES: &[BootCase] = &[
         },
         memory: BOOT_MEMORY,
         smp: 1,
+        input: &[],
+        session: &[],
     },
     // Four CPUs (issue 14): each application processor comes online on
     // its own tables and stacks, its timer ticks, and every CPU runs user
@@ -323,6 +353,8 @@ const BOOT_CASES: &[BootCase] = &[
         },
         memory: BOOT_MEMORY,
         smp: SMP_CPUS,
+        input: &[],
+        session: &[],
     },
     // The IPC test on four CPUs: its checks, the UNMAP seen by a thread on
     // another CPU and the stress test (every CPU dispatches user threads,
@@ -341,6 +373,76 @@ const BOOT_CASES: &[BootCase] = &[
         timeout: IPC_TEST_TIMEOUT,
         memory: BOOT_MEMORY,
         smp: SMP_CPUS,
+        input: &[],
+        session: &[],
+    },
+    // The console server and the shell (issue 11): procman starts the
+    // console (`run=console`), which takes COM1 and the kernel's log over
+    // and starts the shell; xtask types each line at the next prompt and
+    // ^D at the end, so the session's transcript is exact. The machine
+    // ends with the session's status (the console's, procman's run=).
+    BootCase {
+        name: "a scripted session at the shell's prompt (run=console, typed input)",
+        cmdline: BootWords::both("run=console"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &[
+            "console: COM1 is served by the console server",
+            "echo-client: all checks passed",
+        ],
+        log_must_match: &[],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(600),
+        },
+        memory: BOOT_MEMORY,
+        smp: 1,
+        input: &[
+            "echo hello",
+            "ls /",
+            "ls /srv",
+            "ps",
+            "ipc-bench",
+            "echo $?",
+            "echo-client",
+            "echo $?",
+            "kill 1",
+            "nosuch",
+            "echo-client &",
+            "wait",
+            "echo done",
+        ],
+        session: &[
+            "hinge$ echo hello",
+            "hello",
+            "hinge$ ls /",
+            "srv/",
+            "hinge$ ls /srv",
+            "echo",
+            "hinge$ ps",
+            "  PID PARENT DOMAIN   STATE        NAME",
+            "    1      0 servers  running      echo",
+            "    2      0 console  running      console",
+            "    3      2 shell    running      shell",
+            "hinge$ ipc-bench",
+            "shell: ipc-bench: PM_SPAWN_DENIED",
+            "hinge$ echo $?",
+            "1",
+            "hinge$ echo-client",
+            "hinge$ echo $?",
+            "0",
+            "hinge$ kill 1",
+            "shell: kill 1: PM_NOT_PARENT",
+            "hinge$ nosuch",
+            "shell: nosuch: PM_NO_SUCH_PROGRAM",
+            "hinge$ echo-client &",
+            "[5] echo-client",
+            "hinge$ wait",
+            "[5] echo-client exited with status 0",
+            "hinge$ echo done",
+            "done",
+            "hinge$ ",
+        ],
     },
 ];
 
@@ -687,7 +789,12 @@ fn run_boot_case(paths: &Paths, case: &BootCase, accel: Accel) -> Result<Capture
         serial: SerialSink::Stdio,
         wait_for_gdb: false,
     };
-    qemu::run_captured(&config, None, Some(case.timeout.for_accel(accel)), false)
+    let timeout = Some(case.timeout.for_accel(accel));
+    if case.input.is_empty() {
+        return qemu::run_captured(&config, None, timeout, false);
+    }
+    let input = case.input.iter().map(|line| (*line).to_owned()).collect();
+    qemu::run_typed(&config, input, None, timeout, false)
 }
 
 /// Whether a boot run is what the case expects; the reason if not.
@@ -718,11 +825,17 @@ fn judge(case: &BootCase, run: &CapturedRun) -> Result<(), String> {
             missing.push(format!("a line matching {pattern:?}"));
         }
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("the serial log lacks {}", missing.join(", ")))
+    if !missing.is_empty() {
+        return Err(format!("the serial log lacks {}", missing.join(", ")));
     }
+    if !case.input.is_empty() && run.session != case.session {
+        return Err(format!(
+            "the session differs:\nexpected:\n{}\ngot:\n{}",
+            case.session.join("\n"),
+            run.session.join("\n")
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -772,6 +885,7 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
 
     fn finished(verdict: Verdict, serial: &str) -> CapturedRun {
         CapturedRun {
+            session: Vec::new(),
             end: RunEnd::Exited(verdict),
             serial: serial.to_owned(),
             stderr: String::new(),
@@ -798,6 +912,7 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
         );
 
         let hung = CapturedRun {
+            session: Vec::new(),
             end: RunEnd::TimedOut(BOOT_TIMEOUT),
             serial: good_log.to_owned(),
             stderr: String::new(),

@@ -15,18 +15,21 @@ use alloc::format;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use abi::kcall::{IoPortRequest, LogTakeRequest, MAX_LOG_READ};
 use abi::procman::{
-    DEVICE_INTERRUPT, DEVICE_PORTS, InterruptLineRequest, IoPortsRequest, ProcmanError,
+    CONSOLE_LOG, DEVICE_INTERRUPT, DEVICE_PORTS, InterruptLineRequest, IoPortsRequest, KILL,
+    KILLED, KillRequest, PROCESS_LIST, PROCESS_RUNNING, ProcessEntry, ProcessListReply,
+    ProcessListRequest, ProcmanError,
 };
 use abi::{Descriptor, Error, KernelFunction, ObjectKind, Rights};
 use userlib::kernel;
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::kit;
 use super::portal::{refused_twice, send_bytes, slot};
 use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed};
-use crate::expect::Expect;
+use crate::expect::{Expect, Field, Value};
 use crate::peer::Step;
 
 /// The tests domain's second port range (COM2, which the suite's machine
@@ -309,4 +312,325 @@ pub static CASES: &[Case] = &[
             Ok(context.observe(wait.registers))
         },
     },
+    Case {
+        id: "MSG-CONS-016",
+        rule: "LOG_TAKE naming an event reference without SIGNAL is MISSING_RIGHT and changes nothing (first boot: the runner holds machine control)",
+        section: "6.7",
+        decisions: &["D43"],
+        expect: Expect::error("LOG_TAKE", Error::MissingRight),
+        run: |context| {
+            let event = log_event(context)?;
+            let wait_only = context.duplicate(event, Rights::WAIT)?;
+            log_take_refused(context, LogTakeRequest::new(wait_only))
+        },
+    },
+    Case {
+        id: "MSG-CONS-017",
+        rule: "LOG_TAKE naming a door reference instead of an event is WRONG_OBJECT_TYPE and changes nothing",
+        section: "6.7",
+        decisions: &["D43"],
+        expect: Expect::error("LOG_TAKE", Error::WrongObjectType),
+        run: |context| {
+            let door = context.user_door()?;
+            log_take_refused(context, LogTakeRequest::new(door.client))
+        },
+    },
+    Case {
+        id: "MSG-CONS-018",
+        rule: "LOG_TAKE with its reserved field set is RESERVED_BITS and changes nothing",
+        section: "6.7",
+        decisions: &[],
+        expect: Expect::error("LOG_TAKE", Error::ReservedBits),
+        run: |context| {
+            let event = log_event(context)?;
+            let mut request = LogTakeRequest::new(event);
+            request.reserved = 1;
+            log_take_refused(context, request)
+        },
+    },
+    Case {
+        id: "MSG-CONS-019",
+        rule: "LOG_TAKE replies one slot, the kernel-log object (kind 11, KERNEL_LOG rights); a second LOG_TAKE while it lives is LOG_TAKEN and changes nothing",
+        section: "6.7",
+        decisions: &["D43"],
+        expect: Expect::error("the second LOG_TAKE", Error::LogTaken),
+        run: |context| {
+            let event = log_event(context)?;
+            let log = context.adopt(kernel::log_take(event)?.into_raw());
+            let info = context.info(log);
+            context.check(
+                matches!(info, Ok(i) if i.kind == Some(ObjectKind::KernelLog) && i.rights == Rights::KERNEL_LOG),
+                &format!("the kernel-log object's DESCRIPTOR_INFO: {info:?}"),
+            );
+            let outcome = log_take_refused(context, LogTakeRequest::new(event));
+            context.close(log)?;
+            outcome
+        },
+    },
+    Case {
+        id: "MSG-CONS-020",
+        rule: "while the log is taken, a DEBUG_WRITE line reaches LOG_READ whole and marked (`| `), msgRetVal its bytes, LogReadReply{lines 1, lost 0}, and the taker's event is signalled; nothing is left after it",
+        section: "6.7",
+        decisions: &["D43", "D45"],
+        expect: Expect::replied("LOG_READ", 11, 0, 16 + 11, 0).with_buffer(&[
+            (8, Field::Word(Value::Is(1))),
+            (12, Field::Word(Value::Is(0))),
+            (16, Field::Bytes(b"| log: 020\n")),
+        ]),
+        run: |context| {
+            let event = log_event(context)?;
+            let log = context.adopt(kernel::log_take(event)?.into_raw());
+            kernel::debug_write(b"log: ")?;
+            kernel::debug_write(b"020\n")?;
+            // Signalled once the line was whole: this returns at once.
+            kernel::event_wait(event)?;
+            let call = log_read_call(log, LOG_READ_TOTAL)?;
+            let empty = log_read_call(log, LOG_READ_TOTAL)?;
+            context.check(
+                empty.registers.arg0 == 0,
+                &format!("a second LOG_READ found more: {:?}", empty.registers),
+            );
+            context.close(log)?;
+            Ok(context.observe_buffer(call.registers, call.msg_ptr, call.bytes))
+        },
+    },
+    Case {
+        id: "MSG-CONS-021",
+        rule: "LOG_READ with a buffer without room for the header and one 256-byte line is BAD_SIZES and changes nothing: the line waiting is read whole afterwards",
+        section: "6.7",
+        decisions: &["D45"],
+        expect: Expect::error("LOG_READ", Error::BadSizes),
+        run: |context| {
+            let event = log_event(context)?;
+            let log = context.adopt(kernel::log_take(event)?.into_raw());
+            kernel::debug_write(b"log: 021\n")?;
+            let outcome = kit::refused(context, KernelFunction::LogRead, log, &[]);
+            let mut lines = [0u8; MAX_LOG_READ];
+            let read = kernel::log_read(log, &mut lines);
+            context.check(
+                matches!(read, Ok(r) if r.lines == 1 && &lines[..r.bytes] == b"| log: 021\n"),
+                &format!("after the refusal LOG_READ gave {read:?}"),
+            );
+            context.close(log)?;
+            outcome
+        },
+    },
+    Case {
+        id: "MSG-CONS-022",
+        rule: "a full log ring drops its oldest lines and never blocks: 100 lines of 200 bytes leave the 81 newest (16,384 / 200), and LOG_READ reports lost 19; the next read loses none",
+        section: "6.7",
+        decisions: &["D44"],
+        expect: Expect::replied("the first LOG_READ", 2000, 0, 16 + 2000, 0).with_buffer(&[
+            (8, Field::Word(Value::Is(10))),
+            (12, Field::Word(Value::Is(19))),
+        ]),
+        run: |context| {
+            let event = log_event(context)?;
+            let log = context.adopt(kernel::log_take(event)?.into_raw());
+            let mut line = [b'.'; 198];
+            line[197] = b'\n';
+            for _ in 0..100 {
+                kernel::debug_write(&line)?;
+            }
+            let first = log_read_call(log, LOG_READ_TOTAL)?;
+            let mut lines = [0u8; MAX_LOG_READ];
+            let mut rest = 0;
+            loop {
+                let read = kernel::log_read(log, &mut lines)?;
+                context.check(read.lost == 0, "a later read reported lost lines");
+                if read.lines == 0 {
+                    break;
+                }
+                rest += read.lines;
+            }
+            context.check(
+                rest == 71,
+                &format!("{rest} lines after the first read, not 71"),
+            );
+            context.close(log)?;
+            Ok(context.observe_buffer(first.registers, first.msg_ptr, first.bytes))
+        },
+    },
+    Case {
+        id: "MSG-CONS-023",
+        rule: "IO_PORT_GRANT of COM1 is KERNEL_DEVICE while the kernel logs there and granted while the log is taken; once the kernel-log object is closed it is KERNEL_DEVICE again and changes nothing",
+        section: "6.7",
+        decisions: &["D43"],
+        expect: Expect::error("IO_PORT_GRANT of COM1 after the CLOSE", Error::KernelDevice),
+        run: |context| {
+            let com1 = IoPortRequest::new(Descriptor::NULL, 0x3f8, 8);
+            let before = kernel_refused_grant(context, com1)?;
+            context.check_registers(
+                "IO_PORT_GRANT of COM1 before LOG_TAKE",
+                &before.registers,
+                &kit::error(Error::KernelDevice),
+            );
+            let event = log_event(context)?;
+            let log = context.adopt(kernel::log_take(event)?.into_raw());
+            // A peer gets the ports, so the runner's own table stays as it was.
+            let peer = context.peer(&[])?;
+            let granted = kernel::io_port_grant(peer.process, 0x3f8, 8);
+            context.check(granted.is_ok(), &format!("COM1 while taken: {granted:?}"));
+            context.close(log)?;
+            kernel_refused_grant(context, com1)
+        },
+    },
+    Case {
+        id: "MSG-CONS-024",
+        rule: "PROCESS_KILL on a process handle with SEND ends that process (an empty reply); a second PROCESS_KILL of the same handle is PEER_DIED",
+        section: "6.7",
+        decisions: &["D47"],
+        expect: Expect::replied("PROCESS_KILL", 0, 0, 8, 0),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            let call = kit::send(
+                KernelFunction::ProcessKill.function(),
+                peer.process,
+                abi::kcall::ExitRequest::new(7).as_bytes(),
+                &[],
+                64,
+            )?;
+            context.settle();
+            let again = kernel::process_kill(peer.process, 7);
+            context.check(
+                again == Err(Error::PeerDied),
+                &format!("a second PROCESS_KILL gave {again:?}"),
+            );
+            Ok(context.observe(call.registers))
+        },
+    },
+    Case {
+        id: "MSG-CONS-025",
+        rule: "PROCESS_KILL through a process handle without SEND is MISSING_RIGHT and changes nothing (the process runs on)",
+        section: "6.7",
+        decisions: &["D47"],
+        expect: Expect::error("PROCESS_KILL", Error::MissingRight),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            let no_send = context.duplicate(peer.process, Rights::TRANSFER)?;
+            let outcome = kit::refused(
+                context,
+                KernelFunction::ProcessKill,
+                no_send,
+                abi::kcall::ExitRequest::new(7).as_bytes(),
+            );
+            let alive = kernel::process_kill(peer.process, 0);
+            context.check(
+                alive.is_ok(),
+                &format!("the peer was not running: {alive:?}"),
+            );
+            outcome
+        },
+    },
+    Case {
+        id: "MSG-CONS-026",
+        rule: "CONSOLE_LOG from a domain whose io_ports do not cover COM1 (tests) is PM_CONSOLE_DENIED and changes nothing",
+        section: "7a.4",
+        decisions: &["D46"],
+        expect: refusal("CONSOLE_LOG", ProcmanError::ConsoleDenied),
+        run: |context| refused_twice(context, || send_bytes(CONSOLE_LOG, &[])),
+    },
+    Case {
+        id: "MSG-CONS-027",
+        rule: "KILL of a process the caller did not start (echo, pid 1, started by procman) is PM_NOT_PARENT and changes nothing",
+        section: "7a.4",
+        decisions: &["D48"],
+        expect: refusal("KILL", ProcmanError::NotParent),
+        run: |context| refused_twice(context, || send_bytes(KILL, KillRequest::new(1).as_bytes())),
+    },
+    Case {
+        id: "MSG-CONS-028",
+        rule: "KILL of a process the caller started through procman ends it (an empty reply), and WAIT then gives its status KILLED (0xFFFFFFFE)",
+        section: "7a.4",
+        decisions: &["D48"],
+        expect: Expect::replied("KILL", 0, 0, 8, 0),
+        run: |context| {
+            let (_peer, pid) = context.procman_peer()?;
+            let call = send_bytes(KILL, KillRequest::new(pid).as_bytes())?;
+            let status = userlib::procman::wait(pid);
+            context.check(
+                matches!(status, Ok(KILLED)),
+                &format!("WAIT after KILL gave {status:?}"),
+            );
+            Ok(context.observe(call.registers))
+        },
+    },
+    Case {
+        id: "MSG-CONS-029",
+        rule: "PROCESS_LIST from just below the caller's id lists the caller first: its pid, parent 0 (procman started it), state running, domain tests, program conformance-portals; the reply's data is the header and 80 bytes per entry",
+        section: "7a.4",
+        decisions: &[],
+        expect: Expect::registers("PROCESS_LIST", 0, 0, 0, 0).with_arg3_var("list sizes"),
+        run: |context| {
+            let own = kernel::process_id()? as u32;
+            // Room for the most entries a reply carries.
+            let call = kit::send(
+                PROCESS_LIST,
+                Descriptor::NULL,
+                ProcessListRequest::new(own.saturating_sub(1)).as_bytes(),
+                &[],
+                4000,
+            )?;
+            let payload = call.bytes.get(8..).unwrap_or(&[]);
+            let header = ProcessListReply::read_from_prefix(payload).map(|(h, _)| h);
+            let first = payload
+                .get(8..8 + size_of::<ProcessEntry>())
+                .and_then(|b| ProcessEntry::read_from_bytes(b).ok());
+            let count = header.map_or(0, |h| h.count);
+            context.bind(
+                "list sizes",
+                abi::message::sizes(0, 16 + 80 * count as u16, 0),
+            );
+            let padded = |text: &[u8], length: usize| {
+                let mut field = alloc::vec![0u8; length];
+                field[..text.len()].copy_from_slice(text);
+                field
+            };
+            context.check(
+                first.is_some_and(|e| {
+                    e.pid == own
+                        && e.parent == 0
+                        && e.state == PROCESS_RUNNING
+                        && e.domain[..] == padded(b"tests", 16)[..]
+                        && e.name[..] == padded(b"conformance-portals", 48)[..]
+                }),
+                &format!("the first entry: {first:?}"),
+            );
+            Ok(context.observe(call.registers))
+        },
+    },
 ];
+
+/// A fresh event for LOG_TAKE, the case's.
+fn log_event(context: &mut Context) -> Result<Descriptor, Failed> {
+    Ok(context.adopt(kernel::event_create()?.into_raw()))
+}
+
+/// LOG_TAKE from the runner's machine-control capability, refused and
+/// changing nothing.
+fn log_take_refused(context: &mut Context, request: LogTakeRequest) -> Outcome {
+    kit::refused(
+        context,
+        KernelFunction::LogTake,
+        abi::process::FIRST_MACHINE_CONTROL,
+        request.as_bytes(),
+    )
+}
+
+/// IO_PORT_GRANT by the runner's capability, refused and changing nothing.
+fn kernel_refused_grant(context: &mut Context, request: IoPortRequest) -> Outcome {
+    kit::refused(
+        context,
+        KernelFunction::IoPortGrant,
+        abi::process::FIRST_MACHINE_CONTROL,
+        request.as_bytes(),
+    )
+}
+
+/// A LOG_READ buffer: the header and `MAX_LOG_READ` bytes of lines.
+const LOG_READ_TOTAL: u16 = 16 + MAX_LOG_READ as u16;
+
+/// LOG_READ of `log` offering `total` bytes, as the caller saw it.
+fn log_read_call(log: Descriptor, total: u16) -> Result<kit::Call, Failed> {
+    kit::send(KernelFunction::LogRead.function(), log, &[], &[], total)
+}

@@ -74,8 +74,29 @@ pub const PROCMAN_AREAS: &[&str] = &["PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "
 /// The runner's manifest entry when procman starts it (argument `procman`).
 pub const PROCMAN_PROGRAM: &str = "conformance-portals";
 
-/// Whether case `id` runs under procman ([`PROCMAN_AREAS`]).
+/// Cases of a procman area that need the machine-control capability,
+/// which only the first boot's runner holds: the kernel log's handover
+/// (LOG_TAKE, LOG_READ; ABI.md §6.7), which the console server gets
+/// through procman.
+pub const FIRST_BOOT_CASES: &[&str] = &[
+    "MSG-CONS-016",
+    "MSG-CONS-017",
+    "MSG-CONS-018",
+    "MSG-CONS-019",
+    "MSG-CONS-020",
+    "MSG-CONS-021",
+    "MSG-CONS-022",
+    "MSG-CONS-023",
+    "MSG-CONS-024",
+    "MSG-CONS-025",
+];
+
+/// Whether case `id` runs under procman ([`PROCMAN_AREAS`], but for
+/// [`FIRST_BOOT_CASES`]).
 pub fn needs_procman(id: &str) -> bool {
+    if FIRST_BOOT_CASES.contains(&id) {
+        return false;
+    }
     PROCMAN_AREAS.iter().any(|area| {
         id.strip_prefix("MSG-")
             .and_then(|rest| rest.strip_prefix(area))

@@ -66,6 +66,8 @@ pub struct Kernel {
     pub(crate) pager_log: Vec<(u64, crate::pager::PagerFailure)>,
     /// The interrupt object each ISA line is delivered to, if any.
     pub(crate) interrupt_lines: [Option<ObjectId>; abi::kcall::ISA_INTERRUPT_LINES as usize],
+    /// The kernel-log object while user space holds the log (LOG_TAKE).
+    pub(crate) kernel_log: Option<ObjectId>,
     /// The shared memory objects (`crate::smo`).
     pub(crate) smos: Arena<crate::smo::Smo>,
     /// Host tests: the fast path's switch and its count.

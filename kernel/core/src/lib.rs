@@ -30,6 +30,7 @@ pub mod ipc;
 pub mod kcall;
 pub mod kernel;
 pub mod lifecycle;
+pub mod log;
 pub mod machine;
 pub mod memory_map;
 pub mod memory_object;

@@ -226,8 +226,22 @@ pub trait Machine {
     /// that context's stack until it has switched away from it.
     fn destroy_thread(&mut self, thread: ThreadId);
 
-    /// Writes to the kernel console.
+    /// Writes user output (DEBUG_WRITE, already marked) to the kernel
+    /// console, or to the log ring while it is taken.
     fn console_write(&mut self, bytes: &[u8]);
+    /// The kernel's lines and user output go to the log ring from now on
+    /// (`crate::log`, LOG_TAKE), not to the serial port.
+    fn log_take(&mut self);
+    /// The serial port is the kernel's again: what the ring holds is
+    /// written there first.
+    fn log_give_back(&mut self);
+    /// Copies whole lines from the ring's head into `out`, leaving them
+    /// there.
+    fn log_peek(&mut self, out: &mut [u8]) -> crate::log::Peeked;
+    /// Takes `bytes` of lines a peek returned out of the ring.
+    fn log_consume(&mut self, bytes: usize);
+    /// Whether lines entered the ring since the last call.
+    fn log_arrived(&mut self) -> bool;
     /// Ends the machine with a verdict; NOT_PERMITTED when the kernel was not
     /// booted for tests (then nothing happens).
     fn debug_exit(&mut self, success: bool) -> Result<(), Error>;

@@ -528,6 +528,7 @@ impl Kernel {
                     self.free_memory(machine, removed.charged_to, memory);
                 }
                 ObjectBody::Interrupt(interrupt) => self.interrupt_gone(machine, interrupt),
+                ObjectBody::KernelLog(event) => self.log_gone(machine, event),
                 // A process built by PROCESS_CREATE that no one can start
                 // any more ends: nothing could reach it (ABI.md §6.8).
                 ObjectBody::Process(process)

@@ -81,6 +81,9 @@ pub enum ObjectBody {
     Memory(crate::memory_object::MemoryObject),
     /// An interrupt line delivered to an event (`crate::kcall::devices`).
     Interrupt(crate::kcall::devices::Interrupt),
+    /// The kernel's log, taken over from COM1 (`crate::kcall::log`): the
+    /// event each arrival of lines signals.
+    KernelLog(ObjectId),
 }
 
 /// The kernel capabilities: what used to be "privileged" is holding one.
@@ -122,6 +125,7 @@ impl Object {
             ObjectBody::Capability(Capability::MachineControl) => ObjectKind::MachineControl,
             ObjectBody::Memory(_) => ObjectKind::Memory,
             ObjectBody::Interrupt(_) => ObjectKind::Interrupt,
+            ObjectBody::KernelLog(_) => ObjectKind::KernelLog,
         }
     }
 

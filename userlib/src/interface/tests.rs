@@ -690,6 +690,29 @@ impl ProcmanServer for FakeProcman {
         self.calls += 1;
         Ok(())
     }
+
+    fn console_log(&mut self, _: &mut Call<'_>) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn process_list(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::procman::ProcessListRequest,
+    ) -> Result<abi::procman::ProcessListReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::procman::ProcessListReply::default())
+    }
+
+    fn kill(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::procman::KillRequest,
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
 }
 
 #[test]

@@ -91,7 +91,10 @@ pub(super) fn io_port_grant(
     if range.count == 0 || range.end() > 0x1_0000 {
         return Err(Error::InvalidArgument);
     }
-    if u32::from(range.first) < KERNEL_CONSOLE_PORTS.end && KERNEL_CONSOLE_PORTS.start < range.end()
+    // COM1 is the kernel's while it writes its log there (not taken).
+    if kernel.kernel_log.is_none()
+        && u32::from(range.first) < KERNEL_CONSOLE_PORTS.end
+        && KERNEL_CONSOLE_PORTS.start < range.end()
     {
         return Err(Error::KernelDevice);
     }

@@ -14,6 +14,7 @@ mod descriptors;
 pub mod devices;
 mod doors;
 mod events;
+mod log;
 mod memory;
 mod memory_objects;
 mod processes;
@@ -22,8 +23,8 @@ mod system;
 mod threads;
 
 use abi::kcall::{
-    ArchiveReadReply, ClockReply, DescriptorInfo, KernelCounters, MachineInfo, MapReply,
-    MemoryInfo, ProcessIdReply, REPLY_PAYLOAD_OFFSET, SmoReply,
+    ArchiveReadReply, ClockReply, DescriptorInfo, KernelCounters, LogReadReply, MachineInfo,
+    MapReply, MemoryInfo, ProcessIdReply, REPLY_PAYLOAD_OFFSET, SmoReply,
 };
 use abi::message::{DescriptorSlot, descriptor_offset, message_extent};
 use abi::trap::SendArgs;
@@ -44,6 +45,7 @@ fn required_target(function: KernelFunction) -> Option<ObjectKind> {
     match function {
         KernelFunction::EventSignal | KernelFunction::EventWait => Some(ObjectKind::Event),
         KernelFunction::ProcessSetCookie
+        | KernelFunction::ProcessKill
         | KernelFunction::ProcessMap
         | KernelFunction::ProcessStart => Some(ObjectKind::Process),
         KernelFunction::DoorCreate
@@ -55,13 +57,15 @@ fn required_target(function: KernelFunction) -> Option<ObjectKind> {
         | KernelFunction::MachineInfo
         | KernelFunction::MemoryDirect
         | KernelFunction::IoPortGrant
-        | KernelFunction::InterruptCreate => Some(ObjectKind::MachineControl),
+        | KernelFunction::InterruptCreate
+        | KernelFunction::LogTake => Some(ObjectKind::MachineControl),
         KernelFunction::MemoryMap | KernelFunction::MemoryCow | KernelFunction::MemoryInfo => {
             Some(ObjectKind::Memory)
         }
         // A door of either kind (`kind_fits`).
         KernelFunction::PagerCreate => Some(ObjectKind::UserDoor),
         KernelFunction::InterruptAck => Some(ObjectKind::Interrupt),
+        KernelFunction::LogRead => Some(ObjectKind::KernelLog),
         _ => None,
     }
 }
@@ -87,10 +91,13 @@ fn reply_shape(function: KernelFunction) -> (usize, u8) {
         | KernelFunction::MemoryDirect
         | KernelFunction::PagerCreate
         | KernelFunction::InterruptCreate
+        | KernelFunction::LogTake
         | KernelFunction::Spawn
         | KernelFunction::ProcessCreate => (0, 1),
         KernelFunction::DoorCreate => (0, 2),
         KernelFunction::ArchiveRead => (size_of::<ArchiveReadReply>(), 0),
+        // The header and room for the longest line (`log::log_read`).
+        KernelFunction::LogRead => (size_of::<LogReadReply>() + abi::kcall::MAX_LOG_LINE, 0),
         _ => (0, 0),
     }
 }
@@ -309,6 +316,9 @@ impl Kernel {
             KernelFunction::IoPortGrant => devices::io_port_grant(self, machine, &call),
             KernelFunction::InterruptCreate => devices::interrupt_create(self, machine, &call),
             KernelFunction::InterruptAck => devices::interrupt_ack(self, machine, &call),
+            KernelFunction::LogTake => log::log_take(self, machine, &call),
+            KernelFunction::LogRead => log::log_read(self, machine, &call),
+            KernelFunction::ProcessKill => processes::process_kill(self, machine, &call),
             KernelFunction::ArchiveRead => system::archive_read(self, machine, &call),
             KernelFunction::SmoShare => smo::share(self, machine, &call),
             KernelFunction::SmoClaim => smo::claim(self, machine, &call),

@@ -234,3 +234,31 @@ pub(super) fn process_id(
     let reply = ProcessIdReply { id };
     kernel.reply_to(machine, call, KernelReply::payload(reply.as_bytes()))
 }
+
+/// PROCESS_KILL: the process a handle (with SEND) names ends with the
+/// request's status, as if it had called PROCESS_EXIT: its manager gets
+/// the notice. The caller's own process ends without a reply.
+pub(super) fn process_kill(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    let code = exit_code(call)?;
+    let handle = call.target()?;
+    let target = match kernel.objects.get(handle.object).map(|o| &o.body) {
+        Some(ObjectBody::Process(target)) => *target,
+        _ => return Err(Error::WrongObjectType),
+    };
+    if !handle.rights.contains(Rights::SEND) {
+        return Err(Error::MissingRight);
+    }
+    kernel.processes.get(target).ok_or(Error::PeerDied)?;
+    if target == call.process {
+        kernel.end_process(machine, target, code);
+        return Ok(None);
+    }
+    // The reply first: ending the target cannot touch the caller's buffer.
+    let registers = kernel.reply_to(machine, call, NO_REPLY)?;
+    kernel.end_process(machine, target, code);
+    Ok(registers)
+}

@@ -98,6 +98,8 @@ pub(super) struct FakeMachine {
     pub(super) next_space: SpaceId,
     pub(super) contexts: HashMap<ThreadId, (SpaceId, UserStart)>,
     pub(super) console: Vec<u8>,
+    /// The kernel log once taken (a small ring, so tests overflow it).
+    pub(super) log: crate::log::KernelLog<FAKE_LOG_BYTES>,
     pub(super) verdicts: Vec<bool>,
     /// `debug_exit` answers NOT_PERMITTED (the kernel was not booted for tests).
     pub(super) debug_exit_refused: bool,
@@ -126,6 +128,9 @@ pub(super) struct FakeMachine {
     pub(super) no_interrupt_controller: bool,
 }
 
+/// The fake machine's log ring: small, so tests fill it cheaply.
+pub(super) const FAKE_LOG_BYTES: usize = 512;
+
 /// Page addresses covering `[address, address + length)`.
 pub(super) fn pages_of(address: u64, length: u64) -> impl Iterator<Item = u64> {
     let first = address & !(PAGE - 1);
@@ -152,6 +157,17 @@ impl FakeMachine {
         rsdp[..8].copy_from_slice(crate::rsdp::SIGNATURE);
         machine.poke_physical(RSDP, &rsdp);
         machine
+    }
+
+    /// A line of the kernel's own (what the arch layer's `kprintln!`
+    /// writes), to the port or the ring.
+    pub(super) fn kernel_line(&mut self, line: &str) {
+        let console = &mut self.console;
+        self.log.write(
+            crate::log::Source::Kernel,
+            format!("hinge: {line}\n").as_bytes(),
+            |piece| console.extend_from_slice(piece),
+        );
     }
 
     /// Writes physical memory outside the frames (firmware, devices).
@@ -539,8 +555,34 @@ impl Machine for FakeMachine {
 
     fn console_write(&mut self, bytes: &[u8]) {
         test_allocator::unfailing(|| {
-            self.console.extend_from_slice(bytes);
+            let console = &mut self.console;
+            self.log.write(crate::log::Source::User, bytes, |piece| {
+                console.extend_from_slice(piece)
+            });
         })
+    }
+
+    fn log_take(&mut self) {
+        self.log.take();
+    }
+
+    fn log_give_back(&mut self) {
+        test_allocator::unfailing(|| {
+            let console = &mut self.console;
+            self.log.give_back(|piece| console.extend_from_slice(piece));
+        })
+    }
+
+    fn log_peek(&mut self, out: &mut [u8]) -> crate::log::Peeked {
+        self.log.peek(out)
+    }
+
+    fn log_consume(&mut self, bytes: usize) {
+        self.log.consume(bytes);
+    }
+
+    fn log_arrived(&mut self) -> bool {
+        self.log.take_arrived()
     }
 
     fn debug_exit(&mut self, success: bool) -> Result<(), Error> {

@@ -271,6 +271,9 @@ impl World {
         }
         let Some(n) = self.fail_allocation.take() else {
             self.k.trap(&mut self.m, args);
+            // As the arch layer does after every trap: lines logged wake
+            // the log's reader.
+            self.k.log_signal(&mut self.m);
             return self.k.take_resume(t);
         };
         let before = self.whole_state();
@@ -953,6 +956,28 @@ impl World {
                 v.push(format!("SMO {id:?} has a number past the limit"));
             }
         }
+        // The kernel-log object holds its event, and is the kernel's one.
+        for o in k.objects.ids() {
+            if let Some(crate::object::ObjectBody::KernelLog(event)) =
+                k.objects.get(o).map(|object| &object.body)
+            {
+                *referenced.entry(*event).or_default() += 1;
+                if k.kernel_log != Some(o) {
+                    v.push(format!("kernel-log object {o:?} is not the kernel's"));
+                }
+            }
+        }
+        if let Some(o) = k.kernel_log
+            && !matches!(
+                k.objects.get(o).map(|object| &object.body),
+                Some(crate::object::ObjectBody::KernelLog(_))
+            )
+        {
+            v.push(format!("the kernel's log {o:?} is not a kernel-log object"));
+        }
+        if k.kernel_log.is_some() != self.m.log.is_taken() {
+            v.push("the log is taken exactly while a kernel-log object lives".into());
+        }
         // An interrupt object holds its event, and its line in the table.
         for o in k.objects.ids() {
             if let Some(crate::object::ObjectBody::Interrupt(interrupt)) =
@@ -1411,6 +1436,8 @@ impl World {
                 .map(|(space, ranges)| (*space, ranges.clone()))
                 .collect(),
             interrupt_lines: self.k.interrupt_lines.to_vec(),
+            kernel_log: self.k.kernel_log,
+            log: (self.m.log.is_taken(), self.m.log.held_bytes()),
             unmasked_lines: self.m.unmasked_lines.iter().copied().collect(),
             pages: self
                 .m
@@ -1442,6 +1469,8 @@ pub(super) struct Snapshot {
     machine_ports: Vec<(SpaceId, Vec<crate::kcall::devices::IoRange>)>,
     /// The lines interrupt objects hold, and the lines the machine has unmasked.
     interrupt_lines: Vec<Option<crate::object::ObjectId>>,
+    kernel_log: Option<crate::object::ObjectId>,
+    log: (bool, usize),
     unmasked_lines: Vec<u8>,
 }
 

@@ -18,6 +18,7 @@ mod functions;
 mod harness;
 mod ipc;
 mod kernel_functions;
+mod kernel_log;
 mod leaks;
 mod loading;
 mod memory;

@@ -775,17 +775,39 @@ impl Machine for X86Machine {
 
     fn console_write(&mut self, bytes: &[u8]) {
         for chunk in bytes.utf8_chunks() {
-            kprint!("{}", chunk.valid());
+            crate::console::write_user(chunk.valid().as_bytes());
             if !chunk.invalid().is_empty() {
-                kprint!("\u{fffd}");
+                crate::console::write_user("\u{fffd}".as_bytes());
             }
         }
+    }
+
+    fn log_take(&mut self) {
+        crate::console::log_take();
+    }
+
+    fn log_give_back(&mut self) {
+        crate::console::log_give_back();
+    }
+
+    fn log_peek(&mut self, out: &mut [u8]) -> kernel_core::log::Peeked {
+        crate::console::log_peek(out)
+    }
+
+    fn log_consume(&mut self, bytes: usize) {
+        crate::console::log_consume(bytes);
+    }
+
+    fn log_arrived(&mut self) -> bool {
+        crate::console::log_arrived()
     }
 
     fn debug_exit(&mut self, success: bool) -> Result<(), Error> {
         if !self.qemu_exit {
             return Err(Error::NotPermitted);
         }
+        // Lines the console server has not read yet go out first.
+        crate::console::log_give_back();
         super::smp::report_dispatches();
         cpu::stop(success)
     }

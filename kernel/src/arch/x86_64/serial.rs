@@ -49,14 +49,21 @@ impl SerialPort {
     }
 }
 
-impl fmt::Write for SerialPort {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for byte in s.bytes() {
+impl SerialPort {
+    /// Writes `bytes`, each `\n` as `\r\n`.
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
             if byte == b'\n' {
                 self.write_byte(b'\r');
             }
             self.write_byte(byte);
         }
+    }
+}
+
+impl fmt::Write for SerialPort {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.write_bytes(s.as_bytes());
         Ok(())
     }
 }

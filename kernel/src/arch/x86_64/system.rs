@@ -266,6 +266,8 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
             system.init_status = Some(code);
         }
     }
+    // Lines this trap logged (the core's or ours above) wake the reader.
+    system.kernel.log_signal(&mut system.machine);
     if system.kernel.process_count() == 0 {
         let status = system.init_status.unwrap_or(u32::MAX);
         kprintln!("all processes have exited (init: status {status})");

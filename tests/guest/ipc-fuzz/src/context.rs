@@ -140,8 +140,10 @@ impl Context {
             Some(ObjectKind::BootArchive) => {
                 self.shared.capabilities && descriptor == BOOT_ARCHIVE.0 && rights == Rights::SEND
             }
-            // Interrupt objects come from machine control, which no fuzzer holds.
-            Some(ObjectKind::MachineControl | ObjectKind::Interrupt) | None => false,
+            // Interrupt and kernel-log objects come from machine control,
+            // which no fuzzer holds.
+            Some(ObjectKind::MachineControl | ObjectKind::Interrupt | ObjectKind::KernelLog)
+            | None => false,
         }
     }
 
