@@ -114,10 +114,23 @@ fn uart_init() {
 
 /// The input thread: each receive interrupt, every byte waiting goes
 /// through the line discipline; finished lines wake READ_LINE.
+///
+/// The line is acknowledged (unmasked) before the UART is drained, never
+/// after: COM1's line is edge-triggered, and an edge that comes while the
+/// line is masked may be dropped by the I/O APIC (KVM's is one that does),
+/// so a byte that arrived between the delivery and the acknowledgement
+/// would otherwise wait, unseen, for a next byte that never comes
+/// (ABI.md §7a.4).
 fn input(interrupt: OwnedDescriptor, event: OwnedDescriptor, lines: Arc<Event>) {
     let mut echo = Vec::new();
     let mut out = Vec::new();
     loop {
+        // Nothing delivered yet on the first pass: the acknowledgement
+        // changes nothing (ABI.md §7a.4).
+        if kernel::interrupt_ack(interrupt.descriptor()).is_err() {
+            println!("console: the input interrupt failed; input stops");
+            return;
+        }
         let mut finished = 0;
         {
             let mut terminal = TERMINAL.lock();
@@ -140,9 +153,7 @@ fn input(interrupt: OwnedDescriptor, event: OwnedDescriptor, lines: Arc<Event>) 
         for _ in 0..finished {
             let _ = lines.signal();
         }
-        if kernel::interrupt_ack(interrupt.descriptor()).is_err()
-            || kernel::event_wait(event.descriptor()).is_err()
-        {
+        if kernel::event_wait(event.descriptor()).is_err() {
             println!("console: the input interrupt failed; input stops");
             return;
         }
