@@ -21,6 +21,7 @@ pub mod message;
 pub mod portal;
 pub mod process;
 pub mod procman;
+pub mod pty;
 pub mod stream;
 pub mod trap;
 

@@ -127,6 +127,30 @@ impl ProcessTable {
         self.records.get_mut(&pid)
     }
 
+    /// Whether `ancestor` started `pid`, or started a process that did,
+    /// and so on up (decision D73: KILL reaches a caller's descendants, so
+    /// the terminal's pty server, which started the shell, may end the
+    /// shell's foreground job). A chain broken by a reaped record ends the
+    /// walk: what procman no longer knows counts as no relation.
+    pub fn is_ancestor(&self, ancestor: u32, pid: u32) -> bool {
+        let mut at = pid;
+        // Each step goes to an older id (a parent exists before its child),
+        // so the walk ends; the bound only makes that plain.
+        for _ in 0..=self.records.len() {
+            let Some(record) = self.records.get(&at) else {
+                return false;
+            };
+            if record.parent == 0 {
+                return false;
+            }
+            if record.parent == ancestor {
+                return true;
+            }
+            at = record.parent;
+        }
+        false
+    }
+
     /// How many running processes `waiter` watches.
     pub fn watches_of(&self, waiter: u32) -> usize {
         self.records
@@ -411,6 +435,25 @@ mod tests {
             let made: Vec<u32> = (1001..=next_event).collect();
             prop_assert_eq!(closed, made);
         }
+    }
+
+    #[test]
+    fn ancestors_are_the_parent_chain_and_nothing_else() {
+        let mut table = ProcessTable::new();
+        let console = table.add(0, 0, 10);
+        let shell = table.add(0, 0, 11);
+        let child = table.add(0, 0, 12);
+        let other = table.add(0, 0, 13);
+        table.get_mut(shell).unwrap().parent = console;
+        table.get_mut(child).unwrap().parent = shell;
+        assert!(table.is_ancestor(shell, child));
+        assert!(table.is_ancestor(console, child));
+        assert!(table.is_ancestor(console, shell));
+        assert!(!table.is_ancestor(child, shell), "a child is no ancestor");
+        assert!(!table.is_ancestor(other, child), "a stranger is none");
+        assert!(!table.is_ancestor(child, child), "nor is a process itself");
+        assert!(!table.is_ancestor(0, child), "procman's 0 is no caller");
+        assert!(!table.is_ancestor(console, 99), "an unknown process has none");
     }
 
     #[test]

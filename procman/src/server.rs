@@ -1182,7 +1182,8 @@ impl ProcmanServer for Procman<'_> {
             .get(header.pid)
             .ok_or(ProcmanError::NoSuchProcess)?;
         let handle = record.handle.ok_or(ProcmanError::NoSuchProcess)?;
-        if record.parent != caller {
+        // The caller's descendants, not only its children (D73).
+        if !self.processes.is_ancestor(caller, header.pid) {
             return Err(ProcmanError::NotParent.into());
         }
         // Its end reaches procman as any end does: the PROCESS_EXITED

@@ -128,6 +128,18 @@ impl PipeReader {
         self.shared.ring.read(out)
     }
 
+    /// As [`PipeReader::read`], with the read position after the bytes
+    /// (`Ring::read_positioned`).
+    pub fn read_positioned(&self, out: &mut [u8]) -> Result<(usize, u32), StreamError> {
+        self.shared.ring.read_positioned(out)
+    }
+
+    /// Reads what is there without blocking: `None` when the pipe is
+    /// empty (`Ring::try_read`).
+    pub fn try_read(&self, out: &mut [u8]) -> Result<Option<(usize, u32)>, StreamError> {
+        self.shared.ring.try_read(out)
+    }
+
     /// Bytes in the pipe now.
     pub fn held(&self) -> u32 {
         self.shared.ring.held()

@@ -376,36 +376,17 @@ impl<M: RingMemory> Ring<M> {
     /// ring is empty; 0 is end of stream (every writer gone and the ring
     /// empty) or an empty `out`.
     pub fn read(&self, out: &mut [u8]) -> Result<usize, StreamError> {
-        if out.is_empty() {
-            return Ok(0);
-        }
+        self.read_positioned(out).map(|(count, _)| count)
+    }
+
+    /// As [`Ring::read`], with the ring's read position after the bytes
+    /// read (its free-running tail index): a reader that shares the ring
+    /// with another reader of its own process tells by it which bytes came
+    /// before a point the other marked with [`Ring::try_read`].
+    pub fn read_positioned(&self, out: &mut [u8]) -> Result<(usize, u32), StreamError> {
         loop {
-            {
-                let guard = self.lock()?;
-                // The flag first: bytes written before the last close are
-                // in the ring by the time procman sets it.
-                let flags = self.load(field::FLAGS);
-                let gone = flags & WRITERS_GONE != 0;
-                let head = self.load(field::HEAD);
-                let tail = self.load(field::TAIL);
-                if ring_held(head, tail, self.capacity) > 0 {
-                    let (tail, count) = ring_read(&self.memory, self.capacity, head, tail, out);
-                    self.memory.word(field::TAIL).store(tail, Ordering::SeqCst);
-                    drop(guard);
-                    wake(&self.memory, field::WRITERS_WAITING, &self.events.room);
-                    return Ok(count);
-                }
-                if gone {
-                    // A peer that died is an error, one that closed the end
-                    // of the stream (after the buffered bytes either way).
-                    if flags & WRITER_DIED != 0 {
-                        return Err(StreamError::PeerDied);
-                    }
-                    return Ok(0);
-                }
-                self.memory
-                    .word(field::READERS_WAITING)
-                    .fetch_add(1, Ordering::SeqCst);
+            if let Some(read) = self.read_or_announce(out, true)? {
+                return Ok(read);
             }
             if self.load(field::HEAD) != self.load(field::TAIL)
                 || self.load(field::FLAGS) & WRITERS_GONE != 0
@@ -414,6 +395,63 @@ impl<M: RingMemory> Ring<M> {
             }
             kernel::event_wait(self.events.data.descriptor())?;
         }
+    }
+
+    /// Reads what is there without blocking: `None` when the ring is empty
+    /// (end of stream or not), else the count and the read position after
+    /// it, as [`Ring::read_positioned`]. An empty `out` reads nothing and
+    /// gives the position.
+    pub fn try_read(&self, out: &mut [u8]) -> Result<Option<(usize, u32)>, StreamError> {
+        if out.is_empty() {
+            return Ok(Some((0, self.load(field::TAIL))));
+        }
+        match self.read_or_announce(out, false)? {
+            Some((0, _)) => Ok(None),
+            other => Ok(other),
+        }
+    }
+
+    /// One look under the lock: the bytes there (count and the position
+    /// after them), end of stream as a count of 0, or `None` with the
+    /// reader announced as waiting when `announce` (the caller then waits
+    /// on the data event).
+    fn read_or_announce(
+        &self,
+        out: &mut [u8],
+        announce: bool,
+    ) -> Result<Option<(usize, u32)>, StreamError> {
+        if out.is_empty() {
+            return Ok(Some((0, self.load(field::TAIL))));
+        }
+        let guard = self.lock()?;
+        // The flag first: bytes written before the last close are in the
+        // ring by the time procman sets it.
+        let flags = self.load(field::FLAGS);
+        let gone = flags & WRITERS_GONE != 0;
+        let head = self.load(field::HEAD);
+        let tail = self.load(field::TAIL);
+        if ring_held(head, tail, self.capacity) > 0 {
+            let (tail, count) = ring_read(&self.memory, self.capacity, head, tail, out);
+            self.memory.word(field::TAIL).store(tail, Ordering::SeqCst);
+            drop(guard);
+            wake(&self.memory, field::WRITERS_WAITING, &self.events.room);
+            return Ok(Some((count, tail)));
+        }
+        if gone {
+            // A peer that died is an error, one that closed the end of the
+            // stream (after the buffered bytes either way).
+            if flags & WRITER_DIED != 0 {
+                return Err(StreamError::PeerDied);
+            }
+            return Ok(Some((0, tail)));
+        }
+        if !announce {
+            return Ok(None);
+        }
+        self.memory
+            .word(field::READERS_WAITING)
+            .fetch_add(1, Ordering::SeqCst);
+        Ok(None)
     }
 
     /// Bytes in the ring now (a snapshot).
