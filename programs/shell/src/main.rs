@@ -1,7 +1,12 @@
-//! The shell program: [`shell::Shell`] on the console server's terminal
-//! (its descriptor 1, a client reference the console gave it) and on
-//! procman. It must never exit because of a child: every failure is a
-//! line on the terminal; the session ends at the end of input or `exit`.
+//! The shell program: [`shell::Shell`] on its standard streams (the
+//! terminal's slave, ABI.md §7a.7: lines read from stdin, everything
+//! written to stdout) and on procman. Children inherit its stdin, stdout
+//! and stderr, so what they print lands on the terminal in order with the
+//! shell's own lines. Its descriptor 1, when given, is its terminal's pair
+//! reference: the shell names the job it waits for as the terminal's
+//! foreground job, which ^C ends (D73-D75). It must never exit because of a
+//! child: every failure is a line on the terminal; the session ends at the
+//! end of input or `exit`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -11,10 +16,11 @@ use alloc::vec::Vec;
 
 use abi::Error;
 use abi::procman::{KILLED, PROCESS_RUNNING, ProcessEntry, ProcmanError};
-use console::{ConsoleClient, END, MAX_WRITE};
+use abi::pty::ForegroundJob;
+use abi::stream::{STDERR, STDIN, STDOUT};
+use pty::PtyClient;
 use shell::{Input, ProcessInfo, Shell, System, Terminal};
-use userlib::interface::ClientError;
-use userlib::{CallError, Startup, println, procman};
+use userlib::{CallError, Startup, procman, stdio};
 
 /// On the host the crate builds as an empty program.
 #[cfg(not(target_os = "none"))]
@@ -22,29 +28,62 @@ fn main() {}
 
 userlib::entry!(run);
 
-/// The console server's terminal.
-struct Console(ConsoleClient);
+/// The longest line kept while waiting for its `\n`: a longer one is
+/// handed over as it is (the terminal's own lines are shorter).
+const MAX_LINE: usize = 4096;
 
-impl Terminal for Console {
+/// The shell's standard streams.
+#[derive(Default)]
+struct Streams {
+    /// Bytes read and not yet handed over as a line.
+    pending: Vec<u8>,
+}
+
+impl Terminal for Streams {
     fn write(&mut self, text: &str) {
-        for piece in text.as_bytes().chunks(MAX_WRITE) {
-            // Nowhere to report a terminal that cannot be written.
-            let _ = self.0.write(piece);
-        }
+        // Nowhere to report a terminal that cannot be written.
+        let _ = stdio::stdout().write_all(text.as_bytes());
     }
 
     fn read_line(&mut self) -> Result<Input, String> {
-        match self.0.read_line() {
-            Ok(reply) if reply.header.status == END => Ok(Input::End),
-            Ok(reply) => Ok(Input::Line(String::from_utf8_lossy(reply.bytes()).into())),
-            Err(ClientError::Interface(error)) => Err(alloc::format!("{error:?}")),
-            Err(error) => Err(alloc::format!("{error:?}")),
+        let mut chunk = [0u8; 256];
+        loop {
+            if let Some(at) = self.pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=at).collect();
+                return Ok(Input::Line(String::from_utf8_lossy(&line[..at]).into()));
+            }
+            if self.pending.len() >= MAX_LINE {
+                let line = core::mem::take(&mut self.pending);
+                return Ok(Input::Line(String::from_utf8_lossy(&line).into()));
+            }
+            match stdio::stdin().read(&mut chunk) {
+                // End of file: what is left is a last line without its `\n`.
+                Ok(0) if self.pending.is_empty() => return Ok(Input::End),
+                Ok(0) => {
+                    let line = core::mem::take(&mut self.pending);
+                    return Ok(Input::Line(String::from_utf8_lossy(&line).into()));
+                }
+                Ok(count) => self.pending.extend_from_slice(&chunk[..count]),
+                Err(error) => return Err(alloc::format!("{error:?}")),
+            }
         }
     }
 }
 
-/// procman, for the shell.
-struct Procman;
+/// procman, for the shell, and the terminal's pair for its foreground job.
+struct Procman {
+    terminal: Option<PtyClient>,
+}
+
+impl Procman {
+    /// Names `pids` as the terminal's foreground job (none: clears it). A
+    /// terminal that refuses only loses ^C for this job.
+    fn foreground(&self, pids: &[u32]) {
+        if let Some(terminal) = &self.terminal {
+            let _ = terminal.set_foreground(ForegroundJob::new(pids));
+        }
+    }
+}
 
 /// The name of the error procman or the kernel answered with.
 fn named(error: CallError) -> String {
@@ -92,11 +131,22 @@ impl System for Procman {
     }
 
     fn spawn(&mut self, program: &str, arguments: &str) -> Result<u32, String> {
-        procman::spawn(program, arguments.as_bytes(), &[]).map_err(named)
+        // The child shares the shell's streams (D38's inherit).
+        let streams = [
+            stdio::inherit(STDIN),
+            stdio::inherit(STDOUT),
+            stdio::inherit(STDERR),
+        ];
+        procman::spawn_with_streams(program, arguments.as_bytes(), &[], streams).map_err(named)
     }
 
     fn wait(&mut self, pid: u32) -> Result<u32, String> {
-        procman::wait(pid).map_err(named)
+        // The job waited for is the terminal's foreground job until it
+        // ends; clearing it waits for a ^C being acted on (D74).
+        self.foreground(&[pid]);
+        let status = procman::wait(pid).map_err(named);
+        self.foreground(&[]);
+        status
     }
 
     fn kill(&mut self, pid: u32) -> Result<(), String> {
@@ -105,11 +155,9 @@ impl System for Procman {
 }
 
 fn run(mut startup: Startup) -> i32 {
-    let Some(door) = startup.take_descriptor(1) else {
-        println!("shell: no terminal (descriptor 1): start me from the console");
-        return 1;
-    };
-    let mut terminal = Console(ConsoleClient::new(door.into_raw()));
-    let status = Shell::new().session(&mut terminal, &mut Procman);
-    status as i32
+    let terminal = startup
+        .take_descriptor(1)
+        .map(|pair| PtyClient::new(pair.into_raw()));
+    let mut system = Procman { terminal };
+    Shell::new().session(&mut Streams::default(), &mut system) as i32
 }

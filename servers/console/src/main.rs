@@ -1,16 +1,21 @@
 //! The serial console server: it drives COM1 itself, through what procman
 //! hands the console's domain (the kernel's log with CONSOLE_LOG, the
 //! ports 0x3F8-0x3FF with DEVICE_PORTS, ISA line 4 with DEVICE_INTERRUPT),
-//! and is the one writer of the port from then on.
+//! and is the one writer of the port from then on. It is also a pty server
+//! (ABI.md §7a.7, D49): it registers `/dev/ptmx`, serves pairs as the
+//! standalone `pty` server does, and is itself the master of its first
+//! pair, whose slave is the session.
 //!
-//! Four kinds of thread share one lock on the terminal: the input thread
-//! (woken by the UART's receive interrupt, never polling: it feeds the
-//! line discipline and echoes), the log thread (woken by the kernel log's
-//! event: whole lines, drawn around the current line), and the door
-//! threads serving WRITE and READ_LINE (`console::ConsoleServer`). The
-//! programs named in its arguments are started with a client reference to
-//! its door as their descriptor 1; the first is the session, whose end
-//! ends the console with its status (the kernel then has COM1 back).
+//! Its threads: the input thread (woken by the UART's receive interrupt,
+//! never polling) types what arrives into the pair's line discipline; the
+//! pair's pump writes the session's output (and the echo) to COM1; the log
+//! thread (woken by the kernel log's event) writes whole lines around the
+//! current line; the door threads serve the pty protocol. One lock, the
+//! terminal's, orders every write to the port. The first word of its
+//! arguments is the session's program (the rest its arguments), started
+//! with the pair's slave as its stdin, stdout and stderr and the pair's
+//! reference as its descriptor 1; the session's end ends the console with
+//! its status (the kernel then has COM1 back).
 //!
 //! It must never write to the port outside the lock, and never block the
 //! kernel: it reads the log as fast as lines come and counts any lost.
@@ -18,17 +23,18 @@
 
 extern crate alloc;
 
-use alloc::collections::VecDeque;
+use alloc::boxed::Box;
 use alloc::sync::Arc;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use abi::kcall::MAX_LOG_READ;
+use abi::pty::PtyOpenRequest;
+use abi::stream::StdStream;
 use abi::{DescriptorSlot, Rights};
-use console::{
-    Completed, ConsoleError, ConsoleServer, END, LINE, LineDiscipline, MAX_WRITE, ReadLineReply,
-    Screen,
-};
-use userlib::interface::{Call, Refusal};
+use console::Screen;
+use pty::PtyClient;
+use pty::service::{PTY_SECURITY_TYPE, Pair, Service};
 use userlib::{Event, OwnedDescriptor, Startup, device, kernel, println, procman};
 
 /// On the host the crate builds as an empty program.
@@ -50,13 +56,8 @@ const DATA_READY: u8 = 0x01;
 const TRANSMIT_EMPTY: u8 = 0x20;
 /// COM1's ISA interrupt line.
 const COM1_LINE: u32 = 4;
-/// The security type of the console's door (its number in the manifest's
-/// `types`).
-const SECURITY_TYPE: u32 = 4;
-/// Lines typed and not yet read that the console keeps (older ones go).
-const MAX_TYPED_LINES: usize = 64;
-/// Threads serving the door: one may wait in READ_LINE while the others
-/// write.
+/// Threads serving the pty door: one may wait for room in a slave's input
+/// while the others answer.
 const DOOR_THREADS: usize = 3;
 
 /// Spinning on the terminal's lock gives the CPU to the holder.
@@ -68,22 +69,18 @@ impl spin::relax::RelaxStrategy for YieldWhileLocked {
     }
 }
 
-/// What the threads share: the screen's current line, the line being
-/// typed and the lines typed.
+/// What the threads share: the screen's current line.
 struct Terminal {
     screen: Screen,
-    discipline: LineDiscipline,
-    typed: VecDeque<Completed>,
 }
 
 static TERMINAL: spin::mutex::Mutex<Terminal, YieldWhileLocked> =
     spin::mutex::Mutex::new(Terminal {
         screen: Screen::new(),
-        discipline: LineDiscipline::new(),
-        typed: VecDeque::new(),
     });
 
-/// Writes `bytes` to COM1 (each `\n` as `\r\n`). Called with the lock held.
+/// Writes the console's own lines to COM1 (each `\n` as `\r\n`). Called
+/// with the lock held.
 fn emit(bytes: &[u8]) {
     for &byte in bytes {
         if byte == b'\n' {
@@ -91,6 +88,23 @@ fn emit(bytes: &[u8]) {
         }
         put(byte);
     }
+}
+
+/// Writes the pair's output to COM1 as it is: the pty processed it
+/// (`\r\n` already, unless the session turned that off). Called with the
+/// lock held.
+fn emit_processed(bytes: &[u8]) {
+    for &byte in bytes {
+        put(byte);
+    }
+}
+
+/// The master of the console's pair: its output on the screen.
+fn show(bytes: &[u8]) {
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    let mut terminal = TERMINAL.lock();
+    terminal.screen.write(bytes, &mut out);
+    emit_processed(&out);
 }
 
 fn put(byte: u8) {
@@ -112,8 +126,8 @@ fn uart_init() {
     device::write_u8(INTERRUPT_ENABLE, 0x01);
 }
 
-/// The input thread: each receive interrupt, every byte waiting goes
-/// through the line discipline; finished lines wake READ_LINE.
+/// The input thread: each receive interrupt, every byte waiting goes to
+/// the pair's line discipline (which echoes through the pair's output).
 ///
 /// The line is acknowledged (unmasked) before the UART is drained, never
 /// after: COM1's line is edge-triggered, and an edge that comes while the
@@ -121,9 +135,8 @@ fn uart_init() {
 /// so a byte that arrived between the delivery and the acknowledgement
 /// would otherwise wait, unseen, for a next byte that never comes
 /// (ABI.md §7a.4).
-fn input(interrupt: OwnedDescriptor, event: OwnedDescriptor, lines: Arc<Event>) {
-    let mut echo = Vec::new();
-    let mut out = Vec::new();
+fn input(interrupt: OwnedDescriptor, event: OwnedDescriptor, pair: Arc<Pair>) {
+    let mut typed = Vec::new();
     loop {
         // Nothing delivered yet on the first pass: the acknowledgement
         // changes nothing (ABI.md §7a.4).
@@ -131,28 +144,13 @@ fn input(interrupt: OwnedDescriptor, event: OwnedDescriptor, lines: Arc<Event>) 
             println!("console: the input interrupt failed; input stops");
             return;
         }
-        let mut finished = 0;
-        {
-            let mut terminal = TERMINAL.lock();
-            let terminal = &mut *terminal;
-            while device::read_u8(LINE_STATUS) & DATA_READY != 0 {
-                let byte = device::read_u8(DATA);
-                if let Some(done) = terminal.discipline.feed(byte, &mut echo) {
-                    if terminal.typed.len() == MAX_TYPED_LINES {
-                        terminal.typed.pop_front();
-                    }
-                    terminal.typed.push_back(done);
-                    finished += 1;
-                }
-            }
-            terminal.screen.write(&echo, &mut out);
-            emit(&out);
+        // Reading the receive registers needs no lock: only the writers
+        // of the port share one.
+        while device::read_u8(LINE_STATUS) & DATA_READY != 0 {
+            typed.push(device::read_u8(DATA));
         }
-        echo.clear();
-        out.clear();
-        for _ in 0..finished {
-            let _ = lines.signal();
-        }
+        pair.type_bytes(&typed);
+        typed.clear();
         if kernel::event_wait(event.descriptor()).is_err() {
             println!("console: the input interrupt failed; input stops");
             return;
@@ -193,56 +191,32 @@ fn log(log: OwnedDescriptor, event: OwnedDescriptor) {
     }
 }
 
-/// One door thread's server: WRITE and READ_LINE.
-struct Console {
-    lines: Arc<Event>,
+/// The session's program and its arguments (the manifest's arguments,
+/// each ended by a NUL).
+fn session_words(arguments: &[u8]) -> (String, Vec<u8>) {
+    let text = core::str::from_utf8(arguments).unwrap_or("");
+    let mut words = text
+        .split(|c: char| c == '\0' || c.is_ascii_whitespace())
+        .filter(|word| !word.is_empty());
+    let program = words.next().unwrap_or("").into();
+    let rest: Vec<&str> = words.collect();
+    (program, rest.join(" ").into_bytes())
 }
 
-impl ConsoleServer for Console {
-    fn write(&mut self, _call: &mut Call<'_>, bytes: &[u8]) -> Result<(), Refusal<ConsoleError>> {
-        if bytes.len() > MAX_WRITE {
-            return Err(ConsoleError::TooLong.into());
-        }
-        let mut out = Vec::with_capacity(bytes.len() + 8);
-        let mut terminal = TERMINAL.lock();
-        terminal.screen.write(bytes, &mut out);
-        emit(&out);
-        Ok(())
-    }
-
-    fn read_line(&mut self, call: &mut Call<'_>) -> Result<ReadLineReply, Refusal<ConsoleError>> {
-        loop {
-            let next = TERMINAL.lock().typed.pop_front();
-            match next {
-                Some(Completed::Line(line)) => {
-                    call.push_bytes(&line)
-                        .map_err(|_| ConsoleError::ReplyDoesNotFit)?;
-                    return Ok(ReadLineReply {
-                        status: LINE,
-                        reserved: 0,
-                    });
-                }
-                Some(Completed::End) => {
-                    return Ok(ReadLineReply {
-                        status: END,
-                        reserved: 0,
-                    });
-                }
-                // A signal counts one finished line; one taken by another
-                // reader leaves a surplus that costs one more look.
-                None => self.lines.wait().map_err(Refusal::Kernel)?,
-            };
-        }
-    }
+/// Opens the console's own pair through its own door (so the reference
+/// used becomes the pair's, for the session), COM1 its master.
+fn open_own_pair(service: &Arc<Service>, client: &OwnedDescriptor) -> Result<Arc<Pair>, String> {
+    let own = kernel::process_id().map_err(|e| alloc::format!("{e}"))? as u32;
+    service.master_next_pair(Box::new(show));
+    let reply = PtyClient::new(client.descriptor())
+        .open(PtyOpenRequest::new(own))
+        .map_err(|e| alloc::format!("{e:?}"))?;
+    service
+        .pair_by_number(reply.header.pair)
+        .ok_or_else(|| "the pair went".into())
 }
 
 fn run(startup: Startup) -> i32 {
-    let programs: Vec<&str> = core::str::from_utf8(startup.arguments)
-        .unwrap_or("")
-        // The manifest's arguments, each ended by a NUL.
-        .split(|c: char| c == '\0' || c.is_ascii_whitespace())
-        .filter(|word| !word.is_empty())
-        .collect();
     let kernel_log = match procman::console_log() {
         Ok(log) => log,
         Err(error) => {
@@ -262,17 +236,23 @@ fn run(startup: Startup) -> i32 {
         }
     };
     uart_init();
-    let (door, client) = match procman::create_object(None, false, SECURITY_TYPE) {
-        Ok(object) => (Arc::new(object.owner), object.client),
+    let (program, arguments) = session_words(startup.arguments);
+    let service = Service::new();
+    let door = match procman::create_object(Some("/dev/ptmx"), false, PTY_SECURITY_TYPE) {
+        Ok(object) => object,
         Err(error) => {
-            println!("console: cannot create its door: {error}");
+            println!("console: cannot register /dev/ptmx: {error}");
             return 1;
         }
     };
-    let lines = match Event::create() {
-        Ok(event) => Arc::new(event),
+    if let Err(error) = pty::service::serve(&service, door.owner, DOOR_THREADS) {
+        println!("console: cannot start a thread: {error}");
+        return 1;
+    }
+    let pair = match open_own_pair(&service, &door.client) {
+        Ok(pair) => pair,
         Err(error) => {
-            println!("console: cannot create an event: {error}");
+            println!("console: cannot open its terminal's pair: {error}");
             return 1;
         }
     };
@@ -280,45 +260,45 @@ fn run(startup: Startup) -> i32 {
     let started = [
         userlib::spawn_thread(move || log(kernel_log.log, kernel_log.event), stack),
         {
-            let lines = lines.clone();
-            userlib::spawn_thread(move || input(line.interrupt, line.event, lines), stack)
+            let pair = pair.clone();
+            userlib::spawn_thread(move || input(line.interrupt, line.event, pair), stack)
         },
     ];
-    for _ in 0..DOOR_THREADS {
-        let (door, lines) = (door.clone(), lines.clone());
-        let thread = userlib::spawn_thread(
-            move || {
-                let error = Console { lines }.serve(&door);
-                println!("console: stopped serving: {error}");
-            },
-            stack,
-        );
-        if let Err(error) = thread {
-            println!("console: cannot start a thread: {error}");
-            return 1;
-        }
-    }
     if let Some(Err(error)) = started.iter().find(|s| s.is_err()) {
         println!("console: cannot start a thread: {error}");
         return 1;
     }
-    println!("console: COM1 is served by the console server");
-    let mut session = None;
-    for program in programs {
-        let slot = DescriptorSlot::copy(client.descriptor(), Rights::DOOR_CLIENT);
-        match procman::spawn(program, &[], &[slot]) {
-            Ok(pid) => {
-                session.get_or_insert(pid);
-            }
-            Err(error) => println!("console: cannot start {program}: {error}"),
+    println!(
+        "console: COM1 is served by the console server (its terminal is /dev/pty/{})",
+        pair.number()
+    );
+    let Some((stdin, stdout)) = service.take_own_slave_ends(pair.number()) else {
+        println!("console: the pair has no slave ends");
+        return 1;
+    };
+    let streams = [
+        StdStream::pipe(stdin.pipe()),
+        StdStream::pipe(stdout.pipe()),
+        StdStream::pipe(stdout.pipe()),
+    ];
+    // Moved, never copied: the reference keeps the pair's cookie.
+    let reference = door.client.into_raw();
+    let slot = DescriptorSlot::moving(reference, Rights::DOOR_CLIENT);
+    let spawned = procman::spawn_with_streams(&program, &arguments, &[slot], streams);
+    // The session holds its own ends now; the console's go, so the
+    // session's end is the pipes' end.
+    drop((stdin, stdout));
+    let session = match spawned {
+        Ok(pid) => pid,
+        Err(error) => {
+            println!("console: cannot start {program}: {error}");
+            let _ = kernel::close(reference);
+            // No session: the door threads serve whoever has the door,
+            // for ever; this thread waits on an event nobody signals.
+            return match Event::create().and_then(|idle| idle.wait()) {
+                Ok(_) | Err(_) => 1,
+            };
         }
-    }
-    let Some(session) = session else {
-        // No session: the door threads serve whoever has the door, for
-        // ever; this thread waits on an event nobody signals.
-        return match Event::create().and_then(|idle| idle.wait()) {
-            Ok(_) | Err(_) => 1,
-        };
     };
     let ended = procman::wait(session);
     // The session's last prompt gets its line end: whatever the system
