@@ -537,7 +537,7 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
     };
     eprintln!("running: {}", exec::describe(&qemu_command(&config)));
 
-    let input = match &args.input {
+    let input: Option<Vec<String>> = match &args.input {
         Some(path) => Some(
             std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?
@@ -547,6 +547,11 @@ pub fn run_command(args: &RunArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
+    for entry in input.iter().flatten() {
+        if let Err(error) = serial::Keys::parse(entry) {
+            bail!("--input: {error}");
+        }
+    }
     if !args.headless && input.is_none() {
         let verdict = run_attached(&config)?;
         if verdict != Verdict::Success {

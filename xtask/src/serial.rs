@@ -71,6 +71,7 @@ fn deliver(
         if line.starts_with(typist.prompt) {
             typist.prompts += 1;
         }
+        typist.saw_line(&line);
         if typist.prompts > 0 && marked.is_none() && !line.starts_with("hinge: ") {
             transcript.push(line.clone());
         }
@@ -142,35 +143,121 @@ impl Screen {
     }
 }
 
+/// One entry of a typed script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Keys {
+    /// A line, typed with its `\n` at the next prompt.
+    Line(String),
+    /// A control key typed at the next prompt (`@key ^D`).
+    KeyAtPrompt(u8),
+    /// A control key typed once the `count`-th line reading exactly
+    /// `line` was shown since the previous entry was typed
+    /// (`@after 3 y ^C`): typing into a running program, never by timing.
+    After { count: usize, line: String, key: u8 },
+}
+
+/// A control key written `^X` (`^C`, `^D`, `^Z`, ...).
+fn control_key(word: &str) -> Option<u8> {
+    match word.as_bytes() {
+        [b'^', letter @ b'@'..=b'_'] => Some(letter - b'@'),
+        [b'^', letter @ b'a'..=b'z'] => Some(letter - b'a' + 1),
+        _ => None,
+    }
+}
+
+impl Keys {
+    /// One script line: `@key ^X`, `@after N LINE ^X`, or a line to type.
+    /// A malformed `@` entry is an error naming it.
+    pub fn parse(entry: &str) -> Result<Keys, String> {
+        let bad = || format!("bad script entry {entry:?}: `@key ^X` or `@after N LINE ^X`");
+        if let Some(rest) = entry.strip_prefix("@key ") {
+            return control_key(rest.trim()).map(Keys::KeyAtPrompt).ok_or_else(bad);
+        }
+        if let Some(rest) = entry.strip_prefix("@after ") {
+            let (count, rest) = rest.split_once(' ').ok_or_else(bad)?;
+            let (line, key) = rest.rsplit_once(' ').ok_or_else(bad)?;
+            let count = count.parse().ok().filter(|c| *c > 0).ok_or_else(bad)?;
+            let key = control_key(key).ok_or_else(bad)?;
+            return Ok(Keys::After {
+                count,
+                line: line.to_string(),
+                key,
+            });
+        }
+        if entry.starts_with('@') {
+            return Err(bad());
+        }
+        Ok(Keys::Line(entry.to_string()))
+    }
+}
+
 /// Types a script at the shell's prompts: line `k` once the `k`-th prompt
 /// stands alone on the current line (the shell waits for input) and every
-/// earlier prompt's line is finished, never by timing; then ^D (end of
+/// earlier prompt's line is finished, never by timing; a key entry once
+/// the output line it waits for was shown ([`Keys`]); then ^D (end of
 /// input) at the next prompt.
 pub struct Typist {
-    lines: std::collections::VecDeque<String>,
+    entries: std::collections::VecDeque<Keys>,
     prompt: &'static str,
     writer: Box<dyn std::io::Write + Send>,
     /// Finished lines that started with the prompt.
     prompts: usize,
-    /// Lines typed, ^D included.
+    /// Entries typed at a prompt, ^D included.
     typed: usize,
+    /// Lines the front `@after` entry waits for seen since it came to the
+    /// front.
+    seen: usize,
     ended: bool,
 }
 
 impl Typist {
-    /// Types `lines` into `writer` at each `prompt`.
+    /// Types `lines` (script entries, [`Keys::parse`]) into `writer` at
+    /// each `prompt`. Panics on a malformed entry: scripts are checked
+    /// with [`Keys::parse`] before a run starts.
     pub fn new(
         lines: impl IntoIterator<Item = String>,
         prompt: &'static str,
         writer: Box<dyn std::io::Write + Send>,
     ) -> Self {
         Typist {
-            lines: lines.into_iter().collect(),
+            entries: lines
+                .into_iter()
+                .map(|line| Keys::parse(&line).unwrap_or_else(|e| panic!("{e}")))
+                .collect(),
             prompt,
             writer,
             prompts: 0,
             typed: 0,
+            seen: 0,
             ended: false,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        // A guest that stopped reading is seen by the caller's deadline.
+        let _ = self.writer.write_all(bytes);
+        let _ = self.writer.flush();
+    }
+
+    /// A finished line of output: the front `@after` entry counts it.
+    fn saw_line(&mut self, line: &str) {
+        let Some(Keys::After {
+            count,
+            line: wanted,
+            key,
+        }) = self.entries.front()
+        else {
+            return;
+        };
+        if line != wanted {
+            return;
+        }
+        self.seen += 1;
+        if self.seen == *count {
+            let key = *key;
+            self.entries.pop_front();
+            self.seen = 0;
+            self.send(&[key]);
         }
     }
 
@@ -178,24 +265,25 @@ impl Typist {
         if self.ended || current != self.prompt || self.prompts != self.typed {
             return;
         }
-        let bytes = match self.lines.pop_front() {
-            Some(line) => format!("{line}\n").into_bytes(),
+        let bytes = match self.entries.front() {
+            Some(Keys::After { .. }) => return,
+            Some(Keys::Line(line)) => format!("{line}\n").into_bytes(),
+            Some(Keys::KeyAtPrompt(key)) => vec![*key],
             None => {
                 self.ended = true;
                 vec![0x04]
             }
         };
+        self.entries.pop_front();
         self.typed += 1;
-        // A guest that stopped reading is seen by the caller's deadline.
-        let _ = self.writer.write_all(&bytes);
-        let _ = self.writer.flush();
+        self.send(&bytes);
     }
 }
 
 impl std::fmt::Debug for Typist {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Typist")
-            .field("lines", &self.lines)
+            .field("entries", &self.entries)
             .field("prompts", &self.prompts)
             .field("typed", &self.typed)
             .finish()
@@ -390,6 +478,66 @@ mod tests {
         assert_eq!(
             transcript.join().expect("reader"),
             ["$ a", "out a", "$ b", "out b", "$ "]
+        );
+    }
+
+    #[test]
+    fn script_entries_parse_or_name_what_is_wrong() {
+        assert_eq!(Keys::parse("ls /"), Ok(Keys::Line("ls /".into())));
+        assert_eq!(Keys::parse("@key ^D"), Ok(Keys::KeyAtPrompt(0x04)));
+        assert_eq!(
+            Keys::parse("@after 3 y ^C"),
+            Ok(Keys::After {
+                count: 3,
+                line: "y".into(),
+                key: 0x03
+            })
+        );
+        assert_eq!(
+            Keys::parse("@after 1 two words ^z"),
+            Ok(Keys::After {
+                count: 1,
+                line: "two words".into(),
+                key: 0x1a
+            })
+        );
+        for bad in ["@after 0 y ^C", "@after x y ^C", "@after 3 y C", "@key", "@nope"] {
+            assert!(Keys::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A fake guest running `yes`: the typist types ^C after the third
+    /// `y` line, whatever comes before or after it, and never at a prompt.
+    #[test]
+    fn the_typist_types_a_key_after_the_line_it_waits_for() {
+        let (mut guest, host) = UnixStream::pair().expect("socket pair");
+        let typed = guest.try_clone().expect("clone");
+        guest.write_all(b"$ ").expect("write");
+        let typist = Typist::new(
+            ["yes".to_string(), "@after 3 y ^C".to_string()],
+            "$ ",
+            Box::new(host.try_clone().expect("clone")),
+        );
+        let (lines, transcript) = spawn_console_reader(host, Some(typist));
+        let mut input = std::io::BufReader::new(typed);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut input, &mut line).expect("typed");
+        assert_eq!(line, "yes\n");
+        // Two y lines and a partial one: nothing is typed yet.
+        guest.write_all(b"yes\r\ny\r\nyy\r\ny\r\ny").expect("write");
+        guest.write_all(b"\r\n").expect("write");
+        let mut key = [0u8; 1];
+        std::io::Read::read_exact(&mut input, &mut key).expect("^C");
+        assert_eq!(key, [0x03]);
+        guest.write_all(b"^C\r\n$ ").expect("write");
+        std::io::Read::read_exact(&mut input, &mut key).expect("eot");
+        assert_eq!(key, [0x04]);
+        drop(guest);
+        drop(input);
+        drop(lines);
+        assert_eq!(
+            transcript.join().expect("reader"),
+            ["$ yes", "y", "yy", "y", "y", "^C", "$ "]
         );
     }
 

@@ -51,8 +51,9 @@ pub type Lock<T> = spin::mutex::Mutex<T, YieldWhileLocked>;
 /// under the pair's lock (so echo and the slave's output keep their order).
 pub type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
 
-/// The security type of a pty door: "pty", the manifest's fifth type.
-pub const PTY_SECURITY_TYPE: u32 = 5;
+/// The security type of a pty door: "pty", the manifest's sixth type
+/// (after "files", the RAM file server's).
+pub const PTY_SECURITY_TYPE: u32 = 6;
 
 /// How many bytes the pump takes from the slave's output at once.
 const PUMP_CHUNK: usize = 512;
