@@ -263,7 +263,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PTY-003",
         rule: "output processing: what the slave writes to stdout reaches the master in order with each \\n as \\r\\n",
         section: "7a.7",
-        decisions: &["D50"],
+        decisions: &["D50", "D51"],
         expect: counted("the bytes the master read", 7),
         run: |context| {
             let terminal = terminal(context)?;
@@ -417,7 +417,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-PTY-011",
         rule: "PTY_SET_FOREGROUND naming more than MAX_FOREGROUND processes, or process 0, is PTY_BAD_FOREGROUND and changes nothing; a job set is read back",
         section: "7a.7",
-        decisions: &["D74"],
+        decisions: &["D74", "D76"],
         expect: refused("PTY_SET_FOREGROUND", errors::BAD_FOREGROUND),
         run: |context| {
             let terminal = terminal(context)?;
