@@ -444,8 +444,8 @@ mod tests {
         let shell = table.add(0, 0, 11);
         let child = table.add(0, 0, 12);
         let other = table.add(0, 0, 13);
-        table.get_mut(shell).unwrap().parent = console;
-        table.get_mut(child).unwrap().parent = shell;
+        table.get_mut(shell).expect("shell").parent = console;
+        table.get_mut(child).expect("child").parent = shell;
         assert!(table.is_ancestor(shell, child));
         assert!(table.is_ancestor(console, child));
         assert!(table.is_ancestor(console, shell));
@@ -453,7 +453,10 @@ mod tests {
         assert!(!table.is_ancestor(other, child), "a stranger is none");
         assert!(!table.is_ancestor(child, child), "nor is a process itself");
         assert!(!table.is_ancestor(0, child), "procman's 0 is no caller");
-        assert!(!table.is_ancestor(console, 99), "an unknown process has none");
+        assert!(
+            !table.is_ancestor(console, 99),
+            "an unknown process has none"
+        );
     }
 
     #[test]

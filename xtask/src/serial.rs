@@ -171,7 +171,9 @@ impl Keys {
     pub fn parse(entry: &str) -> Result<Keys, String> {
         let bad = || format!("bad script entry {entry:?}: `@key ^X` or `@after N LINE ^X`");
         if let Some(rest) = entry.strip_prefix("@key ") {
-            return control_key(rest.trim()).map(Keys::KeyAtPrompt).ok_or_else(bad);
+            return control_key(rest.trim())
+                .map(Keys::KeyAtPrompt)
+                .ok_or_else(bad);
         }
         if let Some(rest) = entry.strip_prefix("@after ") {
             let (count, rest) = rest.split_once(' ').ok_or_else(bad)?;
@@ -501,7 +503,13 @@ mod tests {
                 key: 0x1a
             })
         );
-        for bad in ["@after 0 y ^C", "@after x y ^C", "@after 3 y C", "@key", "@nope"] {
+        for bad in [
+            "@after 0 y ^C",
+            "@after x y ^C",
+            "@after 3 y C",
+            "@key",
+            "@nope",
+        ] {
             assert!(Keys::parse(bad).is_err(), "{bad}");
         }
     }

@@ -916,10 +916,22 @@ mod tests {
     fn a_session_matches_exactly_but_for_repeated_lines() {
         let got = |lines: &[&str]| lines.iter().map(|l| (*l).to_owned()).collect::<Vec<_>>();
         let expected = ["$ yes", "*y", "^C", "$ "];
-        assert!(session_matches(&expected, &got(&["$ yes", "y", "^C", "$ "])));
-        assert!(session_matches(&expected, &got(&["$ yes", "y", "y", "y", "^C", "$ "])));
-        assert!(!session_matches(&expected, &got(&["$ yes", "^C", "$ "])), "one at least");
-        assert!(!session_matches(&expected, &got(&["$ yes", "y", "n", "^C", "$ "])));
+        assert!(session_matches(
+            &expected,
+            &got(&["$ yes", "y", "^C", "$ "])
+        ));
+        assert!(session_matches(
+            &expected,
+            &got(&["$ yes", "y", "y", "y", "^C", "$ "])
+        ));
+        assert!(
+            !session_matches(&expected, &got(&["$ yes", "^C", "$ "])),
+            "one at least"
+        );
+        assert!(!session_matches(
+            &expected,
+            &got(&["$ yes", "y", "n", "^C", "$ "])
+        ));
         assert!(!session_matches(&expected, &got(&["$ yes", "y", "^C"])));
         assert!(session_matches(&["a", "b"], &got(&["a", "b"])));
         assert!(!session_matches(&["a", "b"], &got(&["a", "b", "c"])));
@@ -929,7 +941,11 @@ mod tests {
     fn every_boot_case_script_parses() {
         for case in BOOT_CASES {
             for entry in case.input {
-                assert!(crate::serial::Keys::parse(entry).is_ok(), "{}: {entry}", case.name);
+                assert!(
+                    crate::serial::Keys::parse(entry).is_ok(),
+                    "{}: {entry}",
+                    case.name
+                );
             }
         }
     }

@@ -12,11 +12,11 @@
 //! when the case ends. Results are registers: arg0 a count or value, or -1
 //! with arg1 the error number.
 
+use abi::procman::ProcmanError;
 use abi::pty::{
     DEFAULT_WINDOW, ForegroundJob, MAX_FOREGROUND, MAX_MASTER_WRITE, MODE_ALL, MODE_DEFAULT,
     PtyCounters, PtyMode, PtyOpenReply, PtyOpenRequest, WindowSize, errors,
 };
-use abi::procman::ProcmanError;
 use abi::{DescriptorSlot, Rights, TrapArgs};
 use alloc::format;
 use alloc::vec::Vec;
@@ -271,7 +271,10 @@ pub static CASES: &[Case] = &[
             stdout.write_all(b"x\n").map_err(|e| fail("write", e))?;
             stdout.write_all(b"yz\n").map_err(|e| fail("write", e))?;
             let shown = terminal.master_output(7)?;
-            context.check(shown == b"x\r\nyz\r\n", &format!("the master read {shown:?}"));
+            context.check(
+                shown == b"x\r\nyz\r\n",
+                &format!("the master read {shown:?}"),
+            );
             Ok(context.observe(value(shown.len() as u64)))
         },
     },

@@ -90,7 +90,6 @@ impl Screen {
 mod tests {
     extern crate std;
     use super::*;
-    use alloc::vec;
     use proptest::prelude::*;
 
     #[test]

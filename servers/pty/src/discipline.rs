@@ -249,7 +249,10 @@ mod tests {
     fn control_d_is_end_of_file_only_on_an_empty_line() {
         assert_eq!(typed(MODE_DEFAULT, b"\x04").1, vec![Control::EndOfFile]);
         let (effects, controls) = typed(MODE_DEFAULT, b"ab\x04");
-        assert_eq!(effects.to_slave, b"ab", "^D hands over the line without \\n");
+        assert_eq!(
+            effects.to_slave, b"ab",
+            "^D hands over the line without \\n"
+        );
         assert!(controls.is_empty());
     }
 
@@ -261,7 +264,10 @@ mod tests {
         // Without signals, canonical mode ignores them; raw mode passes them.
         let quiet = MODE_DEFAULT & !MODE_SIGNALS;
         assert!(typed(quiet, b"\x03").1.is_empty());
-        assert_eq!(typed(quiet & !MODE_CANONICAL, b"\x03\x1a").0.to_slave, b"\x03\x1a");
+        assert_eq!(
+            typed(quiet & !MODE_CANONICAL, b"\x03\x1a").0.to_slave,
+            b"\x03\x1a"
+        );
         // Raw with signals still recognises them.
         let (effects, controls) = typed(MODE_SIGNALS, b"a\x03b");
         assert_eq!(effects.to_slave, b"ab");

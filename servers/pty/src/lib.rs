@@ -24,9 +24,8 @@ pub mod service;
 
 use abi::pty::{
     ForegroundJob, MasterReadReply, PTY_CLOSE, PTY_COUNTERS, PTY_GET_FOREGROUND, PTY_GET_MODE,
-    PTY_GET_WINDOW, PTY_MASTER_READ, PTY_MASTER_WRITE, PTY_OPEN, PTY_SET_FOREGROUND,
-    PTY_SET_MODE, PTY_SET_WINDOW, PtyCounters, PtyMode, PtyOpenReply, PtyOpenRequest, WindowSize,
-    errors,
+    PTY_GET_WINDOW, PTY_MASTER_READ, PTY_MASTER_WRITE, PTY_OPEN, PTY_SET_FOREGROUND, PTY_SET_MODE,
+    PTY_SET_WINDOW, PtyCounters, PtyMode, PtyOpenReply, PtyOpenRequest, WindowSize, errors,
 };
 
 userlib::interface_error! {

@@ -21,12 +21,12 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use abi::Rights;
 use abi::pty::{
     DEFAULT_WINDOW, ForegroundJob, MAX_FOREGROUND, MAX_MASTER_OUTPUT, MAX_MASTER_WRITE, MAX_PAIRS,
     MODE_ALL, MODE_DEFAULT, MODE_ECHO, MasterReadReply, PtyCounters, PtyMode, PtyOpenReply,
     PtyOpenRequest, WindowSize,
 };
-use abi::Rights;
 use userlib::interface::{Call, Refusal};
 use userlib::pipe::{PipeReader, PipeWriter, pipe};
 use userlib::{Event, OwnedDescriptor, println};
@@ -133,7 +133,9 @@ pub struct Pair {
 
 impl core::fmt::Debug for Pair {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Pair").field("number", &self.number).finish()
+        f.debug_struct("Pair")
+            .field("number", &self.number)
+            .finish()
     }
 }
 
@@ -186,10 +188,8 @@ impl Pair {
         {
             drop(input);
             let mut state = self.state.lock();
-            state.counters.input_bytes = state
-                .counters
-                .input_bytes
-                .wrapping_add(bytes.len() as u32);
+            state.counters.input_bytes =
+                state.counters.input_bytes.wrapping_add(bytes.len() as u32);
         }
     }
 
@@ -558,7 +558,10 @@ impl PtyServer for Door {
             return Err(PtyError::BadMode.into());
         }
         let mut effects = Effects::default();
-        pair.state.lock().discipline.set_mode(header.flags, &mut effects);
+        pair.state
+            .lock()
+            .discipline
+            .set_mode(header.flags, &mut effects);
         pair.apply(&mut effects);
         Ok(())
     }
