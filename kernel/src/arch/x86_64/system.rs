@@ -289,9 +289,14 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
             smp::kick(other);
         }
     }
+    // Both asks are a load or two; the run queue itself is looked at only
+    // when some other CPU is idle (with one CPU, never).
     let ready = system.kernel.ready_count();
     if ready != 0 {
-        smp::wake_idle(cpu, ready, system.kernel.wanted_cpus());
+        let idle = smp::idle_others(cpu);
+        if idle != 0 {
+            smp::wake_idle(idle, ready, system.kernel.wanted_cpus());
+        }
     }
     let running = system.cpus.get(cpu).and_then(|c| c.running);
     if next.is_some() && next == running {
