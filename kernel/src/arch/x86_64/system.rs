@@ -178,7 +178,7 @@ impl System {
 /// never a reference to it (the switch below may rewrite that frame).
 pub enum Event {
     /// A SYSCALL from user mode, with its four argument registers.
-    Syscall(TrapArgs),
+    Syscall(abi::trap::Call),
     /// The preemption timer.
     Tick,
     /// An ISA interrupt line a driver holds (already masked and ended).
@@ -213,7 +213,7 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
         .free_retired(|top| cpus.iter().any(|c| c.stack_top == top));
     system.save(cpu, frame);
     match event {
-        Event::Syscall(args) => system.kernel.trap(&mut system.machine, args),
+        Event::Syscall(call) => system.kernel.trap_decoded(&mut system.machine, Ok(call)),
         Event::Tick => system.kernel.tick(),
         Event::SecondaryTick => system.kernel.tick_secondary(),
         Event::Kick => system.kernel.schedule(),
