@@ -7,7 +7,7 @@
 //! without the lock, nor let the lock go itself (`trap_restore` does, on
 //! the resumed context's stack).
 
-use abi::{Error, TrapArgs};
+use abi::Error;
 use kernel_core::boot_info::BootInfo;
 use kernel_core::kernel::Kernel;
 use kernel_core::memory_object::Fault;
