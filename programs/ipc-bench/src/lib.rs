@@ -160,7 +160,12 @@ impl PairLine {
     pub fn parse(text: &str) -> Option<Self> {
         let mut words = text.strip_prefix("scaling ")?.split(' ');
         let mut field = |key: &str| -> Option<u64> {
-            words.next()?.strip_prefix(key)?.strip_prefix('=')?.parse().ok()
+            words
+                .next()?
+                .strip_prefix(key)?
+                .strip_prefix('=')?
+                .parse()
+                .ok()
         };
         Some(PairLine {
             pairs: usize::try_from(field("pairs")?).ok()?,

@@ -365,7 +365,8 @@ fn scaling(bench: Bench) -> Result<(), String> {
             done: AtomicUsize::new(0),
             ticks: Default::default(),
             cpus: Default::default(),
-            all_ready: userlib::Event::create().map_err(|error| format!("EVENT_CREATE: {error}"))?,
+            all_ready: userlib::Event::create()
+                .map_err(|error| format!("EVENT_CREATE: {error}"))?,
             all_done: userlib::Event::create().map_err(|error| format!("EVENT_CREATE: {error}"))?,
         });
         let mut servers = Vec::new();
@@ -413,7 +414,13 @@ fn scaling(bench: Bench) -> Result<(), String> {
 
 /// One client of a scaling run: pinned to CPU `pair`, warms up, waits for
 /// the others, then times its round trips.
-fn scaling_client(shared: &Pairs, pairs: usize, pair: usize, door: OwnedDescriptor, iterations: usize) {
+fn scaling_client(
+    shared: &Pairs,
+    pairs: usize,
+    pair: usize,
+    door: OwnedDescriptor,
+    iterations: usize,
+) {
     let payload = ipc_bench::SCALING_PAYLOAD;
     let sizes = MessageSizes::new()
         .with_total_size(payload)
