@@ -376,6 +376,40 @@ const BOOT_CASES: &[BootCase] = &[
         input: &[],
         session: &[],
     },
+    // The pagers and procman's lifecycle with four CPUs (issue 14): the
+    // pager, the readers and the victims run wherever they are woken.
+    BootCase {
+        name: "pagers end to end on four CPUs (init=pager-test, --smp 4)",
+        cmdline: BootWords::both("init=pager-test"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["starting pager-test", "hinge: smp: 4 cpus online"],
+        log_must_match: &[r"^pager-test: \d+ passed, 0 failed$"],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(600),
+        },
+        memory: BOOT_MEMORY,
+        smp: SMP_CPUS,
+        input: &[],
+        session: &[],
+    },
+    BootCase {
+        name: "procman policy and lifecycle on four CPUs (run=procman-test, --smp 4)",
+        cmdline: BootWords::both("run=procman-test"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["starting procman", "hinge: smp: 4 cpus online"],
+        log_must_match: &[r"^procman-test: \d+ passed, 0 failed$"],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(600),
+        },
+        memory: BOOT_MEMORY,
+        smp: SMP_CPUS,
+        input: &[],
+        session: &[],
+    },
     // The scaling bench's pairs (`cargo xtask bench --scaling`), briefly:
     // each pair count runs, each client on the CPU it was pinned to.
     BootCase {
