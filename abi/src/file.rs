@@ -22,6 +22,10 @@ use crate::function::{Function, USER_BASE};
 /// or directory of the server (`/tmp/a` is the server's `/a`).
 pub const MOUNT: &str = "/tmp";
 
+/// The security type of the server's door: the manifest's `files`, its
+/// fifth type (`image/system.toml`).
+pub const SECURITY_TYPE: u32 = 5;
+
 /// OPEN: [`OpenRequest`], then the path -> [`OpenReply`].
 pub const FILE_OPEN: Function = Function(USER_BASE | 0x490);
 /// READ: [`ReadRequest`] -> the bytes (msgRetVal their number; 0 at or

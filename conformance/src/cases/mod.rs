@@ -18,6 +18,7 @@ mod pager;
 mod pipe;
 mod portal;
 mod procman;
+mod ramfs;
 mod recv;
 mod reply;
 mod rrecv;
@@ -63,13 +64,16 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("STDIO", stdio::CASES),
     ("LOAD", load::CASES),
     ("CONS", cons::CASES),
+    ("RAMFS", ramfs::CASES),
     ("SMP", smp::CASES),
 ];
 
 /// The areas that speak procman's protocol (portals, pipes, device
 /// grants): they run in the second boot, where procman starts the runner
 /// ([`PROCMAN_PROGRAM`]).
-pub const PROCMAN_AREAS: &[&str] = &["PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS"];
+pub const PROCMAN_AREAS: &[&str] = &[
+    "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "RAMFS",
+];
 
 /// The runner's manifest entry when procman starts it (argument `procman`).
 pub const PROCMAN_PROGRAM: &str = "conformance-portals";

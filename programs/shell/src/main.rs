@@ -6,13 +6,16 @@
 
 extern crate alloc;
 
+mod plumbing;
+
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use abi::Error;
 use abi::procman::{KILLED, PROCESS_RUNNING, ProcessEntry, ProcmanError};
 use console::{ConsoleClient, END, MAX_WRITE};
-use shell::{Input, ProcessInfo, Shell, System, Terminal};
+use plumbing::Plumbing;
+use shell::{DoneId, FileInfo, Input, ProcessInfo, Shell, StreamId, System, Terminal};
 use userlib::interface::ClientError;
 use userlib::{CallError, Startup, println, procman};
 
@@ -43,8 +46,10 @@ impl Terminal for Console {
     }
 }
 
-/// procman, for the shell.
-struct Procman;
+/// procman, for the shell, and the pipes and file streams it holds.
+struct Procman {
+    plumbing: Plumbing,
+}
 
 /// The name of the error procman or the kernel answered with.
 fn named(error: CallError) -> String {
@@ -102,6 +107,48 @@ impl System for Procman {
     fn kill(&mut self, pid: u32) -> Result<(), String> {
         procman::kill(pid).map_err(named)
     }
+
+    fn pipe(&mut self) -> Result<(StreamId, StreamId), String> {
+        self.plumbing.pipe()
+    }
+
+    fn read_file(&mut self, path: &str) -> Result<(StreamId, DoneId), String> {
+        self.plumbing.read_file(path)
+    }
+
+    fn write_file(&mut self, path: &str, append: bool) -> Result<(StreamId, DoneId), String> {
+        self.plumbing.write_file(path, append)
+    }
+
+    fn start(
+        &mut self,
+        program: &str,
+        arguments: &str,
+        stdin: Option<StreamId>,
+        stdout: Option<StreamId>,
+    ) -> Result<u32, String> {
+        self.plumbing.start(program, arguments, stdin, stdout)
+    }
+
+    fn write_to(&mut self, stream: StreamId, bytes: &[u8]) -> Result<(), String> {
+        self.plumbing.write_to(stream, bytes)
+    }
+
+    fn close(&mut self, stream: StreamId) {
+        self.plumbing.close(stream);
+    }
+
+    fn finish(&mut self, done: DoneId) -> Result<(), String> {
+        self.plumbing.finish(done)
+    }
+
+    fn files(&mut self, directory: &str) -> Result<Vec<FileInfo>, String> {
+        self.plumbing.list(directory)
+    }
+
+    fn is_directory(&mut self, path: &str) -> Result<bool, String> {
+        self.plumbing.is_directory(path)
+    }
 }
 
 fn run(mut startup: Startup) -> i32 {
@@ -110,6 +157,11 @@ fn run(mut startup: Startup) -> i32 {
         return 1;
     };
     let mut terminal = Console(ConsoleClient::new(door.into_raw()));
-    let status = Shell::new().session(&mut terminal, &mut Procman);
+    let status = Shell::new().session(
+        &mut terminal,
+        &mut Procman {
+            plumbing: Plumbing::default(),
+        },
+    );
     status as i32
 }

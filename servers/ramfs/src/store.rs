@@ -187,9 +187,9 @@ impl Store {
         }
     }
 
-    /// OPEN: the file at `path` (made with CREATE, emptied with
-    /// TRUNCATE) and its size. APPEND is the client's (where WRITE goes).
-    pub fn open(&mut self, path: &[u8], flags: u32) -> Result<(FileId, u64), FileError> {
+    /// What OPEN would do, checked without changing anything: an existing
+    /// file (`Ok(Some(node))`) or a new one (`Ok(None)`).
+    fn plan_open(&self, path: &[u8], flags: u32) -> Result<Option<u32>, FileError> {
         if flags & !OPEN_FLAGS != 0 || (flags & EXCLUSIVE != 0 && flags & CREATE == 0) {
             return Err(FileError::BadRequest);
         }
@@ -197,33 +197,49 @@ impl Store {
             Err(FileError::RootDirectory) => return Err(FileError::IsDirectory),
             other => other?,
         };
-        let existing = self.directory(parent)?.get(name).copied();
-        match existing {
+        match self.directory(parent)?.get(name).copied() {
+            Some(_) if flags & EXCLUSIVE != 0 => Err(FileError::Exists),
+            Some(node) => self.file(self.id(node)).map(|_| Some(node)),
+            None if flags & CREATE == 0 => Err(FileError::NotFound),
+            None if self.live >= self.node_limit => Err(FileError::TooManyNodes),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether OPEN of `path` with `flags` would succeed (STREAM checks
+    /// before it takes the pipe end, and opens after).
+    pub fn check_open(&self, path: &[u8], flags: u32) -> Result<(), FileError> {
+        self.plan_open(path, flags).map(drop)
+    }
+
+    /// OPEN: the file at `path` (made with CREATE, emptied with
+    /// TRUNCATE) and its size. APPEND is the client's (where WRITE goes).
+    pub fn open(&mut self, path: &[u8], flags: u32) -> Result<(FileId, u64), FileError> {
+        match self.plan_open(path, flags)? {
             Some(node) => {
-                if flags & EXCLUSIVE != 0 {
-                    return Err(FileError::Exists);
-                }
                 let id = self.id(node);
-                let size = self.file(id)?.len() as u64;
                 if flags & TRUNCATE != 0 {
+                    let size = self.file(id)?.len() as u64;
                     self.bytes -= size;
                     self.file_mut(id)?.clear();
-                    return Ok((id, 0));
                 }
+                let size = self.file(id)?.len() as u64;
                 Ok((id, size))
             }
-            None if flags & CREATE != 0 => {
+            None => {
+                let (parent, name) = self.parent(path)?;
                 let node = self.insert(parent, name, Node::File(Vec::new()))?;
                 Ok((self.id(node), 0))
             }
-            None => Err(FileError::NotFound),
         }
     }
 
     /// READ: at most `length` bytes at `offset` (none at or past the end).
     pub fn read(&self, id: FileId, offset: u64, length: usize) -> Result<&[u8], FileError> {
         let data = self.file(id)?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
         let end = start.saturating_add(length).min(data.len());
         Ok(&data[start..end])
     }
@@ -501,7 +517,11 @@ mod tests {
                     None => Err(FileError::NotFound),
                     Some(Some(_)) => Err(FileError::NotDirectory),
                     Some(None) => {
-                        if model.nodes.keys().any(|k| k.len() > path.len() && k.starts_with(path)) {
+                        if model
+                            .nodes
+                            .keys()
+                            .any(|k| k.len() > path.len() && k.starts_with(path))
+                        {
                             return Err(FileError::NotEmpty);
                         }
                         model.nodes.remove(path);
@@ -516,7 +536,12 @@ mod tests {
     /// flags), as a client does.
     fn store_apply(store: &mut Store, op: &Op) -> Result<(), FileError> {
         match op {
-            Op::Open(path, flags) => store.open(&text(path), *flags).map(drop),
+            Op::Open(path, flags) => {
+                let checked = store.check_open(&text(path), *flags);
+                let opened = store.open(&text(path), *flags).map(drop);
+                assert_eq!(checked, opened, "check_open disagrees with open");
+                opened
+            }
             Op::Write(path, offset, bytes) => {
                 let (id, _) = store.open(&text(path), 0).map_err(|e| match e {
                     FileError::IsDirectory | FileError::NotDirectory => FileError::NotFound,
@@ -623,10 +648,12 @@ mod tests {
     #[test]
     fn ids_of_unlinked_files_are_stale_even_when_the_node_is_reused() {
         let mut store = Store::new(BYTES, NODES);
-        let (old, _) = store.open(b"/a", CREATE).unwrap();
-        store.write(old, None, b"hello").unwrap();
-        store.unlink(b"/a").unwrap();
-        let (new, _) = store.open(b"/b", CREATE).unwrap();
+        let (old, _) = store.open(b"/a", CREATE).expect("the store accepts it");
+        store
+            .write(old, None, b"hello")
+            .expect("the store accepts it");
+        store.unlink(b"/a").expect("the store accepts it");
+        let (new, _) = store.open(b"/b", CREATE).expect("the store accepts it");
         assert_eq!(new.node, old.node);
         assert_eq!(store.read(old, 0, 10), Err(FileError::Stale));
         assert_eq!(store.write(old, None, b"x"), Err(FileError::Stale));
@@ -640,7 +667,10 @@ mod tests {
         assert_eq!(store.rmdir(b"/"), Err(FileError::RootDirectory));
         assert_eq!(store.mkdir(b"/"), Err(FileError::Exists));
         assert_eq!(store.unlink(b"/"), Err(FileError::IsDirectory));
-        assert_eq!(store.open(b"/", CREATE).map(drop), Err(FileError::IsDirectory));
+        assert_eq!(
+            store.open(b"/", CREATE).map(drop),
+            Err(FileError::IsDirectory)
+        );
         assert_eq!(store.stat(b"/").map(|s| s.kind), Ok(KIND_DIRECTORY));
     }
 }
