@@ -452,7 +452,8 @@ impl embedded_io::Read for File<'_> {
 impl embedded_io::Write for File<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<usize, FsError> {
         let piece = &bytes[..bytes.len().min(MAX_TRANSFER)];
-        self.write_all(piece)?;
+        // The inherent write_all (the trait's would call this again).
+        File::write_all(self, piece)?;
         Ok(piece.len())
     }
 
