@@ -24,6 +24,7 @@ mod reply;
 mod rrecv;
 mod send;
 mod share;
+mod shell;
 mod shm;
 mod size;
 mod slot;
@@ -65,6 +66,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("LOAD", load::CASES),
     ("CONS", cons::CASES),
     ("RAMFS", ramfs::CASES),
+    ("SHELL", shell::CASES),
     ("SMP", smp::CASES),
 ];
 
@@ -72,7 +74,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
 /// grants): they run in the second boot, where procman starts the runner
 /// ([`PROCMAN_PROGRAM`]).
 pub const PROCMAN_AREAS: &[&str] = &[
-    "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "RAMFS",
+    "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "RAMFS", "SHELL",
 ];
 
 /// The runner's manifest entry when procman starts it (argument `procman`).
