@@ -376,6 +376,60 @@ const BOOT_CASES: &[BootCase] = &[
         input: &[],
         session: &[],
     },
+    // The pagers and procman's lifecycle with four CPUs (issue 14): the
+    // pager, the readers and the victims run wherever they are woken.
+    BootCase {
+        name: "pagers end to end on four CPUs (init=pager-test, --smp 4)",
+        cmdline: BootWords::both("init=pager-test"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["starting pager-test", "hinge: smp: 4 cpus online"],
+        log_must_match: &[r"^pager-test: \d+ passed, 0 failed$"],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(600),
+        },
+        memory: BOOT_MEMORY,
+        smp: SMP_CPUS,
+        input: &[],
+        session: &[],
+    },
+    BootCase {
+        name: "procman policy and lifecycle on four CPUs (run=procman-test, --smp 4)",
+        cmdline: BootWords::both("run=procman-test"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["starting procman", "hinge: smp: 4 cpus online"],
+        log_must_match: &[r"^procman-test: \d+ passed, 0 failed$"],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(600),
+        },
+        memory: BOOT_MEMORY,
+        smp: SMP_CPUS,
+        input: &[],
+        session: &[],
+    },
+    // The scaling bench's pairs (`cargo xtask bench --scaling`), briefly:
+    // each pair count runs, each client on the CPU it was pinned to.
+    BootCase {
+        name: "the scaling bench's pairs, each on its own CPU (init=ipc-bench bench-scaling, --smp 4)",
+        cmdline: BootWords::both("init=ipc-bench bench-scaling bench-iterations=100"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["hinge: smp: 4 cpus online"],
+        log_must_match: &[
+            r"^bench: scaling pairs=1 pair=0 cpu=0 round-trips=100 ticks=[1-9]\d*$",
+            r"^bench: scaling pairs=2 pair=1 cpu=1 round-trips=100 ticks=[1-9]\d*$",
+            r"^bench: scaling pairs=4 pair=3 cpu=3 round-trips=100 ticks=[1-9]\d*$",
+            r"^bench: done$",
+        ],
+        timeout: IPC_TEST_TIMEOUT,
+        memory: BOOT_MEMORY,
+        smp: SMP_CPUS,
+        input: &[],
+        session: &[],
+    },
     // The console server and the shell (issue 11): procman starts the
     // console (`run=console`), which takes COM1 and the kernel's log over
     // and starts the shell; xtask types each line at the next prompt and
