@@ -512,13 +512,11 @@ const BOOT_CASES: &[BootCase] = &[
         cmdline: BootWords::both("run=console"),
         archive: ArchiveDamage::Intact,
         expected: Verdict::Success,
-        log_must_contain: &["console: COM1 is served by the console server"],
-        log_must_match: &[
-            r"\| hello$",
-            r"\| 11$",
-            r"\| y$",
-            r"\| cat: /tmp/nope: FILE_NOT_FOUND$",
+        log_must_contain: &[
+            "console: COM1 is served by the console server",
+            "cat: /tmp/nope: FILE_NOT_FOUND",
         ],
+        log_must_match: &[],
         timeout: BootTimeout {
             tcg: Duration::from_secs(120),
             kvm: Duration::from_secs(600),
