@@ -15,6 +15,7 @@
 pub mod debug_exit;
 pub mod descriptor;
 pub mod error;
+pub mod file;
 pub mod function;
 pub mod kcall;
 pub mod message;

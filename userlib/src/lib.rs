@@ -35,6 +35,7 @@ pub mod client;
 pub mod descriptor;
 pub mod device;
 pub mod event;
+pub mod file;
 #[cfg(target_os = "none")]
 mod heap;
 pub mod interface;

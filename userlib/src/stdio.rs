@@ -242,7 +242,7 @@ impl embedded_io::Read for Stdin {
 
 impl embedded_io::Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
-        self.write_all(buf)?;
+        Self::write_all(self, buf)?;
         Ok(buf.len())
     }
 
@@ -253,7 +253,7 @@ impl embedded_io::Write for Stdout {
 
 impl embedded_io::Write for Stderr {
     fn write(&mut self, buf: &[u8]) -> Result<usize, StreamError> {
-        self.write_all(buf)?;
+        Self::write_all(self, buf)?;
         Ok(buf.len())
     }
 

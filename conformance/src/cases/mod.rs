@@ -19,11 +19,13 @@ mod pipe;
 mod portal;
 mod procman;
 mod pty;
+mod ramfs;
 mod recv;
 mod reply;
 mod rrecv;
 mod send;
 mod share;
+mod shell;
 mod shm;
 mod size;
 mod slot;
@@ -65,6 +67,8 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("LOAD", load::CASES),
     ("CONS", cons::CASES),
     ("PTY", pty::CASES),
+    ("RAMFS", ramfs::CASES),
+    ("SHELL", shell::CASES),
     ("SMP", smp::CASES),
 ];
 
@@ -72,7 +76,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
 /// grants): they run in the second boot, where procman starts the runner
 /// ([`PROCMAN_PROGRAM`]).
 pub const PROCMAN_AREAS: &[&str] = &[
-    "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "PTY",
+    "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "PTY", "RAMFS", "SHELL",
 ];
 
 /// The runner's manifest entry when procman starts it (argument `procman`).

@@ -3,16 +3,27 @@
 //! Its input and output are one small trait, [`Terminal`] (today the
 //! console server's READ_LINE and WRITE; standard streams later), and
 //! everything it asks of the system is another, [`System`] (procman's
-//! LIST, PROCESS_LIST, SPAWN, WAIT, KILL), so the commands are host-tested
-//! against fakes of both. A failing child, a refused spawn, a bad command:
-//! each prints one clear line and the shell goes on; nothing a child does
-//! ends the shell.
+//! LIST, PROCESS_LIST, SPAWN, WAIT, KILL, pipes, and the RAM file server
+//! under `/tmp`), so the commands are host-tested against fakes of both.
+//! A line is a pipeline (`pipeline.rs`: `a | b | c`, `<`, `>`, `>>`,
+//! `&`): the shell makes a pipe between each two stages, gives each stage
+//! its ends as standard streams (its own stdin and stdout, inherited, at
+//! the pipeline's ends when nothing is redirected), closes its copies,
+//! waits for every stage, then for every file stream to be finished
+//! (D80: the file holds every byte once it is), and keeps the last
+//! stage's status. A failing child, a refused spawn, a missing file, a bad
+//! line: each prints one clear line and the shell goes on; nothing a child
+//! does ends the shell.
 #![no_std]
 
 extern crate alloc;
 
+pub mod pipeline;
+
+use pipeline::{Pipeline, Stage, absolute, parse};
+
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 
 /// What the shell shows when it waits for a line.
@@ -66,6 +77,59 @@ pub trait System {
     fn wait(&mut self, pid: u32) -> Result<u32, String>;
     /// Ends `pid`.
     fn kill(&mut self, pid: u32) -> Result<(), String>;
+
+    /// A new pipe: its read end and its write end, held by the shell.
+    fn pipe(&mut self) -> Result<(StreamId, StreamId), String>;
+    /// The file at `path` (under `/tmp`) as a read end the file server
+    /// fills, and the stream's done signal.
+    fn read_file(&mut self, path: &str) -> Result<(StreamId, DoneId), String>;
+    /// The file at `path` (made if missing; emptied first unless
+    /// `append`) as a write end the file server drains into it, and the
+    /// stream's done signal.
+    fn write_file(&mut self, path: &str, append: bool) -> Result<(StreamId, DoneId), String>;
+    /// Starts `program` with `arguments` and these ends as its stdin and
+    /// stdout (`None`: the shell's own, inherited); stderr is the
+    /// shell's. Its process id.
+    fn start(
+        &mut self,
+        program: &str,
+        arguments: &str,
+        stdin: Option<StreamId>,
+        stdout: Option<StreamId>,
+    ) -> Result<u32, String>;
+    /// Writes all of `bytes` to a write end the shell holds.
+    fn write_to(&mut self, stream: StreamId, bytes: &[u8]) -> Result<(), String>;
+    /// Closes an end the shell holds.
+    fn close(&mut self, stream: StreamId);
+    /// Waits until a file stream is finished.
+    fn finish(&mut self, done: DoneId) -> Result<(), String>;
+    /// The entries of a directory under `/tmp`.
+    fn files(&mut self, directory: &str) -> Result<Vec<FileInfo>, String>;
+    /// Whether `path` under `/tmp` is a directory.
+    fn is_directory(&mut self, path: &str) -> Result<bool, String>;
+}
+
+/// A pipe end the shell holds, as [`System`] numbers it.
+pub type StreamId = u32;
+/// A file stream's done signal, as [`System`] numbers it.
+pub type DoneId = u32;
+
+/// An entry of a directory under `/tmp`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Its name.
+    pub name: String,
+    /// A directory (else a file).
+    pub directory: bool,
+    /// A file's bytes, a directory's entries.
+    pub size: u64,
+}
+
+/// The file server's mount point.
+pub const FILES: &str = "/tmp";
+
+fn under_files(path: &str) -> bool {
+    path == FILES || path.starts_with("/tmp/")
 }
 
 /// What a line asks next.
@@ -77,24 +141,53 @@ pub enum Flow {
     Exit(u32),
 }
 
-/// The shell's state: the last command's status and the jobs running in
-/// the background.
-#[derive(Debug, Default)]
+/// A pipeline running in the background: its processes (the last one's
+/// status is the job's) and its file streams.
+#[derive(Debug)]
+struct Job {
+    pids: Vec<u32>,
+    dones: Vec<DoneId>,
+    name: String,
+}
+
+/// The shell's state: the last command's status, the jobs running in the
+/// background and the current directory.
+#[derive(Debug)]
 pub struct Shell {
     status: u32,
-    jobs: Vec<(u32, String)>,
+    jobs: Vec<Job>,
+    directory: String,
+}
+
+impl Default for Shell {
+    fn default() -> Self {
+        Shell {
+            status: 0,
+            jobs: Vec::new(),
+            directory: String::from("/"),
+        }
+    }
 }
 
 const HELP: &str = "\
-commands: echo WORDS, ls [PATH], ps, kill PID, wait [PID], help, exit [STATUS]
-PROGRAM [ARGS] [&]: run a program of the boot archive (in the background with &)
-$? is the last command's status
+commands: echo WORDS, ls [PATH], cd [DIR], pwd, ps, kill PID, wait [PID], help, exit [STATUS]
+PROGRAM [ARGS]: run a program of the boot archive (cat, wc, head, yes, echo-client, ...)
+A | B | C: a pipeline; < FILE, > FILE, >> FILE: redirects (files live under /tmp)
+LINE &: in the background; $? is the last command's status
 ";
 
+/// Built-ins that change the shell itself: never part of a pipeline.
+const CONTROL: &[&str] = &["exit", "cd", "kill", "wait"];
+
 impl Shell {
-    /// A shell whose last status is 0, with no jobs.
+    /// A shell whose last status is 0, with no jobs, in `/`.
     pub fn new() -> Self {
         Shell::default()
+    }
+
+    /// The current directory.
+    pub fn directory(&self) -> &str {
+        &self.directory
     }
 
     /// The last command's status.
@@ -129,25 +222,63 @@ impl Shell {
         terminal: &mut impl Terminal,
         system: &mut impl System,
     ) -> Flow {
-        let status = self.status.to_string();
-        let words: Vec<&str> = line
-            .split_ascii_whitespace()
-            .map(|word| if word == "$?" { status.as_str() } else { word })
-            .collect();
-        let Some((&command, arguments)) = words.split_first() else {
-            return Flow::Continue;
+        let pipeline = match parse(line, self.status) {
+            Ok(Some(pipeline)) => pipeline,
+            Ok(None) => return Flow::Continue,
+            Err(error) => {
+                terminal.write(&format!("shell: {}\n", error.0));
+                self.status = 2;
+                return Flow::Continue;
+            }
         };
-        let result = match command {
-            "echo" => {
-                terminal.write(&format!("{}\n", arguments.join(" ")));
-                Ok(0)
+        let first = pipeline.stages[0].words[0].as_str();
+        let simple = pipeline.stages.len() == 1
+            && !pipeline.background
+            && pipeline.stages[0].input.is_none()
+            && pipeline.stages[0].output.is_none();
+        let result = if CONTROL.contains(&first) && simple {
+            let words: Vec<&str> = pipeline.stages[0]
+                .words
+                .iter()
+                .map(String::as_str)
+                .collect();
+            match self.control(&words, terminal, system) {
+                Some(flow) => return flow,
+                None => return Flow::Continue,
             }
-            "help" => {
-                terminal.write(HELP);
-                Ok(0)
+        } else if let Some(control) = pipeline
+            .stages
+            .iter()
+            .map(|stage| stage.words[0].as_str())
+            .find(|word| CONTROL.contains(word))
+        {
+            Err(format!(
+                "{control}: not in a pipeline, a redirect or the background"
+            ))
+        } else {
+            self.run_pipeline(&pipeline, terminal, system)
+        };
+        self.status = match result {
+            Ok(status) => status,
+            Err(message) => {
+                terminal.write(&format!("shell: {message}\n"));
+                1
             }
+        };
+        Flow::Continue
+    }
+
+    /// `exit`, `cd`, `kill`, `wait`: `Some` ends the line with that flow.
+    fn control(
+        &mut self,
+        words: &[&str],
+        terminal: &mut impl Terminal,
+        system: &mut impl System,
+    ) -> Option<Flow> {
+        let (command, arguments) = words.split_first()?;
+        let result = match *command {
             "exit" => {
-                return match arguments {
+                return Some(match arguments {
                     [] => Flow::Exit(self.status),
                     [status] => match status.parse() {
                         Ok(status) => Flow::Exit(status),
@@ -162,13 +293,11 @@ impl Shell {
                         self.status = 2;
                         Flow::Continue
                     }
-                };
+                });
             }
-            "ls" => self.ls(arguments, terminal, system),
-            "ps" => self.ps(arguments, terminal, system),
+            "cd" => self.cd(arguments, system),
             "kill" => self.kill(arguments, terminal, system),
-            "wait" => self.wait(arguments, terminal, system),
-            program => self.run(program, arguments, terminal, system),
+            _ => self.wait(arguments, terminal, system),
         };
         self.status = match result {
             Ok(status) => status,
@@ -177,47 +306,267 @@ impl Shell {
                 1
             }
         };
-        Flow::Continue
+        Some(Flow::Continue)
     }
 
-    fn ls(
-        &mut self,
-        arguments: &[&str],
-        terminal: &mut impl Terminal,
-        system: &mut impl System,
-    ) -> Result<u32, String> {
-        let directory = match arguments {
-            [] => "/",
-            [directory] => directory,
-            _ => return Err("ls: one path at most".into()),
+    fn cd(&mut self, arguments: &[&str], system: &mut impl System) -> Result<u32, String> {
+        let target = match arguments {
+            [] => String::from(FILES),
+            [path] => absolute(&self.directory, path),
+            _ => return Err("cd: one directory at most".into()),
         };
-        let entries = system
-            .list(directory)
-            .map_err(|error| format!("ls {directory}: {error}"))?;
-        for entry in entries {
-            terminal.write(&format!("{entry}\n"));
+        if target != "/" && !under_files(&target) {
+            return Err(format!("cd {target}: only / and directories under /tmp"));
         }
+        if target != "/" {
+            match system.is_directory(&target) {
+                Ok(true) => {}
+                Ok(false) => return Err(format!("cd {target}: not a directory")),
+                Err(error) => return Err(format!("cd {target}: {error}")),
+            }
+        }
+        self.directory = target;
         Ok(0)
     }
 
-    fn ps(
+    /// A built-in that writes text: its text and status, or `None` when
+    /// `words` names a program.
+    fn output(
         &mut self,
-        arguments: &[&str],
+        words: &[&str],
+        system: &mut impl System,
+    ) -> Option<Result<String, String>> {
+        let (command, arguments) = words.split_first()?;
+        Some(match *command {
+            "echo" => Ok(format!("{}\n", arguments.join(" "))),
+            "help" => Ok(String::from(HELP)),
+            "pwd" => Ok(format!("{}\n", self.directory)),
+            "ls" => self.ls(arguments, system),
+            "ps" => self.ps(arguments, system),
+            _ => return None,
+        })
+    }
+
+    /// Runs a pipeline: its status (the last stage's).
+    fn run_pipeline(
+        &mut self,
+        pipeline: &Pipeline,
         terminal: &mut impl Terminal,
         system: &mut impl System,
     ) -> Result<u32, String> {
+        let mut dones = Vec::new();
+        // The files first: a missing one starts nothing.
+        let first = &pipeline.stages[0];
+        let mut next_input = match &first.input {
+            Some(path) => {
+                let path = absolute(&self.directory, path);
+                let (stream, done) = system
+                    .read_file(&path)
+                    .map_err(|error| format!("{path}: {error}"))?;
+                dones.push(done);
+                Some(stream)
+            }
+            None => None,
+        };
+        let last = pipeline.stages.len() - 1;
+        let mut output = match &pipeline.stages[last].output {
+            Some(output) => {
+                let path = absolute(&self.directory, &output.path);
+                match system.write_file(&path, output.append) {
+                    Ok((stream, done)) => {
+                        dones.push(done);
+                        Some(stream)
+                    }
+                    Err(error) => {
+                        if let Some(stream) = next_input {
+                            system.close(stream);
+                        }
+                        let _ = self.finish_all(&dones, system);
+                        return Err(format!("{path}: {error}"));
+                    }
+                }
+            }
+            None => None,
+        };
+        let mut pids = Vec::new();
+        let mut last_status = None;
+        let mut failure = None;
+        for (index, stage) in pipeline.stages.iter().enumerate() {
+            let input = next_input.take();
+            let (stdout, read_end) = if index == last {
+                (output.take(), None)
+            } else {
+                match system.pipe() {
+                    Ok((read, write)) => (Some(write), Some(read)),
+                    Err(error) => {
+                        if let Some(stream) = input {
+                            system.close(stream);
+                        }
+                        failure = Some(format!("pipe: {error}"));
+                        break;
+                    }
+                }
+            };
+            next_input = read_end;
+            let started = self.stage(stage, input, stdout, terminal, system);
+            // The stage has its own references now (procman granted them).
+            for stream in [input, stdout].into_iter().flatten() {
+                system.close(stream);
+            }
+            match started {
+                Ok(Started::Process(pid)) => pids.push(pid),
+                Ok(Started::BuiltIn(status)) => {
+                    if index == last {
+                        last_status = Some(status);
+                    }
+                }
+                Err(message) => {
+                    failure = Some(message);
+                    break;
+                }
+            }
+        }
+        if let Some(stream) = next_input {
+            system.close(stream);
+        }
+        if let Some(stream) = output {
+            // Never handed to a stage (one before it failed): closing it
+            // ends its file stream.
+            system.close(stream);
+        }
+        if pipeline.background && failure.is_none() {
+            let name = pipeline
+                .stages
+                .iter()
+                .map(|stage| stage.words.join(" "))
+                .collect::<Vec<_>>()
+                .join(" | ");
+            if let Some(&pid) = pids.last() {
+                terminal.write(&format!("[{pid}] {name}\n"));
+                self.jobs.push(Job { pids, dones, name });
+                return Ok(0);
+            }
+        }
+        let mut statuses = Vec::new();
+        for pid in &pids {
+            statuses.push(
+                system
+                    .wait(*pid)
+                    .map_err(|error| format!("wait {pid}: {error}")),
+            );
+        }
+        let finished = self.finish_all(&dones, system);
+        if let Some(message) = failure {
+            return Err(message);
+        }
+        let status = match (last_status, statuses.last()) {
+            (Some(status), _) => status,
+            (None, Some(Ok(status))) => *status,
+            (None, Some(Err(error))) => return Err(error.clone()),
+            (None, None) => 0,
+        };
+        finished?;
+        if status != 0 && last_status.is_none() {
+            let name = pipeline.stages[last].words[0].as_str();
+            terminal.write(&format!("shell: {}\n", ended(name, status)));
+        }
+        Ok(status)
+    }
+
+    /// Waits for every file stream; the first failure.
+    fn finish_all(&self, dones: &[DoneId], system: &mut impl System) -> Result<(), String> {
+        let mut result = Ok(());
+        for done in dones {
+            if let Err(error) = system.finish(*done)
+                && result.is_ok()
+            {
+                result = Err(format!("a file stream: {error}"));
+            }
+        }
+        result
+    }
+
+    /// Runs one stage with these ends (the caller closes them after).
+    fn stage(
+        &mut self,
+        stage: &Stage,
+        input: Option<StreamId>,
+        output: Option<StreamId>,
+        terminal: &mut impl Terminal,
+        system: &mut impl System,
+    ) -> Result<Started, String> {
+        let words: Vec<&str> = stage.words.iter().map(String::as_str).collect();
+        match self.output(&words, system) {
+            Some(Ok(text)) => {
+                match output {
+                    Some(stream) => system
+                        .write_to(stream, text.as_bytes())
+                        .map_err(|error| format!("{}: write: {error}", words[0]))?,
+                    None => terminal.write(&text),
+                }
+                Ok(Started::BuiltIn(0))
+            }
+            Some(Err(message)) => {
+                terminal.write(&format!("shell: {message}\n"));
+                Ok(Started::BuiltIn(1))
+            }
+            None => {
+                let (program, arguments) = (words[0], arguments_of(&words));
+                let started = if input.is_none() && output.is_none() {
+                    system.spawn(program, &arguments)
+                } else {
+                    system.start(program, &arguments, input, output)
+                };
+                started
+                    .map(Started::Process)
+                    .map_err(|error| format!("{program}: {error}"))
+            }
+        }
+    }
+
+    fn ls(&mut self, arguments: &[&str], system: &mut impl System) -> Result<String, String> {
+        let directory = match arguments {
+            [] => self.directory.clone(),
+            [directory] => absolute(&self.directory, directory),
+            _ => return Err("ls: one path at most".into()),
+        };
+        let mut text = String::new();
+        if under_files(&directory) {
+            let entries = system
+                .files(&directory)
+                .map_err(|error| format!("ls {directory}: {error}"))?;
+            for entry in entries {
+                let (kind, slash) = if entry.directory {
+                    ("dir ", "/")
+                } else {
+                    ("file", "")
+                };
+                text.push_str(&format!("{kind} {:>7} {}{slash}\n", entry.size, entry.name));
+            }
+        } else {
+            let entries = system
+                .list(&directory)
+                .map_err(|error| format!("ls {directory}: {error}"))?;
+            for entry in entries {
+                text.push_str(&format!("{entry}\n"));
+            }
+        }
+        Ok(text)
+    }
+
+    fn ps(&mut self, arguments: &[&str], system: &mut impl System) -> Result<String, String> {
         if !arguments.is_empty() {
             return Err("ps: no arguments".into());
         }
         let processes = system.processes().map_err(|error| format!("ps: {error}"))?;
-        terminal.write("  PID PARENT DOMAIN   STATE        NAME\n");
+        let mut text = String::from("  PID PARENT DOMAIN   STATE        NAME\n");
         for p in processes {
-            terminal.write(&format!(
+            text.push_str(&format!(
                 "{:>5} {:>6} {:<8} {:<12} {}\n",
                 p.pid, p.parent, p.domain, p.state, p.name
             ));
         }
-        Ok(0)
+        Ok(text)
     }
 
     fn kill(
@@ -245,58 +594,61 @@ impl Shell {
         terminal: &mut impl Terminal,
         system: &mut impl System,
     ) -> Result<u32, String> {
-        let pids: Vec<u32> = match arguments {
-            [] => self.jobs.iter().map(|(pid, _)| *pid).collect(),
-            [pid] => alloc::vec![
-                pid.parse()
-                    .map_err(|_| format!("wait: not a process id: {pid}"))?
-            ],
+        let jobs: Vec<Job> = match arguments {
+            [] => core::mem::take(&mut self.jobs),
+            [pid] => {
+                let pid: u32 = pid
+                    .parse()
+                    .map_err(|_| format!("wait: not a process id: {pid}"))?;
+                match self.jobs.iter().position(|job| job.pids.contains(&pid)) {
+                    Some(index) => alloc::vec![self.jobs.remove(index)],
+                    None => alloc::vec![Job {
+                        pids: alloc::vec![pid],
+                        dones: Vec::new(),
+                        name: format!("process {pid}"),
+                    }],
+                }
+            }
             _ => return Err("wait: one process id at most".into()),
         };
         let mut last = 0;
-        for pid in pids {
-            let status = system
-                .wait(pid)
-                .map_err(|error| format!("wait {pid}: {error}"))?;
-            let name = self
-                .jobs
-                .iter()
-                .find(|(job, _)| *job == pid)
-                .map_or_else(|| format!("process {pid}"), |(_, name)| name.clone());
-            self.jobs.retain(|(job, _)| *job != pid);
-            terminal.write(&format!("[{pid}] {}\n", ended(&name, status)));
-            last = status;
+        let mut failure = None;
+        for job in jobs {
+            let mut status = Ok(0);
+            for pid in &job.pids {
+                status = system
+                    .wait(*pid)
+                    .map_err(|error| format!("wait {pid}: {error}"));
+            }
+            let finished = self.finish_all(&job.dones, system);
+            let pid = job.pids.last().copied().unwrap_or(0);
+            match status.and_then(|status| finished.map(|()| status)) {
+                Ok(status) => {
+                    terminal.write(&format!("[{pid}] {}\n", ended(&job.name, status)));
+                    last = status;
+                }
+                Err(message) => failure = Some(message),
+            }
         }
-        Ok(last)
+        match failure {
+            Some(message) => Err(message),
+            None => Ok(last),
+        }
     }
+}
 
-    fn run(
-        &mut self,
-        program: &str,
-        arguments: &[&str],
-        terminal: &mut impl Terminal,
-        system: &mut impl System,
-    ) -> Result<u32, String> {
-        let (background, arguments) = match arguments.split_last() {
-            Some((&"&", rest)) => (true, rest),
-            _ => (false, arguments),
-        };
-        let pid = system
-            .spawn(program, &arguments.join(" "))
-            .map_err(|error| format!("{program}: {error}"))?;
-        if background {
-            self.jobs.push((pid, program.into()));
-            terminal.write(&format!("[{pid}] {program}\n"));
-            return Ok(0);
-        }
-        let status = system
-            .wait(pid)
-            .map_err(|error| format!("{program}: wait: {error}"))?;
-        if status != 0 {
-            terminal.write(&format!("shell: {}\n", ended(program, status)));
-        }
-        Ok(status)
-    }
+/// What a stage became.
+enum Started {
+    /// A process, to wait for.
+    Process(u32),
+    /// A built-in that ran, with its status.
+    BuiltIn(u32),
+}
+
+/// A program's argument bytes: its words after the first, joined by
+/// spaces.
+fn arguments_of(words: &[&str]) -> String {
+    words[1..].join(" ")
 }
 
 /// How a process ended, in words.
@@ -333,12 +685,49 @@ mod tests {
     }
 
     /// Programs and their statuses; `forbidden` is refused by policy.
+    /// Pipes are byte queues; a program runs whole when it starts (the
+    /// stages start left to right, so its input is there): `cat` copies
+    /// its stdin to its stdout, `count` writes the number of bytes of its
+    /// stdin, `shout` writes `HI` three times; what goes to no stream is
+    /// the kernel log. Files live in `files`; a written file's bytes land
+    /// when the stream is finished.
     #[derive(Default)]
     struct FakeSystem {
         statuses: BTreeMap<String, u32>,
         running: BTreeMap<u32, String>,
         next: u32,
         killed: Vec<u32>,
+        /// Stream id -> (pipe, is the write end).
+        ends: BTreeMap<u32, (u32, bool)>,
+        pipes: BTreeMap<u32, Vec<u8>>,
+        /// Done id -> the file a write stream fills and its pipe.
+        dones: BTreeMap<u32, Option<(String, u32, bool)>>,
+        files: BTreeMap<String, Vec<u8>>,
+        directories: Vec<String>,
+        log: String,
+    }
+
+    impl FakeSystem {
+        fn id(&mut self) -> u32 {
+            self.next += 1;
+            self.next
+        }
+        fn run(&mut self, program: &str, stdin: Option<u32>, stdout: Option<u32>) {
+            let input = stdin
+                .and_then(|s| self.ends.get(&s).copied())
+                .map(|(pipe, _)| core::mem::take(self.pipes.entry(pipe).or_default()))
+                .unwrap_or_default();
+            let output = match program {
+                "cat" => input,
+                "count" => std::format!("{}\n", input.len()).into_bytes(),
+                "shout" => b"HI\nHI\nHI\n".to_vec(),
+                _ => Vec::new(),
+            };
+            match stdout.and_then(|s| self.ends.get(&s).copied()) {
+                Some((pipe, _)) => self.pipes.entry(pipe).or_default().extend(output),
+                None => self.log.push_str(&String::from_utf8_lossy(&output)),
+            }
+        }
     }
 
     impl System for FakeSystem {
@@ -388,18 +777,132 @@ mod tests {
             self.killed.push(pid);
             Ok(())
         }
+        fn pipe(&mut self) -> Result<(StreamId, StreamId), String> {
+            let pipe = self.id();
+            let (read, write) = (self.id(), self.id());
+            self.ends.insert(read, (pipe, false));
+            self.ends.insert(write, (pipe, true));
+            Ok((read, write))
+        }
+        fn read_file(&mut self, path: &str) -> Result<(StreamId, DoneId), String> {
+            let bytes = self.files.get(path).cloned().ok_or("FILE_NOT_FOUND")?;
+            let (read, write) = self.pipe()?;
+            self.write_to(write, &bytes)?;
+            self.close(write);
+            let done = self.id();
+            self.dones.insert(done, None);
+            Ok((read, done))
+        }
+        fn write_file(&mut self, path: &str, append: bool) -> Result<(StreamId, DoneId), String> {
+            if path.ends_with("/nodir/x") {
+                return Err("FILE_NOT_FOUND".into());
+            }
+            let (read, write) = self.pipe()?;
+            let pipe = self.ends[&read].0;
+            self.close(read);
+            let done = self.id();
+            self.dones.insert(done, Some((path.into(), pipe, append)));
+            Ok((write, done))
+        }
+        fn start(
+            &mut self,
+            program: &str,
+            arguments: &str,
+            stdin: Option<StreamId>,
+            stdout: Option<StreamId>,
+        ) -> Result<u32, String> {
+            let pid = self.spawn(program, arguments)?;
+            self.run(program, stdin, stdout);
+            Ok(pid)
+        }
+        fn write_to(&mut self, stream: StreamId, bytes: &[u8]) -> Result<(), String> {
+            match self.ends.get(&stream) {
+                Some((pipe, true)) => {
+                    self.pipes
+                        .entry(*pipe)
+                        .or_default()
+                        .extend_from_slice(bytes);
+                    Ok(())
+                }
+                _ => Err("not a write end".into()),
+            }
+        }
+        fn close(&mut self, stream: StreamId) {
+            assert!(self.ends.remove(&stream).is_some(), "closed {stream} twice");
+        }
+        fn finish(&mut self, done: DoneId) -> Result<(), String> {
+            let Some(target) = self.dones.remove(&done).ok_or("finished twice")? else {
+                return Ok(());
+            };
+            let (path, pipe, append) = target;
+            let bytes = self.pipes.remove(&pipe).unwrap_or_default();
+            let file = self.files.entry(path).or_default();
+            if !append {
+                file.clear();
+            }
+            file.extend(bytes);
+            Ok(())
+        }
+        fn files(&mut self, directory: &str) -> Result<Vec<FileInfo>, String> {
+            if directory != "/tmp" {
+                return Err("FILE_NOT_FOUND".into());
+            }
+            Ok(self
+                .files
+                .iter()
+                .map(|(name, bytes)| FileInfo {
+                    name: name.trim_start_matches("/tmp/").into(),
+                    directory: false,
+                    size: bytes.len() as u64,
+                })
+                .chain(self.directories.iter().map(|name| FileInfo {
+                    name: name.trim_start_matches("/tmp/").into(),
+                    directory: true,
+                    size: 0,
+                }))
+                .collect())
+        }
+        fn is_directory(&mut self, path: &str) -> Result<bool, String> {
+            if path == "/tmp" || self.directories.iter().any(|d| d == path) {
+                return Ok(true);
+            }
+            if self.files.contains_key(path) {
+                return Ok(false);
+            }
+            Err("FILE_NOT_FOUND".into())
+        }
     }
 
     fn session(lines: &[&str]) -> (String, u32) {
+        let (output, status, _) = session_with(lines);
+        (output, status)
+    }
+
+    /// The session's output, status, and the fake system after it (every
+    /// stream closed and every file stream finished, checked here).
+    fn session_with(lines: &[&str]) -> (String, u32, FakeSystem) {
         let mut terminal = FakeTerminal {
             input: lines.iter().map(|l| Input::Line((*l).into())).collect(),
             output: String::new(),
         };
         let mut system = FakeSystem::default();
-        system.statuses.insert("good".into(), 0);
-        system.statuses.insert("bad".into(), 3);
+        for (program, status) in [
+            ("good", 0),
+            ("bad", 3),
+            ("cat", 0),
+            ("count", 0),
+            ("shout", 0),
+        ] {
+            system.statuses.insert(program.into(), status);
+        }
+        system.directories.push("/tmp/d".into());
         let status = Shell::new().session(&mut terminal, &mut system);
-        (terminal.output, status)
+        assert!(
+            system.ends.is_empty(),
+            "streams left open: {:?}",
+            system.ends
+        );
+        (terminal.output, status, system)
     }
 
     #[test]
@@ -442,6 +945,93 @@ mod tests {
              hinge$ hinge$ "
         );
         assert_eq!(status, 0, "the last command's status ends the session");
+    }
+
+    #[test]
+    fn redirects_and_pipelines_move_the_bytes() {
+        let (output, status, system) = session_with(&[
+            "echo hello > /tmp/a",
+            "cat /tmp/a",
+            "cat < /tmp/a | count",
+            "shout | cat | cat > /tmp/b",
+            "echo more >> /tmp/b",
+            "cd /tmp",
+            "pwd",
+            "echo x>rel",
+            "ls",
+            "cat < a | cat >> b",
+            "echo $?",
+        ]);
+        assert_eq!(
+            output,
+            "hinge$ hinge$ hinge$ hinge$ hinge$ hinge$ hinge$ /tmp\n\
+             hinge$ hinge$ file       6 a\nfile      14 b\nfile       2 rel\ndir        0 d/\n\
+             hinge$ hinge$ 0\nhinge$ "
+        );
+        assert_eq!(status, 0);
+        assert_eq!(system.files["/tmp/a"], b"hello\n");
+        assert_eq!(system.files["/tmp/b"], b"HI\nHI\nHI\nmore\nhello\n");
+        assert_eq!(system.files["/tmp/rel"], b"x\n");
+        // `cat /tmp/a` has no streams: the fake's cat reads nothing; the
+        // pipeline's count went to the shell's own stdout (the log here).
+        assert_eq!(system.log, "6\n");
+        assert!(system.dones.is_empty(), "a file stream was never finished");
+    }
+
+    #[test]
+    fn redirect_and_pipeline_errors_are_reported_and_start_nothing() {
+        let (output, status, system) = session_with(&[
+            "cat < /tmp/missing | count",
+            "echo $?",
+            "shout > /tmp/nodir/x",
+            "good | forbidden | cat",
+            "cat |",
+            "cd /srv",
+            "cd /tmp/missing",
+            "cd /tmp/a",
+            "echo a > /tmp/a",
+            "cd /tmp/a",
+            "ls /tmp/zzz",
+            "wait | cat",
+            "bad | good",
+            "good | bad",
+        ]);
+        assert_eq!(
+            output,
+            "hinge$ shell: /tmp/missing: FILE_NOT_FOUND\n\
+             hinge$ 1\n\
+             hinge$ shell: /tmp/nodir/x: FILE_NOT_FOUND\n\
+             hinge$ shell: forbidden: PM_SPAWN_DENIED\n\
+             hinge$ shell: a command is missing after |\n\
+             hinge$ shell: cd /srv: only / and directories under /tmp\n\
+             hinge$ shell: cd /tmp/missing: FILE_NOT_FOUND\n\
+             hinge$ shell: cd /tmp/a: FILE_NOT_FOUND\n\
+             hinge$ hinge$ shell: cd /tmp/a: not a directory\n\
+             hinge$ shell: ls /tmp/zzz: FILE_NOT_FOUND\n\
+             hinge$ shell: wait: not in a pipeline, a redirect or the background\n\
+             hinge$ hinge$ shell: bad exited with status 3\n\
+             hinge$ "
+        );
+        assert_eq!(status, 3);
+        assert!(
+            system.running.is_empty(),
+            "a started stage was not waited for"
+        );
+    }
+
+    #[test]
+    fn background_pipelines_keep_their_files_until_waited_for() {
+        let (output, _, system) =
+            session_with(&["shout | cat > /tmp/j &", "ls /tmp", "wait", "ls /tmp"]);
+        assert_eq!(
+            output,
+            "hinge$ [9] shout | cat\n\
+             hinge$ dir        0 d/\n\
+             hinge$ [9] shout | cat exited with status 0\n\
+             hinge$ file       9 j\ndir        0 d/\n\
+             hinge$ "
+        );
+        assert!(system.dones.is_empty());
     }
 
     #[test]

@@ -11,6 +11,8 @@
 
 extern crate alloc;
 
+mod plumbing;
+
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -18,8 +20,9 @@ use abi::Error;
 use abi::procman::{KILLED, PROCESS_RUNNING, ProcessEntry, ProcmanError};
 use abi::pty::ForegroundJob;
 use abi::stream::{STDERR, STDIN, STDOUT};
+use plumbing::Plumbing;
 use pty::PtyClient;
-use shell::{Input, ProcessInfo, Shell, System, Terminal};
+use shell::{DoneId, FileInfo, Input, ProcessInfo, Shell, StreamId, System, Terminal};
 use userlib::{CallError, Startup, procman, stdio};
 
 /// On the host the crate builds as an empty program.
@@ -70,9 +73,11 @@ impl Terminal for Streams {
     }
 }
 
-/// procman, for the shell, and the terminal's pair for its foreground job.
+/// procman, for the shell, the terminal's pair for its foreground job,
+/// and the pipes and file streams the shell holds.
 struct Procman {
     terminal: Option<PtyClient>,
+    plumbing: Plumbing,
 }
 
 impl Procman {
@@ -152,12 +157,57 @@ impl System for Procman {
     fn kill(&mut self, pid: u32) -> Result<(), String> {
         procman::kill(pid).map_err(named)
     }
+
+    fn pipe(&mut self) -> Result<(StreamId, StreamId), String> {
+        self.plumbing.pipe()
+    }
+
+    fn read_file(&mut self, path: &str) -> Result<(StreamId, DoneId), String> {
+        self.plumbing.read_file(path)
+    }
+
+    fn write_file(&mut self, path: &str, append: bool) -> Result<(StreamId, DoneId), String> {
+        self.plumbing.write_file(path, append)
+    }
+
+    fn start(
+        &mut self,
+        program: &str,
+        arguments: &str,
+        stdin: Option<StreamId>,
+        stdout: Option<StreamId>,
+    ) -> Result<u32, String> {
+        self.plumbing.start(program, arguments, stdin, stdout)
+    }
+
+    fn write_to(&mut self, stream: StreamId, bytes: &[u8]) -> Result<(), String> {
+        self.plumbing.write_to(stream, bytes)
+    }
+
+    fn close(&mut self, stream: StreamId) {
+        self.plumbing.close(stream);
+    }
+
+    fn finish(&mut self, done: DoneId) -> Result<(), String> {
+        self.plumbing.finish(done)
+    }
+
+    fn files(&mut self, directory: &str) -> Result<Vec<FileInfo>, String> {
+        self.plumbing.list(directory)
+    }
+
+    fn is_directory(&mut self, path: &str) -> Result<bool, String> {
+        self.plumbing.is_directory(path)
+    }
 }
 
 fn run(mut startup: Startup) -> i32 {
     let terminal = startup
         .take_descriptor(1)
         .map(|pair| PtyClient::new(pair.into_raw()));
-    let mut system = Procman { terminal };
+    let mut system = Procman {
+        terminal,
+        plumbing: Plumbing::default(),
+    };
     Shell::new().session(&mut Streams::default(), &mut system) as i32
 }

@@ -1,0 +1,128 @@
+//! MSG-SHELL: what the shell's pipelines rely on (ABI.md §7a.6, D80,
+//! D82), checked by building the pipelines by hand: the utilities
+//! (`yes`, `head`, `cat`) started with pipe ends as their standard
+//! streams, the runner closing its copies as the shell does, and a file
+//! stream at each end.
+
+use abi::TrapArgs;
+use abi::file::{CREATE, TRUNCATE};
+use abi::stream::{STDERR, StdStream};
+use alloc::format;
+use alloc::vec::Vec;
+use userlib::file::Files;
+use userlib::pipe::pipe;
+use userlib::procman;
+
+use super::pipe::{fail, read_exactly};
+use crate::case::Case;
+use crate::context::Failed;
+use crate::expect::Expect;
+
+fn spawn(
+    program: &str,
+    arguments: &str,
+    stdin: StdStream,
+    stdout: StdStream,
+) -> Result<u32, Failed> {
+    let streams = [stdin, stdout, userlib::stdio::inherit(STDERR)];
+    procman::spawn_with_streams(program, arguments.as_bytes(), &[], streams)
+        .map_err(|e| Failed(format!("SPAWN {program}: {e}")))
+}
+
+fn wait(pid: u32) -> Result<u32, Failed> {
+    procman::wait(pid).map_err(|e| Failed(format!("WAIT {pid}: {e}")))
+}
+
+/// The cases.
+pub static CASES: &[Case] = &[
+    Case {
+        id: "MSG-SHELL-001",
+        rule: "yes | head -n 3 built as the shell builds it (the runner closes its copies once both run) ends: head writes exactly three lines and exits 0, yes meets the broken pipe and exits 141",
+        section: "7a.6",
+        decisions: &["D82"],
+        expect: Expect::registers("yes's status", 141, 0, 0, 0),
+        run: |context| {
+            let (yes_read, yes_write) = pipe().map_err(|e| fail("pipe()", e))?;
+            let (out_read, out_write) = pipe().map_err(|e| fail("pipe()", e))?;
+            let yes = spawn(
+                "yes",
+                "",
+                StdStream::NONE,
+                StdStream::pipe(yes_write.pipe()),
+            )?;
+            drop(yes_write);
+            let head = spawn(
+                "head",
+                "-n 3",
+                StdStream::pipe(yes_read.pipe()),
+                StdStream::pipe(out_write.pipe()),
+            )?;
+            drop(yes_read);
+            drop(out_write);
+            let out = read_exactly(&out_read, 64)?;
+            context.check(out == b"y\ny\ny\n", &format!("head wrote {out:?}"));
+            context.check(wait(head)? == 0, "head did not exit 0");
+            let status = wait(yes)?;
+            Ok(context.observe(TrapArgs {
+                arg0: u64::from(status),
+                ..TrapArgs::default()
+            }))
+        },
+    },
+    Case {
+        id: "MSG-SHELL-002",
+        rule: "cat < /tmp/x > /tmp/y built as the shell builds it (a read stream as stdin, a write stream as stdout): once cat ended and both done events are signalled, /tmp/y holds exactly /tmp/x's bytes",
+        section: "7a.6",
+        decisions: &["D80", "D82"],
+        expect: Expect::registers("/tmp/y's size", 5000, 0, 0, 0),
+        run: |context| {
+            let files = Files::connect().map_err(|e| Failed(format!("/tmp: {}", e.name())))?;
+            let bytes: Vec<u8> = (0..5000).map(|i| (i % 251) as u8).collect();
+            {
+                let mut file = files
+                    .open("/tmp/s002x", CREATE | TRUNCATE)
+                    .map_err(|e| Failed(format!("OPEN: {}", e.name())))?;
+                file.write_all(&bytes)
+                    .map_err(|e| Failed(format!("WRITE: {}", e.name())))?;
+            }
+            let (input, input_done) = files
+                .read_stream("/tmp/s002x")
+                .map_err(|e| Failed(format!("STREAM: {}", e.name())))?;
+            let (output, output_done) = files
+                .write_stream("/tmp/s002y", CREATE | TRUNCATE)
+                .map_err(|e| Failed(format!("STREAM: {}", e.name())))?;
+            let cat = spawn(
+                "cat",
+                "",
+                StdStream::pipe(input.pipe()),
+                StdStream::pipe(output.pipe()),
+            )?;
+            drop(input);
+            drop(output);
+            context.check(wait(cat)? == 0, "cat did not exit 0");
+            input_done.wait()?;
+            output_done.wait()?;
+            let mut copy = Vec::new();
+            let mut file = files
+                .open("/tmp/s002y", 0)
+                .map_err(|e| Failed(format!("OPEN: {}", e.name())))?;
+            let mut piece = [0u8; 1024];
+            loop {
+                let n = file
+                    .read(&mut piece)
+                    .map_err(|e| Failed(format!("READ: {}", e.name())))?;
+                if n == 0 {
+                    break;
+                }
+                copy.extend_from_slice(&piece[..n]);
+            }
+            context.check(copy == bytes, "the copy differs from the file");
+            let _ = files.unlink("/tmp/s002x");
+            let _ = files.unlink("/tmp/s002y");
+            Ok(context.observe(TrapArgs {
+                arg0: copy.len() as u64,
+                ..TrapArgs::default()
+            }))
+        },
+    },
+];
