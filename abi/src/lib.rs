@@ -23,6 +23,7 @@ pub mod process;
 pub mod procman;
 pub mod stream;
 pub mod trap;
+pub mod upcall;
 
 pub use descriptor::{Descriptor, ObjectKind, Rights};
 pub use error::Error;
