@@ -24,6 +24,7 @@ mod rrecv;
 mod send;
 mod share;
 mod shm;
+mod sig;
 mod size;
 mod slot;
 mod smo;
@@ -31,6 +32,7 @@ mod smp;
 mod sock;
 mod stdio;
 mod trap;
+mod upcalls;
 
 use crate::case::Case;
 
@@ -64,6 +66,8 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("LOAD", load::CASES),
     ("CONS", cons::CASES),
     ("SMP", smp::CASES),
+    ("SIG", sig::CASES),
+    ("UPCALL", upcalls::CASES),
 ];
 
 /// The areas that speak procman's protocol (portals, pipes, device

@@ -38,6 +38,7 @@ mod check;
 mod fixture;
 mod fuzz;
 mod scheduling;
+mod signals;
 mod smp;
 mod transfer;
 
@@ -54,7 +55,12 @@ fn main() {}
 userlib::entry!(run);
 
 /// Every area's checks, in the order they run.
-const AREAS: &[&[Check]] = &[transfer::CHECKS, scheduling::CHECKS, smp::CHECKS];
+const AREAS: &[&[Check]] = &[
+    transfer::CHECKS,
+    scheduling::CHECKS,
+    smp::CHECKS,
+    signals::CHECKS,
+];
 
 fn run(startup: Startup) -> i32 {
     let cmdline = core::str::from_utf8(startup.arguments).unwrap_or("");
