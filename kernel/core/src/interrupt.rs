@@ -194,10 +194,16 @@ impl Kernel {
     /// that thread enters its upcall handler if a signal is deliverable.
     /// A frame that cannot be written ends the process (logged through
     /// [`Kernel::pop_upcall_failure`]) and another thread is picked.
+    #[inline(always)]
     pub fn prepare_return(&mut self, machine: &mut impl Machine) {
-        if self.attention == 0 {
-            return;
+        if self.attention != 0 {
+            self.prepare_return_slow(machine);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn prepare_return_slow(&mut self, machine: &mut impl Machine) {
         if self.current.is_none() {
             self.reschedule();
         }

@@ -38,7 +38,6 @@ mod check;
 mod fixture;
 mod fuzz;
 mod scheduling;
-mod signals;
 mod smp;
 mod transfer;
 
@@ -55,12 +54,7 @@ fn main() {}
 userlib::entry!(run);
 
 /// Every area's checks, in the order they run.
-const AREAS: &[&[Check]] = &[
-    transfer::CHECKS,
-    scheduling::CHECKS,
-    smp::CHECKS,
-    signals::CHECKS,
-];
+const AREAS: &[&[Check]] = &[transfer::CHECKS, scheduling::CHECKS, smp::CHECKS];
 
 fn run(startup: Startup) -> i32 {
     let cmdline = core::str::from_utf8(startup.arguments).unwrap_or("");
