@@ -143,6 +143,43 @@ pub fn plan(image: &[u8]) -> Result<ProgramPlan, ProgramError> {
     Ok(plan)
 }
 
+/// `image` cut to what a loader reads: the ELF header, the program
+/// headers and the loadable segments' file bytes, with the section header
+/// table dropped (its offset, count and string-table index zeroed). Debug
+/// information, symbols and every other section go, which is most of a
+/// user program's file; the boot archive carries this, and the program's
+/// full ELF stays in `target/` to place a faulting address. The result
+/// plans exactly as `image` does; an image [`plan`] refuses is refused
+/// the same way. (Host side only: the `no_std` part never allocates.)
+#[cfg(any(feature = "std", test))]
+pub fn loadable_part(image: &[u8]) -> Result<Vec<u8>, ProgramError> {
+    let plan = plan(image)?;
+    let file =
+        ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| ProgramError::Malformed)?;
+    let header = file.ehdr;
+    let headers_end = header
+        .e_phoff
+        .checked_add(u64::from(header.e_phnum) * u64::from(header.e_phentsize))
+        .ok_or(ProgramError::Malformed)?;
+    let keep = plan.segments[..plan.segment_count]
+        .iter()
+        .map(|s| s.file_offset + s.file_size)
+        .fold(headers_end.max(u64::from(header.e_ehsize)), u64::max);
+    let keep = usize::try_from(keep).map_err(|_| ProgramError::Malformed)?;
+    let mut out = image.get(..keep).ok_or(ProgramError::Malformed)?.to_vec();
+    // e_shoff (8 bytes at 0x28), e_shnum and e_shstrndx (2 bytes at 0x3c
+    // and 0x3e): no section header table.
+    for range in [0x28..0x30, 0x3c..0x3e, 0x3e..0x40] {
+        if let Some(field) = out.get_mut(range) {
+            field.fill(0);
+        }
+    }
+    if self::plan(&out) != Ok(plan) {
+        return Err(ProgramError::Malformed);
+    }
+    Ok(out)
+}
+
 impl Segment {
     /// The first page it touches.
     pub const fn first_page(&self) -> u64 {
@@ -322,8 +359,63 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_loadable_part_drops_sections_and_plans_the_same() {
+        let mut image = elf(
+            0x40_1000,
+            &[(0x40_1000, 0x800, 0x80, RX), (0x40_3000, 0x2000, 0x10, RW)],
+        );
+        let loadable_end = image.len();
+        // Debug sections and a section header table after the segments.
+        image.extend(std::iter::repeat_n(0xab, 5000));
+        let shoff = image.len() as u64;
+        image.extend([0u8; 64]); // one SHT_NULL section header
+        image[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+        image[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        image[0x3c..0x3e].copy_from_slice(&1u16.to_le_bytes());
+        assert!(plan(&image).is_ok());
+        let cut = loadable_part(&image);
+        assert!(cut.is_ok(), "{cut:?}");
+        let cut = cut.unwrap_or_default();
+        assert_eq!(cut.len(), loadable_end);
+        assert_eq!(plan(&cut), plan(&image));
+        assert_eq!(&cut[0x28..0x30], &[0; 8]);
+        let bad = elf(0x50_0000, &[(0x40_1000, 0x1000, 0x1000, RX)]);
+        assert_eq!(loadable_part(&bad), Err(ProgramError::NoEntry));
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Whatever the bytes: the loadable part is refused exactly when
+        /// the image is, and plans the same when it is not.
+        #[test]
+        fn the_loadable_part_plans_as_the_image(
+            edits in proptest::collection::vec((0usize..400, proptest::prelude::any::<u8>()), 0..8),
+            tail in 0usize..300,
+        ) {
+            let mut image = elf(
+                0x40_1000,
+                &[(0x40_1000, 0x800, 0x80, RX), (0x40_3000, 0x2000, 0x10, RW)],
+            );
+            image.extend(std::iter::repeat_n(0x5a, tail));
+            for (at, byte) in edits {
+                if let Some(b) = image.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            match (plan(&image), loadable_part(&image)) {
+                (Ok(p), Ok(cut)) => {
+                    proptest::prop_assert_eq!(plan(&cut), Ok(p));
+                    proptest::prop_assert!(cut.len() <= image.len());
+                }
+                (Err(e), Err(f)) => proptest::prop_assert_eq!(e, f),
+                // A plan whose headers cannot be cut cleanly is refused as
+                // malformed, never panics.
+                (Ok(_), Err(f)) => proptest::prop_assert_eq!(f, ProgramError::Malformed),
+                (Err(e), Ok(_)) => proptest::prop_assert!(false, "refused {e:?} but cut"),
+            }
+        }
 
         /// Any bytes at all: a refusal or a plan that keeps its promises,
         /// never a panic.

@@ -33,6 +33,7 @@
 
 mod peer;
 mod plot;
+mod scaling;
 
 use crate::artifacts::{self, Paths};
 use crate::cli::{Accel, BenchArgs, Peer};
@@ -115,6 +116,9 @@ struct Report<'a> {
 
 /// `cargo xtask bench`.
 pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
+    if args.scaling {
+        return scaling_command(args);
+    }
     let paths = Paths::locate()?;
     let accel = effective(args.accel);
     qemu::check_accel(accel)?;
@@ -237,6 +241,61 @@ pub fn bench_command(args: &BenchArgs) -> Result<ExitCode> {
         artifacts::write_file(path, text.as_bytes())?;
         eprintln!("bench: wrote {}", path.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--scaling`: the pairs boot (see `scaling.rs`).
+fn scaling_command(args: &BenchArgs) -> Result<ExitCode> {
+    let paths = Paths::locate()?;
+    let accel = match effective(args.accel) {
+        Accel::TcgIcount => {
+            eprintln!(
+                "bench: tcg-icount runs one CPU at a time; scaling is measured under tcg (multi-threaded)"
+            );
+            Accel::Tcg
+        }
+        other => other,
+    };
+    qemu::check_accel(accel)?;
+    deps::ensure_packages(&[HostPackage::Qemu])?;
+    let iterations = args.iterations as usize;
+    eprintln!("bench: building the kernel and the programs");
+    let manifest = artifacts::build(&paths, Echo::OnFailure)?;
+    let archive = artifacts::write_boot_archive(&paths, &manifest)?;
+    let config = QemuConfig {
+        medium: BootMedium::Pvh {
+            kernel: paths.kernel_elf(),
+            archive,
+            cmdline: format!("{} {}", guest_cmdline(iterations), ipc_bench::SCALING_KEY),
+            bios: qemu::fast_pvh_firmware(accel),
+        },
+        accel,
+        smp: scaling::CPUS,
+        memory: "256M".to_owned(),
+        serial: SerialSink::Stdio,
+        wait_for_gdb: false,
+    };
+    eprintln!(
+        "bench: booting {GUEST_PROGRAM} (scaling) under {} with {} CPUs",
+        accel.name(),
+        scaling::CPUS
+    );
+    // Seven round-trip runs of `iterations` each, some of them contended.
+    let timeout = guest_timeout(iterations * 7);
+    let run = qemu::run_captured(&config, None, Some(timeout), false)?;
+    if !matches!(run.end, RunEnd::Exited(Verdict::Success)) {
+        bail!(
+            "the scaling run failed ({:?})\n--- serial log ---\n{}",
+            run.end,
+            run.log()
+        );
+    }
+    let (rate, lines) = scaling::parse(&run.serial)
+        .with_context(|| format!("--- serial log ---\n{}", run.log()))?;
+    print!(
+        "{}",
+        scaling::render(accel.name(), &scaling::summarize(rate, &lines))
+    );
     Ok(ExitCode::SUCCESS)
 }
 

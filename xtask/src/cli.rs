@@ -145,6 +145,12 @@ pub struct BenchArgs {
     /// Also draw every row of the guest's unit as an SVG bar chart (log scale).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Instead of the rows: N = 1, 2, 4 client/server pairs at once, each
+    /// on a CPU of its own (four CPUs; KVM, or TCG multi-threaded: under
+    /// tcg-icount one CPU runs at a time), round trips per second per pair
+    /// and the scaling factor.
+    #[arg(long, conflicts_with_all = ["peer", "plot", "json"])]
+    pub scaling: bool,
 }
 
 /// A system `cargo xtask bench --peer` measures beside hinge.

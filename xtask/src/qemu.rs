@@ -190,6 +190,11 @@ pub fn arguments(config: &QemuConfig) -> Vec<OsString> {
         // `max`: every feature TCG emulates, SMEP, SMAP and UMIP among them,
         // so the kernel's protections are on in tests as on current hardware
         // (the default qemu64 model has none of them).
+        // Several CPUs run on as many host threads (QEMU's default for an
+        // x86 guest on an x86 host, said explicitly).
+        Accel::Tcg | Accel::Auto if config.smp > 1 => {
+            push(&["-accel", "tcg,thread=multi", "-cpu", "max"])
+        }
         Accel::Tcg | Accel::Auto => push(&["-accel", "tcg", "-cpu", "max"]),
     }
     match &config.serial {
@@ -654,7 +659,7 @@ mod tests {
             "-display",
             "none",
             "-accel",
-            "tcg",
+            "tcg,thread=multi",
             "-cpu",
             "max",
             "-serial",
@@ -675,6 +680,12 @@ mod tests {
     fn accelerators_have_their_options() {
         assert!(has_sequence(
             &words(&pvh(Accel::Tcg)),
+            &["-accel", "tcg,thread=multi", "-cpu", "max"]
+        ));
+        let mut one = pvh(Accel::Tcg);
+        one.smp = 1;
+        assert!(has_sequence(
+            &words(&one),
             &["-accel", "tcg", "-cpu", "max"]
         ));
         assert!(has_sequence(

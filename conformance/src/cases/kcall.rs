@@ -1119,20 +1119,22 @@ pub static CASES: &[Case] = &[
                 u64::from_le_bytes(core::array::from_fn(|index| bytes[index]))
             });
             context.bind("size", size);
-            // And it is the real size: the linker puts the section header
-            // table last, so the ELF header (read whole here) says where
-            // the file ends.
+            // And it is the real size: the archive holds a program's
+            // loadable part (README, "boot archive"): the ELF header, the
+            // program headers and the loadable segments' bytes, no section
+            // header table. So the file ends where the last of those ends.
             let header = kit::send(
                 KernelFunction::ArchiveRead.function(),
                 FIRST_BOOT_ARCHIVE,
                 &archive_request(name, 0),
                 &[],
-                16 + 64,
+                16 + 64 + 8 * 56,
             )?;
-            let field = |at: usize, width: usize| {
+            let field = |at: u64, width: u64| {
+                let at = 16 + at as usize;
                 header
                     .bytes
-                    .get(16 + at..16 + at + width)
+                    .get(at..at + width as usize)
                     .map_or(0, |bytes| {
                         bytes
                             .iter()
@@ -1140,12 +1142,22 @@ pub static CASES: &[Case] = &[
                             .fold(0u64, |value, byte| value << 8 | u64::from(*byte))
                     })
             };
-            // e_shoff, e_shentsize, e_shnum (ELF64).
-            let end = field(0x28, 8) + field(0x3a, 2) * field(0x3c, 2);
+            // e_phoff, e_phentsize, e_phnum, e_shoff, e_shnum (ELF64); each
+            // program header's p_type, p_offset, p_filesz.
+            let (phoff, phentsize, phnum) = (field(0x20, 8), field(0x36, 2), field(0x38, 2));
+            let end = (0..phnum)
+                .map(|index| phoff + index * phentsize)
+                .filter(|at| field(*at, 4) == 1)
+                .map(|at| field(at + 8, 8) + field(at + 32, 8))
+                .fold(phoff + phnum * phentsize, u64::max);
+            context.check(
+                (field(0x28, 8), field(0x3c, 2)) == (0, 0),
+                "the archive's program still has a section header table",
+            );
             context.check(
                 end == size,
                 &alloc::format!(
-                    "the size ARCHIVE_READ gave ({size}) is not where the ELF's section headers end ({end})"
+                    "the size ARCHIVE_READ gave ({size}) is not where the ELF's loadable part ends ({end})"
                 ),
             );
             // The request (32 bytes) must fit the 40 too; the reply's

@@ -267,8 +267,14 @@ impl Kernel {
 
     /// Handles a trap by the current thread.
     pub fn trap(&mut self, machine: &mut impl Machine, args: TrapArgs) {
+        self.trap_decoded(machine, crate::refusal::screen(&args));
+    }
+
+    /// Handles a trap by the current thread, decoded (or refused) by
+    /// [`crate::refusal::screen`].
+    pub fn trap_decoded(&mut self, machine: &mut impl Machine, call: Result<Call, Error>) {
         let Some(caller) = self.current else { return };
-        let outcome = match args.decode() {
+        let outcome = match call {
             Err(error) => Err(error),
             // The common round trip's two halves take the fast path
             // (`crate::fastpath`): it hands the CPU over itself.

@@ -41,6 +41,7 @@ pub mod pager;
 pub mod phys;
 pub mod placement;
 pub mod process;
+pub mod refusal;
 pub mod rsdp;
 pub mod scheduler;
 pub mod smo;

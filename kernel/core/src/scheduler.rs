@@ -19,6 +19,9 @@ pub struct Scheduler {
     queues: [VecDeque<ThreadId>; LEVELS],
     /// Bit `p` set when queue `p` is non-empty.
     occupied: u32,
+    /// Threads in all the queues (asked on every way out of the kernel
+    /// with several CPUs: counted, not summed).
+    queued: usize,
     /// Threads admitted at each level: its queue has room for them all.
     admitted: [usize; LEVELS],
 }
@@ -35,6 +38,7 @@ impl Scheduler {
         Self {
             queues: [const { VecDeque::new() }; LEVELS],
             occupied: 0,
+            queued: 0,
             admitted: [0; LEVELS],
         }
     }
@@ -75,6 +79,7 @@ impl Scheduler {
         let level = usize::from(priority).min(LEVELS - 1);
         self.queues[level].push_back(thread);
         self.occupied |= 1 << level;
+        self.queued += 1;
     }
 
     /// Takes the next thread to run.
@@ -84,6 +89,7 @@ impl Scheduler {
         if self.queues[level].is_empty() {
             self.occupied &= !(1 << level);
         }
+        self.queued -= usize::from(thread.is_some());
         thread
     }
 
@@ -101,6 +107,7 @@ impl Scheduler {
                 if self.queues[level].is_empty() {
                     self.occupied &= !(1 << level);
                 }
+                self.queued -= usize::from(thread.is_some());
                 return thread;
             }
         }
@@ -117,10 +124,7 @@ impl Scheduler {
 
     /// How many threads are ready.
     pub fn ready(&self) -> usize {
-        if self.occupied == 0 {
-            return 0;
-        }
-        self.queues.iter().map(VecDeque::len).sum()
+        self.queued
     }
 
     /// Whether a thread of at least `priority` is ready (so a tick should
@@ -140,6 +144,7 @@ impl Scheduler {
         for level in 0..LEVELS {
             if let Some(at) = self.queues[level].iter().position(|t| *t == thread) {
                 self.queues[level].remove(at);
+                self.queued -= 1;
                 if self.queues[level].is_empty() {
                     self.occupied &= !(1 << level);
                 }
@@ -155,6 +160,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn highest_priority_first_then_round_robin() {
@@ -212,5 +218,68 @@ mod tests {
             s.dismiss(3);
         }
         assert_eq!(s.admitted[3], 0);
+    }
+
+    /// One step of [`queues_stay_consistent`]: which operation, on which
+    /// thread or level.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Enqueue(usize, u8),
+        Pick,
+        PickWhere(usize),
+        Remove(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..8usize, 0..40u8).prop_map(|(t, p)| Step::Enqueue(t, p)),
+            Just(Step::Pick),
+            (0..8usize).prop_map(Step::PickWhere),
+            (0..8usize).prop_map(Step::Remove),
+        ]
+    }
+
+    proptest! {
+        /// Against a model (one list per level): the count, the occupied
+        /// bits and every pick agree, whatever the operations.
+        #[test]
+        fn queues_stay_consistent(steps in proptest::collection::vec(step(), 0..200)) {
+            let ids = crate::thread::test_ids(8);
+            let mut s = Scheduler::new();
+            let mut model: [alloc::vec::Vec<ThreadId>; LEVELS] =
+                core::array::from_fn(|_| alloc::vec::Vec::new());
+            for step in steps {
+                match step {
+                    Step::Enqueue(t, p) => {
+                        // A thread is queued once at most, as in the kernel.
+                        if model.iter().all(|q| !q.contains(&ids[t])) {
+                            s.enqueue(ids[t], p);
+                            model[usize::from(p).min(LEVELS - 1)].push(ids[t]);
+                        }
+                    }
+                    Step::Pick => {
+                        let expected = model.iter_mut().rev().find(|q| !q.is_empty()).map(|q| q.remove(0));
+                        prop_assert_eq!(s.pick(), expected);
+                    }
+                    Step::PickWhere(t) => {
+                        let expected = model.iter_mut().rev().find_map(|q| {
+                            q.iter().position(|x| *x == ids[t]).map(|at| q.remove(at))
+                        });
+                        prop_assert_eq!(s.pick_where(|x| x == ids[t]), expected);
+                    }
+                    Step::Remove(t) => {
+                        s.remove(ids[t]);
+                        for q in &mut model {
+                            q.retain(|x| *x != ids[t]);
+                        }
+                    }
+                }
+                let count: usize = model.iter().map(alloc::vec::Vec::len).sum();
+                prop_assert_eq!(s.ready(), count);
+                let highest = model.iter().rposition(|q| !q.is_empty());
+                prop_assert_eq!(s.highest(), highest);
+                prop_assert_eq!(s.iter().count(), count);
+            }
+        }
     }
 }

@@ -11,6 +11,15 @@
 //! ```
 //!
 //! then `bench: done` (or `bench: error REASON` on a failure).
+//!
+//! With [`SCALING_KEY`] on the command line the bench measures instead N
+//! independent client/server pairs at once (N = 1, 2, 4, as many as there
+//! are CPUs), one line per pair and the TSC's rate:
+//!
+//! ```text
+//! bench: scaling pairs=N pair=I cpu=C round-trips=K ticks=T
+//! bench: tsc ticks-per-second=F
+//! ```
 #![no_std]
 
 /// The kernel command-line word `bench-iterations=N`: the first process
@@ -113,6 +122,65 @@ impl Percentiles {
     }
 }
 
+/// The kernel command-line word that makes the bench measure N pairs at
+/// once (`cargo xtask bench --scaling`) instead of its rows.
+pub const SCALING_KEY: &str = "bench-scaling";
+
+/// The pair counts of a scaling run (those with more pairs than CPUs are
+/// left out).
+pub const PAIR_COUNTS: [usize; 3] = [1, 2, 4];
+
+/// The message size of a scaling run's round trips.
+pub const SCALING_PAYLOAD: u16 = 64;
+
+/// One pair of a scaling run: `round_trips` 64-byte round trips by a
+/// client pinned to CPU `cpu`, in `ticks` of the TSC, while `pairs` pairs
+/// ran at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairLine {
+    pub pairs: usize,
+    pub pair: usize,
+    pub cpu: u32,
+    pub round_trips: usize,
+    pub ticks: u64,
+}
+
+impl core::fmt::Display for PairLine {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{LINE_PREFIX}scaling pairs={} pair={} cpu={} round-trips={} ticks={}",
+            self.pairs, self.pair, self.cpu, self.round_trips, self.ticks
+        )
+    }
+}
+
+impl PairLine {
+    /// The line `text` (without [`LINE_PREFIX`]) if it is a pair line.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut words = text.strip_prefix("scaling ")?.split(' ');
+        let mut field = |key: &str| -> Option<u64> {
+            words
+                .next()?
+                .strip_prefix(key)?
+                .strip_prefix('=')?
+                .parse()
+                .ok()
+        };
+        Some(PairLine {
+            pairs: usize::try_from(field("pairs")?).ok()?,
+            pair: usize::try_from(field("pair")?).ok()?,
+            cpu: u32::try_from(field("cpu")?).ok()?,
+            round_trips: usize::try_from(field("round-trips")?).ok()?,
+            ticks: field("ticks")?,
+        })
+    }
+}
+
+/// The TSC's ticks per second as the guest measured them against the
+/// kernel's clock (`bench: tsc ticks-per-second=F`).
+pub const TSC_RATE_KEY: &str = "tsc ticks-per-second=";
+
 /// The argument that makes `ipc-bench-server` the pager of the
 /// `pager-fault` row.
 pub const PAGER_ARGUMENT: &[u8] = b"pager";
@@ -171,6 +239,25 @@ mod tests {
         assert_eq!(iterations("bench-iterations=many"), Err(BadIterations));
         assert_eq!(iterations("bench-iterations=1000001"), Err(BadIterations));
         assert_eq!(iterations("xbench-iterations=3"), Ok(DEFAULT_ITERATIONS));
+    }
+
+    #[test]
+    fn a_pair_line_reads_back() {
+        let line = PairLine {
+            pairs: 4,
+            pair: 2,
+            cpu: 2,
+            round_trips: 10_000,
+            ticks: 123_456_789,
+        };
+        let text = format!("{line}");
+        assert_eq!(
+            text,
+            "bench: scaling pairs=4 pair=2 cpu=2 round-trips=10000 ticks=123456789"
+        );
+        assert_eq!(PairLine::parse(&text[LINE_PREFIX.len()..]), Some(line));
+        assert_eq!(PairLine::parse("scaling pairs=4 pair=2"), None);
+        assert_eq!(PairLine::parse("name=trap-null payload=0"), None);
     }
 
     #[test]

@@ -44,7 +44,9 @@ use abi::{Descriptor, DescriptorSlot, Error, MessageSizes, ObjectKind, Rights};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use ipc_bench::{DONE, ERROR, LINE_PREFIX, Percentiles, RowLine, WARM_UP};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use ipc_bench::{DONE, ERROR, LINE_PREFIX, PairLine, Percentiles, RowLine, WARM_UP};
 use userlib::ipc;
 use userlib::kernel::{self, DoorKind};
 use userlib::{OwnedDescriptor, Startup, println};
@@ -133,6 +135,9 @@ fn bench(arguments: &[u8]) -> Result<(), String> {
     let bench = Bench {
         iterations: ipc_bench::iterations(command_line).map_err(|error| format!("{error}"))?,
     };
+    if image::cmdline::has_word(command_line, ipc_bench::SCALING_KEY) {
+        return scaling(bench);
+    }
     let (door, _server) = start_server().map_err(|error| format!("starting {SERVER}: {error}"))?;
     let door = door.descriptor();
     // One page, page-aligned, so a 4000-byte message never straddles a page.
@@ -323,4 +328,146 @@ fn roundtrip_descriptor(
     kernel::close(Descriptor(back.descriptor))
         .map_err(|error| format!("roundtrip-desc: CLOSE: {error}"))?;
     Ok(stats)
+}
+
+/// What the threads of one scaling measurement share with the bench's
+/// main thread.
+struct Pairs {
+    /// Clients done with their warm-up.
+    ready: AtomicUsize,
+    /// Set once every client is ready: the measured round trips start.
+    go: AtomicBool,
+    /// Clients done with their measured round trips.
+    done: AtomicUsize,
+    /// Each client's measured ticks and the CPU it ran on (0: failed).
+    ticks: [AtomicU64; 4],
+    cpus: [AtomicU64; 4],
+    /// Signalled by the last client ready, and by the last client done.
+    all_ready: userlib::Event,
+    all_done: userlib::Event,
+}
+
+/// The scaling run (`bench-scaling`): for N = 1, 2, 4 (at most the online
+/// CPUs), N clients, each pinned to its own CPU and calling its own
+/// server (a SEND runs the server on the caller's CPU, D54, so a pair
+/// stays on one CPU), make `iterations` 64-byte round trips at once; one
+/// line per pair. The clients start together (each warms up first, then
+/// waits for the last to be ready) and are timed each on its own.
+fn scaling(bench: Bench) -> Result<(), String> {
+    let online = kernel::cpu_counters(0)
+        .map_err(|error| format!("CPU_COUNTERS: {error}"))?
+        .online as usize;
+    println!("{LINE_PREFIX}{}{}", ipc_bench::TSC_RATE_KEY, tsc_rate()?);
+    for pairs in ipc_bench::PAIR_COUNTS.into_iter().filter(|n| *n <= online) {
+        let shared = alloc::sync::Arc::new(Pairs {
+            ready: AtomicUsize::new(0),
+            go: AtomicBool::new(false),
+            done: AtomicUsize::new(0),
+            ticks: Default::default(),
+            cpus: Default::default(),
+            all_ready: userlib::Event::create()
+                .map_err(|error| format!("EVENT_CREATE: {error}"))?,
+            all_done: userlib::Event::create().map_err(|error| format!("EVENT_CREATE: {error}"))?,
+        });
+        let mut servers = Vec::new();
+        for pair in 0..pairs {
+            let (door, server) =
+                start_server().map_err(|error| format!("starting {SERVER}: {error}"))?;
+            servers.push(server);
+            let shared = shared.clone();
+            let iterations = bench.iterations;
+            userlib::spawn_thread(
+                move || scaling_client(&shared, pairs, pair, door, iterations),
+                userlib::thread::DEFAULT_STACK_SIZE,
+            )
+            .map_err(|error| format!("THREAD_CREATE: {error}"))?;
+        }
+        shared
+            .all_ready
+            .wait()
+            .map_err(|error| format!("EVENT_WAIT: {error}"))?;
+        shared.go.store(true, Ordering::Release);
+        shared
+            .all_done
+            .wait()
+            .map_err(|error| format!("EVENT_WAIT: {error}"))?;
+        for pair in 0..pairs {
+            let ticks = shared.ticks[pair].load(Ordering::Acquire);
+            if ticks == 0 {
+                return Err(format!("scaling: pair {pair} of {pairs} failed"));
+            }
+            let line = PairLine {
+                pairs,
+                pair,
+                cpu: shared.cpus[pair].load(Ordering::Acquire) as u32,
+                round_trips: bench.iterations,
+                ticks,
+            };
+            println!("{line}");
+        }
+        // The servers stay, idle in RECEIVE on doors nobody calls any
+        // more (their clients' references ended with the clients).
+        drop(servers);
+    }
+    Ok(())
+}
+
+/// One client of a scaling run: pinned to CPU `pair`, warms up, waits for
+/// the others, then times its round trips.
+fn scaling_client(
+    shared: &Pairs,
+    pairs: usize,
+    pair: usize,
+    door: OwnedDescriptor,
+    iterations: usize,
+) {
+    let payload = ipc_bench::SCALING_PAYLOAD;
+    let sizes = MessageSizes::new()
+        .with_total_size(payload)
+        .with_data_size(payload);
+    let mut page = userlib::raw::Buffer::new();
+    let buffer = page.bytes_mut();
+    let pinned = kernel::set_affinity(1 << pair).is_ok();
+    let mut failed = !pinned;
+    for _ in 0..WARM_UP {
+        failed |= ipc::send(BENCH, door.descriptor(), buffer, sizes).is_err();
+    }
+    if shared.ready.fetch_add(1, Ordering::AcqRel) + 1 == pairs {
+        let _ = shared.all_ready.signal();
+    }
+    while !shared.go.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    let start = tsc();
+    for _ in 0..iterations {
+        failed |= ipc::send(BENCH, door.descriptor(), buffer, sizes).is_err();
+    }
+    let end = tsc();
+    let cpu = kernel::cpu_counters(0).map_or(u32::MAX, |c| c.caller_cpu);
+    failed |= cpu as usize != pair;
+    if !failed {
+        shared.ticks[pair].store((end - start).max(1), Ordering::Release);
+        shared.cpus[pair].store(u64::from(cpu), Ordering::Release);
+    }
+    if shared.done.fetch_add(1, Ordering::AcqRel) + 1 == pairs {
+        let _ = shared.all_done.signal();
+    }
+}
+
+/// The TSC's ticks per second, against the kernel's clock: the ticks
+/// between two clock ticks a second apart.
+fn tsc_rate() -> Result<u64, String> {
+    let clock = || kernel::clock().map_err(|error| format!("CLOCK: {error}"));
+    let first = clock()?;
+    // Start on a clock tick's edge.
+    let mut now = clock()?;
+    while now.ticks == first.ticks {
+        now = clock()?;
+    }
+    let (start_ticks, start) = (now.ticks, tsc());
+    let hz = u64::from(now.hz.max(1));
+    while now.ticks < start_ticks + hz {
+        now = clock()?;
+    }
+    Ok(tsc() - start)
 }

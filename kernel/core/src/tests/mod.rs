@@ -26,5 +26,6 @@ mod memory;
 mod pager;
 mod process_manager;
 mod random;
+mod refusal;
 mod smo;
 mod transfer;

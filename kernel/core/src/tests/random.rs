@@ -154,7 +154,7 @@ fn address() -> impl Strategy<Value = u64> {
     ]
 }
 
-fn raw_args() -> impl Strategy<Value = TrapArgs> {
+pub(super) fn raw_args() -> impl Strategy<Value = TrapArgs> {
     let arg0 = prop_oneof![
         3 => 0u64..0x80,
         1 => Just(0x8000u64),

@@ -53,10 +53,12 @@ static AP_LAUNCH_INDEX: AtomicU64 = AtomicU64::new(0);
 
 /// Each CPU's local APIC ID, by index (written before it comes online).
 static APIC_IDS: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
-/// Whether each CPU runs a user thread (false: its idle loop). Written by
-/// the CPU itself under the kernel lock; read without it by its timer
-/// (an idle CPU's tick never takes the lock) and by the lock holder.
-static BUSY: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// Bit `i` set while CPU `i` runs a user thread (clear: its idle loop).
+/// Written by the CPU itself under the kernel lock; read without it by
+/// its timer (an idle CPU's tick never takes the lock) and by the lock
+/// holder. One word, so that "is any other CPU idle?" on every way out of
+/// the kernel is one load.
+static BUSY: AtomicU64 = AtomicU64::new(0);
 /// Whether each CPU was sent a wake-up it has not yet answered (so a
 /// second one is not sent). Set by the lock holder, cleared by the CPU
 /// once it holds the lock.
@@ -71,14 +73,18 @@ pub fn init_boot_cpu() {
 
 /// Whether CPU `index` runs a user thread.
 pub fn is_busy(index: usize) -> bool {
-    BUSY.get(index).is_some_and(|b| b.load(Ordering::Acquire))
+    index < MAX_CPUS && (BUSY.load(Ordering::Acquire) >> index) & 1 != 0
 }
 
 /// Records whether this CPU (`index`) runs a user thread from now on, and
 /// counts a dispatch when it does.
 pub fn set_busy(index: usize, busy: bool) {
-    if let Some(b) = BUSY.get(index) {
-        b.store(busy, Ordering::Release);
+    if index < MAX_CPUS {
+        if busy {
+            BUSY.fetch_or(1 << index, Ordering::Release);
+        } else {
+            BUSY.fetch_and(!(1 << index), Ordering::Release);
+        }
     }
     if busy && let Some(d) = DISPATCHES.get(index) {
         d.fetch_add(1, Ordering::Relaxed);
@@ -122,21 +128,31 @@ pub fn kick(index: usize) {
     }
 }
 
-/// Wakes up to `ready` idle CPUs (other than `me`) among `wanted` (a bit
-/// per CPU some ready thread may run on) that were not already woken:
-/// ready threads wait in the run queue for them.
-pub fn wake_idle(me: usize, ready: usize, wanted: u64) {
+/// The online CPUs other than `me` that run no user thread, a bit each:
+/// the ones a ready thread could wake. Asked first on every way out of
+/// the kernel, so that the run queue is looked at only when some CPU
+/// could take from it (with one CPU, never).
+pub fn idle_others(me: usize) -> u64 {
+    // CPUs come online in index order: the first `online` bits.
+    let online = u64::MAX >> (64 - online().clamp(1, MAX_CPUS as u32));
+    online & !BUSY.load(Ordering::Acquire) & !(1 << (me % MAX_CPUS))
+}
+
+/// Wakes up to `ready` CPUs among `idle` ([`idle_others`]) and `wanted`
+/// (a bit per CPU some ready thread may run on) that were not already
+/// woken: ready threads wait in the run queue for them.
+pub fn wake_idle(idle: u64, ready: usize, wanted: u64) {
     let mut left = ready;
-    let online = (online() as usize).min(MAX_CPUS);
-    for (index, kicked) in KICKED.iter().enumerate().take(online) {
-        if left == 0 {
-            break;
-        }
-        if index != me && (wanted >> index) & 1 != 0 && !is_busy(index) {
-            left -= 1;
-            if !kicked.load(Ordering::Relaxed) {
-                kick(index);
-            }
+    let mut candidates = idle & wanted;
+    while candidates != 0 && left != 0 {
+        let index = candidates.trailing_zeros() as usize;
+        candidates &= candidates - 1;
+        left -= 1;
+        if KICKED
+            .get(index)
+            .is_some_and(|k| !k.load(Ordering::Relaxed))
+        {
+            kick(index);
         }
     }
 }

@@ -7,7 +7,7 @@
 //! without the lock, nor let the lock go itself (`trap_restore` does, on
 //! the resumed context's stack).
 
-use abi::{Error, TrapArgs};
+use abi::Error;
 use kernel_core::boot_info::BootInfo;
 use kernel_core::kernel::Kernel;
 use kernel_core::memory_object::Fault;
@@ -178,7 +178,7 @@ impl System {
 /// never a reference to it (the switch below may rewrite that frame).
 pub enum Event {
     /// A SYSCALL from user mode, with its four argument registers.
-    Syscall(TrapArgs),
+    Syscall(abi::trap::Call),
     /// The preemption timer.
     Tick,
     /// An ISA interrupt line a driver holds (already masked and ended).
@@ -213,7 +213,7 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
         .free_retired(|top| cpus.iter().any(|c| c.stack_top == top));
     system.save(cpu, frame);
     match event {
-        Event::Syscall(args) => system.kernel.trap(&mut system.machine, args),
+        Event::Syscall(call) => system.kernel.trap_decoded(&mut system.machine, Ok(call)),
         Event::Tick => system.kernel.tick(),
         Event::SecondaryTick => system.kernel.tick_secondary(),
         Event::Kick => system.kernel.schedule(),
@@ -297,9 +297,14 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
             smp::kick(other);
         }
     }
+    // Both asks are a load or two; the run queue itself is looked at only
+    // when some other CPU is idle (with one CPU, never).
     let ready = system.kernel.ready_count();
     if ready != 0 {
-        smp::wake_idle(cpu, ready, system.kernel.wanted_cpus());
+        let idle = smp::idle_others(cpu);
+        if idle != 0 {
+            smp::wake_idle(idle, ready, system.kernel.wanted_cpus());
+        }
     }
     let running = system.cpus.get(cpu).and_then(|c| c.running);
     if next.is_some() && next == running {

@@ -214,7 +214,10 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
     // (it ends before `system::handle` is called).
     let (vector, from_user) = unsafe { ((*frame).vector, (*frame).is_from_user_mode()) };
     let event = match vector {
-        SYSCALL_VECTOR => Event::Syscall(syscall_arguments(frame)),
+        SYSCALL_VECTOR => match kernel_core::refusal::screen(&syscall_arguments(frame)) {
+            Ok(call) => Event::Syscall(call),
+            Err(error) => return refuse(frame, error),
+        },
         vector if let Some(line) = ioapic::line_of_vector(vector) => {
             // Masked before the end of interrupt, so that a level-triggered
             // line still asserted cannot come straight back: its driver
@@ -247,7 +250,10 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
             // Only a user fault can be an unprivileged SYSCALL (see there).
             // SAFETY: as above; the borrow ends with the call.
             if syscall::completes_unprivileged_syscall(unsafe { &mut *frame }) {
-                Event::Syscall(syscall_arguments(frame))
+                match kernel_core::refusal::screen(&syscall_arguments(frame)) {
+                    Ok(call) => Event::Syscall(call),
+                    Err(error) => return refuse(frame, error),
+                }
             } else {
                 // SAFETY: as above; the fields are copied out.
                 let f = unsafe { &*frame };
@@ -272,6 +278,22 @@ extern "C" fn trap_entry_dispatch(frame: *mut TrapFrame) -> *mut TrapFrame {
         }
     };
     system::handle(frame, event)
+}
+
+/// Answers a trap its registers alone refuse (`kernel_core::refusal`):
+/// the error goes into the frame and the thread goes on, without the
+/// kernel lock or the scheduler: the refusal reads and changes no kernel
+/// state, and the trapping thread stays the one to run.
+fn refuse(frame: *mut TrapFrame, error: abi::Error) -> *mut TrapFrame {
+    let registers = abi::TrapArgs::error(error);
+    // SAFETY: `frame` is the trap's saved frame (see `trap_entry_dispatch`);
+    // no other reference to it is alive.
+    let f = unsafe { &mut *frame };
+    f.rax = registers.arg0;
+    f.rdi = registers.arg1;
+    f.rsi = registers.arg2;
+    f.rdx = registers.arg3;
+    frame
 }
 
 /// The page-fault exception (#PF).

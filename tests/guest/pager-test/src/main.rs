@@ -283,6 +283,10 @@ fn test_with(tally: &mut Tally) -> Result<(), String> {
     )?);
     let reader = RawPages::claim(MAP_AT, PAGES * PAGE_BYTES)
         .map_err(|_| String::from("RawPages::claim failed"))?;
+    // This thread and the reader on one CPU (the reader inherits it): with
+    // several, the reader could end on another CPU between the two counts
+    // below, its stack freed inside the window they measure.
+    setup("THREAD_AFFINITY", kernel::set_affinity(1))?;
     let thread = userlib::spawn_thread(
         move || {
             let ok = (0..REFUSED)
@@ -314,6 +318,7 @@ fn test_with(tally: &mut Tally) -> Result<(), String> {
         let _ = check_page(&pages, page);
     }
     let again = setup("COUNTERS", kernel::counters())?;
+    setup("THREAD_AFFINITY", kernel::set_affinity(u64::MAX))?;
     tally.check(
         "resident pages are read again without a pager",
         if (again.objects, again.free_frames) == (after_supply.objects, after_supply.free_frames) {
