@@ -85,21 +85,17 @@ fn blocked_waiter(
     Ok(job)
 }
 
+/// A caller on a thread of its own, with a handle on that thread.
+type HandledCaller = (crate::context::Job<Result<kit::Call, Failed>>, Descriptor);
+
 /// A call to `door` being served: the runner holds it. Returns the caller
 /// (with a handle) and the runner's receive buffer.
 fn served_caller(
     context: &mut Context,
     door: crate::context::Door,
-) -> Result<
-    (
-        crate::context::Job<Result<kit::Call, Failed>>,
-        Descriptor,
-        Buffer,
-    ),
-    Failed,
-> {
+) -> Result<(HandledCaller, Buffer), Failed> {
     let client = door.client;
-    let (job, handle) =
+    let caller =
         context.job_with_handle(move || kit::send(USER_CALL, client, b"served", &[], 64))?;
     context.settle();
     let (served, buffer) = kit::receive(door.owner, MAX)?;
@@ -107,7 +103,7 @@ fn served_caller(
         served.bytes.get(..6) == Some(&b"served"[..]),
         "the runner did not receive the call",
     );
-    Ok((job, handle, buffer))
+    Ok((caller, buffer))
 }
 
 const INTERRUPTED: Expect = Expect::error("the interrupted call", Error::Interrupted);
@@ -196,7 +192,7 @@ pub static CASES: &[Case] = &[
         expect: INTERRUPTED.with_arg2(CALL_RECEIVED),
         run: |context| {
             let door = context.user_door()?;
-            let (job, handle, mut buffer) = served_caller(context, door)?;
+            let ((job, handle), mut buffer) = served_caller(context, door)?;
             interrupt_ok(context, handle, 0)?;
             let call = kit::finished(context, &job, "the interrupted caller")?;
             let _ = kit::reply(&mut buffer, &Answer::data(b""))?;
@@ -211,7 +207,7 @@ pub static CASES: &[Case] = &[
         expect: Expect::error("the server's REPLY", Error::CallerGone),
         run: |context| {
             let door = context.user_door()?;
-            let (job, handle, mut buffer) = served_caller(context, door)?;
+            let ((job, handle), mut buffer) = served_caller(context, door)?;
             interrupt_ok(context, handle, 0)?;
             let _ = kit::finished(context, &job, "the interrupted caller")?;
             let registers = kit::reply(&mut buffer, &Answer::data(b"late"))?;

@@ -721,8 +721,8 @@ proptest! {
         if serving.is_some() {
             let _ = f.w.reply(s, 0, msg(RBUF, &[], 64));
         }
-        for i in 0..3 {
-            if in_call[i] {
+        for (i, calling) in in_call.iter().enumerate() {
+            if *calling {
                 let handle = f.clients[i].handle;
                 interrupt_ok(&mut f.w, init, handle, 0);
             }
