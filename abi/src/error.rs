@@ -144,6 +144,18 @@ errors! {
     /// LOG_TAKE while a kernel-log object already exists: one reader
     /// holds the kernel's log at a time (ABI.md §6.7, D43).
     LogTaken = 60, "LOG_TAKEN", "the kernel log is already taken";
+    /// A blocked SEND, RECEIVE, REPLY_RECEIVE (its receive half) or
+    /// EVENT_WAIT was interrupted (THREAD_INTERRUPT, ABI.md §6.10), or a
+    /// call that would block found an interruption pending. `arg2` says
+    /// what was done: 0 nothing (a SEND withdrawn before any server saw
+    /// it), `REPLY_DELIVERED` (REPLY_RECEIVE's reply half), `CALL_RECEIVED`
+    /// (a SEND the server had received; its REPLY gets CALLER_GONE).
+    Interrupted = 71, "INTERRUPTED", "the call was interrupted before it completed";
+    /// UPCALL_RETURN with a frame whose saved RIP or RSP is not a user
+    /// address (ABI.md §6.10): nothing changed.
+    BadUpcallFrame = 72, "BAD_UPCALL_FRAME", "the upcall frame does not hold user-mode state";
+    /// THREAD_INTERRUPT with a signal number above 63 (ABI.md §6.10).
+    NoSuchSignal = 73, "NO_SUCH_SIGNAL", "no signal has that number";
 }
 
 impl core::fmt::Display for Error {

@@ -277,6 +277,22 @@ kernel_functions! {
     /// Start a created process's first thread (process-handle target;
     /// `ProcessStartRequest`).
     ProcessStart = 0x0D2, "PROCESS_START";
+    /// Interrupt a thread (thread-handle target with SEND, a process
+    /// handle with SEND: one of its threads, or NULL: the caller;
+    /// `ThreadInterruptRequest{signal, info}`): its blocked call ends with
+    /// INTERRUPTED, and a signal is delivered to its upcall (ABI.md §6.10).
+    ThreadInterrupt = 0x0B0, "THREAD_INTERRUPT";
+    /// Register the calling thread's upcall handler and its stack (NULL
+    /// target; `UpcallRegisterRequest`; ABI.md §6.10).
+    UpcallRegister = 0x0B1, "UPCALL_REGISTER";
+    /// Leave an upcall handler: restore the state its frame saved (NULL
+    /// target; `UpcallReturnRequest{frame}`; does not return on success;
+    /// ABI.md §6.10).
+    UpcallReturn = 0x0B2, "UPCALL_RETURN";
+    /// Change the calling thread's signal mask (NULL target;
+    /// `SignalMaskRequest{how, mask}` -> `SignalMaskReply{previous, pending}`;
+    /// ABI.md §6.10).
+    SignalMask = 0x0B3, "SIGNAL_MASK";
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod procman;
 pub mod pty;
 pub mod stream;
 pub mod trap;
+pub mod upcall;
 
 pub use descriptor::{Descriptor, ObjectKind, Rights};
 pub use error::Error;

@@ -255,6 +255,11 @@ impl TrapArgs {
 /// receive half failed); a failed REPLY_RECEIVE with `arg2 = 0` did nothing.
 pub const REPLY_DELIVERED: u64 = 1;
 
+/// `arg2` of a SEND that failed with INTERRUPTED after its server had
+/// received it (ABI.md §6.10): the server may have acted on it, and its
+/// REPLY gets CALLER_GONE. (0: the call was withdrawn unseen.)
+pub const CALL_RECEIVED: u64 = 2;
+
 /// msgRetVal: the first 32-bit word of the reply data if it has at least 4
 /// bytes, else 0.
 pub fn ret_val_of(reply_data: &[u8]) -> u32 {

@@ -308,6 +308,26 @@ impl Context {
         Ok(Job { slot })
     }
 
+    /// [`Context::job`], keeping the thread's handle (SEND: THREAD_INTERRUPT
+    /// may be sent to it), which the context closes at the end.
+    pub fn job_with_handle<T, F>(&mut self, work: F) -> Result<(Job<T>, Descriptor), Failed>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let slot = Arc::new(Mutex::new(None));
+        let result = slot.clone();
+        let thread = userlib::spawn_thread(
+            move || {
+                let value = work();
+                *result.lock() = Some(value);
+            },
+            JOB_STACK,
+        )?;
+        let handle = self.adopt(thread.into_raw());
+        Ok((Job { slot }, handle))
+    }
+
     /// Waits until every other thread in the system is blocked.
     pub fn settle(&mut self) {
         crate::runner::settle();

@@ -60,6 +60,7 @@ pub mod socket;
 pub mod stdio;
 pub mod stream;
 pub mod thread;
+pub mod upcall;
 
 pub use client::{CallError, call};
 pub use descriptor::OwnedDescriptor;

@@ -96,3 +96,50 @@ pub fn software_interrupt() {
 pub fn invalid_opcode() -> ! {
     crate::arch::invalid_opcode()
 }
+
+/// The values [`upcall_register_probe`] loads into every general register
+/// but RSP, in `abi::upcall::UserRegisters` order (RAX, RBX, RCX, RDX, RSI,
+/// RDI, RBP, R8-R15). RCX is the spin loop's register: it holds 0 while it
+/// waits and [`UPCALL_PATTERNS`]`[2]` once the handler stored that value in
+/// [`UPCALL_PROBE_FLAG`].
+pub const UPCALL_PATTERNS: [u64; 15] = [
+    0x0a0a_0a0a_0000_0001,
+    0x0b0b_0b0b_0000_0002,
+    0x0c0c_0c0c_0000_0003,
+    0x0d0d_0d0d_0000_0004,
+    0x0e0e_0e0e_0000_0005,
+    0x0f0f_0f0f_0000_0006,
+    0x1111_1111_0000_0007,
+    0x0808_0808_0000_0008,
+    0x0909_0909_0000_0009,
+    0x1010_1010_0000_000a,
+    0x1111_1111_0000_000b,
+    0x1212_1212_0000_000c,
+    0x1313_1313_0000_000d,
+    0x1414_1414_0000_000e,
+    0x1515_1515_0000_000f,
+];
+
+/// What the probe's spin loop waits for: a handler stores
+/// [`UPCALL_PATTERNS`]`[2]` here (any non-zero value ends the loop).
+pub static UPCALL_PROBE_FLAG: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// What [`upcall_register_probe`] saw after its wait.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpcallProbe {
+    /// Every general register but RSP, in [`UPCALL_PATTERNS`] order.
+    pub after: [u64; 15],
+    /// RFLAGS after the wait.
+    pub flags: u64,
+    /// RSP before and after the wait.
+    pub stack: [u64; 2],
+}
+
+/// Loads [`UPCALL_PATTERNS`] and `flags` (user bits, [`USER_FLAGS`]) into
+/// the registers and spins, changing none of them, until
+/// [`UPCALL_PROBE_FLAG`] is non-zero: a thread interrupted there (its
+/// handler stores the flag) shows what the upcall and its return kept.
+/// On the host: all zeros at once.
+pub fn upcall_register_probe(flags: u64) -> UpcallProbe {
+    crate::arch::upcall_register_probe(flags)
+}

@@ -176,6 +176,13 @@ pub fn finished<T>(
     }
 }
 
+/// [`finished`] for a job whose value is not a `Result`.
+pub fn finished_value<T>(context: &mut Context, job: &Job<T>, what: &str) -> Result<T, Failed> {
+    context.settle();
+    job.take()
+        .ok_or_else(|| Failed(format!("{what} is still blocked")))
+}
+
 /// One call to `target` served by a server thread that replies with
 /// `answer`: returns what the caller and the server saw.
 pub fn round_trip(

@@ -27,6 +27,7 @@ mod send;
 mod share;
 mod shell;
 mod shm;
+mod sig;
 mod size;
 mod slot;
 mod smo;
@@ -34,6 +35,7 @@ mod smp;
 mod sock;
 mod stdio;
 mod trap;
+mod upcalls;
 
 use crate::case::Case;
 
@@ -70,6 +72,8 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("RAMFS", ramfs::CASES),
     ("SHELL", shell::CASES),
     ("SMP", smp::CASES),
+    ("SIG", sig::CASES),
+    ("UPCALL", upcalls::CASES),
 ];
 
 /// The areas that speak procman's protocol (portals, pipes, device

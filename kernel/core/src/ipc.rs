@@ -193,6 +193,11 @@ impl Kernel {
         if !alive {
             return Err(Error::PeerDied);
         }
+        // A SEND always waits: a pending interruption ends it here, before
+        // any server sees it (ABI.md §6.10).
+        if self.take_interruption(caller) {
+            return Err(Error::Interrupted);
+        }
         let call = CallRecord {
             function: args.function,
             buffer: args.buffer,
@@ -429,6 +434,10 @@ impl Kernel {
             }
         }
         room_for_one(&mut self.door(door_id)?.receivers)?;
+        // Nothing to receive: a pending interruption ends the wait before it starts.
+        if self.take_interruption(thread) {
+            return Err(Error::Interrupted);
+        }
         self.retain(door_id);
         self.door(door_id)?.receivers.push_back(thread);
         self.block(

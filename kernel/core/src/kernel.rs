@@ -70,6 +70,13 @@ pub struct Kernel {
     pub(crate) kernel_log: Option<ObjectId>,
     /// The shared memory objects (`crate::smo`).
     pub(crate) smos: Arena<crate::smo::Smo>,
+    /// Threads with an interruption not taken or a signal to deliver
+    /// (`crate::interrupt`): while it is 0 the IPC fast path and the
+    /// return to user space check nothing else.
+    pub(crate) attention: usize,
+    /// Processes ended because an upcall frame could not be written (their
+    /// manager cookie and the frame's address), until the arch layer logs them.
+    pub(crate) upcall_log: Vec<(u64, u64)>,
     /// Host tests: the fast path's switch and its count.
     #[cfg(test)]
     pub(crate) fast_path_test: FastPathTest,
@@ -271,8 +278,14 @@ impl Kernel {
             Err(error) => Err(error),
             // The common round trip's two halves take the fast path
             // (`crate::fastpath`): it hands the CPU over itself.
-            Ok(Call::Send(send)) if self.fast_call(machine, caller, &send) => return,
-            Ok(Call::ReplyReceive(reply)) if self.fast_reply_wait(machine, caller, &reply) => {
+            Ok(Call::Send(send))
+                if self.attention == 0 && self.fast_call(machine, caller, &send) =>
+            {
+                return;
+            }
+            Ok(Call::ReplyReceive(reply))
+                if self.attention == 0 && self.fast_reply_wait(machine, caller, &reply) =>
+            {
                 return;
             }
             Ok(Call::Send(send)) => self.send(machine, caller, send),

@@ -26,6 +26,7 @@ pub mod console;
 pub mod descriptor_table;
 pub mod fastpath;
 pub mod frame_allocator;
+pub mod interrupt;
 pub mod ipc;
 pub mod kcall;
 pub mod kernel;

@@ -178,6 +178,7 @@ impl Kernel {
                     holding: Holding::Nothing,
                     resume: None,
                     affinity: u64::MAX,
+                    signals: crate::thread::SignalState::default(),
                 })
                 .and_then(|thread| match machine.create_thread(thread, space, start) {
                     Ok(()) => Ok(thread),
@@ -293,6 +294,9 @@ impl Kernel {
     /// Gives back the run-queue room an ended thread held: at its own
     /// priority, and at the one it was raised to while serving.
     fn dismiss_thread(&mut self, thread: &Thread) {
+        if thread.signals.counted {
+            self.attention = self.attention.saturating_sub(1);
+        }
         if thread.is_boosted() {
             self.scheduler.dismiss(thread.priority);
         }

@@ -221,6 +221,13 @@ pub trait Machine {
         space: SpaceId,
         start: UserStart,
     ) -> Result<(), Error>;
+    /// The user-mode registers `thread` resumes with (its saved trap frame,
+    /// before any pending trap return is written into it).
+    fn user_registers(&self, thread: ThreadId) -> Option<abi::upcall::UserRegisters>;
+    /// Makes `thread` resume with exactly `registers` (checked by the
+    /// caller: user addresses, user flags) in user mode, every general
+    /// register included (so not through SYSRET, which loses RCX and R11).
+    fn set_user_registers(&mut self, thread: ThreadId, registers: &abi::upcall::UserRegisters);
     /// Frees a thread context. This may be the thread whose trap is being
     /// handled (THREAD_EXIT, PROCESS_EXIT, a fault): the machine must keep
     /// that context's stack until it has switched away from it.

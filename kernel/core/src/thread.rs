@@ -139,6 +139,97 @@ pub struct Thread {
     /// The CPUs it may run on, a bit per CPU index (THREAD_AFFINITY;
     /// every CPU when created).
     pub affinity: u64,
+    /// Its interruption, signals and upcall handler (`crate::interrupt`).
+    pub signals: SignalState,
+}
+
+/// A thread's upcall handler (UPCALL_REGISTER).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpcallHandler {
+    /// The handler's address.
+    pub entry: u64,
+    /// The alternate stack, `[stack_base, stack_base + stack_size)`
+    /// (size 0: frames go on the interrupted stack).
+    pub stack_base: u64,
+    /// See `stack_base`.
+    pub stack_size: u64,
+}
+
+/// What THREAD_INTERRUPT left for a thread (ABI.md §6.10).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignalState {
+    /// An interruption not taken yet: the thread's next blocking call (or
+    /// its next upcall) takes it.
+    pub interrupted: bool,
+    /// Signals pending, a bit each (bit 0 unused).
+    pub pending: u64,
+    /// Signals it masks: they stay pending and interrupt nothing.
+    pub mask: u64,
+    /// The latest information word of each pending signal.
+    pub info: [u64; 64],
+    /// Its upcall handler.
+    pub handler: Option<UpcallHandler>,
+    /// Whether the kernel's attention count counts it.
+    pub counted: bool,
+}
+
+impl Default for SignalState {
+    fn default() -> Self {
+        SignalState {
+            interrupted: false,
+            pending: 0,
+            mask: 0,
+            info: [0; 64],
+            handler: None,
+            counted: false,
+        }
+    }
+}
+
+impl core::fmt::Debug for SignalState {
+    // The information words of pending signals only (the rest is noise).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let pending = self.pending;
+        let info = (0..64usize)
+            .filter(|&n| pending >> n & 1 != 0)
+            .map(|n| (n, self.info[n]));
+        f.debug_struct("SignalState")
+            .field("interrupted", &self.interrupted)
+            .field("pending", &format_args!("{pending:#x}"))
+            .field("mask", &format_args!("{:#x}", self.mask))
+            .field("info", &f_list(info))
+            .field("handler", &self.handler)
+            .field("counted", &self.counted)
+            .finish()
+    }
+}
+
+/// A list shown by `Debug` without collecting it.
+fn f_list<I: Iterator<Item = (usize, u64)> + Clone>(items: I) -> impl core::fmt::Debug {
+    struct List<I>(I);
+    impl<I: Iterator<Item = (usize, u64)> + Clone> core::fmt::Debug for List<I> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_list().entries(self.0.clone()).finish()
+        }
+    }
+    List(items)
+}
+
+impl SignalState {
+    /// The signals a handler would take now.
+    pub const fn deliverable(&self) -> u64 {
+        if self.handler.is_some() {
+            self.pending & !self.mask
+        } else {
+            0
+        }
+    }
+
+    /// Whether the thread needs the kernel's attention on its way back to
+    /// user space (an interruption or a signal to deliver).
+    pub const fn needs_attention(&self) -> bool {
+        self.interrupted || self.deliverable() != 0
+    }
 }
 
 impl Thread {
@@ -167,6 +258,7 @@ pub(crate) fn test_ids(n: usize) -> alloc::vec::Vec<ThreadId> {
                     affinity: u64::MAX,
                     holding: Holding::Nothing,
                     resume: None,
+                    signals: SignalState::default(),
                 })
                 .expect("a test arena has room")
         })

@@ -74,3 +74,13 @@ pub(crate) fn writable_image() -> core::ops::Range<u64> {
 pub(crate) fn timestamp() -> u64 {
     0
 }
+
+/// No upcall entry on the host.
+pub(crate) fn upcall_entry_address() -> u64 {
+    0
+}
+
+/// Host stand-in: nothing to probe.
+pub(crate) fn upcall_register_probe(_flags: u64) -> crate::probe::UpcallProbe {
+    crate::probe::UpcallProbe::default()
+}

@@ -8,7 +8,7 @@ mod x86_64;
 pub(crate) use x86_64::{
     abort, fpu_probe, invalid_opcode, port_read_u8, port_write_u8, raw_thread_entry_address,
     register_probe, set_fpu_probe, software_interrupt, thread_entry_address, timestamp, trap,
-    writable_image,
+    upcall_entry_address, upcall_register_probe, writable_image,
 };
 
 #[cfg(not(target_os = "none"))]
@@ -17,5 +17,5 @@ mod host;
 pub(crate) use host::{
     abort, fpu_probe, invalid_opcode, port_read_u8, port_write_u8, raw_thread_entry_address,
     register_probe, set_fpu_probe, software_interrupt, thread_entry_address, timestamp, trap,
-    writable_image,
+    upcall_entry_address, upcall_register_probe, writable_image,
 };

@@ -119,9 +119,24 @@ core::arch::global_asm!(
     "    ud2",
     ".size userlib_raw_thread_start, . - userlib_raw_thread_start",
     ".popsection",
+    "",
+    ".pushsection .text.userlib_upcall_entry, \"ax\", @progbits",
+    ".global userlib_upcall_entry",
+    ".type userlib_upcall_entry, @function",
+    "userlib_upcall_entry:",
+    "    and rsp, -16",
+    "    call {upcall}",
+    "    ud2",
+    ".size userlib_upcall_entry, . - userlib_upcall_entry",
+    ".popsection",
     start = sym crate::runtime::start,
     thread = sym crate::thread::thread_main,
+    upcall = sym crate::upcall::dispatch,
 );
+
+// `userlib_upcall_entry`: the kernel enters it with rdi = signal, rsi =
+// info, rdx = the frame's address (ABI.md §6.10), already `dispatch`'s
+// three arguments; `dispatch` never returns (it sends UPCALL_RETURN).
 
 // `userlib_raw_thread_start`: rdi points at a `thread::RawEntry`
 // (function, argument); the stub calls `function(argument)` without
@@ -132,6 +147,115 @@ unsafe extern "C" {
     fn userlib_thread_start() -> !;
     /// The raw thread entry stub above; only named.
     fn userlib_raw_thread_start() -> !;
+    /// The upcall handler stub above; only named.
+    fn userlib_upcall_entry() -> !;
+}
+
+/// The address UPCALL_REGISTER should name as the handler.
+pub(crate) fn upcall_entry_address() -> u64 {
+    (userlib_upcall_entry as *const ()).expose_provenance() as u64
+}
+
+/// Where the upcall probe writes what it saw (17 words: the registers in
+/// `UPCALL_PATTERNS` order, RFLAGS, then RSP before and after).
+static UPCALL_PROBE_OUT: [core::sync::atomic::AtomicU64; 18] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; 18];
+
+/// See `crate::probe::upcall_register_probe`.
+pub(crate) fn upcall_register_probe(flags: u64) -> crate::probe::UpcallProbe {
+    use crate::probe::UPCALL_PATTERNS as P;
+    let flags = (flags & crate::probe::USER_FLAGS) | 0x2;
+    // SAFETY: the block saves and restores rbx and rbp itself (LLVM
+    // reserves them), declares every other register it changes, clears DF
+    // (cld) before Rust code runs again, keeps the stack balanced, and
+    // writes only UPCALL_PROBE_OUT (atomics, through their addresses); it
+    // reads UPCALL_PROBE_FLAG, which other threads store to.
+    unsafe {
+        core::arch::asm!(
+            "push rbx",
+            "push rbp",
+            "mov qword ptr [rip + {out} + 128], rsp",
+            "push r8",
+            "popfq",
+            "movabs rax, {p0}",
+            "movabs rbx, {p1}",
+            "movabs rdx, {p3}",
+            "movabs rsi, {p4}",
+            "movabs rdi, {p5}",
+            "movabs rbp, {p6}",
+            "movabs r8, {p7}",
+            "movabs r9, {p8}",
+            "movabs r10, {p9}",
+            "movabs r11, {p10}",
+            "movabs r12, {p11}",
+            "movabs r13, {p12}",
+            "movabs r14, {p13}",
+            "movabs r15, {p14}",
+            "2:",
+            "mov rcx, qword ptr [rip + {flag}]",
+            "jrcxz 2b",
+            "mov qword ptr [rip + {out}], rax",
+            "mov qword ptr [rip + {out} + 8], rbx",
+            "mov qword ptr [rip + {out} + 16], rcx",
+            "mov qword ptr [rip + {out} + 24], rdx",
+            "mov qword ptr [rip + {out} + 32], rsi",
+            "mov qword ptr [rip + {out} + 40], rdi",
+            "mov qword ptr [rip + {out} + 48], rbp",
+            "mov qword ptr [rip + {out} + 56], r8",
+            "mov qword ptr [rip + {out} + 64], r9",
+            "mov qword ptr [rip + {out} + 72], r10",
+            "mov qword ptr [rip + {out} + 80], r11",
+            "mov qword ptr [rip + {out} + 88], r12",
+            "mov qword ptr [rip + {out} + 96], r13",
+            "mov qword ptr [rip + {out} + 104], r14",
+            "mov qword ptr [rip + {out} + 112], r15",
+            "pushfq",
+            "pop qword ptr [rip + {out} + 120]",
+            "mov qword ptr [rip + {out} + 136], rsp",
+            "cld",
+            "pop rbp",
+            "pop rbx",
+            out = sym UPCALL_PROBE_OUT,
+            flag = sym crate::probe::UPCALL_PROBE_FLAG,
+            p0 = const P[0],
+            p1 = const P[1],
+            p3 = const P[3],
+            p4 = const P[4],
+            p5 = const P[5],
+            p6 = const P[6],
+            p7 = const P[7],
+            p8 = const P[8],
+            p9 = const P[9],
+            p10 = const P[10],
+            p11 = const P[11],
+            p12 = const P[12],
+            p13 = const P[13],
+            p14 = const P[14],
+            inout("r8") flags => _,
+            out("rax") _,
+            out("rcx") _,
+            out("rdx") _,
+            out("rsi") _,
+            out("rdi") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("r13") _,
+            out("r14") _,
+            out("r15") _,
+        );
+    }
+    let word = |i: usize| UPCALL_PROBE_OUT[i].load(core::sync::atomic::Ordering::Acquire);
+    let mut after = [0u64; 15];
+    for (i, slot) in after.iter_mut().enumerate() {
+        *slot = word(i);
+    }
+    crate::probe::UpcallProbe {
+        after,
+        flags: word(15),
+        stack: [word(16), word(17)],
+    }
 }
 
 /// The address THREAD_CREATE should start a raw thread at.

@@ -131,6 +131,12 @@ impl Kernel {
             return self.kernel_reply(machine, space, buffer, remaining, NO_REPLY);
         }
         crate::ipc::room_for_one(&mut e.waiters)?;
+        if self.take_interruption(caller) {
+            return Err(Error::Interrupted);
+        }
+        let Some(e) = self.objects.get_mut(event).and_then(|o| o.event_mut()) else {
+            return Err(Error::WrongObjectType);
+        };
         e.waiters.push_back(caller);
         self.retain(event);
         self.block(caller, ThreadState::Waiting { event, buffer });

@@ -18,6 +18,7 @@ mod log;
 mod memory;
 mod memory_objects;
 mod processes;
+mod signals;
 mod smo;
 mod system;
 mod threads;
@@ -66,6 +67,8 @@ fn required_target(function: KernelFunction) -> Option<ObjectKind> {
         KernelFunction::PagerCreate => Some(ObjectKind::UserDoor),
         KernelFunction::InterruptAck => Some(ObjectKind::Interrupt),
         KernelFunction::LogRead => Some(ObjectKind::KernelLog),
+        // A thread or a process handle (`kind_fits`), or NULL (the caller).
+        KernelFunction::ThreadInterrupt => Some(ObjectKind::Thread),
         _ => None,
     }
 }
@@ -83,6 +86,7 @@ fn reply_shape(function: KernelFunction) -> (usize, u8) {
         KernelFunction::SmoShare => (size_of::<SmoReply>(), 0),
         KernelFunction::ProcessId => (size_of::<ProcessIdReply>(), 0),
         KernelFunction::CpuCounters => (size_of::<abi::kcall::CpuCountersReply>(), 0),
+        KernelFunction::SignalMask => (size_of::<abi::upcall::SignalMaskReply>(), 0),
         KernelFunction::Duplicate
         | KernelFunction::ThreadCreate
         | KernelFunction::EventCreate
@@ -105,7 +109,9 @@ fn reply_shape(function: KernelFunction) -> (usize, u8) {
 /// Whether an object of `actual` kind is a target of `required` kind: a
 /// door target may be a user or a system door.
 fn kind_fits(required: ObjectKind, actual: ObjectKind) -> bool {
-    required == actual || (required == ObjectKind::UserDoor && actual == ObjectKind::SystemDoor)
+    required == actual
+        || (required == ObjectKind::UserDoor && actual == ObjectKind::SystemDoor)
+        || (required == ObjectKind::Thread && actual == ObjectKind::Process)
 }
 
 /// Requests up to this size are read onto the stack.
@@ -209,6 +215,8 @@ impl Kernel {
         // the authority ("privilege" is holding one).
         let target = match (required_target(function), args.target.is_null()) {
             (None, true) => None,
+            // THREAD_INTERRUPT's NULL target is the caller.
+            (Some(_), true) if function == KernelFunction::ThreadInterrupt => None,
             (None, false) | (Some(_), true) => return Err(Error::FunctionOutOfRange),
             (Some(kind), false) => {
                 let p = self.process(process)?;
@@ -225,7 +233,10 @@ impl Kernel {
                 // memory objects their memory rights.
                 if matches!(
                     object.body,
-                    ObjectBody::Capability(_) | ObjectBody::Process(_) | ObjectBody::Door(_)
+                    ObjectBody::Capability(_)
+                        | ObjectBody::Process(_)
+                        | ObjectBody::Door(_)
+                        | ObjectBody::Thread(_)
                 ) && !reference.rights.contains(Rights::SEND)
                 {
                     return Err(Error::MissingRight);
@@ -331,6 +342,10 @@ impl Kernel {
             KernelFunction::ProcessCreate => processes::create(self, machine, &call),
             KernelFunction::ProcessMap => processes::map(self, machine, &call),
             KernelFunction::ProcessStart => processes::start(self, machine, &call),
+            KernelFunction::ThreadInterrupt => signals::thread_interrupt(self, machine, &call),
+            KernelFunction::UpcallRegister => signals::upcall_register(self, machine, &call),
+            KernelFunction::UpcallReturn => signals::upcall_return(self, machine, &call),
+            KernelFunction::SignalMask => signals::signal_mask(self, machine, &call),
         }
     }
 

@@ -97,6 +97,8 @@ pub(super) struct FakeMachine {
     pub(super) hints: BTreeMap<SpaceId, u64>,
     pub(super) next_space: SpaceId,
     pub(super) contexts: HashMap<ThreadId, (SpaceId, UserStart)>,
+    /// Registers set by `set_user_registers` (else a context's start state).
+    pub(super) registers: HashMap<ThreadId, abi::upcall::UserRegisters>,
     pub(super) console: Vec<u8>,
     /// The kernel log once taken (a small ring, so tests overflow it).
     pub(super) log: crate::log::KernelLog<FAKE_LOG_BYTES>,
@@ -544,8 +546,36 @@ impl Machine for FakeMachine {
         })
     }
 
+    fn user_registers(&self, thread: ThreadId) -> Option<abi::upcall::UserRegisters> {
+        if let Some(r) = self.registers.get(&thread) {
+            return Some(*r);
+        }
+        let (_, start) = self.contexts.get(&thread)?;
+        Some(abi::upcall::UserRegisters {
+            rip: start.entry,
+            rsp: start.stack_pointer,
+            rdi: start.arg0,
+            rsi: start.arg1,
+            rdx: start.arg2,
+            rflags: abi::upcall::FORCED_RFLAGS,
+            ..Default::default()
+        })
+    }
+
+    fn set_user_registers(&mut self, thread: ThreadId, registers: &abi::upcall::UserRegisters) {
+        test_allocator::unfailing(|| {
+            if !self.contexts.contains_key(&thread) {
+                self.anomalies.push(format!(
+                    "set_user_registers({thread:?}) of an unknown context"
+                ));
+            }
+            self.registers.insert(thread, *registers);
+        })
+    }
+
     fn destroy_thread(&mut self, thread: ThreadId) {
         test_allocator::unfailing(|| {
+            self.registers.remove(&thread);
             if self.contexts.remove(&thread).is_none() {
                 self.anomalies
                     .push(format!("destroy_thread({thread:?}) of an unknown context"));

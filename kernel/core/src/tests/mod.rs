@@ -16,6 +16,7 @@ mod fake_machine;
 mod fast_path;
 mod functions;
 mod harness;
+mod interrupt;
 mod ipc;
 mod kernel_functions;
 mod kernel_log;

@@ -755,6 +755,54 @@ impl Machine for X86Machine {
         Ok(())
     }
 
+    fn user_registers(&self, thread: ThreadId) -> Option<abi::upcall::UserRegisters> {
+        let context = self.context(thread)?;
+        // SAFETY: a user context's saved frame, on its own kernel stack; the
+        // kernel lock is held and no reference to the frame is alive (the
+        // trap path only copies values out of it, see `trap_entry_dispatch`).
+        let f = unsafe { &*context.frame };
+        Some(abi::upcall::UserRegisters {
+            rax: f.rax,
+            rbx: f.rbx,
+            rcx: f.rcx,
+            rdx: f.rdx,
+            rsi: f.rsi,
+            rdi: f.rdi,
+            rbp: f.rbp,
+            r8: f.r8,
+            r9: f.r9,
+            r10: f.r10,
+            r11: f.r11,
+            r12: f.r12,
+            r13: f.r13,
+            r14: f.r14,
+            r15: f.r15,
+            rip: f.rip,
+            rflags: f.rflags,
+            rsp: f.rsp,
+        })
+    }
+
+    fn set_user_registers(&mut self, thread: ThreadId, r: &abi::upcall::UserRegisters) {
+        let Some(context) = self.context(thread) else {
+            return;
+        };
+        // SAFETY: as in `user_registers`; this is the only reference.
+        let f = unsafe { &mut *context.frame };
+        (f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp) =
+            (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp);
+        (f.r8, f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15) =
+            (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15);
+        // The core checked RIP and RSP (user addresses) and the flags
+        // (user bits, IF set); the segments are always the user's.
+        (f.rip, f.rflags, f.rsp) = (r.rip, r.rflags, r.rsp);
+        f.cs = u64::from(gdt::USER_CODE.0);
+        f.ss = u64::from(gdt::USER_DATA.0);
+        // Not a SYSCALL frame any more: IRETQ restores RCX and R11 too.
+        f.vector = super::trap::RESTORED_VECTOR;
+        f.error_code = 0;
+    }
+
     fn destroy_thread(&mut self, thread: ThreadId) {
         let slot = self.contexts.get_mut(thread.index() as usize);
         if let Some(slot) = slot

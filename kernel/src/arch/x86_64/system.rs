@@ -247,6 +247,14 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
             }
         },
     }
+    // The thread this CPU returns to enters its upcall handler if a
+    // signal waits for it (a bad handler stack ends its process instead).
+    system.kernel.prepare_return(&mut system.machine);
+    while let Some((cookie, address)) = system.kernel.pop_upcall_failure() {
+        kprintln!(
+            "process (manager cookie {cookie}) ended: its upcall frame at {address:#x} is not writable user stack"
+        );
+    }
     while let Some((process, code)) = system.kernel.pop_exited() {
         // A failed page request ends processes: its log comes with their
         // ends, off the path of a trap that ended none.

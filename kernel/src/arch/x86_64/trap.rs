@@ -17,6 +17,11 @@ pub const TIMER_VECTOR: u8 = 0x40;
 /// Vector of the IPI one CPU sends another (`smp::kick`): enter the kernel
 /// (serving a stall request on the way) and pick a thread if idle.
 pub const KICK_VECTOR: u8 = 0x41;
+/// The vector a frame is given once the core set every register of it
+/// (an upcall's entry or return, ABI.md §6.10): not a SYSCALL's, so it
+/// returns through IRETQ, which restores RCX and R11 as well. No interrupt
+/// has this number (vectors end at 0xFF).
+pub const RESTORED_VECTOR: u64 = 0x101;
 /// Vector of the local APIC's spurious interrupt (low nibble all ones, as
 /// older APICs require).
 pub const SPURIOUS_VECTOR: u8 = 0xff;
