@@ -149,6 +149,7 @@ pub fn send(
 /// is the trap alone and gives back the raw result registers, for
 /// [`decode_send`] later. A bench measures exactly the trap this way, and
 /// a caller repeating one call checks its arguments once.
+#[derive(Debug)]
 pub struct PreparedSend<'buffer> {
     buffer: &'buffer mut [u8],
     args: TrapArgs,
