@@ -578,6 +578,32 @@ const BOOT_CASES: &[BootCase] = &[
             "hinge$ ",
         ],
     },
+    // Four CPUs at the prompt (issue 14, ABI.md §6.9): `cpus` lists each
+    // online CPU's dispatch count (CPU_COUNTERS); the counts vary from run
+    // to run, so the session checks the table's size: a header, a row per
+    // CPU and the summary.
+    BootCase {
+        name: "cpus at the shell's prompt lists the four CPUs (run=console, 4 cpus)",
+        cmdline: BootWords::both("run=console"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["smp: 4 cpus online"],
+        log_must_match: &[],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(600),
+        },
+        memory: BOOT_MEMORY,
+        smp: 4,
+        input: &["cpus | wc -l", "cpus | head -n 1"],
+        session: &[
+            "hinge$ cpus | wc -l",
+            "6",
+            "hinge$ cpus | head -n 1",
+            "  CPU  DISPATCHES",
+            "hinge$ ",
+        ],
+    },
     // The terminal's control keys (issue 11, ABI.md §7a.7): `yes` runs on
     // the console's pty until xtask types ^C after its third `y` line
     // (never by timing); ^C ends the foreground job through procman (D73)
