@@ -21,7 +21,11 @@ pub struct CpuRow {
 pub fn table(rows: &[CpuRow], caller_cpu: u32, running: u32, ready: u32) -> String {
     let mut text = String::from("  CPU  DISPATCHES\n");
     for row in rows {
-        let mark = if row.cpu == caller_cpu { "  (this one)" } else { "" };
+        let mark = if row.cpu == caller_cpu {
+            "  (this one)"
+        } else {
+            ""
+        };
         text.push_str(&format!("{:5} {:11}{mark}\n", row.cpu, row.dispatches));
     }
     text.push_str(&format!(
