@@ -125,4 +125,38 @@ pub static CASES: &[Case] = &[
             }))
         },
     },
+    Case {
+        id: "MSG-SHELL-003",
+        rule: "cd /tmp; cat a as the shell runs it: after CHDIR /tmp the runner SPAWNs cat with the relative name, which cat's file layer resolves against the directory it inherited, and cat writes exactly /tmp's file; a name climbing above / stays at /",
+        section: "7a.8",
+        decisions: &["D95"],
+        expect: Expect::registers("cat's bytes", 7, 0, 0, 0),
+        run: |context| {
+            let files = Files::connect().map_err(|e| Failed(format!("/tmp: {}", e.name())))?;
+            {
+                let mut file = files
+                    .open("/tmp/s003", CREATE | TRUNCATE)
+                    .map_err(|e| Failed(format!("OPEN: {}", e.name())))?;
+                file.write_all(b"s003 a\n")
+                    .map_err(|e| Failed(format!("WRITE: {}", e.name())))?;
+            }
+            procman::chdir("/tmp").map_err(|e| Failed(format!("CHDIR: {e}")))?;
+            let relative = super::ns::output_of("cat", "s003");
+            let climbing = super::ns::output_of("cat", "../../tmp/./s003");
+            procman::chdir("/").map_err(|e| Failed(format!("CHDIR: {e}")))?;
+            let (bytes, status) = relative?;
+            context.check(status == 0, &format!("cat s003 ended with {status}"));
+            context.check(bytes == b"s003 a\n", &format!("cat s003 wrote {bytes:?}"));
+            let (again, status) = climbing?;
+            context.check(
+                status == 0 && again == bytes,
+                &format!("cat ../../tmp/./s003: {status} {again:?}"),
+            );
+            let _ = files.unlink("/tmp/s003");
+            Ok(context.observe(TrapArgs {
+                arg0: bytes.len() as u64,
+                ..TrapArgs::default()
+            }))
+        },
+    },
 ];
