@@ -7,7 +7,9 @@
 use abi::TrapArgs;
 use abi::file::{CREATE, TRUNCATE};
 use abi::stream::{STDERR, StdStream};
+use abi::procman::ProcmanError;
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use userlib::file::Files;
 use userlib::pipe::pipe;
@@ -157,6 +159,29 @@ pub static CASES: &[Case] = &[
                 arg0: bytes.len() as u64,
                 ..TrapArgs::default()
             }))
+        },
+    },
+    Case {
+        id: "MSG-SHELL-004",
+        rule: "a hung-up terminal lets its slave go: after PTY_CLOSE the pair's pump ends with it (not with the slave's close), so the slave's output pipe loses its reader and a write of 64 KiB fails with PM_BROKEN_PIPE instead of being drained",
+        section: "7a.7",
+        decisions: &[],
+        expect: Expect::registers("the slave's write", u32::MAX as u64, ProcmanError::BrokenPipe as u64, 0, 0),
+        run: |context| {
+            let terminal = super::pty::terminal(context)?;
+            terminal
+                .pair
+                .close()
+                .map_err(|e| Failed(format!("PTY_CLOSE: {e:?}")))?;
+            let stdout = terminal
+                .stdout
+                .as_ref()
+                .ok_or_else(|| Failed(String::from("no slave stdout")))?;
+            let outcome = stdout.write_all(&alloc::vec![b'o'; 64 * 1024]);
+            let mut chunk = [0u8; 8];
+            let read = terminal.stdin.read(&mut chunk);
+            context.check(read == Ok(0), &format!("the slave's read gave {read:?}"));
+            Ok(context.observe(super::pipe::unit(&outcome)))
         },
     },
 ];

@@ -99,7 +99,7 @@ struct PairState {
     queue: VecDeque<u8>,
     /// The slave's output ended (every write end gone).
     output_ended: bool,
-    /// PTY_CLOSE was answered: the slave's output is drained and dropped.
+    /// PTY_CLOSE was answered: the pump ends and the output is dropped.
     closed: bool,
     /// The output pipe's read position up to which ^C flushed: a chunk the
     /// pump read that ends at or before it is dropped.
@@ -285,13 +285,20 @@ impl Pair {
                     }
                 }
             }
-            let (count, end) = match self.output.read_positioned(&mut chunk) {
-                Ok((0, _)) | Err(_) => {
+            // The master's hang-up (PTY_CLOSE) ends the pump too: the
+            // pair then goes, and with it the output pipe's read end, so
+            // the slave's later writes fail with PM_BROKEN_PIPE.
+            let read = self
+                .output
+                .read_positioned_or_stop(&mut chunk, || self.state.lock().closed);
+            let (count, end) = match read {
+                Ok(Some((0, _))) | Err(_) => {
                     self.state.lock().output_ended = true;
                     let _ = self.ready.signal();
                     return;
                 }
-                Ok(read) => read,
+                Ok(None) => return,
+                Ok(Some(read)) => read,
             };
             let mut state = self.state.lock();
             state.counters.output_bytes = state.counters.output_bytes.wrapping_add(count as u32);
@@ -468,6 +475,8 @@ impl Service {
                 let _ = pair.room.signal();
             }
         }
+        // The pump looks at `closed` again and ends.
+        pair.output.wake_reader();
         drop(pair.own_slave_ends.lock().take());
         let mut slots = self.slots.lock();
         if let Some(slot) = slots.pairs.get_mut(pair.number as usize)
