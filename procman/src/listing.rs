@@ -136,10 +136,12 @@ mod tests {
     #[test]
     fn kinds_and_owners() {
         let mut ns = Namespace::new();
-        ns.insert("/tmp", entry(2, true)).unwrap();
-        ns.insert("/srv/echo", entry(1, false)).unwrap();
-        ns.insert("/dev/ptmx", entry(7, false)).unwrap();
-        let root = list_directory(&ns, core::iter::empty(), "/").unwrap();
+        ns.insert("/tmp", entry(2, true)).expect("a free name");
+        ns.insert("/srv/echo", entry(1, false))
+            .expect("a free name");
+        ns.insert("/dev/ptmx", entry(7, false))
+            .expect("a free name");
+        let root = list_directory(&ns, core::iter::empty(), "/").expect("a listable directory");
         assert_eq!(
             names(&root),
             [
@@ -149,12 +151,12 @@ mod tests {
                 ("tmp", KIND_MOUNT, 2),
             ]
         );
-        let dev = list_directory(&ns, core::iter::empty(), "/dev").unwrap();
+        let dev = list_directory(&ns, core::iter::empty(), "/dev").expect("a listable directory");
         assert_eq!(names(&dev), [("ptmx", KIND_DOOR, 7)]);
         assert_eq!(dev[0].flags, ENTRY_SYSTEM);
         assert_eq!(dev[0].security_type, 5);
         let sockets = [socket(80, 3, true), socket(5000, 4, false)];
-        let sock = list_directory(&ns, sockets.into_iter(), "/sock").unwrap();
+        let sock = list_directory(&ns, sockets.into_iter(), "/sock").expect("a listable directory");
         assert_eq!(
             names(&sock),
             [("80", KIND_SOCKET, 3), ("5000", KIND_SOCKET, 4)]
@@ -184,11 +186,11 @@ mod tests {
     #[test]
     fn a_name_and_a_directory_of_the_same_name_are_both_shown() {
         let mut ns = Namespace::new();
-        ns.insert("/a/x", entry(1, false)).unwrap();
-        ns.insert("/a.b", entry(1, false)).unwrap();
-        ns.insert("/a", entry(2, false)).unwrap();
-        ns.insert("/a/y", entry(1, false)).unwrap();
-        let root = list_directory(&ns, core::iter::empty(), "/").unwrap();
+        ns.insert("/a/x", entry(1, false)).expect("a free name");
+        ns.insert("/a.b", entry(1, false)).expect("a free name");
+        ns.insert("/a", entry(2, false)).expect("a free name");
+        ns.insert("/a/y", entry(1, false)).expect("a free name");
+        let root = list_directory(&ns, core::iter::empty(), "/").expect("a listable directory");
         assert_eq!(
             names(&root),
             [

@@ -65,8 +65,7 @@ pub fn socket_port(name: &str) -> Option<u32> {
     let digits = name
         .strip_prefix(abi::namespace::SOCKET_DIRECTORY)?
         .strip_prefix('/')?;
-    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit())
-    {
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     digits
@@ -230,7 +229,10 @@ impl Namespace {
         let mut out: Vec<Child> = Vec::new();
         for (name, entry) in self
             .entries
-            .range::<str, _>((core::ops::Bound::Included(prefix.as_str()), core::ops::Bound::Unbounded))
+            .range::<str, _>((
+                core::ops::Bound::Included(prefix.as_str()),
+                core::ops::Bound::Unbounded,
+            ))
             .take_while(|(n, _)| n.starts_with(prefix.as_str()))
         {
             let rest = &name[prefix.len()..];
@@ -245,9 +247,9 @@ impl Namespace {
         // "a/b" sorts before "a.b" but after "a": keep name order, names
         // before directories of the same name.
         out.sort_by(|a, b| {
-            a.name()
-                .cmp(b.name())
-                .then_with(|| matches!(a, Child::Directory(_)).cmp(&matches!(b, Child::Directory(_))))
+            a.name().cmp(b.name()).then_with(|| {
+                matches!(a, Child::Directory(_)).cmp(&matches!(b, Child::Directory(_)))
+            })
         });
         out.dedup();
         if out.is_empty() && directory != "/" && !self.entries.contains_key(directory) {
@@ -348,8 +350,21 @@ mod tests {
             assert_eq!(check_directory(good), Ok(()), "{good}");
         }
         let too_long = alloc::format!("{long}d");
-        for bad in ["", "tmp", "/tmp/", "//", "/tmp/./a", "/..", "/a\0", too_long.as_str()] {
-            assert_eq!(check_directory(bad), Err(ProcmanError::BadDirectory), "{bad:?}");
+        for bad in [
+            "",
+            "tmp",
+            "/tmp/",
+            "//",
+            "/tmp/./a",
+            "/..",
+            "/a\0",
+            too_long.as_str(),
+        ] {
+            assert_eq!(
+                check_directory(bad),
+                Err(ProcmanError::BadDirectory),
+                "{bad:?}"
+            );
         }
     }
 

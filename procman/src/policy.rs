@@ -164,8 +164,8 @@ mod tests {
     use super::*;
     use crate::namespace::{MAX_NAMES_PER_PROCESS, NameEntry};
     use ProcmanError::{
-        BadName, CreateDenied, NameDenied, NameExists, NameReserved, SystemObjectDenied, TooManyObjects,
-        TypeDenied, UnknownCaller,
+        BadName, CreateDenied, NameDenied, NameExists, NameReserved, SystemObjectDenied,
+        TooManyObjects, TypeDenied, UnknownCaller,
     };
 
     /// Types: 1 = echo, 2 = console. Domains: 0 servers, 1 users, 2 system.

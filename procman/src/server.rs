@@ -4,6 +4,9 @@
 
 use abi::kcall::ProcessExitNotice;
 use abi::kcall::protection;
+use abi::namespace::{
+    CREATE_MOUNT, DirectoryReply, MAX_NAME_ENTRIES, NameListEntry, NameListReply, NameListRequest,
+};
 use abi::portal::{
     PortalReply, PortalRequest, PortalSizeRequest, PortalTableReply, REPLY_CREATED,
     REPLY_READ_ONLY, REPLY_SHARE_POINT, SHARE_POINT_HEADER_SIZE,
@@ -19,9 +22,6 @@ use abi::stream::{
     READER_DIED, READERS_GONE, RingHeader, SOCKET_CAPACITY, SOCKET_PAGES, SOCKET_RING_B_HEADER,
     STREAM_PIPE, STREAM_SOCKET, SocketReply, SocketRequest, StdStream, StdioOpenReply,
     StdioOpenRequest, StdioReply, StreamTableReply, WRITE_END, WRITER_DIED, WRITERS_GONE, field,
-};
-use abi::namespace::{
-    CREATE_MOUNT, DirectoryReply, MAX_NAME_ENTRIES, NameListEntry, NameListReply, NameListRequest,
 };
 use abi::{Descriptor, DescriptorSlot, KernelFunction, PAGE_BYTES, Rights};
 use alloc::collections::BTreeMap;
@@ -498,7 +498,12 @@ impl<'p> Procman<'p> {
 
     /// SOCKET_CONNECT of `port` for `pid` (SOCKET_CONNECT, or OPEN of
     /// `/sock/<port>`): the seven descriptors and msgRetVal the port.
-    fn connect_socket(&mut self, call: &mut Call<'_>, pid: u32, port: u32) -> Result<(), ProcmanError> {
+    fn connect_socket(
+        &mut self,
+        call: &mut Call<'_>,
+        pid: u32,
+        port: u32,
+    ) -> Result<(), ProcmanError> {
         let entry = self.sockets.connect(pid, port)?;
         if let Err(e) = Self::push_socket(call, &entry) {
             self.sockets.unconnect(pid, port);

@@ -387,7 +387,8 @@ pub fn chdir(path: &str) -> Result<(), CallError> {
 /// GETCWD: this process's working directory.
 pub fn getcwd() -> Result<String, CallError> {
     let reply = PROCMAN.getcwd()?;
-    let path = core::str::from_utf8(reply.bytes()).map_err(|_| CallError::Kernel(Error::BadSizes))?;
+    let path =
+        core::str::from_utf8(reply.bytes()).map_err(|_| CallError::Kernel(Error::BadSizes))?;
     Ok(String::from(path))
 }
 

@@ -5,8 +5,8 @@
 //! the directory a child inherits at SPAWN, and a refused CHDIR changing
 //! nothing.
 
-use abi::TrapArgs;
 use abi::Descriptor;
+use abi::TrapArgs;
 use abi::namespace::{
     ENTRY_CONNECTED, KIND_DIRECTORY, KIND_DOOR, KIND_MOUNT, KIND_SOCKET, NAME_LIST, NameListEntry,
     NameListReply, NameListRequest,
@@ -172,7 +172,10 @@ pub static CASES: &[Case] = &[
                 None => context.fail(String::from("/sock lacks 7201")),
             }
             let (out, status) = output_of("stream-child", "sock-open-send /sock/7201 x")?;
-            context.check(status == 0, &format!("the connector ended with {status} {out:?}"));
+            context.check(
+                status == 0,
+                &format!("the connector ended with {status} {out:?}"),
+            );
             let after = listing("/sock")?;
             context.check(
                 find(&after, "7201").is_some_and(|e| e.flags & ENTRY_CONNECTED != 0),
@@ -209,7 +212,10 @@ pub static CASES: &[Case] = &[
                 request.extend_from_slice(directory);
                 let call = kit::send(NAME_LIST, Descriptor::NULL, &request, &[], room)?;
                 if call.registers.arg0 != 0 {
-                    return Err(Failed(format!("NAME_LIST from {skip}: {:?}", call.registers)));
+                    return Err(Failed(format!(
+                        "NAME_LIST from {skip}: {:?}",
+                        call.registers
+                    )));
                 }
                 let payload = call.bytes.get(8..).unwrap_or(&[]);
                 let header = NameListReply::read_from_prefix(payload)
@@ -229,7 +235,10 @@ pub static CASES: &[Case] = &[
             let (past, _) = page(10)?;
             context.check(first.more == 1, "the first page says no more");
             context.check(last.more == 0, "the last page says more");
-            context.check(last_names == ["n09"], &format!("the last page {last_names:?}"));
+            context.check(
+                last_names == ["n09"],
+                &format!("the last page {last_names:?}"),
+            );
             context.check(past.count == 0 && past.more == 0, "a skip past the end");
             let mut paged = Vec::new();
             loop {
@@ -314,7 +323,14 @@ pub static CASES: &[Case] = &[
             chdir("/tmp")?;
             let long = format!("/{}", "d".repeat(255));
             let before = snapshot(context)?;
-            for bad in ["tmp", "/tmp/../x", "/tmp/./x", "/tmp//x", "/tmp/", long.as_str()] {
+            for bad in [
+                "tmp",
+                "/tmp/../x",
+                "/tmp/./x",
+                "/tmp//x",
+                "/tmp/",
+                long.as_str(),
+            ] {
                 let outcome = call(procman::chdir(bad));
                 context.check(
                     unit(&outcome).arg1 == ProcmanError::BadDirectory as u64,

@@ -6,8 +6,8 @@
 
 use abi::TrapArgs;
 use abi::file::{CREATE, TRUNCATE};
-use abi::stream::{STDERR, StdStream};
 use abi::procman::ProcmanError;
+use abi::stream::{STDERR, StdStream};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -166,7 +166,13 @@ pub static CASES: &[Case] = &[
         rule: "a hung-up terminal lets its slave go: after PTY_CLOSE the pair's pump ends with it (not with the slave's close), so the slave's output pipe loses its reader and a write of 64 KiB fails with PM_BROKEN_PIPE instead of being drained",
         section: "7a.7",
         decisions: &[],
-        expect: Expect::registers("the slave's write", u32::MAX as u64, ProcmanError::BrokenPipe as u64, 0, 0),
+        expect: Expect::registers(
+            "the slave's write",
+            u32::MAX as u64,
+            ProcmanError::BrokenPipe as u64,
+            0,
+            0,
+        ),
         run: |context| {
             let terminal = super::pty::terminal(context)?;
             terminal

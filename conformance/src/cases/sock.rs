@@ -589,7 +589,8 @@ pub static CASES: &[Case] = &[
             let after = procman::name_list("/sock").map_err(|e| Failed(format!("{e}")))?;
             context.check(after == listed, "the listing of /sock changed");
             context.check(
-                plain.as_ref().err().map(CallError::errno) == Some(ProcmanError::NameReserved as u32),
+                plain.as_ref().err().map(CallError::errno)
+                    == Some(ProcmanError::NameReserved as u32),
                 &format!("CREATE_OBJECT /sock: {plain:?}"),
             );
             drop(socket);

@@ -17,15 +17,13 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use abi::Error;
+use abi::namespace::{KIND_DIRECTORY, KIND_MOUNT, KIND_SOCKET, NameListEntry};
 use abi::procman::{KILLED, PROCESS_RUNNING, ProcessEntry, ProcmanError};
 use abi::pty::ForegroundJob;
 use abi::stream::{STDERR, STDIN, STDOUT};
 use plumbing::Plumbing;
 use pty::PtyClient;
-use abi::namespace::{KIND_DIRECTORY, KIND_MOUNT, KIND_SOCKET, NameListEntry};
-use shell::{
-    DoneId, FileInfo, Input, NameInfo, ProcessInfo, Shell, StreamId, System, Terminal,
-};
+use shell::{DoneId, FileInfo, Input, NameInfo, ProcessInfo, Shell, StreamId, System, Terminal};
 use userlib::{CallError, Startup, procman, stdio};
 
 /// On the host the crate builds as an empty program.
