@@ -1,4 +1,4 @@
-//! NAME_LIST's view of one directory (ABI.md §7a.8, decisions D93, D94):
+//! NAME_LIST's view of one directory (ABI.md §7a.8, decisions D93, D96):
 //! the namespace's names and implied directories, with procman's socket
 //! registry shown as `/sock/<port>`, each entry with its kind and owner,
 //! in one order a caller can page through. Plain data: the server fills
@@ -33,7 +33,7 @@ pub struct Listed {
 
 /// The entries of `directory`: the namespace's children, then (for
 /// `/sock`) each live socket in port order; the root always shows the
-/// socket directory `sock` (D94: it is procman's, and exists with no
+/// socket directory `sock` (D96: it is procman's, and exists with no
 /// socket in it). `PM_NO_SUCH_NAME` for a directory that holds nothing and
 /// is neither the root, `/sock`, nor a registered name; `PM_BAD_NAME` for
 /// a malformed one.

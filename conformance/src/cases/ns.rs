@@ -1,5 +1,5 @@
 //! MSG-NS: procman's namespace as a person looks at it, and each
-//! process's working directory (ABI.md §7a.8, decisions D93-D95):
+//! process's working directory (ABI.md §7a.8, decisions D93, D95, D96):
 //! NAME_LIST's kinds and owners (doors, directories, the `/tmp` mount,
 //! sockets), its paging, its refusals changing nothing; CHDIR and GETCWD,
 //! the directory a child inherits at SPAWN, and a refused CHDIR changing
@@ -108,7 +108,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-NS-001",
         rule: "NAME_LIST gives each entry its kind and owner: a name the runner registered is a door it owns with its type's name and its program, a directory has no owner, /tmp is the file server's mount, and the root always shows sock",
         section: "7a.8",
-        decisions: &["D93", "D94"],
+        decisions: &["D93", "D96"],
         expect: ok("NAME_LIST"),
         run: |context| {
             let object = procman::create_object(Some("/test/ns/door"), false, TEST_TYPE)
@@ -157,7 +157,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-NS-002",
         rule: "NAME_LIST of /sock lists each live socket by port, owned by its creator, flagged connected once it has its connector",
         section: "7a.8",
-        decisions: &["D93", "D94"],
+        decisions: &["D93", "D96"],
         expect: ok("NAME_LIST /sock"),
         run: |context| {
             let socket = Socket::create(7201).map_err(|e| fail("SOCKET_CREATE", e))?;

@@ -104,7 +104,7 @@ pub(super) fn terminal(context: &mut Context) -> Result<Terminal, Failed> {
 
 impl Terminal {
     /// Types `bytes` at the master.
-    fn type_bytes(&self, bytes: &[u8]) -> Result<(), Failed> {
+    pub(super) fn type_bytes(&self, bytes: &[u8]) -> Result<(), Failed> {
         self.pair
             .master_write(bytes)
             .map(drop)
@@ -113,7 +113,7 @@ impl Terminal {
 
     /// What the master reads, waiting on the pair's event until `length`
     /// bytes came (or the output ended).
-    fn master_output(&self, length: usize) -> Result<Vec<u8>, Failed> {
+    pub(super) fn master_output(&self, length: usize) -> Result<Vec<u8>, Failed> {
         let mut all = Vec::new();
         while all.len() < length {
             let reply = self

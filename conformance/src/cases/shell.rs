@@ -190,4 +190,46 @@ pub static CASES: &[Case] = &[
             Ok(context.observe(super::pipe::unit(&outcome)))
         },
     },
+    Case {
+        id: "MSG-SHELL-005",
+        rule: "a background job's lines land above the line being typed: the slave writes its prompt, the master types ab, the slave writes a whole line; the master gets the line erased, the line, then the prompt and ab drawn again; with nothing typed, output goes out as it is",
+        section: "7a.7",
+        decisions: &["D94"],
+        expect: Expect::registers("the redrawn bytes", 12, 0, 0, 0),
+        run: |context| {
+            let terminal = super::pty::terminal(context)?;
+            let stdout = terminal
+                .stdout
+                .as_ref()
+                .ok_or_else(|| Failed(String::from("no slave stdout")))?;
+            let write = |bytes: &[u8]| stdout.write_all(bytes).map_err(|e| fail("write", e));
+            write(b"$ ")?;
+            let prompt = terminal.master_output(2)?;
+            context.check(prompt == b"$ ", &format!("the prompt: {prompt:?}"));
+            terminal.type_bytes(b"ab")?;
+            let echo = terminal.master_output(2)?;
+            context.check(echo == b"ab", &format!("the echo: {echo:?}"));
+            write(b"bg\n")?;
+            let expected = b"\r\x1b[Kbg\r\n$ ab";
+            let redrawn = terminal.master_output(expected.len())?;
+            context.check(redrawn == expected, &format!("the redraw: {redrawn:?}"));
+            // The line handed over; output with nothing typed is as it is.
+            terminal.type_bytes(b"\r")?;
+            let end = terminal.master_output(2)?;
+            context.check(end == b"\r\n", &format!("the line's end: {end:?}"));
+            let mut line = [0u8; 8];
+            let read = terminal.stdin.read(&mut line);
+            context.check(
+                read == Ok(3) && &line[..3] == b"ab\n",
+                &format!("the slave read {read:?}"),
+            );
+            write(b"x\n")?;
+            let plain = terminal.master_output(3)?;
+            context.check(plain == b"x\r\n", &format!("plain output: {plain:?}"));
+            Ok(context.observe(TrapArgs {
+                arg0: redrawn.len() as u64,
+                ..TrapArgs::default()
+            }))
+        },
+    },
 ];
