@@ -13,6 +13,7 @@ mod func;
 mod kcall;
 mod load;
 mod memory;
+mod ns;
 mod order;
 mod pager;
 mod pipe;
@@ -71,6 +72,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("PTY", pty::CASES),
     ("RAMFS", ramfs::CASES),
     ("SHELL", shell::CASES),
+    ("NS", ns::CASES),
     ("SMP", smp::CASES),
     ("SIG", sig::CASES),
     ("UPCALL", upcalls::CASES),
@@ -80,7 +82,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
 /// grants): they run in the second boot, where procman starts the runner
 /// ([`PROCMAN_PROGRAM`]).
 pub const PROCMAN_AREAS: &[&str] = &[
-    "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "PTY", "RAMFS", "SHELL",
+    "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "PTY", "RAMFS", "SHELL", "NS",
 ];
 
 /// The runner's manifest entry when procman starts it (argument `procman`).
