@@ -318,7 +318,7 @@ pub static CASES: &[Case] = &[
             context.settle();
             let frame = FRAME
                 .lock()
-                .ok_or_else(|| Failed(format!("the handler did not run")))?;
+                .ok_or_else(|| Failed(alloc::string::String::from("the handler did not run")))?;
             let r = frame.registers;
             context.check(
                 (r.rax, r.rdi) == (0xffff_ffff, Error::Interrupted as u64),
