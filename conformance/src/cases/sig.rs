@@ -269,9 +269,10 @@ pub static CASES: &[Case] = &[
             })?;
             context.settle();
             let call = kit::send(USER_CALL, door.client, b"q", &[], 64)?;
+            // msgRetVal is the reply's first word (ABI.md §3): "answ".
             context.check(
-                !call.registers.is_kernel_failure()
-                    && abi::MessageSizes::from_bits(call.registers.arg3).data_size() == 6,
+                call.registers == kit::replied(u32::from_le_bytes(*b"answ"), 0, 6, 0)
+                    && call.bytes.get(..6) == Some(&b"answer"[..]),
                 "the reply half was not delivered",
             );
             context.settle();

@@ -29,6 +29,9 @@ pub struct Fixture {
     pub fuzz: Option<Result<FuzzOutcome, Failure>>,
     /// What the fuzzer runs with (the defaults, or `cargo xtask fuzz`'s).
     pub fuzz_parameters: Parameters,
+    /// The signal stress check's interruptions (0: its default,
+    /// `signals::INTERRUPTIONS`; the command line's `signal-interruptions=N`).
+    pub signal_interruptions: u64,
 }
 
 impl core::fmt::Debug for Fixture {

@@ -11,7 +11,9 @@
 //! The checks are grouped by area, one module each, run in this order:
 //! [`transfer`] (an event passed between three processes), [`scheduling`]
 //! (YIELD and the threads of one priority), [`smp`] (an UNMAP seen on
-//! another CPU, and the stress test of every CPU); the death of a process
+//! another CPU, and the stress test of every CPU), [`signals`] (100,000
+//! interruptions of threads in IPC; `signal-interruptions=N` on the
+//! command line sets another count, as the KVM boot cases do); the death of a process
 //! in each phase of a call is the conformance suite's (MSG-DEATH-001 to
 //! 012). Register-exact checks go through the raw trap layer
 //! (`userlib::raw`); [`fixture`] holds what the checks share. A check that
@@ -38,6 +40,7 @@ mod check;
 mod fixture;
 mod fuzz;
 mod scheduling;
+mod signals;
 mod smp;
 mod transfer;
 
@@ -54,12 +57,17 @@ fn main() {}
 userlib::entry!(run);
 
 /// Every area's checks, in the order they run.
-const AREAS: &[&[Check]] = &[transfer::CHECKS, scheduling::CHECKS, smp::CHECKS];
+const AREAS: &[&[Check]] = &[
+    transfer::CHECKS,
+    scheduling::CHECKS,
+    smp::CHECKS,
+    signals::CHECKS,
+];
 
 fn run(startup: Startup) -> i32 {
     let cmdline = core::str::from_utf8(startup.arguments).unwrap_or("");
     let mut fixture = Fixture::new();
-    let areas: &[&[Check]] = match ipc_fuzz::parse_command_line(cmdline) {
+    let mut areas: &[&[Check]] = match ipc_fuzz::parse_command_line(cmdline) {
         Ok(None) => AREAS,
         Ok(Some((seed, traps, seconds))) => {
             fixture.fuzz_parameters = fuzz::Parameters {
@@ -77,6 +85,14 @@ fn run(startup: Startup) -> i32 {
             &[]
         }
     };
+    match signals::parse_command_line(cmdline) {
+        Ok(Some(count)) => fixture.signal_interruptions = count,
+        Ok(None) => {}
+        Err(word) => {
+            println!("ipc-test: not a number: {word}");
+            areas = &[];
+        }
+    }
     let total: usize = areas.iter().map(|area| area.len()).sum();
     println!("ipc-test: {total} checks");
     let mut tally = Tally::new("ipc-test", Lines::Bare);
