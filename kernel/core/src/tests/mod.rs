@@ -28,4 +28,5 @@ mod process_manager;
 mod random;
 mod refusal;
 mod smo;
+mod suspend;
 mod transfer;
