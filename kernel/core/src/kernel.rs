@@ -344,12 +344,7 @@ impl Kernel {
     pub(crate) fn make_ready(&mut self, thread: ThreadId) {
         if let Some(t) = self.threads.get_mut(thread) {
             t.state = ThreadState::Ready;
-            if self.attention != 0
-                && self
-                    .processes
-                    .get(t.process)
-                    .is_some_and(|p| p.suspended)
-            {
+            if self.attention != 0 && self.processes.get(t.process).is_some_and(|p| p.suspended) {
                 t.held = true;
                 return;
             }

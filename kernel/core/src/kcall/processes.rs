@@ -286,8 +286,13 @@ pub(super) fn process_suspend(
     let target = suspend_target(kernel, call)?;
     let already = kernel.is_suspended(target);
     // The reply first: suspending cannot touch the caller's buffer.
-    let registers =
-        kernel.kernel_reply(machine, call.space, call.buffer, u32::from(already), NO_REPLY)?;
+    let registers = kernel.kernel_reply(
+        machine,
+        call.space,
+        call.buffer,
+        u32::from(already),
+        NO_REPLY,
+    )?;
     kernel.suspend_process(target);
     Ok(registers)
 }

@@ -740,7 +740,9 @@ impl World {
                     ));
                 }
             } else if suspended && th.state == ThreadState::Ready {
-                v.push(format!("{t:?} of a suspended process is ready and not held"));
+                v.push(format!(
+                    "{t:?} of a suspended process is ready and not held"
+                ));
             }
             if suspended && k.current == Some(t) {
                 v.push(format!("{t:?} of a suspended process is current"));
@@ -751,7 +753,11 @@ impl World {
                 }
                 ThreadState::Running
                     if k.current != Some(t)
-                        && !k.cpus.iter().enumerate().any(|(c, x)| c != k.cpu && *x == Some(t)) =>
+                        && !k
+                            .cpus
+                            .iter()
+                            .enumerate()
+                            .any(|(c, x)| c != k.cpu && *x == Some(t)) =>
                 {
                     v.push(format!("thread {t:?} is Running but not current"));
                 }

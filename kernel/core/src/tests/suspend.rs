@@ -69,11 +69,19 @@ fn suspend_is_idempotent_and_one_resume_undoes_it() {
     let mut f = fixture(false, 1);
     let init = f.w.init_thread;
     let (handle, p) = (f.clients[0].handle, f.cp(0));
-    assert_eq!(resume(&mut f.w, init, handle), 0, "resume of a running process");
+    assert_eq!(
+        resume(&mut f.w, init, handle),
+        0,
+        "resume of a running process"
+    );
     assert_eq!(f.w.k.attention, 0);
     assert_eq!(suspend(&mut f.w, init, handle), 0);
     let once = (f.w.k.processes.describe(), f.w.k.threads.describe());
-    assert_eq!(suspend(&mut f.w, init, handle), 1, "suspend of a suspended process");
+    assert_eq!(
+        suspend(&mut f.w, init, handle),
+        1,
+        "suspend of a suspended process"
+    );
     let twice = (f.w.k.processes.describe(), f.w.k.threads.describe());
     assert!(once == twice, "a second suspend changes nothing");
     assert_eq!(f.w.k.attention, 1, "counted once");
@@ -122,7 +130,10 @@ fn a_queued_send_stays_queued_and_is_served_while_suspended() {
     assert_eq!(f.w.send(c, USER_FN, REF, msg(SBUF, b"q", 64)), None);
     assert!(matches!(f.w.state(c), ThreadState::Sending(_)));
     assert_eq!(suspend(&mut f.w, init, handle), 0);
-    assert!(matches!(f.w.state(c), ThreadState::Sending(_)), "still queued");
+    assert!(
+        matches!(f.w.state(c), ThreadState::Sending(_)),
+        "still queued"
+    );
     assert_eq!(
         f.w.receive(s, OWNER, RBUF, 256),
         received(USER_FN, 0, 64, 1, 0)
@@ -198,7 +209,12 @@ fn an_event_signalled_while_suspended_wakes_the_waiter_after_resume() {
     let child = w.spawn_ok(b"client", &[DescriptorSlot::copy(event, Rights::EVENT)]);
     let c = child.thread;
     assert_eq!(
-        w.send(c, KernelFunction::EventWait as i32, Descriptor(1), msg(KBUF, &[], KTOTAL)),
+        w.send(
+            c,
+            KernelFunction::EventWait as i32,
+            Descriptor(1),
+            msg(KBUF, &[], KTOTAL)
+        ),
         None
     );
     assert!(matches!(w.state(c), ThreadState::Waiting { .. }));
@@ -223,9 +239,12 @@ fn an_interruption_of_a_suspended_blocked_thread_waits_for_resume() {
     assert_eq!(f.w.receive(s, OWNER, RBUF, 256), None);
     assert_eq!(suspend(&mut f.w, init, server), 0);
     let request = abi::upcall::ThreadInterruptRequest::new(0, 0);
-    let regs = f
-        .w
-        .kcall(init, KernelFunction::ThreadInterrupt, server, request.as_bytes());
+    let regs = f.w.kcall(
+        init,
+        KernelFunction::ThreadInterrupt,
+        server,
+        request.as_bytes(),
+    );
     assert_eq!(regs.kernel_error(), None);
     assert!(held(&f.w, s));
     f.w.assert_invariants();
@@ -256,7 +275,11 @@ fn a_thread_running_on_another_cpu_is_kicked_and_stops_there() {
     f.w.k.enter(0);
     assert_eq!(suspend(&mut f.w, init, handle), 0);
     assert_eq!(f.w.k.take_kicks(), 1 << 1, "CPU 1 is kicked");
-    assert_eq!(f.w.state(c), ThreadState::Running, "until it enters the kernel");
+    assert_eq!(
+        f.w.state(c),
+        ThreadState::Running,
+        "until it enters the kernel"
+    );
     f.w.k.leave();
     // CPU 1 enters for the kick and leaves without the client.
     f.w.k.enter(1);
@@ -280,9 +303,8 @@ fn a_suspended_process_that_ends_gives_back_its_attention() {
     assert_eq!(suspend(&mut f.w, init, handle), 0);
     assert_eq!(f.w.k.attention, 1);
     let kill = abi::kcall::ExitRequest::new(9);
-    let regs = f
-        .w
-        .kcall(init, KernelFunction::ProcessKill, handle, kill.as_bytes());
+    let regs =
+        f.w.kcall(init, KernelFunction::ProcessKill, handle, kill.as_bytes());
     assert_eq!(regs.kernel_error(), None);
     assert!(!f.w.process_alive(p));
     assert_eq!(f.w.k.attention, 0);
@@ -299,11 +321,13 @@ fn refusals_change_nothing() {
     let handle = f.clients[0].handle;
     let ip = f.w.init;
     let event = f.w.event_create(init);
-    let weak = f
-        .w
-        .duplicate(init, handle, Rights::TRANSFER)
-        .expect("duplicate");
-    for function in [KernelFunction::ProcessSuspend, KernelFunction::ProcessResume] {
+    let weak =
+        f.w.duplicate(init, handle, Rights::TRANSFER)
+            .expect("duplicate");
+    for function in [
+        KernelFunction::ProcessSuspend,
+        KernelFunction::ProcessResume,
+    ] {
         let cases: [(Descriptor, &[u8], Error); 5] = [
             (event, &[], Error::WrongObjectType),
             (weak, &[], Error::MissingRight),
@@ -317,7 +341,10 @@ fn refusals_change_nothing() {
             let regs = f.w.kcall(init, function, target, data);
             assert_eq!(Some(regs), err(error), "{function:?} to {target:?}");
             let after = f.w.whole_state();
-            assert!(before == after, "{function:?} refused with {error:?} changed the state");
+            assert!(
+                before == after,
+                "{function:?} refused with {error:?} changed the state"
+            );
         }
     }
     f.w.assert_invariants();
