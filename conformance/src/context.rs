@@ -151,6 +151,8 @@ pub struct Context {
     vars: Vec<(&'static str, u64)>,
     descriptors: Vec<Descriptor>,
     peers: Vec<Peer>,
+    /// The process ids of the peers procman started (continued at the end).
+    procman_pids: Vec<u32>,
     mappings: Vec<Arc<RawPages>>,
     unmap_at_end: Vec<(u64, u64)>,
     smos: Vec<u32>,
@@ -445,6 +447,7 @@ impl Context {
             process: Descriptor::NULL,
         };
         self.peers.push(peer);
+        self.procman_pids.push(pid);
         self.settle();
         Ok((peer, pid))
     }
@@ -480,7 +483,14 @@ impl Context {
         for id in core::mem::take(&mut self.smos) {
             let _ = kernel::smo_claim(id);
         }
+        // A stopped peer would never answer its EXIT: it continues first.
+        for pid in core::mem::take(&mut self.procman_pids) {
+            let _ = userlib::signal::kill(pid, abi::signal::CONT);
+        }
         for peer in core::mem::take(&mut self.peers) {
+            if !peer.process.is_null() {
+                let _ = kernel::process_resume(peer.process);
+            }
             let _ = peer.exit();
         }
         for descriptor in core::mem::take(&mut self.descriptors).into_iter().rev() {

@@ -178,10 +178,9 @@ impl World {
     }
 
     pub(super) fn runnable(&self, t: ThreadId) -> bool {
-        self.k
-            .threads
-            .get(t)
-            .is_some_and(|th| matches!(th.state, ThreadState::Ready | ThreadState::Running))
+        self.k.threads.get(t).is_some_and(|th| {
+            matches!(th.state, ThreadState::Ready | ThreadState::Running) && !th.held
+        })
     }
 
     pub(super) fn poke(&mut self, p: ProcessId, address: u64, bytes: &[u8]) {
