@@ -431,11 +431,20 @@ impl Context {
     /// reference moved to the child by procman's SPAWN. Returns the peer
     /// (no process handle: procman keeps it) and its process id.
     pub fn procman_peer(&mut self) -> Result<(Peer, u32), Failed> {
+        self.procman_peer_with_streams([abi::stream::StdStream::NONE; 3])
+    }
+
+    /// [`Context::procman_peer`] with standard streams (ends the runner
+    /// holds, as SPAWN takes them).
+    pub fn procman_peer_with_streams(
+        &mut self,
+        streams: [abi::stream::StdStream; 3],
+    ) -> Result<(Peer, u32), Failed> {
         let door = userlib::procman::create_object(None, false, PEER_DOOR_TYPE)
             .map_err(|e| Failed(format!("CREATE_OBJECT for the peer's door: {e}")))?;
         let owner = door.owner.into_raw();
         let slots = [DescriptorSlot::moving(owner, Rights::DOOR_OWNER)];
-        let pid = match userlib::procman::spawn(peer::PROGRAM, &[], &slots) {
+        let pid = match userlib::procman::spawn_with_streams(peer::PROGRAM, &[], &slots, streams) {
             Ok(pid) => pid,
             Err(error) => {
                 let _ = OwnedDescriptor::from_raw(owner);

@@ -25,7 +25,7 @@
 //! | [`command::ACCESS`] | [`AccessRequest`], then the bytes to write | the bytes read; none if the process ended (the write faulted) |
 //! | [`command::ACTION`] | `u32` signal, `u32` action (`abi::signal::action`), `u32` status | msgRetVal the previous action; a caught signal's handler counts it, or ends the process with `status` when not 0 |
 //! | [`command::CAUGHT`] | `u32` signal | msgRetVal how often it was caught; payload its last information word (`u64`) |
-//! | [`command::PIPE_WRITE`] | `u32` pipe | msgRetVal 0 when the byte was written, else -1 and the stream's error number (none if a signal ended the process) |
+//! | [`command::STDOUT_WRITE`] | - | msgRetVal 0 when one byte went to standard output, else -1 and the stream's error number (none if a signal ended the process) |
 //!
 //! JOIN never blocks: the runner first waits until the whole system is idle
 //! (`Context::settle`), so a job that is still running then is blocked, and
@@ -77,8 +77,8 @@ pub mod command {
     pub const ACTION: Function = Function(USER_BASE + 0x108);
     /// How often the handler caught a signal, and its last information word.
     pub const CAUGHT: Function = Function(USER_BASE + 0x109);
-    /// Open a pipe's granted write end and write one byte to it.
-    pub const PIPE_WRITE: Function = Function(USER_BASE + 0x10A);
+    /// Write one byte to standard output.
+    pub const STDOUT_WRITE: Function = Function(USER_BASE + 0x10A);
 }
 
 /// ACCESS: write `write` bytes (which follow) at `address`, then read
@@ -551,11 +551,9 @@ impl Peer {
         Ok((answer.registers.arg0 as u32, info))
     }
 
-    /// Asks the peer to write one byte to pipe `pipe` (whose write end was
-    /// granted to it).
-    pub fn pipe_write(&self, pipe: u32) -> Result<(), Failed> {
-        self.call(command::PIPE_WRITE, &pipe.to_le_bytes(), &[])
-            .map(|_| ())
+    /// Asks the peer to write one byte to its standard output.
+    pub fn stdout_write(&self) -> Result<(), Failed> {
+        self.call(command::STDOUT_WRITE, &[], &[]).map(|_| ())
     }
 
     /// Asks the peer to write `write` at `address` (a mapping it made),

@@ -142,15 +142,43 @@ pub fn send(
     buffer: &mut [u8],
     sizes: MessageSizes,
 ) -> Result<Reply, Error> {
-    if matches!(
-        function.kernel_function(),
-        Some(KernelFunction::Receive | KernelFunction::Reply | KernelFunction::ReplyReceive)
-    ) {
-        return Err(Error::InvalidFunction);
+    decode_send(PreparedSend::new(function, target, buffer, sizes)?.trap())
+}
+
+/// A SEND with its arguments checked, ready to trap: [`PreparedSend::trap`]
+/// is the trap alone and gives back the raw result registers, for
+/// [`decode_send`] later. A bench measures exactly the trap this way, and
+/// a caller repeating one call checks its arguments once.
+#[derive(Debug)]
+pub struct PreparedSend<'buffer> {
+    buffer: &'buffer mut [u8],
+    args: TrapArgs,
+}
+
+impl<'buffer> PreparedSend<'buffer> {
+    /// Checks the call as [`send`] does (`INVALID_FUNCTION`, `BAD_SIZES`).
+    pub fn new(
+        function: Function,
+        target: Descriptor,
+        buffer: &'buffer mut [u8],
+        sizes: MessageSizes,
+    ) -> Result<Self, Error> {
+        if matches!(
+            function.kernel_function(),
+            Some(KernelFunction::Receive | KernelFunction::Reply | KernelFunction::ReplyReceive)
+        ) {
+            return Err(Error::InvalidFunction);
+        }
+        fits(buffer, sizes)?;
+        let args = TrapArgs::send(function, target, address_of(buffer), sizes);
+        Ok(Self { buffer, args })
     }
-    fits(buffer, sizes)?;
-    let args = TrapArgs::send(function, target, address_of(buffer), sizes);
-    decode_send(trap_on(buffer, args))
+
+    /// Traps; the result registers, undecoded.
+    #[inline(always)]
+    pub fn trap(&mut self) -> TrapArgs {
+        trap_on(self.buffer, self.args)
+    }
 }
 
 /// The result registers of a SEND.

@@ -338,15 +338,11 @@ impl<M: RingMemory> Ring<M> {
                 let _guard = self.lock()?;
                 let flags = self.load(field::FLAGS);
                 if flags & READERS_GONE != 0 {
-                    if flags & READER_DIED != 0 {
-                        return Err(StreamError::PeerDied);
-                    }
-                    drop(_guard);
-                    // SIGPIPE first (ABI.md §7a.8): by default it ends
-                    // this process (status 141); ignored or caught, the
-                    // write returns the broken pipe.
-                    crate::signal::broken_pipe();
-                    return Err(StreamError::BrokenPipe);
+                    return Err(if flags & READER_DIED != 0 {
+                        StreamError::PeerDied
+                    } else {
+                        StreamError::BrokenPipe
+                    });
                 }
                 let head = self.load(field::HEAD);
                 let tail = self.load(field::TAIL);

@@ -342,13 +342,9 @@ fn caught(data: &[u8]) -> Answer {
     }
 }
 
-/// PIPE_WRITE: one byte through a granted write end.
-fn pipe_write(data: &[u8]) -> Answer {
-    let Some(pipe) = word(data) else {
-        return Answer::error(BAD_COMMAND);
-    };
-    let written = userlib::pipe::PipeWriter::open(pipe).and_then(|w| w.write_all(b"x"));
-    match written {
+/// STDOUT_WRITE: one byte to standard output.
+fn stdout_write() -> Answer {
+    match userlib::stdio::stdout().write_all(b"x") {
         Ok(()) => Answer::value(0),
         Err(error) => Answer::error(error.errno()),
     }
@@ -398,7 +394,7 @@ fn run(_startup: Startup) -> i32 {
             command::ACCESS => access(&data),
             command::ACTION => action(&data),
             command::CAUGHT => caught(&data),
-            command::PIPE_WRITE => pipe_write(&data),
+            command::STDOUT_WRITE => stdout_write(),
             command::FAULT => match word(&data) {
                 Some(fault::INVALID_OPCODE) => userlib::probe::invalid_opcode(),
                 Some(fault::INT_80) => {

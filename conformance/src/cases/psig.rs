@@ -156,6 +156,27 @@ fn ended_by(context: &mut Context, number: u32) -> Outcome {
     }))
 }
 
+/// A peer whose standard output is a pipe nobody reads any more (the
+/// runner's ends closed once the peer holds its own), PIPE at its default.
+fn stdout_peer(context: &mut Context) -> Result<(crate::peer::Peer, u32), Failed> {
+    let (reader, writer) = userlib::pipe::pipe().map_err(|e| Failed(format!("pipe: {e:?}")))?;
+    let streams = [
+        abi::stream::StdStream::NONE,
+        abi::stream::StdStream::pipe(writer.pipe()),
+        abi::stream::StdStream::NONE,
+    ];
+    let (peer, pid) = context.procman_peer_with_streams(streams)?;
+    drop(writer);
+    drop(reader);
+    context.settle();
+    Ok((peer, pid))
+}
+
+/// Whether the peer's answer was the stream error PM_BROKEN_PIPE.
+fn broken_pipe(answer: &Result<(), Failed>) -> bool {
+    matches!(answer, Err(e) if e.0.contains(&format!("{:#x}", ProcmanError::BrokenPipe as u32)))
+}
+
 /// The last CHLD the runner's handler took, and how many.
 static CHLD_INFO: AtomicU64 = AtomicU64::new(0);
 static CHLD_COUNT: AtomicU64 = AtomicU64::new(0);
@@ -531,22 +552,14 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-PSIG-023",
-        rule: "a write to a pipe with no reader raises PIPE on the writer, which by default ends it with status 141",
+        rule: "a write to standard output, a pipe with no reader, raises PIPE on the writer, which by default ends it with status 141",
         section: "7a.8",
         decisions: &["D84"],
         expect: value("the writer's status", 141),
         run: |context| {
-            let (peer, pid) = context.procman_peer()?;
-            let (reader, writer) =
-                userlib::pipe::pipe().map_err(|e| Failed(format!("pipe: {e:?}")))?;
-            let number = writer.pipe();
-            writer
-                .grant(pid)
-                .map_err(|e| Failed(format!("grant: {e:?}")))?;
-            drop(writer);
-            drop(reader);
+            let (peer, pid) = stdout_peer(context)?;
             // The peer ends on its write: the control call fails.
-            let _ = peer.pipe_write(number);
+            let _ = peer.stdout_write();
             let status = wait(pid)?;
             Ok(context.observe(TrapArgs {
                 arg0: u64::from(status),
@@ -556,24 +569,26 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-PSIG-024",
-        rule: "with PIPE ignored, a write to a pipe with no reader just fails with PM_BROKEN_PIPE",
+        rule: "with PIPE ignored, a write to standard output with no reader just fails with PM_BROKEN_PIPE",
         section: "7a.8",
         decisions: &["D84"],
-        expect: refused("the write", ProcmanError::BrokenPipe),
+        expect: value(
+            "the write failed with PM_BROKEN_PIPE and the writer runs",
+            1,
+        ),
         run: |context| {
-            let (reader, writer) =
-                userlib::pipe::pipe().map_err(|e| Failed(format!("pipe: {e:?}")))?;
-            signal::ignore(PIPE).map_err(|e| failed("SIGNAL_ACTION", e))?;
-            drop(reader);
-            let written = writer.write_all(b"x");
-            let _ = signal::default(PIPE);
-            Ok(context.observe(match written {
-                Ok(()) => TrapArgs::default(),
-                Err(e) => TrapArgs {
-                    arg0: u64::from(u32::MAX),
-                    arg1: u64::from(e.errno()),
-                    ..TrapArgs::default()
-                },
+            let (peer, pid) = stdout_peer(context)?;
+            peer.action(PIPE, action::IGNORE, 0)?;
+            let answer = peer.stdout_write();
+            context.settle();
+            let broken = broken_pipe(&answer);
+            context.check(
+                broken,
+                &format!("the write did not fail with PM_BROKEN_PIPE: {answer:?}"),
+            );
+            Ok(context.observe(TrapArgs {
+                arg0: u64::from(broken && running(pid)?),
+                ..TrapArgs::default()
             }))
         },
     },
@@ -584,19 +599,11 @@ pub static CASES: &[Case] = &[
         decisions: &["D84"],
         expect: value("the handler's count", 1),
         run: |context| {
-            let (peer, pid) = context.procman_peer()?;
+            let (peer, _pid) = stdout_peer(context)?;
             peer.action(PIPE, action::CATCH, 0)?;
-            let (reader, writer) =
-                userlib::pipe::pipe().map_err(|e| Failed(format!("pipe: {e:?}")))?;
-            let number = writer.pipe();
-            writer
-                .grant(pid)
-                .map_err(|e| Failed(format!("grant: {e:?}")))?;
-            drop(writer);
-            drop(reader);
-            let answer = peer.pipe_write(number);
+            let answer = peer.stdout_write();
             context.check(
-                matches!(answer, Err(ref e) if e.0.contains(&format!("{:#x}", ProcmanError::BrokenPipe as u32))),
+                broken_pipe(&answer),
                 &format!("the peer's write did not fail with PM_BROKEN_PIPE: {answer:?}"),
             );
             let (count, _) = peer.caught(PIPE)?;

@@ -122,7 +122,7 @@ impl Kernel {
             .try_reserve(count.saturating_sub(self.cpus.len()))
             .map_err(|_| Error::OutOfMemory)?;
         self.cpus.resize(count.max(self.cpus.len()), None);
-        Ok(())
+        self.scheduler.set_cpu_count(self.cpus.len())
     }
 
     /// CPU `cpu` entered the kernel (it holds the kernel lock): its thread
@@ -338,17 +338,56 @@ impl Kernel {
         }
     }
 
-    /// Puts a thread at the back of its run queue, or, its process
-    /// suspended, holds it out of the queues until the process resumes
-    /// (`crate::suspend`; a suspended process counts in `attention`).
+    /// Puts a thread at the back of a run queue: that of the CPU
+    /// [`Kernel::queue_for`] chooses; or, its process suspended, holds it
+    /// out of the queues until the process resumes (`crate::suspend`; a
+    /// suspended process counts in `attention`).
     pub(crate) fn make_ready(&mut self, thread: ThreadId) {
+        let Some(affinity) = self.threads.get(thread).map(|t| t.affinity) else {
+            return;
+        };
+        // The thread this CPU runs (a yield, a preemption) stays here when
+        // it may: the others are placed.
+        let cpu = if self.current == Some(thread) && (affinity >> self.cpu) & 1 != 0 {
+            self.cpu
+        } else {
+            self.queue_for(affinity)
+        };
         if let Some(t) = self.threads.get_mut(thread) {
             t.state = ThreadState::Ready;
             if self.attention != 0 && self.processes.get(t.process).is_some_and(|p| p.suspended) {
                 t.held = true;
                 return;
             }
-            self.scheduler.enqueue(thread, t.priority);
+            self.scheduler.enqueue(thread, t.priority, cpu);
+        }
+    }
+
+    /// The CPU whose queue a thread that may run on `affinity` joins: an
+    /// idle one it may run on with nothing queued (balancing as threads
+    /// wake: the arch layer wakes idle CPUs that ready threads may use),
+    /// else the CPU in the kernel when it may run there (its caches hold
+    /// what the waker touched), else the first CPU of its mask. With one
+    /// CPU: 0.
+    pub(crate) fn queue_for(&self, affinity: u64) -> usize {
+        if self.cpus.len() <= 1 {
+            return 0;
+        }
+        let allowed = affinity & self.online_mask();
+        let idle = self
+            .cpus
+            .iter()
+            .enumerate()
+            .filter(|(cpu, thread)| {
+                *cpu != self.cpu && thread.is_none() && self.scheduler.is_empty_on(*cpu)
+            })
+            .fold(0u64, |mask, (cpu, _)| mask | 1 << cpu);
+        if allowed & idle != 0 {
+            (allowed & idle).trailing_zeros() as usize
+        } else if (allowed >> self.cpu) & 1 != 0 || allowed == 0 {
+            self.cpu
+        } else {
+            allowed.trailing_zeros() as usize
         }
     }
 
@@ -476,9 +515,9 @@ impl Kernel {
         }
         if self.current.is_none() {
             let (cpu, threads) = (self.cpu, &self.threads);
-            self.current = self
-                .scheduler
-                .pick_where(|t| threads.get(t).is_none_or(|t| (t.affinity >> cpu) & 1 != 0));
+            self.current = self.scheduler.pick(cpu, |t| {
+                threads.get(t).is_none_or(|t| (t.affinity >> cpu) & 1 != 0)
+            });
         }
         if let Some(thread) = self.current
             && let Some(t) = self.threads.get_mut(thread)

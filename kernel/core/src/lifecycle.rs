@@ -86,7 +86,7 @@ impl Kernel {
                 arg2: u64::from(descriptors),
                 ..loaded.start
             };
-            self.create_thread(machine, process, start, DEFAULT_PRIORITY as u8)
+            self.create_thread(machine, process, start, DEFAULT_PRIORITY as u8, u64::MAX)
         })();
         match result {
             Ok(thread) => Ok((process, thread)),
@@ -153,13 +153,16 @@ impl Kernel {
         self.scheduler.reserve(priority)
     }
 
-    /// Creates a ready thread in `process`.
+    /// Creates a ready thread in `process` that may run on the CPUs of
+    /// `affinity` (queued on one of them: a queued thread always waits
+    /// where it may run).
     pub(crate) fn create_thread(
         &mut self,
         machine: &mut impl Machine,
         process: ProcessId,
         start: UserStart,
         priority: u8,
+        affinity: u64,
     ) -> Result<ThreadId, Error> {
         let p = self.process_mut(process)?;
         // Room in the process's thread list first, so nothing below has
@@ -177,7 +180,7 @@ impl Kernel {
                     state: ThreadState::Ready,
                     holding: Holding::Nothing,
                     resume: None,
-                    affinity: u64::MAX,
+                    affinity,
                     signals: crate::thread::SignalState::default(),
                     held: false,
                 })

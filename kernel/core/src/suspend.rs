@@ -65,8 +65,8 @@ impl Kernel {
     }
 
     /// PROCESS_RESUME's effect: true when the process was suspended; its
-    /// held threads join their run queues (room for each was made when it
-    /// was created, so this never allocates).
+    /// held threads join run queues (room for each was made when it was
+    /// created, so this never allocates).
     pub(crate) fn resume_process(&mut self, process: ProcessId) -> bool {
         let Some(p) = self.processes.get_mut(process) else {
             return false;
@@ -90,7 +90,9 @@ impl Kernel {
                 && t.held
             {
                 t.held = false;
-                self.scheduler.enqueue(thread, t.priority);
+                // Not suspended any more: it joins a queue as any thread
+                // made ready does.
+                self.make_ready(thread);
             }
         }
         true

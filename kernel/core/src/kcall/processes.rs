@@ -148,7 +148,8 @@ pub(super) fn start(kernel: &mut Kernel, machine: &mut impl Machine, call: &Call
         arg1: r.argument_length,
         arg2: u64::from(descriptors),
     };
-    kernel.create_thread(machine, child, start, priority)?;
+    // The first thread of a new process may run on every CPU (§6.9).
+    kernel.create_thread(machine, child, start, priority, u64::MAX)?;
     kernel.process_mut(child)?.unstarted = None;
     kernel.reply_to(machine, call, NO_REPLY)
 }

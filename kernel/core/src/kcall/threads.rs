@@ -66,15 +66,12 @@ pub(super) fn thread_create(
     // heap cannot undo a thread that already exists.
     kernel.reserve_object(call.process, 1)?;
     kernel.reserve_thread(call.process, r.priority as u8)?;
-    let thread = kernel.create_thread(machine, call.process, start, r.priority as u8)?;
     // A new thread may run where its creator may (ABI.md §6.9).
     let affinity = kernel
         .threads
         .get(call.caller)
         .map_or(u64::MAX, |t| t.affinity);
-    if let Some(t) = kernel.threads.get_mut(thread) {
-        t.affinity = affinity;
-    }
+    let thread = kernel.create_thread(machine, call.process, start, r.priority as u8, affinity)?;
     match kernel.create_handle(call.process, ObjectBody::Thread(thread)) {
         Ok(descriptor) => kernel.reply_to(
             machine,

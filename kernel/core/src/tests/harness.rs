@@ -630,16 +630,21 @@ impl World {
     /// Every rule the kernel's state must keep between traps.
     pub(super) fn violations(&mut self) -> Vec<String> {
         let mut v = Vec::new();
-        // The run queues, read by draining and refilling them in order.
-        let mut queued = Vec::new();
-        while let Some(t) = self.k.scheduler.pick() {
-            queued.push(t);
-        }
-        for &t in &queued {
-            let priority = self.k.threads.get(t).map_or(0, |th| th.priority);
-            self.k.scheduler.enqueue(t, priority);
-        }
         let k = &self.k;
+        let queued: Vec<ThreadId> = k.scheduler.iter().collect();
+        // A queued thread waits where it may run (else it could starve).
+        for cpu in 0..k.scheduler.cpu_count() {
+            for t in k.scheduler.queued_on(cpu) {
+                if k.threads
+                    .get(t)
+                    .is_some_and(|th| (th.affinity >> cpu) & 1 == 0)
+                {
+                    v.push(format!(
+                        "{t:?} is queued on CPU {cpu}, outside its affinity"
+                    ));
+                }
+            }
+        }
         // Run-queue room: one place at each thread's own priority, and one
         // more at the priority a call raised it to.
         let mut admitted = [0usize; crate::scheduler::LEVELS];
@@ -750,13 +755,14 @@ impl World {
                 ThreadState::Ready if !queued_set.contains(&t) && !th.held => {
                     v.push(format!("ready thread {t:?} is in no run queue"));
                 }
+                // Current, or what another CPU runs outside the kernel.
                 ThreadState::Running
                     if k.current != Some(t)
                         && !k
                             .cpus
                             .iter()
                             .enumerate()
-                            .any(|(c, x)| c != k.cpu && *x == Some(t)) =>
+                            .any(|(cpu, running)| cpu != k.cpu && *running == Some(t)) =>
                 {
                     v.push(format!("thread {t:?} is Running but not current"));
                 }

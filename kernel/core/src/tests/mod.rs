@@ -11,6 +11,7 @@
 mod abi_rules;
 mod allocation_failure;
 mod buffers;
+mod cpus;
 mod devices;
 mod fake_machine;
 mod fast_path;

@@ -34,15 +34,7 @@ fn leave_kernel(w: &mut World) {
 }
 
 fn queued(w: &mut World, t: ThreadId) -> bool {
-    let mut all = Vec::new();
-    while let Some(x) = w.k.scheduler.pick() {
-        all.push(x);
-    }
-    for &x in &all {
-        let priority = w.k.threads.get(x).map_or(0, |th| th.priority);
-        w.k.scheduler.enqueue(x, priority);
-    }
-    all.contains(&t)
+    w.k.scheduler.iter().any(|x| x == t)
 }
 
 fn held(w: &World, t: ThreadId) -> bool {
