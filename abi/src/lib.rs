@@ -19,6 +19,7 @@ pub mod file;
 pub mod function;
 pub mod kcall;
 pub mod message;
+pub mod namespace;
 pub mod portal;
 pub mod process;
 pub mod procman;

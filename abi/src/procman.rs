@@ -303,6 +303,12 @@ impl CreateObjectRequest {
         }
     }
 
+    /// The same header with `flags` added (`namespace::CREATE_MOUNT`).
+    pub const fn with_flags(mut self, flags: u32) -> Self {
+        self.flags |= flags;
+        self
+    }
+
     /// Writes the whole request data, header then `name`, into `out`; its
     /// length, or `None` when it does not fit.
     pub fn encode(system: bool, security_type: u32, name: &[u8], out: &mut [u8]) -> Option<usize> {
@@ -518,6 +524,12 @@ procman_errors! {
     NoStdioStream = 0x1172, "PM_NO_STDIO_STREAM";
     /// STDIO_OPEN of a stream the caller opened already.
     StdioOpened = 0x1173, "PM_STDIO_OPENED";
+    /// CREATE_OBJECT of a name under `/sock`, which procman keeps for its
+    /// sockets (ABI.md §7a.8, D96).
+    NameReserved = 0x11F0, "PM_NAME_RESERVED";
+    /// CHDIR of a path that is not absolute, has an empty, `.` or `..`
+    /// component or a trailing `/`, is over 255 bytes or not UTF-8.
+    BadDirectory = 0x11F1, "PM_BAD_DIRECTORY";
     /// SPAWN of a program whose file in the boot archive is not a program
     /// this system runs (not a static x86_64 ELF executable with sound
     /// segments: `image::program`); procman logs the reason (ABI.md §7a.5).
@@ -532,7 +544,7 @@ procman_errors! {
     /// KILL of a process the caller did not start.
     NotParent = 0x1193, "PM_NOT_PARENT";
     /// SIGNAL or SIGNAL_ACTION of a number above 63, or SIGNAL_ACTION of 0
-    /// (ABI.md §7a.8).
+    /// (ABI.md §7a.9).
     NoSuchSignal = 0x11C0, "PM_NO_SUCH_SIGNAL";
     /// SIGNAL or SAVE_AND_END of a process the caller may not signal: not
     /// itself, not its descendant, not in its session (D70).

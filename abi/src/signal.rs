@@ -1,4 +1,4 @@
-//! procman's signals, process groups and sessions (ABI.md §7a.8): the
+//! procman's signals, process groups and sessions (ABI.md §7a.9): the
 //! signal numbers and what each does by default, the requests and replies
 //! of SIGNAL, SIGNAL_ACTION, SET_GROUP, NEW_SESSION, GROUP_OF, WAIT_JOB and
 //! SAVE_AND_END. The kernel knows signal numbers only (§6.10); their

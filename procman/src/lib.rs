@@ -14,6 +14,8 @@
 
 extern crate alloc;
 
+pub mod directories;
+pub mod listing;
 pub mod namespace;
 pub mod policy;
 pub mod portals;

@@ -26,6 +26,69 @@ pub struct NameEntry {
     pub security_type: u32,
     /// Whether it is a system object.
     pub system: bool,
+    /// Whether it was registered as a mount point (`CREATE_MOUNT`): its
+    /// server resolves the names under it.
+    pub mount: bool,
+}
+
+/// One entry of a directory, as NAME_LIST reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Child {
+    /// A registered name (one component) and what it stands for.
+    Name(String, NameEntry),
+    /// A directory implied by the names under it (one component, no `/`).
+    Directory(String),
+}
+
+impl Child {
+    /// The entry's name in its directory.
+    pub fn name(&self) -> &str {
+        match self {
+            Child::Name(name, _) | Child::Directory(name) => name,
+        }
+    }
+}
+
+/// Whether `name` is procman's socket directory or under it (`/sock`,
+/// `/sock/...`): reserved for the socket registry (D96).
+pub fn is_socket_name(name: &str) -> bool {
+    let directory = abi::namespace::SOCKET_DIRECTORY;
+    name == directory
+        || name
+            .strip_prefix(directory)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The socket port `/sock/<port>` names: decimal, no sign or leading
+/// zero, 1..=`MAX_PORT`; `None` for any other name.
+pub fn socket_port(name: &str) -> Option<u32> {
+    let digits = name
+        .strip_prefix(abi::namespace::SOCKET_DIRECTORY)?
+        .strip_prefix('/')?;
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits
+        .parse::<u32>()
+        .ok()
+        .filter(|port| (1..=abi::stream::MAX_PORT).contains(port))
+}
+
+/// Checks a working directory (CHDIR): `/`, or an absolute name with
+/// clean components, at most `MAX_DIRECTORY` bytes, no NUL.
+pub fn check_directory(path: &str) -> Result<(), ProcmanError> {
+    let valid = path == "/"
+        || (path.len() <= abi::namespace::MAX_DIRECTORY
+            && path.starts_with('/')
+            && !path.contains('\0')
+            && path[1..]
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != ".."));
+    if valid {
+        Ok(())
+    } else {
+        Err(ProcmanError::BadDirectory)
+    }
 }
 
 /// Checks a name: absolute, at most [`MAX_NAME`] bytes, no empty, `.` or
@@ -148,6 +211,53 @@ impl Namespace {
             .collect()
     }
 
+    /// The entries directly inside `directory` (`/` for the root) with
+    /// what they are: registered names and the directories their deeper
+    /// names imply, in name order (a name that is both a registered name
+    /// and a directory is listed as both, the name first).
+    /// `PM_NO_SUCH_NAME` when nothing is there and `directory` is neither
+    /// the root nor a registered name.
+    pub fn children(&self, directory: &str) -> Result<Vec<Child>, ProcmanError> {
+        if directory != "/" {
+            check_name(directory)?;
+        }
+        let prefix = if directory == "/" {
+            String::from("/")
+        } else {
+            alloc::format!("{directory}/")
+        };
+        let mut out: Vec<Child> = Vec::new();
+        for (name, entry) in self
+            .entries
+            .range::<str, _>((
+                core::ops::Bound::Included(prefix.as_str()),
+                core::ops::Bound::Unbounded,
+            ))
+            .take_while(|(n, _)| n.starts_with(prefix.as_str()))
+        {
+            let rest = &name[prefix.len()..];
+            let child = match rest.split_once('/') {
+                Some((dir, _)) => Child::Directory(String::from(dir)),
+                None => Child::Name(String::from(rest), *entry),
+            };
+            if out.last() != Some(&child) {
+                out.push(child);
+            }
+        }
+        // "a/b" sorts before "a.b" but after "a": keep name order, names
+        // before directories of the same name.
+        out.sort_by(|a, b| {
+            a.name().cmp(b.name()).then_with(|| {
+                matches!(a, Child::Directory(_)).cmp(&matches!(b, Child::Directory(_)))
+            })
+        });
+        out.dedup();
+        if out.is_empty() && directory != "/" && !self.entries.contains_key(directory) {
+            return Err(ProcmanError::NoSuchName);
+        }
+        Ok(out)
+    }
+
     /// The entries directly inside `directory` (`/` for the root): names, and
     /// subdirectories with a trailing `/`, sorted, each once.
     pub fn list(&self, directory: &str) -> Result<Vec<String>, ProcmanError> {
@@ -192,6 +302,7 @@ mod tests {
             owner,
             security_type: 1,
             system: false,
+            mount: false,
         }
     }
 
@@ -213,6 +324,47 @@ mod tests {
             too_long.as_str(),
         ] {
             assert_eq!(check_name(bad), Err(ProcmanError::BadName), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn socket_names_and_working_directories() {
+        for (name, reserved, port) in [
+            ("/sock", true, None),
+            ("/sock/80", true, Some(80)),
+            ("/sock/65535", true, Some(65535)),
+            ("/sock/65536", true, None),
+            ("/sock/0", true, None),
+            ("/sock/080", true, None),
+            ("/sock/+8", true, None),
+            ("/sock/8/x", true, None),
+            ("/sock/", true, None),
+            ("/socket", false, None),
+            ("/srv/sock/1", false, None),
+        ] {
+            assert_eq!(is_socket_name(name), reserved, "{name}");
+            assert_eq!(socket_port(name), port, "{name}");
+        }
+        let long = alloc::format!("/{}", "d".repeat(abi::namespace::MAX_DIRECTORY - 1));
+        for good in ["/", "/tmp", "/tmp/a/b", long.as_str()] {
+            assert_eq!(check_directory(good), Ok(()), "{good}");
+        }
+        let too_long = alloc::format!("{long}d");
+        for bad in [
+            "",
+            "tmp",
+            "/tmp/",
+            "//",
+            "/tmp/./a",
+            "/..",
+            "/a\0",
+            too_long.as_str(),
+        ] {
+            assert_eq!(
+                check_directory(bad),
+                Err(ProcmanError::BadDirectory),
+                "{bad:?}"
+            );
         }
     }
 

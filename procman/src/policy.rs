@@ -52,6 +52,10 @@ pub fn check_create(
     }
     if let Some(name) = request.name {
         check_name(name)?;
+        // procman's socket names (D96), whatever the domain's prefixes.
+        if crate::namespace::is_socket_name(name) {
+            return Err(ProcmanError::NameReserved);
+        }
         if !domain.may_register(name) {
             return Err(ProcmanError::NameDenied);
         }
@@ -160,8 +164,8 @@ mod tests {
     use super::*;
     use crate::namespace::{MAX_NAMES_PER_PROCESS, NameEntry};
     use ProcmanError::{
-        BadName, CreateDenied, NameDenied, NameExists, SystemObjectDenied, TooManyObjects,
-        TypeDenied, UnknownCaller,
+        BadName, CreateDenied, NameDenied, NameExists, NameReserved, SystemObjectDenied,
+        TooManyObjects, TypeDenied, UnknownCaller,
     };
 
     /// Types: 1 = echo, 2 = console. Domains: 0 servers, 1 users, 2 system.
@@ -247,6 +251,7 @@ domain = "users"
             owner: FULL,
             security_type: 1,
             system: false,
+            mount: false,
         };
         assert_eq!(ns.insert("/srv/taken", entry), Ok(()));
         for i in 1..MAX_NAMES_PER_PROCESS {
@@ -257,6 +262,12 @@ domain = "users"
             (1, create(true, Some("/x"), 9), Err(CreateDenied)),
             (0, create(true, Some("/x"), 9), Err(SystemObjectDenied)),
             (0, create(false, Some("srv"), 9), Err(BadName)),
+            // /sock is procman's, even for a domain that may register "/"
+            // (D96), and before the prefix check.
+            (2, create(false, Some("/sock/80"), 1), Err(NameReserved)),
+            (2, create(false, Some("/sock"), 1), Err(NameReserved)),
+            (0, create(false, Some("/sock/80"), 9), Err(NameReserved)),
+            (2, create(false, Some("/socket"), 1), Ok(())),
             (0, create(false, Some("/dev/x"), 9), Err(NameDenied)),
             (0, create(false, Some("/srv/taken"), 9), Err(NameExists)),
             (0, create(false, Some("/srv/new"), 2), Err(TypeDenied)),

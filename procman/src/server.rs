@@ -4,6 +4,9 @@
 
 use abi::kcall::ProcessExitNotice;
 use abi::kcall::protection;
+use abi::namespace::{
+    CREATE_MOUNT, DirectoryReply, MAX_NAME_ENTRIES, NameListEntry, NameListReply, NameListRequest,
+};
 use abi::portal::{
     PortalReply, PortalRequest, PortalSizeRequest, PortalTableReply, REPLY_CREATED,
     REPLY_READ_ONLY, REPLY_SHARE_POINT, SHARE_POINT_HEADER_SIZE,
@@ -26,7 +29,9 @@ use alloc::collections::btree_map::Entry;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use image::{CompiledPolicy, ProgramPolicy};
-use procman::namespace::{NameEntry, Namespace};
+use procman::directories::WorkingDirectories;
+use procman::listing;
+use procman::namespace::{self, NameEntry, Namespace};
 use procman::policy::{self, CreateRequest};
 use procman::portals::{Caller, Memory, Plan, PortalTable};
 use procman::processes::{ProcessTable, WaitPlan, Watch};
@@ -67,6 +72,8 @@ struct Procman<'p> {
     socket_headers: BTreeMap<u32, RawPages>,
     /// The standard streams SPAWN gave each process.
     stdio: StdioTable,
+    /// Each process's working directory (CHDIR, GETCWD; SPAWN hands it on).
+    directories: WorkingDirectories,
     /// Each program's image once one process ran it, by program index.
     images: BTreeMap<usize, ProgramImage>,
     /// The process whose exit status ends the system (`run=NAME`).
@@ -197,6 +204,7 @@ impl<'p> Procman<'p> {
         }
         self.apply_sockets(released);
         self.stdio.exited(pid);
+        self.directories.exited(pid);
         if self.verdict == Some(pid) {
             println!("procman: process {pid} ended with status {status}; stopping");
             let _ = kernel::debug_exit(status);
@@ -497,6 +505,43 @@ impl<'p> Procman<'p> {
         Ok(())
     }
 
+    /// SOCKET_CONNECT of `port` for `pid` (SOCKET_CONNECT, or OPEN of
+    /// `/sock/<port>`): the seven descriptors and msgRetVal the port.
+    fn connect_socket(
+        &mut self,
+        call: &mut Call<'_>,
+        pid: u32,
+        port: u32,
+    ) -> Result<(), ProcmanError> {
+        let entry = self.sockets.connect(pid, port)?;
+        if let Err(e) = Self::push_socket(call, &entry) {
+            self.sockets.unconnect(pid, port);
+            return Err(e);
+        }
+        call.set_value(port);
+        Ok(())
+    }
+
+    /// A NAME_LIST record for `listed`, with its owner's program and its
+    /// type's name from the manifest.
+    fn name_record(&self, listed: &listing::Listed) -> NameListEntry {
+        let mut record = NameListEntry::new(listed.kind, listed.name.as_bytes());
+        record.flags = listed.flags;
+        record.owner = listed.owner;
+        record.security_type = listed.security_type;
+        if let Some(program) = self
+            .processes
+            .get(listed.owner)
+            .and_then(|process| self.policy.program_at(process.program))
+        {
+            copy_padded(&mut record.program, program.name().as_bytes());
+        }
+        if let Some(name) = self.policy.type_name(listed.security_type) {
+            copy_padded(&mut record.type_name, name.as_bytes());
+        }
+        record
+    }
+
     /// The caller's process id and domain, from the cookie procman set.
     /// Signals each watch's event once for each WAIT that handed it out.
     fn wake(watches: &[Watch]) {
@@ -507,7 +552,7 @@ impl<'p> Procman<'p> {
         }
     }
 
-    /// What `signal` does to process `pid` (§7a.8, D71), every check made.
+    /// What `signal` does to process `pid` (§7a.9, D71), every check made.
     fn deliver(&mut self, pid: u32, signal: u32, info: u64) {
         let Some(record) = self.processes.get(pid) else {
             return;
@@ -619,7 +664,7 @@ impl ProcmanServer for Procman<'_> {
     ) -> Answer<()> {
         let (pid, domain) = self.caller(call)?;
         if header.reserved != 0
-            || header.flags & !CREATE_SYSTEM != 0
+            || header.flags & !(CREATE_SYSTEM | CREATE_MOUNT) != 0
             || bytes.len() != header.name_length as usize
         {
             return Err(ProcmanError::BadRequest.into());
@@ -656,6 +701,7 @@ impl ProcmanServer for Procman<'_> {
                     owner: pid,
                     security_type: header.security_type,
                     system,
+                    mount: header.flags & CREATE_MOUNT != 0,
                 };
                 if let Err(e) = self.namespace.insert(name, entry) {
                     let _ = kernel::close(Descriptor(entry.descriptor));
@@ -668,8 +714,15 @@ impl ProcmanServer for Procman<'_> {
     }
 
     fn open(&mut self, call: &mut Call<'_>, header: NameRequest, bytes: &[u8]) -> Answer<()> {
-        let (_, domain) = self.caller(call)?;
+        let (pid, domain) = self.caller(call)?;
         let name = name_of(header, bytes)?;
+        // `/sock/<port>` is the socket's name: OPEN connects (D96).
+        if namespace::is_socket_name(name) {
+            namespace::check_name(name)?;
+            let port = namespace::socket_port(name).ok_or(ProcmanError::NoSuchName)?;
+            self.connect_socket(call, pid, port)?;
+            return Ok(());
+        }
         let entry = *self.namespace.lookup(name)?;
         policy::check_open(&self.policy, domain, entry.security_type)?;
         call.push_copy(Descriptor(entry.descriptor), Rights::DOOR_CLIENT)
@@ -770,7 +823,7 @@ impl ProcmanServer for Procman<'_> {
         if let Some(record) = self.processes.get_mut(pid) {
             record.parent = parent;
         }
-        // Its group, session and ignored signals are its parent's (§7a.8).
+        // Its group, session and ignored signals are its parent's (§7a.9).
         self.processes.inherit(pid, parent);
         // The child is recorded but not served before this reply: its
         // first call (its start-up's STDIO) finds its streams.
@@ -784,6 +837,7 @@ impl ProcmanServer for Procman<'_> {
             }
         }
         self.stdio.insert(pid, streams);
+        self.directories.inherit(parent, pid);
         call.set_value(pid);
         Ok(ProcessReply::new(pid))
     }
@@ -1149,12 +1203,7 @@ impl ProcmanServer for Procman<'_> {
         if header.reserved != 0 {
             return Err(ProcmanError::BadRequest.into());
         }
-        let entry = self.sockets.connect(pid, header.port)?;
-        if let Err(e) = Self::push_socket(call, &entry) {
-            self.sockets.unconnect(pid, header.port);
-            return Err(e.into());
-        }
-        call.set_value(header.port);
+        self.connect_socket(call, pid, header.port)?;
         Ok(SocketReply {
             port: header.port,
             side: abi::stream::CONNECTOR,
@@ -1389,6 +1438,64 @@ impl ProcmanServer for Procman<'_> {
         Ok(())
     }
 
+    fn name_list(
+        &mut self,
+        call: &mut Call<'_>,
+        header: NameListRequest,
+        bytes: &[u8],
+    ) -> Answer<NameListReply> {
+        self.caller(call)?;
+        if bytes.len() != header.name_length as usize {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let directory = text(bytes)?;
+        let entries = listing::list_directory(&self.namespace, self.sockets.listing(), directory)?;
+        // As many as the caller's buffer holds, at most MAX_NAME_ENTRIES.
+        let fit = call.room() / size_of::<NameListEntry>();
+        let (page, mut more) = listing::page(&entries, header.skip, fit.min(MAX_NAME_ENTRIES));
+        if page.is_empty() && more {
+            // Not even one entry fits: the caller's buffer is too small.
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let mut count = 0u32;
+        for listed in page {
+            if call
+                .push_bytes(self.name_record(listed).as_bytes())
+                .is_err()
+            {
+                more = true;
+                break;
+            }
+            count += 1;
+        }
+        Ok(NameListReply {
+            count,
+            more: u32::from(more),
+        })
+    }
+
+    fn chdir(&mut self, call: &mut Call<'_>, header: NameRequest, bytes: &[u8]) -> Answer<()> {
+        let (pid, _) = self.caller(call)?;
+        if header.reserved != 0 || bytes.len() != header.name_length as usize {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let path = core::str::from_utf8(bytes).map_err(|_| ProcmanError::BadDirectory)?;
+        namespace::check_directory(path)?;
+        self.directories.set(pid, path);
+        Ok(())
+    }
+
+    fn getcwd(&mut self, call: &mut Call<'_>) -> Answer<DirectoryReply> {
+        let (pid, _) = self.caller(call)?;
+        let path = self.directories.get(pid);
+        call.push_bytes(path.as_bytes())
+            .map_err(|_| ProcmanError::BadRequest)?;
+        Ok(DirectoryReply {
+            length: path.len() as u32,
+            reserved: 0,
+        })
+    }
+
     /// The kernel's PROCESS_EXITED notices; any other function is unknown.
     fn other_function(
         &mut self,
@@ -1451,6 +1558,7 @@ pub fn main(startup: Startup) -> i32 {
         sockets: SocketTable::new(),
         socket_headers: BTreeMap::new(),
         stdio: StdioTable::new(),
+        directories: WorkingDirectories::new(),
         images: BTreeMap::new(),
         verdict: None,
     };
@@ -1482,7 +1590,7 @@ pub fn main(startup: Startup) -> i32 {
     1
 }
 
-/// The bound of SAVE_AND_END (ABI.md §7a.8, D85): a thread of procman,
+/// The bound of SAVE_AND_END (ABI.md §7a.9, D85): a thread of procman,
 /// started at the first SAVE_AND_END of a process that catches SAVE,
 /// holds a copy of each such process's handle with its deadline
 /// (`SAVE_BOUND_TICKS` from the request) and ends it with `SAVE_TIMED_OUT`

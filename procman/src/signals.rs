@@ -1,4 +1,4 @@
-//! procman's signals, process groups and sessions (ABI.md §7a.8): each
+//! procman's signals, process groups and sessions (ABI.md §7a.9): each
 //! process's group, session, dispositions and stop, who may signal whom
 //! (D70), what a signal does to a process (D71), POSIX's rules for
 //! groups and sessions (D72) and the stop a waiter learns of (D83).

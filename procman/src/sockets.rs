@@ -55,6 +55,19 @@ struct Socket {
     entry: SocketEntry,
     /// A connector came (sockets are 1 to 1: never a second one).
     connected: bool,
+    /// The process that created it (NAME_LIST's owner of `/sock/<port>`).
+    creator: u32,
+}
+
+/// A live socket as NAME_LIST shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListedSocket {
+    /// Its port.
+    pub port: u32,
+    /// The process that created it.
+    pub creator: u32,
+    /// Whether it has had its connector.
+    pub connected: bool,
 }
 
 /// A side whose last reference went.
@@ -132,6 +145,16 @@ impl SocketTable {
         self.sockets.keys().copied()
     }
 
+    /// The live sockets in port order, with their creators (NAME_LIST of
+    /// `/sock`).
+    pub fn listing(&self) -> impl Iterator<Item = ListedSocket> + '_ {
+        self.sockets.iter().map(|(&port, socket)| ListedSocket {
+            port,
+            creator: socket.creator,
+            connected: socket.connected,
+        })
+    }
+
     /// The entry of the socket at `port`.
     pub fn get(&self, port: u32) -> Option<&SocketEntry> {
         self.sockets.get(&port).map(|s| &s.entry)
@@ -197,6 +220,7 @@ impl SocketTable {
             Socket {
                 entry,
                 connected: false,
+                creator: pid,
             },
         );
         self.ends.push(EndRecord {

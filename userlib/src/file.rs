@@ -154,6 +154,44 @@ pub fn server_path(path: &str) -> Option<&str> {
     }
 }
 
+/// `path` made absolute against `directory` (an absolute path, the
+/// working directory), as a Unix kernel resolves a name: a path starting
+/// with `/` ignores `directory`; empty and `.` components go, `..` goes up
+/// one, never above `/` (decision D95). The result is absolute and clean
+/// (no empty, `.` or `..` component, no trailing `/`), `/` for the root.
+pub fn resolve(directory: &str, path: &str) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    let start = if path.starts_with('/') { "" } else { directory };
+    for name in start.split('/').chain(path.split('/')) {
+        match name {
+            "" | "." => {}
+            ".." => {
+                names.pop();
+            }
+            name => names.push(name),
+        }
+    }
+    let mut out = String::with_capacity(path.len() + directory.len() + 1);
+    if names.is_empty() {
+        out.push('/');
+    }
+    for name in names {
+        out.push('/');
+        out.push_str(name);
+    }
+    out
+}
+
+/// `path` made absolute against this process's working directory, which
+/// procman keeps (GETCWD, asked only for a relative path).
+pub fn absolute(path: &str) -> Result<String, FsError> {
+    if path.starts_with('/') {
+        return Ok(resolve("/", path));
+    }
+    let directory = crate::procman::getcwd()?;
+    Ok(resolve(&directory, path))
+}
+
 /// One entry of a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -217,13 +255,19 @@ impl Files {
         &self.client
     }
 
-    fn path<'p>(&self, path: &'p str) -> Result<&'p str, FsError> {
-        server_path(path).ok_or(FsError::NotUnderMount)
+    /// The server's path for `path`, relative ones resolved against the
+    /// working directory first.
+    fn path(&self, path: &str) -> Result<String, FsError> {
+        let path = absolute(path)?;
+        server_path(&path)
+            .map(String::from)
+            .ok_or(FsError::NotUnderMount)
     }
 
     /// Opens the file at `path` (`/tmp/...`) with OPEN's flags.
     pub fn open(&self, path: &str, flags: u32) -> Result<File<'_>, FsError> {
         let path = self.path(path)?;
+        let path = path.as_str();
         let reply = self
             .client
             .open(OpenRequest::new(flags, length(path)), path.as_bytes())?;
@@ -238,6 +282,7 @@ impl Files {
     /// STAT of `path`.
     pub fn stat(&self, path: &str) -> Result<StatReply, FsError> {
         let path = self.path(path)?;
+        let path = path.as_str();
         Ok(self
             .client
             .stat(PathRequest::new(length(path)), path.as_bytes())?
@@ -247,6 +292,7 @@ impl Files {
     /// UNLINK of the file at `path`.
     pub fn unlink(&self, path: &str) -> Result<(), FsError> {
         let path = self.path(path)?;
+        let path = path.as_str();
         self.client
             .unlink(PathRequest::new(length(path)), path.as_bytes())?;
         Ok(())
@@ -255,6 +301,7 @@ impl Files {
     /// MKDIR of `path`.
     pub fn mkdir(&self, path: &str) -> Result<(), FsError> {
         let path = self.path(path)?;
+        let path = path.as_str();
         self.client
             .mkdir(PathRequest::new(length(path)), path.as_bytes())?;
         Ok(())
@@ -263,6 +310,7 @@ impl Files {
     /// RMDIR of `path`.
     pub fn rmdir(&self, path: &str) -> Result<(), FsError> {
         let path = self.path(path)?;
+        let path = path.as_str();
         self.client
             .rmdir(PathRequest::new(length(path)), path.as_bytes())?;
         Ok(())
@@ -271,6 +319,7 @@ impl Files {
     /// Every entry of the directory at `path`, in name order.
     pub fn list(&self, path: &str) -> Result<Vec<Entry>, FsError> {
         let path = self.path(path)?;
+        let path = path.as_str();
         let mut entries = Vec::new();
         loop {
             let skip = u32::try_from(entries.len()).unwrap_or(u32::MAX);
@@ -324,6 +373,7 @@ impl Files {
     /// server fills with the file's bytes, then end of file.
     pub fn read_stream(&self, path: &str) -> Result<(PipeReader, StreamDone), FsError> {
         let path = self.path(path)?;
+        let path = path.as_str();
         let pid = self.usage()?.pid;
         let (reader, writer) = pipe()?;
         writer.grant(pid)?;
@@ -343,6 +393,7 @@ impl Files {
         flags: u32,
     ) -> Result<(PipeWriter, StreamDone), FsError> {
         let path = self.path(path)?;
+        let path = path.as_str();
         let pid = self.usage()?.pid;
         let (reader, writer) = pipe()?;
         reader.grant(pid)?;
@@ -459,5 +510,62 @@ impl embedded_io::Write for File<'_> {
 
     fn flush(&mut self) -> Result<(), FsError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn relative_names_resolve_against_the_directory() {
+        for (directory, path, resolved) in [
+            ("/tmp", "a", "/tmp/a"),
+            ("/tmp", "./a", "/tmp/a"),
+            ("/tmp/d", "../a", "/tmp/a"),
+            ("/tmp", "../../../a", "/a"),
+            ("/tmp", "..", "/"),
+            ("/tmp", ".", "/tmp"),
+            ("/tmp", "", "/tmp"),
+            ("/tmp", "/srv//echo/", "/srv/echo"),
+            ("/", "tmp/a/", "/tmp/a"),
+            ("/", "..", "/"),
+        ] {
+            assert_eq!(resolve(directory, path), resolved, "{directory} + {path}");
+        }
+        assert_eq!(server_path(&resolve("/tmp/d", "../a")), Some("/a"));
+    }
+
+    fn clean(path: &str) -> bool {
+        path == "/"
+            || (path.starts_with('/')
+                && path[1..]
+                    .split('/')
+                    .all(|name| !name.is_empty() && name != "." && name != ".."))
+    }
+
+    proptest! {
+        /// Whatever the directory and the path: the result is absolute and
+        /// clean (it never leaves `/`), resolving it again changes nothing
+        /// whatever the directory, and an absolute path ignores the
+        /// directory.
+        #[test]
+        fn resolution_stays_under_the_root_and_is_idempotent(
+            directory in prop::collection::vec(prop::sample::select(vec!["a", "b", ".", "..", ""]), 0..6),
+            path in prop::collection::vec(prop::sample::select(vec!["a", "b", ".", "..", ""]), 0..8),
+            absolute in any::<bool>(),
+        ) {
+            let directory = resolve("/", &directory.join("/"));
+            prop_assert!(clean(&directory));
+            let path = alloc::format!("{}{}", if absolute { "/" } else { "" }, path.join("/"));
+            let resolved = resolve(&directory, &path);
+            prop_assert!(clean(&resolved), "{} + {} = {}", directory, path, resolved);
+            prop_assert_eq!(&resolve("/elsewhere", &resolved), &resolved);
+            prop_assert_eq!(&resolve(&directory, &resolved), &resolved);
+            if absolute {
+                prop_assert_eq!(resolve("/x/y", &path), resolved);
+            }
+        }
     }
 }

@@ -134,6 +134,23 @@ impl PipeReader {
         self.shared.ring.read_positioned(out)
     }
 
+    /// As [`PipeReader::read_positioned`], but `None` once `stop()` says
+    /// so (`Ring::read_positioned_or_stop`; make it true, then
+    /// [`PipeReader::wake_reader`]).
+    pub fn read_positioned_or_stop(
+        &self,
+        out: &mut [u8],
+        stop: impl Fn() -> bool,
+    ) -> Result<Option<(usize, u32)>, StreamError> {
+        self.shared.ring.read_positioned_or_stop(out, stop)
+    }
+
+    /// Wakes a reader of this process waiting in
+    /// [`PipeReader::read_positioned_or_stop`].
+    pub fn wake_reader(&self) {
+        self.shared.ring.wake_reader();
+    }
+
     /// Reads what is there without blocking: `None` when the pipe is
     /// empty (`Ring::try_read`).
     pub fn try_read(&self, out: &mut [u8]) -> Result<Option<(usize, u32)>, StreamError> {

@@ -7,6 +7,9 @@
 //! the stub's methods with the headers built from names, returning the
 //! untyped [`CallError`] (an error reply keeps its number).
 
+use abi::namespace::{
+    CHDIR, DirectoryReply, GETCWD, NAME_LIST, NameListEntry, NameListReply, NameListRequest,
+};
 use abi::portal::{
     PORTAL, PORTAL_RELEASE, PORTAL_SIZE, PORTAL_TABLE, PORTAL_UNLINK, PortalReply, PortalRequest,
     PortalSizeRequest, PortalTableReply,
@@ -53,7 +56,9 @@ crate::interface! {
         reply(descriptors: 2);
     /// OPEN: reply slot 0 is a client reference to the object registered
     /// under the name in `bytes`.
-    fn open(OPEN) request(header: NameRequest, bytes) reply(descriptors: 1);
+    /// For `/sock/<port>` it is SOCKET_CONNECT of that port: msgRetVal
+    /// the port, slots 0-6 as SOCKET_CONNECT's (ABI.md §7a.8).
+    fn open(OPEN) request(header: NameRequest, bytes) reply(descriptors: 1..=7);
     /// UNLINK: removes the name in `bytes`, which the caller registered.
     fn unlink(UNLINK) request(header: NameRequest, bytes) reply();
     /// LIST: the entries of the directory in `bytes`; the reply's bytes
@@ -136,7 +141,7 @@ crate::interface! {
         reply(header: ProcessListReply, bytes);
     /// KILL (ABI.md §7a.4): ends a process the caller started.
     fn kill(KILL) request(header: KillRequest) reply();
-    /// SIGNAL (ABI.md §7a.8): a signal to a process or a process group.
+    /// SIGNAL (ABI.md §7a.9): a signal to a process or a process group.
     fn signal(SIGNAL) request(header: SignalRequest) reply();
     /// SIGNAL_ACTION: the caller's disposition of a signal; the previous.
     fn signal_action(SIGNAL_ACTION)
@@ -155,6 +160,18 @@ crate::interface! {
     /// SAVE_AND_END: asks a process to save and end (the signal SAVE);
     /// procman ends it past the bound.
     fn save_and_end(SAVE_AND_END) request(header: GroupRequest) reply();
+    /// NAME_LIST (ABI.md §7a.8): the entries of the directory in `bytes`
+    /// from the `header.skip`th, as `NameListEntry` records (kind, owner,
+    /// type) after the reply's header.
+    fn name_list(NAME_LIST)
+        request(header: NameListRequest, bytes)
+        reply(header: NameListReply, bytes);
+    /// CHDIR (ABI.md §7a.8): the caller's working directory becomes the
+    /// path in `bytes`.
+    fn chdir(CHDIR) request(header: NameRequest, bytes) reply();
+    /// GETCWD (ABI.md §7a.8): the caller's working directory, its bytes
+    /// after the reply's header.
+    fn getcwd(GETCWD) request() reply(header: DirectoryReply, bytes);
 }
 
 /// The process manager: its functions are sent to the NULL target.
@@ -210,6 +227,19 @@ pub fn create_object(
 ) -> Result<Object, CallError> {
     let name = checked(name.unwrap_or("").as_bytes())?;
     let header = CreateObjectRequest::new(system, security_type, name);
+    let mut reply = PROCMAN.create_object(header, name)?;
+    let owner = take(&mut reply, 0)?;
+    let client = take(&mut reply, 1)?;
+    Ok(Object { owner, client })
+}
+
+/// CREATE_OBJECT with `CREATE_MOUNT`: a user door of `security_type`
+/// registered as `name`, a mount point whose server resolves the names
+/// under it (NAME_LIST shows it as `KIND_MOUNT`).
+pub fn create_mount(name: &str, security_type: u32) -> Result<Object, CallError> {
+    let name = checked(name.as_bytes())?;
+    let header = CreateObjectRequest::new(false, security_type, name)
+        .with_flags(abi::namespace::CREATE_MOUNT);
     let mut reply = PROCMAN.create_object(header, name)?;
     let owner = take(&mut reply, 0)?;
     let client = take(&mut reply, 1)?;
@@ -349,6 +379,41 @@ pub fn processes() -> Result<Vec<ProcessEntry>, CallError> {
             return Ok(entries);
         }
     }
+}
+
+/// NAME_LIST: every entry of `directory`, with kinds and owners (as many
+/// calls as its pages take).
+pub fn name_list(directory: &str) -> Result<Vec<NameListEntry>, CallError> {
+    let directory = checked(directory.as_bytes())?;
+    let mut entries = Vec::new();
+    loop {
+        let skip = u32::try_from(entries.len()).map_err(|_| CallError::Kernel(Error::BadSizes))?;
+        let reply = PROCMAN.name_list(NameListRequest::new(skip, directory), directory)?;
+        for record in reply.bytes().chunks_exact(size_of::<NameListEntry>()) {
+            let entry: NameListEntry = zerocopy::FromBytes::read_from_bytes(record)
+                .map_err(|_| CallError::Kernel(Error::BadSizes))?;
+            entries.push(entry);
+        }
+        if reply.header.more == 0 || reply.header.count == 0 {
+            return Ok(entries);
+        }
+    }
+}
+
+/// CHDIR: this process's working directory becomes `path` (absolute and
+/// clean: `file::resolve` makes it so). Children SPAWNed after start in it.
+pub fn chdir(path: &str) -> Result<(), CallError> {
+    let path = checked(path.as_bytes())?;
+    PROCMAN.chdir(NameRequest::new(path), path)?;
+    Ok(())
+}
+
+/// GETCWD: this process's working directory.
+pub fn getcwd() -> Result<String, CallError> {
+    let reply = PROCMAN.getcwd()?;
+    let path =
+        core::str::from_utf8(reply.bytes()).map_err(|_| CallError::Kernel(Error::BadSizes))?;
+    Ok(String::from(path))
 }
 
 /// KILL: ends process `pid`, which this process started.

@@ -1,4 +1,4 @@
-//! Signals as a process sees them (ABI.md §7a.8): a sigaction-like
+//! Signals as a process sees them (ABI.md §7a.9): a sigaction-like
 //! registration that ties procman's disposition (SIGNAL_ACTION) to the
 //! kernel's upcall handler ([`crate::upcall`]), masks, kill and raise,
 //! process groups and sessions, waiting for a job that may stop, save and

@@ -12,7 +12,7 @@
 //! pass the socket's descriptors on itself: sides move only through procman.
 
 use abi::stream::{
-    CREATOR, SOCKET_CAPACITY, SOCKET_PAGES, SOCKET_RING_A_DATA, SOCKET_RING_B_DATA,
+    CONNECTOR, CREATOR, SOCKET_CAPACITY, SOCKET_PAGES, SOCKET_RING_A_DATA, SOCKET_RING_B_DATA,
     SOCKET_RING_B_HEADER, SocketReply, SocketRequest,
 };
 use abi::{Error, PAGE_BYTES};
@@ -124,6 +124,28 @@ impl Socket {
     /// `port` (never 0; a socket has one connector).
     pub fn connect(port: u32) -> Result<Self, StreamError> {
         Self::from_reply(PROCMAN.socket_connect(SocketRequest::new(port))?)
+    }
+
+    /// Connects by name: OPEN of `/sock/<port>` is SOCKET_CONNECT of that
+    /// port (ABI.md §7a.8, D96), with its refusals. A name procman
+    /// answers with a door instead (not a socket) is `PM_NO_SUCH_SOCKET`,
+    /// the door's reference closed.
+    pub fn open(name: &str) -> Result<Self, StreamError> {
+        let bytes = name.as_bytes();
+        let mut reply = PROCMAN.open(abi::procman::NameRequest::new(bytes), bytes)?;
+        if reply.descriptor_count() != 7 {
+            return Err(StreamError::Call(CallError::Server(
+                abi::procman::ProcmanError::NoSuchSocket as u32,
+            )));
+        }
+        let port = reply.value;
+        match socket_rings(CONNECTOR, |i| reply.take_descriptor(i)) {
+            Ok((send, receive)) => Ok(Self::from_rings(port, CONNECTOR, send, receive)),
+            Err(e) => {
+                let _ = PROCMAN.socket_close(SocketRequest::new(port));
+                Err(e)
+            }
+        }
     }
 
     /// The socket's port.

@@ -41,7 +41,7 @@ impl Opened {
             Opened::Pipe(ring) => ring.write_all(bytes),
             Opened::Socket(socket) => socket.send(bytes),
         };
-        // SIGPIPE first (ABI.md §7a.8, D84): by default it ends this
+        // SIGPIPE first (ABI.md §7a.9, D84): by default it ends this
         // process (status 141); ignored or caught, the write returns the
         // broken pipe.
         if written == Err(StreamError::BrokenPipe) {

@@ -397,6 +397,40 @@ impl<M: RingMemory> Ring<M> {
         }
     }
 
+    /// As [`Ring::read_positioned`], but `None` instead of waiting (on)
+    /// once `stop()` says so, which it asks before each look and before
+    /// each wait: the thread that makes `stop()` true then calls
+    /// [`Ring::wake_reader`], whose signal the event keeps, so a reader
+    /// about to wait or waiting looks again and stops. (A pty's pump ends
+    /// this way when its master hangs up.)
+    pub fn read_positioned_or_stop(
+        &self,
+        out: &mut [u8],
+        stop: impl Fn() -> bool,
+    ) -> Result<Option<(usize, u32)>, StreamError> {
+        loop {
+            if stop() {
+                return Ok(None);
+            }
+            if let Some(read) = self.read_or_announce(out, true)? {
+                return Ok(Some(read));
+            }
+            if self.load(field::HEAD) != self.load(field::TAIL)
+                || self.load(field::FLAGS) & WRITERS_GONE != 0
+                || stop()
+            {
+                continue;
+            }
+            kernel::event_wait(self.events.data.descriptor())?;
+        }
+    }
+
+    /// Wakes this process's reader waiting in
+    /// [`Ring::read_positioned_or_stop`] (or makes its next wait return).
+    pub fn wake_reader(&self) {
+        let _ = kernel::event_signal(self.events.data.descriptor());
+    }
+
     /// Reads what is there without blocking: `None` when the ring is empty
     /// (end of stream or not), else the count and the read position after
     /// it, as [`Ring::read_positioned`]. An empty `out` reads nothing and

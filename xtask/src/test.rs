@@ -461,11 +461,14 @@ const BOOT_CASES: &[BootCase] = &[
             "hinge$ echo hello",
             "hello",
             "hinge$ ls /",
-            "dev/",
-            "srv/",
-            "tmp",
+            "KIND   TYPE       PID PROGRAM      NAME",
+            "dir                                dev/",
+            "dir                                sock/",
+            "dir                                srv/",
+            "mount  files        2 ramfs        tmp",
             "hinge$ ls /srv",
-            "echo",
+            "KIND   TYPE       PID PROGRAM      NAME",
+            "door   echo         1 echo         echo",
             "hinge$ ps",
             "  PID PARENT DOMAIN   STATE        NAME",
             "    1      0 servers  running      echo",
@@ -505,7 +508,11 @@ const BOOT_CASES: &[BootCase] = &[
     // ends, so the sizes `ls /tmp` shows are exact: a is "hello\n" then
     // "more\n", c is wc's "6\n", y is three "y\n", n is echo-client's line
     // count (12) and "\n". The utilities write to the shell's terminal
-    // (they inherit its streams) unless redirected.
+    // (they inherit its streams) unless redirected. After `cd /tmp`,
+    // `cat a`, `wc -c a` and (after `cd ..`) `head -n 1 tmp/a` take
+    // relative names (D95). The background job writes to a file, so the
+    // prompt still stands alone for the typist; `wait` reports it (its
+    // process ids follow from the processes the lines before started).
     BootCase {
         name: "files, pipelines and redirects at the shell's prompt (run=console, typed input)",
         cmdline: BootWords::both("run=console"),
@@ -538,7 +545,14 @@ const BOOT_CASES: &[BootCase] = &[
             "cat /tmp/nope",
             "echo $?",
             "cat < a | wc -c",
+            "cat a",
+            "wc -c a",
+            "cd ..",
+            "head -n 1 tmp/a",
             "yes | head -n 3",
+            "yes | head -n 2 > tmp/bg &",
+            "wait",
+            "cat tmp/bg",
             "echo done",
         ],
         session: &[
@@ -569,12 +583,53 @@ const BOOT_CASES: &[BootCase] = &[
             "1",
             "hinge$ cat < a | wc -c",
             "11",
+            "hinge$ cat a",
+            "hello",
+            "more",
+            "hinge$ wc -c a",
+            "11 a",
+            "hinge$ cd ..",
+            "hinge$ head -n 1 tmp/a",
+            "hello",
             "hinge$ yes | head -n 3",
             "y",
             "y",
             "y",
+            "hinge$ yes | head -n 2 > tmp/bg &",
+            "[22] yes | head -n 2",
+            "hinge$ wait",
+            "[22] yes | head -n 2 exited with status 0",
+            "hinge$ cat tmp/bg",
+            "y",
+            "y",
             "hinge$ echo done",
             "done",
+            "hinge$ ",
+        ],
+    },
+    // Four CPUs at the prompt (issue 14, ABI.md §6.9): `cpus` lists each
+    // online CPU's dispatch count (CPU_COUNTERS); the counts vary from run
+    // to run, so the session checks the table's size: a header, a row per
+    // CPU and the summary.
+    BootCase {
+        name: "cpus at the shell's prompt lists the four CPUs (run=console, 4 cpus)",
+        cmdline: BootWords::both("run=console"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["smp: 4 cpus online"],
+        log_must_match: &[],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(600),
+        },
+        memory: BOOT_MEMORY,
+        smp: 4,
+        input: &["cpus | wc -l", "cpus | head -n 1"],
+        session: &[
+            "hinge$ cpus | wc -l",
+            "6",
+            "hinge$ cpus | head -n 1",
+            "  CPU  DISPATCHES",
             "hinge$ ",
         ],
     },

@@ -13,6 +13,7 @@ mod func;
 mod kcall;
 mod load;
 mod memory;
+mod ns;
 mod order;
 mod pager;
 mod pipe;
@@ -72,6 +73,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("PTY", pty::CASES),
     ("RAMFS", ramfs::CASES),
     ("SHELL", shell::CASES),
+    ("NS", ns::CASES),
     ("SMP", smp::CASES),
     ("SIG", sig::CASES),
     ("UPCALL", upcalls::CASES),
@@ -83,6 +85,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
 /// ([`PROCMAN_PROGRAM`]).
 pub const PROCMAN_AREAS: &[&str] = &[
     "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "PTY", "RAMFS", "SHELL", "PSIG",
+    "NS",
 ];
 
 /// The runner's manifest entry when procman starts it (argument `procman`).

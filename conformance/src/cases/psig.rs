@@ -1,5 +1,5 @@
 //! MSG-PSIG: procman's signals, process groups and sessions (ABI.md
-//! §7a.8, §9 D70-D72, D83-D85): each default action, catching through
+//! §7a.9, §9 D70-D72, D83-D85): each default action, catching through
 //! `userlib::signal` (the peer's handler), ignoring, KILL and STOP refusing
 //! both, group signals reaching every member and nobody else, the rules of
 //! groups and sessions, permission refusals that change nothing, WAIT_JOB
@@ -191,7 +191,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-001",
         rule: "TERM left at its default ends the process with status 143 (128 + 15)",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D71"],
         expect: value("WAIT's status", 143),
         run: |context| ended_by(context, TERM),
@@ -199,7 +199,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-002",
         rule: "KILL ends the process with status 137 (128 + 9)",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D71"],
         expect: value("WAIT's status", 137),
         run: |context| ended_by(context, KILL),
@@ -207,7 +207,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-003",
         rule: "INT (^C) left at its default ends the process with status 130",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D71"],
         expect: value("WAIT's status", 130),
         run: |context| ended_by(context, INT),
@@ -215,7 +215,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-004",
         rule: "TSTP left at its default stops the process: WAIT_JOB reports it stopped by TSTP (20)",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D71", "D83"],
         expect: Expect::registers("WAIT_JOB", JOB_STOPPED as u64, TSTP as u64, 0, 0),
         run: |context| {
@@ -233,7 +233,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-005",
         rule: "a process STOP stopped does not run: its control door's call is answered only after CONT",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D69", "D71"],
         expect: value("the control call's count", 0),
         run: |context| {
@@ -259,7 +259,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-006",
         rule: "CONT resumes a stopped process: WAIT_JOB then reports it running",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D71", "D83"],
         expect: Expect::registers("WAIT_JOB after CONT", JOB_RUNNING as u64, 0, 0, 0),
         run: |context| {
@@ -277,7 +277,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-007",
         rule: "a caught signal runs the process's handler (userlib::signal::catch) once, with SIGNAL's information word",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D71"],
         expect: Expect::registers("the handler's count and info", 1, 0x5157, 0, 0),
         run: |context| {
@@ -297,7 +297,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-008",
         rule: "an ignored TERM does nothing: the process runs on and answers its control door",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D71"],
         expect: value("the handler's count", 0),
         run: |context| {
@@ -316,7 +316,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-009",
         rule: "SIGNAL_ACTION that would ignore KILL is PM_UNCATCHABLE and changes nothing",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D71"],
         expect: refused("SIGNAL_ACTION", ProcmanError::Uncatchable),
         run: |context| {
@@ -328,7 +328,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-010",
         rule: "SIGNAL_ACTION that would catch STOP is PM_UNCATCHABLE and changes nothing",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D71"],
         expect: refused("SIGNAL_ACTION", ProcmanError::Uncatchable),
         run: |context| {
@@ -340,7 +340,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-011",
         rule: "SIGNAL_ACTION with an action above CATCH (2) is PM_BAD_ACTION and changes nothing",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &[],
         expect: refused("SIGNAL_ACTION", ProcmanError::BadAction),
         run: |context| {
@@ -355,7 +355,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-012",
         rule: "SIGNAL with number 64 is PM_NO_SUCH_SIGNAL and changes nothing",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &[],
         expect: refused("SIGNAL", ProcmanError::NoSuchSignal),
         run: |context| {
@@ -366,7 +366,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-013",
         rule: "a group SIGNAL reaches every member of the group and nobody else",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D70", "D72"],
         expect: value("the second member's status", 143),
         run: |context| {
@@ -396,7 +396,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-014",
         rule: "SET_GROUP of a process that is neither the caller nor its child is PM_GROUP_DENIED and changes nothing",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D72"],
         expect: refused("SET_GROUP", ProcmanError::GroupDenied),
         run: |context| {
@@ -407,7 +407,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-015",
         rule: "NEW_SESSION by a group leader (the runner, which procman started) is PM_SESSION_LEADER and changes nothing",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D72"],
         expect: refused("NEW_SESSION", ProcmanError::SessionLeader),
         run: |context| refusal(context, &[0], || signal::new_session().map(|_| ())),
@@ -415,7 +415,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-016",
         rule: "SET_GROUP into a group with no live member in the session is PM_NO_SUCH_GROUP and changes nothing",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D72"],
         expect: refused("SET_GROUP", ProcmanError::NoSuchGroup),
         run: |context| {
@@ -426,7 +426,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-017",
         rule: "SET_GROUP of a session leader (the caller itself) is PM_SESSION_LEADER and changes nothing",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D72"],
         expect: refused("SET_GROUP", ProcmanError::SessionLeader),
         run: |context| refusal(context, &[0], || signal::set_group(0, 0)),
@@ -434,7 +434,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-018",
         rule: "SIGNAL to a process of another session that is not a descendant is PM_SIGNAL_DENIED and changes nothing",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D70"],
         expect: refused("SIGNAL", ProcmanError::SignalDenied),
         run: |context| {
@@ -445,7 +445,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-019",
         rule: "a group SIGNAL to a group out of reach is PM_SIGNAL_DENIED and reaches nobody",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D70"],
         expect: refused("group SIGNAL", ProcmanError::SignalDenied),
         run: |context| {
@@ -459,7 +459,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-020",
         rule: "a SPAWNed child is in its parent's group and session (GROUP_OF)",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D72"],
         expect: value("the child's group equals the parent's, and its session", 1),
         run: |context| {
@@ -477,7 +477,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-021",
         rule: "a waiter blocked in WAIT_JOB wakes when the child stops, and learns the stopping signal",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D83"],
         expect: Expect::registers("wait_job", JOB_STOPPED as u64, TSTP as u64, 0, 0),
         run: |context| {
@@ -509,7 +509,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-022",
         rule: "a parent that catches CHLD learns a child's end: info is the child's pid | 1 << 32",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D83"],
         expect: value("the CHLD info matches the child's end", 1),
         run: |context| {
@@ -553,7 +553,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-023",
         rule: "a write to standard output, a pipe with no reader, raises PIPE on the writer, which by default ends it with status 141",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D84"],
         expect: value("the writer's status", 141),
         run: |context| {
@@ -570,7 +570,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-024",
         rule: "with PIPE ignored, a write to standard output with no reader just fails with PM_BROKEN_PIPE",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D84"],
         expect: value(
             "the write failed with PM_BROKEN_PIPE and the writer runs",
@@ -595,7 +595,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-025",
         rule: "with PIPE caught, the writer's handler runs once and the write fails with PM_BROKEN_PIPE",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D84"],
         expect: value("the handler's count", 1),
         run: |context| {
@@ -616,7 +616,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-026",
         rule: "SAVE_AND_END of a process that catches SAVE lets its handler end it with its own status",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D85"],
         expect: value("WAIT's status", 42),
         run: |context| {
@@ -633,7 +633,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-027",
         rule: "SAVE_AND_END of a process that ignores SAVE ends it at once with SAVE_TIMED_OUT (137)",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D85"],
         expect: value("WAIT's status", 137),
         run: |context| {
@@ -650,7 +650,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-028",
         rule: "SAVE_AND_END of a process that leaves SAVE at its default ends it with 158 (128 + 30)",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D85"],
         expect: value("WAIT's status", 158),
         run: |context| {
@@ -666,7 +666,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-029",
         rule: "SAVE_AND_END of a process out of reach is PM_SIGNAL_DENIED and changes nothing",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D70", "D85"],
         expect: refused("SAVE_AND_END", ProcmanError::SignalDenied),
         run: |context| {
@@ -677,7 +677,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-030",
         rule: "SIGNAL 0 only checks: it succeeds and the process runs on",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D70"],
         expect: value("SIGNAL 0", 0),
         run: |context| {
@@ -691,7 +691,7 @@ pub static CASES: &[Case] = &[
     Case {
         id: "MSG-PSIG-031",
         rule: "a caught signal sent to a stopped process runs its handler only after CONT",
-        section: "7a.8",
+        section: "7a.9",
         decisions: &["D69", "D71"],
         expect: value("the handler's count after CONT", 1),
         run: |context| {

@@ -34,15 +34,15 @@ use crate::expect::Expect;
 
 /// A pty server of the case's own, one pair opened on it, the runner its
 /// slave.
-struct Terminal {
+pub(super) struct Terminal {
     server: u32,
-    pair: PtyClient,
+    pub(super) pair: PtyClient,
     opened: PtyOpenReply,
     ready: OwnedDescriptor,
     /// The slave's stdin (the input pipe's read end).
-    stdin: PipeReader,
+    pub(super) stdin: PipeReader,
     /// The slave's stdout (the output pipe's write end).
-    stdout: Option<PipeWriter>,
+    pub(super) stdout: Option<PipeWriter>,
 }
 
 impl Drop for Terminal {
@@ -76,7 +76,7 @@ fn server(context: &mut Context) -> Result<(PtyClient, u32), Failed> {
 }
 
 /// A pty server with one pair whose slave is the runner.
-fn terminal(context: &mut Context) -> Result<Terminal, Failed> {
+pub(super) fn terminal(context: &mut Context) -> Result<Terminal, Failed> {
     let (pair, server) = server(context)?;
     let own = kernel::process_id().map_err(|e| Failed(format!("PROCESS_ID: {e}")))? as u32;
     let mut reply = match pair.open(PtyOpenRequest::new(own)) {
@@ -104,7 +104,7 @@ fn terminal(context: &mut Context) -> Result<Terminal, Failed> {
 
 impl Terminal {
     /// Types `bytes` at the master.
-    fn type_bytes(&self, bytes: &[u8]) -> Result<(), Failed> {
+    pub(super) fn type_bytes(&self, bytes: &[u8]) -> Result<(), Failed> {
         self.pair
             .master_write(bytes)
             .map(drop)
@@ -113,7 +113,7 @@ impl Terminal {
 
     /// What the master reads, waiting on the pair's event until `length`
     /// bytes came (or the output ended).
-    fn master_output(&self, length: usize) -> Result<Vec<u8>, Failed> {
+    pub(super) fn master_output(&self, length: usize) -> Result<Vec<u8>, Failed> {
         let mut all = Vec::new();
         while all.len() < length {
             let reply = self

@@ -17,6 +17,7 @@ use abi::stream::{
 use abi::{ObjectKind, TrapArgs, message::message_extent};
 use alloc::format;
 use alloc::vec::Vec;
+use userlib::client::CallError;
 use userlib::procman::{self, PROCMAN};
 use userlib::socket::Socket;
 use userlib::stream::StreamError;
@@ -550,6 +551,80 @@ pub static CASES: &[Case] = &[
             drop(lone);
             unchanged(context, &before)?;
             Ok(context.observe(unit(&last)))
+        },
+    },
+    Case {
+        id: "MSG-SOCK-023",
+        rule: "OPEN of /sock/<port> is SOCKET_CONNECT of that port: a child that opens the name by OPEN gets the connector side (msgRetVal the port, seven descriptors) and its bytes reach the creator, then end of stream",
+        section: "7a.8",
+        decisions: &["D96"],
+        expect: counted("the bytes received", 5),
+        run: |context| {
+            let socket = create(7202)?;
+            let child = spawn("sock-open-send /sock/7202 hello")?;
+            let (bytes, end) = receive_all(&socket);
+            context.check(end == Ok(0), &format!("the stream ended with {end:?}"));
+            context.check(bytes == b"hello", &format!("received {bytes:?}"));
+            context.check(wait(child)? == 0, "the child could not open /sock/7202");
+            socket.close().map_err(|e| fail("close", e))?;
+            Ok(context.observe(TrapArgs {
+                arg0: bytes.len() as u64,
+                ..TrapArgs::default()
+            }))
+        },
+    },
+    Case {
+        id: "MSG-SOCK-024",
+        rule: "/sock is procman's: CREATE_OBJECT of /sock/<port> (or /sock) is PM_NAME_RESERVED even for a domain that may register there, and changes nothing (procman's tables, the kernel's counters, the listing of /sock)",
+        section: "7a.8",
+        decisions: &["D96"],
+        expect: refused("CREATE_OBJECT", ProcmanError::NameReserved),
+        run: |context| {
+            let socket = create(7203)?;
+            let listed = procman::name_list("/sock").map_err(|e| Failed(format!("{e}")))?;
+            let before = snapshot(context)?;
+            let plain = procman::create_object(Some("/sock"), false, 3).map(drop);
+            let outcome = procman::create_object(Some("/sock/7204"), false, 3).map(drop);
+            unchanged(context, &before)?;
+            let after = procman::name_list("/sock").map_err(|e| Failed(format!("{e}")))?;
+            context.check(after == listed, "the listing of /sock changed");
+            context.check(
+                plain.as_ref().err().map(CallError::errno)
+                    == Some(ProcmanError::NameReserved as u32),
+                &format!("CREATE_OBJECT /sock: {plain:?}"),
+            );
+            drop(socket);
+            Ok(context.observe(unit(&outcome.map_err(StreamError::Call))))
+        },
+    },
+    Case {
+        id: "MSG-SOCK-025",
+        rule: "OPEN of /sock/<port> with no socket there is PM_NO_SUCH_SOCKET, of the creator's own socket PM_SOCKET_SELF_CONNECT, of a name under /sock that is no port (/sock/0, /sock/07, /sock/x) PM_NO_SUCH_NAME; each changes nothing",
+        section: "7a.8",
+        decisions: &["D96"],
+        expect: refused("OPEN", ProcmanError::NoSuchSocket),
+        run: |context| {
+            let socket = create(7205)?;
+            let before = snapshot(context)?;
+            let own = Socket::open("/sock/7205").map(drop);
+            let not_ports: Vec<_> = ["/sock/0", "/sock/07", "/sock/x", "/sock/65536"]
+                .iter()
+                .map(|name| Socket::open(name).map(drop))
+                .collect();
+            let outcome = Socket::open("/sock/7206").map(drop);
+            unchanged(context, &before)?;
+            context.check(
+                unit(&own).arg1 == ProcmanError::SocketSelfConnect as u64,
+                &format!("OPEN of its own socket: {own:?}"),
+            );
+            for refusal in &not_ports {
+                context.check(
+                    unit(refusal).arg1 == ProcmanError::NoSuchName as u64,
+                    &format!("OPEN of a name that is no port: {refusal:?}"),
+                );
+            }
+            drop(socket);
+            Ok(context.observe(unit(&outcome)))
         },
     },
 ];

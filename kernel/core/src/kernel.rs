@@ -272,9 +272,14 @@ impl Kernel {
     }
 
     /// Handles a trap by the current thread, decoded (or refused) by
-    /// [`crate::refusal::screen`].
-    pub fn trap_decoded(&mut self, machine: &mut impl Machine, call: Result<Call, Error>) {
-        let Some(caller) = self.current else { return };
+    /// [`crate::refusal::screen`]. True when the IPC fast path took it:
+    /// then the CPU went from the caller to its partner and nothing else
+    /// happened (no thread ended, was queued, logged or signalled), so
+    /// the arch layer's exit has nothing to look at but the switch.
+    pub fn trap_decoded(&mut self, machine: &mut impl Machine, call: Result<Call, Error>) -> bool {
+        let Some(caller) = self.current else {
+            return false;
+        };
         let outcome = match call {
             Err(error) => Err(error),
             // The common round trip's two halves take the fast path
@@ -282,12 +287,12 @@ impl Kernel {
             Ok(Call::Send(send))
                 if self.attention == 0 && self.fast_call(machine, caller, &send) =>
             {
-                return;
+                return true;
             }
             Ok(Call::ReplyReceive(reply))
                 if self.attention == 0 && self.fast_reply_wait(machine, caller, &reply) =>
             {
-                return;
+                return true;
             }
             Ok(Call::Send(send)) => self.send(machine, caller, send),
             Ok(Call::Receive(receive)) => self.receive(machine, caller, receive),
@@ -300,6 +305,7 @@ impl Kernel {
             Err(error) => self.set_resume(caller, TrapArgs::error(error)),
         }
         self.reschedule();
+        false
     }
 
     /// A timer tick: the running thread yields to ready threads of its priority or above.

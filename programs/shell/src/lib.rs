@@ -18,8 +18,10 @@
 
 extern crate alloc;
 
+pub mod listing;
 pub mod pipeline;
 
+pub use listing::NameInfo;
 use pipeline::{Pipeline, Stage, absolute, parse};
 
 use alloc::format;
@@ -67,8 +69,11 @@ pub struct ProcessInfo {
 /// What the shell asks of the system; errors are the names of the errors
 /// the system answered with (`PM_SPAWN_DENIED`, ...).
 pub trait System {
-    /// The entries of a namespace directory.
-    fn list(&mut self, directory: &str) -> Result<Vec<String>, String>;
+    /// The entries of a namespace directory, with kinds and owners.
+    fn names(&mut self, directory: &str) -> Result<Vec<NameInfo>, String>;
+    /// Makes `path` (absolute, clean) the shell's working directory where
+    /// the system keeps it, so the programs it starts inherit it.
+    fn set_directory(&mut self, path: &str) -> Result<(), String>;
     /// Every process procman knows.
     fn processes(&mut self) -> Result<Vec<ProcessInfo>, String>;
     /// Starts `program` with `arguments`; its process id.
@@ -183,6 +188,14 @@ impl Shell {
     /// A shell whose last status is 0, with no jobs, in `/`.
     pub fn new() -> Self {
         Shell::default()
+    }
+
+    /// A shell in `directory` (its inherited working directory).
+    pub fn in_directory(directory: &str) -> Self {
+        Shell {
+            directory: String::from(directory),
+            ..Shell::default()
+        }
     }
 
     /// The current directory.
@@ -325,6 +338,9 @@ impl Shell {
                 Err(error) => return Err(format!("cd {target}: {error}")),
             }
         }
+        system
+            .set_directory(&target)
+            .map_err(|error| format!("cd {target}: {error}"))?;
         self.directory = target;
         Ok(0)
     }
@@ -530,28 +546,17 @@ impl Shell {
             [directory] => absolute(&self.directory, directory),
             _ => return Err("ls: one path at most".into()),
         };
-        let mut text = String::new();
         if under_files(&directory) {
             let entries = system
                 .files(&directory)
                 .map_err(|error| format!("ls {directory}: {error}"))?;
-            for entry in entries {
-                let (kind, slash) = if entry.directory {
-                    ("dir ", "/")
-                } else {
-                    ("file", "")
-                };
-                text.push_str(&format!("{kind} {:>7} {}{slash}\n", entry.size, entry.name));
-            }
+            Ok(listing::files(&entries))
         } else {
             let entries = system
-                .list(&directory)
+                .names(&directory)
                 .map_err(|error| format!("ls {directory}: {error}"))?;
-            for entry in entries {
-                text.push_str(&format!("{entry}\n"));
-            }
+            Ok(listing::names(&entries))
         }
-        Ok(text)
     }
 
     fn ps(&mut self, arguments: &[&str], system: &mut impl System) -> Result<String, String> {
@@ -705,6 +710,8 @@ mod tests {
         files: BTreeMap<String, Vec<u8>>,
         directories: Vec<String>,
         log: String,
+        /// The directory the shell set for its children.
+        working_directory: String,
     }
 
     impl FakeSystem {
@@ -731,12 +738,23 @@ mod tests {
     }
 
     impl System for FakeSystem {
-        fn list(&mut self, directory: &str) -> Result<Vec<String>, String> {
+        fn names(&mut self, directory: &str) -> Result<Vec<NameInfo>, String> {
+            let entry = |name: &str, kind, owner: u32| NameInfo {
+                name: name.into(),
+                kind,
+                type_name: if owner == 0 { "" } else { "echo" }.into(),
+                owner,
+                program: if owner == 0 { "" } else { "echo" }.into(),
+            };
             match directory {
-                "/" => Ok(vec!["srv/".into()]),
-                "/srv" => Ok(vec!["echo".into()]),
+                "/" => Ok(vec![entry("srv", "dir", 0)]),
+                "/srv" => Ok(vec![entry("echo", "door", 1)]),
                 _ => Err("PM_NO_SUCH_NAME".into()),
             }
+        }
+        fn set_directory(&mut self, path: &str) -> Result<(), String> {
+            self.working_directory = path.into();
+            Ok(())
         }
         fn processes(&mut self) -> Result<Vec<ProcessInfo>, String> {
             Ok(self
@@ -910,7 +928,9 @@ mod tests {
         let (output, status) = session(&["echo hello  world", "ls /", "good", "echo $?"]);
         assert_eq!(
             output,
-            "hinge$ hello world\nhinge$ srv/\nhinge$ hinge$ 0\nhinge$ "
+            "hinge$ hello world\nhinge$ KIND   TYPE       PID PROGRAM      NAME\n\
+             dir                                srv/\n\
+             hinge$ hinge$ 0\nhinge$ "
         );
         assert_eq!(status, 0);
     }
@@ -924,6 +944,7 @@ mod tests {
             "echo $?",
             "nosuch x",
             "ls /nope",
+            "ls /srv",
             "kill 99",
             "kill x",
             "exit 1 2",
@@ -938,6 +959,8 @@ mod tests {
              hinge$ 3\n\
              hinge$ shell: nosuch: PM_NO_SUCH_PROGRAM\n\
              hinge$ shell: ls /nope: PM_NO_SUCH_NAME\n\
+             hinge$ KIND   TYPE       PID PROGRAM      NAME\n\
+             door   echo         1 echo         echo\n\
              hinge$ shell: kill 99: PM_NO_SUCH_PROCESS\n\
              hinge$ shell: kill: not a process id: x\n\
              hinge$ shell: exit: one status at most\n\
@@ -972,6 +995,8 @@ mod tests {
         assert_eq!(system.files["/tmp/a"], b"hello\n");
         assert_eq!(system.files["/tmp/b"], b"HI\nHI\nHI\nmore\nhello\n");
         assert_eq!(system.files["/tmp/rel"], b"x\n");
+        // `cd` told the system, so the programs it starts inherit /tmp.
+        assert_eq!(system.working_directory, "/tmp");
         // `cat /tmp/a` has no streams: the fake's cat reads nothing; the
         // pipeline's count went to the shell's own stdout (the log here).
         assert_eq!(system.log, "6\n");

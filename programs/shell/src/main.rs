@@ -17,12 +17,13 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use abi::Error;
+use abi::namespace::{KIND_DIRECTORY, KIND_MOUNT, KIND_SOCKET, NameListEntry};
 use abi::procman::{KILLED, PROCESS_RUNNING, ProcessEntry, ProcmanError};
 use abi::pty::ForegroundJob;
 use abi::stream::{STDERR, STDIN, STDOUT};
 use plumbing::Plumbing;
 use pty::PtyClient;
-use shell::{DoneId, FileInfo, Input, ProcessInfo, Shell, StreamId, System, Terminal};
+use shell::{DoneId, FileInfo, Input, NameInfo, ProcessInfo, Shell, StreamId, System, Terminal};
 use userlib::{CallError, Startup, procman, stdio};
 
 /// On the host the crate builds as an empty program.
@@ -122,11 +123,31 @@ fn info(entry: &ProcessEntry) -> ProcessInfo {
     }
 }
 
+/// A NAME_LIST record as `ls` shows it.
+fn name_info(entry: &NameListEntry) -> NameInfo {
+    NameInfo {
+        name: String::from_utf8_lossy(entry.name()).into(),
+        kind: match entry.kind {
+            KIND_DIRECTORY => "dir",
+            KIND_MOUNT => "mount",
+            KIND_SOCKET => "socket",
+            _ => "door",
+        },
+        type_name: text(&entry.type_name),
+        owner: entry.owner,
+        program: text(&entry.program),
+    }
+}
+
 impl System for Procman {
-    fn list(&mut self, directory: &str) -> Result<Vec<String>, String> {
-        procman::list(directory)
-            .map(|(names, _)| names)
+    fn names(&mut self, directory: &str) -> Result<Vec<NameInfo>, String> {
+        procman::name_list(directory)
+            .map(|entries| entries.iter().map(name_info).collect())
             .map_err(named)
+    }
+
+    fn set_directory(&mut self, path: &str) -> Result<(), String> {
+        procman::chdir(path).map_err(named)
     }
 
     fn processes(&mut self) -> Result<Vec<ProcessInfo>, String> {
@@ -209,5 +230,7 @@ fn run(mut startup: Startup) -> i32 {
         terminal,
         plumbing: Plumbing::default(),
     };
-    Shell::new().session(&mut Streams::default(), &mut system) as i32
+    // The directory it inherited (D95): `/` unless its parent changed it.
+    let directory = procman::getcwd().unwrap_or_else(|_| String::from("/"));
+    Shell::in_directory(&directory).session(&mut Streams::default(), &mut system) as i32
 }

@@ -163,18 +163,8 @@ pub fn parse(line: &str, status: u32) -> Result<Option<Pipeline>, SyntaxError> {
 /// `path` made absolute against `directory` (itself absolute), with `.`
 /// and `..` resolved (`..` of `/` is `/`).
 pub fn absolute(directory: &str, path: &str) -> String {
-    let mut names: Vec<&str> = Vec::new();
-    let start = if path.starts_with('/') { "" } else { directory };
-    for name in start.split('/').chain(path.split('/')) {
-        match name {
-            "" | "." => {}
-            ".." => {
-                names.pop();
-            }
-            name => names.push(name),
-        }
-    }
-    format!("/{}", names.join("/"))
+    // One resolver for the shell and every program's file layer (D95).
+    userlib::file::resolve(directory, path)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The utilities the shell runs: `cat`, `wc`, `head`, `yes`. Their logic
+//! The utilities the shell runs: `cat`, `wc`, `head`, `yes`, `cpus`. Their logic
 //! is here, over embedded-io's `Read` and `Write` (a standard stream, a
 //! file under `/tmp`, a byte slice in the tests), with their argument
 //! parsing; `programs/{cat,wc,head,yes}` are a few lines each that call
@@ -13,6 +13,8 @@
 #![no_std]
 
 extern crate alloc;
+
+pub mod cpus;
 
 use alloc::format;
 use alloc::string::String;
@@ -270,6 +272,7 @@ pub fn main(program: &str, arguments: &[u8]) -> i32 {
             Err(usage) => Err(Stop::Failed(usage, 2)),
         },
         "yes" => Err(yes(&mut userlib::stdio::stdout(), &words.join(" "))),
+        "cpus" => cpus::run(&words),
         other => Err(Stop::Failed(format!("no utility {other}"), 2)),
     };
     match result {

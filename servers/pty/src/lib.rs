@@ -19,6 +19,7 @@
 
 extern crate alloc;
 
+pub mod current_line;
 pub mod discipline;
 pub mod service;
 

@@ -24,13 +24,14 @@ use alloc::vec::Vec;
 use abi::Rights;
 use abi::pty::{
     DEFAULT_WINDOW, ForegroundJob, MAX_FOREGROUND, MAX_MASTER_OUTPUT, MAX_MASTER_WRITE, MAX_PAIRS,
-    MODE_ALL, MODE_DEFAULT, MODE_ECHO, MasterReadReply, PtyCounters, PtyMode, PtyOpenReply,
-    PtyOpenRequest, WindowSize,
+    MODE_ALL, MODE_CANONICAL, MODE_DEFAULT, MODE_ECHO, MasterReadReply, PtyCounters, PtyMode,
+    PtyOpenReply, PtyOpenRequest, WindowSize,
 };
 use userlib::interface::{Call, Refusal};
 use userlib::pipe::{PipeReader, PipeWriter, pipe};
 use userlib::{Event, OwnedDescriptor, println};
 
+use crate::current_line::CurrentLine;
 use crate::discipline::{Control, Discipline, Effects, process_output};
 use crate::{PtyError, PtyServer};
 
@@ -99,7 +100,7 @@ struct PairState {
     queue: VecDeque<u8>,
     /// The slave's output ended (every write end gone).
     output_ended: bool,
-    /// PTY_CLOSE was answered: the slave's output is drained and dropped.
+    /// PTY_CLOSE was answered: the pump ends and the output is dropped.
     closed: bool,
     /// The output pipe's read position up to which ^C flushed: a chunk the
     /// pump read that ends at or before it is dropped.
@@ -108,6 +109,9 @@ struct PairState {
     at_line_start: bool,
     /// The pump waits for room in the queue.
     pump_waiting: bool,
+    /// The terminal's current line: output arriving while a line is
+    /// edited goes above it (D94).
+    line: CurrentLine,
 }
 
 /// One master/slave pair.
@@ -173,6 +177,7 @@ impl Pair {
     fn echo(&self, state: &mut PairState, bytes: &[u8]) {
         let mut out = Vec::with_capacity(bytes.len() + 8);
         process_output(state.discipline.mode(), bytes, &mut out);
+        state.line.echoed(&out);
         self.deliver(state, &out);
     }
 
@@ -285,13 +290,20 @@ impl Pair {
                     }
                 }
             }
-            let (count, end) = match self.output.read_positioned(&mut chunk) {
-                Ok((0, _)) | Err(_) => {
+            // The master's hang-up (PTY_CLOSE) ends the pump too: the
+            // pair then goes, and with it the output pipe's read end, so
+            // the slave's later writes fail with PM_BROKEN_PIPE.
+            let read = self
+                .output
+                .read_positioned_or_stop(&mut chunk, || self.state.lock().closed);
+            let (count, end) = match read {
+                Ok(Some((0, _))) | Err(_) => {
                     self.state.lock().output_ended = true;
                     let _ = self.ready.signal();
                     return;
                 }
-                Ok(read) => read,
+                Ok(None) => return,
+                Ok(Some(read)) => read,
             };
             let mut state = self.state.lock();
             state.counters.output_bytes = state.counters.output_bytes.wrapping_add(count as u32);
@@ -299,8 +311,17 @@ impl Pair {
                 continue;
             }
             out.clear();
-            process_output(state.discipline.mode(), &chunk[..count], &mut out);
-            self.deliver(&mut state, &out);
+            let mode = state.discipline.mode();
+            process_output(mode, &chunk[..count], &mut out);
+            // What the person is typing, as echoed (nothing when echo or
+            // canonical mode is off): whole lines go above it (D94).
+            let mut editing = Vec::new();
+            if mode & MODE_ECHO != 0 && mode & MODE_CANONICAL != 0 {
+                process_output(mode, state.discipline.pending(), &mut editing);
+            }
+            let mut shown = Vec::with_capacity(out.len() + editing.len());
+            state.line.output(&out, &editing, &mut shown);
+            self.deliver(&mut state, &shown);
         }
     }
 }
@@ -435,6 +456,7 @@ impl Service {
                 flushed_through,
                 at_line_start: true,
                 pump_waiting: false,
+                line: CurrentLine::new(),
             }),
             input: Lock::new(Some(input_writer)),
             output: output_reader,
@@ -468,6 +490,8 @@ impl Service {
                 let _ = pair.room.signal();
             }
         }
+        // The pump looks at `closed` again and ends.
+        pair.output.wake_reader();
         drop(pair.own_slave_ends.lock().take());
         let mut slots = self.slots.lock();
         if let Some(slot) = slots.pairs.get_mut(pair.number as usize)

@@ -409,7 +409,7 @@ fn run(_startup: Startup) -> i32 {
         }
         workers.push(worker);
     }
-    let door = match userlib::procman::create_object(Some(MOUNT), false, SECURITY_TYPE) {
+    let door = match userlib::procman::create_mount(MOUNT, SECURITY_TYPE) {
         Ok(object) => {
             drop(object.client);
             object.owner

@@ -714,6 +714,34 @@ impl ProcmanServer for FakeProcman {
         Ok(())
     }
 
+    fn name_list(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::namespace::NameListRequest,
+        _: &[u8],
+    ) -> Result<abi::namespace::NameListReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::namespace::NameListReply::default())
+    }
+
+    fn chdir(
+        &mut self,
+        _: &mut Call<'_>,
+        _: NameRequest,
+        _: &[u8],
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn getcwd(
+        &mut self,
+        _: &mut Call<'_>,
+    ) -> Result<abi::namespace::DirectoryReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::namespace::DirectoryReply::default())
+    }
+
     fn signal(
         &mut self,
         _: &mut Call<'_>,

@@ -205,15 +205,17 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
         return frame;
     };
     system.kernel.enter(cpu);
-    // Contexts retired by earlier traps, unless a CPU may stand on one (the
-    // one this trap runs on is this CPU's `stack_top`).
-    let cpus = &system.cpus;
-    system
-        .machine
-        .free_retired(|top| cpus.iter().any(|c| c.stack_top == top));
     system.save(cpu, frame);
     match event {
-        Event::Syscall(call) => system.kernel.trap_decoded(&mut system.machine, Ok(call)),
+        Event::Syscall(call) => {
+            if system.kernel.trap_decoded(&mut system.machine, Ok(call)) {
+                // The IPC fast path handed the CPU to the partner and did
+                // nothing else (no end, log, wake-up or signal): only the
+                // switch is left.
+                system.kernel.leave();
+                return system.switch(cpu);
+            }
+        }
         Event::Tick => system.kernel.tick(),
         Event::SecondaryTick => system.kernel.tick_secondary(),
         Event::Kick => system.kernel.schedule(),
@@ -247,6 +249,12 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
             }
         },
     }
+    // Contexts retired by earlier traps, unless a CPU may stand on one (the
+    // one this trap runs on is this CPU's `stack_top`, not yet switched).
+    let cpus = &system.cpus;
+    system
+        .machine
+        .free_retired(|top| cpus.iter().any(|c| c.stack_top == top));
     // The thread this CPU returns to enters its upcall handler if a
     // signal waits for it (a bad handler stack ends its process instead).
     system.kernel.prepare_return(&mut system.machine);

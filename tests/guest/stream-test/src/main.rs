@@ -225,6 +225,16 @@ fn child(role: &str, words: Vec<&str>) -> i32 {
             core::mem::forget(socket);
             Ok(())
         })(),
+        // Connects by name (OPEN of `/sock/<port>`), sends its text, closes.
+        "sock-open-send" => (|| {
+            let socket = Socket::open(words.first().copied().unwrap_or(""))?;
+            socket.send(words.get(1).copied().unwrap_or("").as_bytes())?;
+            socket.close()
+        })(),
+        // Its working directory (GETCWD) on stdout: what SPAWN handed on.
+        "cwd" => userlib::procman::getcwd()
+            .map_err(StreamError::Call)
+            .and_then(|path| stdio::stdout().write_all(path.as_bytes())),
         "cycler" => cycler(),
         _ => {
             println!("stream-child: unknown role {role}");
