@@ -293,6 +293,14 @@ kernel_functions! {
     /// `SignalMaskRequest{how, mask}` -> `SignalMaskReply{previous, pending}`;
     /// ABI.md §6.10).
     SignalMask = 0x0B3, "SIGNAL_MASK";
+    /// Suspend a process: none of its threads runs until PROCESS_RESUME
+    /// (process-handle target with SEND; empty request; msgRetVal 1 when it
+    /// was suspended already, 0 when this call suspended it; ABI.md §6.10).
+    ProcessSuspend = 0x0B4, "PROCESS_SUSPEND";
+    /// Resume a suspended process (process-handle target with SEND; empty
+    /// request; msgRetVal 1 when it was suspended, 0 when it ran already;
+    /// ABI.md §6.10).
+    ProcessResume = 0x0B5, "PROCESS_RESUME";
 }
 
 #[cfg(test)]

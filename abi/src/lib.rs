@@ -24,6 +24,7 @@ pub mod portal;
 pub mod process;
 pub mod procman;
 pub mod pty;
+pub mod signal;
 pub mod stream;
 pub mod trap;
 pub mod upcall;

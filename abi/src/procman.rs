@@ -543,6 +543,27 @@ procman_errors! {
     ConsoleDenied = 0x1192, "PM_CONSOLE_DENIED";
     /// KILL of a process the caller did not start.
     NotParent = 0x1193, "PM_NOT_PARENT";
+    /// SIGNAL or SIGNAL_ACTION of a number above 63, or SIGNAL_ACTION of 0
+    /// (ABI.md §7a.9).
+    NoSuchSignal = 0x11C0, "PM_NO_SUCH_SIGNAL";
+    /// SIGNAL or SAVE_AND_END of a process the caller may not signal: not
+    /// itself, not its descendant, not in its session (D70).
+    SignalDenied = 0x11C1, "PM_SIGNAL_DENIED";
+    /// SIGNAL_ACTION that would ignore or catch KILL or STOP.
+    Uncatchable = 0x11C2, "PM_UNCATCHABLE";
+    /// SIGNAL_ACTION with an action other than DEFAULT, IGNORE, CATCH.
+    BadAction = 0x11C3, "PM_BAD_ACTION";
+    /// A group signal to a group with no live member, or SET_GROUP into a
+    /// group that does not exist in the process's session.
+    NoSuchGroup = 0x11C4, "PM_NO_SUCH_GROUP";
+    /// SET_GROUP of a process that is not the caller or its child, or of a
+    /// child in another session (D72).
+    GroupDenied = 0x11C5, "PM_GROUP_DENIED";
+    /// SET_GROUP of a session leader, or NEW_SESSION by a group leader (D72).
+    SessionLeader = 0x11C6, "PM_SESSION_LEADER";
+    /// SAVE_AND_END of a process that catches SAVE while 16 saves are
+    /// pending (their bound held by procman, D85).
+    TooManySaves = 0x11C7, "PM_TOO_MANY_SAVES";
 }
 
 #[cfg(test)]

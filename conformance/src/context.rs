@@ -151,6 +151,8 @@ pub struct Context {
     vars: Vec<(&'static str, u64)>,
     descriptors: Vec<Descriptor>,
     peers: Vec<Peer>,
+    /// The process ids of the peers procman started (continued at the end).
+    procman_pids: Vec<u32>,
     mappings: Vec<Arc<RawPages>>,
     unmap_at_end: Vec<(u64, u64)>,
     smos: Vec<u32>,
@@ -429,11 +431,20 @@ impl Context {
     /// reference moved to the child by procman's SPAWN. Returns the peer
     /// (no process handle: procman keeps it) and its process id.
     pub fn procman_peer(&mut self) -> Result<(Peer, u32), Failed> {
+        self.procman_peer_with_streams([abi::stream::StdStream::NONE; 3])
+    }
+
+    /// [`Context::procman_peer`] with standard streams (ends the runner
+    /// holds, as SPAWN takes them).
+    pub fn procman_peer_with_streams(
+        &mut self,
+        streams: [abi::stream::StdStream; 3],
+    ) -> Result<(Peer, u32), Failed> {
         let door = userlib::procman::create_object(None, false, PEER_DOOR_TYPE)
             .map_err(|e| Failed(format!("CREATE_OBJECT for the peer's door: {e}")))?;
         let owner = door.owner.into_raw();
         let slots = [DescriptorSlot::moving(owner, Rights::DOOR_OWNER)];
-        let pid = match userlib::procman::spawn(peer::PROGRAM, &[], &slots) {
+        let pid = match userlib::procman::spawn_with_streams(peer::PROGRAM, &[], &slots, streams) {
             Ok(pid) => pid,
             Err(error) => {
                 let _ = OwnedDescriptor::from_raw(owner);
@@ -445,6 +456,7 @@ impl Context {
             process: Descriptor::NULL,
         };
         self.peers.push(peer);
+        self.procman_pids.push(pid);
         self.settle();
         Ok((peer, pid))
     }
@@ -480,7 +492,14 @@ impl Context {
         for id in core::mem::take(&mut self.smos) {
             let _ = kernel::smo_claim(id);
         }
+        // A stopped peer would never answer its EXIT: it continues first.
+        for pid in core::mem::take(&mut self.procman_pids) {
+            let _ = userlib::signal::kill(pid, abi::signal::CONT);
+        }
         for peer in core::mem::take(&mut self.peers) {
+            if !peer.process.is_null() {
+                let _ = kernel::process_resume(peer.process);
+            }
             let _ = peer.exit();
         }
         for descriptor in core::mem::take(&mut self.descriptors).into_iter().rev() {

@@ -23,6 +23,12 @@ fn run(startup: Startup) -> i32 {
     // Started by procman with the argument `procman`: the areas that speak
     // procman's protocol; as the first process: all the others.
     let under_procman = startup.arguments.starts_with(b"procman");
+    if under_procman {
+        // A process signal (CHLD in MSG-PSIG-022) goes to the first thread
+        // that does not mask it: never this one, which only waits for the
+        // cases' threads (ABI.md §6.10, D63).
+        let _ = userlib::signal::block(u64::MAX);
+    }
     let cases: Vec<&'static Case> = conformance::cases::all()
         .filter(|case| conformance::cases::needs_procman(case.id) == under_procman)
         .collect();

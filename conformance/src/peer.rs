@@ -23,6 +23,9 @@
 //! | [`command::EXIT`] | `u32` code | replied, then PROCESS_EXIT |
 //! | [`command::FAULT`] | `u32` kind ([`fault`]) | none if the process ended; msgRetVal 1 if it survived |
 //! | [`command::ACCESS`] | [`AccessRequest`], then the bytes to write | the bytes read; none if the process ended (the write faulted) |
+//! | [`command::ACTION`] | `u32` signal, `u32` action (`abi::signal::action`), `u32` status | msgRetVal the previous action; a caught signal's handler counts it, or ends the process with `status` when not 0 |
+//! | [`command::CAUGHT`] | `u32` signal | msgRetVal how often it was caught; payload its last information word (`u64`) |
+//! | [`command::STDOUT_WRITE`] | - | msgRetVal 0 when one byte went to standard output, else -1 and the stream's error number (none if a signal ended the process) |
 //!
 //! JOIN never blocks: the runner first waits until the whole system is idle
 //! (`Context::settle`), so a job that is still running then is blocked, and
@@ -69,6 +72,13 @@ pub mod command {
     /// Write, then read, memory the peer mapped (a memory object's
     /// mapping, outside the memory its Rust code uses).
     pub const ACCESS: Function = Function(USER_BASE + 0x107);
+    /// Set a signal's disposition through `userlib::signal` (catch:
+    /// a handler that counts it, or ends the process with a status).
+    pub const ACTION: Function = Function(USER_BASE + 0x108);
+    /// How often the handler caught a signal, and its last information word.
+    pub const CAUGHT: Function = Function(USER_BASE + 0x109);
+    /// Write one byte to standard output.
+    pub const STDOUT_WRITE: Function = Function(USER_BASE + 0x10A);
 }
 
 /// ACCESS: write `write` bytes (which follow) at `address`, then read
@@ -519,6 +529,31 @@ impl Peer {
     pub fn exit(&self) -> Result<(), Failed> {
         self.call(command::EXIT, &0u32.to_le_bytes(), &[])
             .map(|_| ())
+    }
+
+    /// Sets the peer's disposition of `signal` (catching it counts it, or
+    /// ends the peer with `status` when not 0); the previous action.
+    pub fn action(&self, signal: u32, action: u32, status: u32) -> Result<u32, Failed> {
+        let mut request = Vec::with_capacity(12);
+        for word in [signal, action, status] {
+            request.extend_from_slice(&word.to_le_bytes());
+        }
+        let answer = self.call(command::ACTION, &request, &[])?;
+        Ok(answer.registers.arg0 as u32)
+    }
+
+    /// How often the peer's handler caught `signal`, and its last info word.
+    pub fn caught(&self, signal: u32) -> Result<(u32, u64), Failed> {
+        let answer = self.call(command::CAUGHT, &signal.to_le_bytes(), &[])?;
+        let info = answer.payload.get(..8).map_or(0, |b| {
+            u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+        });
+        Ok((answer.registers.arg0 as u32, info))
+    }
+
+    /// Asks the peer to write one byte to its standard output.
+    pub fn stdout_write(&self) -> Result<(), Failed> {
+        self.call(command::STDOUT_WRITE, &[], &[]).map(|_| ())
     }
 
     /// Asks the peer to write `write` at `address` (a mapping it made),

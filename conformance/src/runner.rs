@@ -109,6 +109,8 @@ fn system_idle() -> bool {
 /// let it finish) and must not print.
 #[cfg_attr(not(all(target_arch = "x86_64", target_os = "none")), allow(dead_code))]
 pub(crate) extern "C" fn sentinel_main(_argument: u64) -> ! {
+    // No process signal is ever for the sentinel (see `main`).
+    let _ = userlib::signal::block(u64::MAX);
     loop {
         let _ = kernel::yield_now();
         if !system_idle() {

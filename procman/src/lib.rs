@@ -20,5 +20,6 @@ pub mod namespace;
 pub mod policy;
 pub mod portals;
 pub mod processes;
+pub mod signals;
 pub mod sockets;
 pub mod streams;

@@ -47,6 +47,9 @@ pub struct ProcessRecord {
     pub watchers: BTreeMap<u32, Watch>,
     /// The process that SPAWNed it (0: procman started it itself).
     pub parent: u32,
+    /// Its signal state: group, session, dispositions, stop
+    /// (`crate::signals`, ABI.md §7a.8).
+    pub signals: crate::signals::SignalRecord,
 }
 
 /// What a process's end leaves procman to do.
@@ -105,6 +108,7 @@ impl ProcessTable {
                 status: None,
                 watchers: BTreeMap::new(),
                 parent: 0,
+                signals: crate::signals::SignalRecord::leader(pid),
             },
         );
         pid

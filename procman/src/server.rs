@@ -34,7 +34,8 @@ use procman::listing;
 use procman::namespace::{self, NameEntry, Namespace};
 use procman::policy::{self, CreateRequest};
 use procman::portals::{Caller, Memory, Plan, PortalTable};
-use procman::processes::{ProcessTable, WaitPlan};
+use procman::processes::{ProcessTable, WaitPlan, Watch};
+use procman::signals::{self as signal_rules, Delivery};
 use procman::sockets::{self, SocketEntry, SocketTable, SocketsReleased, StdioTable};
 use procman::streams::{PipeEntry, PipeTable, Released};
 use userlib::descriptor::OwnedDescriptor;
@@ -46,6 +47,12 @@ use userlib::raw::RawPages;
 use userlib::{Message, Request, Response, Startup, println};
 use zerocopy::FromBytes;
 use zerocopy::IntoBytes;
+
+use abi::signal::{
+    CHLD, CONT, GroupReply, GroupRequest, JOB_CONTINUED, JOB_EXITED, JOB_RUNNING, JOB_STOPPED,
+    JobReply, SAVE, SAVE_TIMED_OUT, SetGroupRequest, SignalActionReply, SignalActionRequest,
+    SignalRequest, action, terminated_status,
+};
 
 extern crate alloc;
 
@@ -159,7 +166,9 @@ impl<'p> Procman<'p> {
     /// others), wake its waiters, and end the system if it was the one the
     /// command line named.
     fn ended(&mut self, pid: u32, status: u32) {
+        reaper::forget(pid);
         if let Some(ended) = self.processes.exited(pid, status) {
+            self.notify_parent(pid, JOB_EXITED);
             if let Some(handle) = ended.handle {
                 let _ = kernel::close(Descriptor(handle));
             }
@@ -534,6 +543,104 @@ impl<'p> Procman<'p> {
     }
 
     /// The caller's process id and domain, from the cookie procman set.
+    /// Signals each watch's event once for each WAIT that handed it out.
+    fn wake(watches: &[Watch]) {
+        for watch in watches {
+            for _ in 0..watch.waits {
+                let _ = kernel::event_signal(Descriptor(watch.event));
+            }
+        }
+    }
+
+    /// What `signal` does to process `pid` (§7a.9, D71), every check made.
+    fn deliver(&mut self, pid: u32, signal: u32, info: u64) {
+        let Some(record) = self.processes.get(pid) else {
+            return;
+        };
+        let Some(handle) = record.handle.map(Descriptor) else {
+            return;
+        };
+        match signal_rules::plan(&record.signals, signal) {
+            Delivery::Nothing => {}
+            // Its end reaches procman as every end does (the notice).
+            Delivery::Terminate(status) => {
+                let _ = kernel::process_kill(handle, status);
+            }
+            Delivery::Stop(stop) => {
+                if kernel::process_suspend(handle).is_ok() {
+                    let watches = self.processes.stopped(pid, stop);
+                    Self::wake(&watches);
+                    self.notify_parent(pid, JOB_STOPPED);
+                }
+            }
+            Delivery::Continue { catch } => {
+                self.resume(pid, handle);
+                if catch {
+                    let _ = userlib::upcall::interrupt(handle, CONT, info);
+                }
+            }
+            Delivery::Catch => {
+                let _ = userlib::upcall::interrupt(handle, signal, info);
+            }
+        }
+    }
+
+    /// A stopped process runs again (CONT, SAVE_AND_END); its parent learns it.
+    fn resume(&mut self, pid: u32, handle: Descriptor) {
+        if self.processes.continued(pid) {
+            let _ = kernel::process_resume(handle);
+            self.notify_parent(pid, JOB_CONTINUED);
+        }
+    }
+
+    /// CHLD to `child`'s parent when it catches it (its default is to
+    /// ignore): info is the child's pid and its new `JOB_*` state (D83).
+    fn notify_parent(&mut self, child: u32, state: u32) {
+        let Some(parent) = self.processes.get(child).map(|r| r.parent) else {
+            return;
+        };
+        let Some(record) = self.processes.get(parent).filter(|r| r.status.is_none()) else {
+            return;
+        };
+        if record.signals.action(CHLD) != action::CATCH {
+            return;
+        }
+        if let Some(handle) = record.handle {
+            let info = u64::from(child) | u64::from(state) << 32;
+            let _ = userlib::upcall::interrupt(Descriptor(handle), CHLD, info);
+        }
+    }
+
+    /// WAIT's and WAIT_JOB's common part: the status of an ended process,
+    /// or (None) the caller's own event for it pushed in reply slot 0.
+    fn watch(
+        &mut self,
+        call: &mut Call<'_>,
+        waiter: u32,
+        pid: u32,
+    ) -> Result<Option<u32>, Refusal<ProcmanError>> {
+        let plan = self.processes.plan_wait(waiter, pid)?;
+        let event = match plan {
+            WaitPlan::Ended(status) => return Ok(Some(status)),
+            // The caller's own event: no other process is ever given it.
+            WaitPlan::Watching(event) => Descriptor(event),
+            WaitPlan::NewWatch => kernel::event_create()?.into_raw(),
+        };
+        // A refusal from here on closes the event if it was made for it.
+        let refuse = |e: ProcmanError| {
+            if plan == WaitPlan::NewWatch {
+                let _ = kernel::close(event);
+            }
+            e
+        };
+        call.push_copy(event, Rights(Rights::WAIT.0 | Rights::TRANSFER.0))
+            .map_err(|_| refuse(ProcmanError::BadRequest))?;
+        self.processes
+            .record_wait(waiter, pid, event.0)
+            .map_err(refuse)?;
+        Ok(None)
+    }
+
     fn caller(&self, call: &Call<'_>) -> Result<(u32, usize), ProcmanError> {
         let pid = u32::try_from(call.cookie()).map_err(|_| ProcmanError::UnknownCaller)?;
         match self.processes.get(pid) {
@@ -716,6 +823,8 @@ impl ProcmanServer for Procman<'_> {
         if let Some(record) = self.processes.get_mut(pid) {
             record.parent = parent;
         }
+        // Its group, session and ignored signals are its parent's (§7a.9).
+        self.processes.inherit(pid, parent);
         // The child is recorded but not served before this reply: its
         // first call (its start-up's STDIO) finds its streams.
         for (index, stream) in streams.iter().enumerate() {
@@ -738,30 +847,14 @@ impl ProcmanServer for Procman<'_> {
         if header.reserved != 0 {
             return Err(ProcmanError::BadRequest.into());
         }
-        let plan = self.processes.plan_wait(waiter, header.pid)?;
-        let event = match plan {
-            // The status is in the reply; msgRetVal stays 0, since a status
-            // of -1 (a fault) would read as an error reply.
-            WaitPlan::Ended(status) => return Ok(WaitReply { exited: 1, status }),
-            // The caller's own event: no other process is ever given it.
-            WaitPlan::Watching(event) => Descriptor(event),
-            WaitPlan::NewWatch => kernel::event_create()?.into_raw(),
-        };
-        // A refusal from here on closes the event if it was made for it.
-        let refuse = |e: ProcmanError| {
-            if plan == WaitPlan::NewWatch {
-                let _ = kernel::close(event);
-            }
-            e
-        };
-        call.push_copy(event, Rights(Rights::WAIT.0 | Rights::TRANSFER.0))
-            .map_err(|_| refuse(ProcmanError::BadRequest))?;
-        self.processes
-            .record_wait(waiter, header.pid, event.0)
-            .map_err(refuse)?;
-        Ok(WaitReply {
-            exited: 0,
-            status: 0,
+        // The status is in the reply; msgRetVal stays 0, since a status
+        // of -1 (a fault) would read as an error reply.
+        Ok(match self.watch(call, waiter, header.pid)? {
+            Some(status) => WaitReply { exited: 1, status },
+            None => WaitReply {
+                exited: 0,
+                status: 0,
+            },
         })
     }
 
@@ -1241,6 +1334,110 @@ impl ProcmanServer for Procman<'_> {
         Ok(())
     }
 
+    fn signal(&mut self, call: &mut Call<'_>, header: SignalRequest) -> Answer<()> {
+        let (caller, _) = self.caller(call)?;
+        // Every target checked (and permitted) before the first delivery.
+        let targets = self.processes.signal_targets(caller, &header)?;
+        for pid in targets {
+            self.deliver(pid, header.signal, header.info);
+        }
+        Ok(())
+    }
+
+    fn signal_action(
+        &mut self,
+        call: &mut Call<'_>,
+        header: SignalActionRequest,
+    ) -> Answer<SignalActionReply> {
+        let (caller, _) = self.caller(call)?;
+        let previous = self
+            .processes
+            .set_action(caller, header.signal, header.action)?;
+        Ok(SignalActionReply {
+            previous,
+            reserved: 0,
+        })
+    }
+
+    fn set_group(&mut self, call: &mut Call<'_>, header: SetGroupRequest) -> Answer<()> {
+        let (caller, _) = self.caller(call)?;
+        self.processes.set_group(caller, header.pid, header.group)?;
+        Ok(())
+    }
+
+    fn new_session(&mut self, call: &mut Call<'_>) -> Answer<GroupReply> {
+        let (caller, _) = self.caller(call)?;
+        let (group, session) = self.processes.new_session(caller)?;
+        Ok(GroupReply { group, session })
+    }
+
+    fn group_of(&mut self, call: &mut Call<'_>, header: GroupRequest) -> Answer<GroupReply> {
+        let (caller, _) = self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let pid = if header.pid == 0 { caller } else { header.pid };
+        let (group, session) = self.processes.group_of(pid)?;
+        Ok(GroupReply { group, session })
+    }
+
+    fn wait_job(&mut self, call: &mut Call<'_>, header: GroupRequest) -> Answer<JobReply> {
+        let (waiter, _) = self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let stopped = self
+            .processes
+            .get(header.pid)
+            .filter(|r| r.status.is_none())
+            .and_then(|r| r.signals.stopped);
+        if let Some(signal) = stopped {
+            return Ok(JobReply {
+                state: JOB_STOPPED,
+                status: signal,
+            });
+        }
+        Ok(match self.watch(call, waiter, header.pid)? {
+            Some(status) => JobReply {
+                state: JOB_EXITED,
+                status,
+            },
+            None => JobReply {
+                state: JOB_RUNNING,
+                status: 0,
+            },
+        })
+    }
+
+    fn save_and_end(&mut self, call: &mut Call<'_>, header: GroupRequest) -> Answer<()> {
+        let (caller, _) = self.caller(call)?;
+        if header.reserved != 0 {
+            return Err(ProcmanError::BadRequest.into());
+        }
+        let pid = header.pid;
+        let record = self
+            .processes
+            .get(pid)
+            .filter(|r| r.status.is_none())
+            .ok_or(ProcmanError::NoSuchProcess)?;
+        let handle = Descriptor(record.handle.ok_or(ProcmanError::NoSuchProcess)?);
+        if !self.processes.may_signal(caller, pid) {
+            return Err(ProcmanError::SignalDenied.into());
+        }
+        match record.signals.action(SAVE) {
+            // It will not save: ended at once, as past the bound (D85).
+            action::IGNORE => kernel::process_kill(handle, SAVE_TIMED_OUT)?,
+            action::CATCH => {
+                // The bound first: without room for it, nothing is asked.
+                reaper::arm(pid, handle)?;
+                self.resume(pid, handle);
+                let _ = userlib::upcall::interrupt(handle, SAVE, 0);
+            }
+            _ => kernel::process_kill(handle, terminated_status(SAVE))?,
+        }
+        Ok(())
+    }
+
     fn name_list(
         &mut self,
         call: &mut Call<'_>,
@@ -1391,4 +1588,100 @@ pub fn main(startup: Startup) -> i32 {
     let error = procman.serve(&door.owner);
     println!("procman: serving stopped: {error}");
     1
+}
+
+/// The bound of SAVE_AND_END (ABI.md §7a.9, D85): a thread of procman,
+/// started at the first SAVE_AND_END of a process that catches SAVE,
+/// holds a copy of each such process's handle with its deadline
+/// (`SAVE_BOUND_TICKS` from the request) and ends it with `SAVE_TIMED_OUT`
+/// past it. While no deadline is armed it waits on an event; while one
+/// is, it polls CLOCK and yields (the kernel has no timed wait). The main
+/// thread takes a slot back when its process ends; each slot's handle is
+/// taken with one atomic swap, so exactly one of the two threads closes it.
+mod reaper {
+    use super::*;
+    use core::sync::atomic::{AtomicU32, AtomicU64};
+
+    /// Saves pending at once; past it SAVE_AND_END is refused.
+    const SLOTS: usize = 16;
+    static HANDLES: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
+    static PIDS: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
+    static DEADLINES: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+    /// The reaper's wake-up event (0: not started yet).
+    static WAKE: AtomicU32 = AtomicU32::new(0);
+
+    /// Arms the bound for `pid`: a copy of its handle, its deadline.
+    pub(super) fn arm(pid: u32, handle: Descriptor) -> Result<(), Refusal<ProcmanError>> {
+        if PIDS.iter().any(|p| p.load(Ordering::Acquire) == pid) {
+            return Ok(()); // armed already: the first deadline stands
+        }
+        let slot = HANDLES
+            .iter()
+            .position(|h| h.load(Ordering::Acquire) == 0)
+            .ok_or(ProcmanError::TooManySaves)?;
+        start()?;
+        let now = kernel::clock()?.ticks;
+        let copy = kernel::duplicate(handle, Rights::SEND)?.into_raw();
+        DEADLINES[slot].store(now + abi::signal::SAVE_BOUND_TICKS, Ordering::Release);
+        PIDS[slot].store(pid, Ordering::Release);
+        HANDLES[slot].store(copy.0, Ordering::Release);
+        let _ = kernel::event_signal(Descriptor(WAKE.load(Ordering::Acquire)));
+        Ok(())
+    }
+
+    /// `pid` ended: its slot (if any) is free again.
+    pub(super) fn forget(pid: u32) {
+        for slot in 0..SLOTS {
+            if PIDS[slot].load(Ordering::Acquire) == pid {
+                let handle = HANDLES[slot].swap(0, Ordering::AcqRel);
+                PIDS[slot].store(0, Ordering::Release);
+                if handle != 0 {
+                    let _ = kernel::close(Descriptor(handle));
+                }
+            }
+        }
+    }
+
+    fn start() -> Result<(), abi::Error> {
+        if WAKE.load(Ordering::Acquire) != 0 {
+            return Ok(());
+        }
+        let event = kernel::event_create()?.into_raw();
+        WAKE.store(event.0, Ordering::Release);
+        let thread = userlib::thread::spawn_thread(move || run(event), 16 * 1024);
+        match thread {
+            Ok(thread) => {
+                let _ = thread.into_raw();
+                Ok(())
+            }
+            Err(error) => {
+                WAKE.store(0, Ordering::Release);
+                let _ = kernel::close(event);
+                Err(error)
+            }
+        }
+    }
+
+    fn run(event: Descriptor) {
+        loop {
+            if HANDLES.iter().all(|h| h.load(Ordering::Acquire) == 0) {
+                let _ = kernel::event_wait(event);
+                continue;
+            }
+            let now = kernel::clock().map_or(0, |c| c.ticks);
+            for slot in 0..SLOTS {
+                if HANDLES[slot].load(Ordering::Acquire) == 0
+                    || now < DEADLINES[slot].load(Ordering::Acquire)
+                {
+                    continue;
+                }
+                let handle = HANDLES[slot].swap(0, Ordering::AcqRel);
+                if handle != 0 {
+                    let _ = kernel::process_kill(Descriptor(handle), SAVE_TIMED_OUT);
+                    let _ = kernel::close(Descriptor(handle));
+                }
+            }
+            let _ = kernel::yield_now();
+        }
+    }
 }

@@ -404,6 +404,23 @@ pub fn process_kill(handle: Descriptor, status: u32) -> Result<(), Error> {
     )
 }
 
+/// PROCESS_SUSPEND: none of the threads of the process `handle` names
+/// (SEND) runs until [`process_resume`]; whether it was suspended already
+/// (ABI.md §6.10).
+pub fn process_suspend(handle: Descriptor) -> Result<bool, Error> {
+    small_call(KernelFunction::ProcessSuspend, handle, &[], |ret_val, _| {
+        Ok(ret_val != 0)
+    })
+}
+
+/// PROCESS_RESUME: the process `handle` names runs again; whether it was
+/// suspended.
+pub fn process_resume(handle: Descriptor) -> Result<bool, Error> {
+    small_call(KernelFunction::ProcessResume, handle, &[], |ret_val, _| {
+        Ok(ret_val != 0)
+    })
+}
+
 /// EVENT_CREATE: a new counting event (count 0). Most code wants
 /// [`crate::Event::create`].
 pub fn event_create() -> Result<OwnedDescriptor, Error> {

@@ -55,6 +55,7 @@ pub mod raw;
 pub mod runtime;
 pub mod server;
 pub mod shm;
+pub mod signal;
 pub mod smo;
 pub mod socket;
 pub mod stdio;

@@ -20,6 +20,11 @@ use abi::procman::{
     PROCESS_LIST, ProcessEntry, ProcessListReply, ProcessListRequest, ProcessReply, ProcmanError,
     SPAWN, SpawnProgramRequest, UNLINK, WAIT, WaitReply, WaitRequest,
 };
+use abi::signal::{
+    GROUP_OF, GroupReply, GroupRequest, JobReply, NEW_SESSION, SAVE_AND_END, SET_GROUP, SIGNAL,
+    SIGNAL_ACTION, SetGroupRequest, SignalActionReply, SignalActionRequest, SignalRequest,
+    WAIT_JOB,
+};
 use abi::stream::{
     PIPE_CLOSE, PIPE_CREATE, PIPE_GRANT, PIPE_OPEN, PipeEndRequest, PipeGrantRequest, PipeReply,
     SOCKET_CLOSE, SOCKET_CONNECT, SOCKET_CREATE, STDIO, STDIO_OPEN, STREAM_TABLE, SocketReply,
@@ -136,6 +141,25 @@ crate::interface! {
         reply(header: ProcessListReply, bytes);
     /// KILL (ABI.md §7a.4): ends a process the caller started.
     fn kill(KILL) request(header: KillRequest) reply();
+    /// SIGNAL (ABI.md §7a.9): a signal to a process or a process group.
+    fn signal(SIGNAL) request(header: SignalRequest) reply();
+    /// SIGNAL_ACTION: the caller's disposition of a signal; the previous.
+    fn signal_action(SIGNAL_ACTION)
+        request(header: SignalActionRequest)
+        reply(header: SignalActionReply);
+    /// SET_GROUP: moves the caller or its child into a process group.
+    fn set_group(SET_GROUP) request(header: SetGroupRequest) reply();
+    /// NEW_SESSION: the caller leads a new session and group.
+    fn new_session(NEW_SESSION) request() reply(header: GroupReply);
+    /// GROUP_OF: a process's group and session.
+    fn group_of(GROUP_OF) request(header: GroupRequest) reply(header: GroupReply);
+    /// WAIT_JOB: whether a process ended or is stopped; while it runs,
+    /// slot 0 is the caller's own event for it (signalled when it ends or
+    /// stops).
+    fn wait_job(WAIT_JOB) request(header: GroupRequest) reply(header: JobReply, descriptors: 0..=1);
+    /// SAVE_AND_END: asks a process to save and end (the signal SAVE);
+    /// procman ends it past the bound.
+    fn save_and_end(SAVE_AND_END) request(header: GroupRequest) reply();
     /// NAME_LIST (ABI.md §7a.8): the entries of the directory in `bytes`
     /// from the `header.skip`th, as `NameListEntry` records (kind, owner,
     /// type) after the reply's header.

@@ -180,6 +180,12 @@ pub fn serve<S: Server + ?Sized>(door: &OwnedDescriptor, server: &mut S) -> Erro
                 core::mem::swap(&mut request_buffer, &mut reply_buffer);
                 Ok(received)
             }
+            // The caller ended (or was interrupted, ABI.md §6.10) while it
+            // was served: nobody is left to tell, and nothing failed here.
+            Err(ReceiveError::Kernel(Error::CallerGone)) => {
+                close_moved(reply_buffer, sizes);
+                ipc::receive(door.descriptor(), request_buffer)
+            }
             Err(ReceiveError::Kernel(error)) => {
                 close_moved(reply_buffer, sizes);
                 println!(

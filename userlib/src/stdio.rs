@@ -37,10 +37,17 @@ enum Opened {
 
 impl Opened {
     fn write_all(&self, bytes: &[u8]) -> Result<(), StreamError> {
-        match self {
+        let written = match self {
             Opened::Pipe(ring) => ring.write_all(bytes),
             Opened::Socket(socket) => socket.send(bytes),
+        };
+        // SIGPIPE first (ABI.md §7a.9, D84): by default it ends this
+        // process (status 141); ignored or caught, the write returns the
+        // broken pipe.
+        if written == Err(StreamError::BrokenPipe) {
+            crate::signal::broken_pipe();
         }
+        written
     }
 
     fn read(&self, out: &mut [u8]) -> Result<usize, StreamError> {

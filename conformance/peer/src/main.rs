@@ -27,6 +27,7 @@ use conformance::peer::{
     self, ARG2_IN_BUFFER, AccessRequest, BAD_COMMAND, FILL, JOB_DONE, JOB_IDLE, JOB_RUNNING, JOBS,
     StepHeader, StepResult, command, fault,
 };
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use spin::Mutex;
 use userlib::raw::{Buffer, RawPages};
 use userlib::{Startup, kernel};
@@ -287,6 +288,68 @@ fn access(data: &[u8]) -> Answer {
     }
 }
 
+/// Each signal's catches, its last information word, and the status its
+/// handler ends the process with (0: it only counts).
+static CAUGHT: [AtomicU32; 64] = [const { AtomicU32::new(0) }; 64];
+static INFO: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+static EXIT_WITH: [AtomicU32; 64] = [const { AtomicU32::new(0) }; 64];
+
+fn on_signal(signal: u32, info: u64, _frame: &mut abi::upcall::UpcallFrame) {
+    let index = (signal & 63) as usize;
+    INFO[index].store(info, Ordering::SeqCst);
+    CAUGHT[index].fetch_add(1, Ordering::SeqCst);
+    let status = EXIT_WITH[index].load(Ordering::SeqCst);
+    if status != 0 {
+        kernel::process_exit(status);
+    }
+}
+
+/// ACTION: a disposition through `userlib::signal`.
+fn action(data: &[u8]) -> Answer {
+    let words: Vec<u32> = data
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    let [signal, act, status] = words[..] else {
+        return Answer::error(BAD_COMMAND);
+    };
+    EXIT_WITH[(signal & 63) as usize].store(status, Ordering::SeqCst);
+    let result = match act {
+        abi::signal::action::CATCH => userlib::signal::catch(signal, on_signal),
+        abi::signal::action::IGNORE => userlib::signal::ignore(signal),
+        _ => userlib::signal::default(signal),
+    };
+    match result {
+        Ok(previous) => Answer::value(match previous {
+            userlib::signal::Action::Default => abi::signal::action::DEFAULT,
+            userlib::signal::Action::Ignore => abi::signal::action::IGNORE,
+            userlib::signal::Action::Catch => abi::signal::action::CATCH,
+        }),
+        Err(error) => Answer::error(error.errno()),
+    }
+}
+
+/// CAUGHT: a signal's count and last information word.
+fn caught(data: &[u8]) -> Answer {
+    let Some(signal) = word(data) else {
+        return Answer::error(BAD_COMMAND);
+    };
+    let index = (signal & 63) as usize;
+    Answer {
+        ret_val: CAUGHT[index].load(Ordering::SeqCst),
+        errno: 0,
+        payload: INFO[index].load(Ordering::SeqCst).to_le_bytes().to_vec(),
+    }
+}
+
+/// STDOUT_WRITE: one byte to standard output.
+fn stdout_write() -> Answer {
+    match userlib::stdio::stdout().write_all(b"x") {
+        Ok(()) => Answer::value(0),
+        Err(error) => Answer::error(error.errno()),
+    }
+}
+
 /// Sends `answer` as the reply to the held control call.
 fn reply(buffer: &mut Buffer, cookie: u64, answer: &Answer) {
     let mut data = Vec::with_capacity(REPLY_PAYLOAD_OFFSET + answer.payload.len());
@@ -307,6 +370,10 @@ fn run(_startup: Startup) -> i32 {
     let mut buffer = Buffer::filled(0);
     loop {
         let received = buffer.receive(CONTROL, (PAGE_SIZE - 1) as u16);
+        // A caught signal ran its handler on this thread: serve on.
+        if received.arg0 == 0xffff_ffff && received.arg1 == Error::Interrupted as u64 {
+            continue;
+        }
         if received.arg0 == 0xffff_ffff {
             // The control door is gone (or broken): nothing more to serve.
             return 2;
@@ -325,6 +392,9 @@ fn run(_startup: Startup) -> i32 {
                 kernel::process_exit(word(&data).unwrap_or(0));
             }
             command::ACCESS => access(&data),
+            command::ACTION => action(&data),
+            command::CAUGHT => caught(&data),
+            command::STDOUT_WRITE => stdout_write(),
             command::FAULT => match word(&data) {
                 Some(fault::INVALID_OPCODE) => userlib::probe::invalid_opcode(),
                 Some(fault::INT_80) => {

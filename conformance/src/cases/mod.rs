@@ -19,6 +19,7 @@ mod pager;
 mod pipe;
 mod portal;
 mod procman;
+mod psig;
 mod pty;
 mod ramfs;
 mod recv;
@@ -76,13 +77,15 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("SMP", smp::CASES),
     ("SIG", sig::CASES),
     ("UPCALL", upcalls::CASES),
+    ("PSIG", psig::CASES),
 ];
 
 /// The areas that speak procman's protocol (portals, pipes, device
 /// grants): they run in the second boot, where procman starts the runner
 /// ([`PROCMAN_PROGRAM`]).
 pub const PROCMAN_AREAS: &[&str] = &[
-    "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "PTY", "RAMFS", "SHELL", "NS",
+    "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "PTY", "RAMFS", "SHELL", "PSIG",
+    "NS",
 ];
 
 /// The runner's manifest entry when procman starts it (argument `procman`).

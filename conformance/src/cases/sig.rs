@@ -106,6 +106,30 @@ fn served_caller(
     Ok((caller, buffer))
 }
 
+/// PROCESS_SUSPEND or PROCESS_RESUME through `handle`; its registers.
+pub fn control(function: KernelFunction, handle: Descriptor) -> Result<TrapArgs, Failed> {
+    Ok(kit::send(function.function(), handle, &[], &[], 64)?.registers)
+}
+
+/// PROCESS_SUSPEND or PROCESS_RESUME that must answer msgRetVal `was`.
+fn control_ok(
+    context: &mut Context,
+    function: KernelFunction,
+    handle: Descriptor,
+    was: u32,
+) -> Result<(), Failed> {
+    let registers = control(function, handle)?;
+    context.check(
+        registers == kit::replied(was, 0, 8, 0),
+        &format!(
+            "{}: {}",
+            function.name(),
+            crate::context::describe_registers(&registers)
+        ),
+    );
+    Ok(())
+}
+
 const INTERRUPTED: Expect = Expect::error("the interrupted call", Error::Interrupted);
 
 /// The cases.
@@ -534,6 +558,208 @@ pub static CASES: &[Case] = &[
                 process,
                 ThreadInterruptRequest::new(0, 0).as_bytes(),
             )
+        },
+    },
+    Case {
+        id: "MSG-SIG-023",
+        rule: "a reply delivered to a caller whose process is suspended arrives after PROCESS_RESUME, exactly once: its process does nothing more until then",
+        section: "6.10",
+        decisions: &["D69"],
+        expect: Expect::replied("the suspended caller's SEND", 7, 0, 14, 0),
+        run: |context| {
+            let door = context.user_door()?;
+            let event = context.event()?;
+            let peer = context.peer(&[
+                DescriptorSlot::copy(event, Rights::EVENT),
+                DescriptorSlot::copy(door.client, Rights::DOOR_CLIENT),
+            ])?;
+            peer.start(
+                0,
+                &[
+                    crate::peer::Step::send(USER_CALL, 3, b"call", &[], 64),
+                    crate::peer::Step::send(
+                        KernelFunction::EventSignal.function(),
+                        2,
+                        &[],
+                        &[],
+                        64,
+                    ),
+                ],
+            )?;
+            context.settle();
+            let (served, mut buffer) = kit::receive(door.owner, MAX)?;
+            context.check(
+                served.bytes.get(..4) == Some(&b"call"[..]),
+                "the runner did not receive the peer's call",
+            );
+            control_ok(context, KernelFunction::ProcessSuspend, peer.process, 0)?;
+            let reply = kit::reply(&mut buffer, &Answer::data(b"\x07\0\0\0\0\0\0\0answer"))?;
+            context.check(
+                reply == TrapArgs::default(),
+                "the REPLY to the suspended caller failed",
+            );
+            let waiter = context.job(move || {
+                kit::send(KernelFunction::EventWait.function(), event, &[], &[], 64)
+            })?;
+            context.settle();
+            context.check(
+                !waiter.finished(),
+                "the suspended process went on after its reply (it signalled the event)",
+            );
+            control_ok(context, KernelFunction::ProcessResume, peer.process, 1)?;
+            let _ = kit::finished(context, &waiter, "the event's waiter")?;
+            let results = kit::peer_results(context, &peer, 0)?;
+            context.check(
+                results.len() == 2,
+                "the peer's job did not run both steps once",
+            );
+            let first = results
+                .first()
+                .ok_or_else(|| Failed(alloc::string::String::from("the peer ran no step")))?;
+            Ok(context.observe(first.registers))
+        },
+    },
+    Case {
+        id: "MSG-SIG-024",
+        rule: "PROCESS_SUSPEND of a process suspended already answers msgRetVal 1 and changes nothing (suspension is a flag, not a count)",
+        section: "6.10",
+        decisions: &["D69"],
+        expect: Expect::replied("the second PROCESS_SUSPEND", 1, 0, 8, 0),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            control_ok(context, KernelFunction::ProcessSuspend, peer.process, 0)?;
+            let m = kit::measured(KernelFunction::ProcessSuspend, peer.process, &[], 64)?;
+            context.check(
+                m.before == m.after,
+                "the second suspend changed the counters",
+            );
+            // One resume undoes both: the peer answers its control door.
+            control_ok(context, KernelFunction::ProcessResume, peer.process, 1)?;
+            control_ok(context, KernelFunction::ProcessResume, peer.process, 0)?;
+            peer.exit()?;
+            Ok(context.observe(m.call.registers))
+        },
+    },
+    Case {
+        id: "MSG-SIG-025",
+        rule: "PROCESS_RESUME of a process that runs answers msgRetVal 0 and changes nothing",
+        section: "6.10",
+        decisions: &["D69"],
+        expect: Expect::replied("PROCESS_RESUME", 0, 0, 8, 0),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            let m = kit::measured(KernelFunction::ProcessResume, peer.process, &[], 64)?;
+            context.check(m.before == m.after, "the resume changed the counters");
+            peer.exit()?;
+            Ok(context.observe(m.call.registers))
+        },
+    },
+    Case {
+        id: "MSG-SIG-026",
+        rule: "a call to a suspended server is received but not answered until PROCESS_RESUME; then it is answered once",
+        section: "6.10",
+        decisions: &["D69"],
+        expect: Expect::replied("the call to the suspended server", 0, 0, 0, 0),
+        run: |context| {
+            let peer_door = kit::peer_door(context)?;
+            kit::peer_serves(&peer_door, 64)?;
+            context.settle();
+            let peer = peer_door.peer;
+            control_ok(context, KernelFunction::ProcessSuspend, peer.process, 0)?;
+            let client = peer_door.client;
+            let caller = context.job(move || kit::send(USER_CALL, client, b"work", &[], 64))?;
+            context.settle();
+            context.check(!caller.finished(), "a suspended server answered");
+            control_ok(context, KernelFunction::ProcessResume, peer.process, 1)?;
+            let call = kit::finished(context, &caller, "the caller")?;
+            let results = kit::peer_results(context, &peer, 0)?;
+            context.check(
+                results.len() == 2,
+                "the server did not receive and reply once",
+            );
+            Ok(context.observe(call.registers))
+        },
+    },
+    Case {
+        id: "MSG-SIG-027",
+        rule: "PROCESS_SUSPEND sent to an event is WRONG_OBJECT_TYPE and changes nothing",
+        section: "6.10",
+        decisions: &[],
+        expect: Expect::error("PROCESS_SUSPEND", Error::WrongObjectType),
+        run: |context| {
+            let event = context.event()?;
+            kit::refused(context, KernelFunction::ProcessSuspend, event, &[])
+        },
+    },
+    Case {
+        id: "MSG-SIG-028",
+        rule: "PROCESS_SUSPEND through a process handle without SEND is MISSING_RIGHT and the process goes on",
+        section: "6.10",
+        decisions: &["D69"],
+        expect: Expect::error("PROCESS_SUSPEND", Error::MissingRight),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            let weak = context.duplicate(peer.process, Rights::TRANSFER)?;
+            let outcome = kit::refused(context, KernelFunction::ProcessSuspend, weak, &[]);
+            // It still answers its control door.
+            peer.exit()?;
+            outcome
+        },
+    },
+    Case {
+        id: "MSG-SIG-029",
+        rule: "PROCESS_RESUME through the handle of a process that ended is PEER_DIED",
+        section: "6.10",
+        decisions: &[],
+        expect: Expect::error("PROCESS_RESUME", Error::PeerDied),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            peer.exit()?;
+            context.settle();
+            kit::refused(context, KernelFunction::ProcessResume, peer.process, &[])
+        },
+    },
+    Case {
+        id: "MSG-SIG-030",
+        rule: "PROCESS_SUSPEND with request bytes is BAD_SIZES and changes nothing",
+        section: "6.10",
+        decisions: &[],
+        expect: Expect::error("PROCESS_SUSPEND", Error::BadSizes),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            let outcome = kit::refused(
+                context,
+                KernelFunction::ProcessSuspend,
+                peer.process,
+                &[0u8; 8],
+            );
+            peer.exit()?;
+            outcome
+        },
+    },
+    Case {
+        id: "MSG-SIG-031",
+        rule: "PROCESS_KILL ends a suspended process: its handle then answers PEER_DIED",
+        section: "6.10",
+        decisions: &["D69"],
+        expect: Expect::error("PROCESS_SUSPEND after the kill", Error::PeerDied),
+        run: |context| {
+            let peer = context.peer(&[])?;
+            control_ok(context, KernelFunction::ProcessSuspend, peer.process, 0)?;
+            let kill = abi::kcall::ExitRequest::new(5);
+            let call = kit::send(
+                KernelFunction::ProcessKill.function(),
+                peer.process,
+                kill.as_bytes(),
+                &[],
+                64,
+            )?;
+            context.check(
+                call.registers == kit::replied(0, 0, 8, 0),
+                "PROCESS_KILL failed",
+            );
+            context.settle();
+            Ok(context.observe(control(KernelFunction::ProcessSuspend, peer.process)?))
         },
     },
 ];

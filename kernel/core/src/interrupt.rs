@@ -208,6 +208,11 @@ impl Kernel {
             self.reschedule();
         }
         while let Some(thread) = self.current {
+            // A thread of a suspended process stops here (`crate::suspend`).
+            if self.park_if_suspended(thread) {
+                self.reschedule();
+                continue;
+            }
             match self.enter_upcall(machine, thread) {
                 Ok(()) => return,
                 Err(failure) => {

@@ -276,11 +276,13 @@ impl Kernel {
                         .threads
                         .get(receiver)
                         .is_some_and(|r| self.runs_here(r))
+                        && !self.suspended_thread(receiver)
                     {
                         self.current = Some(receiver);
                     } else {
                         // Pinned to other CPUs (ABI.md §6.9): it waits
                         // for one of them; the caller's CPU picks anew.
+                        // Its process suspended: held (`crate::suspend`).
                         self.make_ready(receiver);
                         self.current = None;
                     }

@@ -71,7 +71,8 @@ pub struct Kernel {
     /// The shared memory objects (`crate::smo`).
     pub(crate) smos: Arena<crate::smo::Smo>,
     /// Threads with an interruption not taken or a signal to deliver
-    /// (`crate::interrupt`): while it is 0 the IPC fast path and the
+    /// (`crate::interrupt`), plus one for each suspended process
+    /// (`crate::suspend`): while it is 0 the IPC fast path and the
     /// return to user space check nothing else.
     pub(crate) attention: usize,
     /// Processes ended because an upcall frame could not be written (their
@@ -344,7 +345,9 @@ impl Kernel {
     }
 
     /// Puts a thread at the back of a run queue: that of the CPU
-    /// [`Kernel::queue_for`] chooses.
+    /// [`Kernel::queue_for`] chooses; or, its process suspended, holds it
+    /// out of the queues until the process resumes (`crate::suspend`; a
+    /// suspended process counts in `attention`).
     pub(crate) fn make_ready(&mut self, thread: ThreadId) {
         let Some(affinity) = self.threads.get(thread).map(|t| t.affinity) else {
             return;
@@ -358,6 +361,10 @@ impl Kernel {
         };
         if let Some(t) = self.threads.get_mut(thread) {
             t.state = ThreadState::Ready;
+            if self.attention != 0 && self.processes.get(t.process).is_some_and(|p| p.suspended) {
+                t.held = true;
+                return;
+            }
             self.scheduler.enqueue(thread, t.priority, cpu);
         }
     }
@@ -416,6 +423,11 @@ impl Kernel {
         };
         t.resume = Some(registers);
         t.state = ThreadState::Ready;
+        if self.suspended_thread(thread) {
+            // Its process is suspended: held, not handed the CPU.
+            self.make_ready(thread);
+            return;
+        }
         if let Some(previous) = self.handoff.replace(thread) {
             self.make_ready(previous);
         }

@@ -45,6 +45,7 @@ pub mod refusal;
 pub mod rsdp;
 pub mod scheduler;
 pub mod smo;
+pub mod suspend;
 #[cfg(test)]
 mod tests;
 pub mod thread;

@@ -182,6 +182,7 @@ impl Kernel {
                     resume: None,
                     affinity,
                     signals: crate::thread::SignalState::default(),
+                    held: false,
                 })
                 .and_then(|thread| match machine.create_thread(thread, space, start) {
                     Ok(()) => Ok(thread),
@@ -353,6 +354,13 @@ impl Kernel {
             return;
         };
         let manager_cookie = p.manager_cookie;
+        if core::mem::take(&mut p.suspended) {
+            // It no longer needs the slow path's attention (`crate::suspend`).
+            self.attention = self.attention.saturating_sub(1);
+        }
+        let Some(p) = self.processes.get_mut(process) else {
+            return;
+        };
         // Taken, not copied: ending a process must not allocate.
         let threads = core::mem::take(&mut p.threads);
         // Page requests its threads held fail once it is gone (failing

@@ -42,6 +42,9 @@ pub struct Process {
     /// (`n`: its initial descriptors, its first thread's rdx): a loader
     /// may map into it and start it once (ABI.md §6.8).
     pub unstarted: Option<u32>,
+    /// Suspended (PROCESS_SUSPEND): none of its threads runs; one made
+    /// ready waits, held out of the run queues, for PROCESS_RESUME.
+    pub suspended: bool,
 }
 
 impl Process {
@@ -57,6 +60,7 @@ impl Process {
             regions: Vec::new(),
             io_ports: crate::kcall::devices::IoPorts::default(),
             unstarted: None,
+            suspended: false,
         }
     }
 

@@ -141,6 +141,9 @@ pub struct Thread {
     pub affinity: u64,
     /// Its interruption, signals and upcall handler (`crate::interrupt`).
     pub signals: SignalState,
+    /// Ready while its process is suspended: kept out of the run queues
+    /// (its trap's return kept in `resume`) until the process resumes.
+    pub held: bool,
 }
 
 /// A thread's upcall handler (UPCALL_REGISTER).
@@ -259,6 +262,7 @@ pub(crate) fn test_ids(n: usize) -> alloc::vec::Vec<ThreadId> {
                     holding: Holding::Nothing,
                     resume: None,
                     signals: SignalState::default(),
+                    held: false,
                 })
                 .expect("a test arena has room")
         })

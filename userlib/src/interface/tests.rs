@@ -741,6 +741,68 @@ impl ProcmanServer for FakeProcman {
         self.calls += 1;
         Ok(abi::namespace::DirectoryReply::default())
     }
+
+    fn signal(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::signal::SignalRequest,
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn signal_action(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::signal::SignalActionRequest,
+    ) -> Result<abi::signal::SignalActionReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::signal::SignalActionReply::default())
+    }
+
+    fn set_group(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::signal::SetGroupRequest,
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
+
+    fn new_session(
+        &mut self,
+        _: &mut Call<'_>,
+    ) -> Result<abi::signal::GroupReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::signal::GroupReply::default())
+    }
+
+    fn group_of(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::signal::GroupRequest,
+    ) -> Result<abi::signal::GroupReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::signal::GroupReply::default())
+    }
+
+    fn wait_job(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::signal::GroupRequest,
+    ) -> Result<abi::signal::JobReply, Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(abi::signal::JobReply::default())
+    }
+
+    fn save_and_end(
+        &mut self,
+        _: &mut Call<'_>,
+        _: abi::signal::GroupRequest,
+    ) -> Result<(), Refusal<ProcmanError>> {
+        self.calls += 1;
+        Ok(())
+    }
 }
 
 #[test]

@@ -47,6 +47,8 @@ fn required_target(function: KernelFunction) -> Option<ObjectKind> {
         KernelFunction::EventSignal | KernelFunction::EventWait => Some(ObjectKind::Event),
         KernelFunction::ProcessSetCookie
         | KernelFunction::ProcessKill
+        | KernelFunction::ProcessSuspend
+        | KernelFunction::ProcessResume
         | KernelFunction::ProcessMap
         | KernelFunction::ProcessStart => Some(ObjectKind::Process),
         KernelFunction::DoorCreate
@@ -346,6 +348,8 @@ impl Kernel {
             KernelFunction::UpcallRegister => signals::upcall_register(self, machine, &call),
             KernelFunction::UpcallReturn => signals::upcall_return(self, machine, &call),
             KernelFunction::SignalMask => signals::signal_mask(self, machine, &call),
+            KernelFunction::ProcessSuspend => processes::process_suspend(self, machine, &call),
+            KernelFunction::ProcessResume => processes::process_resume(self, machine, &call),
         }
     }
 

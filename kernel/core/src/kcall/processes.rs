@@ -263,3 +263,52 @@ pub(super) fn process_kill(
     kernel.end_process(machine, target, code);
     Ok(registers)
 }
+
+/// The process a PROCESS_SUSPEND or PROCESS_RESUME handle names (live).
+fn suspend_target(kernel: &Kernel, call: &Call<'_>) -> Result<ProcessId, Error> {
+    call.no_request()?;
+    let handle = call.target()?;
+    let target = match kernel.objects.get(handle.object).map(|o| &o.body) {
+        Some(ObjectBody::Process(target)) => *target,
+        _ => return Err(Error::WrongObjectType),
+    };
+    kernel.processes.get(target).ok_or(Error::PeerDied)?;
+    Ok(target)
+}
+
+/// PROCESS_SUSPEND: the process stops (`crate::suspend`); msgRetVal 1 when
+/// it was suspended already (idempotent: not a count, one RESUME undoes any
+/// number of SUSPENDs).
+pub(super) fn process_suspend(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    let target = suspend_target(kernel, call)?;
+    let already = kernel.is_suspended(target);
+    // The reply first: suspending cannot touch the caller's buffer.
+    let registers = kernel.kernel_reply(
+        machine,
+        call.space,
+        call.buffer,
+        u32::from(already),
+        NO_REPLY,
+    )?;
+    kernel.suspend_process(target);
+    Ok(registers)
+}
+
+/// PROCESS_RESUME: the process runs again; msgRetVal 1 when it was
+/// suspended, 0 when it ran already (nothing changes then).
+pub(super) fn process_resume(
+    kernel: &mut Kernel,
+    machine: &mut impl Machine,
+    call: &Call<'_>,
+) -> Outcome {
+    let target = suspend_target(kernel, call)?;
+    let was = kernel.is_suspended(target);
+    let registers =
+        kernel.kernel_reply(machine, call.space, call.buffer, u32::from(was), NO_REPLY)?;
+    kernel.resume_process(target);
+    Ok(registers)
+}

@@ -178,10 +178,9 @@ impl World {
     }
 
     pub(super) fn runnable(&self, t: ThreadId) -> bool {
-        self.k
-            .threads
-            .get(t)
-            .is_some_and(|th| matches!(th.state, ThreadState::Ready | ThreadState::Running))
+        self.k.threads.get(t).is_some_and(|th| {
+            matches!(th.state, ThreadState::Ready | ThreadState::Running) && !th.held
+        })
     }
 
     pub(super) fn poke(&mut self, p: ProcessId, address: u64, bytes: &[u8]) {
@@ -252,6 +251,10 @@ impl World {
         assert!(
             matches!(state, ThreadState::Ready | ThreadState::Running),
             "thread {t:?} cannot run: {state:?}"
+        );
+        assert!(
+            !self.k.threads.get(t).is_some_and(|th| th.held),
+            "thread {t:?} is held: its process is suspended"
         );
         if let Some(previous) = self.k.current.take() {
             self.k.make_ready(previous);
@@ -701,6 +704,25 @@ impl World {
             }
         }
 
+        // The slow path's attention: one per thread counted, one per
+        // suspended process.
+        let counted = k
+            .threads
+            .ids()
+            .filter(|t| k.threads.get(*t).is_some_and(|th| th.signals.counted))
+            .count();
+        let suspended = k
+            .processes
+            .ids()
+            .filter(|p| k.processes.get(*p).is_some_and(|p| p.suspended))
+            .count();
+        if k.attention != counted + suspended {
+            v.push(format!(
+                "attention {} for {counted} counted threads and {suspended} suspended processes",
+                k.attention
+            ));
+        }
+
         // Threads and what they are blocked on.
         let mut blocked_on: HashMap<ObjectId, u32> = HashMap::new();
         for t in k.threads.ids() {
@@ -712,8 +734,25 @@ impl World {
                 }
                 Some(_) => {}
             }
+            let suspended = k.processes.get(th.process).is_some_and(|p| p.suspended);
+            if th.held {
+                if th.state != ThreadState::Ready || !suspended || queued_set.contains(&t) {
+                    v.push(format!(
+                        "held thread {t:?} is {:?}, queued {}, its process suspended {suspended}",
+                        th.state,
+                        queued_set.contains(&t)
+                    ));
+                }
+            } else if suspended && th.state == ThreadState::Ready {
+                v.push(format!(
+                    "{t:?} of a suspended process is ready and not held"
+                ));
+            }
+            if suspended && k.current == Some(t) {
+                v.push(format!("{t:?} of a suspended process is current"));
+            }
             match th.state {
-                ThreadState::Ready if !queued_set.contains(&t) => {
+                ThreadState::Ready if !queued_set.contains(&t) && !th.held => {
                     v.push(format!("ready thread {t:?} is in no run queue"));
                 }
                 // Current, or what another CPU runs outside the kernel.

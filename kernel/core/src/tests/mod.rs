@@ -29,4 +29,5 @@ mod process_manager;
 mod random;
 mod refusal;
 mod smo;
+mod suspend;
 mod transfer;

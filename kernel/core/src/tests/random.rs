@@ -355,6 +355,10 @@ fn kernel_request(
             };
             (target, request.as_bytes().to_vec(), Vec::new())
         }
+        // A process handle now and then (init holds its children's).
+        KernelFunction::ProcessSuspend | KernelFunction::ProcessResume => {
+            (Descriptor(descriptor), Vec::new(), Vec::new())
+        }
         _ => (
             Descriptor(if b.is_multiple_of(5) { descriptor } else { 0 }),
             Vec::new(),
