@@ -13,8 +13,8 @@
 use abi::kcall::KernelCounters;
 use abi::procman::{PROCESS_RUNNING, ProcessEntry, ProcmanError};
 use abi::signal::{
-    CHLD, CONT, INT, JOB_EXITED, JOB_RUNNING, JOB_STOPPED, KILL, PIPE, SAVE, STOP, TERM, TSTP,
-    USR1, USR2, action,
+    CHLD, CONT, INT, JOB_CONTINUED, JOB_EXITED, JOB_RUNNING, JOB_STOPPED, KILL, PIPE, SAVE, STOP,
+    TERM, TSTP, USR1, USR2, action,
 };
 use abi::{Error, TrapArgs};
 use alloc::format;
@@ -705,6 +705,66 @@ pub static CASES: &[Case] = &[
             let (count, _) = peer.caught(USR2)?;
             Ok(context.observe(TrapArgs {
                 arg0: u64::from(count),
+                ..TrapArgs::default()
+            }))
+        },
+    },
+    Case {
+        id: "MSG-PSIG-032",
+        rule: "a parent that catches CHLD learns a child's stop and its continue: info is the child's pid | 2 << 32, then pid | 3 << 32",
+        section: "7a.9",
+        decisions: &["D83"],
+        expect: value("both CHLD infos match", 1),
+        run: |context| {
+            let (peer, pid) = context.procman_peer()?;
+            // The main thread masks CHLD; a waiting thread takes each one.
+            let previous = signal::block(signal::bit(CHLD))?;
+            userlib::upcall::set_handler(CHLD, Some(on_chld));
+            let before = CHLD_COUNT.load(Ordering::SeqCst);
+            let caught = signal::set_action(CHLD, signal::Action::Catch);
+            if let Err(e) = caught {
+                let _ = signal::unblock(signal::bit(CHLD) & !previous);
+                return Err(failed("SIGNAL_ACTION", e));
+            }
+            let mut infos = Vec::new();
+            for (number, state) in [(STOP, JOB_STOPPED), (CONT, JOB_CONTINUED)] {
+                let event = context.event()?;
+                let waiter = context.job(move || {
+                    let _ = userlib::upcall::register_thread(None);
+                    let _ = signal::unblock(signal::bit(CHLD));
+                    kernel::event_wait(event)
+                })?;
+                context.settle();
+                send(pid, number)?;
+                context.settle();
+                context.check(
+                    waiter.take() == Some(Err(Error::Interrupted)),
+                    &format!(
+                        "the waiting thread was not interrupted by CHLD after signal {number}"
+                    ),
+                );
+                infos.push((
+                    CHLD_INFO.load(Ordering::SeqCst),
+                    u64::from(pid) | u64::from(state) << 32,
+                ));
+            }
+            let _ = signal::set_action(CHLD, signal::Action::Default);
+            let _ = signal::unblock(signal::bit(CHLD) & !previous);
+            peer.exit()?;
+            let _ = wait(pid)?;
+            let count = CHLD_COUNT.load(Ordering::SeqCst) - before;
+            context.check(
+                count == 2,
+                &format!("CHLD was caught {count} times, not twice"),
+            );
+            for (info, expected) in &infos {
+                context.check(
+                    info == expected,
+                    &format!("CHLD's info {info:#x}, not {expected:#x}"),
+                );
+            }
+            Ok(context.observe(TrapArgs {
+                arg0: u64::from(infos.iter().all(|(info, expected)| info == expected)),
                 ..TrapArgs::default()
             }))
         },
