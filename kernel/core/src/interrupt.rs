@@ -40,10 +40,7 @@ impl UpcallFailure {
     }
 }
 
-/// The bit of signal `signal`.
-const fn bit(signal: u32) -> u64 {
-    1u64 << signal
-}
+use abi::upcall::signal_bit as bit;
 
 impl Kernel {
     /// Recounts `thread` in [`Kernel::attention`] after its signal state changed.
@@ -163,11 +160,7 @@ impl Kernel {
         {
             return;
         }
-        if let Some(cpu) =
-            (0..self.cpus.len()).find(|&c| c != self.cpu && self.cpus[c] == Some(thread))
-        {
-            self.kicks |= 1 << cpu;
-        }
+        self.kick_cpu_running(thread);
     }
 
     /// The thread of `process` a process-wide signal goes to: the first

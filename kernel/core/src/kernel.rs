@@ -200,6 +200,23 @@ impl Kernel {
         }
     }
 
+    /// The other CPU (not the one in the kernel) that runs `thread`
+    /// outside the kernel, if one does.
+    pub(crate) fn cpu_running(&self, thread: ThreadId) -> Option<usize> {
+        self.cpus
+            .iter()
+            .enumerate()
+            .position(|(cpu, running)| cpu != self.cpu && *running == Some(thread))
+    }
+
+    /// Makes the other CPU that runs `thread`, if any, enter the kernel
+    /// (the arch layer sends it the KICK IPI, [`Kernel::take_kicks`]).
+    pub(crate) fn kick_cpu_running(&mut self, thread: ThreadId) {
+        if let Some(cpu) = self.cpu_running(thread) {
+            self.kicks |= 1 << cpu;
+        }
+    }
+
     /// Whether `thread` may run on the CPU in the kernel.
     #[inline(always)]
     pub(crate) fn runs_here(&self, thread: &Thread) -> bool {
@@ -648,9 +665,7 @@ impl Kernel {
             ThreadState::Running => {
                 if self.current == Some(thread) {
                     self.current = None;
-                } else if let Some(cpu) =
-                    (0..self.cpus.len()).find(|&c| c != self.cpu && self.cpus[c] == Some(thread))
-                {
+                } else if let Some(cpu) = self.cpu_running(thread) {
                     // It runs on another CPU, which must stop running it.
                     self.cpus[cpu] = None;
                     self.kicks |= 1 << cpu;

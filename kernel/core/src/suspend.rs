@@ -29,14 +29,8 @@ impl Kernel {
         p.suspended = true;
         self.attention += 1;
         // By index: the list is the process's, and copying it would allocate.
-        let count = p.threads.len();
-        for index in 0..count {
-            let Some(thread) = self
-                .processes
-                .get(process)
-                .and_then(|p| p.threads.get(index))
-                .copied()
-            else {
+        for index in 0..p.threads.len() {
+            let Some(thread) = self.thread_of(process, index) else {
                 break;
             };
             let Some(t) = self.threads.get_mut(thread) else {
@@ -50,11 +44,7 @@ impl Kernel {
                 ThreadState::Running if self.current != Some(thread) => {
                     // On another CPU: it enters the kernel (the KICK IPI)
                     // and stops on its way out (`park_if_suspended`).
-                    if let Some(cpu) = (0..self.cpus.len())
-                        .find(|&c| c != self.cpu && self.cpus[c] == Some(thread))
-                    {
-                        self.kicks |= 1 << cpu;
-                    }
+                    self.kick_cpu_running(thread);
                 }
                 // The current thread stops on its way out; a blocked one
                 // is held when it is woken (`Kernel::make_ready`).
@@ -76,14 +66,8 @@ impl Kernel {
         }
         p.suspended = false;
         self.attention = self.attention.saturating_sub(1);
-        let count = p.threads.len();
-        for index in 0..count {
-            let Some(thread) = self
-                .processes
-                .get(process)
-                .and_then(|p| p.threads.get(index))
-                .copied()
-            else {
+        for index in 0..p.threads.len() {
+            let Some(thread) = self.thread_of(process, index) else {
                 break;
             };
             if let Some(t) = self.threads.get_mut(thread)
@@ -96,6 +80,12 @@ impl Kernel {
             }
         }
         true
+    }
+
+    /// The `index`th thread of `process` (walking a process's threads by
+    /// index while the kernel changes them: no copy of the list).
+    fn thread_of(&self, process: ProcessId, index: usize) -> Option<ThreadId> {
+        self.processes.get(process)?.threads.get(index).copied()
     }
 
     /// On the way back to user space: `thread` (the current one) stops

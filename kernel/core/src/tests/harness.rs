@@ -756,14 +756,7 @@ impl World {
                     v.push(format!("ready thread {t:?} is in no run queue"));
                 }
                 // Current, or what another CPU runs outside the kernel.
-                ThreadState::Running
-                    if k.current != Some(t)
-                        && !k
-                            .cpus
-                            .iter()
-                            .enumerate()
-                            .any(|(cpu, running)| cpu != k.cpu && *running == Some(t)) =>
-                {
+                ThreadState::Running if k.current != Some(t) && k.cpu_running(t).is_none() => {
                     v.push(format!("thread {t:?} is Running but not current"));
                 }
                 ThreadState::Sending(call) => {
