@@ -62,8 +62,9 @@ pub const TTOU: u32 = 22;
 /// Save and end (seed 001's logout; default: terminate).
 pub const SAVE: u32 = 30;
 
-/// The highest signal number (a bit each in the kernel's 64-bit sets).
-pub const MAX_SIGNAL: u32 = 63;
+/// The highest signal number and a signal's bit in a set: the kernel's
+/// (ABI.md §6.10), one definition for both protocols.
+pub use crate::upcall::{MAX_SIGNAL, signal_bit};
 
 /// What a signal does to a process that neither ignores nor catches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,6 +11,12 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// interruption that carries no signal.
 pub const MAX_SIGNAL: u32 = 63;
 
+/// The bit of `signal` in a signal set or mask (0 for a number above
+/// [`MAX_SIGNAL`], which no set holds).
+pub const fn signal_bit(signal: u32) -> u64 {
+    if signal > MAX_SIGNAL { 0 } else { 1 << signal }
+}
+
 /// Bytes below the interrupted RSP the kernel leaves alone before it builds
 /// an upcall frame on the same stack (the System V red zone).
 pub const RED_ZONE: u64 = 128;

@@ -12,7 +12,7 @@
 use abi::procman::ProcmanError;
 use abi::signal::{
     CONT, DefaultAction, KILL, MAX_SIGNAL, SIGNAL_GROUP, STOP, SignalRequest, action,
-    default_action, is_uncatchable, terminated_status,
+    default_action, is_uncatchable, signal_bit as bit, terminated_status,
 };
 use alloc::vec::Vec;
 
@@ -70,10 +70,6 @@ impl SignalRecord {
             action::DEFAULT
         }
     }
-}
-
-const fn bit(signal: u32) -> u64 {
-    if signal > MAX_SIGNAL { 0 } else { 1 << signal }
 }
 
 /// What procman does to one process for one signal.

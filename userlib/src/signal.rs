@@ -85,10 +85,8 @@ pub fn unblock(signals: u64) -> Result<u64, Error> {
     crate::upcall::mask(mask_how::UNBLOCK, signals).map(|r| r.previous)
 }
 
-/// The bit of `signal` in a mask.
-pub const fn bit(signal: u32) -> u64 {
-    1u64 << (signal & 63)
-}
+/// The bit of `signal` in a mask (0 for a number above 63).
+pub use abi::signal::signal_bit as bit;
 
 /// SIGNAL: `signal` to process `pid` with `info`.
 pub fn kill(pid: u32, signal: u32) -> Result<(), CallError> {
