@@ -259,34 +259,20 @@ impl Namespace {
     }
 
     /// The entries directly inside `directory` (`/` for the root): names, and
-    /// subdirectories with a trailing `/`, sorted, each once.
+    /// subdirectories with a trailing `/`, sorted, each once (LIST: what
+    /// [`Namespace::children`] finds, as text).
     pub fn list(&self, directory: &str) -> Result<Vec<String>, ProcmanError> {
-        if directory != "/" {
-            check_name(directory)?;
-        }
-        let prefix = if directory == "/" {
-            String::from("/")
-        } else {
-            alloc::format!("{directory}/")
-        };
-        let mut out: Vec<String> = Vec::new();
-        for name in self
-            .entries
-            .keys()
-            .filter(|n| n.starts_with(prefix.as_str()))
-        {
-            let rest = &name[prefix.len()..];
-            let child = match rest.split_once('/') {
-                Some((dir, _)) => alloc::format!("{dir}/"),
-                None => String::from(rest),
-            };
-            if out.last() != Some(&child) {
-                out.push(child);
-            }
-        }
-        if out.is_empty() && directory != "/" && !self.entries.contains_key(directory) {
-            return Err(ProcmanError::NoSuchName);
-        }
+        let mut out: Vec<String> = self
+            .children(directory)?
+            .into_iter()
+            .map(|child| match child {
+                Child::Name(name, _) => name,
+                Child::Directory(name) => alloc::format!("{name}/"),
+            })
+            .collect();
+        // As text `a/` sorts after `a.b`: LIST's order is the text's.
+        out.sort();
+        out.dedup();
         Ok(out)
     }
 }
@@ -446,7 +432,51 @@ mod tests {
         assert_eq!(ns.list("bad"), Err(ProcmanError::BadName));
     }
 
+    /// LIST as it was computed before it was built on `children`: the
+    /// registered names under `directory`'s prefix, in text order, each
+    /// cut after its first component (a trailing `/` for a deeper name).
+    fn list_by_keys(ns: &Namespace, directory: &str) -> Result<Vec<String>, ProcmanError> {
+        if directory != "/" {
+            check_name(directory)?;
+        }
+        let prefix = if directory == "/" {
+            String::from("/")
+        } else {
+            alloc::format!("{directory}/")
+        };
+        let mut out: Vec<String> = Vec::new();
+        for name in ns.entries.keys().filter(|n| n.starts_with(prefix.as_str())) {
+            let rest = &name[prefix.len()..];
+            let child = match rest.split_once('/') {
+                Some((dir, _)) => alloc::format!("{dir}/"),
+                None => String::from(rest),
+            };
+            if out.last() != Some(&child) {
+                out.push(child);
+            }
+        }
+        if out.is_empty() && directory != "/" && !ns.entries.contains_key(directory) {
+            return Err(ProcmanError::NoSuchName);
+        }
+        Ok(out)
+    }
+
     proptest! {
+        /// LIST built on `children` lists exactly what it listed before,
+        /// in the same order, for any set of names (`.`-names sort before
+        /// `/`, so `a.b` comes between `a` and `a/`).
+        #[test]
+        fn list_is_children_as_text(picks in prop::collection::vec(0usize..12, 0..12)) {
+            let names = ["/a", "/a.b", "/a/x", "/a/y/z", "/a0", "/b", "/b/c", "/srv/e", "/srv/e/f", "/srv/e.g", "/z/q", "/a/x/w"];
+            let mut ns = Namespace::new();
+            for pick in picks {
+                let _ = ns.insert(names[pick], entry(1));
+            }
+            for directory in ["/", "/a", "/a/x", "/srv", "/srv/e", "/b", "/nothing", "bad", "/z"] {
+                prop_assert_eq!(ns.list(directory), list_by_keys(&ns, directory), "{}", directory);
+            }
+        }
+
         /// Whatever sequence of inserts, unlinks and deaths: lookups agree with
         /// a model map, and a dead owner's names are gone.
         #[test]
