@@ -206,6 +206,15 @@ impl Context {
         }
     }
 
+    /// An observation of one value in arg0 (the other registers zero): a
+    /// count, a status or a yes (1) / no (0) a case computed.
+    pub fn observe_value(&self, value: u64) -> Observed {
+        self.observe(TrapArgs {
+            arg0: value,
+            ..TrapArgs::default()
+        })
+    }
+
     /// An observation of registers, msgPtr and buffer bytes.
     pub fn observe_buffer(&self, registers: TrapArgs, msg_ptr: u64, buffer: Vec<u8>) -> Observed {
         Observed {

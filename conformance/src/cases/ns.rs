@@ -25,7 +25,7 @@ use userlib::stream::StreamError;
 use zerocopy::{FromBytes, IntoBytes};
 
 use super::kit;
-use super::pipe::{fail, ok, refused, snapshot, unchanged, unit};
+use super::pipe::{fail, ok, read_all, refused, snapshot, unchanged, unit};
 use crate::case::Case;
 use crate::context::Failed;
 use crate::expect::Expect;
@@ -73,18 +73,6 @@ fn chdir(path: &str) -> Result<(), Failed> {
 }
 
 /// Reads a pipe to its end.
-fn read_all(reader: &userlib::pipe::PipeReader) -> Result<Vec<u8>, Failed> {
-    let mut all = Vec::new();
-    let mut buffer = [0u8; 256];
-    loop {
-        match reader.read(&mut buffer) {
-            Ok(0) => return Ok(all),
-            Ok(n) => all.extend_from_slice(&buffer[..n]),
-            Err(e) => return Err(fail("read", e)),
-        }
-    }
-}
-
 /// Runs `program arguments` with its stdout a pipe; what it wrote and its
 /// status.
 pub(super) fn output_of(program: &str, arguments: &str) -> Result<(Vec<u8>, u32), Failed> {
@@ -307,10 +295,7 @@ pub static CASES: &[Case] = &[
             context.check(status == 0, &format!("the child ended with {status}"));
             let same = out == b"/tmp/ns";
             context.check(same, &format!("the child is in {out:?}"));
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(!same),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(!same)))
         },
     },
     Case {

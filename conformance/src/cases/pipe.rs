@@ -57,8 +57,33 @@ pub(super) fn unchanged(context: &mut Context, before: &Snapshot) -> Result<(), 
     Ok(())
 }
 
-pub(super) fn registers<T>(
-    outcome: &Result<T, StreamError>,
+/// An error a typed call of the stream, file or procman protocols
+/// returns: its number, for the registers a case observes.
+pub(super) trait Errno {
+    fn errno(&self) -> u32;
+}
+
+impl Errno for StreamError {
+    fn errno(&self) -> u32 {
+        StreamError::errno(self)
+    }
+}
+
+impl Errno for userlib::client::CallError {
+    fn errno(&self) -> u32 {
+        userlib::client::CallError::errno(self)
+    }
+}
+
+impl Errno for userlib::file::FsError {
+    fn errno(&self) -> u32 {
+        userlib::file::FsError::errno(self)
+    }
+}
+
+/// A result as registers: `value` in arg0, or -1 and the error number.
+pub(super) fn registers<T, E: Errno>(
+    outcome: &Result<T, E>,
     value: impl Fn(&T) -> u64,
 ) -> TrapArgs {
     match outcome {
@@ -97,6 +122,24 @@ pub(super) const fn refused(what: &'static str, error: ProcmanError) -> Expect {
 
 pub(super) fn fail(what: &str, e: StreamError) -> Failed {
     Failed(format!("{what}: {e:?}"))
+}
+
+/// WAIT for `pid`: its exit status.
+pub(super) fn wait(pid: u32) -> Result<u32, Failed> {
+    userlib::procman::wait(pid).map_err(|e| Failed(format!("WAIT {pid}: {e}")))
+}
+
+/// Everything `reader` gives until end of file.
+pub(super) fn read_all(reader: &userlib::pipe::PipeReader) -> Result<Vec<u8>, Failed> {
+    let mut all = Vec::new();
+    let mut buffer = [0u8; 512];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => return Ok(all),
+            Ok(n) => all.extend_from_slice(&buffer[..n]),
+            Err(e) => return Err(fail("read", e)),
+        }
+    }
 }
 
 pub(super) fn new_pipe() -> Result<(PipeReader, PipeWriter), Failed> {

@@ -28,37 +28,10 @@ use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed};
 use crate::expect::Expect;
 
-/// A result as registers: `value` in arg0, or -1 and the error number.
-fn registers<T>(outcome: &Result<T, CallError>, value: impl Fn(&T) -> u64) -> TrapArgs {
-    match outcome {
-        Ok(v) => TrapArgs {
-            arg0: value(v),
-            ..TrapArgs::default()
-        },
-        Err(e) => TrapArgs {
-            arg0: u64::from(u32::MAX),
-            arg1: u64::from(e.errno()),
-            arg2: 0,
-            arg3: 0,
-        },
-    }
-}
-
-const fn value(what: &'static str, n: u64) -> Expect {
-    Expect::registers(what, n, 0, 0, 0)
-}
-
-const fn refused(what: &'static str, error: ProcmanError) -> Expect {
-    Expect::registers(what, u32::MAX as u64, error as u64, 0, 0)
-}
+use super::pipe::{counted, refused, registers, wait};
 
 fn failed(what: &str, e: CallError) -> Failed {
     Failed(format!("{what}: {e}"))
-}
-
-/// WAIT for `pid`: its exit status.
-fn wait(pid: u32) -> Result<u32, Failed> {
-    userlib::procman::wait(pid).map_err(|e| failed("WAIT", e))
 }
 
 /// WAIT_JOB once, without waiting: (state, status).
@@ -150,10 +123,7 @@ fn ended_by(context: &mut Context, number: u32) -> Outcome {
     let (_peer, pid) = context.procman_peer()?;
     send(pid, number)?;
     let status = wait(pid)?;
-    Ok(context.observe(TrapArgs {
-        arg0: u64::from(status),
-        ..TrapArgs::default()
-    }))
+    Ok(context.observe_value(u64::from(status)))
 }
 
 /// A peer whose standard output is a pipe nobody reads any more (the
@@ -186,6 +156,18 @@ fn on_chld(_signal: u32, info: u64, _frame: &mut abi::upcall::UpcallFrame) {
     CHLD_COUNT.fetch_add(1, Ordering::SeqCst);
 }
 
+/// SAVE_AND_END of a peer that set SAVE's action to `action` (with the
+/// status its handler ends with), or left it at its default: its status.
+fn saved_and_ended(context: &mut Context, action: Option<(u32, u32)>) -> Outcome {
+    let (peer, pid) = context.procman_peer()?;
+    if let Some((action, status)) = action {
+        peer.action(SAVE, action, status)?;
+    }
+    signal::save_and_end(pid).map_err(|e| failed("SAVE_AND_END", e))?;
+    let status = wait(pid)?;
+    Ok(context.observe_value(u64::from(status)))
+}
+
 /// The cases.
 pub static CASES: &[Case] = &[
     Case {
@@ -193,7 +175,7 @@ pub static CASES: &[Case] = &[
         rule: "TERM left at its default ends the process with status 143 (128 + 15)",
         section: "7a.9",
         decisions: &["D71"],
-        expect: value("WAIT's status", 143),
+        expect: counted("WAIT's status", 143),
         run: |context| ended_by(context, TERM),
     },
     Case {
@@ -201,7 +183,7 @@ pub static CASES: &[Case] = &[
         rule: "KILL ends the process with status 137 (128 + 9)",
         section: "7a.9",
         decisions: &["D71"],
-        expect: value("WAIT's status", 137),
+        expect: counted("WAIT's status", 137),
         run: |context| ended_by(context, KILL),
     },
     Case {
@@ -209,7 +191,7 @@ pub static CASES: &[Case] = &[
         rule: "INT (^C) left at its default ends the process with status 130",
         section: "7a.9",
         decisions: &["D71"],
-        expect: value("WAIT's status", 130),
+        expect: counted("WAIT's status", 130),
         run: |context| ended_by(context, INT),
     },
     Case {
@@ -235,7 +217,7 @@ pub static CASES: &[Case] = &[
         rule: "a process STOP stopped does not run: its control door's call is answered only after CONT",
         section: "7a.9",
         decisions: &["D69", "D71"],
-        expect: value("the control call's count", 0),
+        expect: counted("the control call's count", 0),
         run: |context| {
             let (peer, pid) = context.procman_peer()?;
             send(pid, STOP)?;
@@ -250,10 +232,7 @@ pub static CASES: &[Case] = &[
             let answer = job
                 .take()
                 .unwrap_or_else(|| Err(Failed("no answer".into())))?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(answer.0),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(answer.0)))
         },
     },
     Case {
@@ -299,7 +278,7 @@ pub static CASES: &[Case] = &[
         rule: "an ignored TERM does nothing: the process runs on and answers its control door",
         section: "7a.9",
         decisions: &["D71"],
-        expect: value("the handler's count", 0),
+        expect: counted("the handler's count", 0),
         run: |context| {
             let (peer, pid) = context.procman_peer()?;
             peer.action(TERM, action::IGNORE, 0)?;
@@ -307,10 +286,7 @@ pub static CASES: &[Case] = &[
             context.settle();
             context.check(running(pid)?, "the process ended");
             let (count, _) = peer.caught(TERM)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(count),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(count)))
         },
     },
     Case {
@@ -368,7 +344,7 @@ pub static CASES: &[Case] = &[
         rule: "a group SIGNAL reaches every member of the group and nobody else",
         section: "7a.9",
         decisions: &["D70", "D72"],
-        expect: value("the second member's status", 143),
+        expect: counted("the second member's status", 143),
         run: |context| {
             let (_a, first) = context.procman_peer()?;
             let (_b, second) = context.procman_peer()?;
@@ -387,10 +363,7 @@ pub static CASES: &[Case] = &[
                 running(signal::own_pid().map_err(|e| failed("id", e))?)?,
                 "?",
             );
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(status)))
         },
     },
     Case {
@@ -461,17 +434,14 @@ pub static CASES: &[Case] = &[
         rule: "a SPAWNed child is in its parent's group and session (GROUP_OF)",
         section: "7a.9",
         decisions: &["D72"],
-        expect: value("the child's group equals the parent's, and its session", 1),
+        expect: counted("the child's group equals the parent's, and its session", 1),
         run: |context| {
             let (_peer, pid) = context.procman_peer()?;
             let own = signal::group_of(0).map_err(|e| failed("GROUP_OF", e))?;
             let child = signal::group_of(pid).map_err(|e| failed("GROUP_OF", e))?;
             let own_pid = signal::own_pid().map_err(|e| failed("id", e))?;
             context.check(own.group == own_pid, "the runner does not lead its group");
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(child == own),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(child == own)))
         },
     },
     Case {
@@ -500,7 +470,7 @@ pub static CASES: &[Case] = &[
                     arg1: u64::from(status),
                     ..TrapArgs::default()
                 },
-                Some(Err(e)) => registers::<()>(&Err(e), |_| 0),
+                Some(Err(e)) => registers::<(), _>(&Err(e), |_| 0),
                 None => return Err(Failed("the waiter did not wake".into())),
             };
             Ok(context.observe(observed))
@@ -511,7 +481,7 @@ pub static CASES: &[Case] = &[
         rule: "a parent that catches CHLD learns a child's end: info is the child's pid | 1 << 32",
         section: "7a.9",
         decisions: &["D83"],
-        expect: value("the CHLD info matches the child's end", 1),
+        expect: counted("the CHLD info matches the child's end", 1),
         run: |context| {
             let (peer, pid) = context.procman_peer()?;
             // The main thread masks CHLD; a waiting thread takes it.
@@ -544,10 +514,7 @@ pub static CASES: &[Case] = &[
             context.check(count == 1, &format!("CHLD was caught {count} times"));
             let info = CHLD_INFO.load(Ordering::SeqCst);
             let expected = u64::from(pid) | u64::from(JOB_EXITED) << 32;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(info == expected),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(info == expected)))
         },
     },
     Case {
@@ -555,16 +522,13 @@ pub static CASES: &[Case] = &[
         rule: "a write to standard output, a pipe with no reader, raises PIPE on the writer, which by default ends it with status 141",
         section: "7a.9",
         decisions: &["D84"],
-        expect: value("the writer's status", 141),
+        expect: counted("the writer's status", 141),
         run: |context| {
             let (peer, pid) = stdout_peer(context)?;
             // The peer ends on its write: the control call fails.
             let _ = peer.stdout_write();
             let status = wait(pid)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(status)))
         },
     },
     Case {
@@ -572,7 +536,7 @@ pub static CASES: &[Case] = &[
         rule: "with PIPE ignored, a write to standard output with no reader just fails with PM_BROKEN_PIPE",
         section: "7a.9",
         decisions: &["D84"],
-        expect: value(
+        expect: counted(
             "the write failed with PM_BROKEN_PIPE and the writer runs",
             1,
         ),
@@ -586,10 +550,7 @@ pub static CASES: &[Case] = &[
                 broken,
                 &format!("the write did not fail with PM_BROKEN_PIPE: {answer:?}"),
             );
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(broken && running(pid)?),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(broken && running(pid)?)))
         },
     },
     Case {
@@ -597,7 +558,7 @@ pub static CASES: &[Case] = &[
         rule: "with PIPE caught, the writer's handler runs once and the write fails with PM_BROKEN_PIPE",
         section: "7a.9",
         decisions: &["D84"],
-        expect: value("the handler's count", 1),
+        expect: counted("the handler's count", 1),
         run: |context| {
             let (peer, _pid) = stdout_peer(context)?;
             peer.action(PIPE, action::CATCH, 0)?;
@@ -607,10 +568,7 @@ pub static CASES: &[Case] = &[
                 &format!("the peer's write did not fail with PM_BROKEN_PIPE: {answer:?}"),
             );
             let (count, _) = peer.caught(PIPE)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(count),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(count)))
         },
     },
     Case {
@@ -618,50 +576,24 @@ pub static CASES: &[Case] = &[
         rule: "SAVE_AND_END of a process that catches SAVE lets its handler end it with its own status",
         section: "7a.9",
         decisions: &["D85"],
-        expect: value("WAIT's status", 42),
-        run: |context| {
-            let (peer, pid) = context.procman_peer()?;
-            peer.action(SAVE, action::CATCH, 42)?;
-            signal::save_and_end(pid).map_err(|e| failed("SAVE_AND_END", e))?;
-            let status = wait(pid)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
-        },
+        expect: counted("WAIT's status", 42),
+        run: |context| saved_and_ended(context, Some((action::CATCH, 42))),
     },
     Case {
         id: "MSG-PSIG-027",
         rule: "SAVE_AND_END of a process that ignores SAVE ends it at once with SAVE_TIMED_OUT (137)",
         section: "7a.9",
         decisions: &["D85"],
-        expect: value("WAIT's status", 137),
-        run: |context| {
-            let (peer, pid) = context.procman_peer()?;
-            peer.action(SAVE, action::IGNORE, 0)?;
-            signal::save_and_end(pid).map_err(|e| failed("SAVE_AND_END", e))?;
-            let status = wait(pid)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
-        },
+        expect: counted("WAIT's status", 137),
+        run: |context| saved_and_ended(context, Some((action::IGNORE, 0))),
     },
     Case {
         id: "MSG-PSIG-028",
         rule: "SAVE_AND_END of a process that leaves SAVE at its default ends it with 158 (128 + 30)",
         section: "7a.9",
         decisions: &["D85"],
-        expect: value("WAIT's status", 158),
-        run: |context| {
-            let (_peer, pid) = context.procman_peer()?;
-            signal::save_and_end(pid).map_err(|e| failed("SAVE_AND_END", e))?;
-            let status = wait(pid)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
-        },
+        expect: counted("WAIT's status", 158),
+        run: |context| saved_and_ended(context, None),
     },
     Case {
         id: "MSG-PSIG-029",
@@ -679,7 +611,7 @@ pub static CASES: &[Case] = &[
         rule: "SIGNAL 0 only checks: it succeeds and the process runs on",
         section: "7a.9",
         decisions: &["D70"],
-        expect: value("SIGNAL 0", 0),
+        expect: counted("SIGNAL 0", 0),
         run: |context| {
             let (_peer, pid) = context.procman_peer()?;
             let outcome = signal::kill(pid, 0);
@@ -693,7 +625,7 @@ pub static CASES: &[Case] = &[
         rule: "a caught signal sent to a stopped process runs its handler only after CONT",
         section: "7a.9",
         decisions: &["D69", "D71"],
-        expect: value("the handler's count after CONT", 1),
+        expect: counted("the handler's count after CONT", 1),
         run: |context| {
             let (peer, pid) = context.procman_peer()?;
             peer.action(USR2, action::CATCH, 0)?;
@@ -703,10 +635,7 @@ pub static CASES: &[Case] = &[
             send(pid, CONT)?;
             context.settle();
             let (count, _) = peer.caught(USR2)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(count),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(count)))
         },
     },
     Case {
@@ -714,7 +643,7 @@ pub static CASES: &[Case] = &[
         rule: "a parent that catches CHLD learns a child's stop and its continue: info is the child's pid | 2 << 32, then pid | 3 << 32",
         section: "7a.9",
         decisions: &["D83"],
-        expect: value("both CHLD infos match", 1),
+        expect: counted("both CHLD infos match", 1),
         run: |context| {
             let (peer, pid) = context.procman_peer()?;
             // The main thread masks CHLD; a waiting thread takes each one.
@@ -763,10 +692,9 @@ pub static CASES: &[Case] = &[
                     &format!("CHLD's info {info:#x}, not {expected:#x}"),
                 );
             }
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(infos.iter().all(|(info, expected)| info == expected)),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(
+                infos.iter().all(|(info, expected)| info == expected),
+            )))
         },
     },
 ];

@@ -8,7 +8,6 @@
 //! against USAGE and procman's stream table before and after. Every case
 //! removes what it made, so the next starts from the same store.
 
-use abi::TrapArgs;
 use abi::file::{
     APPEND, CREATE, EXCLUSIVE, FileError, KIND_DIRECTORY, KIND_FILE, MAX_TRANSFER, OpenRequest,
     PathRequest, ReadRequest, STORE_BYTES, STORE_NODES, StreamRequest, TRUNCATE, UsageReply,
@@ -21,7 +20,7 @@ use alloc::vec::Vec;
 use userlib::file::{Files, FsError};
 use userlib::pipe::pipe;
 
-use super::pipe::{pattern, read_exactly, table};
+use super::pipe::{counted, pattern, read_exactly, registers, table};
 use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed};
 use crate::expect::Expect;
@@ -32,25 +31,6 @@ fn files() -> Result<Files, Failed> {
 
 fn fail(what: &str, e: FsError) -> Failed {
     Failed(format!("{what}: {}", e.name()))
-}
-
-fn registers<T>(outcome: &Result<T, FsError>, value: impl Fn(&T) -> u64) -> TrapArgs {
-    match outcome {
-        Ok(v) => TrapArgs {
-            arg0: value(v),
-            ..TrapArgs::default()
-        },
-        Err(e) => TrapArgs {
-            arg0: u64::from(u32::MAX),
-            arg1: u64::from(e.errno()),
-            arg2: 0,
-            arg3: 0,
-        },
-    }
-}
-
-const fn counted(what: &'static str, n: u64) -> Expect {
-    Expect::registers(what, n, 0, 0, 0)
 }
 
 const fn refused(what: &'static str, error: FileError) -> Expect {

@@ -4,7 +4,6 @@
 //! streams, the runner closing its copies as the shell does, and a file
 //! stream at each end.
 
-use abi::TrapArgs;
 use abi::file::{CREATE, TRUNCATE};
 use abi::procman::ProcmanError;
 use abi::stream::{STDERR, StdStream};
@@ -15,7 +14,7 @@ use userlib::file::Files;
 use userlib::pipe::pipe;
 use userlib::procman;
 
-use super::pipe::{fail, read_exactly};
+use super::pipe::{fail, read_exactly, wait};
 use crate::case::Case;
 use crate::context::Failed;
 use crate::expect::Expect;
@@ -29,10 +28,6 @@ fn spawn(
     let streams = [stdin, stdout, userlib::stdio::inherit(STDERR)];
     procman::spawn_with_streams(program, arguments.as_bytes(), &[], streams)
         .map_err(|e| Failed(format!("SPAWN {program}: {e}")))
-}
-
-fn wait(pid: u32) -> Result<u32, Failed> {
-    procman::wait(pid).map_err(|e| Failed(format!("WAIT {pid}: {e}")))
 }
 
 /// The cases.
@@ -65,10 +60,7 @@ pub static CASES: &[Case] = &[
             context.check(out == b"y\ny\ny\n", &format!("head wrote {out:?}"));
             context.check(wait(head)? == 0, "head did not exit 0");
             let status = wait(yes)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(status)))
         },
     },
     Case {
@@ -121,10 +113,7 @@ pub static CASES: &[Case] = &[
             context.check(copy == bytes, "the copy differs from the file");
             let _ = files.unlink("/tmp/s002x");
             let _ = files.unlink("/tmp/s002y");
-            Ok(context.observe(TrapArgs {
-                arg0: copy.len() as u64,
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(copy.len() as u64))
         },
     },
     Case {
@@ -155,10 +144,7 @@ pub static CASES: &[Case] = &[
                 &format!("cat ../../tmp/./s003: {status} {again:?}"),
             );
             let _ = files.unlink("/tmp/s003");
-            Ok(context.observe(TrapArgs {
-                arg0: bytes.len() as u64,
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(bytes.len() as u64))
         },
     },
     Case {
@@ -226,10 +212,7 @@ pub static CASES: &[Case] = &[
             write(b"x\n")?;
             let plain = terminal.master_output(3)?;
             context.check(plain == b"x\r\n", &format!("plain output: {plain:?}"));
-            Ok(context.observe(TrapArgs {
-                arg0: redrawn.len() as u64,
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(redrawn.len() as u64))
         },
     },
 ];

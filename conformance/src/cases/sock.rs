@@ -18,15 +18,15 @@ use abi::{ObjectKind, TrapArgs, message::message_extent};
 use alloc::format;
 use alloc::vec::Vec;
 use userlib::client::CallError;
+use userlib::kernel;
 use userlib::procman::{self, PROCMAN};
 use userlib::socket::Socket;
 use userlib::stream::StreamError;
-use userlib::{kernel, pipe::PipeReader};
 use zerocopy::IntoBytes;
 
 use super::pipe::{
-    count, counted, fail, new_pipe, ok, pattern, refused, registers, snapshot, table, unchanged,
-    unit,
+    count, counted, fail, new_pipe, ok, pattern, read_all, refused, registers, snapshot, table,
+    unchanged, unit, wait,
 };
 use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed};
@@ -39,10 +39,6 @@ const CHILD: &str = "stream-child";
 fn spawn(arguments: &str) -> Result<u32, Failed> {
     procman::spawn_with_streams(CHILD, arguments.as_bytes(), &[], [StdStream::NONE; 3])
         .map_err(|e| Failed(format!("SPAWN {arguments}: {e}")))
-}
-
-fn wait(pid: u32) -> Result<u32, Failed> {
-    procman::wait(pid).map_err(|e| Failed(format!("WAIT {pid}: {e}")))
 }
 
 fn create(port: u32) -> Result<Socket, Failed> {
@@ -97,18 +93,6 @@ fn receive_all(socket: &Socket) -> (Vec<u8>, Result<usize, StreamError>) {
             Ok(0) => return (all, Ok(0)),
             Ok(n) => all.extend_from_slice(&buffer[..n]),
             Err(e) => return (all, Err(e)),
-        }
-    }
-}
-
-fn read_all(reader: &PipeReader) -> Result<Vec<u8>, Failed> {
-    let mut all = Vec::new();
-    let mut buffer = [0u8; 64];
-    loop {
-        match reader.read(&mut buffer) {
-            Ok(0) => return Ok(all),
-            Ok(n) => all.extend_from_slice(&buffer[..n]),
-            Err(e) => return Err(fail("read", e)),
         }
     }
 }
@@ -171,10 +155,7 @@ pub static CASES: &[Case] = &[
             let socket = create(7001)?;
             let (names, _) = procman::list("/sock").map_err(|e| Failed(format!("LIST: {e}")))?;
             context.check(names.iter().any(|n| n == "7001"), "LIST /sock lacks 7001");
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(socket.port()),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(socket.port())))
         },
     },
     Case {
@@ -325,10 +306,7 @@ pub static CASES: &[Case] = &[
                 .collect();
             context.check(back.get(8..) == Some(&served[..]), "the bytes back differ");
             context.check(wait(pid)? == 0, "the connector failed");
-            Ok(context.observe(TrapArgs {
-                arg0: back.len().saturating_sub(8) as u64,
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(back.len().saturating_sub(8) as u64))
         },
     },
     Case {
@@ -567,10 +545,7 @@ pub static CASES: &[Case] = &[
             context.check(bytes == b"hello", &format!("received {bytes:?}"));
             context.check(wait(child)? == 0, "the child could not open /sock/7202");
             socket.close().map_err(|e| fail("close", e))?;
-            Ok(context.observe(TrapArgs {
-                arg0: bytes.len() as u64,
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(bytes.len() as u64))
         },
     },
     Case {

@@ -7,18 +7,18 @@
 //! The children are `stream-child` (tests/guest/stream-test), told their
 //! role by their arguments.
 
+use abi::message::message_extent;
 use abi::procman::ProcmanError;
 use abi::stream::{SOCKET_CREATE, STDOUT, STREAM_NONE, SocketRequest, StdStream, StdioOpenRequest};
-use abi::{TrapArgs, message::message_extent};
-use alloc::format;
 use alloc::vec::Vec;
-use userlib::pipe::PipeReader;
 use userlib::procman::{self, PROCMAN};
 use userlib::socket::Socket;
 use userlib::stream::StreamError;
 use zerocopy::IntoBytes;
 
-use super::pipe::{counted, fail, new_pipe, ok, refused, registers, snapshot, unchanged, unit};
+use super::pipe::{
+    counted, fail, new_pipe, ok, read_all, refused, registers, snapshot, unchanged, unit, wait,
+};
 use crate::case::{Case, Outcome};
 use crate::context::{Context, Failed};
 use crate::peer::Step;
@@ -29,22 +29,6 @@ const CHILD: &str = "stream-child";
 fn spawn(arguments: &str, streams: [StdStream; 3]) -> Result<u32, StreamError> {
     procman::spawn_with_streams(CHILD, arguments.as_bytes(), &[], streams)
         .map_err(StreamError::Call)
-}
-
-fn wait(pid: u32) -> Result<u32, Failed> {
-    procman::wait(pid).map_err(|e| Failed(format!("WAIT {pid}: {e}")))
-}
-
-fn read_all(reader: &PipeReader) -> Result<Vec<u8>, Failed> {
-    let mut all = Vec::new();
-    let mut buffer = [0u8; 512];
-    loop {
-        match reader.read(&mut buffer) {
-            Ok(0) => return Ok(all),
-            Ok(n) => all.extend_from_slice(&buffer[..n]),
-            Err(e) => return Err(fail("read", e)),
-        }
-    }
 }
 
 /// Runs `role` with stdout on a new pipe (and `stdin`); what it wrote.
@@ -86,10 +70,7 @@ pub static CASES: &[Case] = &[
             let (text, status) = output_of("hello", StdStream::NONE)?;
             context.check(text == b"stream-child: hello\n", "the line differs");
             context.check(status == 0, "the child failed");
-            Ok(context.observe(TrapArgs {
-                arg0: text.len() as u64,
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(text.len() as u64))
         },
     },
     Case {
@@ -106,10 +87,7 @@ pub static CASES: &[Case] = &[
             let text = read_all(&reader)?;
             context.check(text == b"out\nerr\n", "stdout and stderr lines differ");
             context.check(wait(pid)? == 0, "the child failed");
-            Ok(context.observe(TrapArgs {
-                arg0: text.len() as u64,
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(text.len() as u64))
         },
     },
     Case {
@@ -121,10 +99,7 @@ pub static CASES: &[Case] = &[
         run: |context| {
             let pid = spawn("where", [StdStream::NONE; 3]).map_err(|e| fail("SPAWN", e))?;
             let status = wait(pid)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(status)))
         },
     },
     Case {
@@ -146,10 +121,7 @@ pub static CASES: &[Case] = &[
                 "its line did not reach the pipe",
             );
             let status = wait(pid)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(status)))
         },
     },
     Case {
@@ -176,10 +148,7 @@ pub static CASES: &[Case] = &[
                 text == b"count 5\n",
                 "the child did not see 5 bytes then end of file",
             );
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(status)))
         },
     },
     Case {
@@ -194,10 +163,7 @@ pub static CASES: &[Case] = &[
                 text == b"count 0\n",
                 "stdin without a stream was not end of file",
             );
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(status)))
         },
     },
     Case {
@@ -335,10 +301,7 @@ pub static CASES: &[Case] = &[
         expect: counted("the child's status", ProcmanError::StdioOpened as u64),
         run: |context| {
             let (_, status) = output_of("reopen", StdStream::NONE)?;
-            Ok(context.observe(TrapArgs {
-                arg0: u64::from(status),
-                ..TrapArgs::default()
-            }))
+            Ok(context.observe_value(u64::from(status)))
         },
     },
     Case {

@@ -179,6 +179,35 @@ fn peer_with_stack(context: &mut Context, base: u64, size: u64) -> Result<TrapAr
 
 const DONE: Expect = Expect::replied("THREAD_INTERRUPT", 0, 0, 8, 0);
 
+/// A new thread with `handlers` signals itself with SIG_A; the handlers'
+/// trace must be `expected` (`order` says it in words). The thread's
+/// SEND result is what the case observes.
+fn traced_self_signal(
+    context: &mut Context,
+    handlers: &[(u32, upcall::Handler)],
+    expected: u64,
+    order: &str,
+) -> crate::case::Outcome {
+    reset();
+    for (signal, handler) in handlers {
+        upcall::set_handler(*signal, Some(*handler));
+    }
+    let (job, _) = context.job_with_handle(move || {
+        upcall::register_thread(None)?;
+        interrupt(Descriptor::NULL, SIG_A, 0)
+    })?;
+    let registers = kit::finished_value(context, &job, "the thread")??;
+    let trace = TRACE.load(Ordering::SeqCst);
+    context.check(
+        trace == expected,
+        &format!("trace {trace:#x}, expected {order}"),
+    );
+    for (signal, _) in handlers {
+        upcall::set_handler(*signal, None);
+    }
+    Ok(context.observe(registers))
+}
+
 /// The cases.
 pub static CASES: &[Case] = &[
     Case {
@@ -539,22 +568,12 @@ pub static CASES: &[Case] = &[
         decisions: &["D66"],
         expect: DONE,
         run: |context| {
-            reset();
-            upcall::set_handler(SIG_A, Some(nesting_a));
-            upcall::set_handler(SIG_B, Some(nesting_b));
-            let (job, _) = context.job_with_handle(move || {
-                upcall::register_thread(None)?;
-                interrupt(Descriptor::NULL, SIG_A, 0)
-            })?;
-            let registers = kit::finished_value(context, &job, "the thread")??;
-            let trace = TRACE.load(Ordering::SeqCst);
-            context.check(
-                trace == 0x01_02_03,
-                &format!("trace {trace:#x}, expected A in, B, A out"),
-            );
-            upcall::set_handler(SIG_A, None);
-            upcall::set_handler(SIG_B, None);
-            Ok(context.observe(registers))
+            traced_self_signal(
+                context,
+                &[(SIG_A, nesting_a), (SIG_B, nesting_b)],
+                0x01_02_03,
+                "A in, B, A out",
+            )
         },
     },
     Case {
@@ -564,20 +583,12 @@ pub static CASES: &[Case] = &[
         decisions: &["D66"],
         expect: DONE,
         run: |context| {
-            reset();
-            upcall::set_handler(SIG_A, Some(repeating_a));
-            let (job, _) = context.job_with_handle(move || {
-                upcall::register_thread(None)?;
-                interrupt(Descriptor::NULL, SIG_A, 0)
-            })?;
-            let registers = kit::finished_value(context, &job, "the thread")??;
-            let trace = TRACE.load(Ordering::SeqCst);
-            context.check(
-                trace == 0x01_03_01_03,
-                &format!("trace {trace:#x}, expected A in, A out, A in, A out"),
-            );
-            upcall::set_handler(SIG_A, None);
-            Ok(context.observe(registers))
+            traced_self_signal(
+                context,
+                &[(SIG_A, repeating_a)],
+                0x01_03_01_03,
+                "A in, A out, A in, A out",
+            )
         },
     },
     Case {
