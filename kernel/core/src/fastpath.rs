@@ -127,30 +127,30 @@ impl Kernel {
         let Some(receiver_space) = self.processes.get(receiver_process).map(|p| p.space) else {
             return false;
         };
-        if layout.total_size > 0
-            && machine
-                .check_user(space, args.buffer, usize::from(layout.total_size), true)
-                .is_err()
-        {
-            return false;
-        }
         if !SLOTS {
             let mut head = [0u8; 8];
-            if layout.data_size > 0
-                && machine
-                    .copy_between(
-                        space,
-                        args.buffer,
-                        receiver_space,
-                        buffer,
-                        usize::from(layout.data_size),
-                        &mut head,
-                    )
-                    .is_err()
+            if machine
+                .check_and_copy(
+                    space,
+                    args.buffer,
+                    usize::from(layout.total_size),
+                    receiver_space,
+                    buffer,
+                    usize::from(layout.data_size),
+                    &mut head,
+                )
+                .is_err()
             {
                 return false;
             }
         } else {
+            if layout.total_size > 0
+                && machine
+                    .check_user(space, args.buffer, usize::from(layout.total_size), true)
+                    .is_err()
+            {
+                return false;
+            }
             // Descriptors: the slow path's own transfer, all or nothing,
             // before the receiver leaves the queue (a failure changed
             // nothing, and the slow path meets it again).
@@ -303,32 +303,32 @@ impl Kernel {
             return false;
         }
         let total_size = args.sizes.total_size();
-        if total_size > 0
-            && machine
-                .check_user(space, args.buffer, usize::from(total_size), true)
-                .is_err()
-        {
-            return false;
-        }
         let (ret_val, errno) = if !SLOTS {
             let mut head = [0u8; 8];
-            if layout.data_size > 0
-                && machine
-                    .copy_between(
-                        space,
-                        args.buffer,
-                        caller_space,
-                        call.buffer,
-                        usize::from(layout.data_size),
-                        &mut head,
-                    )
-                    .is_err()
+            if machine
+                .check_and_copy(
+                    space,
+                    args.buffer,
+                    usize::from(total_size),
+                    caller_space,
+                    call.buffer,
+                    usize::from(layout.data_size),
+                    &mut head,
+                )
+                .is_err()
             {
                 return false;
             }
             let data = &head[..usize::from(layout.data_size).min(8)];
             (abi::trap::ret_val_of(data), abi::trap::errno_of(data))
         } else {
+            if total_size > 0
+                && machine
+                    .check_user(space, args.buffer, usize::from(total_size), true)
+                    .is_err()
+            {
+                return false;
+            }
             let source = End {
                 process,
                 space,

@@ -137,6 +137,36 @@ pub trait Machine {
         Ok(())
     }
 
+    /// The IPC fast path's one step over a sender's buffer: checks that
+    /// `[from, from + checked)` is writable user memory of `from_space`
+    /// (the whole buffer, which later takes the reply or the next
+    /// message), then copies its first `length <= checked` bytes to `to`
+    /// in `to_space` as [`Machine::copy_between`] does. The arch layer
+    /// walks a one-page buffer once for both; the default is the two
+    /// calls.
+    // Both ends and both lengths are the copy's own words, as copy_between's.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn check_and_copy(
+        &mut self,
+        from_space: SpaceId,
+        from: u64,
+        checked: usize,
+        to_space: SpaceId,
+        to: u64,
+        length: usize,
+        head: &mut [u8; 8],
+    ) -> Result<(), CopyFault> {
+        if checked > 0 {
+            self.check_user(from_space, from, checked, true)
+                .map_err(|_| CopyFault::Source)?;
+        }
+        if length > 0 {
+            self.copy_between(from_space, from, to_space, to, length, head)?;
+        }
+        Ok(())
+    }
+
     /// Creates an empty user address space.
     fn create_space(&mut self) -> Result<SpaceId, Error>;
     /// Frees an address space and every user page in it.

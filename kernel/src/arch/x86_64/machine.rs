@@ -499,6 +499,62 @@ impl Machine for X86Machine {
         Ok(())
     }
 
+    // Both ends and both lengths are the copy's own words, as copy_between's.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn check_and_copy(
+        &mut self,
+        from_space: SpaceId,
+        from: u64,
+        checked: usize,
+        to_space: SpaceId,
+        to: u64,
+        length: usize,
+        head: &mut [u8; 8],
+    ) -> Result<(), CopyFault> {
+        // The common message: the sender's buffer and the receiver's in
+        // one page each. One walk of the sender's page serves the check
+        // (writable) and the copy's source.
+        let one_page =
+            |address: u64, bytes: usize| address % PAGE_BYTES + bytes as u64 <= PAGE_BYTES;
+        if checked == 0 || length > checked || !one_page(from, checked) || !one_page(to, length) {
+            if checked > 0 {
+                self.check_user(from_space, from, checked, true)
+                    .map_err(|_| CopyFault::Source)?;
+            }
+            if length == 0 {
+                return Ok(());
+            }
+            return self.copy_between(from_space, from, to_space, to, length, head);
+        }
+        let source = self.space(from_space).map_err(|_| CopyFault::Source)?;
+        let s = source
+            .tables
+            .translate(from, true)
+            .ok_or(CopyFault::Source)?;
+        if length == 0 {
+            return Ok(());
+        }
+        let destination = self.space(to_space).map_err(|_| CopyFault::Destination)?;
+        let d = destination
+            .tables
+            .translate(to, true)
+            .ok_or(CopyFault::Destination)?;
+        let (s, d) = (
+            memory::direct_map(s) as *const u8,
+            memory::direct_map(d) as *mut u8,
+        );
+        let first = length.min(8);
+        // SAFETY: `s` points at `length` readable bytes of one mapped user
+        // page (translated just now, through the direct map); `head` is ours.
+        unsafe { core::ptr::copy_nonoverlapping(s, head.as_mut_ptr(), first) };
+        // SAFETY: both pieces are mapped user memory of `length` bytes within
+        // one page each, reached through the direct map; `copy` allows them
+        // to overlap (a process sending to itself).
+        unsafe { core::ptr::copy(s, d, length) };
+        Ok(())
+    }
+
     fn create_space(&mut self) -> Result<SpaceId, Error> {
         self.spaces.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
         let tables = AddressSpace::new(self.kernel_pml4)?;
