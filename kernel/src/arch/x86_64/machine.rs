@@ -544,10 +544,14 @@ impl Machine for X86Machine {
             memory::direct_map(s) as *const u8,
             memory::direct_map(d) as *mut u8,
         );
-        let first = length.min(8);
-        // SAFETY: `s` points at `length` readable bytes of one mapped user
-        // page (translated just now, through the direct map); `head` is ours.
-        unsafe { core::ptr::copy_nonoverlapping(s, head.as_mut_ptr(), first) };
+        if length >= 8 {
+            // SAFETY: `s` points at `length >= 8` readable bytes of one
+            // mapped user page (translated just now, through the direct map).
+            *head = unsafe { core::ptr::read_unaligned(s as *const [u8; 8]) };
+        } else {
+            // SAFETY: as above, `length < 8` bytes; `head` is ours.
+            unsafe { core::ptr::copy_nonoverlapping(s, head.as_mut_ptr(), length) };
+        }
         // SAFETY: both pieces are mapped user memory of `length` bytes within
         // one page each, reached through the direct map; `copy` allows them
         // to overlap (a process sending to itself).

@@ -157,16 +157,20 @@ impl System {
     }
 
     /// Records where CPU `cpu`'s interrupted context's registers were saved.
-    /// (A thread that ended while it ran there has no context left: its
-    /// registers are dropped with it.)
+    /// Only the idle context's move: a user thread enters the kernel from
+    /// user mode alone (the kernel runs with interrupts off and never takes
+    /// a trap into here from kernel mode), so its entry always pushes its
+    /// registers at the top of its own kernel stack, where `Context::new`
+    /// put its frame; nothing needs recording for it on every trap.
     fn save(&mut self, cpu: usize, frame: *mut TrapFrame) {
         let Some(state) = self.cpus.get_mut(cpu) else {
             return;
         };
         match state.running {
-            Some(thread) => {
-                if let Some(context) = self.machine.context_mut(thread) {
-                    context.frame = frame;
+            Some(_thread) => {
+                #[cfg(debug_assertions)]
+                if let Some(context) = self.machine.context(_thread) {
+                    debug_assert_eq!(context.frame, frame, "a user frame moved");
                 }
             }
             None => state.idle.frame = frame,
