@@ -326,13 +326,6 @@ impl X86Machine {
         }
     }
 
-    pub(super) fn context_mut(&mut self, thread: ThreadId) -> Option<&mut Context> {
-        match self.contexts.get_mut(thread.index() as usize) {
-            Some(Some((raw, context))) if *raw == thread.to_raw() => Some(context),
-            _ => None,
-        }
-    }
-
     /// Calls `each(physical, offset, length)` for every page piece of a user range.
     fn for_each_page(
         &self,

@@ -167,7 +167,8 @@ impl System {
             return;
         };
         match state.running {
-            Some(_thread) => {
+            Some(_thread) =>
+            {
                 #[cfg(debug_assertions)]
                 if let Some(context) = self.machine.context(_thread) {
                     debug_assert_eq!(context.frame, frame, "a user frame moved");

@@ -455,11 +455,19 @@ fn stress(die: bool) -> i32 {
         println!("{PROGRAM} (stress): no server thread");
         return 1;
     }
+    // Each round runs on the next CPU in turn (THREAD_AFFINITY returns on
+    // the CPU asked for): every CPU dispatches a worker during the stress
+    // whatever the timing, which the test checks exactly.
+    let online = kernel::cpu_counters(0).map_or(1, |c| c.online.max(1));
     for worker in 0..STRESS_WORKERS {
         let started = userlib::spawn_thread(
             move || {
                 for round in 0..STRESS_ROUNDS {
-                    let right = match stress_round(worker, round, client) {
+                    let cpu = (worker + round) % online;
+                    let right = match kernel::set_affinity(1 << cpu)
+                        .map_err(|e| alloc::format!("THREAD_AFFINITY to CPU {cpu}: {e}"))
+                        .and_then(|()| stress_round(worker, round, client))
+                    {
                         Ok(()) => true,
                         Err(what) => {
                             println!("{PROGRAM} (stress): worker {worker} round {round}: {what}");

@@ -131,6 +131,8 @@ fn stress(_: &mut Fixture) -> Outcome {
         2 * STRESS_WORKERS * STRESS_ROUNDS,
     )?;
     expect_eq("the kernel's counters after the stress", after, before)?;
+    // Exact, not a matter of timing: each stress worker moves to every CPU
+    // in turn (THREAD_AFFINITY per round, ipc-test-helper's `stress`).
     for (cpu, before) in dispatched.iter().enumerate() {
         let now = kernel::cpu_counters(cpu as u32)
             .setup("CPU_COUNTERS")?
