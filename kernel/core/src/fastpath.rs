@@ -88,11 +88,10 @@ impl Kernel {
         let Some(c) = self.threads.get(caller) else {
             return false;
         };
-        let (process, caller_priority) = (c.process, c.priority);
+        let (process, space, caller_priority) = (c.process, c.space, c.priority);
         let Some(p) = self.processes.get(process) else {
             return false;
         };
-        let space = p.space;
         let Ok((reference, generation)) = p.table.get_with_generation(args.target) else {
             return false;
         };
@@ -123,10 +122,7 @@ impl Kernel {
         if r.priority < caller_priority || layout.used > total_size || !self.runs_here(r) {
             return false;
         }
-        let receiver_process = r.process;
-        let Some(receiver_space) = self.processes.get(receiver_process).map(|p| p.space) else {
-            return false;
-        };
+        let (receiver_process, receiver_space) = (r.process, r.space);
         if !SLOTS {
             let mut head = [0u8; 8];
             if machine
@@ -269,10 +265,7 @@ impl Kernel {
         else {
             return false;
         };
-        let process = s.process;
-        let Some(space) = self.processes.get(process).map(|p| p.space) else {
-            return false;
-        };
+        let (process, space) = (s.process, s.space);
         let Some(c) = self.threads.get(caller) else {
             return false;
         };
@@ -286,9 +279,7 @@ impl Kernel {
         if call.via.is_null() || layout.used > call.sizes.total_size() {
             return false;
         }
-        let Some(caller_space) = self.processes.get(caller_process).map(|p| p.space) else {
-            return false;
-        };
+        let caller_space = c.space;
         // The receive half must block at once: the door alive and still
         // this process's, nothing queued on it, room for one more receiver.
         let Some(ObjectBody::Door(door)) = self.objects.get(door_id).map(|o| &o.body) else {

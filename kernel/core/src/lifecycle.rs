@@ -175,6 +175,7 @@ impl Kernel {
                 .threads
                 .insert(Thread {
                     process,
+                    space,
                     priority,
                     base_priority: priority,
                     state: ThreadState::Ready,

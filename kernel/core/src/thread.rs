@@ -123,6 +123,10 @@ pub enum Holding {
 pub struct Thread {
     /// Its process.
     pub process: ProcessId,
+    /// Its process's address space, copied here (a process keeps one
+    /// space for its whole life) so the IPC fast path reaches both ends'
+    /// memory without looking their processes up.
+    pub space: crate::process::SpaceId,
     /// The priority it runs at, 0 (lowest) to `abi::kcall::MAX_PRIORITY`:
     /// its own, or higher while it serves a call from a higher-priority
     /// thread (priority inheritance: no middle-priority thread can hold up
@@ -255,6 +259,7 @@ pub(crate) fn test_ids(n: usize) -> alloc::vec::Vec<ThreadId> {
             threads
                 .insert(Thread {
                     process,
+                    space: 0,
                     priority: 0,
                     base_priority: 0,
                     state: ThreadState::Ready,

@@ -645,6 +645,20 @@ impl World {
                 }
             }
         }
+        // A thread's copy of its process's space is the process's (the
+        // fast path reads it instead of the process), and its process lives.
+        for t in k.threads.ids() {
+            if let Some(th) = k.threads.get(t) {
+                match k.processes.get(th.process) {
+                    Some(p) if p.space == th.space => {}
+                    Some(p) => v.push(format!(
+                        "{t:?} has space {}, its process {}",
+                        th.space, p.space
+                    )),
+                    None => v.push(format!("{t:?} outlived its process")),
+                }
+            }
+        }
         // Run-queue room: one place at each thread's own priority, and one
         // more at the priority a call raised it to.
         let mut admitted = [0usize; crate::scheduler::LEVELS];
