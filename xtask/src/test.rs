@@ -832,6 +832,10 @@ pub fn test_command(args: &TestArgs) -> Result<ExitCode> {
         deps::ensure_rust_target(&paths).and_then(|()| deps::ensure_packages(&needed)),
     );
 
+    if let Some(wanted) = &args.boot_case {
+        return boot_cases_only(&paths, args.accel, wanted, tally);
+    }
+
     let lint_steps: [(&str, &[&str]); 3] = [
         // rustfmt colours its diff even into a pipe unless told not to.
         (
@@ -931,6 +935,40 @@ pub fn test_command(args: &TestArgs) -> Result<ExitCode> {
         }
     }
 
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `cargo xtask test --boot-case TEXT`: the build and the boot cases whose
+/// name contains `wanted`, nothing else.
+fn boot_cases_only(
+    paths: &Paths,
+    accel: Accel,
+    wanted: &str,
+    mut tally: Tally,
+) -> Result<ExitCode> {
+    let build = artifacts::build(paths, Echo::OnFailure)
+        .and_then(|manifest| artifacts::write_boot_archive(paths, &manifest));
+    let built = build.is_ok();
+    tally.record("kernel and boot archive build", build.map(|_| ()));
+    for case in BOOT_CASES.iter().filter(|case| case.name.contains(wanted)) {
+        let line = format!("boot: {} (pvh, {})", case.name, accel.name());
+        if !built {
+            tally.fail(1, line, "not run: the build failed");
+            continue;
+        }
+        match run_boot_case(paths, case, accel) {
+            Ok(run) => match judge(case, &run) {
+                Ok(()) => tally.pass(1, line),
+                Err(reason) => tally.fail(1, line, &format!("{reason}\n{}", run.log())),
+            },
+            Err(error) => tally.fail(1, line, &format!("{error:#}")),
+        }
+    }
     println!("{} passed, {} failed", tally.passed, tally.failed);
     Ok(if tally.failed == 0 {
         ExitCode::SUCCESS

@@ -202,7 +202,12 @@ impl JobTable {
         } else {
             ' '
         };
-        format!("[{}]{mark} {}  {}\n", job.number, job.state_word(), job.name)
+        format!(
+            "[{}]{mark} {}  {}\n",
+            job.number,
+            job.state_word(),
+            job.name
+        )
     }
 }
 
@@ -242,7 +247,10 @@ mod tests {
             table.find("fg", Some("%9")),
             Err("fg: %9: no such job".into())
         );
-        assert_eq!(table.find("bg", Some("1")), Err("bg: 1: no such job".into()));
+        assert_eq!(
+            table.find("bg", Some("1")),
+            Err("bg: 1: no such job".into())
+        );
         table.make_current(1);
         assert_eq!(table.current(), Some(1));
     }

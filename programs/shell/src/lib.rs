@@ -27,8 +27,8 @@ pub mod jobs;
 pub mod listing;
 pub mod pipeline;
 
-use jobs::{Job, JobTable};
 pub use jobs::ProcessState;
+use jobs::{Job, JobTable};
 pub use listing::NameInfo;
 use pipeline::{Pipeline, Stage, absolute, parse};
 
@@ -610,7 +610,12 @@ impl Shell {
         let finished = self.finish_all(&job.dones, system);
         match finished {
             Ok(()) => format!("[{}]  {}  {}\n", job.number, job.state_word(), job.name),
-            Err(error) => format!("[{}]  {}  {}: {error}\n", job.number, job.state_word(), job.name),
+            Err(error) => format!(
+                "[{}]  {}  {}: {error}\n",
+                job.number,
+                job.state_word(),
+                job.name
+            ),
         }
     }
 
@@ -725,8 +730,9 @@ impl Shell {
             // acts on the signal now (a default TERM ends it at once).
             let stops = [abi::signal::STOP, abi::signal::TSTP, abi::signal::CONT];
             if job.stopped.is_some() && !stops.contains(&signal) {
-                send_to_job(job, abi::signal::CONT, system)
-                    .map_err(|error| format!("kill {error}"))?;
+                // The signal may have ended the group already: then there
+                // is nobody to continue, which is no failure.
+                let _ = send_to_job(job, abi::signal::CONT, system);
             }
             return Ok(0);
         }
@@ -775,7 +781,8 @@ impl Shell {
                 match number {
                     Some(number) => alloc::vec![number],
                     None => {
-                        let job = Job::new(&format!("process {pid}"), 0, alloc::vec![pid], Vec::new());
+                        let job =
+                            Job::new(&format!("process {pid}"), 0, alloc::vec![pid], Vec::new());
                         let number = self.jobs.add(job);
                         alloc::vec![number]
                     }
@@ -891,11 +898,7 @@ impl Shell {
 
 /// `signal` to `job`: to its group, or to each process still running
 /// when it has none.
-fn send_to_job(
-    job: &Job,
-    signal: u32,
-    system: &mut impl System,
-) -> Result<(), String> {
+fn send_to_job(job: &Job, signal: u32, system: &mut impl System) -> Result<(), String> {
     if job.group != 0 {
         return system
             .signal_group(job.group, signal)
@@ -1112,7 +1115,10 @@ mod tests {
             if let Some(signal) = self.stopped.get(&pid) {
                 return Ok(ProcessState::Stopped(*signal));
             }
-            if name == "stopper" && !self.stopped_once.contains(&pid) && !self.ended.contains_key(&pid) {
+            if name == "stopper"
+                && !self.stopped_once.contains(&pid)
+                && !self.ended.contains_key(&pid)
+            {
                 self.stopped_once.push(pid);
                 self.stopped.insert(pid, abi::signal::TSTP);
                 return Ok(ProcessState::Stopped(abi::signal::TSTP));
@@ -1460,8 +1466,7 @@ mod tests {
 
     #[test]
     fn a_stopped_job_returns_to_the_prompt_and_fg_resumes_it_in_its_group() {
-        let (output, _, system) =
-            session_with(&["stopper", "echo $?", "jobs", "fg", "echo $?"]);
+        let (output, _, system) = session_with(&["stopper", "echo $?", "jobs", "fg", "echo $?"]);
         assert_eq!(
             output,
             "hinge$ [1]+ Stopped  stopper\n\
@@ -1479,8 +1484,7 @@ mod tests {
 
     #[test]
     fn bg_continues_a_stopped_job_in_the_background() {
-        let (output, _, system) =
-            session_with(&["stopper", "bg", "jobs", "bg", "wait", "jobs"]);
+        let (output, _, system) = session_with(&["stopper", "bg", "jobs", "bg", "wait", "jobs"]);
         assert_eq!(
             output,
             "hinge$ [1]+ Stopped  stopper\n\

@@ -25,8 +25,7 @@ use abi::stream::{STDERR, STDIN, STDOUT};
 use plumbing::Plumbing;
 use pty::PtyClient;
 use shell::{
-    DoneId, FileInfo, Input, NameInfo, ProcessInfo, ProcessState, Shell, StreamId, System,
-    Terminal,
+    DoneId, FileInfo, Input, NameInfo, ProcessInfo, ProcessState, Shell, StreamId, System, Terminal,
 };
 use userlib::{CallError, Startup, procman, signal, stdio};
 
@@ -84,7 +83,6 @@ struct Procman {
     terminal: Option<PtyClient>,
     plumbing: Plumbing,
 }
-
 
 /// The name of the error procman or the kernel answered with.
 fn named(error: CallError) -> String {

@@ -22,12 +22,12 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use abi::Rights;
-use abi::pty::{
-    DEFAULT_WINDOW, ForegroundGroup, MAX_MASTER_OUTPUT, MAX_MASTER_WRITE, MAX_PAIRS,
-    MODE_ALL, MODE_CANONICAL, MODE_DEFAULT, MODE_ECHO, MasterReadReply, PtyCounters, PtyMode,
-    PtyOpenReply, PtyOpenRequest, WindowSize,
-};
 use abi::procman::ProcmanError;
+use abi::pty::{
+    DEFAULT_WINDOW, ForegroundGroup, MAX_MASTER_OUTPUT, MAX_MASTER_WRITE, MAX_PAIRS, MODE_ALL,
+    MODE_CANONICAL, MODE_DEFAULT, MODE_ECHO, MasterReadReply, PtyCounters, PtyMode, PtyOpenReply,
+    PtyOpenRequest, WindowSize,
+};
 use userlib::CallError;
 use userlib::interface::{Call, Refusal};
 use userlib::pipe::{PipeReader, PipeWriter, pipe};
