@@ -1,4 +1,4 @@
-//! The shell's job table (ABI.md §7a.7, D88-D90): each job is a command
+//! The shell's job table (ABI.md §7a.7, D88, D89): each job is a command
 //! or a whole pipeline in a process group of its own, numbered `[N]` from
 //! 1 (one past the highest number in use, as POSIX shells do). A job is
 //! in the table while it runs in the background or is stopped; the
@@ -179,6 +179,11 @@ impl JobTable {
     }
 
     /// Every job, current last.
+    pub fn iter(&self) -> impl Iterator<Item = &Job> {
+        self.jobs.iter()
+    }
+
+    /// Every job, current last, to change.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Job> {
         self.jobs.iter_mut()
     }

@@ -6,7 +6,7 @@
 //! LIST, PROCESS_LIST, SPAWN, WAIT_JOB, KILL, signals and groups, the
 //! terminal's foreground group, pipes, and the RAM file server under
 //! `/tmp`), so the commands are host-tested against fakes of both.
-//! Job control (D88-D90): each line's processes form a process group of
+//! Job control (D76, D88, D89): each line's processes form a process group of
 //! their own, the terminal's foreground group while the shell waits for
 //! them; a job stopped by ^Z, or started with `&`, stays in the job table
 //! (`jobs.rs`) for `jobs`, `fg`, `bg`, `kill %N` and `wait`.
@@ -466,7 +466,7 @@ impl Shell {
             }
             match started {
                 Ok(Started::Process(pid)) => {
-                    // D89: the job's own group, led by its first process,
+                    // D88: the job's own group, led by its first process,
                     // made by the shell right after each SPAWN. A process
                     // runs in the shell's group until then; nothing
                     // signals that group (it is never the foreground), so
@@ -515,7 +515,7 @@ impl Shell {
         waited
     }
 
-    /// Waits for `job` as the terminal's foreground group (D88), after
+    /// Waits for `job` as the terminal's foreground group (D76), after
     /// sending its group CONT when `resume`: its status once it ended, or,
     /// when it stopped, the stopping status (128 + the signal) with the
     /// job kept in the table and `[N]+ Stopped  line` shown.
@@ -531,7 +531,9 @@ impl Shell {
         }
         if resume {
             job.stopped = None;
-            send_to_job(&job, abi::signal::CONT, system)?;
+            // A group whose processes all ended meanwhile has nobody to
+            // continue: the waits below learn their ends.
+            let _ = send_to_job(&job, abi::signal::CONT, system);
         }
         for (index, pid) in job.unended() {
             let state = system
@@ -583,7 +585,7 @@ impl Shell {
     fn report_jobs(&mut self, terminal: &mut impl Terminal, system: &mut impl System) {
         let before: Vec<(u32, bool)> = self
             .jobs
-            .iter_mut()
+            .iter()
             .map(|job| (job.number, job.stopped.is_some()))
             .collect();
         self.refresh(system);
@@ -791,6 +793,7 @@ impl Shell {
             _ => return Err("wait: one job or process id at most".into()),
         };
         let mut last = 0;
+        let mut failure = None;
         for number in numbers {
             let Some(mut job) = self.jobs.take(number) else {
                 continue;
@@ -810,11 +813,22 @@ impl Shell {
                 terminal.write(&format!("[{number}]+ Stopped  {name}\n"));
                 continue;
             }
-            let line = self.done_line(&job, system);
-            terminal.write(&line);
-            last = job.status()?;
+            match job.status() {
+                Ok(status) => {
+                    let line = self.done_line(&job, system);
+                    terminal.write(&line);
+                    last = status;
+                }
+                Err(message) => {
+                    let _ = self.finish_all(&job.dones, system);
+                    failure = Some(message);
+                }
+            }
         }
-        Ok(last)
+        match failure {
+            Some(message) => Err(message),
+            None => Ok(last),
+        }
     }
 
     /// `jobs`: each job in the table, `[N]+ Running|Stopped|Done  line`;
@@ -1615,5 +1629,23 @@ mod tests {
             output,
             "hinge$ [1] 1\n[1]  Done  quick\nhinge$ hi\nhinge$ hinge$ "
         );
+    }
+
+    #[test]
+    fn a_stopped_pipeline_is_one_job_and_wait_shows_it_stopped() {
+        let (output, _, system) =
+            session_with(&["stopper | cat", "wait %1", "wait", "fg %1", "wait 99"]);
+        assert_eq!(
+            output,
+            "hinge$ [1]+ Stopped  stopper | cat\n\
+             hinge$ [1]+ Stopped  stopper | cat\n\
+             hinge$ hinge$ stopper | cat\n\
+             hinge$ shell: wait 99: PM_NO_SUCH_PROCESS\n\
+             hinge$ "
+        );
+        // The pipe is ids 1-3: stopper is 4 and leads, cat (5) joins it.
+        assert_eq!(system.groups.get(&4), Some(&4));
+        assert_eq!(system.groups.get(&5), Some(&4));
+        assert_eq!(system.foreground, vec![4, 0, 4, 0]);
     }
 }
