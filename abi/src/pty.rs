@@ -37,10 +37,10 @@ pub const PTY_GET_MODE: Function = Function(USER_BASE + 0x459);
 pub const PTY_SET_WINDOW: Function = Function(USER_BASE + 0x45A);
 /// Pair door: the window size: empty -> [`WindowSize`].
 pub const PTY_GET_WINDOW: Function = Function(USER_BASE + 0x45B);
-/// Pair door: the foreground job, the processes ^C ends:
-/// [`ForegroundJob`] -> nothing (count 0 clears it).
+/// Pair door: the foreground process group, which ^C and ^Z signal:
+/// [`ForegroundGroup`] -> nothing (group 0: none).
 pub const PTY_SET_FOREGROUND: Function = Function(USER_BASE + 0x45C);
-/// Pair door: the foreground job: empty -> [`ForegroundJob`].
+/// Pair door: the foreground process group: empty -> [`ForegroundGroup`].
 pub const PTY_GET_FOREGROUND: Function = Function(USER_BASE + 0x45D);
 /// Pair door: end the pair: its slave reads end of file and its writes
 /// fail with a broken pipe; the pair's name goes. Empty -> nothing.
@@ -58,8 +58,6 @@ pub const MAX_MASTER_OUTPUT: usize = 4096;
 /// The longest canonical input line (its `\n` not counted): bytes typed
 /// past it are dropped and not echoed.
 pub const MAX_INPUT_LINE: usize = 255;
-/// The most processes a foreground job names.
-pub const MAX_FOREGROUND: usize = 8;
 
 /// [`PtyMode::flags`]: canonical input (lines, edited: erase, kill line,
 /// ^D end of file); without it, raw: each byte goes to the slave as typed.
@@ -93,8 +91,8 @@ pub mod errors {
     pub const BAD_MODE: u32 = 0x1198;
     /// PTY_SET_WINDOW with zero rows or zero columns.
     pub const BAD_WINDOW: u32 = 0x1199;
-    /// PTY_SET_FOREGROUND naming more than [`super::MAX_FOREGROUND`]
-    /// processes or process id 0.
+    /// PTY_SET_FOREGROUND of a group that is none: procman knows no live
+    /// process in it (D86).
     pub const BAD_FOREGROUND: u32 = 0x119A;
     /// PTY_MASTER_WRITE of more than [`super::MAX_MASTER_WRITE`] bytes.
     pub const TOO_LONG: u32 = 0x119B;
@@ -198,36 +196,28 @@ impl WindowSize {
     }
 }
 
-/// PTY_SET_FOREGROUND's request, PTY_GET_FOREGROUND's reply.
+/// PTY_SET_FOREGROUND's request, PTY_GET_FOREGROUND's reply: the
+/// terminal's foreground process group (tcsetpgrp's), which ^C and ^Z
+/// signal (D86).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
 )]
 #[repr(C)]
-pub struct ForegroundJob {
-    /// How many of `pids` count (0: no foreground job).
-    pub count: u32,
+pub struct ForegroundGroup {
+    /// The group's id (its leader's pid); 0: no foreground group.
+    pub group: u32,
     /// Zero.
     pub reserved: u32,
-    /// The job's process ids; those past `count` are zero.
-    pub pids: [u32; MAX_FOREGROUND],
 }
 
-impl ForegroundJob {
-    /// The job of `pids` (at most [`MAX_FOREGROUND`]; more are cut, which
-    /// the count then says).
-    pub fn new(pids: &[u32]) -> Self {
-        let mut job = ForegroundJob::default();
-        for (slot, pid) in job.pids.iter_mut().zip(pids) {
-            *slot = *pid;
-        }
-        job.count = pids.len().min(MAX_FOREGROUND) as u32;
-        job
+impl ForegroundGroup {
+    /// Group `group` in the foreground (0: none).
+    pub const fn new(group: u32) -> Self {
+        ForegroundGroup { group, reserved: 0 }
     }
 
-    /// The processes named.
-    pub fn pids(&self) -> &[u32] {
-        &self.pids[..(self.count as usize).min(MAX_FOREGROUND)]
-    }
+    /// No foreground group: ^C and ^Z signal nobody.
+    pub const NONE: ForegroundGroup = ForegroundGroup::new(0);
 }
 
 /// PTY_COUNTERS' reply: what a pair has seen since it was opened.
@@ -240,10 +230,13 @@ pub struct PtyCounters {
     pub interrupts: u32,
     /// ^Z recognised.
     pub suspends: u32,
-    /// Processes ended for ^C (KILLs procman accepted).
-    pub killed: u32,
-    /// KILLs procman refused.
-    pub kill_refused: u32,
+    /// ^C and ^Z whose signal procman delivered to the foreground group
+    /// (one per key, however many processes the group has).
+    pub signalled: u32,
+    /// ^C and ^Z whose group SIGNAL procman refused (PM_SIGNAL_DENIED: a
+    /// member out of the server's reach; PM_NO_SUCH_GROUP: no live
+    /// member left), so nothing was delivered.
+    pub signal_refused: u32,
     /// Bytes handed to the slave's input.
     pub input_bytes: u32,
     /// Bytes of the slave's output taken from its pipe.
@@ -255,16 +248,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_job_counts_what_it_names_and_no_more() {
-        let job = ForegroundJob::new(&[3, 4]);
-        assert_eq!(job.pids(), &[3, 4]);
-        let many = ForegroundJob::new(&[1; 12]);
-        assert_eq!(many.count as usize, MAX_FOREGROUND);
-        let forged = ForegroundJob {
-            count: 99,
-            ..ForegroundJob::default()
-        };
-        assert_eq!(forged.pids().len(), MAX_FOREGROUND);
+    fn no_foreground_group_is_group_zero() {
+        assert_eq!(ForegroundGroup::NONE, ForegroundGroup::default());
+        assert_eq!(ForegroundGroup::new(7).group, 7);
+        assert_eq!(size_of::<ForegroundGroup>(), 8);
     }
 
     #[test]

@@ -26,6 +26,7 @@
 //! | [`command::ACTION`] | `u32` signal, `u32` action (`abi::signal::action`), `u32` status | msgRetVal the previous action; a caught signal's handler counts it, or ends the process with `status` when not 0 |
 //! | [`command::CAUGHT`] | `u32` signal | msgRetVal how often it was caught; payload its last information word (`u64`) |
 //! | [`command::STDOUT_WRITE`] | - | msgRetVal 0 when one byte went to standard output, else -1 and the stream's error number (none if a signal ended the process) |
+//! | [`command::RAISE`] | `u32` signal | msgRetVal 0 once `userlib::signal::raise` returned (after a CONT, for a stop), else -1 and procman's error |
 //!
 //! JOIN never blocks: the runner first waits until the whole system is idle
 //! (`Context::settle`), so a job that is still running then is blocked, and
@@ -79,6 +80,8 @@ pub mod command {
     pub const CAUGHT: Function = Function(USER_BASE + 0x109);
     /// Write one byte to standard output.
     pub const STDOUT_WRITE: Function = Function(USER_BASE + 0x10A);
+    /// Send a signal to itself (SIGNAL to its own pid).
+    pub const RAISE: Function = Function(USER_BASE + 0x10B);
 }
 
 /// ACCESS: write `write` bytes (which follow) at `address`, then read
@@ -549,6 +552,13 @@ impl Peer {
             u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
         });
         Ok((answer.registers.arg0 as u32, info))
+    }
+
+    /// Asks the peer to send `signal` to itself; answered once its
+    /// `raise` returned (for STOP: once something sent it CONT).
+    pub fn raise(&self, signal: u32) -> Result<TrapArgs, Failed> {
+        self.call(command::RAISE, &signal.to_le_bytes(), &[])
+            .map(|answer| answer.registers)
     }
 
     /// Asks the peer to write one byte to its standard output.

@@ -132,9 +132,9 @@ impl ProcessTable {
     }
 
     /// Whether `ancestor` started `pid`, or started a process that did,
-    /// and so on up (decision D73: KILL reaches a caller's descendants, so
-    /// the terminal's pty server, which started the shell, may end the
-    /// shell's foreground job). A chain broken by a reaped record ends the
+    /// and so on up (decision D73: KILL, and SIGNAL by D70, reach a
+    /// caller's descendants, so the terminal's pty server, which started
+    /// the shell, may signal the shell's jobs). A chain broken by a reaped record ends the
     /// walk: what procman no longer knows counts as no relation.
     pub fn is_ancestor(&self, ancestor: u32, pid: u32) -> bool {
         let mut at = pid;

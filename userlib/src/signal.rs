@@ -166,6 +166,18 @@ pub fn wait_job(pid: u32) -> Result<JobState, CallError> {
     }
 }
 
+/// WAIT_JOB once, never waiting: how process `pid` stands now (`None`:
+/// it runs). A shell's report of its background jobs before a prompt.
+pub fn job_now(pid: u32) -> Result<Option<JobState>, CallError> {
+    // While it runs, the reply's event (slot 0) is dropped with the reply.
+    let reply = PROCMAN.wait_job(GroupRequest::new(pid))?;
+    Ok(match reply.header.state {
+        JOB_EXITED => Some(JobState::Exited(reply.header.status)),
+        JOB_STOPPED => Some(JobState::Stopped(reply.header.status)),
+        _ => None,
+    })
+}
+
 /// SAVE_AND_END: asks process `pid` to save and end (the signal
 /// `abi::signal::SAVE`); procman ends it past the bound.
 pub fn save_and_end(pid: u32) -> Result<(), CallError> {

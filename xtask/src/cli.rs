@@ -120,6 +120,10 @@ pub struct TestArgs {
     /// The accelerator for the QEMU boot tests.
     #[arg(long, value_enum, default_value_t = Accel::Tcg)]
     pub accel: Accel,
+    /// Only build and run the boot cases whose name contains TEXT (no
+    /// lints, host tests or conformance): to repeat one case.
+    #[arg(long, value_name = "TEXT")]
+    pub boot_case: Option<String>,
 }
 
 #[derive(Debug, Args)]

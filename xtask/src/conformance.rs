@@ -342,6 +342,12 @@ pub fn conformance_command(args: &ConformanceArgs) -> Result<ExitCode> {
         args.smp,
         timeout,
     )?;
+    // The guest's whole serial log, for a failure the case lines do not
+    // explain (a server's panic, a dead procman).
+    let log_path = paths.hinge_dir().join("conformance.log");
+    if let Err(error) = std::fs::write(&log_path, run.log()) {
+        eprintln!("conformance: cannot write {}: {error}", log_path.display());
+    }
     let cases: Vec<&'static Case> = ::conformance::cases::all().collect();
     let (statuses, lines) = statuses(&run, &cases);
     let selected = |case: &Case| {

@@ -522,8 +522,10 @@ const BOOT_CASES: &[BootCase] = &[
     // (they inherit its streams) unless redirected. After `cd /tmp`,
     // `cat a`, `wc -c a` and (after `cd ..`) `head -n 1 tmp/a` take
     // relative names (D95). The background job writes to a file, so the
-    // prompt still stands alone for the typist; `wait` reports it (its
-    // process ids follow from the processes the lines before started).
+    // prompt still stands alone for the typist; it is reported once, before
+    // the next prompt if the shell learned its end by then, else by `wait`
+    // (the `?` lines; its process ids follow from the processes the lines
+    // before started).
     BootCase {
         name: "files, pipelines and redirects at the shell's prompt (run=console, typed input)",
         cmdline: BootWords::both("run=console"),
@@ -607,9 +609,10 @@ const BOOT_CASES: &[BootCase] = &[
             "y",
             "y",
             "hinge$ yes | head -n 2 > tmp/bg &",
-            "[22] yes | head -n 2",
+            "[1] 22",
+            "?[1]  Done  yes | head -n 2 > tmp/bg",
             "hinge$ wait",
-            "[22] yes | head -n 2 exited with status 0",
+            "?[1]  Done  yes | head -n 2 > tmp/bg",
             "hinge$ cat tmp/bg",
             "y",
             "y",
@@ -646,11 +649,12 @@ const BOOT_CASES: &[BootCase] = &[
     },
     // The terminal's control keys (issue 11, ABI.md §7a.7): `yes` runs on
     // the console's pty until xtask types ^C after its third `y` line
-    // (never by timing); ^C ends the foreground job through procman (D73)
-    // and flushes what it wrote and no one read (D74), so the session is
-    // exact but for how many `y` lines came before the key took effect.
-    // `echo $?` shows KILLED, `ps` shows `yes` killed, and ^D at the prompt
-    // ends the session, whose status ends the machine.
+    // (never by timing); ^C sends INT to the foreground group, `yes`'s
+    // (D87), and flushes what it wrote and no one read (D74), so the
+    // session is exact but for how many `y` lines came before the key took
+    // effect. `echo $?` shows 130 (128 + INT), `ps` shows `yes` exited
+    // with it, and ^D at the prompt ends the session, whose status ends
+    // the machine.
     BootCase {
         name: "^C ends a running yes at the console's pty; ^D ends the session (run=console)",
         cmdline: BootWords::both("run=console"),
@@ -669,16 +673,88 @@ const BOOT_CASES: &[BootCase] = &[
             "hinge$ yes",
             "*y",
             "^C",
-            "shell: yes exited with status 4294967294",
+            "shell: yes exited with status 130",
             "hinge$ echo $?",
-            "4294967294",
+            "130",
             "hinge$ ps",
             "  PID PARENT DOMAIN   STATE        NAME",
             "    1      0 servers  running      echo",
             "    2      0 files    running      ramfs",
             "    3      0 console  running      console",
             "    4      3 shell    running      shell",
-            "    5      4 tools    killed       yes",
+            "    5      4 tools    exited 130   yes",
+            "hinge$ ",
+        ],
+    },
+    // Job control at the console (issue 12, ABI.md §7a.7, D86-D89): ^Z,
+    // typed after `yes`'s third line, stops its group and flushes its
+    // unread output, so the shell's Stopped line follows ^Z at once;
+    // `jobs` lists it, `fg` makes it the foreground group again and
+    // continues it, and ^C after three more lines ends it with 130. A
+    // second `yes` stopped the same way is killed from the table (`kill
+    // %1`: TERM, then CONT since it is stopped); its end is shown once,
+    // before the next prompt or by `wait` (the `?` lines: when procman
+    // has the death notice is the scheduler's). Keys wait for lines, never
+    // for time.
+    BootCase {
+        name: "^Z stops yes, jobs lists it, fg resumes it, ^C ends it; kill %1 ends a stopped job (run=console)",
+        cmdline: BootWords::both("run=console"),
+        archive: ArchiveDamage::Intact,
+        expected: Verdict::Success,
+        log_must_contain: &["console: COM1 is served by the console server"],
+        log_must_match: &[],
+        timeout: BootTimeout {
+            tcg: Duration::from_secs(120),
+            kvm: Duration::from_secs(600),
+        },
+        memory: BOOT_MEMORY,
+        smp: 1,
+        input: &[
+            "yes",
+            "@after 3 y ^Z",
+            "echo $?",
+            "jobs",
+            "fg",
+            "@after 3 y ^C",
+            "echo $?",
+            "jobs",
+            "yes",
+            "@after 2 y ^Z",
+            "kill %1",
+            "wait",
+            "fg",
+            "echo done",
+            "@key ^D",
+        ],
+        session: &[
+            "hinge$ yes",
+            "*y",
+            "^Z",
+            "[1]+ Stopped  yes",
+            "hinge$ echo $?",
+            "148",
+            "hinge$ jobs",
+            "[1]+ Stopped  yes",
+            "hinge$ fg",
+            "yes",
+            "*y",
+            "^C",
+            "shell: yes exited with status 130",
+            "hinge$ echo $?",
+            "130",
+            "hinge$ jobs",
+            "hinge$ yes",
+            "*y",
+            "^Z",
+            "[1]+ Stopped  yes",
+            "hinge$ kill %1",
+            "?[1]  Exit 143  yes",
+            "hinge$ wait",
+            "?[1]  Exit 143  yes",
+            "hinge$ fg",
+            "shell: fg: no current job",
+            "hinge$ echo done",
+            "done",
             "hinge$ ",
         ],
     },
@@ -832,6 +908,10 @@ pub fn test_command(args: &TestArgs) -> Result<ExitCode> {
         deps::ensure_rust_target(&paths).and_then(|()| deps::ensure_packages(&needed)),
     );
 
+    if let Some(wanted) = &args.boot_case {
+        return boot_cases_only(&paths, args.accel, wanted, tally);
+    }
+
     let lint_steps: [(&str, &[&str]); 3] = [
         // rustfmt colours its diff even into a pipe unless told not to.
         (
@@ -931,6 +1011,40 @@ pub fn test_command(args: &TestArgs) -> Result<ExitCode> {
         }
     }
 
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `cargo xtask test --boot-case TEXT`: the build and the boot cases whose
+/// name contains `wanted`, nothing else.
+fn boot_cases_only(
+    paths: &Paths,
+    accel: Accel,
+    wanted: &str,
+    mut tally: Tally,
+) -> Result<ExitCode> {
+    let build = artifacts::build(paths, Echo::OnFailure)
+        .and_then(|manifest| artifacts::write_boot_archive(paths, &manifest));
+    let built = build.is_ok();
+    tally.record("kernel and boot archive build", build.map(|_| ()));
+    for case in BOOT_CASES.iter().filter(|case| case.name.contains(wanted)) {
+        let line = format!("boot: {} (pvh, {})", case.name, accel.name());
+        if !built {
+            tally.fail(1, line, "not run: the build failed");
+            continue;
+        }
+        match run_boot_case(paths, case, accel) {
+            Ok(run) => match judge(case, &run) {
+                Ok(()) => tally.pass(1, line),
+                Err(reason) => tally.fail(1, line, &format!("{reason}\n{}", run.log())),
+            },
+            Err(error) => tally.fail(1, line, &format!("{error:#}")),
+        }
+    }
     println!("{} passed, {} failed", tally.passed, tally.failed);
     Ok(if tally.failed == 0 {
         ExitCode::SUCCESS
@@ -1088,21 +1202,49 @@ fn judge(case: &BootCase, run: &CapturedRun) -> Result<(), String> {
 /// Whether a session is the one expected, line for line, except that an
 /// expected line `*TEXT` stands for one or more lines reading `TEXT` (a
 /// program's output whose length a ^C cut: how many lines came before the
-/// key took effect is not the test's to fix).
+/// key took effect is not the test's to fix), and that the expected lines
+/// `?TEXT` of one text are *one* line reading `TEXT` shown at exactly one
+/// of their places: a report whose moment is the scheduler's, not the
+/// session's (a background job that ended is shown before the next prompt
+/// when the shell has learned it by then, else by the `wait` typed at that
+/// prompt; either way once, D89).
 fn session_matches(expected: &[&str], got: &[String]) -> bool {
-    match expected.split_first() {
-        None => got.is_empty(),
-        Some((first, rest)) => match first.strip_prefix('*') {
-            Some(repeated) => {
-                let run = got.iter().take_while(|line| *line == repeated).count();
-                // At least one; then the rest must match after some of them.
-                (1..=run).any(|taken| session_matches(rest, &got[taken..]))
-            }
-            None => got
-                .split_first()
-                .is_some_and(|(line, others)| line == first && session_matches(rest, others)),
-        },
+    let mut shown = Vec::new();
+    matches_from(expected, got, &mut shown, expected)
+}
+
+/// [`session_matches`] from `expected` on, with `shown` the `?` lines
+/// taken so far; `whole` to check each `?` text was taken exactly once.
+fn matches_from<'a>(
+    expected: &[&'a str],
+    got: &[String],
+    shown: &mut Vec<&'a str>,
+    whole: &[&'a str],
+) -> bool {
+    let Some((first, rest)) = expected.split_first() else {
+        return got.is_empty()
+            && whole
+                .iter()
+                .filter_map(|line| line.strip_prefix('?'))
+                .all(|text| shown.iter().filter(|taken| **taken == text).count() == 1);
+    };
+    if let Some(repeated) = first.strip_prefix('*') {
+        let run = got.iter().take_while(|line| *line == repeated).count();
+        // At least one; then the rest must match after some of them.
+        return (1..=run).any(|taken| matches_from(rest, &got[taken..], shown, whole));
     }
+    if let Some(once) = first.strip_prefix('?') {
+        if got.first().is_some_and(|line| line == once) && !shown.contains(&once) {
+            shown.push(once);
+            if matches_from(rest, &got[1..], shown, whole) {
+                return true;
+            }
+            shown.pop();
+        }
+        return matches_from(rest, got, shown, whole);
+    }
+    got.split_first()
+        .is_some_and(|(line, others)| line == first && matches_from(rest, others, shown, whole))
 }
 
 #[cfg(test)]
@@ -1133,6 +1275,35 @@ mod tests {
         assert!(!session_matches(&expected, &got(&["$ yes", "y", "^C"])));
         assert!(session_matches(&["a", "b"], &got(&["a", "b"])));
         assert!(!session_matches(&["a", "b"], &got(&["a", "b", "c"])));
+    }
+
+    #[test]
+    fn a_report_line_is_shown_once_at_one_of_its_places() {
+        let got = |lines: &[&str]| lines.iter().map(|l| (*l).to_owned()).collect::<Vec<_>>();
+        let expected = ["$ kill %1", "?[1] Done", "$ wait", "?[1] Done", "$ "];
+        for early in [true, false] {
+            let lines = if early {
+                got(&["$ kill %1", "[1] Done", "$ wait", "$ "])
+            } else {
+                got(&["$ kill %1", "$ wait", "[1] Done", "$ "])
+            };
+            assert!(session_matches(&expected, &lines), "early {early}");
+        }
+        assert!(
+            !session_matches(&expected, &got(&["$ kill %1", "$ wait", "$ "])),
+            "never shown"
+        );
+        assert!(
+            !session_matches(
+                &expected,
+                &got(&["$ kill %1", "[1] Done", "$ wait", "[1] Done", "$ "])
+            ),
+            "shown twice"
+        );
+        assert!(!session_matches(
+            &expected,
+            &got(&["$ kill %1", "[1] Exit", "$ wait", "$ "])
+        ));
     }
 
     #[test]

@@ -395,6 +395,13 @@ fn run(_startup: Startup) -> i32 {
             command::ACTION => action(&data),
             command::CAUGHT => caught(&data),
             command::STDOUT_WRITE => stdout_write(),
+            command::RAISE => match word(&data) {
+                Some(signal) => match userlib::signal::raise(signal) {
+                    Ok(()) => Answer::value(0),
+                    Err(error) => Answer::error(error.errno()),
+                },
+                None => Answer::error(BAD_COMMAND),
+            },
             command::FAULT => match word(&data) {
                 Some(fault::INVALID_OPCODE) => userlib::probe::invalid_opcode(),
                 Some(fault::INT_80) => {

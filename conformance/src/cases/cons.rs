@@ -534,7 +534,7 @@ pub static CASES: &[Case] = &[
         id: "MSG-CONS-027",
         rule: "KILL of a process the caller did not start (echo, pid 1, started by procman) is PM_NOT_PARENT and changes nothing",
         section: "7a.4",
-        decisions: &["D48"],
+        decisions: &["D48", "D73"],
         expect: refusal("KILL", ProcmanError::NotParent),
         run: |context| refused_twice(context, || send_bytes(KILL, KillRequest::new(1).as_bytes())),
     },

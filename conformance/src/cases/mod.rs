@@ -10,6 +10,7 @@ mod cookie;
 mod death;
 mod devices;
 mod func;
+mod job;
 mod kcall;
 mod load;
 mod memory;
@@ -78,6 +79,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
     ("SIG", sig::CASES),
     ("UPCALL", upcalls::CASES),
     ("PSIG", psig::CASES),
+    ("JOB", job::CASES),
 ];
 
 /// The areas that speak procman's protocol (portals, pipes, device
@@ -85,7 +87,7 @@ pub static AREAS: &[(&str, &[Case])] = &[
 /// ([`PROCMAN_PROGRAM`]).
 pub const PROCMAN_AREAS: &[&str] = &[
     "PORTAL", "SHARE", "SHM", "PIPE", "SOCK", "STDIO", "CONS", "PTY", "RAMFS", "SHELL", "PSIG",
-    "NS",
+    "NS", "JOB",
 ];
 
 /// The runner's manifest entry when procman starts it (argument `procman`).

@@ -35,7 +35,7 @@ fn failed(what: &str, e: CallError) -> Failed {
 }
 
 /// WAIT_JOB once, without waiting: (state, status).
-fn job_state(pid: u32) -> Result<(u32, u32), Failed> {
+pub(super) fn job_state(pid: u32) -> Result<(u32, u32), Failed> {
     let reply = userlib::procman::PROCMAN
         .wait_job(abi::signal::GroupRequest::new(pid))
         .map_err(|e| failed("WAIT_JOB", CallError::from(e)))?;
@@ -92,7 +92,7 @@ fn refusal(
 
 /// A running process of another session that the runner did not start
 /// (one procman started at boot).
-fn stranger() -> Result<ProcessEntry, Failed> {
+pub(super) fn stranger() -> Result<ProcessEntry, Failed> {
     let own = signal::own_pid().map_err(|e| failed("PROCESS_ID", e))?;
     userlib::procman::processes()
         .map_err(|e| failed("PROCESS_LIST", e))?
@@ -106,7 +106,7 @@ fn stranger() -> Result<ProcessEntry, Failed> {
 }
 
 /// Whether `pid` still runs, in procman's list.
-fn running(pid: u32) -> Result<bool, Failed> {
+pub(super) fn running(pid: u32) -> Result<bool, Failed> {
     Ok(userlib::procman::processes()
         .map_err(|e| failed("PROCESS_LIST", e))?
         .iter()

@@ -1,8 +1,9 @@
-//! MSG-PTY: pseudo terminals (ABI.md §7a.7, decisions D49-D51, D73-D75):
-//! a pair's slave is standard streams (two pipes), its master the door;
-//! canonical and raw input, echo, output processing, the window size, the
-//! foreground job, ^C, ^D's end of file, the master's death, and every
-//! refusal (nothing changes).
+//! MSG-PTY: pseudo terminals (ABI.md §7a.7, decisions D49-D51, D74,
+//! D86, D87): a pair's slave is standard streams (two pipes), its master
+//! the door; canonical and raw input, echo, output processing, the window
+//! size, the foreground group, ^C refused for a group out of reach, ^D's
+//! end of file, the master's death, and every refusal (nothing changes).
+//! What ^C and ^Z do to a group the server may signal is area JOB's.
 //!
 //! Each case starts its own standalone pty server (`pty`), handing it the
 //! owner reference of a door the runner made, so no name is shared between
@@ -14,8 +15,8 @@
 
 use abi::procman::ProcmanError;
 use abi::pty::{
-    DEFAULT_WINDOW, ForegroundJob, MAX_FOREGROUND, MAX_MASTER_WRITE, MODE_ALL, MODE_DEFAULT,
-    PtyCounters, PtyMode, PtyOpenReply, PtyOpenRequest, WindowSize, errors,
+    DEFAULT_WINDOW, ForegroundGroup, MAX_MASTER_WRITE, MODE_ALL, MODE_DEFAULT, PtyCounters,
+    PtyMode, PtyOpenReply, PtyOpenRequest, WindowSize, errors,
 };
 use abi::{DescriptorSlot, Rights, TrapArgs};
 use alloc::format;
@@ -140,7 +141,7 @@ impl Terminal {
             .map_err(|e| client_fail("PTY_MASTER_READ", e))
     }
 
-    fn counters(&self) -> Result<PtyCounters, Failed> {
+    pub(super) fn counters(&self) -> Result<PtyCounters, Failed> {
         self.pair
             .counters()
             .map(|reply| reply.header)
@@ -149,7 +150,7 @@ impl Terminal {
 }
 
 /// A pty call's result as registers.
-fn registers<T>(outcome: &Result<T, ClientError<PtyError>>) -> TrapArgs {
+pub(super) fn registers<T>(outcome: &Result<T, ClientError<PtyError>>) -> TrapArgs {
     match outcome {
         Ok(_) => TrapArgs::default(),
         Err(e) => TrapArgs {
@@ -160,7 +161,7 @@ fn registers<T>(outcome: &Result<T, ClientError<PtyError>>) -> TrapArgs {
     }
 }
 
-const fn refused(what: &'static str, error: u32) -> Expect {
+pub(super) const fn refused(what: &'static str, error: u32) -> Expect {
     Expect::registers(what, u32::MAX as u64, error as u64, 0, 0)
 }
 
@@ -175,7 +176,7 @@ fn value(value: u64) -> TrapArgs {
 /// foreground job and counters.
 fn pair_state(
     terminal: &Terminal,
-) -> Result<(PtyMode, WindowSize, ForegroundJob, PtyCounters), Failed> {
+) -> Result<(PtyMode, WindowSize, ForegroundGroup, PtyCounters), Failed> {
     let mode = terminal
         .pair
         .get_mode()
@@ -231,7 +232,7 @@ pub static CASES: &[Case] = &[
             let (mode, window, job, _) = pair_state(&terminal)?;
             context.check(mode.flags == MODE_DEFAULT, &format!("mode {mode:?}"));
             context.check(window == DEFAULT_WINDOW, &format!("window {window:?}"));
-            context.check(job.count == 0, &format!("job {job:?}"));
+            context.check(job == ForegroundGroup::NONE, &format!("job {job:?}"));
             Ok(context.observe(value(u64::from(opened.pair))))
         },
     },
@@ -418,45 +419,53 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "MSG-PTY-011",
-        rule: "PTY_SET_FOREGROUND naming more than MAX_FOREGROUND processes, or process 0, is PTY_BAD_FOREGROUND and changes nothing; a job set is read back",
+        rule: "PTY_SET_FOREGROUND of a group with no live process is PTY_BAD_FOREGROUND and changes nothing; a reserved field set is PTY_BAD_REQUEST; a live group (the runner's) is read back, and group 0 clears it",
         section: "7a.7",
-        decisions: &["D74", "D76"],
+        decisions: &["D74", "D86"],
         expect: refused("PTY_SET_FOREGROUND", errors::BAD_FOREGROUND),
         run: |context| {
             let terminal = terminal(context)?;
-            let zero = terminal
-                .pair
-                .set_foreground(ForegroundJob::new(&[7, 0]))
-                .map(drop);
+            let own = kernel::process_id().map_err(|e| Failed(format!("PROCESS_ID: {e}")))? as u32;
+            let reserved = terminal.pair.set_foreground(ForegroundGroup {
+                group: own,
+                reserved: 1,
+            });
             context.check(
-                zero == Err(ClientError::Interface(PtyError::BadForeground)),
-                &format!("a job naming process 0 gave {zero:?}"),
+                reserved.as_ref().map(drop) == Err(&ClientError::Interface(PtyError::BadRequest)),
+                &format!("a reserved field set gave {reserved:?}"),
             );
-            let set = terminal.pair.set_foreground(ForegroundJob::new(&[7, 8]));
+            let set = terminal.pair.set_foreground(ForegroundGroup::new(own));
             let got = terminal.pair.get_foreground().map(|r| r.header);
             context.check(
-                set.is_ok() && got == Ok(ForegroundJob::new(&[7, 8])),
-                &format!("the job read back: {got:?}"),
+                set.is_ok() && got == Ok(ForegroundGroup::new(own)),
+                &format!("the group read back: {got:?}"),
+            );
+            let cleared = terminal.pair.set_foreground(ForegroundGroup::NONE);
+            let got = terminal.pair.get_foreground().map(|r| r.header);
+            context.check(
+                cleared.is_ok() && got == Ok(ForegroundGroup::NONE),
+                &format!("the group cleared: {got:?}"),
             );
             refusal(context, &terminal, |t| {
-                let mut job = ForegroundJob::new(&[5; MAX_FOREGROUND]);
-                job.count = MAX_FOREGROUND as u32 + 1;
-                t.pair.set_foreground(job)
+                t.pair.set_foreground(ForegroundGroup::new(0xFFFF_0000))
             })
         },
     },
     Case {
         id: "MSG-PTY-012",
-        rule: "^C ends only what procman lets the pty server end: a foreground job naming a process it did not start (the runner) is refused (kill_refused 1, interrupts 1, the runner runs on), the line typed is discarded and ^C is echoed",
+        rule: "^C signals only what procman lets the pty server signal: a foreground group of another session that is not its descendant (a process procman started) is refused whole (signal_refused 1, signalled 0, interrupts 1, that process runs on), the line typed is discarded and ^C is echoed",
         section: "7a.7",
-        decisions: &["D73", "D75"],
-        expect: counted("the KILLs refused", 1),
+        decisions: &["D70", "D87"],
+        expect: counted("the group SIGNALs refused", 1),
         run: |context| {
             let terminal = terminal(context)?;
-            let own = kernel::process_id().map_err(|e| Failed(format!("PROCESS_ID: {e}")))?;
+            let stranger = super::psig::stranger()?.pid;
+            let group = userlib::signal::group_of(stranger)
+                .map_err(|e| Failed(format!("GROUP_OF: {e}")))?
+                .group;
             terminal
                 .pair
-                .set_foreground(ForegroundJob::new(&[own as u32]))
+                .set_foreground(ForegroundGroup::new(group))
                 .map_err(|e| client_fail("PTY_SET_FOREGROUND", e))?;
             terminal.type_bytes(b"ab\x03c\n")?;
             let line = read_exactly(&terminal.stdin, 2)?;
@@ -468,10 +477,14 @@ pub static CASES: &[Case] = &[
             );
             let counters = terminal.counters()?;
             context.check(
-                counters.interrupts == 1 && counters.killed == 0,
+                counters.interrupts == 1 && counters.signalled == 0,
                 &format!("the counters: {counters:?}"),
             );
-            Ok(context.observe(value(u64::from(counters.kill_refused))))
+            context.check(
+                super::psig::running(stranger)?,
+                "the process out of reach was ended",
+            );
+            Ok(context.observe(value(u64::from(counters.signal_refused))))
         },
     },
     Case {

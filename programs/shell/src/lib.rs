@@ -3,8 +3,13 @@
 //! Its input and output are one small trait, [`Terminal`] (today the
 //! console server's READ_LINE and WRITE; standard streams later), and
 //! everything it asks of the system is another, [`System`] (procman's
-//! LIST, PROCESS_LIST, SPAWN, WAIT, KILL, pipes, and the RAM file server
-//! under `/tmp`), so the commands are host-tested against fakes of both.
+//! LIST, PROCESS_LIST, SPAWN, WAIT_JOB, KILL, signals and groups, the
+//! terminal's foreground group, pipes, and the RAM file server under
+//! `/tmp`), so the commands are host-tested against fakes of both.
+//! Job control (D76, D88, D89): each line's processes form a process group of
+//! their own, the terminal's foreground group while the shell waits for
+//! them; a job stopped by ^Z, or started with `&`, stays in the job table
+//! (`jobs.rs`) for `jobs`, `fg`, `bg`, `kill %N` and `wait`.
 //! A line is a pipeline (`pipeline.rs`: `a | b | c`, `<`, `>`, `>>`,
 //! `&`): the shell makes a pipe between each two stages, gives each stage
 //! its ends as standard streams (its own stdin and stdout, inherited, at
@@ -18,9 +23,12 @@
 
 extern crate alloc;
 
+pub mod jobs;
 pub mod listing;
 pub mod pipeline;
 
+pub use jobs::ProcessState;
+use jobs::{Job, JobTable};
 pub use listing::NameInfo;
 use pipeline::{Pipeline, Stage, absolute, parse};
 
@@ -78,10 +86,23 @@ pub trait System {
     fn processes(&mut self) -> Result<Vec<ProcessInfo>, String>;
     /// Starts `program` with `arguments`; its process id.
     fn spawn(&mut self, program: &str, arguments: &str) -> Result<u32, String>;
-    /// Waits for `pid` to end; its status.
-    fn wait(&mut self, pid: u32) -> Result<u32, String>;
-    /// Ends `pid`.
+    /// Waits until `pid` ends or is stopped (WAIT_JOB, a `waitpid` with
+    /// WUNTRACED): never [`ProcessState::Running`].
+    fn wait_job(&mut self, pid: u32) -> Result<ProcessState, String>;
+    /// How `pid` stands now (WAIT_JOB once, never waiting).
+    fn poll(&mut self, pid: u32) -> Result<ProcessState, String>;
+    /// Ends `pid` (procman's KILL).
     fn kill(&mut self, pid: u32) -> Result<(), String>;
+    /// Sends `signal` to process `pid`.
+    fn signal(&mut self, pid: u32, signal: u32) -> Result<(), String>;
+    /// Sends `signal` to every process of group `group`.
+    fn signal_group(&mut self, group: u32, signal: u32) -> Result<(), String>;
+    /// Moves `pid` into group `group` (0: a new group `pid` leads).
+    fn set_group(&mut self, pid: u32, group: u32) -> Result<(), String>;
+    /// Makes `group` the terminal's foreground group (0: none), which ^C
+    /// and ^Z signal. A terminal that refuses only loses the keys for
+    /// this job, so there is no error to report.
+    fn set_foreground(&mut self, group: u32);
 
     /// A new pipe: its read end and its write end, held by the shell.
     fn pipe(&mut self) -> Result<(StreamId, StreamId), String>;
@@ -146,21 +167,12 @@ pub enum Flow {
     Exit(u32),
 }
 
-/// A pipeline running in the background: its processes (the last one's
-/// status is the job's) and its file streams.
-#[derive(Debug)]
-struct Job {
-    pids: Vec<u32>,
-    dones: Vec<DoneId>,
-    name: String,
-}
-
-/// The shell's state: the last command's status, the jobs running in the
-/// background and the current directory.
+/// The shell's state: the last command's status, the jobs in the
+/// background or stopped, and the current directory.
 #[derive(Debug)]
 pub struct Shell {
     status: u32,
-    jobs: Vec<Job>,
+    jobs: JobTable,
     directory: String,
 }
 
@@ -168,21 +180,36 @@ impl Default for Shell {
     fn default() -> Self {
         Shell {
             status: 0,
-            jobs: Vec::new(),
+            jobs: JobTable::default(),
             directory: String::from("/"),
         }
     }
 }
 
 const HELP: &str = "\
-commands: echo WORDS, ls [PATH], cd [DIR], pwd, ps, kill PID, wait [PID], help, exit [STATUS]
+commands: echo WORDS, ls [PATH], cd [DIR], pwd, ps, help, exit [STATUS]
+jobs: jobs, fg [%N], bg [%N], wait [%N|PID], kill [-SIGNAL] %N|PID (^Z stops, ^C interrupts)
 PROGRAM [ARGS]: run a program of the boot archive (cat, wc, head, yes, echo-client, ...)
 A | B | C: a pipeline; < FILE, > FILE, >> FILE: redirects (files live under /tmp)
 LINE &: in the background; $? is the last command's status
 ";
 
 /// Built-ins that change the shell itself: never part of a pipeline.
-const CONTROL: &[&str] = &["exit", "cd", "kill", "wait"];
+const CONTROL: &[&str] = &["exit", "cd", "kill", "wait", "jobs", "fg", "bg"];
+
+/// The signals `kill -NAME` knows (any number 1-63 works as `-N`).
+const SIGNAL_NAMES: &[(&str, u32)] = &[
+    ("HUP", abi::signal::HUP),
+    ("INT", abi::signal::INT),
+    ("QUIT", abi::signal::QUIT),
+    ("KILL", abi::signal::KILL),
+    ("USR1", abi::signal::USR1),
+    ("USR2", abi::signal::USR2),
+    ("TERM", abi::signal::TERM),
+    ("CONT", abi::signal::CONT),
+    ("STOP", abi::signal::STOP),
+    ("TSTP", abi::signal::TSTP),
+];
 
 impl Shell {
     /// A shell whose last status is 0, with no jobs, in `/`.
@@ -212,6 +239,7 @@ impl Shell {
     /// session's status.
     pub fn session(&mut self, terminal: &mut impl Terminal, system: &mut impl System) -> u32 {
         loop {
+            self.report_jobs(terminal, system);
             terminal.write(PROMPT);
             match terminal.read_line() {
                 Ok(Input::Line(line)) => {
@@ -269,7 +297,8 @@ impl Shell {
                 "{control}: not in a pipeline, a redirect or the background"
             ))
         } else {
-            self.run_pipeline(&pipeline, terminal, system)
+            let name = line.trim().trim_end_matches('&').trim_end();
+            self.run_pipeline(&pipeline, name, terminal, system)
         };
         self.status = match result {
             Ok(status) => status,
@@ -281,7 +310,8 @@ impl Shell {
         Flow::Continue
     }
 
-    /// `exit`, `cd`, `kill`, `wait`: `Some` ends the line with that flow.
+    /// `exit`, `cd`, `kill`, `wait`, `jobs`, `fg`, `bg`: `Some` ends the
+    /// line with that flow.
     fn control(
         &mut self,
         words: &[&str],
@@ -310,6 +340,9 @@ impl Shell {
             }
             "cd" => self.cd(arguments, system),
             "kill" => self.kill(arguments, terminal, system),
+            "jobs" => self.list_jobs(arguments, terminal, system),
+            "fg" => self.fg(arguments, terminal, system),
+            "bg" => self.bg(arguments, terminal, system),
             _ => self.wait(arguments, terminal, system),
         };
         self.status = match result {
@@ -367,6 +400,7 @@ impl Shell {
     fn run_pipeline(
         &mut self,
         pipeline: &Pipeline,
+        name: &str,
         terminal: &mut impl Terminal,
         system: &mut impl System,
     ) -> Result<u32, String> {
@@ -405,6 +439,7 @@ impl Shell {
             None => None,
         };
         let mut pids = Vec::new();
+        let mut group = 0;
         let mut last_status = None;
         let mut failure = None;
         for (index, stage) in pipeline.stages.iter().enumerate() {
@@ -430,7 +465,21 @@ impl Shell {
                 system.close(stream);
             }
             match started {
-                Ok(Started::Process(pid)) => pids.push(pid),
+                Ok(Started::Process(pid)) => {
+                    // D88: the job's own group, led by its first process,
+                    // made by the shell right after each SPAWN. A process
+                    // runs in the shell's group until then; nothing
+                    // signals that group (it is never the foreground), so
+                    // only a stage that ended first misses its group.
+                    if group == 0 {
+                        if system.set_group(pid, 0).is_ok() {
+                            group = pid;
+                        }
+                    } else {
+                        let _ = system.set_group(pid, group);
+                    }
+                    pids.push(pid);
+                }
                 Ok(Started::BuiltIn(status)) => {
                     if index == last {
                         last_status = Some(status);
@@ -450,43 +499,126 @@ impl Shell {
             // ends its file stream.
             system.close(stream);
         }
-        if pipeline.background && failure.is_none() {
-            let name = pipeline
-                .stages
-                .iter()
-                .map(|stage| stage.words.join(" "))
-                .collect::<Vec<_>>()
-                .join(" | ");
-            if let Some(&pid) = pids.last() {
-                terminal.write(&format!("[{pid}] {name}\n"));
-                self.jobs.push(Job { pids, dones, name });
-                return Ok(0);
-            }
+        let mut job = Job::new(name, group, pids, dones);
+        job.built_in_status = last_status;
+        if pipeline.background && failure.is_none() && !job.pids.is_empty() {
+            // `[N] PID`, the last stage's pid, as POSIX shells show it.
+            let last = job.pids.last().copied().unwrap_or(0);
+            let number = self.jobs.add(job);
+            terminal.write(&format!("[{number}] {last}\n"));
+            return Ok(0);
         }
-        let mut statuses = Vec::new();
-        for pid in &pids {
-            statuses.push(
-                system
-                    .wait(*pid)
-                    .map_err(|error| format!("wait {pid}: {error}")),
-            );
-        }
-        let finished = self.finish_all(&dones, system);
+        let waited = self.run_foreground(job, false, terminal, system);
         if let Some(message) = failure {
             return Err(message);
         }
-        let status = match (last_status, statuses.last()) {
-            (Some(status), _) => status,
-            (None, Some(Ok(status))) => *status,
-            (None, Some(Err(error))) => return Err(error.clone()),
-            (None, None) => 0,
-        };
+        waited
+    }
+
+    /// Waits for `job` as the terminal's foreground group (D76), after
+    /// sending its group CONT when `resume`: its status once it ended, or,
+    /// when it stopped, the stopping status (128 + the signal) with the
+    /// job kept in the table and `[N]+ Stopped  line` shown.
+    fn run_foreground(
+        &mut self,
+        mut job: Job,
+        resume: bool,
+        terminal: &mut impl Terminal,
+        system: &mut impl System,
+    ) -> Result<u32, String> {
+        if job.group != 0 {
+            system.set_foreground(job.group);
+        }
+        if resume {
+            job.stopped = None;
+            // A group whose processes all ended meanwhile has nobody to
+            // continue: the waits below learn their ends.
+            let _ = send_to_job(&job, abi::signal::CONT, system);
+        }
+        for (index, pid) in job.unended() {
+            let state = system
+                .wait_job(pid)
+                .map_err(|error| format!("wait {pid}: {error}"));
+            job.learn(index, state);
+            if job.stopped.is_some() {
+                break;
+            }
+        }
+        // Clearing it waits for a ^C being acted on (D74); at the prompt
+        // no group is in the foreground, so ^C and ^Z there signal nobody.
+        if job.group != 0 {
+            system.set_foreground(0);
+        }
+        if let Some(signal) = job.stopped {
+            let name = job.name.clone();
+            let number = self.jobs.add(job);
+            terminal.write(&format!("[{number}]+ Stopped  {name}\n"));
+            return Ok(abi::signal::terminated_status(signal));
+        }
+        let finished = self.finish_all(&job.dones, system);
+        let status = job.status()?;
         finished?;
-        if status != 0 && last_status.is_none() {
-            let name = pipeline.stages[last].words[0].as_str();
-            terminal.write(&format!("shell: {}\n", ended(name, status)));
+        if status != 0 && job.built_in_status.is_none() {
+            let last = job.name.rsplit('|').next().unwrap_or("").trim();
+            let program = last.split_whitespace().next().unwrap_or(last);
+            terminal.write(&format!("shell: {}\n", ended(program, status)));
         }
         Ok(status)
+    }
+
+    /// Learns, without waiting, what each job's processes did since.
+    fn refresh(&mut self, system: &mut impl System) {
+        for job in self.jobs.iter_mut() {
+            // Stopped only while one of its processes still is (a CONT
+            // from elsewhere, `kill -CONT`, resumes it).
+            job.stopped = None;
+            for (index, pid) in job.unended() {
+                let state = system.poll(pid);
+                job.learn(index, state);
+            }
+        }
+    }
+
+    /// Before each prompt: the jobs that ended since are shown
+    /// (`[N]  Done  line`) and leave the table, their file streams
+    /// finished; a background job that stopped is shown once.
+    fn report_jobs(&mut self, terminal: &mut impl Terminal, system: &mut impl System) {
+        let before: Vec<(u32, bool)> = self
+            .jobs
+            .iter()
+            .map(|job| (job.number, job.stopped.is_some()))
+            .collect();
+        self.refresh(system);
+        for number in self.jobs.numbers() {
+            let Some(job) = self.jobs.get_mut(number) else {
+                continue;
+            };
+            let was_stopped = before.iter().any(|(n, stopped)| *n == number && *stopped);
+            let (ended, stopped) = (job.ended(), job.stopped.is_some());
+            if ended {
+                if let Some(job) = self.jobs.take(number) {
+                    let line = self.done_line(&job, system);
+                    terminal.write(&line);
+                }
+            } else if stopped && !was_stopped {
+                let line = format!("[{number}]+ Stopped  {}\n", job.name);
+                terminal.write(&line);
+            }
+        }
+    }
+
+    /// An ended job's line, its file streams finished first.
+    fn done_line(&self, job: &Job, system: &mut impl System) -> String {
+        let finished = self.finish_all(&job.dones, system);
+        match finished {
+            Ok(()) => format!("[{}]  {}  {}\n", job.number, job.state_word(), job.name),
+            Err(error) => format!(
+                "[{}]  {}  {}: {error}\n",
+                job.number,
+                job.state_word(),
+                job.name
+            ),
+        }
     }
 
     /// Waits for every file stream; the first failure.
@@ -574,65 +706,123 @@ impl Shell {
         Ok(text)
     }
 
+    /// `kill PID` ends a process (procman's KILL); `kill %N` sends TERM
+    /// to job N's group; `kill -SIGNAL %N|PID` (a name or a number) sends
+    /// that signal.
     fn kill(
         &mut self,
         arguments: &[&str],
         terminal: &mut impl Terminal,
         system: &mut impl System,
     ) -> Result<u32, String> {
-        let [pid] = arguments else {
-            return Err("kill: one process id".into());
+        let (signal, target) = match arguments {
+            [target] => (None, *target),
+            [flag, target] if flag.starts_with('-') => (Some(signal_named(&flag[1..])?), *target),
+            _ => return Err("kill: [-SIGNAL] %N or a process id".into()),
         };
-        let pid: u32 = pid
+        if target.starts_with('%') {
+            let number = self.jobs.find("kill", Some(target))?;
+            let job = self
+                .jobs
+                .get(number)
+                .ok_or_else(|| format!("kill: {target}: no such job"))?;
+            let signal = signal.unwrap_or(abi::signal::TERM);
+            send_to_job(job, signal, system).map_err(|error| format!("kill {error}"))?;
+            // A stopped job gets CONT after it, as POSIX shells do, so it
+            // acts on the signal now (a default TERM ends it at once).
+            let stops = [abi::signal::STOP, abi::signal::TSTP, abi::signal::CONT];
+            if job.stopped.is_some() && !stops.contains(&signal) {
+                // The signal may have ended the group already: then there
+                // is nobody to continue, which is no failure.
+                let _ = send_to_job(job, abi::signal::CONT, system);
+            }
+            return Ok(0);
+        }
+        let pid: u32 = target
             .parse()
-            .map_err(|_| format!("kill: not a process id: {pid}"))?;
-        system
-            .kill(pid)
-            .map_err(|error| format!("kill {pid}: {error}"))?;
-        terminal.write(&format!("[{pid}] killed\n"));
+            .map_err(|_| format!("kill: not a process id: {target}"))?;
+        match signal {
+            Some(signal) => system
+                .signal(pid, signal)
+                .map_err(|error| format!("kill {pid}: {error}"))?,
+            None => {
+                system
+                    .kill(pid)
+                    .map_err(|error| format!("kill {pid}: {error}"))?;
+                terminal.write(&format!("[{pid}] killed\n"));
+            }
+        }
         Ok(0)
     }
 
+    /// `wait`: every job that runs; `wait %N` or `wait PID` (of a job or
+    /// any child): until it ends or stops, then shown as at the prompt.
     fn wait(
         &mut self,
         arguments: &[&str],
         terminal: &mut impl Terminal,
         system: &mut impl System,
     ) -> Result<u32, String> {
-        let jobs: Vec<Job> = match arguments {
-            [] => core::mem::take(&mut self.jobs),
+        let numbers: Vec<u32> = match arguments {
+            [] => {
+                self.refresh(system);
+                let mut numbers = self.jobs.numbers();
+                numbers.retain(|n| self.jobs.get_mut(*n).is_some_and(|j| j.stopped.is_none()));
+                numbers
+            }
+            [spec] if spec.starts_with('%') => alloc::vec![self.jobs.find("wait", Some(spec))?],
             [pid] => {
                 let pid: u32 = pid
                     .parse()
                     .map_err(|_| format!("wait: not a process id: {pid}"))?;
-                match self.jobs.iter().position(|job| job.pids.contains(&pid)) {
-                    Some(index) => alloc::vec![self.jobs.remove(index)],
-                    None => alloc::vec![Job {
-                        pids: alloc::vec![pid],
-                        dones: Vec::new(),
-                        name: format!("process {pid}"),
-                    }],
+                let number = self
+                    .jobs
+                    .numbers()
+                    .into_iter()
+                    .find(|n| self.jobs.get_mut(*n).is_some_and(|j| j.pids.contains(&pid)));
+                match number {
+                    Some(number) => alloc::vec![number],
+                    None => {
+                        let job =
+                            Job::new(&format!("process {pid}"), 0, alloc::vec![pid], Vec::new());
+                        let number = self.jobs.add(job);
+                        alloc::vec![number]
+                    }
                 }
             }
-            _ => return Err("wait: one process id at most".into()),
+            _ => return Err("wait: one job or process id at most".into()),
         };
         let mut last = 0;
         let mut failure = None;
-        for job in jobs {
-            let mut status = Ok(0);
-            for pid in &job.pids {
-                status = system
-                    .wait(*pid)
-                    .map_err(|error| format!("wait {pid}: {error}"));
+        for number in numbers {
+            let Some(mut job) = self.jobs.take(number) else {
+                continue;
+            };
+            job.stopped = None;
+            for (index, pid) in job.unended() {
+                let state = system.wait_job(pid);
+                job.learn(index, state.map_err(|error| format!("wait {pid}: {error}")));
+                if job.stopped.is_some() {
+                    break;
+                }
             }
-            let finished = self.finish_all(&job.dones, system);
-            let pid = job.pids.last().copied().unwrap_or(0);
-            match status.and_then(|status| finished.map(|()| status)) {
+            if let Some(signal) = job.stopped {
+                last = abi::signal::terminated_status(signal);
+                let name = job.name.clone();
+                self.jobs.add(job);
+                terminal.write(&format!("[{number}]+ Stopped  {name}\n"));
+                continue;
+            }
+            match job.status() {
                 Ok(status) => {
-                    terminal.write(&format!("[{pid}] {}\n", ended(&job.name, status)));
+                    let line = self.done_line(&job, system);
+                    terminal.write(&line);
                     last = status;
                 }
-                Err(message) => failure = Some(message),
+                Err(message) => {
+                    let _ = self.finish_all(&job.dones, system);
+                    failure = Some(message);
+                }
             }
         }
         match failure {
@@ -640,6 +830,117 @@ impl Shell {
             None => Ok(last),
         }
     }
+
+    /// `jobs`: each job in the table, `[N]+ Running|Stopped|Done  line`;
+    /// the ended ones are shown here once and leave it.
+    fn list_jobs(
+        &mut self,
+        arguments: &[&str],
+        terminal: &mut impl Terminal,
+        system: &mut impl System,
+    ) -> Result<u32, String> {
+        if !arguments.is_empty() {
+            return Err("jobs: no arguments".into());
+        }
+        self.refresh(system);
+        for number in self.jobs.numbers() {
+            let Some(job) = self.jobs.get(number) else {
+                continue;
+            };
+            if job.ended() {
+                if let Some(job) = self.jobs.take(number) {
+                    let line = self.done_line(&job, system);
+                    terminal.write(&line);
+                }
+            } else {
+                terminal.write(&self.jobs.line(job));
+            }
+        }
+        Ok(0)
+    }
+
+    /// `fg [%N]`: the job (the current one by default) becomes the
+    /// terminal's foreground group, is sent CONT and waited for.
+    fn fg(
+        &mut self,
+        arguments: &[&str],
+        terminal: &mut impl Terminal,
+        system: &mut impl System,
+    ) -> Result<u32, String> {
+        let number = match arguments {
+            [] => self.jobs.find("fg", None)?,
+            [spec] => self.jobs.find("fg", Some(spec))?,
+            _ => return Err("fg: one job at most".into()),
+        };
+        let job = self
+            .jobs
+            .take(number)
+            .ok_or_else(|| format!("fg: %{number}: no such job"))?;
+        terminal.write(&format!("{}\n", job.name));
+        self.run_foreground(job, true, terminal, system)
+    }
+
+    /// `bg [%N]`: the stopped job (the current one by default) is sent
+    /// CONT and runs on in the background.
+    fn bg(
+        &mut self,
+        arguments: &[&str],
+        terminal: &mut impl Terminal,
+        system: &mut impl System,
+    ) -> Result<u32, String> {
+        let number = match arguments {
+            [] => self.jobs.find("bg", None)?,
+            [spec] => self.jobs.find("bg", Some(spec))?,
+            _ => return Err("bg: one job at most".into()),
+        };
+        let job = self
+            .jobs
+            .get_mut(number)
+            .ok_or_else(|| format!("bg: %{number}: no such job"))?;
+        if job.stopped.is_none() {
+            return Err(format!("bg: %{number}: already running"));
+        }
+        job.stopped = None;
+        let job: &Job = job;
+        let name = job.name.clone();
+        send_to_job(job, abi::signal::CONT, system).map_err(|error| format!("bg {error}"))?;
+        self.jobs.make_current(number);
+        terminal.write(&format!("[{number}]+ {name} &\n"));
+        Ok(0)
+    }
+}
+
+/// `signal` to `job`: to its group, or to each process still running
+/// when it has none.
+fn send_to_job(job: &Job, signal: u32, system: &mut impl System) -> Result<(), String> {
+    if job.group != 0 {
+        return system
+            .signal_group(job.group, signal)
+            .map_err(|error| format!("%{}: {error}", job.number));
+    }
+    for (_, pid) in job.unended() {
+        system
+            .signal(pid, signal)
+            .map_err(|error| format!("%{}: {error}", job.number))?;
+    }
+    Ok(())
+}
+
+/// A signal `kill -X` names: a name of [`SIGNAL_NAMES`] (with or without
+/// `SIG`) or a number 1-63.
+fn signal_named(word: &str) -> Result<u32, String> {
+    if let Ok(number) = word.parse::<u32>() {
+        if (1..=abi::upcall::MAX_SIGNAL).contains(&number) {
+            return Ok(number);
+        }
+        return Err(format!("kill: no such signal: {word}"));
+    }
+    let name = word.strip_prefix("SIG").unwrap_or(word);
+    SIGNAL_NAMES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, number)| *number)
+        .ok_or_else(|| format!("kill: no such signal: {word}"))
 }
 
 /// What a stage became.
@@ -695,13 +996,28 @@ mod tests {
     /// its stdin to its stdout, `count` writes the number of bytes of its
     /// stdin, `shout` writes `HI` three times; what goes to no stream is
     /// the kernel log. Files live in `files`; a written file's bytes land
-    /// when the stream is finished.
+    /// when the stream is finished. Jobs: `stopper` stops (TSTP, as if ^Z
+    /// was typed) the first time it is waited for and ends with 0 once
+    /// continued; `quick` has ended by the first look at it; every other
+    /// program runs until waited for or signalled.
     #[derive(Default)]
     struct FakeSystem {
         statuses: BTreeMap<String, u32>,
         running: BTreeMap<u32, String>,
         next: u32,
         killed: Vec<u32>,
+        /// SET_GROUP: process -> group.
+        groups: BTreeMap<u32, u32>,
+        /// Stopped processes and the signal.
+        stopped: BTreeMap<u32, u32>,
+        /// Processes a signal ended, with the status.
+        ended: BTreeMap<u32, u32>,
+        /// `stopper`s that stopped once already.
+        stopped_once: Vec<u32>,
+        /// Every foreground group the shell set, in order.
+        foreground: Vec<u32>,
+        /// Every group signal sent: (group, signal).
+        group_signals: Vec<(u32, u32)>,
         /// Stream id -> (pipe, is the write end).
         ends: BTreeMap<u32, (u32, bool)>,
         pipes: BTreeMap<u32, Vec<u8>>,
@@ -715,6 +1031,34 @@ mod tests {
     }
 
     impl FakeSystem {
+        /// What `signal` does to a running process.
+        fn apply(&mut self, pid: u32, signal: u32) {
+            match signal {
+                abi::signal::CONT => {
+                    self.stopped.remove(&pid);
+                }
+                abi::signal::STOP | abi::signal::TSTP => {
+                    self.stopped.insert(pid, signal);
+                }
+                _ => {
+                    self.stopped.remove(&pid);
+                    self.ended.insert(pid, 128 + signal);
+                }
+            }
+        }
+        /// A process's end once it is known; the process then goes.
+        fn end_of(&mut self, pid: u32) -> Option<u32> {
+            let name = self.running.get(&pid)?.clone();
+            let status = if self.killed.contains(&pid) {
+                FAULTED
+            } else if let Some(status) = self.ended.get(&pid) {
+                *status
+            } else {
+                self.statuses[&name]
+            };
+            self.running.remove(&pid);
+            Some(status)
+        }
         fn id(&mut self) -> u32 {
             self.next += 1;
             self.next
@@ -780,13 +1124,30 @@ mod tests {
             self.running.insert(self.next, program.into());
             Ok(self.next)
         }
-        fn wait(&mut self, pid: u32) -> Result<u32, String> {
-            let name = self.running.remove(&pid).ok_or("PM_NO_SUCH_PROCESS")?;
-            Ok(if self.killed.contains(&pid) {
-                FAULTED
-            } else {
-                self.statuses[&name]
-            })
+        fn wait_job(&mut self, pid: u32) -> Result<ProcessState, String> {
+            let name = self.running.get(&pid).ok_or("PM_NO_SUCH_PROCESS")?.clone();
+            if let Some(signal) = self.stopped.get(&pid) {
+                return Ok(ProcessState::Stopped(*signal));
+            }
+            if name == "stopper"
+                && !self.stopped_once.contains(&pid)
+                && !self.ended.contains_key(&pid)
+            {
+                self.stopped_once.push(pid);
+                self.stopped.insert(pid, abi::signal::TSTP);
+                return Ok(ProcessState::Stopped(abi::signal::TSTP));
+            }
+            Ok(ProcessState::Exited(self.end_of(pid).unwrap_or(0)))
+        }
+        fn poll(&mut self, pid: u32) -> Result<ProcessState, String> {
+            let name = self.running.get(&pid).ok_or("PM_NO_SUCH_PROCESS")?.clone();
+            if let Some(signal) = self.stopped.get(&pid) {
+                return Ok(ProcessState::Stopped(*signal));
+            }
+            if name == "quick" || self.ended.contains_key(&pid) || self.killed.contains(&pid) {
+                return Ok(ProcessState::Exited(self.end_of(pid).unwrap_or(0)));
+            }
+            Ok(ProcessState::Running)
         }
         fn kill(&mut self, pid: u32) -> Result<(), String> {
             if !self.running.contains_key(&pid) {
@@ -794,6 +1155,43 @@ mod tests {
             }
             self.killed.push(pid);
             Ok(())
+        }
+        fn signal(&mut self, pid: u32, signal: u32) -> Result<(), String> {
+            if !self.running.contains_key(&pid) {
+                return Err("PM_NO_SUCH_PROCESS".into());
+            }
+            self.apply(pid, signal);
+            Ok(())
+        }
+        fn signal_group(&mut self, group: u32, signal: u32) -> Result<(), String> {
+            let members: Vec<u32> = self
+                .running
+                .keys()
+                .copied()
+                .filter(|pid| self.groups.get(pid) == Some(&group))
+                .collect();
+            if members.is_empty() {
+                return Err("PM_NO_SUCH_GROUP".into());
+            }
+            self.group_signals.push((group, signal));
+            for pid in members {
+                self.apply(pid, signal);
+            }
+            Ok(())
+        }
+        fn set_group(&mut self, pid: u32, group: u32) -> Result<(), String> {
+            if !self.running.contains_key(&pid) {
+                return Err("PM_NO_SUCH_PROCESS".into());
+            }
+            let group = if group == 0 { pid } else { group };
+            if group != pid && !self.groups.values().any(|g| *g == group) {
+                return Err("PM_NO_SUCH_GROUP".into());
+            }
+            self.groups.insert(pid, group);
+            Ok(())
+        }
+        fn set_foreground(&mut self, group: u32) {
+            self.foreground.push(group);
         }
         fn pipe(&mut self) -> Result<(StreamId, StreamId), String> {
             let pipe = self.id();
@@ -910,6 +1308,9 @@ mod tests {
             ("cat", 0),
             ("count", 0),
             ("shout", 0),
+            ("stopper", 0),
+            ("quick", 0),
+            ("forever", 0),
         ] {
             system.statuses.insert(program.into(), status);
         }
@@ -1050,9 +1451,9 @@ mod tests {
             session_with(&["shout | cat > /tmp/j &", "ls /tmp", "wait", "ls /tmp"]);
         assert_eq!(
             output,
-            "hinge$ [9] shout | cat\n\
+            "hinge$ [1] 9\n\
              hinge$ dir        0 d/\n\
-             hinge$ [9] shout | cat exited with status 0\n\
+             hinge$ [1]  Done  shout | cat > /tmp/j\n\
              hinge$ file       9 j\ndir        0 d/\n\
              hinge$ "
         );
@@ -1064,15 +1465,187 @@ mod tests {
         let (output, status) = session(&["good &", "bad &", "ps", "kill 2", "wait", "exit 7"]);
         assert_eq!(
             output,
-            "hinge$ [1] good\n\
-             hinge$ [2] bad\n\
+            "hinge$ [1] 1\n\
+             hinge$ [2] 2\n\
              hinge$   PID PARENT DOMAIN   STATE        NAME\n    \
              1      0 users    running      good\n    \
              2      0 users    running      bad\n\
              hinge$ [2] killed\n\
-             hinge$ [1] good exited with status 0\n[2] bad faulted\n\
+             [2]  Faulted  bad\n\
+             hinge$ [1]  Done  good\n\
              hinge$ "
         );
         assert_eq!(status, 7);
+    }
+
+    #[test]
+    fn a_stopped_job_returns_to_the_prompt_and_fg_resumes_it_in_its_group() {
+        let (output, _, system) = session_with(&["stopper", "echo $?", "jobs", "fg", "echo $?"]);
+        assert_eq!(
+            output,
+            "hinge$ [1]+ Stopped  stopper\n\
+             hinge$ 148\n\
+             hinge$ [1]+ Stopped  stopper\n\
+             hinge$ stopper\n\
+             hinge$ 0\n\
+             hinge$ "
+        );
+        // Its own group, the foreground while waited for, none after.
+        assert_eq!(system.groups.get(&1), Some(&1));
+        assert_eq!(system.foreground, vec![1, 0, 1, 0]);
+        assert_eq!(system.group_signals, vec![(1, abi::signal::CONT)]);
+    }
+
+    #[test]
+    fn bg_continues_a_stopped_job_in_the_background() {
+        let (output, _, system) = session_with(&["stopper", "bg", "jobs", "bg", "wait", "jobs"]);
+        assert_eq!(
+            output,
+            "hinge$ [1]+ Stopped  stopper\n\
+             hinge$ [1]+ stopper &\n\
+             hinge$ [1]+ Running  stopper\n\
+             hinge$ shell: bg: %1: already running\n\
+             hinge$ [1]  Done  stopper\n\
+             hinge$ hinge$ "
+        );
+        // bg never makes the job the terminal's foreground.
+        assert_eq!(system.foreground, vec![1, 0]);
+        assert_eq!(system.group_signals, vec![(1, abi::signal::CONT)]);
+    }
+
+    #[test]
+    fn job_control_errors_are_reported_and_change_nothing() {
+        let (output, _, system) = session_with(&[
+            "fg",
+            "bg",
+            "fg %9",
+            "stopper",
+            "bg %2",
+            "fg x",
+            "fg %1 %2",
+            "kill %3",
+            "kill -FOO %1",
+            "kill -64 %1",
+            "kill -STOP",
+            "jobs extra",
+            "jobs | cat",
+            "echo $?",
+        ]);
+        assert_eq!(
+            output,
+            "hinge$ shell: fg: no current job\n\
+             hinge$ shell: bg: no current job\n\
+             hinge$ shell: fg: %9: no such job\n\
+             hinge$ [1]+ Stopped  stopper\n\
+             hinge$ shell: bg: %2: no such job\n\
+             hinge$ shell: fg: x: no such job\n\
+             hinge$ shell: fg: one job at most\n\
+             hinge$ shell: kill: %3: no such job\n\
+             hinge$ shell: kill: no such signal: FOO\n\
+             hinge$ shell: kill: no such signal: 64\n\
+             hinge$ shell: kill: not a process id: -STOP\n\
+             hinge$ shell: jobs: no arguments\n\
+             hinge$ shell: jobs: not in a pipeline, a redirect or the background\n\
+             hinge$ 1\n\
+             hinge$ "
+        );
+        assert!(system.group_signals.is_empty());
+        assert_eq!(system.stopped.get(&1), Some(&abi::signal::TSTP));
+    }
+
+    #[test]
+    fn jobs_are_numbered_listed_and_killed_by_group() {
+        let (output, _, system) = session_with(&[
+            "forever &",
+            "forever | cat &",
+            "jobs",
+            "kill %1",
+            "jobs",
+            "forever &",
+        ]);
+        assert_eq!(
+            output,
+            "hinge$ [1] 1\n\
+             hinge$ [2] 6\n\
+             hinge$ [1]  Running  forever\n\
+             [2]+ Running  forever | cat\n\
+             hinge$ [1]  Exit 143  forever\n\
+             hinge$ [2]+ Running  forever | cat\n\
+             hinge$ [3] 7\n\
+             hinge$ "
+        );
+        // A pipeline is one group, led by its first process.
+        assert_eq!(system.groups.get(&5), Some(&5));
+        assert_eq!(system.groups.get(&6), Some(&5));
+        assert_eq!(system.group_signals, vec![(1, abi::signal::TERM)]);
+        // Background jobs never become the foreground.
+        assert!(system.foreground.is_empty());
+    }
+
+    #[test]
+    fn kill_signals_stop_and_continue_background_jobs() {
+        let (output, _, system) = session_with(&[
+            "forever &",
+            "kill -STOP %1",
+            "jobs",
+            "kill -SIGCONT %%",
+            "jobs",
+            "kill -15 1",
+        ]);
+        assert_eq!(
+            output,
+            "hinge$ [1] 1\n\
+             hinge$ [1]+ Stopped  forever\n\
+             hinge$ [1]+ Stopped  forever\n\
+             hinge$ hinge$ [1]+ Running  forever\n\
+             hinge$ [1]  Exit 143  forever\n\
+             hinge$ "
+        );
+        assert_eq!(
+            system.group_signals,
+            vec![(1, abi::signal::STOP), (1, abi::signal::CONT)]
+        );
+    }
+
+    #[test]
+    fn killing_a_stopped_job_continues_it_so_it_ends() {
+        let (output, _, system) = session_with(&["stopper", "kill %1", "jobs"]);
+        assert_eq!(
+            output,
+            "hinge$ [1]+ Stopped  stopper\n\
+             hinge$ [1]  Exit 143  stopper\n\
+             hinge$ hinge$ "
+        );
+        assert_eq!(
+            system.group_signals,
+            vec![(1, abi::signal::TERM), (1, abi::signal::CONT)]
+        );
+    }
+
+    #[test]
+    fn a_background_job_that_ended_is_reported_before_the_next_prompt() {
+        let (output, _) = session(&["quick &", "echo hi", "wait"]);
+        assert_eq!(
+            output,
+            "hinge$ [1] 1\n[1]  Done  quick\nhinge$ hi\nhinge$ hinge$ "
+        );
+    }
+
+    #[test]
+    fn a_stopped_pipeline_is_one_job_and_wait_shows_it_stopped() {
+        let (output, _, system) =
+            session_with(&["stopper | cat", "wait %1", "wait", "fg %1", "wait 99"]);
+        assert_eq!(
+            output,
+            "hinge$ [1]+ Stopped  stopper | cat\n\
+             hinge$ [1]+ Stopped  stopper | cat\n\
+             hinge$ hinge$ stopper | cat\n\
+             hinge$ shell: wait 99: PM_NO_SUCH_PROCESS\n\
+             hinge$ "
+        );
+        // The pipe is ids 1-3: stopper is 4 and leads, cat (5) joins it.
+        assert_eq!(system.groups.get(&4), Some(&4));
+        assert_eq!(system.groups.get(&5), Some(&4));
+        assert_eq!(system.foreground, vec![4, 0, 4, 0]);
     }
 }

@@ -3,10 +3,11 @@
 //! written to stdout) and on procman. Children inherit its stdin, stdout
 //! and stderr, so what they print lands on the terminal in order with the
 //! shell's own lines. Its descriptor 1, when given, is its terminal's pair
-//! reference: the shell names the job it waits for as the terminal's
-//! foreground job, which ^C ends (D73-D75). It must never exit because of a
-//! child: every failure is a line on the terminal; the session ends at the
-//! end of input or `exit`.
+//! reference: the shell makes the job it waits for the terminal's
+//! foreground process group, which ^C interrupts and ^Z stops (D86-D89).
+//! It leads a session of its own (NEW_SESSION at start, D88). It must
+//! never exit because of a child: every failure is a line on the terminal;
+//! the session ends at the end of input or `exit`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 extern crate alloc;
@@ -19,12 +20,14 @@ use alloc::vec::Vec;
 use abi::Error;
 use abi::namespace::{KIND_DIRECTORY, KIND_MOUNT, KIND_SOCKET, NameListEntry};
 use abi::procman::{KILLED, PROCESS_RUNNING, ProcessEntry, ProcmanError};
-use abi::pty::ForegroundJob;
+use abi::pty::ForegroundGroup;
 use abi::stream::{STDERR, STDIN, STDOUT};
 use plumbing::Plumbing;
 use pty::PtyClient;
-use shell::{DoneId, FileInfo, Input, NameInfo, ProcessInfo, Shell, StreamId, System, Terminal};
-use userlib::{CallError, Startup, procman, stdio};
+use shell::{
+    DoneId, FileInfo, Input, NameInfo, ProcessInfo, ProcessState, Shell, StreamId, System, Terminal,
+};
+use userlib::{CallError, Startup, procman, signal, stdio};
 
 /// On the host the crate builds as an empty program.
 #[cfg(not(target_os = "none"))]
@@ -79,16 +82,6 @@ impl Terminal for Streams {
 struct Procman {
     terminal: Option<PtyClient>,
     plumbing: Plumbing,
-}
-
-impl Procman {
-    /// Names `pids` as the terminal's foreground job (none: clears it). A
-    /// terminal that refuses only loses ^C for this job.
-    fn foreground(&self, pids: &[u32]) {
-        if let Some(terminal) = &self.terminal {
-            let _ = terminal.set_foreground(ForegroundJob::new(pids));
-        }
-    }
 }
 
 /// The name of the error procman or the kernel answered with.
@@ -166,17 +159,43 @@ impl System for Procman {
         procman::spawn_with_streams(program, arguments.as_bytes(), &[], streams).map_err(named)
     }
 
-    fn wait(&mut self, pid: u32) -> Result<u32, String> {
-        // The job waited for is the terminal's foreground job until it
-        // ends; clearing it waits for a ^C being acted on (D74).
-        self.foreground(&[pid]);
-        let status = procman::wait(pid).map_err(named);
-        self.foreground(&[]);
-        status
+    fn wait_job(&mut self, pid: u32) -> Result<ProcessState, String> {
+        match signal::wait_job(pid).map_err(named)? {
+            signal::JobState::Exited(status) => Ok(ProcessState::Exited(status)),
+            signal::JobState::Stopped(signal) => Ok(ProcessState::Stopped(signal)),
+        }
+    }
+
+    fn poll(&mut self, pid: u32) -> Result<ProcessState, String> {
+        Ok(match signal::job_now(pid).map_err(named)? {
+            None => ProcessState::Running,
+            Some(signal::JobState::Exited(status)) => ProcessState::Exited(status),
+            Some(signal::JobState::Stopped(signal)) => ProcessState::Stopped(signal),
+        })
     }
 
     fn kill(&mut self, pid: u32) -> Result<(), String> {
         procman::kill(pid).map_err(named)
+    }
+
+    fn signal(&mut self, pid: u32, number: u32) -> Result<(), String> {
+        signal::kill(pid, number).map_err(named)
+    }
+
+    fn signal_group(&mut self, group: u32, number: u32) -> Result<(), String> {
+        signal::kill_group(group, number).map_err(named)
+    }
+
+    fn set_group(&mut self, pid: u32, group: u32) -> Result<(), String> {
+        signal::set_group(pid, group).map_err(named)
+    }
+
+    fn set_foreground(&mut self, group: u32) {
+        // A group that already ended is PTY_BAD_FOREGROUND: nothing to
+        // signal then, and the wait that follows learns its end.
+        if let Some(terminal) = &self.terminal {
+            let _ = terminal.set_foreground(ForegroundGroup::new(group));
+        }
     }
 
     fn pipe(&mut self) -> Result<(StreamId, StreamId), String> {
@@ -223,6 +242,12 @@ impl System for Procman {
 }
 
 fn run(mut startup: Startup) -> i32 {
+    // D88: a session of its own, so its jobs' groups are its to make. A
+    // shell that leads a group already is refused (PM_SESSION_LEADER):
+    // one procman started leads its own session and group anyway, one a
+    // shell started as a job stays in that shell's session; either way
+    // its children are its own and in its session, so SET_GROUP works.
+    let _ = signal::new_session();
     let terminal = startup
         .take_descriptor(1)
         .map(|pair| PtyClient::new(pair.into_raw()));

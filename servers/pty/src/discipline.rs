@@ -49,6 +49,16 @@ impl Control {
             Control::EndOfFile => b"",
         }
     }
+
+    /// The signal it sends to the terminal's foreground process group
+    /// (D87): ^C SIGINT, ^Z SIGTSTP; ^D none.
+    pub fn signal(self) -> Option<u32> {
+        match self {
+            Control::Interrupt => Some(abi::signal::INT),
+            Control::Suspend => Some(abi::signal::TSTP),
+            Control::EndOfFile => None,
+        }
+    }
 }
 
 /// What typed bytes produced, in order of kinds: the echo for the terminal
@@ -272,6 +282,14 @@ mod tests {
         let (effects, controls) = typed(MODE_SIGNALS, b"a\x03b");
         assert_eq!(effects.to_slave, b"ab");
         assert_eq!(controls, vec![Control::Interrupt]);
+    }
+
+    #[test]
+    fn interrupt_and_suspend_send_int_and_tstp_and_end_of_file_nothing() {
+        assert_eq!(Control::Interrupt.signal(), Some(abi::signal::INT));
+        assert_eq!(Control::Suspend.signal(), Some(abi::signal::TSTP));
+        assert_eq!(Control::EndOfFile.signal(), None);
+        assert_eq!(Control::Suspend.echo(), b"^Z\n");
     }
 
     #[test]

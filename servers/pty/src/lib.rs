@@ -24,7 +24,7 @@ pub mod discipline;
 pub mod service;
 
 use abi::pty::{
-    ForegroundJob, MasterReadReply, PTY_CLOSE, PTY_COUNTERS, PTY_GET_FOREGROUND, PTY_GET_MODE,
+    ForegroundGroup, MasterReadReply, PTY_CLOSE, PTY_COUNTERS, PTY_GET_FOREGROUND, PTY_GET_MODE,
     PTY_GET_WINDOW, PTY_MASTER_READ, PTY_MASTER_WRITE, PTY_OPEN, PTY_SET_FOREGROUND, PTY_SET_MODE,
     PTY_SET_WINDOW, PtyCounters, PtyMode, PtyOpenReply, PtyOpenRequest, WindowSize, errors,
 };
@@ -46,7 +46,7 @@ userlib::interface_error! {
         BadMode = errors::BAD_MODE => "PTY_BAD_MODE",
         /// A window of zero rows or columns.
         BadWindow = errors::BAD_WINDOW => "PTY_BAD_WINDOW",
-        /// A foreground job of too many processes or process id 0.
+        /// A foreground group with no live process (D86).
         BadForeground = errors::BAD_FOREGROUND => "PTY_BAD_FOREGROUND",
         /// MASTER_WRITE past `MAX_MASTER_WRITE`.
         TooLong = errors::TOO_LONG => "PTY_TOO_LONG",
@@ -91,13 +91,13 @@ userlib::interface! {
     /// PTY_GET_WINDOW.
     fn get_window(PTY_GET_WINDOW) request() reply(header: WindowSize);
 
-    /// PTY_SET_FOREGROUND: the processes ^C ends (count 0: none). Waits
-    /// while a ^C is being acted on, so a job's output flushed by ^C never
-    /// takes what the shell writes after it cleared its job.
-    fn set_foreground(PTY_SET_FOREGROUND) request(header: ForegroundJob) reply();
+    /// PTY_SET_FOREGROUND: the process group ^C and ^Z signal (0: none).
+    /// Waits while a ^C is being acted on, so a job's output flushed by ^C
+    /// never takes what the shell writes after it cleared its job.
+    fn set_foreground(PTY_SET_FOREGROUND) request(header: ForegroundGroup) reply();
 
     /// PTY_GET_FOREGROUND.
-    fn get_foreground(PTY_GET_FOREGROUND) request() reply(header: ForegroundJob);
+    fn get_foreground(PTY_GET_FOREGROUND) request() reply(header: ForegroundGroup);
 
     /// PTY_CLOSE: hangs the pair up.
     fn close(PTY_CLOSE) request() reply();

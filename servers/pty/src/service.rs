@@ -22,11 +22,13 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use abi::Rights;
+use abi::procman::ProcmanError;
 use abi::pty::{
-    DEFAULT_WINDOW, ForegroundJob, MAX_FOREGROUND, MAX_MASTER_OUTPUT, MAX_MASTER_WRITE, MAX_PAIRS,
-    MODE_ALL, MODE_CANONICAL, MODE_DEFAULT, MODE_ECHO, MasterReadReply, PtyCounters, PtyMode,
-    PtyOpenReply, PtyOpenRequest, WindowSize,
+    DEFAULT_WINDOW, ForegroundGroup, MAX_MASTER_OUTPUT, MAX_MASTER_WRITE, MAX_PAIRS, MODE_ALL,
+    MODE_CANONICAL, MODE_DEFAULT, MODE_ECHO, MasterReadReply, PtyCounters, PtyMode, PtyOpenReply,
+    PtyOpenRequest, WindowSize,
 };
+use userlib::CallError;
 use userlib::interface::{Call, Refusal};
 use userlib::pipe::{PipeReader, PipeWriter, pipe};
 use userlib::{Event, OwnedDescriptor, println};
@@ -59,42 +61,46 @@ pub const PTY_SECURITY_TYPE: u32 = 6;
 /// How many bytes the pump takes from the slave's output at once.
 const PUMP_CHUNK: usize = 512;
 
-/// What acting on ^C or ^Z did to the foreground job.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct JobOutcome {
-    /// Processes ended.
-    pub ended: u32,
-    /// Processes procman refused to end (not this server's descendants,
-    /// or already gone).
-    pub refused: u32,
+/// What acting on ^C or ^Z did to the foreground group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// No foreground group (0), or a key that signals nothing: nobody was
+    /// asked.
+    Nobody,
+    /// procman delivered the signal to every live member of the group.
+    Signalled,
+    /// procman refused the group SIGNAL whole (`PM_SIGNAL_DENIED`: a
+    /// member out of this server's reach; `PM_NO_SUCH_GROUP`: no live
+    /// member), so it reached nobody.
+    Refused,
 }
 
-/// The one place ^C and ^Z reach the foreground job. Until signals exist
-/// (issue 12) ^C ends each of the job's processes with procman's KILL,
-/// which procman allows for the caller's descendants only (D73: the
-/// console, which started the shell, may end the shell's children; a
-/// standalone pty server may end nothing it did not start), and ^Z does
-/// nothing but be counted (D75). A later change sends SIGINT / SIGTSTP to
-/// the foreground process group here instead.
-pub fn signal_foreground_job(control: Control, job: &[u32]) -> JobOutcome {
-    let mut outcome = JobOutcome::default();
-    if control != Control::Interrupt {
-        return outcome;
+/// The one place ^C and ^Z reach the foreground job (D87): procman's
+/// SIGNAL with the GROUP flag to the terminal's foreground process group.
+/// procman decides who may signal whom (D70): a server may signal its
+/// descendants and its own session, so the console, which started the
+/// shell, reaches the shell's jobs, and a standalone pty server reaches
+/// the groups of its own session; a group with one member out of reach is
+/// refused whole.
+pub fn signal_foreground_job(control: Control, group: u32) -> JobOutcome {
+    let Some(signal) = control.signal() else {
+        return JobOutcome::Nobody;
+    };
+    if group == 0 {
+        return JobOutcome::Nobody;
     }
-    for &pid in job {
-        match userlib::procman::kill(pid) {
-            Ok(()) => outcome.ended += 1,
-            Err(_) => outcome.refused += 1,
-        }
+    match userlib::signal::kill_group(group, signal) {
+        Ok(()) => JobOutcome::Signalled,
+        Err(_) => JobOutcome::Refused,
     }
-    outcome
 }
 
 /// A pair's state, behind its lock.
 struct PairState {
     discipline: Discipline,
     window: WindowSize,
-    foreground: ForegroundJob,
+    /// The foreground process group (0: none).
+    foreground: u32,
     counters: PtyCounters,
     /// Output for PTY_MASTER_READ (door masters only).
     queue: VecDeque<u8>,
@@ -238,14 +244,18 @@ impl Pair {
             }
             state.foreground
         };
-        let outcome = signal_foreground_job(control, job.pids());
+        let outcome = signal_foreground_job(control, job);
         let mut state = self.state.lock();
-        state.counters.killed += outcome.ended;
-        state.counters.kill_refused += outcome.refused;
-        if outcome.ended > 0 {
-            // What the ended job wrote and no one read yet goes, as a
-            // terminal flushes its output on an interrupt (D74): the shell
-            // cannot write meanwhile (it clears its job only after this).
+        match outcome {
+            JobOutcome::Signalled => state.counters.signalled += 1,
+            JobOutcome::Refused => state.counters.signal_refused += 1,
+            JobOutcome::Nobody => {}
+        }
+        if outcome == JobOutcome::Signalled {
+            // What the interrupted or stopped job wrote and no one read
+            // yet goes, as POSIX terminals flush on INTR and SUSP (D74):
+            // the shell cannot write meanwhile (it clears its job only
+            // after this), and the job's line after ^Z is the shell's.
             self.flush(&mut state);
         }
         if state.discipline.mode() & MODE_ECHO != 0 {
@@ -447,7 +457,7 @@ impl Service {
             state: Lock::new(PairState {
                 discipline: Discipline::new(MODE_DEFAULT),
                 window: DEFAULT_WINDOW,
-                foreground: ForegroundJob::default(),
+                foreground: 0,
                 counters: PtyCounters::default(),
                 queue: VecDeque::new(),
                 output_ended: false,
@@ -619,29 +629,34 @@ impl PtyServer for Door {
     fn set_foreground(
         &mut self,
         call: &mut Call<'_>,
-        header: ForegroundJob,
+        header: ForegroundGroup,
     ) -> Result<(), Refusal<PtyError>> {
         let pair = self.service.pair(call.cookie())?;
         if header.reserved != 0 {
             return Err(PtyError::BadRequest.into());
         }
-        let count = header.count as usize;
-        if count > MAX_FOREGROUND
-            || header.pids[..count].contains(&0)
-            || header.pids[count..].iter().any(|pid| *pid != 0)
+        // D86: a group with no live member is no group (SIGNAL 0 checks
+        // without delivering). One out of this server's reach is taken:
+        // procman decides at each ^C, and the refusal is counted then.
+        if header.group != 0
+            && let Err(CallError::Server(errno)) = userlib::signal::kill_group(header.group, 0)
+            && errno == ProcmanError::NoSuchGroup as u32
         {
             return Err(PtyError::BadForeground.into());
         }
         // After any ^C being acted on (the job lock), so what the shell
         // writes once its job is cleared is never flushed with the job's.
         let _job = pair.job.lock();
-        pair.state.lock().foreground = header;
+        pair.state.lock().foreground = header.group;
         Ok(())
     }
 
-    fn get_foreground(&mut self, call: &mut Call<'_>) -> Result<ForegroundJob, Refusal<PtyError>> {
+    fn get_foreground(
+        &mut self,
+        call: &mut Call<'_>,
+    ) -> Result<ForegroundGroup, Refusal<PtyError>> {
         let pair = self.service.pair(call.cookie())?;
-        Ok(pair.state.lock().foreground)
+        Ok(ForegroundGroup::new(pair.state.lock().foreground))
     }
 
     fn close(&mut self, call: &mut Call<'_>) -> Result<(), Refusal<PtyError>> {
