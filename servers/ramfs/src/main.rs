@@ -361,7 +361,14 @@ impl FileServer for Ramfs {
         // answers calls), but a worker may have filled the store.
         let opened = self.store.lock().open(bytes, flags);
         let (id, size) = opened.map_err(|error| release(Refusal::Interface(error)))?;
-        call.push_copy(done.descriptor().descriptor(), Rights::WAIT)
+        // The caller's reference is a duplicate moved with the reply: the
+        // worker may finish the stream and close its own before the reply
+        // leaves (a copy would then name a closed descriptor).
+        let for_caller = done
+            .descriptor()
+            .duplicate(Rights(Rights::WAIT.0 | Rights::TRANSFER.0))
+            .map_err(|error| release(Refusal::Kernel(error)))?;
+        call.push_move(for_caller, Rights::WAIT)
             .map_err(|_| release(FileError::ReplyDoesNotFit.into()))?;
         *worker.job.lock() = Some(Job { id, pump, done });
         let _ = worker.wake.signal();
