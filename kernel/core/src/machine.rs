@@ -89,6 +89,32 @@ pub struct PageFault {
     pub execute: bool,
 }
 
+/// [`Machine::check_and_copy`] as two calls: the default, and the arch
+/// layer's way for buffers that are not one page each.
+// Both ends and both lengths are the copy's own words, as copy_between's.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn check_then_copy<M: Machine + ?Sized>(
+    machine: &mut M,
+    from_space: SpaceId,
+    from: u64,
+    checked: usize,
+    to_space: SpaceId,
+    to: u64,
+    length: usize,
+    head: &mut [u8; 8],
+) -> Result<(), CopyFault> {
+    if checked > 0 {
+        machine
+            .check_user(from_space, from, checked, true)
+            .map_err(|_| CopyFault::Source)?;
+    }
+    if length > 0 {
+        machine.copy_between(from_space, from, to_space, to, length, head)?;
+    }
+    Ok(())
+}
+
 /// Machine services.
 pub trait Machine {
     /// Checks that `[address, address + length)` is mapped user memory,
@@ -157,14 +183,7 @@ pub trait Machine {
         length: usize,
         head: &mut [u8; 8],
     ) -> Result<(), CopyFault> {
-        if checked > 0 {
-            self.check_user(from_space, from, checked, true)
-                .map_err(|_| CopyFault::Source)?;
-        }
-        if length > 0 {
-            self.copy_between(from_space, from, to_space, to, length, head)?;
-        }
-        Ok(())
+        check_then_copy(self, from_space, from, checked, to_space, to, length, head)
     }
 
     /// Creates an empty user address space.

@@ -859,6 +859,16 @@ impl Shell {
         Ok(0)
     }
 
+    /// The job `command` names: its one argument (`%N`), or the current
+    /// job without one.
+    fn job_argument(&self, command: &str, arguments: &[&str]) -> Result<u32, String> {
+        match arguments {
+            [] => self.jobs.find(command, None),
+            [spec] => self.jobs.find(command, Some(spec)),
+            _ => Err(format!("{command}: one job at most")),
+        }
+    }
+
     /// `fg [%N]`: the job (the current one by default) becomes the
     /// terminal's foreground group, is sent CONT and waited for.
     fn fg(
@@ -867,11 +877,7 @@ impl Shell {
         terminal: &mut impl Terminal,
         system: &mut impl System,
     ) -> Result<u32, String> {
-        let number = match arguments {
-            [] => self.jobs.find("fg", None)?,
-            [spec] => self.jobs.find("fg", Some(spec))?,
-            _ => return Err("fg: one job at most".into()),
-        };
+        let number = self.job_argument("fg", arguments)?;
         let job = self
             .jobs
             .take(number)
@@ -888,11 +894,7 @@ impl Shell {
         terminal: &mut impl Terminal,
         system: &mut impl System,
     ) -> Result<u32, String> {
-        let number = match arguments {
-            [] => self.jobs.find("bg", None)?,
-            [spec] => self.jobs.find("bg", Some(spec))?,
-            _ => return Err("bg: one job at most".into()),
-        };
+        let number = self.job_argument("bg", arguments)?;
         let job = self
             .jobs
             .get_mut(number)

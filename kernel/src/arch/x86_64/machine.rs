@@ -511,14 +511,9 @@ impl Machine for X86Machine {
         let one_page =
             |address: u64, bytes: usize| address % PAGE_BYTES + bytes as u64 <= PAGE_BYTES;
         if checked == 0 || length > checked || !one_page(from, checked) || !one_page(to, length) {
-            if checked > 0 {
-                self.check_user(from_space, from, checked, true)
-                    .map_err(|_| CopyFault::Source)?;
-            }
-            if length == 0 {
-                return Ok(());
-            }
-            return self.copy_between(from_space, from, to_space, to, length, head);
+            return kernel_core::machine::check_then_copy(
+                self, from_space, from, checked, to_space, to, length, head,
+            );
         }
         let source = self.space(from_space).map_err(|_| CopyFault::Source)?;
         let s = source
