@@ -639,30 +639,6 @@ pub static CASES: &[Case] = &[
         },
     },
     Case {
-        id: "MSG-PSIG-033",
-        rule: "SAVE_AND_END of a process whose SAVE handler does not end it: the handler runs and the process lives on, until procman ends it past SAVE_BOUND_TICKS with SAVE_TIMED_OUT (137)",
-        section: "7a.9",
-        decisions: &["D85"],
-        expect: counted("WAIT's status", 137),
-        run: |context| {
-            let (peer, pid) = context.procman_peer()?;
-            // Status 0: the handler counts SAVE and returns.
-            peer.action(SAVE, action::CATCH, 0)?;
-            signal::save_and_end(pid).map_err(|e| failed("SAVE_AND_END", e))?;
-            // Alive and answering after the request (an ignorer would be
-            // gone at once), its handler run once: the end can only come
-            // from the bound.
-            let (caught, _) = peer.caught(SAVE)?;
-            if caught != 1 {
-                return Err(Failed(format!(
-                    "the SAVE handler ran {caught} times before the bound, not once"
-                )));
-            }
-            let status = wait(pid)?;
-            Ok(context.observe_value(u64::from(status)))
-        },
-    },
-    Case {
         id: "MSG-PSIG-032",
         rule: "a parent that catches CHLD learns a child's stop and its continue: info is the child's pid | 2 << 32, then pid | 3 << 32",
         section: "7a.9",
@@ -719,6 +695,30 @@ pub static CASES: &[Case] = &[
             Ok(context.observe_value(u64::from(
                 infos.iter().all(|(info, expected)| info == expected),
             )))
+        },
+    },
+    Case {
+        id: "MSG-PSIG-033",
+        rule: "SAVE_AND_END of a process whose SAVE handler does not end it: the handler runs and the process lives on, until procman ends it past SAVE_BOUND_TICKS with SAVE_TIMED_OUT (137)",
+        section: "7a.9",
+        decisions: &["D85"],
+        expect: counted("WAIT's status", 137),
+        run: |context| {
+            let (peer, pid) = context.procman_peer()?;
+            // Status 0: the handler counts SAVE and returns.
+            peer.action(SAVE, action::CATCH, 0)?;
+            signal::save_and_end(pid).map_err(|e| failed("SAVE_AND_END", e))?;
+            // Alive and answering after the request (an ignorer would be
+            // gone at once), its handler run once: the end can only come
+            // from the bound.
+            let (caught, _) = peer.caught(SAVE)?;
+            if caught != 1 {
+                return Err(Failed(format!(
+                    "the SAVE handler ran {caught} times before the bound, not once"
+                )));
+            }
+            let status = wait(pid)?;
+            Ok(context.observe_value(u64::from(status)))
         },
     },
 ];
