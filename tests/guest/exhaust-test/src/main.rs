@@ -166,6 +166,17 @@ fn refused_or_undone<T>(
     }
 }
 
+/// Yields until the kernel counts at most `threads` threads again: a
+/// thread that counted itself out in ENDED may not have reached its
+/// THREAD_EXIT yet (preempted between the two), and its stack must stay
+/// mapped until it has.
+fn threads_gone(threads: u64) -> Result<(), alloc::string::String> {
+    while counters()?.threads > threads {
+        let _ = kernel::yield_now();
+    }
+    Ok(())
+}
+
 /// Threads of the thread round count themselves out here.
 static ENDED: AtomicU32 = AtomicU32::new(0);
 
@@ -183,6 +194,7 @@ static THREAD_ENTRY: RawEntry = RawEntry {
 /// them all end.
 fn thread_round() -> Result<usize, alloc::string::String> {
     ENDED.store(0, Ordering::SeqCst);
+    let threads = counters()?.threads;
     // Stacks are mapped page by page, so that running out of memory for a
     // stack is a refusal too.
     let mut created = 0u64;
@@ -211,6 +223,7 @@ fn thread_round() -> Result<usize, alloc::string::String> {
     }
     let handles = result?;
     drop(handles);
+    threads_gone(threads)?;
     let _ = kernel::unmap(STACKS, MAX_THREADS * 2 * PAGE_BYTES);
     Ok(created as usize)
 }
@@ -271,6 +284,7 @@ fn still_serves() -> Result<(), alloc::string::String> {
         kernel::door_create(DoorKind::User, 0).map_err(|e| alloc::format!("DOOR_CREATE: {e:?}"))?;
     SERVED_DOOR.store(door.owner.descriptor().0, Ordering::SeqCst);
     ENDED.store(0, Ordering::SeqCst);
+    let threads = counters()?.threads;
     kernel::map_anonymous(SERVER_STACK, 4 * PAGE_BYTES, RW)
         .map_err(|e| alloc::format!("the server's stack: {e:?}"))?;
     let server = userlib::thread::spawn_raw_on(
@@ -291,6 +305,7 @@ fn still_serves() -> Result<(), alloc::string::String> {
         let _ = kernel::yield_now();
     }
     drop(server);
+    threads_gone(threads)?;
     let _ = kernel::unmap(SERVER_STACK, 4 * PAGE_BYTES);
     match reply {
         Ok(reply) if reply.ret_val == 7 => Ok(()),
