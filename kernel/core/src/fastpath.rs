@@ -32,7 +32,7 @@ use abi::{Rights, TrapArgs};
 
 use crate::ipc::{Delivered, End};
 use crate::kernel::Kernel;
-use crate::machine::Machine;
+use crate::machine::{Machine, MessageCopy};
 use crate::object::ObjectBody;
 use crate::thread::{CallRecord, Holding, ThreadId, ThreadState};
 
@@ -127,12 +127,14 @@ impl Kernel {
             let mut head = [0u8; 8];
             if machine
                 .check_and_copy(
-                    space,
-                    args.buffer,
-                    usize::from(layout.total_size),
-                    receiver_space,
-                    buffer,
-                    usize::from(layout.data_size),
+                    MessageCopy {
+                        from_space: space,
+                        from: args.buffer,
+                        checked: usize::from(layout.total_size),
+                        to_space: receiver_space,
+                        to: buffer,
+                        length: usize::from(layout.data_size),
+                    },
                     &mut head,
                 )
                 .is_err()
@@ -298,12 +300,14 @@ impl Kernel {
             let mut head = [0u8; 8];
             if machine
                 .check_and_copy(
-                    space,
-                    args.buffer,
-                    usize::from(total_size),
-                    caller_space,
-                    call.buffer,
-                    usize::from(layout.data_size),
+                    MessageCopy {
+                        from_space: space,
+                        from: args.buffer,
+                        checked: usize::from(total_size),
+                        to_space: caller_space,
+                        to: call.buffer,
+                        length: usize::from(layout.data_size),
+                    },
                     &mut head,
                 )
                 .is_err()

@@ -89,28 +89,47 @@ pub struct PageFault {
     pub execute: bool,
 }
 
+/// One fast-path copy of a message (ABI.md's SEND or REPLY buffer): the
+/// sender's whole buffer, checked writable, and the bytes that go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageCopy {
+    /// The sender's space.
+    pub from_space: SpaceId,
+    /// The sender's buffer.
+    pub from: u64,
+    /// The sender's buffer's whole length (it later takes the reply or the
+    /// next message, so it must be writable).
+    pub checked: usize,
+    /// The receiver's space.
+    pub to_space: SpaceId,
+    /// The receiver's buffer.
+    pub to: u64,
+    /// The bytes copied, at most `checked`.
+    pub length: usize,
+}
+
 /// [`Machine::check_and_copy`] as two calls: the default, and the arch
 /// layer's way for buffers that are not one page each.
-// Both ends and both lengths are the copy's own words, as copy_between's.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn check_then_copy<M: Machine + ?Sized>(
     machine: &mut M,
-    from_space: SpaceId,
-    from: u64,
-    checked: usize,
-    to_space: SpaceId,
-    to: u64,
-    length: usize,
+    copy: MessageCopy,
     head: &mut [u8; 8],
 ) -> Result<(), CopyFault> {
-    if checked > 0 {
+    if copy.checked > 0 {
         machine
-            .check_user(from_space, from, checked, true)
+            .check_user(copy.from_space, copy.from, copy.checked, true)
             .map_err(|_| CopyFault::Source)?;
     }
-    if length > 0 {
-        machine.copy_between(from_space, from, to_space, to, length, head)?;
+    if copy.length > 0 {
+        machine.copy_between(
+            copy.from_space,
+            copy.from,
+            copy.to_space,
+            copy.to,
+            copy.length,
+            head,
+        )?;
     }
     Ok(())
 }
@@ -164,26 +183,14 @@ pub trait Machine {
     }
 
     /// The IPC fast path's one step over a sender's buffer: checks that
-    /// `[from, from + checked)` is writable user memory of `from_space`
-    /// (the whole buffer, which later takes the reply or the next
-    /// message), then copies its first `length <= checked` bytes to `to`
-    /// in `to_space` as [`Machine::copy_between`] does. The arch layer
+    /// the whole buffer (`copy.checked` bytes) is writable user memory,
+    /// then copies its first `copy.length` bytes to the receiver as
+    /// [`Machine::copy_between`] does. The arch layer
     /// walks a one-page buffer once for both; the default is the two
     /// calls.
-    // Both ends and both lengths are the copy's own words, as copy_between's.
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn check_and_copy(
-        &mut self,
-        from_space: SpaceId,
-        from: u64,
-        checked: usize,
-        to_space: SpaceId,
-        to: u64,
-        length: usize,
-        head: &mut [u8; 8],
-    ) -> Result<(), CopyFault> {
-        check_then_copy(self, from_space, from, checked, to_space, to, length, head)
+    fn check_and_copy(&mut self, copy: MessageCopy, head: &mut [u8; 8]) -> Result<(), CopyFault> {
+        check_then_copy(self, copy, head)
     }
 
     /// Creates an empty user address space.

@@ -9,7 +9,9 @@ use abi::process::{USER_MAP_BASE, USER_STACK_SIZE, USER_STACK_TOP};
 use abi::{Error, PAGE_BYTES, PAGE_SIZE};
 use kernel_core::boot_info::MemoryMap;
 use kernel_core::kcall::devices::IoRange;
-use kernel_core::machine::{CopyFault, LoadedProgram, Machine, Mapped, PageMapping, UserStart};
+use kernel_core::machine::{
+    CopyFault, LoadedProgram, Machine, Mapped, MessageCopy, PageMapping, UserStart,
+};
 use kernel_core::process::SpaceId;
 use kernel_core::thread::ThreadId;
 use x86_64::PhysAddr;
@@ -492,28 +494,23 @@ impl Machine for X86Machine {
         Ok(())
     }
 
-    // Both ends and both lengths are the copy's own words, as copy_between's.
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn check_and_copy(
-        &mut self,
-        from_space: SpaceId,
-        from: u64,
-        checked: usize,
-        to_space: SpaceId,
-        to: u64,
-        length: usize,
-        head: &mut [u8; 8],
-    ) -> Result<(), CopyFault> {
+    fn check_and_copy(&mut self, copy: MessageCopy, head: &mut [u8; 8]) -> Result<(), CopyFault> {
         // The common message: the sender's buffer and the receiver's in
         // one page each. One walk of the sender's page serves the check
         // (writable) and the copy's source.
         let one_page =
             |address: u64, bytes: usize| address % PAGE_BYTES + bytes as u64 <= PAGE_BYTES;
+        let MessageCopy {
+            from_space,
+            from,
+            checked,
+            to_space,
+            to,
+            length,
+        } = copy;
         if checked == 0 || length > checked || !one_page(from, checked) || !one_page(to, length) {
-            return kernel_core::machine::check_then_copy(
-                self, from_space, from, checked, to_space, to, length, head,
-            );
+            return kernel_core::machine::check_then_copy(self, copy, head);
         }
         let source = self.space(from_space).map_err(|_| CopyFault::Source)?;
         let s = source
