@@ -124,6 +124,11 @@ pub struct TestArgs {
     /// lints, host tests or conformance): to repeat one case.
     #[arg(long, value_name = "TEXT")]
     pub boot_case: Option<String>,
+    /// QEMU boots run at once (each is one busy host thread, or one per
+    /// CPU of a `--smp 4` guest under TCG); default: the host's CPUs.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,9 @@
 //! 5. the boot cases of [`BOOT_CASES`] under QEMU via PVH (1 test each);
 //! 6. the ABI conformance suite under QEMU via PVH, with one CPU and then
 //!    with four (each case is 1 test each time, see `crate::conformance`).
+//!
+//! The boots of steps 5 and 6 run `--jobs` at a time (default: the host's
+//! CPUs), each its own QEMU; their lines come out in the order above.
 
 use crate::artifacts::{
     self, GUEST_TARGET, KERNEL_CORE_PACKAGE, KERNEL_PACKAGE, Paths, SystemManifest,
@@ -24,7 +27,8 @@ use regex::Regex;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// One boot of the kernel in QEMU and what it must show.
@@ -882,6 +886,21 @@ impl Tally {
         }
     }
 
+    /// A QEMU step's outcome, with the seconds it took on its worker (the
+    /// steps overlap, so the time since the previous line would mislead).
+    fn report(&mut self, outcome: Outcome, seconds: f64) {
+        self.passed += outcome.passed;
+        self.failed += outcome.failed;
+        let verdict = if outcome.failed == 0 { "ok  " } else { "FAIL" };
+        println!("{verdict} {} [{seconds:.1} s]", outcome.line);
+        if outcome.failed > 0 {
+            for detail in outcome.details.lines() {
+                println!("    {detail}");
+            }
+        }
+        self.lap();
+    }
+
     /// A step that is one test: passes if `result` is `Ok`.
     fn record(&mut self, line: impl Display, result: Result<()>) {
         match result {
@@ -909,7 +928,7 @@ pub fn test_command(args: &TestArgs) -> Result<ExitCode> {
     );
 
     if let Some(wanted) = &args.boot_case {
-        return boot_cases_only(&paths, args.accel, wanted, tally);
+        return boot_cases_only(&paths, args.accel, wanted, workers(args), tally);
     }
 
     let lint_steps: [(&str, &[&str]); 3] = [
@@ -975,41 +994,36 @@ pub fn test_command(args: &TestArgs) -> Result<ExitCode> {
     let archive = build.as_ref().ok().cloned();
     tally.record("kernel and boot archive build", build.map(|_| ()));
 
-    let accel_problem = qemu::check_accel(args.accel).err();
-    for case in BOOT_CASES {
-        let line = format!("boot: {} (pvh, {})", case.name, args.accel.name());
-        if !built {
-            tally.fail(
-                1,
-                line,
-                "not run: the kernel or the boot archive did not build",
-            );
-            continue;
-        }
-        if let Some(problem) = &accel_problem {
-            tally.fail(1, line, &format!("not run: {problem:#}"));
-            continue;
-        }
-        match run_boot_case(&paths, case, args.accel) {
-            Ok(run) => match judge(case, &run) {
-                Ok(()) => tally.pass(1, line),
-                Err(reason) => tally.fail(1, line, &format!("{reason}\n{}", run.log())),
-            },
-            Err(error) => tally.fail(1, line, &format!("{error:#}")),
-        }
-    }
-
+    let ready = boot_readiness(built, args.accel);
+    let mut jobs: Vec<QemuJob> = BOOT_CASES
+        .iter()
+        .map(|case| {
+            let ready = ready.clone();
+            let paths = &paths;
+            let job: QemuJob = Box::new(move || boot_case_outcome(paths, case, args.accel, ready));
+            job
+        })
+        .collect();
     // The suite with one CPU, then with four (every trap through the
     // kernel lock while the other CPUs run threads, ABI.md §6.9).
     for smp in [1, SMP_CPUS] {
-        let suite = crate::conformance::test_step(&paths, args.accel, smp, archive.clone());
-        tally.passed += suite.passed;
-        if suite.failed == 0 {
-            tally.pass(0, suite.line);
-        } else {
-            tally.fail(suite.failed, suite.line, &suite.details);
-        }
+        let archive = archive.clone();
+        let paths = &paths;
+        jobs.push(Box::new(move || {
+            let suite = crate::conformance::test_step(paths, args.accel, smp, archive);
+            Outcome {
+                passed: suite.passed,
+                failed: suite.failed,
+                line: suite.line,
+                details: suite.details,
+            }
+        }));
     }
+    // The two suites are the longest boots: they start first, so the
+    // short cases fill the other workers meanwhile.
+    let suites = BOOT_CASES.len()..jobs.len();
+    let start_order: Vec<usize> = suites.clone().chain(0..suites.start).collect();
+    run_qemu_jobs(jobs, &start_order, workers(args), &mut tally);
 
     println!("{} passed, {} failed", tally.passed, tally.failed);
     Ok(if tally.failed == 0 {
@@ -1025,32 +1039,130 @@ fn boot_cases_only(
     paths: &Paths,
     accel: Accel,
     wanted: &str,
+    workers: usize,
     mut tally: Tally,
 ) -> Result<ExitCode> {
     let build = artifacts::build(paths, Echo::OnFailure)
         .and_then(|manifest| artifacts::write_boot_archive(paths, &manifest));
     let built = build.is_ok();
     tally.record("kernel and boot archive build", build.map(|_| ()));
-    for case in BOOT_CASES.iter().filter(|case| case.name.contains(wanted)) {
-        let line = format!("boot: {} (pvh, {})", case.name, accel.name());
-        if !built {
-            tally.fail(1, line, "not run: the build failed");
-            continue;
-        }
-        match run_boot_case(paths, case, accel) {
-            Ok(run) => match judge(case, &run) {
-                Ok(()) => tally.pass(1, line),
-                Err(reason) => tally.fail(1, line, &format!("{reason}\n{}", run.log())),
-            },
-            Err(error) => tally.fail(1, line, &format!("{error:#}")),
-        }
-    }
+    let ready = boot_readiness(built, accel);
+    let jobs: Vec<QemuJob> = BOOT_CASES
+        .iter()
+        .filter(|case| case.name.contains(wanted))
+        .map(|case| {
+            let ready = ready.clone();
+            let job: QemuJob = Box::new(move || boot_case_outcome(paths, case, accel, ready));
+            job
+        })
+        .collect();
+    let start_order: Vec<usize> = (0..jobs.len()).collect();
+    run_qemu_jobs(jobs, &start_order, workers, &mut tally);
     println!("{} passed, {} failed", tally.passed, tally.failed);
     Ok(if tally.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One QEMU step (a boot case, or a conformance suite of two boots), run
+/// on a worker thread; its outcome is printed in the table's order.
+type QemuJob<'a> = Box<dyn FnOnce() -> Outcome + Send + 'a>;
+
+/// What one QEMU step counted: tests passed and failed, its line, and the
+/// details printed under a failure.
+#[derive(Debug)]
+struct Outcome {
+    passed: u64,
+    failed: u64,
+    line: String,
+    details: String,
+}
+
+/// How many QEMU boots run at once: `--jobs`, or the host's CPUs. Each
+/// boot is CPU-bound on the host (TCG translates; this machine kind's
+/// nested KVM spends its time in the host kernel), so more than the CPUs
+/// would only stretch every boot's time.
+fn workers(args: &TestArgs) -> usize {
+    args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        |jobs| jobs as usize,
+    )
+}
+
+/// Whether boots can run at all: the build worked and the accelerator is
+/// usable; the reason every boot fails, not run, if not.
+fn boot_readiness(built: bool, accel: Accel) -> Result<(), String> {
+    if !built {
+        return Err("not run: the kernel or the boot archive did not build".to_owned());
+    }
+    qemu::check_accel(accel).map_err(|problem| format!("not run: {problem:#}"))
+}
+
+/// Boots one case and judges it: one test.
+fn boot_case_outcome(
+    paths: &Paths,
+    case: &BootCase,
+    accel: Accel,
+    ready: Result<(), String>,
+) -> Outcome {
+    let line = format!("boot: {} (pvh, {})", case.name, accel.name());
+    let failure = match ready
+        .and_then(|()| run_boot_case(paths, case, accel).map_err(|error| format!("{error:#}")))
+    {
+        Ok(run) => match judge(case, &run) {
+            Ok(()) => None,
+            Err(reason) => Some(format!("{reason}\n{}", run.log())),
+        },
+        Err(reason) => Some(reason),
+    };
+    Outcome {
+        passed: u64::from(failure.is_none()),
+        failed: u64::from(failure.is_some()),
+        line,
+        details: failure.unwrap_or_default(),
+    }
+}
+
+/// Runs `jobs` on `workers` threads, starting them in `start_order`, and
+/// reports each outcome in the jobs' own order as soon as every earlier one
+/// is in (so the output reads the same at any `--jobs`), with the seconds
+/// the job itself took.
+fn run_qemu_jobs(jobs: Vec<QemuJob>, start_order: &[usize], workers: usize, tally: &mut Tally) {
+    let count = jobs.len();
+    let slots: Vec<Mutex<Option<QemuJob>>> =
+        jobs.into_iter().map(|job| Mutex::new(Some(job))).collect();
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = mpsc::channel::<(usize, Outcome, f64)>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, count.max(1)) {
+            let sender = sender.clone();
+            let (slots, next) = (&slots, &next);
+            scope.spawn(move || {
+                while let Some(&index) = start_order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let job = slots[index].lock().ok().and_then(|mut slot| slot.take());
+                    let Some(job) = job else { continue };
+                    let started = Instant::now();
+                    let outcome = job();
+                    let seconds = started.elapsed().as_secs_f64();
+                    if sender.send((index, outcome, seconds)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        let mut done: Vec<Option<(Outcome, f64)>> = (0..count).map(|_| None).collect();
+        let mut printed = 0;
+        for (index, outcome, seconds) in receiver {
+            done[index] = Some((outcome, seconds));
+            while let Some((outcome, seconds)) = done.get_mut(printed).and_then(Option::take) {
+                tally.report(outcome, seconds);
+                printed += 1;
+            }
+        }
+    });
 }
 
 /// `cargo test --workspace`, each test it ran added to the tally. Without

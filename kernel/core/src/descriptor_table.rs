@@ -37,6 +37,9 @@ pub struct DescriptorTable {
     /// `entries[i]` is descriptor `i + 1`.
     entries: Vec<Option<Entry>>,
     open: usize,
+    /// Every entry below this index is in use, so the search for the lowest
+    /// free one starts here: filling a table is linear, not quadratic.
+    lowest_hole: usize,
     /// The next installation's generation. 64 bits never wrap (a table
     /// installing a reference every nanosecond would take 584 years), so a
     /// generation names one installation for the table's whole life: a
@@ -50,6 +53,7 @@ impl DescriptorTable {
         Self {
             entries: Vec::new(),
             open: 0,
+            lowest_hole: 0,
             next_generation: 0,
         }
     }
@@ -77,7 +81,13 @@ impl DescriptorTable {
             reference,
             generation,
         });
-        let index = match self.entries.iter().position(Option::is_none) {
+        let hole = self
+            .entries
+            .iter()
+            .skip(self.lowest_hole)
+            .position(Option::is_none)
+            .map(|offset| self.lowest_hole + offset);
+        let index = match hole {
             Some(index) => {
                 self.entries[index] = entry;
                 index
@@ -93,6 +103,7 @@ impl DescriptorTable {
         };
         self.next_generation = generation.saturating_add(1);
         self.open += 1;
+        self.lowest_hole = index + 1;
         Ok(Descriptor(index as u32 + 1))
     }
 
@@ -163,11 +174,14 @@ impl DescriptorTable {
 
     /// Removes and returns the reference at `descriptor`.
     pub fn remove(&mut self, descriptor: Descriptor) -> Result<Reference, Error> {
-        let entry = Self::slot(descriptor)
-            .and_then(|i| self.entries.get_mut(i))
+        let index = Self::slot(descriptor).ok_or(Error::BadDescriptor)?;
+        let entry = self
+            .entries
+            .get_mut(index)
             .and_then(Option::take)
             .ok_or(Error::BadDescriptor)?;
         self.open -= 1;
+        self.lowest_hole = self.lowest_hole.min(index);
         while self.entries.last().is_some_and(Option::is_none) {
             self.entries.pop();
         }
@@ -178,6 +192,7 @@ impl DescriptorTable {
     /// table's own storage is handed over.
     pub fn drain(&mut self) -> impl Iterator<Item = Reference> + use<> {
         self.open = 0;
+        self.lowest_hole = 0;
         core::mem::take(&mut self.entries)
             .into_iter()
             .flatten()
@@ -190,6 +205,7 @@ impl DescriptorTable {
             .entries
             .iter()
             .enumerate()
+            .skip(self.lowest_hole)
             .filter(|(_, e)| e.is_none())
             .map(|(i, _)| i);
         holes
@@ -334,6 +350,8 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(table.open(), model.len());
+                let free: Vec<Descriptor> = (1..).filter(|i| !model.contains_key(i)).take(3).map(Descriptor).collect();
+                prop_assert_eq!(table.next_free(3).collect::<Vec<_>>(), free);
                 for (d, rights) in &model {
                     prop_assert_eq!(table.get(Descriptor(*d)).map(|r| r.rights), Ok(Rights(*rights)));
                 }
