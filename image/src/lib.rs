@@ -13,11 +13,11 @@
 //! `no_std` part, and never contain `unsafe` code: the on-disk layout is read
 //! through `zerocopy`.
 //!
-//! The archive format, version 1, all integers little-endian:
+//! The archive format, version 2, all integers little-endian:
 //!
 //! | offset | size | what |
 //! | --- | --- | --- |
-//! | 0 | 32 | [`format::ArchiveHeader`]: magic `HINGEARC`, version, entry count, total size, CRC-32 of bytes 32..total size, reserved |
+//! | 0 | 32 | [`format::ArchiveHeader`]: magic `HINGEARC`, version, entry count, total size, checksum (low 32 bits of the XXH64 of bytes 32..total size), reserved |
 //! | 32 | 64 × entry count | [`format::DirectoryEntry`]: NUL-padded UTF-8 name (48 bytes), offset, size |
 //! | 4096-aligned | size | each file's bytes; gaps are zero |
 #![cfg_attr(not(any(feature = "std", test)), no_std)]

@@ -192,14 +192,19 @@ fn bad_magic() {
 
 #[test]
 fn unsupported_version() {
-    let mut bytes = sample_archive();
-    header_mut(&mut bytes).version.set(2);
-    let error = parse_error(&bytes);
-    assert_eq!(error, ArchiveError::UnsupportedVersion { found: 2 });
-    assert!(
-        error.to_string().starts_with("unsupported version 2"),
-        "{error}"
-    );
+    // Version 1 (a CRC-32 checksum) is refused too: its sum would not match.
+    for version in [1, 3] {
+        let mut bytes = sample_archive();
+        header_mut(&mut bytes).version.set(version);
+        let error = parse_error(&bytes);
+        assert_eq!(error, ArchiveError::UnsupportedVersion { found: version });
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("unsupported version {version}")),
+            "{error}"
+        );
+    }
 }
 
 #[test]

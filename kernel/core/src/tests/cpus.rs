@@ -135,3 +135,39 @@ fn a_higher_priority_thread_elsewhere_outranks_the_own_queue() {
     w.k.enter(0);
     w.assert_invariants();
 }
+
+/// YIELD hands the CPU to the first ready thread of the caller's priority
+/// on its CPU, and the caller waits behind it: the order exactly (the
+/// in-guest check of the same policy can only count switches, since ticks
+/// interleave there).
+#[test]
+fn yield_runs_the_next_ready_thread_of_its_priority() {
+    for cpus in [1, 4] {
+        let mut w = world_with_cpus(cpus);
+        let init = w.init_thread;
+        let pin = abi::kcall::AffinityRequest::new(1);
+        let reply = w.kcall(
+            init,
+            abi::KernelFunction::ThreadAffinity,
+            abi::Descriptor::NULL,
+            zerocopy::IntoBytes::as_bytes(&pin),
+        );
+        assert_eq!(reply.arg1, 0, "THREAD_AFFINITY to CPU 0");
+        let worker = w.thread_create(init);
+        let priority = |w: &World, t: ThreadId| w.k.threads.get(t).map(|t| t.priority);
+        assert_eq!(priority(&w, worker), priority(&w, init));
+        assert_eq!(w.k.scheduler.queued_on(0).collect::<Vec<_>>(), [worker]);
+        w.kcall(init, abi::KernelFunction::Yield, abi::Descriptor::NULL, &[]);
+        assert_eq!(w.k.current(), Some(worker), "{cpus} CPUs: the worker runs");
+        assert_eq!(w.k.scheduler.queued_on(0).collect::<Vec<_>>(), [init]);
+        w.kcall(
+            worker,
+            abi::KernelFunction::Yield,
+            abi::Descriptor::NULL,
+            &[],
+        );
+        assert_eq!(w.k.current(), Some(init), "{cpus} CPUs: and hands it back");
+        assert_eq!(w.k.scheduler.queued_on(0).collect::<Vec<_>>(), [worker]);
+        w.assert_invariants();
+    }
+}
