@@ -552,7 +552,8 @@ impl CpuRequest {
 )]
 #[repr(C)]
 pub struct CpuCountersReply {
-    /// How many times the CPU switched to a user thread since boot.
+    /// How many times the CPU switched to a user thread since boot (a trap
+    /// that returns to the thread that made it is no switch).
     pub dispatches: u64,
     /// How many CPUs are online (run user threads).
     pub online: u32,
