@@ -36,10 +36,12 @@ struct Entry {
 pub struct DescriptorTable {
     /// `entries[i]` is descriptor `i + 1`.
     entries: Vec<Option<Entry>>,
-    open: usize,
+    /// Open descriptors (at most MAX_DESCRIPTORS: 32 bits keep the table,
+    /// which every process holds, at five words).
+    open: u32,
     /// Every entry below this index is in use, so the search for the lowest
     /// free one starts here: filling a table is linear, not quadratic.
-    lowest_hole: usize,
+    lowest_hole: u32,
     /// The next installation's generation. 64 bits never wrap (a table
     /// installing a reference every nanosecond would take 584 years), so a
     /// generation names one installation for the table's whole life: a
@@ -60,12 +62,12 @@ impl DescriptorTable {
 
     /// Number of open descriptors.
     pub const fn open(&self) -> usize {
-        self.open
+        self.open as usize
     }
 
     /// How many more references fit.
     pub const fn room(&self) -> usize {
-        MAX_DESCRIPTORS as usize - self.open
+        (MAX_DESCRIPTORS - self.open) as usize
     }
 
     fn slot(descriptor: Descriptor) -> Option<usize> {
@@ -84,9 +86,9 @@ impl DescriptorTable {
         let hole = self
             .entries
             .iter()
-            .skip(self.lowest_hole)
+            .skip(self.lowest_hole as usize)
             .position(Option::is_none)
-            .map(|offset| self.lowest_hole + offset);
+            .map(|offset| self.lowest_hole as usize + offset);
         let index = match hole {
             Some(index) => {
                 self.entries[index] = entry;
@@ -103,7 +105,8 @@ impl DescriptorTable {
         };
         self.next_generation = generation.saturating_add(1);
         self.open += 1;
-        self.lowest_hole = index + 1;
+        // Below MAX_DESCRIPTORS, so it fits.
+        self.lowest_hole = index as u32 + 1;
         Ok(Descriptor(index as u32 + 1))
     }
 
@@ -112,7 +115,7 @@ impl DescriptorTable {
     /// checked beforehand cannot fail halfway.
     pub fn reserve(&mut self, count: usize) -> Result<(), Error> {
         // Free entries below the end are reused first.
-        let holes = self.entries.len() - self.open;
+        let holes = self.entries.len() - self.open as usize;
         self.entries
             .try_reserve(count.saturating_sub(holes))
             .map_err(|_| Error::OutOfMemory)
@@ -121,7 +124,7 @@ impl DescriptorTable {
     /// Whether `count` installs fit without allocating (reused holes or
     /// spare capacity): the fast path takes no heap.
     pub fn has_room_reserved(&self, count: usize) -> bool {
-        self.entries.capacity() - self.open >= count
+        self.entries.capacity() - self.open as usize >= count
     }
 
     /// Gives back the spare capacity (the allocation-failure tests).
@@ -181,7 +184,8 @@ impl DescriptorTable {
             .and_then(Option::take)
             .ok_or(Error::BadDescriptor)?;
         self.open -= 1;
-        self.lowest_hole = self.lowest_hole.min(index);
+        // A slot index, below MAX_DESCRIPTORS.
+        self.lowest_hole = self.lowest_hole.min(index as u32);
         while self.entries.last().is_some_and(Option::is_none) {
             self.entries.pop();
         }
@@ -205,7 +209,7 @@ impl DescriptorTable {
             .entries
             .iter()
             .enumerate()
-            .skip(self.lowest_hole)
+            .skip(self.lowest_hole as usize)
             .filter(|(_, e)| e.is_none())
             .map(|(i, _)| i);
         holes
