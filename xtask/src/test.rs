@@ -875,15 +875,14 @@ impl Tally {
 
     fn pass(&mut self, tests: u64, line: impl Display) {
         self.passed += tests;
-        println!("ok   {line} [{:.1} s]", self.lap());
+        let seconds = self.lap();
+        print_line(true, line, seconds, "");
     }
 
     fn fail(&mut self, tests: u64, line: impl Display, details: &str) {
         self.failed += tests;
-        println!("FAIL {line} [{:.1} s]", self.lap());
-        for detail in details.lines() {
-            println!("    {detail}");
-        }
+        let seconds = self.lap();
+        print_line(false, line, seconds, details);
     }
 
     /// A QEMU step's outcome, with the seconds it took on its worker (the
@@ -891,13 +890,7 @@ impl Tally {
     fn report(&mut self, outcome: Outcome, seconds: f64) {
         self.passed += outcome.passed;
         self.failed += outcome.failed;
-        let verdict = if outcome.failed == 0 { "ok  " } else { "FAIL" };
-        println!("{verdict} {} [{seconds:.1} s]", outcome.line);
-        if outcome.failed > 0 {
-            for detail in outcome.details.lines() {
-                println!("    {detail}");
-            }
-        }
+        print_line(outcome.failed == 0, outcome.line, seconds, &outcome.details);
         self.lap();
     }
 
@@ -906,6 +899,19 @@ impl Tally {
         match result {
             Ok(()) => self.pass(1, line),
             Err(error) => self.fail(1, line, &format!("{error:#}")),
+        }
+    }
+}
+
+/// One step's line: `ok` or `FAIL`, the step, its seconds, and under a
+/// failure its details, indented.
+fn print_line(ok: bool, line: impl Display, seconds: f64, details: &str) {
+    if ok {
+        println!("ok   {line} [{seconds:.1} s]");
+    } else {
+        println!("FAIL {line} [{seconds:.1} s]");
+        for detail in details.lines() {
+            println!("    {detail}");
         }
     }
 }
