@@ -1,5 +1,6 @@
 //! Writing a boot archive on the host: files are laid out in the order they
-//! were added, each at the next 4096-byte boundary after the previous one.
+//! were added, each at the next 4096-byte boundary after the previous one;
+//! a file identical to an earlier one shares its bytes.
 
 use crate::format::{
     self, ArchiveHeader, DIRECTORY_ENTRY_SIZE, DirectoryEntry, HEADER_SIZE, MAGIC, NAME_CAPACITY,
@@ -88,15 +89,27 @@ impl ArchiveBuilder {
     }
 
     /// Writes the archive: header, directory, then each file's bytes at the
-    /// next 4096-byte boundary, the gaps zero-filled.
+    /// next 4096-byte boundary, the gaps zero-filled. A file whose bytes
+    /// equal an earlier file's is not written again: its entry points at the
+    /// earlier bytes (two names for one program cost one copy, and the
+    /// kernel checksums every byte at each boot).
     pub fn build(&self) -> Vec<u8> {
         let directory_end = HEADER_SIZE + self.files.len() * DIRECTORY_ENTRY_SIZE;
         let mut archive = vec![0u8; directory_end];
-        let mut directory = Vec::with_capacity(self.files.len());
-        for file in &self.files {
-            let offset = align_to_file_boundary(archive.len());
-            archive.resize(offset, 0);
-            archive.extend_from_slice(&file.bytes);
+        let mut directory: Vec<DirectoryEntry> = Vec::with_capacity(self.files.len());
+        for (index, file) in self.files.iter().enumerate() {
+            let earlier = self.files[..index]
+                .iter()
+                .position(|earlier| !file.bytes.is_empty() && earlier.bytes == file.bytes);
+            let offset = match earlier {
+                Some(earlier) => directory[earlier].offset.get() as usize,
+                None => {
+                    let offset = align_to_file_boundary(archive.len());
+                    archive.resize(offset, 0);
+                    archive.extend_from_slice(&file.bytes);
+                    offset
+                }
+            };
             directory.push(DirectoryEntry {
                 name: file.name,
                 offset: U64::new(offset as u64),

@@ -8,7 +8,7 @@
 use crate::error::ArchiveError;
 use crate::format::{
     ArchiveHeader, DIRECTORY_ENTRY_SIZE, DirectoryEntry, FILE_ALIGNMENT, HEADER_SIZE, MAGIC,
-    NAME_CAPACITY, VERSION, checksum, decode_name,
+    NAME_CAPACITY, VERSION, checksum, decode_name, encode_name,
 };
 use core::fmt;
 use core::iter::FusedIterator;
@@ -127,9 +127,19 @@ impl<'a> BootArchive<'a> {
     }
 
     /// The bytes of the file called `name`, if there is one.
+    ///
+    /// Compares each stored name field with `name`'s encoding and decodes
+    /// only the match: the kernel looks a program up at every spawn, and
+    /// `parse` has already checked every entry.
     pub fn find(&self, name: &str) -> Option<&'a [u8]> {
-        self.entries()
-            .find(|entry| entry.name == name)
+        let field = encode_name(name).ok()?;
+        let index = (0..self.entry_count).find(|&index| {
+            directory_record(self.archive, index)
+                .and_then(|record| DirectoryEntry::ref_from_bytes(record).ok())
+                .is_some_and(|record| record.name == field)
+        })?;
+        decode_entry(self.archive, self.entry_count, index)
+            .ok()
             .map(|entry| entry.data)
     }
 }

@@ -74,6 +74,33 @@ fn what_the_builder_writes_the_reader_reads_back() {
         Some([0xa5; abi::PAGE_SIZE].as_slice())
     );
     assert_eq!(archive.find("missing"), None);
+    // `find` compares stored fields with the name's encoding: a prefix, a
+    // longer name, one with a NUL after it and one that cannot be stored
+    // match nothing.
+    for near in ["pag", "pages", "page\0", "", &"p".repeat(NAME_CAPACITY + 1)] {
+        assert_eq!(archive.find(near), None, "{near:?}");
+    }
+}
+
+#[test]
+fn identical_files_share_their_bytes() {
+    let program = vec![0x5a; 3 * abi::PAGE_SIZE + 7];
+    let bytes = ArchiveBuilder::new()
+        .add("conformance", program.clone())
+        .and_then(|builder| builder.add("other", b"x".as_slice()))
+        .and_then(|builder| builder.add("conformance-portals", program.clone()))
+        .expect("valid names")
+        .build();
+    let archive = BootArchive::parse(&bytes).expect("valid");
+    let entries: Vec<_> = archive.entries().collect();
+    assert_eq!(entries[2].offset, entries[0].offset);
+    assert_eq!(
+        archive.find("conformance-portals"),
+        Some(program.as_slice())
+    );
+    assert_eq!(archive.find("conformance"), Some(program.as_slice()));
+    // One copy: the archive ends with "other", its one byte.
+    assert_eq!(archive.total_size(), entries[1].offset + 1);
 }
 
 #[test]
@@ -408,21 +435,27 @@ fn the_header_starts_with_the_magic() {
     assert_eq!(&sample_archive()[..8], MAGIC.as_slice());
 }
 
-/// Files of arbitrary names (valid ones, made unique) and contents.
+/// Files of arbitrary names (valid ones, made unique) and contents, some
+/// of them copies of an earlier file's (which the builder shares).
 fn arbitrary_files() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
     proptest::collection::vec(
         (
             "[a-z0-9._-]{1,20}",
             proptest::collection::vec(any::<u8>(), 0..5000),
+            proptest::option::weighted(0.3, any::<prop::sample::Index>()),
         ),
         0..6,
     )
     .prop_map(|files| {
-        files
-            .into_iter()
-            .enumerate()
-            .map(|(index, (name, data))| (format!("{index}-{name}"), data))
-            .collect()
+        let mut made: Vec<(String, Vec<u8>)> = Vec::new();
+        for (index, (name, data, copy_of)) in files.into_iter().enumerate() {
+            let data = match copy_of {
+                Some(earlier) if index > 0 => made[earlier.index(index)].1.clone(),
+                _ => data,
+            };
+            made.push((format!("{index}-{name}"), data));
+        }
+        made
     })
 }
 
@@ -447,6 +480,23 @@ proptest! {
             prop_assert_eq!(entry.data, data.as_slice());
             prop_assert_eq!(archive.find(name), Some(data.as_slice()));
         }
+        // Each distinct non-empty content is written once.
+        let mut distinct: Vec<&Vec<u8>> = Vec::new();
+        for (_, data) in &files {
+            if !data.is_empty() && !distinct.contains(&data) {
+                distinct.push(data);
+            }
+        }
+        let written: usize = distinct.iter().map(|data| data.len()).sum();
+        prop_assert!(bytes.len() >= written);
+        prop_assert!(
+            bytes.len()
+                < HEADER_SIZE
+                    + files.len() * DIRECTORY_ENTRY_SIZE
+                    + distinct.len() * FILE_ALIGNMENT as usize
+                    + written
+                    + 1
+        );
     }
 
     #[test]

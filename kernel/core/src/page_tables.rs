@@ -54,6 +54,30 @@ pub fn occupied(pages: impl IntoIterator<Item = u64>) -> u64 {
     tables * PAGE_SIZE
 }
 
+/// The first index in `range` whose word of `table` is not zero (an entry
+/// in use: a user-half entry is zero or present), `None` if all are zero.
+///
+/// Most of a process's tables are sparse, and walking them was a tenth of
+/// a KVM boot's time: eight words are skipped per step when their OR is
+/// zero. `range` must lie within the table.
+pub fn first_in_use(table: &[u64; 512], range: core::ops::Range<usize>) -> Option<usize> {
+    let mut index = range.start;
+    while index < range.end {
+        if index.is_multiple_of(8) && index + 8 <= range.end {
+            let chunk = &table[index..index + 8];
+            if chunk.iter().fold(0, |any, &word| any | word) == 0 {
+                index += 8;
+                continue;
+            }
+        }
+        if table[index] != 0 {
+            return Some(index);
+        }
+        index += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,7 +115,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn first_in_use_finds_the_first_entry_of_the_range() {
+        let mut table = [0u64; 512];
+        assert_eq!(first_in_use(&table, 0..512), None);
+        table[7] = 1;
+        table[8] = 1;
+        table[511] = 1;
+        assert_eq!(first_in_use(&table, 0..512), Some(7));
+        assert_eq!(first_in_use(&table, 8..512), Some(8));
+        assert_eq!(first_in_use(&table, 9..511), None);
+        assert_eq!(first_in_use(&table, 9..512), Some(511));
+        assert_eq!(first_in_use(&table, 5..5), None);
+        assert_eq!(first_in_use(&table, 0..7), None);
+    }
+
     proptest! {
+        /// The chunked scan finds what a scan of every entry finds.
+        #[test]
+        fn first_in_use_is_the_first_nonzero_word(
+            used in prop::collection::btree_set(0usize..512, 0..12),
+            start in 0usize..=512,
+            length in 0usize..=512,
+        ) {
+            let mut table = [0u64; 512];
+            for &index in &used {
+                table[index] = (index as u64) << 12 | 1;
+            }
+            let end = (start + length).min(512);
+            let expected = (start..end).find(|&index| table[index] != 0);
+            prop_assert_eq!(first_in_use(&table, start..end), expected);
+        }
+
         /// Whatever is already mapped, a mapping adds at most its bound.
         #[test]
         fn a_mapping_adds_at_most_its_bound(

@@ -9,15 +9,14 @@
 //! frame to the object (the kernel core frees it when the object goes).
 
 use core::cell::Cell;
+use core::ops::Range;
 
 use abi::Error;
 use x86_64::VirtAddr;
 use x86_64::registers::control::{Cr3, Cr3Flags};
-use x86_64::structures::paging::{
-    Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
-};
+use x86_64::structures::paging::{PageTable, PageTableFlags, PhysFrame};
 
-use super::memory::{Frames, ZeroedFrames, direct_map, direct_map_offset, free_frame};
+use super::memory::{ZeroedFrames, direct_map, free_frame};
 
 /// The software bit (one of those the CPU ignores, SDM vol. 3, 4.5) that
 /// marks a leaf entry whose frame belongs to a memory object, not to the
@@ -40,6 +39,16 @@ unsafe fn table(frame: PhysFrame) -> &'static mut PageTable {
     unsafe { &mut *(direct_map(frame.start_address().as_u64()) as *mut PageTable) }
 }
 
+/// The first index in `range` whose entry of `entries` is in use (see
+/// [`kernel_core::page_tables::first_in_use`]).
+fn next_in_use(entries: &PageTable, range: Range<usize>) -> Option<usize> {
+    // SAFETY: `PageTable` is `repr(C)` around `[PageTableEntry; 512]` and
+    // `PageTableEntry` is `repr(transparent)` around a `u64`: the same
+    // bytes, read only.
+    let words = unsafe { &*core::ptr::from_ref(entries).cast::<[u64; 512]>() };
+    kernel_core::page_tables::first_in_use(words, range)
+}
+
 /// One process's page tables.
 #[derive(Debug)]
 pub struct AddressSpace {
@@ -54,18 +63,6 @@ pub struct AddressSpace {
     /// Page-table frames allocated under the PML4 so far (never decreases):
     /// the machine reports each mapping's share so the kernel can charge it.
     tables_made: u64,
-}
-
-/// Takes frames for new page tables from [`Frames`] and counts them.
-struct CountingFrames<'a>(&'a mut u64);
-
-// SAFETY: every frame comes from `Frames`, which hands out unused frames.
-unsafe impl x86_64::structures::paging::FrameAllocator<Size4KiB> for CountingFrames<'_> {
-    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
-        let frame = Frames.allocate_frame()?;
-        *self.0 += 1;
-        Some(frame)
-    }
 }
 
 impl AddressSpace {
@@ -86,9 +83,80 @@ impl AddressSpace {
         })
     }
 
-    fn mapper(&self) -> OffsetPageTable<'static> {
-        // SAFETY: the PML4 is this space's; the direct map covers every table.
-        unsafe { OffsetPageTable::new(table(self.pml4), VirtAddr::new(direct_map_offset())) }
+    /// The last-level table that maps `address` (user half), making the
+    /// missing tables above it (zeroed, counted in `tables_made`). Every
+    /// entry on the way gets `parents` (present, user, and writable when
+    /// the page is): a write needs R/W at every level. OUT_OF_MEMORY when a
+    /// table could not be had, and then the tables this call made are
+    /// freed again, so nothing changed; BAD_ADDRESS_RANGE on a huge page.
+    ///
+    /// A plain walk instead of the `x86_64` crate's generic mapper: every
+    /// page a process maps or loads comes through here.
+    fn leaf_table_making(
+        &mut self,
+        address: u64,
+        parents: PageTableFlags,
+    ) -> Result<PhysFrame, Error> {
+        // The tables made so far: (table holding the entry, index, new table).
+        let mut made: [Option<(PhysFrame, usize, PhysFrame)>; 3] = [None; 3];
+        let mut frame = self.pml4;
+        for (level, shift) in [39u32, 30, 21].into_iter().enumerate() {
+            let index = ((address >> shift) & 0x1ff) as usize;
+            // SAFETY: a table of this space, which `&mut self` holds
+            // exclusively.
+            let entry = unsafe { &mut table(frame)[index] };
+            if entry.is_unused() {
+                let Some(child) =
+                    x86_64::structures::paging::FrameAllocator::allocate_frame(&mut ZeroedFrames)
+                else {
+                    for &(holder, index, child) in made.iter().rev().flatten() {
+                        // SAFETY: as above; the entry this call set.
+                        unsafe { table(holder)[index].set_unused() };
+                        free_frame(child);
+                        self.tables_made -= 1;
+                    }
+                    return Err(Error::OutOfMemory);
+                };
+                entry.set_frame(child, parents);
+                self.tables_made += 1;
+                made[level] = Some((frame, index, child));
+                frame = child;
+            } else {
+                if !entry.flags().contains(parents) {
+                    entry.set_flags(entry.flags() | parents);
+                }
+                frame = entry.frame().map_err(|_| Error::BadAddressRange)?;
+            }
+        }
+        Ok(frame)
+    }
+
+    /// Points the absent leaf entry for `address` at `frame` with `flags`
+    /// (which hold present and user); the page-table bytes made for it.
+    /// BAD_ADDRESS_RANGE when something is mapped there, OUT_OF_MEMORY when
+    /// a table could not be had; either way nothing changed.
+    fn map_leaf(
+        &mut self,
+        address: u64,
+        frame: PhysFrame,
+        flags: PageTableFlags,
+    ) -> Result<u64, Error> {
+        let parents = flags
+            & (PageTableFlags::PRESENT
+                | PageTableFlags::USER_ACCESSIBLE
+                | PageTableFlags::WRITABLE);
+        let made_before = self.tables_made;
+        let leaf = self.leaf_table_making(address, parents)?;
+        // SAFETY: the last-level table of this space, held exclusively.
+        let entry = unsafe { &mut table(leaf)[((address >> 12) & 0x1ff) as usize] };
+        if !entry.is_unused() {
+            // Present already: so were the tables above it, none was made.
+            return Err(Error::BadAddressRange);
+        }
+        // The page was not present, and the CPU caches no not-present
+        // entry (Intel SDM 4.10.4.3): nothing to flush.
+        entry.set_frame(frame, flags);
+        Ok((self.tables_made - made_before) * abi::PAGE_BYTES)
     }
 
     /// Maps one zeroed page at `address` (page-aligned, user half).
@@ -98,27 +166,12 @@ impl AddressSpace {
         self.forget_translations();
         let frame = x86_64::structures::paging::FrameAllocator::allocate_frame(&mut ZeroedFrames)
             .ok_or(Error::OutOfMemory)?;
-        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
-        let mut mapper = self.mapper();
-        let mut tables = CountingFrames(&mut self.tables_made);
-        // SAFETY: a fresh frame into the user half of this space only.
-        match unsafe { mapper.map_to(page, frame, flags, &mut tables) } {
-            Ok(flush) => {
-                // The page was not present, and the CPU caches no
-                // not-present entry (Intel SDM 4.10.4.3): nothing to flush.
-                flush.ignore();
-                Ok(frame)
-            }
-            // A table frame the walk needed was not there: memory ran
-            // out, which is not the caller's range's fault.
-            Err(x86_64::structures::paging::mapper::MapToError::FrameAllocationFailed) => {
+        match self.map_leaf(address, frame, flags) {
+            Ok(_) => Ok(frame),
+            Err(error) => {
                 free_frame(frame);
-                Err(Error::OutOfMemory)
-            }
-            Err(_) => {
-                free_frame(frame);
-                Err(Error::BadAddressRange)
+                Err(error)
             }
         }
     }
@@ -135,24 +188,8 @@ impl AddressSpace {
         flags: PageTableFlags,
     ) -> Result<u64, Error> {
         self.forget_translations();
-        let page = Page::<Size4KiB>::containing_address(VirtAddr::new(address));
         let flags = flags | PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE | BORROWED;
-        let made_before = self.tables_made;
-        let mut mapper = self.mapper();
-        let mut tables = CountingFrames(&mut self.tables_made);
-        // SAFETY: a memory object's frame into the user half of this space
-        // only; the object keeps the frame while any mapping shows it.
-        match unsafe { mapper.map_to(page, frame, flags, &mut tables) } {
-            Ok(flush) => {
-                // Not present before: nothing cached (SDM 4.10.4.3).
-                flush.ignore();
-                Ok((self.tables_made - made_before) * abi::PAGE_BYTES)
-            }
-            Err(x86_64::structures::paging::mapper::MapToError::FrameAllocationFailed) => {
-                Err(Error::OutOfMemory)
-            }
-            Err(_) => Err(Error::BadAddressRange),
-        }
+        self.map_leaf(address, frame, flags)
     }
 
     /// Points the memory-object page mapped at `address` at `frame` with
@@ -366,19 +403,17 @@ fn entry_span(level: u8) -> u64 {
     1 << (12 + 9 * (u32::from(level) - 1))
 }
 
-/// The entries of the table at `level` (based at `base`) that cover part of
-/// `[start, end)`: their indices and base addresses.
-fn entries_within(
-    level: u8,
-    base: u64,
-    start: u64,
-    end: u64,
-) -> impl Iterator<Item = (usize, u64)> {
+/// The indices of the entries of the table at `level` (based at `base`)
+/// that cover part of `[start, end)`; empty when none does.
+fn indices_within(level: u8, base: u64, start: u64, end: u64) -> Range<usize> {
     let span = entry_span(level);
     let first = (start.saturating_sub(base) / span).min(512) as usize;
-    (first..512)
-        .map(move |index| (index, base + index as u64 * span))
-        .take_while(move |&(_, at)| at < end)
+    let past = if end <= base {
+        0
+    } else {
+        ((end - 1 - base) / span + 1).min(512) as usize
+    };
+    first..past.max(first)
 }
 
 /// See [`AddressSpace::first_mapped`]; `frame` is a table at `level`
@@ -386,10 +421,15 @@ fn entries_within(
 fn first_present(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -> Option<u64> {
     // SAFETY: a table of the caller's space, only read here.
     let entries = unsafe { table(frame) };
-    for (index, at) in entries_within(level, base, start, end) {
+    let span = entry_span(level);
+    let within = indices_within(level, base, start, end);
+    let mut from = within.start;
+    while let Some(index) = next_in_use(entries, from..within.end) {
+        from = index + 1;
         let Ok(child) = entries[index].frame() else {
             continue;
         };
+        let at = base + index as u64 * span;
         if level == 1 {
             return Some(at);
         }
@@ -418,9 +458,16 @@ struct Unmapped {
 fn unmap_in(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -> Unmapped {
     // SAFETY: a table of the caller's space, which it holds exclusively.
     let entries = unsafe { table(frame) };
+    let span = entry_span(level);
+    let within = indices_within(level, base, start, end);
     let mut done = Unmapped::default();
-    for (index, at) in entries_within(level, base, start, end) {
+    // Whether an entry in the range stays (a table below that kept pages).
+    let mut kept = false;
+    let mut from = within.start;
+    while let Some(index) = next_in_use(entries, from..within.end) {
+        from = index + 1;
         let Ok(child) = entries[index].frame() else {
+            kept = true;
             continue;
         };
         if level == 1 {
@@ -431,17 +478,25 @@ fn unmap_in(frame: PhysFrame, level: u8, base: u64, start: u64, end: u64) -> Unm
             entries[index].set_unused();
             done.changed = true;
         } else {
-            let below = unmap_in(child, level - 1, at, start, end);
+            let below = unmap_in(child, level - 1, base + index as u64 * span, start, end);
             done.freed += below.freed;
             done.changed |= below.changed;
             if below.empty {
                 entries[index].set_unused();
                 free_frame(child);
                 done.freed += abi::PAGE_BYTES;
+            } else {
+                kept = true;
             }
         }
     }
     // The PML4 is never freed here, and its upper half is the kernel's.
-    done.empty = level < 4 && entries.iter().all(|entry| entry.is_unused());
+    // Inside the range only `kept` can say an entry is left, so only the
+    // entries outside it are read: none when a whole table is unmapped
+    // (a process's end), the first present one otherwise.
+    done.empty = level < 4
+        && !kept
+        && next_in_use(entries, 0..within.start).is_none()
+        && next_in_use(entries, within.end..512).is_none();
     done
 }

@@ -714,20 +714,39 @@ impl Machine for X86Machine {
             if !segment.executable {
                 flags |= PageTableFlags::NO_EXECUTE;
             }
-            // Map writable first to copy the file bytes, then set the final flags.
-            memory_bytes += self.map_range(space, first, end - first, PageTableFlags::WRITABLE)?;
             let start = segment.file_offset as usize;
             let bytes = image
                 .get(start..start + segment.file_size as usize)
                 .ok_or(Error::InvalidArgument)?;
-            self.write_user(space, segment.address, bytes)?;
+            // Each page mapped with its final flags, the file's bytes
+            // copied into its frame: no second walk to change the flags.
+            // A failure leaves pages mapped; the kernel then discards the
+            // whole space.
             let tables = &mut self.space_mut(space)?.tables;
+            let made_before = tables.tables_made();
             let mut page = first;
             while page < end {
-                tables.set_flags(page, flags)?;
+                let frame = tables.map_zeroed(page, flags)?;
+                // The part of the file that lands in this page.
+                let from = page.max(segment.address);
+                let to = (page + PAGE_BYTES).min(segment.address + segment.file_size);
+                if from < to {
+                    let part =
+                        &bytes[(from - segment.address) as usize..(to - segment.address) as usize];
+                    let physical = frame.start_address().as_u64() + (from - page);
+                    // SAFETY: a fresh frame of this space, reached through
+                    // the direct map; `part` ends within the page.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            part.as_ptr(),
+                            memory::direct_map(physical) as *mut u8,
+                            part.len(),
+                        );
+                    }
+                }
                 page += PAGE_BYTES;
             }
-            memory_bytes += end - first;
+            memory_bytes += (tables.tables_made() - made_before) * PAGE_BYTES + (end - first);
         }
         let stack_bottom = USER_STACK_TOP - USER_STACK_SIZE;
         memory_bytes += self.map_range(
