@@ -502,10 +502,6 @@ pub static CASES: &[Case] = &[
         decisions: &["D20"],
         expect: Expect::reply_done("the pager's REPLY"),
         run: |context| {
-            // The runner's threads on one CPU (the jobs below inherit it):
-            // with several, a job that ends on another CPU between the two
-            // counts would free its stack inside the window measured.
-            kernel::set_affinity(1)?;
             warm_up(context)?;
             let own = context.adopt(kernel::memory_create(2)?.into_raw());
             {
@@ -513,12 +509,26 @@ pub static CASES: &[Case] = &[
                 pages.write(RUNNER_AT + PAGE, b"pager's frame");
             }
             let paging = paging(context, 2)?;
-            // Page 0 first, so that the peer's page tables there exist.
-            let first = touch(context, paging.peer, 0, &[], 1)?;
+            // Page 0 first, so that the peer's page tables there exist (13
+            // bytes read, as below: the runner's heap already has room for
+            // what the second access allocates).
+            let first = touch(context, paging.peer, 0, &[], 13)?;
             let (_, mut buffer) = take_request(context, paging.door.owner)?;
             kit::reply(&mut buffer, &Answer::data(&supply(PageSupply::data(), &[])))?;
             access_result(context, &first)?;
-            let job = touch(context, paging.peer, PAGE, &[], 13)?;
+            // The REPLY below wakes the job driving the peer's access, which
+            // may run at once on any CPU (on the runner's, a tick lets a
+            // thread of its priority in). Its thread ends only after both
+            // counts: an ended thread's kernel stack counts as free at once,
+            // which no pinning or waiting can keep out of the window.
+            let counted = context.event()?;
+            let peer = paging.peer;
+            let job = context.job(move || {
+                let accessed = peer.access(MAP_AT + PAGE, &[], 13);
+                let _ = kernel::event_wait(counted);
+                accessed
+            })?;
+            context.settle();
             let (_, mut buffer) = take_request(context, paging.door.owner)?;
             let before = kernel::counters()?;
             let registers = kit::reply(
@@ -526,6 +536,7 @@ pub static CASES: &[Case] = &[
                 &Answer::data(&supply(PageSupply::frame(own, PAGE), &[])),
             )?;
             let after = kernel::counters()?;
+            kernel::event_signal(counted)?;
             context.check(
                 after.free_frames == before.free_frames,
                 &alloc::format!(
@@ -536,7 +547,6 @@ pub static CASES: &[Case] = &[
             );
             let accessed = access_result(context, &job)?;
             check_read(context, &accessed, b"pager's frame");
-            kernel::set_affinity(u64::MAX)?;
             Ok(context.observe(registers))
         },
     },

@@ -95,6 +95,31 @@ pub fn wait_for_interrupt() {
     interrupts::disable();
 }
 
+/// Halts with interrupts enabled until an interrupt of
+/// [`WAKE_VECTOR`](super::trap::WAKE_VECTOR)'s priority class arrives,
+/// then disables them again. Every lower class is masked meanwhile (the
+/// task priority, CR8) and stays pending: the caller is inside a trap and
+/// must take no other interrupt. One pending already ends the halt at once
+/// (STI's shadow covers the HLT).
+pub fn halt_until_woken() {
+    let mask_below_wake = u64::from(super::trap::WAKE_VECTOR >> 4) - 1;
+    // SAFETY: CR8 only sets which interrupt classes are delivered, and is
+    // set back to 0 (all) before the return; the interrupt taken runs the
+    // WAKE (or spurious) handler, which takes no lock and touches nothing
+    // but the local APIC.
+    unsafe {
+        core::arch::asm!(
+            "mov cr8, {mask}",
+            "sti",
+            "hlt",
+            "cli",
+            "mov cr8, {all}",
+            mask = in(reg) mask_below_wake,
+            all = in(reg) 0u64,
+        );
+    }
+}
+
 /// Set from the `qemu-exit` command-line word: report verdicts through
 /// QEMU's debug-exit device instead of halting.
 static QEMU_EXIT: AtomicBool = AtomicBool::new(false);

@@ -27,18 +27,35 @@
 //!   only loads a user address space while it holds the lock
 //!   (`system::switch`), so once it acknowledged it holds no translation
 //!   of the space until the holder let the lock go.
+//! - Sleeping waiters: a waiter that has not got the lock after
+//!   [`SPINS_BEFORE_SLEEP`] tries halts until the release wakes it (see
+//!   [`sleep_until_released`] for why no wake-up is lost), so that a host
+//!   running more virtual CPUs than it has cores can run the holder.
 //! - [`LOADED`]: written by its own CPU only (under the lock, or in the
 //!   stall it serves while the holder waits for exactly that), read by the
 //!   holder under the lock.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::smp::MAX_CPUS;
 use super::{memory, paging, smp, syscall};
 
-/// The lock word: 1 while a CPU holds the lock; `trap_restore` stores 0.
+/// The lock word: bit 0 ([`HELD`]) while a CPU holds the lock, and bit
+/// `1 + i` while CPU `i` is halted waiting for it ([`sleeper_bit`]).
+/// `trap_restore` lets go with one locked decrement, which leaves zero
+/// unless a CPU sleeps, and then wakes the sleepers: the release and the
+/// question "is anyone asleep" are one atomic step, so no wake-up is lost.
 #[unsafe(no_mangle)]
-static KERNEL_LOCK: AtomicU32 = AtomicU32::new(0);
+static KERNEL_LOCK: AtomicU64 = AtomicU64::new(0);
+
+/// The lock word's held bit.
+const HELD: u64 = 1;
+
+/// CPU `cpu`'s bit in the lock word while it sleeps on it; none for the
+/// last CPU index (the word has 63 such bits), which only spins.
+fn sleeper_bit(cpu: usize) -> Option<u64> {
+    (cpu < 63).then(|| 1u64 << (cpu + 1))
+}
 
 /// The address space whose tables each CPU has loaded (0: the kernel's
 /// own, which maps no user page).
@@ -48,18 +65,10 @@ static STALL: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// Takes the kernel lock on this CPU, serving stall requests while it
 /// waits; `trap_restore` lets it go when this CPU leaves the kernel.
+#[inline]
 pub fn acquire() {
-    loop {
-        // Test, then test-and-set: waiters spin on a shared line.
-        if KERNEL_LOCK.load(Ordering::Relaxed) == 0
-            && KERNEL_LOCK
-                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        {
-            break;
-        }
-        serve_stall();
-        core::hint::spin_loop();
+    if !try_take() {
+        wait_and_take();
     }
     syscall::set_holds_lock(true);
     let cpu = syscall::cpu_index() as usize % MAX_CPUS;
@@ -67,6 +76,88 @@ pub fn acquire() {
     if SEEN_GENERATION[cpu].load(Ordering::Relaxed) != generation {
         flush_everything();
         SEEN_GENERATION[cpu].store(generation, Ordering::Relaxed);
+    }
+}
+
+/// One try: test, then test-and-set (waiters spin on a shared line).
+#[inline(always)]
+fn try_take() -> bool {
+    let word = KERNEL_LOCK.load(Ordering::Relaxed);
+    word & HELD == 0
+        && KERNEL_LOCK
+            .compare_exchange(word, word | HELD, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+}
+
+/// The lock was held: spins, serving stall requests, and halts after
+/// [`SPINS_BEFORE_SLEEP`] tries, until it takes the lock.
+#[cold]
+#[inline(never)]
+fn wait_and_take() {
+    let mut tries = 0u32;
+    loop {
+        serve_stall();
+        core::hint::spin_loop();
+        if try_take() {
+            return;
+        }
+        tries += 1;
+        if tries == SPINS_BEFORE_SLEEP {
+            tries = 0;
+            sleep_until_released();
+        }
+    }
+}
+
+/// Tries of the lock word before a waiter halts. A holder that runs lets
+/// go well within them (a trap's work); one that does not is most likely
+/// descheduled by the host (more virtual CPUs than host cores), and a
+/// waiter that spins then only keeps it from the core it needs: the
+/// four-CPU conformance suite spent half of CPU 0's time here under KVM.
+const SPINS_BEFORE_SLEEP: u32 = 1_000;
+
+/// Halts this CPU until the lock is let go or a stall request comes for
+/// it (or at once, if either happened already).
+///
+/// No wake-up is lost: the sleeper sets its bit in the lock word with a
+/// locked operation, which also tells it whether the lock is still held;
+/// a release after that leaves the bit in the word and so wakes it
+/// (`trap_restore`). A stall request is posted with a locked operation
+/// before [`stall_others`] reads the word, and read by the sleeper after
+/// it set its bit: locked operations are totally ordered, so either the
+/// sleeper sees the request and does not halt, or the requester sees the
+/// bit and wakes it. [`WAKE_VECTOR`](super::trap::WAKE_VECTOR) ends the
+/// halt even if it arrived first.
+fn sleep_until_released() {
+    let cpu = syscall::cpu_index() as usize % MAX_CPUS;
+    let Some(bit) = sleeper_bit(cpu) else {
+        return;
+    };
+    let word = KERNEL_LOCK.fetch_or(bit, Ordering::SeqCst);
+    if word & HELD != 0 && STALL[cpu].load(Ordering::SeqCst) == 0 {
+        SLEEPS.fetch_add(1, Ordering::Relaxed);
+        super::cpu::halt_until_woken();
+    }
+    KERNEL_LOCK.fetch_and(!bit, Ordering::SeqCst);
+}
+
+/// How many times a CPU halted waiting for the lock (the boot log's
+/// last lines report it).
+static SLEEPS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times a CPU halted waiting for the lock since boot.
+pub fn sleeps() -> u64 {
+    SLEEPS.load(Ordering::Relaxed)
+}
+
+/// Wakes every CPU halted on the lock (`trap_restore` calls it after the
+/// release, when one is): each retries, and one takes the lock.
+pub extern "C" fn wake_sleepers() {
+    let mut sleepers = KERNEL_LOCK.load(Ordering::SeqCst) >> 1;
+    while sleepers != 0 {
+        let cpu = sleepers.trailing_zeros() as usize;
+        sleepers &= sleepers - 1;
+        smp::wake(cpu);
     }
 }
 
@@ -145,8 +236,14 @@ pub fn stall_others(space: u64) {
     let mut waiting = 0u64;
     for cpu in (0..online.min(MAX_CPUS)).filter(|&c| c != me) {
         if LOADED[cpu].load(Ordering::Acquire) == space {
-            STALL[cpu].store(space, Ordering::Release);
+            // Posted with a locked operation before the sleepers are read:
+            // a CPU halted on the lock is woken to serve it (see
+            // `sleep_until_released`).
+            STALL[cpu].swap(space, Ordering::SeqCst);
             smp::kick(cpu);
+            if sleeper_bit(cpu).is_some_and(|bit| KERNEL_LOCK.load(Ordering::SeqCst) & bit != 0) {
+                smp::wake(cpu);
+            }
             waiting |= 1 << cpu;
         }
     }

@@ -17,7 +17,7 @@ use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::acpi::Processor;
-use super::trap::{KICK_VECTOR, TIMER_TICKS};
+use super::trap::{KICK_VECTOR, TIMER_TICKS, WAKE_VECTOR};
 use super::{cpu, fpu, gdt, idt, kernel_stack, lapic, memory, syscall};
 
 /// The most CPUs the kernel keeps track of (the boot CPU included); more
@@ -104,6 +104,12 @@ pub fn report_dispatches() {
     for index in 0..(online() as usize).min(MAX_CPUS) {
         kprintln!("cpu {index}: {} user thread dispatches", dispatches(index));
     }
+    if online() > 1 {
+        kprintln!(
+            "kernel lock: {} halts waiting for it",
+            super::kernel_lock::sleeps()
+        );
+    }
 }
 
 /// CPU `index` is in the kernel: a wake-up sent to it is answered.
@@ -125,6 +131,14 @@ pub fn kick(index: usize) {
             k.store(true, Ordering::Relaxed);
         }
         lapic::send_fixed(id.load(Ordering::Relaxed), KICK_VECTOR);
+    }
+}
+
+/// Interrupts CPU `index` with [`WAKE_VECTOR`]: ends its halt waiting for
+/// the kernel lock (kernel_lock.rs); anywhere else it only returns.
+pub fn wake(index: usize) {
+    if let Some(id) = APIC_IDS.get(index) {
+        lapic::send_fixed(id.load(Ordering::Relaxed), WAKE_VECTOR);
     }
 }
 

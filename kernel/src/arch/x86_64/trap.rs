@@ -17,6 +17,11 @@ pub const TIMER_VECTOR: u8 = 0x40;
 /// Vector of the IPI one CPU sends another (`smp::kick`): enter the kernel
 /// (serving a stall request on the way) and pick a thread if idle.
 pub const KICK_VECTOR: u8 = 0x41;
+/// Vector of the IPI that wakes a CPU halted waiting for the kernel lock
+/// (kernel_lock.rs). The highest priority class: such a CPU masks every
+/// lower one (task priority), so no other interrupt is taken while it
+/// waits; they stay pending until it leaves the kernel.
+pub const WAKE_VECTOR: u8 = 0xf0;
 /// The vector a frame is given once the core set every register of it
 /// (an upcall's entry or return, ABI.md §6.10): not a SYSCALL's, so it
 /// returns through IRETQ, which restores RCX and R11 as well. No interrupt
@@ -125,11 +130,17 @@ trap_restore:
     movq %rax, %rsp
     // The kernel lock goes only now, on the stack of the context resumed
     // (kernel_lock.rs): the one left is free for another CPU to resume.
-    // A plain store releases it: x86 keeps it after every earlier store.
     cmpq $0, %gs:24
     je 4f
     movq $0, %gs:24
-    movl $0, KERNEL_LOCK(%rip)
+    // One locked decrement clears the held bit; what is left are the CPUs
+    // halted waiting for the lock, to be woken (kernel_lock.rs).
+    lock decq KERNEL_LOCK(%rip)
+    jz 4f
+    movq %rsp, %rbx
+    andq $-16, %rsp
+    call {wake}
+    movq %rbx, %rsp
 4:
     // A frame a SYSCALL made returns through SYSRET when its return
     // address is a user address (SYSRET to a non-canonical RIP would fault
@@ -185,6 +196,7 @@ trap_restore:
     iretq
     "#,
     dispatch = sym trap_entry_dispatch,
+    wake = sym super::kernel_lock::wake_sleepers,
     syscall_vector = const SYSCALL_VECTOR,
     user_end = const abi::process::USER_END,
     options(att_syntax)
@@ -358,6 +370,9 @@ pub static TIMER_TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::Atom
 pub(super) fn trap_dispatch(frame: &TrapFrame) {
     match frame.vector as u8 {
         SPURIOUS_VECTOR => {} // no EOI for spurious interrupts (SDM 11.9)
+        // It only ends a halt waiting for the kernel lock (or finds it
+        // over); taken without the lock, like everything here.
+        WAKE_VECTOR => lapic::end_of_interrupt(),
         vector if vector < 32 => fatal_exception(frame),
         vector => {
             kprintln!("unexpected interrupt vector {vector:#x}");

@@ -227,11 +227,19 @@ impl<T> Drop for Worker<T> {
     }
 }
 
-/// YIELDs a few times, so that threads of the test that are merely ready
-/// (a worker that was joined still has to run its THREAD_EXIT) get to end
-/// before a check counts threads.
+/// YIELDs until every other thread of the system is blocked or gone
+/// (CPU_COUNTERS: the caller the only thread running, none ready), so that
+/// a thread of the test that is merely ready or still running (a worker
+/// that was joined still has to run its THREAD_EXIT, maybe on another CPU)
+/// has ended before a check counts threads. No number of YIELDs is enough
+/// for that on several CPUs; the bound on tries only keeps a thread that
+/// never blocks from hanging the test (the count that follows reports it).
 pub fn settle() {
-    for _ in 0..4 {
+    for _ in 0..1_000_000u32 {
         let _ = kernel::yield_now();
+        match kernel::cpu_counters(0) {
+            Ok(counters) if counters.running > 1 || counters.ready > 0 => {}
+            _ => return,
+        }
     }
 }
