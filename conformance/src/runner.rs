@@ -92,19 +92,10 @@ pub fn settle() {
     let _ = kernel::event_wait(Descriptor(event));
 }
 
-/// Whether every other thread of the system is blocked. On one CPU the
-/// sentinel (priority 0) knows it by running; with several, other CPUs
-/// may run threads beside it, so it asks the kernel (CPU_COUNTERS: one
-/// CPU running a thread, its own, and nothing ready).
-fn system_idle() -> bool {
-    match kernel::cpu_counters(0) {
-        Ok(counters) => counters.running <= 1 && counters.ready == 0,
-        // A kernel without CPU_COUNTERS runs one CPU.
-        Err(_) => true,
-    }
-}
-
-/// The sentinel: whenever it runs and the system is idle ([`system_idle`]). It must not
+/// The sentinel: whenever it runs and every other thread is blocked. On
+/// one CPU it knows that by running (priority 0); with several, other CPUs
+/// may run threads beside it, so it asks the kernel
+/// ([`kernel::others_blocked`]). It must not
 /// allocate (a thread of priority 16 spinning on the heap lock would never
 /// let it finish) and must not print.
 #[cfg_attr(not(all(target_arch = "x86_64", target_os = "none")), allow(dead_code))]
@@ -113,7 +104,7 @@ pub(crate) extern "C" fn sentinel_main(_argument: u64) -> ! {
     let _ = userlib::signal::block(u64::MAX);
     loop {
         let _ = kernel::yield_now();
-        if !system_idle() {
+        if !kernel::others_blocked() {
             continue;
         }
         if SETTLE_REQUESTED.swap(false, Ordering::AcqRel) {

@@ -592,6 +592,19 @@ pub fn cpu_counters(cpu: u32) -> Result<abi::kcall::CpuCountersReply, Error> {
     )
 }
 
+/// Whether every other thread of the system is blocked or gone, as the
+/// kernel saw it at the call: the caller's CPU the only one running a user
+/// thread, and no thread ready (CPU_COUNTERS). A kernel without
+/// CPU_COUNTERS runs one CPU: the answer is then yes, and only the
+/// caller's priority can make it true (the conformance runner's sentinel
+/// runs at priority 0).
+pub fn others_blocked() -> bool {
+    match cpu_counters(0) {
+        Ok(counters) => counters.running <= 1 && counters.ready == 0,
+        Err(_) => true,
+    }
+}
+
 /// CLOCK: timer ticks since boot and their rate.
 pub fn clock() -> Result<ClockReply, Error> {
     small_call(KernelFunction::Clock, Descriptor::NULL, &[], |_, reply| {

@@ -236,13 +236,16 @@ pub fn stall_others(space: u64) {
     let mut waiting = 0u64;
     for cpu in (0..online.min(MAX_CPUS)).filter(|&c| c != me) {
         if LOADED[cpu].load(Ordering::Acquire) == space {
-            // Posted with a locked operation before the sleepers are read:
-            // a CPU halted on the lock is woken to serve it (see
-            // `sleep_until_released`).
+            // Posted with a locked operation before the sleepers are read
+            // (see `sleep_until_released`). A CPU halted on the lock is in
+            // `wait_and_take`, which serves the request once woken and
+            // cannot leave while we hold the lock; any other is kicked
+            // into the kernel, whose lock wait serves it.
             STALL[cpu].swap(space, Ordering::SeqCst);
-            smp::kick(cpu);
             if sleeper_bit(cpu).is_some_and(|bit| KERNEL_LOCK.load(Ordering::SeqCst) & bit != 0) {
                 smp::wake(cpu);
+            } else {
+                smp::kick(cpu);
             }
             waiting |= 1 << cpu;
         }

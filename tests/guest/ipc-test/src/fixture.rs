@@ -237,9 +237,8 @@ impl<T> Drop for Worker<T> {
 pub fn settle() {
     for _ in 0..1_000_000u32 {
         let _ = kernel::yield_now();
-        match kernel::cpu_counters(0) {
-            Ok(counters) if counters.running > 1 || counters.ready > 0 => {}
-            _ => return,
+        if kernel::others_blocked() {
+            return;
         }
     }
 }

@@ -88,8 +88,6 @@ struct Shared {
     stop: AtomicBool,
     ready: AtomicU64,
     done: AtomicU64,
-    /// 1 once the server counted its answer to QUIT.
-    server_done: AtomicU64,
     clients: [ClientCounts; CLIENTS],
     served: AtomicU64,
     replied: AtomicU64,
@@ -150,7 +148,6 @@ fn server(shared: Arc<Shared>, owner: Descriptor, end: Descriptor) {
             break;
         }
     }
-    shared.server_done.store(1, Ordering::SeqCst);
     let _ = upcall::retry(|| kernel::event_wait(end));
 }
 
@@ -232,8 +229,8 @@ fn stress(fixture: &mut Fixture) -> Outcome {
     });
     crate::check::expect_eq("the QUIT call", ended.map(|_| ()), Ok(()))?;
     // QUIT's answer reaches us as soon as the server's REPLY made it; the
-    // server counts that REPLY after it, maybe on another CPU.
-    wait_for(&shared.server_done, 1)?;
+    // server counts that REPLY after it, maybe on another CPU, and then
+    // blocks: settle waits for that.
     crate::fixture::settle();
     let after = kernel::counters().setup("COUNTERS")?;
     for _ in 0..=CLIENTS {
