@@ -187,6 +187,19 @@ impl<T> Arena<T> {
         }
     }
 
+    /// Two different live entries at once, mutably (the IPC fast path's
+    /// two threads); None if either is not live or they are the same.
+    pub fn get_pair_mut(&mut self, a: Id<T>, b: Id<T>) -> Option<(&mut T, &mut T)> {
+        let [first, second] = self
+            .slots
+            .get_disjoint_mut([a.index as usize, b.index as usize])
+            .ok()?;
+        if first.generation != a.generation || second.generation != b.generation {
+            return None;
+        }
+        Some((first.value.as_mut()?, second.value.as_mut()?))
+    }
+
     /// Whether `id` is live.
     pub fn contains(&self, id: Id<T>) -> bool {
         self.get(id).is_some()
@@ -250,6 +263,36 @@ mod tests {
         assert_eq!(arena.get(b), Some(&"b"));
         assert_eq!(arena.len(), 1);
         assert_eq!(arena.ids().collect::<Vec<_>>(), vec![b]);
+    }
+
+    #[test]
+    fn pairs_are_two_live_entries_in_the_order_asked() {
+        let mut arena = Arena::new();
+        let ids: Vec<_> = (0..4)
+            .map(|n| arena.insert(n).expect("a test arena has room"))
+            .collect();
+        let gone = ids[3];
+        assert_eq!(arena.remove(gone), Some(3));
+        for &a in &ids[..3] {
+            for &b in &ids[..3] {
+                let pair = arena.get_pair_mut(a, b).map(|(x, y)| (*x, *y));
+                if a == b {
+                    assert_eq!(pair, None, "the same entry twice");
+                } else {
+                    assert_eq!(pair, Some((a.index() as i32, b.index() as i32)));
+                }
+            }
+            assert_eq!(arena.get_pair_mut(a, gone).map(|_| ()), None);
+            assert_eq!(arena.get_pair_mut(gone, a).map(|_| ()), None);
+        }
+        // A new tenant of the freed slot is not the stale id.
+        let new = arena.insert(9).expect("a test arena has room");
+        assert_eq!(arena.get_pair_mut(ids[0], gone).map(|_| ()), None);
+        let (x, y) = arena.get_pair_mut(new, ids[0]).expect("both live");
+        *x += 1;
+        *y += 1;
+        assert_eq!(arena.get(new), Some(&10));
+        assert_eq!(arena.get(ids[0]), Some(&1));
     }
 
     #[test]

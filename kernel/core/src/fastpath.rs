@@ -46,28 +46,129 @@ impl Kernel {
         args: &SendArgs,
     ) -> bool {
         if args.sizes.descriptor_count() == 0 {
-            self.fast_call_with::<false>(machine, caller, args)
+            self.fast_call_data(machine, caller, args)
         } else {
             self.fast_call_with_descriptors(machine, caller, args)
         }
+    }
+
+    /// The call half of a data-only message: each thread, the door and
+    /// the caller's process looked up once, and the borrows kept from the
+    /// decision to the commit (the copy needs only the machine).
+    #[inline(always)]
+    fn fast_call_data(
+        &mut self,
+        machine: &mut impl Machine,
+        caller: ThreadId,
+        args: &SendArgs,
+    ) -> bool {
+        #[cfg(test)]
+        if self.fast_path_test.slow_only {
+            return false;
+        }
+        let system = match args.function.range() {
+            FunctionRange::User => false,
+            FunctionRange::System => true,
+            _ => return false,
+        };
+        let Ok(layout) = args.sizes.layout() else {
+            return false;
+        };
+        let Some(c) = self.threads.get(caller) else {
+            return false;
+        };
+        let (space, caller_priority) = (c.space, c.priority);
+        let Some(p) = self.processes.get(c.process) else {
+            return false;
+        };
+        let Ok((reference, generation)) = p.table.get_with_generation(args.target) else {
+            return false;
+        };
+        if !reference.rights.contains(Rights::SEND) {
+            return false;
+        }
+        let door_id = reference.object;
+        let Some(object) = self.objects.get_mut(door_id) else {
+            return false;
+        };
+        let ObjectBody::Door(door) = &mut object.body else {
+            return false;
+        };
+        if door.system != system || door.owner.is_none() {
+            return false;
+        }
+        let Some(&receiver) = door.receivers.front() else {
+            return false;
+        };
+        let Some((c, r)) = self.threads.get_pair_mut(caller, receiver) else {
+            return false;
+        };
+        let ThreadState::Receiving {
+            buffer, total_size, ..
+        } = r.state
+        else {
+            return false;
+        };
+        // The call switches on the caller's CPU (ABI.md §6.9): a
+        // receiver pinned elsewhere takes the slow path, which queues it.
+        if r.priority < caller_priority
+            || layout.used > total_size
+            || (r.affinity >> self.cpu) & 1 == 0
+        {
+            return false;
+        }
+        let mut head = [0u8; 8];
+        let copy = MessageCopy {
+            from_space: space,
+            from: args.buffer,
+            checked: usize::from(layout.total_size),
+            to_space: r.space,
+            to: buffer,
+            length: usize::from(layout.data_size),
+        };
+        if machine.check_and_copy(copy, &mut head).is_err() {
+            return false;
+        }
+        // Delivered: from here on exactly the slow path's changes.
+        door.receivers.pop_front();
+        // The receiver's blocked reference on the door goes with it.
+        object.references = object.references.saturating_sub(1);
+        let call = CallRecord {
+            function: args.function,
+            buffer: args.buffer,
+            sizes: args.sizes,
+            door: door_id,
+            via: args.target,
+            via_generation: generation,
+            cookie: reference.cookie,
+        };
+        c.state = ThreadState::AwaitingReply {
+            call,
+            server: receiver,
+        };
+        r.holding = Holding::Call {
+            caller,
+            door: door_id,
+        };
+        r.resume = Some(TrapArgs::received(
+            call.function,
+            call.cookie,
+            buffer,
+            call.sizes,
+        ));
+        r.state = ThreadState::Running;
+        self.current = Some(receiver);
+        #[cfg(test)]
+        {
+            self.fast_path_test.hits += 1;
+        }
+        true
     }
 
     /// [`Kernel::fast_call`] of a message with descriptors, out of line.
     #[cold]
     #[inline(never)]
     fn fast_call_with_descriptors(
-        &mut self,
-        machine: &mut impl Machine,
-        caller: ThreadId,
-        args: &SendArgs,
-    ) -> bool {
-        self.fast_call_with::<true>(machine, caller, args)
-    }
-
-    /// The call half for messages with (`SLOTS`) or without descriptors:
-    /// two copies, so the data-only one stays as short as it was.
-    #[inline(always)]
-    fn fast_call_with<const SLOTS: bool>(
         &mut self,
         machine: &mut impl Machine,
         caller: ThreadId,
@@ -123,51 +224,31 @@ impl Kernel {
             return false;
         }
         let (receiver_process, receiver_space) = (r.process, r.space);
-        if !SLOTS {
-            let mut head = [0u8; 8];
-            if machine
-                .check_and_copy(
-                    MessageCopy {
-                        from_space: space,
-                        from: args.buffer,
-                        checked: usize::from(layout.total_size),
-                        to_space: receiver_space,
-                        to: buffer,
-                        length: usize::from(layout.data_size),
-                    },
-                    &mut head,
-                )
+        if layout.total_size > 0
+            && machine
+                .check_user(space, args.buffer, usize::from(layout.total_size), true)
                 .is_err()
-            {
-                return false;
-            }
-        } else {
-            if layout.total_size > 0
-                && machine
-                    .check_user(space, args.buffer, usize::from(layout.total_size), true)
-                    .is_err()
-            {
-                return false;
-            }
-            // Descriptors: the slow path's own transfer, all or nothing,
-            // before the receiver leaves the queue (a failure changed
-            // nothing, and the slow path meets it again).
-            let source = End {
-                process,
-                space,
-                buffer: args.buffer,
-            };
-            let destination = End {
-                process: receiver_process,
-                space: receiver_space,
-                buffer,
-            };
-            if self
-                .fast_transfer(machine, source, layout, destination, total_size)
-                .is_none()
-            {
-                return false;
-            }
+        {
+            return false;
+        }
+        // Descriptors: the slow path's own transfer, all or nothing,
+        // before the receiver leaves the queue (a failure changed
+        // nothing, and the slow path meets it again).
+        let source = End {
+            process,
+            space,
+            buffer: args.buffer,
+        };
+        let destination = End {
+            process: receiver_process,
+            space: receiver_space,
+            buffer,
+        };
+        if self
+            .fast_transfer(machine, source, layout, destination, total_size)
+            .is_none()
+        {
+            return false;
         }
         // Delivered: from here on exactly the slow path's changes.
         if let Some(object) = self.objects.get_mut(door_id) {
@@ -224,27 +305,115 @@ impl Kernel {
         args: &ReplyArgs,
     ) -> bool {
         if args.sizes.descriptor_count() == 0 {
-            self.fast_reply_wait_with::<false>(machine, server, args)
+            self.fast_reply_wait_data(machine, server, args)
         } else {
             self.fast_reply_wait_with_descriptors(machine, server, args)
         }
+    }
+
+    /// The reply-and-wait half of a data-only reply: both threads, the
+    /// door and the caller's process looked up once each.
+    #[inline(always)]
+    fn fast_reply_wait_data(
+        &mut self,
+        machine: &mut impl Machine,
+        server: ThreadId,
+        args: &ReplyArgs,
+    ) -> bool {
+        #[cfg(test)]
+        if self.fast_path_test.slow_only {
+            return false;
+        }
+        let Ok(layout) = args.sizes.layout() else {
+            return false;
+        };
+        let Some(Holding::Call {
+            caller,
+            door: door_id,
+        }) = self.threads.get(server).map(|s| s.holding)
+        else {
+            return false;
+        };
+        let Some((s, c)) = self.threads.get_pair_mut(server, caller) else {
+            return false;
+        };
+        let ThreadState::AwaitingReply { call, .. } = c.state else {
+            return false;
+        };
+        if (c.affinity >> self.cpu) & 1 == 0
+            || call.via.is_null()
+            || layout.used > call.sizes.total_size()
+        {
+            return false;
+        }
+        // The receive half must block at once: the door alive and still
+        // this process's, nothing queued on it, room for one more receiver.
+        let Some(object) = self.objects.get_mut(door_id) else {
+            return false;
+        };
+        let ObjectBody::Door(door) = &mut object.body else {
+            return false;
+        };
+        if door.owner != Some(s.process)
+            || !door.senders.is_empty()
+            || !door.notices.is_empty()
+            || !door.page_requests.is_empty()
+            || door.receivers.len() == door.receivers.capacity()
+        {
+            return false;
+        }
+        let total_size = args.sizes.total_size();
+        let mut head = [0u8; 8];
+        let copy = MessageCopy {
+            from_space: s.space,
+            from: args.buffer,
+            checked: usize::from(total_size),
+            to_space: c.space,
+            to: call.buffer,
+            length: usize::from(layout.data_size),
+        };
+        if machine.check_and_copy(copy, &mut head).is_err() {
+            return false;
+        }
+        let data = &head[..usize::from(layout.data_size).min(8)];
+        // Delivered: from here on exactly the slow path's changes.
+        if let Some(p) = self.processes.get_mut(c.process) {
+            p.table
+                .set_cookie(call.via, call.via_generation, call.door, args.cookie);
+        }
+        // The service ends (`Kernel::end_service`).
+        s.holding = Holding::Nothing;
+        if s.is_boosted() {
+            let boosted = s.priority;
+            s.priority = s.base_priority;
+            self.scheduler.dismiss(boosted);
+        }
+        c.resume = Some(TrapArgs::replied(
+            abi::trap::ret_val_of(data),
+            abi::trap::errno_of(data),
+            abi::MessageSizes::new().with_data_size(layout.data_size),
+        ));
+        c.state = ThreadState::Running;
+        object.references += 1;
+        door.receivers.push_back(server);
+        s.state = ThreadState::Receiving {
+            door: door_id,
+            buffer: args.buffer,
+            total_size,
+            after_reply: true,
+        };
+        self.current = Some(caller);
+        #[cfg(test)]
+        {
+            self.fast_path_test.hits += 1;
+        }
+        true
     }
 
     /// [`Kernel::fast_reply_wait`] of a reply with descriptors, out of line.
     #[cold]
     #[inline(never)]
     fn fast_reply_wait_with_descriptors(
-        &mut self,
-        machine: &mut impl Machine,
-        server: ThreadId,
-        args: &ReplyArgs,
-    ) -> bool {
-        self.fast_reply_wait_with::<true>(machine, server, args)
-    }
-
-    /// The reply-and-wait half with (`SLOTS`) or without descriptors.
-    #[inline(always)]
-    fn fast_reply_wait_with<const SLOTS: bool>(
         &mut self,
         machine: &mut impl Machine,
         server: ThreadId,
@@ -296,54 +465,31 @@ impl Kernel {
             return false;
         }
         let total_size = args.sizes.total_size();
-        let (ret_val, errno) = if !SLOTS {
-            let mut head = [0u8; 8];
-            if machine
-                .check_and_copy(
-                    MessageCopy {
-                        from_space: space,
-                        from: args.buffer,
-                        checked: usize::from(total_size),
-                        to_space: caller_space,
-                        to: call.buffer,
-                        length: usize::from(layout.data_size),
-                    },
-                    &mut head,
-                )
+        if total_size > 0
+            && machine
+                .check_user(space, args.buffer, usize::from(total_size), true)
                 .is_err()
-            {
-                return false;
-            }
-            let data = &head[..usize::from(layout.data_size).min(8)];
-            (abi::trap::ret_val_of(data), abi::trap::errno_of(data))
-        } else {
-            if total_size > 0
-                && machine
-                    .check_user(space, args.buffer, usize::from(total_size), true)
-                    .is_err()
-            {
-                return false;
-            }
-            let source = End {
-                process,
-                space,
-                buffer: args.buffer,
-            };
-            let destination = End {
-                process: caller_process,
-                space: caller_space,
-                buffer: call.buffer,
-            };
-            match self.fast_transfer(
-                machine,
-                source,
-                layout,
-                destination,
-                call.sizes.total_size(),
-            ) {
-                Some(delivered) => (delivered.ret_val, delivered.errno),
-                None => return false,
-            }
+        {
+            return false;
+        }
+        let source = End {
+            process,
+            space,
+            buffer: args.buffer,
+        };
+        let destination = End {
+            process: caller_process,
+            space: caller_space,
+            buffer: call.buffer,
+        };
+        let Some(Delivered { ret_val, errno, .. }) = self.fast_transfer(
+            machine,
+            source,
+            layout,
+            destination,
+            call.sizes.total_size(),
+        ) else {
+            return false;
         };
         // Delivered: from here on exactly the slow path's changes.
         if let Some(p) = self.processes.get_mut(caller_process) {

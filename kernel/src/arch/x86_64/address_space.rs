@@ -49,14 +49,18 @@ fn next_in_use(entries: &PageTable, range: Range<usize>) -> Option<usize> {
     kernel_core::page_tables::first_in_use(words, range)
 }
 
+/// An empty slot of the translation cache: not page-aligned, so no page
+/// equals it.
+const NO_PAGE: u64 = u64::MAX;
+
 /// One process's page tables.
 #[derive(Debug)]
 pub struct AddressSpace {
     pml4: PhysFrame,
     /// The last two translations (a software TLB): IPC touches the same
     /// buffer pages call after call, and a hit skips the four-level walk.
-    /// Each is a virtual page (bit 0 set when every level allows writes; 0
-    /// when empty, as page 0 is never mapped) and its frame. Every change to
+    /// Each is a virtual page (bit 0 set when every level allows writes;
+    /// [`NO_PAGE`] when empty) and its frame. Every change to
     /// this space's mappings goes through `&mut self` methods, which empty it.
     recent_pages: [Cell<u64>; 2],
     recent_frames: [Cell<u64>; 2],
@@ -77,7 +81,7 @@ impl AddressSpace {
         }
         Ok(Self {
             pml4,
-            recent_pages: [Cell::new(0), Cell::new(0)],
+            recent_pages: [Cell::new(NO_PAGE), Cell::new(NO_PAGE)],
             recent_frames: [Cell::new(0), Cell::new(0)],
             tables_made: 0,
         })
@@ -301,7 +305,28 @@ impl AddressSpace {
     /// `x86_64` crate's generic translator. A user access needs the U/S bit
     /// at every level, and a write the R/W bit at every level (CR0.WP is
     /// set, so the kernel honours them too: Intel SDM vol. 3, 4.6).
+    ///
+    /// The cache's hit is inlined into the caller; the walk is not.
+    #[inline(always)]
     pub fn translate(&self, address: u64, write: bool) -> Option<u64> {
+        let page = address & !0xfff;
+        // A hit: the page, and bit 0 (writable) at least what is asked.
+        // An empty slot holds `NO_PAGE`, which no page equals; a cached
+        // page passed the walk's checks, so it is a user page.
+        let hit = |cached: u64| cached & !1 == page && cached & 1 >= u64::from(write);
+        if hit(self.recent_pages[0].get()) {
+            return Some(self.recent_frames[0].get() + (address & 0xfff));
+        }
+        if hit(self.recent_pages[1].get()) {
+            return Some(self.recent_frames[1].get() + (address & 0xfff));
+        }
+        self.walk(address, write)
+    }
+
+    /// [`AddressSpace::translate`] past the cache: the walk, whose result
+    /// the cache keeps.
+    #[inline(never)]
+    fn walk(&self, address: u64, write: bool) -> Option<u64> {
         const PRESENT: u64 = 1 << 0;
         const WRITABLE: u64 = 1 << 1;
         const USER: u64 = 1 << 2;
@@ -310,12 +335,6 @@ impl AddressSpace {
             return None;
         }
         let page = address & !0xfff;
-        for slot in 0..2 {
-            let cached = self.recent_pages[slot].get();
-            if cached & !1 == page && page != 0 && (cached & 1 == 1 || !write) {
-                return Some(self.recent_frames[slot].get() + (address & 0xfff));
-            }
-        }
         let mut writable = WRITABLE;
         let required = if write {
             PRESENT | USER | WRITABLE
@@ -368,7 +387,7 @@ impl AddressSpace {
     /// Empties the translation cache (a mapping of this space changed).
     fn forget_translations(&mut self) {
         for slot in &self.recent_pages {
-            slot.set(0);
+            slot.set(NO_PAGE);
         }
     }
 

@@ -114,7 +114,11 @@ static TABLES: [core::sync::atomic::AtomicPtr<CpuTables>; super::smp::MAX_CPUS] 
 
 /// The tables of the CPU running this (the boot CPU's are the static).
 fn this_cpu() -> &'static CpuTables {
-    let index = super::syscall::cpu_index() as usize;
+    cpu_tables(super::syscall::cpu_index() as usize)
+}
+
+/// The tables of CPU `index` (the boot CPU's are the static).
+fn cpu_tables(index: usize) -> &'static CpuTables {
     let tables = TABLES.get(index).map_or(core::ptr::null_mut(), |t| {
         t.load(core::sync::atomic::Ordering::Acquire)
     });
@@ -171,12 +175,18 @@ fn load(tables: &'static CpuTables) {
     }
 }
 
-/// Sets the stack the CPU switches to when an interrupt or exception arrives
-/// in ring 3 (TSS.RSP0).
-pub fn set_kernel_stack(top: VirtAddr) {
-    // SAFETY: a CPU's TSS is only touched by that CPU, with interrupts
-    // disabled; the CPU reads RSP0 only on a ring change.
-    unsafe { (*this_cpu().tss.get()).tss.privilege_stack_table[0] = top };
+/// Where the running CPU's TSS keeps RSP0, the stack the CPU switches to
+/// when an interrupt or exception arrives in ring 3: the per-CPU block
+/// keeps it (`syscall.rs`), so a thread switch writes it without finding
+/// the tables. The field is not 8-byte aligned (the TSS is packed).
+///
+/// By index, not through `this_cpu`: it is asked before GS points at the
+/// CPU's block.
+pub fn kernel_stack_slot(index: u64) -> *mut u64 {
+    let tables = cpu_tables(index as usize);
+    // SAFETY: only the address is taken (no reference to the packed
+    // field); the tables live forever.
+    unsafe { core::ptr::addr_of_mut!((*tables.tss.get()).tss.privilege_stack_table).cast::<u64>() }
 }
 
 /// Lets ring 3 use the ports `[first, first + count)` (`allowed`), or

@@ -196,7 +196,13 @@ fn flush_everything() {
 
 /// Records that this CPU loaded `space`'s tables (under the lock).
 pub fn loaded(space: u64) {
-    LOADED[syscall::cpu_index() as usize % MAX_CPUS].store(space, Ordering::Release);
+    loaded_on(syscall::cpu_index() as usize, space);
+}
+
+/// [`loaded`], by the CPU `cpu` (the running one) that knows its index.
+#[inline]
+pub fn loaded_on(cpu: usize, space: u64) {
+    LOADED[cpu % MAX_CPUS].store(space, Ordering::Release);
 }
 
 /// The space whose tables this CPU has loaded.

@@ -139,7 +139,7 @@ impl PortRanges {
 pub(super) struct X86Machine {
     kernel_pml4: PhysFrame,
     archive: image::BootArchive<'static>,
-    /// Address spaces; a space's id is its index + 1 (0 is the kernel's own).
+    /// Address spaces by id; slot 0 stays empty (id 0 is the kernel's own).
     spaces: Vec<Option<Space>>,
     /// Thread contexts by the thread's arena index, with its full id.
     contexts: Vec<Option<(u64, Context)>>,
@@ -178,7 +178,7 @@ impl X86Machine {
         X86Machine {
             kernel_pml4,
             archive,
-            spaces: Vec::new(),
+            spaces: alloc::vec![None],
             contexts: Vec::new(),
             retired: Vec::new(),
             qemu_exit,
@@ -206,7 +206,7 @@ impl X86Machine {
         match self.space(space) {
             Ok(s) => {
                 s.tables.activate();
-                kernel_lock::loaded(space);
+                kernel_lock::loaded_on(cpu, space);
                 // Drivers only: most spaces open no port, and then the
                 // bitmap is left alone.
                 let (ports_space, open) = (
@@ -298,24 +298,19 @@ fn frame_at(physical: u64) -> Result<PhysFrame, Error> {
 }
 
 impl X86Machine {
+    /// The space with id `space` (its index: one bounds check on the
+    /// IPC path; slot 0, the kernel's own, is always empty).
+    #[inline]
     fn space(&self, space: SpaceId) -> Result<&Space, Error> {
-        let index = usize::try_from(space)
-            .ok()
-            .and_then(|s| s.checked_sub(1))
-            .ok_or(Error::BadBuffer)?;
         self.spaces
-            .get(index)
+            .get(space as usize)
             .and_then(Option::as_ref)
             .ok_or(Error::BadBuffer)
     }
 
     fn space_mut(&mut self, space: SpaceId) -> Result<&mut Space, Error> {
-        let index = usize::try_from(space)
-            .ok()
-            .and_then(|s| s.checked_sub(1))
-            .ok_or(Error::InvalidArgument)?;
         self.spaces
-            .get_mut(index)
+            .get_mut(space as usize)
             .and_then(Option::as_mut)
             .ok_or(Error::InvalidArgument)
     }
@@ -538,9 +533,9 @@ impl Machine for X86Machine {
             unsafe { core::ptr::copy_nonoverlapping(s, head.as_mut_ptr(), length) };
         }
         // SAFETY: both pieces are mapped user memory of `length` bytes within
-        // one page each, reached through the direct map; `copy` allows them
-        // to overlap (a process sending to itself).
-        unsafe { core::ptr::copy(s, d, length) };
+        // one page each, reached through the direct map; `copy_bytes` allows
+        // them to overlap (a process sending to itself).
+        unsafe { memory::copy_bytes(s, d, length) };
         Ok(())
     }
 
@@ -552,26 +547,23 @@ impl Machine for X86Machine {
             next_map: USER_MAP_BASE,
             io_ports: PortRanges::default(),
         });
-        let index = match self.spaces.iter().position(Option::is_none) {
-            Some(index) => {
-                self.spaces[index] = space;
-                index
+        let free = self.spaces.iter().skip(1).position(Option::is_none);
+        let index = match free {
+            Some(offset) => {
+                self.spaces[offset + 1] = space;
+                offset + 1
             }
             None => {
                 self.spaces.push(space);
                 self.spaces.len() - 1
             }
         };
-        Ok(index as SpaceId + 1)
+        Ok(index as SpaceId)
     }
 
     fn destroy_space(&mut self, space: SpaceId) {
         kernel_lock::stall_others(space);
-        let index = usize::try_from(space).ok().and_then(|s| s.checked_sub(1));
-        if let Some(space) = index
-            .and_then(|i| self.spaces.get_mut(i))
-            .and_then(Option::take)
-        {
+        if let Some(space) = self.spaces.get_mut(space as usize).and_then(Option::take) {
             // If we run on it, move to the kernel's own tables first; any
             // other space stays loaded (a thread of it may run on after
             // this trap without a switch).

@@ -76,8 +76,7 @@ pub fn is_busy(index: usize) -> bool {
     index < MAX_CPUS && (BUSY.load(Ordering::Acquire) >> index) & 1 != 0
 }
 
-/// Records whether this CPU (`index`) runs a user thread from now on, and
-/// counts a dispatch when it does.
+/// Records whether this CPU (`index`) runs a user thread from now on.
 pub fn set_busy(index: usize, busy: bool) {
     if index < MAX_CPUS {
         if busy {
@@ -86,7 +85,12 @@ pub fn set_busy(index: usize, busy: bool) {
             BUSY.fetch_and(!(1 << index), Ordering::Release);
         }
     }
-    if busy && let Some(d) = DISPATCHES.get(index) {
+}
+
+/// Counts a switch of CPU `index` to a user thread.
+#[inline]
+pub fn count_dispatch(index: usize) {
+    if let Some(d) = DISPATCHES.get(index) {
         d.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -23,8 +23,8 @@ use super::trap::TrapFrame;
 /// `TrapFrame::vector` of a frame built by the SYSCALL stub (no real vector is this large).
 pub const SYSCALL_VECTOR: u64 = 0x100;
 
-/// The per-CPU block GS points at in kernel mode. The stub uses the first two
-/// fields by offset, and [`cpu_index`] the third, so their order is fixed.
+/// The per-CPU block GS points at in kernel mode. The stubs and the
+/// functions below reach its fields by offset, so their order is fixed.
 #[repr(C)]
 pub struct PerCpu {
     /// Offset 0: the top of the current thread's kernel stack.
@@ -38,6 +38,9 @@ pub struct PerCpu {
     /// Offset 24: non-zero while this CPU holds the kernel lock;
     /// `trap_restore` lets the lock go when it finds it set.
     holds_lock: UnsafeCell<u64>,
+    /// Offset 32: where this CPU's TSS keeps RSP0 (`gdt::kernel_stack_slot`),
+    /// set before GS points here.
+    tss_rsp0: UnsafeCell<*mut u64>,
 }
 
 // SAFETY: each CPU touches only its own block, with interrupts disabled.
@@ -48,6 +51,7 @@ static BOOT_CPU: PerCpu = PerCpu {
     user_stack_scratch: UnsafeCell::new(0),
     index: 0,
     holds_lock: UnsafeCell::new(0),
+    tss_rsp0: UnsafeCell::new(core::ptr::null_mut()),
 };
 
 /// The index of the CPU running this (0 for the boot CPU), read from the
@@ -67,14 +71,25 @@ pub fn cpu_index() -> u64 {
     index
 }
 
-/// Sets the kernel stack SYSCALL and ring-3 interrupts switch to, on this CPU.
+/// Sets the kernel stack SYSCALL and ring-3 interrupts switch to, on this
+/// CPU: the block's `kernel_stack_top` and the TSS's RSP0.
+#[inline]
 pub fn set_kernel_stack(top: u64) {
     // SAFETY: GS points at this CPU's own block (see `cpu_index`), which
     // only this CPU uses, and not concurrently: the kernel runs with
-    // interrupts disabled. Offset 0 is `kernel_stack_top`.
-    unsafe { core::arch::asm!("mov gs:[0], {}", in(reg) top, options(nostack, preserves_flags)) };
-    // Kernel stacks are canonical upper-half addresses: no check needed.
-    gdt::set_kernel_stack(VirtAddr::new_truncate(top));
+    // interrupts disabled. Offset 0 is `kernel_stack_top`, offset 32 the
+    // address of this CPU's TSS.RSP0 (set by `init_with`; the CPU reads it
+    // only on a ring change; an unaligned store is fine on x86).
+    unsafe {
+        core::arch::asm!(
+            "mov gs:[0], {top}",
+            "mov {slot}, gs:[32]",
+            "mov [{slot}], {top}",
+            top = in(reg) top,
+            slot = out(reg) _,
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 /// Records whether this CPU holds the kernel lock (`kernel_lock.rs`).
@@ -99,11 +114,15 @@ pub fn init_ap(index: u64) {
         user_stack_scratch: UnsafeCell::new(0),
         index,
         holds_lock: UnsafeCell::new(0),
+        tss_rsp0: UnsafeCell::new(core::ptr::null_mut()),
     }));
     init_with(block);
 }
 
 fn init_with(block: &'static PerCpu) {
+    // SAFETY: GS does not point at the block yet, so nothing else reads
+    // it; this CPU's GDT and TSS are loaded (gdt::init runs first).
+    unsafe { *block.tss_rsp0.get() = gdt::kernel_stack_slot(block.index) };
     let fmask = RFlags::INTERRUPT_FLAG // the kernel runs with interrupts off
         | RFlags::TRAP_FLAG            // no single-stepping into the kernel
         | RFlags::DIRECTION_FLAG       // the ABI wants DF clear

@@ -43,8 +43,8 @@ struct CpuState {
     /// The top of the kernel stack it switched to last: its next trap
     /// lands there, so that stack is not freed until it switches away.
     stack_top: u64,
-    /// The address space of the context it switched to last.
-    space: kernel_core::process::SpaceId,
+    /// Whether it runs a user thread (`smp::set_busy` was told so).
+    busy: bool,
 }
 
 /// The system, reached only by the CPU holding the kernel lock.
@@ -90,7 +90,7 @@ pub fn start_user_space(
             idle: idle_context()?,
             running: None,
             stack_top: 0,
-            space: 0,
+            busy: false,
         });
     }
     let system = locked().insert(System {
@@ -123,9 +123,13 @@ impl System {
             context.fpu_area(),
         );
         state.stack_top = stack_top;
-        state.space = space;
         let running = state.running;
-        if running.is_some() {
+        // The shared busy mask changes only when the CPU goes idle or
+        // stops being idle, not at each switch between two threads.
+        let busy = running.is_some();
+        let busy_changed = state.busy != busy;
+        state.busy = busy;
+        if busy {
             self.machine.load_fpu(cpu, fpu_area);
         } else {
             // Idle: the last thread's x87/SSE registers go to memory, so
@@ -135,7 +139,12 @@ impl System {
         self.deliver_resume(running, frame);
         syscall::set_kernel_stack(stack_top);
         self.machine.activate(cpu, space);
-        smp::set_busy(cpu, running.is_some());
+        if busy_changed {
+            smp::set_busy(cpu, busy);
+        }
+        if busy {
+            smp::count_dispatch(cpu);
+        }
         frame
     }
 
@@ -210,7 +219,11 @@ pub fn handle(frame: *mut TrapFrame, event: Event) -> *mut TrapFrame {
         return frame;
     };
     system.kernel.enter(cpu);
-    system.save(cpu, frame);
+    // A SYSCALL comes from a user thread, whose frame never moves: only
+    // other traps may have interrupted the idle context.
+    if !matches!(event, Event::Syscall(_)) {
+        system.save(cpu, frame);
+    }
     match event {
         Event::Syscall(call) => {
             if system.kernel.trap_decoded(&mut system.machine, Ok(call)) {
